@@ -1,0 +1,38 @@
+/*
+ * crt0.S - start-up for programs on a vtpu TensorCore.
+ *
+ * At entry vtpu passes a0 = TC id, a1 = TCs started, a2..a5 = run
+ * arguments (vtpu.h).  They are kept in __vtpu_entry_args for
+ * vtpu_entry_arg(); main() gets argc = 0.  Under other loaders
+ * (qemu-riscv32) the values are whatever the loader left there.
+ */
+    .section .text.init, "ax"
+    .globl _start
+_start:
+    .option push
+    .option norelax
+    la      gp, __global_pointer$
+    .option pop
+    la      sp, __stack_top
+    la      t0, __vtpu_entry_args
+    sw      a2, 0(t0)
+    sw      a3, 4(t0)
+    sw      a4, 8(t0)
+    sw      a5, 12(t0)
+    la      t0, __bss_start
+    la      t1, __bss_end
+1:  bgeu    t0, t1, 2f
+    sw      zero, 0(t0)
+    addi    t0, t0, 4
+    j       1b
+2:  li      a0, 0
+    li      a1, 0
+    call    main
+    call    exit
+3:  j       3b
+
+    .section .data
+    .balign 4
+    .globl __vtpu_entry_args
+__vtpu_entry_args:
+    .word   0, 0, 0, 0

@@ -1,0 +1,248 @@
+/*
+ * chip.c - a chip's lifetime, its memories and host access to them.
+ *
+ * HBM and VMEM are anonymous mappings with MAP_NORESERVE: the kernel backs
+ * a page only when it is first touched, so a 95 GiB HBM costs nothing until
+ * a program uses it, and dropping pages (madvise) returns them to zero.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+static void *map_lazy(uint64_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Return a lazily mapped region to all-zero, releasing its host memory. */
+static void zero_lazy(void *p, uint64_t size)
+{
+    if (madvise(p, size, MADV_DONTNEED) != 0)
+        memset(p, 0, size);
+}
+
+static void tc_free(vtpu_tc *tc)
+{
+    if (!tc)
+        return;
+    if (tc->vmem)
+        munmap(tc->vmem, tc->vmem_size);
+    free(tc->smem);
+    free(tc->sems);
+    if (tc->vpu)
+        vtpu_vpu_free(tc->vpu);
+    if (tc->mxu)
+        vtpu_mxu_free(tc->mxu);
+    free(tc);
+}
+
+static vtpu_tc *tc_new(vtpu_chip *chip, unsigned id)
+{
+    const vtpu_config *cfg = &chip->cfg;
+    vtpu_tc *tc;
+    if (posix_memalign((void **)&tc, 64, sizeof(*tc)))
+        return NULL;
+    memset(tc, 0, sizeof(*tc));
+    tc->chip = chip;
+    tc->id = id;
+    tc->smem_size = cfg->smem_size;
+    tc->vmem_size = cfg->vmem_size;
+    tc->imem_size = cfg->imem_size;
+    tc->smem = calloc(1, cfg->smem_size);
+    tc->vmem = map_lazy(cfg->vmem_size);
+    tc->sems = calloc(cfg->num_sems, sizeof(uint32_t));
+    tc->vpu = vtpu_vpu_new();
+    tc->mxu = vtpu_mxu_new(cfg);
+    if (!tc->smem || !tc->vmem || !tc->sems || !tc->vpu || !tc->mxu) {
+        tc_free(tc);
+        return NULL;
+    }
+    tc->budget = UINT64_MAX;
+    return tc;
+}
+
+vtpu_chip *vtpu_chip_new(const vtpu_config *cfg, char *err, size_t errlen)
+{
+    if (vtpu_config_validate(cfg, err, errlen))
+        return NULL;
+    vtpu_chip *chip = calloc(1, sizeof(*chip));
+    if (!chip)
+        goto oom;
+    chip->cfg = *cfg;
+    g_mutex_init(&chip->out_lock);
+    chip->hbm = map_lazy(cfg->hbm_size);
+    if (!chip->hbm)
+        goto oom;
+    for (unsigned i = 0; i < cfg->num_tcs; i++) {
+        chip->tcs[i] = tc_new(chip, i);
+        if (!chip->tcs[i])
+            goto oom;
+    }
+    chip->sync = vtpu_sync_new(chip);
+    if (!chip->sync)
+        goto oom;
+    return chip;
+oom:
+    if (err && errlen)
+        snprintf(err, errlen,
+                 "out of host memory creating a chip with %llu bytes of HBM "
+                 "and %u TCs",
+                 (unsigned long long)cfg->hbm_size, cfg->num_tcs);
+    vtpu_chip_free(chip);
+    return NULL;
+}
+
+void vtpu_chip_free(vtpu_chip *chip)
+{
+    if (!chip)
+        return;
+    if (chip->sync)
+        vtpu_sync_free(chip->sync);
+    for (unsigned i = 0; i < VTPU_MAX_TCS; i++)
+        tc_free(chip->tcs[i]);
+    if (chip->hbm)
+        munmap(chip->hbm, chip->cfg.hbm_size);
+    vtpu_program_free(chip->prog);
+    g_mutex_clear(&chip->out_lock);
+    free(chip);
+}
+
+const vtpu_config *vtpu_chip_config(const vtpu_chip *chip)
+{
+    return &chip->cfg;
+}
+
+void vtpu_chip_set_output(vtpu_chip *chip, vtpu_output_fn fn, void *opaque)
+{
+    chip->out_fn = fn;
+    chip->out_opaque = opaque;
+}
+
+void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
+                      size_t len)
+{
+    if (chip->out_fn) {
+        chip->out_fn(chip->out_opaque, tc, fd, buf, len);
+        return;
+    }
+    FILE *f = fd == 2 ? stderr : stdout;
+    g_mutex_lock(&chip->out_lock);
+    fwrite(buf, 1, len, f);
+    fflush(f);
+    g_mutex_unlock(&chip->out_lock);
+}
+
+int vtpu_chip_load_elf(vtpu_chip *chip, const void *elf, size_t len,
+                       char *err, size_t errlen)
+{
+    vtpu_program *prog =
+        vtpu_program_from_elf(&chip->cfg, elf, len, err, errlen);
+    if (!prog)
+        return -1;
+    vtpu_program_free(chip->prog);
+    chip->prog = prog;
+    return 0;
+}
+
+void vtpu_tc_reset(vtpu_tc *tc, unsigned ntcs)
+{
+    const vtpu_program *prog = tc->chip->prog;
+    memset(tc->x, 0, sizeof(tc->x));
+    memset(tc->f, 0, sizeof(tc->f));
+    tc->fflags = 0;
+    tc->frm = 0;
+    tc->instret = 0;
+    tc->budget = tc->chip->cfg.insn_budget ? tc->chip->cfg.insn_budget
+                                           : UINT64_MAX;
+    tc->prog = prog;
+    tc->pc = prog ? prog->entry : VTPU_IMEM_BASE;
+    tc->ntcs = ntcs;
+    tc->state = VTPU_TC_IDLE;
+    tc->exit_code = 0;
+    memset(&tc->err, 0, sizeof(tc->err));
+
+    uint32_t img = prog ? prog->smem_image_len : 0;
+    if (img)
+        memcpy(tc->smem, prog->smem_image, img);
+    memset(tc->smem + img, 0, tc->smem_size - img);
+    zero_lazy(tc->vmem, tc->vmem_size);
+    memset(tc->sems, 0, tc->chip->cfg.num_sems * sizeof(uint32_t));
+    vtpu_vpu_reset(tc->vpu);
+    vtpu_mxu_reset(tc->mxu);
+}
+
+/* Overflow-safe range check of [off, off+len) against size. */
+static bool in_range(uint64_t off, uint64_t len, uint64_t size)
+{
+    return off <= size && len <= size - off;
+}
+
+int vtpu_hbm_read(vtpu_chip *chip, uint64_t off, void *buf, size_t len)
+{
+    if (!in_range(off, len, chip->cfg.hbm_size))
+        return -1;
+    memcpy(buf, chip->hbm + off, len);
+    return 0;
+}
+
+int vtpu_hbm_write(vtpu_chip *chip, uint64_t off, const void *buf,
+                   size_t len)
+{
+    if (!in_range(off, len, chip->cfg.hbm_size))
+        return -1;
+    memcpy(chip->hbm + off, buf, len);
+    return 0;
+}
+
+static uint8_t *tc_space(vtpu_chip *chip, unsigned tcid, vtpu_space space,
+                         uint32_t *size)
+{
+    if (tcid >= chip->cfg.num_tcs)
+        return NULL;
+    vtpu_tc *tc = chip->tcs[tcid];
+    switch (space) {
+    case VTPU_SPACE_VMEM:
+        *size = tc->vmem_size;
+        return tc->vmem;
+    case VTPU_SPACE_SMEM:
+        *size = tc->smem_size;
+        return tc->smem;
+    case VTPU_SPACE_IMEM:
+        if (!chip->prog)
+            return NULL;
+        *size = chip->prog->code_words * 4;
+        return (uint8_t *)chip->prog->text;
+    default:
+        return NULL;
+    }
+}
+
+int vtpu_mem_read(vtpu_chip *chip, unsigned tc, vtpu_space space,
+                  uint32_t off, void *buf, size_t len)
+{
+    uint32_t size;
+    uint8_t *p = tc_space(chip, tc, space, &size);
+    if (!p || !in_range(off, len, size))
+        return -1;
+    memcpy(buf, p + off, len);
+    return 0;
+}
+
+int vtpu_mem_write(vtpu_chip *chip, unsigned tc, vtpu_space space,
+                   uint32_t off, const void *buf, size_t len)
+{
+    uint32_t size;
+    /* IMEM holds pre-decoded code: it changes only by loading a program. */
+    if (space == VTPU_SPACE_IMEM)
+        return -1;
+    uint8_t *p = tc_space(chip, tc, space, &size);
+    if (!p || !in_range(off, len, size))
+        return -1;
+    memcpy(p + off, buf, len);
+    return 0;
+}

@@ -1,0 +1,102 @@
+/*
+ * error.c - the error taxonomy: names, one-line reports, recording faults.
+ *
+ * Every fault a program can cause ends up as one vtpu_error naming the
+ * TC, pc, function symbol, memory space and address; docs/architecture.md
+ * lists the kinds and what raises each.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const kind_names[VTPU_ERR__COUNT] = {
+    [VTPU_ERR_NONE] = "no error",
+    [VTPU_ERR_ILLEGAL_INSN] = "illegal instruction",
+    [VTPU_ERR_MISALIGNED] = "misaligned access",
+    [VTPU_ERR_OOB] = "out-of-bounds access",
+    [VTPU_ERR_SCALAR_VMEM] = "scalar access to VMEM",
+    [VTPU_ERR_DMA] = "bad DMA",
+    [VTPU_ERR_MXU] = "MXU misuse",
+    [VTPU_ERR_SEM] = "bad semaphore operation",
+    [VTPU_ERR_SEM_NONZERO] = "semaphore non-zero at exit",
+    [VTPU_ERR_DEADLOCK] = "deadlock",
+    [VTPU_ERR_WATCHDOG] = "watchdog: instruction budget exhausted",
+    [VTPU_ERR_EBREAK] = "breakpoint (ebreak) with no debugger attached",
+    [VTPU_ERR_ECALL] = "bad ecall",
+    [VTPU_ERR_NO_PROGRAM] = "no program loaded",
+};
+
+const char *vtpu_error_kind_name(vtpu_error_kind kind)
+{
+    if ((unsigned)kind >= VTPU_ERR__COUNT)
+        return "unknown error";
+    return kind_names[kind];
+}
+
+const char *vtpu_space_name(vtpu_space space)
+{
+    switch (space) {
+    case VTPU_SPACE_HBM:
+        return "HBM";
+    case VTPU_SPACE_VMEM:
+        return "VMEM";
+    case VTPU_SPACE_SMEM:
+        return "SMEM";
+    case VTPU_SPACE_IMEM:
+        return "IMEM";
+    case VTPU_SPACE_SEM:
+        return "semaphore";
+    case VTPU_SPACE_NONE:
+        break;
+    }
+    return "unmapped";
+}
+
+int vtpu_error_format(const vtpu_error *e, char *buf, size_t len)
+{
+    char where[128] = "";
+    char addr[96] = "";
+    size_t n;
+
+    if (e->tc >= 0) {
+        if (e->symbol[0])
+            snprintf(where, sizeof(where), "TC %d: pc 0x%08x (%s+0x%x): ",
+                     e->tc, e->pc, e->symbol, e->sym_offset);
+        else
+            snprintf(where, sizeof(where), "TC %d: pc 0x%08x: ", e->tc,
+                     e->pc);
+    }
+    if (e->space != VTPU_SPACE_NONE || e->addr) {
+        n = (size_t)snprintf(addr, sizeof(addr), ": %s address 0x%llx",
+                             vtpu_space_name(e->space),
+                             (unsigned long long)e->addr);
+        if (e->len && n < sizeof(addr))
+            snprintf(addr + n, sizeof(addr) - n, " (%llu bytes)",
+                     (unsigned long long)e->len);
+    }
+    return snprintf(buf, len, "%s%s%s%s%s", where,
+                    vtpu_error_kind_name(e->kind), addr,
+                    e->detail[0] ? ": " : "", e->detail);
+}
+
+int vtpu_tc_fault(vtpu_tc *tc, vtpu_error_kind kind, vtpu_space space,
+                  uint64_t addr, uint64_t len, const char *fmt, ...)
+{
+    vtpu_error *e = &tc->err;
+    memset(e, 0, sizeof(*e));
+    e->kind = kind;
+    e->tc = (int32_t)tc->id;
+    e->pc = tc->pc;
+    e->space = space;
+    e->addr = addr;
+    e->len = len;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->detail, sizeof(e->detail), fmt, ap);
+        va_end(ap);
+    }
+    tc->state = VTPU_TC_FAULTED;
+    return -1;
+}

@@ -1,0 +1,188 @@
+/*
+ * internal.h - what the engine's modules share with each other.
+ *
+ * Module ownership (one concept per file):
+ *   config.c    presets and overrides            vtpu.h config API
+ *   chip.c      chip lifetime, memories, output  vtpu.h chip API
+ *   elf.c       ELF loading, symbols             vtpu_program
+ *   decode.c    RV32IMF decoder -> vtpu_insn     vtpu_decode_program()
+ *   interp.c    the interpreter loop, CSRs, ecall vtpu_tc_execute()
+ *   fpu.c       RV32F arithmetic exact to the spec
+ *   xtpu.c      Xtpu decode/dispatch             vtpu_xtpu_*()
+ *   vpu.c       vector unit                       vpu.h
+ *   mxu.c       matrix unit                       mxu.h
+ *   xtpu_sync.c Xtpu custom-3: DMA/semaphore/barrier decode+exec
+ *   dma.c       DMA engines                       vtpu_dma_start()
+ *   sync.c      semaphores, barrier, deadlock    vtpu_sem_*(), vtpu_barrier()
+ *   run.c       one run: threads, stop, results  vtpu_chip_run()
+ *   error.c     taxonomy names, formatting, vtpu_tc_fault()
+ */
+#ifndef VTPU_INTERNAL_H
+#define VTPU_INTERNAL_H
+
+#include <glib.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+
+#include "vtpu.h"
+
+#define VTPU_LIKELY(x) __builtin_expect(!!(x), 1)
+#define VTPU_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+typedef struct vtpu_tc vtpu_tc;
+typedef struct vtpu_vpu vtpu_vpu;   /* vpu.h */
+typedef struct vtpu_mxu vtpu_mxu;   /* mxu.h */
+typedef struct vtpu_sync vtpu_sync; /* sync.c: chip-wide */
+
+/*
+ * One pre-decoded instruction.  The decoder fills every field once per
+ * loaded program; the interpreter never looks at the raw word again.
+ * For Xtpu (custom-0..3) instructions `imm` holds the raw instruction word
+ * and rd/rs1/rs2 its register fields, for vtpu_xtpu_exec().
+ */
+typedef struct vtpu_insn {
+    const void *h; /* interpreter handler (a label address in interp.c) */
+    uint8_t rd;    /* destination; writes to x0 are redirected to x[32] */
+    uint8_t rs1, rs2, rs3;
+    int32_t imm;
+} vtpu_insn;
+
+typedef struct vtpu_symbol {
+    uint32_t addr, size;
+    char *name;
+} vtpu_symbol;
+
+/* A loaded program: read-only while TCs run, shared by all of them. */
+typedef struct vtpu_program {
+    vtpu_insn *code;      /* one per 4-byte word of IMEM image */
+    uint32_t code_words;  /* words of code from VTPU_IMEM_BASE */
+    uint32_t *text;       /* raw IMEM words (for debuggers, disassembly) */
+    uint8_t *smem_image;  /* initial SMEM contents (.data, zeroed .bss) */
+    uint32_t smem_image_len;
+    uint32_t entry;
+    vtpu_symbol *syms;    /* function symbols sorted by addr */
+    uint32_t nsyms;
+} vtpu_program;
+
+typedef enum vtpu_tc_state {
+    VTPU_TC_IDLE = 0,
+    VTPU_TC_RUNNING,
+    VTPU_TC_BLOCKED, /* in a semaphore wait or barrier */
+    VTPU_TC_EXITED,
+    VTPU_TC_FAULTED,
+    VTPU_TC_STOPPED, /* stopped because another TC faulted */
+} vtpu_tc_state;
+
+struct vtpu_tc {
+    /* --- scalar core (interp.c), hot fields first --- */
+    uint32_t x[33]; /* x[32] is the sink for writes to x0 */
+    uint32_t f[32]; /* single-precision registers, raw bits */
+    uint32_t fflags, frm;
+    uint64_t instret;
+    uint64_t budget;   /* instret limit (watchdog), UINT64_MAX = off */
+    uint32_t pc;       /* valid whenever the TC is not inside the loop,
+                          and set before calling out of the loop */
+    const vtpu_program *prog;
+
+    /* --- identity and memories (chip.c) --- */
+    vtpu_chip *chip;
+    unsigned id;
+    unsigned ntcs;     /* TCs started for this run */
+    uint8_t *smem, *vmem;
+    uint32_t smem_size, vmem_size, imem_size;
+    uint32_t *sems;    /* num_sems values; guarded by sync.c's lock */
+
+    /* --- units --- */
+    vtpu_vpu *vpu;     /* vpu.c */
+    vtpu_mxu *mxu;     /* mxu.c */
+
+    /* --- run state (run.c / sync.c) --- */
+    vtpu_tc_state state;
+    int exit_code;
+    vtpu_error err;    /* filled by vtpu_tc_fault() */
+    GThread *thread;
+};
+
+struct vtpu_chip {
+    vtpu_config cfg;
+    uint8_t *hbm;             /* lazily backed mapping of cfg.hbm_size */
+    vtpu_tc *tcs[VTPU_MAX_TCS];
+    vtpu_program *prog;       /* NULL until a program is loaded */
+    vtpu_output_fn out_fn;
+    void *out_opaque;
+    GMutex out_lock;          /* serialises default output */
+    vtpu_sync *sync;          /* sync.c */
+    atomic_int stop;          /* set when a run must end (fault elsewhere) */
+};
+
+/* ---- error.c ---- */
+/*
+ * Record a fault on `tc` at tc->pc: fills tc->err (format -> detail) and
+ * sets tc->state = VTPU_TC_FAULTED.  Returns -1 so callers can
+ * `return vtpu_tc_fault(...)`.
+ */
+int vtpu_tc_fault(vtpu_tc *tc, vtpu_error_kind kind, vtpu_space space,
+                  uint64_t addr, uint64_t len, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* ---- chip.c ---- */
+void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
+                      size_t len);
+/* Reset a TC for a run: registers, SMEM from the image, VMEM, sems, units. */
+void vtpu_tc_reset(vtpu_tc *tc, unsigned ntcs);
+
+/* ---- elf.c ---- */
+vtpu_program *vtpu_program_from_elf(const vtpu_config *cfg, const void *elf,
+                                    size_t len, char *err, size_t errlen);
+void vtpu_program_free(vtpu_program *prog);
+/* Name of the function containing pc, or NULL; *off = pc - start. */
+const char *vtpu_program_symbol(const vtpu_program *prog, uint32_t pc,
+                                uint32_t *off);
+
+/* ---- decode.c ---- */
+/* Decode `n` words of IMEM (at VTPU_IMEM_BASE) into `out` (n entries).
+ * Undefined encodings decode to an instruction that faults when executed. */
+void vtpu_decode_program(const uint32_t *words, uint32_t n, vtpu_insn *out);
+
+/* ---- interp.c ---- */
+/* Run tc from tc->pc until it exits, faults or the chip stops. */
+void vtpu_tc_execute(vtpu_tc *tc);
+
+/* ---- xtpu.c ---- */
+/* True if `raw` (opcode custom-0..3) is a defined Xtpu instruction. */
+bool vtpu_xtpu_valid(uint32_t raw);
+/* Execute one Xtpu instruction; 0 to continue, -1 if the TC must stop
+ * (tc->err / tc->state say why). tc->pc holds the instruction's pc. */
+int vtpu_xtpu_exec(vtpu_tc *tc, const vtpu_insn *insn);
+
+/* ---- xtpu_sync.c: the custom-3 opcode (DMA, semaphores, barrier);
+ * xtpu.c forwards custom-3 instructions to these ---- */
+bool vtpu_xtpu_sync_valid(uint32_t raw);
+int vtpu_xtpu_sync_exec(vtpu_tc *tc, const vtpu_insn *insn);
+
+/* ---- vpu.c / mxu.c: per-TC unit state ---- */
+vtpu_vpu *vtpu_vpu_new(void);
+void vtpu_vpu_free(vtpu_vpu *vpu);
+void vtpu_vpu_reset(vtpu_vpu *vpu);
+vtpu_mxu *vtpu_mxu_new(const vtpu_config *cfg);
+void vtpu_mxu_free(vtpu_mxu *mxu);
+void vtpu_mxu_reset(vtpu_mxu *mxu);
+
+/* ---- dma.c ---- */
+/* Start (and, in this engine, complete) the DMA whose descriptor is at
+ * SMEM address desc_addr; signals its semaphore.  0 or -1 (fault). */
+int vtpu_dma_start(vtpu_tc *tc, uint32_t desc_addr);
+
+/* ---- sync.c ---- */
+vtpu_sync *vtpu_sync_new(vtpu_chip *chip);
+void vtpu_sync_free(vtpu_sync *s);
+/* Wake every blocked TC so it sees chip->stop (after a fault). */
+void vtpu_sync_stop_all(vtpu_chip *chip);
+/* target_tc: index of the TC whose semaphore is signalled. */
+int vtpu_sem_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
+                    uint32_t n);
+int vtpu_sem_wait(vtpu_tc *tc, uint32_t sem, uint32_t n);
+int vtpu_sem_read(vtpu_tc *tc, uint32_t sem, uint32_t *val);
+int vtpu_barrier(vtpu_tc *tc);
+
+#endif /* VTPU_INTERNAL_H */

@@ -1,0 +1,192 @@
+/*
+ * vtpu.h - the embedding API of the vtpu chip engine.
+ *
+ * The engine is pure C11 (plus GLib for threads); it has no QEMU headers and
+ * no global mutable state, so any number of chips may live in one process.
+ * The QEMU device (hw/qemu), vtpu-run (tools/) and the tests all drive the
+ * chip only through this header.
+ *
+ * Contract, per call, in the comment above each declaration.  Unless a
+ * comment says otherwise: functions returning int return 0 on success and a
+ * negative value on failure, and write a human-readable message into the
+ * caller's `err` buffer (which may be NULL).
+ */
+#ifndef VTPU_H
+#define VTPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vtpu-map.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                        */
+/* ------------------------------------------------------------------ */
+
+typedef struct vtpu_config {
+    char gen[8];          /* generation preset name: "v4", "v5e", "v5p", "v6e" */
+    uint32_t num_tcs;     /* TensorCores on the chip, 1..VTPU_MAX_TCS */
+    uint64_t hbm_size;    /* bytes of HBM shared by all TCs */
+    uint32_t vmem_size;   /* bytes of VMEM per TC */
+    uint32_t smem_size;   /* bytes of SMEM per TC */
+    uint32_t imem_size;   /* bytes of IMEM per TC */
+    uint32_t num_sems;    /* semaphores per TC */
+    uint32_t mxu_dim;     /* MXU systolic array is mxu_dim x mxu_dim */
+    uint32_t mxu_count;   /* MXUs per TC */
+    uint64_t insn_budget; /* watchdog: max instructions per TC per run, 0 = off */
+} vtpu_config;
+
+/*
+ * Fill `cfg` with the preset for generation `gen` ("v4", "v5e", "v5p",
+ * "v6e"; NULL means the default, "v5p").  Returns -1 for an unknown name.
+ */
+int vtpu_config_preset(vtpu_config *cfg, const char *gen, char *err,
+                       size_t errlen);
+
+/*
+ * Apply one override "key=value" (keys named as the QEMU properties are:
+ * gen, cores, hbm-size, vmem-size, smem-size, imem-size, sems, mxu-size,
+ * mxu-count, insn-budget).  Sizes accept K/M/G suffixes (binary).  "gen"
+ * resets every field to that preset, so give it first.
+ */
+int vtpu_config_set(vtpu_config *cfg, const char *key, const char *value,
+                    char *err, size_t errlen);
+
+/*
+ * Enumerate the override keys (not "gen"): returns the i-th key and its
+ * one-line description in *help, or NULL past the end.  For help texts.
+ */
+const char *vtpu_config_help(unsigned i, const char **help);
+
+/* Check ranges and alignment of every field.  */
+int vtpu_config_validate(const vtpu_config *cfg, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+/* ------------------------------------------------------------------ */
+
+/* The error taxonomy: docs/architecture.md describes each kind. */
+typedef enum vtpu_error_kind {
+    VTPU_ERR_NONE = 0,
+    VTPU_ERR_ILLEGAL_INSN,   /* undefined or reserved encoding, bad CSR */
+    VTPU_ERR_MISALIGNED,     /* misaligned load/store/fetch/jump target */
+    VTPU_ERR_OOB,            /* access outside a memory space's bounds */
+    VTPU_ERR_SCALAR_VMEM,    /* scalar load/store to VMEM */
+    VTPU_ERR_DMA,            /* malformed or out-of-range DMA descriptor */
+    VTPU_ERR_MXU,            /* MXU staging/accumulator misuse */
+    VTPU_ERR_SEM,            /* bad semaphore index or TC */
+    VTPU_ERR_SEM_NONZERO,    /* semaphore left non-zero at exit */
+    VTPU_ERR_DEADLOCK,       /* every live TC waits on what cannot happen */
+    VTPU_ERR_WATCHDOG,       /* instruction budget exhausted */
+    VTPU_ERR_EBREAK,         /* ebreak with no debugger attached */
+    VTPU_ERR_ECALL,          /* unknown ecall service or bad arguments */
+    VTPU_ERR_NO_PROGRAM,     /* run without a loaded program */
+    VTPU_ERR__COUNT
+} vtpu_error_kind;
+
+/* Memory spaces, as named in reports and DMA descriptors. */
+typedef enum vtpu_space {
+    VTPU_SPACE_NONE = 0,
+    VTPU_SPACE_HBM = 1,
+    VTPU_SPACE_VMEM = 2,
+    VTPU_SPACE_SMEM = 3,
+    VTPU_SPACE_IMEM = 4,
+    VTPU_SPACE_SEM = 5,
+} vtpu_space;
+
+typedef struct vtpu_error {
+    vtpu_error_kind kind;
+    int32_t tc;            /* TC that faulted, -1 when chip-wide */
+    uint32_t pc;           /* pc of the faulting instruction */
+    char symbol[64];       /* function symbol containing pc, "" if unknown */
+    uint32_t sym_offset;   /* pc - symbol start */
+    vtpu_space space;      /* memory space involved, NONE if none */
+    uint64_t addr;         /* address involved (space-relative for HBM) */
+    uint64_t len;          /* bytes involved, 0 if n/a */
+    char detail[160];      /* free-form, e.g. "semaphore 3 = 5" */
+} vtpu_error;
+
+const char *vtpu_error_kind_name(vtpu_error_kind kind);
+const char *vtpu_space_name(vtpu_space space);
+
+/*
+ * Format an error report as one line:
+ *   "vtpu: TC 1: out-of-bounds access at pc 0x00100234 (kernel+0x14):
+ *    VMEM address 0x20400000 (4 bytes): ..."
+ * Returns the number of characters written (like snprintf).
+ */
+int vtpu_error_format(const vtpu_error *e, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Chips                                                                */
+/* ------------------------------------------------------------------ */
+
+typedef struct vtpu_chip vtpu_chip;
+
+/*
+ * Output of the write(64) ecall.  Called from the TC's thread with the bytes
+ * the program wrote; `fd` is 1 or 2.  Default (NULL): fwrite to the host's
+ * stdout/stderr, serialised so lines of different TCs do not interleave.
+ */
+typedef void (*vtpu_output_fn)(void *opaque, unsigned tc, int fd,
+                               const char *buf, size_t len);
+
+/* Create a chip.  Returns NULL (and a message in err) on a bad config. */
+vtpu_chip *vtpu_chip_new(const vtpu_config *cfg, char *err, size_t errlen);
+void vtpu_chip_free(vtpu_chip *chip);
+const vtpu_config *vtpu_chip_config(const vtpu_chip *chip);
+void vtpu_chip_set_output(vtpu_chip *chip, vtpu_output_fn fn, void *opaque);
+
+/*
+ * Load an RV32 ELF executable (ET_EXEC, EM_RISCV, ELFCLASS32) for every TC:
+ * PT_LOAD segments inside the IMEM window go to IMEM and are pre-decoded,
+ * segments inside the SMEM window become the SMEM image each run starts
+ * from.  Anything else is refused with a message.  The bytes are copied.
+ */
+int vtpu_chip_load_elf(vtpu_chip *chip, const void *elf, size_t len,
+                       char *err, size_t errlen);
+
+typedef struct vtpu_run_opts {
+    uint32_t num_tcs;  /* TCs to start: 0 = all of the chip's */
+    uint32_t args[4];  /* a2..a5 at entry (a0 = TC id, a1 = TCs started) */
+} vtpu_run_opts;
+
+typedef struct vtpu_run_result {
+    int exit_code;          /* first non-zero exit code of any TC, else 0 */
+    int tc_exit[VTPU_MAX_TCS];
+    uint64_t instret[VTPU_MAX_TCS];
+    vtpu_error error;       /* kind NONE when every TC exited cleanly */
+} vtpu_run_result;
+
+/*
+ * Run the loaded program: reset the started TCs (registers, SMEM from the
+ * image, VMEM and semaphores cleared), start each on its own host thread at
+ * the ELF entry with sp at the top of SMEM, and wait until every TC has
+ * exited or one has faulted (a fault stops the other TCs).  Returns 0 if all
+ * TCs exited (whatever their exit codes), -1 on a fault (res->error says
+ * which).  Never aborts the process because of anything the program does.
+ */
+int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
+                  vtpu_run_result *res);
+
+/* Host access to HBM (bounds-checked; returns -1 if out of range). */
+int vtpu_hbm_read(vtpu_chip *chip, uint64_t off, void *buf, size_t len);
+int vtpu_hbm_write(vtpu_chip *chip, uint64_t off, const void *buf,
+                   size_t len);
+
+/* Host access to a TC's memories by space (VMEM/SMEM/IMEM, offset within). */
+int vtpu_mem_read(vtpu_chip *chip, unsigned tc, vtpu_space space,
+                  uint32_t off, void *buf, size_t len);
+int vtpu_mem_write(vtpu_chip *chip, unsigned tc, vtpu_space space,
+                   uint32_t off, const void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VTPU_H */

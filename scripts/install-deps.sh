@@ -1,0 +1,27 @@
+#!/bin/sh
+# install-deps.sh - install the Debian 12 packages vtpu needs, if missing.
+# Run as root (make does it); does nothing when everything is present.
+set -eu
+
+PKGS="build-essential pkg-config meson ninja-build ccache libglib2.0-dev
+libcmocka-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+qemu-user python3"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
