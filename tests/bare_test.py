@@ -3,10 +3,13 @@
 
 With --qemu, the same ELF also runs under qemu-riscv32 (user mode, an
 independent RISC-V implementation) and stdout plus exit code must be
-identical.  Without it, the program must exit 0 (it checks itself).
+identical.  With --expect FILE, the exit status and regular expressions
+that stdout/stderr must match come from FILE ("status: N", "stderr: RE",
+"stdout: RE" lines).  Otherwise the program must exit 0 (it checks itself).
 Every child has a time limit, so a hung program fails instead of hanging.
 """
 import argparse
+import re
 import shlex
 import subprocess
 import sys
@@ -23,12 +26,34 @@ def run(cmd):
     return p.returncode, p.stdout, p.stderr
 
 
+def check_expect(path, rc, out, err):
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith('#'):
+                continue
+            key, _, val = line.partition(':')
+            val = val.strip()
+            if key == 'status':
+                if rc != int(val):
+                    sys.stdout.buffer.write(out)
+                    sys.exit(f"FAIL: exit status {rc}, expected {val}")
+            elif key in ('stderr', 'stdout'):
+                text = (err if key == 'stderr' else out).decode(errors='replace')
+                if not re.search(val, text):
+                    sys.exit(f"FAIL: {key} does not match /{val}/:\n{text}")
+            else:
+                sys.exit(f"bad line in {path}: {line}")
+    sys.stdout.write("report and status as expected\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--vtpu-run', required=True)
     ap.add_argument('--elf', required=True)
     ap.add_argument('--qemu')
     ap.add_argument('--args-file')
+    ap.add_argument('--expect')
     a = ap.parse_args()
 
     extra = []
@@ -54,6 +79,8 @@ def main():
         if rc != qrc:
             sys.exit(f"FAIL: exit code {rc} differs from qemu-riscv32's {qrc}")
         sys.stdout.write(f"matches qemu-riscv32 ({len(out.splitlines())} lines, exit {rc})\n")
+    elif a.expect:
+        check_expect(a.expect, rc, out, err)
     elif rc != 0:
         sys.stdout.buffer.write(out)
         sys.exit(f"FAIL: exit code {rc}")
