@@ -107,7 +107,7 @@ void vtpu_chip_free(vtpu_chip *chip)
         tc_free(chip->tcs[i]);
     if (chip->hbm)
         munmap(chip->hbm, chip->cfg.hbm_size);
-    vtpu_program_free(chip->prog);
+    vtpu_chip_unload_programs(chip);
     g_mutex_clear(&chip->out_lock);
     free(chip);
 }
@@ -137,16 +137,55 @@ void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
     g_mutex_unlock(&chip->out_lock);
 }
 
-int vtpu_chip_load_elf(vtpu_chip *chip, const void *elf, size_t len,
-                       char *err, size_t errlen)
+int vtpu_chip_load_elf_slot(vtpu_chip *chip, unsigned slot, const void *elf,
+                            size_t len, char *err, size_t errlen)
 {
+    if (slot >= VTPU_MAX_PROGRAMS) {
+        if (err && errlen)
+            snprintf(err, errlen, "program slot %u out of range (0..%u)",
+                     slot, VTPU_MAX_PROGRAMS - 1);
+        return -1;
+    }
     vtpu_program *prog =
         vtpu_program_from_elf(&chip->cfg, elf, len, err, errlen);
     if (!prog)
         return -1;
-    vtpu_program_free(chip->prog);
-    chip->prog = prog;
+    if (chip->slots[slot] && chip->prog == chip->slots[slot])
+        chip->prog = prog;
+    vtpu_program_free(chip->slots[slot]);
+    chip->slots[slot] = prog;
     return 0;
+}
+
+int vtpu_chip_load_elf(vtpu_chip *chip, const void *elf, size_t len,
+                       char *err, size_t errlen)
+{
+    if (vtpu_chip_load_elf_slot(chip, 0, elf, len, err, errlen))
+        return -1;
+    chip->prog = chip->slots[0];
+    return 0;
+}
+
+int vtpu_chip_select_program(vtpu_chip *chip, unsigned slot)
+{
+    if (!vtpu_chip_has_program(chip, slot))
+        return -1;
+    chip->prog = chip->slots[slot];
+    return 0;
+}
+
+bool vtpu_chip_has_program(const vtpu_chip *chip, unsigned slot)
+{
+    return slot < VTPU_MAX_PROGRAMS && chip->slots[slot];
+}
+
+void vtpu_chip_unload_programs(vtpu_chip *chip)
+{
+    chip->prog = NULL;
+    for (unsigned i = 0; i < VTPU_MAX_PROGRAMS; i++) {
+        vtpu_program_free(chip->slots[i]);
+        chip->slots[i] = NULL;
+    }
 }
 
 void vtpu_tc_reset(vtpu_tc *tc, unsigned ntcs)

@@ -107,7 +107,8 @@ struct vtpu_chip {
     vtpu_config cfg;
     uint8_t *hbm;             /* lazily backed mapping of cfg.hbm_size */
     vtpu_tc *tcs[VTPU_MAX_TCS];
-    vtpu_program *prog;       /* NULL until a program is loaded */
+    vtpu_program *prog;       /* the selected slot's program, or NULL */
+    vtpu_program *slots[VTPU_MAX_PROGRAMS]; /* owned; prog points at one */
     vtpu_output_fn out_fn;
     void *out_opaque;
     GMutex out_lock;          /* serialises default output */
@@ -178,6 +179,10 @@ vtpu_sync *vtpu_sync_new(vtpu_chip *chip);
 void vtpu_sync_free(vtpu_sync *s);
 /* Wake every blocked TC so it sees chip->stop (after a fault). */
 void vtpu_sync_stop_all(vtpu_chip *chip);
+/* Start of a run on `ntcs` TCs: all count as running, none blocked. */
+void vtpu_sync_begin(vtpu_chip *chip, unsigned ntcs);
+/* A TC's thread has left the interpreter (exit, fault or stop). */
+void vtpu_sync_tc_done(vtpu_tc *tc);
 /* target_tc: index of the TC whose semaphore is signalled. */
 int vtpu_sem_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
                     uint32_t n);

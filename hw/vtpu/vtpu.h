@@ -151,6 +151,28 @@ void vtpu_chip_set_output(vtpu_chip *chip, vtpu_output_fn fn, void *opaque);
 int vtpu_chip_load_elf(vtpu_chip *chip, const void *elf, size_t len,
                        char *err, size_t errlen);
 
+/*
+ * Program slots.  A chip holds up to VTPU_MAX_PROGRAMS loaded programs
+ * (the command processor's LOAD_PROG/LAUNCH name them by slot); one slot
+ * is selected, and vtpu_chip_run() runs the selected slot's program.
+ * vtpu_chip_load_elf() is vtpu_chip_load_elf_slot(chip, 0, ...) followed
+ * by vtpu_chip_select_program(chip, 0).  None of these may be called
+ * while a run is in progress.
+ */
+#define VTPU_MAX_PROGRAMS 16
+
+/* Load into `slot` (replacing what it held; if the slot is selected, the
+ * new program is what runs next).  On failure the slot is unchanged. */
+int vtpu_chip_load_elf_slot(vtpu_chip *chip, unsigned slot, const void *elf,
+                            size_t len, char *err, size_t errlen);
+/* Select the program vtpu_chip_run() runs: -1 if `slot` is out of range
+ * or empty (the selection is then unchanged). */
+int vtpu_chip_select_program(vtpu_chip *chip, unsigned slot);
+/* True if `slot` holds a program. */
+bool vtpu_chip_has_program(const vtpu_chip *chip, unsigned slot);
+/* Empty every slot; afterwards no program is selected. */
+void vtpu_chip_unload_programs(vtpu_chip *chip);
+
 typedef struct vtpu_run_opts {
     uint32_t num_tcs;  /* TCs to start: 0 = all of the chip's */
     uint32_t args[4];  /* a2..a5 at entry (a0 = TC id, a1 = TCs started) */

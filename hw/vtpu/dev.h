@@ -1,0 +1,144 @@
+/*
+ * dev.h - the host interface of a vtpu chip: the register file (BAR0),
+ * the HBM aperture (BAR2) and the command processor that executes the
+ * command ring (docs/registers.md).
+ *
+ * A vtpu_dev wraps one vtpu_chip the way a PCI function wraps the chip on
+ * a board.  It knows nothing about buses: MMIO arrives through the
+ * vtpu_dev_reg_* and vtpu_dev_aperture_* calls, host memory is reached
+ * only through the DMA callbacks below and the interrupt line leaves
+ * through set_irq.  The QEMU device (hw/qemu) and the host platform of the
+ * driver (driver/host_platform.c) are its two embedders.
+ *
+ * Threads.  Commands execute on a worker thread owned by the device, so a
+ * doorbell write returns at once (a vCPU must not sit in an MMIO handler
+ * while a kernel runs).  Every entry point is thread-safe.  Nothing a
+ * guest writes to the registers or puts in the ring aborts the process: a
+ * bad register access is logged and ignored, a bad command is reported
+ * through the error registers.
+ */
+#ifndef VTPU_DEV_H
+#define VTPU_DEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vtpu-regs.h"
+#include "vtpu.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vtpu_dev vtpu_dev;
+
+/*
+ * Log classes, after QEMU NVMe's trace split: normal events, command
+ * errors the device reports through ERR_* (the guest asked for something
+ * impossible), and guest misbehaviour at the register level that the
+ * device ignores (QEMU: LOG_GUEST_ERROR).
+ */
+typedef enum vtpu_log_class {
+    VTPU_LOG_TRACE = 0,
+    VTPU_LOG_CMD_ERROR = 1,
+    VTPU_LOG_GUEST_ERROR = 2,
+} vtpu_log_class;
+
+typedef struct vtpu_dev_ops {
+    /*
+     * Copy `len` bytes between host ("guest physical" / bus) memory at
+     * `addr` and `buf`.  Return 0 on success, non-zero when any byte of
+     * [addr, addr+len) is not host memory (the device then reports
+     * VTPU_E_HOST_DMA or VTPU_E_RING_FETCH for that command; what part of
+     * the transfer happened is unspecified).  Called from the worker
+     * thread (or, in synchronous mode, the thread that wrote the
+     * doorbell), never with the device lock held; may be called
+     * concurrently with MMIO calls.  `len` is at most 1 MiB per call.
+     */
+    int (*dma_read)(void *opaque, uint64_t addr, void *buf, size_t len);
+    int (*dma_write)(void *opaque, uint64_t addr, const void *buf,
+                     size_t len);
+    /*
+     * The interrupt line changed to `level` (0 or 1).  Called only on
+     * changes, from whichever thread caused the change (the worker, or an
+     * MMIO caller), never with the device lock held, serialised by the
+     * device so calls arrive in order.  It must not block on a lock that
+     * an MMIO caller may hold while calling into the device (QEMU: do not
+     * take the BQL here; schedule a bottom half that reads
+     * vtpu_dev_irq_level()).
+     */
+    void (*set_irq)(void *opaque, int level);
+    /*
+     * Optional (NULL: GLib debug messages in log domain "vtpu").  One line
+     * without newline.  May be called with the device lock held: must
+     * not call back into the device.
+     */
+    void (*log)(void *opaque, vtpu_log_class cls, const char *msg);
+} vtpu_dev_ops;
+
+typedef struct vtpu_dev_opts {
+    /* Execute commands inside the doorbell write instead of on a worker
+     * thread (deterministic tests; an embedder without threads). */
+    bool synchronous;
+    /* Bytes of the BAR2 window: a power of two >= 4 KiB; 0 = 16 MiB. */
+    uint64_t aperture_size;
+} vtpu_dev_opts;
+
+/*
+ * Create the host interface of `chip`, in its reset state.  The chip
+ * must outlive the device and, while the device exists, be driven only
+ * through it.  `opts` may be NULL.  `ops` is copied; dma_read, dma_write
+ * and set_irq are required.  Returns NULL with a message in `err` on bad
+ * options.
+ */
+vtpu_dev *vtpu_dev_new(vtpu_chip *chip, const vtpu_dev_ops *ops,
+                       void *opaque, const vtpu_dev_opts *opts, char *err,
+                       size_t errlen);
+/* Stop whatever executes (a running launch is stopped), join the worker,
+ * free.  The chip's loaded programs stay loaded. */
+void vtpu_dev_free(vtpu_dev *dev);
+
+/*
+ * BAR0 access at byte offset `off`, `size` 4 or 8 (8 = the 32-bit
+ * register at off, then the one at off + 4; off 8-aligned).  Unmapped
+ * offsets, other sizes and misaligned offsets read 0 and ignore writes,
+ * logged as guest errors; so are writes to read-only registers.
+ */
+uint64_t vtpu_dev_reg_read(vtpu_dev *dev, uint64_t off, unsigned size);
+void vtpu_dev_reg_write(vtpu_dev *dev, uint64_t off, uint64_t val,
+                        unsigned size);
+
+/*
+ * BAR2 access: HBM at APERTURE_BASE + off, `size` 1, 2, 4 or 8, little
+ * endian.  Outside the window or past the end of HBM: reads 0, writes are
+ * dropped, logged as guest errors.
+ */
+uint64_t vtpu_dev_aperture_read(vtpu_dev *dev, uint64_t off, unsigned size);
+void vtpu_dev_aperture_write(vtpu_dev *dev, uint64_t off, uint64_t val,
+                             unsigned size);
+uint64_t vtpu_dev_aperture_size(const vtpu_dev *dev);
+
+/* Current level of the interrupt line (what set_irq last reported). */
+int vtpu_dev_irq_level(vtpu_dev *dev);
+
+/*
+ * Wait until the device has nothing to do: not executing a command, no
+ * soft reset in progress, and HEAD == TAIL, the ring disabled, or the
+ * device in ERROR state.  timeout_ms < 0 waits forever.  Returns 0, or -1
+ * on timeout.  For tests and for embedders that need a quiescent device
+ * (snapshots).
+ */
+int vtpu_dev_wait_idle(vtpu_dev *dev, int64_t timeout_ms);
+
+/*
+ * Device reset (power-on / system reset): as CONTROL.RESET, but returns
+ * only when the reset is complete.  A launch in progress is stopped.
+ */
+void vtpu_dev_reset(vtpu_dev *dev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VTPU_DEV_H */

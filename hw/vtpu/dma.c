@@ -1,0 +1,390 @@
+/*
+ * dma.c - the DMA engines: strided copies of up to 4 dimensions between
+ * HBM, VMEM and SMEM of any TC of the run (docs/isa-sync.md has the
+ * descriptor, firmware/include/vtpu/sync.h the same layout for the TC).
+ *
+ * A DMA goes through three steps:
+ *   1. plan:     read the descriptor from SMEM and validate every field and
+ *                every byte of both ranges; nothing has moved if this fails;
+ *   2. execute:  copy, one memcpy per contiguous run after collapsing the
+ *                dimensions that are contiguous on both sides;
+ *   3. complete: signal the descriptor's semaphore by the bytes moved.
+ *
+ * Completion model: this engine executes and completes a DMA eagerly,
+ * inside dma.start, so a program observes it as finished the moment it
+ * starts.  Programs must not rely on that: the semaphore is the only
+ * completion signal.  The seam for other orders (execute at the matching
+ * sem.wait, or at seeded-random points) is vtpu_dma_start() below: a
+ * validated dma_plan holds resolved host pointers and is self-contained,
+ * so it can be queued instead of executed.  Deferred modes must then also
+ * count queued DMAs as pending signals in sync.c's deadlock test.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+/* Descriptor layout: byte offsets, little-endian, 96 bytes, 8-aligned. */
+enum {
+    D_SRC = 0,         /* u64 source address */
+    D_DST = 8,         /* u64 destination address */
+    D_SRC_STRIDE = 16, /* i64[3] byte strides of dims 1..3, source */
+    D_DST_STRIDE = 40, /* i64[3] byte strides of dims 1..3, destination */
+    D_SHAPE = 64,      /* u32[4]: bytes of a run (dim 0), counts of 1..3 */
+    D_SRC_SPACE = 80,  /* u8 vtpu_space */
+    D_DST_SPACE = 81,
+    D_SRC_TC = 82, /* u8 TC owning src (VMEM/SMEM), 0xff = self */
+    D_DST_TC = 83,
+    D_SEM_TC = 84,   /* u8 TC whose semaphore is signalled, 0xff = self */
+    D_NDIMS = 85,    /* u8 1..4 */
+    D_SEM = 86,      /* u16 semaphore index */
+    D_FLAGS = 88,    /* u32 reserved, 0 */
+    D_RESERVED = 92, /* u32 reserved, 0 */
+    DESC_SIZE = 96,
+};
+
+#define DMA_SELF 0xffu
+#define VMEM_ALIGN 4u
+
+/* One side (source or destination) of a DMA, resolved. */
+typedef struct dma_side {
+    const char *name; /* "src" / "dst", for messages */
+    vtpu_space space;
+    unsigned tc;     /* owner of SMEM/VMEM */
+    uint8_t *mem;    /* host base of the space */
+    uint64_t size;   /* bytes in the space */
+    uint64_t window; /* TC address of offset 0 (0 for HBM) */
+    uint64_t addr;   /* address from the descriptor */
+    int64_t off;     /* offset of the first byte in mem */
+    int64_t stride[4];
+    uint64_t lo, hi; /* bytes [lo, hi) of mem touched */
+} dma_side;
+
+/* A validated DMA: everything needed to execute it later. */
+typedef struct dma_plan {
+    uint8_t *dst, *src;                   /* first byte (all indices 0) */
+    int64_t dst_stride[4], src_stride[4]; /* [0] unused */
+    uint64_t count[4]; /* count[0] = bytes of a contiguous run */
+    unsigned ndims;
+    bool overlap; /* src and dst ranges share bytes */
+    uint32_t bytes;
+    uint32_t sem_tc, sem;
+} dma_plan;
+
+static uint64_t ld64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static uint32_t ld32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+#define BADF(tc, space, addr, len, ...)                                        \
+    vtpu_tc_fault(tc, VTPU_ERR_DMA, space, addr, len, __VA_ARGS__)
+
+/* Resolve a TC byte of the descriptor: 0xff = self, else < ntcs. */
+static int resolve_tc(vtpu_tc *tc, uint32_t desc_addr, const char *field,
+                      unsigned v, unsigned *out)
+{
+    if (v == DMA_SELF) {
+        *out = tc->id;
+        return 0;
+    }
+    if (v >= tc->ntcs)
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "%s: TC %u, the run has %u TCs", field, v, tc->ntcs);
+    *out = v;
+    return 0;
+}
+
+/* Fill in the space, owner and memory of one side. */
+static int resolve_side(vtpu_tc *tc, uint32_t desc_addr, const uint8_t *d,
+                        dma_side *sd, int space_at, int tc_at,
+                        const char *space_field, const char *tc_field)
+{
+    vtpu_chip *chip = tc->chip;
+    unsigned space = d[space_at], tcv = d[tc_at];
+
+    sd->space = (vtpu_space)space;
+    switch (space) {
+    case VTPU_SPACE_HBM:
+        if (tcv != 0)
+            return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                        "%s: %u, must be 0 for HBM", tc_field, tcv);
+        sd->tc = 0;
+        sd->mem = chip->hbm;
+        sd->size = chip->cfg.hbm_size;
+        sd->window = 0;
+        return 0;
+    case VTPU_SPACE_VMEM:
+    case VTPU_SPACE_SMEM:
+        if (resolve_tc(tc, desc_addr, tc_field, tcv, &sd->tc))
+            return -1;
+        if (space == VTPU_SPACE_VMEM) {
+            sd->mem = chip->tcs[sd->tc]->vmem;
+            sd->size = chip->tcs[sd->tc]->vmem_size;
+            sd->window = VTPU_VMEM_BASE;
+        } else {
+            sd->mem = chip->tcs[sd->tc]->smem;
+            sd->size = chip->tcs[sd->tc]->smem_size;
+            sd->window = VTPU_SMEM_BASE;
+        }
+        return 0;
+    default:
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "%s: %u is not HBM (1), VMEM (2) or SMEM (3)", space_field,
+                    space);
+    }
+}
+
+/*
+ * Check every byte one side touches.  count[] are the (already validated,
+ * non-zero) counts; all arithmetic is overflow-checked since strides and
+ * addresses come straight from the program.
+ */
+static int check_range(vtpu_tc *tc, dma_side *sd, const uint64_t *count,
+                       unsigned ndims)
+{
+    int64_t neg = 0, pos = 0, lo, hi;
+
+    if (sd->space == VTPU_SPACE_VMEM) {
+        if (sd->addr % VMEM_ALIGN)
+            return BADF(tc, sd->space, sd->addr, 0,
+                        "%s: VMEM address 0x%llx is not 4-byte aligned",
+                        sd->name, (unsigned long long)sd->addr);
+        if (count[0] % VMEM_ALIGN)
+            return BADF(tc, sd->space, sd->addr, count[0],
+                        "shape[0]: %llu bytes, VMEM runs must be whole "
+                        "words",
+                        (unsigned long long)count[0]);
+        for (unsigned i = 1; i < ndims; i++)
+            if (sd->stride[i] % (int64_t)VMEM_ALIGN)
+                return BADF(tc, sd->space, sd->addr, 0,
+                            "%s_stride[%u]: %lld, VMEM strides must be "
+                            "multiples of 4",
+                            sd->name, i - 1, (long long)sd->stride[i]);
+    }
+    if (sd->addr < sd->window || sd->addr - sd->window > sd->size)
+        return BADF(tc, sd->space, sd->addr, count[0],
+                    "%s: address 0x%llx is outside %s (0x%llx bytes at "
+                    "0x%llx)",
+                    sd->name, (unsigned long long)sd->addr,
+                    vtpu_space_name(sd->space), (unsigned long long)sd->size,
+                    (unsigned long long)sd->window);
+    sd->off = (int64_t)(sd->addr - sd->window);
+
+    for (unsigned i = 1; i < ndims; i++) {
+        int64_t ext;
+        if (__builtin_mul_overflow(sd->stride[i], (int64_t)(count[i] - 1),
+                                   &ext) ||
+            __builtin_add_overflow(ext < 0 ? neg : pos, ext,
+                                   ext < 0 ? &neg : &pos))
+            return BADF(tc, sd->space, sd->addr, 0,
+                        "%s_stride[%u]: %lld x %llu overflows", sd->name, i - 1,
+                        (long long)sd->stride[i], (unsigned long long)count[i]);
+    }
+    /* off <= size < 2^63 and count[0] < 2^32, so only the sums can wrap. */
+    if (__builtin_add_overflow(sd->off, neg, &lo) ||
+        __builtin_add_overflow(sd->off, pos, &hi) ||
+        __builtin_add_overflow(hi, (int64_t)count[0], &hi))
+        return BADF(tc, sd->space, sd->addr, 0,
+                    "%s: address 0x%llx + strides overflows", sd->name,
+                    (unsigned long long)sd->addr);
+    if (lo < 0 || (uint64_t)hi > sd->size)
+        return BADF(tc, sd->space, sd->window + (lo < 0 ? 0 : (uint64_t)lo),
+                    (uint64_t)(hi - lo),
+                    "%s: %s offsets %s0x%llx..0x%llx are outside its 0x%llx "
+                    "bytes",
+                    sd->name, vtpu_space_name(sd->space), lo < 0 ? "-" : "",
+                    (unsigned long long)(lo < 0 ? -(uint64_t)lo : (uint64_t)lo),
+                    (unsigned long long)hi - 1, (unsigned long long)sd->size);
+    sd->lo = (uint64_t)lo;
+    sd->hi = (uint64_t)hi;
+    return 0;
+}
+
+/*
+ * Drop dimensions of count 1, then merge each dimension into the one
+ * inside it when both sides are contiguous across it, so that the copy
+ * loop sees the longest possible runs.
+ */
+static void collapse(dma_plan *p)
+{
+    unsigned n = 1;
+
+    for (unsigned i = 1; i < p->ndims; i++) {
+        int64_t sin, din;
+        if (p->count[i] == 1)
+            continue;
+        if (n == 1) {
+            /* Outer stride equal to the run: the run just gets longer. */
+            sin = din = (int64_t)p->count[0];
+            if (p->src_stride[i] == sin && p->dst_stride[i] == din) {
+                p->count[0] *= p->count[i];
+                continue;
+            }
+        } else if (!__builtin_mul_overflow(p->src_stride[n - 1],
+                                           (int64_t)p->count[n - 1], &sin) &&
+                   !__builtin_mul_overflow(p->dst_stride[n - 1],
+                                           (int64_t)p->count[n - 1], &din) &&
+                   p->src_stride[i] == sin && p->dst_stride[i] == din) {
+            p->count[n - 1] *= p->count[i];
+            continue;
+        }
+        p->count[n] = p->count[i];
+        p->src_stride[n] = p->src_stride[i];
+        p->dst_stride[n] = p->dst_stride[i];
+        n++;
+    }
+    for (unsigned i = n; i < 4; i++) {
+        p->count[i] = 1;
+        p->src_stride[i] = p->dst_stride[i] = 0;
+    }
+    p->ndims = n;
+}
+
+static int plan_dma(vtpu_tc *tc, uint32_t desc_addr, dma_plan *p)
+{
+    vtpu_chip *chip = tc->chip;
+    uint64_t total = 1;
+    bool zero = false;
+    dma_side src = {.name = "src"}, dst = {.name = "dst"};
+    const uint8_t *d;
+    unsigned ndims, sem_tc = 0;
+    uint32_t sem, shape[4];
+
+    if (desc_addr % 8 || desc_addr < VTPU_SMEM_BASE ||
+        desc_addr - VTPU_SMEM_BASE > tc->smem_size - DESC_SIZE)
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "descriptor: address 0x%08x is not an 8-aligned "
+                    "%u-byte block in SMEM",
+                    desc_addr, (unsigned)DESC_SIZE);
+    d = tc->smem + (desc_addr - VTPU_SMEM_BASE);
+
+    if (ld32(d + D_FLAGS))
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "flags: 0x%08x, must be 0", ld32(d + D_FLAGS));
+    if (ld32(d + D_RESERVED))
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "reserved: 0x%08x, must be 0", ld32(d + D_RESERVED));
+    ndims = d[D_NDIMS];
+    if (ndims < 1 || ndims > 4)
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "ndims: %u, must be 1..4", ndims);
+    if (resolve_side(tc, desc_addr, d, &src, D_SRC_SPACE, D_SRC_TC, "src_space",
+                     "src_tc") ||
+        resolve_side(tc, desc_addr, d, &dst, D_DST_SPACE, D_DST_TC, "dst_space",
+                     "dst_tc") ||
+        resolve_tc(tc, desc_addr, "sem_tc", d[D_SEM_TC], &sem_tc))
+        return -1;
+    sem = (uint32_t)d[D_SEM] | (uint32_t)d[D_SEM + 1] << 8;
+    if (sem >= chip->cfg.num_sems)
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "sem: %u, TCs have %u semaphores", sem, chip->cfg.num_sems);
+
+    for (unsigned i = 0; i < 4; i++) {
+        shape[i] = i < ndims ? ld32(d + D_SHAPE + 4 * i) : 1;
+        p->count[i] = shape[i];
+        if (!shape[i])
+            zero = true;
+        else if (__builtin_mul_overflow(total, shape[i], &total))
+            total = UINT64_MAX;
+    }
+    if (zero)
+        total = 0;
+    if (total > UINT32_MAX)
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "shape: %u x %u x %u x %u bytes, more than 0xffffffff "
+                    "(the semaphore counts bytes)",
+                    shape[0], shape[1], shape[2], shape[3]);
+
+    p->ndims = ndims;
+    p->bytes = (uint32_t)total;
+    p->sem_tc = sem_tc;
+    p->sem = sem;
+    p->overlap = false;
+    if (total == 0) {
+        p->ndims = 0; /* nothing to check or move; still signals (by 0) */
+        return 0;
+    }
+
+    src.addr = ld64(d + D_SRC);
+    dst.addr = ld64(d + D_DST);
+    src.stride[0] = dst.stride[0] = 1;
+    for (unsigned i = 1; i < 4; i++) {
+        src.stride[i] =
+            i < ndims ? (int64_t)ld64(d + D_SRC_STRIDE + 8 * (i - 1)) : 0;
+        dst.stride[i] =
+            i < ndims ? (int64_t)ld64(d + D_DST_STRIDE + 8 * (i - 1)) : 0;
+    }
+    if (check_range(tc, &src, p->count, ndims) ||
+        check_range(tc, &dst, p->count, ndims))
+        return -1;
+
+    p->src = src.mem + src.off;
+    p->dst = dst.mem + dst.off;
+    for (unsigned i = 1; i < 4; i++) {
+        p->src_stride[i] = src.stride[i];
+        p->dst_stride[i] = dst.stride[i];
+    }
+    p->overlap = src.mem == dst.mem && src.lo < dst.hi && dst.lo < src.hi;
+    /*
+     * Merging runs would turn several ordered memmoves into one, which
+     * gives a different result when a run reads what an earlier one
+     * wrote; overlapping copies keep their runs (and are rare).
+     */
+    if (!p->overlap)
+        collapse(p);
+    return 0;
+}
+
+/*
+ * Copy in lexicographic order of (dim3, dim2, dim1), one run at a time.
+ * Overlapping source and destination get memmove semantics per run.
+ */
+static void execute_dma(const dma_plan *p)
+{
+    uint64_t c1 = p->ndims > 1 ? p->count[1] : 1;
+    uint64_t c2 = p->ndims > 2 ? p->count[2] : 1;
+    uint64_t c3 = p->ndims > 3 ? p->count[3] : 1;
+    size_t run = p->count[0];
+
+    if (p->ndims == 0)
+        return;
+    if (p->ndims == 1 && !p->overlap) {
+        memcpy(p->dst, p->src, run);
+        return;
+    }
+    for (uint64_t i3 = 0; i3 < c3; i3++) {
+        for (uint64_t i2 = 0; i2 < c2; i2++) {
+            int64_t so =
+                (int64_t)i3 * p->src_stride[3] + (int64_t)i2 * p->src_stride[2];
+            int64_t dof =
+                (int64_t)i3 * p->dst_stride[3] + (int64_t)i2 * p->dst_stride[2];
+            for (uint64_t i1 = 0; i1 < c1; i1++) {
+                if (p->overlap)
+                    memmove(p->dst + dof, p->src + so, run);
+                else
+                    memcpy(p->dst + dof, p->src + so, run);
+                so += p->src_stride[1];
+                dof += p->dst_stride[1];
+            }
+        }
+    }
+}
+
+int vtpu_dma_start(vtpu_tc *tc, uint32_t desc_addr)
+{
+    dma_plan p;
+
+    if (plan_dma(tc, desc_addr, &p))
+        return -1;
+    /* Eager completion; a deferred order would queue `p` here. */
+    execute_dma(&p);
+    return vtpu_sem_signal(tc, p.sem_tc, p.sem, p.bytes);
+}

@@ -1,0 +1,214 @@
+/*
+ * run.c - one run of the loaded program: a host thread per started TC,
+ * stopping everyone when one TC faults, and the run's result
+ * (docs/execution.md).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct run_ctx {
+    vtpu_chip *chip;
+    atomic_int first_fault; /* id of the TC whose fault is reported, -1 */
+} run_ctx;
+
+typedef struct tc_arg {
+    run_ctx *ctx;
+    vtpu_tc *tc;
+} tc_arg;
+
+/*
+ * Remember the first TC to fault (in the order their threads get here;
+ * pick_fault() refines it) and tell everyone else to stop.  Stopping is
+ * VTPU_TC_STOPPED, never a fault, so no fault is caused by this.
+ */
+static void tc_fault_stop(run_ctx *ctx, vtpu_tc *tc)
+{
+    int none = -1;
+
+    atomic_compare_exchange_strong(&ctx->first_fault, &none, (int)tc->id);
+    atomic_store(&ctx->chip->stop, 1);
+    vtpu_sync_stop_all(ctx->chip);
+}
+
+static gpointer tc_thread(gpointer opaque)
+{
+    tc_arg *arg = opaque;
+    vtpu_tc *tc = arg->tc;
+
+    vtpu_tc_execute(tc);
+    if (tc->state == VTPU_TC_FAULTED)
+        tc_fault_stop(arg->ctx, tc);
+    else if (tc->state != VTPU_TC_EXITED)
+        tc->state = VTPU_TC_STOPPED; /* left the loop because of stop */
+    vtpu_sync_tc_done(tc);
+    return NULL;
+}
+
+static void set_chip_error(vtpu_run_result *res, vtpu_error_kind kind,
+                           const char *detail)
+{
+    memset(&res->error, 0, sizeof(res->error));
+    res->error.kind = kind;
+    res->error.tc = -1;
+    snprintf(res->error.detail, sizeof(res->error.detail), "%s", detail);
+}
+
+/* Copy tc's fault into the result, naming the function it happened in. */
+static void take_fault(const vtpu_chip *chip, const vtpu_tc *tc,
+                       vtpu_run_result *res)
+{
+    uint32_t off = 0;
+    const char *sym = vtpu_program_symbol(chip->prog, tc->err.pc, &off);
+
+    res->error = tc->err;
+    res->error.tc = (int32_t)tc->id;
+    if (sym && !res->error.symbol[0]) {
+        snprintf(res->error.symbol, sizeof(res->error.symbol), "%s", sym);
+        res->error.sym_offset = off;
+    }
+}
+
+/*
+ * The first fault in time is the one reported: later faults may be its
+ * consequences.  But when several TCs hit the same fault (same kind, same
+ * pc: one bug in code they all run), which thread got there first is
+ * host scheduling noise, so report the lowest-numbered of them and the
+ * same program gives the same report every time.
+ */
+static unsigned pick_fault(const vtpu_chip *chip, unsigned first)
+{
+    const vtpu_error *e = &chip->tcs[first]->err;
+
+    for (unsigned t = 0; t < first; t++) {
+        const vtpu_tc *tc = chip->tcs[t];
+        if (tc->state == VTPU_TC_FAULTED && tc->err.kind == e->kind &&
+            tc->err.pc == e->pc)
+            return t;
+    }
+    return first;
+}
+
+/*
+ * A clean run must leave every semaphore at zero: a non-zero one is a
+ * signal nobody waited for (often a DMA whose completion was never
+ * awaited).  Reports the first by TC, then index.
+ */
+static int check_sems(vtpu_chip *chip, unsigned ntcs, vtpu_run_result *res)
+{
+    for (unsigned t = 0; t < ntcs; t++) {
+        vtpu_tc *tc = chip->tcs[t];
+        for (uint32_t i = 0; i < chip->cfg.num_sems; i++) {
+            if (!tc->sems[i])
+                continue;
+            unsigned more = 0;
+            for (uint32_t j = i + 1; j < chip->cfg.num_sems; j++)
+                more += tc->sems[j] != 0;
+            vtpu_tc_fault(tc, VTPU_ERR_SEM_NONZERO, VTPU_SPACE_SEM, i, 4,
+                          "semaphore %u of TC %u is %u at exit%s", i, t,
+                          tc->sems[i], more ? " (and others)" : "");
+            take_fault(chip, tc, res);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
+                  vtpu_run_result *res)
+{
+    unsigned ntcs = opts && opts->num_tcs ? opts->num_tcs : chip->cfg.num_tcs;
+    uint64_t budget =
+        chip->cfg.insn_budget ? chip->cfg.insn_budget : UINT64_MAX;
+    run_ctx ctx = {.chip = chip};
+    tc_arg args[VTPU_MAX_TCS];
+    unsigned started = 0;
+    int rc = 0;
+
+    memset(res, 0, sizeof(*res));
+    res->error.tc = -1;
+    if (!chip->prog) {
+        set_chip_error(res, VTPU_ERR_NO_PROGRAM, "no program is loaded");
+        return -1;
+    }
+    if (ntcs > chip->cfg.num_tcs) {
+        /* There is no "bad argument" kind; the program cannot run. */
+        char msg[80];
+        snprintf(msg, sizeof(msg), "run asks for %u TCs, the chip has %u", ntcs,
+                 chip->cfg.num_tcs);
+        set_chip_error(res, VTPU_ERR_NO_PROGRAM, msg);
+        return -1;
+    }
+
+    atomic_store(&chip->stop, 0);
+    atomic_init(&ctx.first_fault, -1);
+    vtpu_sync_begin(chip, ntcs);
+    for (unsigned t = 0; t < ntcs; t++) {
+        vtpu_tc *tc = chip->tcs[t];
+        vtpu_tc_reset(tc, ntcs);
+        tc->prog = chip->prog;
+        tc->pc = chip->prog->entry;
+        tc->x[2] = VTPU_SMEM_BASE + tc->smem_size;
+        tc->x[10] = t;
+        tc->x[11] = ntcs;
+        for (unsigned i = 0; i < 4; i++)
+            tc->x[12 + i] = opts ? opts->args[i] : 0;
+        tc->instret = 0;
+        tc->budget = budget;
+        tc->exit_code = 0;
+        memset(&tc->err, 0, sizeof(tc->err));
+        tc->state = VTPU_TC_RUNNING;
+        tc->thread = NULL;
+    }
+
+    for (unsigned t = 0; t < ntcs; t++) {
+        GError *gerr = NULL;
+        char name[24];
+
+        args[t] = (tc_arg){&ctx, chip->tcs[t]};
+        snprintf(name, sizeof(name), "vtpu-tc%u", t);
+        chip->tcs[t]->thread =
+            g_thread_try_new(name, tc_thread, &args[t], &gerr);
+        if (!chip->tcs[t]->thread) {
+            /*
+             * Out of host threads: stop what runs and report it (the
+             * taxonomy has no host-resource kind; see docs/execution.md).
+             */
+            char msg[120];
+            snprintf(msg, sizeof(msg), "cannot start a thread for TC %u: %s", t,
+                     gerr ? gerr->message : "?");
+            g_clear_error(&gerr);
+            atomic_store(&chip->stop, 1);
+            vtpu_sync_stop_all(chip);
+            for (unsigned u = 0; u < started; u++) {
+                g_thread_join(chip->tcs[u]->thread);
+                chip->tcs[u]->thread = NULL;
+            }
+            set_chip_error(res, VTPU_ERR_NO_PROGRAM, msg);
+            return -1;
+        }
+        started++;
+    }
+    for (unsigned t = 0; t < ntcs; t++) {
+        g_thread_join(chip->tcs[t]->thread);
+        chip->tcs[t]->thread = NULL;
+    }
+
+    /* All threads joined: every TC's fields are ours to read now. */
+    for (unsigned t = 0; t < ntcs; t++) {
+        vtpu_tc *tc = chip->tcs[t];
+        res->tc_exit[t] = tc->state == VTPU_TC_EXITED ? tc->exit_code : 0;
+        res->instret[t] = tc->instret;
+        if (!res->exit_code && res->tc_exit[t])
+            res->exit_code = res->tc_exit[t];
+    }
+    int first = atomic_load(&ctx.first_fault);
+    if (first >= 0) {
+        take_fault(chip, chip->tcs[pick_fault(chip, first)], res);
+        rc = -1;
+    } else {
+        rc = check_sems(chip, ntcs, res);
+    }
+    return rc;
+}

@@ -1,0 +1,353 @@
+/*
+ * vtpu-regs.h - the host interface of a vtpu chip: register map, register
+ * fields, command formats, error codes.
+ *
+ * The ONE header shared by the device model (hw/vtpu/dev.c, later the QEMU
+ * device) and the driver (driver/, which also builds for the bare-metal
+ * guest), so it is freestanding C99 that needs only <stdint.h>.
+ * docs/registers.md documents every register, command and error code; keep
+ * the two in step.
+ *
+ * Conventions:
+ *   - BAR0 holds 32-bit registers; only aligned 32-bit (and 64-bit, split
+ *     into LO then HI) accesses are defined.  64-bit values are LO/HI pairs.
+ *   - BAR2 is the HBM aperture: a window of VTPU_R_APERTURE_SIZE bytes onto
+ *     HBM starting at the HBM offset in APERTURE_BASE.
+ *   - Commands and the launch result record in host memory are little
+ *     endian; the device decodes them byte by byte.
+ */
+#ifndef VTPU_REGS_H
+#define VTPU_REGS_H
+
+#include <stdint.h>
+
+/* ------------------------------------------------------------------ */
+/* Declaring registers and fields                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * VTPU_REG(NAME, offset) declares VTPU_A_NAME (byte offset in BAR0) and
+ * VTPU_R_NAME (index of the 32-bit register).  VTPU_FIELD(REG, F, shift,
+ * len) declares VTPU_F_REG_F_SHIFT and _LEN; VTPU_FMASK/VTPU_FEX/VTPU_FDP
+ * build masks, extract and deposit from those.  Enumerators keep the
+ * names visible to a debugger; masks are computed, not enumerated, because
+ * an enum constant must fit in an int and a 32-bit mask need not.
+ */
+#define VTPU_REG(name, off)                                                  \
+    enum { VTPU_A_##name = (off), VTPU_R_##name = (off) / 4 };
+#define VTPU_FIELD(reg, field, shift, len)                                   \
+    enum {                                                                   \
+        VTPU_F_##reg##_##field##_SHIFT = (shift),                            \
+        VTPU_F_##reg##_##field##_LEN = (len)                                 \
+    };
+
+#define VTPU_FMASK(reg, field)                                               \
+    ((UINT32_MAX >> (32 - VTPU_F_##reg##_##field##_LEN))                    \
+     << VTPU_F_##reg##_##field##_SHIFT)
+#define VTPU_FEX(val, reg, field)                                            \
+    (((uint32_t)(val) & VTPU_FMASK(reg, field)) >>                           \
+     VTPU_F_##reg##_##field##_SHIFT)
+#define VTPU_FDP(val, reg, field, fv)                                        \
+    (((uint32_t)(val) & ~VTPU_FMASK(reg, field)) |                           \
+     (((uint32_t)(fv) << VTPU_F_##reg##_##field##_SHIFT) &                   \
+      VTPU_FMASK(reg, field)))
+
+/* ------------------------------------------------------------------ */
+/* PCI identity (for the QEMU device; docs/registers.md explains)       */
+/* ------------------------------------------------------------------ */
+
+/* 1af4:10f0..10ff is QEMU's range for experimental devices that need no
+ * registration (docs/specs/pci-ids.rst); an official id is needed before
+ * this device leaves the lab. */
+#define VTPU_PCI_VENDOR_ID 0x1af4
+#define VTPU_PCI_DEVICE_ID 0x10f7
+#define VTPU_PCI_CLASS 0x1200 /* processing accelerator */
+#define VTPU_PCI_SUBSYS_VENDOR_ID 0x1af4
+#define VTPU_PCI_SUBSYS_ID 0x1100
+#define VTPU_BAR_REGS 0     /* BAR0: registers */
+#define VTPU_BAR_APERTURE 2 /* BAR2: HBM aperture */
+#define VTPU_BAR0_SIZE 0x1000u
+
+/* ------------------------------------------------------------------ */
+/* Identity and capabilities (read-only)                                */
+/* ------------------------------------------------------------------ */
+
+#define VTPU_ID_MAGIC 0x55505456u /* "VTPU" as little-endian bytes */
+#define VTPU_VERSION_MAJOR 1      /* incompatible changes bump this */
+#define VTPU_VERSION_MINOR 0      /* compatible additions bump this */
+
+VTPU_REG(ID, 0x000)
+VTPU_REG(VERSION, 0x004)
+    VTPU_FIELD(VERSION, MINOR, 0, 16)
+    VTPU_FIELD(VERSION, MAJOR, 16, 16)
+VTPU_REG(CAPS, 0x008)
+    VTPU_FIELD(CAPS, FENCE_WB, 0, 1)      /* fence write-back to host */
+    VTPU_FIELD(CAPS, LAUNCH_RESULT, 1, 1) /* launch result record */
+    VTPU_FIELD(CAPS, APERTURE, 2, 1)      /* BAR2 HBM aperture */
+    VTPU_FIELD(CAPS, ERR_MSG, 3, 1)       /* ERR_MSG text */
+VTPU_REG(GEN, 0x00c)         /* generation name, 4 ASCII bytes, NUL-padded */
+VTPU_REG(NUM_TCS, 0x010)
+VTPU_REG(NUM_SEMS, 0x014)    /* semaphores per TC */
+VTPU_REG(HBM_SIZE_LO, 0x018)
+VTPU_REG(HBM_SIZE_HI, 0x01c)
+VTPU_REG(VMEM_SIZE, 0x020)   /* bytes per TC */
+VTPU_REG(SMEM_SIZE, 0x024)
+VTPU_REG(IMEM_SIZE, 0x028)
+VTPU_REG(VREG_SHAPE, 0x02c)
+    VTPU_FIELD(VREG_SHAPE, SUBLANES, 0, 8)
+    VTPU_FIELD(VREG_SHAPE, LANES, 8, 16)
+    VTPU_FIELD(VREG_SHAPE, BITS, 24, 8)
+VTPU_REG(VREG_COUNT, 0x030)
+    VTPU_FIELD(VREG_COUNT, VREGS, 0, 8)
+    VTPU_FIELD(VREG_COUNT, MASKS, 8, 8)
+VTPU_REG(MXU, 0x034)
+    VTPU_FIELD(MXU, DIM, 0, 16)
+    VTPU_FIELD(MXU, COUNT, 16, 8)
+VTPU_REG(LIMITS, 0x038)
+    VTPU_FIELD(LIMITS, PROG_SLOTS, 0, 8)
+    VTPU_FIELD(LIMITS, RING_MAX_LOG2, 8, 8)
+VTPU_REG(APERTURE_SIZE, 0x03c) /* bytes of BAR2, a power of two */
+
+/* ------------------------------------------------------------------ */
+/* Control and status                                                   */
+/* ------------------------------------------------------------------ */
+
+VTPU_REG(SCRATCH, 0x040)      /* read/write, no effect: for probing */
+VTPU_REG(CONTROL, 0x044)
+    VTPU_FIELD(CONTROL, ENABLE, 0, 1) /* 1: fetch and execute commands */
+    VTPU_FIELD(CONTROL, RESET, 31, 1) /* write 1: soft reset; reads 0 */
+VTPU_REG(STATUS, 0x048)
+    VTPU_FIELD(STATUS, STATE, 0, 4)
+VTPU_REG(ERR_ACK, 0x04c)      /* write-only: how to leave the ERROR state */
+    VTPU_FIELD(ERR_ACK, ACTION, 0, 2)
+
+/* STATUS.STATE */
+enum {
+    VTPU_STATE_DISABLED = 0,  /* CONTROL.ENABLE = 0 */
+    VTPU_STATE_IDLE = 1,      /* enabled, HEAD == TAIL */
+    VTPU_STATE_BUSY = 2,      /* enabled, commands pending or executing */
+    VTPU_STATE_ERROR = 3,     /* stopped at a failed command: see ERR_* */
+    VTPU_STATE_RESETTING = 4, /* soft reset waits for a command to stop */
+};
+
+/* ERR_ACK.ACTION */
+enum {
+    VTPU_ACK_SKIP = 1,  /* HEAD = failed command + 1, continue */
+    VTPU_ACK_ABORT = 2, /* HEAD = TAIL: drop every pending command */
+    VTPU_ACK_RETRY = 3, /* execute the failed command again */
+};
+
+/* ------------------------------------------------------------------ */
+/* Command ring                                                         */
+/* ------------------------------------------------------------------ */
+
+#define VTPU_CMD_SIZE 64u         /* bytes per ring entry */
+#define VTPU_RING_MIN_ENTRIES 2u
+#define VTPU_RING_MAX_LOG2 16     /* at most 65536 entries */
+#define VTPU_RING_ALIGN 64u       /* RING_BASE alignment */
+
+VTPU_REG(RING_BASE_LO, 0x050) /* host bus address; set while disabled */
+VTPU_REG(RING_BASE_HI, 0x054)
+VTPU_REG(RING_SIZE, 0x058)    /* entries: power of two, set while disabled */
+VTPU_REG(RING_HEAD, 0x05c)    /* device-owned: next command to execute */
+VTPU_REG(RING_TAIL, 0x060)    /* driver-owned doorbell: one past the last */
+VTPU_REG(FENCE, 0x064)        /* value of the last completed FENCE */
+
+/* ------------------------------------------------------------------ */
+/* Interrupts: level = (INT_STATUS & INT_ENABLE) != 0                   */
+/* ------------------------------------------------------------------ */
+
+VTPU_REG(INT_STATUS, 0x068)   /* write 1 to clear */
+VTPU_REG(INT_ENABLE, 0x06c)
+    VTPU_FIELD(INT, FENCE, 0, 1)    /* a FENCE with VTPU_FENCE_F_IRQ done */
+    VTPU_FIELD(INT, ERROR, 1, 1)    /* the device entered ERROR state */
+    VTPU_FIELD(INT, IDLE, 2, 1)     /* the ring drained (HEAD == TAIL) */
+    VTPU_FIELD(INT, PROGRESS, 3, 1) /* HEAD advanced (ring space freed) */
+#define VTPU_INT_ALL 0xfu
+
+VTPU_REG(LAST_EXIT, 0x070)    /* exit code of the last LAUNCH */
+
+/* ------------------------------------------------------------------ */
+/* Error status and detail (valid while STATUS.STATE == ERROR)          */
+/* ------------------------------------------------------------------ */
+
+VTPU_REG(ERR_CODE, 0x080)     /* VTPU_E_*, 0 when no error */
+VTPU_REG(ERR_INDEX, 0x084)    /* ring index of the failed command */
+VTPU_REG(ERR_OPCODE, 0x088)   /* its opcode */
+VTPU_REG(ERR_KIND, 0x08c)     /* VTPU_FAULT_* for VTPU_E_FAULT */
+VTPU_REG(ERR_TC, 0x090)       /* TC involved, VTPU_ERR_NONE32 if none */
+VTPU_REG(ERR_PC, 0x094)
+VTPU_REG(ERR_SPACE, 0x098)    /* VTPU_ESPACE_* of ERR_ADDR */
+VTPU_REG(ERR_VALUE, 0x09c)    /* per code: bad opcode, slot, exit code... */
+VTPU_REG(ERR_ADDR_LO, 0x0a0)
+VTPU_REG(ERR_ADDR_HI, 0x0a4)
+VTPU_REG(ERR_LEN_LO, 0x0a8)
+VTPU_REG(ERR_LEN_HI, 0x0ac)
+VTPU_REG(ERR_COUNT, 0x0b0)    /* errors since reset */
+
+#define VTPU_ERR_NONE32 0xffffffffu /* "no index" / "no TC" */
+
+/* ------------------------------------------------------------------ */
+/* HBM aperture                                                         */
+/* ------------------------------------------------------------------ */
+
+#define VTPU_APERTURE_ALIGN 0x1000u
+VTPU_REG(APERTURE_BASE_LO, 0x0c0) /* HBM offset of BAR2 byte 0 */
+VTPU_REG(APERTURE_BASE_HI, 0x0c4)
+
+/* ------------------------------------------------------------------ */
+/* Counters (since reset; read LO first: it latches HI)                 */
+/* ------------------------------------------------------------------ */
+
+VTPU_REG(CMD_COUNT, 0x100)    /* commands completed */
+VTPU_REG(LAUNCH_COUNT, 0x104) /* launches completed */
+VTPU_REG(BYTES_IN_LO, 0x108)  /* host -> HBM bytes */
+VTPU_REG(BYTES_IN_HI, 0x10c)
+VTPU_REG(BYTES_OUT_LO, 0x110) /* HBM -> host bytes */
+VTPU_REG(BYTES_OUT_HI, 0x114)
+VTPU_REG(TC_INSTRET_LO, 0x200) /* TC t: LO at 0x200 + 8 t, HI at + 4 */
+VTPU_REG(TC_INSTRET_HI, 0x204)
+#define VTPU_TC_COUNTER_STRIDE 8u
+#define VTPU_A_TC_INSTRET_LO_N(t) (VTPU_A_TC_INSTRET_LO + 8u * (t))
+
+/* ERR_MSG: NUL-terminated ASCII text explaining the current error. */
+VTPU_REG(ERR_MSG, 0x400)
+#define VTPU_ERR_MSG_SIZE 256u
+
+/* ------------------------------------------------------------------ */
+/* Commands: 64-byte ring entries                                       */
+/* ------------------------------------------------------------------ */
+
+enum {
+    /* 0 is not a command: a zeroed (never written) entry is caught. */
+    VTPU_OP_NOP = 0x01,
+    VTPU_OP_COPY_H2D = 0x02,  /* host -> HBM */
+    VTPU_OP_COPY_D2H = 0x03,  /* HBM -> host */
+    VTPU_OP_COPY_D2D = 0x04,  /* HBM -> HBM, overlap allowed */
+    VTPU_OP_FILL = 0x05,      /* HBM := 32-bit pattern */
+    VTPU_OP_LOAD_PROG = 0x06, /* ELF image in HBM -> program slot */
+    VTPU_OP_LAUNCH = 0x07,    /* run a program slot on N TCs */
+    VTPU_OP_FENCE = 0x08,     /* FENCE := value [+ write-back, irq] */
+    VTPU_OP__COUNT
+};
+
+/* hdr = OPCODE | FLAGS << 8; bits 16..31 reserved (must be 0). */
+VTPU_FIELD(CMD, OPCODE, 0, 8)
+VTPU_FIELD(CMD, FLAGS, 8, 8)
+VTPU_FIELD(CMD, RSVD, 16, 16)
+
+/* FLAGS per opcode */
+#define VTPU_FENCE_F_IRQ 0x01u        /* set INT_STATUS.FENCE */
+#define VTPU_FENCE_F_WRITEBACK 0x02u  /* write value (4 bytes) to addr */
+#define VTPU_LAUNCH_F_RESULT 0x01u    /* write vtpu_launch_result to addr */
+#define VTPU_LAUNCH_F_CHECK_EXIT 0x02u /* non-zero exit code = error */
+
+/* LAUNCH arg */
+VTPU_FIELD(LAUNCH, SLOT, 0, 8)
+VTPU_FIELD(LAUNCH, TCS, 8, 8) /* 0 = every TC of the chip */
+
+/*
+ * One ring entry.  Fields unused by an opcode are ignored.
+ *   NOP        -
+ *   COPY_H2D   src = host bus address, dst = HBM offset, len
+ *   COPY_D2H   src = HBM offset, dst = host bus address, len
+ *   COPY_D2D   src, dst = HBM offsets, len
+ *   FILL       dst = HBM offset, len (multiple of 4, dst 4-aligned),
+ *              arg = 32-bit pattern
+ *   LOAD_PROG  arg = slot, src = HBM offset of the ELF image, len
+ *   LAUNCH     arg = SLOT | TCS << 8, args[] = a2..a5 at entry,
+ *              addr = host bus address of a vtpu_launch_result (F_RESULT)
+ *   FENCE      arg = value, addr = host bus address (F_WRITEBACK)
+ */
+typedef struct vtpu_cmd {
+    uint32_t hdr;
+    uint32_t arg;
+    uint64_t src;
+    uint64_t dst;
+    uint64_t len;
+    uint32_t args[4];
+    uint64_t addr;
+    uint64_t rsvd;
+} vtpu_cmd;
+
+/* Byte offsets inside a ring entry (the device decodes by offset). */
+enum {
+    VTPU_CMD_OFF_HDR = 0,
+    VTPU_CMD_OFF_ARG = 4,
+    VTPU_CMD_OFF_SRC = 8,
+    VTPU_CMD_OFF_DST = 16,
+    VTPU_CMD_OFF_LEN = 24,
+    VTPU_CMD_OFF_ARGS = 32,
+    VTPU_CMD_OFF_ADDR = 48,
+};
+
+#define VTPU_LOAD_PROG_MAX_LEN (64u << 20) /* largest ELF image accepted */
+
+/* Written to host memory by LAUNCH with VTPU_LAUNCH_F_RESULT, also when
+ * the launch faulted (then status = VTPU_E_FAULT). */
+typedef struct vtpu_launch_result {
+    uint32_t status;    /* VTPU_E_* of this launch */
+    int32_t exit_code;  /* first non-zero exit code of any TC, else 0 */
+    uint32_t num_tcs;   /* TCs started */
+    uint32_t rsvd;
+    int32_t tc_exit[8]; /* per TC */
+    uint64_t instret[8];
+} vtpu_launch_result;
+
+/* ------------------------------------------------------------------ */
+/* Error codes (ERR_CODE)                                               */
+/* ------------------------------------------------------------------ */
+
+enum {
+    VTPU_E_NONE = 0,
+    VTPU_E_BAD_OPCODE = 1,  /* ERR_VALUE = opcode */
+    VTPU_E_BAD_FLAGS = 2,   /* unknown flag or reserved bits; VALUE = hdr */
+    VTPU_E_BAD_LENGTH = 3,  /* zero, too large or not a multiple of 4 */
+    VTPU_E_BAD_ALIGN = 4,   /* FILL destination not 4-byte aligned */
+    VTPU_E_HBM_RANGE = 5,   /* ADDR/LEN outside HBM */
+    VTPU_E_HOST_DMA = 6,    /* host memory access failed at ADDR/LEN */
+    VTPU_E_BAD_SLOT = 7,    /* program slot out of range; VALUE = slot */
+    VTPU_E_NO_PROGRAM = 8,  /* launch of an empty slot; VALUE = slot */
+    VTPU_E_BAD_ELF = 9,     /* LOAD_PROG refused the image: ERR_MSG why */
+    VTPU_E_BAD_TCS = 10,    /* launch TC count > NUM_TCS; VALUE = count */
+    VTPU_E_FAULT = 11,      /* a TC faulted: KIND, TC, PC, SPACE, ADDR */
+    VTPU_E_EXIT_CODE = 12,  /* F_CHECK_EXIT: TC exited with VALUE != 0 */
+    VTPU_E_RING_CONFIG = 13, /* enable with bad RING_BASE/RING_SIZE */
+    VTPU_E_RING_POINTER = 14, /* TAIL written >= RING_SIZE; VALUE = it */
+    VTPU_E_RING_FETCH = 15, /* reading the command at ADDR failed */
+    VTPU_E__COUNT
+};
+
+/* ERR_KIND for VTPU_E_FAULT: the engine's error taxonomy (vtpu.h
+ * vtpu_error_kind has the same values; dev.c checks that). */
+enum {
+    VTPU_FAULT_NONE = 0,
+    VTPU_FAULT_ILLEGAL_INSN = 1,
+    VTPU_FAULT_MISALIGNED = 2,
+    VTPU_FAULT_OOB = 3,
+    VTPU_FAULT_SCALAR_VMEM = 4,
+    VTPU_FAULT_DMA = 5,
+    VTPU_FAULT_MXU = 6,
+    VTPU_FAULT_SEM = 7,
+    VTPU_FAULT_SEM_NONZERO = 8,
+    VTPU_FAULT_DEADLOCK = 9,
+    VTPU_FAULT_WATCHDOG = 10,
+    VTPU_FAULT_EBREAK = 11,
+    VTPU_FAULT_ECALL = 12,
+    VTPU_FAULT_NO_PROGRAM = 13,
+    VTPU_FAULT__COUNT
+};
+
+/* ERR_SPACE: where ERR_ADDR points (values of vtpu.h vtpu_space, plus
+ * host memory and the ring). */
+enum {
+    VTPU_ESPACE_NONE = 0,
+    VTPU_ESPACE_HBM = 1,
+    VTPU_ESPACE_VMEM = 2,
+    VTPU_ESPACE_SMEM = 3,
+    VTPU_ESPACE_IMEM = 4,
+    VTPU_ESPACE_SEM = 5,
+    VTPU_ESPACE_HOST = 16,
+};
+
+#endif /* VTPU_REGS_H */

@@ -1,0 +1,87 @@
+/*
+ * xtpu_sync.c - the custom-3 opcode (0x7B) of Xtpu: DMA start, semaphores
+ * and the barrier (docs/isa-sync.md).
+ *
+ * R-type, except sem.signal.tc which needs three sources and is R4-type
+ * (funct2 = 0, rs3 in bits 31:27).  funct3 selects the instruction; every
+ * field an instruction does not use must be zero, so that later additions
+ * can use it without changing what existing code means.
+ *
+ *   funct3  name           operands                  format
+ *   0       dma.start      rs1 = descriptor address  R, rd = rs2 = 0
+ *   1       sem.signal     rs1 = sem, rs2 = n        R, rd = 0
+ *   2       sem.signal.tc  rs1 = TC, rs2 = sem, rs3 = n   R4, rd = 0
+ *   3       sem.wait       rs1 = sem, rs2 = n        R, rd = 0
+ *   4       sem.read       rd <- sem[rs1]            R, rs2 = 0
+ *   5       barrier        -                         R, rd = rs1 = rs2 = 0
+ */
+#include "internal.h"
+#include "xtpu-encoding.h"
+
+/* funct3 of custom-3 (to be merged into xtpu-encoding.h). */
+enum {
+    F3_DMA_START = 0,
+    F3_SEM_SIGNAL = 1,
+    F3_SEM_SIGNAL_TC = 2,
+    F3_SEM_WAIT = 3,
+    F3_SEM_READ = 4,
+    F3_BARRIER = 5,
+};
+
+bool vtpu_xtpu_sync_valid(uint32_t raw)
+{
+    unsigned funct7 = XTPU_FUNCT7(raw);
+
+    if (XTPU_OPCODE(raw) != XTPU_OPC_SYNC)
+        return false;
+    switch (XTPU_FUNCT3(raw)) {
+    case F3_DMA_START:
+        return funct7 == 0 && XTPU_RS2(raw) == 0 && XTPU_RD(raw) == 0;
+    case F3_SEM_SIGNAL:
+    case F3_SEM_WAIT:
+        return funct7 == 0 && XTPU_RD(raw) == 0;
+    case F3_SEM_SIGNAL_TC:
+        return XTPU_FUNCT2(raw) == 0 && XTPU_RD(raw) == 0;
+    case F3_SEM_READ:
+        return funct7 == 0 && XTPU_RS2(raw) == 0;
+    case F3_BARRIER:
+        return funct7 == 0 && XTPU_RD(raw) == 0 && XTPU_RS1(raw) == 0 &&
+               XTPU_RS2(raw) == 0;
+    default:
+        return false;
+    }
+}
+
+int vtpu_xtpu_sync_exec(vtpu_tc *tc, const vtpu_insn *insn)
+{
+    uint32_t raw = (uint32_t)insn->imm;
+    uint32_t a = tc->x[insn->rs1], b = tc->x[insn->rs2];
+
+    switch (XTPU_FUNCT3(raw)) {
+    case F3_DMA_START:
+        return vtpu_dma_start(tc, a);
+    case F3_SEM_SIGNAL:
+        return vtpu_sem_signal(tc, tc->id, a, b);
+    case F3_SEM_SIGNAL_TC:
+        /* rs3 is not an R-type field, so it is taken from the raw word. */
+        return vtpu_sem_signal(tc, a, b, tc->x[XTPU_RS3(raw)]);
+    case F3_SEM_WAIT:
+        return vtpu_sem_wait(tc, a, b);
+    case F3_SEM_READ: {
+        uint32_t v;
+        if (vtpu_sem_read(tc, a, &v))
+            return -1;
+        /* rd may be 0 here, or the decoder's x0 sink (32): both harmless
+         * to skip or write, but x0 itself must never change. */
+        if (insn->rd != 0)
+            tc->x[insn->rd] = v;
+        return 0;
+    }
+    case F3_BARRIER:
+        return vtpu_barrier(tc);
+    default:
+        /* The decoder only lets valid encodings through to here. */
+        return vtpu_tc_fault(tc, VTPU_ERR_ILLEGAL_INSN, VTPU_SPACE_NONE, 0, 0,
+                             "custom-3 instruction 0x%08x", raw);
+    }
+}

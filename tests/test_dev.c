@@ -1,0 +1,1259 @@
+/*
+ * test_dev.c - the host interface at register level (hw/vtpu/dev.c): the
+ * identity registers, every command, every malformed command and how the
+ * ring recovers from it, ring wrap-around, a full ring, soft reset in the
+ * middle of a stream, interrupts (W1C, mask), the HBM aperture, bad
+ * register accesses, launches.
+ *
+ * The test plays the driver by hand against a fake host memory, so each
+ * check is about one register or one ring entry.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dev.h"
+#include "helpers.h"
+#include "internal.h"
+
+#define HOST_BASE 0x80000000ull /* bus address of fake host memory */
+#define HOST_SIZE (4u << 20)
+#define RING_OFF 0              /* ring at the start of host memory */
+#define DATA_OFF (1u << 20)     /* data buffers from 1 MiB */
+#define WAIT_MS 20000
+
+typedef struct fake_host {
+    uint8_t *mem;
+    atomic_int irq;
+    atomic_uint irq_changes;
+    atomic_uint guest_errors;
+    atomic_uint cmd_errors;
+} fake_host;
+
+typedef struct fx {
+    vtpu_chip *chip;
+    vtpu_dev *dev;
+    fake_host host;
+    uint32_t entries;
+    uint32_t tail;
+} fx;
+
+static int host_read(void *opaque, uint64_t addr, void *buf, size_t len)
+{
+    fake_host *h = opaque;
+    if (addr < HOST_BASE || addr - HOST_BASE > HOST_SIZE ||
+        len > HOST_SIZE - (addr - HOST_BASE))
+        return -1;
+    memcpy(buf, h->mem + (addr - HOST_BASE), len);
+    return 0;
+}
+
+static int host_write(void *opaque, uint64_t addr, const void *buf,
+                      size_t len)
+{
+    fake_host *h = opaque;
+    if (addr < HOST_BASE || addr - HOST_BASE > HOST_SIZE ||
+        len > HOST_SIZE - (addr - HOST_BASE))
+        return -1;
+    memcpy(h->mem + (addr - HOST_BASE), buf, len);
+    return 0;
+}
+
+static void host_irq(void *opaque, int level)
+{
+    fake_host *h = opaque;
+    atomic_store(&h->irq, level);
+    atomic_fetch_add(&h->irq_changes, 1);
+}
+
+static void host_log(void *opaque, vtpu_log_class cls, const char *msg)
+{
+    fake_host *h = opaque;
+    (void)msg;
+    if (cls == VTPU_LOG_GUEST_ERROR)
+        atomic_fetch_add(&h->guest_errors, 1);
+    else if (cls == VTPU_LOG_CMD_ERROR)
+        atomic_fetch_add(&h->cmd_errors, 1);
+}
+
+static const vtpu_dev_ops fake_ops = {
+    .dma_read = host_read,
+    .dma_write = host_write,
+    .set_irq = host_irq,
+    .log = host_log,
+};
+
+static uint32_t rd(fx *f, uint32_t off)
+{
+    return (uint32_t)vtpu_dev_reg_read(f->dev, off, 4);
+}
+
+static void wr(fx *f, uint32_t off, uint32_t v)
+{
+    vtpu_dev_reg_write(f->dev, off, v, 4);
+}
+
+static void wait_idle(fx *f)
+{
+    assert_int_equal(vtpu_dev_wait_idle(f->dev, WAIT_MS), 0);
+}
+
+/* A chip with a small HBM (lazily mapped anyway) and a device on it. */
+static fx *fx_new_opts(bool sync, uint32_t entries, const char *hbm)
+{
+    fx *f = calloc(1, sizeof(*f));
+    vtpu_config cfg;
+    char err[256];
+
+    assert_non_null(f);
+    f->host.mem = calloc(1, HOST_SIZE);
+    assert_non_null(f->host.mem);
+    assert_int_equal(vtpu_config_preset(&cfg, "v5p", err, sizeof(err)), 0);
+    assert_int_equal(vtpu_config_set(&cfg, "hbm-size", hbm, err,
+                                     sizeof(err)), 0);
+    f->chip = vtpu_chip_new(&cfg, err, sizeof(err));
+    assert_non_null(f->chip);
+    vtpu_dev_opts opts = {.synchronous = sync};
+    f->dev = vtpu_dev_new(f->chip, &fake_ops, &f->host, &opts, err,
+                          sizeof(err));
+    if (!f->dev)
+        fail_msg("vtpu_dev_new: %s", err);
+    f->entries = entries;
+    if (entries) {
+        wr(f, VTPU_A_RING_BASE_LO, (uint32_t)(HOST_BASE + RING_OFF));
+        wr(f, VTPU_A_RING_BASE_HI, (uint32_t)((HOST_BASE + RING_OFF) >> 32));
+        wr(f, VTPU_A_RING_SIZE, entries);
+        wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
+        assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_IDLE);
+    }
+    return f;
+}
+
+static fx *fx_new(bool sync, uint32_t entries)
+{
+    return fx_new_opts(sync, entries, "16M");
+}
+
+static void fx_free(fx *f)
+{
+    vtpu_dev_free(f->dev);
+    vtpu_chip_free(f->chip);
+    free(f->host.mem);
+    free(f);
+}
+
+/* Write a ring entry without ringing the doorbell. */
+static void put_cmd(fx *f, uint32_t idx, const vtpu_cmd *c)
+{
+    memcpy(f->host.mem + RING_OFF + (size_t)idx * VTPU_CMD_SIZE, c,
+           sizeof(*c));
+}
+
+/* Append a command and ring the doorbell; returns its ring index. */
+static uint32_t push(fx *f, const vtpu_cmd *c)
+{
+    uint32_t idx = f->tail;
+    put_cmd(f, idx, c);
+    f->tail = (f->tail + 1) % f->entries;
+    wr(f, VTPU_A_RING_TAIL, f->tail);
+    return idx;
+}
+
+static vtpu_cmd mk(uint32_t op, uint32_t flags)
+{
+    vtpu_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.hdr = op | flags << 8;
+    return c;
+}
+
+static uint32_t push_fence(fx *f, uint32_t val, uint32_t flags, uint64_t wb)
+{
+    vtpu_cmd c = mk(VTPU_OP_FENCE, flags);
+    c.arg = val;
+    c.addr = wb;
+    return push(f, &c);
+}
+
+static uint32_t push_copy(fx *f, uint32_t op, uint64_t src, uint64_t dst,
+                          uint64_t len)
+{
+    vtpu_cmd c = mk(op, 0);
+    c.src = src;
+    c.dst = dst;
+    c.len = len;
+    return push(f, &c);
+}
+
+static uint64_t rd64(fx *f, uint32_t lo)
+{
+    uint32_t l = rd(f, lo);
+    return l | (uint64_t)rd(f, lo + 4) << 32;
+}
+
+static void err_msg(fx *f, char *buf, size_t len)
+{
+    size_t i;
+    for (i = 0; i + 1 < len && i < VTPU_ERR_MSG_SIZE; i++) {
+        uint32_t w = rd(f, VTPU_A_ERR_MSG + (uint32_t)(i & ~3u));
+        buf[i] = (char)(w >> (8 * (i & 3)));
+        if (!buf[i])
+            break;
+    }
+    buf[i < len ? i : len - 1] = 0;
+}
+
+/* The device stopped at `idx` with `code`; the message says something. */
+static void expect_error(fx *f, uint32_t idx, uint32_t op, uint32_t code)
+{
+    char msg[VTPU_ERR_MSG_SIZE];
+
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_ERROR);
+    assert_int_equal(rd(f, VTPU_A_ERR_CODE), code);
+    assert_int_equal(rd(f, VTPU_A_ERR_INDEX), idx);
+    assert_int_equal(rd(f, VTPU_A_ERR_OPCODE), op);
+    if (idx != VTPU_ERR_NONE32)
+        assert_int_equal(rd(f, VTPU_A_RING_HEAD), idx);
+    assert_true(rd(f, VTPU_A_INT_STATUS) & VTPU_FMASK(INT, ERROR));
+    err_msg(f, msg, sizeof(msg));
+    assert_true(strlen(msg) > 10);
+}
+
+/* Acknowledge with SKIP and show the ring goes on: a fence completes. */
+static void skip_and_continue(fx *f, uint32_t fence)
+{
+    wr(f, VTPU_A_ERR_ACK, VTPU_ACK_SKIP);
+    wr(f, VTPU_A_INT_STATUS, VTPU_FMASK(INT, ERROR));
+    assert_int_equal(rd(f, VTPU_A_ERR_CODE), 0);
+    push_fence(f, fence, 0, 0);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_IDLE);
+    assert_int_equal(rd(f, VTPU_A_FENCE), fence);
+}
+
+static void fill_random(uint8_t *p, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)test_rand32(&seed);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_identity(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 0);
+    const vtpu_config *cfg = vtpu_chip_config(f->chip);
+
+    assert_int_equal(rd(f, VTPU_A_ID), VTPU_ID_MAGIC);
+    assert_int_equal(VTPU_FEX(rd(f, VTPU_A_VERSION), VERSION, MAJOR),
+                     VTPU_VERSION_MAJOR);
+    assert_int_equal(VTPU_FEX(rd(f, VTPU_A_VERSION), VERSION, MINOR),
+                     VTPU_VERSION_MINOR);
+    assert_int_equal(rd(f, VTPU_A_CAPS), 0xf);
+    uint32_t gen = rd(f, VTPU_A_GEN);
+    assert_memory_equal(&gen, "v5p", 4);
+    assert_int_equal(rd(f, VTPU_A_NUM_TCS), cfg->num_tcs);
+    assert_int_equal(rd(f, VTPU_A_NUM_SEMS), cfg->num_sems);
+    assert_int_equal(rd64(f, VTPU_A_HBM_SIZE_LO), 16u << 20);
+    assert_int_equal(rd(f, VTPU_A_VMEM_SIZE), cfg->vmem_size);
+    assert_int_equal(rd(f, VTPU_A_SMEM_SIZE), cfg->smem_size);
+    assert_int_equal(rd(f, VTPU_A_IMEM_SIZE), cfg->imem_size);
+    uint32_t v = rd(f, VTPU_A_VREG_SHAPE);
+    assert_int_equal(VTPU_FEX(v, VREG_SHAPE, SUBLANES), 8);
+    assert_int_equal(VTPU_FEX(v, VREG_SHAPE, LANES), 128);
+    assert_int_equal(VTPU_FEX(v, VREG_SHAPE, BITS), 32);
+    v = rd(f, VTPU_A_VREG_COUNT);
+    assert_int_equal(VTPU_FEX(v, VREG_COUNT, VREGS), 32);
+    assert_int_equal(VTPU_FEX(v, VREG_COUNT, MASKS), 8);
+    v = rd(f, VTPU_A_MXU);
+    assert_int_equal(VTPU_FEX(v, MXU, DIM), cfg->mxu_dim);
+    assert_int_equal(VTPU_FEX(v, MXU, COUNT), cfg->mxu_count);
+    v = rd(f, VTPU_A_LIMITS);
+    assert_int_equal(VTPU_FEX(v, LIMITS, PROG_SLOTS), VTPU_MAX_PROGRAMS);
+    assert_int_equal(VTPU_FEX(v, LIMITS, RING_MAX_LOG2), 16);
+    assert_int_equal(rd(f, VTPU_A_APERTURE_SIZE), 16u << 20);
+    /* Power-on state. */
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_DISABLED);
+    assert_int_equal(rd(f, VTPU_A_ERR_CODE), 0);
+    assert_int_equal(rd(f, VTPU_A_ERR_INDEX), VTPU_ERR_NONE32);
+    assert_int_equal(rd(f, VTPU_A_ERR_TC), VTPU_ERR_NONE32);
+    assert_int_equal(vtpu_dev_irq_level(f->dev), 0);
+    /* 64-bit access = LO then HI. */
+    assert_int_equal(vtpu_dev_reg_read(f->dev, VTPU_A_HBM_SIZE_LO, 8),
+                     16u << 20);
+    fx_free(f);
+}
+
+static void test_bad_register_access(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 0);
+    unsigned ge = 0;
+
+#define GUEST_ERROR()                                                        \
+    do {                                                                     \
+        assert_int_equal(atomic_load(&f->host.guest_errors), ++ge);          \
+    } while (0)
+
+    /* Read-only registers keep their value; the write is logged. */
+    wr(f, VTPU_A_ID, 0);
+    GUEST_ERROR();
+    assert_int_equal(rd(f, VTPU_A_ID), VTPU_ID_MAGIC);
+    wr(f, VTPU_A_NUM_TCS, 7);
+    GUEST_ERROR();
+    assert_int_equal(rd(f, VTPU_A_NUM_TCS), 2);
+    wr(f, VTPU_A_RING_HEAD, 3);
+    GUEST_ERROR();
+    assert_int_equal(rd(f, VTPU_A_RING_HEAD), 0);
+    wr(f, VTPU_A_FENCE, 3);
+    GUEST_ERROR();
+    wr(f, VTPU_A_ERR_MSG + 8, 3);
+    GUEST_ERROR();
+    wr(f, VTPU_A_TC_INSTRET_LO, 3);
+    GUEST_ERROR();
+    assert_int_equal(rd(f, VTPU_A_TC_INSTRET_LO), 0);
+    /* Unmapped, misaligned, past the BAR, odd sizes: 0, logged. */
+    assert_int_equal(rd(f, 0x3f0), 0);
+    GUEST_ERROR();
+    wr(f, 0x3f0, 1);
+    GUEST_ERROR();
+    assert_int_equal(rd(f, VTPU_A_ID + 2), 0);
+    GUEST_ERROR();
+    wr(f, VTPU_A_SCRATCH + 1, 0xff);
+    GUEST_ERROR();
+    assert_int_equal(rd(f, VTPU_A_SCRATCH), 0);
+    assert_int_equal(rd(f, 0x100000), 0);
+    GUEST_ERROR();
+    assert_int_equal(vtpu_dev_reg_read(f->dev, UINT64_MAX - 3, 4), 0);
+    GUEST_ERROR();
+    assert_int_equal(vtpu_dev_reg_read(f->dev, VTPU_A_ID, 2), 0);
+    GUEST_ERROR();
+    vtpu_dev_reg_write(f->dev, VTPU_A_SCRATCH, 0xff, 1);
+    GUEST_ERROR();
+    assert_int_equal(vtpu_dev_reg_read(f->dev, VTPU_A_ID + 4, 8), 0);
+    GUEST_ERROR();
+    /* Write-only ERR_ACK reads 0; acking without an error is logged. */
+    assert_int_equal(rd(f, VTPU_A_ERR_ACK), 0);
+    wr(f, VTPU_A_ERR_ACK, VTPU_ACK_SKIP);
+    GUEST_ERROR();
+    /* Reserved CONTROL bits. */
+    wr(f, VTPU_A_CONTROL, 0x100);
+    GUEST_ERROR();
+    assert_int_equal(rd(f, VTPU_A_CONTROL), 0);
+    /* SCRATCH holds anything; write-only bits of RING_BASE_LO read 0. */
+    wr(f, VTPU_A_SCRATCH, 0xdeadbeef);
+    assert_int_equal(rd(f, VTPU_A_SCRATCH), 0xdeadbeef);
+    wr(f, VTPU_A_RING_BASE_LO, 0x12345678);
+    assert_int_equal(rd(f, VTPU_A_RING_BASE_LO), 0x12345640);
+    vtpu_dev_reg_write(f->dev, VTPU_A_RING_BASE_LO, 0x0000000a00000040ull,
+                       8);
+    assert_int_equal(rd(f, VTPU_A_RING_BASE_HI), 0xa);
+    assert_int_equal(atomic_load(&f->host.guest_errors), ge);
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_DISABLED);
+#undef GUEST_ERROR
+    fx_free(f);
+}
+
+static void test_interrupts(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 8);
+
+    /* A fence with IRQ sets the status bit; masked, the line stays low. */
+    push_fence(f, 1, VTPU_FENCE_F_IRQ, 0);
+    wait_idle(f);
+    uint32_t st = rd(f, VTPU_A_INT_STATUS);
+    assert_true(st & VTPU_FMASK(INT, FENCE));
+    assert_true(st & VTPU_FMASK(INT, IDLE));
+    assert_true(st & VTPU_FMASK(INT, PROGRESS));
+    assert_false(st & VTPU_FMASK(INT, ERROR));
+    assert_int_equal(vtpu_dev_irq_level(f->dev), 0);
+    assert_int_equal(atomic_load(&f->host.irq), 0);
+    unsigned changes = atomic_load(&f->host.irq_changes);
+
+    /* Unmasking raises the line; only enable bits that exist stick. */
+    wr(f, VTPU_A_INT_ENABLE, 0xffffffff);
+    assert_int_equal(rd(f, VTPU_A_INT_ENABLE), VTPU_INT_ALL);
+    wr(f, VTPU_A_INT_ENABLE, VTPU_FMASK(INT, FENCE));
+    assert_int_equal(vtpu_dev_irq_level(f->dev), 1);
+    assert_int_equal(atomic_load(&f->host.irq), 1);
+    assert_int_equal(atomic_load(&f->host.irq_changes), changes + 1);
+
+    /* Writing 0s clears nothing; writing 1 clears that bit only. */
+    wr(f, VTPU_A_INT_STATUS, 0);
+    assert_int_equal(rd(f, VTPU_A_INT_STATUS), st);
+    wr(f, VTPU_A_INT_STATUS, VTPU_FMASK(INT, IDLE));
+    assert_int_equal(rd(f, VTPU_A_INT_STATUS), st & ~VTPU_FMASK(INT, IDLE));
+    assert_int_equal(atomic_load(&f->host.irq), 1);
+    wr(f, VTPU_A_INT_STATUS, VTPU_FMASK(INT, FENCE));
+    assert_int_equal(atomic_load(&f->host.irq), 0);
+    assert_int_equal(atomic_load(&f->host.irq_changes), changes + 2);
+
+    /* Masking a pending bit drops the line; the bit stays pending. */
+    push_fence(f, 2, VTPU_FENCE_F_IRQ, 0);
+    wait_idle(f);
+    assert_int_equal(atomic_load(&f->host.irq), 1);
+    wr(f, VTPU_A_INT_ENABLE, 0);
+    assert_int_equal(atomic_load(&f->host.irq), 0);
+    assert_true(rd(f, VTPU_A_INT_STATUS) & VTPU_FMASK(INT, FENCE));
+
+    /* A fence without F_IRQ does not set FENCE. */
+    wr(f, VTPU_A_INT_STATUS, VTPU_INT_ALL);
+    push_fence(f, 3, 0, 0);
+    wait_idle(f);
+    assert_false(rd(f, VTPU_A_INT_STATUS) & VTPU_FMASK(INT, FENCE));
+    assert_int_equal(rd(f, VTPU_A_FENCE), 3);
+
+    /* The error interrupt. */
+    wr(f, VTPU_A_INT_ENABLE, VTPU_FMASK(INT, ERROR));
+    vtpu_cmd bad = mk(0x7f, 0);
+    push(f, &bad);
+    wait_idle(f);
+    assert_int_equal(atomic_load(&f->host.irq), 1);
+    wr(f, VTPU_A_ERR_ACK, VTPU_ACK_SKIP);
+    assert_int_equal(atomic_load(&f->host.irq), 1); /* ack != W1C */
+    wr(f, VTPU_A_INT_STATUS, VTPU_FMASK(INT, ERROR));
+    assert_int_equal(atomic_load(&f->host.irq), 0);
+    fx_free(f);
+}
+
+static void test_copies_fill_fence(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 16);
+    uint8_t *host = f->host.mem + DATA_OFF;
+    const size_t n = 3 * 100000 + 7; /* odd size, crosses no chunk */
+    uint8_t *back = malloc(n);
+
+    fill_random(host, n, 1);
+    push(f, &(vtpu_cmd){.hdr = VTPU_OP_NOP});
+    push_copy(f, VTPU_OP_COPY_H2D, HOST_BASE + DATA_OFF, 0x1001, n);
+    /* HBM -> HBM in both directions of overlap. */
+    push_copy(f, VTPU_OP_COPY_D2D, 0x1001, 0x200000, n);
+    push_copy(f, VTPU_OP_COPY_D2D, 0x200000, 0x200010, n);
+    push_copy(f, VTPU_OP_COPY_D2D, 0x200010, 0x200003, n);
+    push_copy(f, VTPU_OP_COPY_D2H, 0x200003, HOST_BASE + DATA_OFF + n, n);
+    vtpu_cmd fill = mk(VTPU_OP_FILL, 0);
+    fill.dst = 0x400000;
+    fill.len = 4096 * 3 + 8;
+    fill.arg = 0xa1b2c3d4;
+    push(f, &fill);
+    push_fence(f, 0x1234, VTPU_FENCE_F_WRITEBACK,
+               HOST_BASE + DATA_OFF + 2 * n + 1);
+    wait_idle(f);
+
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_IDLE);
+    assert_int_equal(rd(f, VTPU_A_RING_HEAD), 8);
+    assert_int_equal(rd(f, VTPU_A_CMD_COUNT), 8);
+    assert_int_equal(rd(f, VTPU_A_FENCE), 0x1234);
+    assert_int_equal(vtpu_hbm_read(f->chip, 0x1001, back, n), 0);
+    assert_memory_equal(back, host, n);
+    assert_memory_equal(host + n, host, n);
+    uint32_t wb;
+    memcpy(&wb, host + 2 * n + 1, 4);
+    assert_int_equal(wb, 0x1234);
+    for (uint32_t off = 0; off < fill.len; off += 4) {
+        uint32_t w;
+        assert_int_equal(vtpu_hbm_read(f->chip, fill.dst + off, &w, 4), 0);
+        assert_int_equal(w, 0xa1b2c3d4);
+    }
+    uint32_t after;
+    vtpu_hbm_read(f->chip, fill.dst + fill.len, &after, 4);
+    assert_int_equal(after, 0);
+    assert_int_equal(rd64(f, VTPU_A_BYTES_IN_LO), n);
+    assert_int_equal(rd64(f, VTPU_A_BYTES_OUT_LO), n);
+    free(back);
+    fx_free(f);
+}
+
+/*
+ * Copies bigger than one DMA chunk (1 MiB), to the very end of HBM, and
+ * overlapping HBM -> HBM copies in both directions, which the device
+ * must do chunk by chunk in the right order.
+ */
+static void test_large_copy(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 4);
+    const size_t n = 3u << 20;
+    const uint64_t top = (16u << 20) - n;
+    uint8_t *src = f->host.mem + 4096, *back = malloc(n);
+
+    fill_random(src, n, 7); /* after the 4-entry ring at offset 0 */
+    push_copy(f, VTPU_OP_COPY_H2D, HOST_BASE + 4096, top, n);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_ERR_CODE), 0);
+    assert_int_equal(vtpu_hbm_read(f->chip, top, back, n), 0);
+    assert_memory_equal(back, src, n);
+
+    push_copy(f, VTPU_OP_COPY_D2D, top, top - 1000, n);       /* down */
+    push_copy(f, VTPU_OP_COPY_D2D, top - 1000, top - 223, n); /* up */
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_ERR_CODE), 0);
+    assert_int_equal(vtpu_hbm_read(f->chip, top - 223, back, n), 0);
+    assert_memory_equal(back, src, n);
+    free(back);
+    fx_free(f);
+}
+
+static void test_malformed_commands(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 64);
+    uint64_t hbm = 16u << 20;
+    uint32_t fence = 0;
+    vtpu_cmd c;
+    uint32_t i;
+
+    /* Opcode 0: an entry that was never written. */
+    c = mk(0, 0);
+    i = push(f, &c);
+    expect_error(f, i, 0, VTPU_E_BAD_OPCODE);
+    skip_and_continue(f, ++fence);
+
+    c = mk(0x7f, 0);
+    i = push(f, &c);
+    expect_error(f, i, 0x7f, VTPU_E_BAD_OPCODE);
+    assert_int_equal(rd(f, VTPU_A_ERR_VALUE), 0x7f);
+    skip_and_continue(f, ++fence);
+
+    c = mk(VTPU_OP_NOP, 1); /* NOP has no flags */
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_NOP, VTPU_E_BAD_FLAGS);
+    skip_and_continue(f, ++fence);
+
+    c = mk(VTPU_OP_FENCE, 0x80); /* unknown fence flag */
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_FENCE, VTPU_E_BAD_FLAGS);
+    skip_and_continue(f, ++fence);
+
+    c = mk(VTPU_OP_NOP, 0);
+    c.hdr |= 1u << 20; /* reserved header bits */
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_NOP, VTPU_E_BAD_FLAGS);
+    skip_and_continue(f, ++fence);
+
+    i = push_copy(f, VTPU_OP_COPY_H2D, HOST_BASE + DATA_OFF, 0, 0);
+    expect_error(f, i, VTPU_OP_COPY_H2D, VTPU_E_BAD_LENGTH);
+    skip_and_continue(f, ++fence);
+
+    /* HBM ranges: past the end, straddling it, wrapping 64 bits. */
+    i = push_copy(f, VTPU_OP_COPY_H2D, HOST_BASE + DATA_OFF, hbm, 1);
+    expect_error(f, i, VTPU_OP_COPY_H2D, VTPU_E_HBM_RANGE);
+    assert_int_equal(rd(f, VTPU_A_ERR_SPACE), VTPU_ESPACE_HBM);
+    assert_int_equal(rd64(f, VTPU_A_ERR_ADDR_LO), hbm);
+    assert_int_equal(rd64(f, VTPU_A_ERR_LEN_LO), 1);
+    skip_and_continue(f, ++fence);
+
+    i = push_copy(f, VTPU_OP_COPY_D2H, hbm - 8, HOST_BASE + DATA_OFF, 16);
+    expect_error(f, i, VTPU_OP_COPY_D2H, VTPU_E_HBM_RANGE);
+    skip_and_continue(f, ++fence);
+
+    i = push_copy(f, VTPU_OP_COPY_D2D, 0, UINT64_MAX - 3, 16);
+    expect_error(f, i, VTPU_OP_COPY_D2D, VTPU_E_HBM_RANGE);
+    skip_and_continue(f, ++fence);
+
+    /* Host ranges: unmapped below, past the end, wrapping. */
+    i = push_copy(f, VTPU_OP_COPY_H2D, 0x1000, 0, 64);
+    expect_error(f, i, VTPU_OP_COPY_H2D, VTPU_E_HOST_DMA);
+    assert_int_equal(rd(f, VTPU_A_ERR_SPACE), VTPU_ESPACE_HOST);
+    assert_int_equal(rd64(f, VTPU_A_ERR_ADDR_LO), 0x1000);
+    skip_and_continue(f, ++fence);
+
+    i = push_copy(f, VTPU_OP_COPY_D2H, 0, HOST_BASE + HOST_SIZE - 8, 64);
+    expect_error(f, i, VTPU_OP_COPY_D2H, VTPU_E_HOST_DMA);
+    skip_and_continue(f, ++fence);
+
+    i = push_copy(f, VTPU_OP_COPY_D2H, 0, UINT64_MAX - 8, 64);
+    expect_error(f, i, VTPU_OP_COPY_D2H, VTPU_E_HOST_DMA);
+    skip_and_continue(f, ++fence);
+
+    /* Fill: length and alignment. */
+    c = mk(VTPU_OP_FILL, 0);
+    c.len = 6;
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_FILL, VTPU_E_BAD_LENGTH);
+    skip_and_continue(f, ++fence);
+    c.len = 0;
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_FILL, VTPU_E_BAD_LENGTH);
+    skip_and_continue(f, ++fence);
+    c.len = 8;
+    c.dst = 2;
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_FILL, VTPU_E_BAD_ALIGN);
+    skip_and_continue(f, ++fence);
+    c.dst = hbm - 4;
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_FILL, VTPU_E_HBM_RANGE);
+    skip_and_continue(f, ++fence);
+
+    /* Program loading: slot, length, range, and an image that is no ELF. */
+    c = mk(VTPU_OP_LOAD_PROG, 0);
+    c.arg = VTPU_MAX_PROGRAMS;
+    c.len = 64;
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_LOAD_PROG, VTPU_E_BAD_SLOT);
+    assert_int_equal(rd(f, VTPU_A_ERR_VALUE), VTPU_MAX_PROGRAMS);
+    skip_and_continue(f, ++fence);
+    c.arg = 0;
+    c.len = 0;
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_LOAD_PROG, VTPU_E_BAD_LENGTH);
+    skip_and_continue(f, ++fence);
+    c.len = VTPU_LOAD_PROG_MAX_LEN + 1ull;
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_LOAD_PROG, VTPU_E_BAD_LENGTH);
+    skip_and_continue(f, ++fence);
+    c.len = 64;
+    c.src = hbm - 32;
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_LOAD_PROG, VTPU_E_HBM_RANGE);
+    skip_and_continue(f, ++fence);
+    c.src = 0x800000; /* zeros in HBM */
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_LOAD_PROG, VTPU_E_BAD_ELF);
+    char msg[VTPU_ERR_MSG_SIZE];
+    err_msg(f, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "slot 0"));
+    skip_and_continue(f, ++fence);
+
+    /* Launches: empty slot, slot out of range, too many TCs, reserved. */
+    c = mk(VTPU_OP_LAUNCH, 0);
+    c.arg = 5;
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_LAUNCH, VTPU_E_NO_PROGRAM);
+    assert_int_equal(rd(f, VTPU_A_ERR_VALUE), 5);
+    skip_and_continue(f, ++fence);
+    c.arg = 200;
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_LAUNCH, VTPU_E_BAD_SLOT);
+    skip_and_continue(f, ++fence);
+    c.arg = 1u << 16;
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_LAUNCH, VTPU_E_BAD_FLAGS);
+    skip_and_continue(f, ++fence);
+    c = mk(VTPU_OP_LAUNCH, 0x40);
+    i = push(f, &c);
+    expect_error(f, i, VTPU_OP_LAUNCH, VTPU_E_BAD_FLAGS);
+    skip_and_continue(f, ++fence);
+
+    /* A fence whose write-back address is not host memory: not done. */
+    i = push_fence(f, 999, VTPU_FENCE_F_WRITEBACK, 0x10);
+    expect_error(f, i, VTPU_OP_FENCE, VTPU_E_HOST_DMA);
+    assert_int_equal(rd(f, VTPU_A_FENCE), fence);
+    skip_and_continue(f, ++fence);
+
+    assert_int_equal(rd(f, VTPU_A_ERR_COUNT), 26);
+    assert_int_equal(atomic_load(&f->host.cmd_errors), 26);
+    assert_int_equal(atomic_load(&f->host.guest_errors), 0);
+    fx_free(f);
+}
+
+/* After an error, commands queued behind it wait; ABORT drops them. */
+static void test_error_abort_retry(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 16);
+
+    uint32_t bad = push_copy(f, VTPU_OP_COPY_H2D, 0x10, 0, 64);
+    push_fence(f, 1, 0, 0);
+    push_fence(f, 2, 0, 0);
+    expect_error(f, bad, VTPU_OP_COPY_H2D, VTPU_E_HOST_DMA);
+    /* The device stays stopped: more doorbells do not move it. */
+    push_fence(f, 3, 0, 0);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_RING_HEAD), bad);
+    assert_int_equal(rd(f, VTPU_A_FENCE), 0);
+    /* A second error while stopped is not recorded over the first. */
+    wr(f, VTPU_A_RING_TAIL, 100);
+    assert_int_equal(rd(f, VTPU_A_ERR_CODE), VTPU_E_HOST_DMA);
+    assert_int_equal(rd(f, VTPU_A_RING_TAIL), f->tail);
+
+    wr(f, VTPU_A_ERR_ACK, 0); /* no action: ignored */
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_ERROR);
+    wr(f, VTPU_A_INT_STATUS, VTPU_INT_ALL);
+    wr(f, VTPU_A_ERR_ACK, VTPU_ACK_ABORT);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_IDLE);
+    assert_int_equal(rd(f, VTPU_A_RING_HEAD), f->tail);
+    assert_int_equal(rd(f, VTPU_A_FENCE), 0); /* dropped, never ran */
+    assert_true(rd(f, VTPU_A_INT_STATUS) & VTPU_FMASK(INT, IDLE));
+    assert_int_equal(rd(f, VTPU_A_ERR_CODE), 0);
+    assert_int_equal(rd(f, VTPU_A_ERR_INDEX), VTPU_ERR_NONE32);
+
+    /* RETRY after fixing the command in place. */
+    uint32_t i = push_copy(f, VTPU_OP_COPY_H2D, 0x10, 0, 64);
+    push_fence(f, 7, 0, 0);
+    expect_error(f, i, VTPU_OP_COPY_H2D, VTPU_E_HOST_DMA);
+    vtpu_cmd fixed = mk(VTPU_OP_COPY_H2D, 0);
+    fixed.src = HOST_BASE + DATA_OFF;
+    fixed.len = 64;
+    memset(f->host.mem + DATA_OFF, 0x5c, 64);
+    put_cmd(f, i, &fixed);
+    wr(f, VTPU_A_ERR_ACK, VTPU_ACK_RETRY);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_IDLE);
+    assert_int_equal(rd(f, VTPU_A_FENCE), 7);
+    uint8_t b;
+    vtpu_hbm_read(f->chip, 63, &b, 1);
+    assert_int_equal(b, 0x5c);
+    fx_free(f);
+}
+
+static void test_ring_config_errors(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 0);
+
+    /* Enabling with a size that is not a power of two. */
+    wr(f, VTPU_A_RING_BASE_LO, (uint32_t)HOST_BASE);
+    wr(f, VTPU_A_RING_SIZE, 6);
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
+    expect_error(f, VTPU_ERR_NONE32, 0, VTPU_E_RING_CONFIG);
+    assert_int_equal(rd(f, VTPU_A_ERR_VALUE), 6);
+    assert_int_equal(rd(f, VTPU_A_CONTROL), 0);
+    wr(f, VTPU_A_ERR_ACK, VTPU_ACK_SKIP);
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_DISABLED);
+    for (uint32_t bad = 0; bad < 2; bad++) {
+        wr(f, VTPU_A_RING_SIZE, bad ? (1u << 17) : 1);
+        wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
+        expect_error(f, VTPU_ERR_NONE32, 0, VTPU_E_RING_CONFIG);
+        wr(f, VTPU_A_ERR_ACK, VTPU_ACK_ABORT);
+    }
+    /* A ring that would wrap the 64-bit bus address space. */
+    wr(f, VTPU_A_RING_BASE_LO, 0xffffffc0);
+    wr(f, VTPU_A_RING_BASE_HI, 0xffffffff);
+    wr(f, VTPU_A_RING_SIZE, 4);
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
+    expect_error(f, VTPU_ERR_NONE32, 0, VTPU_E_RING_CONFIG);
+    wr(f, VTPU_A_ERR_ACK, VTPU_ACK_SKIP);
+
+    /* Good ring; TAIL beyond it is a pointer error, TAIL unchanged. */
+    wr(f, VTPU_A_RING_BASE_LO, (uint32_t)HOST_BASE);
+    wr(f, VTPU_A_RING_BASE_HI, (uint32_t)(HOST_BASE >> 32));
+    wr(f, VTPU_A_RING_SIZE, 4);
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_IDLE);
+    wr(f, VTPU_A_RING_TAIL, 4);
+    expect_error(f, VTPU_ERR_NONE32, 0, VTPU_E_RING_POINTER);
+    assert_int_equal(rd(f, VTPU_A_ERR_VALUE), 4);
+    assert_int_equal(rd(f, VTPU_A_RING_TAIL), 0);
+    wr(f, VTPU_A_ERR_ACK, VTPU_ACK_SKIP);
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_IDLE);
+
+    /* Ring configuration is frozen while enabled. */
+    unsigned ge = atomic_load(&f->host.guest_errors);
+    wr(f, VTPU_A_RING_SIZE, 8);
+    wr(f, VTPU_A_RING_BASE_LO, 0);
+    assert_int_equal(rd(f, VTPU_A_RING_SIZE), 4);
+    assert_int_equal(rd(f, VTPU_A_RING_BASE_LO), (uint32_t)HOST_BASE);
+    assert_int_equal(atomic_load(&f->host.guest_errors), ge + 2);
+
+    /* A ring in memory the device cannot read: fetch error at ADDR. */
+    wr(f, VTPU_A_CONTROL, 0);
+    wr(f, VTPU_A_RING_BASE_LO, 0x40);
+    wr(f, VTPU_A_RING_BASE_HI, 0);
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
+    wr(f, VTPU_A_RING_TAIL, 3);
+    expect_error(f, 0, 0, VTPU_E_RING_FETCH);
+    assert_int_equal(rd64(f, VTPU_A_ERR_ADDR_LO), 0x40);
+    assert_int_equal(rd(f, VTPU_A_ERR_SPACE), VTPU_ESPACE_HOST);
+    fx_free(f);
+}
+
+/* Many more commands than entries: HEAD and TAIL wrap, nothing is lost. */
+static void test_ring_wrap(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 4);
+    uint8_t *host = f->host.mem + DATA_OFF;
+
+    for (uint32_t k = 1; k <= 50; k++) {
+        /* At most 3 in flight (one slot stays empty: full != empty). */
+        while (((rd(f, VTPU_A_RING_HEAD) - f->tail - 1) & 3) == 0)
+            wait_idle(f);
+        memset(host, (int)k, 256);
+        vtpu_cmd c = mk(VTPU_OP_COPY_H2D, 0);
+        c.src = HOST_BASE + DATA_OFF;
+        c.dst = 256u * k;
+        c.len = 256;
+        push(f, &c);
+        wait_idle(f); /* host buffer is reused next round */
+        while (((rd(f, VTPU_A_RING_HEAD) - f->tail - 1) & 3) == 0)
+            wait_idle(f);
+        push_fence(f, k, 0, 0);
+    }
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_FENCE), 50);
+    assert_int_equal(rd(f, VTPU_A_CMD_COUNT), 100);
+    assert_int_equal(rd(f, VTPU_A_RING_HEAD), 100 % 4);
+    assert_int_equal(rd(f, VTPU_A_RING_HEAD), f->tail);
+    for (uint32_t k = 1; k <= 50; k++) {
+        uint8_t b;
+        vtpu_hbm_read(f->chip, 256u * k + 255, &b, 1);
+        assert_int_equal(b, k);
+    }
+    fx_free(f);
+}
+
+/* A full ring (size - 1 entries) queued while disabled, then enabled. */
+static void test_full_ring(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 8);
+
+    wr(f, VTPU_A_CONTROL, 0);
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_DISABLED);
+    for (uint32_t k = 1; k <= 7; k++)
+        push_fence(f, k, 0, 0);
+    assert_int_equal(rd(f, VTPU_A_RING_TAIL), 7);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_RING_HEAD), 0); /* nothing ran */
+    assert_int_equal(rd(f, VTPU_A_FENCE), 0);
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_FENCE), 7);
+    assert_int_equal(rd(f, VTPU_A_RING_HEAD), 7);
+    /* Another 7 wrap around the end. */
+    for (uint32_t k = 8; k <= 14; k++)
+        push_fence(f, k, 0, 0);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_FENCE), 14);
+    assert_int_equal(rd(f, VTPU_A_RING_HEAD), 14 % 8);
+    fx_free(f);
+}
+
+static void test_synchronous_mode(void **state)
+{
+    (void)state;
+    fx *f = fx_new(true, 4);
+
+    push_fence(f, 42, VTPU_FENCE_F_IRQ, 0);
+    /* Done by the time the doorbell write returned. */
+    assert_int_equal(rd(f, VTPU_A_FENCE), 42);
+    assert_int_equal(rd(f, VTPU_A_RING_HEAD), 1);
+    vtpu_cmd bad = mk(0x55, 0);
+    uint32_t i = push(f, &bad);
+    expect_error(f, i, 0x55, VTPU_E_BAD_OPCODE);
+    skip_and_continue(f, 43);
+    fx_free(f);
+}
+
+static void test_aperture(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 0);
+    uint64_t size = vtpu_dev_aperture_size(f->dev);
+    unsigned ge = atomic_load(&f->host.guest_errors);
+
+    assert_int_equal(size, 16u << 20);
+    /* Base is 4 KiB-granular: low bits read as zero. */
+    wr(f, VTPU_A_APERTURE_BASE_LO, 0x00201234);
+    assert_int_equal(rd(f, VTPU_A_APERTURE_BASE_LO), 0x00201000);
+    vtpu_dev_aperture_write(f->dev, 0x10, 0x1122334455667788ull, 8);
+    vtpu_dev_aperture_write(f->dev, 0x20, 0xabcd, 2);
+    vtpu_dev_aperture_write(f->dev, 0x23, 0xef, 1);
+    uint8_t b[32];
+    assert_int_equal(vtpu_hbm_read(f->chip, 0x201010, b, 32), 0);
+    assert_int_equal(b[0], 0x88);
+    assert_int_equal(b[7], 0x11);
+    assert_int_equal(b[0x10], 0xcd);
+    assert_int_equal(b[0x11], 0xab);
+    assert_int_equal(b[0x13], 0xef);
+    assert_int_equal(vtpu_dev_aperture_read(f->dev, 0x10, 4), 0x55667788);
+    assert_int_equal(vtpu_dev_aperture_read(f->dev, 0x14, 2), 0x3344);
+    /* Moving the window moves what the same offset shows. */
+    wr(f, VTPU_A_APERTURE_BASE_LO, 0x00200000);
+    assert_int_equal(vtpu_dev_aperture_read(f->dev, 0x1010, 8),
+                     0x1122334455667788ull);
+    assert_int_equal(atomic_load(&f->host.guest_errors), ge);
+
+    /* Past HBM's end (16 MiB), past the window, odd sizes: ignored. */
+    wr(f, VTPU_A_APERTURE_BASE_LO, (16u << 20) - 4096);
+    vtpu_dev_aperture_write(f->dev, 4092, 0x01020304, 4);
+    assert_int_equal(vtpu_dev_aperture_read(f->dev, 4092, 4), 0x01020304);
+    assert_int_equal(vtpu_dev_aperture_read(f->dev, 4096, 4), 0);
+    assert_int_equal(atomic_load(&f->host.guest_errors), ++ge);
+    vtpu_dev_aperture_write(f->dev, 4094, 0xffffffff, 4);
+    assert_int_equal(atomic_load(&f->host.guest_errors), ++ge);
+    assert_int_equal(vtpu_dev_aperture_read(f->dev, 4092, 4), 0x01020304);
+    wr(f, VTPU_A_APERTURE_BASE_LO, 0);
+    assert_int_equal(vtpu_dev_aperture_read(f->dev, size, 1), 0);
+    assert_int_equal(atomic_load(&f->host.guest_errors), ++ge);
+    assert_int_equal(vtpu_dev_aperture_read(f->dev, 0, 3), 0);
+    assert_int_equal(atomic_load(&f->host.guest_errors), ++ge);
+    wr(f, VTPU_A_APERTURE_BASE_HI, 0xffffffff);
+    assert_int_equal(vtpu_dev_aperture_read(f->dev, 0, 4), 0);
+    assert_int_equal(atomic_load(&f->host.guest_errors), ++ge);
+    fx_free(f);
+}
+
+/* ---- launches ---- */
+
+/* HBM address where test ELFs are staged. */
+#define ELF_HBM 0x100000u
+
+/* Copy an ELF built from p into HBM through the ring and load it. */
+static void load_prog(fx *f, const test_prog *p, uint32_t slot)
+{
+    size_t len;
+    void *elf = build_elf(p, &len);
+    assert_true(len < (1u << 20));
+    memcpy(f->host.mem + DATA_OFF, elf, len);
+    free(elf);
+    push_copy(f, VTPU_OP_COPY_H2D, HOST_BASE + DATA_OFF, ELF_HBM, len);
+    vtpu_cmd c = mk(VTPU_OP_LOAD_PROG, 0);
+    c.arg = slot;
+    c.src = ELF_HBM;
+    c.len = len;
+    push(f, &c);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_ERR_CODE), 0);
+}
+
+static uint32_t push_launch(fx *f, uint32_t slot, uint32_t tcs,
+                            uint32_t flags, uint64_t result,
+                            const uint32_t args[4])
+{
+    vtpu_cmd c = mk(VTPU_OP_LAUNCH, flags);
+    c.arg = slot | tcs << 8;
+    c.addr = result;
+    if (args)
+        memcpy(c.args, args, sizeof(c.args));
+    return push(f, &c);
+}
+
+static void prog_exit_with(test_prog *p, uint32_t code)
+{
+    prog_init(p);
+    prog_li(p, 10, code); /* li a0, code */
+    prog_exit(p);         /* li a7, 93; ecall */
+}
+
+static void test_launch_exit_code(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 16);
+    test_prog p;
+    const uint64_t res_bus = HOST_BASE + DATA_OFF + (2u << 20);
+
+    prog_exit_with(&p, 7);
+    load_prog(f, &p, 3);
+    push_launch(f, 3, 0, VTPU_LAUNCH_F_RESULT, res_bus, NULL);
+    push_fence(f, 1, 0, 0);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_IDLE);
+    assert_int_equal(rd(f, VTPU_A_FENCE), 1);
+    assert_int_equal(rd(f, VTPU_A_LAST_EXIT), 7);
+    assert_int_equal(rd(f, VTPU_A_LAUNCH_COUNT), 1);
+    /* 4 instructions per TC: lui, addi, addi, ecall. */
+    assert_int_equal(rd64(f, VTPU_A_TC_INSTRET_LO_N(0)), 4);
+    assert_int_equal(rd64(f, VTPU_A_TC_INSTRET_LO_N(1)), 4);
+    assert_int_equal(rd64(f, VTPU_A_TC_INSTRET_LO_N(2)), 0);
+
+    vtpu_launch_result r;
+    memcpy(&r, f->host.mem + DATA_OFF + (2u << 20), sizeof(r));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.exit_code, 7);
+    assert_int_equal(r.num_tcs, 2);
+    assert_int_equal(r.tc_exit[0], 7);
+    assert_int_equal(r.tc_exit[1], 7);
+    assert_int_equal(r.instret[0], 4);
+
+    /* One TC only; with CHECK_EXIT a non-zero exit stops the ring. */
+    uint32_t i = push_launch(f, 3, 1, VTPU_LAUNCH_F_CHECK_EXIT, 0, NULL);
+    push_fence(f, 2, 0, 0);
+    expect_error(f, i, VTPU_OP_LAUNCH, VTPU_E_EXIT_CODE);
+    assert_int_equal(rd(f, VTPU_A_ERR_TC), 0);
+    assert_int_equal(rd(f, VTPU_A_ERR_VALUE), 7);
+    assert_int_equal(rd(f, VTPU_A_LAUNCH_COUNT), 2);
+    assert_int_equal(rd64(f, VTPU_A_TC_INSTRET_LO_N(0)), 8);
+    assert_int_equal(rd64(f, VTPU_A_TC_INSTRET_LO_N(1)), 4);
+    skip_and_continue(f, 3);
+    fx_free(f);
+}
+
+static void test_launch_args_and_slots(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 16);
+    test_prog p;
+
+    /* a0 = a2 + a3 + a0 (the TC id): exit code tells args arrived. */
+    prog_init(&p);
+    prog_emit(&p, enc_r(0x33, 0, 0, 10, 10, 12)); /* add a0, a0, a2 */
+    prog_emit(&p, enc_r(0x33, 0, 0, 10, 10, 13)); /* add a0, a0, a3 */
+    prog_exit(&p);
+    load_prog(f, &p, 0);
+    prog_exit_with(&p, 9);
+    load_prog(f, &p, 15);
+
+    const uint32_t args[4] = {30, 12, 0, 0};
+    const uint64_t res_bus = HOST_BASE + DATA_OFF + (2u << 20);
+    push_launch(f, 0, 2, VTPU_LAUNCH_F_RESULT, res_bus, args);
+    wait_idle(f);
+    vtpu_launch_result r;
+    memcpy(&r, f->host.mem + DATA_OFF + (2u << 20), sizeof(r));
+    assert_int_equal(r.tc_exit[0], 42);
+    assert_int_equal(r.tc_exit[1], 43);
+    assert_int_equal(rd(f, VTPU_A_LAST_EXIT), 42);
+    push_launch(f, 15, 0, 0, 0, NULL);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_LAST_EXIT), 9);
+    /* Slot 0 is still resident. */
+    push_launch(f, 0, 1, 0, 0, args);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_LAST_EXIT), 42);
+    /* More TCs than the chip has. */
+    uint32_t i = push_launch(f, 0, 3, 0, 0, args);
+    expect_error(f, i, VTPU_OP_LAUNCH, VTPU_E_BAD_TCS);
+    assert_int_equal(rd(f, VTPU_A_ERR_VALUE), 3);
+    skip_and_continue(f, 1);
+    /* A result address outside host memory: the launch ran, then the
+     * write-back failed. */
+    i = push_launch(f, 15, 0, VTPU_LAUNCH_F_RESULT, 0x8, NULL);
+    expect_error(f, i, VTPU_OP_LAUNCH, VTPU_E_HOST_DMA);
+    assert_int_equal(rd(f, VTPU_A_LAST_EXIT), 9);
+    skip_and_continue(f, 2);
+    fx_free(f);
+}
+
+static void test_launch_fault(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 16);
+    test_prog p;
+
+    /* TC 0 and 1 both: nop; ebreak. */
+    prog_init(&p);
+    prog_emit(&p, rv_addi(0, 0, 0));
+    prog_emit(&p, rv_ebreak());
+    load_prog(f, &p, 1);
+    const uint64_t res_bus = HOST_BASE + DATA_OFF + (2u << 20);
+    uint32_t i = push_launch(f, 1, 1, VTPU_LAUNCH_F_RESULT, res_bus, NULL);
+    push_fence(f, 1, 0, 0);
+    expect_error(f, i, VTPU_OP_LAUNCH, VTPU_E_FAULT);
+    assert_int_equal(rd(f, VTPU_A_ERR_KIND), VTPU_FAULT_EBREAK);
+    assert_int_equal(rd(f, VTPU_A_ERR_TC), 0);
+    assert_int_equal(rd(f, VTPU_A_ERR_PC), VTPU_IMEM_BASE + 4);
+    char msg[VTPU_ERR_MSG_SIZE];
+    err_msg(f, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "ebreak"));
+    vtpu_launch_result r;
+    memcpy(&r, f->host.mem + DATA_OFF + (2u << 20), sizeof(r));
+    assert_int_equal(r.status, VTPU_E_FAULT);
+    skip_and_continue(f, 1);
+
+    /* Scalar store into VMEM names the space and address. */
+    prog_init(&p);
+    prog_li(&p, 5, VTPU_VMEM_BASE + 0x100);
+    prog_emit(&p, enc_s(0x23, 2, 5, 0, 0)); /* sw zero, 0(t0) */
+    prog_exit(&p);
+    load_prog(f, &p, 1);
+    i = push_launch(f, 1, 1, 0, 0, NULL);
+    expect_error(f, i, VTPU_OP_LAUNCH, VTPU_E_FAULT);
+    assert_int_equal(rd(f, VTPU_A_ERR_KIND), VTPU_FAULT_SCALAR_VMEM);
+    assert_int_equal(rd(f, VTPU_A_ERR_SPACE), VTPU_ESPACE_VMEM);
+    assert_int_equal(rd64(f, VTPU_A_ERR_ADDR_LO), VTPU_VMEM_BASE + 0x100);
+    assert_int_equal(rd(f, VTPU_A_ERR_PC), VTPU_IMEM_BASE + 8);
+    skip_and_continue(f, 2);
+    fx_free(f);
+}
+
+/* ---- reset ---- */
+
+static void check_reset_state(fx *f)
+{
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_DISABLED);
+    static const uint32_t zero[] = {
+        VTPU_A_CONTROL, VTPU_A_RING_BASE_LO, VTPU_A_RING_BASE_HI,
+        VTPU_A_RING_SIZE, VTPU_A_RING_HEAD, VTPU_A_RING_TAIL, VTPU_A_FENCE,
+        VTPU_A_INT_STATUS, VTPU_A_INT_ENABLE, VTPU_A_ERR_CODE,
+        VTPU_A_ERR_COUNT, VTPU_A_CMD_COUNT, VTPU_A_LAUNCH_COUNT,
+        VTPU_A_LAST_EXIT, VTPU_A_APERTURE_BASE_LO, VTPU_A_SCRATCH,
+        VTPU_A_BYTES_IN_LO, VTPU_A_TC_INSTRET_LO, VTPU_A_ERR_MSG,
+    };
+    for (size_t k = 0; k < sizeof(zero) / sizeof(zero[0]); k++)
+        assert_int_equal(rd(f, zero[k]), 0);
+    assert_int_equal(rd(f, VTPU_A_ERR_INDEX), VTPU_ERR_NONE32);
+    assert_int_equal(vtpu_dev_irq_level(f->dev), 0);
+    assert_int_equal(atomic_load(&f->host.irq), 0);
+    for (unsigned s = 0; s < VTPU_MAX_PROGRAMS; s++)
+        assert_false(vtpu_chip_has_program(f->chip, s));
+}
+
+/* Bring a reset device back up with a fresh ring. */
+static void restart(fx *f)
+{
+    f->tail = 0;
+    wr(f, VTPU_A_RING_BASE_LO, (uint32_t)HOST_BASE);
+    wr(f, VTPU_A_RING_BASE_HI, (uint32_t)(HOST_BASE >> 32));
+    wr(f, VTPU_A_RING_SIZE, f->entries);
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
+    push_fence(f, 77, 0, 0);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_FENCE), 77);
+}
+
+static void test_reset_idle_and_error(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 8);
+
+    wr(f, VTPU_A_SCRATCH, 5);
+    wr(f, VTPU_A_INT_ENABLE, VTPU_INT_ALL);
+    wr(f, VTPU_A_APERTURE_BASE_LO, 0x3000);
+    test_prog p;
+    prog_exit_with(&p, 1);
+    load_prog(f, &p, 2);
+    vtpu_cmd bad = mk(0x66, 0);
+    push(f, &bad);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_ERROR);
+    assert_int_equal(atomic_load(&f->host.irq), 1);
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, RESET) |
+                              VTPU_FMASK(CONTROL, ENABLE));
+    check_reset_state(f);
+    /* HBM survives a soft reset (the ELF staged there). */
+    uint8_t magic[4];
+    vtpu_hbm_read(f->chip, ELF_HBM, magic, 4);
+    assert_memory_equal(magic, "\177ELF", 4);
+    restart(f);
+    uint32_t i = push_launch(f, 2, 0, 0, 0, NULL);
+    expect_error(f, i, VTPU_OP_LAUNCH, VTPU_E_NO_PROGRAM);
+    fx_free(f);
+}
+
+/* Soft reset while a long FILL and more commands are queued. */
+static void test_reset_mid_stream(void **state)
+{
+    (void)state;
+    fx *f = fx_new_opts(false, 16, "2G");
+
+    vtpu_cmd fill = mk(VTPU_OP_FILL, 0);
+    fill.len = 3ull << 29; /* ~1 s of page faults: the reset cuts it */
+    fill.arg = 0x01010101;
+    push(f, &fill);
+    for (uint32_t k = 1; k <= 10; k++)
+        push_fence(f, k, VTPU_FENCE_F_IRQ, 0);
+    usleep(20000); /* let the worker get into the FILL */
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_BUSY);
+    gint64 t0 = g_get_monotonic_time();
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, RESET));
+    uint32_t st = rd(f, VTPU_A_STATUS);
+    assert_true(st == VTPU_STATE_RESETTING || st == VTPU_STATE_DISABLED);
+    /* Writes during the reset are ignored. */
+    wr(f, VTPU_A_SCRATCH, 9);
+    wait_idle(f);
+    assert_true(g_get_monotonic_time() - t0 < 2 * G_USEC_PER_SEC);
+    check_reset_state(f);
+    restart(f);
+    fx_free(f);
+}
+
+/* Soft reset while a kernel spins forever (no watchdog). */
+static void test_reset_during_launch(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 8);
+    test_prog p;
+
+    prog_init(&p);
+    prog_emit(&p, enc_j(0, 0)); /* j . */
+    load_prog(f, &p, 0);
+    push_launch(f, 0, 0, 0, 0, NULL);
+    push_fence(f, 1, 0, 0);
+    assert_int_equal(vtpu_dev_wait_idle(f->dev, 100), -1); /* it spins */
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_BUSY);
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, RESET));
+    wait_idle(f);
+    check_reset_state(f);
+    restart(f);
+
+    /* The same through vtpu_dev_reset() (system reset). */
+    load_prog(f, &p, 0);
+    push_launch(f, 0, 0, 0, 0, NULL);
+    usleep(20000);
+    vtpu_dev_reset(f->dev);
+    check_reset_state(f);
+
+    /* And freeing the device stops a spinning launch too. */
+    restart(f);
+    load_prog(f, &p, 0);
+    push_launch(f, 0, 0, 0, 0, NULL);
+    usleep(20000);
+    fx_free(f);
+}
+
+/* Two devices in one process do not share state. */
+static void test_two_devices(void **state)
+{
+    (void)state;
+    fx *a = fx_new(false, 4), *b = fx_new(false, 4);
+
+    push_fence(a, 11, 0, 0);
+    push_fence(b, 22, 0, 0);
+    wr(a, VTPU_A_SCRATCH, 1);
+    wr(b, VTPU_A_SCRATCH, 2);
+    wait_idle(a);
+    wait_idle(b);
+    assert_int_equal(rd(a, VTPU_A_FENCE), 11);
+    assert_int_equal(rd(b, VTPU_A_FENCE), 22);
+    assert_int_equal(rd(a, VTPU_A_SCRATCH), 1);
+    assert_int_equal(rd(b, VTPU_A_SCRATCH), 2);
+    fx_free(a);
+    fx_free(b);
+}
+
+static void test_new_rejects(void **state)
+{
+    (void)state;
+    vtpu_chip *chip = test_chip("v5e", 0);
+    char err[256] = "";
+    vtpu_dev_ops none = {0};
+    vtpu_dev_opts odd = {.aperture_size = 3u << 20};
+
+    assert_null(vtpu_dev_new(chip, &none, NULL, NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "required"));
+    assert_null(vtpu_dev_new(chip, &fake_ops, NULL, &odd, err, sizeof(err)));
+    assert_non_null(strstr(err, "power of two"));
+    vtpu_chip_free(chip);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_bad_register_access),
+        cmocka_unit_test(test_interrupts),
+        cmocka_unit_test(test_copies_fill_fence),
+        cmocka_unit_test(test_large_copy),
+        cmocka_unit_test(test_malformed_commands),
+        cmocka_unit_test(test_error_abort_retry),
+        cmocka_unit_test(test_ring_config_errors),
+        cmocka_unit_test(test_ring_wrap),
+        cmocka_unit_test(test_full_ring),
+        cmocka_unit_test(test_synchronous_mode),
+        cmocka_unit_test(test_aperture),
+        cmocka_unit_test(test_launch_exit_code),
+        cmocka_unit_test(test_launch_args_and_slots),
+        cmocka_unit_test(test_launch_fault),
+        cmocka_unit_test(test_reset_idle_and_error),
+        cmocka_unit_test(test_reset_mid_stream),
+        cmocka_unit_test(test_reset_during_launch),
+        cmocka_unit_test(test_two_devices),
+        cmocka_unit_test(test_new_rejects),
+    };
+    alarm(240); /* a hang fails the test instead of stalling the suite */
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
