@@ -64,7 +64,7 @@ static vtpu_chip *chip_n(unsigned ntcs, uint64_t budget)
     return chip;
 }
 
-/* ---- custom-3 encodings (docs/isa-sync.md) ---- */
+/* ---- custom-3 encodings (docs/isa.md, "custom-3") ---- */
 
 static uint32_t x_signal(unsigned rs_sem, unsigned rs_n)
 {

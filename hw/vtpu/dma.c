@@ -1,6 +1,6 @@
 /*
  * dma.c - the DMA engines: strided copies of up to 4 dimensions between
- * HBM, VMEM and SMEM of any TC of the run (docs/isa-sync.md has the
+ * HBM, VMEM and SMEM of any TC of the run (docs/isa.md, "custom-3" has the
  * descriptor, firmware/include/vtpu/sync.h the same layout for the TC).
  *
  * A DMA goes through three steps:

@@ -556,20 +556,31 @@ CLONES static void math_logistic(float *__restrict d, const float *__restrict a)
     }
 }
 
-CLONES static void math_trig(float *__restrict d, const float *__restrict a,
-                      uint64_t cos_shift)
+/* Returns non-zero if some |a[i]| >= TRIG_FAST_MAX (or inf/NaN): those
+ * results are garbage and must be replaced by trig_fixup(). */
+CLONES static uint32_t trig_main(float *__restrict d,
+                                 const float *__restrict a,
+                                 uint64_t cos_shift)
 {
     uint32_t slow = 0;
     for (unsigned i = 0; i < N; i++) {
-        /* results for |x| >= TRIG_FAST_MAX are garbage, replaced below */
         slow |= (u_of(a[i]) & 0x7FFFFFFFu) >= u_of(TRIG_FAST_MAX);
         d[i] = (float)trig_core(a[i], cos_shift);
     }
-    if (VTPU_LIKELY(!slow))
+    return slow;
+}
+
+/*
+ * Huge arguments (and inf/NaN) need an exact reduction modulo pi/2; the
+ * host's double sin/cos do that, and rounding their result to f32 keeps
+ * our bound.  Rare enough that a per-element branch is fine.  Kept out of
+ * the AVX2 clones: scalar calls from AVX code pay transition stalls.
+ */
+static void math_trig(float *__restrict d, const float *__restrict a,
+                      uint64_t cos_shift)
+{
+    if (VTPU_LIKELY(!trig_main(d, a, cos_shift)))
         return;
-    /* Huge arguments (and inf/NaN) need an exact reduction modulo pi/2;
-     * the host's double sin/cos do that, and rounding their result to f32
-     * keeps our bound.  Rare enough that a per-element branch is fine. */
     for (unsigned i = 0; i < N; i++) {
         if (!(fabsf(a[i]) < TRIG_FAST_MAX))
             d[i] = (float)(cos_shift ? cos(a[i]) : sin(a[i]));
@@ -670,8 +681,9 @@ static float pow_special(float x, float y, float mag)
     return odd ? -mag : mag;
 }
 
-CLONES void vtpu_vmath_pow(float *__restrict d, const float *__restrict a,
-                    const float *__restrict b)
+/* |a|^b for every element; non-zero if some element needs pow_special(). */
+CLONES static uint32_t pow_main(float *__restrict d, const float *__restrict a,
+                                const float *__restrict b)
 {
     uint32_t special = 0;
     for (unsigned i = 0; i < N; i++) {
@@ -683,7 +695,13 @@ CLONES void vtpu_vmath_pow(float *__restrict d, const float *__restrict a,
         double z = clamp_d((double)y * l, -708.0, 709.0);
         d[i] = (float)exp_core(z);
     }
-    if (VTPU_LIKELY(!special))
+    return special;
+}
+
+void vtpu_vmath_pow(float *__restrict d, const float *__restrict a,
+                    const float *__restrict b)
+{
+    if (VTPU_LIKELY(!pow_main(d, a, b)))
         return;
     for (unsigned i = 0; i < N; i++) {
         float x = a[i], y = b[i];

@@ -1,6 +1,6 @@
 /*
  * xtpu_sync.c - the custom-3 opcode (0x7B) of Xtpu: DMA start, semaphores
- * and the barrier (docs/isa-sync.md).
+ * and the barrier (docs/isa.md, "custom-3").
  *
  * R-type, except sem.signal.tc which needs three sources and is R4-type
  * (funct2 = 0, rs3 in bits 31:27).  funct3 selects the instruction; every

@@ -1,6 +1,6 @@
 /*
  * vtpu/sync.h - DMA, semaphores and the barrier from code on a TensorCore
- * (the custom-3 instructions of Xtpu, docs/isa-sync.md).
+ * (the custom-3 instructions of Xtpu, docs/isa.md, "custom-3").
  *
  * Freestanding C: needs only <stdint.h>.  Every intrinsic is a single
  * `.insn` so any RISC-V assembler accepts it, and each one has a "memory"
