@@ -226,8 +226,16 @@ static uint32_t mulhsu32(uint32_t a, uint32_t b)
 /*
  * With tc == NULL, returns the handler table; otherwise runs tc and
  * returns NULL.  One function so that the table can hold its labels.
+ * Never inlined or cloned: a copy would have label addresses of its own,
+ * and decode.c's table must point into the copy that runs.
  */
-static const void *const *interp(vtpu_tc *tc)
+#if defined(__clang__)
+#define VTPU_NOCLONE /* clang does not clone functions with labels taken */
+#else
+#define VTPU_NOCLONE __attribute__((noclone))
+#endif
+static __attribute__((noinline)) VTPU_NOCLONE const void *const *
+interp(vtpu_tc *tc)
 {
 #define VTPU_OP_LABEL(name) [VTPU_OP_##name] = &&op_##name,
     static const void *const handlers[VTPU_OP__COUNT] = {

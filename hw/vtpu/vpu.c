@@ -53,7 +53,7 @@ vtpu_vpu *vtpu_vpu_new(void)
     size_t size = (sizeof(vtpu_vpu) + 63) & ~(size_t)63;
     vtpu_vpu *p = aligned_alloc(64, size);
     if (!p)
-        g_error("vtpu: out of memory for the vector unit");
+        return NULL; /* vtpu_chip_new reports it */
     vtpu_vpu_reset(p);
     return p;
 }

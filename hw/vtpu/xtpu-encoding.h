@@ -178,6 +178,14 @@
 #define XTPU_NMULSUB_F32 2 /* vd = vc - va * vb */
 #define XTPU_MULADD_I32 3 /* vd = va * vb + vc (wrapping) */
 
+/* ---- custom-3 (0x7B): DMA, semaphores, barrier; funct3 ---- */
+#define XTPU_DMA_START 0    /* rs1 = descriptor address (SMEM) */
+#define XTPU_SEM_SIGNAL 1   /* rs1 = sem, rs2 = n */
+#define XTPU_SEM_SIGNAL_TC 2 /* R4: rs1 = tc, rs2 = sem, rs3 = n */
+#define XTPU_SEM_WAIT 3     /* rs1 = sem, rs2 = n */
+#define XTPU_SEM_READ 4     /* rd = value of sem rs1 */
+#define XTPU_BARRIER 5
+
 /* MXU geometry that does not depend on the configuration. */
 #define XTPU_MXU_ACCS 32 /* accumulators per MXU, each 8 x 128 x 32 bit */
 

@@ -18,15 +18,6 @@
 #include "internal.h"
 #include "xtpu-encoding.h"
 
-/* funct3 of custom-3 (to be merged into xtpu-encoding.h). */
-enum {
-    F3_DMA_START = 0,
-    F3_SEM_SIGNAL = 1,
-    F3_SEM_SIGNAL_TC = 2,
-    F3_SEM_WAIT = 3,
-    F3_SEM_READ = 4,
-    F3_BARRIER = 5,
-};
 
 bool vtpu_xtpu_sync_valid(uint32_t raw)
 {
@@ -35,16 +26,16 @@ bool vtpu_xtpu_sync_valid(uint32_t raw)
     if (XTPU_OPCODE(raw) != XTPU_OPC_SYNC)
         return false;
     switch (XTPU_FUNCT3(raw)) {
-    case F3_DMA_START:
+    case XTPU_DMA_START:
         return funct7 == 0 && XTPU_RS2(raw) == 0 && XTPU_RD(raw) == 0;
-    case F3_SEM_SIGNAL:
-    case F3_SEM_WAIT:
+    case XTPU_SEM_SIGNAL:
+    case XTPU_SEM_WAIT:
         return funct7 == 0 && XTPU_RD(raw) == 0;
-    case F3_SEM_SIGNAL_TC:
+    case XTPU_SEM_SIGNAL_TC:
         return XTPU_FUNCT2(raw) == 0 && XTPU_RD(raw) == 0;
-    case F3_SEM_READ:
+    case XTPU_SEM_READ:
         return funct7 == 0 && XTPU_RS2(raw) == 0;
-    case F3_BARRIER:
+    case XTPU_BARRIER:
         return funct7 == 0 && XTPU_RD(raw) == 0 && XTPU_RS1(raw) == 0 &&
                XTPU_RS2(raw) == 0;
     default:
@@ -58,16 +49,16 @@ int vtpu_xtpu_sync_exec(vtpu_tc *tc, const vtpu_insn *insn)
     uint32_t a = tc->x[insn->rs1], b = tc->x[insn->rs2];
 
     switch (XTPU_FUNCT3(raw)) {
-    case F3_DMA_START:
+    case XTPU_DMA_START:
         return vtpu_dma_start(tc, a);
-    case F3_SEM_SIGNAL:
+    case XTPU_SEM_SIGNAL:
         return vtpu_sem_signal(tc, tc->id, a, b);
-    case F3_SEM_SIGNAL_TC:
+    case XTPU_SEM_SIGNAL_TC:
         /* rs3 is not an R-type field, so it is taken from the raw word. */
         return vtpu_sem_signal(tc, a, b, tc->x[XTPU_RS3(raw)]);
-    case F3_SEM_WAIT:
+    case XTPU_SEM_WAIT:
         return vtpu_sem_wait(tc, a, b);
-    case F3_SEM_READ: {
+    case XTPU_SEM_READ: {
         uint32_t v;
         if (vtpu_sem_read(tc, a, &v))
             return -1;
@@ -77,7 +68,7 @@ int vtpu_xtpu_sync_exec(vtpu_tc *tc, const vtpu_insn *insn)
             tc->x[insn->rd] = v;
         return 0;
     }
-    case F3_BARRIER:
+    case XTPU_BARRIER:
         return vtpu_barrier(tc);
     default:
         /* The decoder only lets valid encodings through to here. */
