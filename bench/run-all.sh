@@ -14,6 +14,8 @@ out="$here/results/$date-$commit.jsonl"
 
 printf '{"header":true,"date":"%s","commit":"%s","cpu":"%s","cores":%s}\n' \
     "$date" "$commit" "$cpu" "$cores" >> "$out"
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
 status=0
 for prog in "$build"/bench/bench_*; do
     # Host programs only: the RV32 workloads (*.elf) are executable too.
@@ -21,11 +23,10 @@ for prog in "$build"/bench/bench_*; do
     [ -f "$prog" ] && [ -x "$prog" ] || continue
     echo "run-all: $(basename "$prog")" >&2
     # Keep only the JSON lines; a failing benchmark fails the run at the end.
-    if ! "$prog" > "$out.tmp"; then
+    if ! "$prog" > "$tmp"; then
         status=1
     fi
-    grep '^{' "$out.tmp" | tee -a "$out" || true
-    rm -f "$out.tmp"
+    grep '^{' "$tmp" | tee -a "$out" || true
 done
 echo "run-all: results in $out" >&2
 exit $status

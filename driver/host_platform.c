@@ -112,8 +112,7 @@ static void plat_write32(void *ctx, unsigned bar, uint32_t off, uint32_t v)
         vtpu_dev_aperture_write(h->dev, off, v, 4);
 }
 
-static void *plat_dma_alloc(void *ctx, size_t size, size_t align,
-                            uint64_t *bus)
+static void *plat_dma_alloc(void *ctx, size_t size, size_t align, uint64_t *bus)
 {
     vtpu_host *h = ctx;
     void *p = NULL;
@@ -204,8 +203,7 @@ vtpu_host *vtpu_host_new(const vtpu_config *cfg, const vtpu_host_opts *opts,
     g_mutex_init(&h->irq_lock);
     g_cond_init(&h->irq_cond);
     h->blocks = g_array_new(FALSE, FALSE, sizeof(arena_block));
-    h->arena_size = opts && opts->arena_size ? opts->arena_size
-                                             : DEFAULT_ARENA;
+    h->arena_size = opts && opts->arena_size ? opts->arena_size : DEFAULT_ARENA;
     h->arena_size = (h->arena_size + 4095) & ~4095ull;
     void *a = mmap(NULL, h->arena_size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

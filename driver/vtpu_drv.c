@@ -82,8 +82,8 @@ const char *vtpu_drv_strerror(int status)
 
 int vtpu_drv_probe(vtpu_drv *d, const vtpu_platform *plat)
 {
-    if (!d || !plat || !plat->read32 || !plat->write32 ||
-        !plat->dma_alloc || !plat->dma_free || !plat->now_ns)
+    if (!d || !plat || !plat->read32 || !plat->write32 || !plat->dma_alloc ||
+        !plat->dma_free || !plat->now_ns)
         return VTPU_DRV_EINVAL;
     memset(d, 0, sizeof(*d));
     d->plat = plat;
@@ -101,9 +101,9 @@ int vtpu_drv_probe(vtpu_drv *d, const vtpu_platform *plat)
     in->version_minor = VTPU_FEX(v, VERSION, MINOR);
     if (in->version_major != VTPU_VERSION_MAJOR) {
         char m[96];
-        snprintf(m, sizeof(m), "vtpu: register interface %u.%u, driver "
-                 "speaks %u.x", in->version_major, in->version_minor,
-                 VTPU_VERSION_MAJOR);
+        snprintf(m, sizeof(m),
+                 "vtpu: register interface %u.%u, driver speaks %u.x",
+                 in->version_major, in->version_minor, VTPU_VERSION_MAJOR);
         dlog(d, m);
         return VTPU_DRV_EVERSION;
     }
@@ -212,8 +212,8 @@ int vtpu_drv_init(vtpu_drv *d, uint32_t entries)
         return VTPU_DRV_ESTATE;
     if (!entries)
         entries = DEFAULT_RING;
-    if (entries < VTPU_RING_MIN_ENTRIES ||
-        entries > d->info.ring_max_entries || (entries & (entries - 1)))
+    if (entries < VTPU_RING_MIN_ENTRIES || entries > d->info.ring_max_entries ||
+        (entries & (entries - 1)))
         return VTPU_DRV_EINVAL;
     int rc = device_reset(d);
     if (rc)
@@ -304,14 +304,10 @@ const vtpu_drv_error *vtpu_drv_last_error(const vtpu_drv *d)
 const char *vtpu_drv_opcode_name(uint32_t op)
 {
     static const char *const names[VTPU_OP__COUNT] = {
-        [VTPU_OP_NOP] = "NOP",
-        [VTPU_OP_COPY_H2D] = "COPY_H2D",
-        [VTPU_OP_COPY_D2H] = "COPY_D2H",
-        [VTPU_OP_COPY_D2D] = "COPY_D2D",
-        [VTPU_OP_FILL] = "FILL",
-        [VTPU_OP_LOAD_PROG] = "LOAD_PROG",
-        [VTPU_OP_LAUNCH] = "LAUNCH",
-        [VTPU_OP_FENCE] = "FENCE",
+        [VTPU_OP_NOP] = "NOP",           [VTPU_OP_COPY_H2D] = "COPY_H2D",
+        [VTPU_OP_COPY_D2H] = "COPY_D2H", [VTPU_OP_COPY_D2D] = "COPY_D2D",
+        [VTPU_OP_FILL] = "FILL",         [VTPU_OP_LOAD_PROG] = "LOAD_PROG",
+        [VTPU_OP_LAUNCH] = "LAUNCH",     [VTPU_OP_FENCE] = "FENCE",
     };
     return op < VTPU_OP__COUNT && names[op] ? names[op] : "unknown opcode";
 }
@@ -336,8 +332,7 @@ const char *vtpu_drv_error_name(uint32_t code)
         [VTPU_E_RING_POINTER] = "ring tail out of range",
         [VTPU_E_RING_FETCH] = "cannot fetch the command from the ring",
     };
-    return code < VTPU_E__COUNT && names[code] ? names[code]
-                                               : "unknown error";
+    return code < VTPU_E__COUNT && names[code] ? names[code] : "unknown error";
 }
 
 const char *vtpu_drv_fault_name(uint32_t kind)
@@ -411,8 +406,8 @@ int vtpu_drv_format_error(const vtpu_drv_error *e, char *buf, size_t len)
                vtpu_drv_opcode_name(e->opcode));
     if (e->code == VTPU_E_FAULT) {
         if (e->tc != VTPU_ERR_NONE32)
-            append(tmp, sizeof(tmp), &p, "TC %u faulted at pc 0x%08x: ",
-                   e->tc, e->pc);
+            append(tmp, sizeof(tmp), &p, "TC %u faulted at pc 0x%08x: ", e->tc,
+                   e->pc);
         append(tmp, sizeof(tmp), &p, "%s", vtpu_drv_fault_name(e->kind));
     } else {
         append(tmp, sizeof(tmp), &p, "%s", vtpu_drv_error_name(e->code));
@@ -502,9 +497,9 @@ int vtpu_drv_submit(vtpu_drv *d, const vtpu_cmd *cmd)
     if (!d->running)
         return VTPU_DRV_ESTATE;
     if (!ring_space(d)) {
-        int rc = wait_until(d, VTPU_FMASK(INT, PROGRESS) |
-                                   VTPU_FMASK(INT, ERROR),
-                            cond_space, 0);
+        int rc =
+            wait_until(d, VTPU_FMASK(INT, PROGRESS) | VTPU_FMASK(INT, ERROR),
+                       cond_space, 0);
         if (rc)
             return rc;
     }
@@ -516,8 +511,8 @@ int vtpu_drv_submit(vtpu_drv *d, const vtpu_cmd *cmd)
     return VTPU_DRV_OK;
 }
 
-static int submit_simple(vtpu_drv *d, uint32_t op, uint32_t arg,
-                         uint64_t src, uint64_t dst, uint64_t len)
+static int submit_simple(vtpu_drv *d, uint32_t op, uint32_t arg, uint64_t src,
+                         uint64_t dst, uint64_t len)
 {
     vtpu_cmd c;
 
@@ -575,10 +570,10 @@ int vtpu_drv_launch(vtpu_drv *d, const vtpu_drv_launch_desc *l)
     if (l->want_result)
         flags |= VTPU_LAUNCH_F_RESULT;
     memset(&c, 0, sizeof(c));
-    c.hdr = VTPU_FDP(VTPU_FDP(0, CMD, OPCODE, VTPU_OP_LAUNCH), CMD, FLAGS,
-                     flags);
-    c.arg = VTPU_FDP(VTPU_FDP(0, LAUNCH, SLOT, l->slot), LAUNCH, TCS,
-                     l->num_tcs);
+    c.hdr =
+        VTPU_FDP(VTPU_FDP(0, CMD, OPCODE, VTPU_OP_LAUNCH), CMD, FLAGS, flags);
+    c.arg =
+        VTPU_FDP(VTPU_FDP(0, LAUNCH, SLOT, l->slot), LAUNCH, TCS, l->num_tcs);
     memcpy(c.args, l->args, sizeof(c.args));
     c.addr = l->result_bus;
     return vtpu_drv_submit(d, &c);
@@ -591,8 +586,8 @@ static int fence(vtpu_drv *d, uint32_t flags, uint64_t bus, uint32_t *seq)
     memset(&c, 0, sizeof(c));
     if (d->use_irq)
         flags |= VTPU_FENCE_F_IRQ;
-    c.hdr = VTPU_FDP(VTPU_FDP(0, CMD, OPCODE, VTPU_OP_FENCE), CMD, FLAGS,
-                     flags);
+    c.hdr =
+        VTPU_FDP(VTPU_FDP(0, CMD, OPCODE, VTPU_OP_FENCE), CMD, FLAGS, flags);
     c.arg = d->next_seq;
     c.addr = bus;
     int rc = vtpu_drv_submit(d, &c);

@@ -47,8 +47,8 @@ const char *vtpu_drv_strerror(int status);
 /* What the identity and capability registers say. */
 typedef struct vtpu_drv_info {
     uint32_t version_major, version_minor;
-    uint32_t caps;          /* VTPU_F_CAPS_* bits */
-    char gen[5];            /* "v5p" */
+    uint32_t caps; /* VTPU_F_CAPS_* bits */
+    char gen[5];   /* "v5p" */
     uint32_t num_tcs, num_sems;
     uint64_t hbm_size;
     uint32_t vmem_size, smem_size, imem_size;
@@ -67,7 +67,7 @@ typedef struct vtpu_drv_error {
     uint32_t kind;   /* VTPU_FAULT_* (code VTPU_E_FAULT) */
     uint32_t tc;     /* VTPU_ERR_NONE32 when no TC is involved */
     uint32_t pc;
-    uint32_t space;  /* VTPU_ESPACE_* of addr */
+    uint32_t space; /* VTPU_ESPACE_* of addr */
     uint32_t value;
     uint64_t addr, len;
     char msg[VTPU_ERR_MSG_SIZE]; /* the device's own explanation */
@@ -79,12 +79,12 @@ typedef struct vtpu_drv {
     vtpu_drv_info info;
     int probed, running, use_irq;
     uint64_t timeout_ns;
-    vtpu_cmd *ring;      /* ring_entries commands in DMA memory */
+    vtpu_cmd *ring; /* ring_entries commands in DMA memory */
     uint64_t ring_bus;
     uint32_t ring_entries;
-    uint32_t head, tail; /* head: last value read from RING_HEAD */
-    uint32_t int_base;   /* INT_ENABLE outside of waits */
-    uint32_t next_seq;   /* next fence value */
+    uint32_t head, tail;           /* head: last value read from RING_HEAD */
+    uint32_t int_base;             /* INT_ENABLE outside of waits */
+    uint32_t next_seq;             /* next fence value */
     uint32_t cancel_lo, cancel_hi; /* fences in (lo, hi] were dropped */
     int cancel_valid;
     vtpu_drv_error err;
@@ -132,19 +132,17 @@ int vtpu_drv_copy_to_hbm(vtpu_drv *d, uint64_t hbm, uint64_t host_bus,
                          uint64_t len);
 int vtpu_drv_copy_from_hbm(vtpu_drv *d, uint64_t host_bus, uint64_t hbm,
                            uint64_t len);
-int vtpu_drv_copy_hbm(vtpu_drv *d, uint64_t dst, uint64_t src,
-                      uint64_t len);
-int vtpu_drv_fill(vtpu_drv *d, uint64_t hbm, uint64_t len,
-                  uint32_t pattern);
+int vtpu_drv_copy_hbm(vtpu_drv *d, uint64_t dst, uint64_t src, uint64_t len);
+int vtpu_drv_fill(vtpu_drv *d, uint64_t hbm, uint64_t len, uint32_t pattern);
 int vtpu_drv_load_program(vtpu_drv *d, uint32_t slot, uint64_t hbm,
                           uint64_t len);
 
 typedef struct vtpu_drv_launch_desc {
     uint32_t slot;
-    uint32_t num_tcs;    /* 0 = every TC */
-    uint32_t args[4];    /* a2..a5 at entry */
-    int check_exit;      /* a non-zero exit code stops the ring */
-    int want_result;     /* write a vtpu_launch_result to result_bus */
+    uint32_t num_tcs; /* 0 = every TC */
+    uint32_t args[4]; /* a2..a5 at entry */
+    int check_exit;   /* a non-zero exit code stops the ring */
+    int want_result;  /* write a vtpu_launch_result to result_bus */
     uint64_t result_bus;
 } vtpu_drv_launch_desc;
 int vtpu_drv_launch(vtpu_drv *d, const vtpu_drv_launch_desc *l);
@@ -200,8 +198,7 @@ int vtpu_drv_recover(vtpu_drv *d, uint32_t action);
  * small transfers; the ring's copies are the fast path.  Byte-granular;
  * partial words are read-modify-written.
  */
-int vtpu_drv_aperture_read(vtpu_drv *d, uint64_t hbm, void *buf,
-                           size_t len);
+int vtpu_drv_aperture_read(vtpu_drv *d, uint64_t hbm, void *buf, size_t len);
 int vtpu_drv_aperture_write(vtpu_drv *d, uint64_t hbm, const void *buf,
                             size_t len);
 

@@ -25,8 +25,8 @@
 
 #define HOST_BASE 0x80000000ull /* bus address of fake host memory */
 #define HOST_SIZE (4u << 20)
-#define RING_OFF 0              /* ring at the start of host memory */
-#define DATA_OFF (1u << 20)     /* data buffers from 1 MiB */
+#define RING_OFF 0          /* ring at the start of host memory */
+#define DATA_OFF (1u << 20) /* data buffers from 1 MiB */
 #define WAIT_MS 20000
 
 typedef struct fake_host {
@@ -55,8 +55,7 @@ static int host_read(void *opaque, uint64_t addr, void *buf, size_t len)
     return 0;
 }
 
-static int host_write(void *opaque, uint64_t addr, const void *buf,
-                      size_t len)
+static int host_write(void *opaque, uint64_t addr, const void *buf, size_t len)
 {
     fake_host *h = opaque;
     if (addr < HOST_BASE || addr - HOST_BASE > HOST_SIZE ||
@@ -116,13 +115,13 @@ static fx *fx_new_opts(bool sync, uint32_t entries, const char *hbm)
     f->host.mem = calloc(1, HOST_SIZE);
     assert_non_null(f->host.mem);
     assert_int_equal(vtpu_config_preset(&cfg, "v5p", err, sizeof(err)), 0);
-    assert_int_equal(vtpu_config_set(&cfg, "hbm-size", hbm, err,
-                                     sizeof(err)), 0);
+    assert_int_equal(vtpu_config_set(&cfg, "hbm-size", hbm, err, sizeof(err)),
+                     0);
     f->chip = vtpu_chip_new(&cfg, err, sizeof(err));
     assert_non_null(f->chip);
     vtpu_dev_opts opts = {.synchronous = sync};
-    f->dev = vtpu_dev_new(f->chip, &fake_ops, &f->host, &opts, err,
-                          sizeof(err));
+    f->dev =
+        vtpu_dev_new(f->chip, &fake_ops, &f->host, &opts, err, sizeof(err));
     if (!f->dev)
         fail_msg("vtpu_dev_new: %s", err);
     f->entries = entries;
@@ -152,8 +151,7 @@ static void fx_free(fx *f)
 /* Write a ring entry without ringing the doorbell. */
 static void put_cmd(fx *f, uint32_t idx, const vtpu_cmd *c)
 {
-    memcpy(f->host.mem + RING_OFF + (size_t)idx * VTPU_CMD_SIZE, c,
-           sizeof(*c));
+    memcpy(f->host.mem + RING_OFF + (size_t)idx * VTPU_CMD_SIZE, c, sizeof(*c));
 }
 
 /* Append a command and ring the doorbell; returns its ring index. */
@@ -299,9 +297,9 @@ static void test_bad_register_access(void **state)
     fx *f = fx_new(false, 0);
     unsigned ge = 0;
 
-#define GUEST_ERROR()                                                        \
-    do {                                                                     \
-        assert_int_equal(atomic_load(&f->host.guest_errors), ++ge);          \
+#define GUEST_ERROR()                                                          \
+    do {                                                                       \
+        assert_int_equal(atomic_load(&f->host.guest_errors), ++ge);            \
     } while (0)
 
     /* Read-only registers keep their value; the write is logged. */
@@ -354,8 +352,7 @@ static void test_bad_register_access(void **state)
     assert_int_equal(rd(f, VTPU_A_SCRATCH), 0xdeadbeef);
     wr(f, VTPU_A_RING_BASE_LO, 0x12345678);
     assert_int_equal(rd(f, VTPU_A_RING_BASE_LO), 0x12345640);
-    vtpu_dev_reg_write(f->dev, VTPU_A_RING_BASE_LO, 0x0000000a00000040ull,
-                       8);
+    vtpu_dev_reg_write(f->dev, VTPU_A_RING_BASE_LO, 0x0000000a00000040ull, 8);
     assert_int_equal(rd(f, VTPU_A_RING_BASE_HI), 0xa);
     assert_int_equal(atomic_load(&f->host.guest_errors), ge);
     assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_DISABLED);
@@ -921,9 +918,8 @@ static void load_prog(fx *f, const test_prog *p, uint32_t slot)
     assert_int_equal(rd(f, VTPU_A_ERR_CODE), 0);
 }
 
-static uint32_t push_launch(fx *f, uint32_t slot, uint32_t tcs,
-                            uint32_t flags, uint64_t result,
-                            const uint32_t args[4])
+static uint32_t push_launch(fx *f, uint32_t slot, uint32_t tcs, uint32_t flags,
+                            uint64_t result, const uint32_t args[4])
 {
     vtpu_cmd c = mk(VTPU_OP_LAUNCH, flags);
     c.arg = slot | tcs << 8;
@@ -1076,12 +1072,13 @@ static void check_reset_state(fx *f)
 {
     assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_DISABLED);
     static const uint32_t zero[] = {
-        VTPU_A_CONTROL, VTPU_A_RING_BASE_LO, VTPU_A_RING_BASE_HI,
-        VTPU_A_RING_SIZE, VTPU_A_RING_HEAD, VTPU_A_RING_TAIL, VTPU_A_FENCE,
-        VTPU_A_INT_STATUS, VTPU_A_INT_ENABLE, VTPU_A_ERR_CODE,
-        VTPU_A_ERR_COUNT, VTPU_A_CMD_COUNT, VTPU_A_LAUNCH_COUNT,
-        VTPU_A_LAST_EXIT, VTPU_A_APERTURE_BASE_LO, VTPU_A_SCRATCH,
-        VTPU_A_BYTES_IN_LO, VTPU_A_TC_INSTRET_LO, VTPU_A_ERR_MSG,
+        VTPU_A_CONTROL,      VTPU_A_RING_BASE_LO, VTPU_A_RING_BASE_HI,
+        VTPU_A_RING_SIZE,    VTPU_A_RING_HEAD,    VTPU_A_RING_TAIL,
+        VTPU_A_FENCE,        VTPU_A_INT_STATUS,   VTPU_A_INT_ENABLE,
+        VTPU_A_ERR_CODE,     VTPU_A_ERR_COUNT,    VTPU_A_CMD_COUNT,
+        VTPU_A_LAUNCH_COUNT, VTPU_A_LAST_EXIT,    VTPU_A_APERTURE_BASE_LO,
+        VTPU_A_SCRATCH,      VTPU_A_BYTES_IN_LO,  VTPU_A_TC_INSTRET_LO,
+        VTPU_A_ERR_MSG,
     };
     for (size_t k = 0; k < sizeof(zero) / sizeof(zero[0]); k++)
         assert_int_equal(rd(f, zero[k]), 0);
@@ -1121,8 +1118,8 @@ static void test_reset_idle_and_error(void **state)
     wait_idle(f);
     assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_ERROR);
     assert_int_equal(atomic_load(&f->host.irq), 1);
-    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, RESET) |
-                              VTPU_FMASK(CONTROL, ENABLE));
+    wr(f, VTPU_A_CONTROL,
+       VTPU_FMASK(CONTROL, RESET) | VTPU_FMASK(CONTROL, ENABLE));
     check_reset_state(f);
     /* HBM survives a soft reset (the ELF staged there). */
     uint8_t magic[4];

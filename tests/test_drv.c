@@ -37,9 +37,10 @@ static tfx *tfx_new(const char *gen, bool sync, uint32_t entries,
 
     assert_non_null(t);
     assert_int_equal(vtpu_config_preset(&cfg, gen, err, sizeof(err)), 0);
-    assert_int_equal(vtpu_config_set(&cfg, "hbm-size", "64M", err,
-                                     sizeof(err)), 0);
-    vtpu_host_opts o = {.arena_size = 64u << 20, .synchronous = sync,
+    assert_int_equal(vtpu_config_set(&cfg, "hbm-size", "64M", err, sizeof(err)),
+                     0);
+    vtpu_host_opts o = {.arena_size = 64u << 20,
+                        .synchronous = sync,
                         .aperture_size = aperture};
     t->host = vtpu_host_new(&cfg, &o, err, sizeof(err));
     if (!t->host)
@@ -91,10 +92,10 @@ static void format(tfx *t, char *buf, size_t len)
     vtpu_drv_format_error(vtpu_drv_last_error(&t->drv), buf, len);
 }
 
-#define ASSERT_CONTAINS(hay, needle)                                         \
-    do {                                                                     \
-        if (!strstr((hay), (needle)))                                        \
-            fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle));     \
+#define ASSERT_CONTAINS(hay, needle)                                           \
+    do {                                                                       \
+        if (!strstr((hay), (needle)))                                          \
+            fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle));       \
     } while (0)
 
 /* Upload `len` bytes to HBM through a DMA bounce buffer. */
@@ -220,8 +221,7 @@ static void roundtrip(tfx *t, uint64_t seed)
     memset(b.cpu, 0, n);
     assert_int_equal(vtpu_drv_copy_to_hbm(&t->drv, 0x10, a.bus, n), 0);
     assert_int_equal(vtpu_drv_copy_hbm(&t->drv, 0x2000003, 0x10, n), 0);
-    assert_int_equal(vtpu_drv_copy_from_hbm(&t->drv, b.bus, 0x2000003, n),
-                     0);
+    assert_int_equal(vtpu_drv_copy_from_hbm(&t->drv, b.bus, 0x2000003, n), 0);
     assert_int_equal(vtpu_drv_sync(&t->drv), 0);
     assert_memory_equal(a.cpu, b.cpu, n);
     dfree(t, &a);
@@ -242,8 +242,7 @@ static void test_copies(void **state)
         if (mode & 2)
             assert_int_equal(vtpu_host_irq_count(t->host), irqs);
         uint64_t n = (5u << 20) + 13;
-        assert_int_equal(vtpu_drv_read_reg(&t->drv, VTPU_A_BYTES_IN_LO),
-                         2 * n);
+        assert_int_equal(vtpu_drv_read_reg(&t->drv, VTPU_A_BYTES_IN_LO), 2 * n);
         assert_int_equal(vtpu_drv_read_reg(&t->drv, VTPU_A_BYTES_OUT_LO),
                          2 * n);
         tfx_free(t);
@@ -277,8 +276,7 @@ static void test_fill_and_aperture(void **state)
 
     assert_int_equal(vtpu_drv_fill(&t->drv, 0x1000, 0x3000, 0xcafef00d), 0);
     assert_int_equal(vtpu_drv_sync(&t->drv), 0);
-    assert_int_equal(vtpu_drv_aperture_read(&t->drv, 0xffe, buf, 0x3004),
-                     0);
+    assert_int_equal(vtpu_drv_aperture_read(&t->drv, 0xffe, buf, 0x3004), 0);
     assert_int_equal(buf[0], 0);
     assert_int_equal(buf[1], 0);
     for (size_t i = 2; i < 0x3002; i += 4) {
@@ -290,17 +288,17 @@ static void test_fill_and_aperture(void **state)
 
     /* Unaligned write across window boundaries, read back by DMA. */
     fill_random(buf, sizeof(buf), 9);
-    assert_int_equal(vtpu_drv_aperture_write(&t->drv, 0x20003, buf,
-                                             sizeof(buf)), 0);
+    assert_int_equal(
+        vtpu_drv_aperture_write(&t->drv, 0x20003, buf, sizeof(buf)), 0);
     dbuf b = dalloc(t, sizeof(buf) + 2);
-    assert_int_equal(vtpu_drv_copy_from_hbm(&t->drv, b.bus, 0x20002,
-                                            sizeof(buf) + 2), 0);
+    assert_int_equal(
+        vtpu_drv_copy_from_hbm(&t->drv, b.bus, 0x20002, sizeof(buf) + 2), 0);
     assert_int_equal(vtpu_drv_sync(&t->drv), 0);
     assert_memory_equal(b.cpu + 1, buf, sizeof(buf));
     assert_int_equal(b.cpu[0], 0); /* the byte before is untouched */
     assert_int_equal(b.cpu[sizeof(buf) + 1], 0);
-    assert_int_equal(vtpu_drv_aperture_read(&t->drv, 0x20003, back,
-                                            sizeof(back)), 0);
+    assert_int_equal(
+        vtpu_drv_aperture_read(&t->drv, 0x20003, back, sizeof(back)), 0);
     assert_memory_equal(back, buf, sizeof(buf));
     dfree(t, &b);
 
@@ -459,8 +457,8 @@ static void test_launch_errors(void **state)
     prog_exit(&p);
     load(t, &p, 3);
     dbuf res = dalloc(t, sizeof(vtpu_launch_result));
-    l = (vtpu_drv_launch_desc){.slot = 3, .check_exit = 1,
-                               .want_result = 1, .result_bus = res.bus};
+    l = (vtpu_drv_launch_desc){
+        .slot = 3, .check_exit = 1, .want_result = 1, .result_bus = res.bus};
     assert_int_equal(vtpu_drv_launch(&t->drv, &l), 0);
     assert_int_equal(vtpu_drv_sync(&t->drv), VTPU_DRV_EDEVICE);
     format(t, msg, sizeof(msg));
@@ -493,10 +491,10 @@ static void test_launch_errors(void **state)
 static void prog_spin(test_prog *p, uint32_t n)
 {
     prog_init(p);
-    prog_li(p, 5, n);                        /* li t0, n */
-    prog_emit(p, rv_addi(5, 5, -1));         /* 1: addi t0, t0, -1 */
-    prog_emit(p, enc_b(1, 5, 0, -4));        /* bnez t0, 1b */
-    prog_emit(p, rv_addi(10, 0, 0));         /* li a0, 0 */
+    prog_li(p, 5, n);                 /* li t0, n */
+    prog_emit(p, rv_addi(5, 5, -1));  /* 1: addi t0, t0, -1 */
+    prog_emit(p, enc_b(1, 5, 0, -4)); /* bnez t0, 1b */
+    prog_emit(p, rv_addi(10, 0, 0));  /* li a0, 0 */
     prog_exit(p);
 }
 
@@ -526,16 +524,16 @@ static void test_back_pressure(void **state)
         dbuf b = dalloc(t, 64 * 1024);
         for (uint32_t k = 0; k < 64; k++) {
             memset(b.cpu + 1024 * k, (int)k, 1024);
-            assert_int_equal(vtpu_drv_copy_to_hbm(&t->drv, 1024 * k,
-                                                  b.bus + 1024 * k, 1024),
-                             0);
+            assert_int_equal(
+                vtpu_drv_copy_to_hbm(&t->drv, 1024 * k, b.bus + 1024 * k, 1024),
+                0);
         }
         /* Read back into another buffer: the copies above may still be
          * reading from b. */
         dbuf c = dalloc(t, 64 * 1024);
         memset(c.cpu, 0xee, 64 * 1024);
-        assert_int_equal(vtpu_drv_copy_from_hbm(&t->drv, c.bus, 0,
-                                                64 * 1024), 0);
+        assert_int_equal(vtpu_drv_copy_from_hbm(&t->drv, c.bus, 0, 64 * 1024),
+                         0);
         assert_int_equal(vtpu_drv_sync(&t->drv), 0);
         assert_memory_equal(c.cpu, b.cpu, 64 * 1024);
         dfree(t, &c);

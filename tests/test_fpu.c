@@ -167,8 +167,8 @@ static uint32_t run_ours(int op, unsigned rm, uint32_t a, uint32_t b,
                  : vtpu_f32_fma(a, b, c, false, false, rm, fl);
         break;
     case R_I2F:
-        r = soft ? vtpu_sf_from_u32(
-                       (int32_t)a < 0 ? 0u - a : a, (int32_t)a < 0, rm, fl)
+        r = soft ? vtpu_sf_from_u32((int32_t)a < 0 ? 0u - a : a, (int32_t)a < 0,
+                                    rm, fl)
                  : vtpu_f32_from_i32((int32_t)a, rm, fl);
         break;
     case R_U2F:
@@ -180,8 +180,8 @@ static uint32_t run_ours(int op, unsigned rm, uint32_t a, uint32_t b,
     return r;
 }
 
-static void check_case(int op, unsigned rm, uint32_t a, uint32_t b,
-                       uint32_t c, bool soft)
+static void check_case(int op, unsigned rm, uint32_t a, uint32_t b, uint32_t c,
+                       bool soft)
 {
     uint32_t rfl, ofl;
     uint32_t want = ref(op, rm, a, b, c, &rfl);
@@ -189,14 +189,13 @@ static void check_case(int op, unsigned rm, uint32_t a, uint32_t b,
     if (got != want || ofl != rfl)
         fail_msg("%s op %d rm %u (%08x, %08x, %08x): got %08x/%02x, "
                  "want %08x/%02x",
-                 soft ? "soft" : "host", op, rm, a, b, c, got, ofl, want,
-                 rfl);
+                 soft ? "soft" : "host", op, rm, a, b, c, got, ofl, want, rfl);
 }
 
 static void check_against_fenv(bool soft)
 {
     uint64_t s = soft ? 77 : 78;
-    static const int ops[] = {R_ADD, R_SUB, R_MUL, R_DIV,
+    static const int ops[] = {R_ADD,  R_SUB, R_MUL, R_DIV,
                               R_SQRT, R_FMA, R_I2F, R_U2F};
     for (unsigned k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
         for (unsigned rm = 0; rm < 4; rm++) {
@@ -326,8 +325,8 @@ static void test_rmm_ties(void **state)
         want = rmm_of_exact((double)f_of(a) * f_of(b) + f_of(c8), &want_fl);
         got = vtpu_f32_fma(a, b, c8, false, false, VTPU_RM_RMM, &got_fl);
         if (want != 0 && (got != want || got_fl != want_fl))
-            fail_msg("rmm fma %08x*%08x+%08x: %08x/%x want %08x/%x", a, b,
-                     c8, got, got_fl, want, want_fl);
+            fail_msg("rmm fma %08x*%08x+%08x: %08x/%x want %08x/%x", a, b, c8,
+                     got, got_fl, want, want_fl);
     }
 }
 
@@ -351,18 +350,18 @@ static void test_fcvt_to_int(void **state)
         {0xcf000001, 0, 0x80000000, NV, 0x00000000, NV},
         {0x4f800000, 0, 0x7fffffff, NV, 0xffffffff, NV}, /* 2^32 */
         {0x4f7fffff, 0, 0x7fffffff, NV, 0xffffff00, 0},
-        {0x3f000000, 0, 0, NX, 0, NX},                   /* 0.5 RNE */
-        {0x3f000000, 4, 1, NX, 1, NX},                   /* 0.5 RMM */
-        {0x3fc00000, 0, 2, NX, 2, NX},                   /* 1.5 RNE */
-        {0x40200000, 0, 2, NX, 2, NX},                   /* 2.5 RNE */
-        {0xbf000000, 2, 0xffffffff, NX, 0, NV},          /* -0.5 RDN */
-        {0xbf000000, 1, 0, NX, 0, NX},                   /* -0.5 RTZ */
-        {0xbf000000, 3, 0, NX, 0, NX},                   /* -0.5 RUP */
-        {0x3e800000, 3, 1, NX, 1, NX},                   /* 0.25 RUP */
-        {0x00000001, 3, 1, NX, 1, NX},                   /* tiny RUP */
-        {0x80000001, 2, 0xffffffff, NX, 0, NV},          /* -tiny RDN */
-        {0x80000000, 0, 0, 0, 0, 0},                     /* -0 */
-        {0xbf800000, 1, 0xffffffff, 0, 0, NV},           /* -1 */
+        {0x3f000000, 0, 0, NX, 0, NX},          /* 0.5 RNE */
+        {0x3f000000, 4, 1, NX, 1, NX},          /* 0.5 RMM */
+        {0x3fc00000, 0, 2, NX, 2, NX},          /* 1.5 RNE */
+        {0x40200000, 0, 2, NX, 2, NX},          /* 2.5 RNE */
+        {0xbf000000, 2, 0xffffffff, NX, 0, NV}, /* -0.5 RDN */
+        {0xbf000000, 1, 0, NX, 0, NX},          /* -0.5 RTZ */
+        {0xbf000000, 3, 0, NX, 0, NX},          /* -0.5 RUP */
+        {0x3e800000, 3, 1, NX, 1, NX},          /* 0.25 RUP */
+        {0x00000001, 3, 1, NX, 1, NX},          /* tiny RUP */
+        {0x80000001, 2, 0xffffffff, NX, 0, NV}, /* -tiny RDN */
+        {0x80000000, 0, 0, 0, 0, 0},            /* -0 */
+        {0xbf800000, 1, 0xffffffff, 0, 0, NV},  /* -1 */
     };
     for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         uint32_t fl = 0;
@@ -427,11 +426,12 @@ static void test_minmax(void **state)
     uint64_t s = 11;
     for (int n = 0; n < 20000; n++) {
         uint32_t a = rnd_float(&s), b = rnd_float(&s);
-        if (isnan(f_of(a)) || isnan(f_of(b)) ||
-            (f_of(a) == 0 && f_of(b) == 0))
+        if (isnan(f_of(a)) || isnan(f_of(b)) || (f_of(a) == 0 && f_of(b) == 0))
             continue;
-        assert_int_equal(vtpu_f32_min(a, b, &fl), b_of(fminf(f_of(a), f_of(b))));
-        assert_int_equal(vtpu_f32_max(a, b, &fl), b_of(fmaxf(f_of(a), f_of(b))));
+        assert_int_equal(vtpu_f32_min(a, b, &fl),
+                         b_of(fminf(f_of(a), f_of(b))));
+        assert_int_equal(vtpu_f32_max(a, b, &fl),
+                         b_of(fmaxf(f_of(a), f_of(b))));
     }
     assert_int_equal(fl, 0);
 }
@@ -481,10 +481,9 @@ static void test_compare(void **state)
 static void test_fclass(void **state)
 {
     (void)state;
-    static const uint32_t in[10] = {0xff800000, 0xbf800000, 0x807fffff,
-                                    0x80000000, 0x00000000, 0x00000001,
-                                    0x3f800000, 0x7f800000, 0x7f800001,
-                                    0x7fc00000};
+    static const uint32_t in[10] = {
+        0xff800000, 0xbf800000, 0x807fffff, 0x80000000, 0x00000000,
+        0x00000001, 0x3f800000, 0x7f800000, 0x7f800001, 0x7fc00000};
     for (unsigned i = 0; i < 10; i++)
         assert_int_equal(vtpu_f32_class(in[i]), 1u << i);
     assert_int_equal(vtpu_f32_class(0xffbfffff), 1u << 8); /* -sNaN */
@@ -561,8 +560,8 @@ static uint32_t smem_word(vtpu_chip *chip, uint32_t off)
  * f1 = a, f2 = b; op with rm; store result and fflags to SMEM 0x100 and
  * 0x104 (base in x9).
  */
-static void build_fp_prog(test_prog *p, uint32_t insn, uint32_t a,
-                          uint32_t b, uint32_t frm)
+static void build_fp_prog(test_prog *p, uint32_t insn, uint32_t a, uint32_t b,
+                          uint32_t frm)
 {
     prog_init(p);
     prog_li(p, 9, VTPU_SMEM_BASE + 0x100);
@@ -669,15 +668,15 @@ static void test_interp_fflags(void **state)
     prog_emit(&p, enc_r(OP_FP, 0, 0x78, 4, 0, 0)); /* f4 = 0 */
     prog_emit(&p, enc_r(OP_FP, 7, 0x0c, 3, 1, 2)); /* 1/3: NX */
     prog_emit(&p, enc_r(OP_FP, 7, 0x0c, 3, 1, 4)); /* 1/0: DZ */
-    prog_csr(&p, 2, 6, 0, 0x003);                   /* csrr x6, fcsr */
+    prog_csr(&p, 2, 6, 0, 0x003);                  /* csrr x6, fcsr */
     prog_emit(&p, enc_s(0x23, 2, 9, 6, 0));
     prog_emit(&p, enc_r(OP_FP, 7, 0x0c, 3, 4, 4)); /* 0/0: NV */
-    prog_li(&p, 5, 0x40);                           /* frm = 2 */
-    prog_csr(&p, 1, 6, 5, 0x003);                   /* csrrw x6, fcsr, x5 */
+    prog_li(&p, 5, 0x40);                          /* frm = 2 */
+    prog_csr(&p, 1, 6, 5, 0x003);                  /* csrrw x6, fcsr, x5 */
     prog_emit(&p, enc_s(0x23, 2, 9, 6, 4));
-    prog_csr(&p, 2, 6, 0, 0x002);                   /* csrr x6, frm */
+    prog_csr(&p, 2, 6, 0, 0x002); /* csrr x6, frm */
     prog_emit(&p, enc_s(0x23, 2, 9, 6, 8));
-    prog_csr(&p, 2, 6, 0, 0x001);                   /* csrr x6, fflags */
+    prog_csr(&p, 2, 6, 0, 0x001); /* csrr x6, fflags */
     prog_emit(&p, enc_s(0x23, 2, 9, 6, 12));
     prog_emit(&p, rv_addi(10, 0, 0));
     prog_exit(&p);

@@ -61,8 +61,25 @@ static void prog_end(test_prog *p)
 /* ---- reference semantics ---- */
 
 enum {
-    I_ADD, I_SUB, I_SLL, I_SLT, I_SLTU, I_XOR, I_SRL, I_SRA, I_OR, I_AND,
-    I_MUL, I_MULH, I_MULHSU, I_MULHU, I_DIV, I_DIVU, I_REM, I_REMU, I_NR
+    I_ADD,
+    I_SUB,
+    I_SLL,
+    I_SLT,
+    I_SLTU,
+    I_XOR,
+    I_SRL,
+    I_SRA,
+    I_OR,
+    I_AND,
+    I_MUL,
+    I_MULH,
+    I_MULHSU,
+    I_MULHU,
+    I_DIV,
+    I_DIVU,
+    I_REM,
+    I_REMU,
+    I_NR
 };
 
 static const struct {
@@ -128,8 +145,18 @@ static uint32_t ref_rr(int op, uint32_t a, uint32_t b)
     return 0;
 }
 
-enum { J_ADDI, J_SLTI, J_SLTIU, J_XORI, J_ORI, J_ANDI, J_SLLI, J_SRLI,
-       J_SRAI, J_NR };
+enum {
+    J_ADDI,
+    J_SLTI,
+    J_SLTIU,
+    J_XORI,
+    J_ORI,
+    J_ANDI,
+    J_SLLI,
+    J_SRLI,
+    J_SRAI,
+    J_NR
+};
 static const uint32_t ri_f3[J_NR] = {0, 2, 3, 4, 6, 7, 1, 5, 5};
 
 static uint32_t ref_ri(int op, uint32_t a, int32_t imm)
@@ -278,8 +305,8 @@ static void test_integer_random(void **state)
                 if (op < I_NR)
                     make_case(&cases[n++], 0, op, corner[i], corner[j], 0);
                 else
-                    make_case(&cases[n++], 2, op - I_NR, corner[i],
-                              corner[j], 0);
+                    make_case(&cases[n++], 2, op - I_NR, corner[i], corner[j],
+                              0);
                 if (n == MAX_CASES) {
                     run_cases(chip, cases, n);
                     total += n;
@@ -323,9 +350,12 @@ static void test_division_corners(void **state)
         int op;
         uint32_t a, b, want;
     } t[] = {
-        {I_DIV, 7, 0, 0xffffffff},        {I_DIV, 0x80000000, 0, 0xffffffff},
-        {I_DIVU, 7, 0, 0xffffffff},       {I_REM, 7, 0, 7},
-        {I_REM, 0xfffffff9, 0, 0xfffffff9}, {I_REMU, 7, 0, 7},
+        {I_DIV, 7, 0, 0xffffffff},
+        {I_DIV, 0x80000000, 0, 0xffffffff},
+        {I_DIVU, 7, 0, 0xffffffff},
+        {I_REM, 7, 0, 7},
+        {I_REM, 0xfffffff9, 0, 0xfffffff9},
+        {I_REMU, 7, 0, 7},
         {I_DIV, 0x80000000, 0xffffffff, 0x80000000},
         {I_REM, 0x80000000, 0xffffffff, 0},
         {I_DIV, 0xfffffff9, 2, 0xfffffffd}, /* truncates toward zero */
@@ -374,10 +404,10 @@ static void test_upper_jumps_x0(void **state)
     prog_emit(&p, enc_r(OP, 0, 0, 7, 0, 0));     /* 23: add x7, x0, x0 */
     prog_store_result(&p);                       /* 24, 25 */
     /* jalr with rd == rs1 (link written after the target is read) */
-    prog_li(&p, 7, VTPU_IMEM_BASE + 4 * 30);     /* 26, 27 */
-    prog_emit(&p, enc_i(0x67, 0, 7, 7, 0));      /* 28 */
-    prog_emit(&p, 0xffffffff);                   /* 29: skipped */
-    prog_store_result(&p);                       /* 30, 31 */
+    prog_li(&p, 7, VTPU_IMEM_BASE + 4 * 30); /* 26, 27 */
+    prog_emit(&p, enc_i(0x67, 0, 7, 7, 0));  /* 28 */
+    prog_emit(&p, 0xffffffff);               /* 29: skipped */
+    prog_store_result(&p);                   /* 30, 31 */
     prog_end(&p);
     assert_int_equal(test_run(chip, &p, &res), 0);
     assert_int_equal(smem_word(chip, RES_BASE + 0), 0xfffff000);
@@ -406,8 +436,8 @@ static void test_loads_stores(void **state)
     static const struct {
         uint32_t f3;
         int32_t off;
-    } ld[] = {{0, 0}, {0, 1}, {0, -1}, {4, 0}, {4, -3}, {1, 0}, {1, -2},
-              {5, 2}, {5, -16}, {2, 0}, {2, -4}, {2, 12}};
+    } ld[] = {{0, 0},  {0, 1}, {0, -1},  {4, 0}, {4, -3}, {1, 0},
+              {1, -2}, {5, 2}, {5, -16}, {2, 0}, {2, -4}, {2, 12}};
     for (unsigned i = 0; i < sizeof(ld) / sizeof(ld[0]); i++) {
         prog_emit(&p, enc_i(LOAD, ld[i].f3, 7, 8, ld[i].off));
         prog_store_result(&p);
@@ -434,10 +464,15 @@ static void test_loads_stores(void **state)
 #define B(i) ((uint32_t)d[16 + (i)])
 #define SB(i) ((uint32_t)(int32_t)(int8_t)d[16 + (i)])
     uint32_t want[] = {
-        SB(0), SB(1), SB(-1), B(0), B(-3),
+        SB(0),
+        SB(1),
+        SB(-1),
+        B(0),
+        B(-3),
         (uint32_t)(int32_t)(int16_t)(B(0) | B(1) << 8),
         (uint32_t)(int32_t)(int16_t)(B(-2) | B(-1) << 8),
-        B(2) | B(3) << 8, B(-16) | B(-15) << 8,
+        B(2) | B(3) << 8,
+        B(-16) | B(-15) << 8,
         B(0) | B(1) << 8 | B(2) << 16 | B(3) << 24,
         B(-4) | B(-3) << 8 | B(-2) << 16 | B(-1) << 24,
         B(12) | B(13) << 8 | B(14) << 16 | B(15) << 24,
@@ -507,8 +542,7 @@ typedef struct {
     uint32_t addr;
 } fault_want;
 
-static void expect_fault(vtpu_chip *chip, const test_prog *p,
-                         fault_want w)
+static void expect_fault(vtpu_chip *chip, const test_prog *p, fault_want w)
 {
     vtpu_run_result res;
     assert_int_equal(test_run(chip, p, &res), -1);
@@ -554,9 +588,11 @@ static void test_fault_memory(void **state)
         {0, lb, {VTPU_ERR_OOB, VTPU_SPACE_NONE, 2, 0}},
         {0xfffffffc, sw, {VTPU_ERR_OOB, VTPU_SPACE_NONE, 2, 0}},
         {VTPU_VMEM_BASE, sw, {VTPU_ERR_SCALAR_VMEM, VTPU_SPACE_VMEM, 2, 0}},
-        {VTPU_VMEM_BASE + 0x1234, lb,
+        {VTPU_VMEM_BASE + 0x1234,
+         lb,
          {VTPU_ERR_SCALAR_VMEM, VTPU_SPACE_VMEM, 2, 0}},
-        {VTPU_VMEM_BASE + VTPU_VMEM_MAX - 4, lw,
+        {VTPU_VMEM_BASE + VTPU_VMEM_MAX - 4,
+         lw,
          {VTPU_ERR_SCALAR_VMEM, VTPU_SPACE_VMEM, 2, 0}},
     };
     for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -581,54 +617,63 @@ static void test_fault_control(void **state)
 
     /* jalr to a target with bit 1 set */
     mem_prog(&p, VTPU_IMEM_BASE + 6, enc_i(0x67, 0, 1, 5, 0));
-    expect_fault(chip, &p, (fault_want){VTPU_ERR_MISALIGNED, VTPU_SPACE_IMEM,
-                                        2, VTPU_IMEM_BASE + 6});
+    expect_fault(chip, &p,
+                 (fault_want){VTPU_ERR_MISALIGNED, VTPU_SPACE_IMEM, 2,
+                              VTPU_IMEM_BASE + 6});
     /* jalr past the program, and into SMEM (Harvard) */
     mem_prog(&p, VTPU_IMEM_BASE + 0x1000, enc_i(0x67, 0, 1, 5, 0));
-    expect_fault(chip, &p, (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 2,
-                                        VTPU_IMEM_BASE + 0x1000});
+    expect_fault(chip, &p,
+                 (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 2,
+                              VTPU_IMEM_BASE + 0x1000});
     mem_prog(&p, VTPU_SMEM_BASE, enc_i(0x67, 0, 1, 5, 0));
-    expect_fault(chip, &p, (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 2,
-                                        VTPU_SMEM_BASE});
+    expect_fault(
+        chip, &p,
+        (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 2, VTPU_SMEM_BASE});
     /* jal out of the program: faults at the jal */
     prog_init(&p);
     prog_emit(&p, rv_addi(5, 0, 1));
     prog_emit(&p, enc_j(1, -8));
     prog_end(&p);
-    expect_fault(chip, &p, (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 1,
-                                        VTPU_IMEM_BASE - 4});
+    expect_fault(
+        chip, &p,
+        (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 1, VTPU_IMEM_BASE - 4});
     /* branch to a 2-aligned target: faults only if taken */
     prog_init(&p);
     prog_emit(&p, rv_addi(5, 0, 1));
     prog_emit(&p, enc_b(0, 5, 0, 6)); /* beq x5, x0: not taken */
     prog_emit(&p, enc_b(1, 5, 0, 6)); /* bne x5, x0: taken */
     prog_end(&p);
-    expect_fault(chip, &p, (fault_want){VTPU_ERR_MISALIGNED, VTPU_SPACE_IMEM,
-                                        2, VTPU_IMEM_BASE + 8 + 6});
+    expect_fault(chip, &p,
+                 (fault_want){VTPU_ERR_MISALIGNED, VTPU_SPACE_IMEM, 2,
+                              VTPU_IMEM_BASE + 8 + 6});
     /* backward branch before the program */
     prog_init(&p);
     prog_emit(&p, enc_b(0, 0, 0, -4));
     prog_end(&p);
-    expect_fault(chip, &p, (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 0,
-                                        VTPU_IMEM_BASE - 4});
+    expect_fault(
+        chip, &p,
+        (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 0, VTPU_IMEM_BASE - 4});
     /* falling off the end: the fetch after the last word faults */
     prog_init(&p);
     prog_emit(&p, rv_addi(5, 0, 1));
     prog_emit(&p, rv_addi(5, 5, 1));
-    expect_fault(chip, &p, (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 2,
-                                        VTPU_IMEM_BASE + 8});
+    expect_fault(
+        chip, &p,
+        (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 2, VTPU_IMEM_BASE + 8});
     /* ...also after a not-taken branch or a write ecall in the last slot */
     prog_init(&p);
     prog_emit(&p, rv_addi(5, 0, 1));
     prog_emit(&p, enc_b(0, 5, 0, -4));
-    expect_fault(chip, &p, (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 2,
-                                        VTPU_IMEM_BASE + 8});
+    expect_fault(
+        chip, &p,
+        (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 2, VTPU_IMEM_BASE + 8});
     prog_init(&p);
     prog_emit(&p, rv_addi(17, 0, 64));
     prog_emit(&p, rv_addi(10, 0, 1));
     prog_emit(&p, rv_ecall());
-    expect_fault(chip, &p, (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 3,
-                                        VTPU_IMEM_BASE + 12});
+    expect_fault(
+        chip, &p,
+        (fault_want){VTPU_ERR_OOB, VTPU_SPACE_IMEM, 3, VTPU_IMEM_BASE + 12});
     /* a last-slot load still faults at its own pc */
     prog_init(&p);
     prog_emit(&p, enc_i(LOAD, 2, 6, 0, 2));
@@ -652,22 +697,23 @@ static void test_fault_illegal(void **state)
     vtpu_chip *chip = test_chip(NULL, 1);
     test_prog p;
     const uint32_t words[] = {
-        0xffffffff, 0x00000000, /* all ones / all zeros */
-        0x00000001,             /* compressed c.nop */
-        0x0000002f,             /* AMO: no A extension */
-        0x02000053,             /* fadd.d: no D */
-        0x00003007,             /* fld */
-        0x30200073,             /* mret: no privileged mode */
-        0x10500073,             /* wfi */
-        0x00004073,             /* SYSTEM funct3 4 */
-        0x02001013,             /* slli with shamt[5] set */
-        0x40001013,             /* slli with funct7 0x20 */
-        0x4000d013 | (1 << 25), /* srai, bad funct7 */
-        0x00002063,             /* branch funct3 2 */
-        0x00001067,             /* jalr funct3 1 */
-        0x00003003,             /* ld */
-        0x00003023,             /* sd */
-        0x00002073 | (0x7c0u << 20), /* csrr of an unknown CSR */
+        0xffffffff,
+        0x00000000,                              /* all ones / all zeros */
+        0x00000001,                              /* compressed c.nop */
+        0x0000002f,                              /* AMO: no A extension */
+        0x02000053,                              /* fadd.d: no D */
+        0x00003007,                              /* fld */
+        0x30200073,                              /* mret: no privileged mode */
+        0x10500073,                              /* wfi */
+        0x00004073,                              /* SYSTEM funct3 4 */
+        0x02001013,                              /* slli with shamt[5] set */
+        0x40001013,                              /* slli with funct7 0x20 */
+        0x4000d013 | (1 << 25),                  /* srai, bad funct7 */
+        0x00002063,                              /* branch funct3 2 */
+        0x00001067,                              /* jalr funct3 1 */
+        0x00003003,                              /* ld */
+        0x00003023,                              /* sd */
+        0x00002073 | (0x7c0u << 20),             /* csrr of an unknown CSR */
         0x00001073 | (0xc00u << 20) | (5 << 15), /* csrw cycle */
         0x00006073 | ((uint32_t)VTPU_CSR_TCID << 20) | (1 << 15), /* csrsi */
         0x0000200f,             /* misc-mem funct3 2 */
@@ -688,16 +734,17 @@ static void test_fault_illegal(void **state)
                      res.error.pc);
     }
     /* custom opcodes: illegal exactly when the Xtpu decoder says so */
-    const uint32_t custom[] = {0x0000000b, 0x0000002b, 0x0000005b, 0x0000007b,
-                               0xfe00700b, 0xfe00707b};
+    const uint32_t custom[] = {0x0000000b, 0x0000002b, 0x0000005b,
+                               0x0000007b, 0xfe00700b, 0xfe00707b};
     for (unsigned i = 0; i < sizeof(custom) / sizeof(custom[0]); i++) {
         if (vtpu_xtpu_valid(custom[i]))
             continue;
         prog_init(&p);
         prog_emit(&p, custom[i]);
         prog_end(&p);
-        expect_fault(chip, &p, (fault_want){VTPU_ERR_ILLEGAL_INSN,
-                                            VTPU_SPACE_NONE, 0, 0});
+        expect_fault(
+            chip, &p,
+            (fault_want){VTPU_ERR_ILLEGAL_INSN, VTPU_SPACE_NONE, 0, 0});
     }
     /* an illegal word that is never executed is harmless */
     prog_init(&p);

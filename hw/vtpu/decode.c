@@ -128,9 +128,9 @@ static int decode_op(uint32_t w, uint32_t idx, uint32_t n, vtpu_insn *d)
         d->imm = imm_i(w);
         return VTPU_OP_JALR;
     case OPC_BRANCH: {
-        static const int ops[8] = {VTPU_OP_BEQ, VTPU_OP_BNE, -1, -1,
-                                   VTPU_OP_BLT, VTPU_OP_BGE, VTPU_OP_BLTU,
-                                   VTPU_OP_BGEU};
+        static const int ops[8] = {VTPU_OP_BEQ,  VTPU_OP_BNE, -1,
+                                   -1,           VTPU_OP_BLT, VTPU_OP_BGE,
+                                   VTPU_OP_BLTU, VTPU_OP_BGEU};
         int32_t off = imm_b(w);
         if (ops[f3] < 0)
             break;
@@ -161,9 +161,9 @@ static int decode_op(uint32_t w, uint32_t idx, uint32_t n, vtpu_insn *d)
         return ops[f3];
     }
     case OPC_OP_IMM: {
-        static const int ops[8] = {VTPU_OP_ADDI, VTPU_OP_SLLI, VTPU_OP_SLTI,
+        static const int ops[8] = {VTPU_OP_ADDI,  VTPU_OP_SLLI, VTPU_OP_SLTI,
                                    VTPU_OP_SLTIU, VTPU_OP_XORI, VTPU_OP_SRLI,
-                                   VTPU_OP_ORI,  VTPU_OP_ANDI};
+                                   VTPU_OP_ORI,   VTPU_OP_ANDI};
         int op = ops[f3];
         d->rd = xrd(rd);
         d->imm = imm_i(w);
@@ -182,13 +182,12 @@ static int decode_op(uint32_t w, uint32_t idx, uint32_t n, vtpu_insn *d)
         return op;
     }
     case OPC_OP: {
-        static const int base[8] = {VTPU_OP_ADD, VTPU_OP_SLL, VTPU_OP_SLT,
+        static const int base[8] = {VTPU_OP_ADD,  VTPU_OP_SLL, VTPU_OP_SLT,
                                     VTPU_OP_SLTU, VTPU_OP_XOR, VTPU_OP_SRL,
-                                    VTPU_OP_OR,  VTPU_OP_AND};
-        static const int mext[8] = {VTPU_OP_MUL, VTPU_OP_MULH,
-                                    VTPU_OP_MULHSU, VTPU_OP_MULHU,
-                                    VTPU_OP_DIV, VTPU_OP_DIVU,
-                                    VTPU_OP_REM, VTPU_OP_REMU};
+                                    VTPU_OP_OR,   VTPU_OP_AND};
+        static const int mext[8] = {VTPU_OP_MUL,   VTPU_OP_MULH, VTPU_OP_MULHSU,
+                                    VTPU_OP_MULHU, VTPU_OP_DIV,  VTPU_OP_DIVU,
+                                    VTPU_OP_REM,   VTPU_OP_REMU};
         d->rd = xrd(rd);
         if (f7 == 0)
             return base[f3];

@@ -1,6 +1,7 @@
 /*
  * dev.c - the host interface: one table of registers, one update_irq(),
- * and the command processor (docs/registers.md; contract in dev.h).
+ * the ring, reset, and the thread that runs the command processor
+ * (cmd.c).  docs/registers.md describes the registers; dev.h the contract.
  *
  * Locking.  dev->lock guards every register and all device state.  A
  * command executes *without* the lock: a launch can take seconds and the
@@ -16,75 +17,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dev.h"
-#include "internal.h"
+#include "dev-priv.h"
 
-#define NREGS (VTPU_BAR0_SIZE / 4)
-#define CHUNK (1u << 20) /* bytes per DMA callback; abort is checked per chunk */
+#define NREGS VTPU_DEV_NREGS
 #define DEFAULT_APERTURE (16u << 20)
 #define KICK_MS 10 /* how often a waiter re-asks a launch to stop */
-
-/* The register interface mirrors the engine's taxonomy value for value. */
-_Static_assert(sizeof(vtpu_cmd) == VTPU_CMD_SIZE, "ring entry size");
-_Static_assert(sizeof(vtpu_launch_result) == 112, "launch result size");
-_Static_assert((int)VTPU_ERR__COUNT == (int)VTPU_FAULT__COUNT,
-               "fault kinds");
-_Static_assert((int)VTPU_ERR_NO_PROGRAM == (int)VTPU_FAULT_NO_PROGRAM,
-               "fault kinds");
-_Static_assert((int)VTPU_ERR_WATCHDOG == (int)VTPU_FAULT_WATCHDOG,
-               "fault kinds");
-_Static_assert((int)VTPU_SPACE_SEM == (int)VTPU_ESPACE_SEM, "spaces");
-_Static_assert(VTPU_MAX_PROGRAMS <= 255 && VTPU_MAX_TCS <= 8, "fields");
-_Static_assert(VTPU_A_TC_INSTRET_LO + 8 * VTPU_MAX_TCS <= VTPU_A_ERR_MSG,
-               "counter block");
-
-/* What a register-level or command error reports (the ERR_* registers). */
-typedef struct dev_err {
-    uint32_t code, kind, tc, pc, space, value;
-    uint64_t addr, len;
-    char msg[VTPU_ERR_MSG_SIZE];
-} dev_err;
-
-/* Everything a command does to the registers, applied under the lock. */
-typedef struct cmd_outcome {
-    uint32_t opcode;
-    dev_err err;
-    bool fence, fence_irq;
-    uint32_t fence_val;
-    bool launched;
-    int32_t exit_code;
-    uint64_t instret[VTPU_MAX_TCS];
-    uint64_t bytes_in, bytes_out;
-} cmd_outcome;
-
-struct vtpu_dev {
-    vtpu_chip *chip;
-    vtpu_dev_ops ops;
-    void *opaque;
-    bool synchronous;
-    uint64_t aper_size;
-
-    GMutex lock;
-    GCond work_cond; /* the worker has something to do */
-    GCond idle_cond; /* a command or a reset finished */
-    GThread *worker;
-    bool quit;
-    bool worker_done;
-
-    uint32_t regs[NREGS]; /* stored registers (no read hook) */
-    bool executing;       /* a command runs outside the lock */
-    bool in_launch;       /* ... and it is inside vtpu_chip_run() */
-    bool reset_req;       /* soft reset waits for that command */
-    atomic_bool abort_cmd;
-    uint32_t latch_hi;    /* HI half of the last 64-bit counter read */
-    uint64_t bytes_in, bytes_out;
-    uint64_t instret[VTPU_MAX_TCS];
-    char err_msg[VTPU_ERR_MSG_SIZE];
-    atomic_int irq_level; /* computed by update_irq() */
-
-    GMutex irq_lock;      /* orders set_irq calls */
-    int irq_delivered;
-};
 
 /* ------------------------------------------------------------------ */
 /* Logging and small helpers                                            */
@@ -108,53 +45,9 @@ static void dev_log(vtpu_dev *dev, vtpu_log_class cls, const char *fmt, ...)
               cls == VTPU_LOG_GUEST_ERROR ? "guest error: " : "", msg);
 }
 
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-    return le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    put_le32(p, (uint32_t)v);
-    put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
 static uint64_t reg64(const vtpu_dev *dev, unsigned lo)
 {
     return dev->regs[lo] | (uint64_t)dev->regs[lo + 1] << 32;
-}
-
-static bool in_hbm(const vtpu_dev *dev, uint64_t off, uint64_t len)
-{
-    uint64_t size = dev->chip->cfg.hbm_size;
-    return off <= size && len <= size - off;
-}
-
-static const char *op_name(uint32_t op)
-{
-    static const char *const names[VTPU_OP__COUNT] = {
-        [VTPU_OP_NOP] = "NOP",
-        [VTPU_OP_COPY_H2D] = "COPY_H2D",
-        [VTPU_OP_COPY_D2H] = "COPY_D2H",
-        [VTPU_OP_COPY_D2D] = "COPY_D2D",
-        [VTPU_OP_FILL] = "FILL",
-        [VTPU_OP_LOAD_PROG] = "LOAD_PROG",
-        [VTPU_OP_LAUNCH] = "LAUNCH",
-        [VTPU_OP_FENCE] = "FENCE",
-    };
-    return op < VTPU_OP__COUNT && names[op] ? names[op] : "unknown";
 }
 
 /* ------------------------------------------------------------------ */
@@ -194,8 +87,8 @@ static bool in_error(const vtpu_dev *dev)
 
 static bool runnable(const vtpu_dev *dev)
 {
-    return !dev->executing && !dev->reset_req && !dev->quit &&
-           enabled(dev) && !in_error(dev) &&
+    return !dev->executing && !dev->reset_req && !dev->quit && enabled(dev) &&
+           !in_error(dev) &&
            dev->regs[VTPU_R_RING_HEAD] != dev->regs[VTPU_R_RING_TAIL];
 }
 
@@ -256,8 +149,8 @@ static void raise_error(vtpu_dev *dev, uint32_t index, uint32_t opcode,
     if (index == VTPU_ERR_NONE32)
         dev_log(dev, VTPU_LOG_CMD_ERROR, "error %u: %s", e->code, e->msg);
     else
-        dev_log(dev, VTPU_LOG_CMD_ERROR, "command %u (%s): error %u: %s",
-                index, op_name(opcode), e->code, e->msg);
+        dev_log(dev, VTPU_LOG_CMD_ERROR, "command %u (%s): error %u: %s", index,
+                vtpu_dev_op_name(opcode), e->code, e->msg);
 }
 
 static void clear_error(vtpu_dev *dev)
@@ -267,25 +160,6 @@ static void clear_error(vtpu_dev *dev)
     dev->regs[VTPU_R_ERR_INDEX] = VTPU_ERR_NONE32;
     dev->regs[VTPU_R_ERR_TC] = VTPU_ERR_NONE32;
     memset(dev->err_msg, 0, sizeof(dev->err_msg));
-}
-
-static void set_err(dev_err *e, uint32_t code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(dev_err *e, uint32_t code, const char *fmt, ...)
-{
-    va_list ap;
-
-    e->code = code;
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-}
-
-static void init_err(dev_err *e)
-{
-    memset(e, 0, sizeof(*e));
-    e->tc = VTPU_ERR_NONE32;
 }
 
 /* ------------------------------------------------------------------ */
@@ -330,352 +204,6 @@ static void request_reset(vtpu_dev *dev)
     }
 }
 
-/* ------------------------------------------------------------------ */
-/* Commands (executed without the lock)                                 */
-/* ------------------------------------------------------------------ */
-
-/* Decoded ring entry. */
-typedef struct cmd {
-    uint32_t hdr, op, flags, arg;
-    uint64_t src, dst, len, addr;
-    uint32_t args[4];
-} cmd;
-
-static bool aborted(vtpu_dev *dev)
-{
-    return atomic_load(&dev->abort_cmd);
-}
-
-static void err_hbm(dev_err *e, const char *what, uint64_t off, uint64_t len,
-                    uint64_t size)
-{
-    set_err(e, VTPU_E_HBM_RANGE,
-            "%s range 0x%llx + 0x%llx is outside HBM (0x%llx bytes)", what,
-            (unsigned long long)off, (unsigned long long)len,
-            (unsigned long long)size);
-    e->space = VTPU_ESPACE_HBM;
-    e->addr = off;
-    e->len = len;
-}
-
-static void err_host(dev_err *e, const char *what, uint64_t addr,
-                     uint64_t len)
-{
-    set_err(e, VTPU_E_HOST_DMA,
-            "%s host memory 0x%llx + 0x%llx is not accessible", what,
-            (unsigned long long)addr, (unsigned long long)len);
-    e->space = VTPU_ESPACE_HOST;
-    e->addr = addr;
-    e->len = len;
-}
-
-/* Checks shared by the copies: non-zero length, HBM and host ranges. */
-static bool check_copy(vtpu_dev *dev, const cmd *c, dev_err *e)
-{
-    uint64_t size = dev->chip->cfg.hbm_size;
-    bool src_hbm = c->op != VTPU_OP_COPY_H2D;
-    bool dst_hbm = c->op != VTPU_OP_COPY_D2H;
-
-    if (!c->len) {
-        set_err(e, VTPU_E_BAD_LENGTH, "copy of 0 bytes");
-        return false;
-    }
-    if (src_hbm && !in_hbm(dev, c->src, c->len)) {
-        err_hbm(e, "source", c->src, c->len, size);
-        return false;
-    }
-    if (dst_hbm && !in_hbm(dev, c->dst, c->len)) {
-        err_hbm(e, "destination", c->dst, c->len, size);
-        return false;
-    }
-    uint64_t host = src_hbm ? c->dst : c->src;
-    if (c->op != VTPU_OP_COPY_D2D && host > UINT64_MAX - c->len) {
-        err_host(e, "copy wraps around:", host, c->len);
-        return false;
-    }
-    return true;
-}
-
-static void cmd_copy(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
-{
-    uint8_t *hbm = dev->chip->hbm;
-
-    if (!check_copy(dev, c, &o->err))
-        return;
-    if (c->op == VTPU_OP_COPY_D2D) {
-        /* Chunks in the direction that keeps overlapping ranges right. */
-        bool down = c->dst > c->src;
-        for (uint64_t done = 0; done < c->len && !aborted(dev);) {
-            uint64_t n = MIN(CHUNK, c->len - done);
-            uint64_t at = down ? c->len - done - n : done;
-            memmove(hbm + c->dst + at, hbm + c->src + at, n);
-            done += n;
-        }
-        return;
-    }
-    for (uint64_t done = 0; done < c->len && !aborted(dev);) {
-        size_t n = (size_t)MIN(CHUNK, c->len - done);
-        int rc;
-        if (c->op == VTPU_OP_COPY_H2D) {
-            rc = dev->ops.dma_read(dev->opaque, c->src + done,
-                                   hbm + c->dst + done, n);
-            o->bytes_in += rc ? 0 : n;
-        } else {
-            rc = dev->ops.dma_write(dev->opaque, c->dst + done,
-                                    hbm + c->src + done, n);
-            o->bytes_out += rc ? 0 : n;
-        }
-        if (rc) {
-            err_host(&o->err, "copy:",
-                     (c->op == VTPU_OP_COPY_H2D ? c->src : c->dst) + done,
-                     n);
-            return;
-        }
-        done += n;
-    }
-}
-
-static void cmd_fill(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
-{
-    uint8_t pat[4096];
-
-    if (!c->len || c->len % 4) {
-        set_err(&o->err, VTPU_E_BAD_LENGTH,
-                "fill length 0x%llx is not a non-zero multiple of 4",
-                (unsigned long long)c->len);
-        o->err.len = c->len;
-        return;
-    }
-    if (c->dst % 4) {
-        set_err(&o->err, VTPU_E_BAD_ALIGN,
-                "fill destination 0x%llx is not 4-byte aligned",
-                (unsigned long long)c->dst);
-        o->err.space = VTPU_ESPACE_HBM;
-        o->err.addr = c->dst;
-        return;
-    }
-    if (!in_hbm(dev, c->dst, c->len)) {
-        err_hbm(&o->err, "fill", c->dst, c->len, dev->chip->cfg.hbm_size);
-        return;
-    }
-    for (size_t i = 0; i < sizeof(pat); i += 4)
-        put_le32(pat + i, c->arg);
-    for (uint64_t done = 0; done < c->len && !aborted(dev);) {
-        uint64_t n = MIN(sizeof(pat), c->len - done);
-        memcpy(dev->chip->hbm + c->dst + done, pat, n);
-        done += n;
-    }
-}
-
-static void cmd_load(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
-{
-    dev_err *e = &o->err;
-
-    if (c->arg >= VTPU_MAX_PROGRAMS) {
-        set_err(e, VTPU_E_BAD_SLOT, "program slot %u out of range (0..%u)",
-                c->arg, VTPU_MAX_PROGRAMS - 1);
-        e->value = c->arg;
-        return;
-    }
-    if (!c->len || c->len > VTPU_LOAD_PROG_MAX_LEN) {
-        set_err(e, VTPU_E_BAD_LENGTH,
-                "ELF image length 0x%llx not in 1..0x%x",
-                (unsigned long long)c->len, VTPU_LOAD_PROG_MAX_LEN);
-        e->len = c->len;
-        return;
-    }
-    if (!in_hbm(dev, c->src, c->len)) {
-        err_hbm(e, "ELF image", c->src, c->len, dev->chip->cfg.hbm_size);
-        return;
-    }
-    char why[160];
-    if (vtpu_chip_load_elf_slot(dev->chip, c->arg, dev->chip->hbm + c->src,
-                                (size_t)c->len, why, sizeof(why))) {
-        set_err(e, VTPU_E_BAD_ELF, "slot %u: %s", c->arg, why);
-        e->value = c->arg;
-        e->space = VTPU_ESPACE_HBM;
-        e->addr = c->src;
-        e->len = c->len;
-    }
-}
-
-static void fault_to_err(const vtpu_error *f, dev_err *e)
-{
-    char line[VTPU_ERR_MSG_SIZE];
-
-    vtpu_error_format(f, line, sizeof(line));
-    set_err(e, VTPU_E_FAULT, "%s", line);
-    e->kind = (uint32_t)f->kind;
-    e->tc = f->tc >= 0 ? (uint32_t)f->tc : VTPU_ERR_NONE32;
-    e->pc = f->pc;
-    e->space = (uint32_t)f->space;
-    e->addr = f->addr;
-    e->len = f->len;
-}
-
-static void cmd_launch(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
-{
-    dev_err *e = &o->err;
-    uint32_t slot = VTPU_FEX(c->arg, LAUNCH, SLOT);
-    uint32_t tcs = VTPU_FEX(c->arg, LAUNCH, TCS);
-    uint32_t ntcs = dev->chip->cfg.num_tcs;
-
-    if (c->arg >> 16) {
-        set_err(e, VTPU_E_BAD_FLAGS, "launch argument 0x%x: bits 16..31 "
-                "are reserved", c->arg);
-        e->value = c->arg;
-        return;
-    }
-    if (slot >= VTPU_MAX_PROGRAMS) {
-        set_err(e, VTPU_E_BAD_SLOT, "program slot %u out of range (0..%u)",
-                slot, VTPU_MAX_PROGRAMS - 1);
-        e->value = slot;
-        return;
-    }
-    if (!vtpu_chip_has_program(dev->chip, slot)) {
-        set_err(e, VTPU_E_NO_PROGRAM, "launch of program slot %u, which "
-                "holds no program", slot);
-        e->value = slot;
-        return;
-    }
-    if (tcs > ntcs) {
-        set_err(e, VTPU_E_BAD_TCS, "launch on %u TCs, the chip has %u", tcs,
-                ntcs);
-        e->value = tcs;
-        return;
-    }
-
-    vtpu_run_opts opts = {.num_tcs = tcs};
-    vtpu_run_result res;
-    memcpy(opts.args, c->args, sizeof(opts.args));
-    vtpu_chip_select_program(dev->chip, slot);
-
-    g_mutex_lock(&dev->lock);
-    bool go = !dev->reset_req && !dev->quit;
-    dev->in_launch = go;
-    g_mutex_unlock(&dev->lock);
-    if (!go)
-        return;
-    int rc = vtpu_chip_run(dev->chip, &opts, &res);
-    g_mutex_lock(&dev->lock);
-    dev->in_launch = false;
-    g_mutex_unlock(&dev->lock);
-
-    unsigned started = tcs ? tcs : ntcs;
-    o->launched = true;
-    o->exit_code = res.exit_code;
-    memcpy(o->instret, res.instret, sizeof(o->instret));
-    if (rc)
-        fault_to_err(&res.error, e);
-    else if ((c->flags & VTPU_LAUNCH_F_CHECK_EXIT) && res.exit_code) {
-        unsigned t = 0;
-        while (t + 1 < started && !res.tc_exit[t])
-            t++;
-        set_err(e, VTPU_E_EXIT_CODE, "TC %u exited with code %d", t,
-                res.tc_exit[t]);
-        e->tc = t;
-        e->value = (uint32_t)res.tc_exit[t];
-    }
-
-    if (c->flags & VTPU_LAUNCH_F_RESULT) {
-        uint8_t rec[sizeof(vtpu_launch_result)] = {0};
-        put_le32(rec + 0, e->code);
-        put_le32(rec + 4, (uint32_t)res.exit_code);
-        put_le32(rec + 8, started);
-        for (unsigned t = 0; t < VTPU_MAX_TCS; t++) {
-            put_le32(rec + 16 + 4 * t, (uint32_t)res.tc_exit[t]);
-            put_le64(rec + 48 + 8 * t, res.instret[t]);
-        }
-        if (dev->ops.dma_write(dev->opaque, c->addr, rec, sizeof(rec)) &&
-            !e->code)
-            err_host(e, "launch result:", c->addr, sizeof(rec));
-    }
-}
-
-static void cmd_fence(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
-{
-    if (c->flags & VTPU_FENCE_F_WRITEBACK) {
-        uint8_t v[4];
-        put_le32(v, c->arg);
-        if (dev->ops.dma_write(dev->opaque, c->addr, v, sizeof(v))) {
-            err_host(&o->err, "fence write-back:", c->addr, sizeof(v));
-            return;
-        }
-    }
-    o->fence = true;
-    o->fence_val = c->arg;
-    o->fence_irq = c->flags & VTPU_FENCE_F_IRQ;
-}
-
-/* Flags each opcode defines; anything else is VTPU_E_BAD_FLAGS. */
-static const uint32_t op_flags[VTPU_OP__COUNT] = {
-    [VTPU_OP_LAUNCH] = VTPU_LAUNCH_F_RESULT | VTPU_LAUNCH_F_CHECK_EXIT,
-    [VTPU_OP_FENCE] = VTPU_FENCE_F_IRQ | VTPU_FENCE_F_WRITEBACK,
-};
-
-/* Fetch, decode and execute the command at ring index `idx`. */
-static void execute(vtpu_dev *dev, uint32_t idx, uint64_t addr,
-                    cmd_outcome *o)
-{
-    uint8_t raw[VTPU_CMD_SIZE];
-    dev_err *e = &o->err;
-    cmd c;
-
-    if (dev->ops.dma_read(dev->opaque, addr, raw, sizeof(raw))) {
-        set_err(e, VTPU_E_RING_FETCH, "cannot read ring entry %u at host "
-                "address 0x%llx", idx, (unsigned long long)addr);
-        e->space = VTPU_ESPACE_HOST;
-        e->addr = addr;
-        e->len = sizeof(raw);
-        return;
-    }
-    c.hdr = le32(raw + VTPU_CMD_OFF_HDR);
-    c.op = VTPU_FEX(c.hdr, CMD, OPCODE);
-    c.flags = VTPU_FEX(c.hdr, CMD, FLAGS);
-    c.arg = le32(raw + VTPU_CMD_OFF_ARG);
-    c.src = le64(raw + VTPU_CMD_OFF_SRC);
-    c.dst = le64(raw + VTPU_CMD_OFF_DST);
-    c.len = le64(raw + VTPU_CMD_OFF_LEN);
-    c.addr = le64(raw + VTPU_CMD_OFF_ADDR);
-    for (unsigned i = 0; i < 4; i++)
-        c.args[i] = le32(raw + VTPU_CMD_OFF_ARGS + 4 * i);
-    o->opcode = c.op;
-
-    if (c.op == 0 || c.op >= VTPU_OP__COUNT) {
-        set_err(e, VTPU_E_BAD_OPCODE, "unknown opcode 0x%02x%s", c.op,
-                c.op ? "" : " (an entry that was never written?)");
-        e->value = c.op;
-        return;
-    }
-    if (VTPU_FEX(c.hdr, CMD, RSVD) || (c.flags & ~op_flags[c.op])) {
-        set_err(e, VTPU_E_BAD_FLAGS, "%s: header 0x%08x has unknown flags "
-                "or reserved bits set", op_name(c.op), c.hdr);
-        e->value = c.hdr;
-        return;
-    }
-    switch (c.op) {
-    case VTPU_OP_NOP:
-        break;
-    case VTPU_OP_COPY_H2D:
-    case VTPU_OP_COPY_D2H:
-    case VTPU_OP_COPY_D2D:
-        cmd_copy(dev, &c, o);
-        break;
-    case VTPU_OP_FILL:
-        cmd_fill(dev, &c, o);
-        break;
-    case VTPU_OP_LOAD_PROG:
-        cmd_load(dev, &c, o);
-        break;
-    case VTPU_OP_LAUNCH:
-        cmd_launch(dev, &c, o);
-        break;
-    case VTPU_OP_FENCE:
-        cmd_fence(dev, &c, o);
-        break;
-    }
-}
-
 /* Make a command's effects visible (lock held). */
 static void apply(vtpu_dev *dev, uint32_t idx, const cmd_outcome *o)
 {
@@ -704,7 +232,7 @@ static void apply(vtpu_dev *dev, uint32_t idx, const cmd_outcome *o)
     if (r[VTPU_R_RING_HEAD] == r[VTPU_R_RING_TAIL])
         r[VTPU_R_INT_STATUS] |= VTPU_FMASK(INT, IDLE);
     dev_log(dev, VTPU_LOG_TRACE, "command %u (%s) done", idx,
-            op_name(o->opcode));
+            vtpu_dev_op_name(o->opcode));
 }
 
 /*
@@ -715,8 +243,8 @@ static void apply(vtpu_dev *dev, uint32_t idx, const cmd_outcome *o)
 static void step(vtpu_dev *dev)
 {
     uint32_t idx = dev->regs[VTPU_R_RING_HEAD];
-    uint64_t addr = reg64(dev, VTPU_R_RING_BASE_LO) +
-                    (uint64_t)idx * VTPU_CMD_SIZE;
+    uint64_t addr =
+        reg64(dev, VTPU_R_RING_BASE_LO) + (uint64_t)idx * VTPU_CMD_SIZE;
     cmd_outcome o;
 
     memset(&o, 0, sizeof(o));
@@ -724,7 +252,7 @@ static void step(vtpu_dev *dev)
     dev->executing = true;
     atomic_store(&dev->abort_cmd, false);
     g_mutex_unlock(&dev->lock);
-    execute(dev, idx, addr, &o);
+    vtpu_dev_execute(dev, idx, addr, &o);
     g_mutex_lock(&dev->lock);
     dev->executing = false;
     if (dev->reset_req)
@@ -792,8 +320,7 @@ static uint32_t rd_ident(vtpu_dev *dev, unsigned idx)
     case VTPU_R_ID:
         return VTPU_ID_MAGIC;
     case VTPU_R_VERSION:
-        return VTPU_FDP(VTPU_VERSION_MINOR, VERSION, MAJOR,
-                        VTPU_VERSION_MAJOR);
+        return VTPU_FDP(VTPU_VERSION_MINOR, VERSION, MAJOR, VTPU_VERSION_MAJOR);
     case VTPU_R_CAPS:
         return VTPU_FMASK(CAPS, FENCE_WB) | VTPU_FMASK(CAPS, LAUNCH_RESULT) |
                VTPU_FMASK(CAPS, APERTURE) | VTPU_FMASK(CAPS, ERR_MSG);
@@ -814,8 +341,7 @@ static uint32_t rd_ident(vtpu_dev *dev, unsigned idx)
     case VTPU_R_IMEM_SIZE:
         return c->imem_size;
     case VTPU_R_VREG_SHAPE:
-        return VTPU_FDP(VTPU_FDP(VTPU_SUBLANES, VREG_SHAPE, LANES,
-                                 VTPU_LANES),
+        return VTPU_FDP(VTPU_FDP(VTPU_SUBLANES, VREG_SHAPE, LANES, VTPU_LANES),
                         VREG_SHAPE, BITS, 32);
     case VTPU_R_VREG_COUNT:
         return VTPU_FDP(VTPU_NUM_VREGS, VREG_COUNT, MASKS, VTPU_NUM_MASKS);
@@ -868,8 +394,7 @@ static uint32_t rd_counter(vtpu_dev *dev, unsigned idx)
 
 static uint32_t rd_err_msg(vtpu_dev *dev, unsigned idx)
 {
-    return le32((const uint8_t *)dev->err_msg +
-                4 * (idx - VTPU_R_ERR_MSG));
+    return le32((const uint8_t *)dev->err_msg + 4 * (idx - VTPU_R_ERR_MSG));
 }
 
 static void wr_control(vtpu_dev *dev, unsigned idx, uint32_t val)
@@ -887,12 +412,12 @@ static void wr_control(vtpu_dev *dev, unsigned idx, uint32_t val)
     if (en && !enabled(dev) && !ring_ok(dev)) {
         dev_err e;
         init_err(&e);
-        set_err(&e, VTPU_E_RING_CONFIG,
-                "ring enabled with base 0x%llx and %u entries (need a power "
-                "of two in %u..%u)",
-                (unsigned long long)reg64(dev, VTPU_R_RING_BASE_LO),
-                dev->regs[VTPU_R_RING_SIZE], VTPU_RING_MIN_ENTRIES,
-                1u << VTPU_RING_MAX_LOG2);
+        vtpu_dev_set_err(&e, VTPU_E_RING_CONFIG,
+                         "ring enabled with base 0x%llx and %u entries (need a "
+                         "power of two in %u..%u)",
+                         (unsigned long long)reg64(dev, VTPU_R_RING_BASE_LO),
+                         dev->regs[VTPU_R_RING_SIZE], VTPU_RING_MIN_ENTRIES,
+                         1u << VTPU_RING_MAX_LOG2);
         e.value = dev->regs[VTPU_R_RING_SIZE];
         e.space = VTPU_ESPACE_HOST;
         e.addr = reg64(dev, VTPU_R_RING_BASE_LO);
@@ -907,13 +432,12 @@ static void wr_ring_cfg(vtpu_dev *dev, unsigned idx, uint32_t val)
 {
     if (state(dev) != VTPU_STATE_DISABLED) {
         dev_log(dev, VTPU_LOG_GUEST_ERROR,
-                "ring configuration written while the ring is not disabled "
-                "and idle: ignored");
+                "ring configuration written while the ring is not disabled and "
+                "idle: ignored");
         return;
     }
-    dev->regs[idx] = idx == VTPU_R_RING_BASE_LO
-                         ? val & ~(VTPU_RING_ALIGN - 1)
-                         : val;
+    dev->regs[idx] =
+        idx == VTPU_R_RING_BASE_LO ? val & ~(VTPU_RING_ALIGN - 1) : val;
     /* A new ring starts empty. */
     dev->regs[VTPU_R_RING_HEAD] = 0;
     dev->regs[VTPU_R_RING_TAIL] = 0;
@@ -924,9 +448,9 @@ static void wr_tail(vtpu_dev *dev, unsigned idx, uint32_t val)
     if (!ring_ok(dev) || val >= dev->regs[VTPU_R_RING_SIZE]) {
         dev_err e;
         init_err(&e);
-        set_err(&e, VTPU_E_RING_POINTER,
-                "RING_TAIL written with %u, the ring has %u entries", val,
-                dev->regs[VTPU_R_RING_SIZE]);
+        vtpu_dev_set_err(&e, VTPU_E_RING_POINTER,
+                         "RING_TAIL written with %u, the ring has %u entries",
+                         val, dev->regs[VTPU_R_RING_SIZE]);
         e.value = val;
         raise_error(dev, VTPU_ERR_NONE32, 0, &e);
         return;
@@ -983,7 +507,8 @@ static const reg_desc reg_table[NREGS] = {
     [VTPU_R_SCRATCH] = {.name = "SCRATCH", .rw = UINT32_MAX},
     [VTPU_R_CONTROL] = {.name = "CONTROL", .write = wr_control},
     [VTPU_R_STATUS] = {.name = "STATUS", .read = rd_status},
-    [VTPU_R_ERR_ACK] = {.name = "ERR_ACK", .read = rd_zero,
+    [VTPU_R_ERR_ACK] = {.name = "ERR_ACK",
+                        .read = rd_zero,
                         .write = wr_err_ack},
     [VTPU_R_RING_BASE_LO] = {.name = "RING_BASE_LO", .write = wr_ring_cfg},
     [VTPU_R_RING_BASE_HI] = {.name = "RING_BASE_HI", .write = wr_ring_cfg},
@@ -1009,8 +534,7 @@ static const reg_desc reg_table[NREGS] = {
     RO(ERR_COUNT),
     [VTPU_R_APERTURE_BASE_LO] = {.name = "APERTURE_BASE_LO",
                                  .rw = ~(VTPU_APERTURE_ALIGN - 1)},
-    [VTPU_R_APERTURE_BASE_HI] = {.name = "APERTURE_BASE_HI",
-                                 .rw = UINT32_MAX},
+    [VTPU_R_APERTURE_BASE_HI] = {.name = "APERTURE_BASE_HI", .rw = UINT32_MAX},
     RO(CMD_COUNT),
     RO(LAUNCH_COUNT),
     COUNTER(BYTES_IN_LO),
@@ -1042,7 +566,8 @@ static uint32_t reg_read32(vtpu_dev *dev, uint64_t off)
 
     if (!r) {
         dev_log(dev, VTPU_LOG_GUEST_ERROR,
-                "read of unmapped register offset 0x%llx", (unsigned long long)off);
+                "read of unmapped register offset 0x%llx",
+                (unsigned long long)off);
         return 0;
     }
     unsigned idx = (unsigned)(off / 4);
@@ -1095,8 +620,8 @@ uint64_t vtpu_dev_reg_read(vtpu_dev *dev, uint64_t off, unsigned size)
         v |= (uint64_t)reg_read32(dev, off + 4) << 32;
     } else {
         dev_log(dev, VTPU_LOG_GUEST_ERROR,
-                "register read of size %u at 0x%llx: only aligned 4 and 8 "
-                "byte accesses are defined",
+                "register read of size %u at 0x%llx: only aligned 4 and 8 byte "
+                "accesses are defined",
                 size, (unsigned long long)off);
     }
     dev_unlock(dev);
@@ -1136,8 +661,8 @@ static bool aperture_at(vtpu_dev *dev, uint64_t off, unsigned size,
         ok = true;
     } else {
         dev_log(dev, VTPU_LOG_GUEST_ERROR,
-                "aperture access of %u bytes at window offset 0x%llx "
-                "(HBM 0x%llx) is outside the window or HBM: ignored",
+                "aperture access of %u bytes at window offset 0x%llx (HBM "
+                "0x%llx) is outside the window or HBM: ignored",
                 size, (unsigned long long)off,
                 (unsigned long long)(base + off));
     }
@@ -1217,25 +742,26 @@ void vtpu_dev_reset(vtpu_dev *dev)
     dev_unlock(dev);
 }
 
-vtpu_dev *vtpu_dev_new(vtpu_chip *chip, const vtpu_dev_ops *ops,
-                       void *opaque, const vtpu_dev_opts *opts, char *err,
-                       size_t errlen)
+vtpu_dev *vtpu_dev_new(vtpu_chip *chip, const vtpu_dev_ops *ops, void *opaque,
+                       const vtpu_dev_opts *opts, char *err, size_t errlen)
 {
-    uint64_t aper = opts && opts->aperture_size ? opts->aperture_size
-                                                : DEFAULT_APERTURE;
+    uint64_t aper =
+        opts && opts->aperture_size ? opts->aperture_size : DEFAULT_APERTURE;
 
-    if (!chip || !ops || !ops->dma_read || !ops->dma_write ||
-        !ops->set_irq) {
+    if (!chip || !ops || !ops->dma_read || !ops->dma_write || !ops->set_irq) {
         if (err && errlen)
-            snprintf(err, errlen, "vtpu_dev_new: a chip and the dma_read, "
-                     "dma_write and set_irq callbacks are required");
+            snprintf(err, errlen,
+                     "vtpu_dev_new: a chip and the dma_read, dma_write and "
+                     "set_irq callbacks are required");
         return NULL;
     }
     if (aper < VTPU_APERTURE_ALIGN || aper > (1ull << 31) ||
         (aper & (aper - 1))) {
         if (err && errlen)
-            snprintf(err, errlen, "aperture size 0x%llx is not a power of "
-                     "two in 4 KiB..2 GiB", (unsigned long long)aper);
+            snprintf(
+                err, errlen,
+                "aperture size 0x%llx is not a power of two in 4 KiB..2 GiB",
+                (unsigned long long)aper);
         return NULL;
     }
 

@@ -57,16 +57,15 @@ typedef struct vtpu_dev_ops {
      * concurrently with MMIO calls.  `len` is at most 1 MiB per call.
      */
     int (*dma_read)(void *opaque, uint64_t addr, void *buf, size_t len);
-    int (*dma_write)(void *opaque, uint64_t addr, const void *buf,
-                     size_t len);
+    int (*dma_write)(void *opaque, uint64_t addr, const void *buf, size_t len);
     /*
      * The interrupt line changed to `level` (0 or 1).  Called only on
      * changes, from whichever thread caused the change (the worker, or an
      * MMIO caller), never with the device lock held, serialised by the
-     * device so calls arrive in order.  It must not block on a lock that
-     * an MMIO caller may hold while calling into the device (QEMU: do not
-     * take the BQL here; schedule a bottom half that reads
-     * vtpu_dev_irq_level()).
+     * device so calls arrive in order.  It must not call back into the
+     * device, nor block on a lock that an MMIO caller may hold while
+     * calling into the device (QEMU: do not take the BQL here; schedule a
+     * bottom half that reads vtpu_dev_irq_level()).
      */
     void (*set_irq)(void *opaque, int level);
     /*
@@ -92,9 +91,8 @@ typedef struct vtpu_dev_opts {
  * and set_irq are required.  Returns NULL with a message in `err` on bad
  * options.
  */
-vtpu_dev *vtpu_dev_new(vtpu_chip *chip, const vtpu_dev_ops *ops,
-                       void *opaque, const vtpu_dev_opts *opts, char *err,
-                       size_t errlen);
+vtpu_dev *vtpu_dev_new(vtpu_chip *chip, const vtpu_dev_ops *ops, void *opaque,
+                       const vtpu_dev_opts *opts, char *err, size_t errlen);
 /* Stop whatever executes (a running launch is stopped), join the worker,
  * free.  The chip's loaded programs stay loaded. */
 void vtpu_dev_free(vtpu_dev *dev);

@@ -97,13 +97,13 @@ static const uint32_t rm_to_rc[4] = {0x0000, 0x6000, 0x2000, 0x4000};
  * Run `expr` (host FP, volatile asm) under rounding mode rm.  The flags it
  * raises stay pending like those of the round-to-nearest fast path.
  */
-#define WITH_RM(rm, expr)                                                     \
-    ({                                                                        \
-        uint32_t m_ = mx_get();                                               \
-        mx_set((m_ & ~MXCSR_RC) | rm_to_rc[rm]);                              \
-        uint32_t r_ = (expr);                                                 \
-        mx_set((mx_get() & ~MXCSR_RC) | (m_ & MXCSR_RC));                     \
-        r_;                                                                   \
+#define WITH_RM(rm, expr)                                                      \
+    ({                                                                         \
+        uint32_t m_ = mx_get();                                                \
+        mx_set((m_ & ~MXCSR_RC) | rm_to_rc[rm]);                               \
+        uint32_t r_ = (expr);                                                  \
+        mx_set((mx_get() & ~MXCSR_RC) | (m_ & MXCSR_RC));                      \
+        r_;                                                                    \
     })
 
 static uint32_t h_sqrt(uint32_t a)
@@ -213,8 +213,8 @@ static uint32_t round_pack(bool sign, int exp, uint64_t sig, unsigned rm,
         exp = -126;
     }
     uint64_t r = sig & rmask;
-    uint64_t m = (sig >> 39) + round_up(rm, sign, r, half,
-                                        (unsigned)(sig >> 39));
+    uint64_t m =
+        (sig >> 39) + round_up(rm, sign, r, half, (unsigned)(sig >> 39));
     if (r) {
         *fl |= VTPU_FF_NX;
         if (tiny)
@@ -421,8 +421,8 @@ uint32_t vtpu_sf_fma(uint32_t a, uint32_t b, uint32_t c, unsigned rm,
                      uint32_t *fl)
 {
     uint32_t sp = (a ^ b) & F32_SIGN, sc = c & F32_SIGN;
-    bool inf_times_zero = (is_inf(a) && is_zero(b)) ||
-                          (is_zero(a) && is_inf(b));
+    bool inf_times_zero =
+        (is_inf(a) && is_zero(b)) || (is_zero(a) && is_inf(b));
 
     if (is_nan(a) || is_nan(b) || is_nan(c)) {
         /* RISC-V: inf*0 is invalid even when the addend is a quiet NaN. */
@@ -487,8 +487,7 @@ uint32_t vtpu_sf_fma(uint32_t a, uint32_t b, uint32_t c, unsigned rm,
     return round_pack(sign, l + (int)msb, sig, rm, fl);
 }
 
-uint32_t vtpu_sf_from_u32(uint32_t v, bool negative, unsigned rm,
-                          uint32_t *fl)
+uint32_t vtpu_sf_from_u32(uint32_t v, bool negative, unsigned rm, uint32_t *fl)
 {
     if (v == 0)
         return 0;
@@ -554,8 +553,8 @@ uint32_t vtpu_f32_fma(uint32_t a, uint32_t b, uint32_t c, bool neg_prod,
 uint32_t vtpu_f32_from_i32(int32_t v, unsigned rm, uint32_t *fl)
 {
     if (rm == VTPU_RM_RMM)
-        return vtpu_sf_from_u32(v < 0 ? 0u - (uint32_t)v : (uint32_t)v,
-                                v < 0, rm, fl);
+        return vtpu_sf_from_u32(v < 0 ? 0u - (uint32_t)v : (uint32_t)v, v < 0,
+                                rm, fl);
     return WITH_RM(rm, h_from_i32(v));
 }
 
@@ -596,8 +595,8 @@ uint32_t vtpu_f32_sqrt(uint32_t a, unsigned rm, uint32_t *fl)
 uint32_t vtpu_f32_fma(uint32_t a, uint32_t b, uint32_t c, bool neg_prod,
                       bool neg_add, unsigned rm, uint32_t *fl)
 {
-    return vtpu_sf_fma(a ^ (neg_prod ? F32_SIGN : 0), b, c ^ (neg_add ? F32_SIGN : 0),
-                       rm, fl);
+    return vtpu_sf_fma(a ^ (neg_prod ? F32_SIGN : 0), b,
+                       c ^ (neg_add ? F32_SIGN : 0), rm, fl);
 }
 
 uint32_t vtpu_f32_from_i32(int32_t v, unsigned rm, uint32_t *fl)

@@ -33,6 +33,7 @@
  *   rd/rs1/rs2/rs3 register numbers (rd of integer results: 0 -> 32),
  *   imm as noted.
  */
+/* clang-format off */
 #define VTPU_SCALAR_OPS(X)                                                    \
     X(ILLEGAL)  /* imm = raw word */                                          \
     X(TAIL)     /* last word of a program that may fall through; imm = raw */ \
@@ -67,6 +68,7 @@ enum vtpu_scalar_op {
 #undef VTPU_OP_ENUM
     VTPU_OP__COUNT
 };
+/* clang-format on */
 
 /* interp.c: label address of each operation's handler, VTPU_OP__COUNT. */
 const void *const *vtpu_interp_handlers(void);
@@ -156,7 +158,7 @@ static inline uint32_t vtpu_f32_canon(uint32_t r)
  * SSE instruction whose flags stay in MXCSR (see fold above); the asm is
  * volatile so that the compiler keeps it ordered with the MXCSR accesses.
  */
-#if (defined(__x86_64__) || defined(__i386__)) && !defined(VTPU_FPU_SOFT)
+#if defined(__x86_64__) && !defined(VTPU_FPU_SOFT)
 #define VTPU_FPU_HOST_SSE 1
 
 static inline float vtpu_f32_host(uint32_t b)
@@ -173,13 +175,13 @@ static inline uint32_t vtpu_f32_bits(float f)
     return b;
 }
 
-#define VTPU_SSE_BINOP(name, insn)                                            \
-    static inline uint32_t name(uint32_t a, uint32_t b, uint32_t *fflags)     \
-    {                                                                         \
-        float x = vtpu_f32_host(a), y = vtpu_f32_host(b);                     \
-        (void)fflags;                                                         \
-        __asm__ volatile(insn " %1, %0" : "+x"(x) : "x"(y));                  \
-        return vtpu_f32_canon(vtpu_f32_bits(x));                              \
+#define VTPU_SSE_BINOP(name, insn)                                             \
+    static inline uint32_t name(uint32_t a, uint32_t b, uint32_t *fflags)      \
+    {                                                                          \
+        float x = vtpu_f32_host(a), y = vtpu_f32_host(b);                      \
+        (void)fflags;                                                          \
+        __asm__ volatile(insn " %1, %0" : "+x"(x) : "x"(y));                   \
+        return vtpu_f32_canon(vtpu_f32_bits(x));                               \
     }
 VTPU_SSE_BINOP(vtpu_f32_add_rne, "addss")
 VTPU_SSE_BINOP(vtpu_f32_sub_rne, "subss")

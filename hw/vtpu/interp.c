@@ -59,8 +59,8 @@ static inline void st16(uint8_t *p, uint16_t v)
  * or half in the last partial word of an odd-sized SMEM), else records
  * the fault.  tc->pc is set.
  */
-static __attribute__((noinline, cold)) bool
-mem_slow(vtpu_tc *tc, uint32_t addr, unsigned size, bool store)
+static __attribute__((noinline, cold)) bool mem_slow(vtpu_tc *tc, uint32_t addr,
+                                                     unsigned size, bool store)
 {
     const char *what = store ? "store" : "load";
     uint32_t off = addr - VTPU_SMEM_BASE;
@@ -68,7 +68,8 @@ mem_slow(vtpu_tc *tc, uint32_t addr, unsigned size, bool store)
     if (addr - VTPU_VMEM_BASE < VTPU_VMEM_MAX) {
         vtpu_tc_fault(tc, VTPU_ERR_SCALAR_VMEM, VTPU_SPACE_VMEM, addr, size,
                       "scalar %s; only vector loads/stores and DMA reach "
-                      "VMEM", what);
+                      "VMEM",
+                      what);
         return false;
     }
     if (off >= tc->smem_size || size > tc->smem_size - off) {
@@ -80,8 +81,7 @@ mem_slow(vtpu_tc *tc, uint32_t addr, unsigned size, bool store)
         vtpu_tc_fault(tc, VTPU_ERR_OOB, sp, addr, size,
                       "scalar %s outside SMEM (%u bytes at 0x%08x)%s", what,
                       tc->smem_size, VTPU_SMEM_BASE,
-                      sp == VTPU_SPACE_IMEM ? "; IMEM is not data memory"
-                                            : "");
+                      sp == VTPU_SPACE_IMEM ? "; IMEM is not data memory" : "");
         return false;
     }
     if (addr & (size - 1)) {
@@ -93,8 +93,8 @@ mem_slow(vtpu_tc *tc, uint32_t addr, unsigned size, bool store)
 }
 
 /* A jump/branch target or fetch address that is not an instruction. */
-static __attribute__((noinline, cold)) void
-fetch_fault(vtpu_tc *tc, uint32_t target)
+static __attribute__((noinline, cold)) void fetch_fault(vtpu_tc *tc,
+                                                        uint32_t target)
 {
     if (target & 3)
         vtpu_tc_fault(tc, VTPU_ERR_MISALIGNED, VTPU_SPACE_IMEM, target, 4,
@@ -150,8 +150,9 @@ static __attribute__((noinline)) int csr_op(vtpu_tc *tc, const vtpu_insn *in,
         return -1;
     }
     if (writes) {
-        uint32_t v = (f3 & 3) == 1 ? src : (f3 & 3) == 2 ? old | src
-                                                         : old & ~src;
+        uint32_t v = (f3 & 3) == 1   ? src
+                     : (f3 & 3) == 2 ? old | src
+                                     : old & ~src;
         if ((csr >> 10) == 3) {
             vtpu_tc_fault(tc, VTPU_ERR_ILLEGAL_INSN, VTPU_SPACE_NONE, 0, 0,
                           "write to read-only CSR 0x%03x", csr);
@@ -263,56 +264,56 @@ interp(vtpu_tc *tc)
     uint32_t saved_fp = vtpu_fpu_enter();
 
 /* pc of the instruction at ip (only off the hot path). */
-#define PC_OF(p)                                                              \
-    ((p) == tail ? tail_pc : VTPU_IMEM_BASE + 4u * (uint32_t)((p) - code))
+#define PC_OF(p)                                                               \
+    ((p) == tail ? tail_pc : VTPU_IMEM_BASE + 4u * (uint32_t)((p)-code))
 /* Make tc consistent before calling out or leaving. */
-#define SYNC()                                                                \
-    do {                                                                      \
-        tc->pc = PC_OF(ip);                                                   \
-        tc->instret = icount;                                                 \
+#define SYNC()                                                                 \
+    do {                                                                       \
+        tc->pc = PC_OF(ip);                                                    \
+        tc->instret = icount;                                                  \
     } while (0)
-#define DISPATCH() goto *ip->h
-#define NEXT()                                                                \
-    do {                                                                      \
-        icount++;                                                             \
-        ip++;                                                                 \
-        DISPATCH();                                                           \
+#define DISPATCH() goto * ip->h
+#define NEXT()                                                                 \
+    do {                                                                       \
+        icount++;                                                              \
+        ip++;                                                                  \
+        DISPATCH();                                                            \
     } while (0)
 /* Taken branch/jump: the only place the watchdog and stop are polled.  The
  * check runs before the instruction has any effect, so `poll` can redo it. */
-#define POLL()                                                                \
-    do {                                                                      \
-        if (VTPU_UNLIKELY(icount >= check_at))                                \
-            goto poll;                                                        \
+#define POLL()                                                                 \
+    do {                                                                       \
+        if (VTPU_UNLIKELY(icount >= check_at))                                 \
+            goto poll;                                                         \
     } while (0)
-#define JUMP_TO(target)                                                       \
-    do {                                                                      \
-        icount++;                                                             \
-        ip = (target);                                                        \
-        DISPATCH();                                                           \
+#define JUMP_TO(target)                                                        \
+    do {                                                                       \
+        icount++;                                                              \
+        ip = (target);                                                         \
+        DISPATCH();                                                            \
     } while (0)
 #define RS1 x[ip->rs1]
 #define RS2 x[ip->rs2]
 #define RD x[ip->rd]
 #define IMM ((uint32_t)ip->imm)
 /* Effective address of a load/store of `size` bytes, checked. */
-#define MEM_ADDR(size, store)                                                 \
-    uint32_t addr = RS1 + IMM, off = addr - VTPU_SMEM_BASE;                   \
-    if (VTPU_UNLIKELY(off >= lim || (addr & ((size)-1)))) {                   \
-        SYNC();                                                               \
-        if (!mem_slow(tc, addr, size, store))                                 \
-            goto leave;                                                       \
+#define MEM_ADDR(size, store)                                                  \
+    uint32_t addr = RS1 + IMM, off = addr - VTPU_SMEM_BASE;                    \
+    if (VTPU_UNLIKELY(off >= lim || (addr & ((size)-1)))) {                    \
+        SYNC();                                                                \
+        if (!mem_slow(tc, addr, size, store))                                  \
+            goto leave;                                                        \
     }
 /* Rounding mode of an FP instruction; invalid -> illegal instruction. */
-#define FP_RM(var)                                                            \
-    unsigned var = (unsigned)ip->imm;                                         \
-    if (var == VTPU_RM_DYN)                                                   \
-        var = tc->frm;                                                        \
-    if (VTPU_UNLIKELY(var > VTPU_RM_RMM))                                     \
+#define FP_RM(var)                                                             \
+    unsigned var = (unsigned)ip->imm;                                          \
+    if (var == VTPU_RM_DYN)                                                    \
+        var = tc->frm;                                                         \
+    if (VTPU_UNLIKELY(var > VTPU_RM_RMM))                                      \
         goto bad_rm;
 
-    check_at = icount + STOP_POLL_INSNS < budget ? icount + STOP_POLL_INSNS
-                                                 : budget;
+    check_at =
+        icount + STOP_POLL_INSNS < budget ? icount + STOP_POLL_INSNS : budget;
     {
         uint32_t off = tc->pc - VTPU_IMEM_BASE;
         if ((off & 3) || off / 4 >= n) {
@@ -331,14 +332,15 @@ poll:
         goto leave;
     if (icount >= budget) {
         vtpu_tc_fault(tc, VTPU_ERR_WATCHDOG, VTPU_SPACE_NONE, 0, 0,
-                      "%llu instructions executed",
-                      (unsigned long long)icount);
+                      "%llu instructions executed", (unsigned long long)icount);
         goto leave;
     }
-    check_at = icount + STOP_POLL_INSNS < budget ? icount + STOP_POLL_INSNS
-                                                 : budget;
+    check_at =
+        icount + STOP_POLL_INSNS < budget ? icount + STOP_POLL_INSNS : budget;
     DISPATCH(); /* redo the branch, now below the threshold */
 
+    /* The handlers: labels and macros clang-format cannot lay out. */
+    /* clang-format off */
     /* ---- RV32I ---- */
 op_LI:
     RD = IMM;
@@ -728,6 +730,7 @@ op_XTPU: {
     NEXT();
 }
 
+    /* clang-format on */
 leave:
     tc->instret = icount;
 leave_fp:

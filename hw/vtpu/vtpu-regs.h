@@ -21,6 +21,9 @@
 
 #include <stdint.h>
 
+/* The layout below is aligned by hand to show fields under registers. */
+/* clang-format off */
+
 /* ------------------------------------------------------------------ */
 /* Declaring registers and fields                                       */
 /* ------------------------------------------------------------------ */
@@ -349,5 +352,7 @@ enum {
     VTPU_ESPACE_SEM = 5,
     VTPU_ESPACE_HOST = 16,
 };
+
+/* clang-format on */
 
 #endif /* VTPU_REGS_H */

@@ -1,0 +1,115 @@
+/*
+ * dev-priv.h - what the host interface's two halves share: the register
+ * file and its worker (dev.c) and the command processor (cmd.c).  Not an
+ * API: dev.h is.
+ */
+#ifndef VTPU_DEV_PRIV_H
+#define VTPU_DEV_PRIV_H
+
+#include <string.h>
+
+#include "dev.h"
+#include "internal.h"
+
+#define VTPU_DEV_NREGS (VTPU_BAR0_SIZE / 4)
+
+/* What a register-level or command error reports (the ERR_* registers). */
+typedef struct dev_err {
+    uint32_t code, kind, tc, pc, space, value;
+    uint64_t addr, len;
+    char msg[VTPU_ERR_MSG_SIZE];
+} dev_err;
+
+/* Everything a command does to the registers, applied under the lock. */
+typedef struct cmd_outcome {
+    uint32_t opcode;
+    dev_err err;
+    bool fence, fence_irq;
+    uint32_t fence_val;
+    bool launched;
+    int32_t exit_code;
+    uint64_t instret[VTPU_MAX_TCS];
+    uint64_t bytes_in, bytes_out;
+} cmd_outcome;
+
+struct vtpu_dev {
+    vtpu_chip *chip;
+    vtpu_dev_ops ops;
+    void *opaque;
+    bool synchronous;
+    uint64_t aper_size;
+
+    GMutex lock;
+    GCond work_cond; /* the worker has something to do */
+    GCond idle_cond; /* a command or a reset finished */
+    GThread *worker;
+    bool quit;
+    bool worker_done;
+
+    uint32_t regs[VTPU_DEV_NREGS]; /* stored registers (no read hook) */
+    bool executing;                /* a command runs outside the lock */
+    bool in_launch;                /* ... and it is inside vtpu_chip_run() */
+    bool reset_req;                /* soft reset waits for that command */
+    atomic_bool abort_cmd;
+    uint32_t latch_hi; /* HI half of the last 64-bit counter read */
+    uint64_t bytes_in, bytes_out;
+    uint64_t instret[VTPU_MAX_TCS];
+    char err_msg[VTPU_ERR_MSG_SIZE];
+    atomic_int irq_level; /* computed by update_irq() */
+
+    GMutex irq_lock; /* orders set_irq calls */
+    int irq_delivered;
+};
+
+/* ---- little-endian access to ring entries and records ---- */
+
+static inline uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t le64(const uint8_t *p)
+{
+    return le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void put_le64(uint8_t *p, uint64_t v)
+{
+    put_le32(p, (uint32_t)v);
+    put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline bool in_hbm(const vtpu_dev *dev, uint64_t off, uint64_t len)
+{
+    uint64_t size = dev->chip->cfg.hbm_size;
+    return off <= size && len <= size - off;
+}
+
+static inline void init_err(dev_err *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->tc = VTPU_ERR_NONE32;
+}
+
+/* ---- cmd.c ---- */
+
+/*
+ * Fetch, decode and execute the ring entry `idx` at bus address `addr`,
+ * collecting its effects in *o (zeroed, o->err initialised by the
+ * caller).  Called without dev->lock.
+ */
+void vtpu_dev_execute(vtpu_dev *dev, uint32_t idx, uint64_t addr,
+                      cmd_outcome *o);
+/* Fill in an error: code and a printf-style message. */
+void vtpu_dev_set_err(dev_err *e, uint32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *vtpu_dev_op_name(uint32_t op);
+
+#endif /* VTPU_DEV_PRIV_H */
