@@ -35,6 +35,7 @@ typedef struct fake_host {
     atomic_uint irq_changes;
     atomic_uint guest_errors;
     atomic_uint cmd_errors;
+    atomic_uint cmds_done; /* trace lines "command N (OP) done" */
 } fake_host;
 
 typedef struct fx {
@@ -75,11 +76,12 @@ static void host_irq(void *opaque, int level)
 static void host_log(void *opaque, vtpu_log_class cls, const char *msg)
 {
     fake_host *h = opaque;
-    (void)msg;
     if (cls == VTPU_LOG_GUEST_ERROR)
         atomic_fetch_add(&h->guest_errors, 1);
     else if (cls == VTPU_LOG_CMD_ERROR)
         atomic_fetch_add(&h->cmd_errors, 1);
+    else if (strstr(msg, ") done"))
+        atomic_fetch_add(&h->cmds_done, 1);
 }
 
 static const vtpu_dev_ops fake_ops = {
@@ -1212,6 +1214,110 @@ static void test_two_devices(void **state)
     fx_free(b);
 }
 
+/* A value that is often interesting: small, near a boundary, or random. */
+static uint64_t fuzz_value(uint64_t *seed)
+{
+    static const uint64_t edges[] = {
+        0,
+        1,
+        4,
+        64,
+        4096,
+        16u << 20,
+        HOST_BASE,
+        HOST_BASE + 64,
+        UINT32_MAX,
+        UINT64_MAX,
+        UINT64_MAX - 63,
+    };
+    uint32_t r = test_rand32(seed);
+    switch (r % 4) {
+    case 0:
+        return edges[(r >> 8) % (sizeof(edges) / sizeof(edges[0]))];
+    case 1:
+        return r >> 20; /* small */
+    case 2:
+        return HOST_BASE + (r >> 12) % HOST_SIZE;
+    }
+    return test_rand64(seed);
+}
+
+/*
+ * Random register writes and random ring contents: the device never
+ * crashes and a reset always brings it back (synchronous mode, so each
+ * doorbell executes right away and the run is reproducible).
+ */
+static void test_fuzz(void **state)
+{
+    (void)state;
+    static const uint32_t regs[] = {
+        VTPU_A_CONTROL,    VTPU_A_RING_BASE_LO,     VTPU_A_RING_BASE_HI,
+        VTPU_A_RING_SIZE,  VTPU_A_RING_TAIL,        VTPU_A_RING_TAIL,
+        VTPU_A_RING_TAIL,  VTPU_A_ERR_ACK,          VTPU_A_INT_STATUS,
+        VTPU_A_INT_ENABLE, VTPU_A_APERTURE_BASE_LO, VTPU_A_SCRATCH,
+    };
+    fx *f = fx_new(true, 16);
+    uint64_t seed = 0x5eed;
+    test_prog p;
+
+    /* Give launches something to run. */
+    prog_exit_with(&p, 3);
+    load_prog(f, &p, 1);
+    for (int iter = 0; iter < 20000; iter++) {
+        uint32_t r = test_rand32(&seed);
+        if (r % 3 == 0) {
+            /* A random command somewhere in the first 64 entries. */
+            vtpu_cmd c;
+            c.hdr = (uint32_t)(r >> 8) % 10 | (r % 7 == 0 ? 0x100 : 0);
+            if (c.hdr == VTPU_OP_FENCE || c.hdr == VTPU_OP_LAUNCH)
+                c.hdr |= (r >> 24) % 4 << 8;
+            c.arg = (uint32_t)fuzz_value(&seed) & (r % 5 ? 0x1ff : ~0u);
+            c.src = fuzz_value(&seed);
+            c.dst = fuzz_value(&seed);
+            c.len = fuzz_value(&seed) % (r % 2 ? 64 : 1u << 22);
+            c.addr = fuzz_value(&seed);
+            for (int i = 0; i < 4; i++)
+                c.args[i] = test_rand32(&seed);
+            c.rsvd = 0;
+            put_cmd(f, (r >> 16) % 64, &c);
+        } else if (r % 3 == 1) {
+            uint32_t off = regs[(r >> 8) % (sizeof(regs) / sizeof(regs[0]))];
+            uint32_t v = (uint32_t)fuzz_value(&seed);
+            bool sane = (r >> 24) % 8; /* mostly plausible values */
+            if (off == VTPU_A_CONTROL && sane)
+                v = (r >> 20) % 8 != 0; /* enable, now and then disable */
+            else if (off == VTPU_A_RING_BASE_LO && sane)
+                v = (uint32_t)HOST_BASE;
+            else if (off == VTPU_A_RING_BASE_HI && sane)
+                v = 0;
+            else if (off == VTPU_A_RING_SIZE && sane)
+                v = 16u << (r >> 20) % 3;
+            else if (off == VTPU_A_RING_TAIL && sane)
+                v %= 64;
+            else if (off == VTPU_A_ERR_ACK && sane)
+                v = 1 + (r >> 20) % 3;
+            wr(f, off, v);
+        } else {
+            /* Any offset and size, reads and writes. */
+            uint64_t off = fuzz_value(&seed) % 0x1400;
+            unsigned size = 1u << ((r >> 8) % 4);
+            if (r & 1)
+                vtpu_dev_reg_read(f->dev, off, size);
+            else if (off != VTPU_A_CONTROL)
+                vtpu_dev_reg_write(f->dev, off, fuzz_value(&seed), size);
+            vtpu_dev_aperture_read(f->dev, fuzz_value(&seed) % (1u << 25),
+                                   size);
+        }
+    }
+    fprintf(stderr, "FUZZDBG cmd_err %u guest %u done %u\n", atomic_load(&f->host.cmd_errors), atomic_load(&f->host.guest_errors), atomic_load(&f->host.cmds_done));
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, RESET));
+    check_reset_state(f);
+    restart(f);
+    assert_true(atomic_load(&f->host.cmd_errors) > 100);
+    assert_true(atomic_load(&f->host.guest_errors) > 100);
+    fx_free(f);
+}
+
 static void test_new_rejects(void **state)
 {
     (void)state;
@@ -1249,6 +1355,7 @@ int main(void)
         cmocka_unit_test(test_reset_mid_stream),
         cmocka_unit_test(test_reset_during_launch),
         cmocka_unit_test(test_two_devices),
+        cmocka_unit_test(test_fuzz),
         cmocka_unit_test(test_new_rejects),
     };
     alarm(240); /* a hang fails the test instead of stalling the suite */
