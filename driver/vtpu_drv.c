@@ -170,6 +170,11 @@ static void cancel_pending(vtpu_drv *d, uint32_t completed)
     d->cancel_valid = 1;
 }
 
+typedef int (*wait_cond)(vtpu_drv *d, uint32_t arg);
+static int wait_until(vtpu_drv *d, uint32_t int_bits, wait_cond cond,
+                      uint32_t arg);
+static int cond_fence_value(vtpu_drv *d, uint32_t value);
+
 /* CONTROL.RESET and wait for the device to come back DISABLED. */
 static int device_reset(vtpu_drv *d)
 {
@@ -253,7 +258,20 @@ int vtpu_drv_reset(vtpu_drv *d)
     if (rc)
         return rc;
     cancel_pending(d, completed);
-    return ring_start(d);
+    rc = ring_start(d);
+    if (rc)
+        return rc;
+    /*
+     * The reset zeroed FENCE.  Bring it back to the last value handed out,
+     * so fences completed before the reset still read as completed (those
+     * dropped by it are in the canceled range, which is checked first).
+     */
+    vtpu_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.hdr = VTPU_FDP(0, CMD, OPCODE, VTPU_OP_FENCE);
+    c.arg = d->next_seq - 1;
+    rc = vtpu_drv_submit(d, &c);
+    return rc ? rc : wait_until(d, 0, cond_fence_value, c.arg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -447,8 +465,8 @@ int vtpu_drv_recover(vtpu_drv *d, uint32_t action)
 /* Waiting and submission                                               */
 /* ------------------------------------------------------------------ */
 
-/* Condition of a wait: 1 done, 0 not yet, < 0 a vtpu_drv_status. */
-typedef int (*wait_cond)(vtpu_drv *d, uint32_t arg);
+/* Condition of a wait (wait_cond): 1 done, 0 not yet, < 0 a
+ * vtpu_drv_status. */
 
 static int wait_until(vtpu_drv *d, uint32_t int_bits, wait_cond cond,
                       uint32_t arg)
@@ -632,6 +650,14 @@ static int cond_fence(vtpu_drv *d, uint32_t seq)
     if (st != VTPU_STATE_BUSY && st != VTPU_STATE_IDLE)
         return VTPU_DRV_ESTATE;
     return 0;
+}
+
+/* FENCE reads `value` exactly (ignoring cancellation). */
+static int cond_fence_value(vtpu_drv *d, uint32_t value)
+{
+    if (rd(d, VTPU_A_FENCE) == value)
+        return 1;
+    return vtpu_drv_check(d) ? VTPU_DRV_EDEVICE : 0;
 }
 
 int vtpu_drv_wait(vtpu_drv *d, uint32_t seq)

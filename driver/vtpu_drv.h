@@ -109,7 +109,8 @@ void vtpu_drv_fini(vtpu_drv *d);
 /*
  * Soft-reset the device and restart the ring: the way out when recovery
  * is not enough (e.g. a launch that never ends).  Every fence not yet
- * completed is canceled; loaded programs are gone.
+ * completed is canceled (those completed stay completed); loaded
+ * programs are gone; HBM keeps its contents.
  */
 int vtpu_drv_reset(vtpu_drv *d);
 

@@ -582,6 +582,9 @@ static void test_timeout_and_reset(void **state)
     vtpu_drv_set_timeout(&t->drv, 20000 * MS);
     assert_int_equal(vtpu_drv_reset(&t->drv), 0);
     assert_int_equal(vtpu_drv_wait(&t->drv, seq), VTPU_DRV_ECANCELED);
+    /* Fences completed before the reset still are. */
+    assert_int_equal(vtpu_drv_wait(&t->drv, seq - 1), 0);
+    assert_true(vtpu_drv_fence_done(&t->drv, 1));
     assert_int_equal(vtpu_drv_sync(&t->drv), 0);
     roundtrip(t, 77);
     tfx_free(t);

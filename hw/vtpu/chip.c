@@ -221,6 +221,11 @@ static bool in_range(uint64_t off, uint64_t len, uint64_t size)
     return off <= size && len <= size - off;
 }
 
+void *vtpu_chip_hbm_ptr(vtpu_chip *chip)
+{
+    return chip->hbm;
+}
+
 int vtpu_hbm_read(vtpu_chip *chip, uint64_t off, void *buf, size_t len)
 {
     if (!in_range(off, len, chip->cfg.hbm_size))

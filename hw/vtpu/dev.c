@@ -697,6 +697,14 @@ uint64_t vtpu_dev_aperture_size(const vtpu_dev *dev)
     return dev->aper_size;
 }
 
+uint64_t vtpu_dev_aperture_base(vtpu_dev *dev)
+{
+    g_mutex_lock(&dev->lock);
+    uint64_t base = reg64(dev, VTPU_R_APERTURE_BASE_LO);
+    g_mutex_unlock(&dev->lock);
+    return base;
+}
+
 int vtpu_dev_irq_level(vtpu_dev *dev)
 {
     return atomic_load(&dev->irq_level);

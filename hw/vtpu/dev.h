@@ -116,6 +116,14 @@ uint64_t vtpu_dev_aperture_read(vtpu_dev *dev, uint64_t off, unsigned size);
 void vtpu_dev_aperture_write(vtpu_dev *dev, uint64_t off, uint64_t val,
                              unsigned size);
 uint64_t vtpu_dev_aperture_size(const vtpu_dev *dev);
+/*
+ * Current APERTURE_BASE: for an embedder that maps the window straight
+ * onto HBM (vtpu_chip_hbm_ptr()) instead of going through the calls
+ * above.  It changes on guest writes to APERTURE_BASE_LO/HI and on reset
+ * (a soft reset can complete on the worker thread), so such an embedder
+ * re-reads it after BAR0 writes.
+ */
+uint64_t vtpu_dev_aperture_base(vtpu_dev *dev);
 
 /* Current level of the interrupt line (what set_irq last reported). */
 int vtpu_dev_irq_level(vtpu_dev *dev);

@@ -201,6 +201,14 @@ int vtpu_hbm_read(vtpu_chip *chip, uint64_t off, void *buf, size_t len);
 int vtpu_hbm_write(vtpu_chip *chip, uint64_t off, const void *buf,
                    size_t len);
 
+/*
+ * HBM as host memory: hbm_size bytes (vtpu_chip_config()), valid until
+ * vtpu_chip_free().  For embedders that map HBM into a guest directly
+ * (the QEMU device's BAR2); plain loads/stores, no checks, no ordering
+ * beyond what the host memory model gives against running TCs and DMAs.
+ */
+void *vtpu_chip_hbm_ptr(vtpu_chip *chip);
+
 /* Host access to a TC's memories by space (VMEM/SMEM/IMEM, offset within). */
 int vtpu_mem_read(vtpu_chip *chip, unsigned tc, vtpu_space space,
                   uint32_t off, void *buf, size_t len);
