@@ -3,13 +3,17 @@
 #   make check   install what is missing, build, run every test suite
 #                (and the unit tests again under ASan+UBSan)
 #   make bench   run the benchmarks, JSON lines into bench/results/
+#   make qemu    build qemu-system-riscv64 with the vtpu device into
+#                $(BUILD)/qemu (hw/qemu/build-qemu.sh, docs/qemu.md)
+#   make check-qemu  the device's qtests against that QEMU
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+QEMU_BUILD ?= $(BUILD)/qemu
 MESON      ?= meson
 NINJA      ?= ninja
 
-.PHONY: all deps build demo check check-asan bench format clean
+.PHONY: all deps build demo check check-asan check-qemu qemu bench format clean
 
 all: build
 
@@ -28,6 +32,7 @@ demo: build
 check: build
 	$(MESON) test -C $(BUILD) --print-errorlogs --num-processes 2
 	$(MAKE) check-asan
+	$(MAKE) check-qemu
 
 $(ASAN_BUILD)/build.ninja: | deps
 	$(MESON) setup $(ASAN_BUILD) --buildtype=debug -Dwerror=true \
@@ -38,6 +43,12 @@ check-asan: deps $(ASAN_BUILD)/build.ninja
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	ASAN_OPTIONS=detect_leaks=1 \
 	$(MESON) test -C $(ASAN_BUILD) --suite unit --print-errorlogs --num-processes 2
+
+qemu: deps
+	hw/qemu/build-qemu.sh $(QEMU_BUILD)
+
+check-qemu: qemu
+	python3 tests/qemu/vtpu_qtest.py --qemu $(QEMU_BUILD)/qemu-system-riscv64
 
 bench: build
 	bench/run-all.sh $(BUILD)

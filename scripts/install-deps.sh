@@ -1,11 +1,14 @@
 #!/bin/sh
 # install-deps.sh - install the Debian 12 packages vtpu needs, if missing.
+# (The QEMU build, hw/qemu/build-qemu.sh, needs libpixman-1-dev and
+# libfdt-dev besides glib, meson, ninja and ccache.)
 # Run as root (make does it); does nothing when everything is present.
 set -eu
 
 PKGS="build-essential pkg-config meson ninja-build ccache libglib2.0-dev
 libcmocka-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-qemu-user python3"
+qemu-user python3
+libpixman-1-dev libfdt-dev xz-utils"
 
 missing=""
 for p in $PKGS; do

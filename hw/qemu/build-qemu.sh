@@ -1,0 +1,194 @@
+#!/bin/sh
+# build-qemu.sh - build qemu-system-riscv64 with the vtpu PCI device.
+#
+#   hw/qemu/build-qemu.sh [OUT]        (OUT defaults to build/qemu)
+#
+# QEMU has no out-of-tree device interface, so this script:
+#   1. downloads the upstream source tarball of Debian's QEMU 7.2 source
+#      package (qemu_7.2+dfsg.orig.tar.xz, Debian patches not applied) into
+#      ~/.cache/vtpu/qemu-src, adding a deb-src apt stanza derived from the
+#      machine's Debian sources if there is none (needs root or sudo);
+#   2. unpacks it into OUT/src and patches three lines into its build files
+#      (hw/Kconfig, hw/meson.build, the trace subdirectory list);
+#   3. overlays OUT/src/hw/vtpu: symlinks to hw/vtpu/*.[ch] (the engine)
+#      and hw/qemu/*.[ch] + trace-events (the glue), plus a generated
+#      Kconfig and meson.build;
+#   4. configures a minimal riscv64-softmmu in OUT/build with ccache
+#      (CCACHE_DIR ~/.cache/vtpu/ccache) and builds qemu-system-riscv64,
+#      linked as OUT/qemu-system-riscv64.
+# Steps 1-2 and the configure run once; afterwards a run only refreshes the
+# overlay and lets ninja rebuild what changed (seconds for a vtpu edit).
+# docs/qemu.md has the details.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${1:-$ROOT/build/qemu}
+case "$OUT" in /*) ;; *) OUT=$(pwd)/$OUT ;; esac
+CACHE=${VTPU_CACHE:-$HOME/.cache/vtpu}
+SRC_CACHE=$CACHE/qemu-src
+QEMU_UPSTREAM=7.2.0
+ORIG_GLOB="qemu_7.2+dfsg.orig.tar.*"
+
+# Debian's tools first: a pyenv/venv python3 earlier in PATH must not be
+# the one QEMU's configure and meson pick up.
+PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
+export PATH
+export CCACHE_DIR="${CCACHE_DIR:-$CACHE/ccache}"
+
+log() { echo "build-qemu: $*"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+have_deb_src() {
+    grep -qs '^Types:.*deb-src' /etc/apt/sources.list.d/*.sources && return 0
+    grep -qs '^deb-src ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list
+}
+
+# A deb-src stanza for every Debian "Types: deb" stanza (deb822) or "deb"
+# line (one-line format) already configured.
+add_deb_src() {
+    tmp=$(mktemp)
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        grep -q '^URIs:.*debian' "$f" || continue
+        sed -n '/^Types:/,$p' "$f" | sed 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb-src/' >>"$tmp"
+        echo >>"$tmp"
+    done
+    if ! grep -q '^Types: deb-src' "$tmp"; then
+        : >"$tmp"
+        for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+            [ -f "$f" ] || continue
+            sed -n 's/^deb \(.*debian.*\)$/deb-src \1/p' "$f" >>"$tmp"
+        done
+        [ -s "$tmp" ] || { log "no Debian apt source to derive deb-src from"; exit 1; }
+        as_root cp "$tmp" /etc/apt/sources.list.d/vtpu-deb-src.list
+    else
+        as_root cp "$tmp" /etc/apt/sources.list.d/vtpu-deb-src.sources
+    fi
+    rm -f "$tmp"
+    as_root chmod 644 /etc/apt/sources.list.d/vtpu-deb-src.* 2>/dev/null || true
+    as_root apt-get update -qq
+}
+
+fetch_source() {
+    # shellcheck disable=SC2086
+    set -- "$SRC_CACHE"/$ORIG_GLOB
+    [ -f "$1" ] && return 0
+    have_deb_src || add_deb_src
+    mkdir -p "$SRC_CACHE"
+    log "downloading Debian's qemu source package into $SRC_CACHE"
+    # download-only: the orig tarball is used as is (no dpkg-source run,
+    # no Debian patches), see docs/qemu.md.
+    (cd "$SRC_CACHE" && apt-get source --download-only qemu) ||
+        (cd "$SRC_CACHE" && as_root apt-get source --download-only qemu)
+    # shellcheck disable=SC2086
+    set -- "$SRC_CACHE"/$ORIG_GLOB
+    [ -f "$1" ] || { log "no $ORIG_GLOB after apt-get source"; exit 1; }
+}
+
+unpack_source() {
+    [ -f "$OUT/src/.vtpu-unpacked" ] && return 0
+    # shellcheck disable=SC2086
+    set -- "$SRC_CACHE"/$ORIG_GLOB
+    log "unpacking $(basename "$1")"
+    rm -rf "$OUT/src" "$OUT/build"
+    mkdir -p "$OUT/src"
+    tar xf "$1" -C "$OUT/src" --strip-components=1
+    [ "$(cat "$OUT/src/VERSION")" = "$QEMU_UPSTREAM" ] ||
+        { log "expected QEMU $QEMU_UPSTREAM, got $(cat "$OUT/src/VERSION")"; exit 1; }
+    touch "$OUT/src/.vtpu-unpacked"
+}
+
+# The hooks that make QEMU's build see hw/vtpu; each applied once.
+patch_tree() {
+    t=$OUT/src
+    grep -q '^source vtpu/Kconfig' "$t/hw/Kconfig" ||
+        echo 'source vtpu/Kconfig' >>"$t/hw/Kconfig"
+    grep -q "^subdir('vtpu')" "$t/hw/meson.build" ||
+        echo "subdir('vtpu')" >>"$t/hw/meson.build"
+    grep -q "'hw/vtpu'," "$t/meson.build" ||
+        sed -i "s|^    'hw/9pfs',\$|    'hw/9pfs',\n    'hw/vtpu',|" "$t/meson.build"
+    grep -q "'hw/vtpu'," "$t/meson.build" ||
+        { log "could not add hw/vtpu to trace_events_subdirs"; exit 1; }
+    # "info vtpu": the table entry; vtpu-pci.c registers the handler with
+    # monitor_register_hmp().
+    grep -q '"vtpu"' "$t/hmp-commands-info.hx" || cat >>"$t/hmp-commands-info.hx" <<'HX'
+
+    {
+        .name       = "vtpu",
+        .args_type  = "",
+        .params     = "",
+        .help       = "show the state of the vtpu devices",
+    },
+
+SRST
+  ``info vtpu``
+    Show the state of each vtpu device: ring, fence, interrupts,
+    counters, per-TC instructions retired and the last error.
+ERST
+HX
+}
+
+# Write $2 to $1 only when it differs, so ninja does not reconfigure.
+put() {
+    if [ ! -f "$1" ] || [ "$(cat "$1")" != "$2" ]; then
+        printf '%s\n' "$2" >"$1"
+    fi
+}
+
+overlay() {
+    d=$OUT/src/hw/vtpu
+    mkdir -p "$d"
+    # Drop links whose target went away, then link every current file.
+    for l in "$d"/*; do
+        [ -L "$l" ] && [ ! -e "$l" ] && rm -f "$l"
+    done
+    engine=""
+    for f in "$ROOT"/hw/vtpu/*.c "$ROOT"/hw/vtpu/*.h; do
+        ln -sfn "$f" "$d/$(basename "$f")"
+        case "$f" in *.c) engine="$engine '$(basename "$f")'," ;; esac
+    done
+    glue=""
+    for f in "$ROOT"/hw/qemu/*.c "$ROOT"/hw/qemu/*.h "$ROOT"/hw/qemu/trace-events; do
+        [ -f "$f" ] || continue
+        ln -sfn "$f" "$d/$(basename "$f")"
+        case "$f" in *.c) glue="$glue '$(basename "$f")'," ;; esac
+    done
+    put "$d/Kconfig" "# generated by vtpu hw/qemu/build-qemu.sh
+config VTPU
+    bool
+    default y if PCI_DEVICES
+    depends on PCI && MSI_NONBROKEN"
+    put "$d/meson.build" "# generated by vtpu hw/qemu/build-qemu.sh
+# The engine (pure C, no QEMU headers) is a static library of its own so
+# it keeps its own flags; the glue is an ordinary softmmu source.
+vtpu_engine = static_library('vtpu-engine', [$engine],
+  dependencies : [glib],
+  c_args : ['-fno-strict-aliasing', '-fno-math-errno', '-w'],
+  build_by_default : false)
+softmmu_ss.add(when : 'CONFIG_VTPU', if_true : [files($glue),
+  declare_dependency(link_with : vtpu_engine)])"
+}
+
+configure() {
+    [ -f "$OUT/build/build.ninja" ] && return 0
+    mkdir -p "$OUT/build"
+    log "configuring QEMU in $OUT/build"
+    (cd "$OUT/build" && CC="ccache gcc" ../src/configure \
+        --target-list=riscv64-softmmu --without-default-features \
+        --disable-docs --disable-werror --enable-fdt=system \
+        --disable-install-blobs --enable-trace-backends=log) >"$OUT/configure.log" 2>&1 ||
+        { tail -30 "$OUT/configure.log"; rm -f "$OUT/build/build.ninja"; exit 1; }
+}
+
+fetch_source
+unpack_source
+patch_tree
+overlay
+configure
+log "building qemu-system-riscv64"
+ninja -C "$OUT/build" qemu-system-riscv64
+ln -sfn build/qemu-system-riscv64 "$OUT/qemu-system-riscv64"
+log "done: $OUT/qemu-system-riscv64"

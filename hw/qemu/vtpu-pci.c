@@ -1,0 +1,596 @@
+/*
+ * vtpu-pci.c - the vtpu chip as a QEMU PCI device ("-device vtpu").
+ *
+ * The glue between QEMU and the engine's host interface (hw/vtpu/dev.h):
+ *   BAR0   registers: every access goes to vtpu_dev_reg_read/write.
+ *   BAR2   HBM aperture (64-bit, prefetchable): a RAM alias straight onto
+ *          the engine's HBM at APERTURE_BASE, so guest loads and stores
+ *          run at memory speed; the part of the window past the end of
+ *          HBM falls through to an I/O region that logs and reads 0.
+ *   BAR4   MSI-X table and PBA (one vector).
+ *   DMA    the engine's worker thread copies through pci_dma_rw(), only
+ *          with bus mastering enabled and only to RAM (never to MMIO: that
+ *          would take the BQL from the worker and can deadlock unrealize).
+ *   IRQ    the engine reports level changes from its worker thread; a
+ *          bottom half applies them under the BQL (INTx level, or one
+ *          MSI-X message per rising edge).
+ * docs/qemu.md describes the properties and how QEMU is built with this.
+ */
+#include "qemu/osdep.h"
+#include "qemu/log.h"
+#include "qemu/main-loop.h"
+#include "qemu/module.h"
+#include "qemu/units.h"
+#include "qapi/error.h"
+#include "exec/memory.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/msix.h"
+#include "hw/qdev-properties.h"
+#include "migration/vmstate.h"
+#include "monitor/monitor.h"
+#include "sysemu/dma.h"
+#include "trace.h"
+
+#include "dev.h"
+#include "vtpu.h"
+
+#define TYPE_VTPU_PCI "vtpu"
+OBJECT_DECLARE_SIMPLE_TYPE(VTPUPCIState, VTPU_PCI)
+
+#define VTPU_BAR_MSIX 4
+#define VTPU_MSIX_VECTORS 1
+
+/* Engine configuration keys, as both the engine and QEMU name them. */
+static const char *const vtpu_cfg_keys[] = {
+    "cores", "hbm-size", "vmem-size", "smem-size", "imem-size",
+    "sems",  "mxu-size", "mxu-count", "insn-budget",
+};
+#define VTPU_NCFG ARRAY_SIZE(vtpu_cfg_keys)
+
+struct VTPUPCIState {
+    PCIDevice parent_obj;
+
+    /* properties */
+    char *gen;
+    char *cfg[VTPU_NCFG]; /* NULL = the generation preset's value */
+    uint64_t aperture_size;
+    bool use_msix;
+
+    vtpu_chip *chip;
+    vtpu_dev *dev;
+    uint64_t hbm_size;
+
+    MemoryRegion regs;     /* BAR0 */
+    MemoryRegion bar2;     /* BAR2 container */
+    MemoryRegion hbm;      /* all of HBM as RAM; only mapped via window */
+    MemoryRegion window;   /* alias of hbm at APERTURE_BASE, in bar2 */
+    MemoryRegion hole;     /* bar2 past the end of HBM */
+    uint64_t window_base;
+
+    QEMUBH *irq_bh;
+    int irq_raises;        /* rising edges since the BH last ran (atomic) */
+};
+
+/* ------------------------------------------------------------------ */
+/* Engine callbacks (any thread)                                        */
+/* ------------------------------------------------------------------ */
+
+/* True if [addr, addr+len) is RAM in the device's bus-master view. */
+static bool vtpu_dma_is_ram(PCIDevice *pdev, uint64_t addr, uint64_t len,
+                            bool is_write)
+{
+    AddressSpace *as = pci_get_address_space(pdev);
+
+    if (addr + len < addr) {
+        return false;
+    }
+    RCU_READ_LOCK_GUARD();
+    while (len) {
+        hwaddr xlat, l = len;
+        MemoryRegion *mr = address_space_translate(as, addr, &xlat, &l,
+                                                   is_write,
+                                                   MEMTXATTRS_UNSPECIFIED);
+        if (l == 0 || !memory_access_is_direct(mr, is_write)) {
+            return false;
+        }
+        addr += l;
+        len -= l;
+    }
+    return true;
+}
+
+static int vtpu_dma(VTPUPCIState *s, uint64_t addr, void *buf, size_t len,
+                    DMADirection dir)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+    bool is_write = dir == DMA_DIRECTION_FROM_DEVICE;
+    MemTxResult res;
+
+    if (!(pci_get_word(pdev->config + PCI_COMMAND) & PCI_COMMAND_MASTER)) {
+        trace_vtpu_ub_dma_no_bus_master(is_write, addr, len);
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "vtpu: DMA at 0x%" PRIx64 " with bus mastering off\n",
+                      addr);
+        return -1;
+    }
+    if (!vtpu_dma_is_ram(pdev, addr, len, is_write)) {
+        trace_vtpu_err_dma(is_write, addr, len, MEMTX_DECODE_ERROR);
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "vtpu: DMA %s 0x%" PRIx64 "+0x%zx: not RAM\n",
+                      is_write ? "to" : "from", addr, len);
+        return -1;
+    }
+    if (is_write) {
+        trace_vtpu_dma_write(addr, len);
+    } else {
+        trace_vtpu_dma_read(addr, len);
+    }
+    res = pci_dma_rw(pdev, addr, buf, len, dir, MEMTXATTRS_UNSPECIFIED);
+    if (res != MEMTX_OK) {
+        trace_vtpu_err_dma(is_write, addr, len, res);
+        return -1;
+    }
+    return 0;
+}
+
+static int vtpu_dma_read_cb(void *opaque, uint64_t addr, void *buf,
+                            size_t len)
+{
+    return vtpu_dma(opaque, addr, buf, len, DMA_DIRECTION_TO_DEVICE);
+}
+
+static int vtpu_dma_write_cb(void *opaque, uint64_t addr, const void *buf,
+                             size_t len)
+{
+    return vtpu_dma(opaque, addr, (void *)buf, len,
+                    DMA_DIRECTION_FROM_DEVICE);
+}
+
+/* Never takes the BQL: the bottom half does the QEMU side. */
+static void vtpu_set_irq_cb(void *opaque, int level)
+{
+    VTPUPCIState *s = opaque;
+
+    if (level) {
+        qatomic_inc(&s->irq_raises);
+    }
+    qemu_bh_schedule(s->irq_bh);
+}
+
+static void vtpu_log_cb(void *opaque, vtpu_log_class cls, const char *msg)
+{
+    switch (cls) {
+    case VTPU_LOG_TRACE:
+        trace_vtpu_event(msg);
+        break;
+    case VTPU_LOG_CMD_ERROR:
+        trace_vtpu_err_cmd(msg);
+        break;
+    case VTPU_LOG_GUEST_ERROR:
+    default:
+        trace_vtpu_ub_reg(msg);
+        qemu_log_mask(LOG_GUEST_ERROR, "vtpu: %s\n", msg);
+        break;
+    }
+}
+
+static const vtpu_dev_ops vtpu_ops = {
+    .dma_read = vtpu_dma_read_cb,
+    .dma_write = vtpu_dma_write_cb,
+    .set_irq = vtpu_set_irq_cb,
+    .log = vtpu_log_cb,
+};
+
+/* Under the BQL. */
+static void vtpu_irq_bh(void *opaque)
+{
+    VTPUPCIState *s = opaque;
+    PCIDevice *pdev = PCI_DEVICE(s);
+    int raises = qatomic_xchg(&s->irq_raises, 0);
+    int level;
+
+    if (!s->dev) {
+        return;
+    }
+    level = vtpu_dev_irq_level(s->dev);
+    if (msix_enabled(pdev)) {
+        pci_set_irq(pdev, 0);
+        if (raises || level) {
+            /* level && !raises: a raise coalesced with an earlier BH run
+             * already notified; MSI-X is edge-like, notify only on news. */
+            if (raises) {
+                trace_vtpu_irq(level, 1);
+                msix_notify(pdev, 0);
+            }
+        }
+    } else {
+        trace_vtpu_irq(level, 0);
+        pci_set_irq(pdev, level);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* BAR0 and BAR2                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Point the RAM window of BAR2 at APERTURE_BASE.  Called after every
+ * BAR0 access and after reset, which are the only ways the base changes
+ * (a soft reset completes on the worker; the next register access -
+ * a driver polls STATUS after a reset - brings the window along).
+ */
+static void vtpu_sync_window(VTPUPCIState *s)
+{
+    uint64_t base = vtpu_dev_reg_read(s->dev, VTPU_A_APERTURE_BASE_LO, 8);
+    uint64_t len;
+
+    if (base == s->window_base) {
+        return;
+    }
+    trace_vtpu_aperture_base(base);
+    s->window_base = base;
+    len = base < s->hbm_size ? MIN(s->aperture_size, s->hbm_size - base) : 0;
+    memory_region_transaction_begin();
+    if (len) {
+        memory_region_set_alias_offset(&s->window, base);
+        memory_region_set_size(&s->window, len);
+    }
+    memory_region_set_enabled(&s->window, len != 0);
+    memory_region_transaction_commit();
+}
+
+static uint64_t vtpu_regs_read(void *opaque, hwaddr off, unsigned size)
+{
+    VTPUPCIState *s = opaque;
+    uint64_t val;
+
+    if (!s->dev) {
+        return 0;
+    }
+    val = vtpu_dev_reg_read(s->dev, off, size);
+    trace_vtpu_mmio_read(off, size, val);
+    vtpu_sync_window(s);
+    return val;
+}
+
+static void vtpu_regs_write(void *opaque, hwaddr off, uint64_t val,
+                            unsigned size)
+{
+    VTPUPCIState *s = opaque;
+
+    if (!s->dev) {
+        return;
+    }
+    trace_vtpu_mmio_write(off, size, val);
+    vtpu_dev_reg_write(s->dev, off, val, size);
+    vtpu_sync_window(s);
+}
+
+/* Every size and alignment reaches the engine, which logs what it refuses. */
+static const MemoryRegionOps vtpu_regs_ops = {
+    .read = vtpu_regs_read,
+    .write = vtpu_regs_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
+    .impl = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
+};
+
+static uint64_t vtpu_hole_read(void *opaque, hwaddr off, unsigned size)
+{
+    VTPUPCIState *s = opaque;
+
+    return s->dev ? vtpu_dev_aperture_read(s->dev, off, size) : 0;
+}
+
+static void vtpu_hole_write(void *opaque, hwaddr off, uint64_t val,
+                            unsigned size)
+{
+    VTPUPCIState *s = opaque;
+
+    if (s->dev) {
+        vtpu_dev_aperture_write(s->dev, off, val, size);
+    }
+}
+
+static const MemoryRegionOps vtpu_hole_ops = {
+    .read = vtpu_hole_read,
+    .write = vtpu_hole_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8 },
+    .impl = { .min_access_size = 1, .max_access_size = 8 },
+};
+
+/* ------------------------------------------------------------------ */
+/* Life cycle                                                           */
+/* ------------------------------------------------------------------ */
+
+static bool vtpu_make_chip(VTPUPCIState *s, Error **errp)
+{
+    char err[256];
+    vtpu_config cfg;
+
+    if (vtpu_config_preset(&cfg, s->gen, err, sizeof(err))) {
+        error_setg(errp, "vtpu: property 'gen': %s", err);
+        return false;
+    }
+    for (size_t i = 0; i < VTPU_NCFG; i++) {
+        if (s->cfg[i] &&
+            vtpu_config_set(&cfg, vtpu_cfg_keys[i], s->cfg[i], err,
+                            sizeof(err))) {
+            error_setg(errp, "vtpu: property '%s': %s", vtpu_cfg_keys[i],
+                       err);
+            return false;
+        }
+    }
+    if (vtpu_config_validate(&cfg, err, sizeof(err))) {
+        error_setg(errp, "vtpu: bad configuration: %s", err);
+        return false;
+    }
+    if (cfg.hbm_size % qemu_real_host_page_size()) {
+        error_setg(errp, "vtpu: property 'hbm-size': 0x%" PRIx64
+                   " is not a multiple of the host page size", cfg.hbm_size);
+        return false;
+    }
+    s->chip = vtpu_chip_new(&cfg, err, sizeof(err));
+    if (!s->chip) {
+        error_setg(errp, "vtpu: cannot create the chip: %s", err);
+        return false;
+    }
+    s->hbm_size = cfg.hbm_size;
+    return true;
+}
+
+static void vtpu_realize(PCIDevice *pdev, Error **errp)
+{
+    VTPUPCIState *s = VTPU_PCI(pdev);
+    vtpu_dev_opts opts = { .aperture_size = s->aperture_size };
+    char err[256];
+    uint64_t win;
+
+    if (!vtpu_make_chip(s, errp)) {
+        return;
+    }
+    s->irq_bh = qemu_bh_new(vtpu_irq_bh, s);
+    s->dev = vtpu_dev_new(s->chip, &vtpu_ops, s, &opts, err, sizeof(err));
+    if (!s->dev) {
+        error_setg(errp, "vtpu: property 'aperture-size': %s", err);
+        goto fail;
+    }
+    trace_vtpu_realize(vtpu_chip_config(s->chip)->gen,
+                       vtpu_chip_config(s->chip)->num_tcs, s->hbm_size,
+                       s->aperture_size);
+
+    pci_config_set_interrupt_pin(pdev->config, 1);
+
+    memory_region_init_io(&s->regs, OBJECT(s), &vtpu_regs_ops, s, "vtpu-regs",
+                          VTPU_BAR0_SIZE);
+    pci_register_bar(pdev, VTPU_BAR_REGS, PCI_BASE_ADDRESS_SPACE_MEMORY,
+                     &s->regs);
+
+    memory_region_init(&s->bar2, OBJECT(s), "vtpu-aperture", s->aperture_size);
+    memory_region_init_ram_ptr(&s->hbm, OBJECT(s), "vtpu-hbm", s->hbm_size,
+                               vtpu_chip_hbm_ptr(s->chip));
+    win = MIN(s->aperture_size, s->hbm_size);
+    memory_region_init_alias(&s->window, OBJECT(s), "vtpu-aperture-window",
+                             &s->hbm, 0, win);
+    memory_region_init_io(&s->hole, OBJECT(s), &vtpu_hole_ops, s,
+                          "vtpu-aperture-hole", s->aperture_size);
+    memory_region_add_subregion_overlap(&s->bar2, 0, &s->hole, 0);
+    memory_region_add_subregion_overlap(&s->bar2, 0, &s->window, 1);
+    s->window_base = 0;
+    pci_register_bar(pdev, VTPU_BAR_APERTURE,
+                     PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64 |
+                     PCI_BASE_ADDRESS_MEM_PREFETCH,
+                     &s->bar2);
+
+    if (s->use_msix) {
+        Error *local = NULL;
+        int ret = msix_init_exclusive_bar(pdev, VTPU_MSIX_VECTORS,
+                                          VTPU_BAR_MSIX, &local);
+        if (ret == -ENOTSUP) {
+            /* The machine has no working MSI: INTx only. */
+            error_free(local);
+        } else if (ret) {
+            error_propagate(errp, local);
+            goto fail;
+        } else {
+            msix_vector_use(pdev, 0);
+        }
+    }
+    return;
+
+fail:
+    if (s->dev) {
+        vtpu_dev_free(s->dev);
+        s->dev = NULL;
+    }
+    qemu_bh_delete(s->irq_bh);
+    s->irq_bh = NULL;
+    /* The chip goes in finalize, with the memory regions that map it. */
+}
+
+static void vtpu_exit(PCIDevice *pdev)
+{
+    VTPUPCIState *s = VTPU_PCI(pdev);
+
+    /* Stops a running launch and joins the worker: no DMA or set_irq
+     * after this.  BAR accesses racing with unplug see dev == NULL. */
+    if (s->dev) {
+        vtpu_dev_free(s->dev);
+        s->dev = NULL;
+    }
+    if (s->irq_bh) {
+        qemu_bh_delete(s->irq_bh);
+        s->irq_bh = NULL;
+    }
+    if (msix_present(pdev)) {
+        msix_uninit_exclusive_bar(pdev);
+    }
+    pci_set_irq(pdev, 0);
+}
+
+/* HBM is freed only when no flat view can reference BAR2 any more. */
+static void vtpu_finalize(Object *obj)
+{
+    VTPUPCIState *s = VTPU_PCI(obj);
+
+    if (s->chip) {
+        vtpu_chip_free(s->chip);
+        s->chip = NULL;
+    }
+}
+
+static void vtpu_reset(DeviceState *ds)
+{
+    VTPUPCIState *s = VTPU_PCI(ds);
+
+    trace_vtpu_reset();
+    if (s->dev) {
+        vtpu_dev_reset(s->dev);
+        vtpu_sync_window(s);
+    }
+}
+
+static Property vtpu_properties[] = {
+    DEFINE_PROP_STRING("gen", VTPUPCIState, gen),
+    DEFINE_PROP_STRING("cores", VTPUPCIState, cfg[0]),
+    DEFINE_PROP_STRING("hbm-size", VTPUPCIState, cfg[1]),
+    DEFINE_PROP_STRING("vmem-size", VTPUPCIState, cfg[2]),
+    DEFINE_PROP_STRING("smem-size", VTPUPCIState, cfg[3]),
+    DEFINE_PROP_STRING("imem-size", VTPUPCIState, cfg[4]),
+    DEFINE_PROP_STRING("sems", VTPUPCIState, cfg[5]),
+    DEFINE_PROP_STRING("mxu-size", VTPUPCIState, cfg[6]),
+    DEFINE_PROP_STRING("mxu-count", VTPUPCIState, cfg[7]),
+    DEFINE_PROP_STRING("insn-budget", VTPUPCIState, cfg[8]),
+    DEFINE_PROP_SIZE("aperture-size", VTPUPCIState, aperture_size, 16 * MiB),
+    DEFINE_PROP_BOOL("msix", VTPUPCIState, use_msix, true),
+    DEFINE_PROP_END_OF_LIST(),
+};
+
+/* ------------------------------------------------------------------ */
+/* info vtpu (HMP)                                                      */
+/* ------------------------------------------------------------------ */
+
+static const char *const vtpu_state_names[] = {
+    "DISABLED", "IDLE", "BUSY", "ERROR", "RESETTING",
+};
+
+static int vtpu_info_one(Object *obj, void *opaque)
+{
+    Monitor *mon = opaque;
+    VTPUPCIState *s = (VTPUPCIState *)object_dynamic_cast(obj, TYPE_VTPU_PCI);
+    const vtpu_config *cfg;
+    uint32_t st, err;
+    char msg[VTPU_ERR_MSG_SIZE];
+    g_autofree char *path = NULL;
+
+    if (!s || !s->dev) {
+        return 0;
+    }
+    cfg = vtpu_chip_config(s->chip);
+    path = object_get_canonical_path(obj);
+#define R(name) ((uint32_t)vtpu_dev_reg_read(s->dev, VTPU_A_##name, 4))
+#define R64(name) vtpu_dev_reg_read(s->dev, VTPU_A_##name##_LO, 8)
+    st = VTPU_FEX(R(STATUS), STATUS, STATE);
+    monitor_printf(mon, "%s: gen %s, %u TC(s), HBM 0x%" PRIx64
+                   ", BAR2 window at HBM 0x%" PRIx64 "\n", path, cfg->gen,
+                   cfg->num_tcs, cfg->hbm_size, R64(APERTURE_BASE));
+    monitor_printf(mon, "  state %s, ring base 0x%" PRIx64 " size %u head %u"
+                   " tail %u, fence %u, last exit %d\n",
+                   st < ARRAY_SIZE(vtpu_state_names) ? vtpu_state_names[st]
+                                                     : "?",
+                   R64(RING_BASE), R(RING_SIZE), R(RING_HEAD), R(RING_TAIL),
+                   R(FENCE), (int32_t)R(LAST_EXIT));
+    monitor_printf(mon, "  interrupts: status 0x%x enable 0x%x line %d\n",
+                   R(INT_STATUS), R(INT_ENABLE), vtpu_dev_irq_level(s->dev));
+    monitor_printf(mon, "  counters: %u commands, %u launches, %" PRIu64
+                   " bytes in, %" PRIu64 " bytes out\n", R(CMD_COUNT),
+                   R(LAUNCH_COUNT), R64(BYTES_IN), R64(BYTES_OUT));
+    for (unsigned t = 0; t < cfg->num_tcs; t++) {
+        monitor_printf(mon, "  TC %u: %" PRIu64 " instructions retired\n", t,
+                       vtpu_dev_reg_read(s->dev, VTPU_A_TC_INSTRET_LO_N(t),
+                                         8));
+    }
+    err = R(ERR_CODE);
+    if (err) {
+        for (unsigned i = 0; i < sizeof(msg); i += 4) {
+            stl_le_p(msg + i, vtpu_dev_reg_read(s->dev, VTPU_A_ERR_MSG + i, 4));
+        }
+        msg[sizeof(msg) - 1] = 0;
+        monitor_printf(mon, "  error %u at ring index %d (opcode 0x%x), "
+                       "%u error(s) since reset: %s\n", err,
+                       (int32_t)R(ERR_INDEX), R(ERR_OPCODE), R(ERR_COUNT),
+                       msg);
+    } else {
+        monitor_printf(mon, "  no error (%u since reset)\n", R(ERR_COUNT));
+    }
+#undef R
+#undef R64
+    return 0;
+}
+
+static void hmp_info_vtpu(Monitor *mon, const QDict *qdict)
+{
+    object_child_foreach_recursive(object_get_root(), vtpu_info_one, mon);
+}
+
+static const VMStateDescription vmstate_vtpu = {
+    .name = "vtpu",
+    .unmigratable = 1,
+};
+
+static void vtpu_class_init(ObjectClass *oc, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(oc);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(oc);
+    const char *key, *help;
+
+    k->realize = vtpu_realize;
+    k->exit = vtpu_exit;
+    k->vendor_id = VTPU_PCI_VENDOR_ID;
+    k->device_id = VTPU_PCI_DEVICE_ID;
+    k->subsystem_vendor_id = VTPU_PCI_SUBSYS_VENDOR_ID;
+    k->subsystem_id = VTPU_PCI_SUBSYS_ID;
+    k->class_id = VTPU_PCI_CLASS;
+    k->revision = VTPU_VERSION_MAJOR;
+    dc->desc = "vtpu TPU-like accelerator (docs/qemu.md)";
+    dc->reset = vtpu_reset;
+    dc->vmsd = &vmstate_vtpu;
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+    device_class_set_props(dc, vtpu_properties);
+
+    object_class_property_set_description(oc, "gen",
+        "generation preset: v4, v5e, v5p (default), v6e; the other "
+        "chip properties default to its values");
+    for (unsigned i = 0; (key = vtpu_config_help(i, &help)); i++) {
+        if (object_class_property_find(oc, key)) {
+            object_class_property_set_description(oc, key, help);
+        }
+    }
+    object_class_property_set_description(oc, "aperture-size",
+        "bytes of the BAR2 HBM window: a power of two, 4 KiB..2 GiB");
+    object_class_property_set_description(oc, "msix",
+        "offer one MSI-X vector (BAR4) besides INTx");
+}
+
+static const TypeInfo vtpu_info = {
+    .name = TYPE_VTPU_PCI,
+    .parent = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(VTPUPCIState),
+    .instance_finalize = vtpu_finalize,
+    .class_init = vtpu_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { INTERFACE_PCIE_DEVICE },
+        { INTERFACE_CONVENTIONAL_PCI_DEVICE },
+        { },
+    },
+};
+
+static void vtpu_register_types(void)
+{
+    type_register_static(&vtpu_info);
+    monitor_register_hmp("vtpu", true, hmp_info_vtpu);
+}
+
+type_init(vtpu_register_types)
