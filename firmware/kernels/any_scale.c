@@ -1,0 +1,86 @@
+/*
+ * any_scale.c - scale_any: o = x * 2 + 1 over (rows, 128) f32 arrays left
+ * in HBM (memory space ANY), with the body doing its own double-buffered
+ * DMA, as a Pallas kernel with pltpu.make_async_copy would.
+ *
+ * Grid (P,) parallel: program p handles rows [p * per, (p + 1) * per),
+ * per = ceil(rows / P), in chunks of CHUNK rows.  While chunk c is being
+ * computed, chunk c+1 is already on its way in and chunk c-1 on its way
+ * out; each of the four scratch buffers has its own semaphore.
+ */
+#include <vtpu/kernel.h>
+
+#define CHUNK 32 /* rows per chunk */
+#define ROW_BYTES (128 * 4)
+#define CHUNK_BYTES (CHUNK * ROW_BYTES)
+#define VREG_BYTES (8 * ROW_BYTES)
+
+enum { SEM_IN0, SEM_IN1, SEM_OUT0, SEM_OUT1, NUM_SEMS };
+
+VTPU_BODY(scale_any_body, k)
+{
+    const vtpu_operand_info *x = &k->op[0], *o = &k->op[1];
+    if (x->rank != 2 || x->shape[1] != 128 || o->shape[0] != x->shape[0] ||
+        o->shape[1] != 128)
+        vtpu_fail(k, "scale_any takes x and o of the same shape (rows, 128)");
+
+    uint32_t rows = x->shape[0], np = vtpu_num_programs(k, 0);
+    uint32_t per = (rows + np - 1) / np;
+    uint32_t r0 = (uint32_t)vtpu_program_id(k, 0) * per;
+    uint32_t r1 = r0 + per < rows ? r0 + per : rows;
+    if (r0 >= r1)
+        return;
+    uint32_t nchunks = (r1 - r0 + CHUNK - 1) / CHUNK;
+
+    uint32_t in_buf[2], out_buf[2];
+    for (unsigned i = 0; i < 2; i++) {
+        in_buf[i] = k->scratch_vmem + i * CHUNK_BYTES;
+        out_buf[i] = k->scratch_vmem + (2 + i) * CHUNK_BYTES;
+    }
+    vtpu_copy cin[2], cout[2];
+    int out_busy[2] = {0, 0};
+
+    uint32_t start[2] = {r0, 0}, size[2];
+    size[0] = r1 - r0 < CHUNK ? r1 - r0 : CHUNK;
+    size[1] = 128;
+    vtpu_copy_in(&cin[0], k, 0, start, size, in_buf[0], SEM_IN0);
+    vtpu_copy_start(&cin[0]);
+
+    for (uint32_t c = 0; c < nchunks; c++) {
+        unsigned cur = c & 1, nxt = cur ^ 1;
+        uint32_t row = r0 + c * CHUNK;
+        uint32_t n = r1 - row < CHUNK ? r1 - row : CHUNK;
+
+        if (c + 1 < nchunks) { /* prefetch the next chunk */
+            uint32_t nrow = row + CHUNK;
+            uint32_t ns[2] = {nrow, 0};
+            uint32_t nsz[2] = {r1 - nrow < CHUNK ? r1 - nrow : CHUNK, 128};
+            vtpu_copy_in(&cin[nxt], k, 0, ns, nsz, in_buf[nxt], SEM_IN0 + nxt);
+            vtpu_copy_start(&cin[nxt]);
+        }
+        vtpu_copy_wait(&cin[cur]);
+        if (out_busy[cur]) /* out_buf[cur] is still being written back */
+            vtpu_copy_wait(&cout[cur]);
+
+        VBCAST_F32(5, 2.0f);
+        VBCAST_F32(6, 1.0f);
+        for (uint32_t r = 0; r < n; r += 8) {
+            VLD(1, in_buf[cur] + r * ROW_BYTES);
+            VMULADD_F32(2, 1, 5, 6);
+            VST(2, out_buf[cur] + r * ROW_BYTES);
+        }
+
+        uint32_t os[2] = {row, 0}, osz[2] = {n, 128};
+        vtpu_copy_out(&cout[cur], k, 1, os, osz, out_buf[cur], SEM_OUT0 + cur);
+        vtpu_copy_start(&cout[cur]);
+        out_busy[cur] = 1;
+    }
+    for (unsigned i = 0; i < 2; i++)
+        if (out_busy[i])
+            vtpu_copy_wait(&cout[i]);
+}
+
+VTPU_KERNEL(scale_any, scale_any_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
+                         VTPU_ANY(VTPU_ROLE_OUT, VTPU_F32, 2)},
+            .scratch_vmem = 4 * CHUNK_BYTES, .num_sems = NUM_SEMS);

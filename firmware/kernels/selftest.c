@@ -1,0 +1,30 @@
+/*
+ * selftest.c - a second, tiny kernel module for tests/test_kernels.c:
+ * kernels that misbehave on purpose, so the runtime's error paths can be
+ * checked (they are not examples to follow).
+ *
+ *   copy_oob   starts a good async copy of its ANY operand, then asks for
+ *              a slice starting at scalar 0: past the end, the launch must
+ *              end with "async copy out of range" although the first copy
+ *              is still unawaited (the runtime consumes its semaphore).
+ */
+#include <vtpu/kernel.h>
+
+enum { SEM_A, NUM_SEMS };
+
+VTPU_BODY(copy_oob_body, k)
+{
+    vtpu_copy a, b;
+    uint32_t start[1] = {0}, size[1] = {8};
+    vtpu_copy_in(&a, k, 0, start, size, k->scratch_vmem, SEM_A);
+    vtpu_copy_start(&a);
+    start[0] = (uint32_t)vtpu_scalar(k, 0);
+    vtpu_copy_in(&b, k, 0, start, size, k->scratch_vmem + 512, SEM_A);
+    vtpu_copy_start(&b);
+    vtpu_copy_wait(&a);
+    vtpu_copy_wait(&b);
+}
+
+VTPU_KERNEL(copy_oob, copy_oob_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 1)},
+            .scratch_vmem = 1024, .num_sems = NUM_SEMS, .num_scalars = 1);

@@ -1,0 +1,63 @@
+/*
+ * main.c - entry of the TC runtime: one launch per run.
+ *
+ * crt0 (firmware/bare) clears .bss and calls main(); the launch
+ * descriptor's HBM offset is run argument 0 (low 32 bits, a2) and 1 (high
+ * 32 bits, a3).  Every TC reads the descriptor itself, so nothing crosses
+ * between TCs before the barrier.
+ */
+#include <stdint.h>
+
+#include "rt.h"
+
+rt_state vtpu_rt;
+
+static uint64_t instret64(void)
+{
+    uint32_t hi, lo, hi2;
+    do {
+        __asm__ volatile("csrr %0, instreth" : "=r"(hi));
+        __asm__ volatile("csrr %0, instret" : "=r"(lo));
+        __asm__ volatile("csrr %0, instreth" : "=r"(hi2));
+    } while (hi != hi2);
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* A blocking copy on the runtime's own semaphore. */
+void rt_dma_wait_copy(vtpu_dma_ref dst, vtpu_dma_ref src, uint32_t bytes,
+                      uint32_t sem)
+{
+    vtpu_dma_desc d;
+    vtpu_dma_1d(&d, dst, src, bytes, sem);
+    vtpu_dma_start(&d);
+    vtpu_sem_wait(sem, bytes);
+}
+
+int main(void)
+{
+    rt_state *st = &vtpu_rt;
+
+    st->tc = vtpu_tc_id();
+    st->ntcs = vtpu_num_tcs();
+    st->rt_sem = RT_SEM_BOOT;
+    st->shared_error = 1;
+    st->desc_hbm = (uint64_t)(uint32_t)vtpu_entry_arg(0) |
+                   (uint64_t)(uint32_t)vtpu_entry_arg(1) << 32;
+    rt_dma_wait_copy(vtpu_smem(&st->launch), vtpu_hbm(st->desc_hbm),
+                     sizeof(st->launch), st->rt_sem);
+
+    rt_setup(st);
+    rt_split(st);
+    st->shared_error = 0;
+
+    /* Each TC clears its own .bss at start-up: a body that DMAs into
+     * another TC's memory must not run before every TC got here. */
+    vtpu_barrier();
+
+    uint64_t t0 = instret64();
+    rt_pipeline(st);
+    st->status.loop_insns = instret64() - t0;
+
+    rt_write_status(st, VTPU_LAUNCH_OK, "");
+    return 0;
+}

@@ -1,0 +1,122 @@
+/*
+ * rt.h - state shared by the files of the TC runtime (not for kernels).
+ *
+ * The runtime runs one launch per program run: main.c reads the launch
+ * descriptor, setup.c validates it against the kernel table and lays out
+ * VMEM/SMEM/semaphores, pipeline.c walks this TC's grid points moving
+ * blocks around the body, copy.c serves the body's async copies, and
+ * fail.c ends a launch (error line, status record, exit code).
+ */
+#ifndef VTPU_RT_H
+#define VTPU_RT_H
+
+#include <stdint.h>
+
+#include <vtpu/kernel.h>
+
+/* Local buffers are aligned to a VMEM row (one sublane of 128 words). */
+#define RT_VMEM_ALIGN 512u
+#define RT_SMEM_ALIGN 8u
+
+/* Semaphore the runtime uses for its own one-off copies (descriptor,
+ * scalars, status) before the kernel's semaphore count is known. */
+#define RT_SEM_BOOT 0u
+
+/*
+ * One of the two buffers of a blocked operand, with the block it holds
+ * (or is about to hold): index, byte offset of its origin in the array
+ * (distinct blocks have distinct offsets, so "did the block change" is one
+ * comparison), whether it sticks out of the array, and the copies of a
+ * complete block into and out of it, prepared so that a copy only patches
+ * the HBM address.  `pend` is what its semaphore will be signalled by for
+ * copies started and not yet waited for.
+ */
+typedef struct rt_buf {
+    vtpu_dma_desc din;  /* HBM -> buffer */
+    vtpu_dma_desc dout; /* buffer -> HBM */
+    uint64_t off;
+    int32_t bidx[4];
+    uint32_t addr; /* TC address of the buffer */
+    uint32_t pend;
+    uint32_t sem;
+    uint32_t edge;
+} rt_buf;
+
+/*
+ * A blocked operand (memory space VMEM or SMEM): everything the grid loop
+ * needs, hot fields first.  The body uses buffer `cur`; the next grid
+ * point's block goes to `nxt` and, when it differs, the two swap.
+ */
+typedef struct rt_op {
+    rt_buf *cur, *nxt;
+    vtpu_index_map_fn map; /* NULL: the block is always (0, ..., 0) */
+    uint64_t hbm;          /* the array */
+    uint32_t bytes;        /* of a complete block */
+    uint8_t changed;       /* the next grid point uses another block */
+    uint8_t is_in, is_out; /* role bits */
+    uint8_t rank;
+    uint8_t big;           /* array of 4 GiB or more: 64-bit offsets */
+    uint8_t index;         /* operand index */
+    uint8_t local_space;   /* VTPU_DMA_VMEM or VTPU_DMA_SMEM */
+    uint32_t nfull[4];     /* complete blocks per dimension */
+    uint32_t bstride32[4]; /* bytes from block i to block i+1 (not big) */
+    uint32_t copies_in;    /* complete-block copies started (status) */
+    uint32_t copies_out;
+    vtpu_operand_info *info; /* public geometry */
+    uint32_t nblk[4];    /* blocks per dimension (the last may be partial) */
+    uint64_t bstride[4]; /* bytes from block i to block i+1, per dim */
+    uint64_t hstride[4]; /* bytes from element i to i+1, per dim */
+    uint32_t zero;       /* a zeroed buffer as large as a block, or 0 */
+    rt_buf b[2];
+} rt_op;
+
+typedef struct rt_state {
+    vtpu_launch launch; /* copy of the descriptor, in SMEM */
+    vtpu_launch_status status;
+    vtpu_kctx ctx; /* what the body sees */
+    vtpu_operand_info info[VTPU_MAX_OPERANDS];
+    rt_op *op; /* blocked operands only, nblocked (SMEM heap) */
+    uint32_t nblocked;
+    vtpu_body_fn body;
+    uint64_t desc_hbm; /* where the descriptor came from */
+    uint32_t tc, ntcs;
+    uint32_t steps;   /* grid points this TC runs */
+    int32_t start[4]; /* this TC's first grid point */
+    uint32_t grid_rank;
+    uint32_t rt_sem;      /* the runtime's semaphore for one-off copies */
+    uint32_t vmem_top;    /* bytes of VMEM allocated (from its base) */
+    uintptr_t smem_top;   /* next free byte of the SMEM heap */
+    uint8_t status_ok;    /* the descriptor's status fields can be used */
+    uint8_t shared_error; /* an error every TC finds the same way */
+} rt_state;
+
+extern rt_state vtpu_rt;
+
+/* main.c */
+void rt_dma_wait_copy(vtpu_dma_ref dst, vtpu_dma_ref src, uint32_t bytes,
+                      uint32_t sem);
+
+/* setup.c: validate the launch and lay out memories; fails on error. */
+void rt_setup(rt_state *st);
+/* setup.c: this TC's share of the grid (st->start, st->steps). */
+void rt_split(rt_state *st);
+
+/* pipeline.c: run the body over this TC's grid points. */
+void rt_pipeline(rt_state *st);
+/* pipeline.c: wait for every block copy still in flight. */
+void rt_drain(rt_state *st);
+
+/* fail.c: end the launch with `code` (VTPU_LERR_*) and a message. */
+void rt_fail(rt_state *st, uint32_t code, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+/* fail.c: write this TC's status record (if the launch asked for one). */
+void rt_write_status(rt_state *st, uint32_t code, const char *msg);
+/* fail.c: "(1, 0, 3)" for n indices into buf; returns buf. */
+const char *rt_fmt_idx(char *buf, unsigned len, const int32_t *v, unsigned n);
+/* fail.c: "f32", "bf16", ... */
+const char *rt_dtype_name(uint32_t dt);
+
+/* firmware/bare/syscalls.c: run arguments a2..a5. */
+unsigned long vtpu_entry_arg(unsigned i);
+
+#endif /* VTPU_RT_H */

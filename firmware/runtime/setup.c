@@ -1,0 +1,387 @@
+/*
+ * setup.c - check a launch against its kernel and lay out the memories.
+ *
+ * Everything the grid loop needs per step is computed here once: block
+ * geometry, DMA templates, buffers, semaphores, this TC's range of grid
+ * points.  Divisions happen here, never in the loop.
+ *
+ * Layout (docs/kernels.md, "Memory layout"), per blocked operand in
+ * operand order a zeroed block (inputs whose array does not divide into
+ * blocks) and two block buffers, in VMEM or SMEM:
+ *   VMEM  base: scratch_vmem | VMEM operands' blocks
+ *   SMEM  heap: scalars (> 16) | scratch_smem | the runtime's operand
+ *         records | SMEM operands' blocks
+ *   sems  0 .. num_sems-1 the body's | one for the runtime | two per
+ *         blocked operand
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "rt.h"
+
+extern const vtpu_kernel_entry __vtpu_kernels_start[];
+extern const vtpu_kernel_entry __vtpu_kernels_end[];
+extern char __heap_start[], __heap_end[];
+
+static uint32_t align_up(uint32_t v, uint32_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+static uint32_t vmem_alloc(rt_state *st, uint32_t bytes)
+{
+    uint64_t at = align_up(st->vmem_top, RT_VMEM_ALIGN);
+    uint32_t lim = st->launch.vmem_size ? st->launch.vmem_size : VTPU_VMEM_MAX;
+    if (at + bytes > lim)
+        rt_fail(st, VTPU_LERR_VMEM,
+                "kernel needs more than the %lu bytes of VMEM (%lu in use, "
+                "%lu more asked)",
+                (unsigned long)lim, (unsigned long)at, (unsigned long)bytes);
+    st->vmem_top = (uint32_t)(at + bytes);
+    return VTPU_VMEM_BASE + (uint32_t)at;
+}
+
+static uintptr_t smem_alloc(rt_state *st, uint32_t bytes)
+{
+    uintptr_t at = align_up(st->smem_top, RT_SMEM_ALIGN);
+    if (at + bytes > (uintptr_t)__heap_end)
+        rt_fail(st, VTPU_LERR_SMEM,
+                "kernel needs more than the %lu bytes of the runtime's SMEM "
+                "heap (%lu more asked; link with a larger __vtpu_heap_size)",
+                (unsigned long)(__heap_end - __heap_start),
+                (unsigned long)bytes);
+    st->smem_top = at + bytes;
+    return at;
+}
+
+static const vtpu_kernel_entry *find_kernel(rt_state *st)
+{
+    const vtpu_launch *L = &st->launch;
+    uintptr_t bytes =
+        (uintptr_t)__vtpu_kernels_end - (uintptr_t)__vtpu_kernels_start;
+    if (bytes % sizeof(vtpu_kernel_entry))
+        rt_fail(st, VTPU_LERR_TABLE,
+                "section .vtpu.kernels is %lu bytes, not a multiple of %lu",
+                (unsigned long)bytes, (unsigned long)sizeof(vtpu_kernel_entry));
+    uint32_t count = bytes / sizeof(vtpu_kernel_entry);
+    if (L->kernel >= count)
+        rt_fail(st, VTPU_LERR_KERNEL,
+                "kernel index %lu, but the module has %lu kernel%s",
+                (unsigned long)L->kernel, (unsigned long)count,
+                count == 1 ? "" : "s");
+    const vtpu_kernel_entry *e = &__vtpu_kernels_start[L->kernel];
+    if (e->magic != VTPU_KERNEL_MAGIC || e->abi != VTPU_KERNEL_ABI ||
+        e->size != sizeof(*e) || !e->body ||
+        memchr(e->name, 0, sizeof(e->name)) == NULL)
+        rt_fail(st, VTPU_LERR_TABLE,
+                "kernel table entry %lu is not a kernel of this runtime "
+                "(magic 0x%08lx, abi %u, size %u)",
+                (unsigned long)L->kernel, (unsigned long)e->magic, e->abi,
+                e->size);
+    return e;
+}
+
+static void check_header(rt_state *st)
+{
+    const vtpu_launch *L = &st->launch;
+    if (L->magic != VTPU_LAUNCH_MAGIC)
+        rt_fail(st, VTPU_LERR_MAGIC,
+                "no launch descriptor at HBM 0x%llx (magic 0x%08lx, "
+                "expected 0x%08lx)",
+                (unsigned long long)st->desc_hbm, (unsigned long)L->magic,
+                (unsigned long)VTPU_LAUNCH_MAGIC);
+    if (L->version != VTPU_LAUNCH_VERSION || L->size != sizeof(*L))
+        rt_fail(st, VTPU_LERR_MAGIC,
+                "launch descriptor version %u size %u; this runtime reads "
+                "version %u size %u",
+                L->version, L->size, VTPU_LAUNCH_VERSION, (unsigned)sizeof(*L));
+    st->status_ok = 1;
+    if (L->flags & ~VTPU_LAUNCH_F_STATUS)
+        rt_fail(st, VTPU_LERR_FLAGS, "unknown launch flags 0x%lx",
+                (unsigned long)L->flags);
+}
+
+static void check_grid(rt_state *st)
+{
+    const vtpu_launch *L = &st->launch;
+    if (L->grid_rank > VTPU_MAX_GRID_DIMS)
+        rt_fail(st, VTPU_LERR_GRID, "grid rank %u (at most %u)", L->grid_rank,
+                VTPU_MAX_GRID_DIMS);
+    uint64_t points = 1;
+    for (unsigned d = 0; d < VTPU_MAX_GRID_DIMS; d++) {
+        if (d >= L->grid_rank) {
+            if (L->grid[d] || L->semantics[d])
+                rt_fail(st, VTPU_LERR_FLAGS,
+                        "grid[%u]/semantics[%u] set beyond grid rank %u", d, d,
+                        L->grid_rank);
+            continue;
+        }
+        if (L->grid[d] == 0)
+            rt_fail(st, VTPU_LERR_GRID, "grid[%u] is 0", d);
+        if (L->semantics[d] > VTPU_PARALLEL)
+            rt_fail(st, VTPU_LERR_SEMANTICS,
+                    "semantics[%u] = %u (0 arbitrary, 1 parallel)", d,
+                    L->semantics[d]);
+        points *= L->grid[d];
+        if (points > UINT32_MAX)
+            rt_fail(st, VTPU_LERR_GRID, "more than 2^32 - 1 grid points");
+    }
+    st->grid_rank = L->grid_rank;
+}
+
+/* Scalar prefetch: inline, or (more than 16) copied from HBM to SMEM. */
+static void load_scalars(rt_state *st, const vtpu_kernel_entry *e)
+{
+    vtpu_launch *L = &st->launch;
+    if (L->num_scalars < e->num_scalars)
+        rt_fail(st, VTPU_LERR_SCALARS,
+                "kernel '%s' needs %u scalar-prefetch values, the launch "
+                "has %lu",
+                e->name, e->num_scalars, (unsigned long)L->num_scalars);
+    st->ctx.num_scalars = L->num_scalars;
+    if (L->num_scalars <= VTPU_INLINE_SCALARS) {
+        st->ctx.scalars = L->scalars;
+        return;
+    }
+    if (L->num_scalars > (1u << 24))
+        rt_fail(st, VTPU_LERR_SCALARS, "%lu scalar-prefetch values",
+                (unsigned long)L->num_scalars);
+    uint32_t bytes = L->num_scalars * 4;
+    int32_t *s = (int32_t *)smem_alloc(st, bytes);
+    rt_dma_wait_copy(vtpu_smem(s), vtpu_hbm(L->scalars_hbm), bytes, st->rt_sem);
+    st->ctx.scalars = s;
+}
+
+/* Check operand i of the launch against the kernel's spec; fill info. */
+static void check_operand(rt_state *st, const vtpu_kernel_entry *e, unsigned i)
+{
+    const vtpu_launch_operand *lo = &st->launch.operands[i];
+    const vtpu_operand_spec *sp = &e->operands[i];
+    vtpu_operand_info *in = &st->info[i];
+
+    if (lo->flags || lo->reserved)
+        rt_fail(st, VTPU_LERR_FLAGS, "operand %u: reserved fields not 0", i);
+    uint32_t isz = vtpu_dtype_size(lo->dtype);
+    if (!isz)
+        rt_fail(st, VTPU_LERR_DTYPE, "operand %u: unknown dtype %u", i,
+                lo->dtype);
+    if (sp->dtype && sp->dtype != lo->dtype)
+        rt_fail(st, VTPU_LERR_DTYPE, "operand %u is %s, kernel '%s' takes %s",
+                i, rt_dtype_name(lo->dtype), e->name, rt_dtype_name(sp->dtype));
+    if (lo->rank < 1 || lo->rank > VTPU_MAX_RANK)
+        rt_fail(st, VTPU_LERR_RANK, "operand %u: rank %u (1 to %u)", i,
+                lo->rank, VTPU_MAX_RANK);
+    if (sp->rank && sp->rank != lo->rank)
+        rt_fail(st, VTPU_LERR_RANK,
+                "operand %u has rank %u, kernel '%s' blocks it with rank %u", i,
+                lo->rank, e->name, sp->rank);
+
+    unsigned r = lo->rank;
+    uint64_t elems = 1;
+    for (unsigned d = 0; d < r; d++) {
+        if (lo->shape[d] == 0)
+            rt_fail(st, VTPU_LERR_SHAPE, "operand %u: shape[%u] is 0", i, d);
+        elems *= lo->shape[d];
+        if (elems > (1ull << 40))
+            rt_fail(st, VTPU_LERR_SHAPE, "operand %u: more than 2^40 elements",
+                    i);
+    }
+
+    static const int32_t zeros[4];
+    memset(in, 0, sizeof(*in));
+    in->bidx = zeros;
+    in->dtype = lo->dtype;
+    in->rank = (uint8_t)r;
+    in->space = sp->space;
+    in->role = sp->role;
+    in->itemsize = isz;
+    in->hbm = lo->hbm;
+    uint64_t bytes = isz;
+    for (int d = (int)r - 1; d >= 0; d--) {
+        uint32_t b = sp->block[d];
+        if (sp->space == VTPU_MS_ANY || b == VTPU_FULL)
+            b = lo->shape[d];
+        in->shape[d] = lo->shape[d];
+        in->block[d] = b;
+        in->stride[d] = (uint32_t)bytes;
+        bytes *= b;
+        if (sp->space != VTPU_MS_ANY && bytes >= (1ull << 31))
+            rt_fail(st, VTPU_LERR_BLOCK,
+                    "operand %u: a block of more than 2^31 bytes", i);
+    }
+    in->bytes = sp->space == VTPU_MS_ANY ? 0 : (uint32_t)bytes;
+    if (sp->space == VTPU_MS_VMEM && isz < 4) {
+        /* VMEM is word-addressed by DMA: rows must be whole words, also
+         * the clipped rows of an edge block. */
+        uint32_t last = in->block[r - 1], full = lo->shape[r - 1];
+        if ((last * isz) % 4 || (full % last && (full * isz) % 4))
+            rt_fail(st, VTPU_LERR_BLOCK,
+                    "operand %u (%s): VMEM block rows of %lu elements (array "
+                    "rows %lu) are not whole 32-bit words",
+                    i, rt_dtype_name(lo->dtype), (unsigned long)last,
+                    (unsigned long)full);
+    }
+}
+
+/* A blocked operand: grid-loop state, buffers, DMA templates. */
+static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
+{
+    const vtpu_operand_spec *sp = &st->ctx.kernel->operands[i];
+    vtpu_operand_info *in = &st->info[i];
+    rt_op *o = &st->op[st->nblocked++];
+    unsigned r = in->rank;
+
+    memset(o, 0, sizeof(*o));
+    o->map = (vtpu_index_map_fn)(uintptr_t)sp->index_map;
+    o->info = in;
+    o->hbm = in->hbm;
+    o->bytes = in->bytes;
+    o->index = (uint8_t)i;
+    o->rank = (uint8_t)r;
+    o->is_in = (sp->role & VTPU_ROLE_IN) != 0;
+    o->is_out = (sp->role & VTPU_ROLE_OUT) != 0;
+    o->local_space = sp->space == VTPU_MS_SMEM ? VTPU_DMA_SMEM : VTPU_DMA_VMEM;
+    int partial = 0;
+    uint64_t h = in->itemsize;
+    for (int d = (int)r - 1; d >= 0; d--) {
+        o->hstride[d] = h;
+        o->bstride[d] = h * in->block[d];
+        o->bstride32[d] = (uint32_t)o->bstride[d];
+        o->nfull[d] = in->shape[d] / in->block[d];
+        o->nblk[d] = o->nfull[d] + (in->shape[d] % in->block[d] != 0);
+        partial |= in->shape[d] % in->block[d] != 0;
+        h *= in->shape[d];
+    }
+    o->big = h > UINT32_MAX;
+    if (partial && o->is_in)
+        o->zero = o->local_space == VTPU_DMA_VMEM
+                      ? vmem_alloc(st, in->bytes)
+                      : (uint32_t)smem_alloc(st, in->bytes);
+
+    /* Complete-block copies: dim 0 of the DMA is the block's last
+     * dimension, DMA dim k is block dim r-1-k. */
+    uint32_t shape[4];
+    int64_t hs[3], ls[3];
+    shape[0] = in->block[r - 1] * in->itemsize;
+    for (unsigned k = 1; k < r; k++) {
+        shape[k] = in->block[r - 1 - k];
+        hs[k - 1] = (int64_t)o->hstride[r - 1 - k];
+        ls[k - 1] = in->stride[r - 1 - k];
+    }
+    for (unsigned s = 0; s < 2; s++) {
+        rt_buf *b = &o->b[s];
+        b->addr = o->local_space == VTPU_DMA_VMEM
+                      ? vmem_alloc(st, in->bytes)
+                      : (uint32_t)smem_alloc(st, in->bytes);
+        b->sem = sem + s;
+        vtpu_dma_ref local = {b->addr, o->local_space, VTPU_DMA_SELF};
+        vtpu_dma_nd(&b->din, local, vtpu_hbm(in->hbm), r, shape, ls, hs,
+                    b->sem);
+        vtpu_dma_nd(&b->dout, vtpu_hbm(in->hbm), local, r, shape, hs, ls,
+                    b->sem);
+    }
+    o->cur = &o->b[0];
+    o->nxt = &o->b[1];
+    in->bidx = o->cur->bidx;
+}
+
+void rt_setup(rt_state *st)
+{
+    vtpu_launch *L = &st->launch;
+    vtpu_kctx *k = &st->ctx;
+
+    check_header(st);
+    const vtpu_kernel_entry *e = find_kernel(st);
+    k->kernel = e;
+    k->launch = L;
+    k->tc = st->tc;
+    k->num_tcs = st->ntcs;
+    st->body = (vtpu_body_fn)(uintptr_t)e->body;
+    check_grid(st);
+
+    unsigned nops = 0;
+    while (nops < VTPU_MAX_OPERANDS && e->operands[nops].role)
+        nops++;
+    for (unsigned i = nops; i < VTPU_MAX_OPERANDS; i++)
+        if (e->operands[i].role)
+            rt_fail(st, VTPU_LERR_TABLE,
+                    "kernel '%s': operand %u follows an empty slot", e->name,
+                    i);
+    if (L->num_operands != nops)
+        rt_fail(st, VTPU_LERR_OPERANDS,
+                "launch has %u operand%s, kernel '%s' takes %u",
+                L->num_operands, L->num_operands == 1 ? "" : "s", e->name,
+                nops);
+    for (unsigned i = 0; i < nops; i++) {
+        const vtpu_operand_spec *sp = &e->operands[i];
+        if (sp->role > VTPU_ROLE_INOUT || sp->space > VTPU_MS_ANY ||
+            sp->rank > VTPU_MAX_RANK ||
+            (sp->space != VTPU_MS_ANY && sp->rank == 0))
+            rt_fail(st, VTPU_LERR_TABLE,
+                    "kernel '%s': operand %u has a bad spec", e->name, i);
+        check_operand(st, e, i);
+    }
+    k->op = st->info;
+    k->num_operands = nops;
+
+    st->smem_top = (uintptr_t)__heap_start;
+    load_scalars(st, e);
+
+    /* Memories: the body's scratch first, at fixed places. */
+    if (e->scratch_vmem)
+        k->scratch_vmem = vmem_alloc(st, e->scratch_vmem);
+    if (e->scratch_smem)
+        k->scratch_smem = (void *)smem_alloc(st, e->scratch_smem);
+
+    unsigned nblocked = 0;
+    for (unsigned i = 0; i < nops; i++)
+        nblocked += e->operands[i].space != VTPU_MS_ANY;
+    st->op = (rt_op *)smem_alloc(st, nblocked * sizeof(rt_op));
+
+    uint32_t sem = e->num_sems;
+    st->rt_sem = sem++;
+    for (unsigned i = 0; i < nops; i++)
+        if (e->operands[i].space != VTPU_MS_ANY) {
+            setup_blocked(st, i, sem);
+            sem += 2;
+        }
+    if (L->num_sems && sem > L->num_sems)
+        rt_fail(st, VTPU_LERR_SEMS,
+                "kernel '%s' needs %lu semaphores (%u of its own, 1 + 2 per "
+                "blocked operand for the runtime), the TC has %u",
+                e->name, (unsigned long)sem, e->num_sems, L->num_sems);
+
+    for (unsigned d = 0; d < VTPU_MAX_GRID_DIMS; d++)
+        k->grid[d] = d < st->grid_rank ? L->grid[d] : 1;
+}
+
+/*
+ * Split the leading parallel dimensions across the TCs: their grid
+ * points, flattened in lexicographic order, are cut into ntcs contiguous
+ * ranges (the first TCs take one more when it does not divide); each TC
+ * runs all the remaining dimensions for each of its points.  With no
+ * leading parallel dimension, TC 0 runs the whole grid.
+ */
+void rt_split(rt_state *st)
+{
+    const vtpu_launch *L = &st->launch;
+    unsigned npd = 0;
+    uint32_t outer = 1, inner = 1;
+    while (npd < st->grid_rank && L->semantics[npd] == VTPU_PARALLEL)
+        outer *= L->grid[npd++];
+    for (unsigned d = npd; d < st->grid_rank; d++)
+        inner *= L->grid[d];
+
+    uint32_t t = st->tc, n = st->ntcs;
+    uint32_t lo = (uint32_t)(((uint64_t)t * outer + n - 1) / n);
+    uint32_t hi = (uint32_t)(((uint64_t)(t + 1) * outer + n - 1) / n);
+    st->steps = (hi - lo) * inner;
+    st->ctx.num_steps = st->steps;
+
+    /* Unflatten lo over the parallel dims; the rest start at 0. */
+    for (int d = (int)npd - 1; d >= 0; d--) {
+        st->start[d] = (int32_t)(lo % L->grid[d]);
+        lo /= L->grid[d];
+    }
+    memcpy(st->ctx.idx, st->start, sizeof(st->ctx.idx));
+}

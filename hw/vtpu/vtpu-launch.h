@@ -1,0 +1,267 @@
+/*
+ * vtpu-launch.h - the kernel launch ABI: what a host puts in HBM to launch
+ * a grid, what a kernel module declares about its kernels, and what the TC
+ * runtime reports back.
+ *
+ * Shared by the TC firmware (firmware/runtime, riscv64-unknown-elf-gcc),
+ * the host runtime (driver/) and the tests, so it is freestanding: it
+ * includes only <stdint.h>, every field has a fixed width, and the layout
+ * (little-endian, no implicit padding) is pinned by static asserts.
+ * docs/kernels.md, "Launch ABI", documents every field.
+ *
+ * A launch:
+ *   1. the host writes a vtpu_launch (below) into HBM, at an 8-aligned
+ *      offset, plus the operand arrays it names;
+ *   2. it runs the kernel module's ELF on the TCs with run argument 0 (a2)
+ *      = the low 32 bits of that offset and argument 1 (a3) = the high 32
+ *      bits (a0 = TC index, a1 = TCs started, as for every program);
+ *   3. every TC exits with 0, or with a VTPU_LERR_* code after printing a
+ *      one-line reason on stderr; if the launch asks for it, each TC also
+ *      writes a vtpu_launch_status record into HBM.
+ */
+#ifndef VTPU_LAUNCH_H
+#define VTPU_LAUNCH_H
+
+#include <stdint.h>
+
+/* ------------------------------------------------------------------ */
+/* Limits and enumerations                                              */
+/* ------------------------------------------------------------------ */
+
+#define VTPU_MAX_GRID_DIMS 4    /* grid rank */
+#define VTPU_MAX_OPERANDS 16    /* operands of one kernel */
+#define VTPU_MAX_RANK 4         /* rank of an operand array / block */
+#define VTPU_INLINE_SCALARS 16  /* scalar-prefetch values carried inline */
+#define VTPU_KERNEL_NAME_LEN 32 /* bytes, including the terminating NUL */
+
+/* Element types of operand arrays.  0 in a kernel's spec means "any". */
+enum vtpu_dtype {
+    VTPU_DT_ANY = 0,
+    VTPU_F32 = 1,
+    VTPU_I32 = 2,
+    VTPU_U32 = 3,
+    VTPU_BF16 = 4,
+    VTPU_I16 = 5,
+    VTPU_I8 = 6,
+    VTPU_U8 = 7,
+    VTPU_DT__COUNT
+};
+
+/* Bytes per element; 0 for an invalid type. */
+static inline uint32_t vtpu_dtype_size(uint32_t dt)
+{
+    static const uint8_t sz[VTPU_DT__COUNT] = {0, 4, 4, 4, 2, 2, 1, 1};
+    return dt < VTPU_DT__COUNT ? sz[dt] : 0;
+}
+
+/* Grid dimension semantics (Pallas' "parallel" / "arbitrary"). */
+enum vtpu_dim_semantics {
+    VTPU_ARBITRARY = 0, /* sequential: steps may depend on earlier ones */
+    VTPU_PARALLEL = 1,  /* independent: may be split across TCs */
+};
+
+/* Where an operand's blocks live while the body runs. */
+enum vtpu_mem_space {
+    VTPU_MS_VMEM = 0, /* blocks DMA'd into VMEM (the default) */
+    VTPU_MS_SMEM = 1, /* blocks DMA'd into SMEM (scalar loads) */
+    VTPU_MS_ANY = 2,  /* stays in HBM; the body copies what it needs */
+};
+
+/* What the pipeline does with an operand's blocks. */
+enum vtpu_role {
+    VTPU_ROLE_NONE = 0,  /* ends a kernel's operand list */
+    VTPU_ROLE_IN = 1,    /* read: copied HBM -> local before use */
+    VTPU_ROLE_OUT = 2,   /* written: copied local -> HBM after use */
+    VTPU_ROLE_INOUT = 3, /* both (an aliased input/output) */
+};
+
+/* ------------------------------------------------------------------ */
+/* The launch descriptor (host -> TCs, in HBM)                          */
+/* ------------------------------------------------------------------ */
+
+#define VTPU_LAUNCH_MAGIC 0x4c555456u /* "VTUL" in memory order */
+#define VTPU_LAUNCH_VERSION 1
+
+/* vtpu_launch.flags */
+#define VTPU_LAUNCH_F_STATUS 0x1u /* write status records at status_hbm */
+
+/* One operand array in HBM: dense, row-major (C order). */
+typedef struct vtpu_launch_operand {
+    uint64_t hbm;      /*  0: HBM byte offset of element (0, ..., 0) */
+    uint32_t shape[4]; /*  8: dims, outermost first; entries >= rank: 0 */
+    uint8_t dtype;     /* 24: enum vtpu_dtype */
+    uint8_t rank;      /* 25: 1..4 */
+    uint16_t flags;    /* 26: reserved, 0 */
+    uint32_t reserved; /* 28: reserved, 0 */
+} vtpu_launch_operand;
+
+typedef struct vtpu_launch {
+    uint32_t magic;       /*   0: VTPU_LAUNCH_MAGIC */
+    uint16_t version;     /*   4: VTPU_LAUNCH_VERSION */
+    uint16_t size;        /*   6: sizeof(vtpu_launch) */
+    uint32_t kernel;      /*   8: index into the module's kernel table */
+    uint32_t flags;       /*  12: VTPU_LAUNCH_F_* */
+    uint8_t grid_rank;    /*  16: 0..4 (0: one step) */
+    uint8_t num_operands; /*  17: must equal the kernel's */
+    uint8_t semantics[4]; /*  18: enum vtpu_dim_semantics, per grid dim */
+    uint16_t num_sems;    /*  22: semaphores per TC; 0 = unchecked */
+    uint32_t grid[4];     /*  24: grid extents, >= 1; entries >= rank: 0 */
+    uint32_t num_scalars; /*  40: scalar-prefetch values (int32) */
+    uint32_t vmem_size;   /*  44: VMEM bytes per TC; 0 = unchecked */
+    uint64_t scalars_hbm; /*  48: where they are if > 16, else 0 */
+    uint64_t status_hbm;  /*  56: status records (VTPU_LAUNCH_F_STATUS) */
+    int32_t scalars[VTPU_INLINE_SCALARS];            /*  64 */
+    vtpu_launch_operand operands[VTPU_MAX_OPERANDS]; /* 128 */
+} vtpu_launch;                                       /* 640 bytes */
+
+/* ------------------------------------------------------------------ */
+/* Status record (TC -> host, in HBM, one per TC)                       */
+/* ------------------------------------------------------------------ */
+
+#define VTPU_STATUS_MAGIC 0x54535456u /* "VTST" */
+
+/* TC t writes its record at status_hbm + t * sizeof(vtpu_launch_status). */
+typedef struct vtpu_launch_status {
+    uint32_t magic;      /*   0: VTPU_STATUS_MAGIC */
+    uint32_t code;       /*   4: 0 or VTPU_LERR_* (= the TC's exit code) */
+    uint32_t tc;         /*   8: this TC */
+    uint32_t steps;      /*  12: grid steps this TC ran the body for */
+    uint32_t blocks_in;  /*  16: block copies HBM -> local */
+    uint32_t blocks_out; /*  20: block copies local -> HBM */
+    uint64_t bytes_in;   /*  24: bytes of those copies (padding excluded) */
+    uint64_t bytes_out;  /*  32 */
+    uint64_t loop_insns; /*  40: instructions in the grid loop (body too) */
+    char message[80];    /*  48: the error line, NUL-terminated; "" if ok */
+} vtpu_launch_status;    /* 128 bytes */
+
+/* Exit codes / status codes of the TC runtime.  A kernel's own exit codes
+ * should stay below VTPU_LERR_BASE. */
+enum vtpu_launch_err {
+    VTPU_LAUNCH_OK = 0,
+    VTPU_LERR_BASE = 64,
+    VTPU_LERR_MAGIC = 64,       /* descriptor magic, version or size wrong */
+    VTPU_LERR_FLAGS = 65,       /* reserved field or flag not zero */
+    VTPU_LERR_KERNEL = 66,      /* kernel index outside the module's table */
+    VTPU_LERR_TABLE = 67,       /* the module's kernel table is malformed */
+    VTPU_LERR_GRID = 68,        /* grid rank > 4, zero extent, > 2^32 steps */
+    VTPU_LERR_SEMANTICS = 69,   /* dimension semantics not 0 or 1 */
+    VTPU_LERR_OPERANDS = 70,    /* operand count differs from the kernel's */
+    VTPU_LERR_DTYPE = 71,       /* unknown dtype, or not the kernel's */
+    VTPU_LERR_RANK = 72,        /* rank 0 or > 4, or not the block's rank */
+    VTPU_LERR_SHAPE = 73,       /* zero dimension, array too large */
+    VTPU_LERR_BLOCK = 74,       /* block shape unusable for this array */
+    VTPU_LERR_SCALARS = 75,     /* too few or too many scalar values */
+    VTPU_LERR_VMEM = 76,        /* blocks + scratch do not fit in VMEM */
+    VTPU_LERR_SMEM = 77,        /* ... in the runtime's SMEM heap */
+    VTPU_LERR_SEMS = 78,        /* not enough semaphores */
+    VTPU_LERR_INDEX = 79,       /* an index map returned a block outside */
+    VTPU_LERR_COPY = 80,        /* an async copy outside its operand */
+    VTPU_LERR_KERNEL_FAIL = 81, /* the body called vtpu_fail() */
+    VTPU_LERR__END
+};
+
+/* Short name of a VTPU_LERR_* code, "unknown" for anything else. */
+static inline const char *vtpu_launch_err_name(uint32_t code)
+{
+    static const char *const names[] = {
+        "bad descriptor header",
+        "reserved field not zero",
+        "unknown kernel",
+        "malformed kernel table",
+        "bad grid",
+        "bad dimension semantics",
+        "operand count mismatch",
+        "bad dtype",
+        "bad rank",
+        "bad shape",
+        "bad block shape",
+        "bad scalar prefetch",
+        "VMEM overflow",
+        "SMEM overflow",
+        "not enough semaphores",
+        "block index out of range",
+        "async copy out of range",
+        "kernel failed",
+    };
+    _Static_assert(sizeof(names) / sizeof(names[0]) ==
+                       VTPU_LERR__END - VTPU_LERR_BASE,
+                   "one name per error code");
+    if (code == VTPU_LAUNCH_OK)
+        return "ok";
+    if (code >= VTPU_LERR_BASE && code < VTPU_LERR__END)
+        return names[code - VTPU_LERR_BASE];
+    return "unknown";
+}
+
+/* ------------------------------------------------------------------ */
+/* The kernel table (in the module ELF, section .vtpu.kernels)          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A kernel module is an RV32 ELF linked with firmware/vtpu.ld and the TC
+ * runtime.  Each kernel is one vtpu_kernel_entry in the section
+ * ".vtpu.kernels" (in SMEM; symbols __vtpu_kernels_start/_end bound it,
+ * and each entry is also the global symbol vtpu_kernel_<name>).  The
+ * launch's `kernel` field is an entry's index in that section, so a host
+ * finds a kernel by name by reading the section (entries are
+ * sizeof(vtpu_kernel_entry) apart).  Code addresses are TC addresses
+ * (IMEM), meaningful only to the TC.
+ */
+#define VTPU_KERNEL_MAGIC 0x4b4e5456u /* "VTNK" */
+#define VTPU_KERNEL_ABI 1
+
+/* Block dimension meaning "the whole array extent". */
+#define VTPU_FULL 0u
+
+typedef struct vtpu_operand_spec {
+    uint8_t role;       /*  0: enum vtpu_role; 0 ends the list */
+    uint8_t space;      /*  1: enum vtpu_mem_space */
+    uint8_t dtype;      /*  2: enum vtpu_dtype; 0 = any */
+    uint8_t rank;       /*  3: block rank = array rank; 0 = any (ANY only) */
+    uint32_t block[4];  /*  4: block shape in elements; VTPU_FULL */
+    uint32_t index_map; /* 20: TC address of the index map, 0 = zeros */
+    uint32_t reserved;  /* 24 */
+} vtpu_operand_spec;    /* 28 bytes */
+
+typedef struct vtpu_kernel_entry {
+    uint32_t magic;                  /*  0: VTPU_KERNEL_MAGIC */
+    uint16_t abi;                    /*  4: VTPU_KERNEL_ABI */
+    uint16_t size;                   /*  6: sizeof(vtpu_kernel_entry) */
+    char name[VTPU_KERNEL_NAME_LEN]; /* 8: NUL-terminated */
+    uint32_t body;                   /* 40: TC address of the body */
+    uint32_t scratch_vmem;           /* 44: bytes of scratch VMEM */
+    uint32_t scratch_smem;           /* 48: bytes of scratch SMEM */
+    uint16_t num_sems;               /* 52: semaphores for the body (0..n-1) */
+    uint16_t num_scalars;            /* 54: minimum scalar-prefetch values */
+    vtpu_operand_spec operands[VTPU_MAX_OPERANDS]; /* 56 */
+} vtpu_kernel_entry;                               /* 504 bytes */
+
+/* ------------------------------------------------------------------ */
+/* Layout checks                                                        */
+/* ------------------------------------------------------------------ */
+
+#define VTPU_LAUNCH_OFF_(t, f) __builtin_offsetof(t, f)
+_Static_assert(sizeof(vtpu_launch_operand) == 32, "launch operand size");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_operand, shape) == 8, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_operand, dtype) == 24, "layout");
+_Static_assert(sizeof(vtpu_launch) == 640, "launch descriptor size");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, kernel) == 8, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, grid_rank) == 16, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, semantics) == 18, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, num_sems) == 22, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, grid) == 24, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, num_scalars) == 40, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, scalars_hbm) == 48, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, status_hbm) == 56, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, scalars) == 64, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, operands) == 128, "layout");
+_Static_assert(sizeof(vtpu_launch_status) == 128, "status record size");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, bytes_in) == 24, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, message) == 48, "layout");
+_Static_assert(sizeof(vtpu_operand_spec) == 28, "operand spec size");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, index_map) == 20, "layout");
+_Static_assert(sizeof(vtpu_kernel_entry) == 504, "kernel entry size");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, body) == 40, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, operands) == 56, "layout");
+
+#endif /* VTPU_LAUNCH_H */

@@ -1,0 +1,1057 @@
+/*
+ * test_kernels.c - the TC runtime and the example kernels
+ * (firmware/runtime, firmware/kernels), without the host driver.
+ *
+ * Each case creates a chip through vtpu.h, loads the kernel module ELF,
+ * writes random input arrays and a launch descriptor (vtpu-launch.h) into
+ * HBM, runs the module on 1 or 2 TCs with the descriptor's offset as run
+ * argument 0, and compares the outputs with a host C reference.  Arrays
+ * that do and do not divide into blocks; the bytes around every output
+ * must be left alone (masked write-back).  Bad descriptors must end with
+ * the runtime's exit code and message, never with an engine fault.
+ */
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+#include "vtpu-launch.h"
+#include "vtpu.h"
+
+#pragma GCC optimize("fp-contract=off")
+
+#define MODULE VTPU_TEST_BUILD_DIR "/../firmware/kernels/kernels.elf"
+#define SELFTEST VTPU_TEST_BUILD_DIR "/../firmware/kernels/selftest.elf"
+
+#define HBM_SIZE (512ull << 20)
+#define DESC_OFF 0x1000ull
+#define STATUS_OFF 0x2000ull
+#define SCALARS_OFF 0x3000ull
+#define ARRAYS_OFF 0x100000ull
+#define GUARD 4096u
+#define SENTINEL 0xa5
+
+/* ------------------------------------------------------------------ */
+/* Harness                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct kt {
+    vtpu_chip *chip;
+    uint8_t *elf;
+    size_t elf_len;
+    uint64_t hbm_next;
+    pthread_mutex_t mu;
+    char out[16384]; /* what the TCs printed (both fds) */
+    size_t out_len;
+    uint64_t rng;
+} kt;
+
+static void capture(void *opaque, unsigned tc, int fd, const char *buf,
+                    size_t len)
+{
+    kt *t = opaque;
+    (void)tc;
+    (void)fd;
+    pthread_mutex_lock(&t->mu);
+    size_t room = sizeof(t->out) - 1 - t->out_len;
+    if (len > room)
+        len = room;
+    memcpy(t->out + t->out_len, buf, len);
+    t->out_len += len;
+    t->out[t->out_len] = 0;
+    pthread_mutex_unlock(&t->mu);
+}
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s (is the kernel module built?)", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(n);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void load_module(kt *t, const char *path)
+{
+    char err[256];
+    free(t->elf);
+    t->elf = read_file(path, &t->elf_len);
+    if (vtpu_chip_load_elf(t->chip, t->elf, t->elf_len, err, sizeof(err)))
+        fail_msg("loading %s: %s", path, err);
+}
+
+static int setup(void **state)
+{
+    alarm(120); /* a hang fails the test instead of blocking the suite */
+    kt *t = calloc(1, sizeof(*t));
+    assert_non_null(t);
+    pthread_mutex_init(&t->mu, NULL);
+    vtpu_config cfg;
+    char err[256];
+    assert_int_equal(vtpu_config_preset(&cfg, "v5p", err, sizeof(err)), 0);
+    cfg.num_tcs = 2;
+    cfg.hbm_size = HBM_SIZE;
+    cfg.vmem_size = 16u << 20;
+    t->chip = vtpu_chip_new(&cfg, err, sizeof(err));
+    if (!t->chip)
+        fail_msg("vtpu_chip_new: %s", err);
+    vtpu_chip_set_output(t->chip, capture, t);
+    load_module(t, MODULE);
+    t->hbm_next = ARRAYS_OFF;
+    t->rng = 0x9e3779b97f4a7c15ull;
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    kt *t = *state;
+    vtpu_chip_free(t->chip);
+    free(t->elf);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+    return 0;
+}
+
+/* The kernel table of the module: section .vtpu.kernels, by name. */
+static uint32_t rd32(const uint8_t *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static const uint8_t *kernel_table(const kt *t, uint32_t *count)
+{
+    const uint8_t *b = t->elf;
+    uint32_t shoff = rd32(b + 32);
+    uint16_t shentsize = rd16(b + 46), shnum = rd16(b + 48),
+             shstrndx = rd16(b + 50);
+    assert_true(shoff + (uint64_t)shnum * shentsize <= t->elf_len);
+    const uint8_t *strtab = b + rd32(b + shoff + shstrndx * shentsize + 16);
+    for (unsigned i = 0; i < shnum; i++) {
+        const uint8_t *sh = b + shoff + i * shentsize;
+        if (strcmp((const char *)strtab + rd32(sh), ".vtpu.kernels"))
+            continue;
+        uint32_t size = rd32(sh + 20);
+        assert_int_equal(size % sizeof(vtpu_kernel_entry), 0);
+        *count = size / sizeof(vtpu_kernel_entry);
+        return b + rd32(sh + 16);
+    }
+    fail_msg("no .vtpu.kernels section in %s", MODULE);
+    return NULL;
+}
+
+static uint32_t kernel_index(const kt *t, const char *name)
+{
+    uint32_t n;
+    const uint8_t *tab = kernel_table(t, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        vtpu_kernel_entry e;
+        memcpy(&e, tab + i * sizeof(e), sizeof(e));
+        if (!strncmp(e.name, name, sizeof(e.name)))
+            return i;
+    }
+    fail_msg("kernel %s not in the module", name);
+    return 0;
+}
+
+/* HBM: bump allocation with a guard band after each array. */
+static uint64_t hbm_alloc(kt *t, uint64_t bytes)
+{
+    uint64_t at = t->hbm_next;
+    t->hbm_next = (at + bytes + GUARD + 4095) & ~4095ull;
+    assert_true(t->hbm_next <= HBM_SIZE);
+    return at;
+}
+
+static void hbm_put(kt *t, uint64_t off, const void *p, size_t n)
+{
+    assert_int_equal(vtpu_hbm_write(t->chip, off, p, n), 0);
+}
+
+static void hbm_get(kt *t, uint64_t off, void *p, size_t n)
+{
+    assert_int_equal(vtpu_hbm_read(t->chip, off, p, n), 0);
+}
+
+/* An output array: sentinel bytes over it and its guard band. */
+static uint64_t out_alloc(kt *t, uint64_t bytes)
+{
+    uint64_t at = hbm_alloc(t, bytes);
+    uint8_t *s = malloc(bytes + GUARD);
+    memset(s, SENTINEL, bytes + GUARD);
+    hbm_put(t, at, s, bytes + GUARD);
+    free(s);
+    return at;
+}
+
+/* The guard band after an output must still hold the sentinel. */
+static void check_guard(kt *t, uint64_t at, uint64_t bytes)
+{
+    uint8_t g[GUARD];
+    hbm_get(t, at + bytes, g, GUARD);
+    for (unsigned i = 0; i < GUARD; i++)
+        if (g[i] != SENTINEL)
+            fail_msg("byte %u after the output at HBM 0x%llx was written", i,
+                     (unsigned long long)at);
+}
+
+static float rnd_f32(kt *t, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(test_rand32(&t->rng) >> 8) / 16777216.0f;
+}
+
+static uint64_t put_f32_random(kt *t, size_t n, float lo, float hi,
+                               float **host)
+{
+    float *h = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        h[i] = rnd_f32(t, lo, hi);
+    uint64_t at = hbm_alloc(t, n * 4);
+    hbm_put(t, at, h, n * 4);
+    *host = h;
+    return at;
+}
+
+/* Descriptors. */
+static void launch_init(vtpu_launch *L, uint32_t kernel, unsigned rank,
+                        const uint32_t *grid, const uint8_t *sem)
+{
+    memset(L, 0, sizeof(*L));
+    L->magic = VTPU_LAUNCH_MAGIC;
+    L->version = VTPU_LAUNCH_VERSION;
+    L->size = sizeof(*L);
+    L->kernel = kernel;
+    L->flags = VTPU_LAUNCH_F_STATUS;
+    L->grid_rank = (uint8_t)rank;
+    for (unsigned d = 0; d < rank; d++) {
+        L->grid[d] = grid[d];
+        L->semantics[d] = sem ? sem[d] : VTPU_PARALLEL;
+    }
+    L->status_hbm = STATUS_OFF;
+    L->vmem_size = 16u << 20;
+    L->num_sems = 256;
+}
+
+static void launch_operand(vtpu_launch *L, uint64_t hbm, unsigned dtype,
+                           unsigned rank, const uint32_t *shape)
+{
+    vtpu_launch_operand *o = &L->operands[L->num_operands++];
+    o->hbm = hbm;
+    o->dtype = (uint8_t)dtype;
+    o->rank = (uint8_t)rank;
+    for (unsigned d = 0; d < rank; d++)
+        o->shape[d] = shape[d];
+}
+
+static void launch_scalars(kt *t, vtpu_launch *L, const int32_t *s, unsigned n)
+{
+    L->num_scalars = n;
+    if (n <= VTPU_INLINE_SCALARS) {
+        memcpy(L->scalars, s, n * 4);
+    } else {
+        L->scalars_hbm = SCALARS_OFF;
+        hbm_put(t, SCALARS_OFF, s, n * 4);
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double last_run_s; /* wall time of the last vtpu_chip_run */
+
+/* Run; returns the run's exit code; st[tc] = status records. */
+static int run_launch(kt *t, const vtpu_launch *L, unsigned ntcs,
+                      vtpu_launch_status *st)
+{
+    vtpu_run_opts opts = {.num_tcs = ntcs, .args = {DESC_OFF, 0}};
+    vtpu_run_result res;
+    vtpu_launch_status zero[VTPU_MAX_TCS];
+    memset(zero, 0, sizeof(zero));
+    hbm_put(t, STATUS_OFF, zero, sizeof(zero));
+    hbm_put(t, DESC_OFF, L, sizeof(*L));
+    t->out_len = 0;
+    t->out[0] = 0;
+    double t0 = now_s();
+    int rc = vtpu_chip_run(t->chip, &opts, &res);
+    last_run_s = now_s() - t0;
+    if (rc) {
+        char msg[512];
+        vtpu_error_format(&res.error, msg, sizeof(msg));
+        fail_msg("engine fault: %s\nTC output:\n%s", msg, t->out);
+    }
+    if (st) {
+        hbm_get(t, STATUS_OFF, st, ntcs * sizeof(*st));
+        for (unsigned i = 0; i < ntcs; i++) {
+            assert_int_equal(st[i].magic, VTPU_STATUS_MAGIC);
+            assert_int_equal(st[i].tc, i);
+            assert_int_equal(st[i].code, (uint32_t)res.tc_exit[i]);
+        }
+    }
+    return res.exit_code;
+}
+
+static void run_ok(kt *t, const vtpu_launch *L, unsigned ntcs,
+                   vtpu_launch_status *st)
+{
+    int rc = run_launch(t, L, ntcs, st);
+    if (rc)
+        fail_msg("launch failed with exit code %d:\n%s", rc, t->out);
+}
+
+static uint32_t total_steps(const vtpu_launch_status *st, unsigned ntcs)
+{
+    uint32_t n = 0;
+    for (unsigned i = 0; i < ntcs; i++)
+        n += st[i].steps;
+    return n;
+}
+
+static uint32_t cdiv(uint32_t a, uint32_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/* ------------------------------------------------------------------ */
+/* The module                                                           */
+/* ------------------------------------------------------------------ */
+
+static void test_kernel_table(void **state)
+{
+    kt *t = *state;
+    static const char *const names[] = {
+        "add_sin_f32", "add_mul_i32", "matmul_f32",
+        "gather_rows", "scale_any",   "row_scale_acc",
+        "copy_block",  "nop0",        "nop3"};
+    uint32_t n;
+    const uint8_t *tab = kernel_table(t, &n);
+    assert_int_equal(n, sizeof(names) / sizeof(names[0]));
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t k = kernel_index(t, names[i]);
+        vtpu_kernel_entry e;
+        memcpy(&e, tab + k * sizeof(e), sizeof(e));
+        assert_int_equal(e.magic, VTPU_KERNEL_MAGIC);
+        assert_int_equal(e.abi, VTPU_KERNEL_ABI);
+        assert_int_equal(e.size, sizeof(e));
+        assert_true(e.body >= VTPU_IMEM_BASE);
+    }
+    uint32_t mm = kernel_index(t, "matmul_f32");
+    vtpu_kernel_entry e;
+    memcpy(&e, tab + mm * sizeof(e), sizeof(e));
+    assert_int_equal(e.operands[2].role, VTPU_ROLE_OUT);
+    assert_int_equal(e.operands[0].block[0], 128);
+    assert_int_equal(e.operands[0].rank, 2);
+    assert_int_equal(e.operands[3].role, VTPU_ROLE_NONE);
+}
+
+/* ------------------------------------------------------------------ */
+/* Seed workload                                                        */
+/* ------------------------------------------------------------------ */
+
+/* o = sin((x + y) * 2) (f32) or (x + y) * 2 (i32) over (rows, cols)
+ * arrays with (8,128) blocks, grid (rows/8, cols/128). */
+static void seed_case(kt *t, int is_f32, uint32_t rows, uint32_t cols,
+                      unsigned ntcs, const uint8_t *sem)
+{
+    size_t n = (size_t)rows * cols;
+    uint32_t shape[2] = {rows, cols};
+    uint32_t grid[2] = {cdiv(rows, 8), cdiv(cols, 128)};
+    unsigned grank = cols <= 128 ? 1 : 2;
+    float *x, *y;
+    uint64_t hx, hy, ho;
+    if (is_f32) {
+        hx = put_f32_random(t, n, -4.0f, 4.0f, &x);
+        hy = put_f32_random(t, n, -4.0f, 4.0f, &y);
+    } else {
+        x = malloc(n * 4);
+        y = malloc(n * 4);
+        for (size_t i = 0; i < n; i++) {
+            ((uint32_t *)x)[i] = test_rand32(&t->rng);
+            ((uint32_t *)y)[i] = test_rand32(&t->rng);
+        }
+        hx = hbm_alloc(t, n * 4);
+        hy = hbm_alloc(t, n * 4);
+        hbm_put(t, hx, x, n * 4);
+        hbm_put(t, hy, y, n * 4);
+    }
+    ho = out_alloc(t, n * 4);
+
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, is_f32 ? "add_sin_f32" : "add_mul_i32"),
+                grank, grid, sem);
+    unsigned dt = is_f32 ? VTPU_F32 : VTPU_I32;
+    launch_operand(&L, hx, dt, 2, shape);
+    launch_operand(&L, hy, dt, 2, shape);
+    launch_operand(&L, ho, dt, 2, shape);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+    assert_int_equal(total_steps(st, ntcs),
+                     grid[0] * (grank == 2 ? grid[1] : 1));
+
+    float *o = malloc(n * 4);
+    hbm_get(t, ho, o, n * 4);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_f32) {
+            float s = (x[i] + y[i]) * 2.0f;
+            float ref = (float)sin((double)s);
+            double err = fabs((double)o[i] - ref) /
+                         fmax(fabs((double)ref), (double)FLT_MIN);
+            if (!(err <= worst))
+                worst = err;
+        } else {
+            uint32_t ref = (((uint32_t *)x)[i] + ((uint32_t *)y)[i]) * 2u;
+            if (((uint32_t *)o)[i] != ref)
+                fail_msg("i32 element %zu: %u, expected %u", i,
+                         ((uint32_t *)o)[i], ref);
+        }
+    }
+    if (!(worst <= 1e-6))
+        fail_msg("(%u,%u) on %u TCs: max relative error %g", rows, cols, ntcs,
+                 worst);
+    check_guard(t, ho, n * 4);
+    free(x);
+    free(y);
+    free(o);
+}
+
+/* The seed workload of DESIGN.md: grid 512 of (8,128) f32 blocks, 2 TCs. */
+static void test_seed_grid512(void **state)
+{
+    kt *t = *state;
+    seed_case(t, 1, 512 * 8, 128, 2, NULL);
+    printf("seed workload, grid 512 of (8,128) f32 blocks, 2 TCs: %.2f ms "
+           "(whole run: start-up, descriptor, grid)\n",
+           last_run_s * 1e3);
+}
+
+static void test_seed_f32_shapes(void **state)
+{
+    kt *t = *state;
+    static const uint8_t par_arb[2] = {VTPU_PARALLEL, VTPU_ARBITRARY};
+    static const uint8_t arb_par[2] = {VTPU_ARBITRARY, VTPU_PARALLEL};
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        seed_case(t, 1, 64, 128, ntcs, NULL);    /* divides */
+        seed_case(t, 1, 100, 200, ntcs, NULL);   /* does not, 2-D grid */
+        seed_case(t, 1, 5, 70, ntcs, NULL);      /* one partial block */
+        seed_case(t, 1, 24, 384, ntcs, par_arb); /* split on dim 0 only */
+        seed_case(t, 1, 24, 384, ntcs, arb_par); /* no split: TC 0 */
+        seed_case(t, 1, 8 * 13 + 1, 128, ntcs, NULL);
+    }
+}
+
+static void test_seed_i32_shapes(void **state)
+{
+    kt *t = *state;
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        seed_case(t, 0, 512 * 8, 128, ntcs, NULL);
+        seed_case(t, 0, 100, 200, ntcs, NULL);
+        seed_case(t, 0, 3, 130, ntcs, NULL);
+    }
+}
+
+/* Work split: leading parallel dims flattened, contiguous ranges. */
+static void test_split(void **state)
+{
+    kt *t = *state;
+    static const uint8_t par_par[2] = {VTPU_PARALLEL, VTPU_PARALLEL};
+    static const uint8_t arb[2] = {VTPU_ARBITRARY, VTPU_ARBITRARY};
+    uint32_t shape[2] = {8 * 13, 128 * 3};
+    uint32_t grid[2] = {13, 3};
+    size_t n = (size_t)shape[0] * shape[1];
+    float *x, *y;
+    uint64_t hx = put_f32_random(t, n, -1, 1, &x);
+    uint64_t hy = put_f32_random(t, n, -1, 1, &y);
+    uint64_t ho = out_alloc(t, n * 4);
+    vtpu_launch L;
+    vtpu_launch_status st[2];
+
+    launch_init(&L, kernel_index(t, "add_sin_f32"), 2, grid, par_par);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, hy, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    run_ok(t, &L, 2, st);
+    assert_int_equal(st[0].steps, 20); /* 39 points: 20 + 19 */
+    assert_int_equal(st[1].steps, 19);
+
+    memcpy(L.semantics, arb, 2);
+    run_ok(t, &L, 2, st);
+    assert_int_equal(st[0].steps, 39);
+    assert_int_equal(st[1].steps, 0);
+    assert_int_equal(st[1].blocks_in, 0);
+
+    /* grid rank 0: one step, on TC 0 */
+    uint32_t one[2] = {8, 128};
+    launch_init(&L, kernel_index(t, "add_sin_f32"), 0, NULL, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, one);
+    launch_operand(&L, hy, VTPU_F32, 2, one);
+    launch_operand(&L, ho, VTPU_F32, 2, one);
+    run_ok(t, &L, 2, st);
+    assert_int_equal(st[0].steps, 1);
+    assert_int_equal(st[1].steps, 0);
+    free(x);
+    free(y);
+}
+
+/* ------------------------------------------------------------------ */
+/* Matmul                                                               */
+/* ------------------------------------------------------------------ */
+
+/* The MXU's order: per 128-wide k block, a sequential f32 sum from +0,
+ * added to an empty accumulator (+0), then to the output block. */
+static float matmul_ref(const float *a, const float *b, uint32_t K, uint32_t N,
+                        uint32_t m, uint32_t n)
+{
+    float o = 0.0f;
+    for (uint32_t k0 = 0; k0 < K; k0 += 128) {
+        float p = 0.0f;
+        for (uint32_t k = k0; k < k0 + 128 && k < K; k++) {
+            float prod = a[(size_t)m * K + k] * b[(size_t)k * N + n];
+            p = p + prod;
+        }
+        float acc = 0.0f + p;
+        o = o + acc;
+    }
+    return o;
+}
+
+static void matmul_case(kt *t, uint32_t M, uint32_t N, uint32_t K,
+                        unsigned ntcs)
+{
+    static const uint8_t sem[3] = {VTPU_PARALLEL, VTPU_PARALLEL,
+                                   VTPU_ARBITRARY};
+    float *a, *b;
+    uint64_t ha = put_f32_random(t, (size_t)M * K, -1, 1, &a);
+    uint64_t hb = put_f32_random(t, (size_t)K * N, -1, 1, &b);
+    uint64_t ho = out_alloc(t, (size_t)M * N * 4);
+    uint32_t sa[2] = {M, K}, sb[2] = {K, N}, so[2] = {M, N};
+    uint32_t grid[3] = {cdiv(M, 128), cdiv(N, 128), cdiv(K, 128)};
+
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "matmul_f32"), 3, grid, sem);
+    launch_operand(&L, ha, VTPU_F32, 2, sa);
+    launch_operand(&L, hb, VTPU_F32, 2, sb);
+    launch_operand(&L, ho, VTPU_F32, 2, so);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+    assert_int_equal(total_steps(st, ntcs), grid[0] * grid[1] * grid[2]);
+    /* each output block is written back exactly once */
+    uint32_t outs = 0;
+    for (unsigned i = 0; i < ntcs; i++)
+        outs += st[i].blocks_out;
+    assert_int_equal(outs, grid[0] * grid[1]);
+
+    float *o = malloc((size_t)M * N * 4);
+    hbm_get(t, ho, o, (size_t)M * N * 4);
+    double worst = 0;
+    for (uint32_t m = 0; m < M; m++)
+        for (uint32_t n = 0; n < N; n++) {
+            float ref = matmul_ref(a, b, K, N, m, n);
+            double err = fabs((double)o[(size_t)m * N + n] - ref) /
+                         fmax(fabs((double)ref), 1.0);
+            if (!(err <= worst))
+                worst = err;
+        }
+    if (!(worst <= 1e-6))
+        fail_msg("matmul %ux%ux%u on %u TCs: max error %g", M, N, K, ntcs,
+                 worst);
+    check_guard(t, ho, (size_t)M * N * 4);
+    free(a);
+    free(b);
+    free(o);
+}
+
+static void test_matmul(void **state)
+{
+    kt *t = *state;
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        matmul_case(t, 256, 256, 384, ntcs); /* divides into blocks */
+        matmul_case(t, 200, 300, 260, ntcs); /* does not, in any dim */
+        matmul_case(t, 8, 128, 100, ntcs);   /* one partial block */
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Scalar prefetch: gather                                              */
+/* ------------------------------------------------------------------ */
+
+/* Block copies of x the pipeline must make: one per run of equal
+ * consecutive (idx[i], j) in each TC's range of i (grid dim 0 split). */
+static uint32_t gather_expected_in(const int32_t *idx, uint32_t G,
+                                   uint32_t cblocks, unsigned ntcs)
+{
+    uint32_t n = 0;
+    for (unsigned tc = 0; tc < ntcs; tc++) {
+        uint32_t lo = (tc * G + ntcs - 1) / ntcs;
+        uint32_t hi = ((tc + 1) * G + ntcs - 1) / ntcs;
+        for (uint32_t i = lo; i < hi; i++)
+            if (cblocks > 1 || i == lo || idx[i] != idx[i - 1])
+                n += cblocks;
+    }
+    return n;
+}
+
+static void gather_case(kt *t, uint32_t R, uint32_t C, uint32_t G,
+                        unsigned ntcs, int repeats)
+{
+    uint32_t nb = cdiv(R, 8);
+    int32_t *idx = malloc(G * 4);
+    for (uint32_t i = 0; i < G; i++)
+        idx[i] = (repeats && i % 3) ? idx[i - 1]
+                                    : (int32_t)(test_rand32(&t->rng) % nb);
+    idx[G - 1] = nb - 1; /* the partial block, if any */
+
+    float *x;
+    uint64_t hx = put_f32_random(t, (size_t)R * C, -8, 8, &x);
+    uint32_t orows = G * 8 - 2; /* the last o block is partial too */
+    uint64_t ho = out_alloc(t, (size_t)orows * C * 4);
+    uint32_t sx[2] = {R, C}, so[2] = {orows, C};
+    uint32_t grid[2] = {G, cdiv(C, 128)};
+
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "gather_rows"), 2, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, sx);
+    launch_operand(&L, ho, VTPU_F32, 2, so);
+    launch_scalars(t, &L, idx, G);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+
+    uint32_t ins = 0;
+    for (unsigned i = 0; i < ntcs; i++)
+        ins += st[i].blocks_in;
+    assert_int_equal(ins, gather_expected_in(idx, G, grid[1], ntcs));
+
+    float *o = malloc((size_t)orows * C * 4);
+    hbm_get(t, ho, o, (size_t)orows * C * 4);
+    for (uint32_t r = 0; r < orows; r++) {
+        uint32_t src = (uint32_t)idx[r / 8] * 8 + r % 8;
+        for (uint32_t c = 0; c < C; c++) {
+            float ref = src < R ? x[(size_t)src * C + c] : 0.0f;
+            float got = o[(size_t)r * C + c];
+            if (memcmp(&got, &ref, 4))
+                fail_msg("gather o[%u][%u] = %g, expected %g (x row %u)", r, c,
+                         got, ref, src);
+        }
+    }
+    check_guard(t, ho, (size_t)orows * C * 4);
+    free(idx);
+    free(x);
+    free(o);
+}
+
+static void test_gather(void **state)
+{
+    kt *t = *state;
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        gather_case(t, 64, 128, 12, ntcs, 1);         /* inline scalars */
+        gather_case(t, 8 * 20 - 3, 128, 40, ntcs, 1); /* from HBM */
+        gather_case(t, 8 * 9 - 5, 200, 16, ntcs, 0);  /* 2 column blocks */
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* ANY operands: the body's own double-buffered DMA                     */
+/* ------------------------------------------------------------------ */
+
+static void scale_any_case(kt *t, uint32_t rows, uint32_t P, unsigned ntcs)
+{
+    float *x;
+    size_t n = (size_t)rows * 128;
+    uint64_t hx = put_f32_random(t, n, -100, 100, &x);
+    uint64_t ho = out_alloc(t, n * 4);
+    uint32_t shape[2] = {rows, 128}, grid[1] = {P};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "scale_any"), 1, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+    assert_int_equal(total_steps(st, ntcs), P);
+    assert_int_equal(st[0].blocks_in, 0); /* the runtime moved nothing */
+
+    float *o = malloc(n * 4);
+    hbm_get(t, ho, o, n * 4);
+    for (size_t i = 0; i < n; i++) {
+        float p = x[i] * 2.0f;
+        float ref = p + 1.0f;
+        if (memcmp(&o[i], &ref, 4))
+            fail_msg("scale_any rows %u: o[%zu] = %g, expected %g", rows, i,
+                     o[i], ref);
+    }
+    check_guard(t, ho, n * 4);
+    free(x);
+    free(o);
+}
+
+static void test_scale_any(void **state)
+{
+    kt *t = *state;
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        scale_any_case(t, 1000, 3, ntcs);
+        scale_any_case(t, 256, 2, ntcs);
+        scale_any_case(t, 5, 4, ntcs); /* programs with no rows */
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* SMEM operand and an input/output operand                             */
+/* ------------------------------------------------------------------ */
+
+static void row_scale_case(kt *t, uint32_t R, uint32_t C, unsigned ntcs)
+{
+    float *o0, *x, *w;
+    size_t n = (size_t)R * C;
+    uint64_t ho = put_f32_random(t, n, -1, 1, &o0);
+    uint64_t hx = put_f32_random(t, n, -1, 1, &x);
+    uint64_t hw = put_f32_random(t, R, -3, 3, &w);
+    uint32_t s2[2] = {R, C}, s1[1] = {R};
+    uint32_t grid[2] = {cdiv(R, 8), cdiv(C, 128)};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "row_scale_acc"), 2, grid, NULL);
+    launch_operand(&L, ho, VTPU_F32, 2, s2);
+    launch_operand(&L, hx, VTPU_F32, 2, s2);
+    launch_operand(&L, hw, VTPU_F32, 1, s1);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+
+    float *o = malloc(n * 4);
+    hbm_get(t, ho, o, n * 4);
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t c = 0; c < C; c++) {
+            size_t i = (size_t)r * C + c;
+            float p = x[i] * w[r];
+            float ref = o0[i] + p;
+            if (memcmp(&o[i], &ref, 4))
+                fail_msg("row_scale o[%u][%u] = %g, expected %g", r, c, o[i],
+                         ref);
+        }
+    free(o0);
+    free(x);
+    free(w);
+    free(o);
+}
+
+static void test_row_scale(void **state)
+{
+    kt *t = *state;
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        row_scale_case(t, 64, 256, ntcs);
+        row_scale_case(t, 37, 300, ntcs);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Narrow dtypes: copy_block                                            */
+/* ------------------------------------------------------------------ */
+
+static void copy_case(kt *t, unsigned dt, uint32_t R, uint32_t C, unsigned ntcs)
+{
+    size_t bytes = (size_t)R * C * vtpu_dtype_size(dt);
+    uint8_t *x = malloc(bytes), *o = malloc(bytes);
+    for (size_t i = 0; i < bytes; i++)
+        x[i] = (uint8_t)test_rand32(&t->rng);
+    uint64_t hx = hbm_alloc(t, bytes);
+    hbm_put(t, hx, x, bytes);
+    uint64_t ho = out_alloc(t, bytes);
+    uint32_t shape[2] = {R, C}, grid[2] = {cdiv(R, 16), cdiv(C, 128)};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "copy_block"), 2, grid, NULL);
+    launch_operand(&L, hx, dt, 2, shape);
+    launch_operand(&L, ho, dt, 2, shape);
+    run_ok(t, &L, ntcs, NULL);
+    hbm_get(t, ho, o, bytes);
+    for (size_t i = 0; i < bytes; i++)
+        if (o[i] != x[i])
+            fail_msg("copy_block dtype %u (%u,%u): byte %zu is 0x%02x, "
+                     "expected 0x%02x",
+                     dt, R, C, i, o[i], x[i]);
+    check_guard(t, ho, bytes);
+    free(x);
+    free(o);
+}
+
+static void test_copy_dtypes(void **state)
+{
+    kt *t = *state;
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        copy_case(t, VTPU_BF16, 37, 300, ntcs);
+        copy_case(t, VTPU_I8, 45, 260, ntcs);
+        copy_case(t, VTPU_U8, 16, 128, ntcs);
+        copy_case(t, VTPU_I16, 20, 130, ntcs);
+        copy_case(t, VTPU_F32, 17, 129, ntcs);
+        copy_case(t, VTPU_U32, 3, 5, ntcs);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Overhead per grid step                                               */
+/* ------------------------------------------------------------------ */
+
+static void test_step_overhead(void **state)
+{
+    kt *t = *state;
+    vtpu_launch L;
+    vtpu_launch_status st[1];
+    uint32_t grid[1] = {4096}, big[1] = {1u << 20};
+
+    launch_init(&L, kernel_index(t, "nop0"), 1, big, NULL);
+    run_ok(t, &L, 1, st);
+    assert_int_equal(st[0].steps, 1u << 20);
+    double nop0 = (double)st[0].loop_insns / st[0].steps;
+    double nop0_ns = last_run_s * 1e9 / st[0].steps;
+
+    uint32_t shape[2] = {4096 * 8, 128};
+    uint64_t h = hbm_alloc(t, (size_t)shape[0] * shape[1] * 4);
+    launch_init(&L, kernel_index(t, "nop3"), 1, grid, NULL);
+    for (unsigned i = 0; i < 3; i++)
+        launch_operand(&L, h, VTPU_F32, 2, shape);
+    run_ok(t, &L, 1, st); /* the first run pays for touching HBM pages */
+    run_ok(t, &L, 1, st);
+    assert_int_equal(st[0].blocks_in, 2 * 4096);
+    assert_int_equal(st[0].blocks_out, 4096);
+    double nop3 = (double)st[0].loop_insns / st[0].steps;
+    double nop3_ns = last_run_s * 1e9 / st[0].steps;
+
+    printf("grid-step overhead: %.1f instructions, %.0f ns (no operands); "
+           "%.1f instructions, %.0f ns (2 inputs + 1 output, (8,128) f32 "
+           "blocks)\n",
+           nop0, nop0_ns, nop3, nop3_ns);
+    assert_true(nop0 < 40);
+    assert_true(nop3 < 400);
+}
+
+/* ------------------------------------------------------------------ */
+/* Bad launches                                                         */
+/* ------------------------------------------------------------------ */
+
+/* A launch that must end with `code` and a message containing `msg`,
+ * printed once (by TC 0 for descriptor errors), with no engine fault;
+ * then a good launch must still work. */
+static void expect_error(kt *t, const vtpu_launch *L, unsigned ntcs,
+                         uint32_t code, const char *msg)
+{
+    vtpu_launch_status st[2];
+    int rc = run_launch(t, L, ntcs,
+                        L->magic == VTPU_LAUNCH_MAGIC &&
+                                L->version == VTPU_LAUNCH_VERSION &&
+                                L->size == sizeof(*L)
+                            ? st
+                            : NULL);
+    if (rc != (int)code || !strstr(t->out, msg))
+        fail_msg("expected exit %u (%s) with \"%s\", got %d:\n%s", code,
+                 vtpu_launch_err_name(code), msg, rc, t->out);
+    if (!strstr(t->out, vtpu_launch_err_name(code)))
+        fail_msg("message does not name the error:\n%s", t->out);
+}
+
+static void seed_launch(kt *t, vtpu_launch *L, uint64_t *hx)
+{
+    uint32_t shape[2] = {64, 128}, grid[1] = {8};
+    uint64_t h = hbm_alloc(t, 64 * 128 * 4 * 3);
+    launch_init(L, kernel_index(t, "add_sin_f32"), 1, grid, NULL);
+    for (unsigned i = 0; i < 3; i++)
+        launch_operand(L, h + i * 64 * 128 * 4, VTPU_F32, 2, shape);
+    *hx = h;
+}
+
+static void test_bad_launches(void **state)
+{
+    kt *t = *state;
+    vtpu_launch L;
+    uint64_t h;
+
+    seed_launch(t, &L, &h);
+    L.magic = 0x12345678;
+    expect_error(t, &L, 2, VTPU_LERR_MAGIC, "no launch descriptor at HBM");
+    assert_null(strstr(strstr(t->out, "TC 0") + 1, "vtpu-rt")); /* once */
+
+    seed_launch(t, &L, &h);
+    L.version = 7;
+    expect_error(t, &L, 1, VTPU_LERR_MAGIC, "version 7");
+
+    seed_launch(t, &L, &h);
+    L.flags |= 0x80;
+    expect_error(t, &L, 1, VTPU_LERR_FLAGS, "unknown launch flags 0x81");
+
+    seed_launch(t, &L, &h);
+    L.kernel = 99;
+    expect_error(t, &L, 2, VTPU_LERR_KERNEL,
+                 "kernel index 99, but the "
+                 "module has 9 kernels");
+
+    seed_launch(t, &L, &h);
+    L.num_operands = 2;
+    expect_error(t, &L, 1, VTPU_LERR_OPERANDS,
+                 "launch has 2 operands, kernel 'add_sin_f32' takes 3");
+
+    seed_launch(t, &L, &h);
+    L.operands[1].dtype = VTPU_I32;
+    expect_error(t, &L, 1, VTPU_LERR_DTYPE,
+                 "operand 1 is i32, kernel 'add_sin_f32' takes f32");
+
+    seed_launch(t, &L, &h);
+    L.operands[2].dtype = 42;
+    expect_error(t, &L, 1, VTPU_LERR_DTYPE, "operand 2: unknown dtype 42");
+
+    seed_launch(t, &L, &h);
+    L.operands[0].rank = 3;
+    L.operands[0].shape[2] = 1;
+    expect_error(t, &L, 1, VTPU_LERR_RANK,
+                 "operand 0 has rank 3, kernel 'add_sin_f32' blocks it "
+                 "with rank 2");
+
+    seed_launch(t, &L, &h);
+    L.operands[1].shape[0] = 0;
+    expect_error(t, &L, 1, VTPU_LERR_SHAPE, "operand 1: shape[0] is 0");
+
+    seed_launch(t, &L, &h);
+    L.grid[0] = 0;
+    expect_error(t, &L, 1, VTPU_LERR_GRID, "grid[0] is 0");
+
+    seed_launch(t, &L, &h);
+    L.grid_rank = 5;
+    expect_error(t, &L, 1, VTPU_LERR_GRID, "grid rank 5");
+
+    seed_launch(t, &L, &h);
+    L.semantics[0] = 2;
+    expect_error(t, &L, 1, VTPU_LERR_SEMANTICS, "semantics[0] = 2");
+
+    seed_launch(t, &L, &h);
+    L.vmem_size = 8192;
+    expect_error(t, &L, 2, VTPU_LERR_VMEM, "8192 bytes of VMEM");
+
+    seed_launch(t, &L, &h);
+    L.num_sems = 4;
+    expect_error(t, &L, 1, VTPU_LERR_SEMS, "needs 7 semaphores");
+
+    /* An index map that leaves the array, half-way through the grid on
+     * TC 1, with block copies in flight: the runtime drains them (no
+     * "semaphore non-zero" fault) and reports where. */
+    {
+        int32_t idx[8] = {0, 1, 2, 3, 4, 5, 9, 7};
+        uint32_t sx[2] = {64, 128}, grid[2] = {8, 1};
+        launch_init(&L, kernel_index(t, "gather_rows"), 2, grid, NULL);
+        launch_operand(&L, h, VTPU_F32, 2, sx);
+        launch_operand(&L, h + 64 * 128 * 4, VTPU_F32, 2, sx);
+        launch_scalars(t, &L, idx, 8);
+        expect_error(t, &L, 2, VTPU_LERR_INDEX,
+                     "TC 1: block index out of range: operand 0: index map "
+                     "gave block (9, 0) at grid point (6, 0); the array has "
+                     "(8, 1) blocks");
+        launch_scalars(t, &L, idx, 0);
+        expect_error(t, &L, 1, VTPU_LERR_SCALARS,
+                     "kernel 'gather_rows' needs 1 scalar-prefetch values");
+    }
+
+    /* VMEM rows of bf16 / i8 that are not whole words at the edge. */
+    {
+        uint32_t s[2] = {16, 101}, grid[2] = {1, 1};
+        launch_init(&L, kernel_index(t, "copy_block"), 2, grid, NULL);
+        for (unsigned i = 0; i < 2; i++)
+            launch_operand(&L, h, VTPU_BF16, 2, s);
+        expect_error(t, &L, 1, VTPU_LERR_BLOCK,
+                     "operand 0 (bf16): VMEM block rows of 128 elements "
+                     "(array rows 101) are not whole 32-bit words");
+        L.operands[0].dtype = L.operands[1].dtype = VTPU_I8;
+        L.operands[0].shape[1] = L.operands[1].shape[1] = 130;
+        expect_error(t, &L, 1, VTPU_LERR_BLOCK, "operand 0 (i8)");
+        L.operands[0].shape[1] = 132;
+        L.operands[1].shape[1] = 132;
+        L.operands[1].dtype = VTPU_U8;
+        expect_error(t, &L, 2, VTPU_LERR_KERNEL_FAIL,
+                     "copy_block copies between arrays of one dtype");
+    }
+
+    /* The body gives up: vtpu_fail(). */
+    {
+        uint32_t sx[2] = {16, 128}, so[2] = {16, 64}, grid[1] = {2};
+        launch_init(&L, kernel_index(t, "scale_any"), 1, grid, NULL);
+        launch_operand(&L, h, VTPU_F32, 2, sx);
+        launch_operand(&L, h + 64 * 128 * 4, VTPU_F32, 2, so);
+        expect_error(t, &L, 2, VTPU_LERR_KERNEL_FAIL,
+                     "kernel 'scale_any' at grid point (0): scale_any takes "
+                     "x and o of the same shape");
+    }
+
+    /* The chip is still usable. */
+    seed_case(t, 1, 16, 128, 2, NULL);
+}
+
+/* An async copy outside its operand, with another one in flight. */
+static void test_bad_copy(void **state)
+{
+    kt *t = *state;
+    load_module(t, SELFTEST);
+    float *x;
+    uint64_t hx = put_f32_random(t, 64, -1, 1, &x);
+    uint32_t shape[1] = {64};
+    int32_t at[1] = {56};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "copy_oob"), 0, NULL, NULL);
+    launch_operand(&L, hx, VTPU_F32, 1, shape);
+    launch_scalars(t, &L, at, 1);
+    run_ok(t, &L, 1, NULL); /* elements 56..63: fine */
+    at[0] = 60;
+    launch_scalars(t, &L, at, 1);
+    expect_error(t, &L, 2, VTPU_LERR_COPY,
+                 "vtpu_copy_in: operand 0: elements 60..68 of dimension 0, "
+                 "which has 64");
+    free(x);
+}
+
+/* A descriptor offset outside HBM is the engine's bad-DMA fault. */
+static void test_descriptor_outside_hbm(void **state)
+{
+    kt *t = *state;
+    vtpu_run_opts opts = {.num_tcs = 1, .args = {0, 0x100}};
+    vtpu_run_result res;
+    assert_int_equal(vtpu_chip_run(t->chip, &opts, &res), -1);
+    assert_int_equal(res.error.kind, VTPU_ERR_DMA);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_kernel_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_grid512, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_f32_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_i32_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matmul, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gather, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scale_any, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_scale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_dtypes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_step_overhead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_launches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_descriptor_outside_hbm, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
