@@ -268,10 +268,15 @@ int vtpu_drv_reset(vtpu_drv *d)
      */
     vtpu_cmd c;
     memset(&c, 0, sizeof(c));
-    c.hdr = VTPU_FDP(0, CMD, OPCODE, VTPU_OP_FENCE);
+    c.hdr = VTPU_FDP(VTPU_FDP(0, CMD, OPCODE, VTPU_OP_FENCE), CMD, FLAGS,
+                     d->use_irq ? VTPU_FENCE_F_IRQ : 0);
     c.arg = d->next_seq - 1;
     rc = vtpu_drv_submit(d, &c);
-    return rc ? rc : wait_until(d, 0, cond_fence_value, c.arg);
+    /* Wake on the fence's interrupt: without it an interrupt wait would
+     * sleep for the whole timeout. */
+    return rc ? rc
+              : wait_until(d, VTPU_FMASK(INT, FENCE) | VTPU_FMASK(INT, ERROR),
+                           cond_fence_value, c.arg);
 }
 
 /* ------------------------------------------------------------------ */

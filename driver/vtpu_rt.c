@@ -1,0 +1,994 @@
+/*
+ * vtpu_rt.c - the vtpu runtime: HBM allocator, buffer copies, ELF kernel
+ * modules and launches over the driver.  See vtpu_rt.h and docs/driver.md.
+ */
+#include "vtpu_rt.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Status names                                                         */
+/* ------------------------------------------------------------------ */
+
+const char *vtpu_rt_strerror(int status)
+{
+    switch (status) {
+    case VTPU_RT_ENOHBM:
+        return "out of HBM";
+    case VTPU_RT_ETABLE:
+        return "HBM allocator segment table full";
+    case VTPU_RT_EBADELF:
+        return "bad kernel module";
+    case VTPU_RT_ENOKERNEL:
+        return "no such kernel";
+    case VTPU_RT_ENOSLOT:
+        return "no free program slot";
+    case VTPU_RT_ELAUNCH:
+        return "launch failed";
+    case VTPU_RT_ENOTALLOC:
+        return "not an HBM allocation";
+    default:
+        return vtpu_drv_strerror(status);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Range allocator                                                      */
+/* ------------------------------------------------------------------ */
+
+int vtpu_heap_init(vtpu_heap *h, uint64_t base, uint64_t size,
+                   vtpu_heap_seg *segs, uint32_t cap)
+{
+    if (!h || !segs || cap < 1 || size == 0 || base + size < base)
+        return VTPU_DRV_EINVAL;
+    memset(h, 0, sizeof(*h));
+    h->base = base;
+    h->size = size;
+    h->segs = segs;
+    h->cap = cap;
+    h->nsegs = 1;
+    segs[0] = (vtpu_heap_seg){.off = base, .size = size, .used = 0};
+    return VTPU_DRV_OK;
+}
+
+/* Insert `n` empty entries at index `at`. */
+static void seg_insert(vtpu_heap *h, uint32_t at, uint32_t n)
+{
+    memmove(&h->segs[at + n], &h->segs[at],
+            (h->nsegs - at) * sizeof(h->segs[0]));
+    h->nsegs += n;
+}
+
+static void seg_remove(vtpu_heap *h, uint32_t at, uint32_t n)
+{
+    memmove(&h->segs[at], &h->segs[at + n],
+            (h->nsegs - at - n) * sizeof(h->segs[0]));
+    h->nsegs -= n;
+}
+
+int vtpu_heap_alloc(vtpu_heap *h, uint64_t size, uint64_t align, uint64_t *off)
+{
+    if (!h || !off || size == 0 || (align & (align - 1)))
+        return VTPU_DRV_EINVAL;
+    if (align == 0)
+        align = 64;
+    if (size > UINT64_MAX - 7)
+        return VTPU_RT_ENOHBM;
+    size = (size + 7) & ~(uint64_t)7;
+
+    for (uint32_t i = 0; i < h->nsegs; i++) {
+        vtpu_heap_seg *s = &h->segs[i];
+        if (s->used)
+            continue;
+        uint64_t start = s->off + ((align - s->off % align) % align);
+        uint64_t end = s->off + s->size;
+        if (start < s->off || start >= end || end - start < size)
+            continue;
+        uint64_t gap = start - s->off, rest = end - start - size;
+        uint32_t extra = (gap != 0) + (rest != 0);
+        if (h->nsegs + extra > h->cap)
+            return VTPU_RT_ETABLE;
+        if (gap) {
+            /* [free gap][used][free rest] */
+            seg_insert(h, i + 1, 1);
+            h->segs[i].size = gap;
+            i++;
+        }
+        h->segs[i] = (vtpu_heap_seg){.off = start, .size = size, .used = 1};
+        if (rest) {
+            seg_insert(h, i + 1, 1);
+            h->segs[i + 1] =
+                (vtpu_heap_seg){.off = start + size, .size = rest, .used = 0};
+        }
+        h->used_bytes += size;
+        h->nallocs++;
+        *off = start;
+        return VTPU_DRV_OK;
+    }
+    return VTPU_RT_ENOHBM;
+}
+
+/* Index of the segment starting at `off`, or -1. */
+static int64_t seg_find(const vtpu_heap *h, uint64_t off)
+{
+    uint32_t lo = 0, hi = h->nsegs;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (h->segs[mid].off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < h->nsegs && h->segs[lo].off == off)
+        return lo;
+    return -1;
+}
+
+int vtpu_heap_free(vtpu_heap *h, uint64_t off)
+{
+    if (!h)
+        return VTPU_DRV_EINVAL;
+    int64_t f = seg_find(h, off);
+    if (f < 0 || !h->segs[f].used)
+        return VTPU_RT_ENOTALLOC;
+    uint32_t i = (uint32_t)f;
+    h->segs[i].used = 0;
+    h->used_bytes -= h->segs[i].size;
+    h->nallocs--;
+    /* Merge with the next, then with the previous free segment. */
+    if (i + 1 < h->nsegs && !h->segs[i + 1].used) {
+        h->segs[i].size += h->segs[i + 1].size;
+        seg_remove(h, i + 1, 1);
+    }
+    if (i > 0 && !h->segs[i - 1].used) {
+        h->segs[i - 1].size += h->segs[i].size;
+        seg_remove(h, i, 1);
+    }
+    return VTPU_DRV_OK;
+}
+
+uint64_t vtpu_heap_size_of(const vtpu_heap *h, uint64_t off)
+{
+    int64_t f = seg_find(h, off);
+    return f >= 0 && h->segs[f].used ? h->segs[f].size : 0;
+}
+
+uint64_t vtpu_heap_free_bytes(const vtpu_heap *h)
+{
+    return h->size - h->used_bytes;
+}
+
+uint64_t vtpu_heap_largest_free(const vtpu_heap *h)
+{
+    uint64_t best = 0;
+    for (uint32_t i = 0; i < h->nsegs; i++)
+        if (!h->segs[i].used && h->segs[i].size > best)
+            best = h->segs[i].size;
+    return best;
+}
+
+uint32_t vtpu_heap_free_segments(const vtpu_heap *h)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < h->nsegs; i++)
+        n += !h->segs[i].used;
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Runtime: set-up and errors                                           */
+/* ------------------------------------------------------------------ */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+seterr(vtpu_rt *rt, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rt->err, sizeof(rt->err), fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* A driver call failed: explain it (with the device's report for
+ * EDEVICE, recovering the ring so the runtime stays usable). */
+static int drv_fail(vtpu_rt *rt, int status, const char *what)
+{
+    if (status == VTPU_DRV_EDEVICE) {
+        char msg[VTPU_RT_ERR_LEN];
+        vtpu_drv_format_error(vtpu_drv_last_error(rt->drv), msg, sizeof(msg));
+        vtpu_drv_recover(rt->drv, VTPU_ACK_ABORT);
+        return seterr(rt, status, "%s: %s", what, msg);
+    }
+    return seterr(rt, status, "%s: %s", what, vtpu_drv_strerror(status));
+}
+
+const char *vtpu_rt_error(const vtpu_rt *rt)
+{
+    return rt->err;
+}
+
+int vtpu_rt_init(vtpu_rt *rt, vtpu_drv *drv, const vtpu_rt_opts *opts)
+{
+    vtpu_rt_opts o = {0};
+    if (!rt || !drv)
+        return VTPU_DRV_EINVAL;
+    if (opts)
+        o = *opts;
+    memset(rt, 0, sizeof(*rt));
+    rt->drv = drv;
+    if (!drv->running)
+        return seterr(rt, VTPU_DRV_ESTATE,
+                      "the driver is not initialised (vtpu_drv_init)");
+    const vtpu_drv_info *in = vtpu_drv_info_get(drv);
+    if (o.hbm_base == 0 && o.hbm_size == 0)
+        o.hbm_size = in->hbm_size;
+    if (o.hbm_size == 0 || o.hbm_base > in->hbm_size ||
+        o.hbm_size > in->hbm_size - o.hbm_base)
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "HBM range 0x%llx+0x%llx is outside the device's "
+                      "%llu bytes",
+                      (unsigned long long)o.hbm_base,
+                      (unsigned long long)o.hbm_size,
+                      (unsigned long long)in->hbm_size);
+    vtpu_heap_seg *segs = o.segs ? o.segs : rt->own_segs;
+    uint32_t nsegs = o.segs ? o.nsegs : VTPU_RT_HEAP_SEGS;
+    if (vtpu_heap_init(&rt->heap, o.hbm_base, o.hbm_size, segs, nsegs))
+        return seterr(rt, VTPU_DRV_EINVAL, "bad allocator segment table");
+
+    const vtpu_platform *p = drv->plat;
+    rt->stage_size = o.staging_size ? o.staging_size : VTPU_RT_STAGING;
+    rt->stage = p->dma_alloc(p->ctx, rt->stage_size, 64, &rt->stage_bus);
+    if (!rt->stage)
+        return seterr(rt, VTPU_DRV_ENOMEM,
+                      "no DMA memory for a %zu-byte staging buffer",
+                      rt->stage_size);
+    rt->result =
+        p->dma_alloc(p->ctx, sizeof(vtpu_launch_result), 64, &rt->result_bus);
+    if (!rt->result) {
+        p->dma_free(p->ctx, rt->stage, rt->stage_size);
+        rt->stage = NULL;
+        return seterr(rt, VTPU_DRV_ENOMEM, "no DMA memory for launch results");
+    }
+    return VTPU_DRV_OK;
+}
+
+void vtpu_rt_fini(vtpu_rt *rt)
+{
+    if (!rt || !rt->drv)
+        return;
+    const vtpu_platform *p = rt->drv->plat;
+    if (rt->stage)
+        p->dma_free(p->ctx, rt->stage, rt->stage_size);
+    if (rt->result)
+        p->dma_free(p->ctx, rt->result, sizeof(vtpu_launch_result));
+    rt->stage = NULL;
+    rt->result = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* HBM allocation and copies                                            */
+/* ------------------------------------------------------------------ */
+
+int vtpu_rt_alloc(vtpu_rt *rt, uint64_t size, uint64_t align, uint64_t *hbm)
+{
+    int rc = vtpu_heap_alloc(&rt->heap, size, align, hbm);
+    switch (rc) {
+    case VTPU_DRV_OK:
+        rt->err[0] = 0;
+        return rc;
+    case VTPU_RT_ENOHBM:
+        return seterr(rt, rc,
+                      "out of HBM: requested %llu bytes (alignment %llu), "
+                      "largest free block %llu bytes (%llu bytes free in "
+                      "%u blocks)",
+                      (unsigned long long)size,
+                      (unsigned long long)(align ? align : 64),
+                      (unsigned long long)vtpu_heap_largest_free(&rt->heap),
+                      (unsigned long long)vtpu_heap_free_bytes(&rt->heap),
+                      vtpu_heap_free_segments(&rt->heap));
+    case VTPU_RT_ETABLE:
+        return seterr(rt, rc,
+                      "HBM allocator: all %u segments in use (requested %llu "
+                      "bytes); free something or give a larger table",
+                      rt->heap.cap, (unsigned long long)size);
+    default:
+        return seterr(rt, rc,
+                      "HBM allocation of %llu bytes with alignment %llu: "
+                      "size must be > 0, alignment a power of two",
+                      (unsigned long long)size, (unsigned long long)align);
+    }
+}
+
+int vtpu_rt_free(vtpu_rt *rt, uint64_t hbm)
+{
+    int rc = vtpu_heap_free(&rt->heap, hbm);
+    if (rc)
+        return seterr(rt, rc, "free of HBM 0x%llx: not an allocation",
+                      (unsigned long long)hbm);
+    return rc;
+}
+
+const vtpu_heap *vtpu_rt_heap(const vtpu_rt *rt)
+{
+    return &rt->heap;
+}
+
+static int range_ok(vtpu_rt *rt, uint64_t hbm, uint64_t len, const char *what)
+{
+    uint64_t size = vtpu_drv_info_get(rt->drv)->hbm_size;
+    if (hbm > size || len > size - hbm)
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "%s: HBM range 0x%llx+0x%llx is outside the %llu "
+                      "bytes of HBM",
+                      what, (unsigned long long)hbm, (unsigned long long)len,
+                      (unsigned long long)size);
+    return VTPU_DRV_OK;
+}
+
+int vtpu_rt_write(vtpu_rt *rt, uint64_t hbm, const void *src, size_t len)
+{
+    const uint8_t *s = src;
+    int rc = range_ok(rt, hbm, len, "write");
+    if (rc)
+        return rc;
+    while (len) {
+        size_t n = len < rt->stage_size ? len : rt->stage_size;
+        memcpy(rt->stage, s, n);
+        rc = vtpu_drv_copy_to_hbm(rt->drv, hbm, rt->stage_bus, n);
+        if (!rc)
+            rc = vtpu_drv_sync(rt->drv);
+        if (rc)
+            return drv_fail(rt, rc, "copy to HBM");
+        s += n;
+        hbm += n;
+        len -= n;
+    }
+    rt->err[0] = 0;
+    return VTPU_DRV_OK;
+}
+
+int vtpu_rt_read(vtpu_rt *rt, uint64_t hbm, void *dst, size_t len)
+{
+    uint8_t *d = dst;
+    int rc = range_ok(rt, hbm, len, "read");
+    if (rc)
+        return rc;
+    while (len) {
+        size_t n = len < rt->stage_size ? len : rt->stage_size;
+        rc = vtpu_drv_copy_from_hbm(rt->drv, rt->stage_bus, hbm, n);
+        if (!rc)
+            rc = vtpu_drv_sync(rt->drv);
+        if (rc)
+            return drv_fail(rt, rc, "copy from HBM");
+        memcpy(d, rt->stage, n);
+        d += n;
+        hbm += n;
+        len -= n;
+    }
+    rt->err[0] = 0;
+    return VTPU_DRV_OK;
+}
+
+int vtpu_rt_fill(vtpu_rt *rt, uint64_t hbm, uint64_t len, uint32_t pattern)
+{
+    int rc = range_ok(rt, hbm, len, "fill");
+    if (rc)
+        return rc;
+    rc = vtpu_drv_fill(rt->drv, hbm, len, pattern);
+    if (!rc)
+        rc = vtpu_drv_sync(rt->drv);
+    if (rc)
+        return drv_fail(rt, rc, "fill");
+    rt->err[0] = 0;
+    return VTPU_DRV_OK;
+}
+
+uint64_t vtpu_rt_array_bytes(const vtpu_rt_array *a)
+{
+    uint64_t n = vtpu_dtype_size(a->dtype);
+    if (a->rank < 1 || a->rank > VTPU_MAX_RANK)
+        return 0;
+    for (unsigned d = 0; d < a->rank; d++) {
+        if (a->shape[d] && n > UINT64_MAX / a->shape[d])
+            return 0;
+        n *= a->shape[d];
+    }
+    return n;
+}
+
+int vtpu_rt_array_alloc(vtpu_rt *rt, vtpu_rt_array *a, uint32_t dtype,
+                        uint32_t rank, const uint32_t *shape)
+{
+    memset(a, 0, sizeof(*a));
+    if (rank < 1 || rank > VTPU_MAX_RANK || !vtpu_dtype_size(dtype) ||
+        dtype == VTPU_DT_ANY)
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "array: rank %u (1..4) or dtype %u is invalid", rank,
+                      dtype);
+    a->dtype = (uint8_t)dtype;
+    a->rank = (uint8_t)rank;
+    for (unsigned d = 0; d < rank; d++) {
+        if (!shape[d])
+            return seterr(rt, VTPU_DRV_EINVAL, "array: dimension %u is 0", d);
+        a->shape[d] = shape[d];
+    }
+    uint64_t bytes = vtpu_rt_array_bytes(a);
+    if (!bytes)
+        return seterr(rt, VTPU_DRV_EINVAL, "array: size overflows");
+    return vtpu_rt_alloc(rt, bytes, 256, &a->hbm);
+}
+
+/* ------------------------------------------------------------------ */
+/* ELF kernel modules                                                   */
+/* ------------------------------------------------------------------ */
+
+#define EM_RISCV 243
+#define ET_EXEC 2
+#define PT_LOAD 1
+#define SHT_SYMTAB 2
+#define SHT_NOBITS 8
+#define EF_RISCV_RVC 0x1
+#define EF_RISCV_FLOAT_ABI 0x6
+#define EF_RISCV_RVE 0x8
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static int within(uint64_t off, uint64_t size, uint64_t len)
+{
+    return off <= len && size <= len - off;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+elf_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        int n = snprintf(err, errlen, "bad kernel module: ");
+        va_list ap;
+        va_start(ap, fmt);
+        if (n >= 0 && (size_t)n < errlen)
+            vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return VTPU_RT_EBADELF;
+}
+
+/* NUL-terminated string at strtab[off] within [0, size). */
+static const char *elf_str(const uint8_t *strtab, uint32_t size, uint32_t off)
+{
+    if (off >= size || !memchr(strtab + off, 0, size - off))
+        return NULL;
+    return (const char *)strtab + off;
+}
+
+static int seg_in(uint32_t vaddr, uint32_t memsz, uint64_t base, uint64_t size)
+{
+    uint64_t end = (uint64_t)vaddr + memsz;
+    return vaddr >= base && end <= base + size;
+}
+
+int vtpu_module_parse(vtpu_module *m, const void *elf, size_t len,
+                      const vtpu_drv_info *info, char *err, size_t errlen)
+{
+    const uint8_t *b = elf;
+    if (err && errlen)
+        err[0] = 0;
+    memset(m, 0, sizeof(*m));
+    if (!b || len < 52 || memcmp(b, "\177ELF", 4) != 0)
+        return elf_err(err, errlen, "not an ELF file (%zu bytes)", len);
+    if (b[4] != 1)
+        return elf_err(err, errlen,
+                       b[4] == 2 ? "64-bit ELF (ELFCLASS64): a TensorCore is "
+                                   "RV32 (build with -march=rv32imf "
+                                   "-mabi=ilp32f)"
+                                 : "ELF class %u is not ELFCLASS32",
+                       b[4]);
+    if (b[5] != 1)
+        return elf_err(err, errlen,
+                       "not little-endian (EI_DATA %u): RISC-V is "
+                       "little-endian",
+                       b[5]);
+    if (b[6] != 1 || rd32(b + 20) != 1)
+        return elf_err(err, errlen, "ELF version %u is not 1", b[6]);
+    if (rd16(b + 18) != EM_RISCV)
+        return elf_err(err, errlen,
+                       "machine %u is not RISC-V (EM_RISCV = 243): wrong "
+                       "architecture",
+                       rd16(b + 18));
+    if (rd16(b + 16) != ET_EXEC)
+        return elf_err(err, errlen,
+                       "type %u is not an executable (ET_EXEC = 2); link "
+                       "with firmware/vtpu.ld",
+                       rd16(b + 16));
+    uint32_t flags = rd32(b + 36);
+    if (flags & EF_RISCV_RVC)
+        return elf_err(err, errlen,
+                       "uses compressed instructions (RVC), which a "
+                       "TensorCore does not have; build with -march=rv32imf");
+    if (flags & EF_RISCV_RVE)
+        return elf_err(err, errlen, "RV32E binary; a TensorCore is RV32IMF");
+    if ((flags & EF_RISCV_FLOAT_ABI) > 0x2)
+        return elf_err(err, errlen,
+                       "double-precision float ABI; a TensorCore has F only "
+                       "(build with -mabi=ilp32f)");
+    if (len > VTPU_LOAD_PROG_MAX_LEN)
+        return elf_err(err, errlen,
+                       "image of %zu bytes is over the %u-byte "
+                       "limit of LOAD_PROG",
+                       len, VTPU_LOAD_PROG_MAX_LEN);
+
+    /* Program headers. */
+    uint32_t phoff = rd32(b + 28);
+    uint16_t phentsize = rd16(b + 42), phnum = rd16(b + 44);
+    if (phnum == 0 || phentsize < 32 ||
+        !within(phoff, (uint64_t)phnum * phentsize, len))
+        return elf_err(err, errlen,
+                       "program headers (%u at 0x%x) lie outside the file",
+                       phnum, phoff);
+    for (unsigned i = 0; i < phnum; i++) {
+        const uint8_t *ph = b + phoff + (size_t)i * phentsize;
+        if (rd32(ph) != PT_LOAD || rd32(ph + 20) == 0)
+            continue;
+        uint32_t off = rd32(ph + 4), vaddr = rd32(ph + 8);
+        uint32_t filesz = rd32(ph + 16), memsz = rd32(ph + 20);
+        if (filesz > memsz || !within(off, filesz, len))
+            return elf_err(err, errlen,
+                           "segment %u: file range 0x%x+0x%x is malformed", i,
+                           off, filesz);
+        if (info && !seg_in(vaddr, memsz, VTPU_IMEM_BASE, info->imem_size) &&
+            !seg_in(vaddr, memsz, VTPU_SMEM_BASE, info->smem_size))
+            return elf_err(err, errlen,
+                           "segment %u at 0x%08x+0x%x does not fit this "
+                           "device's IMEM (%u bytes at 0x%08x) or SMEM (%u "
+                           "bytes at 0x%08x)",
+                           i, vaddr, memsz, info->imem_size, VTPU_IMEM_BASE,
+                           info->smem_size, VTPU_SMEM_BASE);
+    }
+
+    /* Section headers and their names. */
+    uint32_t shoff = rd32(b + 32);
+    uint16_t shentsize = rd16(b + 46), shnum = rd16(b + 48),
+             shstrndx = rd16(b + 50);
+    if (shnum == 0 || shentsize < 40 ||
+        !within(shoff, (uint64_t)shnum * shentsize, len))
+        return elf_err(err, errlen,
+                       "no section headers (a kernel module needs "
+                       ".vtpu.kernels)");
+    if (shstrndx >= shnum)
+        return elf_err(err, errlen, "section name table index %u out of range",
+                       shstrndx);
+#define SH(i) (b + shoff + (size_t)(i)*shentsize)
+    const uint8_t *shs = SH(shstrndx);
+    uint32_t shs_off = rd32(shs + 16), shs_size = rd32(shs + 20);
+    if (!within(shs_off, shs_size, len))
+        return elf_err(err, errlen, "section name table outside the file");
+    const uint8_t *names = b + shs_off;
+
+    int ktab = -1, symtab = -1;
+    for (unsigned i = 0; i < shnum; i++) {
+        const uint8_t *sh = SH(i);
+        uint32_t type = rd32(sh + 4);
+        if (type != SHT_NOBITS && type != 0 &&
+            !within(rd32(sh + 16), rd32(sh + 20), len))
+            return elf_err(err, errlen, "section %u lies outside the file", i);
+        const char *nm = elf_str(names, shs_size, rd32(sh));
+        if (nm && !strcmp(nm, ".vtpu.kernels"))
+            ktab = (int)i;
+        if (type == SHT_SYMTAB)
+            symtab = (int)i;
+    }
+    if (ktab < 0)
+        return elf_err(err, errlen,
+                       "no .vtpu.kernels section: not a kernel module (link "
+                       "with the TC runtime and declare kernels with "
+                       "VTPU_KERNEL)");
+    const uint8_t *ks = SH(ktab);
+    uint32_t kaddr = rd32(ks + 12), koff = rd32(ks + 16), ksize = rd32(ks + 20);
+    if (rd32(ks + 4) == SHT_NOBITS || ksize % sizeof(vtpu_kernel_entry))
+        return elf_err(err, errlen,
+                       ".vtpu.kernels is %u bytes, not a whole number of "
+                       "%zu-byte entries",
+                       ksize, sizeof(vtpu_kernel_entry));
+    uint32_t nk = ksize / sizeof(vtpu_kernel_entry);
+    if (nk == 0)
+        return elf_err(err, errlen, "the module declares no kernels");
+    if (nk > VTPU_RT_MAX_KERNELS)
+        return elf_err(err, errlen,
+                       "%u kernels; the runtime takes at most %u per module",
+                       nk, VTPU_RT_MAX_KERNELS);
+    for (uint32_t k = 0; k < nk; k++) {
+        vtpu_kernel_entry *e = &m->kernels[k];
+        memcpy(e, b + koff + (size_t)k * sizeof(*e), sizeof(*e));
+        if (e->magic != VTPU_KERNEL_MAGIC || e->abi != VTPU_KERNEL_ABI ||
+            e->size != sizeof(*e))
+            return elf_err(err, errlen,
+                           "kernel table entry %u: magic 0x%08x, ABI %u, "
+                           "size %u (want 0x%08x, %u, %zu)",
+                           k, e->magic, e->abi, e->size, VTPU_KERNEL_MAGIC,
+                           VTPU_KERNEL_ABI, sizeof(*e));
+        if (!memchr(e->name, 0, sizeof(e->name)) || !e->name[0])
+            return elf_err(err, errlen,
+                           "kernel table entry %u: name is empty or not "
+                           "NUL-terminated",
+                           k);
+    }
+    m->num_kernels = nk;
+
+    /* Every vtpu_kernel_<name> symbol must be its entry in the table. */
+    if (symtab >= 0) {
+        const uint8_t *st = SH(symtab);
+        uint32_t soff = rd32(st + 16), ssize = rd32(st + 20);
+        uint32_t link = rd32(st + 24);
+        if (link >= shnum)
+            return elf_err(err, errlen, "symbol table has no string table");
+        uint32_t stroff = rd32(SH(link) + 16), strsize = rd32(SH(link) + 20);
+        if (!within(stroff, strsize, len))
+            return elf_err(err, errlen, "string table outside the file");
+        for (uint32_t i = 0; i + 16 <= ssize; i += 16) {
+            const uint8_t *sym = b + soff + i;
+            const char *nm = elf_str(b + stroff, strsize, rd32(sym));
+            if (!nm || strncmp(nm, "vtpu_kernel_", 12))
+                continue;
+            const char *kn = nm + 12;
+            uint32_t v = rd32(sym + 4);
+            uint32_t idx = (v - kaddr) / sizeof(vtpu_kernel_entry);
+            if (v < kaddr || (v - kaddr) % sizeof(vtpu_kernel_entry) ||
+                idx >= nk ||
+                strncmp(m->kernels[idx].name, kn, VTPU_KERNEL_NAME_LEN))
+                return elf_err(err, errlen,
+                               "symbol %s (0x%08x) is not the table entry "
+                               "of kernel '%s'",
+                               nm, v, kn);
+        }
+    }
+#undef SH
+    return VTPU_DRV_OK;
+}
+
+int vtpu_module_find(const vtpu_module *m, const char *name, uint32_t *index)
+{
+    if (!m || !name)
+        return VTPU_DRV_EINVAL;
+    for (uint32_t k = 0; k < m->num_kernels; k++)
+        if (!strncmp(m->kernels[k].name, name, VTPU_KERNEL_NAME_LEN)) {
+            if (index)
+                *index = k;
+            return VTPU_DRV_OK;
+        }
+    return VTPU_RT_ENOKERNEL;
+}
+
+int vtpu_rt_kernel_find(vtpu_rt *rt, const vtpu_module *m, const char *name,
+                        uint32_t *index)
+{
+    int rc = vtpu_module_find(m, name, index);
+    if (rc == VTPU_RT_ENOKERNEL) {
+        char list[160];
+        size_t n = 0;
+        list[0] = 0;
+        for (uint32_t k = 0; k < m->num_kernels && n < sizeof(list); k++) {
+            int w = snprintf(list + n, sizeof(list) - n, "%s%s", k ? ", " : "",
+                             m->kernels[k].name);
+            if (w < 0)
+                break;
+            n += (size_t)w;
+        }
+        return seterr(rt, rc, "no kernel '%s' in the module (it has: %s)", name,
+                      list);
+    }
+    if (rc)
+        return seterr(rt, rc, "kernel lookup: bad argument");
+    rt->err[0] = 0;
+    return rc;
+}
+
+int vtpu_rt_module_load(vtpu_rt *rt, vtpu_module *m, const void *elf,
+                        size_t len)
+{
+    const vtpu_drv_info *in = vtpu_drv_info_get(rt->drv);
+    int rc = vtpu_module_parse(m, elf, len, in, rt->err, sizeof(rt->err));
+    if (rc)
+        return rc;
+    uint32_t nslots = in->prog_slots < 32 ? in->prog_slots : 32, slot;
+    for (slot = 0; slot < nslots; slot++)
+        if (!(rt->slots_used & (1u << slot)))
+            break;
+    if (slot == nslots)
+        return seterr(rt, VTPU_RT_ENOSLOT,
+                      "all %u program slots hold modules; unload one first",
+                      nslots);
+    uint64_t at;
+    rc = vtpu_rt_alloc(rt, len, 64, &at);
+    if (rc)
+        return rc;
+    rc = vtpu_rt_write(rt, at, elf, len);
+    if (!rc) {
+        rc = vtpu_drv_load_program(rt->drv, slot, at, len);
+        if (!rc)
+            rc = vtpu_drv_sync(rt->drv);
+        if (rc)
+            drv_fail(rt, rc, "loading the module");
+    }
+    vtpu_heap_free(&rt->heap, at);
+    if (rc)
+        return rc;
+    rt->slots_used |= 1u << slot;
+    m->slot = slot;
+    m->loaded = 1;
+    rt->err[0] = 0;
+    return VTPU_DRV_OK;
+}
+
+void vtpu_rt_module_unload(vtpu_rt *rt, vtpu_module *m)
+{
+    if (m && m->loaded && m->slot < 32)
+        rt->slots_used &= ~(1u << m->slot);
+    if (m)
+        m->loaded = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Launches                                                             */
+/* ------------------------------------------------------------------ */
+
+static const char *dtype_name(uint32_t dt)
+{
+    static const char *const n[VTPU_DT__COUNT] = {"any",  "f32", "i32", "u32",
+                                                  "bf16", "i16", "i8",  "u8"};
+    return dt < VTPU_DT__COUNT ? n[dt] : "invalid";
+}
+
+/* Check the launch against the kernel's table entry. */
+static int launch_check(vtpu_rt *rt, const vtpu_kernel_entry *e,
+                        const vtpu_rt_launch *l, uint32_t ntcs)
+{
+    const vtpu_drv_info *in = vtpu_drv_info_get(rt->drv);
+    const char *kn = e->name;
+    uint32_t nops = 0;
+    while (nops < VTPU_MAX_OPERANDS && e->operands[nops].role)
+        nops++;
+
+    if (ntcs < 1 || ntcs > in->num_tcs || ntcs > VTPU_RT_MAX_TCS)
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "launch of '%s' on %u TCs: the device has %u", kn, ntcs,
+                      in->num_tcs);
+    if (l->grid_rank > VTPU_MAX_GRID_DIMS)
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "launch of '%s': grid rank %u is over 4", kn,
+                      l->grid_rank);
+    uint64_t points = 1;
+    for (unsigned d = 0; d < l->grid_rank; d++) {
+        if (l->grid[d] == 0)
+            return seterr(rt, VTPU_DRV_EINVAL,
+                          "launch of '%s': grid dimension %u is 0", kn, d);
+        if (l->semantics[d] > VTPU_PARALLEL)
+            return seterr(rt, VTPU_DRV_EINVAL,
+                          "launch of '%s': dimension semantics %u of grid "
+                          "dimension %u is not parallel or arbitrary",
+                          kn, l->semantics[d], d);
+        points *= l->grid[d];
+        if (points >> 32)
+            return seterr(rt, VTPU_DRV_EINVAL,
+                          "launch of '%s': 2^32 grid points or more", kn);
+    }
+    if (l->num_operands != nops)
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "launch of '%s' has %u operands, the kernel takes %u", kn,
+                      l->num_operands, nops);
+    for (uint32_t i = 0; i < nops; i++) {
+        const vtpu_rt_array *a = &l->operands[i];
+        const vtpu_operand_spec *s = &e->operands[i];
+        if (a->dtype == VTPU_DT_ANY || !vtpu_dtype_size(a->dtype))
+            return seterr(rt, VTPU_DRV_EINVAL,
+                          "launch of '%s': operand %u has invalid dtype %u", kn,
+                          i, a->dtype);
+        if (s->dtype && s->dtype != a->dtype)
+            return seterr(rt, VTPU_DRV_EINVAL,
+                          "launch of '%s': operand %u is %s, the kernel "
+                          "takes %s",
+                          kn, i, dtype_name(a->dtype), dtype_name(s->dtype));
+        if (a->rank < 1 || a->rank > VTPU_MAX_RANK ||
+            (s->rank && s->rank != a->rank))
+            return seterr(rt, VTPU_DRV_EINVAL,
+                          "launch of '%s': operand %u has rank %u, the "
+                          "kernel takes rank %u",
+                          kn, i, a->rank, s->rank);
+        for (unsigned d = 0; d < a->rank; d++)
+            if (!a->shape[d])
+                return seterr(rt, VTPU_DRV_EINVAL,
+                              "launch of '%s': operand %u has dimension %u "
+                              "of 0",
+                              kn, i, d);
+        uint64_t bytes = vtpu_rt_array_bytes(a);
+        if (!bytes || a->hbm > in->hbm_size || bytes > in->hbm_size - a->hbm)
+            return seterr(rt, VTPU_DRV_EINVAL,
+                          "launch of '%s': operand %u (%llu bytes at HBM "
+                          "0x%llx) is outside HBM",
+                          kn, i, (unsigned long long)bytes,
+                          (unsigned long long)a->hbm);
+    }
+    if (l->num_scalars < e->num_scalars)
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "launch of '%s' has %u scalar-prefetch values, the "
+                      "kernel needs %u",
+                      kn, l->num_scalars, e->num_scalars);
+    if (l->num_scalars && !l->scalars)
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "launch of '%s': %u scalars but no values", kn,
+                      l->num_scalars);
+    if (l->num_scalars > (1u << 24))
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "launch of '%s': %u scalar-prefetch values (at most "
+                      "2^24)",
+                      kn, l->num_scalars);
+    return VTPU_DRV_OK;
+}
+
+int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
+                vtpu_rt_stats *stats)
+{
+    if (!rt || !m || !l)
+        return VTPU_DRV_EINVAL;
+    if (!m->loaded)
+        return seterr(rt, VTPU_DRV_EINVAL, "launch: module not loaded");
+    if (l->kernel >= m->num_kernels)
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "launch: kernel index %u, the module has %u kernels",
+                      l->kernel, m->num_kernels);
+    const vtpu_kernel_entry *e = &m->kernels[l->kernel];
+    const vtpu_drv_info *in = vtpu_drv_info_get(rt->drv);
+    uint32_t ntcs = l->num_tcs ? l->num_tcs : in->num_tcs;
+    int rc = launch_check(rt, e, l, ntcs);
+    if (rc)
+        return rc;
+
+    /* Descriptor, status records and (if many) the scalars in one block. */
+    vtpu_launch L;
+    uint64_t status_off = sizeof(L);
+    uint64_t scalars_off =
+        status_off + (uint64_t)ntcs * sizeof(vtpu_launch_status);
+    uint64_t total = scalars_off;
+    if (l->num_scalars > VTPU_INLINE_SCALARS)
+        total += (uint64_t)l->num_scalars * 4;
+    uint64_t at;
+    rc = vtpu_rt_alloc(rt, total, 64, &at);
+    if (rc)
+        return rc;
+
+    memset(&L, 0, sizeof(L));
+    L.magic = VTPU_LAUNCH_MAGIC;
+    L.version = VTPU_LAUNCH_VERSION;
+    L.size = sizeof(L);
+    L.kernel = l->kernel;
+    L.flags = VTPU_LAUNCH_F_STATUS;
+    L.grid_rank = (uint8_t)l->grid_rank;
+    L.num_operands = (uint8_t)l->num_operands;
+    for (unsigned d = 0; d < l->grid_rank; d++) {
+        L.grid[d] = l->grid[d];
+        L.semantics[d] = l->semantics[d];
+    }
+    L.num_sems = (uint16_t)(in->num_sems > 0xffff ? 0xffff : in->num_sems);
+    L.vmem_size = in->vmem_size;
+    L.num_scalars = l->num_scalars;
+    L.status_hbm = at + status_off;
+    if (l->num_scalars > VTPU_INLINE_SCALARS)
+        L.scalars_hbm = at + scalars_off;
+    else if (l->num_scalars)
+        memcpy(L.scalars, l->scalars, l->num_scalars * sizeof(int32_t));
+    for (uint32_t i = 0; i < l->num_operands; i++) {
+        const vtpu_rt_array *a = &l->operands[i];
+        vtpu_launch_operand *o = &L.operands[i];
+        o->hbm = a->hbm;
+        o->dtype = a->dtype;
+        o->rank = a->rank;
+        for (unsigned d = 0; d < a->rank; d++)
+            o->shape[d] = a->shape[d];
+    }
+
+    /* Descriptor and zeroed status records (a TC that never writes its
+     * record is then caught by the magic). */
+    vtpu_launch_status st[VTPU_RT_MAX_TCS];
+    memset(st, 0, sizeof(st));
+    rc = vtpu_rt_write(rt, at, &L, sizeof(L));
+    if (!rc)
+        rc = vtpu_rt_write(rt, at + status_off, st,
+                           ntcs * sizeof(vtpu_launch_status));
+    if (!rc && L.scalars_hbm)
+        rc = vtpu_rt_write(rt, L.scalars_hbm, l->scalars,
+                           (size_t)l->num_scalars * 4);
+    if (rc)
+        goto out;
+
+    vtpu_drv_launch_desc ld = {
+        .slot = m->slot,
+        .num_tcs = ntcs,
+        .args = {(uint32_t)at, (uint32_t)(at >> 32), 0, 0},
+        .check_exit = 0,
+        .want_result = 1,
+        .result_bus = rt->result_bus,
+    };
+    memset(rt->result, 0, sizeof(*rt->result));
+    rc = vtpu_drv_launch(rt->drv, &ld);
+    if (!rc)
+        rc = vtpu_drv_sync(rt->drv);
+    if (rc) {
+        char what[80];
+        snprintf(what, sizeof(what), "launch of '%s'", e->name);
+        drv_fail(rt, rc, what);
+        goto out;
+    }
+    vtpu_launch_result res = *rt->result;
+    rc = vtpu_rt_read(rt, at + status_off, st,
+                      ntcs * sizeof(vtpu_launch_status));
+    if (rc)
+        goto out;
+
+    if (stats) {
+        memset(stats, 0, sizeof(*stats));
+        stats->num_tcs = ntcs;
+    }
+    /* Report the first TC that failed. */
+    int failed = -1;
+    for (uint32_t t = 0; t < ntcs; t++) {
+        int32_t code = res.tc_exit[t];
+        if (stats) {
+            stats->tc[t] = st[t];
+            stats->steps += st[t].steps;
+            stats->blocks_in += st[t].blocks_in;
+            stats->blocks_out += st[t].blocks_out;
+            stats->bytes_in += st[t].bytes_in;
+            stats->bytes_out += st[t].bytes_out;
+            stats->loop_insns += st[t].loop_insns;
+        }
+        if (failed < 0 && (code != 0 || st[t].magic != VTPU_STATUS_MAGIC))
+            failed = (int)t;
+    }
+    if (failed >= 0) {
+        const vtpu_launch_status *s = &st[failed];
+        int32_t code = res.tc_exit[failed];
+        rc = VTPU_RT_ELAUNCH;
+        if (s->magic != VTPU_STATUS_MAGIC) {
+            seterr(rt, rc,
+                   "launch of '%s' failed on TC %d: exit code %d (%s), no "
+                   "status record",
+                   e->name, failed, code, vtpu_launch_err_name((uint32_t)code));
+        } else {
+            char msg[sizeof(s->message) + 1], pre[32];
+            const char *why = msg, *name = vtpu_launch_err_name(s->code);
+            memcpy(msg, s->message, sizeof(s->message));
+            msg[sizeof(s->message)] = 0;
+            /* The TC runtime's line reads "vtpu-rt: TC n: <name>: why";
+             * keep only "why". */
+            snprintf(pre, sizeof(pre), "vtpu-rt: TC %d: ", failed);
+            if (!strncmp(why, pre, strlen(pre)))
+                why += strlen(pre);
+            size_t nl = strlen(name);
+            if (!strncmp(why, name, nl) && why[nl] == ':' && why[nl + 1] == ' ')
+                why += nl + 2;
+            seterr(rt, rc, "launch of '%s' failed on TC %d: %s (%u)%s%s",
+                   e->name, failed, name, s->code, why[0] ? ": " : "", why);
+        }
+        goto out;
+    }
+    rc = VTPU_DRV_OK;
+    rt->err[0] = 0;
+out:
+    vtpu_heap_free(&rt->heap, at);
+    return rc;
+}
