@@ -1,11 +1,18 @@
 # vtpu top-level Makefile: the two commands of the README and helpers.
-#   make demo    install what is missing, build, run the demo
+#   make demo    install what is missing, build (QEMU too), boot the
+#                bare-metal guest demo in QEMU with a vtpu (guest/)
+#   make demo-engine  the engine-only demo (vtpu-run, no QEMU)
+#   make debug   the guest demo in QEMU, halted, gdb stub on :1234
+#                (GUEST=program; docs/debugging.md)
 #   make check   install what is missing, build, run every test suite
-#                (and the unit tests again under ASan+UBSan)
+#                (and the unit tests again under ASan+UBSan, the QEMU
+#                qtests and the system tests)
 #   make bench   run the benchmarks, JSON lines into bench/results/
+#   make bench-guest  guest latency/throughput in QEMU (guest/run-bench.sh)
 #   make qemu    build qemu-system-riscv64 with the vtpu device into
 #                $(BUILD)/qemu (hw/qemu/build-qemu.sh, docs/qemu.md)
 #   make check-qemu  the device's qtests against that QEMU
+#   make check-system  boot the guest programs in that QEMU (tests/system)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -13,7 +20,8 @@ QEMU_BUILD ?= $(BUILD)/qemu
 MESON      ?= meson
 NINJA      ?= ninja
 
-.PHONY: all deps build demo check check-asan check-qemu qemu bench format clean
+.PHONY: all deps build demo demo-engine debug check check-asan check-qemu \
+	check-system qemu bench bench-guest format clean
 
 all: build
 
@@ -26,13 +34,24 @@ $(BUILD)/build.ninja: | deps
 build: deps $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
 
-demo: build
+GUEST ?= vtpu-demo
+
+demo: build qemu
+	guest/run-guest.sh --qemu $(QEMU_BUILD)/qemu-system-riscv64 \
+	    $(BUILD)/guest/vtpu-demo.elf
+
+demo-engine: build
 	$(BUILD)/tools/vtpu-run --bare $(BUILD)/firmware/demo.elf --gen v5p
+
+debug: build qemu
+	guest/run-guest.sh --debug --qemu $(QEMU_BUILD)/qemu-system-riscv64 \
+	    $(BUILD)/guest/$(GUEST).elf
 
 check: build
 	$(MESON) test -C $(BUILD) --print-errorlogs --num-processes 2
 	$(MAKE) check-asan
 	$(MAKE) check-qemu
+	$(MAKE) check-system
 
 $(ASAN_BUILD)/build.ninja: | deps
 	$(MESON) setup $(ASAN_BUILD) --buildtype=debug -Dwerror=true \
@@ -50,8 +69,18 @@ qemu: deps
 check-qemu: qemu
 	python3 tests/qemu/vtpu_qtest.py --qemu $(QEMU_BUILD)/qemu-system-riscv64
 
+check-system: build qemu
+	python3 tests/system/test_system.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD)
+	python3 tests/system/test_gdb.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD)
+
 bench: build
 	bench/run-all.sh $(BUILD)
+
+bench-guest: build qemu
+	VTPU_QEMU=$(abspath $(QEMU_BUILD))/qemu-system-riscv64 \
+	    guest/run-bench.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -7,7 +7,7 @@ set -eu
 
 PKGS="build-essential pkg-config meson ninja-build ccache libglib2.0-dev
 libcmocka-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-qemu-user python3
+qemu-user python3 gdb-multiarch
 libpixman-1-dev libfdt-dev xz-utils"
 
 missing=""

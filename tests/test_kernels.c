@@ -350,8 +350,8 @@ static void test_kernel_table(void **state)
         "copy_block",  "nop0",        "nop3"};
     uint32_t n;
     const uint8_t *tab = kernel_table(t, &n);
-    assert_int_equal(n, sizeof(names) / sizeof(names[0]));
-    for (unsigned i = 0; i < n; i++) {
+    assert_true(n >= sizeof(names) / sizeof(names[0])); /* + the library */
+    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         uint32_t k = kernel_index(t, names[i]);
         vtpu_kernel_entry e;
         memcpy(&e, tab + k * sizeof(e), sizeof(e));
@@ -899,10 +899,9 @@ static void test_bad_launches(void **state)
     expect_error(t, &L, 1, VTPU_LERR_FLAGS, "unknown launch flags 0x81");
 
     seed_launch(t, &L, &h);
-    L.kernel = 99;
-    expect_error(t, &L, 2, VTPU_LERR_KERNEL,
-                 "kernel index 99, but the "
-                 "module has 9 kernels");
+    L.kernel = 999; /* the module has the library too (test_kernel_lib.c) */
+    expect_error(t, &L, 2, VTPU_LERR_KERNEL, "kernel index 999, but the "
+                                             "module has ");
 
     seed_launch(t, &L, &h);
     L.num_operands = 2;

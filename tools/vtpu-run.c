@@ -1,5 +1,6 @@
 /*
- * vtpu-run - run programs on an emulated vtpu chip, without QEMU.
+ * vtpu-run - run programs and kernels on an emulated vtpu chip, without
+ * QEMU.  Two modes:
  *
  *   vtpu-run --bare PROG.elf [--gen G] [--cores N] [-o key=value]...
  *
@@ -9,6 +10,15 @@
  * non-zero of any TC, modulo 256 as on Linux); 125 when the run faulted
  * (the report goes to stderr); 126 when the program cannot be loaded;
  * 2 for a usage error.
+ *
+ *   vtpu-run MODULE.elf KERNEL [--grid 512[,4...]] IN.npy... -o OUT.npy...
+ *
+ * runs one launch of a kernel through the real driver and runtime
+ * (driver/vtpu_rt.h) over the in-process host platform, with operands
+ * read from and written to NumPy .npy files (docs/vtpu-run.md).  Exit
+ * status: 0; 1 for a file that cannot be read or written; 2 for a usage
+ * error (including operands that do not fit the kernel); 125 when the
+ * launch failed; 126 when the module cannot be loaded.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,19 +27,26 @@
 
 #include <glib.h>
 
+#include "cli.h"
+#include "gdbstub.h"
+#include "run-kernel.h"
 #include "vtpu.h"
 
-#define EXIT_FAULT 125
-#define EXIT_LOAD 126
-#define EXIT_USAGE 2
 
 static gchar *opt_bare;
 static gchar *opt_gen;
 static gint opt_cores;
 static gchar **opt_set;
+static gchar **opt_out; /* -o: outputs (kernel mode), properties (--bare) */
 static gchar **opt_args;
 static gint64 opt_budget = -1;
 static gboolean opt_verbose;
+static gchar *opt_gdb; /* --gdb [HOST:]PORT (docs/debugging.md) */
+static gchar *opt_grid;
+static gchar *opt_dims;
+static gchar **opt_scalar;
+static gchar **opt_out_shape;
+static gboolean opt_quiet;
 
 static gboolean print_props(const gchar *name, const gchar *value,
                             gpointer data, GError **error)
@@ -39,7 +56,8 @@ static gboolean print_props(const gchar *name, const gchar *value,
     (void)data;
     (void)error;
     const char *help;
-    printf("Chip properties for -o KEY=VALUE (sizes take K, M, G, T):\n");
+    printf("Chip properties for --set KEY=VALUE (also -o KEY=VALUE with "
+           "--bare;\nsizes take K, M, G, T):\n");
     printf("  %-12s %s\n", "gen", "generation preset: v4, v5e, v5p, v6e "
                                   "(resets every other property)");
     for (unsigned i = 0; vtpu_config_help(i, &help); i++)
@@ -54,14 +72,40 @@ static const GOptionEntry entries[] = {
      "Chip generation preset: v4, v5e, v5p (default), v6e", "G"},
     {"cores", 'c', 0, G_OPTION_ARG_INT, &opt_cores,
      "Number of TensorCores (default: the preset's)", "N"},
-    {"set", 'o', 0, G_OPTION_ARG_STRING_ARRAY, &opt_set,
-     "Override a chip property, e.g. -o vmem-size=16M (repeatable; "
+    {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_set,
+     "Override a chip property, e.g. --set vmem-size=16M (repeatable; "
      "--help-props lists them)",
      "KEY=VALUE"},
+    {"output", 'o', 0, G_OPTION_ARG_STRING_ARRAY, &opt_out,
+     "Kernel mode: the .npy file for the next output operand (repeatable, "
+     "in operand order).  With --bare: the same as --set",
+     "FILE"},
+    {"grid", 0, 0, G_OPTION_ARG_STRING, &opt_grid,
+     "Kernel mode: grid extents, e.g. 512 or 4,2,8 (default: one step)",
+     "N[,N...]"},
+    {"dims", 0, 0, G_OPTION_ARG_STRING, &opt_dims,
+     "Kernel mode: semantics per grid dimension, parallel or arbitrary "
+     "(default: all arbitrary, as in Pallas; leading parallel dimensions "
+     "are split across the TCs)",
+     "S[,S...]"},
+    {"scalar", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_scalar,
+     "Kernel mode: scalar-prefetch values, int32 (repeatable)",
+     "V[,V...]"},
+    {"out-shape", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_out_shape,
+     "Kernel mode: shape (and dtype) of the next output, e.g. 1024,128 or "
+     "i32:1024,128; 'auto' keeps the default (repeatable, in output order)",
+     "[DT:]N[,N...]"},
+    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet,
+     "Kernel mode: do not print the summary line", NULL},
     {"insn-budget", 0, 0, G_OPTION_ARG_INT64, &opt_budget,
      "Watchdog: stop a TC after N instructions (0 = off)", "N"},
     {"arg", 'a', 0, G_OPTION_ARG_STRING_ARRAY, &opt_args,
      "Value for a2..a5 at entry, in order (repeatable, up to 4)", "VALUE"},
+    {"gdb", 0, 0, G_OPTION_ARG_STRING, &opt_gdb,
+     "Serve the GDB remote protocol for the TCs on [HOST:]PORT (default "
+     "host 127.0.0.1) and wait for gdb before running; the TCs start "
+     "stopped at the entry",
+     "PORT"},
     {"verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
      "Print a summary (instructions per TC, exit codes) to stderr", NULL},
     {"help-props", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK,
@@ -69,37 +113,10 @@ static const GOptionEntry entries[] = {
     {NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
-static int die(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int die(int code, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "vtpu-run: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(code);
-}
-
-static int parse_u32(const char *s, uint32_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 0);
-    if (errno || end == s || *end || v < INT32_MIN || v > UINT32_MAX)
-        return -1;
-    *out = (uint32_t)v;
-    return 0;
-}
-
-static void build_config(vtpu_config *cfg)
+static void set_props(vtpu_config *cfg, gchar **props)
 {
     char err[256];
-    if (vtpu_config_preset(cfg, opt_gen, err, sizeof(err)))
-        die(EXIT_USAGE, "--gen: %s", err);
-    for (gchar **s = opt_set; s && *s; s++) {
+    for (gchar **s = props; s && *s; s++) {
         char *eq = strchr(*s, '=');
         if (!eq)
             die(EXIT_USAGE, "--set %s: expected KEY=VALUE", *s);
@@ -107,6 +124,17 @@ static void build_config(vtpu_config *cfg)
         if (vtpu_config_set(cfg, *s, eq + 1, err, sizeof(err)))
             die(EXIT_USAGE, "--set: %s", err);
     }
+}
+
+/* The chip: --gen, then --set (and, with --bare, -o), then --cores. */
+static void build_config(vtpu_config *cfg, gboolean bare)
+{
+    char err[256];
+    if (vtpu_config_preset(cfg, opt_gen, err, sizeof(err)))
+        die(EXIT_USAGE, "--gen: %s", err);
+    set_props(cfg, opt_set);
+    if (bare)
+        set_props(cfg, opt_out);
     if (opt_cores) {
         if (opt_cores < 1 || opt_cores > VTPU_MAX_TCS)
             die(EXIT_USAGE, "--cores %d: must be between 1 and %d",
@@ -117,6 +145,21 @@ static void build_config(vtpu_config *cfg)
         cfg->insn_budget = (uint64_t)opt_budget;
     if (vtpu_config_validate(cfg, err, sizeof(err)))
         die(EXIT_USAGE, "%s", err);
+}
+
+/* --gdb: serve the debugger and wait for it to attach (docs/debugging.md). */
+static vtpu_gdb *start_gdb(vtpu_chip *chip)
+{
+    char err[256];
+    vtpu_gdb *g = vtpu_gdb_start(
+        chip, opt_gdb, VTPU_GDB_STOP_AT_START | VTPU_GDB_ONE_RUN, err,
+        sizeof(err));
+    if (!g)
+        die(EXIT_USAGE, "--gdb: %s", err);
+    fprintf(stderr, "vtpu-run: waiting for gdb on port %d\n",
+            vtpu_gdb_port(g));
+    vtpu_gdb_wait_attach(g, -1);
+    return g;
 }
 
 static int run_bare(const vtpu_config *cfg)
@@ -147,9 +190,12 @@ static int run_bare(const vtpu_config *cfg)
     }
     g_free(elf);
 
+    vtpu_gdb *gdb = opt_gdb ? start_gdb(chip) : NULL;
     vtpu_run_result res;
     int rc = vtpu_chip_run(chip, &opts, &res);
     fflush(stdout);
+    if (gdb && vtpu_gdb_killed(gdb))
+        fprintf(stderr, "vtpu-run: killed from the debugger\n");
     if (opt_verbose) {
         for (unsigned i = 0; i < cfg->num_tcs; i++)
             fprintf(stderr, "vtpu-run: TC %u: exit %d, %llu instructions\n",
@@ -163,6 +209,9 @@ static int run_bare(const vtpu_config *cfg)
     } else {
         status = res.exit_code & 0xff;
     }
+    if (gdb && vtpu_gdb_killed(gdb))
+        status = EXIT_FAULT;
+    vtpu_gdb_free(gdb);
     vtpu_chip_free(chip);
     return status;
 }
@@ -172,21 +221,51 @@ int main(int argc, char **argv)
     GError *gerr = NULL;
     GOptionContext *ctx = g_option_context_new("- run programs on vtpu");
     g_option_context_set_summary(
-        ctx, "Runs RV32IMF+Xtpu programs on an emulated vtpu chip.\n\n"
-             "  vtpu-run --bare PROG.elf [--gen G] [--cores N]\n\n"
-             "Exit status: the program's exit code; 125 if it faulted "
-             "(report on stderr);\n126 if it could not be loaded; 2 for "
-             "usage errors.");
+        ctx,
+        "Runs RV32IMF+Xtpu programs and kernels on an emulated vtpu chip.\n\n"
+        "  vtpu-run --bare PROG.elf [--gen G] [--cores N] [-o KEY=VALUE]...\n"
+        "      runs PROG on every TC.  Exit status: the program's exit code;\n"
+        "      125 if it faulted (report on stderr); 126 if it could not be\n"
+        "      loaded; 2 for usage errors.\n\n"
+        "  vtpu-run MODULE.elf KERNEL [--grid N[,N...]] [--dims S[,S...]]\n"
+        "           [--scalar V,...] IN.npy... -o OUT.npy... [--out-shape ...]\n"
+        "      runs one launch of KERNEL through the driver and runtime.\n"
+        "      Input files go to the kernel's input (and in/out) operands in\n"
+        "      order, -o files to its output (and in/out) operands in order;\n"
+        "      an output's shape is that of the inputs of its rank unless\n"
+        "      --out-shape gives it.  Prints one summary line (kernel, grid,\n"
+        "      TCs, launch time, bytes moved).  Exit status: 0; 1 for a file\n"
+        "      that cannot be read or written; 2 for usage errors; 125 if the\n"
+        "      launch failed; 126 if the module could not be loaded.\n"
+        "      docs/vtpu-run.md has the details.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &gerr))
         die(EXIT_USAGE, "%s (try --help)", gerr->message);
     g_option_context_free(ctx);
-    if (argc > 1)
-        die(EXIT_USAGE, "unexpected argument '%s' (try --help)", argv[1]);
-    if (!opt_bare)
-        die(EXIT_USAGE, "nothing to run: give --bare PROG.elf (try --help)");
 
     vtpu_config cfg;
-    build_config(&cfg);
-    return run_bare(&cfg);
+    if (opt_bare) {
+        if (argc > 1)
+            die(EXIT_USAGE, "unexpected argument '%s' (try --help)", argv[1]);
+        build_config(&cfg, TRUE);
+        return run_bare(&cfg);
+    }
+    if (argc < 3)
+        die(EXIT_USAGE, "nothing to run: give --bare PROG.elf or MODULE.elf "
+                        "KERNEL (try --help)");
+    build_config(&cfg, FALSE);
+    run_kernel_args ka = {
+        .module = argv[1],
+        .kernel = argv[2],
+        .inputs = argv + 3,
+        .ninputs = (unsigned)argc - 3,
+        .outputs = opt_out,
+        .grid = opt_grid,
+        .dims = opt_dims,
+        .scalars = opt_scalar,
+        .out_shapes = opt_out_shape,
+        .quiet = opt_quiet,
+        .gdb = opt_gdb,
+    };
+    return run_kernel(&cfg, &ka);
 }

@@ -87,6 +87,8 @@ void rt_fail(rt_state *st, uint32_t code, const char *fmt, ...)
     if (!st->shared_error || st->tc == 0)
         write(2, line, n);
     line[n - 1] = 0;
+    vtpu_rt_mailbox.code = code;
+    vtpu_rt_mailbox.phase = VTPU_MB_FAILED;
     rt_write_status(st, code, line);
     exit((int)code);
 }

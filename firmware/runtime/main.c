@@ -12,6 +12,28 @@
 
 rt_state vtpu_rt;
 
+/* In .data, so the magic is part of the SMEM image a run starts from;
+ * firmware/vtpu.ld places the section at VTPU_MAILBOX_ADDR. */
+__attribute__((section(".vtpu.mailbox"),
+               used)) volatile vtpu_mailbox vtpu_rt_mailbox = {
+    .magic = VTPU_MAILBOX_MAGIC, .kernel = UINT32_MAX};
+
+/* Announce the grid loop: what runs, and where its grid point is kept. */
+static void publish_grid(const rt_state *st)
+{
+    volatile vtpu_mailbox *mb = &vtpu_rt_mailbox;
+    const char *name = st->ctx.kernel->name;
+    unsigned i = 0;
+    for (; i + 1 < sizeof(mb->name) && name[i]; i++)
+        mb->name[i] = name[i];
+    mb->name[i] = 0;
+    mb->grid_rank = (uint8_t)st->grid_rank;
+    mb->num_steps = st->steps;
+    mb->step_addr = (uint32_t)(uintptr_t)&st->ctx.step;
+    mb->point_addr = (uint32_t)(uintptr_t)st->ctx.idx;
+    mb->phase = VTPU_MB_GRID;
+}
+
 static uint64_t instret64(void)
 {
     uint32_t hi, lo, hi2;
@@ -45,10 +67,13 @@ int main(void)
                    (uint64_t)(uint32_t)vtpu_entry_arg(1) << 32;
     rt_dma_wait_copy(vtpu_smem(&st->launch), vtpu_hbm(st->desc_hbm),
                      sizeof(st->launch), st->rt_sem);
+    vtpu_rt_mailbox.kernel = st->launch.kernel;
+    vtpu_rt_mailbox.phase = VTPU_MB_SETUP;
 
     rt_setup(st);
     rt_split(st);
     st->shared_error = 0;
+    publish_grid(st);
 
     /* Each TC clears its own .bss at start-up: a body that DMAs into
      * another TC's memory must not run before every TC got here. */
@@ -57,6 +82,7 @@ int main(void)
     uint64_t t0 = instret64();
     rt_pipeline(st);
     st->status.loop_insns = instret64() - t0;
+    vtpu_rt_mailbox.phase = VTPU_MB_DONE;
 
     rt_write_status(st, VTPU_LAUNCH_OK, "");
     return 0;

@@ -91,6 +91,9 @@ typedef struct rt_state {
 } rt_state;
 
 extern rt_state vtpu_rt;
+/* main.c: this TC's progress mailbox (vtpu-launch.h), at the start of
+ * SMEM; volatile so that each update is a store a host can see. */
+extern volatile vtpu_mailbox vtpu_rt_mailbox;
 
 /* main.c */
 void rt_dma_wait_copy(vtpu_dma_ref dst, vtpu_dma_ref src, uint32_t bytes,

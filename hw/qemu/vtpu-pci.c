@@ -32,6 +32,7 @@
 #include "trace.h"
 
 #include "dev.h"
+#include "gdbstub.h"
 #include "vtpu.h"
 
 #define TYPE_VTPU_PCI "vtpu"
@@ -55,9 +56,12 @@ struct VTPUPCIState {
     char *cfg[VTPU_NCFG]; /* NULL = the generation preset's value */
     uint64_t aperture_size;
     bool use_msix;
+    char *gdb;             /* "[tcp:][HOST:]PORT": serve gdb for the TCs */
+    bool gdb_launch_break; /* every launch starts stopped for gdb */
 
     vtpu_chip *chip;
     vtpu_dev *dev;
+    vtpu_gdb *gdbstub;     /* docs/debugging.md, "Debugging kernels" */
     uint64_t hbm_size;
 
     MemoryRegion regs;     /* BAR0 */
@@ -356,6 +360,16 @@ static void vtpu_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "vtpu: property 'aperture-size': %s", err);
         goto fail;
     }
+    if (s->gdb) {
+        s->gdbstub = vtpu_gdb_start(s->chip, s->gdb,
+                                    s->gdb_launch_break ?
+                                    VTPU_GDB_STOP_AT_START : 0,
+                                    err, sizeof(err));
+        if (!s->gdbstub) {
+            error_setg(errp, "vtpu: property 'gdb': %s", err);
+            goto fail;
+        }
+    }
     trace_vtpu_realize(vtpu_chip_config(s->chip)->gen,
                        vtpu_chip_config(s->chip)->num_tcs, s->hbm_size,
                        s->aperture_size);
@@ -405,6 +419,8 @@ fail:
         vtpu_dev_free(s->dev);
         s->dev = NULL;
     }
+    vtpu_gdb_free(s->gdbstub);
+    s->gdbstub = NULL;
     qemu_bh_delete(s->irq_bh);
     s->irq_bh = NULL;
     /* The chip goes in finalize, with the memory regions that map it. */
@@ -420,6 +436,9 @@ static void vtpu_exit(PCIDevice *pdev)
         vtpu_dev_free(s->dev);
         s->dev = NULL;
     }
+    /* After the worker: no run can be calling into the stub now. */
+    vtpu_gdb_free(s->gdbstub);
+    s->gdbstub = NULL;
     if (s->irq_bh) {
         qemu_bh_delete(s->irq_bh);
         s->irq_bh = NULL;
@@ -465,6 +484,9 @@ static Property vtpu_properties[] = {
     DEFINE_PROP_STRING("insn-budget", VTPUPCIState, cfg[8]),
     DEFINE_PROP_SIZE("aperture-size", VTPUPCIState, aperture_size, 16 * MiB),
     DEFINE_PROP_BOOL("msix", VTPUPCIState, use_msix, true),
+    DEFINE_PROP_STRING("gdb", VTPUPCIState, gdb),
+    DEFINE_PROP_BOOL("gdb-launch-break", VTPUPCIState, gdb_launch_break,
+                     false),
     DEFINE_PROP_END_OF_LIST(),
 };
 
@@ -507,8 +529,17 @@ static int vtpu_info_one(Object *obj, void *opaque)
     monitor_printf(mon, "  counters: %u commands, %u launches, %" PRIu64
                    " bytes in, %" PRIu64 " bytes out\n", R(CMD_COUNT),
                    R(LAUNCH_COUNT), R64(BYTES_IN), R64(BYTES_OUT));
+    /* State, pc, kernel and grid point from the engine and the TC
+     * runtime's mailbox; the counter register sums every launch. */
     for (unsigned t = 0; t < cfg->num_tcs; t++) {
-        monitor_printf(mon, "  TC %u: %" PRIu64 " instructions retired\n", t,
+        vtpu_dev_tc_info ti;
+        char line[256];
+
+        vtpu_dev_tc_status(s->dev, t, &ti);
+        vtpu_dev_tc_info_format(&ti, line, sizeof(line));
+        monitor_printf(mon, "  TC %u: %s\n", t, line);
+        monitor_printf(mon, "        %" PRIu64 " instructions retired since "
+                       "reset\n",
                        vtpu_dev_reg_read(s->dev, VTPU_A_TC_INSTRET_LO_N(t),
                                          8));
     }
@@ -572,6 +603,11 @@ static void vtpu_class_init(ObjectClass *oc, void *data)
         "bytes of the BAR2 HBM window: a power of two, 4 KiB..2 GiB");
     object_class_property_set_description(oc, "msix",
         "offer one MSI-X vector (BAR4) besides INTx");
+    object_class_property_set_description(oc, "gdb",
+        "serve the GDB remote protocol for the TensorCores on "
+        "[tcp:][HOST:]PORT (docs/debugging.md)");
+    object_class_property_set_description(oc, "gdb-launch-break",
+        "with gdb: every launch starts stopped at its entry");
 }
 
 static const TypeInfo vtpu_info = {

@@ -829,3 +829,88 @@ void vtpu_dev_free(vtpu_dev *dev)
     g_mutex_clear(&dev->lock);
     g_free(dev);
 }
+
+/* ------------------------------------------------------------------ */
+/* TC status for monitors                                               */
+/* ------------------------------------------------------------------ */
+
+/* Read a u32/i32 array at TC address `addr` of `tc`'s SMEM. */
+static bool smem_read(vtpu_chip *chip, unsigned tc, uint32_t addr, void *buf,
+                      size_t len)
+{
+    return addr >= VTPU_SMEM_BASE &&
+           vtpu_mem_read(chip, tc, VTPU_SPACE_SMEM, addr - VTPU_SMEM_BASE, buf,
+                         len) == 0;
+}
+
+/*
+ * The mailbox is the TC's own memory, written by whatever the program
+ * does: every field is checked before use, and reading it needs no lock
+ * (SMEM lives as long as the chip; a torn read only shows odd numbers).
+ */
+int vtpu_dev_tc_status(vtpu_dev *dev, unsigned tc, vtpu_dev_tc_info *out)
+{
+    vtpu_mailbox mb;
+
+    memset(out, 0, sizeof(*out));
+    if (vtpu_chip_tc_status(dev->chip, tc, &out->tc))
+        return -1;
+    if (out->tc.state == VTPU_TC_STATE_IDLE ||
+        !smem_read(dev->chip, tc, VTPU_MAILBOX_ADDR, &mb, sizeof(mb)) ||
+        mb.magic != VTPU_MAILBOX_MAGIC)
+        return 0;
+    out->has_mailbox = true;
+    out->phase = mb.phase;
+    out->kernel = mb.kernel;
+    out->code = mb.code;
+    memcpy(out->kernel_name, mb.name, sizeof(out->kernel_name));
+    out->kernel_name[sizeof(out->kernel_name) - 1] = 0;
+    if (mb.phase >= VTPU_MB_GRID && mb.grid_rank <= VTPU_MAX_GRID_DIMS &&
+        smem_read(dev->chip, tc, mb.point_addr, out->point,
+                  sizeof(out->point)) &&
+        smem_read(dev->chip, tc, mb.step_addr, &out->step, sizeof(out->step))) {
+        out->has_point = true;
+        out->grid_rank = mb.grid_rank;
+        out->num_steps = mb.num_steps;
+    }
+    return 0;
+}
+
+int vtpu_dev_tc_info_format(const vtpu_dev_tc_info *s, char *buf, size_t len)
+{
+    GString *g = g_string_new(vtpu_tc_state_name(s->tc.state));
+
+    if (s->tc.state == VTPU_TC_STATE_EXITED)
+        g_string_append_printf(g, " (code %d)", s->tc.exit_code);
+    if (s->tc.pc_valid)
+        g_string_append_printf(g, " at pc 0x%08x", s->tc.pc);
+    if (s->tc.state != VTPU_TC_STATE_IDLE)
+        g_string_append_printf(g, ", %" G_GUINT64_FORMAT "%s instructions",
+                               s->tc.instret,
+                               s->tc.state == VTPU_TC_STATE_RUNNING ? "+" : "");
+    if (s->has_mailbox) {
+        g_string_append(g, "; kernel ");
+        if (s->kernel_name[0])
+            g_string_append_printf(g, "%s ", s->kernel_name);
+        if (s->kernel != UINT32_MAX)
+            g_string_append_printf(g, "(#%u) ", s->kernel);
+        g_string_append(g, vtpu_mailbox_phase_name(s->phase));
+        if (s->phase == VTPU_MB_FAILED)
+            g_string_append_printf(g, " (%s)", vtpu_launch_err_name(s->code));
+        /* step is 0-based and names the step being (or last) run. */
+        if (s->has_point && !s->num_steps) {
+            g_string_append(g, ", no grid points on this TC");
+        } else if (s->has_point) {
+            g_string_append(g, " at grid point (");
+            for (uint32_t d = 0; d < s->grid_rank; d++)
+                g_string_append_printf(g, "%s%d", d ? ", " : "", s->point[d]);
+            g_string_append_printf(g, "), step %u of %u",
+                                   s->step < s->num_steps ? s->step + 1
+                                                          : s->num_steps,
+                                   s->num_steps);
+        }
+    }
+    int n = snprintf(buf, len, "%s", g->str);
+    g_string_free(g, TRUE);
+    return n;
+}

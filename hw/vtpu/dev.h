@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vtpu-launch.h"
 #include "vtpu-regs.h"
 #include "vtpu.h"
 
@@ -142,6 +143,43 @@ int vtpu_dev_wait_idle(vtpu_dev *dev, int64_t timeout_ms);
  * only when the reset is complete.  A launch in progress is stopped.
  */
 void vtpu_dev_reset(vtpu_dev *dev);
+
+/*
+ * What TC `tc` is doing, for monitors (QEMU's `info vtpu`): the engine's
+ * view (vtpu_chip_tc_status: state, pc once stopped, instructions) and,
+ * when the program on the TC is a kernel module, what the TC runtime's
+ * progress mailbox in its SMEM says (vtpu-launch.h): which kernel, which
+ * phase, the current grid point and step.  Between launches this is the
+ * last launch's final state.  Callable from any thread at any time; it
+ * reads memory the TCs may be writing, so it is a display, not a
+ * synchronisation point.  Returns -1 if the chip has no TC `tc`.
+ */
+typedef struct vtpu_dev_tc_info {
+    vtpu_tc_status tc;
+    bool has_mailbox; /* the TC's SMEM holds a TC runtime mailbox; the
+                         fields below are valid only then */
+    uint32_t phase;   /* enum vtpu_mailbox_phase */
+    uint32_t kernel;  /* index in the module; UINT32_MAX: not read yet */
+    char kernel_name[VTPU_KERNEL_NAME_LEN]; /* "" before the grid loop */
+    uint32_t code;      /* VTPU_LERR_* when the phase is FAILED */
+    bool has_point;     /* point/step/num_steps: the grid loop started */
+    uint32_t grid_rank; /* entries of point[] in use */
+    int32_t point[VTPU_MAX_GRID_DIMS]; /* current grid point */
+    uint32_t step, num_steps;          /* this TC's step (0-based) and
+                                          its number of grid points */
+} vtpu_dev_tc_info;
+
+int vtpu_dev_tc_status(vtpu_dev *dev, unsigned tc, vtpu_dev_tc_info *out);
+
+/*
+ * One line for a status, without the TC number or newline, e.g.
+ *   "exited (code 0) at pc 0x00100a3c, 5163 instructions; kernel
+ *    add_sin_f32 (#0) done at grid point (255), step 256 of 256"
+ *   "running, 1200+ instructions; kernel matmul_f32 (#2) running at grid
+ *    point (1, 0, 3), step 7 of 8"
+ * Returns what snprintf returns.
+ */
+int vtpu_dev_tc_info_format(const vtpu_dev_tc_info *s, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

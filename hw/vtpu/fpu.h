@@ -60,7 +60,8 @@
     X(FCVT_W_S) X(FCVT_WU_S) X(FCVT_S_W) X(FCVT_S_WU)                         \
     X(FSGNJ) X(FSGNJN) X(FSGNJX) X(FMIN) X(FMAX)                              \
     X(FEQ) X(FLT) X(FLE) X(FCLASS) X(FMV_X_W) X(FMV_W_X)                      \
-    X(XTPU)     /* imm = raw word, register fields as encoded */
+    X(XTPU)     /* imm = raw word, register fields as encoded */           \
+    X(DEBUG)    /* debugger trap (gdbstub.c patches it into a TC's copy) */
 
 enum vtpu_scalar_op {
 #define VTPU_OP_ENUM(name) VTPU_OP_##name,

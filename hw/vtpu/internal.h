@@ -16,6 +16,7 @@
  *   sync.c      semaphores, barrier, deadlock    vtpu_sem_*(), vtpu_barrier()
  *   run.c       one run: threads, stop, results  vtpu_chip_run()
  *   error.c     taxonomy names, formatting, vtpu_tc_fault()
+ *   gdbstub.c   GDB remote protocol server       gdbstub.h
  */
 #ifndef VTPU_INTERNAL_H
 #define VTPU_INTERNAL_H
@@ -33,6 +34,7 @@ typedef struct vtpu_tc vtpu_tc;
 typedef struct vtpu_vpu vtpu_vpu;   /* vpu.h */
 typedef struct vtpu_mxu vtpu_mxu;   /* mxu.h */
 typedef struct vtpu_sync vtpu_sync; /* sync.c: chip-wide */
+typedef struct vtpu_gdb vtpu_gdb;   /* gdbstub.c: debugger stub */
 
 /*
  * One pre-decoded instruction.  The decoder fills every field once per
@@ -83,6 +85,9 @@ struct vtpu_tc {
     uint32_t pc;       /* valid whenever the TC is not inside the loop,
                           and set before calling out of the loop */
     const vtpu_program *prog;
+    /* What the loop runs: prog->code, or a private copy a debugger patches
+     * traps into (gdbstub.c); set by run.c.  NULL means prog->code. */
+    const vtpu_insn *code;
 
     /* --- identity and memories (chip.c) --- */
     vtpu_chip *chip;
@@ -113,8 +118,14 @@ struct vtpu_chip {
     void *out_opaque;
     GMutex out_lock;          /* serialises default output */
     vtpu_sync *sync;          /* sync.c */
-    atomic_int stop;          /* set when a run must end (fault elsewhere) */
+    atomic_int stop;          /* VTPU_STOP_* bits; 0 while running freely */
+    vtpu_gdb *gdb;            /* attached gdb stub (gdbstub.c) or NULL */
 };
+
+/* chip->stop: the run must end (fault elsewhere, reset, kill) ... */
+#define VTPU_STOP_END 1
+/* ... or a debugger asks every running TC to pause (gdbstub.c). */
+#define VTPU_STOP_PAUSE 2
 
 /* ---- error.c ---- */
 /*
@@ -189,5 +200,23 @@ int vtpu_sem_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
 int vtpu_sem_wait(vtpu_tc *tc, uint32_t sem, uint32_t n);
 int vtpu_sem_read(vtpu_tc *tc, uint32_t sem, uint32_t *val);
 int vtpu_barrier(vtpu_tc *tc);
+/* True if TC `id` of the run sleeps in a semaphore wait or the barrier
+ * (gdbstub.c: such a TC counts as stopped for an all-stop). */
+bool vtpu_sync_tc_blocked(vtpu_chip *chip, unsigned id);
+
+/* ---- gdbstub.c: hooks the engine calls only when chip->gdb is set ---- */
+/* run.c: before the TC threads start / after they have been joined. */
+void vtpu_gdb_run_begin(vtpu_chip *chip, unsigned ntcs);
+void vtpu_gdb_run_end(vtpu_chip *chip, const vtpu_run_result *res, int rc);
+/* run.c: a TC thread's body in place of vtpu_tc_execute(). */
+void vtpu_gdb_tc_main(vtpu_tc *tc);
+/*
+ * interp.c, with tc->pc and tc->instret synced and fflags folded:
+ * trap() for an executed DEBUG instruction, pause() when chip->stop is
+ * seen.  Both may block while the debugger has the TC stopped; 0 = go on
+ * at tc->pc (the debugger may have changed it), -1 = leave the loop.
+ */
+int vtpu_gdb_trap(vtpu_tc *tc);
+int vtpu_gdb_pause(vtpu_tc *tc);
 
 #endif /* VTPU_INTERNAL_H */

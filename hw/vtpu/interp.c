@@ -247,7 +247,7 @@ interp(vtpu_tc *tc)
         return handlers;
 
     const vtpu_program *prog = tc->prog;
-    const vtpu_insn *const code = prog->code;
+    const vtpu_insn *const code = tc->code ? tc->code : prog->code;
     const uint32_t n = prog->code_words;
     uint32_t *const x = tc->x;
     uint32_t *const f = tc->f;
@@ -257,6 +257,7 @@ interp(vtpu_tc *tc)
     const uint64_t budget = tc->budget;
     uint64_t icount = tc->instret;
     uint64_t check_at;
+    uint32_t entry_off;
     const vtpu_insn *ip;
     /* The last word of the program runs here when it may fall through. */
     vtpu_insn tail[2];
@@ -312,24 +313,27 @@ interp(vtpu_tc *tc)
     if (VTPU_UNLIKELY(var > VTPU_RM_RMM))                                      \
         goto bad_rm;
 
-    check_at =
-        icount + STOP_POLL_INSNS < budget ? icount + STOP_POLL_INSNS : budget;
-    {
-        uint32_t off = tc->pc - VTPU_IMEM_BASE;
-        if ((off & 3) || off / 4 >= n) {
-            fetch_fault(tc, tc->pc);
-            goto leave_fp;
-        }
-        ip = code + off / 4;
+    /* Also where a debugger resumes us, at a tc->pc it may have changed. */
+enter:
+    entry_off = tc->pc - VTPU_IMEM_BASE;
+    if ((entry_off & 3) || entry_off / 4 >= n) {
+        fetch_fault(tc, tc->pc);
+        goto leave;
     }
-    if (atomic_load_explicit(&tc->chip->stop, memory_order_relaxed))
-        goto leave_fp;
-    DISPATCH();
-
+    ip = code + entry_off / 4;
+    /* fall into poll: look at stop, set the first threshold, dispatch */
 poll:
     SYNC();
-    if (atomic_load_explicit(&tc->chip->stop, memory_order_relaxed))
-        goto leave;
+    if (atomic_load_explicit(&tc->chip->stop, memory_order_relaxed)) {
+        if (!tc->chip->gdb)
+            goto leave;
+        vtpu_fpu_fold(&tc->fflags);
+        int r = vtpu_gdb_pause(tc);
+        (void)vtpu_fpu_enter();
+        if (r < 0)
+            goto leave;
+        goto enter;
+    }
     if (icount >= budget) {
         vtpu_tc_fault(tc, VTPU_ERR_WATCHDOG, VTPU_SPACE_NONE, 0, 0,
                       "%llu instructions executed", (unsigned long long)icount);
@@ -595,12 +599,9 @@ op_ECALL: {
         tc->instret = icount;
         goto leave;
     }
-    if (atomic_load_explicit(&tc->chip->stop, memory_order_relaxed)) {
-        ip++;
-        SYNC();
-        goto leave;
-    }
     ip++;
+    if (atomic_load_explicit(&tc->chip->stop, memory_order_relaxed))
+        goto poll;
     DISPATCH();
 }
 op_EBREAK:
@@ -730,10 +731,20 @@ op_XTPU: {
     NEXT();
 }
 
+    /* ---- debugger (gdbstub.c) ---- */
+op_DEBUG: {
+    SYNC();
+    vtpu_fpu_fold(&tc->fflags);
+    int r = vtpu_gdb_trap(tc);
+    (void)vtpu_fpu_enter();
+    if (r < 0)
+        goto leave;
+    goto enter;
+}
+
     /* clang-format on */
 leave:
     tc->instret = icount;
-leave_fp:
     vtpu_fpu_leave(saved_fp, &tc->fflags);
     return NULL;
 

@@ -37,7 +37,10 @@ static gpointer tc_thread(gpointer opaque)
     tc_arg *arg = opaque;
     vtpu_tc *tc = arg->tc;
 
-    vtpu_tc_execute(tc);
+    if (tc->chip->gdb)
+        vtpu_gdb_tc_main(tc); /* the same, stopping where a debugger asks */
+    else
+        vtpu_tc_execute(tc);
     if (tc->state == VTPU_TC_FAULTED)
         tc_fault_stop(arg->ctx, tc);
     else if (tc->state != VTPU_TC_EXITED)
@@ -148,6 +151,7 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
         vtpu_tc *tc = chip->tcs[t];
         vtpu_tc_reset(tc, ntcs);
         tc->prog = chip->prog;
+        tc->code = chip->prog->code;
         tc->pc = chip->prog->entry;
         tc->x[2] = VTPU_SMEM_BASE + tc->smem_size;
         tc->x[10] = t;
@@ -162,6 +166,8 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
         tc->thread = NULL;
     }
 
+    if (chip->gdb)
+        vtpu_gdb_run_begin(chip, ntcs);
     for (unsigned t = 0; t < ntcs; t++) {
         GError *gerr = NULL;
         char name[24];
@@ -186,6 +192,8 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
                 chip->tcs[u]->thread = NULL;
             }
             set_chip_error(res, VTPU_ERR_NO_PROGRAM, msg);
+            if (chip->gdb)
+                vtpu_gdb_run_end(chip, res, -1);
             return -1;
         }
         started++;
@@ -210,5 +218,63 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
     } else {
         rc = check_sems(chip, ntcs, res);
     }
+    if (chip->gdb)
+        vtpu_gdb_run_end(chip, res, rc);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Status for monitors (vtpu_chip_tc_status)                            */
+/* ------------------------------------------------------------------ */
+
+const char *vtpu_tc_state_name(vtpu_tc_run_state state)
+{
+    static const char *const names[] = {"idle",   "running", "blocked",
+                                        "exited", "faulted", "stopped"};
+    return (unsigned)state < sizeof(names) / sizeof(names[0]) ? names[state]
+                                                              : "?";
+}
+
+/*
+ * The TC's own thread writes these fields without atomics (the
+ * interpreter must stay fast); relaxed atomic loads here at least read
+ * each field whole.  The pc is only meaningful once the TC has left its
+ * loop, which the state says.
+ */
+int vtpu_chip_tc_status(vtpu_chip *chip, unsigned tc, vtpu_tc_status *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!chip || tc >= chip->cfg.num_tcs || !chip->tcs[tc])
+        return -1;
+    vtpu_tc *t = chip->tcs[tc];
+    vtpu_tc_state st = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
+
+    switch (st) {
+    case VTPU_TC_IDLE:
+        out->state = VTPU_TC_STATE_IDLE;
+        break;
+    case VTPU_TC_RUNNING:
+        out->state = VTPU_TC_STATE_RUNNING;
+        break;
+    case VTPU_TC_BLOCKED:
+        out->state = VTPU_TC_STATE_BLOCKED;
+        break;
+    case VTPU_TC_EXITED:
+        out->state = VTPU_TC_STATE_EXITED;
+        out->exit_code = __atomic_load_n(&t->exit_code, __ATOMIC_RELAXED);
+        break;
+    case VTPU_TC_FAULTED:
+        out->state = VTPU_TC_STATE_FAULTED;
+        break;
+    case VTPU_TC_STOPPED:
+        out->state = VTPU_TC_STATE_STOPPED;
+        break;
+    }
+    out->pc_valid = st != VTPU_TC_IDLE && st != VTPU_TC_RUNNING;
+    if (out->pc_valid)
+        out->pc = st == VTPU_TC_FAULTED
+                      ? __atomic_load_n(&t->err.pc, __ATOMIC_RELAXED)
+                      : __atomic_load_n(&t->pc, __ATOMIC_RELAXED);
+    out->instret = __atomic_load_n(&t->instret, __ATOMIC_RELAXED);
+    return 0;
 }

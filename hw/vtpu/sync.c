@@ -168,7 +168,7 @@ static void check_deadlock(vtpu_sync *s, int self)
 {
     int first_blocked = -1;
 
-    if (s->deadlock || atomic_load(&s->chip->stop))
+    if (s->deadlock || (atomic_load(&s->chip->stop) & VTPU_STOP_END))
         return;
     for (unsigned i = 0; i < s->ntcs; i++) {
         if (s->w[i].kind == W_RUNNING)
@@ -213,7 +213,8 @@ static int block(vtpu_sync *s, vtpu_tc *tc)
             tc->state = VTPU_TC_STOPPED;
             return -1;
         }
-        if (atomic_load(&s->chip->stop)) {
+        /* A debugger's pause leaves a blocked TC blocked. */
+        if (atomic_load(&s->chip->stop) & VTPU_STOP_END) {
             tc->state = VTPU_TC_STOPPED;
             return -1;
         }
@@ -323,4 +324,16 @@ int vtpu_barrier(vtpu_tc *tc)
     }
     g_mutex_unlock(&s->lock);
     return rc;
+}
+
+bool vtpu_sync_tc_blocked(vtpu_chip *chip, unsigned id)
+{
+    vtpu_sync *s = chip->sync;
+    bool blocked;
+
+    g_mutex_lock(&s->lock);
+    blocked =
+        id < s->ntcs && (s->w[id].kind == W_SEM || s->w[id].kind == W_BARRIER);
+    g_mutex_unlock(&s->lock);
+    return blocked;
 }

@@ -869,29 +869,38 @@ void vtpu_vpu_bcast(vtpu_vpu *p, unsigned d, uint32_t value)
         o[i] = value;
 }
 
-/* out[l] = in[(l - k) mod n], like jnp.roll. */
-void vtpu_vpu_rot_lanes(vtpu_vpu *p, unsigned d, unsigned a, uint32_t k)
+/* out[l] = in[(l - k) mod n], like jnp.roll.  Rotations are hot in
+ * sorts: write straight into vd unless it is also the source. */
+CLONES void vtpu_vpu_rot_lanes(vtpu_vpu *p, unsigned d, unsigned a,
+                               uint32_t k)
 {
     const unsigned L = VTPU_LANES;
     unsigned s = k % L;
-    uint32_t *w = p->tmp[0].u;
+    uint32_t *w = d == a ? p->tmp[0].u : p->v[d].u;
     const uint32_t *in = p->v[a].u;
+    /* two vectorised copies per row, not two libc calls of odd sizes */
     for (unsigned r = 0; r < VTPU_SUBLANES; r++) {
-        memcpy(w + r * L + s, in + r * L, (L - s) * 4);
-        memcpy(w + r * L, in + r * L + L - s, s * 4);
+        const uint32_t *__restrict ir = in + r * L;
+        uint32_t *__restrict orow = w + r * L;
+        for (unsigned l = 0; l < s; l++)
+            orow[l] = ir[l + L - s];
+        for (unsigned l = s; l < L; l++)
+            orow[l] = ir[l - s];
     }
-    memcpy(p->v[d].u, w, sizeof(vtpu_vreg));
+    if (d == a)
+        memcpy(p->v[d].u, w, sizeof(vtpu_vreg));
 }
 
 void vtpu_vpu_rot_sublanes(vtpu_vpu *p, unsigned d, unsigned a, uint32_t k)
 {
     const unsigned S = VTPU_SUBLANES, L = VTPU_LANES;
     unsigned s = k % S;
-    uint32_t *w = p->tmp[0].u;
+    uint32_t *w = d == a ? p->tmp[0].u : p->v[d].u;
     const uint32_t *in = p->v[a].u;
     for (unsigned r = 0; r < S; r++)
         memcpy(w + ((r + s) % S) * L, in + r * L, L * 4);
-    memcpy(p->v[d].u, w, sizeof(vtpu_vreg));
+    if (d == a)
+        memcpy(p->v[d].u, w, sizeof(vtpu_vreg));
 }
 
 /* One tree step over `n` words: w[j] = op(w[j], w[j + n]).  The switch is

@@ -237,6 +237,53 @@ typedef struct vtpu_kernel_entry {
 } vtpu_kernel_entry;                               /* 504 bytes */
 
 /* ------------------------------------------------------------------ */
+/* The progress mailbox (TC -> debuggers and the host, in SMEM)         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Every TC running the TC runtime keeps a vtpu_mailbox at the start of
+ * its SMEM (the linker script puts section ".vtpu.mailbox" first), so a
+ * host that can read SMEM (the device's `info vtpu`, a debugger) sees what
+ * the TC is doing without the TC doing anything per grid step: the
+ * runtime fills the fixed fields at each phase change and points
+ * `point_addr` / `step_addr` at the grid point and step counter its grid
+ * loop keeps anyway.  Programs without the runtime have no mailbox; the
+ * magic tells them apart.  Reads while the TC runs may be torn (a grid
+ * point half updated): good for a progress display, nothing more.
+ */
+#define VTPU_MAILBOX_ADDR 0x10000000u  /* VTPU_SMEM_BASE */
+#define VTPU_MAILBOX_MAGIC 0x424d5456u /* "VTMB" */
+
+enum vtpu_mailbox_phase {
+    VTPU_MB_START = 0, /* started, descriptor not read yet */
+    VTPU_MB_SETUP = 1, /* checking the descriptor, laying out memories */
+    VTPU_MB_GRID = 2,  /* walking its grid points */
+    VTPU_MB_DONE = 3,  /* finished its grid points */
+    VTPU_MB_FAILED = 4 /* ended the launch with a VTPU_LERR_* code */
+};
+
+typedef struct vtpu_mailbox {
+    uint32_t magic;      /*  0: VTPU_MAILBOX_MAGIC */
+    uint32_t phase;      /*  4: enum vtpu_mailbox_phase */
+    uint32_t kernel;     /*  8: kernel index; UINT32_MAX before SETUP */
+    uint32_t code;       /* 12: VTPU_LERR_* once FAILED, else 0 */
+    uint32_t point_addr; /* 16: SMEM address of the current grid point,
+                                int32[4]; 0 before GRID */
+    uint32_t step_addr;  /* 20: SMEM address of the step (u32, 0-based) */
+    uint32_t num_steps;  /* 24: grid points this TC runs */
+    uint8_t grid_rank;   /* 28 */
+    uint8_t reserved[3]; /* 29 */
+    char name[VTPU_KERNEL_NAME_LEN]; /* 32: the kernel's; "" before GRID */
+} vtpu_mailbox;                      /* 64 bytes */
+
+static inline const char *vtpu_mailbox_phase_name(uint32_t phase)
+{
+    static const char *const names[] = {"starting", "setting up", "running",
+                                        "done", "failed"};
+    return phase < sizeof(names) / sizeof(names[0]) ? names[phase] : "?";
+}
+
+/* ------------------------------------------------------------------ */
 /* Layout checks                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -263,5 +310,9 @@ _Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, index_map) == 20, "layout");
 _Static_assert(sizeof(vtpu_kernel_entry) == 504, "kernel entry size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, body) == 40, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, operands) == 56, "layout");
+_Static_assert(sizeof(vtpu_mailbox) == 64, "mailbox size");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, point_addr) == 16, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, grid_rank) == 28, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, name) == 32, "layout");
 
 #endif /* VTPU_LAUNCH_H */

@@ -196,6 +196,42 @@ typedef struct vtpu_run_result {
 int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
                   vtpu_run_result *res);
 
+/*
+ * What a TC is doing, for monitors and debuggers (QEMU's `info vtpu`).
+ * Callable from any thread at any time, also while a run is in progress;
+ * it only reads, and never slows the interpreter: while a TC runs, its pc
+ * lives in a host register, so `pc` is reported only once the TC has
+ * stopped, blocked or ended.
+ */
+typedef enum vtpu_tc_run_state {
+    VTPU_TC_STATE_IDLE = 0, /* not started since the chip was created */
+    VTPU_TC_STATE_RUNNING,  /* executing instructions */
+    VTPU_TC_STATE_BLOCKED,  /* in a semaphore wait or the barrier */
+    VTPU_TC_STATE_EXITED,   /* the last run ended with exit() */
+    VTPU_TC_STATE_FAULTED,  /* the last run ended with a fault on this TC */
+    VTPU_TC_STATE_STOPPED,  /* the last run was stopped (a fault elsewhere,
+                               a reset) */
+} vtpu_tc_run_state;
+
+typedef struct vtpu_tc_status {
+    vtpu_tc_run_state state;
+    bool pc_valid;     /* false while RUNNING (and while IDLE) */
+    uint32_t pc;       /* BLOCKED: the waiting instruction; EXITED: the
+                          exit ecall; FAULTED: the faulting instruction */
+    uint64_t instret;  /* instructions retired in the current or last run,
+                          as of the last time the TC left its loop (a
+                          lower bound while RUNNING) */
+    int exit_code;     /* EXITED only, else 0 */
+} vtpu_tc_status;
+
+/* "idle", "running", "blocked", "exited", "faulted", "stopped". */
+const char *vtpu_tc_state_name(vtpu_tc_run_state state);
+
+/* Status of TC `tc`: 0, or -1 if the chip has no such TC.  A snapshot of
+ * fields another thread may be changing: consistent enough for display,
+ * not for decisions. */
+int vtpu_chip_tc_status(vtpu_chip *chip, unsigned tc, vtpu_tc_status *out);
+
 /* Host access to HBM (bounds-checked; returns -1 if out of range). */
 int vtpu_hbm_read(vtpu_chip *chip, uint64_t off, void *buf, size_t len);
 int vtpu_hbm_write(vtpu_chip *chip, uint64_t off, const void *buf,

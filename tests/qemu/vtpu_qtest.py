@@ -87,6 +87,10 @@ def tiny_elf(words):
 EXIT_A2 = tiny_elf([0x00060513, 0x05d00893, 0x00000073])
 # for (;;);
 SPIN = tiny_elf([0x0000006f])
+# TC 0: sem.wait(0, 1) (blocks: nobody signals); other TCs: for (;;);
+#   bnez a0, spin; addi t0, zero, 1; sem.wait zero, t0; j .; spin: j .
+WAIT0_SPIN = tiny_elf([0x00051863, 0x00100293, 0x0050307b, 0x0000006f,
+                       0x0000006f])
 
 
 class Vtpu:
@@ -490,6 +494,106 @@ class Malformed(unittest.TestCase):
             self.assertEqual(d.rd(ERR_ACK), 0)                  # write-only
             self.assertEqual(d.rd(ID), MAGIC)
             self.assertIn("1af4:10f7", q.hmp("info pci"))
+
+
+def kernel_module():
+    """kernels.elf of the build QEMU_BIN belongs to (build/qemu/..)."""
+    env = os.environ.get("VTPU_KERNELS")
+    if env:
+        return env
+    build = os.path.dirname(os.path.dirname(os.path.abspath(QEMU_BIN)))
+    return os.path.join(build, "firmware/kernels/kernels.elf")
+
+
+def kernel_index(elf, name):
+    """Index of kernel `name` in the module's .vtpu.kernels section."""
+    shoff, = struct.unpack_from("<I", elf, 32)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 46)
+    sec = [struct.unpack_from("<IIIIII", elf, shoff + i * shentsize)
+           for i in range(shnum)]
+    strtab = sec[shstrndx][4]
+    for nm, _, _, _, off, size in sec:
+        if elf[strtab + nm:].split(b"\0", 1)[0] == b".vtpu.kernels":
+            for i in range(size // 504):
+                e = elf[off + 504 * i + 8:off + 504 * i + 40]
+                if e.split(b"\0", 1)[0] == name.encode():
+                    return i
+    raise AssertionError("no kernel %s in the module" % name)
+
+
+class Monitor(unittest.TestCase):
+    """`info vtpu` (HMP, through QMP's human-monitor-command)."""
+
+    def tc_lines(self, q):
+        out = q.hmp("info vtpu")
+        lines = [ln.strip() for ln in out.splitlines()
+                 if ln.strip().startswith("TC ")]
+        self.assertEqual(len(lines), 2, out)
+        return lines
+
+    def test_info_vtpu_tc_states(self):
+        with start(*SMALL) as q:
+            d = Vtpu(q)
+            d.setup_ring()
+            self.assertEqual(self.tc_lines(q), ["TC 0: idle", "TC 1: idle"])
+            # exit(5) on TC 0 only: the pc is the ecall's (third word).
+            q.write(DATA, EXIT_A2)
+            st = d.run(cmd(OP_H2D, src=DATA, dst=0x100000, length=len(EXIT_A2)),
+                       cmd(OP_LOAD_PROG, arg=3, src=0x100000,
+                           length=len(EXIT_A2)),
+                       cmd(OP_LAUNCH, arg=3 | 1 << 8, args=(5, 0, 0, 0)))
+            self.assertEqual(st, ST_IDLE, d.err_msg())
+            tc0, tc1 = self.tc_lines(q)
+            self.assertEqual(tc0, "TC 0: exited (code 5) at pc 0x00100008, "
+                             "3 instructions")
+            self.assertEqual(tc1, "TC 1: idle")
+            # TC 0 blocked in a semaphore wait (its pc known), TC 1
+            # running (no pc, instructions a lower bound).
+            q.write(DATA, WAIT0_SPIN)
+            d.run(cmd(OP_H2D, src=DATA, dst=0, length=len(WAIT0_SPIN)),
+                  cmd(OP_LOAD_PROG, arg=0, src=0, length=len(WAIT0_SPIN)))
+            d.submit(cmd(OP_LAUNCH, arg=0))
+            d.wait(lambda: self.tc_lines(q)[0].startswith("TC 0: blocked"),
+                   "TC 0 blocked")
+            tc0, tc1 = self.tc_lines(q)
+            self.assertRegex(tc0, r"^TC 0: blocked at pc 0x00100008, "
+                             r"\d+ instructions$")
+            self.assertRegex(tc1, r"^TC 1: running, \d+\+ instructions$")
+            d = d.system_reset()
+            tc0, tc1 = self.tc_lines(q)
+            self.assertRegex(tc0, r"^TC 0: stopped at pc 0x00100008")
+            self.assertRegex(tc1, r"^TC 1: stopped at pc 0x00100010")
+
+    def test_info_vtpu_kernel_and_grid_point(self):
+        path = kernel_module()
+        if not os.path.exists(path):
+            self.skipTest("no kernel module at %s" % path)
+        with open(path, "rb") as f:
+            elf = f.read()
+        k = kernel_index(elf, "nop0")
+        # nop0 over grid (3,) 'arbitrary': TC 0 runs all three points.
+        desc = struct.pack("<IHHIIBB4BHIIIIIIQQ", 0x4c555456, 1, 640, k, 0,
+                           1, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0)
+        desc += bytes(640 - len(desc))
+        hbm_elf, hbm_desc = 0x200000, 0x800000
+        with start(*SMALL) as q:
+            d = Vtpu(q)
+            d.setup_ring()
+            q.write(DATA, elf)
+            q.write(DATA + 0x100000, desc)
+            st = d.run(cmd(OP_H2D, src=DATA, dst=hbm_elf, length=len(elf)),
+                       cmd(OP_H2D, src=DATA + 0x100000, dst=hbm_desc,
+                           length=len(desc)),
+                       cmd(OP_LOAD_PROG, arg=1, src=hbm_elf, length=len(elf)),
+                       cmd(OP_LAUNCH, arg=1, args=(hbm_desc, 0, 0, 0)))
+            self.assertEqual(st, ST_IDLE, d.err_msg())
+            self.assertEqual(d.rd(LAST_EXIT), 0)
+            tc0, tc1 = self.tc_lines(q)
+            self.assertRegex(tc0, r"^TC 0: exited \(code 0\) at pc 0x[0-9a-f]{8}"
+                             r", \d+ instructions; kernel nop0 \(#%d\) done at "
+                             r"grid point \(2\), step 3 of 3$" % k)
+            self.assertRegex(tc1, r"^TC 1: exited \(code 0\) .*; kernel nop0 "
+                             r"\(#%d\) done, no grid points on this TC$" % k)
 
 
 class Random(unittest.TestCase):

@@ -1,0 +1,1345 @@
+/*
+ * test_kernel_lib.c - the kernel library of kernels.elf (docs/kernels.md,
+ * "Kernel library"): every kernel against a host C reference on random
+ * data, at shapes that do and do not divide into blocks, on 1 and 2 TCs.
+ *
+ * The harness is the one of test_kernels.c reduced to what these cases
+ * need: arrays in HBM, a launch descriptor naming a kernel by name, a run
+ * through the engine API, outputs read back and compared.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../firmware/kernels/lib_ops.h"
+#include "helpers.h"
+#include "vtpu-launch.h"
+#include "vtpu.h"
+
+#pragma GCC optimize("fp-contract=off")
+
+#define MODULE VTPU_TEST_BUILD_DIR "/../firmware/kernels/kernels.elf"
+
+#define HBM_SIZE (256ull << 20)
+#define DESC_OFF 0x1000ull
+#define STATUS_OFF 0x2000ull
+#define SCALARS_OFF 0x3000ull
+#define ARRAYS_OFF 0x100000ull
+#define VMEM_SIZE (16u << 20)
+
+/* ------------------------------------------------------------------ */
+/* Harness                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct kt {
+    vtpu_chip *chip;
+    uint8_t *elf;
+    size_t elf_len;
+    uint64_t hbm_next;
+    pthread_mutex_t mu;
+    char out[8192];
+    size_t out_len;
+    uint64_t rng;
+} kt;
+
+/* An operand of a launch: an array in HBM. */
+typedef struct arr {
+    uint64_t hbm;
+    unsigned dtype, rank;
+    uint32_t shape[4];
+} arr;
+
+static void capture(void *opaque, unsigned tc, int fd, const char *buf,
+                    size_t len)
+{
+    kt *t = opaque;
+    (void)tc;
+    (void)fd;
+    pthread_mutex_lock(&t->mu);
+    size_t room = sizeof(t->out) - 1 - t->out_len;
+    if (len > room)
+        len = room;
+    memcpy(t->out + t->out_len, buf, len);
+    t->out_len += len;
+    t->out[t->out_len] = 0;
+    pthread_mutex_unlock(&t->mu);
+}
+
+static int setup(void **state)
+{
+    alarm(300);
+    kt *t = calloc(1, sizeof(*t));
+    assert_non_null(t);
+    pthread_mutex_init(&t->mu, NULL);
+    vtpu_config cfg;
+    char err[256];
+    assert_int_equal(vtpu_config_preset(&cfg, "v5p", err, sizeof(err)), 0);
+    cfg.num_tcs = 2;
+    cfg.hbm_size = HBM_SIZE;
+    cfg.vmem_size = VMEM_SIZE;
+    t->chip = vtpu_chip_new(&cfg, err, sizeof(err));
+    if (!t->chip)
+        fail_msg("vtpu_chip_new: %s", err);
+    vtpu_chip_set_output(t->chip, capture, t);
+    FILE *f = fopen(MODULE, "rb");
+    if (!f)
+        fail_msg("cannot open %s", MODULE);
+    fseek(f, 0, SEEK_END);
+    t->elf_len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    t->elf = malloc(t->elf_len);
+    assert_int_equal(fread(t->elf, 1, t->elf_len, f), t->elf_len);
+    fclose(f);
+    if (vtpu_chip_load_elf(t->chip, t->elf, t->elf_len, err, sizeof(err)))
+        fail_msg("loading %s: %s", MODULE, err);
+    t->hbm_next = ARRAYS_OFF;
+    t->rng = 0x2545f4914f6cdd1dull;
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    kt *t = *state;
+    vtpu_chip_free(t->chip);
+    free(t->elf);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+    return 0;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Index of kernel `name` in the module's .vtpu.kernels section. */
+static uint32_t kernel_index(const kt *t, const char *name)
+{
+    const uint8_t *b = t->elf;
+    uint32_t shoff = rd32(b + 32);
+    unsigned shentsize = b[46] | b[47] << 8, shnum = b[48] | b[49] << 8;
+    unsigned shstrndx = b[50] | b[51] << 8;
+    const uint8_t *strtab = b + rd32(b + shoff + shstrndx * shentsize + 16);
+    for (unsigned i = 0; i < shnum; i++) {
+        const uint8_t *sh = b + shoff + i * shentsize;
+        if (strcmp((const char *)strtab + rd32(sh), ".vtpu.kernels"))
+            continue;
+        const uint8_t *tab = b + rd32(sh + 16);
+        uint32_t n = rd32(sh + 20) / sizeof(vtpu_kernel_entry);
+        for (uint32_t k = 0; k < n; k++) {
+            vtpu_kernel_entry e;
+            memcpy(&e, tab + k * sizeof(e), sizeof(e));
+            if (!strncmp(e.name, name, sizeof(e.name)))
+                return k;
+        }
+    }
+    fail_msg("kernel %s not in %s", name, MODULE);
+    return 0;
+}
+
+static size_t dt_size(unsigned dt)
+{
+    return dt == VTPU_BF16 || dt == VTPU_I16 ? 2
+           : dt == VTPU_I8 || dt == VTPU_U8  ? 1
+                                             : 4;
+}
+
+static size_t arr_elems(const arr *a)
+{
+    size_t n = 1;
+    for (unsigned d = 0; d < a->rank; d++)
+        n *= a->shape[d];
+    return n;
+}
+
+static void reset_hbm(kt *t)
+{
+    t->hbm_next = ARRAYS_OFF;
+}
+
+/* A new array; `data` (may be NULL: filled with 0xa5 bytes) copied in. */
+static arr new_arr(kt *t, unsigned dtype, unsigned rank, const uint32_t *shape,
+                   const void *data)
+{
+    arr a = {.hbm = t->hbm_next, .dtype = dtype, .rank = rank};
+    memcpy(a.shape, shape, rank * 4);
+    size_t bytes = arr_elems(&a) * dt_size(dtype);
+    t->hbm_next = (a.hbm + bytes + 4096 + 4095) & ~4095ull;
+    assert_true(t->hbm_next <= HBM_SIZE);
+    if (data) {
+        assert_int_equal(vtpu_hbm_write(t->chip, a.hbm, data, bytes), 0);
+    } else {
+        void *s = malloc(bytes);
+        memset(s, 0xa5, bytes);
+        assert_int_equal(vtpu_hbm_write(t->chip, a.hbm, s, bytes), 0);
+        free(s);
+    }
+    return a;
+}
+
+static void *get_arr(kt *t, const arr *a)
+{
+    size_t bytes = arr_elems(a) * dt_size(a->dtype);
+    void *p = malloc(bytes);
+    assert_int_equal(vtpu_hbm_read(t->chip, a->hbm, p, bytes), 0);
+    return p;
+}
+
+/* Launch `name` over `grid` (all parallel unless sem says otherwise). */
+/* Launch; returns the run's exit code (the runtime's VTPU_LERR_*). */
+static int launch(kt *t, const char *name, unsigned grank, const uint32_t *grid,
+                  const uint8_t *sem, const arr *ops, unsigned nops,
+                  const int32_t *sc, unsigned nsc, unsigned ntcs)
+{
+    vtpu_launch L;
+    memset(&L, 0, sizeof(L));
+    L.magic = VTPU_LAUNCH_MAGIC;
+    L.version = VTPU_LAUNCH_VERSION;
+    L.size = sizeof(L);
+    L.kernel = kernel_index(t, name);
+    L.flags = VTPU_LAUNCH_F_STATUS;
+    L.grid_rank = (uint8_t)grank;
+    for (unsigned d = 0; d < grank; d++) {
+        L.grid[d] = grid[d];
+        L.semantics[d] = sem ? sem[d] : VTPU_PARALLEL;
+    }
+    L.status_hbm = STATUS_OFF;
+    L.vmem_size = VMEM_SIZE;
+    L.num_sems = 256;
+    L.num_operands = (uint8_t)nops;
+    for (unsigned i = 0; i < nops; i++) {
+        L.operands[i].hbm = ops[i].hbm;
+        L.operands[i].dtype = (uint8_t)ops[i].dtype;
+        L.operands[i].rank = (uint8_t)ops[i].rank;
+        memcpy(L.operands[i].shape, ops[i].shape, ops[i].rank * 4);
+    }
+    L.num_scalars = nsc;
+    if (nsc == 0) {
+        /* no scalars */
+    } else if (nsc <= VTPU_INLINE_SCALARS) {
+        memcpy(L.scalars, sc, nsc * 4);
+    } else {
+        L.scalars_hbm = SCALARS_OFF;
+        vtpu_hbm_write(t->chip, SCALARS_OFF, sc, nsc * 4);
+    }
+    assert_int_equal(vtpu_hbm_write(t->chip, DESC_OFF, &L, sizeof(L)), 0);
+    vtpu_run_opts opts = {.num_tcs = ntcs, .args = {DESC_OFF, 0}};
+    vtpu_run_result res;
+    t->out_len = 0;
+    t->out[0] = 0;
+    int rc = vtpu_chip_run(t->chip, &opts, &res);
+    if (rc) {
+        char msg[512];
+        vtpu_error_format(&res.error, msg, sizeof(msg));
+        fail_msg("%s: engine fault: %s\nTC output:\n%s", name, msg, t->out);
+    }
+    return res.exit_code;
+}
+
+static void run_kernel(kt *t, const char *name, unsigned grank,
+                       const uint32_t *grid, const uint8_t *sem, const arr *ops,
+                       unsigned nops, const int32_t *sc, unsigned nsc,
+                       unsigned ntcs)
+{
+    int rc = launch(t, name, grank, grid, sem, ops, nops, sc, nsc, ntcs);
+    if (rc)
+        fail_msg("%s: launch failed with exit code %d:\n%s", name, rc, t->out);
+}
+
+static float rnd_unit(kt *t) /* [0, 1) */
+{
+    return (float)(test_rand32(&t->rng) >> 8) / 16777216.0f;
+}
+
+static uint32_t f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static inline float u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sort                                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The kernels' key order as an i32 (docs/kernels.md): f32/bf16 IEEE
+ * totalOrder with every NaN the canonical +NaN; descending = not. */
+static int32_t sort_key(uint32_t bits, int is_float, int desc)
+{
+    uint32_t u = bits;
+    if (is_float) {
+        if ((u & 0x7fffffffu) > 0x7f800000u)
+            u = 0x7fc00000u;
+        u ^= (uint32_t)((int32_t)u >> 31) & 0x7fffffffu;
+    }
+    return (int32_t)(desc ? ~u : u);
+}
+
+typedef struct sref {
+    int32_t key;
+    int32_t idx;
+} sref;
+
+static int sref_cmp(const void *a, const void *b)
+{
+    const sref *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+enum { SK_F32, SK_I32, SK_BF16 };
+
+/* Random keys with many duplicates and the special values. */
+static uint32_t sort_rand_key(kt *t, int kind)
+{
+    uint32_t r = test_rand32(&t->rng);
+    if (kind == SK_I32) {
+        switch (r % 8) {
+        case 0:
+            return 0x7fffffffu;
+        case 1:
+            return 0x80000000u;
+        case 2:
+            return test_rand32(&t->rng);
+        default:
+            return (uint32_t)((int32_t)(r >> 8) % 61 - 30);
+        }
+    }
+    static const uint32_t special[] = {0x7fc00000u, 0xffc00001u, 0x7f800000u,
+                                       0xff800000u, 0x00000000u, 0x80000000u,
+                                       0x7fa00000u};
+    uint32_t f;
+    if (r % 16 == 0)
+        f = special[(r >> 4) % 7];
+    else if (r % 16 < 4)
+        f = f2u(rnd_unit(t) * 2e6f - 1e6f);
+    else
+        f = f2u((float)((int)((r >> 8) % 41) - 20) * 0.25f);
+    return kind == SK_BF16 ? f & 0xffff0000u : f;
+}
+
+/*
+ * Sort (rows, n) keys with `nv` value arrays and compare with the
+ * reference (a stable sort: qsort on (key, index)): indices exactly the
+ * reference's, keys and values those of the indices.
+ */
+static void sort_case(kt *t, int kind, unsigned nv, unsigned rank,
+                      uint32_t rows, uint32_t n, int desc, uint32_t grid,
+                      unsigned ntcs)
+{
+    static const char *const base[] = {"sort_f32", "sort_i32", "sort_bf16"};
+    char name[32];
+    snprintf(name, sizeof(name), "%s%s", base[kind],
+             nv == 0   ? ""
+             : nv == 1 ? "_v1"
+                       : "_v2");
+    size_t total = (size_t)rows * n;
+    unsigned kdt = kind == SK_F32   ? VTPU_F32
+                   : kind == SK_I32 ? VTPU_I32
+                                    : VTPU_BF16;
+    uint32_t *keys = malloc(total * 4);
+    uint16_t *kb16 = malloc(total * 2);
+    uint32_t *vals[2];
+    for (size_t i = 0; i < total; i++) {
+        keys[i] = sort_rand_key(t, kind);
+        kb16[i] = (uint16_t)(keys[i] >> 16);
+    }
+    uint32_t shape[2] = {rows, n};
+    const uint32_t *sh = rank == 2 ? shape : shape + 1;
+    reset_hbm(t);
+    arr ops[7];
+    unsigned no = 0;
+    ops[no++] = new_arr(t, kdt, rank, sh,
+                        kind == SK_BF16 ? (void *)kb16 : (void *)keys);
+    for (unsigned v = 0; v < nv; v++) {
+        vals[v] = malloc(total * 4);
+        for (size_t i = 0; i < total; i++)
+            vals[v][i] = test_rand32(&t->rng);
+        ops[no++] = new_arr(t, v ? VTPU_F32 : VTPU_I32, rank, sh, vals[v]);
+    }
+    ops[no++] = new_arr(t, kdt, rank, sh, NULL);
+    ops[no++] = new_arr(t, VTPU_I32, rank, sh, NULL);
+    for (unsigned v = 0; v < nv; v++)
+        ops[no++] = new_arr(t, v ? VTPU_F32 : VTPU_I32, rank, sh, NULL);
+    int32_t flags = desc ? 1 : 0;
+    run_kernel(t, name, 1, &grid, NULL, ops, no, &flags, 1, ntcs);
+
+    void *ko = get_arr(t, &ops[1 + nv]);
+    int32_t *io = get_arr(t, &ops[2 + nv]);
+    uint32_t *vo[2];
+    for (unsigned v = 0; v < nv; v++)
+        vo[v] = get_arr(t, &ops[3 + nv + v]);
+    int isf = kind != SK_I32;
+    sref *ref = malloc(n * sizeof(sref));
+    char *seen = malloc(n);
+    for (uint32_t r = 0; r < rows; r++) {
+        const uint32_t *kr = keys + (size_t)r * n;
+        for (uint32_t i = 0; i < n; i++) {
+            ref[i].key = sort_key(kr[i], isf, desc);
+            ref[i].idx = (int32_t)i;
+        }
+        qsort(ref, n, sizeof(sref), sref_cmp);
+        memset(seen, 0, n);
+        for (uint32_t i = 0; i < n; i++) {
+            size_t at = (size_t)r * n + i;
+            uint32_t got = kind == SK_BF16
+                               ? (uint32_t)((uint16_t *)ko)[at] << 16
+                               : ((uint32_t *)ko)[at];
+            int32_t ix = io[at];
+            if (ix < 0 || (uint32_t)ix >= n || seen[ix])
+                fail_msg("%s (%u,%u): row %u pos %u: index %d not a "
+                         "permutation",
+                         name, rows, n, r, i, ix);
+            seen[ix] = 1;
+            if (ix != ref[i].idx)
+                fail_msg("%s (%u,%u) desc %d: row %u pos %u: index %d, "
+                         "expected %d",
+                         name, rows, n, desc, r, i, ix, ref[i].idx);
+            if (sort_key(got, isf, desc) != ref[i].key)
+                fail_msg("%s (%u,%u) desc %d: row %u pos %u: key 0x%08x, "
+                         "expected order key %d",
+                         name, rows, n, desc, r, i, got, ref[i].key);
+            /* non-NaN keys come back bit for bit */
+            uint32_t want = kr[ix];
+            if (isf && (want & 0x7fffffffu) > 0x7f800000u)
+                want = 0x7fc00000u;
+            assert_int_equal(got, want);
+            for (unsigned v = 0; v < nv; v++)
+                assert_int_equal(vo[v][at], vals[v][(size_t)r * n + ix]);
+        }
+    }
+    free(ref);
+    free(seen);
+    free(ko);
+    free(io);
+    for (unsigned v = 0; v < nv; v++) {
+        free(vo[v]);
+        free(vals[v]);
+    }
+    free(keys);
+    free(kb16);
+}
+
+static void test_sort_f32(void **state)
+{
+    kt *t = *state;
+    sort_case(t, SK_F32, 0, 2, 16, 128, 0, 2, 2);
+    sort_case(t, SK_F32, 0, 2, 16, 256, 1, 2, 2);
+    sort_case(t, SK_F32, 0, 2, 4, 1024, 0, 2, 2);
+    sort_case(t, SK_F32, 0, 2, 3, 4096, 1, 3, 2);
+    sort_case(t, SK_F32, 0, 2, 5, 100, 0, 1, 1); /* padded, one TC */
+    sort_case(t, SK_F32, 0, 1, 1, 1, 0, 1, 1);
+    sort_case(t, SK_F32, 0, 1, 1, 3000, 1, 1, 1);
+    sort_case(t, SK_F32, 1, 2, 7, 3, 1, 2, 2);
+    sort_case(t, SK_F32, 0, 2, 1000, 2, 0, 2, 2);
+    sort_case(t, SK_F32, 0, 2, 300, 600, 0, 2, 2); /* several chunks */
+}
+
+static void test_sort_i32(void **state)
+{
+    kt *t = *state;
+    sort_case(t, SK_I32, 0, 2, 16, 128, 1, 2, 2);
+    sort_case(t, SK_I32, 0, 2, 7, 2048, 0, 2, 2);
+    sort_case(t, SK_I32, 0, 2, 9, 77, 0, 2, 2); /* pads vs INT32_MAX */
+    sort_case(t, SK_I32, 0, 2, 2, 5000, 1, 2, 1);
+}
+
+static void test_sort_bf16(void **state)
+{
+    kt *t = *state;
+    sort_case(t, SK_BF16, 0, 2, 16, 128, 0, 2, 2);
+    sort_case(t, SK_BF16, 0, 2, 3, 300, 1, 2, 2);
+    sort_case(t, SK_BF16, 1, 2, 5, 2048, 0, 2, 2);
+    sort_case(t, SK_BF16, 2, 2, 2, 6000, 1, 2, 2);
+}
+
+static void test_sort_values(void **state)
+{
+    kt *t = *state;
+    sort_case(t, SK_F32, 1, 2, 16, 256, 0, 2, 2);
+    sort_case(t, SK_F32, 2, 2, 5, 1000, 1, 2, 2);
+    sort_case(t, SK_I32, 1, 2, 3, 8192, 0, 2, 2);
+    sort_case(t, SK_I32, 2, 2, 33, 64, 1, 4, 2);
+}
+
+static void test_sort_long(void **state)
+{
+    kt *t = *state;
+    sort_case(t, SK_F32, 1, 2, 1, 131072, 0, 1, 1);
+    sort_case(t, SK_F32, 0, 2, 2, 100000, 1, 2, 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* Element-wise                                                          */
+/* ------------------------------------------------------------------ */
+
+static uint32_t cdiv(uint32_t a, uint32_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/* |got - want| within rel * |want| + abs; NaN matches NaN, inf inf. */
+static int close_f(double got, double want, double rel, double abs_)
+{
+    if (isnan(want))
+        return isnan(got);
+    if (isinf(want))
+        return got == want;
+    return fabs(got - want) <= rel * fabs(want) + abs_;
+}
+
+static float *rand_f32(kt *t, size_t n, float lo, float hi)
+{
+    float *p = malloc(n * 4);
+    for (size_t i = 0; i < n; i++)
+        p[i] = lo + (hi - lo) * rnd_unit(t);
+    return p;
+}
+
+static double ref_unary(int op, double x)
+{
+    switch (op) {
+    case EW_U_ABS:
+        return fabs(x);
+    case EW_U_NEG:
+        return -x;
+    case EW_U_EXP:
+        return exp(x);
+    case EW_U_LOG:
+        return log(x);
+    case EW_U_TANH:
+        return tanh(x);
+    case EW_U_SIGMOID:
+        return 1.0 / (1.0 + exp(-x));
+    case EW_U_RELU:
+        return x > 0 ? x : 0.0;
+    case EW_U_GELU:
+        return 0.5 * x *
+               (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    case EW_U_SIN:
+        return sin(x);
+    case EW_U_COS:
+        return cos(x);
+    case EW_U_RSQRT:
+        return 1.0 / sqrt(x);
+    case EW_U_SQRT:
+        return sqrt(x);
+    case EW_U_RECIP:
+        return 1.0 / x;
+    case EW_U_FLOOR:
+        return floor(x);
+    case EW_U_CEIL:
+        return ceil(x);
+    case EW_U_ROUND:
+        return nearbyint(x);
+    case EW_U_SQUARE:
+        return x * x;
+    default:
+        return x;
+    }
+}
+
+static void ew_unary_case(kt *t, int op, uint32_t R, uint32_t C, unsigned ntcs)
+{
+    size_t n = (size_t)R * C;
+    int pos = op == EW_U_LOG || op == EW_U_RSQRT || op == EW_U_SQRT;
+    float *x = rand_f32(t, n, pos ? 0.001f : -6.0f, 6.0f);
+    uint32_t sh[2] = {R, C}, grid[2] = {cdiv(R, 32), cdiv(C, 512)};
+    reset_hbm(t);
+    arr ops[2] = {new_arr(t, VTPU_F32, 2, sh, x),
+                  new_arr(t, VTPU_F32, 2, sh, NULL)};
+    int32_t sc = op;
+    run_kernel(t, "ew_unary_f32", 2, grid, NULL, ops, 2, &sc, 1, ntcs);
+    float *o = get_arr(t, &ops[1]);
+    for (size_t i = 0; i < n; i++) {
+        double want = ref_unary(op, x[i]);
+        /* gelu: the kernel rounds every step in f32 */
+        double rel = op == EW_U_GELU ? 1e-5 : 2e-7;
+        if (!close_f(o[i], (float)want, rel, op == EW_U_GELU ? 1e-6 : 0))
+            fail_msg("ew_unary_f32 op %d (%u,%u) [%zu]: f(%.9g) = %.9g, "
+                     "expected %.9g",
+                     op, R, C, i, x[i], o[i], want);
+    }
+    free(o);
+    free(x);
+}
+
+static void test_ew_unary_f32(void **state)
+{
+    kt *t = *state;
+    for (int op = 0; op < EW_U_COUNT; op++)
+        ew_unary_case(t, op, 37, 300, op & 1 ? 1 : 2);
+    ew_unary_case(t, EW_U_GELU, 64, 1024, 2);
+    ew_unary_case(t, EW_U_EXP, 1, 5, 1);
+}
+
+static void ew_binary_case(kt *t, int op, uint32_t R, uint32_t C, unsigned ntcs)
+{
+    size_t n = (size_t)R * C;
+    float *x = rand_f32(t, n, op == EW_B_POW ? 0.01f : -100.0f, 100.0f);
+    float *y = rand_f32(t, n, -100.0f, 100.0f);
+    if (op == EW_B_POW)
+        for (size_t i = 0; i < n; i++)
+            y[i] /= 25.0f;
+    uint32_t sh[2] = {R, C}, grid[2] = {cdiv(R, 32), cdiv(C, 512)};
+    reset_hbm(t);
+    arr ops[3] = {new_arr(t, VTPU_F32, 2, sh, x),
+                  new_arr(t, VTPU_F32, 2, sh, y),
+                  new_arr(t, VTPU_F32, 2, sh, NULL)};
+    int32_t sc = op;
+    run_kernel(t, "ew_binary_f32", 2, grid, NULL, ops, 3, &sc, 1, ntcs);
+    float *o = get_arr(t, &ops[2]);
+    for (size_t i = 0; i < n; i++) {
+        float a = x[i], b = y[i], want;
+        switch (op) {
+        case EW_B_ADD:
+            want = a + b;
+            break;
+        case EW_B_SUB:
+            want = a - b;
+            break;
+        case EW_B_MUL:
+            want = a * b;
+            break;
+        case EW_B_DIV:
+            want = a / b;
+            break;
+        case EW_B_MAX:
+            want = a > b ? a : b;
+            break;
+        case EW_B_MIN:
+            want = a < b ? a : b;
+            break;
+        default:
+            want = (float)pow(a, b);
+            break;
+        }
+        if (!close_f(o[i], want, op == EW_B_POW ? 2e-7 : 0, 0))
+            fail_msg("ew_binary_f32 op %d [%zu]: f(%.9g, %.9g) = %.9g, "
+                     "expected %.9g",
+                     op, i, a, b, o[i], want);
+    }
+    free(o);
+    free(x);
+    free(y);
+}
+
+static void test_ew_binary_f32(void **state)
+{
+    kt *t = *state;
+    for (int op = 0; op < EW_B_COUNT; op++)
+        ew_binary_case(t, op, 50, 515, op & 1 ? 1 : 2);
+    ew_binary_case(t, EW_B_ADD, 128, 2048, 2);
+}
+
+static void ew_i32_case(kt *t, int binary, int op, uint32_t R, uint32_t C)
+{
+    size_t n = (size_t)R * C;
+    uint32_t *x = malloc(n * 4), *y = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = test_rand32(&t->rng);
+        y[i] = test_rand32(&t->rng);
+    }
+    uint32_t sh[2] = {R, C}, grid[2] = {cdiv(R, 32), cdiv(C, 512)};
+    reset_hbm(t);
+    arr ops[3];
+    unsigned no = 0;
+    ops[no++] = new_arr(t, VTPU_I32, 2, sh, x);
+    if (binary)
+        ops[no++] = new_arr(t, VTPU_I32, 2, sh, y);
+    ops[no++] = new_arr(t, VTPU_I32, 2, sh, NULL);
+    int32_t sc = op;
+    run_kernel(t, binary ? "ew_binary_i32" : "ew_unary_i32", 2, grid, NULL, ops,
+               no, &sc, 1, 2);
+    uint32_t *o = get_arr(t, &ops[no - 1]);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t a = x[i], b = y[i], want;
+        int32_t sa = (int32_t)a, sb = (int32_t)b;
+        if (!binary)
+            want = op == EW_UI_ABS   ? (sa < 0 ? 0u - a : a)
+                   : op == EW_UI_NEG ? 0u - a
+                                     : ~a;
+        else
+            switch (op) {
+            case EW_BI_ADD:
+                want = a + b;
+                break;
+            case EW_BI_SUB:
+                want = a - b;
+                break;
+            case EW_BI_MUL:
+                want = a * b;
+                break;
+            case EW_BI_MAX:
+                want = sa > sb ? a : b;
+                break;
+            case EW_BI_MIN:
+                want = sa < sb ? a : b;
+                break;
+            case EW_BI_AND:
+                want = a & b;
+                break;
+            case EW_BI_OR:
+                want = a | b;
+                break;
+            default:
+                want = a ^ b;
+                break;
+            }
+        if (o[i] != want)
+            fail_msg("ew i32 %s op %d [%zu]: 0x%x, expected 0x%x",
+                     binary ? "binary" : "unary", op, i, o[i], want);
+    }
+    free(o);
+    free(x);
+    free(y);
+}
+
+static void test_ew_i32(void **state)
+{
+    kt *t = *state;
+    for (int op = 0; op < EW_UI_COUNT; op++)
+        ew_i32_case(t, 0, op, 33, 129);
+    for (int op = 0; op < EW_BI_COUNT; op++)
+        ew_i32_case(t, 1, op, 40, 600);
+}
+
+static uint16_t bf16_rne(float f)
+{
+    uint32_t u = f2u(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+
+static void test_casts(void **state)
+{
+    kt *t = *state;
+    const uint32_t R = 70, C = 258;
+    size_t n = (size_t)R * C;
+    float *x = rand_f32(t, n, -3e9f, 3e9f);
+    for (size_t i = 0; i < n; i += 7)
+        x[i] = (float)((int)(test_rand32(&t->rng) % 2001) - 1000) / 4.0f;
+    x[3] = NAN;
+    x[5] = INFINITY;
+    x[9] = -INFINITY;
+    int32_t *xi = malloc(n * 4);
+    for (size_t i = 0; i < n; i++)
+        xi[i] = (int32_t)test_rand32(&t->rng) >> (i % 20);
+    uint32_t sh[2] = {R, C}, grid[2] = {cdiv(R, 64), cdiv(C, 128)};
+
+    for (int rne = 0; rne < 2; rne++) {
+        reset_hbm(t);
+        arr ops[2] = {new_arr(t, VTPU_F32, 2, sh, x),
+                      new_arr(t, VTPU_I32, 2, sh, NULL)};
+        int32_t sc = rne;
+        run_kernel(t, "cast_f32_i32", 2, grid, NULL, ops, 2, &sc, 1, 2);
+        int32_t *o = get_arr(t, &ops[1]);
+        for (size_t i = 0; i < n; i++) {
+            float v = rne ? nearbyintf(x[i]) : truncf(x[i]);
+            int32_t want = isnan(v)             ? 0
+                           : v >= 2147483648.0f ? INT32_MAX
+                           : v < -2147483648.0f ? INT32_MIN
+                                                : (int32_t)v;
+            if (o[i] != want)
+                fail_msg("cast_f32_i32 rne %d: %.9g -> %d, expected %d", rne,
+                         x[i], o[i], want);
+        }
+        free(o);
+    }
+    reset_hbm(t);
+    arr ops[4] = {
+        new_arr(t, VTPU_I32, 2, sh, xi), new_arr(t, VTPU_F32, 2, sh, NULL),
+        new_arr(t, VTPU_F32, 2, sh, x), new_arr(t, VTPU_BF16, 2, sh, NULL)};
+    run_kernel(t, "cast_i32_f32", 2, grid, NULL, ops, 2, NULL, 0, 2);
+    run_kernel(t, "cast_f32_bf16", 2, grid, NULL, ops + 2, 2, NULL, 0, 1);
+    float *of = get_arr(t, &ops[1]);
+    uint16_t *ob = get_arr(t, &ops[3]);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(of[i] == (float)xi[i]);
+        if (ob[i] != bf16_rne(x[i]))
+            fail_msg("cast_f32_bf16: %.9g -> 0x%04x, expected 0x%04x", x[i],
+                     ob[i], bf16_rne(x[i]));
+    }
+    /* and back: bf16 -> f32 is exact */
+    arr back = new_arr(t, VTPU_F32, 2, sh, NULL);
+    arr ops2[2] = {ops[3], back};
+    run_kernel(t, "cast_bf16_f32", 2, grid, NULL, ops2, 2, NULL, 0, 2);
+    uint32_t *ou = get_arr(t, &back);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ou[i], (uint32_t)ob[i] << 16);
+    free(ou);
+    free(of);
+    free(ob);
+    free(x);
+    free(xi);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reductions                                                            */
+/* ------------------------------------------------------------------ */
+
+/* op over n values at x[0], x[s], ...; argmax in *arg */
+static double ref_reduce(int op, const float *x, size_t n, size_t s,
+                         int32_t *arg)
+{
+    double acc = op == RED_SUM ? 0 : x[0];
+    int32_t best = 0;
+    int nan = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i * s];
+        if (isnan(v)) {
+            if (!nan)
+                best = (int32_t)i;
+            nan = 1;
+        } else if (!nan && v > x[best * s]) {
+            best = (int32_t)i;
+        }
+        if (op == RED_SUM)
+            acc += v;
+        else if (op == RED_MAX)
+            acc = isnan(acc) || isnan(v) ? NAN : (v > acc ? v : acc);
+        else
+            acc = isnan(acc) || isnan(v) ? NAN : (v < acc ? v : acc);
+    }
+    *arg = best;
+    return acc;
+}
+
+static void reduce_case(kt *t, int first, int op, uint32_t R, uint32_t C,
+                        int nans, unsigned ntcs)
+{
+    size_t n = (size_t)R * C;
+    float *x = rand_f32(t, n, -50.0f, 50.0f);
+    for (size_t i = 0; i < n; i += op == RED_COUNT ? 1 : 3) /* ties */
+        x[i] = (float)(int)(op == RED_COUNT ? x[i] / 10 : x[i]);
+    for (int i = 0; i < nans; i++)
+        x[test_rand32(&t->rng) % n] = NAN;
+    uint32_t sh[2] = {R, C}, osh[2] = {first ? 1 : R, first ? C : 1};
+    uint32_t grid[2] = {first ? cdiv(C, 512) : cdiv(R, 8),
+                        first ? cdiv(R, 64) : cdiv(C, 512)};
+    uint8_t sem[2] = {VTPU_PARALLEL, VTPU_ARBITRARY};
+    int arg = op == RED_COUNT;
+    char name[32];
+    snprintf(name, sizeof(name), "%s_%s_f32", arg ? "argmax" : "reduce",
+             first ? "first" : "last");
+    reset_hbm(t);
+    arr ops[2] = {new_arr(t, VTPU_F32, 2, sh, x),
+                  new_arr(t, arg ? VTPU_I32 : VTPU_F32, 2, osh, NULL)};
+    int32_t sc = op;
+    run_kernel(t, name, 2, grid, sem, ops, 2, &sc, arg ? 0 : 1, ntcs);
+    void *o = get_arr(t, &ops[1]);
+    uint32_t m = first ? C : R;
+    for (uint32_t i = 0; i < m; i++) {
+        int32_t best;
+        double want = first ? ref_reduce(arg ? RED_MAX : op, x + i, R, C, &best)
+                            : ref_reduce(arg ? RED_MAX : op, x + (size_t)i * C,
+                                         C, 1, &best);
+        if (arg) {
+            if (((int32_t *)o)[i] != best)
+                fail_msg("%s (%u,%u) [%u]: %d, expected %d", name, R, C, i,
+                         ((int32_t *)o)[i], best);
+        } else {
+            float got = ((float *)o)[i];
+            if (!close_f(got, want, op == RED_SUM ? 1e-5 : 0,
+                         op == RED_SUM ? 1e-3 : 0))
+                fail_msg("%s op %d (%u,%u) [%u]: %.9g, expected %.9g", name, op,
+                         R, C, i, got, want);
+        }
+    }
+    free(o);
+    free(x);
+}
+
+static void test_reduce(void **state)
+{
+    kt *t = *state;
+    for (int first = 0; first < 2; first++) {
+        for (int op = 0; op <= RED_COUNT; op++) {
+            reduce_case(t, first, op, 13, 700, 0, 2);
+            reduce_case(t, first, op, 70, 1300, 3, 1);
+            reduce_case(t, first, op, 8, 512, 0, 2);
+            reduce_case(t, first, op, 3, 5, 0, 2);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Softmax and norms                                                      */
+/* ------------------------------------------------------------------ */
+
+static void norm_case(kt *t, int kind, uint32_t R, uint32_t C, unsigned ntcs)
+{
+    static const char *const names[] = {"softmax_f32", "layernorm_f32",
+                                        "rmsnorm_f32"};
+    size_t n = (size_t)R * C;
+    float *x = rand_f32(t, n, -8.0f, 8.0f);
+    float *g = rand_f32(t, C, 0.5f, 2.0f), *b = rand_f32(t, C, -1.0f, 1.0f);
+    float eps = 1e-5f;
+    uint32_t sh[2] = {R, C}, grid = cdiv(R, 8);
+    reset_hbm(t);
+    arr ops[4];
+    unsigned no = 0;
+    ops[no++] = new_arr(t, VTPU_F32, 2, sh, x);
+    if (kind)
+        ops[no++] = new_arr(t, VTPU_F32, 1, &C, g);
+    if (kind == 1)
+        ops[no++] = new_arr(t, VTPU_F32, 1, &C, b);
+    ops[no++] = new_arr(t, VTPU_F32, 2, sh, NULL);
+    int32_t sc = (int32_t)f2u(eps);
+    run_kernel(t, names[kind], 1, &grid, NULL, ops, no, &sc, kind ? 1 : 0,
+               ntcs);
+    float *o = get_arr(t, &ops[no - 1]);
+    for (uint32_t r = 0; r < R; r++) {
+        const float *xr = x + (size_t)r * C;
+        double mx = -INFINITY, s = 0, s2 = 0;
+        for (uint32_t c = 0; c < C; c++) {
+            mx = xr[c] > mx ? xr[c] : mx;
+            s += xr[c];
+            s2 += (double)xr[c] * xr[c];
+        }
+        double mean = s / C, var = 0, se = 0;
+        for (uint32_t c = 0; c < C; c++) {
+            var += (xr[c] - mean) * (xr[c] - mean);
+            se += exp(xr[c] - mx);
+        }
+        var /= C;
+        for (uint32_t c = 0; c < C; c++) {
+            double want;
+            if (kind == 0)
+                want = exp(xr[c] - mx) / se;
+            else if (kind == 1)
+                want = (xr[c] - mean) / sqrt(var + eps) * g[c] + b[c];
+            else
+                want = xr[c] / sqrt(s2 / C + eps) * g[c];
+            float got = o[(size_t)r * C + c];
+            if (!close_f(got, want, 2e-5, kind ? 2e-5 : 1e-9))
+                fail_msg("%s (%u,%u) [%u,%u]: %.9g, expected %.9g", names[kind],
+                         R, C, r, c, got, want);
+        }
+    }
+    free(o);
+    free(x);
+    free(g);
+    free(b);
+}
+
+static void test_norms(void **state)
+{
+    kt *t = *state;
+    for (int kind = 0; kind < 3; kind++) {
+        norm_case(t, kind, 16, 128, 2);
+        norm_case(t, kind, 13, 1000, 2);
+        norm_case(t, kind, 3, 37, 1);
+        norm_case(t, kind, 9, 4096, 2);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Matmul                                                                 */
+/* ------------------------------------------------------------------ */
+
+enum { MM_F32, MM_BF16, MM_I8 };
+
+static float act_ref(int act, float v)
+{
+    switch (act) {
+    case EW_U_RELU:
+        return v > 0 ? v : 0.0f;
+    case EW_U_TANH:
+        return tanhf(v);
+    case EW_U_SIGMOID:
+        return (float)(1.0 / (1.0 + exp(-(double)v)));
+    case EW_U_GELU:
+        return (float)ref_unary(EW_U_GELU, v);
+    default:
+        return v;
+    }
+}
+
+/* o = act(x @ y + bias) against a double-precision reference (exact for
+ * i8); bias < 0: no bias operand. */
+static void matmul_case(kt *t, int dt, uint32_t M, uint32_t N, uint32_t K,
+                        int act, unsigned ntcs)
+{
+    static const char *const base[] = {"matmul_f32", "matmul_bf16",
+                                       "matmul_i8"};
+    char name[32];
+    snprintf(name, sizeof(name), "%s%s", base[dt], act >= 0 ? "_bias" : "");
+    uint32_t bm = dt == MM_F32 ? 128 : 256;
+    float *xf = malloc((size_t)M * K * 4), *yf = malloc((size_t)K * N * 4);
+    uint16_t *xb = malloc((size_t)M * K * 2), *yb = malloc((size_t)K * N * 2);
+    int8_t *xi = malloc((size_t)M * K), *yi = malloc((size_t)K * N);
+    for (size_t i = 0; i < (size_t)M * K; i++) {
+        xi[i] = (int8_t)test_rand32(&t->rng);
+        xb[i] = bf16_rne(rnd_unit(t) * 2 - 1);
+        xf[i] = dt == MM_BF16 ? u2f((uint32_t)xb[i] << 16)
+                : dt == MM_I8 ? xi[i]
+                              : rnd_unit(t) * 2 - 1;
+    }
+    for (size_t i = 0; i < (size_t)K * N; i++) {
+        yi[i] = (int8_t)test_rand32(&t->rng);
+        yb[i] = bf16_rne(rnd_unit(t) * 2 - 1);
+        yf[i] = dt == MM_BF16 ? u2f((uint32_t)yb[i] << 16)
+                : dt == MM_I8 ? yi[i]
+                              : rnd_unit(t) * 2 - 1;
+    }
+    float *bias = rand_f32(t, N, -1.0f, 1.0f);
+    unsigned idt = dt == MM_F32    ? VTPU_F32
+                   : dt == MM_BF16 ? VTPU_BF16
+                                   : VTPU_I8;
+    const void *xs = dt == MM_F32    ? (void *)xf
+                     : dt == MM_BF16 ? (void *)xb
+                                     : (void *)xi;
+    const void *ys = dt == MM_F32    ? (void *)yf
+                     : dt == MM_BF16 ? (void *)yb
+                                     : (void *)yi;
+    uint32_t xsh[2] = {M, K}, ysh[2] = {K, N}, osh[2] = {M, N};
+    uint32_t grid[3] = {cdiv(M, bm), cdiv(N, 128), cdiv(K, 128)};
+    uint8_t sem[3] = {VTPU_PARALLEL, VTPU_PARALLEL, VTPU_ARBITRARY};
+    reset_hbm(t);
+    arr ops[4];
+    unsigned no = 0;
+    ops[no++] = new_arr(t, idt, 2, xsh, xs);
+    ops[no++] = new_arr(t, idt, 2, ysh, ys);
+    if (act >= 0)
+        ops[no++] = new_arr(t, VTPU_F32, 1, &N, bias);
+    ops[no++] = new_arr(t, dt == MM_I8 ? VTPU_I32 : VTPU_F32, 2, osh, NULL);
+    int32_t sc = act;
+    run_kernel(t, name, 3, grid, sem, ops, no, &sc, act >= 0, ntcs);
+    void *o = get_arr(t, &ops[no - 1]);
+    for (uint32_t i = 0; i < M; i++) {
+        for (uint32_t j = 0; j < N; j++) {
+            double s = 0, mag = 0;
+            int32_t si = 0;
+            for (uint32_t q = 0; q < K; q++) {
+                double p =
+                    (double)xf[(size_t)i * K + q] * yf[(size_t)q * N + j];
+                s += p;
+                mag += fabs(p);
+                si += xi[(size_t)i * K + q] * yi[(size_t)q * N + j];
+            }
+            size_t at = (size_t)i * N + j;
+            if (dt == MM_I8) {
+                if (((int32_t *)o)[at] != si)
+                    fail_msg("%s (%u,%u,%u) [%u,%u]: %d, expected %d", name, M,
+                             N, K, i, j, ((int32_t *)o)[at], si);
+                continue;
+            }
+            double want = s, tol = 1e-6 * mag + 1e-6;
+            if (act >= 0) {
+                want = act_ref(act, (float)(s + bias[j]));
+                tol += 1e-5 * fabs(want) + 1e-6;
+            }
+            float got = ((float *)o)[at];
+            if (!(fabs(got - want) <= tol))
+                fail_msg("%s act %d (%u,%u,%u) [%u,%u]: %.9g, expected %.9g",
+                         name, act, M, N, K, i, j, got, want);
+        }
+    }
+    free(o);
+    free(xf);
+    free(yf);
+    free(xb);
+    free(yb);
+    free(xi);
+    free(yi);
+    free(bias);
+}
+
+static void test_matmul(void **state)
+{
+    kt *t = *state;
+    matmul_case(t, MM_BF16, 256, 128, 128, -1, 2);
+    matmul_case(t, MM_BF16, 300, 260, 390, -1, 2);
+    matmul_case(t, MM_BF16, 17, 6, 2, -1, 1);
+    matmul_case(t, MM_I8, 256, 256, 256, -1, 2);
+    matmul_case(t, MM_I8, 100, 36, 300, -1, 2);
+    matmul_case(t, MM_BF16, 200, 130, 140, EW_U_RELU, 2);
+    matmul_case(t, MM_BF16, 64, 128, 256, EW_U_GELU, 1);
+    matmul_case(t, MM_F32, 130, 129, 200, EW_U_TANH, 2);
+    matmul_case(t, MM_F32, 128, 256, 128, EW_U_NONE, 2);
+    matmul_case(t, MM_F32, 5, 7, 3, EW_U_SIGMOID, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Transpose, cumsum, top-k                                              */
+/* ------------------------------------------------------------------ */
+
+static void transpose_case(kt *t, uint32_t R, uint32_t C, unsigned ntcs)
+{
+    size_t n = (size_t)R * C;
+    uint32_t *x = malloc(n * 4);
+    for (size_t i = 0; i < n; i++)
+        x[i] = test_rand32(&t->rng);
+    uint32_t sh[2] = {R, C}, tsh[2] = {C, R};
+    uint32_t grid[2] = {cdiv(R, 128), cdiv(C, 128)};
+    reset_hbm(t);
+    arr ops[2] = {new_arr(t, VTPU_I32, 2, sh, x),
+                  new_arr(t, VTPU_I32, 2, tsh, NULL)};
+    run_kernel(t, "transpose_f32", 2, grid, NULL, ops, 2, NULL, 0, ntcs);
+    uint32_t *o = get_arr(t, &ops[1]);
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t c = 0; c < C; c++)
+            if (o[(size_t)c * R + r] != x[(size_t)r * C + c])
+                fail_msg("transpose (%u,%u): [%u,%u]", R, C, r, c);
+    free(o);
+    free(x);
+}
+
+static void test_transpose(void **state)
+{
+    kt *t = *state;
+    transpose_case(t, 128, 128, 1);
+    transpose_case(t, 300, 200, 2);
+    transpose_case(t, 1, 7, 1);
+    transpose_case(t, 1000, 130, 2);
+}
+
+static void cumsum_case(kt *t, int f32, uint32_t R, uint32_t C, unsigned ntcs)
+{
+    size_t n = (size_t)R * C;
+    float *xf = rand_f32(t, n, -1.0f, 1.0f);
+    int32_t *xi = malloc(n * 4);
+    for (size_t i = 0; i < n; i++)
+        xi[i] = (int32_t)test_rand32(&t->rng);
+    uint32_t sh[2] = {R, C}, grid[2] = {cdiv(R, 8), cdiv(C, 512)};
+    uint8_t sem[2] = {VTPU_PARALLEL, VTPU_ARBITRARY};
+    reset_hbm(t);
+    unsigned dt = f32 ? VTPU_F32 : VTPU_I32;
+    arr ops[2] = {new_arr(t, dt, 2, sh, f32 ? (void *)xf : (void *)xi),
+                  new_arr(t, dt, 2, sh, NULL)};
+    run_kernel(t, f32 ? "cumsum_f32" : "cumsum_i32", 2, grid, sem, ops, 2, NULL,
+               0, ntcs);
+    void *o = get_arr(t, &ops[1]);
+    for (uint32_t r = 0; r < R; r++) {
+        double s = 0, mag = 0;
+        uint32_t si = 0;
+        for (uint32_t c = 0; c < C; c++) {
+            size_t at = (size_t)r * C + c;
+            s += xf[at];
+            mag += fabs(xf[at]);
+            si += (uint32_t)xi[at];
+            if (f32 ? !(fabs(((float *)o)[at] - s) <= 1e-6 * mag + 1e-6)
+                    : ((uint32_t *)o)[at] != si)
+                fail_msg("cumsum %s (%u,%u) [%u,%u]", f32 ? "f32" : "i32", R, C,
+                         r, c);
+        }
+    }
+    free(o);
+    free(xf);
+    free(xi);
+}
+
+static void test_cumsum(void **state)
+{
+    kt *t = *state;
+    for (int f32 = 0; f32 < 2; f32++) {
+        cumsum_case(t, f32, 8, 512, 1);
+        cumsum_case(t, f32, 19, 1500, 2);
+        cumsum_case(t, f32, 3, 5, 2);
+    }
+}
+
+/* top-k = the first K of a stable sort (descending, or ascending for the
+ * smallest) */
+static void topk_case(kt *t, int kind, uint32_t rows, uint32_t n, uint32_t K,
+                      int smallest, unsigned ntcs)
+{
+    size_t total = (size_t)rows * n;
+    uint32_t *keys = malloc(total * 4);
+    for (size_t i = 0; i < total; i++)
+        keys[i] = sort_rand_key(t, kind);
+    uint32_t sh[2] = {rows, n}, osh[2] = {rows, K};
+    unsigned dt = kind == SK_F32 ? VTPU_F32 : VTPU_I32;
+    reset_hbm(t);
+    arr ops[3] = {new_arr(t, dt, 2, sh, keys), new_arr(t, dt, 2, osh, NULL),
+                  new_arr(t, VTPU_I32, 2, osh, NULL)};
+    int32_t flags = smallest;
+    uint32_t grid = 2;
+    run_kernel(t, kind == SK_F32 ? "topk_f32" : "topk_i32", 1, &grid, NULL, ops,
+               3, &flags, 1, ntcs);
+    uint32_t *ko = get_arr(t, &ops[1]);
+    int32_t *io = get_arr(t, &ops[2]);
+    sref *ref = malloc(n * sizeof(sref));
+    for (uint32_t r = 0; r < rows; r++) {
+        for (uint32_t i = 0; i < n; i++) {
+            ref[i].key =
+                sort_key(keys[(size_t)r * n + i], kind == SK_F32, !smallest);
+            ref[i].idx = (int32_t)i;
+        }
+        qsort(ref, n, sizeof(sref), sref_cmp);
+        for (uint32_t i = 0; i < K; i++) {
+            size_t at = (size_t)r * K + i;
+            if (io[at] != ref[i].idx)
+                fail_msg("topk (%u,%u) K %u: row %u [%u]: index %d, "
+                         "expected %d",
+                         rows, n, K, r, i, io[at], ref[i].idx);
+            assert_int_equal(sort_key(ko[at], kind == SK_F32, !smallest),
+                             ref[i].key);
+        }
+    }
+    free(ref);
+    free(ko);
+    free(io);
+    free(keys);
+}
+
+static void test_topk(void **state)
+{
+    kt *t = *state;
+    topk_case(t, SK_F32, 16, 128, 8, 0, 2);
+    topk_case(t, SK_F32, 5, 1000, 17, 1, 2);
+    topk_case(t, SK_I32, 3, 4096, 100, 0, 1);
+    topk_case(t, SK_I32, 40, 50, 50, 0, 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* Flash attention                                                        */
+/* ------------------------------------------------------------------ */
+
+static void attn_case(kt *t, uint32_t H, uint32_t S, uint32_t D, int causal,
+                      unsigned ntcs)
+{
+    size_t n = (size_t)H * S * D;
+    float *q = rand_f32(t, n, -1.0f, 1.0f), *k = rand_f32(t, n, -1.0f, 1.0f),
+          *v = rand_f32(t, n, -1.0f, 1.0f);
+    uint32_t sh[3] = {H, S, D}, grid[3] = {H, cdiv(S, 128), cdiv(S, 128)};
+    uint8_t sem[3] = {VTPU_PARALLEL, VTPU_PARALLEL, VTPU_ARBITRARY};
+    reset_hbm(t);
+    arr ops[4] = {
+        new_arr(t, VTPU_F32, 3, sh, q), new_arr(t, VTPU_F32, 3, sh, k),
+        new_arr(t, VTPU_F32, 3, sh, v), new_arr(t, VTPU_F32, 3, sh, NULL)};
+    int32_t sc = causal;
+    run_kernel(t, "flash_attn_f32", 3, grid, sem, ops, 4, &sc, 1, ntcs);
+    float *o = get_arr(t, &ops[3]);
+    double *p = malloc(S * sizeof(double));
+    double scale = 1.0 / sqrt((double)D);
+    for (uint32_t h = 0; h < H; h++)
+        for (uint32_t i = 0; i < S; i++) {
+            const float *qi = q + ((size_t)h * S + i) * D;
+            double mx = -INFINITY, sum = 0;
+            uint32_t last = causal ? i + 1 : S;
+            for (uint32_t j = 0; j < last; j++) {
+                const float *kj = k + ((size_t)h * S + j) * D;
+                double d = 0;
+                for (uint32_t c = 0; c < D; c++)
+                    d += (double)qi[c] * kj[c];
+                p[j] = d * scale;
+                mx = p[j] > mx ? p[j] : mx;
+            }
+            for (uint32_t j = 0; j < last; j++) {
+                p[j] = exp(p[j] - mx);
+                sum += p[j];
+            }
+            for (uint32_t c = 0; c < D; c++) {
+                double want = 0;
+                for (uint32_t j = 0; j < last; j++)
+                    want += p[j] * v[((size_t)h * S + j) * D + c];
+                want /= sum;
+                float got = o[((size_t)h * S + i) * D + c];
+                if (!(fabs(got - want) <= 2e-5))
+                    fail_msg("flash_attn H %u S %u D %u causal %d: [%u,%u,%u] "
+                             "%.9g, expected %.9g",
+                             H, S, D, causal, h, i, c, got, want);
+            }
+        }
+    free(p);
+    free(o);
+    free(q);
+    free(k);
+    free(v);
+}
+
+static void test_flash_attn(void **state)
+{
+    kt *t = *state;
+    attn_case(t, 2, 256, 128, 0, 2);
+    attn_case(t, 2, 256, 128, 1, 2);
+    attn_case(t, 3, 200, 64, 1, 2);
+    attn_case(t, 1, 77, 128, 0, 1);
+    attn_case(t, 4, 130, 32, 1, 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* Misuse ends the launch with the kernel's message                       */
+/* ------------------------------------------------------------------ */
+
+static void expect_fail(kt *t, const char *name, unsigned grank,
+                        const uint32_t *grid, const arr *ops, unsigned nops,
+                        const int32_t *sc, unsigned nsc, const char *msg)
+{
+    int rc = launch(t, name, grank, grid, NULL, ops, nops, sc, nsc, 2);
+    if (rc != VTPU_LERR_KERNEL_FAIL || !strstr(t->out, msg))
+        fail_msg("%s: expected exit %d with \"%s\", got %d:\n%s", name,
+                 VTPU_LERR_KERNEL_FAIL, msg, rc, t->out);
+}
+
+static void test_misuse(void **state)
+{
+    kt *t = *state;
+    uint32_t big[2] = {1, 131073}, sh[2] = {2, 64}, odd[2] = {2, 63};
+    uint32_t kbig[2] = {2, 65}, g1 = 1, g2[2] = {1, 1};
+    reset_hbm(t);
+    arr a[3] = {new_arr(t, VTPU_F32, 2, big, NULL),
+                new_arr(t, VTPU_F32, 2, big, NULL),
+                new_arr(t, VTPU_I32, 2, big, NULL)};
+    expect_fail(t, "sort_f32", 1, &g1, a, 3, NULL, 0, "longer than 131072");
+    arr b[3] = {new_arr(t, VTPU_F32, 2, sh, NULL),
+                new_arr(t, VTPU_F32, 2, odd, NULL),
+                new_arr(t, VTPU_I32, 2, sh, NULL)};
+    expect_fail(t, "sort_f32", 1, &g1, b, 3, NULL, 0, "keys' shape");
+    arr c[3] = {new_arr(t, VTPU_BF16, 2, odd, NULL),
+                new_arr(t, VTPU_BF16, 2, odd, NULL),
+                new_arr(t, VTPU_I32, 2, odd, NULL)};
+    expect_fail(t, "sort_bf16", 1, &g1, c, 3, NULL, 0, "n must be even");
+    arr d[3] = {new_arr(t, VTPU_F32, 2, sh, NULL),
+                new_arr(t, VTPU_F32, 2, kbig, NULL),
+                new_arr(t, VTPU_I32, 2, kbig, NULL)};
+    expect_fail(t, "topk_f32", 1, &g1, d, 3, NULL, 0, "K <= n");
+    int32_t bad = EW_U_COUNT;
+    expect_fail(t, "ew_unary_f32", 2, g2, b, 2, &bad, 1, "op of the table");
+    expect_fail(t, "reduce_last_f32", 2, g2, b, 2, &bad, 1, "RED_SUM");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sort_f32, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sort_i32, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sort_bf16, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sort_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sort_long, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ew_unary_f32, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ew_binary_f32, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ew_i32, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_casts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reduce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_norms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matmul, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transpose, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cumsum, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_topk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flash_attn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,341 @@
+#!/usr/bin/env python3
+"""vtpu-run's kernel mode: launches through the runtime on .npy files.
+
+Writes .npy files with the standard library only (numpy is not needed),
+runs kernels of firmware/kernels/kernels.elf through `vtpu-run MODULE
+KERNEL ...` and checks the output files against references computed here:
+the seed workload add_sin_f32 (grid 512, (8,128) f32 blocks, 2 TCs)
+against math.sin on float32-rounded values to 1e-6 relative error,
+add_mul_i32 with wrap-around, matmul_f32 with an --out-shape, gather_rows
+with scalar prefetch, scale_any (ANY operands), row_scale_acc (an in/out
+operand: a positional file and an -o file), and the error cases:
+each must print a clear message and exit non-zero.
+"""
+import argparse
+import math
+import os
+import random
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+
+TIMEOUT = 120
+FAILURES = []
+
+
+def f32(v):
+    """Round a Python float to the nearest float32."""
+    return struct.unpack('<f', struct.pack('<f', v))[0]
+
+
+def wrap32(v):
+    return (v + 2**31) % 2**32 - 2**31
+
+
+def npy_bytes(descr, shape, payload, version=1, fortran=False, extra=b''):
+    dims = ', '.join(str(d) for d in shape) + (',' if len(shape) == 1 else '')
+    hdr = ("{'descr': '%s', 'fortran_order': %s, 'shape': (%s), }"
+           % (descr, 'True' if fortran else 'False', dims))
+    pre = 10 if version == 1 else 12
+    hdr += ' ' * ((64 - (pre + len(hdr) + 1) % 64) % 64) + '\n'
+    size = struct.pack('<H', len(hdr)) if version == 1 \
+        else struct.pack('<I', len(hdr))
+    return (b'\x93NUMPY' + bytes([version, 0]) + size + hdr.encode() +
+            payload + extra)
+
+
+def save(path, descr, shape, fmt, values, **kw):
+    payload = struct.pack(f'<{len(values)}{fmt}', *values)
+    with open(path, 'wb') as f:
+        f.write(npy_bytes(descr, shape, payload, **kw))
+
+
+def load(path):
+    """(descr, shape, raw data) of an .npy file written by vtpu-run."""
+    with open(path, 'rb') as f:
+        b = f.read()
+    assert b[:6] == b'\x93NUMPY', 'bad magic'
+    assert b[6] == 1, f'version {b[6]}'
+    hlen = struct.unpack('<H', b[8:10])[0]
+    assert (10 + hlen) % 64 == 0, 'header not padded to 64 bytes'
+    hdr = b[10:10 + hlen].decode()
+    assert hdr.endswith('\n')
+    m = re.match(r"\{'descr': '([^']+)', 'fortran_order': False, "
+                 r"'shape': \(([0-9, ]*)\), \} *\n$", hdr)
+    assert m, f'unexpected header {hdr!r}'
+    shape = tuple(int(x) for x in m.group(2).split(',') if x.strip())
+    return m.group(1), shape, b[10 + hlen:]
+
+
+def values(path, fmt):
+    descr, shape, raw = load(path)
+    n = len(raw) // struct.calcsize(fmt)
+    return descr, shape, struct.unpack(f'<{n}{fmt}', raw)
+
+
+class Runner:
+    def __init__(self, vtpu_run, module, tmp):
+        self.vtpu_run, self.module, self.tmp = vtpu_run, module, tmp
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def run(self, kernel, *args):
+        cmd = [self.vtpu_run, self.module, kernel] + [str(a) for a in args]
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=TIMEOUT,
+                               cwd=self.tmp)
+        except subprocess.TimeoutExpired:
+            sys.exit(f"FAIL: timed out after {TIMEOUT}s: {' '.join(cmd)}")
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def check(name, cond, detail=''):
+    print(f"{'ok  ' if cond else 'FAIL'} {name}{': ' + detail if detail else ''}")
+    if not cond:
+        FAILURES.append(name)
+
+
+def expect_ok(name, r, *args):
+    rc, out, err = r.run(*args)
+    check(f'{name}: exit 0', rc == 0, f'exit {rc}, stderr: {err.strip()}')
+    return out
+
+
+def test_add_sin(r, rng):
+    rows, cols = 4096, 128
+    n = rows * cols
+    x = [f32(rng.uniform(-4, 4)) for _ in range(n)]
+    y = [f32(rng.uniform(-4, 4)) for _ in range(n)]
+    save(r.path('x.npy'), '<f4', (rows, cols), 'f', x)
+    # y as a version 2.0 file: both header formats are read.
+    save(r.path('y.npy'), '<f4', (rows, cols), 'f', y, version=2)
+    out = expect_ok('add_sin_f32', r, 'add_sin_f32', '--grid', 512, '--dims',
+                    'parallel', '--cores', 2, 'x.npy', 'y.npy', '-o',
+                    'o.npy')
+    check('add_sin_f32: summary', re.search(
+        r'^add_sin_f32: grid \(512\) parallel, 2 TCs \(2 busy\), 512 steps, '
+        r'[0-9.]+ ms, 6291456 bytes moved', out) is not None, out.strip())
+    descr, shape, o = values(r.path('o.npy'), 'f')
+    check('add_sin_f32: output header', descr == '<f4' and
+          shape == (rows, cols), f'{descr} {shape}')
+    worst = 0.0
+    for a, b, v in zip(x, y, o):
+        ref = math.sin(f32(a + b) * 2)
+        worst = max(worst, abs(v - ref) / max(abs(ref), 1e-30))
+    check('add_sin_f32: max relative error <= 1e-6', worst <= 1e-6,
+          f'{worst:.3g}')
+
+
+def test_add_mul(r, rng):
+    # 1001 rows: the last row block sticks out (padding, masked write-back).
+    rows, cols = 1001, 256
+    n = rows * cols
+    x = [rng.randint(-2**31, 2**31 - 1) for _ in range(n)]
+    y = [rng.randint(-2**31, 2**31 - 1) for _ in range(n)]
+    save(r.path('xi.npy'), '<i4', (rows, cols), 'i', x)
+    save(r.path('yi.npy'), '<i4', (rows, cols), 'i', y)
+    out = expect_ok('add_mul_i32', r, 'add_mul_i32', '--grid', '126,2',
+                    '--dims', 'parallel,parallel', '--cores', 2, 'xi.npy',
+                    'yi.npy', '-o', 'oi.npy')
+    check('add_mul_i32: summary', 'grid (126,2) parallel,parallel' in out,
+          out.strip())
+    descr, shape, o = values(r.path('oi.npy'), 'i')
+    check('add_mul_i32: output header', descr == '<i4' and
+          shape == (rows, cols), f'{descr} {shape}')
+    bad = sum(1 for a, b, v in zip(x, y, o) if wrap32((a + b) * 2) != v)
+    check('add_mul_i32: exact', bad == 0 and len(o) == n,
+          f'{bad} of {n} differ')
+
+
+def test_matmul(r, rng):
+    # K = 160 is not a multiple of 128: the K edge is zero-padded.
+    M, K, N = 256, 160, 128
+    x = [f32(rng.uniform(-1, 1)) for _ in range(M * K)]
+    y = [f32(rng.uniform(-1, 1)) for _ in range(K * N)]
+    save(r.path('mx.npy'), '<f4', (M, K), 'f', x)
+    save(r.path('my.npy'), '<f4', (K, N), 'f', y)
+    args = ['matmul_f32', '--grid', '2,1,2', '--dims',
+            'parallel,parallel,arbitrary', '--cores', 2, 'mx.npy', 'my.npy',
+            '-o', 'mo.npy']
+    rc, _, err = r.run(*args)
+    check('matmul_f32 without --out-shape: refused', rc == 2 and
+          'give it with --out-shape' in err, f'exit {rc}: {err.strip()}')
+    expect_ok('matmul_f32', r, *args, '--out-shape', f'{M},{N}')
+    descr, shape, o = values(r.path('mo.npy'), 'f')
+    check('matmul_f32: output header', descr == '<f4' and shape == (M, N),
+          f'{descr} {shape}')
+    yt = [y[j::N] for j in range(N)]
+    worst = 0.0
+    for i in range(M):
+        row = x[i * K:(i + 1) * K]
+        for j in range(N):
+            col = yt[j]
+            ref = sum(a * b for a, b in zip(row, col))
+            mag = sum(abs(a * b) for a, b in zip(row, col))
+            worst = max(worst, abs(o[i * N + j] - ref) / mag)
+    check('matmul_f32: error <= 1e-6 of sum |x*y|', worst <= 1e-6,
+          f'{worst:.3g}')
+
+
+def test_gather(r, rng):
+    rows, cols = 64, 128
+    x = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
+    save(r.path('gx.npy'), '<f4', (rows, cols), 'f', x)
+    idx = [7, 0, 3, 3, 5, 1, 2, 6]
+    out = expect_ok('gather_rows', r, 'gather_rows', '--grid', 8, '--scalar',
+                    ','.join(map(str, idx[:4])), '--scalar',
+                    ','.join(map(str, idx[4:])), 'gx.npy', '-o', 'go.npy')
+    _, shape, o = values(r.path('go.npy'), 'f')
+    ref = [v for i in idx for v in x[i * 8 * cols:(i + 1) * 8 * cols]]
+    check('gather_rows: rows gathered by the scalar-prefetch indices',
+          list(o) == ref and shape == (rows, cols))
+    check('gather_rows: repeated index skips a copy', '7+8 blocks' in out,
+          out.strip())
+
+
+def test_scale_any(r, rng):
+    rows = 300
+    x = [f32(rng.uniform(-9, 9)) for _ in range(rows * 128)]
+    save(r.path('ax.npy'), '<f4', (rows, 128), 'f', x)
+    expect_ok('scale_any', r, 'scale_any', '--grid', 2, '--dims', 'parallel',
+              '--cores', 2, 'ax.npy', '-o', 'ao.npy')
+    _, _, o = values(r.path('ao.npy'), 'f')
+    check('scale_any: o = x * 2 + 1',
+          list(o) == [f32(f32(v * 2) + 1) for v in x])
+
+
+def test_row_scale(r, rng):
+    # An in/out operand takes a positional file and an -o file; w is an
+    # SMEM input of rank 1.
+    rows, cols = 24, 256
+    o0 = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
+    x = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
+    w = [f32(rng.uniform(-2, 2)) for _ in range(rows)]
+    save(r.path('ro0.npy'), '<f4', (rows, cols), 'f', o0)
+    save(r.path('rx.npy'), '<f4', (rows, cols), 'f', x)
+    save(r.path('rw.npy'), '<f4', (rows,), 'f', w)
+    expect_ok('row_scale_acc', r, 'row_scale_acc', '--grid', '3,2',
+              'ro0.npy', 'rx.npy', 'rw.npy', '-o', 'ro.npy')
+    _, shape, o = values(r.path('ro.npy'), 'f')
+    ref = [f32(o0[i] + f32(x[i] * w[i // cols])) for i in range(rows * cols)]
+    check('row_scale_acc: o += x * w[row]', list(o) == ref and
+          shape == (rows, cols))
+
+
+def expect_error(r, name, status, pattern, kernel, *args):
+    rc, out, err = r.run(kernel, *args)
+    ok = rc == status and re.search(pattern, err) is not None
+    check(f'error: {name}', ok, f'exit {rc} (want {status}), stderr: '
+          f'{err.strip()!r}, want /{pattern}/')
+
+
+def test_errors(r):
+    shape = (64, 128)
+    n = 64 * 128
+    zeros = [0.0] * n
+    save(r.path('ex.npy'), '<f4', shape, 'f', zeros)
+    save(r.path('ey.npy'), '<f4', shape, 'f', zeros)
+    with open(r.path('f8.npy'), 'wb') as f:
+        f.write(npy_bytes('<f8', shape, bytes(8 * n)))
+    with open(r.path('be.npy'), 'wb') as f:
+        f.write(npy_bytes('>f4', shape, bytes(4 * n)))
+    with open(r.path('fo.npy'), 'wb') as f:
+        f.write(npy_bytes('<f4', shape, bytes(4 * n), fortran=True))
+    with open(r.path('tr.npy'), 'wb') as f:
+        f.write(npy_bytes('<f4', shape, bytes(4 * n - 4)))
+    with open(r.path('junk.npy'), 'wb') as f:
+        f.write(b'not an npy file at all')
+    save(r.path('i32.npy'), '<i4', shape, 'i', [0] * n)
+    save(r.path('r1.npy'), '<f4', (n,), 'f', zeros)
+
+    base = ['--grid', 8]
+    expect_error(r, 'unsupported dtype', 1, r"f8\.npy: unsupported dtype "
+                 r"'<f8'", 'add_sin_f32', *base, 'f8.npy', 'ey.npy', '-o',
+                 'eo.npy')
+    expect_error(r, 'big-endian', 1, r'be\.npy: big-endian', 'add_sin_f32',
+                 *base, 'be.npy', 'ey.npy', '-o', 'eo.npy')
+    expect_error(r, 'Fortran order', 1, r'fo\.npy: Fortran-order',
+                 'add_sin_f32', *base, 'ex.npy', 'fo.npy', '-o', 'eo.npy')
+    expect_error(r, 'truncated file', 1, r'tr\.npy: truncated data',
+                 'add_sin_f32', *base, 'ex.npy', 'tr.npy', '-o', 'eo.npy')
+    expect_error(r, 'not an .npy file', 1, r'junk\.npy: not a NumPy',
+                 'add_sin_f32', *base, 'junk.npy', 'ey.npy', '-o', 'eo.npy')
+    expect_error(r, 'missing file', 1, r'nosuch\.npy: No such file',
+                 'add_sin_f32', *base, 'nosuch.npy', 'ey.npy', '-o', 'eo.npy')
+    expect_error(r, 'dtype of the kernel', 2,
+                 r"i32\.npy: operand 1 of 'add_sin_f32' is f32, the file "
+                 r"holds i32", 'add_sin_f32', *base, 'ex.npy', 'i32.npy',
+                 '-o', 'eo.npy')
+    expect_error(r, 'rank of the kernel', 2,
+                 r"r1\.npy: operand 0 of 'add_sin_f32' has rank 2, the array "
+                 r"\(8192,\) has rank 1", 'add_sin_f32', *base, 'r1.npy',
+                 'ey.npy', '-o', 'eo.npy')
+    expect_error(r, 'grid larger than the arrays', 125,
+                 r"block index out of range", 'add_sin_f32', '--grid', 9,
+                 'ex.npy', 'ey.npy', '-o', 'eo.npy')
+    expect_error(r, 'unknown kernel', 2,
+                 r"no kernel 'nope' in the module \(it has: [^)]*"
+                 r"add_sin_f32, [^)]*matmul_f32", 'nope', *base, 'ex.npy', '-o',
+                 'eo.npy')
+    expect_error(r, 'too few files', 2,
+                 r"kernel 'add_sin_f32' takes 2 input files and 1 -o file, "
+                 r"got 1 and 1", 'add_sin_f32', *base, 'ex.npy', '-o',
+                 'eo.npy')
+    expect_error(r, 'bad --dims', 2, r"--dims: 'sideways' is neither",
+                 'add_sin_f32', *base, '--dims', 'sideways', 'ex.npy',
+                 'ey.npy', '-o', 'eo.npy')
+    expect_error(r, 'missing scalar prefetch', 2,
+                 r"launch of 'gather_rows' has 0 scalar-prefetch values",
+                 'gather_rows', *base, 'ex.npy', '-o', 'eo.npy')
+    expect_error(r, 'unwritable output', 1, r'/nonexistent/o\.npy: ',
+                 'add_sin_f32', *base, 'ex.npy', 'ey.npy', '-o',
+                 '/nonexistent/o.npy')
+    for name, module, pattern in [
+            ('missing module', r.path('nosuch.elf'), r'nosuch\.elf'),
+            ('module not an ELF', r.path('ex.npy'),
+             r'ex\.npy: bad kernel module: ')]:
+        p = subprocess.run([r.vtpu_run, module, 'add_sin_f32', '--grid', '8',
+                            'ex.npy', 'ey.npy', '-o', 'eo.npy'],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=TIMEOUT, cwd=r.tmp)
+        err = p.stderr.decode()
+        check(f'error: {name}', p.returncode == 126 and
+              re.search(pattern, err) is not None,
+              f'exit {p.returncode} (want 126), stderr: {err.strip()!r}')
+    check('error: no output left behind by failed runs',
+          not os.path.exists(r.path('eo.npy')))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--vtpu-run', required=True)
+    ap.add_argument('--module', required=True)
+    a = ap.parse_args()
+    rng = random.Random(0x5eed)
+    with tempfile.TemporaryDirectory(prefix='vtpu-run-') as tmp:
+        r = Runner(os.path.abspath(a.vtpu_run), os.path.abspath(a.module),
+                   tmp)
+        p = subprocess.run([r.vtpu_run, '--help'], stdout=subprocess.PIPE,
+                           timeout=TIMEOUT)
+        h = p.stdout.decode()
+        check('--help describes both modes', p.returncode == 0 and
+              '--bare PROG.elf' in h and 'MODULE.elf KERNEL' in h and
+              '--out-shape' in h)
+        test_add_sin(r, rng)
+        test_add_mul(r, rng)
+        test_matmul(r, rng)
+        test_gather(r, rng)
+        test_scale_any(r, rng)
+        test_row_scale(r, rng)
+        test_errors(r)
+    if FAILURES:
+        sys.exit(f'FAIL: {len(FAILURES)} check(s): {", ".join(FAILURES)}')
+    print('all checks passed')
+
+
+if __name__ == '__main__':
+    main()
