@@ -7,7 +7,8 @@
 #   make check   install what is missing, build, run every test suite
 #                (and the unit tests again under ASan+UBSan, the QEMU
 #                qtests and the system tests)
-#   make bench   run the benchmarks, JSON lines into bench/results/
+#   make bench   run the benchmarks, JSON lines into bench/results/ and a
+#                chart of the latest run (bench/results/latest.png)
 #   make bench-guest  guest latency/throughput in QEMU (guest/run-bench.sh)
 #   make qemu    build qemu-system-riscv64 with the vtpu device into
 #                $(BUILD)/qemu (hw/qemu/build-qemu.sh, docs/qemu.md)
@@ -77,6 +78,7 @@ check-system: build qemu
 
 bench: build
 	bench/run-all.sh $(BUILD)
+	python3 bench/plot.py
 
 bench-guest: build qemu
 	VTPU_QEMU=$(abspath $(QEMU_BUILD))/qemu-system-riscv64 \

@@ -8,7 +8,7 @@ set -eu
 PKGS="build-essential pkg-config meson ninja-build ccache libglib2.0-dev
 libcmocka-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 qemu-user python3 gdb-multiarch
-libpixman-1-dev libfdt-dev xz-utils"
+libpixman-1-dev libfdt-dev xz-utils gnuplot-nox"
 
 missing=""
 for p in $PKGS; do

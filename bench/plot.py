@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""plot.py [RESULTS_DIR] - chart the latest benchmark results with gnuplot.
+
+Takes the newest bench/results/*.jsonl file, and for every workload in it
+draws two bars, the emulated time and the native baseline measured in the
+same run (log scale), into bench/results/latest.png.  Needs gnuplot
+(Debian: gnuplot-nox), which scripts/install-deps.sh installs.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+# Parameters that tell two lines of the same workload apart.
+KEYS = ('n', 'rows', 'causal', 'block', 'm')
+
+
+def label(r):
+    parts = [r['workload']]
+    for k in KEYS:
+        if k in r:
+            v = r[k]
+            if isinstance(v, list):
+                v = 'x'.join(map(str, v))
+            parts.append(f'{k}={v}')
+    return ' '.join(parts)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    rdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, 'results')
+    files = sorted(glob.glob(os.path.join(rdir, '*.jsonl')),
+                   key=os.path.getmtime)
+    if not files:
+        sys.exit('plot: no results in ' + rdir)
+    latest = files[-1]
+    rows, header = {}, {}
+    with open(latest) as f:
+        for line in f:
+            r = json.loads(line)
+            if r.get('header'):
+                header = r
+            elif 'seconds' in r and 'native_seconds' in r:
+                rows[label(r)] = (r['seconds'], r['native_seconds'])
+    if not rows:
+        sys.exit('plot: no comparable results in ' + latest)
+    out = os.path.join(rdir, 'latest.png')
+    with tempfile.NamedTemporaryFile('w', suffix='.dat', delete=False) as d:
+        for name, (emu, nat) in rows.items():
+            d.write(f'"{name}" {emu * 1e3:.6g} {nat * 1e3:.6g}\n')
+        dat = d.name
+    title = (f"vtpu benchmarks, commit {header.get('commit', '?')}, "
+             f"{header.get('cpu', '?')} ({header.get('cores', '?')} cores)")
+    script = f"""
+set terminal pngcairo size 1400,700 noenhanced
+set output '{out}'
+set title '{title}'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set ylabel 'milliseconds (log scale)'
+set xtics rotate by -30 scale 0
+set key top left
+set grid ytics
+set bmargin 12
+plot '{dat}' using 2:xtic(1) title 'vtpu (emulated)', '' using 3 title 'native C baseline'
+"""
+    try:
+        subprocess.run(['gnuplot'], input=script, text=True, check=True)
+    except FileNotFoundError:
+        sys.exit('plot: gnuplot not found (apt-get install gnuplot-nox)')
+    finally:
+        os.unlink(dat)
+    print(f'plot: {out} from {os.path.basename(latest)}')
+
+
+if __name__ == '__main__':
+    main()
