@@ -375,6 +375,8 @@ const char *vtpu_drv_fault_name(uint32_t kind)
         [VTPU_FAULT_EBREAK] = "breakpoint (ebreak) with no debugger",
         [VTPU_FAULT_ECALL] = "bad ecall",
         [VTPU_FAULT_NO_PROGRAM] = "no program loaded",
+        [VTPU_FAULT_RACE] = "data race",
+        [VTPU_FAULT_UNINIT] = "uninitialised read",
     };
     return kind < VTPU_FAULT__COUNT && names[kind] ? names[kind]
                                                    : "unknown fault";
@@ -744,6 +746,14 @@ uint64_t vtpu_drv_instret(vtpu_drv *d, unsigned tc)
     if (tc >= 8)
         return 0;
     return rd64(d, VTPU_A_TC_INSTRET_LO_N(tc));
+}
+
+uint64_t vtpu_drv_tc_stat(vtpu_drv *d, unsigned tc, unsigned counter)
+{
+    if (tc >= 8 || counter >= VTPU_TSTAT__COUNT)
+        return 0;
+    wr(d, VTPU_A_TC_STAT_SEL, tc << 8 | counter);
+    return rd64(d, VTPU_A_TC_STAT_LO);
 }
 
 uint32_t vtpu_drv_read_reg(vtpu_drv *d, uint32_t off)

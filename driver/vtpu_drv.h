@@ -205,6 +205,9 @@ int vtpu_drv_aperture_write(vtpu_drv *d, uint64_t hbm, const void *buf,
 
 /* Counters: instructions retired by TC `tc` since reset, and so on. */
 uint64_t vtpu_drv_instret(vtpu_drv *d, unsigned tc);
+/* Counter `counter` (VTPU_TSTAT_*, vtpu-regs.h) of TC `tc` in the current
+ * or last launch; 0 for an unknown TC or counter. */
+uint64_t vtpu_drv_tc_stat(vtpu_drv *d, unsigned tc, unsigned counter);
 uint32_t vtpu_drv_read_reg(vtpu_drv *d, uint32_t off);
 
 #ifdef __cplusplus

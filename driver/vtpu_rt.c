@@ -876,7 +876,9 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
     L.version = VTPU_LAUNCH_VERSION;
     L.size = sizeof(L);
     L.kernel = l->kernel;
-    L.flags = VTPU_LAUNCH_F_STATUS;
+    L.flags = VTPU_LAUNCH_F_STATUS |
+              (l->check_flags & (VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT |
+                                 0xffff0000u));
     L.grid_rank = (uint8_t)l->grid_rank;
     L.num_operands = (uint8_t)l->num_operands;
     for (unsigned d = 0; d < l->grid_rank; d++) {

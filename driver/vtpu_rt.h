@@ -224,6 +224,10 @@ typedef struct vtpu_rt_launch {
     vtpu_rt_array operands[VTPU_MAX_OPERANDS]; /* in the kernel's order */
     uint32_t num_scalars;                      /* scalar-prefetch values */
     const int32_t *scalars;
+    /* Debugging checks of the TC runtime (docs/debugging.md), 0 = none:
+     * VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT, and the shuffle's
+     * seed in bits 31:16 (VTPU_LAUNCH_SEED_SHIFT). */
+    uint32_t check_flags;
 } vtpu_rt_launch;
 
 /* What the TCs reported (sums over the TCs that ran). */

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "vtpu-debug.h"
+
 uint32_t enc_r(uint32_t opc, uint32_t f3, uint32_t f7, unsigned rd,
                unsigned rs1, unsigned rs2)
 {
@@ -218,4 +220,30 @@ uint64_t test_rand64(uint64_t *s)
 uint32_t test_rand32(uint64_t *s)
 {
     return (uint32_t)(test_rand64(s) >> 32);
+}
+
+void test_dma_order_from_env(vtpu_chip *chip)
+{
+    const char *s = getenv("VTPU_TEST_DMA_ORDER");
+    vtpu_dma_order order;
+    uint64_t seed;
+    char err[128];
+
+    if (!s || !*s)
+        return;
+    if (vtpu_dma_order_parse(s, &order, &seed, err, sizeof(err)))
+        fail_msg("VTPU_TEST_DMA_ORDER: %s", err);
+    vtpu_chip_set_dma_order(chip, order, seed);
+}
+
+void test_checks_from_env(vtpu_chip *chip)
+{
+    const char *s = getenv("VTPU_TEST_CHECKS");
+    char err[128];
+
+    if (!s || !*s)
+        return;
+    if (vtpu_chip_set_checks(chip, strstr(s, "race") != NULL,
+                             strstr(s, "poison") != NULL, err, sizeof(err)))
+        fail_msg("VTPU_TEST_CHECKS: %s", err);
 }

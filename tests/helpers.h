@@ -52,6 +52,14 @@ vtpu_chip *test_chip(const char *gen, unsigned ntcs);
 /* Load p into chip and run it; returns vtpu_chip_run's result. */
 int test_run(vtpu_chip *chip, const test_prog *p, vtpu_run_result *res);
 
+/* Apply $VTPU_TEST_DMA_ORDER ("on-wait", "random:7", ...) to chip, if
+ * set: the kernel tests run again under deferred DMA orders
+ * (tests/meson.build), where a kernel that assumes an order fails. */
+void test_dma_order_from_env(vtpu_chip *chip);
+/* VTPU_TEST_CHECKS="race", "poison" or "race,poison": switch those
+ * checks on (docs/debugging.md). */
+void test_checks_from_env(vtpu_chip *chip);
+
 /* Deterministic random numbers for tests (xorshift64*). */
 uint64_t test_rand64(uint64_t *state);
 uint32_t test_rand32(uint64_t *state);

@@ -127,8 +127,25 @@ static void test_help(void **state)
     unsigned n = 0;
     for (; vtpu_config_help(n, &help); n++)
         assert_true(strlen(help) > 5);
-    assert_int_equal(n, 9);
+    assert_int_equal(n, 11);
     assert_string_equal(vtpu_config_help(0, NULL), "cores");
+    assert_string_equal(vtpu_config_help(9, NULL), "race");
+}
+
+/* The check switches take on/off as well as 1/0 (QEMU's race=on). */
+static void test_checks(void **state)
+{
+    (void)state;
+    vtpu_config c;
+    char err[256];
+    assert_int_equal(vtpu_config_preset(&c, "v4", err, sizeof(err)), 0);
+    assert_int_equal(c.race, 0);
+    assert_int_equal(vtpu_config_set(&c, "race", "on", err, 256), 0);
+    assert_int_equal(c.race, 1);
+    assert_int_equal(vtpu_config_set(&c, "poison", "1", err, 256), 0);
+    assert_int_equal(c.poison, 1);
+    assert_int_equal(vtpu_config_set(&c, "race", "off", err, 256), 0);
+    assert_int_equal(c.race, 0);
 }
 
 int main(void)
@@ -138,6 +155,7 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -471,12 +471,19 @@ static void test_launch_errors(void **state)
     assert_int_equal(r.num_tcs, 2);
     vtpu_drv_recover(&t->drv, VTPU_ACK_SKIP);
     /* Without check_exit the same launch is a success. */
+    uint64_t before = vtpu_drv_instret(&t->drv, 1);
     l.check_exit = 0;
     assert_int_equal(vtpu_drv_launch(&t->drv, &l), 0);
     assert_int_equal(vtpu_drv_sync(&t->drv), 0);
     assert_int_equal(vtpu_drv_read_reg(&t->drv, VTPU_A_LAST_EXIT), 7);
     assert_true(vtpu_drv_instret(&t->drv, 1) > 0);
     assert_int_equal(vtpu_drv_instret(&t->drv, 8), 0);
+    /* Per-TC counters of the last launch (TC_STAT_SEL/LO/HI). */
+    assert_int_equal(vtpu_drv_tc_stat(&t->drv, 1, VTPU_TSTAT_INSTRET),
+                     vtpu_drv_instret(&t->drv, 1) - before);
+    assert_int_equal(vtpu_drv_tc_stat(&t->drv, 1, VTPU_TSTAT_DMA_STARTS), 0);
+    assert_int_equal(vtpu_drv_tc_stat(&t->drv, 1, VTPU_TSTAT__COUNT), 0);
+    assert_int_equal(vtpu_drv_tc_stat(&t->drv, 8, VTPU_TSTAT_INSTRET), 0);
     dfree(t, &res);
 
     /* Reset: the device is usable, programs are gone. */

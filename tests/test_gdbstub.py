@@ -324,6 +324,34 @@ def test_fault(a):
                    f'{err}')
 
 
+def test_fault_skip(a):
+    """A hardware breakpoint, then skipping a faulting store goes on."""
+    elf = os.path.join(a.elf_dir, 'gdb_fault.elf')
+    vr = VtpuRun(a.vtpu_run, ['--cores', '1', '--bare', elf])
+    try:
+        out = gdb_session(a.gdb, vr, elf, [
+            'hbreak store_past_smem',
+            'continue',     # the ebreak
+            'continue',     # the hardware breakpoint
+            'continue',     # the fault
+            'set var $pc = $pc + 4',
+            'signal 0',     # resume without the signal: past the store
+        ])
+    finally:
+        try:
+            rc, _, err = vr.wait()
+        finally:
+            vr.kill()
+    expect(out,
+           r'Hardware assisted breakpoint 1 at',
+           r'Program received signal SIGTRAP',
+           r'Breakpoint 1, store_past_smem',
+           r'Program received signal SIGSEGV',
+           r'exited with code 02')
+    if rc != 2:
+        raise Fail(f'vtpu-run exited {rc}, expected 2 (stage): {err}')
+
+
 # ---------------------------------------------------------------------------
 # raw protocol
 
@@ -606,6 +634,7 @@ TESTS = {
     'watch': test_watch,
     'kernel': test_kernel,
     'fault': test_fault,
+    'fault_skip': test_fault_skip,
     'protocol': test_protocol,
     'interrupt': test_interrupt,
     'qemu': test_qemu,
@@ -626,7 +655,8 @@ def main():
     a.tmp = tempfile.mkdtemp(prefix='vtpu-gdb-')
     gdb = shutil.which(a.gdb)
     names = a.tests or list(TESTS)
-    needs_gdb = {'session', 'threads', 'watch', 'kernel', 'fault', 'qemu'}
+    needs_gdb = {'session', 'threads', 'watch', 'kernel', 'fault',
+                 'fault_skip', 'qemu'}
     failed = 0
     for n in names:
         if n in needs_gdb and not gdb:

@@ -89,6 +89,8 @@ static int setup(void **state)
     if (!t->chip)
         fail_msg("vtpu_chip_new: %s", err);
     vtpu_chip_set_output(t->chip, capture, t);
+    test_dma_order_from_env(t->chip);
+    test_checks_from_env(t->chip);
     FILE *f = fopen(MODULE, "rb");
     if (!f)
         fail_msg("cannot open %s", MODULE);

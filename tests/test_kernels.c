@@ -113,6 +113,8 @@ static int setup(void **state)
     if (!t->chip)
         fail_msg("vtpu_chip_new: %s", err);
     vtpu_chip_set_output(t->chip, capture, t);
+    test_dma_order_from_env(t->chip);
+    test_checks_from_env(t->chip);
     load_module(t, MODULE);
     t->hbm_next = ARRAYS_OFF;
     t->rng = 0x9e3779b97f4a7c15ull;
@@ -1023,6 +1025,49 @@ static void test_bad_copy(void **state)
     free(x);
 }
 
+/*
+ * Two TCs write one output block (selftest race_out): with the race
+ * check on (docs/debugging.md) the run stops with a report naming both
+ * DMAs and their grid points; without it the launch "works".
+ */
+static void test_race_report(void **state)
+{
+    kt *t = *state;
+    load_module(t, SELFTEST);
+    float *x;
+    uint64_t hx = put_f32_random(t, 4 * 8 * 128, -1, 1, &x);
+    uint64_t hy = hbm_alloc(t, 8 * 128 * 4);
+    uint32_t in[2] = {32, 128}, out[2] = {8, 128}, grid[1] = {4};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "race_out"), 1, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, in);
+    launch_operand(&L, hy, VTPU_F32, 2, out);
+    char err[128];
+    assert_int_equal(vtpu_chip_set_checks(t->chip, true, false, err,
+                                          sizeof(err)), 0);
+    vtpu_run_opts opts = {.num_tcs = 2, .args = {DESC_OFF, 0}};
+    vtpu_run_result res;
+    hbm_put(t, DESC_OFF, &L, sizeof(L));
+    t->out_len = 0;
+    t->out[0] = 0;
+    assert_int_equal(vtpu_chip_run(t->chip, &opts, &res), -1);
+    assert_int_equal(res.error.kind, VTPU_ERR_RACE);
+    assert_int_equal(res.error.space, VTPU_SPACE_HBM);
+    assert_int_equal(res.error.addr, hy);
+    assert_int_equal(res.error.len, 8 * 128 * 4);
+    /* TC 0 does grid points 0, 1; TC 1 does 2, 3: each writes block 0
+     * after its last point. */
+    if (!strstr(t->out, "vtpu: DATA RACE on HBM") ||
+        !strstr(t->out, "write by DMA issued by TC") ||
+        !strstr(t->out, "previous write by DMA issued by TC") ||
+        !strstr(t->out, "grid (1)") || !strstr(t->out, "grid (3)"))
+        fail_msg("unexpected report:\n%s", t->out);
+    assert_int_equal(vtpu_chip_set_checks(t->chip, false, false, err,
+                                          sizeof(err)), 0);
+    run_ok(t, &L, 2, NULL); /* unchecked: no report */
+    free(x);
+}
+
 /* A descriptor offset outside HBM is the engine's bad-DMA fault. */
 static void test_descriptor_outside_hbm(void **state)
 {
@@ -1049,6 +1094,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_step_overhead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_launches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_race_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_descriptor_outside_hbm, setup,
                                         teardown),
     };

@@ -40,9 +40,28 @@ static unsigned parse_list(const char *opt, const char *s, unsigned max,
     return n;
 }
 
+/* --grid-order, --check-revisit: the TC runtime's checks. */
+static uint32_t check_flags(const run_kernel_args *a)
+{
+    uint32_t f = a->check_revisit ? VTPU_LAUNCH_F_REVISIT : 0;
+    uint32_t seed = 1;
+    const char *g = a->grid_order;
+
+    if (!g || !strcmp(g, "lexicographic"))
+        return f;
+    if (strncmp(g, "shuffle", 7) || (g[7] && g[7] != ':') ||
+        (g[7] == ':' && (parse_u32(g + 8, &seed) || seed > 0xffff)))
+        die(EXIT_USAGE,
+            "--grid-order %s: expected lexicographic, shuffle or "
+            "shuffle:SEED (SEED 0..65535)",
+            g);
+    return f | VTPU_LAUNCH_F_SHUFFLE | seed << VTPU_LAUNCH_SEED_SHIFT;
+}
+
 static void parse_launch_opts(const run_kernel_args *a, vtpu_rt_launch *l,
                               int32_t **scalars)
 {
+    l->check_flags = check_flags(a);
     if (a->grid)
         l->grid_rank =
             parse_list("--grid", a->grid, VTPU_MAX_GRID_DIMS, 1, l->grid);
@@ -309,6 +328,7 @@ int run_kernel(const vtpu_config *cfg, const run_kernel_args *a)
         die(EXIT_FAULT, "driver: %s", vtpu_drv_strerror(rc));
     if (vtpu_rt_init(&k->rt, &k->drv, NULL))
         die(EXIT_FAULT, "runtime: %s", vtpu_rt_error(&k->rt));
+    debug_opts_apply(vtpu_host_chip(k->host), &a->dbg);
     vtpu_gdb *gdb = NULL;
     if (a->gdb) { /* docs/debugging.md: the launch waits for gdb */
         gdb = vtpu_gdb_start(vtpu_host_chip(k->host), a->gdb,
@@ -398,6 +418,7 @@ int run_kernel(const vtpu_config *cfg, const run_kernel_args *a)
             g_free(io.arr[i].data);
     }
     g_free(scalars);
+    debug_opts_finish();
     vtpu_rt_module_unload(&k->rt, &k->mod);
     vtpu_rt_fini(&k->rt);
     vtpu_drv_fini(&k->drv);

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 
+#include "debug-opts.h"
 #include "vtpu.h"
 
 /* The command line of one launch; lists are NULL-terminated or NULL. */
@@ -21,6 +22,9 @@ typedef struct run_kernel_args {
     char **out_shapes; /* --out-shape "[DT:]N,N", per output */
     bool quiet;        /* no summary line */
     const char *gdb;   /* --gdb [HOST:]PORT: debug the launch, or NULL */
+    debug_opts dbg;    /* --dma-order, --trace, --stats, --tag-output */
+    const char *grid_order; /* --grid-order "shuffle[:SEED]" or NULL */
+    bool check_revisit;     /* --check-revisit */
 } run_kernel_args;
 
 /*

@@ -28,6 +28,7 @@
 #include <glib.h>
 
 #include "cli.h"
+#include "debug-opts.h"
 #include "gdbstub.h"
 #include "run-kernel.h"
 #include "vtpu.h"
@@ -40,6 +41,7 @@ static gchar **opt_set;
 static gchar **opt_out; /* -o: outputs (kernel mode), properties (--bare) */
 static gchar **opt_args;
 static gint64 opt_budget = -1;
+static gboolean opt_race, opt_poison; /* checks (docs/debugging.md) */
 static gboolean opt_verbose;
 static gchar *opt_gdb; /* --gdb [HOST:]PORT (docs/debugging.md) */
 static gchar *opt_grid;
@@ -47,6 +49,12 @@ static gchar *opt_dims;
 static gchar **opt_scalar;
 static gchar **opt_out_shape;
 static gboolean opt_quiet;
+static gchar *opt_dma_order;
+static gchar *opt_trace;
+static gboolean opt_stats;
+static gboolean opt_tag;
+static gchar *opt_grid_order;
+static gboolean opt_revisit;
 
 static gboolean print_props(const gchar *name, const gchar *value,
                             gpointer data, GError **error)
@@ -99,6 +107,14 @@ static const GOptionEntry entries[] = {
      "Kernel mode: do not print the summary line", NULL},
     {"insn-budget", 0, 0, G_OPTION_ARG_INT64, &opt_budget,
      "Watchdog: stop a TC after N instructions (0 = off)", "N"},
+    {"race", 0, 0, G_OPTION_ARG_NONE, &opt_race,
+     "Detect data races between TCs and DMAs (the run stops at the first, "
+     "reporting both accesses); same as --set race=on",
+     NULL},
+    {"poison", 0, 0, G_OPTION_ARG_NONE, &opt_poison,
+     "Fill VMEM/SMEM with NaN and report the first read of never-written "
+     "memory by a vector load or DMA; same as --set poison=on",
+     NULL},
     {"arg", 'a', 0, G_OPTION_ARG_STRING_ARRAY, &opt_args,
      "Value for a2..a5 at entry, in order (repeatable, up to 4)", "VALUE"},
     {"gdb", 0, 0, G_OPTION_ARG_STRING, &opt_gdb,
@@ -106,6 +122,28 @@ static const GOptionEntry entries[] = {
      "host 127.0.0.1) and wait for gdb before running; the TCs start "
      "stopped at the entry",
      "PORT"},
+    {"dma-order", 0, 0, G_OPTION_ARG_STRING, &opt_dma_order,
+     "When DMAs copy: eager (at dma.start, the default), on-wait (when "
+     "their semaphore is waited on, at a barrier or exit), random[:SEED] "
+     "(queued, completed in a seeded random order)",
+     "ORDER"},
+    {"trace", 0, 0, G_OPTION_ARG_FILENAME, &opt_trace,
+     "Write a timeline trace (Chrome/Perfetto JSON) of the run to FILE",
+     "FILE"},
+    {"stats", 0, 0, G_OPTION_ARG_NONE, &opt_stats,
+     "Print per-TC counters (instructions, vector/MXU ops, DMA bytes, time "
+     "blocked) to stderr after the run",
+     NULL},
+    {"tag-output", 0, 0, G_OPTION_ARG_NONE, &opt_tag,
+     "Prefix each line a kernel prints with [TC n (grid point)]", NULL},
+    {"grid-order", 0, 0, G_OPTION_ARG_STRING, &opt_grid_order,
+     "Kernel mode: order of each TC's parallel grid points: lexicographic "
+     "(default) or shuffle[:SEED] (seeded random; SEED 0..65535)",
+     "ORDER"},
+    {"check-revisit", 0, 0, G_OPTION_ARG_NONE, &opt_revisit,
+     "Kernel mode: fail when an output block comes back after it was "
+     "written back (a non-consecutive revisit)",
+     NULL},
     {"verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
      "Print a summary (instructions per TC, exit codes) to stderr", NULL},
     {"help-props", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK,
@@ -143,6 +181,10 @@ static void build_config(vtpu_config *cfg, gboolean bare)
     }
     if (opt_budget >= 0)
         cfg->insn_budget = (uint64_t)opt_budget;
+    if (opt_race)
+        cfg->race = 1;
+    if (opt_poison)
+        cfg->poison = 1;
     if (vtpu_config_validate(cfg, err, sizeof(err)))
         die(EXIT_USAGE, "%s", err);
 }
@@ -192,8 +234,11 @@ static int run_bare(const vtpu_config *cfg)
 
     vtpu_gdb *gdb = opt_gdb ? start_gdb(chip) : NULL;
     vtpu_run_result res;
+    debug_opts_apply(chip, &(debug_opts){opt_dma_order, opt_trace,
+                                         opt_stats, opt_tag});
     int rc = vtpu_chip_run(chip, &opts, &res);
     fflush(stdout);
+    debug_opts_finish();
     if (gdb && vtpu_gdb_killed(gdb))
         fprintf(stderr, "vtpu-run: killed from the debugger\n");
     if (opt_verbose) {
@@ -266,6 +311,9 @@ int main(int argc, char **argv)
         .out_shapes = opt_out_shape,
         .quiet = opt_quiet,
         .gdb = opt_gdb,
+        .dbg = {opt_dma_order, opt_trace, opt_stats, opt_tag},
+        .grid_order = opt_grid_order,
+        .check_revisit = opt_revisit,
     };
     return run_kernel(&cfg, &ka);
 }

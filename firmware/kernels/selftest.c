@@ -7,6 +7,9 @@
  *              a slice starting at scalar 0: past the end, the launch must
  *              end with "async copy out of range" although the first copy
  *              is still unawaited (the runtime consumes its semaphore).
+ *   race_out   every grid point writes output block 0: on a 'parallel'
+ *              grid split across TCs, two TCs write one output block, a
+ *              data race for vtpu-run --race (docs/debugging.md).
  */
 #include <vtpu/kernel.h>
 
@@ -28,3 +31,25 @@ VTPU_BODY(copy_oob_body, k)
 VTPU_KERNEL(copy_oob, copy_oob_body,
             .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 1)},
             .scratch_vmem = 1024, .num_sems = NUM_SEMS, .num_scalars = 1);
+
+VTPU_INDEX_MAP(race_in_map, g, s, b)
+{
+    b[0] = g[0];
+    b[1] = 0;
+}
+
+VTPU_INDEX_MAP(race_out_map, g, s, b)
+{
+    b[0] = 0; /* BUG: should be g[0] */
+    b[1] = 0;
+}
+
+VTPU_BODY(race_out_body, k)
+{
+    VLD(1, vtpu_ref(k, 0));
+    VST(1, vtpu_ref(k, 1));
+}
+
+VTPU_KERNEL(race_out, race_out_body,
+            .operands = {VTPU_IN(VTPU_F32, race_in_map, 8, 128),
+                         VTPU_OUT(VTPU_F32, race_out_map, 8, 128)});

@@ -72,6 +72,8 @@ int main(void)
 
     rt_setup(st);
     rt_split(st);
+    if (st->launch.flags & (VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT))
+        rt_checks_setup(st);
     st->shared_error = 0;
     publish_grid(st);
 

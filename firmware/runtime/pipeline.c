@@ -226,6 +226,8 @@ void rt_pipeline(rt_state *st)
                 break;
             nx[d] = 0;
         }
+        if (__builtin_expect(st->shuffle, 0))
+            rt_shuffle_point(st, s + 1, nx); /* checks.c */
 
         for (rt_op *o = ops; o < end; o++) {
             rt_buf *c = o->cur, *n = o->nxt;
@@ -235,6 +237,8 @@ void rt_pipeline(rt_state *st)
             o->map(nx, sc, n->bidx);
             locate(st, o, n, nx);
             o->changed = n->off != c->off;
+            if (__builtin_expect(st->revisit, 0) && o->changed && o->is_out)
+                rt_revisit(st, o, c, n, k->idx, nx); /* checks.c */
             if (o->changed && o->is_in) {
                 settle(n);
                 fetch(st, o, n);

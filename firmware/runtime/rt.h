@@ -88,6 +88,8 @@ typedef struct rt_state {
     uintptr_t smem_top;   /* next free byte of the SMEM heap */
     uint8_t status_ok;    /* the descriptor's status fields can be used */
     uint8_t shared_error; /* an error every TC finds the same way */
+    uint8_t shuffle;      /* VTPU_LAUNCH_F_SHUFFLE (checks.c) */
+    uint8_t revisit;      /* VTPU_LAUNCH_F_REVISIT (checks.c) */
 } rt_state;
 
 extern rt_state vtpu_rt;
@@ -103,6 +105,18 @@ void rt_dma_wait_copy(vtpu_dma_ref dst, vtpu_dma_ref src, uint32_t bytes,
 void rt_setup(rt_state *st);
 /* setup.c: this TC's share of the grid (st->start, st->steps). */
 void rt_split(rt_state *st);
+/* setup.c: `bytes` of the SMEM heap (fails the launch when full). */
+uintptr_t rt_smem_alloc(rt_state *st, uint32_t bytes);
+
+/* checks.c: the launch's debugging checks, after rt_split(); they cost
+ * the grid loop one predictable branch each when off. */
+void rt_checks_setup(rt_state *st);
+/* checks.c: grid point of step s in the shuffled order. */
+void rt_shuffle_point(rt_state *st, uint32_t s, int32_t *out);
+/* checks.c: output operand o leaves block c (after grid point `from`)
+ * for block n (at grid point `to`): fails if n was written back before. */
+void rt_revisit(rt_state *st, rt_op *o, const rt_buf *c, const rt_buf *n,
+                const int32_t *from, const int32_t *to);
 
 /* pipeline.c: run the body over this TC's grid points. */
 void rt_pipeline(rt_state *st);

@@ -54,6 +54,34 @@ static uintptr_t smem_alloc(rt_state *st, uint32_t bytes)
     return at;
 }
 
+/*
+ * Zero VMEM explicitly rather than trust that a run starts with it
+ * zeroed: under vtpu-run --poison it starts filled with NaN
+ * (docs/debugging.md).  DMAs from a zeroed .bss row, source stride 0.
+ */
+static void zero_vmem(rt_state *st, uint32_t addr, uint32_t bytes)
+{
+    static uint32_t zrow[128];
+    uint32_t rows = bytes / sizeof(zrow), rest = bytes % sizeof(zrow);
+    vtpu_dma_desc d;
+
+    if (rows) {
+        vtpu_dma_2d(&d, vtpu_vmem((const void *)(uintptr_t)addr), sizeof(zrow),
+                    vtpu_smem(zrow), 0, sizeof(zrow), rows, st->rt_sem);
+        vtpu_dma_start(&d);
+        vtpu_sem_wait(st->rt_sem, vtpu_dma_bytes(&d));
+    }
+    if (rest)
+        rt_dma_wait_copy(
+            vtpu_vmem((const void *)(uintptr_t)(addr + bytes - rest)),
+            vtpu_smem(zrow), rest, st->rt_sem);
+}
+
+uintptr_t rt_smem_alloc(rt_state *st, uint32_t bytes)
+{
+    return smem_alloc(st, bytes);
+}
+
 static const vtpu_kernel_entry *find_kernel(rt_state *st)
 {
     const vtpu_launch *L = &st->launch;
@@ -96,7 +124,7 @@ static void check_header(rt_state *st)
                 "version %u size %u",
                 L->version, L->size, VTPU_LAUNCH_VERSION, (unsigned)sizeof(*L));
     st->status_ok = 1;
-    if (L->flags & ~VTPU_LAUNCH_F_STATUS)
+    if (L->flags & ~VTPU_LAUNCH_F_KNOWN)
         rt_fail(st, VTPU_LERR_FLAGS, "unknown launch flags 0x%lx",
                 (unsigned long)L->flags);
 }
@@ -253,10 +281,13 @@ static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
         h *= in->shape[d];
     }
     o->big = h > UINT32_MAX;
-    if (partial && o->is_in)
+    if (partial && o->is_in) {
         o->zero = o->local_space == VTPU_DMA_VMEM
                       ? vmem_alloc(st, in->bytes)
                       : (uint32_t)smem_alloc(st, in->bytes);
+        if (o->local_space == VTPU_DMA_VMEM)
+            zero_vmem(st, o->zero, in->bytes);
+    }
 
     /* Complete-block copies: dim 0 of the DMA is the block's last
      * dimension, DMA dim k is block dim r-1-k. */

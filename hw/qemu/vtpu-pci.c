@@ -34,6 +34,7 @@
 #include "dev.h"
 #include "gdbstub.h"
 #include "vtpu.h"
+#include "vtpu-debug.h"
 
 #define TYPE_VTPU_PCI "vtpu"
 OBJECT_DECLARE_SIMPLE_TYPE(VTPUPCIState, VTPU_PCI)
@@ -44,7 +45,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(VTPUPCIState, VTPU_PCI)
 /* Engine configuration keys, as both the engine and QEMU name them. */
 static const char *const vtpu_cfg_keys[] = {
     "cores", "hbm-size", "vmem-size", "smem-size", "imem-size",
-    "sems",  "mxu-size", "mxu-count", "insn-budget",
+    "sems",  "mxu-size", "mxu-count", "insn-budget", "race", "poison",
 };
 #define VTPU_NCFG ARRAY_SIZE(vtpu_cfg_keys)
 
@@ -58,6 +59,9 @@ struct VTPUPCIState {
     bool use_msix;
     char *gdb;             /* "[tcp:][HOST:]PORT": serve gdb for the TCs */
     bool gdb_launch_break; /* every launch starts stopped for gdb */
+    char *dma_order;       /* eager | on-wait | random[:SEED] */
+    char *trace_file;      /* timeline trace (Chrome JSON) */
+    bool tag_output;       /* "[TC n (i,j)] " before kernel output */
 
     vtpu_chip *chip;
     vtpu_dev *dev;
@@ -209,6 +213,15 @@ static void vtpu_irq_bh(void *opaque)
         }
     } else {
         trace_vtpu_irq(level, 0);
+        /*
+         * A fall and the next rise can both happen before this BH runs;
+         * the line would then look unchanged, and an edge-latching
+         * interrupt controller (QEMU 7.2's PLIC) would miss the new
+         * interrupt.  Pulse the line low so every raise is an edge.
+         */
+        if (raises && level) {
+            pci_set_irq(pdev, 0);
+        }
         pci_set_irq(pdev, level);
     }
 }
@@ -344,6 +357,24 @@ static bool vtpu_make_chip(VTPUPCIState *s, Error **errp)
     return true;
 }
 
+/*
+ * The window and the hole are subregions of bar2, all owned by the
+ * device: each subregion holds a reference to the owner, so as long as
+ * they stay in bar2 the device can never be finalized (the chip and its
+ * HBM would leak on hot-unplug and DEVICE_DELETED would never come).
+ * Take them out when the device goes; flat views still using them keep
+ * their own references until RCU frees them.
+ */
+static void vtpu_unmap_bar2(VTPUPCIState *s)
+{
+    if (s->window.container) {
+        memory_region_del_subregion(&s->bar2, &s->window);
+    }
+    if (s->hole.container) {
+        memory_region_del_subregion(&s->bar2, &s->hole);
+    }
+}
+
 static void vtpu_realize(PCIDevice *pdev, Error **errp)
 {
     VTPUPCIState *s = VTPU_PCI(pdev);
@@ -360,6 +391,22 @@ static void vtpu_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "vtpu: property 'aperture-size': %s", err);
         goto fail;
     }
+    if (s->dma_order) { /* debugging aids: vtpu-debug.h */
+        vtpu_dma_order order;
+        uint64_t seed;
+        if (vtpu_dma_order_parse(s->dma_order, &order, &seed, err,
+                                 sizeof(err))) {
+            error_setg(errp, "vtpu: property 'dma-order': %s", err);
+            goto fail;
+        }
+        vtpu_chip_set_dma_order(s->chip, order, seed);
+    }
+    if (s->trace_file &&
+        vtpu_chip_set_trace(s->chip, s->trace_file, err, sizeof(err))) {
+        error_setg(errp, "vtpu: property 'trace-file': %s", err);
+        goto fail;
+    }
+    vtpu_chip_set_output_tags(s->chip, s->tag_output);
     if (s->gdb) {
         s->gdbstub = vtpu_gdb_start(s->chip, s->gdb,
                                     s->gdb_launch_break ?
@@ -415,6 +462,7 @@ static void vtpu_realize(PCIDevice *pdev, Error **errp)
     return;
 
 fail:
+    vtpu_unmap_bar2(s);
     if (s->dev) {
         vtpu_dev_free(s->dev);
         s->dev = NULL;
@@ -447,6 +495,8 @@ static void vtpu_exit(PCIDevice *pdev)
         msix_uninit_exclusive_bar(pdev);
     }
     pci_set_irq(pdev, 0);
+    /* The BARs are already unregistered (pci_qdev_unrealize). */
+    vtpu_unmap_bar2(s);
 }
 
 /* HBM is freed only when no flat view can reference BAR2 any more. */
@@ -482,9 +532,15 @@ static Property vtpu_properties[] = {
     DEFINE_PROP_STRING("mxu-size", VTPUPCIState, cfg[6]),
     DEFINE_PROP_STRING("mxu-count", VTPUPCIState, cfg[7]),
     DEFINE_PROP_STRING("insn-budget", VTPUPCIState, cfg[8]),
+    /* checks (docs/debugging.md): race=on, poison=on */
+    DEFINE_PROP_STRING("race", VTPUPCIState, cfg[9]),
+    DEFINE_PROP_STRING("poison", VTPUPCIState, cfg[10]),
     DEFINE_PROP_SIZE("aperture-size", VTPUPCIState, aperture_size, 16 * MiB),
     DEFINE_PROP_BOOL("msix", VTPUPCIState, use_msix, true),
     DEFINE_PROP_STRING("gdb", VTPUPCIState, gdb),
+    DEFINE_PROP_STRING("dma-order", VTPUPCIState, dma_order),
+    DEFINE_PROP_STRING("trace-file", VTPUPCIState, trace_file),
+    DEFINE_PROP_BOOL("tag-output", VTPUPCIState, tag_output, false),
     DEFINE_PROP_BOOL("gdb-launch-break", VTPUPCIState, gdb_launch_break,
                      false),
     DEFINE_PROP_END_OF_LIST(),
@@ -608,6 +664,13 @@ static void vtpu_class_init(ObjectClass *oc, void *data)
         "[tcp:][HOST:]PORT (docs/debugging.md)");
     object_class_property_set_description(oc, "gdb-launch-break",
         "with gdb: every launch starts stopped at its entry");
+    object_class_property_set_description(oc, "dma-order",
+        "when TC DMAs copy: eager (default), on-wait, random[:SEED] "
+        "(docs/debugging.md)");
+    object_class_property_set_description(oc, "trace-file",
+        "write a timeline trace (Chrome/Perfetto JSON) of every launch");
+    object_class_property_set_description(oc, "tag-output",
+        "prefix kernel output lines with [TC n (grid point)]");
 }
 
 static const TypeInfo vtpu_info = {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "check.h"
 #include "internal.h"
 
 static void *map_lazy(uint64_t size)
@@ -86,6 +87,7 @@ vtpu_chip *vtpu_chip_new(const vtpu_config *cfg, char *err, size_t errlen)
     chip->sync = vtpu_sync_new(chip);
     if (!chip->sync)
         goto oom;
+    chip->check = vtpu_check_new(chip); /* NULL unless race/poison is on */
     return chip;
 oom:
     if (err && errlen)
@@ -103,6 +105,8 @@ void vtpu_chip_free(vtpu_chip *chip)
         return;
     if (chip->sync)
         vtpu_sync_free(chip->sync);
+    vtpu_check_free(chip->check);
+    vtpu_dbg_free(chip);
     for (unsigned i = 0; i < VTPU_MAX_TCS; i++)
         tc_free(chip->tcs[i]);
     if (chip->hbm)
@@ -126,15 +130,21 @@ void vtpu_chip_set_output(vtpu_chip *chip, vtpu_output_fn fn, void *opaque)
 void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
                       size_t len)
 {
+    char *tagged = NULL; /* timeline.c: "[TC n (i,j)] " line prefixes */
+
+    if (VTPU_UNLIKELY(chip->dbg) &&
+        (tagged = vtpu_dbg_tag(chip, tc, fd, buf, &len)))
+        buf = tagged;
     if (chip->out_fn) {
         chip->out_fn(chip->out_opaque, tc, fd, buf, len);
-        return;
+    } else {
+        FILE *f = fd == 2 ? stderr : stdout;
+        g_mutex_lock(&chip->out_lock);
+        fwrite(buf, 1, len, f);
+        fflush(f);
+        g_mutex_unlock(&chip->out_lock);
     }
-    FILE *f = fd == 2 ? stderr : stdout;
-    g_mutex_lock(&chip->out_lock);
-    fwrite(buf, 1, len, f);
-    fflush(f);
-    g_mutex_unlock(&chip->out_lock);
+    g_free(tagged);
 }
 
 int vtpu_chip_load_elf_slot(vtpu_chip *chip, unsigned slot, const void *elf,
@@ -213,6 +223,7 @@ void vtpu_tc_reset(vtpu_tc *tc, unsigned ntcs)
     memset(tc->sems, 0, tc->chip->cfg.num_sems * sizeof(uint32_t));
     vtpu_vpu_reset(tc->vpu);
     vtpu_mxu_reset(tc->mxu);
+    tc->check = NULL; /* run.c: vtpu_check_run_begin() sets it */
 }
 
 /* Overflow-safe range check of [off, off+len) against size. */
@@ -240,6 +251,8 @@ int vtpu_hbm_write(vtpu_chip *chip, uint64_t off, const void *buf,
     if (!in_range(off, len, chip->cfg.hbm_size))
         return -1;
     memcpy(chip->hbm + off, buf, len);
+    if (VTPU_UNLIKELY(chip->check))
+        vtpu_check_host_write(chip, off, len); /* written, for poison */
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "dev-priv.h"
 
 #define CHUNK                                                                  \
@@ -118,6 +119,8 @@ static void cmd_copy(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
 
     if (!check_copy(dev, c, &o->err))
         return;
+    if (dev->chip->check && c->op != VTPU_OP_COPY_D2H)
+        vtpu_check_host_write(dev->chip, c->dst, c->len); /* poison */
     if (c->op == VTPU_OP_COPY_D2D) {
         /* Chunks in the direction that keeps overlapping ranges right. */
         bool down = c->dst > c->src;
@@ -173,6 +176,8 @@ static void cmd_fill(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
         err_hbm(&o->err, "fill", c->dst, c->len, dev->chip->cfg.hbm_size);
         return;
     }
+    if (dev->chip->check)
+        vtpu_check_host_write(dev->chip, c->dst, c->len); /* poison */
     for (size_t i = 0; i < sizeof(pat); i += 4)
         put_le32(pat + i, c->arg);
     for (uint64_t done = 0; done < c->len && !aborted(dev);) {

@@ -140,6 +140,9 @@ static const field fields[] = {
     FLD("mxu-count", mxu_count, F_U32, "MXUs per TC (1-8)"),
     FLD("insn-budget", insn_budget, F_U64,
         "watchdog: instructions per TC per run, 0 = off"),
+    FLD("race", race, F_U32, "detect data races: on/off (1/0)"),
+    FLD("poison", poison, F_U32,
+        "poison memory, report uninitialised reads: on/off"),
 };
 
 int vtpu_config_set(vtpu_config *cfg, const char *key, const char *value,
@@ -156,6 +159,10 @@ int vtpu_config_set(vtpu_config *cfg, const char *key, const char *value,
         if (strcmp(f->key, key) != 0)
             continue;
         uint64_t v;
+        if (!strcmp(value, "on") || !strcmp(value, "true"))
+            value = "1";
+        else if (!strcmp(value, "off") || !strcmp(value, "false"))
+            value = "0";
         if (parse_size(value, &v)) {
             seterr(err, errlen,
                    "%s: '%s' is not a size (a number, optionally with "

@@ -373,13 +373,31 @@ static uint32_t rd_zero(vtpu_dev *dev, unsigned idx)
     return 0;
 }
 
+/* The counter TC_STAT_SEL selects (vtpu-debug.h). */
+static uint64_t tc_stat(vtpu_dev *dev)
+{
+    uint32_t sel = dev->regs[VTPU_R_TC_STAT_SEL];
+    unsigned idx = VTPU_FEX(sel, TC_STAT_SEL, COUNTER);
+    vtpu_tc_stats s;
+    uint64_t v[VTPU_TSTAT__COUNT];
+
+    _Static_assert(sizeof(s) == sizeof(v), "vtpu_tc_stats vs VTPU_TSTAT_*");
+    if (idx >= VTPU_TSTAT__COUNT ||
+        vtpu_chip_tc_stats(dev->chip, VTPU_FEX(sel, TC_STAT_SEL, TC), &s))
+        return 0;
+    memcpy(v, &s, sizeof(v));
+    return v[idx];
+}
+
 /* 64-bit counters: reading LO latches HI, so LO-then-HI never tears. */
 static uint32_t rd_counter(vtpu_dev *dev, unsigned idx)
 {
     uint64_t v;
     unsigned lo = idx & ~1u;
 
-    if (lo == VTPU_R_BYTES_IN_LO)
+    if (lo == VTPU_R_TC_STAT_LO)
+        v = tc_stat(dev);
+    else if (lo == VTPU_R_BYTES_IN_LO)
         v = dev->bytes_in;
     else if (lo == VTPU_R_BYTES_OUT_LO)
         v = dev->bytes_out;
@@ -541,6 +559,11 @@ static const reg_desc reg_table[NREGS] = {
     COUNTER(BYTES_IN_HI),
     COUNTER(BYTES_OUT_LO),
     COUNTER(BYTES_OUT_HI),
+    [VTPU_R_TC_STAT_SEL] = {.name = "TC_STAT_SEL",
+                            .rw = VTPU_FMASK(TC_STAT_SEL, COUNTER) |
+                                  VTPU_FMASK(TC_STAT_SEL, TC)},
+    COUNTER(TC_STAT_LO),
+    COUNTER(TC_STAT_HI),
 };
 
 /* The two register arrays share one descriptor each. */

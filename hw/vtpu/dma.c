@@ -10,17 +10,18 @@
  *                dimensions that are contiguous on both sides;
  *   3. complete: signal the descriptor's semaphore by the bytes moved.
  *
- * Completion model: this engine executes and completes a DMA eagerly,
+ * Completion model: by default a DMA executes and completes eagerly,
  * inside dma.start, so a program observes it as finished the moment it
  * starts.  Programs must not rely on that: the semaphore is the only
- * completion signal.  The seam for other orders (execute at the matching
- * sem.wait, or at seeded-random points) is vtpu_dma_start() below: a
- * validated dma_plan holds resolved host pointers and is self-contained,
- * so it can be queued instead of executed.  Deferred modes must then also
- * count queued DMAs as pending signals in sync.c's deadlock test.
+ * completion signal.  The on-wait and random orders (vtpu-debug.h) queue
+ * the validated plan, which holds resolved host pointers, in dmaq.c
+ * instead.  Only DMAs that signal their own TC are deferred, and the TC
+ * completes them before it can block on that semaphore, so sync.c's
+ * deadlock test needs no notion of pending DMAs.
  */
 #include <string.h>
 
+#include "check.h"
 #include "internal.h"
 
 /* Descriptor layout: byte offsets, little-endian, 96 bytes, 8-aligned. */
@@ -59,16 +60,8 @@ typedef struct dma_side {
     uint64_t lo, hi; /* bytes [lo, hi) of mem touched */
 } dma_side;
 
-/* A validated DMA: everything needed to execute it later. */
-typedef struct dma_plan {
-    uint8_t *dst, *src;                   /* first byte (all indices 0) */
-    int64_t dst_stride[4], src_stride[4]; /* [0] unused */
-    uint64_t count[4]; /* count[0] = bytes of a contiguous run */
-    unsigned ndims;
-    bool overlap; /* src and dst ranges share bytes */
-    uint32_t bytes;
-    uint32_t sem_tc, sem;
-} dma_plan;
+/* A validated DMA (internal.h: dmaq.c queues them). */
+typedef vtpu_dma_plan dma_plan;
 
 static uint64_t ld64(const uint8_t *p)
 {
@@ -282,6 +275,8 @@ static int plan_dma(vtpu_tc *tc, uint32_t desc_addr, dma_plan *p)
                      "dst_tc") ||
         resolve_tc(tc, desc_addr, "sem_tc", d[D_SEM_TC], &sem_tc))
         return -1;
+    p->src_space = (uint8_t)src.space;
+    p->dst_space = (uint8_t)dst.space;
     sem = (uint32_t)d[D_SEM] | (uint32_t)d[D_SEM + 1] << 8;
     if (sem >= chip->cfg.num_sems)
         return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
@@ -347,7 +342,7 @@ static int plan_dma(vtpu_tc *tc, uint32_t desc_addr, dma_plan *p)
  * Copy in lexicographic order of (dim3, dim2, dim1), one run at a time.
  * Overlapping source and destination get memmove semantics per run.
  */
-static void execute_dma(const dma_plan *p)
+void vtpu_dma_execute(const dma_plan *p)
 {
     uint64_t c1 = p->ndims > 1 ? p->count[1] : 1;
     uint64_t c2 = p->ndims > 2 ? p->count[2] : 1;
@@ -378,13 +373,48 @@ static void execute_dma(const dma_plan *p)
     }
 }
 
+/* Bytes per direction (vtpu_tc_stats): [src space][dst space]. */
+static void count_dma(vtpu_tc *tc, const dma_plan *p)
+{
+    bool sh = p->src_space == VTPU_SPACE_HBM;
+    bool dh = p->dst_space == VTPU_SPACE_HBM;
+
+    tc->cnt.dma_starts++;
+    if (sh && dh)
+        tc->cnt.dma_bytes_hbm += p->bytes;
+    else if (sh)
+        tc->cnt.dma_bytes_in += p->bytes;
+    else if (dh)
+        tc->cnt.dma_bytes_out += p->bytes;
+    else
+        tc->cnt.dma_bytes_local += p->bytes;
+}
+
 int vtpu_dma_start(vtpu_tc *tc, uint32_t desc_addr)
 {
     dma_plan p;
 
     if (plan_dma(tc, desc_addr, &p))
         return -1;
-    /* Eager completion; a deferred order would queue `p` here. */
-    execute_dma(&p);
-    return vtpu_sem_signal(tc, p.sem_tc, p.sem, p.bytes);
+    if (VTPU_UNLIKELY(tc->check) && vtpu_check_dma(tc, &p))
+        return -1; /* a race or an uninitialised read (check.h) */
+    count_dma(tc, &p);
+    if (VTPU_UNLIKELY(tc->chip->dbg)) {
+        /* Deferred orders (dmaq.c) and the trace (timeline.c). */
+        int64_t t0 = vtpu_dbg_now();
+        if (tc->dmaq && p.sem_tc == tc->id)
+            return vtpu_dmaq_push(tc, &p, t0);
+        int rc = vtpu_dma_complete(tc, &p);
+        vtpu_dbg_dma(tc, &p, t0);
+        return rc;
+    }
+    return vtpu_dma_complete(tc, &p);
+}
+
+/* The one place a DMA's bytes move and its semaphore is signalled, in
+ * every order (dmaq.c calls it for deferred DMAs). */
+int vtpu_dma_complete(vtpu_tc *tc, const dma_plan *p)
+{
+    vtpu_dma_execute(p);
+    return vtpu_sem_signal(tc, p->sem_tc, p->sem, p->bytes);
 }

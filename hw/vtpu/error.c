@@ -25,6 +25,8 @@ static const char *const kind_names[VTPU_ERR__COUNT] = {
     [VTPU_ERR_EBREAK] = "breakpoint (ebreak) with no debugger attached",
     [VTPU_ERR_ECALL] = "bad ecall",
     [VTPU_ERR_NO_PROGRAM] = "no program loaded",
+    [VTPU_ERR_RACE] = "data race",
+    [VTPU_ERR_UNINIT] = "uninitialised read",
 };
 
 const char *vtpu_error_kind_name(vtpu_error_kind kind)

@@ -16,7 +16,12 @@
  *   sync.c      semaphores, barrier, deadlock    vtpu_sem_*(), vtpu_barrier()
  *   run.c       one run: threads, stop, results  vtpu_chip_run()
  *   error.c     taxonomy names, formatting, vtpu_tc_fault()
- *   gdbstub.c   GDB remote protocol server       gdbstub.h
+ *   gdbstub.c   debugger run control; the RSP    gdbstub.h
+ *               server is gdbstub-rsp.c
+ *   race.c      race detection, check hooks      check.h
+ *   poison.c    uninitialised-memory check       check.h
+ *   dmaq.c      deferred DMA orders              vtpu-debug.h
+ *   timeline.c  trace, counters, output tags     vtpu-debug.h
  */
 #ifndef VTPU_INTERNAL_H
 #define VTPU_INTERNAL_H
@@ -26,6 +31,7 @@
 #include <stdatomic.h>
 
 #include "vtpu.h"
+#include "vtpu-debug.h"
 
 #define VTPU_LIKELY(x) __builtin_expect(!!(x), 1)
 #define VTPU_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -35,6 +41,8 @@ typedef struct vtpu_vpu vtpu_vpu;   /* vpu.h */
 typedef struct vtpu_mxu vtpu_mxu;   /* mxu.h */
 typedef struct vtpu_sync vtpu_sync; /* sync.c: chip-wide */
 typedef struct vtpu_gdb vtpu_gdb;   /* gdbstub.c: debugger stub */
+typedef struct vtpu_dbg vtpu_dbg;   /* timeline.c: debugging aids */
+typedef struct vtpu_dmaq vtpu_dmaq; /* dmaq.c: a TC's deferred DMAs */
 
 /*
  * One pre-decoded instruction.  The decoder fills every field once per
@@ -100,12 +108,17 @@ struct vtpu_tc {
     /* --- units --- */
     vtpu_vpu *vpu;     /* vpu.c */
     vtpu_mxu *mxu;     /* mxu.c */
+    struct vtpu_check *check; /* check.h: this run's checks, NULL = none */
 
     /* --- run state (run.c / sync.c) --- */
     vtpu_tc_state state;
     int exit_code;
     vtpu_error err;    /* filled by vtpu_tc_fault() */
     GThread *thread;
+
+    /* --- debugging aids (timeline.c, dmaq.c) --- */
+    vtpu_tc_stats cnt; /* counters of this run (instret is tc->instret) */
+    vtpu_dmaq *dmaq;   /* deferred DMAs; NULL in the eager order */
 };
 
 struct vtpu_chip {
@@ -120,6 +133,8 @@ struct vtpu_chip {
     vtpu_sync *sync;          /* sync.c */
     atomic_int stop;          /* VTPU_STOP_* bits; 0 while running freely */
     vtpu_gdb *gdb;            /* attached gdb stub (gdbstub.c) or NULL */
+    struct vtpu_check *check; /* race/poison checks (check.h) or NULL */
+    vtpu_dbg *dbg;            /* DMA order, trace, tags or NULL */
 };
 
 /* chip->stop: the run must end (fault elsewhere, reset, kill) ... */
@@ -181,9 +196,55 @@ void vtpu_mxu_free(vtpu_mxu *mxu);
 void vtpu_mxu_reset(vtpu_mxu *mxu);
 
 /* ---- dma.c ---- */
-/* Start (and, in this engine, complete) the DMA whose descriptor is at
- * SMEM address desc_addr; signals its semaphore.  0 or -1 (fault). */
+/* A validated DMA: everything needed to execute it later (dma.c). */
+typedef struct vtpu_dma_plan {
+    uint8_t *dst, *src;                   /* first byte (all indices 0) */
+    int64_t dst_stride[4], src_stride[4]; /* [0] unused */
+    uint64_t count[4]; /* count[0] = bytes of a contiguous run */
+    unsigned ndims;
+    bool overlap; /* src and dst ranges share bytes */
+    uint32_t bytes;
+    uint32_t sem_tc, sem;
+    uint8_t src_space, dst_space; /* vtpu_space, for counters and traces */
+} vtpu_dma_plan;
+
+/* Start the DMA whose descriptor is at SMEM address desc_addr: validate
+ * it, then (eager order) copy and signal its semaphore, or hand it to
+ * dmaq.c.  0 or -1 (fault). */
 int vtpu_dma_start(vtpu_tc *tc, uint32_t desc_addr);
+/* Copy a validated DMA (no signal). */
+void vtpu_dma_execute(const vtpu_dma_plan *p);
+/* Copy and signal a validated DMA started by `tc`, in any order: when
+ * started (eager) or later (dmaq.c).  0 or -1 (fault). */
+int vtpu_dma_complete(vtpu_tc *tc, const vtpu_dma_plan *p);
+
+/* ---- dmaq.c: deferred DMA orders (only when tc->dmaq is set) ---- */
+/* Queue a validated DMA started at `t_ns` (trace clock). 0 or -1. */
+int vtpu_dmaq_push(vtpu_tc *tc, const vtpu_dma_plan *p, int64_t t_ns);
+/* Complete what must complete before sem.wait/sem.read of `sem`, or
+ * everything (sem < 0: barrier, exit).  0 or -1 (fault). */
+int vtpu_dmaq_sync(vtpu_tc *tc, int64_t sem);
+vtpu_dmaq *vtpu_dmaq_new(bool random, uint64_t seed, unsigned tc);
+void vtpu_dmaq_free(vtpu_dmaq *q);
+
+/* ---- timeline.c: hooks called only when chip->dbg is set ---- */
+/* run.c: after the TCs are reset / when a TC's thread leaves its loop. */
+void vtpu_dbg_run_begin(vtpu_chip *chip, unsigned ntcs);
+void vtpu_dbg_tc_end(vtpu_tc *tc);
+/* Trace clock, ns. */
+int64_t vtpu_dbg_now(void);
+/* A DMA of `tc` ran from t0 (start) to now; also marks grid steps. */
+void vtpu_dbg_dma(vtpu_tc *tc, const vtpu_dma_plan *p, int64_t t0);
+/* A semaphore wait (sem >= 0) or barrier (sem < 0) blocked t0..now. */
+void vtpu_dbg_wait(vtpu_tc *tc, int64_t sem, uint32_t n, int64_t t0);
+/* Before a semaphore operation: notice grid step changes. */
+void vtpu_dbg_sync_point(vtpu_tc *tc);
+/* chip.c: the output with tags (g_malloc'd, *len updated), or NULL
+ * when not tagging. */
+char *vtpu_dbg_tag(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
+                   size_t *len);
+/* chip.c: drop the debugging state (closes the trace). */
+void vtpu_dbg_free(vtpu_chip *chip);
 
 /* ---- sync.c ---- */
 vtpu_sync *vtpu_sync_new(vtpu_chip *chip);

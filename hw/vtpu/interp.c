@@ -12,6 +12,7 @@
  */
 #include <stdio.h>
 
+#include "check.h"
 #include "fpu.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -729,6 +730,21 @@ op_XTPU: {
     if (r)
         goto leave;
     NEXT();
+}
+
+    /* ---- checks (check.h): only in race.c's copy of the program ---- */
+op_MEMCHK: {
+    /* rs3 = the real load/store; size and direction from it. */
+    static const uint8_t sz[VTPU_OP__COUNT] = {
+        [VTPU_OP_LB] = 1, [VTPU_OP_LBU] = 1, [VTPU_OP_SB] = 0x81,
+        [VTPU_OP_LH] = 2, [VTPU_OP_LHU] = 2, [VTPU_OP_SH] = 0x82,
+        [VTPU_OP_LW] = 4, [VTPU_OP_FLW] = 4, [VTPU_OP_SW] = 0x84,
+        [VTPU_OP_FSW] = 0x84};
+    uint8_t k = sz[ip->rs3];
+    SYNC();
+    if (vtpu_check_smem(tc, RS1 + IMM, k & 0x7f, k & 0x80))
+        goto leave;
+    goto *handlers[ip->rs3];
 }
 
     /* ---- debugger (gdbstub.c) ---- */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "internal.h"
 
 typedef struct run_ctx {
@@ -41,6 +42,8 @@ static gpointer tc_thread(gpointer opaque)
         vtpu_gdb_tc_main(tc); /* the same, stopping where a debugger asks */
     else
         vtpu_tc_execute(tc);
+    if (VTPU_UNLIKELY(tc->chip->dbg))
+        vtpu_dbg_tc_end(tc); /* deferred DMAs, trace (timeline.c) */
     if (tc->state == VTPU_TC_FAULTED)
         tc_fault_stop(arg->ctx, tc);
     else if (tc->state != VTPU_TC_EXITED)
@@ -162,9 +165,14 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
         tc->budget = budget;
         tc->exit_code = 0;
         memset(&tc->err, 0, sizeof(tc->err));
+        memset(&tc->cnt, 0, sizeof(tc->cnt));
         tc->state = VTPU_TC_RUNNING;
         tc->thread = NULL;
     }
+    if (VTPU_UNLIKELY(chip->dbg))
+        vtpu_dbg_run_begin(chip, ntcs);
+    if (VTPU_UNLIKELY(chip->check))
+        vtpu_check_run_begin(chip, ntcs); /* sets tc->check, tc->code */
 
     if (chip->gdb)
         vtpu_gdb_run_begin(chip, ntcs);

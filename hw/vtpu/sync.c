@@ -285,8 +285,12 @@ int vtpu_sem_wait(vtpu_tc *tc, uint32_t sem, uint32_t n)
     g_mutex_lock(&s->lock);
     v = &tc->sems[sem];
     if (*v < n) {
+        int64_t t0 = vtpu_dbg_now(); /* only when blocking: counters */
         s->w[tc->id] = (tc_wait){W_SEM, sem, n};
         rc = block(s, tc);
+        tc->cnt.sem_wait_ns += (uint64_t)(vtpu_dbg_now() - t0);
+        if (VTPU_UNLIKELY(tc->chip->dbg))
+            vtpu_dbg_wait(tc, sem, n, t0);
     }
     /* Only this TC subtracts, so a satisfied wait is still satisfied. */
     if (rc == 0)
@@ -319,8 +323,12 @@ int vtpu_barrier(vtpu_tc *tc)
             if (s->w[i].kind == W_BARRIER)
                 wake(s, i);
     } else {
+        int64_t t0 = vtpu_dbg_now();
         s->w[tc->id] = (tc_wait){W_BARRIER, 0, 0};
         rc = block(s, tc);
+        tc->cnt.barrier_ns += (uint64_t)(vtpu_dbg_now() - t0);
+        if (VTPU_UNLIKELY(tc->chip->dbg))
+            vtpu_dbg_wait(tc, -1, 0, t0);
     }
     g_mutex_unlock(&s->lock);
     return rc;

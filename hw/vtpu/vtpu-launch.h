@@ -84,6 +84,15 @@ enum vtpu_role {
 
 /* vtpu_launch.flags */
 #define VTPU_LAUNCH_F_STATUS 0x1u /* write status records at status_hbm */
+/* Debugging checks of the TC runtime (docs/debugging.md): */
+#define VTPU_LAUNCH_F_SHUFFLE 0x2u /* walk each TC's points of the parallel
+                                      dimensions in a seeded random order */
+#define VTPU_LAUNCH_F_REVISIT 0x4u /* fail when an output block that was
+                                      written back comes back later */
+#define VTPU_LAUNCH_SEED_SHIFT 16  /* flags bits 31:16: the shuffle seed */
+#define VTPU_LAUNCH_F_KNOWN                                                  \
+    (VTPU_LAUNCH_F_STATUS | VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT |  \
+     0xffff0000u)
 
 /* One operand array in HBM: dense, row-major (C order). */
 typedef struct vtpu_launch_operand {
@@ -157,6 +166,7 @@ enum vtpu_launch_err {
     VTPU_LERR_INDEX = 79,       /* an index map returned a block outside */
     VTPU_LERR_COPY = 80,        /* an async copy outside its operand */
     VTPU_LERR_KERNEL_FAIL = 81, /* the body called vtpu_fail() */
+    VTPU_LERR_REVISIT = 82,     /* an output block came back (F_REVISIT) */
     VTPU_LERR__END
 };
 
@@ -182,6 +192,7 @@ static inline const char *vtpu_launch_err_name(uint32_t code)
         "block index out of range",
         "async copy out of range",
         "kernel failed",
+        "output block revisited",
     };
     _Static_assert(sizeof(names) / sizeof(names[0]) ==
                        VTPU_LERR__END - VTPU_LERR_BASE,

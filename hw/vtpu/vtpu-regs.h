@@ -208,6 +208,37 @@ VTPU_REG(BYTES_IN_LO, 0x108)  /* host -> HBM bytes */
 VTPU_REG(BYTES_IN_HI, 0x10c)
 VTPU_REG(BYTES_OUT_LO, 0x110) /* HBM -> host bytes */
 VTPU_REG(BYTES_OUT_HI, 0x114)
+/*
+ * Per-TC counters of the current or last launch (vtpu_tc_stats in
+ * hw/vtpu/vtpu-debug.h): write TC_STAT_SEL = TC << 8 | VTPU_TSTAT_*, then
+ * read TC_STAT_LO, HI.  Exact once the launch has completed; reset when
+ * the next launch starts.  An unknown TC or counter reads 0.
+ */
+VTPU_REG(TC_STAT_SEL, 0x118)
+VTPU_FIELD(TC_STAT_SEL, COUNTER, 0, 8)
+VTPU_FIELD(TC_STAT_SEL, TC, 8, 4)
+VTPU_REG(TC_STAT_LO, 0x120)
+VTPU_REG(TC_STAT_HI, 0x124)
+enum vtpu_tc_stat { /* the order of vtpu_tc_stats' fields */
+    VTPU_TSTAT_INSTRET = 0,
+    VTPU_TSTAT_VEC_ALU,
+    VTPU_TSTAT_VEC_LDST,
+    VTPU_TSTAT_VEC_XLANE,
+    VTPU_TSTAT_VEC_MASK,
+    VTPU_TSTAT_MXU_PUSH,
+    VTPU_TSTAT_MXU_MATMUL,
+    VTPU_TSTAT_MXU_POP,
+    VTPU_TSTAT_MXU_CLEAR,
+    VTPU_TSTAT_DMA_STARTS,
+    VTPU_TSTAT_DMA_BYTES_IN,
+    VTPU_TSTAT_DMA_BYTES_OUT,
+    VTPU_TSTAT_DMA_BYTES_LOCAL,
+    VTPU_TSTAT_DMA_BYTES_HBM,
+    VTPU_TSTAT_SEM_OPS,
+    VTPU_TSTAT_SEM_WAIT_NS,
+    VTPU_TSTAT_BARRIER_NS,
+    VTPU_TSTAT__COUNT
+};
 VTPU_REG(TC_INSTRET_LO, 0x200) /* TC t: LO at 0x200 + 8 t, HI at + 4 */
 VTPU_REG(TC_INSTRET_HI, 0x204)
 #define VTPU_TC_COUNTER_STRIDE 8u
@@ -338,6 +369,8 @@ enum {
     VTPU_FAULT_EBREAK = 11,
     VTPU_FAULT_ECALL = 12,
     VTPU_FAULT_NO_PROGRAM = 13,
+    VTPU_FAULT_RACE = 14,   /* data race (device property race=on) */
+    VTPU_FAULT_UNINIT = 15, /* uninitialised read (poison=on) */
     VTPU_FAULT__COUNT
 };
 

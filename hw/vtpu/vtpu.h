@@ -39,6 +39,8 @@ typedef struct vtpu_config {
     uint32_t mxu_dim;     /* MXU systolic array is mxu_dim x mxu_dim */
     uint32_t mxu_count;   /* MXUs per TC */
     uint64_t insn_budget; /* watchdog: max instructions per TC per run, 0 = off */
+    uint32_t race;        /* 1 = detect data races (docs/debugging.md) */
+    uint32_t poison;      /* 1 = poison memory, report uninitialised reads */
 } vtpu_config;
 
 /*
@@ -51,7 +53,7 @@ int vtpu_config_preset(vtpu_config *cfg, const char *gen, char *err,
 /*
  * Apply one override "key=value" (keys named as the QEMU properties are:
  * gen, cores, hbm-size, vmem-size, smem-size, imem-size, sems, mxu-size,
- * mxu-count, insn-budget).  Sizes accept K/M/G suffixes (binary).  "gen"
+ * mxu-count, insn-budget, race, poison; the last two also take on/off).  Sizes accept K/M/G suffixes (binary).  "gen"
  * resets every field to that preset, so give it first.
  */
 int vtpu_config_set(vtpu_config *cfg, const char *key, const char *value,
@@ -86,6 +88,8 @@ typedef enum vtpu_error_kind {
     VTPU_ERR_EBREAK,         /* ebreak with no debugger attached */
     VTPU_ERR_ECALL,          /* unknown ecall service or bad arguments */
     VTPU_ERR_NO_PROGRAM,     /* run without a loaded program */
+    VTPU_ERR_RACE,           /* data race (config race=1) */
+    VTPU_ERR_UNINIT,         /* read of never-written memory (poison=1) */
     VTPU_ERR__COUNT
 } vtpu_error_kind;
 
@@ -231,6 +235,16 @@ const char *vtpu_tc_state_name(vtpu_tc_run_state state);
  * fields another thread may be changing: consistent enough for display,
  * not for decisions. */
 int vtpu_chip_tc_status(vtpu_chip *chip, unsigned tc, vtpu_tc_status *out);
+
+/*
+ * Switch the opt-in checks (docs/debugging.md) for the runs that follow:
+ * race detection and poisoned memory, the same as config fields race and
+ * poison at creation.  Not while a run is in progress.  Returns -1 (and
+ * a message) if shadow memory cannot be reserved; the checks are then
+ * off.
+ */
+int vtpu_chip_set_checks(vtpu_chip *chip, bool race, bool poison, char *err,
+                         size_t errlen);
 
 /* Host access to HBM (bounds-checked; returns -1 if out of range). */
 int vtpu_hbm_read(vtpu_chip *chip, uint64_t off, void *buf, size_t len);

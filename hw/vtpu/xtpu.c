@@ -13,6 +13,7 @@
  */
 #include <string.h>
 
+#include "check.h"
 #include "mxu.h"
 #include "vpu.h"
 
@@ -160,6 +161,10 @@ static int vmem_access(vtpu_tc *tc, uint32_t raw, bool store)
         partial = true;
     }
 
+    if (VTPU_UNLIKELY(tc->check) &&
+        vtpu_check_vmem(tc, addr, stride, m, v, store))
+        return -1; /* a race or an uninitialised read (check.h) */
+
     for (unsigned s = 0; s < S; s++) {
         int64_t off = (int64_t)addr + (int64_t)s * stride - VTPU_VMEM_BASE;
         uint32_t *row = v + s * L;
@@ -281,13 +286,50 @@ static int mxu_exec(vtpu_tc *tc, uint32_t raw)
     }
     switch (XTPU_FUNCT7(raw)) {
     case XTPU_MXU_PUSH:
+        if (VTPU_UNLIKELY(tc->check) && vtpu_check_mxu_input(tc, rs1))
+            return -1; /* poisoned operand (check.h) */
         return vtpu_mxu_push(tc, rd, f3, rs2, rs1);
     case XTPU_MXU_MATMUL:
+        if (VTPU_UNLIKELY(tc->check) && vtpu_check_mxu_input(tc, rs1))
+            return -1;
         return vtpu_mxu_matmul(tc, rs2, f3, rd, rs1);
     case XTPU_MXU_POP:
         return vtpu_mxu_pop(tc, rs2, rs1, rd);
     default: /* XTPU_MXU_CLR */
         return vtpu_mxu_clear(tc, rs2, f3);
+    }
+}
+
+/* The per-TC counter (vtpu_tc_stats) a custom-1 or custom-2 op counts in. */
+static uint64_t *op_counter(vtpu_tc *tc, uint32_t raw)
+{
+    if (XTPU_OPCODE(raw) == XTPU_OPC_MXU) {
+        if (XTPU_FUNCT3(raw) == XTPU_F3_R4)
+            return &tc->cnt.vec_alu;
+        switch (XTPU_FUNCT7(raw)) {
+        case XTPU_MXU_PUSH:
+            return &tc->cnt.mxu_push;
+        case XTPU_MXU_MATMUL:
+            return &tc->cnt.mxu_matmul;
+        case XTPU_MXU_POP:
+            return &tc->cnt.mxu_pop;
+        default:
+            return &tc->cnt.mxu_clear;
+        }
+    }
+    switch (XTPU_FUNCT7(raw)) {
+    case XTPU_VLD:
+    case XTPU_VST:
+    case XTPU_VLD_M:
+    case XTPU_VST_M:
+        return &tc->cnt.vec_ldst;
+    case XTPU_MLOGIC:
+    case XTPU_MFROMV:
+    case XTPU_MTOV:
+    case XTPU_MCOUNT:
+        return &tc->cnt.vec_mask;
+    default:
+        return &tc->cnt.vec_xlane;
     }
 }
 
@@ -297,11 +339,14 @@ int vtpu_xtpu_exec(vtpu_tc *tc, const vtpu_insn *insn)
 
     switch (XTPU_OPCODE(raw)) {
     case XTPU_OPC_VALU:
+        tc->cnt.vec_alu++;
         vtpu_vpu_alu(tc->vpu, raw);
         return 0;
     case XTPU_OPC_VXFER:
+        (*op_counter(tc, raw))++;
         return vxfer_exec(tc, raw);
     case XTPU_OPC_MXU:
+        (*op_counter(tc, raw))++;
         return mxu_exec(tc, raw);
     default:
         return vtpu_xtpu_sync_exec(tc, insn);

@@ -15,6 +15,7 @@
  *   4       sem.read       rd <- sem[rs1]            R, rs2 = 0
  *   5       barrier        -                         R, rd = rs1 = rs2 = 0
  */
+#include "check.h"
 #include "internal.h"
 #include "xtpu-encoding.h"
 
@@ -43,6 +44,17 @@ bool vtpu_xtpu_sync_valid(uint32_t raw)
     }
 }
 
+/*
+ * Debugging aids before a semaphore operation or the barrier (sem < 0):
+ * grid-step marks for the trace, and completing deferred DMAs that the
+ * operation may observe (dmaq.c).  Only called when chip->dbg is set.
+ */
+static int __attribute__((noinline)) dbg_sync(vtpu_tc *tc, int64_t sem)
+{
+    vtpu_dbg_sync_point(tc);
+    return tc->dmaq ? vtpu_dmaq_sync(tc, sem) : 0;
+}
+
 int vtpu_xtpu_sync_exec(vtpu_tc *tc, const vtpu_insn *insn)
 {
     uint32_t raw = (uint32_t)insn->imm;
@@ -52,14 +64,30 @@ int vtpu_xtpu_sync_exec(vtpu_tc *tc, const vtpu_insn *insn)
     case XTPU_DMA_START:
         return vtpu_dma_start(tc, a);
     case XTPU_SEM_SIGNAL:
+        tc->cnt.sem_ops++;
+        if (VTPU_UNLIKELY(tc->check))
+            vtpu_check_signal(tc, tc->id, a, b); /* happens-before */
         return vtpu_sem_signal(tc, tc->id, a, b);
     case XTPU_SEM_SIGNAL_TC:
+        tc->cnt.sem_ops++;
+        if (VTPU_UNLIKELY(tc->check))
+            vtpu_check_signal(tc, a, b, tc->x[XTPU_RS3(raw)]);
         /* rs3 is not an R-type field, so it is taken from the raw word. */
         return vtpu_sem_signal(tc, a, b, tc->x[XTPU_RS3(raw)]);
-    case XTPU_SEM_WAIT:
-        return vtpu_sem_wait(tc, a, b);
+    case XTPU_SEM_WAIT: {
+        tc->cnt.sem_ops++;
+        if (VTPU_UNLIKELY(tc->chip->dbg) && dbg_sync(tc, a))
+            return -1;
+        int rc = vtpu_sem_wait(tc, a, b);
+        if (VTPU_UNLIKELY(tc->check) && rc == 0)
+            vtpu_check_wait(tc, a, b);
+        return rc;
+    }
     case XTPU_SEM_READ: {
         uint32_t v;
+        tc->cnt.sem_ops++;
+        if (VTPU_UNLIKELY(tc->chip->dbg) && dbg_sync(tc, a))
+            return -1;
         if (vtpu_sem_read(tc, a, &v))
             return -1;
         /* rd may be 0 here, or the decoder's x0 sink (32): both harmless
@@ -69,6 +97,15 @@ int vtpu_xtpu_sync_exec(vtpu_tc *tc, const vtpu_insn *insn)
         return 0;
     }
     case XTPU_BARRIER:
+        if (VTPU_UNLIKELY(tc->chip->dbg) && dbg_sync(tc, -1))
+            return -1;
+        if (VTPU_UNLIKELY(tc->check)) {
+            vtpu_check_barrier_arrive(tc);
+            if (vtpu_barrier(tc))
+                return -1;
+            vtpu_check_barrier_leave(tc);
+            return 0;
+        }
         return vtpu_barrier(tc);
     default:
         /* The decoder only lets valid encodings through to here. */

@@ -42,6 +42,7 @@ class QEMU:
         self.qmp_sock = None
         self._buf = b""
         self._qmp_buf = b""
+        self.events = []  # QMP events not yet taken by wait_event()
         self.deadline = None
 
     # -- life cycle ---------------------------------------------------
@@ -194,6 +195,7 @@ class QEMU:
         while True:
             ans = self._qmp_recv()
             if "event" in ans:
+                self.events.append(ans)
                 continue
             if "error" in ans:
                 raise QTestError("QMP %s: %s" % (command, ans["error"]))
@@ -201,6 +203,27 @@ class QEMU:
 
     def hmp(self, line):
         return self.qmp("human-monitor-command", **{"command-line": line})
+
+    def wait_event(self, name, timeout=10.0, **data):
+        """Take the first QMP event `name` whose data has the given items,
+        waiting up to `timeout` s for it."""
+        end = time.monotonic() + timeout
+        while True:
+            for i, ev in enumerate(self.events):
+                d = ev.get("data", {})
+                if ev["event"] == name and \
+                        all(d.get(k) == v for k, v in data.items()):
+                    return self.events.pop(i)
+            left = end - time.monotonic()
+            if left <= 0:
+                raise QTestError("no QMP event %s %r" % (name, data))
+            self.qmp_sock.settimeout(left)
+            try:
+                self.events.append(self._qmp_recv())
+            except QTestError:
+                pass  # timed out: the loop reports it
+            finally:
+                self.qmp_sock.settimeout(10)
 
 
 class PCIDevice:
@@ -270,6 +293,23 @@ class PCIDevice:
     def intx_pending(self):
         """PCI status bit 3: QEMU keeps it equal to the INTx level."""
         return bool(self.cfg_readw(0x06) & 0x8)
+
+    def setup_bridge(self, secondary, mem_base, mem_limit):
+        """Program a PCI-to-PCI bridge (this function): bus numbers
+        secondary..secondary, a 32-bit non-prefetchable memory window
+        [mem_base, mem_limit] (1 MiB granules), no I/O or prefetchable
+        window, memory decoding and bus mastering on.  Then the functions
+        behind it are PCIDevice(q, slot, bus=secondary)."""
+        self.q.writeb(self.base + 0x18, 0)              # primary bus
+        self.q.writeb(self.base + 0x19, secondary)
+        self.q.writeb(self.base + 0x1a, secondary)      # subordinate
+        self.cfg_writew(0x20, (mem_base >> 16) & 0xfff0)
+        self.cfg_writew(0x22, (mem_limit >> 16) & 0xfff0)
+        self.cfg_writew(0x24, 0xfff0)                   # prefetchable:
+        self.cfg_writew(0x26, 0x0000)                   # base > limit = off
+        self.cfg_writel(0x28, 0)
+        self.cfg_writel(0x2c, 0)
+        self.set_command(memory=True, master=True)
 
     def find_cap(self, cap_id):
         if not self.cfg_readw(0x06) & 0x10:

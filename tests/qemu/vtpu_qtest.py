@@ -11,10 +11,13 @@ of hw/vtpu/vtpu-regs.h.
 """
 
 import argparse
+import json
 import os
 import random
 import struct
+import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -96,9 +99,9 @@ WAIT0_SPIN = tiny_elf([0x00051863, 0x00100293, 0x0050307b, 0x0000006f,
 class Vtpu:
     """The device as a test sees it: config space, BARs, a ring."""
 
-    def __init__(self, q, slot=SLOT):
+    def __init__(self, q, slot=SLOT, bus=0):
         self.q = q
-        self.pci = PCIDevice(q, slot)
+        self.pci = PCIDevice(q, slot, bus=bus)
         self.bars = self.pci.assign_bars()
         self.regs = self.bars[0][0]
         self.ap, self.ap_size = self.bars[2]
@@ -365,6 +368,169 @@ class Commands(unittest.TestCase):
             self.assertEqual(q.proc.wait(10), 0, q.stderr())
 
 
+# PCIe native hot-plug through a pcie-root-port (the virt machine's root
+# bus has no hot-plug controller).  Slot registers in the root port's PCI
+# Express capability, and QEMU 7.2's behaviour (hw/pci/pcie.c):
+#   - device_del on a powered slot "presses the attention button" (SLTSTA
+#     ABP); the device goes when the guest writes SLTCTL with the power
+#     controller off (PCC) and the power indicator off, which is what
+#     Linux pciehp does after the button press;
+#   - device_add into an empty slot (powered off since reset) sets
+#     presence detect (PDS) and keeps the function unpowered (config reads
+#     all-ones) until the guest writes SLTCTL with PCC clear.
+RP_SLOT, RP_BUS = 3, 1
+EXP_SLTCTL, EXP_SLTSTA = 0x18, 0x1a
+SLTCTL_PIC, SLTCTL_PIC_ON, SLTCTL_PIC_BLINK, SLTCTL_PIC_OFF = \
+    0x300, 0x100, 0x200, 0x300
+SLTCTL_PCC = 0x400               # 1 = power off
+SLTSTA_ABP, SLTSTA_PDC, SLTSTA_PDS = 0x01, 0x08, 0x40
+
+
+def proc_status(pid):
+    """(VmRSS in KiB, thread count) of a process."""
+    st = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            st[k] = v.split()
+    return int(st["VmRSS"][0]), int(st["Threads"][0])
+
+
+class Hotplug(unittest.TestCase):
+    """Hot-unplug (and re-plug) behind a pcie-root-port while a kernel
+    spins, with the guest's side of the PCIe native hot-plug handshake
+    done through the root port's Slot Control/Status registers."""
+
+    DEV = ("hbm-size=64M",)
+    TOUCH = 16 << 20             # HBM bytes filled per device: leak probe
+
+    def start(self):
+        q = QEMU(QEMU_BIN, [
+            "-device", "pcie-root-port,id=rp0,slot=1,chassis=1,addr=%d.0"
+            % RP_SLOT,
+            "-device", ",".join(("vtpu", "bus=rp0", "id=tpu0") + self.DEV)],
+            timeout=120)
+        q.start()
+        self.addCleanup(q.kill)
+        rp = PCIDevice(q, RP_SLOT)
+        self.assertEqual(rp.cfg_readw(0x0a), 0x0604)     # PCI-to-PCI bridge
+        exp = rp.find_cap(0x10)
+        self.assertIsNotNone(exp)
+        rp.setup_bridge(RP_BUS, 0x40000000, 0x4fffffff)
+        return q, rp, exp
+
+    def slot(self, rp, exp):
+        return rp.cfg_readw(exp + EXP_SLTCTL), rp.cfg_readw(exp + EXP_SLTSTA)
+
+    def wait_slot(self, rp, exp, mask, what):
+        end = time.monotonic() + 10
+        while not self.slot(rp, exp)[1] & mask:
+            if time.monotonic() > end:
+                raise AssertionError("timeout waiting for " + what)
+            time.sleep(0.002)
+        rp.cfg_writew(exp + EXP_SLTSTA, mask & (SLTSTA_ABP | SLTSTA_PDC))
+
+    def set_slot(self, rp, exp, power_off, indicator):
+        ctl = self.slot(rp, exp)[0] & ~(SLTCTL_PCC | SLTCTL_PIC)
+        rp.cfg_writew(exp + EXP_SLTCTL, ctl | indicator |
+                      (SLTCTL_PCC if power_off else 0))
+
+    def spin_kernel(self, q):
+        """Enumerate the function behind the port, dirty HBM, and leave
+        a launch of `for (;;);` running on it."""
+        d = Vtpu(q, slot=0, bus=RP_BUS)
+        self.assertEqual(d.pci.cfg_readl(0), 0x10f71af4)
+        self.assertEqual(d.rd(ID), MAGIC)
+        d.setup_ring()
+        q.write(DATA, SPIN)
+        st = d.run(cmd(OP_FILL, dst=0x100000, length=self.TOUCH,
+                       arg=0x5a5aa5a5),
+                   cmd(OP_H2D, src=DATA, dst=0, length=len(SPIN)),
+                   cmd(OP_LOAD_PROG, arg=0, src=0, length=len(SPIN)))
+        self.assertEqual(st, ST_IDLE, d.err_msg())
+        self.assertEqual(q.readl(d.ap + 0x100000), 0x5a5aa5a5)
+        d.submit(cmd(OP_LAUNCH, arg=0))
+        time.sleep(0.1)
+        self.assertEqual(d.state(), ST_BUSY)
+        return d
+
+    def unplug(self, q, rp, exp):
+        """device_del, then what pciehp does on the button press: power
+        indicator blinking, then power and indicator off."""
+        q.qmp("device_del", id="tpu0")
+        self.wait_slot(rp, exp, SLTSTA_ABP, "attention button press")
+        self.assertTrue(self.slot(rp, exp)[1] & SLTSTA_PDS)
+        self.set_slot(rp, exp, False, SLTCTL_PIC_BLINK)
+        t0 = time.monotonic()
+        self.set_slot(rp, exp, True, SLTCTL_PIC_OFF)
+        ev = q.wait_event("DEVICE_DELETED", device="tpu0")
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(ev["data"]["path"], "/machine/peripheral/tpu0")
+        self.assertEqual(q.qmp("query-status")["status"], "running")
+        self.assertFalse(self.slot(rp, exp)[1] & SLTSTA_PDS)
+        rp.cfg_writew(exp + EXP_SLTSTA, SLTSTA_PDC)
+        self.assertEqual(PCIDevice(q, 0, bus=RP_BUS).cfg_readw(0), 0xffff)
+        self.assertNotIn("tpu0", self.qdev_ids(q.qmp("query-pci")))
+        self.assertNotIn("vtpu", q.hmp("info qtree"))
+        self.assertEqual(q.hmp("info vtpu").strip(), "")
+
+    def plug(self, q, rp, exp):
+        """device_add into the empty (powered off) slot, then power it on
+        as a guest would after the presence-detect event."""
+        q.qmp("device_add", driver="vtpu", bus="rp0", id="tpu0",
+              **dict(p.split("=") for p in self.DEV))
+        self.wait_slot(rp, exp, SLTSTA_PDC, "presence detect change")
+        self.assertTrue(self.slot(rp, exp)[1] & SLTSTA_PDS)
+        fn = PCIDevice(q, 0, bus=RP_BUS)
+        self.assertEqual(fn.cfg_readw(0), 0xffff)          # slot unpowered
+        self.set_slot(rp, exp, False, SLTCTL_PIC_ON)
+        self.assertEqual(fn.cfg_readw(0), 0x1af4)
+        self.assertIn("tpu0", self.qdev_ids(q.qmp("query-pci")))
+
+    def qdev_ids(self, pci):
+        ids = []
+        for bus in pci:
+            for dev in bus["devices"]:
+                ids.append(dev.get("qdev_id", ""))
+                br = dev.get("pci_bridge")
+                if br:
+                    ids += self.qdev_ids([br])
+        return ids
+
+    def test_hot_unplug_while_kernel_runs(self):
+        q, rp, exp = self.start()
+        ctl, sta = self.slot(rp, exp)
+        self.assertTrue(sta & SLTSTA_PDS)
+        self.assertEqual(ctl & (SLTCTL_PCC | SLTCTL_PIC), SLTCTL_PIC_ON)
+        self.spin_kernel(q)
+        self.unplug(q, rp, exp)
+        # Plug + run + unplug again, five times: QEMU's RSS must not grow
+        # by the HBM each device dirtied (TOUCH bytes), as it would if the
+        # chip outlived the device.  The first cycle warms QEMU up.
+        self.plug(q, rp, exp)
+        self.spin_kernel(q)
+        self.unplug(q, rp, exp)
+        rss0, threads0 = proc_status(q.proc.pid)
+        for _ in range(5):
+            self.plug(q, rp, exp)
+            self.spin_kernel(q)
+            rss_live = proc_status(q.proc.pid)[0]
+            self.unplug(q, rp, exp)
+        rss1, threads1 = proc_status(q.proc.pid)
+        print("\nhotplug: VmRSS %d KiB -> %d KiB after 5 cycles (%d KiB "
+              "with a device), threads %d -> %d"
+              % (rss0, rss1, rss_live, threads0, threads1), file=sys.stderr)
+        # The probe works: a live device shows its dirtied HBM in RSS...
+        self.assertGreater(rss_live - rss0, (self.TOUCH >> 10) * 3 // 4)
+        # ...and five unplugged ones leave less than one device's worth,
+        # and no engine threads.
+        self.assertLess(rss1 - rss0, (self.TOUCH >> 10) // 2)
+        self.assertLessEqual(threads1, threads0 + 1)
+        self.assertTrue(q.alive(), q.stderr())
+        q.qmp("quit")
+        self.assertEqual(q.proc.wait(10), 0, q.stderr())
+
+
 class Aperture(unittest.TestCase):
     def test_window_moves_and_ends(self):
         with start("hbm-size=8M", "aperture-size=4M") as q:
@@ -594,6 +760,63 @@ class Monitor(unittest.TestCase):
                              r"grid point \(2\), step 3 of 3$" % k)
             self.assertRegex(tc1, r"^TC 1: exited \(code 0\) .*; kernel nop0 "
                              r"\(#%d\) done, no grid points on this TC$" % k)
+
+
+class DebugAids(unittest.TestCase):
+    """Properties trace-file and dma-order, the TC_STAT registers
+    (docs/debugging.md, "Finding ordering bugs, seeing what happened")."""
+    TC_STAT_SEL, TC_STAT_LO = 0x118, 0x120
+
+    def test_trace_file_and_counters(self):
+        path = kernel_module()
+        if not os.path.exists(path):
+            self.skipTest("no kernel module at %s" % path)
+        with open(path, "rb") as f:
+            elf = f.read()
+        k = kernel_index(elf, "nop0")
+        desc = struct.pack("<IHHIIBB4BHIIIIIIQQ", 0x4c555456, 1, 640, k, 0,
+                           1, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0)
+        desc += bytes(640 - len(desc))
+        hbm_elf, hbm_desc = 0x200000, 0x800000
+        with tempfile.TemporaryDirectory(prefix="vtpu-qtest-") as tmp:
+            trace = os.path.join(tmp, "trace.json")
+            with start(*SMALL, "trace-file=" + trace,
+                       "dma-order=on-wait") as q:
+                d = Vtpu(q)
+                d.setup_ring()
+                q.write(DATA, elf)
+                q.write(DATA + 0x100000, desc)
+                st = d.run(cmd(OP_H2D, src=DATA, dst=hbm_elf, length=len(elf)),
+                           cmd(OP_H2D, src=DATA + 0x100000, dst=hbm_desc,
+                               length=len(desc)),
+                           cmd(OP_LOAD_PROG, arg=1, src=hbm_elf,
+                               length=len(elf)),
+                           cmd(OP_LAUNCH, arg=1, args=(hbm_desc, 0, 0, 0)))
+                self.assertEqual(st, ST_IDLE, d.err_msg())
+                # TC 0: instructions (index 0) and DMAs started (index 9):
+                # at least the runtime's copy of the launch descriptor.
+                d.wr(self.TC_STAT_SEL, 0 << 8 | 0)
+                self.assertGreater(d.rd(self.TC_STAT_LO), 100)
+                d.wr(self.TC_STAT_SEL, 0 << 8 | 9)
+                self.assertGreaterEqual(d.rd(self.TC_STAT_LO), 1)
+                d.wr(self.TC_STAT_SEL, 9 << 8 | 0)  # no TC 9: reads 0
+                self.assertEqual(d.rd(self.TC_STAT_LO), 0)
+            # Valid JSON even if the device was never finalized.
+            with open(trace) as f:
+                ev = json.load(f)["traceEvents"]
+            names = {(e.get("ph"), e.get("name"), e.get("tid")) for e in ev}
+            for tc in (0, 1):
+                self.assertIn(("X", "run", tc), names)
+            self.assertIn(("X", "kernel nop0", 0), names)
+
+    def test_bad_dma_order_refused(self):
+        out = subprocess.run(
+            [QEMU_BIN, "-M", "virt", "-display", "none", "-nodefaults",
+             "-accel", "qtest", "-qtest", "null",
+             "-device", "vtpu,dma-order=sometimes"], capture_output=True,
+            text=True, timeout=30)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("dma-order", out.stderr)
 
 
 class Random(unittest.TestCase):

@@ -1,0 +1,245 @@
+/*
+ * poison.c - reads of never-written memory (check.h).
+ *
+ * With the check on, VMEM reads as the f32 NaN 0x7fc0dead in every word
+ * nothing wrote in this run, and SMEM past the program's image (.data,
+ * the zeroed .bss, heap and stack) starts filled with the same bytes, so
+ * a kernel that uses such memory computes visibly wrong values even
+ * where the check cannot see the use.  (VMEM is poisoned lazily: a vector
+ * load writes the NaN into the never-written words it reads, which is
+ * the same as filling all of VMEM at the start without touching every
+ * page of it.)  The check itself keeps one "written" byte per granule: per
+ * 4-byte word of VMEM (every VMEM access is whole aligned words), per
+ * byte of SMEM and HBM; set by vector stores, scalar SMEM stores, DMA
+ * writes and, for HBM, host writes through vtpu_hbm_write() and the
+ * command processor (copy, fill).  HBM the host never wrote is not filled
+ * (it is lazily allocated; filling it would commit all of it), but reads
+ * of it are reported the same.
+ *
+ * Where it is reported.  Kernels routinely load whole tiles of a block
+ * that is only partly filled (an edge block, a row shorter than 128
+ * lanes) and mask the padding away, so a vector load of never-written
+ * words is not an error by itself; like Valgrind, the check waits for a
+ * use.  Poison travels by value: a vector store of the exact poison word
+ * 0x7fc0dead leaves its granule unwritten (copied poison), so what counts
+ * as a use is
+ *   - a DMA that reads a granule never written (the data leaves VMEM/SMEM
+ *     or HBM: an output written back, a buffer forwarded);
+ *   - an MXU push or matmul whose operand vreg holds the poison word
+ *     (vreg data loaded from never-written VMEM, not yet overwritten).
+ * Arithmetic on a poisoned lane yields a NaN that need not keep the
+ * payload, so poison that went through the VPU is seen only as NaNs in
+ * the output.  Scalar loads are not checked.  A real value equal to the
+ * poison word would be reported falsely; it is a NaN with a payload that
+ * no vtpu instruction produces.
+ *
+ * HBM written by a guest through the QEMU device's BAR2 window bypasses
+ * the engine and is not seen: under QEMU, upload through the command
+ * ring (the driver's copy path does) when using this check.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "check.h"
+
+/* Reports may be cut short; the return value is not needed. */
+#define fmt(...) ((void)g_snprintf(__VA_ARGS__))
+
+#define POISON_WORD 0x7fc0deadu
+
+struct vtpu_poison {
+    vtpu_chip *chip;
+    uint8_t *hbm;                /* hbm_size bytes */
+    uint8_t *vmem[VTPU_MAX_TCS]; /* vmem_size / 4 */
+    uint8_t *smem[VTPU_MAX_TCS]; /* smem_size */
+};
+
+static uint8_t *map_lazy(uint64_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void clear_lazy(uint8_t *p, uint64_t n)
+{
+    if (madvise(p, n, MADV_DONTNEED) != 0)
+        memset(p, 0, n);
+}
+
+vtpu_poison *vtpu_poison_new(vtpu_chip *chip)
+{
+    vtpu_poison *p = g_new0(vtpu_poison, 1);
+    const vtpu_config *cfg = &chip->cfg;
+
+    p->chip = chip;
+    p->hbm = map_lazy(cfg->hbm_size);
+    for (unsigned t = 0; t < cfg->num_tcs; t++) {
+        p->vmem[t] = map_lazy(cfg->vmem_size / 4);
+        p->smem[t] = map_lazy(cfg->smem_size);
+    }
+    return p;
+}
+
+void vtpu_poison_free(vtpu_poison *p)
+{
+    if (!p)
+        return;
+    const vtpu_config *cfg = &p->chip->cfg;
+    if (p->hbm)
+        munmap(p->hbm, cfg->hbm_size);
+    for (unsigned t = 0; t < cfg->num_tcs; t++) {
+        if (p->vmem[t])
+            munmap(p->vmem[t], cfg->vmem_size / 4);
+        if (p->smem[t])
+            munmap(p->smem[t], cfg->smem_size);
+    }
+    g_free(p);
+}
+
+static void fill_poison(uint8_t *m, uint64_t n)
+{
+    for (uint64_t i = 0; i + 4 <= n; i += 4)
+        memcpy(m + i, &(uint32_t){POISON_WORD}, 4);
+}
+
+void vtpu_poison_run_begin(vtpu_poison *p, unsigned ntcs)
+{
+    vtpu_chip *chip = p->chip;
+    uint32_t img = chip->prog ? chip->prog->smem_image_len : 0;
+
+    for (unsigned t = 0; t < ntcs; t++) {
+        vtpu_tc *tc = chip->tcs[t];
+        if (!p->vmem[t] || !p->smem[t])
+            continue;
+        uint32_t from = (img + 3) & ~3u;
+        if (from < tc->smem_size)
+            fill_poison(tc->smem + from, tc->smem_size - from);
+        clear_lazy(p->vmem[t], tc->vmem_size / 4);
+        clear_lazy(p->smem[t], tc->smem_size);
+        memset(p->smem[t], 1, img < tc->smem_size ? img : tc->smem_size);
+    }
+}
+
+static uint8_t *map_of(vtpu_poison *p, const vtpu_mem_ref *r, unsigned *gran)
+{
+    *gran = 1;
+    switch (r->space) {
+    case VTPU_SPACE_HBM:
+        return p->hbm;
+    case VTPU_SPACE_VMEM:
+        *gran = 4;
+        return p->vmem[r->tc];
+    default:
+        return p->smem[r->tc];
+    }
+}
+
+void vtpu_poison_write(vtpu_poison *p, const vtpu_mem_ref *r, uint64_t len)
+{
+    unsigned g;
+    uint8_t *m = map_of(p, r, &g);
+    if (!m || !len)
+        return;
+    uint64_t a = r->off / g, b = (r->off + len + g - 1) / g;
+    memset(m + a, 1, b - a);
+}
+
+int vtpu_poison_read(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
+                     uint64_t len, const char *who)
+{
+    unsigned g;
+    uint8_t *m = map_of(p, r, &g);
+    if (!m || !len)
+        return 0;
+    uint64_t a = r->off / g, b = (r->off + len + g - 1) / g;
+    const uint8_t *z = memchr(m + a, 0, b - a);
+    if (!z)
+        return 0;
+    uint64_t i = (uint64_t)(z - m);
+    uint64_t j = i;
+    while (j < b && !m[j])
+        j++;
+
+    vtpu_mem_ref at = *r;
+    at.off = i * g;
+    uint64_t n = (j - i) * g;
+    uint64_t addr = vtpu_check_addr(&at);
+    char sp[24], grid[40], detail[160], full[512];
+    uint32_t off = 0;
+    const char *sym = vtpu_program_symbol(p->chip->prog, tc->pc, &off);
+    bool dma = strncmp(who, "DMA", 3) == 0;
+
+    if (at.space == VTPU_SPACE_HBM)
+        fmt(sp, sizeof(sp), "HBM");
+    else
+        fmt(sp, sizeof(sp), "%s of TC %u", vtpu_space_name(at.space), at.tc);
+    vtpu_check_grid(tc, grid, sizeof(grid));
+    fmt(detail, sizeof(detail),
+        "%s%s reads %s 0x%llx (%llu bytes), never written%s%s", who,
+        dma ? " this TC" : "", sp, (unsigned long long)addr,
+        (unsigned long long)n, *grid ? " at " : "", grid);
+    fmt(full, sizeof(full),
+        "vtpu: UNINITIALISED READ of %s 0x%llx..0x%llx (%llu bytes)\n"
+        "  by %s%sTC %u at pc 0x%08x %s+0x%x%s%s\n"
+        "  nothing (host, store or DMA) wrote these bytes in this run%s\n",
+        sp, (unsigned long long)addr, (unsigned long long)(addr + n - 1),
+        (unsigned long long)n, dma ? "DMA issued by " : "",
+        dma ? "" : "vector load of ", tc->id, tc->pc, sym ? sym : "?", off,
+        *grid ? ", " : "", grid,
+        at.space == VTPU_SPACE_HBM ? " (or ever, for HBM)" : "");
+    return vtpu_check_report(tc, VTPU_ERR_UNINIT, &at, n, detail, full);
+}
+
+void vtpu_poison_store(vtpu_poison *p, const vtpu_mem_ref *r,
+                       const uint32_t *words, unsigned n)
+{
+    unsigned g;
+    uint8_t *m = map_of(p, r, &g);
+    if (!m)
+        return;
+    m += r->off / 4; /* VMEM: one granule per word */
+    for (unsigned i = 0; i < n; i++)
+        m[i] = words[i] != POISON_WORD;
+}
+
+int vtpu_poison_mxu(vtpu_poison *p, vtpu_tc *tc, unsigned v,
+                    const uint32_t *words)
+{
+    unsigned i = 0;
+    while (i < 1024 && words[i] != POISON_WORD)
+        i++;
+    if (i == 1024)
+        return 0;
+
+    char grid[40], full[400];
+    uint32_t off = 0;
+    const char *sym = vtpu_program_symbol(p->chip->prog, tc->pc, &off);
+    vtpu_check_grid(tc, grid, sizeof(grid));
+    fmt(full, sizeof(full),
+        "vtpu: UNINITIALISED MXU INPUT: v%u sublane %u lane %u holds the "
+        "poison word 0x%08x\n"
+        "  MXU operand of TC %u at pc 0x%08x %s+0x%x%s%s\n"
+        "  the vreg was loaded from VMEM nothing wrote in this run\n",
+        v, i / 128, i % 128, POISON_WORD, tc->id, tc->pc, sym ? sym : "?", off,
+        *grid ? ", " : "", grid);
+    vtpu_chip_output(p->chip, tc->id, 2, full, strlen(full));
+    return vtpu_tc_fault(tc, VTPU_ERR_UNINIT, VTPU_SPACE_NONE, 0, 0,
+                         "MXU operand v%u (sublane %u, lane %u) holds poison "
+                         "0x%08x loaded from never-written VMEM%s%s",
+                         v, i / 128, i % 128, POISON_WORD, *grid ? " at " : "",
+                         grid);
+}
+
+void vtpu_poison_vload(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
+                       unsigned n)
+{
+    const uint8_t *m = p->vmem[r->tc];
+    if (!m)
+        return;
+    m += r->off / 4;
+    for (unsigned i = 0; i < n; i++)
+        if (!m[i])
+            memcpy(tc->vmem + r->off + 4 * i, &(uint32_t){POISON_WORD}, 4);
+}
