@@ -20,6 +20,7 @@
 #include "qemu/log.h"
 #include "qemu/main-loop.h"
 #include "qemu/module.h"
+#include "qemu/rcu.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
 #include "exec/memory.h"
@@ -182,11 +183,28 @@ static void vtpu_log_cb(void *opaque, vtpu_log_class cls, const char *msg)
     }
 }
 
+/*
+ * The engine's command worker calls pci_dma_rw() without the BQL; the
+ * memory API reads the flat view under RCU, and synchronize_rcu() only
+ * waits for registered readers, so the worker registers itself.
+ */
+static void vtpu_thread_begin_cb(void *opaque)
+{
+    rcu_register_thread();
+}
+
+static void vtpu_thread_end_cb(void *opaque)
+{
+    rcu_unregister_thread();
+}
+
 static const vtpu_dev_ops vtpu_ops = {
     .dma_read = vtpu_dma_read_cb,
     .dma_write = vtpu_dma_write_cb,
     .set_irq = vtpu_set_irq_cb,
     .log = vtpu_log_cb,
+    .thread_begin = vtpu_thread_begin_cb,
+    .thread_end = vtpu_thread_end_cb,
 };
 
 /* Under the BQL. */

@@ -267,6 +267,8 @@ static gpointer worker_main(gpointer opaque)
 {
     vtpu_dev *dev = opaque;
 
+    if (dev->ops.thread_begin)
+        dev->ops.thread_begin(dev->opaque);
     g_mutex_lock(&dev->lock);
     while (!dev->quit) {
         if (!runnable(dev)) {
@@ -280,6 +282,8 @@ static gpointer worker_main(gpointer opaque)
     dev->worker_done = true;
     g_cond_broadcast(&dev->idle_cond);
     g_mutex_unlock(&dev->lock);
+    if (dev->ops.thread_end)
+        dev->ops.thread_end(dev->opaque);
     return NULL;
 }
 

@@ -75,6 +75,15 @@ typedef struct vtpu_dev_ops {
      * not call back into the device.
      */
     void (*log)(void *opaque, vtpu_log_class cls, const char *msg);
+    /*
+     * Optional.  Called on the device's worker thread when it starts
+     * and just before it ends, outside the device lock: an embedder
+     * whose DMA callbacks need per-thread set-up does it here (QEMU:
+     * rcu_register_thread(), since address-space lookups run under RCU
+     * and QEMU only waits for readers it knows about).
+     */
+    void (*thread_begin)(void *opaque);
+    void (*thread_end)(void *opaque);
 } vtpu_dev_ops;
 
 typedef struct vtpu_dev_opts {
