@@ -112,7 +112,7 @@ guest_irq_stats guest_irq_stats_get(void);
 #define GUEST_PCI_MAX_BARS 6
 
 typedef struct guest_pci_bar {
-    uint64_t addr, size; /* size 0: not implemented */
+    uint64_t addr, size; /* size 0: the device has no such BAR */
     int is64, prefetch, io;
 } guest_pci_bar;
 
