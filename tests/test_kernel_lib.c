@@ -1322,6 +1322,154 @@ static void test_misuse(void **state)
     expect_fail(t, "reduce_last_f32", 2, g2, b, 2, &bad, 1, "RED_SUM");
 }
 
+/* ------------------------------------------------------------------ */
+/* Any number of value arrays: sort with argsort, then take_last        */
+/* ------------------------------------------------------------------ */
+
+enum { TAKE_NV = 5 };
+
+/*
+ * sort_f32 with argsort on random keys with duplicates, then one
+ * take_last_32 launch per value array (5, f32 and i32 mixed) and one
+ * take_last_16 for a bf16 array; indices must be the host's stable
+ * argsort, every value array permuted by it.
+ */
+static void take_sort_case(kt *t, uint32_t rows, uint32_t n, unsigned ntcs)
+{
+    size_t total = (size_t)rows * n;
+    uint32_t *keys = malloc(total * 4), *vals[TAKE_NV];
+    uint16_t *v16 = malloc(total * 2);
+    int32_t *want = malloc(total * 4);
+    for (size_t i = 0; i < total; i++) {
+        keys[i] = sort_rand_key(t, SK_F32);
+        v16[i] = (uint16_t)test_rand32(&t->rng);
+    }
+    for (unsigned v = 0; v < TAKE_NV; v++) {
+        vals[v] = malloc(total * 4);
+        for (size_t i = 0; i < total; i++)
+            vals[v][i] = v & 1 ? test_rand32(&t->rng)
+                               : f2u(rnd_unit(t) * 200.0f - 100.0f);
+    }
+    sref *ref = malloc(n * sizeof(sref));
+    for (uint32_t r = 0; r < rows; r++) {
+        for (uint32_t i = 0; i < n; i++) {
+            ref[i].key = sort_key(keys[(size_t)r * n + i], 1, 0);
+            ref[i].idx = (int32_t)i;
+        }
+        qsort(ref, n, sizeof(sref), sref_cmp);
+        for (uint32_t i = 0; i < n; i++)
+            want[(size_t)r * n + i] = ref[i].idx;
+    }
+    free(ref);
+
+    uint32_t sh[2] = {rows, n}, grid = ntcs;
+    reset_hbm(t);
+    arr s[3] = {new_arr(t, VTPU_F32, 2, sh, keys),
+                new_arr(t, VTPU_F32, 2, sh, NULL),
+                new_arr(t, VTPU_I32, 2, sh, NULL)};
+    run_kernel(t, "sort_f32", 1, &grid, NULL, s, 3, NULL, 0, ntcs);
+    int32_t *io = get_arr(t, &s[2]);
+    for (size_t i = 0; i < total; i++)
+        if (io[i] != want[i])
+            fail_msg("sort_f32 (%u,%u): row %zu pos %zu: index %d, expected "
+                     "%d",
+                     rows, n, i / n, i % n, io[i], want[i]);
+    free(io);
+
+    for (unsigned v = 0; v < TAKE_NV + 1; v++) {
+        int b16 = v == TAKE_NV;
+        unsigned dt = b16 ? VTPU_BF16 : v & 1 ? VTPU_I32 : VTPU_F32;
+        arr a[3] = {new_arr(t, dt, 2, sh, b16 ? (void *)v16 : vals[v]), s[2],
+                    new_arr(t, dt, 2, sh, NULL)};
+        const char *name = b16 ? "take_last_16" : "take_last_32";
+        run_kernel(t, name, 1, &grid, NULL, a, 3, NULL, 0, ntcs);
+        void *o = get_arr(t, &a[2]);
+        for (size_t i = 0; i < total; i++) {
+            size_t from = i - i % n + (size_t)want[i];
+            uint32_t got = b16 ? ((uint16_t *)o)[i] : ((uint32_t *)o)[i];
+            uint32_t wv = b16 ? v16[from] : vals[v][from];
+            if (got != wv)
+                fail_msg("%s (%u,%u) array %u on %u TCs: [%zu, %zu] 0x%08x, "
+                         "expected 0x%08x",
+                         name, rows, n, v, ntcs, i / n, i % n, got, wv);
+        }
+        free(o);
+        t->hbm_next = a[0].hbm; /* the sort's arrays stay */
+    }
+    for (unsigned v = 0; v < TAKE_NV; v++)
+        free(vals[v]);
+    free(keys);
+    free(v16);
+    free(want);
+}
+
+/* A general gather: idx (rows, m) random in [0, n), m != n; long rows
+ * take the per-row path (chunks of indices, segments of src). */
+static void take_gather_case(kt *t, int b16, unsigned rank, uint32_t rows,
+                             uint32_t n, uint32_t m, unsigned ntcs)
+{
+    size_t isz = b16 ? 2 : 4;
+    uint8_t *src = malloc((size_t)rows * n * isz);
+    int32_t *idx = malloc((size_t)rows * m * 4);
+    for (size_t i = 0; i < (size_t)rows * n * isz; i++)
+        src[i] = (uint8_t)test_rand32(&t->rng);
+    for (size_t i = 0; i < (size_t)rows * m; i++)
+        idx[i] = (int32_t)(test_rand32(&t->rng) % n);
+    uint32_t ssh[2] = {rows, n}, ish[2] = {rows, m}, grid = 2;
+    unsigned dt = b16 ? VTPU_BF16 : VTPU_I32;
+    reset_hbm(t);
+    arr a[3] = {new_arr(t, dt, rank, rank == 2 ? ssh : ssh + 1, src),
+                new_arr(t, VTPU_I32, rank, rank == 2 ? ish : ish + 1, idx),
+                new_arr(t, dt, rank, rank == 2 ? ish : ish + 1, NULL)};
+    const char *name = b16 ? "take_last_16" : "take_last_32";
+    run_kernel(t, name, 1, &grid, NULL, a, 3, NULL, 0, ntcs);
+    uint8_t *o = get_arr(t, &a[2]);
+    for (uint32_t r = 0; r < rows; r++)
+        for (uint32_t j = 0; j < m; j++) {
+            size_t at = (size_t)r * m + j;
+            const uint8_t *w = src + ((size_t)r * n + (uint32_t)idx[at]) * isz;
+            if (memcmp(o + at * isz, w, isz))
+                fail_msg("%s (%u,%u) idx (%u,%u): [%u, %u] differs", name, rows,
+                         n, rows, m, r, j);
+        }
+    free(o);
+    free(src);
+    free(idx);
+}
+
+static void test_take_last(void **state)
+{
+    kt *t = *state;
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        take_sort_case(t, 16, 128, ntcs);
+        take_sort_case(t, 3, 1000, ntcs);
+        take_sort_case(t, 1, 4096, ntcs);
+    }
+    take_gather_case(t, 0, 2, 3, 40000, 5000, 2); /* 5 segments, 3 chunks */
+    take_gather_case(t, 1, 2, 2, 70000, 300, 2);
+    take_gather_case(t, 0, 2, 5, 7, 300, 2);
+    take_gather_case(t, 1, 1, 1, 33, 9, 1);
+
+    /* an index outside [0, n) names its row, column and value */
+    uint32_t sh[2] = {3, 128}, grid = 2;
+    int32_t *idx = malloc(3 * 128 * 4);
+    for (unsigned i = 0; i < 3 * 128; i++)
+        idx[i] = (int32_t)(i % 128);
+    idx[128 + 7] = 128;
+    reset_hbm(t);
+    arr a[3] = {new_arr(t, VTPU_F32, 2, sh, NULL),
+                new_arr(t, VTPU_I32, 2, sh, idx),
+                new_arr(t, VTPU_F32, 2, sh, NULL)};
+    expect_fail(t, "take_last_32", 1, &grid, a, 3, NULL, 0,
+                "take_last: idx[1, 7] = 128 is outside [0, 128)");
+    idx[128 + 7] = 7;
+    idx[2 * 128 + 100] = -1;
+    a[1] = new_arr(t, VTPU_I32, 2, sh, idx);
+    expect_fail(t, "take_last_32", 1, &grid, a, 3, NULL, 0,
+                "take_last: idx[2, 100] = -1 is outside [0, 128)");
+    free(idx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1330,6 +1478,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sort_bf16, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sort_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sort_long, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_take_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ew_unary_f32, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ew_binary_f32, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ew_i32, setup, teardown),
