@@ -1005,6 +1005,9 @@ static void matmul_case(kt *t, int dt, uint32_t M, uint32_t N, uint32_t K,
                               : rnd_unit(t) * 2 - 1;
     }
     float *bias = rand_f32(t, N, -1.0f, 1.0f);
+    int32_t *bias_i = malloc((size_t)N * 4);
+    for (uint32_t j = 0; j < N; j++)
+        bias_i[j] = (int32_t)(test_rand32(&t->rng) % 200001) - 100000;
     unsigned idt = dt == MM_F32    ? VTPU_F32
                    : dt == MM_BF16 ? VTPU_BF16
                                    : VTPU_I8;
@@ -1023,7 +1026,8 @@ static void matmul_case(kt *t, int dt, uint32_t M, uint32_t N, uint32_t K,
     ops[no++] = new_arr(t, idt, 2, xsh, xs);
     ops[no++] = new_arr(t, idt, 2, ysh, ys);
     if (act >= 0)
-        ops[no++] = new_arr(t, VTPU_F32, 1, &N, bias);
+        ops[no++] = dt == MM_I8 ? new_arr(t, VTPU_I32, 1, &N, bias_i)
+                                : new_arr(t, VTPU_F32, 1, &N, bias);
     ops[no++] = new_arr(t, dt == MM_I8 ? VTPU_I32 : VTPU_F32, 2, osh, NULL);
     int32_t sc = act;
     run_kernel(t, name, 3, grid, sem, ops, no, &sc, act >= 0, ntcs);
@@ -1041,6 +1045,11 @@ static void matmul_case(kt *t, int dt, uint32_t M, uint32_t N, uint32_t K,
             }
             size_t at = (size_t)i * N + j;
             if (dt == MM_I8) {
+                if (act >= 0) {
+                    si += bias_i[j];
+                    if (act == EW_U_RELU && si < 0)
+                        si = 0;
+                }
                 if (((int32_t *)o)[at] != si)
                     fail_msg("%s (%u,%u,%u) [%u,%u]: %d, expected %d", name, M,
                              N, K, i, j, ((int32_t *)o)[at], si);
@@ -1065,6 +1074,7 @@ static void matmul_case(kt *t, int dt, uint32_t M, uint32_t N, uint32_t K,
     free(xi);
     free(yi);
     free(bias);
+    free(bias_i);
 }
 
 static void test_matmul(void **state)
@@ -1080,6 +1090,8 @@ static void test_matmul(void **state)
     matmul_case(t, MM_F32, 130, 129, 200, EW_U_TANH, 2);
     matmul_case(t, MM_F32, 128, 256, 128, EW_U_NONE, 2);
     matmul_case(t, MM_F32, 5, 7, 3, EW_U_SIGMOID, 1);
+    matmul_case(t, MM_I8, 300, 260, 132, EW_U_RELU, 2);
+    matmul_case(t, MM_I8, 40, 8, 4, EW_U_NONE, 1);
 }
 
 /* ------------------------------------------------------------------ */

@@ -6,6 +6,8 @@
  *   matmul_bf16_bias   x, y, bias (N,) f32 -> o = act(x @ y + bias)
  *   matmul_f32_bias    the same with f32 x, y
  *   matmul_i8          x (M, K) i8, y (K, N) i8 -> o (M, N) i32 (exact)
+ *   matmul_i8_bias     x, y, bias (N,) i32 -> o = act(x @ y + bias), i32;
+ *                      act is EW_U_NONE or EW_U_RELU (integer max(v, 0))
  *
  * Grid (cdiv(M, BM), cdiv(N, 128), cdiv(K, 128)), semantics (parallel,
  * parallel, arbitrary); BM = 256 (bf16, i8) or 128 (f32).  Any M, N, K:
@@ -109,6 +111,22 @@ static void matmul(const vtpu_kctx *k, int dt, uint32_t bm, int bias)
     uint32_t act = k->num_scalars ? (uint32_t)vtpu_scalar(k, 0) : EW_U_NONE;
     if (act >= EW_U_COUNT)
         vtpu_fail(k, "matmul bias: scalar 0 must be an EW_U_* activation");
+    if (dt == DT_I8) {
+        /* Integer epilogue: exact i32 add, optional max(v, 0). */
+        if (act != EW_U_NONE && act != EW_U_RELU)
+            vtpu_fail(k, "matmul_i8_bias: scalar 0 must be EW_U_NONE or "
+                         "EW_U_RELU");
+        VLDS(5, vtpu_ref(k, 2), 0); /* bias row in every sublane */
+        VBCAST_I32(6, 0);
+        for (uint32_t r = 0; r < ovregs; r++) {
+            VLD(1, o + r * 4096);
+            VADD_I32(1, 1, 5);
+            if (act == EW_U_RELU)
+                VMAX_I32(1, 1, 6);
+            VST(1, o + r * 4096);
+        }
+        return;
+    }
     lib_act_consts();
     VLDS(5, vtpu_ref(k, 2), 0); /* bias row in every sublane */
     for (uint32_t r = 0; r < ovregs; r++) {
@@ -135,6 +153,10 @@ VTPU_BODY(matmul_i8_body, k)
 {
     matmul(k, DT_I8, 256, 0);
 }
+VTPU_BODY(matmul_i8_bias_body, k)
+{
+    matmul(k, DT_I8, 256, 1);
+}
 
 VTPU_KERNEL(matmul_bf16, matmul_bf16_body,
             .operands = {VTPU_IN(VTPU_BF16, mm_x, 256, 128),
@@ -153,4 +175,9 @@ VTPU_KERNEL(matmul_f32_bias, matmul_f32_bias_body,
 VTPU_KERNEL(matmul_i8, matmul_i8_body,
             .operands = {VTPU_IN(VTPU_I8, mm_x, 256, 128),
                          VTPU_IN(VTPU_I8, mm_y, 128, 128),
+                         VTPU_OUT(VTPU_I32, mm_o, 256, 128)});
+VTPU_KERNEL(matmul_i8_bias, matmul_i8_bias_body,
+            .operands = {VTPU_IN(VTPU_I8, mm_x, 256, 128),
+                         VTPU_IN(VTPU_I8, mm_y, 128, 128),
+                         VTPU_IN(VTPU_I32, mm_bias, 128),
                          VTPU_OUT(VTPU_I32, mm_o, 256, 128)});
