@@ -48,7 +48,8 @@ debug: build qemu
 	guest/run-guest.sh --debug --qemu $(QEMU_BUILD)/qemu-system-riscv64 \
 	    $(BUILD)/guest/$(GUEST).elf
 
-check: build
+# QEMU is built first: the gdb suite's QEMU session needs it.
+check: build qemu
 	$(MESON) test -C $(BUILD) --print-errorlogs --num-processes 2
 	$(MAKE) check-asan
 	$(MAKE) check-qemu
