@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "vtpu-debug.h"
+#include "vtpu-launch.h"
 
 uint32_t enc_r(uint32_t opc, uint32_t f3, uint32_t f7, unsigned rd,
                unsigned rs1, unsigned rs2)
@@ -28,8 +29,7 @@ uint32_t enc_r4(uint32_t opc, uint32_t f3, uint32_t f2, unsigned rd,
 uint32_t enc_i(uint32_t opc, uint32_t f3, unsigned rd, unsigned rs1,
                int32_t imm)
 {
-    return opc | (rd << 7) | (f3 << 12) | (rs1 << 15) |
-           ((uint32_t)imm << 20);
+    return opc | (rd << 7) | (f3 << 12) | (rs1 << 15) | ((uint32_t)imm << 20);
 }
 
 uint32_t enc_s(uint32_t opc, uint32_t f3, unsigned rs1, unsigned rs2,
@@ -138,11 +138,11 @@ void *build_elf(const test_prog *p, size_t *len)
     assert_non_null(b);
 
     memcpy(b, "\177ELF", 4);
-    b[4] = 1; /* ELFCLASS32 */
-    b[5] = 1; /* little endian */
-    b[6] = 1; /* EV_CURRENT */
-    put16(b + 16, 2);    /* ET_EXEC */
-    put16(b + 18, 243);  /* EM_RISCV */
+    b[4] = 1;           /* ELFCLASS32 */
+    b[5] = 1;           /* little endian */
+    b[6] = 1;           /* EV_CURRENT */
+    put16(b + 16, 2);   /* ET_EXEC */
+    put16(b + 18, 243); /* EM_RISCV */
     put32(b + 20, 1);
     put32(b + 24, VTPU_IMEM_BASE); /* entry */
     put32(b + 28, 52);             /* phoff */
@@ -246,4 +246,71 @@ void test_checks_from_env(vtpu_chip *chip)
     if (vtpu_chip_set_checks(chip, strstr(s, "race") != NULL,
                              strstr(s, "poison") != NULL, err, sizeof(err)))
         fail_msg("VTPU_TEST_CHECKS: %s", err);
+}
+
+uint8_t *test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s (is it built?)", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    assert_true(n > 0);
+    uint8_t *b = malloc((size_t)n);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint16_t le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+const uint8_t *test_module_kernels(const uint8_t *b, size_t len,
+                                   uint32_t *count)
+{
+    assert_true(len >= 52);
+    uint32_t shoff = le32(b + 32);
+    uint16_t shentsize = le16(b + 46), shnum = le16(b + 48),
+             shstrndx = le16(b + 50);
+    assert_true(shstrndx < shnum && shoff + (uint64_t)shnum * shentsize <= len);
+    uint32_t stroff = le32(b + shoff + shstrndx * shentsize + 16);
+    assert_true(stroff < len);
+    const char *strtab = (const char *)b + stroff;
+    for (unsigned i = 0; i < shnum; i++) {
+        const uint8_t *sh = b + shoff + i * shentsize;
+        if (strcmp(strtab + le32(sh), ".vtpu.kernels"))
+            continue;
+        uint32_t off = le32(sh + 16), size = le32(sh + 20);
+        assert_true(off + (uint64_t)size <= len);
+        assert_int_equal(size % sizeof(vtpu_kernel_entry), 0);
+        *count = size / sizeof(vtpu_kernel_entry);
+        return b + off;
+    }
+    fail_msg("no .vtpu.kernels section in the module");
+    return NULL;
+}
+
+uint32_t test_module_kernel_index(const uint8_t *elf, size_t len,
+                                  const char *name)
+{
+    uint32_t n;
+    const uint8_t *tab = test_module_kernels(elf, len, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        vtpu_kernel_entry e;
+        memcpy(&e, tab + i * sizeof(e), sizeof(e));
+        if (!strncmp(e.name, name, sizeof(e.name)))
+            return i;
+    }
+    fail_msg("kernel %s not in the module", name);
+    return 0;
 }

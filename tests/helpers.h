@@ -42,7 +42,7 @@ typedef struct test_prog {
 void prog_init(test_prog *p);
 void prog_emit(test_prog *p, uint32_t w);
 void prog_li(test_prog *p, unsigned rd, uint32_t value); /* lui+addi */
-void prog_exit(test_prog *p); /* exit(a0) */
+void prog_exit(test_prog *p);                            /* exit(a0) */
 
 /* Build an ELF32 image (malloc'd) with .text at IMEM, data at SMEM. */
 void *build_elf(const test_prog *p, size_t *len);
@@ -59,6 +59,17 @@ void test_dma_order_from_env(vtpu_chip *chip);
 /* VTPU_TEST_CHECKS="race", "poison" or "race,poison": switch those
  * checks on (docs/debugging.md). */
 void test_checks_from_env(vtpu_chip *chip);
+
+/* A whole file, malloc'd; fails the test (naming the path) if unreadable. */
+uint8_t *test_read_file(const char *path, size_t *len);
+
+/* The kernel table (.vtpu.kernels section, vtpu-launch.h) of a kernel
+ * module ELF: its first entry and *count; fails the test if absent. */
+const uint8_t *test_module_kernels(const uint8_t *elf, size_t len,
+                                   uint32_t *count);
+/* Index of kernel `name` in that table; fails the test if absent. */
+uint32_t test_module_kernel_index(const uint8_t *elf, size_t len,
+                                  const char *name);
 
 /* Deterministic random numbers for tests (xorshift64*). */
 uint64_t test_rand64(uint64_t *state);

@@ -91,15 +91,7 @@ static int setup(void **state)
     vtpu_chip_set_output(t->chip, capture, t);
     test_dma_order_from_env(t->chip);
     test_checks_from_env(t->chip);
-    FILE *f = fopen(MODULE, "rb");
-    if (!f)
-        fail_msg("cannot open %s", MODULE);
-    fseek(f, 0, SEEK_END);
-    t->elf_len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    t->elf = malloc(t->elf_len);
-    assert_int_equal(fread(t->elf, 1, t->elf_len, f), t->elf_len);
-    fclose(f);
+    t->elf = test_read_file(MODULE, &t->elf_len);
     if (vtpu_chip_load_elf(t->chip, t->elf, t->elf_len, err, sizeof(err)))
         fail_msg("loading %s: %s", MODULE, err);
     t->hbm_next = ARRAYS_OFF;
@@ -118,34 +110,10 @@ static int teardown(void **state)
     return 0;
 }
 
-static uint32_t rd32(const uint8_t *p)
-{
-    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Index of kernel `name` in the module's .vtpu.kernels section. */
 static uint32_t kernel_index(const kt *t, const char *name)
 {
-    const uint8_t *b = t->elf;
-    uint32_t shoff = rd32(b + 32);
-    unsigned shentsize = b[46] | b[47] << 8, shnum = b[48] | b[49] << 8;
-    unsigned shstrndx = b[50] | b[51] << 8;
-    const uint8_t *strtab = b + rd32(b + shoff + shstrndx * shentsize + 16);
-    for (unsigned i = 0; i < shnum; i++) {
-        const uint8_t *sh = b + shoff + i * shentsize;
-        if (strcmp((const char *)strtab + rd32(sh), ".vtpu.kernels"))
-            continue;
-        const uint8_t *tab = b + rd32(sh + 16);
-        uint32_t n = rd32(sh + 20) / sizeof(vtpu_kernel_entry);
-        for (uint32_t k = 0; k < n; k++) {
-            vtpu_kernel_entry e;
-            memcpy(&e, tab + k * sizeof(e), sizeof(e));
-            if (!strncmp(e.name, name, sizeof(e.name)))
-                return k;
-        }
-    }
-    fail_msg("kernel %s not in %s", name, MODULE);
-    return 0;
+    return test_module_kernel_index(t->elf, t->elf_len, name);
 }
 
 static size_t dt_size(unsigned dt)

@@ -72,27 +72,11 @@ static void capture(void *opaque, unsigned tc, int fd, const char *buf,
     pthread_mutex_unlock(&t->mu);
 }
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s (is the kernel module built?)", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void load_module(kt *t, const char *path)
 {
     char err[256];
     free(t->elf);
-    t->elf = read_file(path, &t->elf_len);
+    t->elf = test_read_file(path, &t->elf_len);
     if (vtpu_chip_load_elf(t->chip, t->elf, t->elf_len, err, sizeof(err)))
         fail_msg("loading %s: %s", path, err);
 }
@@ -133,49 +117,14 @@ static int teardown(void **state)
 }
 
 /* The kernel table of the module: section .vtpu.kernels, by name. */
-static uint32_t rd32(const uint8_t *p)
-{
-    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
 static const uint8_t *kernel_table(const kt *t, uint32_t *count)
 {
-    const uint8_t *b = t->elf;
-    uint32_t shoff = rd32(b + 32);
-    uint16_t shentsize = rd16(b + 46), shnum = rd16(b + 48),
-             shstrndx = rd16(b + 50);
-    assert_true(shoff + (uint64_t)shnum * shentsize <= t->elf_len);
-    const uint8_t *strtab = b + rd32(b + shoff + shstrndx * shentsize + 16);
-    for (unsigned i = 0; i < shnum; i++) {
-        const uint8_t *sh = b + shoff + i * shentsize;
-        if (strcmp((const char *)strtab + rd32(sh), ".vtpu.kernels"))
-            continue;
-        uint32_t size = rd32(sh + 20);
-        assert_int_equal(size % sizeof(vtpu_kernel_entry), 0);
-        *count = size / sizeof(vtpu_kernel_entry);
-        return b + rd32(sh + 16);
-    }
-    fail_msg("no .vtpu.kernels section in %s", MODULE);
-    return NULL;
+    return test_module_kernels(t->elf, t->elf_len, count);
 }
 
 static uint32_t kernel_index(const kt *t, const char *name)
 {
-    uint32_t n;
-    const uint8_t *tab = kernel_table(t, &n);
-    for (uint32_t i = 0; i < n; i++) {
-        vtpu_kernel_entry e;
-        memcpy(&e, tab + i * sizeof(e), sizeof(e));
-        if (!strncmp(e.name, name, sizeof(e.name)))
-            return i;
-    }
-    fail_msg("kernel %s not in the module", name);
-    return 0;
+    return test_module_kernel_index(t->elf, t->elf_len, name);
 }
 
 /* HBM: bump allocation with a guard band after each array. */

@@ -81,22 +81,6 @@ static void tfx_free(tfx *t)
     free(t);
 }
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s (is the kernel module built?)", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* ------------------------------------------------------------------ */
 /* Allocator                                                            */
 /* ------------------------------------------------------------------ */
@@ -405,7 +389,7 @@ static void test_elf_reject(void **state)
     (void)state;
     tfx *t = tfx_new(NULL);
     size_t len;
-    uint8_t *elf = read_file(MODULE, &len);
+    uint8_t *elf = test_read_file(MODULE, &len);
     uint8_t *c = malloc(len);
 
 #define MUTATE(stmt, why)                                                      \
@@ -561,7 +545,7 @@ static void add_sin_case(tfx *t, const vtpu_module *m, uint32_t rows,
 static vtpu_module *load_module(tfx *t)
 {
     size_t len;
-    uint8_t *elf = read_file(MODULE, &len);
+    uint8_t *elf = test_read_file(MODULE, &len);
     vtpu_module *m = calloc(1, sizeof(*m));
     assert_non_null(m);
     if (vtpu_rt_module_load(&t->rt, m, elf, len))
