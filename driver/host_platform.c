@@ -12,6 +12,7 @@
 #include <glib.h>
 
 #include "host_platform.h"
+#include "vtpu-thread.h"
 
 #define DEFAULT_ARENA (256ull << 20)
 
@@ -26,11 +27,11 @@ struct vtpu_host {
 
     uint8_t *arena;
     uint64_t arena_size;
-    GMutex alloc_lock;
+    vtpu_mutex alloc_lock;
     GArray *blocks; /* arena_block, sorted by off */
 
-    GMutex irq_lock;
-    GCond irq_cond;
+    vtpu_mutex irq_lock;
+    vtpu_cond irq_cond;
     int irq_level;
     unsigned irq_edges;
     unsigned guest_errors;
@@ -71,12 +72,12 @@ static void host_set_irq(void *opaque, int level)
 {
     vtpu_host *h = opaque;
 
-    g_mutex_lock(&h->irq_lock);
+    vtpu_mutex_lock(&h->irq_lock);
     if (level && !h->irq_level)
         h->irq_edges++;
     h->irq_level = level;
-    g_cond_broadcast(&h->irq_cond);
-    g_mutex_unlock(&h->irq_lock);
+    vtpu_cond_broadcast(&h->irq_cond);
+    vtpu_mutex_unlock(&h->irq_lock);
 }
 
 static void host_dev_log(void *opaque, vtpu_log_class cls, const char *msg)
@@ -121,7 +122,7 @@ static void *plat_dma_alloc(void *ctx, size_t size, size_t align, uint64_t *bus)
         return NULL;
     /* Bus and CPU alignment agree: the arena is page-aligned and the bus
      * base is a multiple of 4 GiB. */
-    g_mutex_lock(&h->alloc_lock);
+    vtpu_mutex_lock(&h->alloc_lock);
     uint64_t start = 0;
     guint i;
     for (i = 0; i <= h->blocks->len; i++) {
@@ -141,7 +142,7 @@ static void *plat_dma_alloc(void *ctx, size_t size, size_t align, uint64_t *bus)
             start = b->off + b->size;
         }
     }
-    g_mutex_unlock(&h->alloc_lock);
+    vtpu_mutex_unlock(&h->alloc_lock);
     return p;
 }
 
@@ -151,14 +152,14 @@ static void plat_dma_free(void *ctx, void *cpu, size_t size)
     uint64_t off = (uint64_t)((uint8_t *)cpu - h->arena);
 
     (void)size;
-    g_mutex_lock(&h->alloc_lock);
+    vtpu_mutex_lock(&h->alloc_lock);
     for (guint i = 0; i < h->blocks->len; i++) {
         if (g_array_index(h->blocks, arena_block, i).off == off) {
             g_array_remove_index(h->blocks, i);
             break;
         }
     }
-    g_mutex_unlock(&h->alloc_lock);
+    vtpu_mutex_unlock(&h->alloc_lock);
     /* Give the pages back, and make stale data visible as zeros. */
     uint64_t page = 4096, lo = (off + page - 1) & ~(page - 1);
     uint64_t hi = (off + size) & ~(page - 1);
@@ -171,12 +172,12 @@ static int plat_irq_wait(void *ctx, uint64_t timeout_ns)
     vtpu_host *h = ctx;
     gint64 until = g_get_monotonic_time() + (gint64)(timeout_ns / 1000) + 1;
 
-    g_mutex_lock(&h->irq_lock);
+    vtpu_mutex_lock(&h->irq_lock);
     while (!h->irq_level)
-        if (!g_cond_wait_until(&h->irq_cond, &h->irq_lock, until))
+        if (!vtpu_cond_wait_until(&h->irq_cond, &h->irq_lock, until))
             break;
     int level = h->irq_level;
-    g_mutex_unlock(&h->irq_lock);
+    vtpu_mutex_unlock(&h->irq_lock);
     return level;
 }
 
@@ -199,9 +200,9 @@ vtpu_host *vtpu_host_new(const vtpu_config *cfg, const vtpu_host_opts *opts,
 {
     vtpu_host *h = g_new0(vtpu_host, 1);
 
-    g_mutex_init(&h->alloc_lock);
-    g_mutex_init(&h->irq_lock);
-    g_cond_init(&h->irq_cond);
+    vtpu_mutex_init(&h->alloc_lock);
+    vtpu_mutex_init(&h->irq_lock);
+    vtpu_cond_init(&h->irq_cond);
     h->blocks = g_array_new(FALSE, FALSE, sizeof(arena_block));
     h->arena_size = opts && opts->arena_size ? opts->arena_size : DEFAULT_ARENA;
     h->arena_size = (h->arena_size + 4095) & ~4095ull;
@@ -259,9 +260,9 @@ void vtpu_host_free(vtpu_host *h)
     if (h->arena)
         munmap(h->arena, h->arena_size);
     g_array_free(h->blocks, TRUE);
-    g_cond_clear(&h->irq_cond);
-    g_mutex_clear(&h->irq_lock);
-    g_mutex_clear(&h->alloc_lock);
+    vtpu_cond_clear(&h->irq_cond);
+    vtpu_mutex_clear(&h->irq_lock);
+    vtpu_mutex_clear(&h->alloc_lock);
     g_free(h);
 }
 
@@ -287,9 +288,9 @@ void *vtpu_host_bus_to_cpu(vtpu_host *h, uint64_t bus, uint64_t len)
 
 unsigned vtpu_host_irq_count(vtpu_host *h)
 {
-    g_mutex_lock(&h->irq_lock);
+    vtpu_mutex_lock(&h->irq_lock);
     unsigned n = h->irq_edges;
-    g_mutex_unlock(&h->irq_lock);
+    vtpu_mutex_unlock(&h->irq_lock);
     return n;
 }
 

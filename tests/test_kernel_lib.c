@@ -24,7 +24,9 @@
 #include "vtpu-launch.h"
 #include "vtpu.h"
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off")
+#endif
 
 #define MODULE VTPU_TEST_BUILD_DIR "/../firmware/kernels/kernels.elf"
 

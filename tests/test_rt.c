@@ -26,7 +26,9 @@
 #include "vtpu_drv.h"
 #include "vtpu_rt.h"
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off")
+#endif
 
 #define MODULE VTPU_TEST_BUILD_DIR "/../firmware/kernels/kernels.elf"
 #define MS 1000000ull

@@ -857,7 +857,7 @@ static void test_write_ecall(void **state)
             assert_int_equal(cap.len, t[i].len);
         }
         if (i < 2)
-            assert_memory_equal(cap.buf, "hello" + (t[i].buf & 1), t[i].len);
+            assert_memory_equal(cap.buf, &"hello"[t[i].buf & 1], t[i].len);
     }
     vtpu_chip_free(chip);
 }

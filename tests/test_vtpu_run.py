@@ -9,7 +9,8 @@ against math.sin on float32-rounded values to 1e-6 relative error,
 add_mul_i32 with wrap-around, matmul_f32 with an --out-shape, gather_rows
 with scalar prefetch, scale_any (ANY operands), row_scale_acc (an in/out
 operand: a positional file and an -o file), and the error cases:
-each must print a clear message and exit non-zero.
+each must print a clear message and exit non-zero (a descr with a NUL
+or control byte among them: refused, never matched up to the NUL).
 """
 import argparse
 import math
@@ -249,6 +250,11 @@ def test_errors(r):
         f.write(npy_bytes('<f4', shape, bytes(4 * n - 4)))
     with open(r.path('junk.npy'), 'wb') as f:
         f.write(b'not an npy file at all')
+    # '<f4' followed by a NUL and junk: strcmp would take it for '<f4'.
+    with open(r.path('nul.npy'), 'wb') as f:
+        f.write(npy_bytes('<f4\0junk', shape, bytes(4 * n)))
+    with open(r.path('ctl.npy'), 'wb') as f:
+        f.write(npy_bytes('<f4\n', shape, bytes(4 * n)))
     save(r.path('i32.npy'), '<i4', shape, 'i', [0] * n)
     save(r.path('r1.npy'), '<f4', (n,), 'f', zeros)
 
@@ -262,6 +268,14 @@ def test_errors(r):
                  'add_sin_f32', *base, 'ex.npy', 'fo.npy', '-o', 'eo.npy')
     expect_error(r, 'truncated file', 1, r'tr\.npy: truncated data',
                  'add_sin_f32', *base, 'ex.npy', 'tr.npy', '-o', 'eo.npy')
+    expect_error(r, 'descr with a NUL byte', 1,
+                 r"nul\.npy: malformed header: 'descr' contains a NUL byte "
+                 r"\(at character 3\)$", 'add_sin_f32', *base, 'nul.npy',
+                 'ey.npy', '-o', 'eo.npy')
+    expect_error(r, 'descr with a control character', 1,
+                 r"ctl\.npy: malformed header: 'descr' contains the "
+                 r"non-printable byte 0x0a \(at character 3\)$", 'add_sin_f32',
+                 *base, 'ctl.npy', 'ey.npy', '-o', 'eo.npy')
     expect_error(r, 'not an .npy file', 1, r'junk\.npy: not a NumPy',
                  'add_sin_f32', *base, 'junk.npy', 'ey.npy', '-o', 'eo.npy')
     expect_error(r, 'missing file', 1, r'nosuch\.npy: No such file',

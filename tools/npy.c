@@ -98,8 +98,9 @@ static bool eat(cursor *c, char ch)
     return false;
 }
 
-/* A '...' or "..." literal without escapes, into out[outlen]. */
-static bool parse_str(cursor *c, char *out, size_t outlen)
+/* A '...' or "..." literal without escapes, into out[outlen]; *len is
+ * its length (a NUL inside it makes strlen(out) shorter). */
+static bool parse_str(cursor *c, char *out, size_t outlen, size_t *len)
 {
     skip_ws(c);
     if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
@@ -115,7 +116,33 @@ static bool parse_str(cursor *c, char *out, size_t outlen)
         return false;
     c->p++;
     out[n] = 0;
+    *len = n;
     return true;
+}
+
+/*
+ * Keys and descr are printable ASCII in every file NumPy writes.  Refuse
+ * anything else: a NUL would cut the string short for strcmp ('<f4\0x'
+ * taken for '<f4'), and a control character echoed in a message would
+ * break its one line.
+ */
+static int check_text(const char *what, const char *s, size_t n, char *err,
+                      size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!ch)
+            return fail(err, errlen,
+                        "malformed header: %s contains a NUL byte (at "
+                        "character %zu)",
+                        what, i);
+        if (ch < 0x20 || ch > 0x7e)
+            return fail(err, errlen,
+                        "malformed header: %s contains the non-printable "
+                        "byte 0x%02x (at character %zu)",
+                        what, ch, i);
+    }
+    return 0;
 }
 
 static bool parse_word(cursor *c, const char *w)
@@ -166,18 +193,23 @@ static int parse_header(vtpu_npy *a, const char *hdr, size_t len, char *err,
     bool have_shape = false;
     uint64_t dims[32];
     uint32_t rank = 0;
+    size_t n;
 
     if (!eat(&c, '{'))
         return fail(err, errlen, "malformed header: not a dict");
     while (!eat(&c, '}')) {
-        if (!parse_str(&c, key, sizeof(key)) || !eat(&c, ':'))
+        if (!parse_str(&c, key, sizeof(key), &n) || !eat(&c, ':'))
             return fail(err, errlen, "malformed header: expected a key");
+        if (check_text("a key", key, n, err, errlen))
+            return -1;
         if (!strcmp(key, "descr")) {
             skip_ws(&c);
             if (c.p < c.end && *c.p == '[')
                 return fail(err, errlen, "structured arrays are not supported");
-            if (!parse_str(&c, descr, sizeof(descr)))
+            if (!parse_str(&c, descr, sizeof(descr), &n))
                 return fail(err, errlen, "malformed header: bad 'descr'");
+            if (check_text("'descr'", descr, n, err, errlen))
+                return -1;
         } else if (!strcmp(key, "fortran_order")) {
             if (parse_word(&c, "True"))
                 fortran = 1;

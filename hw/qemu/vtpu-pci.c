@@ -14,6 +14,12 @@
  *   IRQ    the engine reports level changes from its worker thread; a
  *          bottom half applies them under the BQL (INTx level, or one
  *          MSI-X message per rising edge).
+ *   OUTPUT what kernels print goes into the engine's bounded buffer (TC
+ *          threads never wait) and a bottom half moves it to the
+ *          chardev= backend without blocking, waiting for G_IO_OUT when
+ *          the backend is full; no chardev: counted and dropped.
+ *   HBM    the engine's own lazily backed mapping of hbm-size bytes, or
+ *          a QEMU memory backend (memdev=).  A system reset scrubs it.
  * docs/qemu.md describes the properties and how QEMU is built with this.
  */
 #include "qemu/osdep.h"
@@ -23,6 +29,8 @@
 #include "qemu/rcu.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
+#include "chardev/char-fe.h"
+#include "exec/cpu-common.h"
 #include "exec/memory.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/msix.h"
@@ -30,6 +38,7 @@
 #include "migration/vmstate.h"
 #include "monitor/monitor.h"
 #include "sysemu/dma.h"
+#include "sysemu/hostmem.h"
 #include "trace.h"
 
 #include "dev.h"
@@ -42,6 +51,13 @@ OBJECT_DECLARE_SIMPLE_TYPE(VTPUPCIState, VTPU_PCI)
 
 #define VTPU_BAR_MSIX 4
 #define VTPU_MSIX_VECTORS 1
+/*
+ * HBM when neither hbm-size nor memdev says otherwise: what a guest can
+ * make QEMU commit must be what the user granted, and the generations'
+ * HBM (95 GiB for v5p) exceeds many hosts.  docs/qemu.md.
+ */
+#define VTPU_DEFAULT_HBM (4 * GiB)
+#define VTPU_OUTPUT_BUFFER (64 * KiB)
 
 /* Engine configuration keys, as both the engine and QEMU name them. */
 static const char *const vtpu_cfg_keys[] = {
@@ -63,6 +79,10 @@ struct VTPUPCIState {
     char *dma_order;       /* eager | on-wait | random[:SEED] */
     char *trace_file;      /* timeline trace (Chrome JSON) */
     bool tag_output;       /* "[TC n (i,j)] " before kernel output */
+    CharBackend chr;       /* chardev=: kernel output */
+    uint64_t output_rate;  /* bytes/s into the output buffer */
+    HostMemoryBackend *hostmem; /* memdev=: HBM */
+    bool reset_scrub;      /* system reset zeroes HBM (memdev too) */
 
     vtpu_chip *chip;
     vtpu_dev *dev;
@@ -78,6 +98,8 @@ struct VTPUPCIState {
 
     QEMUBH *irq_bh;
     int irq_raises;        /* rising edges since the BH last ran (atomic) */
+    QEMUBH *out_bh;        /* drains kernel output into chr */
+    guint out_watch;       /* waiting for chr to take more */
 };
 
 /* ------------------------------------------------------------------ */
@@ -198,6 +220,65 @@ static void vtpu_thread_end_cb(void *opaque)
     rcu_unregister_thread();
 }
 
+/* A TC printed into an empty buffer: come and drain (any thread). */
+static void vtpu_output_ready_cb(void *opaque)
+{
+    VTPUPCIState *s = opaque;
+
+    qemu_bh_schedule(s->out_bh);
+}
+
+static gboolean vtpu_out_writable(void *do_not_use, GIOCondition cond,
+                                  void *opaque)
+{
+    VTPUPCIState *s = opaque;
+
+    s->out_watch = 0;
+    qemu_bh_schedule(s->out_bh);
+    return G_SOURCE_REMOVE;
+}
+
+/* Under the BQL: move what the TCs printed to the chardev, never waiting. */
+static void vtpu_out_bh(void *opaque)
+{
+    VTPUPCIState *s = opaque;
+    const uint8_t *p;
+    size_t n;
+
+    if (!s->dev || s->out_watch) {
+        return;
+    }
+    while ((n = vtpu_dev_output_peek(s->dev, &p)) > 0) {
+        int w = qemu_chr_fe_write(&s->chr, p, (int)MIN(n, 4 * KiB));
+        if (w > 0) {
+            vtpu_dev_output_consume(s->dev, w);
+        }
+        if (w < (int)MIN(n, 4 * KiB)) {
+            /* Full (or an error): come back when it takes more. */
+            s->out_watch = qemu_chr_fe_add_watch(&s->chr, G_IO_OUT | G_IO_HUP,
+                                                 vtpu_out_writable, s);
+            if (!s->out_watch && w <= 0) {
+                /* No watch possible: drop rather than spin. */
+                vtpu_dev_output_consume(s->dev, n);
+            }
+            return;
+        }
+    }
+}
+
+/* No more output: the BH and the chardev watch go (BQL held). */
+static void vtpu_out_stop(VTPUPCIState *s)
+{
+    if (s->out_watch) {
+        g_source_remove(s->out_watch);
+        s->out_watch = 0;
+    }
+    if (s->out_bh) {
+        qemu_bh_delete(s->out_bh);
+        s->out_bh = NULL;
+    }
+}
+
 static const vtpu_dev_ops vtpu_ops = {
     .dma_read = vtpu_dma_read_cb,
     .dma_write = vtpu_dma_write_cb,
@@ -205,6 +286,7 @@ static const vtpu_dev_ops vtpu_ops = {
     .log = vtpu_log_cb,
     .thread_begin = vtpu_thread_begin_cb,
     .thread_end = vtpu_thread_end_cb,
+    .output_ready = vtpu_output_ready_cb,
 };
 
 /* Under the BQL. */
@@ -256,7 +338,7 @@ static void vtpu_irq_bh(void *opaque)
  */
 static void vtpu_sync_window(VTPUPCIState *s)
 {
-    uint64_t base = vtpu_dev_reg_read(s->dev, VTPU_A_APERTURE_BASE_LO, 8);
+    uint64_t base = vtpu_dev_aperture_base(s->dev);
     uint64_t len;
 
     if (base == s->window_base) {
@@ -343,6 +425,7 @@ static bool vtpu_make_chip(VTPUPCIState *s, Error **errp)
 {
     char err[256];
     vtpu_config cfg;
+    void *hbm = NULL;
 
     if (vtpu_config_preset(&cfg, s->gen, err, sizeof(err))) {
         error_setg(errp, "vtpu: property 'gen': %s", err);
@@ -357,22 +440,72 @@ static bool vtpu_make_chip(VTPUPCIState *s, Error **errp)
             return false;
         }
     }
+    if (s->hostmem) {
+        MemoryRegion *mr = host_memory_backend_get_memory(s->hostmem);
+        uint64_t size = memory_region_size(mr);
+
+        if (host_memory_backend_is_mapped(s->hostmem)) {
+            error_setg(errp, "vtpu: property 'memdev': memory backend '%s' "
+                       "is already in use",
+                       object_get_canonical_path_component(OBJECT(s->hostmem)));
+            return false;
+        }
+        if (s->cfg[1] && cfg.hbm_size != size) {
+            error_setg(errp, "vtpu: property 'hbm-size' (0x%" PRIx64 ") "
+                       "differs from the size of memdev (0x%" PRIx64 "); "
+                       "leave hbm-size out with memdev", cfg.hbm_size, size);
+            return false;
+        }
+        cfg.hbm_size = size;
+        hbm = memory_region_get_ram_ptr(mr);
+    } else if (!s->cfg[1] && cfg.hbm_size > VTPU_DEFAULT_HBM) {
+        /* Only what the user grants: docs/qemu.md, "Host memory". */
+        cfg.hbm_size = VTPU_DEFAULT_HBM;
+    }
     if (vtpu_config_validate(&cfg, err, sizeof(err))) {
         error_setg(errp, "vtpu: bad configuration: %s", err);
         return false;
     }
     if (cfg.hbm_size % qemu_real_host_page_size()) {
-        error_setg(errp, "vtpu: property 'hbm-size': 0x%" PRIx64
-                   " is not a multiple of the host page size", cfg.hbm_size);
+        error_setg(errp, "vtpu: %s: 0x%" PRIx64
+                   " is not a multiple of the host page size",
+                   s->hostmem ? "memdev size" : "property 'hbm-size'",
+                   cfg.hbm_size);
         return false;
     }
-    s->chip = vtpu_chip_new(&cfg, err, sizeof(err));
+    s->chip = vtpu_chip_new_ext(&cfg, hbm, err, sizeof(err));
     if (!s->chip) {
         error_setg(errp, "vtpu: cannot create the chip: %s", err);
         return false;
     }
     s->hbm_size = cfg.hbm_size;
+    if (s->hostmem) {
+        host_memory_backend_set_mapped(s->hostmem, true);
+    }
     return true;
+}
+
+/* The MemoryRegion holding HBM: the memdev's, or ours over the engine's. */
+static MemoryRegion *vtpu_hbm_mr(VTPUPCIState *s)
+{
+    return s->hostmem ? host_memory_backend_get_memory(s->hostmem) : &s->hbm;
+}
+
+/*
+ * System reset: nothing of the previous guest survives in the device.
+ * Pages are dropped, not written (fast for any size, and the host gets
+ * the memory back); for a memdev, QEMU's discard does the same for
+ * anonymous, shared and file memory, and zeroing is the fallback.
+ */
+static void vtpu_scrub(VTPUPCIState *s)
+{
+    vtpu_chip_scrub(s->chip);
+    if (s->hostmem && s->reset_scrub) {
+        MemoryRegion *mr = vtpu_hbm_mr(s);
+        if (ram_block_discard_range(mr->ram_block, 0, s->hbm_size)) {
+            memset(memory_region_get_ram_ptr(mr), 0, s->hbm_size);
+        }
+    }
 }
 
 /*
@@ -396,14 +529,24 @@ static void vtpu_unmap_bar2(VTPUPCIState *s)
 static void vtpu_realize(PCIDevice *pdev, Error **errp)
 {
     VTPUPCIState *s = VTPU_PCI(pdev);
-    vtpu_dev_opts opts = { .aperture_size = s->aperture_size };
+    vtpu_dev_opts opts = {
+        .aperture_size = s->aperture_size,
+        .output_buffer = VTPU_OUTPUT_BUFFER,
+        .output_rate = s->output_rate,
+        .output_discard = !qemu_chr_fe_backend_connected(&s->chr),
+    };
     char err[256];
     uint64_t win;
 
     if (!vtpu_make_chip(s, errp)) {
         return;
     }
+    if (!s->output_rate) {
+        error_setg(errp, "vtpu: property 'output-rate' must be > 0");
+        return;
+    }
     s->irq_bh = qemu_bh_new(vtpu_irq_bh, s);
+    s->out_bh = qemu_bh_new(vtpu_out_bh, s);
     s->dev = vtpu_dev_new(s->chip, &vtpu_ops, s, &opts, err, sizeof(err));
     if (!s->dev) {
         error_setg(errp, "vtpu: property 'aperture-size': %s", err);
@@ -447,11 +590,13 @@ static void vtpu_realize(PCIDevice *pdev, Error **errp)
                      &s->regs);
 
     memory_region_init(&s->bar2, OBJECT(s), "vtpu-aperture", s->aperture_size);
-    memory_region_init_ram_ptr(&s->hbm, OBJECT(s), "vtpu-hbm", s->hbm_size,
-                               vtpu_chip_hbm_ptr(s->chip));
+    if (!s->hostmem) {
+        memory_region_init_ram_ptr(&s->hbm, OBJECT(s), "vtpu-hbm",
+                                   s->hbm_size, vtpu_chip_hbm_ptr(s->chip));
+    }
     win = MIN(s->aperture_size, s->hbm_size);
     memory_region_init_alias(&s->window, OBJECT(s), "vtpu-aperture-window",
-                             &s->hbm, 0, win);
+                             vtpu_hbm_mr(s), 0, win);
     memory_region_init_io(&s->hole, OBJECT(s), &vtpu_hole_ops, s,
                           "vtpu-aperture-hole", s->aperture_size);
     memory_region_add_subregion_overlap(&s->bar2, 0, &s->hole, 0);
@@ -489,6 +634,7 @@ fail:
     s->gdbstub = NULL;
     qemu_bh_delete(s->irq_bh);
     s->irq_bh = NULL;
+    vtpu_out_stop(s);
     /* The chip goes in finalize, with the memory regions that map it. */
 }
 
@@ -509,6 +655,7 @@ static void vtpu_exit(PCIDevice *pdev)
         qemu_bh_delete(s->irq_bh);
         s->irq_bh = NULL;
     }
+    vtpu_out_stop(s);
     if (msix_present(pdev)) {
         msix_uninit_exclusive_bar(pdev);
     }
@@ -525,6 +672,9 @@ static void vtpu_finalize(Object *obj)
     if (s->chip) {
         vtpu_chip_free(s->chip);
         s->chip = NULL;
+        if (s->hostmem) {
+            host_memory_backend_set_mapped(s->hostmem, false);
+        }
     }
 }
 
@@ -534,7 +684,8 @@ static void vtpu_reset(DeviceState *ds)
 
     trace_vtpu_reset();
     if (s->dev) {
-        vtpu_dev_reset(s->dev);
+        vtpu_dev_reset(s->dev); /* stops any launch; the ring is off now */
+        vtpu_scrub(s);
         vtpu_sync_window(s);
     }
 }
@@ -561,6 +712,11 @@ static Property vtpu_properties[] = {
     DEFINE_PROP_BOOL("tag-output", VTPUPCIState, tag_output, false),
     DEFINE_PROP_BOOL("gdb-launch-break", VTPUPCIState, gdb_launch_break,
                      false),
+    DEFINE_PROP_CHR("chardev", VTPUPCIState, chr),
+    DEFINE_PROP_SIZE("output-rate", VTPUPCIState, output_rate, 1 * MiB),
+    DEFINE_PROP_LINK("memdev", VTPUPCIState, hostmem, TYPE_MEMORY_BACKEND,
+                     HostMemoryBackend *),
+    DEFINE_PROP_BOOL("reset-scrub", VTPUPCIState, reset_scrub, true),
     DEFINE_PROP_END_OF_LIST(),
 };
 
@@ -586,8 +742,10 @@ static int vtpu_info_one(Object *obj, void *opaque)
     }
     cfg = vtpu_chip_config(s->chip);
     path = object_get_canonical_path(obj);
-#define R(name) ((uint32_t)vtpu_dev_reg_read(s->dev, VTPU_A_##name, 4))
-#define R64(name) vtpu_dev_reg_read(s->dev, VTPU_A_##name##_LO, 8)
+    /* Peek, not read: a monitor must not move the counters' HI latch
+     * under a driver reading LO then HI, nor log or kick anything. */
+#define R(name) ((uint32_t)vtpu_dev_reg_peek(s->dev, VTPU_A_##name, 4))
+#define R64(name) vtpu_dev_reg_peek(s->dev, VTPU_A_##name##_LO, 8)
     st = VTPU_FEX(R(STATUS), STATUS, STATE);
     monitor_printf(mon, "%s: gen %s, %u TC(s), HBM 0x%" PRIx64
                    ", BAR2 window at HBM 0x%" PRIx64 "\n", path, cfg->gen,
@@ -603,6 +761,10 @@ static int vtpu_info_one(Object *obj, void *opaque)
     monitor_printf(mon, "  counters: %u commands, %u launches, %" PRIu64
                    " bytes in, %" PRIu64 " bytes out\n", R(CMD_COUNT),
                    R(LAUNCH_COUNT), R64(BYTES_IN), R64(BYTES_OUT));
+    monitor_printf(mon, "  kernel output: %" PRIu64 " bytes, %" PRIu64
+                   " dropped, %s\n", R64(OUT_BYTES), R64(OUT_DROPPED),
+                   qemu_chr_fe_backend_connected(&s->chr) ?
+                   "to chardev" : "no chardev (dropped)");
     /* State, pc, kernel and grid point from the engine and the TC
      * runtime's mailbox; the counter register sums every launch. */
     for (unsigned t = 0; t < cfg->num_tcs; t++) {
@@ -614,13 +776,13 @@ static int vtpu_info_one(Object *obj, void *opaque)
         monitor_printf(mon, "  TC %u: %s\n", t, line);
         monitor_printf(mon, "        %" PRIu64 " instructions retired since "
                        "reset\n",
-                       vtpu_dev_reg_read(s->dev, VTPU_A_TC_INSTRET_LO_N(t),
+                       vtpu_dev_reg_peek(s->dev, VTPU_A_TC_INSTRET_LO_N(t),
                                          8));
     }
     err = R(ERR_CODE);
     if (err) {
         for (unsigned i = 0; i < sizeof(msg); i += 4) {
-            stl_le_p(msg + i, vtpu_dev_reg_read(s->dev, VTPU_A_ERR_MSG + i, 4));
+            stl_le_p(msg + i, vtpu_dev_reg_peek(s->dev, VTPU_A_ERR_MSG + i, 4));
         }
         msg[sizeof(msg) - 1] = 0;
         monitor_printf(mon, "  error %u at ring index %d (opcode 0x%x), "
@@ -689,6 +851,18 @@ static void vtpu_class_init(ObjectClass *oc, void *data)
         "write a timeline trace (Chrome/Perfetto JSON) of every launch");
     object_class_property_set_description(oc, "tag-output",
         "prefix kernel output lines with [TC n (grid point)]");
+    object_class_property_set_description(oc, "chardev",
+        "character device for what kernels print (escaped, never "
+        "blocks a TC); without one it is counted and dropped");
+    object_class_property_set_description(oc, "output-rate",
+        "bytes per second of kernel output kept; the rest is dropped "
+        "and counted (default 1M)");
+    object_class_property_set_description(oc, "memdev",
+        "memory backend holding HBM (size = its size); default: "
+        "hbm-size bytes (4 GiB unless set) of lazily backed memory");
+    object_class_property_set_description(oc, "reset-scrub",
+        "with memdev: system reset zeroes HBM (default on; off keeps a "
+        "shared backend's contents)");
 }
 
 static const TypeInfo vtpu_info = {

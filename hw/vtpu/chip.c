@@ -33,7 +33,8 @@ static void tc_free(vtpu_tc *tc)
         return;
     if (tc->vmem)
         munmap(tc->vmem, tc->vmem_size);
-    free(tc->smem);
+    if (tc->smem)
+        munmap(tc->smem, tc->smem_size);
     free(tc->sems);
     if (tc->vpu)
         vtpu_vpu_free(tc->vpu);
@@ -54,7 +55,7 @@ static vtpu_tc *tc_new(vtpu_chip *chip, unsigned id)
     tc->smem_size = cfg->smem_size;
     tc->vmem_size = cfg->vmem_size;
     tc->imem_size = cfg->imem_size;
-    tc->smem = calloc(1, cfg->smem_size);
+    tc->smem = map_lazy(cfg->smem_size);
     tc->vmem = map_lazy(cfg->vmem_size);
     tc->sems = calloc(cfg->num_sems, sizeof(uint32_t));
     tc->vpu = vtpu_vpu_new();
@@ -69,14 +70,21 @@ static vtpu_tc *tc_new(vtpu_chip *chip, unsigned id)
 
 vtpu_chip *vtpu_chip_new(const vtpu_config *cfg, char *err, size_t errlen)
 {
+    return vtpu_chip_new_ext(cfg, NULL, err, errlen);
+}
+
+vtpu_chip *vtpu_chip_new_ext(const vtpu_config *cfg, void *hbm, char *err,
+                             size_t errlen)
+{
     if (vtpu_config_validate(cfg, err, errlen))
         return NULL;
     vtpu_chip *chip = calloc(1, sizeof(*chip));
     if (!chip)
         goto oom;
     chip->cfg = *cfg;
-    g_mutex_init(&chip->out_lock);
-    chip->hbm = map_lazy(cfg->hbm_size);
+    vtpu_mutex_init(&chip->out_lock);
+    chip->hbm_external = hbm != NULL;
+    chip->hbm = hbm ? hbm : map_lazy(cfg->hbm_size);
     if (!chip->hbm)
         goto oom;
     for (unsigned i = 0; i < cfg->num_tcs; i++) {
@@ -109,10 +117,10 @@ void vtpu_chip_free(vtpu_chip *chip)
     vtpu_dbg_free(chip);
     for (unsigned i = 0; i < VTPU_MAX_TCS; i++)
         tc_free(chip->tcs[i]);
-    if (chip->hbm)
+    if (chip->hbm && !chip->hbm_external)
         munmap(chip->hbm, chip->cfg.hbm_size);
     vtpu_chip_unload_programs(chip);
-    g_mutex_clear(&chip->out_lock);
+    vtpu_mutex_clear(&chip->out_lock);
     free(chip);
 }
 
@@ -139,12 +147,33 @@ void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
         chip->out_fn(chip->out_opaque, tc, fd, buf, len);
     } else {
         FILE *f = fd == 2 ? stderr : stdout;
-        g_mutex_lock(&chip->out_lock);
+        vtpu_mutex_lock(&chip->out_lock);
         fwrite(buf, 1, len, f);
         fflush(f);
-        g_mutex_unlock(&chip->out_lock);
+        vtpu_mutex_unlock(&chip->out_lock);
     }
     g_free(tagged);
+}
+
+void vtpu_chip_scrub(vtpu_chip *chip)
+{
+    if (!chip->hbm_external)
+        zero_lazy(chip->hbm, chip->cfg.hbm_size);
+    for (unsigned i = 0; i < chip->cfg.num_tcs; i++) {
+        vtpu_tc *tc = chip->tcs[i];
+        zero_lazy(tc->vmem, tc->vmem_size);
+        zero_lazy(tc->smem, tc->smem_size);
+        memset(tc->sems, 0, chip->cfg.num_sems * sizeof(uint32_t));
+        tc->state = VTPU_TC_IDLE;
+        tc->instret = 0;
+        tc->pc = VTPU_IMEM_BASE;
+        memset(&tc->cnt, 0, sizeof(tc->cnt));
+    }
+    vtpu_chip_unload_programs(chip);
+    if (chip->check) { /* fresh shadows: nothing of the old guest's state */
+        vtpu_check_free(chip->check);
+        chip->check = vtpu_check_new(chip);
+    }
 }
 
 int vtpu_chip_load_elf_slot(vtpu_chip *chip, unsigned slot, const void *elf,

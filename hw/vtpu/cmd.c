@@ -209,9 +209,26 @@ static void cmd_load(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
         err_hbm(e, "ELF image", c->src, c->len, dev->chip->cfg.hbm_size);
         return;
     }
+    /*
+     * The guest can rewrite HBM through BAR2 while we parse: parse a
+     * private copy, never HBM itself (a header checked in one pass and
+     * re-read in the next was a heap overflow; docs/registers.md, "The
+     * guest boundary").  The length is bounded above.
+     */
+    uint8_t *image = g_try_malloc((size_t)c->len);
+    if (!image) {
+        vtpu_dev_set_err(e, VTPU_E_BAD_LENGTH,
+                         "ELF image of 0x%llx bytes: out of host memory",
+                         (unsigned long long)c->len);
+        e->len = c->len;
+        return;
+    }
+    memcpy(image, dev->chip->hbm + c->src, (size_t)c->len);
     char why[160];
-    if (vtpu_chip_load_elf_slot(dev->chip, c->arg, dev->chip->hbm + c->src,
-                                (size_t)c->len, why, sizeof(why))) {
+    int rc = vtpu_chip_load_elf_slot(dev->chip, c->arg, image, (size_t)c->len,
+                                     why, sizeof(why));
+    g_free(image);
+    if (rc) {
         vtpu_dev_set_err(e, VTPU_E_BAD_ELF, "slot %u: %s", c->arg, why);
         e->value = c->arg;
         e->space = VTPU_ESPACE_HBM;
@@ -274,16 +291,17 @@ static void cmd_launch(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
     memcpy(opts.args, c->args, sizeof(opts.args));
     vtpu_chip_select_program(dev->chip, slot);
 
-    g_mutex_lock(&dev->lock);
+    /*
+     * A reset or quit requested from here on stops the run through the
+     * chip's VTPU_STOP_ABORT, which the run does not clear (dev.c,
+     * "Stopping"); one requested already need not start TCs at all.
+     */
+    vtpu_mutex_lock(&dev->lock);
     bool go = !dev->reset_req && !dev->quit;
-    dev->in_launch = go;
-    g_mutex_unlock(&dev->lock);
+    vtpu_mutex_unlock(&dev->lock);
     if (!go)
         return;
     int rc = vtpu_chip_run(dev->chip, &opts, &res);
-    g_mutex_lock(&dev->lock);
-    dev->in_launch = false;
-    g_mutex_unlock(&dev->lock);
 
     unsigned started = tcs ? tcs : ntcs;
     o->launched = true;

@@ -10,6 +10,7 @@
 
 #include "dev.h"
 #include "internal.h"
+#include "outbuf.h"
 
 #define VTPU_DEV_NREGS (VTPU_BAR0_SIZE / 4)
 
@@ -39,25 +40,26 @@ struct vtpu_dev {
     bool synchronous;
     uint64_t aper_size;
 
-    GMutex lock;
-    GCond work_cond; /* the worker has something to do */
-    GCond idle_cond; /* a command or a reset finished */
+    vtpu_mutex lock;
+    vtpu_cond work_cond; /* the worker has something to do */
+    vtpu_cond idle_cond; /* busy() may have become false (dev.c) */
     GThread *worker;
     bool quit;
-    bool worker_done;
 
     uint32_t regs[VTPU_DEV_NREGS]; /* stored registers (no read hook) */
     bool executing;                /* a command runs outside the lock */
-    bool in_launch;                /* ... and it is inside vtpu_chip_run() */
     bool reset_req;                /* soft reset waits for that command */
-    atomic_bool abort_cmd;
+    atomic_bool abort_cmd; /* reset/quit: copy loops give up (cmd.c) */
     uint32_t latch_hi; /* HI half of the last 64-bit counter read */
+    bool peeking;      /* vtpu_dev_reg_peek(): reads without effects */
     uint64_t bytes_in, bytes_out;
     uint64_t instret[VTPU_MAX_TCS];
+    vtpu_outbuf *out;     /* TC output, when the embedder asked for it */
+    uint64_t out_base[2]; /* outbuf accepted/dropped at the last reset */
     char err_msg[VTPU_ERR_MSG_SIZE];
     atomic_int irq_level; /* computed by update_irq() */
 
-    GMutex irq_lock; /* orders set_irq calls */
+    vtpu_mutex irq_lock; /* orders set_irq calls */
     int irq_delivered;
 };
 

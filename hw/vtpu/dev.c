@@ -12,6 +12,19 @@
  * The interrupt line is delivered after the lock is dropped (irq_lock
  * keeps deliveries in order), so set_irq cannot deadlock against an MMIO
  * caller holding a lock of its own (QEMU's BQL).
+ *
+ * Stopping.  A reset or vtpu_dev_free() must end the command that
+ * executes, also a launch that spins for ever or sleeps on a semaphore
+ * nothing will signal.  The request (reset_req, quit) is made under the
+ * lock, and so is the stop that goes with it: abort_cmd for the copy
+ * loops, VTPU_STOP_ABORT on the chip for a launch (stop_command()).  The
+ * chip keeps that bit until do_reset() withdraws it, which happens only
+ * once nothing executes; a run never clears it.  So a stop cannot be
+ * lost, wherever the launch is (before cmd_launch() checks reset_req,
+ * between that check and the run's start, in the run), and whoever waits
+ * for the reset or the worker does a plain condition wait: idle_cond is
+ * broadcast whenever busy() may have become false.  docs/execution.md,
+ * "Stopping a run".
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,7 +34,6 @@
 
 #define NREGS VTPU_DEV_NREGS
 #define DEFAULT_APERTURE (16u << 20)
-#define KICK_MS 10 /* how often a waiter re-asks a launch to stop */
 
 /* ------------------------------------------------------------------ */
 /* Logging and small helpers                                            */
@@ -65,14 +77,14 @@ static void update_irq(vtpu_dev *dev)
 /* Drop the lock, then tell the embedder about a changed line. */
 static void dev_unlock(vtpu_dev *dev)
 {
-    g_mutex_unlock(&dev->lock);
-    g_mutex_lock(&dev->irq_lock);
+    vtpu_mutex_unlock(&dev->lock);
+    vtpu_mutex_lock(&dev->irq_lock);
     int level = atomic_load(&dev->irq_level);
     if (level != dev->irq_delivered) {
         dev->irq_delivered = level;
         dev->ops.set_irq(dev->opaque, level);
     }
-    g_mutex_unlock(&dev->irq_lock);
+    vtpu_mutex_unlock(&dev->irq_lock);
 }
 
 static bool enabled(const vtpu_dev *dev)
@@ -90,6 +102,12 @@ static bool runnable(const vtpu_dev *dev)
     return !dev->executing && !dev->reset_req && !dev->quit && enabled(dev) &&
            !in_error(dev) &&
            dev->regs[VTPU_R_RING_HEAD] != dev->regs[VTPU_R_RING_TAIL];
+}
+
+/* Executing, or has something to execute: vtpu_dev_wait_idle() waits. */
+static bool busy(const vtpu_dev *dev)
+{
+    return dev->executing || dev->reset_req || runnable(dev);
 }
 
 static uint32_t state(const vtpu_dev *dev)
@@ -166,14 +184,15 @@ static void clear_error(vtpu_dev *dev)
 /* Reset                                                                */
 /* ------------------------------------------------------------------ */
 
-/* Ask a launch in progress to stop (lock held).  Repeated by waiters:
- * a stop that lands just before the run clears chip->stop is lost. */
-static void kick_launch(vtpu_dev *dev)
+/*
+ * Stop the command that executes (lock held, reset_req or quit set).
+ * Once is enough: the chip holds VTPU_STOP_ABORT until do_reset() (or,
+ * for quit, vtpu_dev_free() after the worker is gone) withdraws it.
+ */
+static void stop_command(vtpu_dev *dev)
 {
-    if (dev->in_launch) {
-        atomic_store(&dev->chip->stop, 1);
-        vtpu_sync_stop_all(dev->chip);
-    }
+    atomic_store(&dev->abort_cmd, true);
+    vtpu_chip_stop_run(dev->chip, VTPU_STOP_ABORT);
 }
 
 /* Power-on state of every register (lock held, nothing executing). */
@@ -184,12 +203,20 @@ static void do_reset(vtpu_dev *dev)
     dev->bytes_in = dev->bytes_out = 0;
     memset(dev->instret, 0, sizeof(dev->instret));
     dev->latch_hi = 0;
+    if (dev->out) {
+        vtpu_outbuf_stats st;
+        vtpu_outbuf_stats_get(dev->out, &st);
+        dev->out_base[0] = st.accepted;
+        dev->out_base[1] = st.dropped;
+    }
     /* Programs are device state a driver must reload after reset; HBM
      * keeps its contents, as DRAM does across a soft reset. */
     vtpu_chip_unload_programs(dev->chip);
+    /* Nothing executes: the next launch runs freely. */
+    vtpu_chip_abort_clear(dev->chip);
     dev->reset_req = false;
     update_irq(dev);
-    g_cond_broadcast(&dev->idle_cond);
+    vtpu_cond_broadcast(&dev->idle_cond);
     dev_log(dev, VTPU_LOG_TRACE, "reset");
 }
 
@@ -197,8 +224,7 @@ static void request_reset(vtpu_dev *dev)
 {
     dev->reset_req = true;
     if (dev->executing) {
-        atomic_store(&dev->abort_cmd, true);
-        kick_launch(dev);
+        stop_command(dev); /* step() resets once the command returns */
     } else {
         do_reset(dev);
     }
@@ -251,16 +277,16 @@ static void step(vtpu_dev *dev)
     init_err(&o.err);
     dev->executing = true;
     atomic_store(&dev->abort_cmd, false);
-    g_mutex_unlock(&dev->lock);
+    vtpu_mutex_unlock(&dev->lock);
     vtpu_dev_execute(dev, idx, addr, &o);
-    g_mutex_lock(&dev->lock);
+    vtpu_mutex_lock(&dev->lock);
     dev->executing = false;
     if (dev->reset_req)
         do_reset(dev); /* the command was cut short; forget it */
     else
         apply(dev, idx, &o);
     update_irq(dev);
-    g_cond_broadcast(&dev->idle_cond);
+    vtpu_cond_broadcast(&dev->idle_cond);
 }
 
 static gpointer worker_main(gpointer opaque)
@@ -269,19 +295,17 @@ static gpointer worker_main(gpointer opaque)
 
     if (dev->ops.thread_begin)
         dev->ops.thread_begin(dev->opaque);
-    g_mutex_lock(&dev->lock);
+    vtpu_mutex_lock(&dev->lock);
     while (!dev->quit) {
         if (!runnable(dev)) {
-            g_cond_wait(&dev->work_cond, &dev->lock);
+            vtpu_cond_wait(&dev->work_cond, &dev->lock);
             continue;
         }
         step(dev);
         dev_unlock(dev);
-        g_mutex_lock(&dev->lock);
+        vtpu_mutex_lock(&dev->lock);
     }
-    dev->worker_done = true;
-    g_cond_broadcast(&dev->idle_cond);
-    g_mutex_unlock(&dev->lock);
+    vtpu_mutex_unlock(&dev->lock);
     if (dev->ops.thread_end)
         dev->ops.thread_end(dev->opaque);
     return NULL;
@@ -292,13 +316,13 @@ static gpointer worker_main(gpointer opaque)
 static void kick_work(vtpu_dev *dev)
 {
     if (!dev->synchronous) {
-        g_cond_signal(&dev->work_cond);
+        vtpu_cond_signal(&dev->work_cond);
         return;
     }
     while (runnable(dev)) {
         step(dev);
         dev_unlock(dev);
-        g_mutex_lock(&dev->lock);
+        vtpu_mutex_lock(&dev->lock);
     }
 }
 
@@ -327,7 +351,8 @@ static uint32_t rd_ident(vtpu_dev *dev, unsigned idx)
         return VTPU_FDP(VTPU_VERSION_MINOR, VERSION, MAJOR, VTPU_VERSION_MAJOR);
     case VTPU_R_CAPS:
         return VTPU_FMASK(CAPS, FENCE_WB) | VTPU_FMASK(CAPS, LAUNCH_RESULT) |
-               VTPU_FMASK(CAPS, APERTURE) | VTPU_FMASK(CAPS, ERR_MSG);
+               VTPU_FMASK(CAPS, APERTURE) | VTPU_FMASK(CAPS, ERR_MSG) |
+               (dev->out ? VTPU_FMASK(CAPS, OUT_COUNTERS) : 0);
     case VTPU_R_GEN:
         return le32((const uint8_t *)c->gen);
     case VTPU_R_NUM_TCS:
@@ -363,10 +388,6 @@ static uint32_t rd_ident(vtpu_dev *dev, unsigned idx)
 static uint32_t rd_status(vtpu_dev *dev, unsigned idx)
 {
     (void)idx;
-    /* A driver polls STATUS while a reset waits: re-ask the launch to
-     * stop on every poll, which closes kick_launch()'s race. */
-    if (dev->reset_req)
-        kick_launch(dev);
     return state(dev);
 }
 
@@ -393,6 +414,18 @@ static uint64_t tc_stat(vtpu_dev *dev)
     return v[idx];
 }
 
+/* TC output counters since reset (0 without an output buffer). */
+static uint64_t out_counter(vtpu_dev *dev, bool dropped)
+{
+    vtpu_outbuf_stats st;
+
+    if (!dev->out)
+        return 0;
+    vtpu_outbuf_stats_get(dev->out, &st);
+    return dropped ? st.dropped - dev->out_base[1]
+                   : st.accepted - dev->out_base[0];
+}
+
 /* 64-bit counters: reading LO latches HI, so LO-then-HI never tears. */
 static uint32_t rd_counter(vtpu_dev *dev, unsigned idx)
 {
@@ -401,12 +434,16 @@ static uint32_t rd_counter(vtpu_dev *dev, unsigned idx)
 
     if (lo == VTPU_R_TC_STAT_LO)
         v = tc_stat(dev);
+    else if (lo == VTPU_R_OUT_BYTES_LO || lo == VTPU_R_OUT_DROPPED_LO)
+        v = out_counter(dev, lo == VTPU_R_OUT_DROPPED_LO);
     else if (lo == VTPU_R_BYTES_IN_LO)
         v = dev->bytes_in;
     else if (lo == VTPU_R_BYTES_OUT_LO)
         v = dev->bytes_out;
     else
         v = dev->instret[(lo - VTPU_R_TC_INSTRET_LO) / 2];
+    if (dev->peeking) /* a monitor: whole values, the latch untouched */
+        return idx == lo ? (uint32_t)v : (uint32_t)(v >> 32);
     if (idx == lo) {
         dev->latch_hi = (uint32_t)(v >> 32);
         return (uint32_t)v;
@@ -568,6 +605,10 @@ static const reg_desc reg_table[NREGS] = {
                                   VTPU_FMASK(TC_STAT_SEL, TC)},
     COUNTER(TC_STAT_LO),
     COUNTER(TC_STAT_HI),
+    COUNTER(OUT_BYTES_LO),
+    COUNTER(OUT_BYTES_HI),
+    COUNTER(OUT_DROPPED_LO),
+    COUNTER(OUT_DROPPED_HI),
 };
 
 /* The two register arrays share one descriptor each. */
@@ -592,9 +633,10 @@ static uint32_t reg_read32(vtpu_dev *dev, uint64_t off)
     const reg_desc *r = off % 4 ? NULL : lookup((unsigned)MIN(off / 4, NREGS));
 
     if (!r) {
-        dev_log(dev, VTPU_LOG_GUEST_ERROR,
-                "read of unmapped register offset 0x%llx",
-                (unsigned long long)off);
+        if (!dev->peeking)
+            dev_log(dev, VTPU_LOG_GUEST_ERROR,
+                    "read of unmapped register offset 0x%llx",
+                    (unsigned long long)off);
         return 0;
     }
     unsigned idx = (unsigned)(off / 4);
@@ -639,7 +681,7 @@ uint64_t vtpu_dev_reg_read(vtpu_dev *dev, uint64_t off, unsigned size)
 {
     uint64_t v = 0;
 
-    g_mutex_lock(&dev->lock);
+    vtpu_mutex_lock(&dev->lock);
     if (size == 4) {
         v = reg_read32(dev, off);
     } else if (size == 8 && off % 8 == 0) {
@@ -655,10 +697,26 @@ uint64_t vtpu_dev_reg_read(vtpu_dev *dev, uint64_t off, unsigned size)
     return v;
 }
 
+uint64_t vtpu_dev_reg_peek(vtpu_dev *dev, uint64_t off, unsigned size)
+{
+    uint64_t v = 0;
+
+    if ((size != 4 && size != 8) || off % size)
+        return 0;
+    vtpu_mutex_lock(&dev->lock);
+    dev->peeking = true;
+    v = reg_read32(dev, off);
+    if (size == 8)
+        v |= (uint64_t)reg_read32(dev, off + 4) << 32;
+    dev->peeking = false;
+    vtpu_mutex_unlock(&dev->lock);
+    return v;
+}
+
 void vtpu_dev_reg_write(vtpu_dev *dev, uint64_t off, uint64_t val,
                         unsigned size)
 {
-    g_mutex_lock(&dev->lock);
+    vtpu_mutex_lock(&dev->lock);
     if (size == 4) {
         reg_write32(dev, off, (uint32_t)val);
     } else if (size == 8 && off % 8 == 0) {
@@ -670,6 +728,10 @@ void vtpu_dev_reg_write(vtpu_dev *dev, uint64_t off, uint64_t val,
                 "byte accesses are defined",
                 size, (unsigned long long)off);
     }
+    /* A write can end busy() without a command finishing (ENABLE
+     * cleared, a ring position rewritten): wake vtpu_dev_wait_idle(). */
+    if (!busy(dev))
+        vtpu_cond_broadcast(&dev->idle_cond);
     dev_unlock(dev);
 }
 
@@ -679,7 +741,7 @@ static bool aperture_at(vtpu_dev *dev, uint64_t off, unsigned size,
 {
     bool ok = false;
 
-    g_mutex_lock(&dev->lock);
+    vtpu_mutex_lock(&dev->lock);
     uint64_t base = reg64(dev, VTPU_R_APERTURE_BASE_LO);
     if ((size == 1 || size == 2 || size == 4 || size == 8) &&
         off < dev->aper_size && size <= dev->aper_size - off &&
@@ -693,7 +755,7 @@ static bool aperture_at(vtpu_dev *dev, uint64_t off, unsigned size,
                 size, (unsigned long long)off,
                 (unsigned long long)(base + off));
     }
-    g_mutex_unlock(&dev->lock);
+    vtpu_mutex_unlock(&dev->lock);
     return ok;
 }
 
@@ -726,9 +788,9 @@ uint64_t vtpu_dev_aperture_size(const vtpu_dev *dev)
 
 uint64_t vtpu_dev_aperture_base(vtpu_dev *dev)
 {
-    g_mutex_lock(&dev->lock);
+    vtpu_mutex_lock(&dev->lock);
     uint64_t base = reg64(dev, VTPU_R_APERTURE_BASE_LO);
-    g_mutex_unlock(&dev->lock);
+    vtpu_mutex_unlock(&dev->lock);
     return base;
 }
 
@@ -737,29 +799,21 @@ int vtpu_dev_irq_level(vtpu_dev *dev)
     return atomic_load(&dev->irq_level);
 }
 
-static bool busy(const vtpu_dev *dev)
-{
-    return dev->executing || dev->reset_req || runnable(dev);
-}
-
 int vtpu_dev_wait_idle(vtpu_dev *dev, int64_t timeout_ms)
 {
-    gint64 deadline = g_get_monotonic_time() + timeout_ms * 1000;
+    int64_t deadline = g_get_monotonic_time() + timeout_ms * 1000;
     int rc = 0;
 
-    g_mutex_lock(&dev->lock);
+    vtpu_mutex_lock(&dev->lock);
     while (busy(dev)) {
-        gint64 now = g_get_monotonic_time();
-        if (timeout_ms >= 0 && now >= deadline) {
+        if (timeout_ms < 0) {
+            vtpu_cond_wait(&dev->idle_cond, &dev->lock);
+        } else if (!vtpu_cond_wait_until(&dev->idle_cond, &dev->lock,
+                                         deadline) &&
+                   busy(dev)) {
             rc = -1;
             break;
         }
-        if (dev->reset_req)
-            kick_launch(dev);
-        gint64 until = now + KICK_MS * 1000;
-        if (timeout_ms >= 0 && until > deadline)
-            until = deadline;
-        g_cond_wait_until(&dev->idle_cond, &dev->lock, until);
     }
     dev_unlock(dev);
     return rc;
@@ -767,14 +821,58 @@ int vtpu_dev_wait_idle(vtpu_dev *dev, int64_t timeout_ms)
 
 void vtpu_dev_reset(vtpu_dev *dev)
 {
-    g_mutex_lock(&dev->lock);
+    vtpu_mutex_lock(&dev->lock);
     request_reset(dev);
-    while (dev->reset_req) {
-        kick_launch(dev);
-        g_cond_wait_until(&dev->idle_cond, &dev->lock,
-                          g_get_monotonic_time() + KICK_MS * 1000);
-    }
+    /* The stop is made once (request_reset()) and cannot be lost; the
+     * worker's step() resets and broadcasts when the command returns. */
+    while (dev->reset_req)
+        vtpu_cond_wait(&dev->idle_cond, &dev->lock);
     dev_unlock(dev);
+}
+
+/* ---- TC output (vtpu_dev_opts.output_buffer) ---- */
+
+static void output_fn(void *opaque, unsigned tc, int fd, const char *buf,
+                      size_t len)
+{
+    vtpu_dev *dev = opaque;
+
+    (void)tc;
+    (void)fd;
+    vtpu_outbuf_put(dev->out, buf, len);
+}
+
+static void output_ready(void *opaque)
+{
+    vtpu_dev *dev = opaque;
+
+    dev->ops.output_ready(dev->opaque);
+}
+
+static bool output_setup(vtpu_dev *dev, const vtpu_dev_opts *opts)
+{
+    uint64_t rate = opts->output_rate ? opts->output_rate : VTPU_DEV_OUTPUT_RATE;
+
+    dev->out = vtpu_outbuf_new(opts->output_buffer, rate, opts->output_buffer,
+                               opts->output_discard);
+    if (!dev->out)
+        return false;
+    if (dev->ops.output_ready)
+        vtpu_outbuf_set_notify(dev->out, output_ready, dev);
+    vtpu_chip_set_output(dev->chip, output_fn, dev);
+    return true;
+}
+
+size_t vtpu_dev_output_peek(vtpu_dev *dev, const uint8_t **p)
+{
+    *p = NULL;
+    return dev->out ? vtpu_outbuf_peek(dev->out, p) : 0;
+}
+
+void vtpu_dev_output_consume(vtpu_dev *dev, size_t n)
+{
+    if (dev->out)
+        vtpu_outbuf_consume(dev->out, n);
 }
 
 vtpu_dev *vtpu_dev_new(vtpu_chip *chip, const vtpu_dev_ops *ops, void *opaque,
@@ -806,16 +904,23 @@ vtpu_dev *vtpu_dev_new(vtpu_chip *chip, const vtpu_dev_ops *ops, void *opaque,
     dev->opaque = opaque;
     dev->synchronous = opts && opts->synchronous;
     dev->aper_size = aper;
-    g_mutex_init(&dev->lock);
-    g_mutex_init(&dev->irq_lock);
-    g_cond_init(&dev->work_cond);
-    g_cond_init(&dev->idle_cond);
+    if (opts && opts->output_buffer && !output_setup(dev, opts)) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory for a %zu-byte output buffer",
+                     opts->output_buffer);
+        g_free(dev);
+        return NULL;
+    }
+    vtpu_mutex_init(&dev->lock);
+    vtpu_mutex_init(&dev->irq_lock);
+    vtpu_cond_init(&dev->work_cond);
+    vtpu_cond_init(&dev->idle_cond);
     atomic_init(&dev->abort_cmd, false);
     atomic_init(&dev->irq_level, 0);
 
-    g_mutex_lock(&dev->lock);
+    vtpu_mutex_lock(&dev->lock);
     do_reset(dev);
-    g_mutex_unlock(&dev->lock);
+    vtpu_mutex_unlock(&dev->lock);
 
     if (!dev->synchronous) {
         GError *gerr = NULL;
@@ -836,24 +941,24 @@ void vtpu_dev_free(vtpu_dev *dev)
 {
     if (!dev)
         return;
-    g_mutex_lock(&dev->lock);
+    vtpu_mutex_lock(&dev->lock);
     dev->quit = true;
-    atomic_store(&dev->abort_cmd, true);
-    g_cond_broadcast(&dev->work_cond);
-    /* Keep asking a launch in progress to stop until the worker is gone:
-     * one request can be lost (kick_launch()). */
-    while (dev->worker && !dev->worker_done) {
-        kick_launch(dev);
-        g_cond_wait_until(&dev->idle_cond, &dev->lock,
-                          g_get_monotonic_time() + KICK_MS * 1000);
-    }
-    g_mutex_unlock(&dev->lock);
+    stop_command(dev); /* once: the chip holds it until the join */
+    vtpu_cond_broadcast(&dev->work_cond);
+    vtpu_cond_broadcast(&dev->idle_cond);
+    vtpu_mutex_unlock(&dev->lock);
     if (dev->worker)
         g_thread_join(dev->worker);
-    g_cond_clear(&dev->work_cond);
-    g_cond_clear(&dev->idle_cond);
-    g_mutex_clear(&dev->irq_lock);
-    g_mutex_clear(&dev->lock);
+    /* Nothing executes any more: the chip may run again without us. */
+    vtpu_chip_abort_clear(dev->chip);
+    vtpu_cond_clear(&dev->work_cond);
+    vtpu_cond_clear(&dev->idle_cond);
+    vtpu_mutex_clear(&dev->irq_lock);
+    vtpu_mutex_clear(&dev->lock);
+    if (dev->out) { /* no TC runs now: the chip goes back to its default */
+        vtpu_chip_set_output(dev->chip, NULL, NULL);
+        vtpu_outbuf_free(dev->out);
+    }
     g_free(dev);
 }
 

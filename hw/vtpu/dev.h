@@ -84,6 +84,13 @@ typedef struct vtpu_dev_ops {
      */
     void (*thread_begin)(void *opaque);
     void (*thread_end)(void *opaque);
+    /*
+     * Optional, with vtpu_dev_opts.output_buffer: TC output is waiting
+     * (the buffer turned non-empty).  Called from a TC's thread; must not
+     * block and must not call into the device except vtpu_dev_output_*
+     * (QEMU: schedule a bottom half that drains into the chardev).
+     */
+    void (*output_ready)(void *opaque);
 } vtpu_dev_ops;
 
 typedef struct vtpu_dev_opts {
@@ -92,7 +99,21 @@ typedef struct vtpu_dev_opts {
     bool synchronous;
     /* Bytes of the BAR2 window: a power of two >= 4 KiB; 0 = 16 MiB. */
     uint64_t aperture_size;
+    /*
+     * TC output (the write ecall).  0: the chip's output stays as it is
+     * (vtpu_chip_set_output()).  Otherwise the device takes it into a
+     * buffer of this many bytes that never blocks a TC (outbuf.h): bytes
+     * escaped, over `output_rate` bytes/s (0 = VTPU_DEV_OUTPUT_RATE) or
+     * past a full buffer dropped and counted (OUT_BYTES, OUT_DROPPED).
+     * The embedder drains it with vtpu_dev_output_peek/consume, or sets
+     * `output_discard` when nobody will (everything is counted, dropped).
+     */
+    size_t output_buffer;
+    uint64_t output_rate;
+    bool output_discard;
 } vtpu_dev_opts;
+
+#define VTPU_DEV_OUTPUT_RATE (1u << 20) /* bytes/s: 1 MiB/s */
 
 /*
  * Create the host interface of `chip`, in its reset state.  The chip
@@ -116,6 +137,14 @@ void vtpu_dev_free(vtpu_dev *dev);
 uint64_t vtpu_dev_reg_read(vtpu_dev *dev, uint64_t off, unsigned size);
 void vtpu_dev_reg_write(vtpu_dev *dev, uint64_t off, uint64_t val,
                         unsigned size);
+/*
+ * The value a read would return, without any effect of the read: the
+ * 64-bit counters' HI latch is not moved (size 8 gives the whole counter
+ * at once), nothing is logged, nothing is asked to stop.  For monitors
+ * (QEMU's `info vtpu`), so that looking never disturbs a driver's read.
+ * Unmapped offsets, other sizes and misalignment read 0.
+ */
+uint64_t vtpu_dev_reg_peek(vtpu_dev *dev, uint64_t off, unsigned size);
 
 /*
  * BAR2 access: HBM at APERTURE_BASE + off, `size` 1, 2, 4 or 8, little
@@ -134,6 +163,15 @@ uint64_t vtpu_dev_aperture_size(const vtpu_dev *dev);
  * re-reads it after BAR0 writes.
  */
 uint64_t vtpu_dev_aperture_base(vtpu_dev *dev);
+
+/*
+ * TC output buffered by the device (vtpu_dev_opts.output_buffer): the
+ * oldest unread bytes, valid until consumed (0 when empty or when the
+ * device has no buffer), and how many of them were delivered.  One
+ * consumer thread at a time; never blocks.
+ */
+size_t vtpu_dev_output_peek(vtpu_dev *dev, const uint8_t **p);
+void vtpu_dev_output_consume(vtpu_dev *dev, size_t n);
 
 /* Current level of the interrupt line (what set_irq last reported). */
 int vtpu_dev_irq_level(vtpu_dev *dev);

@@ -95,8 +95,8 @@ struct vtpu_gdb {
     GThread *thread;
     atomic_int quit;
 
-    GMutex lock;
-    GCond cond;
+    vtpu_mutex lock;
+    vtpu_cond cond;
     bool connected;   /* a debugger is attached */
     bool gdb_running; /* gdb waits for a stop reply */
     bool pausing;     /* everyone must halt (all-stop) */

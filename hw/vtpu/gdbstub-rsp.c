@@ -440,7 +440,7 @@ static void resume(vtpu_gdb *g, const resume_act *act, const int *sig)
             t->mode = M_STEPOVER; /* blocked mid-step: finish quietly */
         }
     }
-    g_cond_broadcast(&g->cond);
+    vtpu_cond_broadcast(&g->cond);
     g->gdb_running = true;
 }
 
@@ -697,7 +697,7 @@ static void detach(vtpu_gdb *g)
             t->state = T_RUN;
         }
     }
-    g_cond_broadcast(&g->cond);
+    vtpu_cond_broadcast(&g->cond);
 }
 
 static void kill_run(vtpu_gdb *g)
@@ -708,7 +708,7 @@ static void kill_run(vtpu_gdb *g)
         vtpu_sync_stop_all(g->chip);
     }
     g->pausing = false;
-    g_cond_broadcast(&g->cond);
+    vtpu_cond_broadcast(&g->cond);
 }
 
 /* Z2/Z3/Z4 (write, read, access watchpoints) and their z removals. */
@@ -962,38 +962,38 @@ static void session(vtpu_gdb *g)
     int cur_c = -1;
     bool go = true;
 
-    g_mutex_lock(&g->lock);
+    vtpu_mutex_lock(&g->lock);
     g->connected = true;
     g->gdb_running = false;
     g->run_over = false;
     vtpu_gdbs_stop_all(g);
-    g_cond_broadcast(&g->cond);
-    g_mutex_unlock(&g->lock);
+    vtpu_cond_broadcast(&g->cond);
+    vtpu_mutex_unlock(&g->lock);
 
     while (go && !atomic_load(&g->quit) && g->cfd >= 0) {
-        g_mutex_lock(&g->lock);
+        vtpu_mutex_lock(&g->lock);
         bool running = g->gdb_running;
         if (running && check_events(g))
             running = false;
-        g_mutex_unlock(&g->lock);
+        vtpu_mutex_unlock(&g->lock);
 
         if (running) {
             int c = get_byte(g, 5);
             if (c == -1)
                 break;
             if (c == 0x03) {
-                g_mutex_lock(&g->lock);
+                vtpu_mutex_lock(&g->lock);
                 if (g->gdb_running) {
                     vtpu_gdbs_stop_all(g);
                     report_stop(g, g->cur_g, SIG_INT);
                 }
-                g_mutex_unlock(&g->lock);
+                vtpu_mutex_unlock(&g->lock);
             } else if (c == '$') {
                 g->in_pos--; /* a packet while running: read it below */
-                g_mutex_lock(&g->lock);
+                vtpu_mutex_lock(&g->lock);
                 vtpu_gdbs_stop_all(g);
                 g->gdb_running = false;
-                g_mutex_unlock(&g->lock);
+                vtpu_mutex_unlock(&g->lock);
             }
             continue;
         }
@@ -1002,27 +1002,27 @@ static void session(vtpu_gdb *g)
             break;
         if (n < 0)
             continue; /* Ctrl-C while stopped */
-        g_mutex_lock(&g->lock);
+        vtpu_mutex_lock(&g->lock);
         /* '?' for the first run: answer once its TCs wait at the entry */
         if (g->pkt[0] == '?' && (g->flags & VTPU_GDB_STOP_AT_START) &&
             (g->run_active || !g->runs)) {
             gint64 end = g_get_monotonic_time() + 10 * G_TIME_SPAN_SECOND;
             while ((!g->run_active || !vtpu_gdbs_quiescent(g)) &&
                    g_get_monotonic_time() < end && !atomic_load(&g->quit))
-                g_cond_wait_until(&g->cond, &g->lock,
+                vtpu_cond_wait_until(&g->cond, &g->lock,
                                   g_get_monotonic_time() +
                                       5 * G_TIME_SPAN_MILLISECOND);
         }
         go = handle_packet(g, g->pkt, &cur_c);
-        g_mutex_unlock(&g->lock);
+        vtpu_mutex_unlock(&g->lock);
     }
-    g_mutex_lock(&g->lock);
+    vtpu_mutex_lock(&g->lock);
     if (!g->killed)
         detach(g);
     g->connected = false;
     g->gdb_running = false;
-    g_cond_broadcast(&g->cond);
-    g_mutex_unlock(&g->lock);
+    vtpu_cond_broadcast(&g->cond);
+    vtpu_mutex_unlock(&g->lock);
 }
 
 static gpointer server_main(gpointer opaque)
@@ -1114,8 +1114,8 @@ vtpu_gdb *vtpu_gdb_start(vtpu_chip *chip, const char *where, unsigned flags,
         VTPU_OP_XTPU /* last: is_access() looks at the word */};
     for (unsigned i = 0; i < sizeof(mem_ops) / sizeof(mem_ops[0]); i++)
         g->h_mem[g->nh_mem++] = g->handlers[mem_ops[i]];
-    g_mutex_init(&g->lock);
-    g_cond_init(&g->cond);
+    vtpu_mutex_init(&g->lock);
+    vtpu_cond_init(&g->cond);
     for (unsigned i = 0; i < VTPU_MAX_TCS; i++)
         g->t[i].step_idx = g->t[i].exec_idx = -1;
     chip->gdb = g;
@@ -1134,17 +1134,17 @@ int vtpu_gdb_wait_attach(vtpu_gdb *g, int timeout_ms)
         g_get_monotonic_time() + (gint64)timeout_ms * G_TIME_SPAN_MILLISECOND;
     int rc = 0;
 
-    g_mutex_lock(&g->lock);
+    vtpu_mutex_lock(&g->lock);
     while (!g->connected) {
         gint64 now = g_get_monotonic_time();
         if (timeout_ms >= 0 && now >= end) {
             rc = -1;
             break;
         }
-        g_cond_wait_until(&g->cond, &g->lock,
+        vtpu_cond_wait_until(&g->cond, &g->lock,
                           now + 100 * G_TIME_SPAN_MILLISECOND);
     }
-    g_mutex_unlock(&g->lock);
+    vtpu_mutex_unlock(&g->lock);
     return rc;
 }
 
@@ -1160,12 +1160,12 @@ void vtpu_gdb_free(vtpu_gdb *g)
     if (g->flags & VTPU_GDB_ONE_RUN) {
         /* let gdb hear the end of the run and hang up */
         gint64 end = g_get_monotonic_time() + 3 * G_TIME_SPAN_SECOND;
-        g_mutex_lock(&g->lock);
+        vtpu_mutex_lock(&g->lock);
         while (g->connected && g_get_monotonic_time() < end)
-            g_cond_wait_until(&g->cond, &g->lock,
+            vtpu_cond_wait_until(&g->cond, &g->lock,
                               g_get_monotonic_time() +
                                   20 * G_TIME_SPAN_MILLISECOND);
-        g_mutex_unlock(&g->lock);
+        vtpu_mutex_unlock(&g->lock);
     }
     atomic_store(&g->quit, 1);
     g_thread_join(g->thread);
@@ -1173,7 +1173,7 @@ void vtpu_gdb_free(vtpu_gdb *g)
     g->chip->gdb = NULL;
     for (unsigned i = 0; i < VTPU_MAX_TCS; i++)
         g_free(g->t[i].code);
-    g_mutex_clear(&g->lock);
-    g_cond_clear(&g->cond);
+    vtpu_mutex_clear(&g->lock);
+    vtpu_cond_clear(&g->cond);
     g_free(g);
 }

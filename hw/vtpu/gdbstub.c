@@ -274,7 +274,7 @@ static int plant_step(vtpu_gdb *g, vtpu_tc *tc, step_mode mode)
 
 static bool ending(const vtpu_gdb *g)
 {
-    return g->killed || (atomic_load(&g->chip->stop) & VTPU_STOP_END);
+    return g->killed || (atomic_load(&g->chip->stop) & VTPU_STOP_ENDING);
 }
 
 /* Ask every running TC to halt (lock held). */
@@ -300,11 +300,12 @@ static int halt(vtpu_gdb *g, vtpu_tc *tc, ev_kind ev, int sig)
         t->ev_seq = ev != EV_NONE ? ++g->seq : 0;
         if (ev != EV_NONE)
             request_pause(g);
-        g_cond_broadcast(&g->cond);
-        while (t->state == T_HALT && !ending(g)) {
-            gint64 end = g_get_monotonic_time() + 20 * G_TIME_SPAN_MILLISECOND;
-            g_cond_wait_until(&g->cond, &g->lock, end);
-        }
+        vtpu_cond_broadcast(&g->cond);
+        /* Whatever ends the halt broadcasts g->cond under the lock: the
+         * server resuming, a kill, or vtpu_chip_stop_run() (a fault on
+         * another TC, a device reset) through vtpu_gdb_wake(). */
+        while (t->state == T_HALT && !ending(g))
+            vtpu_cond_wait(&g->cond, &g->lock);
         if (t->state == T_HALT) { /* the run ends under us */
             t->state = T_RUN;
             return -1;
@@ -329,14 +330,14 @@ int vtpu_gdb_pause(vtpu_tc *tc)
     vtpu_gdb *g = tc->chip->gdb;
     int r = -1;
 
-    g_mutex_lock(&g->lock);
+    vtpu_mutex_lock(&g->lock);
     if (ending(g))
         r = -1;
     else if (!g->pausing)
         r = 0; /* the pause is over already */
     else
         r = halt(g, tc, EV_NONE, 0);
-    g_mutex_unlock(&g->lock);
+    vtpu_mutex_unlock(&g->lock);
     return r;
 }
 
@@ -347,7 +348,7 @@ int vtpu_gdb_trap(vtpu_tc *tc)
     int32_t idx = (int32_t)((tc->pc - VTPU_IMEM_BASE) / 4);
     int r = 0;
 
-    g_mutex_lock(&g->lock);
+    vtpu_mutex_lock(&g->lock);
     if (idx == t->step_idx) {
         step_mode m = t->mode;
         bool hit = t->watch_hit != 0;
@@ -367,7 +368,7 @@ int vtpu_gdb_trap(vtpu_tc *tc)
     }
     if (!r && ending(g))
         r = -1;
-    g_mutex_unlock(&g->lock);
+    vtpu_mutex_unlock(&g->lock);
     return r;
 }
 
@@ -424,23 +425,23 @@ void vtpu_gdb_tc_main(vtpu_tc *tc)
     gdb_tc *t = &g->t[tc->id];
     int r = 0;
 
-    g_mutex_lock(&g->lock);
+    vtpu_mutex_lock(&g->lock);
     if (g->connected &&
         (g->pausing || g->launch_break || (g->flags & VTPU_GDB_STOP_AT_START)))
         r = halt(g, tc, g->pausing ? EV_NONE : EV_START,
                  g->pausing ? 0 : SIG_TRAP);
-    g_mutex_unlock(&g->lock);
+    vtpu_mutex_unlock(&g->lock);
 
     while (r == 0) {
         vtpu_tc_execute(tc);
         if (tc->state != VTPU_TC_FAULTED)
             break;
-        g_mutex_lock(&g->lock);
+        vtpu_mutex_lock(&g->lock);
         r = on_fault(g, tc);
-        g_mutex_unlock(&g->lock);
+        vtpu_mutex_unlock(&g->lock);
     }
 
-    g_mutex_lock(&g->lock);
+    vtpu_mutex_lock(&g->lock);
     bool stepping = t->mode == M_STEP;
     unplant(g, tc);
     t->state = T_DONE;
@@ -451,15 +452,15 @@ void vtpu_gdb_tc_main(vtpu_tc *tc)
         t->ev_seq = ++g->seq;
         request_pause(g);
     }
-    g_cond_broadcast(&g->cond);
-    g_mutex_unlock(&g->lock);
+    vtpu_cond_broadcast(&g->cond);
+    vtpu_mutex_unlock(&g->lock);
 }
 
 void vtpu_gdb_run_begin(vtpu_chip *chip, unsigned ntcs)
 {
     vtpu_gdb *g = chip->gdb;
 
-    g_mutex_lock(&g->lock);
+    vtpu_mutex_lock(&g->lock);
     g->ntcs = ntcs;
     g->runs++;
     g->run_active = true;
@@ -485,15 +486,24 @@ void vtpu_gdb_run_begin(vtpu_chip *chip, unsigned ntcs)
         for (unsigned b = 0; b < g->nbp; b++)
             refresh(g, tc, (int32_t)((g->bp[b] - VTPU_IMEM_BASE) / 4));
     }
-    g_cond_broadcast(&g->cond);
-    g_mutex_unlock(&g->lock);
+    vtpu_cond_broadcast(&g->cond);
+    vtpu_mutex_unlock(&g->lock);
+}
+
+void vtpu_gdb_wake(vtpu_chip *chip)
+{
+    vtpu_gdb *g = chip->gdb;
+
+    vtpu_mutex_lock(&g->lock);
+    vtpu_cond_broadcast(&g->cond);
+    vtpu_mutex_unlock(&g->lock);
 }
 
 void vtpu_gdb_run_end(vtpu_chip *chip, const vtpu_run_result *res, int rc)
 {
     vtpu_gdb *g = chip->gdb;
 
-    g_mutex_lock(&g->lock);
+    vtpu_mutex_lock(&g->lock);
     for (unsigned i = 0; i < g->ntcs; i++) {
         vtpu_tc *tc = chip->tcs[i];
         tc->code = tc->prog ? tc->prog->code : NULL;
@@ -511,8 +521,8 @@ void vtpu_gdb_run_end(vtpu_chip *chip, const vtpu_run_result *res, int rc)
         g->exit_status = res->exit_code & 0xff;
     if (g->flags & VTPU_GDB_ONE_RUN)
         g->run_over = true;
-    g_cond_broadcast(&g->cond);
-    g_mutex_unlock(&g->lock);
+    vtpu_cond_broadcast(&g->cond);
+    vtpu_mutex_unlock(&g->lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -540,7 +550,7 @@ void vtpu_gdbs_stop_all(vtpu_gdb *g)
     request_pause(g);
     while (!vtpu_gdbs_quiescent(g) && !atomic_load(&g->quit)) {
         gint64 end = g_get_monotonic_time() + 5 * G_TIME_SPAN_MILLISECOND;
-        g_cond_wait_until(&g->cond, &g->lock, end);
+        vtpu_cond_wait_until(&g->cond, &g->lock, end);
     }
 }
 

@@ -32,6 +32,7 @@
 
 #include "vtpu.h"
 #include "vtpu-debug.h"
+#include "vtpu-thread.h"
 
 #define VTPU_LIKELY(x) __builtin_expect(!!(x), 1)
 #define VTPU_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -124,12 +125,13 @@ struct vtpu_tc {
 struct vtpu_chip {
     vtpu_config cfg;
     uint8_t *hbm;             /* lazily backed mapping of cfg.hbm_size */
+    bool hbm_external;        /* hbm is the embedder's (vtpu_chip_new_ext) */
     vtpu_tc *tcs[VTPU_MAX_TCS];
     vtpu_program *prog;       /* the selected slot's program, or NULL */
     vtpu_program *slots[VTPU_MAX_PROGRAMS]; /* owned; prog points at one */
     vtpu_output_fn out_fn;
     void *out_opaque;
-    GMutex out_lock;          /* serialises default output */
+    vtpu_mutex out_lock;      /* serialises default output */
     vtpu_sync *sync;          /* sync.c */
     atomic_int stop;          /* VTPU_STOP_* bits; 0 while running freely */
     vtpu_gdb *gdb;            /* attached gdb stub (gdbstub.c) or NULL */
@@ -137,10 +139,28 @@ struct vtpu_chip {
     vtpu_dbg *dbg;            /* DMA order, trace, tags or NULL */
 };
 
-/* chip->stop: the run must end (fault elsewhere, reset, kill) ... */
+/*
+ * chip->stop.  The interpreter polls it (relaxed) at taken branches and
+ * ecalls; a TC asleep in a semaphore wait, the barrier or the gdb stub
+ * looks at it under that sleep's lock, so whoever sets an ending bit
+ * must wake the sleepers after the store: vtpu_chip_stop_run().
+ *
+ * The run must end (a fault elsewhere, a debugger's kill).  Set by the
+ * run itself; the next run clears it when it starts ...
+ */
 #define VTPU_STOP_END 1
-/* ... or a debugger asks every running TC to pause (gdbstub.c). */
+/* ... or a debugger asks every running TC to pause (gdbstub.c) ... */
 #define VTPU_STOP_PAUSE 2
+/*
+ * ... or the embedder aborts the run in progress *and any run started
+ * before it withdraws the request* (dev.c: a reset or the device going
+ * away, from the request until nothing executes any more).  A run never
+ * clears this bit, so a request cannot be lost by landing just before a
+ * run starts: the new run's TCs see it at their first look.
+ */
+#define VTPU_STOP_ABORT 4
+/* Bits that make a TC leave its run. */
+#define VTPU_STOP_ENDING (VTPU_STOP_END | VTPU_STOP_ABORT)
 
 /* ---- error.c ---- */
 /*
@@ -246,10 +266,21 @@ char *vtpu_dbg_tag(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
 /* chip.c: drop the debugging state (closes the trace). */
 void vtpu_dbg_free(vtpu_chip *chip);
 
+/* ---- run.c ---- */
+/*
+ * Set `bits` (VTPU_STOP_END, VTPU_STOP_ABORT) in chip->stop, then wake
+ * every TC sleeping where the flag alone would not reach it: semaphore
+ * waits and the barrier (sync.c), halts in the gdb stub.  Any thread;
+ * takes sync.c's lock and the stub's, so the caller holds neither.
+ */
+void vtpu_chip_stop_run(vtpu_chip *chip, int bits);
+/* Withdraw VTPU_STOP_ABORT: the runs started from now on run freely. */
+void vtpu_chip_abort_clear(vtpu_chip *chip);
+
 /* ---- sync.c ---- */
 vtpu_sync *vtpu_sync_new(vtpu_chip *chip);
 void vtpu_sync_free(vtpu_sync *s);
-/* Wake every blocked TC so it sees chip->stop (after a fault). */
+/* Wake every blocked TC so it sees chip->stop (vtpu_chip_stop_run()). */
 void vtpu_sync_stop_all(vtpu_chip *chip);
 /* Start of a run on `ntcs` TCs: all count as running, none blocked. */
 void vtpu_sync_begin(vtpu_chip *chip, unsigned ntcs);
@@ -268,6 +299,8 @@ bool vtpu_sync_tc_blocked(vtpu_chip *chip, unsigned id);
 /* ---- gdbstub.c: hooks the engine calls only when chip->gdb is set ---- */
 /* run.c: before the TC threads start / after they have been joined. */
 void vtpu_gdb_run_begin(vtpu_chip *chip, unsigned ntcs);
+/* run.c: chip->stop gained an ending bit; wake TCs halted in the stub. */
+void vtpu_gdb_wake(vtpu_chip *chip);
 void vtpu_gdb_run_end(vtpu_chip *chip, const vtpu_run_result *res, int rc);
 /* run.c: a TC thread's body in place of vtpu_tc_execute(). */
 void vtpu_gdb_tc_main(vtpu_tc *tc);

@@ -133,7 +133,7 @@ struct vtpu_check {
     bool scalar;     /* scalar SMEM accesses go through MEMCHK */
     vtpu_insn *code; /* the checking copy of the program */
 
-    GMutex lock; /* below: clocks other than a TC's own vc, queues, lanes */
+    vtpu_mutex lock; /* below: clocks other than a TC's own vc, queues, lanes */
     uint32_t clock[MAX_AGENTS]; /* latest clock of each agent */
     unsigned nagents;           /* agents in use (a bound for loops) */
     uint16_t *lane_of;          /* [tc * num_sems + sem], 0 = none yet */
@@ -234,7 +234,7 @@ vtpu_check *vtpu_check_new(vtpu_chip *chip)
     ck = g_new0(vtpu_check, 1);
     ck->chip = chip;
     ck->race = cfg->race != 0;
-    g_mutex_init(&ck->lock);
+    vtpu_mutex_init(&ck->lock);
     if (cfg->poison)
         ck->poison = vtpu_poison_new(chip);
     if (ck->race) {
@@ -284,7 +284,7 @@ void vtpu_check_free(vtpu_check *ck)
     shadow_unmap(&ck->hbm);
     vtpu_poison_free(ck->poison);
     g_free(ck->code);
-    g_mutex_clear(&ck->lock);
+    vtpu_mutex_clear(&ck->lock);
     g_free(ck);
 }
 
@@ -712,7 +712,7 @@ int vtpu_check_dma(vtpu_tc *tc, const vtpu_dma_plan *p)
     if (ck->race) {
         tc_clock *c = ck->tcs[tc->id];
         vc = c->dvc;
-        g_mutex_lock(&ck->lock);
+        vtpu_mutex_lock(&ck->lock);
         unsigned a = lane_for(ck, sem_tc, sem);
         /* The TC's clock has no entries past nagents, nor has dvc. */
         memcpy(vc, c->vc, sizeof(uint32_t) * ck->nagents);
@@ -728,7 +728,7 @@ int vtpu_check_dma(vtpu_tc *tc, const vtpu_dma_plan *p)
         l->issuer = (uint8_t)tc->id;
         grid_get(tc, &l->grid);
         push_rec(ck, sem_tc, sem, p->bytes, vc);
-        g_mutex_unlock(&ck->lock);
+        vtpu_mutex_unlock(&ck->lock);
     }
     if (ndims) {
         dma_walk s = {p->src, p->src_stride}, d = {p->dst, p->dst_stride};
@@ -759,9 +759,9 @@ void vtpu_check_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
 
     if (!ck->race || target_tc >= tc->ntcs || sem >= ck->chip->cfg.num_sems)
         return;
-    g_mutex_lock(&ck->lock);
+    vtpu_mutex_lock(&ck->lock);
     push_rec(ck, target_tc, sem, n, ck->tcs[tc->id]->vc);
-    g_mutex_unlock(&ck->lock);
+    vtpu_mutex_unlock(&ck->lock);
     tick(ck, tc);
 }
 
@@ -772,7 +772,7 @@ void vtpu_check_wait(vtpu_tc *tc, uint32_t sem, uint32_t n)
 
     if (!ck->race || sem >= ck->chip->cfg.num_sems)
         return;
-    g_mutex_lock(&ck->lock);
+    vtpu_mutex_lock(&ck->lock);
     GQueue *q = &ck->queue[(size_t)tc->id * ck->chip->cfg.num_sems + sem];
     sig_rec *r;
     while ((r = g_queue_peek_head(q)) && (n > 0 || r->units == 0)) {
@@ -783,7 +783,7 @@ void vtpu_check_wait(vtpu_tc *tc, uint32_t sem, uint32_t n)
         if (!r->units)
             g_free(g_queue_pop_head(q));
     }
-    g_mutex_unlock(&ck->lock);
+    vtpu_mutex_unlock(&ck->lock);
 }
 
 /*
@@ -800,13 +800,13 @@ void vtpu_check_barrier_arrive(vtpu_tc *tc)
         return;
     c = ck->tcs[tc->id];
     unsigned g = c->bar_gen % 3;
-    g_mutex_lock(&ck->lock);
+    vtpu_mutex_lock(&ck->lock);
     if (ck->bar_count[g] == 0)
         memset(ck->bar_vc[g], 0, sizeof(ck->bar_vc[g]));
     join(ck->bar_vc[g], c->vc, ck->nagents);
     if (++ck->bar_count[g] == tc->ntcs)
         ck->bar_count[g] = 0;
-    g_mutex_unlock(&ck->lock);
+    vtpu_mutex_unlock(&ck->lock);
 }
 
 void vtpu_check_barrier_leave(vtpu_tc *tc)
@@ -818,9 +818,9 @@ void vtpu_check_barrier_leave(vtpu_tc *tc)
         return;
     c = ck->tcs[tc->id];
     unsigned g = c->bar_gen++ % 3;
-    g_mutex_lock(&ck->lock);
+    vtpu_mutex_lock(&ck->lock);
     join(c->vc, ck->bar_vc[g], ck->nagents);
-    g_mutex_unlock(&ck->lock);
+    vtpu_mutex_unlock(&ck->lock);
     tick(ck, tc);
 }
 

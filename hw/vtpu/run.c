@@ -29,8 +29,23 @@ static void tc_fault_stop(run_ctx *ctx, vtpu_tc *tc)
     int none = -1;
 
     atomic_compare_exchange_strong(&ctx->first_fault, &none, (int)tc->id);
-    atomic_store(&ctx->chip->stop, 1);
-    vtpu_sync_stop_all(ctx->chip);
+    vtpu_chip_stop_run(ctx->chip, VTPU_STOP_END);
+}
+
+void vtpu_chip_stop_run(vtpu_chip *chip, int bits)
+{
+    /* The store comes first: each sleeper looks at chip->stop under its
+     * sleep's lock, so taking that lock below orders the store before
+     * its next look, or finds it asleep and wakes it. */
+    atomic_fetch_or(&chip->stop, bits);
+    vtpu_sync_stop_all(chip);
+    if (chip->gdb)
+        vtpu_gdb_wake(chip);
+}
+
+void vtpu_chip_abort_clear(vtpu_chip *chip)
+{
+    atomic_fetch_and(&chip->stop, ~VTPU_STOP_ABORT);
 }
 
 static gpointer tc_thread(gpointer opaque)
@@ -147,7 +162,9 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
         return -1;
     }
 
-    atomic_store(&chip->stop, 0);
+    /* Clear what the last run set (END, PAUSE), never an embedder's
+     * VTPU_STOP_ABORT: a request made before this point must end us. */
+    atomic_fetch_and(&chip->stop, VTPU_STOP_ABORT);
     atomic_init(&ctx.first_fault, -1);
     vtpu_sync_begin(chip, ntcs);
     for (unsigned t = 0; t < ntcs; t++) {
@@ -193,8 +210,7 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
             snprintf(msg, sizeof(msg), "cannot start a thread for TC %u: %s", t,
                      gerr ? gerr->message : "?");
             g_clear_error(&gerr);
-            atomic_store(&chip->stop, 1);
-            vtpu_sync_stop_all(chip);
+            vtpu_chip_stop_run(chip, VTPU_STOP_END);
             for (unsigned u = 0; u < started; u++) {
                 g_thread_join(chip->tcs[u]->thread);
                 chip->tcs[u]->thread = NULL;

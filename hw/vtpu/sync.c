@@ -47,8 +47,8 @@ typedef struct tc_wait {
 
 struct vtpu_sync {
     vtpu_chip *chip;
-    GMutex lock;
-    GCond cond[VTPU_MAX_TCS]; /* one per TC: wake only whom it concerns */
+    vtpu_mutex lock;
+    vtpu_cond cond[VTPU_MAX_TCS]; /* one per TC: wake only whom it concerns */
     unsigned ntcs;            /* TCs of the current run */
     tc_wait w[VTPU_MAX_TCS];
     unsigned arrived; /* TCs waiting at the barrier */
@@ -61,9 +61,9 @@ vtpu_sync *vtpu_sync_new(vtpu_chip *chip)
 {
     vtpu_sync *s = g_new0(vtpu_sync, 1);
     s->chip = chip;
-    g_mutex_init(&s->lock);
+    vtpu_mutex_init(&s->lock);
     for (unsigned i = 0; i < VTPU_MAX_TCS; i++)
-        g_cond_init(&s->cond[i]);
+        vtpu_cond_init(&s->cond[i]);
     return s;
 }
 
@@ -72,8 +72,8 @@ void vtpu_sync_free(vtpu_sync *s)
     if (!s)
         return;
     for (unsigned i = 0; i < VTPU_MAX_TCS; i++)
-        g_cond_clear(&s->cond[i]);
-    g_mutex_clear(&s->lock);
+        vtpu_cond_clear(&s->cond[i]);
+    vtpu_mutex_clear(&s->lock);
     g_free(s);
 }
 
@@ -82,14 +82,14 @@ void vtpu_sync_begin(vtpu_chip *chip, unsigned ntcs)
 {
     vtpu_sync *s = chip->sync;
 
-    g_mutex_lock(&s->lock);
+    vtpu_mutex_lock(&s->lock);
     s->ntcs = ntcs;
     memset(s->w, 0, sizeof(s->w));
     s->arrived = 0;
     s->deadlock = false;
     s->victim = 0;
     s->detail[0] = 0;
-    g_mutex_unlock(&s->lock);
+    vtpu_mutex_unlock(&s->lock);
 }
 
 void vtpu_sync_stop_all(vtpu_chip *chip)
@@ -97,20 +97,21 @@ void vtpu_sync_stop_all(vtpu_chip *chip)
     vtpu_sync *s = chip->sync;
 
     /*
-     * The caller stored chip->stop before this; taking the lock orders
-     * that store before any waiter's next look at it, so a waiter either
-     * sees stop or is already asleep and gets this wake-up.
+     * The caller stored chip->stop before this (vtpu_chip_stop_run());
+     * taking the lock orders that store before any waiter's next look at
+     * it, so a waiter either sees stop or is already asleep and gets this
+     * wake-up.
      */
-    g_mutex_lock(&s->lock);
+    vtpu_mutex_lock(&s->lock);
     for (unsigned i = 0; i < VTPU_MAX_TCS; i++)
-        g_cond_signal(&s->cond[i]);
-    g_mutex_unlock(&s->lock);
+        vtpu_cond_signal(&s->cond[i]);
+    vtpu_mutex_unlock(&s->lock);
 }
 
 static void wake(vtpu_sync *s, unsigned id)
 {
     s->w[id].kind = W_RUNNING;
-    g_cond_signal(&s->cond[id]);
+    vtpu_cond_signal(&s->cond[id]);
 }
 
 /*
@@ -168,7 +169,7 @@ static void check_deadlock(vtpu_sync *s, int self)
 {
     int first_blocked = -1;
 
-    if (s->deadlock || (atomic_load(&s->chip->stop) & VTPU_STOP_END))
+    if (s->deadlock || (atomic_load(&s->chip->stop) & VTPU_STOP_ENDING))
         return;
     for (unsigned i = 0; i < s->ntcs; i++) {
         if (s->w[i].kind == W_RUNNING)
@@ -183,7 +184,7 @@ static void check_deadlock(vtpu_sync *s, int self)
     s->victim = self >= 0 ? (unsigned)self : (unsigned)first_blocked;
     describe(s, false);
     for (unsigned i = 0; i < s->ntcs; i++)
-        g_cond_signal(&s->cond[i]);
+        vtpu_cond_signal(&s->cond[i]);
 }
 
 /*
@@ -214,11 +215,11 @@ static int block(vtpu_sync *s, vtpu_tc *tc)
             return -1;
         }
         /* A debugger's pause leaves a blocked TC blocked. */
-        if (atomic_load(&s->chip->stop) & VTPU_STOP_END) {
+        if (atomic_load(&s->chip->stop) & VTPU_STOP_ENDING) {
             tc->state = VTPU_TC_STOPPED;
             return -1;
         }
-        g_cond_wait(&s->cond[id], &s->lock);
+        vtpu_cond_wait(&s->cond[id], &s->lock);
     }
 }
 
@@ -227,10 +228,10 @@ void vtpu_sync_tc_done(vtpu_tc *tc)
 {
     vtpu_sync *s = tc->chip->sync;
 
-    g_mutex_lock(&s->lock);
+    vtpu_mutex_lock(&s->lock);
     s->w[tc->id].kind = W_DONE;
     check_deadlock(s, -1);
-    g_mutex_unlock(&s->lock);
+    vtpu_mutex_unlock(&s->lock);
 }
 
 static int check_sem(vtpu_tc *tc, uint32_t sem)
@@ -256,11 +257,11 @@ int vtpu_sem_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem, uint32_t n)
     if (check_sem(tc, sem))
         return -1;
 
-    g_mutex_lock(&s->lock);
+    vtpu_mutex_lock(&s->lock);
     v = &tc->chip->tcs[target_tc]->sems[sem];
     if (VTPU_UNLIKELY(*v > UINT32_MAX - n)) {
         uint32_t old = *v;
-        g_mutex_unlock(&s->lock);
+        vtpu_mutex_unlock(&s->lock);
         return vtpu_tc_fault(tc, VTPU_ERR_SEM, VTPU_SPACE_SEM, sem, 0,
                              "semaphore %u of TC %u overflows: %u + %u", sem,
                              target_tc, old, n);
@@ -269,7 +270,7 @@ int vtpu_sem_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem, uint32_t n)
     if (s->w[target_tc].kind == W_SEM && s->w[target_tc].sem == sem &&
         *v >= s->w[target_tc].n)
         wake(s, target_tc);
-    g_mutex_unlock(&s->lock);
+    vtpu_mutex_unlock(&s->lock);
     return 0;
 }
 
@@ -282,7 +283,7 @@ int vtpu_sem_wait(vtpu_tc *tc, uint32_t sem, uint32_t n)
     if (check_sem(tc, sem))
         return -1;
 
-    g_mutex_lock(&s->lock);
+    vtpu_mutex_lock(&s->lock);
     v = &tc->sems[sem];
     if (*v < n) {
         int64_t t0 = vtpu_dbg_now(); /* only when blocking: counters */
@@ -295,7 +296,7 @@ int vtpu_sem_wait(vtpu_tc *tc, uint32_t sem, uint32_t n)
     /* Only this TC subtracts, so a satisfied wait is still satisfied. */
     if (rc == 0)
         *v -= n;
-    g_mutex_unlock(&s->lock);
+    vtpu_mutex_unlock(&s->lock);
     return rc;
 }
 
@@ -305,9 +306,9 @@ int vtpu_sem_read(vtpu_tc *tc, uint32_t sem, uint32_t *val)
 
     if (check_sem(tc, sem))
         return -1;
-    g_mutex_lock(&s->lock);
+    vtpu_mutex_lock(&s->lock);
     *val = tc->sems[sem];
-    g_mutex_unlock(&s->lock);
+    vtpu_mutex_unlock(&s->lock);
     return 0;
 }
 
@@ -316,7 +317,7 @@ int vtpu_barrier(vtpu_tc *tc)
     vtpu_sync *s = tc->chip->sync;
     int rc = 0;
 
-    g_mutex_lock(&s->lock);
+    vtpu_mutex_lock(&s->lock);
     if (++s->arrived == s->ntcs) {
         s->arrived = 0;
         for (unsigned i = 0; i < s->ntcs; i++)
@@ -330,7 +331,7 @@ int vtpu_barrier(vtpu_tc *tc)
         if (VTPU_UNLIKELY(tc->chip->dbg))
             vtpu_dbg_wait(tc, -1, 0, t0);
     }
-    g_mutex_unlock(&s->lock);
+    vtpu_mutex_unlock(&s->lock);
     return rc;
 }
 
@@ -339,9 +340,9 @@ bool vtpu_sync_tc_blocked(vtpu_chip *chip, unsigned id)
     vtpu_sync *s = chip->sync;
     bool blocked;
 
-    g_mutex_lock(&s->lock);
+    vtpu_mutex_lock(&s->lock);
     blocked =
         id < s->ntcs && (s->w[id].kind == W_SEM || s->w[id].kind == W_BARRIER);
-    g_mutex_unlock(&s->lock);
+    vtpu_mutex_unlock(&s->lock);
     return blocked;
 }

@@ -39,7 +39,7 @@ struct vtpu_dbg {
     uint64_t seed;
     bool tag;
     FILE *trace;  /* NULL: no trace */
-    GMutex lock;  /* the trace file, dma_id */
+    vtpu_mutex lock;  /* the trace file, dma_id */
     bool any;     /* an event has been written (commas) */
     int64_t base; /* trace clock at open: ts 0 */
     uint64_t dma_id;
@@ -62,7 +62,7 @@ static vtpu_dbg *get_dbg(vtpu_chip *chip)
 {
     if (!chip->dbg) {
         chip->dbg = g_new0(vtpu_dbg, 1);
-        g_mutex_init(&chip->dbg->lock);
+        vtpu_mutex_init(&chip->dbg->lock);
     }
     return chip->dbg;
 }
@@ -102,7 +102,7 @@ void vtpu_dbg_free(vtpu_chip *chip)
     if (!d)
         return;
     trace_close(d);
-    g_mutex_clear(&d->lock);
+    vtpu_mutex_clear(&d->lock);
     g_free(d);
     chip->dbg = NULL;
 }
@@ -206,7 +206,7 @@ static void emit(vtpu_dbg *d, const char *fmt, ...)
 {
     va_list ap;
 
-    g_mutex_lock(&d->lock);
+    vtpu_mutex_lock(&d->lock);
     if (d->trace) {
         fputs(d->any ? ",\n{" : "{", d->trace);
         va_start(ap, fmt);
@@ -215,7 +215,7 @@ static void emit(vtpu_dbg *d, const char *fmt, ...)
         fputc('}', d->trace);
         d->any = true;
     }
-    g_mutex_unlock(&d->lock);
+    vtpu_mutex_unlock(&d->lock);
 }
 
 /* Microseconds since the trace was opened, as the format wants. */
@@ -403,10 +403,10 @@ void vtpu_dbg_tc_end(vtpu_tc *tc)
                                             : "stopped",
              tc->exit_code);
     slice(d, tc->id, "run", "run", s->run_t0, now, args);
-    g_mutex_lock(&d->lock);
+    vtpu_mutex_lock(&d->lock);
     put_trailer(d->trace);
     fflush(d->trace);
-    g_mutex_unlock(&d->lock);
+    vtpu_mutex_unlock(&d->lock);
 }
 
 static const char *space_name(unsigned sp)
@@ -431,9 +431,9 @@ void vtpu_dbg_dma(vtpu_tc *tc, const vtpu_dma_plan *p, int64_t t0)
         return;
     vtpu_dbg_sync_point(tc);
     now = vtpu_dbg_now();
-    g_mutex_lock(&d->lock);
+    vtpu_mutex_lock(&d->lock);
     id = ++d->dma_id;
-    g_mutex_unlock(&d->lock);
+    vtpu_mutex_unlock(&d->lock);
     /* Async slices: DMAs of one engine overlap when deferred. */
     emit(d,
          "\"name\":\"dma %s->%s\",\"cat\":\"dma\",\"ph\":\"b\",\"id\":%" PRIu64

@@ -36,7 +36,10 @@
  * twice the width, variable shifts, blends.  Results are identical in both
  * clones: no FMA is enabled and every element is computed the same way.
  */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* Not under TSan: the clones' ifunc resolver is instrumented and runs
+ * at load time, before the TSan runtime is up (a crash at start). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
+    !defined(__SANITIZE_THREAD__)
 #define CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CLONES
@@ -45,7 +48,11 @@
 #define N VTPU_N
 /* Element i of every operand is read before element i of the result is
  * written, so d == a is fine; ivdep says so to the vectorizer. */
+#ifdef __clang__ /* no ivdep in clang (the fuzz build, docs/fuzzing.md) */
+#define EACH for (unsigned i = 0; i < N; i++)
+#else
 #define EACH _Pragma("GCC ivdep") for (unsigned i = 0; i < N; i++)
+#endif
 
 vtpu_vpu *vtpu_vpu_new(void)
 {

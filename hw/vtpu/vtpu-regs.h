@@ -88,6 +88,7 @@ VTPU_REG(CAPS, 0x008)
     VTPU_FIELD(CAPS, LAUNCH_RESULT, 1, 1) /* launch result record */
     VTPU_FIELD(CAPS, APERTURE, 2, 1)      /* BAR2 HBM aperture */
     VTPU_FIELD(CAPS, ERR_MSG, 3, 1)       /* ERR_MSG text */
+    VTPU_FIELD(CAPS, OUT_COUNTERS, 4, 1)  /* OUT_BYTES/OUT_DROPPED */
 VTPU_REG(GEN, 0x00c)         /* generation name, 4 ASCII bytes, NUL-padded */
 VTPU_REG(NUM_TCS, 0x010)
 VTPU_REG(NUM_SEMS, 0x014)    /* semaphores per TC */
@@ -219,6 +220,16 @@ VTPU_FIELD(TC_STAT_SEL, COUNTER, 0, 8)
 VTPU_FIELD(TC_STAT_SEL, TC, 8, 4)
 VTPU_REG(TC_STAT_LO, 0x120)
 VTPU_REG(TC_STAT_HI, 0x124)
+/*
+ * TC output (what programs print with the write ecall) when the device
+ * buffers it for its embedder (QEMU: the chardev= property): bytes taken
+ * into the buffer and bytes dropped because it was full, over the rate
+ * limit or had no reader; both after escaping (docs/registers.md).
+ */
+VTPU_REG(OUT_BYTES_LO, 0x128)
+VTPU_REG(OUT_BYTES_HI, 0x12c)
+VTPU_REG(OUT_DROPPED_LO, 0x130)
+VTPU_REG(OUT_DROPPED_HI, 0x134)
 enum vtpu_tc_stat { /* the order of vtpu_tc_stats' fields */
     VTPU_TSTAT_INSTRET = 0,
     VTPU_TSTAT_VEC_ALU,

@@ -142,7 +142,22 @@ typedef void (*vtpu_output_fn)(void *opaque, unsigned tc, int fd,
 
 /* Create a chip.  Returns NULL (and a message in err) on a bad config. */
 vtpu_chip *vtpu_chip_new(const vtpu_config *cfg, char *err, size_t errlen);
+/*
+ * As vtpu_chip_new(), with HBM in the caller's memory: `hbm` holds
+ * cfg->hbm_size bytes, zeroed, and outlives the chip (QEMU: a memory
+ * backend, memdev=).  NULL hbm: the chip maps its own, as vtpu_chip_new().
+ */
+vtpu_chip *vtpu_chip_new_ext(const vtpu_config *cfg, void *hbm, char *err,
+                             size_t errlen);
 void vtpu_chip_free(vtpu_chip *chip);
+/*
+ * Power-on state of the chip's memories: HBM (when the chip owns it),
+ * every TC's VMEM, SMEM and semaphores to zero, program slots emptied,
+ * check shadows renewed.  Pages are dropped, not written, so it is fast
+ * whatever the sizes and gives the memory back to the host.  Caller's
+ * HBM (vtpu_chip_new_ext) is the caller's to scrub.  Not during a run.
+ */
+void vtpu_chip_scrub(vtpu_chip *chip);
 const vtpu_config *vtpu_chip_config(const vtpu_chip *chip);
 void vtpu_chip_set_output(vtpu_chip *chip, vtpu_output_fn fn, void *opaque);
 
@@ -151,6 +166,9 @@ void vtpu_chip_set_output(vtpu_chip *chip, vtpu_output_fn fn, void *opaque);
  * PT_LOAD segments inside the IMEM window go to IMEM and are pre-decoded,
  * segments inside the SMEM window become the SMEM image each run starts
  * from.  Anything else is refused with a message.  The bytes are copied.
+ * `elf` must not change during the call: the parser reads fields more
+ * than once.  Memory a guest can write (HBM, guest RAM) is copied into
+ * private memory first and the copy is passed here (cmd.c does).
  */
 int vtpu_chip_load_elf(vtpu_chip *chip, const void *elf, size_t len,
                        char *err, size_t errlen);
