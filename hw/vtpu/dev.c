@@ -966,44 +966,30 @@ void vtpu_dev_free(vtpu_dev *dev)
 /* TC status for monitors                                               */
 /* ------------------------------------------------------------------ */
 
-/* Read a u32/i32 array at TC address `addr` of `tc`'s SMEM. */
-static bool smem_read(vtpu_chip *chip, unsigned tc, uint32_t addr, void *buf,
-                      size_t len)
-{
-    return addr >= VTPU_SMEM_BASE &&
-           vtpu_mem_read(chip, tc, VTPU_SPACE_SMEM, addr - VTPU_SMEM_BASE, buf,
-                         len) == 0;
-}
-
-/*
- * The mailbox is the TC's own memory, written by whatever the program
- * does: every field is checked before use, and reading it needs no lock
- * (SMEM lives as long as the chip; a torn read only shows odd numbers).
- */
+/* The mailbox is read through the one checked reader (mailbox.c). */
 int vtpu_dev_tc_status(vtpu_dev *dev, unsigned tc, vtpu_dev_tc_info *out)
 {
-    vtpu_mailbox mb;
+    vtpu_mailbox_view v;
 
     memset(out, 0, sizeof(*out));
     if (vtpu_chip_tc_status(dev->chip, tc, &out->tc))
         return -1;
     if (out->tc.state == VTPU_TC_STATE_IDLE ||
-        !smem_read(dev->chip, tc, VTPU_MAILBOX_ADDR, &mb, sizeof(mb)) ||
-        mb.magic != VTPU_MAILBOX_MAGIC)
+        !vtpu_mailbox_read(dev->chip->tcs[tc], &v))
         return 0;
     out->has_mailbox = true;
-    out->phase = mb.phase;
-    out->kernel = mb.kernel;
-    out->code = mb.code;
-    memcpy(out->kernel_name, mb.name, sizeof(out->kernel_name));
-    out->kernel_name[sizeof(out->kernel_name) - 1] = 0;
-    if (mb.phase >= VTPU_MB_GRID && mb.grid_rank <= VTPU_MAX_GRID_DIMS &&
-        smem_read(dev->chip, tc, mb.point_addr, out->point,
-                  sizeof(out->point)) &&
-        smem_read(dev->chip, tc, mb.step_addr, &out->step, sizeof(out->step))) {
+    out->phase = v.mb.phase;
+    out->kernel = v.mb.kernel;
+    out->code = v.mb.code;
+    _Static_assert(sizeof(out->kernel_name) == sizeof(v.mb.name), "name");
+    memcpy(out->kernel_name, v.mb.name, sizeof(out->kernel_name));
+    if (v.has_point) {
+        _Static_assert(sizeof(out->point) == sizeof(v.point), "point");
+        memcpy(out->point, v.point, sizeof(out->point));
+        out->step = v.step;
         out->has_point = true;
-        out->grid_rank = mb.grid_rank;
-        out->num_steps = mb.num_steps;
+        out->grid_rank = v.rank;
+        out->num_steps = v.mb.num_steps;
     }
     return 0;
 }

@@ -32,6 +32,7 @@
 
 #include "vtpu.h"
 #include "vtpu-debug.h"
+#include "vtpu-launch.h"
 #include "vtpu-thread.h"
 
 #define VTPU_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -171,6 +172,19 @@ struct vtpu_chip {
 int vtpu_tc_fault(vtpu_tc *tc, vtpu_error_kind kind, vtpu_space space,
                   uint64_t addr, uint64_t len, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+
+/* ---- mailbox.c ---- */
+/* A checked copy of the TC runtime's progress mailbox (vtpu-launch.h). */
+typedef struct vtpu_mailbox_view {
+    vtpu_mailbox mb;   /* the copy; name NUL-terminated */
+    bool has_point;    /* point/step/rank valid: in or past the grid loop */
+    uint32_t rank;     /* <= VTPU_MAX_GRID_DIMS */
+    int32_t point[VTPU_MAX_GRID_DIMS];
+    uint32_t step;     /* 0-based */
+} vtpu_mailbox_view;
+/* Copy the mailbox out of tc's SMEM once and check the copy; false if
+ * the TC's SMEM holds none.  Any thread, any time (a display only). */
+bool vtpu_mailbox_read(const vtpu_tc *tc, vtpu_mailbox_view *v);
 
 /* ---- chip.c ---- */
 void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,

@@ -768,10 +768,11 @@ void vtpu_check_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
 void vtpu_check_wait(vtpu_tc *tc, uint32_t sem, uint32_t n)
 {
     vtpu_check *ck = tc->check;
-    uint32_t *vc = ck->tcs[tc->id]->vc;
 
+    /* Without race checks (poison only) ck->tcs[] is all NULL. */
     if (!ck->race || sem >= ck->chip->cfg.num_sems)
         return;
+    uint32_t *vc = ck->tcs[tc->id]->vc;
     vtpu_mutex_lock(&ck->lock);
     GQueue *q = &ck->queue[(size_t)tc->id * ck->chip->cfg.num_sems + sem];
     sig_rec *r;
@@ -881,18 +882,15 @@ uint64_t vtpu_check_addr(const vtpu_mem_ref *r)
  * none (no runtime, or not in its grid loop). */
 static void grid_get(vtpu_tc *tc, grid_pt *g)
 {
-    vtpu_mailbox mb;
+    vtpu_mailbox_view v;
 
     g->rank = -1;
-    if (tc->smem_size < sizeof(mb))
+    if (!vtpu_mailbox_read(tc, &v) || v.mb.phase != VTPU_MB_GRID ||
+        !v.has_point)
         return;
-    memcpy(&mb, tc->smem, sizeof(mb));
-    if (mb.magic != VTPU_MAILBOX_MAGIC || mb.phase != VTPU_MB_GRID ||
-        mb.grid_rank > 4 || mb.point_addr < VTPU_SMEM_BASE ||
-        mb.point_addr - VTPU_SMEM_BASE > tc->smem_size - sizeof(g->pt))
-        return;
-    memcpy(g->pt, tc->smem + (mb.point_addr - VTPU_SMEM_BASE), sizeof(g->pt));
-    g->rank = (int8_t)mb.grid_rank;
+    _Static_assert(sizeof(g->pt) == sizeof(v.point), "grid point size");
+    memcpy(g->pt, v.point, sizeof(g->pt));
+    g->rank = (int8_t)v.rank;
 }
 
 static void grid_fmt(const grid_pt *g, char *buf, size_t len)

@@ -246,42 +246,18 @@ static void thread_name(vtpu_dbg *d, unsigned tid, const char *name)
          tid, tid);
 }
 
-/* The mailbox of a TC running the TC runtime, or NULL. */
-static const vtpu_mailbox *mailbox(const vtpu_tc *tc)
-{
-    const vtpu_mailbox *mb = (const vtpu_mailbox *)tc->smem;
-    if (tc->smem_size < sizeof(*mb) || mb->magic != VTPU_MAILBOX_MAGIC)
-        return NULL;
-    return mb;
-}
-
-/* An SMEM word the mailbox points at, bounds-checked. */
-static bool smem_word(const vtpu_tc *tc, uint32_t addr, uint32_t *v)
-{
-    if (addr < VTPU_SMEM_BASE || addr % 4 ||
-        addr - VTPU_SMEM_BASE > tc->smem_size - 4)
-        return false;
-    memcpy(v, tc->smem + (addr - VTPU_SMEM_BASE), 4);
-    return true;
-}
-
 /* "(i, j)": the grid point the mailbox shows, or "" outside a grid. */
-static void grid_point(const vtpu_tc *tc, const vtpu_mailbox *mb, char *buf,
-                       size_t len)
+static void grid_point(const vtpu_mailbox_view *v, char *buf, size_t len)
 {
     size_t pos = 0;
 
     buf[0] = 0;
-    if (!mb || mb->phase != VTPU_MB_GRID || !mb->point_addr)
+    if (!v->has_point || v->mb.phase != VTPU_MB_GRID)
         return;
-    unsigned rank = mb->grid_rank > 4 ? 4 : mb->grid_rank;
-    for (unsigned i = 0; i < rank && pos + 16 < len; i++) {
-        uint32_t v = 0;
-        smem_word(tc, mb->point_addr + 4 * i, &v);
+    for (unsigned i = 0; i < v->rank && pos + 16 < len; i++)
         pos += (size_t)snprintf(buf + pos, len - pos, "%s%d", i ? "," : "(",
-                                (int32_t)v);
-    }
-    if (rank && pos + 2 < len)
+                                v->point[i]);
+    if (v->rank && pos + 2 < len)
         snprintf(buf + pos, len - pos, ")");
 }
 
@@ -320,25 +296,26 @@ void vtpu_dbg_sync_point(vtpu_tc *tc)
 {
     vtpu_dbg *d = tc->chip->dbg;
     dbg_tc *s = &d->tc[tc->id];
-    const vtpu_mailbox *mb;
+    vtpu_mailbox_view v;
     uint32_t step;
     int64_t now;
 
-    if (!d->trace || !(mb = mailbox(tc)))
+    if (!d->trace || !vtpu_mailbox_read(tc, &v))
         return;
-    if (mb->phase != VTPU_MB_GRID) {
+    if (v.mb.phase != VTPU_MB_GRID) {
         if (s->kern_t0 >= 0)
             end_kernel(d, tc, s, vtpu_dbg_now());
         return;
     }
-    if (!smem_word(tc, mb->step_addr, &step))
+    if (!v.has_point)
         return;
+    step = v.step;
     if (s->kern_t0 >= 0 && s->step == (int64_t)step)
         return;
     now = vtpu_dbg_now();
     if (s->kern_t0 < 0) {
         s->kern_t0 = now;
-        memcpy(s->kname, mb->name, sizeof(s->kname));
+        memcpy(s->kname, v.mb.name, sizeof(s->kname));
         s->kname[sizeof(s->kname) - 1] = 0;
         for (char *c = s->kname; *c; c++)
             if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
@@ -347,7 +324,7 @@ void vtpu_dbg_sync_point(vtpu_tc *tc)
     end_step(d, tc, s, now);
     s->step = step;
     s->step_t0 = now;
-    grid_point(tc, mb, s->point, sizeof(s->point));
+    grid_point(&v, s->point, sizeof(s->point));
 }
 
 void vtpu_dbg_run_begin(vtpu_chip *chip, unsigned ntcs)
@@ -476,7 +453,11 @@ char *vtpu_dbg_tag(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
 
     if (!d->tag || tc >= VTPU_MAX_TCS || !chip->tcs[tc])
         return NULL;
-    grid_point(chip->tcs[tc], mailbox(chip->tcs[tc]), point, sizeof(point));
+    vtpu_mailbox_view v;
+    if (vtpu_mailbox_read(chip->tcs[tc], &v))
+        grid_point(&v, point, sizeof(point));
+    else
+        point[0] = 0;
     snprintf(tag, sizeof(tag), "[TC %u%s%s] ", tc, point[0] ? " " : "", point);
     bool *mid = &d->tc[tc].mid_line[fd == 2 ? 2 : 1];
     out = g_string_sized_new(*len + sizeof(tag));
