@@ -37,8 +37,11 @@ ELF=$1; shift
 [ -x "$QEMU" ] || { echo "run-guest: no QEMU at $QEMU (make qemu)" >&2; exit 2; }
 [ -f "$ELF" ] || { echo "run-guest: no guest program $ELF (ninja -C build)" >&2; exit 2; }
 
-set -- -M virt -m 256M -smp 1 -display none -monitor none -serial stdio \
-    -bios none -kernel "$ELF" -device "$DEVICE" "$@"
+# One console: the guest's UART and what kernels print on the TCs
+# (the device's chardev=, docs/qemu.md "Kernel output") share stdout.
+set -- -M virt -m 256M -smp 1 -display none -monitor none \
+    -chardev stdio,id=con,mux=on -serial chardev:con \
+    -bios none -kernel "$ELF" -device "$DEVICE,chardev=con" "$@"
 if [ -n "$DEBUG" ]; then
     echo "run-guest: QEMU halted, gdb stub on localhost:1234; in another shell:" >&2
     echo "  gdb-multiarch $ELF -ex 'target remote :1234'" >&2

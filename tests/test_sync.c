@@ -284,8 +284,7 @@ static gpointer stop_later(gpointer opaque)
 {
     vtpu_chip *chip = opaque;
     g_usleep(20000);
-    atomic_store(&chip->stop, 1);
-    vtpu_sync_stop_all(chip);
+    vtpu_chip_stop_run(chip, VTPU_STOP_END);
     return NULL;
 }
 
@@ -655,6 +654,64 @@ static void test_fault_stops_spinning(void **state)
     vtpu_chip_free(chip);
 }
 
+/* Abort the run (an embedder's stop, as a device reset does) after 20 ms. */
+static gpointer abort_later(gpointer opaque)
+{
+    g_usleep(20000);
+    vtpu_chip_stop_run(opaque, VTPU_STOP_ABORT);
+    return NULL;
+}
+
+/*
+ * VTPU_STOP_ABORT ends a run however it is stuck (TC0 waits on a
+ * semaphore nothing signals, TC1 spins for ever, no watchdog), also when
+ * it is requested before the run starts: a run clears only the stop bits
+ * it set itself, so the request cannot be lost by landing just before
+ * the start.  Withdrawn, the next run runs freely.
+ */
+static void test_abort(void **state)
+{
+    (void)state;
+    vtpu_chip *chip = chip_n(2, 0);
+    test_prog p, q;
+    vtpu_run_result res;
+
+    prog_init(&p);
+    prog_li(&p, T1, 1);
+    size_t to_tc1 = br_fwd(&p);
+    prog_emit(&p, x_wait(ZERO, T1));
+    exit_with(&p, 0);
+    br_here(&p, to_tc1, BNE, A0, ZERO);
+    prog_emit(&p, enc_j(0, 0));
+    prog_init(&q);
+    exit_with(&q, 5);
+
+    /* Requested before the run (with a stale END from a "last run"). */
+    vtpu_chip_stop_run(chip, VTPU_STOP_ABORT | VTPU_STOP_END);
+    assert_int_equal(run_prog(chip, &p, NULL, &res), 0);
+    assert_int_equal(chip->tcs[0]->state, VTPU_TC_STOPPED);
+    assert_int_equal(chip->tcs[1]->state, VTPU_TC_STOPPED);
+    assert_true(res.instret[1] < 100);
+    assert_int_equal(atomic_load(&chip->stop), VTPU_STOP_ABORT);
+    vtpu_chip_abort_clear(chip);
+    assert_int_equal(atomic_load(&chip->stop), 0);
+    assert_clean(run_prog(chip, &q, NULL, &res), &res);
+    assert_int_equal(res.tc_exit[0], 5);
+    assert_int_equal(res.tc_exit[1], 5);
+
+    /* Requested while TC0 sleeps in its wait and TC1 spins. */
+    GThread *th = g_thread_new("abort", abort_later, chip);
+    assert_int_equal(run_prog(chip, &p, NULL, &res), 0);
+    g_thread_join(th);
+    assert_int_equal(chip->tcs[0]->state, VTPU_TC_STOPPED);
+    assert_int_equal(chip->tcs[1]->state, VTPU_TC_STOPPED);
+    assert_true(res.instret[1] > 100);
+    vtpu_chip_abort_clear(chip);
+    assert_clean(run_prog(chip, &q, NULL, &res), &res);
+    assert_int_equal(res.tc_exit[1], 5);
+    vtpu_chip_free(chip);
+}
+
 /* The watchdog ends a spinning TC while the other one is blocked. */
 static void test_watchdog(void **state)
 {
@@ -852,6 +909,7 @@ int main(void)
         cmocka_unit_test_setup(test_slow_signaller, setup),
         cmocka_unit_test_setup(test_fault_stops_blocked, setup),
         cmocka_unit_test_setup(test_fault_stops_spinning, setup),
+        cmocka_unit_test_setup(test_abort, setup),
         cmocka_unit_test_setup(test_watchdog, setup),
         cmocka_unit_test_setup(test_bad_sem, setup),
         cmocka_unit_test_setup(test_sem_overflow, setup),

@@ -769,10 +769,9 @@ void vtpu_check_wait(vtpu_tc *tc, uint32_t sem, uint32_t n)
 {
     vtpu_check *ck = tc->check;
 
-    /* Without race checks (poison only) ck->tcs[] is all NULL. */
+    uint32_t *vc = ck->tcs[tc->id]->vc;
     if (!ck->race || sem >= ck->chip->cfg.num_sems)
         return;
-    uint32_t *vc = ck->tcs[tc->id]->vc;
     vtpu_mutex_lock(&ck->lock);
     GQueue *q = &ck->queue[(size_t)tc->id * ck->chip->cfg.num_sems + sem];
     sig_rec *r;

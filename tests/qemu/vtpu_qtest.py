@@ -44,6 +44,7 @@ ERR_CODE, ERR_INDEX, ERR_OPCODE, ERR_VALUE = 0x80, 0x84, 0x88, 0x9c
 ERR_ADDR_LO, ERR_COUNT = 0xa0, 0xb0
 APERTURE_BASE_LO, APERTURE_BASE_HI = 0xc0, 0xc4
 CMD_COUNT, LAUNCH_COUNT, BYTES_IN_LO, BYTES_OUT_LO = 0x100, 0x104, 0x108, 0x110
+OUT_BYTES_LO, OUT_DROPPED_LO = 0x128, 0x130
 ERR_MSG = 0x400
 
 MAGIC = 0x55505456
@@ -725,10 +726,14 @@ class Monitor(unittest.TestCase):
             self.assertRegex(tc0, r"^TC 0: blocked at pc 0x00100008, "
                              r"\d+ instructions$")
             self.assertRegex(tc1, r"^TC 1: running, \d+\+ instructions$")
-            d = d.system_reset()
+            # A soft reset stops the run and leaves its traces ...
+            d.soft_reset()
             tc0, tc1 = self.tc_lines(q)
             self.assertRegex(tc0, r"^TC 0: stopped at pc 0x00100008")
             self.assertRegex(tc1, r"^TC 1: stopped at pc 0x00100010")
+            # ... a system reset returns the TCs to power-on state.
+            d = d.system_reset()
+            self.assertEqual(self.tc_lines(q), ["TC 0: idle", "TC 1: idle"])
 
     def test_info_vtpu_kernel_and_grid_point(self):
         path = kernel_module()
