@@ -12,15 +12,27 @@
 #   make bench-guest  guest latency/throughput in QEMU (guest/run-bench.sh)
 #   make qemu    build qemu-system-riscv64 with the vtpu device into
 #                $(BUILD)/qemu (hw/qemu/build-qemu.sh, docs/qemu.md)
+#   make check-tsan  the unit tests that run the device's and TCs'
+#                threads again under ThreadSanitizer (suite 'tsan')
 #   make check-qemu  the device's qtests against that QEMU
 #   make check-system  boot the guest programs in that QEMU (tests/system)
+#   make fuzz    run the libFuzzer targets, FUZZ_TIME seconds each, and
+#                report executions per target (docs/fuzzing.md)
+#   make check-fuzz  each fuzz target briefly (CHECK_FUZZ_TIME) under
+#                ASan+UBSan; any crash or report fails
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME  ?= 60
+CHECK_FUZZ_TIME ?= 20
 QEMU_BUILD ?= $(BUILD)/qemu
 MESON      ?= meson
 NINJA      ?= ninja
 
+.PHONY: fuzz fuzz-build check-fuzz
+.PHONY: check-tsan
 .PHONY: all deps build demo demo-engine debug check check-asan check-qemu \
 	check-system qemu bench bench-guest format clean
 
@@ -52,6 +64,8 @@ debug: build qemu
 check: build qemu
 	$(MESON) test -C $(BUILD) --print-errorlogs --num-processes 2
 	$(MAKE) check-asan
+	$(MAKE) check-tsan
+	$(MAKE) check-fuzz
 	$(MAKE) check-qemu
 	$(MAKE) check-system
 
@@ -64,6 +78,47 @@ check-asan: deps $(ASAN_BUILD)/build.ninja
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	ASAN_OPTIONS=detect_leaks=1 \
 	$(MESON) test -C $(ASAN_BUILD) --suite unit --print-errorlogs --num-processes 2
+
+# ThreadSanitizer over the tests in suite 'tsan' (tests/meson.build): TC
+# threads, semaphores, the device worker, resets and stops.  Any report
+# fails the test (halt_on_error).  The engine locks with pthreads
+# (hw/vtpu/vtpu-thread.h), which TSan understands; GLib's own locks are
+# futexes it cannot see, hence G_SLICE=always-malloc (GSlice hands
+# memory between threads behind such a lock).  setarch -R: GCC 12's TSan
+# cannot place its shadow memory under the wider mmap randomisation of
+# newer kernels.  tests/tsan.supp lists races of the emulated program,
+# each with its reason; none of the engine's.
+$(TSAN_BUILD)/build.ninja: | deps
+	$(MESON) setup $(TSAN_BUILD) --buildtype=debugoptimized -Dwerror=true \
+	    -Db_sanitize=thread
+
+check-tsan: deps $(TSAN_BUILD)/build.ninja
+	$(NINJA) -C $(TSAN_BUILD)
+	G_SLICE=always-malloc \
+	TSAN_OPTIONS=halt_on_error=1:suppressions=$(abspath tests/tsan.supp) \
+	$(MESON) test -C $(TSAN_BUILD) --suite tsan --print-errorlogs \
+	    --num-processes 2 --wrapper 'setarch -R'
+
+# libFuzzer targets (tests/fuzz, docs/fuzzing.md): clang, ASan+UBSan,
+# everything in $(FUZZ_BUILD) instrumented.  Only the fuzz targets (and
+# what they embed) are built.
+FUZZ_CC ?= $(shell command -v ccache >/dev/null 2>&1 && echo 'ccache clang' || echo clang)
+FUZZ_TARGETS = fuzz_elf fuzz_cmd fuzz_launch fuzz_npy
+
+$(FUZZ_BUILD)/build.ninja: | deps
+	CC="$(FUZZ_CC)" $(MESON) setup $(FUZZ_BUILD) --buildtype=debugoptimized \
+	    -Dwerror=true -Dfuzz=true -Db_sanitize=address,undefined \
+	    -Db_lundef=false
+
+fuzz-build: deps $(FUZZ_BUILD)/build.ninja
+	$(NINJA) -C $(FUZZ_BUILD) -j2 $(addprefix tests/fuzz/,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	tests/fuzz/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
+
+# Two targets at a time: about 2 x CHECK_FUZZ_TIME of fuzzing.
+check-fuzz: fuzz-build
+	FUZZ_JOBS=2 tests/fuzz/run-fuzz.sh $(FUZZ_BUILD) $(CHECK_FUZZ_TIME)
 
 qemu: deps
 	hw/qemu/build-qemu.sh $(QEMU_BUILD)
@@ -91,4 +146,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD)

@@ -605,6 +605,9 @@ int vtpu_module_parse(vtpu_module *m, const void *elf, size_t len,
                        ".vtpu.kernels is %u bytes, not a whole number of "
                        "%zu-byte entries",
                        ksize, sizeof(vtpu_kernel_entry));
+    /* The loop above skips SHT_NULL sections: check this one here. */
+    if (!within(koff, ksize, len))
+        return elf_err(err, errlen, ".vtpu.kernels lies outside the file");
     uint32_t nk = ksize / sizeof(vtpu_kernel_entry);
     if (nk == 0)
         return elf_err(err, errlen, "the module declares no kernels");

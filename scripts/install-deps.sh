@@ -1,14 +1,16 @@
 #!/bin/sh
 # install-deps.sh - install the Debian 12 packages vtpu needs, if missing.
 # (The QEMU build, hw/qemu/build-qemu.sh, needs libpixman-1-dev and
-# libfdt-dev besides glib, meson, ninja and ccache.)
+# libfdt-dev besides glib, meson, ninja and ccache; the fuzz targets,
+# docs/fuzzing.md, clang and libclang-rt-14-dev, which has libFuzzer.)
 # Run as root (make does it); does nothing when everything is present.
 set -eu
 
 PKGS="build-essential pkg-config meson ninja-build ccache libglib2.0-dev
 libcmocka-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 qemu-user python3 gdb-multiarch
-libpixman-1-dev libfdt-dev xz-utils gnuplot-nox"
+libpixman-1-dev libfdt-dev xz-utils gnuplot-nox
+clang libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do

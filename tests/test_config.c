@@ -18,7 +18,7 @@ static void test_presets(void **state)
     (void)state;
     vtpu_config c;
     char err[256];
-    /* The public per-TensorCore numbers of DESIGN.md. */
+    /* The public per-TensorCore numbers (docs/architecture.md, "Generations"). */
     assert_int_equal(vtpu_config_preset(&c, "v4", err, sizeof(err)), 0);
     assert_int_equal(c.num_tcs, 2);
     assert_int_equal(c.vmem_size, 16 * MiB);

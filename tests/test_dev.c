@@ -1195,6 +1195,112 @@ static void test_reset_during_launch(void **state)
     fx_free(f);
 }
 
+/*
+ * A kernel that never ends by itself: TC0 waits on a semaphore nothing
+ * signals, TC1 spins (no watchdog, and no deadlock while TC1 runs).
+ */
+static void prog_stuck(test_prog *p)
+{
+    prog_init(p);
+    prog_li(p, 6, 1);                         /* li t1, 1 */
+    prog_emit(p, enc_b(1, 10, 0, 16));        /* bnez a0, spin */
+    prog_emit(p, enc_r(0x7b, 3, 0, 0, 0, 6)); /* sem.wait 0, t1 */
+    prog_li(p, 10, 0);                        /* li a0, 0 (never) */
+    prog_emit(p, enc_j(0, 0));                /* spin: j . */
+}
+
+/* Microseconds since t0. */
+static int64_t since(gint64 t0)
+{
+    return g_get_monotonic_time() - t0;
+}
+
+/*
+ * Resets racing with a launch's start, many times: the stop must reach
+ * the run wherever the launch is (queued, in cmd_launch() before or
+ * after it checks for a reset, starting its TCs, running, a TC asleep in
+ * a semaphore wait).  Soft reset and system reset alternate; each must
+ * finish within a bound.  The waits have no periodic re-asking to hide a
+ * lost stop: one would hang here (alarm()).
+ */
+static void test_reset_races_launch(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 8);
+    test_prog p;
+    const unsigned rounds = 300;
+    unsigned stopped_running = 0;
+    int64_t worst = 0;
+
+    alarm(120);
+    prog_stuck(&p);
+    for (unsigned k = 0; k < rounds; k++) {
+        load_prog(f, &p, 0);
+        /* TC1 shows STOPPED afterwards only if this round's run began. */
+        f->chip->tcs[1]->state = VTPU_TC_IDLE;
+        push_launch(f, 0, 0, 0, 0, NULL);
+        switch (k % 5) { /* land anywhere from queued to running */
+        case 0:
+            break;
+        case 1:
+            g_thread_yield();
+            break;
+        default:
+            g_usleep(50u << (2 * (k % 5 - 2))); /* 50, 200, 800 us */
+        }
+        gint64 t0 = g_get_monotonic_time();
+        if (k % 2) {
+            vtpu_dev_reset(f->dev);
+        } else {
+            wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, RESET));
+            wait_idle(f);
+        }
+        int64_t us = since(t0);
+        worst = us > worst ? us : worst;
+        assert_true(us < 2 * G_USEC_PER_SEC);
+        check_reset_state(f);
+        vtpu_tc_status st;
+        assert_int_equal(vtpu_chip_tc_status(f->chip, 1, &st), 0);
+        stopped_running += st.state == VTPU_TC_STATE_STOPPED;
+        restart(f);
+    }
+    alarm(0);
+    printf("reset racing launch: %u rounds, %u stopped a running kernel, "
+           "slowest %lld us\n",
+           rounds, stopped_running, (long long)worst);
+    assert_true(stopped_running > 0);
+    fx_free(f);
+}
+
+/* vtpu_dev_free() racing with a launch's start ends it just as well. */
+static void test_free_races_launch(void **state)
+{
+    (void)state;
+    test_prog p;
+
+    alarm(120);
+    prog_stuck(&p);
+    for (unsigned k = 0; k < 20; k++) {
+        fx *f = fx_new(false, 8);
+        load_prog(f, &p, 0);
+        push_launch(f, 0, 0, 0, 0, NULL);
+        if (k % 2)
+            g_usleep(100u * k);
+        gint64 t0 = g_get_monotonic_time();
+        vtpu_dev_free(f->dev);
+        assert_true(since(t0) < 2 * G_USEC_PER_SEC);
+        /* The chip is free of the device's stop: it runs on its own. */
+        vtpu_run_result res;
+        test_prog q;
+        prog_exit_with(&q, 3);
+        assert_int_equal(test_run(f->chip, &q, &res), 0);
+        assert_int_equal(res.exit_code, 3);
+        f->dev = NULL;
+        fx_free(f);
+    }
+    alarm(0);
+}
+
 /* Two devices in one process do not share state. */
 static void test_two_devices(void **state)
 {
@@ -1429,6 +1535,8 @@ int main(void)
         cmocka_unit_test(test_reset_idle_and_error),
         cmocka_unit_test(test_reset_mid_stream),
         cmocka_unit_test(test_reset_during_launch),
+        cmocka_unit_test(test_reset_races_launch),
+        cmocka_unit_test(test_free_races_launch),
         cmocka_unit_test(test_two_devices),
         cmocka_unit_test(test_fuzz),
         cmocka_unit_test(test_concurrent_mmio),

@@ -393,7 +393,7 @@ static void seed_case(kt *t, int is_f32, uint32_t rows, uint32_t cols,
     free(o);
 }
 
-/* The seed workload of DESIGN.md: grid 512 of (8,128) f32 blocks, 2 TCs. */
+/* The seed workload (docs/kernels.md, "Cost of a grid step"): grid 512 of (8,128) f32 blocks, 2 TCs. */
 static void test_seed_grid512(void **state)
 {
     kt *t = *state;

@@ -428,9 +428,11 @@ static void test_loads_stores(void **state)
     test_prog p;
 
     prog_start(&p);
-    /* data at SMEM 0: bytes 0x80 0x81 ... */
+    /* data at SMEM 0: odd bytes have bit 7 set, even bytes around 16
+     * do not, so LB/LH see negative and positive values and LBU/LHU
+     * see set high bits (a missing sign or zero extension fails). */
     for (unsigned i = 0; i < 32; i++)
-        p.data[i] = (uint8_t)(0x80 + i * 9);
+        p.data[i] = (uint8_t)((0x80 + i * 9) | (i % 2 ? 0x80 : 0));
     p.data_len = 32;
     prog_li(&p, 8, VTPU_SMEM_BASE + 16);
     static const struct {
@@ -459,7 +461,11 @@ static void test_loads_stores(void **state)
 
     uint8_t d[32];
     for (unsigned i = 0; i < 32; i++)
-        d[i] = (uint8_t)(0x80 + i * 9);
+        d[i] = (uint8_t)((0x80 + i * 9) | (i % 2 ? 0x80 : 0));
+    /* The values are what the comment above promises. */
+    assert_true((int8_t)d[16] > 0 && (int8_t)d[17] < 0 && (int8_t)d[15] < 0);
+    assert_true((int16_t)(d[16] | d[17] << 8) < 0 &&
+                (int16_t)(d[14] | d[15] << 8) < 0);
     uint32_t k = 0;
 #define B(i) ((uint32_t)d[16 + (i)])
 #define SB(i) ((uint32_t)(int32_t)(int8_t)d[16 + (i)])

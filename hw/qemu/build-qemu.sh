@@ -166,7 +166,7 @@ config VTPU
 # it keeps its own flags; the glue is an ordinary softmmu source.
 vtpu_engine = static_library('vtpu-engine', [$engine],
   dependencies : [glib],
-  c_args : ['-fno-strict-aliasing', '-fno-math-errno', '-w'],
+  c_args : ['-fno-strict-aliasing', '-fno-math-errno', '-Wextra', '-Werror'],
   build_by_default : false)
 softmmu_ss.add(when : 'CONFIG_VTPU', if_true : [files($glue),
   declare_dependency(link_with : vtpu_engine)])"
@@ -189,6 +189,15 @@ patch_tree
 overlay
 configure
 log "building qemu-system-riscv64"
-ninja -C "$OUT/build" qemu-system-riscv64
+# The glue is compiled with QEMU's own warning flags, as a QEMU source;
+# a warning in a vtpu file fails the build (the engine library has
+# -Werror itself).
+ninja -C "$OUT/build" qemu-system-riscv64 >"$OUT/ninja.log" 2>&1 ||
+    { tail -40 "$OUT/ninja.log"; exit 1; }
+if grep -q "hw/vtpu/.*warning:" "$OUT/ninja.log"; then
+    grep -A4 "hw/vtpu/.*warning:" "$OUT/ninja.log"
+    log "warnings in the vtpu glue: fix them"
+    exit 1
+fi
 ln -sfn build/qemu-system-riscv64 "$OUT/qemu-system-riscv64"
 log "done: $OUT/qemu-system-riscv64"

@@ -35,6 +35,7 @@
 #include "hw/pci/pci.h"
 #include "hw/pci/msix.h"
 #include "hw/qdev-properties.h"
+#include "hw/qdev-properties-system.h"
 #include "migration/vmstate.h"
 #include "monitor/monitor.h"
 #include "sysemu/dma.h"
@@ -59,12 +60,9 @@ OBJECT_DECLARE_SIMPLE_TYPE(VTPUPCIState, VTPU_PCI)
 #define VTPU_DEFAULT_HBM (4 * GiB)
 #define VTPU_OUTPUT_BUFFER (64 * KiB)
 
-/* Engine configuration keys, as both the engine and QEMU name them. */
-static const char *const vtpu_cfg_keys[] = {
-    "cores", "hbm-size", "vmem-size", "smem-size", "imem-size",
-    "sems",  "mxu-size", "mxu-count", "insn-budget", "race", "poison",
-};
-#define VTPU_NCFG ARRAY_SIZE(vtpu_cfg_keys)
+/* The engine's configuration keys are string properties of the same
+ * name, cfg[VTPU_CFG_*] (VTPU_CONFIG_KEYS in vtpu.h: one table). */
+#define VTPU_NCFG VTPU_CFG__COUNT
 
 struct VTPUPCIState {
     PCIDevice parent_obj;
@@ -431,12 +429,11 @@ static bool vtpu_make_chip(VTPUPCIState *s, Error **errp)
         error_setg(errp, "vtpu: property 'gen': %s", err);
         return false;
     }
-    for (size_t i = 0; i < VTPU_NCFG; i++) {
+    for (unsigned i = 0; i < VTPU_NCFG; i++) {
+        const char *key = vtpu_config_help(i, NULL);
         if (s->cfg[i] &&
-            vtpu_config_set(&cfg, vtpu_cfg_keys[i], s->cfg[i], err,
-                            sizeof(err))) {
-            error_setg(errp, "vtpu: property '%s': %s", vtpu_cfg_keys[i],
-                       err);
+            vtpu_config_set(&cfg, key, s->cfg[i], err, sizeof(err))) {
+            error_setg(errp, "vtpu: property '%s': %s", key, err);
             return false;
         }
     }
@@ -450,7 +447,7 @@ static bool vtpu_make_chip(VTPUPCIState *s, Error **errp)
                        object_get_canonical_path_component(OBJECT(s->hostmem)));
             return false;
         }
-        if (s->cfg[1] && cfg.hbm_size != size) {
+        if (s->cfg[VTPU_CFG_HBM_SIZE] && cfg.hbm_size != size) {
             error_setg(errp, "vtpu: property 'hbm-size' (0x%" PRIx64 ") "
                        "differs from the size of memdev (0x%" PRIx64 "); "
                        "leave hbm-size out with memdev", cfg.hbm_size, size);
@@ -458,7 +455,7 @@ static bool vtpu_make_chip(VTPUPCIState *s, Error **errp)
         }
         cfg.hbm_size = size;
         hbm = memory_region_get_ram_ptr(mr);
-    } else if (!s->cfg[1] && cfg.hbm_size > VTPU_DEFAULT_HBM) {
+    } else if (!s->cfg[VTPU_CFG_HBM_SIZE] && cfg.hbm_size > VTPU_DEFAULT_HBM) {
         /* Only what the user grants: docs/qemu.md, "Host memory". */
         cfg.hbm_size = VTPU_DEFAULT_HBM;
     }
@@ -692,18 +689,11 @@ static void vtpu_reset(DeviceState *ds)
 
 static Property vtpu_properties[] = {
     DEFINE_PROP_STRING("gen", VTPUPCIState, gen),
-    DEFINE_PROP_STRING("cores", VTPUPCIState, cfg[0]),
-    DEFINE_PROP_STRING("hbm-size", VTPUPCIState, cfg[1]),
-    DEFINE_PROP_STRING("vmem-size", VTPUPCIState, cfg[2]),
-    DEFINE_PROP_STRING("smem-size", VTPUPCIState, cfg[3]),
-    DEFINE_PROP_STRING("imem-size", VTPUPCIState, cfg[4]),
-    DEFINE_PROP_STRING("sems", VTPUPCIState, cfg[5]),
-    DEFINE_PROP_STRING("mxu-size", VTPUPCIState, cfg[6]),
-    DEFINE_PROP_STRING("mxu-count", VTPUPCIState, cfg[7]),
-    DEFINE_PROP_STRING("insn-budget", VTPUPCIState, cfg[8]),
-    /* checks (docs/debugging.md): race=on, poison=on */
-    DEFINE_PROP_STRING("race", VTPUPCIState, cfg[9]),
-    DEFINE_PROP_STRING("poison", VTPUPCIState, cfg[10]),
+    /* cores, hbm-size, ..., race, poison: one string property per key */
+#define VTPU_CFG_PROP(id, key, field, type, help) \
+    DEFINE_PROP_STRING(key, VTPUPCIState, cfg[VTPU_CFG_##id]),
+    VTPU_CONFIG_KEYS(VTPU_CFG_PROP)
+#undef VTPU_CFG_PROP
     DEFINE_PROP_SIZE("aperture-size", VTPUPCIState, aperture_size, 16 * MiB),
     DEFINE_PROP_BOOL("msix", VTPUPCIState, use_msix, true),
     DEFINE_PROP_STRING("gdb", VTPUPCIState, gdb),

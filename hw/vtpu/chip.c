@@ -8,33 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "check.h"
 #include "internal.h"
-
-static void *map_lazy(uint64_t size)
-{
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-/* Return a lazily mapped region to all-zero, releasing its host memory. */
-static void zero_lazy(void *p, uint64_t size)
-{
-    if (madvise(p, size, MADV_DONTNEED) != 0)
-        memset(p, 0, size);
-}
 
 static void tc_free(vtpu_tc *tc)
 {
     if (!tc)
         return;
-    if (tc->vmem)
-        munmap(tc->vmem, tc->vmem_size);
-    if (tc->smem)
-        munmap(tc->smem, tc->smem_size);
+    vtpu_unmap_lazy(tc->vmem, tc->vmem_size);
+    vtpu_unmap_lazy(tc->smem, tc->smem_size);
     free(tc->sems);
     if (tc->vpu)
         vtpu_vpu_free(tc->vpu);
@@ -55,8 +38,8 @@ static vtpu_tc *tc_new(vtpu_chip *chip, unsigned id)
     tc->smem_size = cfg->smem_size;
     tc->vmem_size = cfg->vmem_size;
     tc->imem_size = cfg->imem_size;
-    tc->smem = map_lazy(cfg->smem_size);
-    tc->vmem = map_lazy(cfg->vmem_size);
+    tc->smem = vtpu_map_lazy(cfg->smem_size);
+    tc->vmem = vtpu_map_lazy(cfg->vmem_size);
     tc->sems = calloc(cfg->num_sems, sizeof(uint32_t));
     tc->vpu = vtpu_vpu_new();
     tc->mxu = vtpu_mxu_new(cfg);
@@ -84,7 +67,7 @@ vtpu_chip *vtpu_chip_new_ext(const vtpu_config *cfg, void *hbm, char *err,
     chip->cfg = *cfg;
     vtpu_mutex_init(&chip->out_lock);
     chip->hbm_external = hbm != NULL;
-    chip->hbm = hbm ? hbm : map_lazy(cfg->hbm_size);
+    chip->hbm = hbm ? hbm : vtpu_map_lazy(cfg->hbm_size);
     if (!chip->hbm)
         goto oom;
     for (unsigned i = 0; i < cfg->num_tcs; i++) {
@@ -117,8 +100,8 @@ void vtpu_chip_free(vtpu_chip *chip)
     vtpu_dbg_free(chip);
     for (unsigned i = 0; i < VTPU_MAX_TCS; i++)
         tc_free(chip->tcs[i]);
-    if (chip->hbm && !chip->hbm_external)
-        munmap(chip->hbm, chip->cfg.hbm_size);
+    if (!chip->hbm_external)
+        vtpu_unmap_lazy(chip->hbm, chip->cfg.hbm_size);
     vtpu_chip_unload_programs(chip);
     vtpu_mutex_clear(&chip->out_lock);
     free(chip);
@@ -158,11 +141,11 @@ void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
 void vtpu_chip_scrub(vtpu_chip *chip)
 {
     if (!chip->hbm_external)
-        zero_lazy(chip->hbm, chip->cfg.hbm_size);
+        vtpu_zero_lazy(chip->hbm, chip->cfg.hbm_size);
     for (unsigned i = 0; i < chip->cfg.num_tcs; i++) {
         vtpu_tc *tc = chip->tcs[i];
-        zero_lazy(tc->vmem, tc->vmem_size);
-        zero_lazy(tc->smem, tc->smem_size);
+        vtpu_zero_lazy(tc->vmem, tc->vmem_size);
+        vtpu_zero_lazy(tc->smem, tc->smem_size);
         memset(tc->sems, 0, chip->cfg.num_sems * sizeof(uint32_t));
         tc->state = VTPU_TC_IDLE;
         tc->instret = 0;
@@ -248,7 +231,7 @@ void vtpu_tc_reset(vtpu_tc *tc, unsigned ntcs)
     if (img)
         memcpy(tc->smem, prog->smem_image, img);
     memset(tc->smem + img, 0, tc->smem_size - img);
-    zero_lazy(tc->vmem, tc->vmem_size);
+    vtpu_zero_lazy(tc->vmem, tc->vmem_size);
     memset(tc->sems, 0, tc->chip->cfg.num_sems * sizeof(uint32_t));
     vtpu_vpu_reset(tc->vpu);
     vtpu_mxu_reset(tc->mxu);

@@ -1,7 +1,7 @@
 /*
  * config.c - chip configuration: generation presets and overrides.
  *
- * The presets carry the public per-TensorCore numbers (DESIGN.md); every
+ * The presets carry the public per-TensorCore numbers (docs/architecture.md); every
  * size can be overridden on its own, with the names the QEMU device uses
  * for its properties.
  */
@@ -128,22 +128,9 @@ typedef struct field {
     const char *help;
 } field;
 
-#define FLD(k, m, t, h) {k, offsetof(vtpu_config, m), t, h}
-static const field fields[] = {
-    FLD("cores", num_tcs, F_U32, "TensorCores on the chip (1-8)"),
-    FLD("hbm-size", hbm_size, F_U64, "HBM bytes shared by all TCs"),
-    FLD("vmem-size", vmem_size, F_U32, "VMEM bytes per TC"),
-    FLD("smem-size", smem_size, F_U32, "SMEM bytes per TC"),
-    FLD("imem-size", imem_size, F_U32, "IMEM bytes per TC"),
-    FLD("sems", num_sems, F_U32, "semaphores per TC"),
-    FLD("mxu-size", mxu_dim, F_U32, "MXU dimension (128 or 256)"),
-    FLD("mxu-count", mxu_count, F_U32, "MXUs per TC (1-8)"),
-    FLD("insn-budget", insn_budget, F_U64,
-        "watchdog: instructions per TC per run, 0 = off"),
-    FLD("race", race, F_U32, "detect data races: on/off (1/0)"),
-    FLD("poison", poison, F_U32,
-        "poison memory, report uninitialised reads: on/off"),
-};
+#define FLD(id, k, m, t, h) [VTPU_CFG_##id] = {k, offsetof(vtpu_config, m), F_##t, h},
+static const field fields[VTPU_CFG__COUNT] = {VTPU_CONFIG_KEYS(FLD)};
+#undef FLD
 
 int vtpu_config_set(vtpu_config *cfg, const char *key, const char *value,
                     char *err, size_t errlen)
@@ -181,10 +168,12 @@ int vtpu_config_set(vtpu_config *cfg, const char *key, const char *value,
         }
         return 0;
     }
-    seterr(err, errlen,
-           "unknown option '%s' (known: gen, cores, hbm-size, vmem-size, "
-           "smem-size, imem-size, sems, mxu-size, mxu-count, insn-budget)",
-           key);
+    char known[256] = "gen";
+    for (size_t i = 0; i < VTPU_CFG__COUNT; i++) {
+        size_t n = strlen(known);
+        snprintf(known + n, sizeof(known) - n, ", %s", fields[i].key);
+    }
+    seterr(err, errlen, "unknown option '%s' (known: %s)", key, known);
     return -1;
 }
 

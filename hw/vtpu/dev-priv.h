@@ -49,7 +49,7 @@ struct vtpu_dev {
     uint32_t regs[VTPU_DEV_NREGS]; /* stored registers (no read hook) */
     bool executing;                /* a command runs outside the lock */
     bool reset_req;                /* soft reset waits for that command */
-    atomic_bool abort_cmd; /* reset/quit: copy loops give up (cmd.c) */
+    atomic_bool abort_cmd;
     uint32_t latch_hi; /* HI half of the last 64-bit counter read */
     bool peeking;      /* vtpu_dev_reg_peek(): reads without effects */
     uint64_t bytes_in, bytes_out;

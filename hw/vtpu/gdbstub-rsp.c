@@ -1010,8 +1010,8 @@ static void session(vtpu_gdb *g)
             while ((!g->run_active || !vtpu_gdbs_quiescent(g)) &&
                    g_get_monotonic_time() < end && !atomic_load(&g->quit))
                 vtpu_cond_wait_until(&g->cond, &g->lock,
-                                  g_get_monotonic_time() +
-                                      5 * G_TIME_SPAN_MILLISECOND);
+                                     g_get_monotonic_time() +
+                                         5 * G_TIME_SPAN_MILLISECOND);
         }
         go = handle_packet(g, g->pkt, &cur_c);
         vtpu_mutex_unlock(&g->lock);
@@ -1142,7 +1142,7 @@ int vtpu_gdb_wait_attach(vtpu_gdb *g, int timeout_ms)
             break;
         }
         vtpu_cond_wait_until(&g->cond, &g->lock,
-                          now + 100 * G_TIME_SPAN_MILLISECOND);
+                             now + 100 * G_TIME_SPAN_MILLISECOND);
     }
     vtpu_mutex_unlock(&g->lock);
     return rc;
@@ -1163,8 +1163,8 @@ void vtpu_gdb_free(vtpu_gdb *g)
         vtpu_mutex_lock(&g->lock);
         while (g->connected && g_get_monotonic_time() < end)
             vtpu_cond_wait_until(&g->cond, &g->lock,
-                              g_get_monotonic_time() +
-                                  20 * G_TIME_SPAN_MILLISECOND);
+                                 g_get_monotonic_time() +
+                                     20 * G_TIME_SPAN_MILLISECOND);
         vtpu_mutex_unlock(&g->lock);
     }
     atomic_store(&g->quit, 1);

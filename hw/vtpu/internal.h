@@ -173,6 +173,12 @@ int vtpu_tc_fault(vtpu_tc *tc, vtpu_error_kind kind, vtpu_space space,
                   uint64_t addr, uint64_t len, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
+/* ---- lazymem.c: lazily backed memory (NULL if the mapping fails) ---- */
+void *vtpu_map_lazy(uint64_t size);
+void vtpu_unmap_lazy(void *p, uint64_t size);
+/* Back to all-zero, releasing the host pages. */
+void vtpu_zero_lazy(void *p, uint64_t size);
+
 /* ---- mailbox.c ---- */
 /* A checked copy of the TC runtime's progress mailbox (vtpu-launch.h). */
 typedef struct vtpu_mailbox_view {

@@ -39,7 +39,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "check.h"
 
@@ -55,29 +54,16 @@ struct vtpu_poison {
     uint8_t *smem[VTPU_MAX_TCS]; /* smem_size */
 };
 
-static uint8_t *map_lazy(uint64_t n)
-{
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-static void clear_lazy(uint8_t *p, uint64_t n)
-{
-    if (madvise(p, n, MADV_DONTNEED) != 0)
-        memset(p, 0, n);
-}
-
 vtpu_poison *vtpu_poison_new(vtpu_chip *chip)
 {
     vtpu_poison *p = g_new0(vtpu_poison, 1);
     const vtpu_config *cfg = &chip->cfg;
 
     p->chip = chip;
-    p->hbm = map_lazy(cfg->hbm_size);
+    p->hbm = vtpu_map_lazy(cfg->hbm_size);
     for (unsigned t = 0; t < cfg->num_tcs; t++) {
-        p->vmem[t] = map_lazy(cfg->vmem_size / 4);
-        p->smem[t] = map_lazy(cfg->smem_size);
+        p->vmem[t] = vtpu_map_lazy(cfg->vmem_size / 4);
+        p->smem[t] = vtpu_map_lazy(cfg->smem_size);
     }
     return p;
 }
@@ -87,13 +73,10 @@ void vtpu_poison_free(vtpu_poison *p)
     if (!p)
         return;
     const vtpu_config *cfg = &p->chip->cfg;
-    if (p->hbm)
-        munmap(p->hbm, cfg->hbm_size);
+    vtpu_unmap_lazy(p->hbm, cfg->hbm_size);
     for (unsigned t = 0; t < cfg->num_tcs; t++) {
-        if (p->vmem[t])
-            munmap(p->vmem[t], cfg->vmem_size / 4);
-        if (p->smem[t])
-            munmap(p->smem[t], cfg->smem_size);
+        vtpu_unmap_lazy(p->vmem[t], cfg->vmem_size / 4);
+        vtpu_unmap_lazy(p->smem[t], cfg->smem_size);
     }
     g_free(p);
 }
@@ -116,8 +99,8 @@ void vtpu_poison_run_begin(vtpu_poison *p, unsigned ntcs)
         uint32_t from = (img + 3) & ~3u;
         if (from < tc->smem_size)
             fill_poison(tc->smem + from, tc->smem_size - from);
-        clear_lazy(p->vmem[t], tc->vmem_size / 4);
-        clear_lazy(p->smem[t], tc->smem_size);
+        vtpu_zero_lazy(p->vmem[t], tc->vmem_size / 4);
+        vtpu_zero_lazy(p->smem[t], tc->smem_size);
         memset(p->smem[t], 1, img < tc->smem_size ? img : tc->smem_size);
     }
 }

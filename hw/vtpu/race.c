@@ -46,14 +46,19 @@
  *
  * Threads: each TC thread updates its own vector clock alone; semaphore
  * queues, lanes and the barrier accumulators are under ck->lock; shadow
- * cells are read and written without atomics (one lock per access would
- * cost more than the rest of the check).  Two threads touching one chunk
- * at once is either a race of the program (then reported, perhaps with a
- * garbled previous access) or concurrent reads (then a read may be lost).
+ * cells are shared without a lock (one lock per access would cost more
+ * than the rest of the check).  Each field of a cell or chunk is read and
+ * written as a relaxed atomic (ld/st below: plain loads and stores on
+ * x86-64 and arm64, but no C data race, so no torn or re-read field and
+ * nothing for ThreadSanitizer to report); a chunk's split flag is
+ * released after its cells are written and acquired before they are
+ * read.  A cell's four fields are still not updated as one: two threads
+ * touching one chunk at once is either a race of the program (then
+ * reported, perhaps with a garbled previous access) or concurrent reads
+ * (then a read may be lost).
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "check.h"
 
@@ -151,58 +156,83 @@ struct vtpu_check {
 /* Setup                                                                */
 /* ------------------------------------------------------------------ */
 
-static void *map_lazy(uint64_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
 static bool shadow_map(shadow *s, uint64_t cells)
 {
     uint64_t chunks = (cells + CHUNK - 1) / CHUNK;
     s->bytes = chunks * CHUNK * sizeof(cell);
     s->kbytes = chunks * sizeof(chunk);
-    s->c = map_lazy(s->bytes);
-    s->k = map_lazy(s->kbytes);
+    s->c = vtpu_map_lazy(s->bytes);
+    s->k = vtpu_map_lazy(s->kbytes);
     return s->c && s->k;
 }
 
 static void shadow_unmap(shadow *s)
 {
-    if (s->c)
-        munmap(s->c, s->bytes);
-    if (s->k)
-        munmap(s->k, s->kbytes);
+    vtpu_unmap_lazy(s->c, s->bytes);
+    vtpu_unmap_lazy(s->k, s->kbytes);
     s->c = NULL;
     s->k = NULL;
 }
 
 static void shadow_drop(shadow *s)
 {
-    if (s->c && madvise(s->c, s->bytes, MADV_DONTNEED) != 0)
-        memset(s->c, 0, s->bytes);
-    if (s->k && madvise(s->k, s->kbytes, MADV_DONTNEED) != 0)
-        memset(s->k, 0, s->kbytes);
+    vtpu_zero_lazy(s->c, s->bytes);
+    vtpu_zero_lazy(s->k, s->kbytes);
+}
+
+/* Shadow fields are shared by the TC threads without a lock (top). */
+static inline uint32_t ld(const uint32_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void st(uint32_t *p, uint32_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static inline cell cell_load(const cell *x)
+{
+    return (cell){ld(&x->w), ld(&x->r), ld(&x->wpc), ld(&x->rpc)};
+}
+
+static inline void cell_store(cell *x, cell v)
+{
+    st(&x->w, v.w);
+    st(&x->r, v.r);
+    st(&x->wpc, v.wpc);
+    st(&x->rpc, v.rpc);
+}
+
+/* Is the chunk split?  Its cells are then what the splitter wrote. */
+static inline bool is_split(const chunk *k)
+{
+    return __atomic_load_n(&k->split, __ATOMIC_ACQUIRE) != 0;
+}
+
+static inline void set_split(chunk *k, bool split)
+{
+    __atomic_store_n(&k->split, split, __ATOMIC_RELEASE);
 }
 
 /* The value of cell i, whichever level holds it. */
 static inline cell cell_get(const shadow *s, uint64_t i)
 {
     const chunk *k = &s->k[i / CHUNK];
-    return k->split ? s->c[i] : k->sum;
+    return is_split(k) ? cell_load(&s->c[i]) : cell_load(&k->sum);
 }
 
 /* Give chunk `ki` its own cells. */
 static void chunk_split(shadow *s, uint64_t ki)
 {
     chunk *k = &s->k[ki];
-    if (k->split)
+    if (is_split(k))
         return;
     cell *c = s->c + ki * CHUNK;
+    cell sum = cell_load(&k->sum);
     for (unsigned i = 0; i < CHUNK; i++)
-        c[i] = k->sum;
-    k->split = 1;
+        cell_store(&c[i], sum);
+    set_split(k, true);
 }
 
 int vtpu_chip_set_checks(vtpu_chip *chip, bool race, bool poison, char *err,
@@ -464,29 +494,29 @@ static size_t cells_access(cell *c, size_t n, bool write, uint32_t ep,
 
     for (size_t i = 0; i < n; i++) {
         cell *x = &c[i];
-        uint32_t w = x->w;
+        uint32_t w = ld(&x->w);
         if (w != ok_w && w) {
             if (!hb(w, vc)) {
-                *pe = w, *ppc = x->wpc, *pw = true;
+                *pe = w, *ppc = ld(&x->wpc), *pw = true;
                 return i;
             }
             ok_w = w;
         }
+        uint32_t r = ld(&x->r);
         if (write) {
-            uint32_t r = x->r;
             if (r != ok_r && r) {
                 if (!hb(r, vc)) {
-                    *pe = r, *ppc = x->rpc, *pw = false;
+                    *pe = r, *ppc = ld(&x->rpc), *pw = false;
                     return i;
                 }
                 ok_r = r;
             }
-            x->w = ep;
-            x->wpc = pc;
-            x->r = 0;
-        } else if (x->r != ep) {
-            x->r = ep;
-            x->rpc = pc;
+            st(&x->w, ep);
+            st(&x->wpc, pc);
+            st(&x->r, 0);
+        } else if (r != ep) {
+            st(&x->r, ep);
+            st(&x->rpc, pc);
         }
     }
     return n;
@@ -523,7 +553,7 @@ static int race_range(vtpu_check *ck, vtpu_tc *tc, bool dma,
         bool whole = i == ki * CHUNK && end <= b;
         if (end > b)
             end = b;
-        if (whole && !k->split) {
+        if (whole && !is_split(k)) {
             if (cells_access(&k->sum, 1, write, ep, vc, tc->pc, &pe, &ppc,
                              &pw)) {
                 i = end;
@@ -541,8 +571,8 @@ static int race_range(vtpu_check *ck, vtpu_tc *tc, bool dma,
             break;
         }
         if (whole && write) { /* every cell is now (ep, no reader) */
-            k->sum = s->c[i];
-            k->split = 0;
+            cell_store(&k->sum, cell_load(&s->c[i]));
+            set_split(k, false);
         }
         i = end;
     }
@@ -769,9 +799,10 @@ void vtpu_check_wait(vtpu_tc *tc, uint32_t sem, uint32_t n)
 {
     vtpu_check *ck = tc->check;
 
-    uint32_t *vc = ck->tcs[tc->id]->vc;
+    /* Without race checks (poison only) ck->tcs[] is all NULL. */
     if (!ck->race || sem >= ck->chip->cfg.num_sems)
         return;
+    uint32_t *vc = ck->tcs[tc->id]->vc;
     vtpu_mutex_lock(&ck->lock);
     GQueue *q = &ck->queue[(size_t)tc->id * ck->chip->cfg.num_sems + sem];
     sig_rec *r;

@@ -49,7 +49,7 @@ struct vtpu_sync {
     vtpu_chip *chip;
     vtpu_mutex lock;
     vtpu_cond cond[VTPU_MAX_TCS]; /* one per TC: wake only whom it concerns */
-    unsigned ntcs;            /* TCs of the current run */
+    unsigned ntcs;                /* TCs of the current run */
     tc_wait w[VTPU_MAX_TCS];
     unsigned arrived; /* TCs waiting at the barrier */
     bool deadlock;    /* found; every blocked TC must leave */

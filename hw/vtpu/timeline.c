@@ -38,10 +38,10 @@ struct vtpu_dbg {
     vtpu_dma_order order;
     uint64_t seed;
     bool tag;
-    FILE *trace;  /* NULL: no trace */
-    vtpu_mutex lock;  /* the trace file, dma_id */
-    bool any;     /* an event has been written (commas) */
-    int64_t base; /* trace clock at open: ts 0 */
+    FILE *trace;     /* NULL: no trace */
+    vtpu_mutex lock; /* the trace file, dma_id */
+    bool any;        /* an event has been written (commas) */
+    int64_t base;    /* trace clock at open: ts 0 */
     uint64_t dma_id;
     unsigned runs;
     dbg_tc tc[VTPU_MAX_TCS];

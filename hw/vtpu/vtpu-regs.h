@@ -2,7 +2,7 @@
  * vtpu-regs.h - the host interface of a vtpu chip: register map, register
  * fields, command formats, error codes.
  *
- * The ONE header shared by the device model (hw/vtpu/dev.c, later the QEMU
+ * The ONE header shared by the device model (hw/vtpu/dev.c, the QEMU
  * device) and the driver (driver/, which also builds for the bare-metal
  * guest), so it is freestanding C99 that needs only <stdint.h>.
  * docs/registers.md documents every register, command and error code; keep

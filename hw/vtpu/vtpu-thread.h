@@ -87,8 +87,7 @@ static inline void vtpu_cond_signal(vtpu_cond *cv)
 
 static inline void vtpu_cond_broadcast(vtpu_cond *cv)
 {
-    vtpu_thread_check(pthread_cond_broadcast(&cv->c),
-                      "pthread_cond_broadcast");
+    vtpu_thread_check(pthread_cond_broadcast(&cv->c), "pthread_cond_broadcast");
 }
 
 /* Sleep until signalled (or spuriously woken: callers loop on their

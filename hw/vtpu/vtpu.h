@@ -44,6 +44,33 @@ typedef struct vtpu_config {
 } vtpu_config;
 
 /*
+ * The override keys, one table for every user (config.c's parser and
+ * help, the QEMU device's properties, vtpu-run's options):
+ * X(ID, "key", vtpu_config field, U32 or U64, one-line help).
+ */
+#define VTPU_CONFIG_KEYS(X)                                                    \
+    X(CORES, "cores", num_tcs, U32, "TensorCores on the chip (1-8)")           \
+    X(HBM_SIZE, "hbm-size", hbm_size, U64, "HBM bytes shared by all TCs")      \
+    X(VMEM_SIZE, "vmem-size", vmem_size, U32, "VMEM bytes per TC")             \
+    X(SMEM_SIZE, "smem-size", smem_size, U32, "SMEM bytes per TC")             \
+    X(IMEM_SIZE, "imem-size", imem_size, U32, "IMEM bytes per TC")             \
+    X(SEMS, "sems", num_sems, U32, "semaphores per TC")                        \
+    X(MXU_SIZE, "mxu-size", mxu_dim, U32, "MXU dimension (128 or 256)")        \
+    X(MXU_COUNT, "mxu-count", mxu_count, U32, "MXUs per TC (1-8)")             \
+    X(INSN_BUDGET, "insn-budget", insn_budget, U64,                           \
+      "watchdog: instructions per TC per run, 0 = off")                        \
+    X(RACE, "race", race, U32, "detect data races: on/off (1/0)")              \
+    X(POISON, "poison", poison, U32,                                           \
+      "poison memory, report uninitialised reads: on/off")
+
+enum vtpu_config_key {
+#define VTPU_CONFIG_KEY_ENUM_(id, key, field, type, help) VTPU_CFG_##id,
+    VTPU_CONFIG_KEYS(VTPU_CONFIG_KEY_ENUM_)
+#undef VTPU_CONFIG_KEY_ENUM_
+    VTPU_CFG__COUNT
+};
+
+/*
  * Fill `cfg` with the preset for generation `gen` ("v4", "v5e", "v5p",
  * "v6e"; NULL means the default, "v5p").  Returns -1 for an unknown name.
  */
@@ -51,17 +78,18 @@ int vtpu_config_preset(vtpu_config *cfg, const char *gen, char *err,
                        size_t errlen);
 
 /*
- * Apply one override "key=value" (keys named as the QEMU properties are:
- * gen, cores, hbm-size, vmem-size, smem-size, imem-size, sems, mxu-size,
- * mxu-count, insn-budget, race, poison; the last two also take on/off).  Sizes accept K/M/G suffixes (binary).  "gen"
- * resets every field to that preset, so give it first.
+ * Apply one override "key=value": "gen" or a key of VTPU_CONFIG_KEYS
+ * (named as the QEMU properties are; race and poison also take on/off).
+ * Sizes accept K/M/G suffixes (binary).  "gen" resets every field to
+ * that preset, so give it first.
  */
 int vtpu_config_set(vtpu_config *cfg, const char *key, const char *value,
                     char *err, size_t errlen);
 
 /*
- * Enumerate the override keys (not "gen"): returns the i-th key and its
- * one-line description in *help, or NULL past the end.  For help texts.
+ * Enumerate the override keys (not "gen"): returns the i-th key (i is a
+ * VTPU_CFG_* value) and its one-line description in *help, or NULL past
+ * the end.  For help texts and property lists.
  */
 const char *vtpu_config_help(unsigned i, const char **help);
 

@@ -111,7 +111,7 @@ class LoadProgRace(unittest.TestCase):
     def test_flip_headers_during_load_prog(self):
         # A large code segment makes each load take a while; the
         # program headers are flipped through BAR2 while it runs.
-        nops = [0x00000013] * (1 << 18)        # 1 MiB of addi x0,x0,0
+        nops = [0x00000013] * (1 << 17)        # 512 KiB of addi x0,x0,0
         image = elf(nops + [0x02a00513, 0x05d00893, 0x00000073],
                     b"\xab" * 4096)
         phdr = 52
