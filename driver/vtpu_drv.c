@@ -326,60 +326,17 @@ const vtpu_drv_error *vtpu_drv_last_error(const vtpu_drv *d)
 
 const char *vtpu_drv_opcode_name(uint32_t op)
 {
-    static const char *const names[VTPU_OP__COUNT] = {
-        [VTPU_OP_NOP] = "NOP",           [VTPU_OP_COPY_H2D] = "COPY_H2D",
-        [VTPU_OP_COPY_D2H] = "COPY_D2H", [VTPU_OP_COPY_D2D] = "COPY_D2D",
-        [VTPU_OP_FILL] = "FILL",         [VTPU_OP_LOAD_PROG] = "LOAD_PROG",
-        [VTPU_OP_LAUNCH] = "LAUNCH",     [VTPU_OP_FENCE] = "FENCE",
-    };
-    return op < VTPU_OP__COUNT && names[op] ? names[op] : "unknown opcode";
+    return vtpu_op_name(op);
 }
 
 const char *vtpu_drv_error_name(uint32_t code)
 {
-    static const char *const names[VTPU_E__COUNT] = {
-        [VTPU_E_NONE] = "no error",
-        [VTPU_E_BAD_OPCODE] = "unknown opcode",
-        [VTPU_E_BAD_FLAGS] = "unknown flags or reserved bits set",
-        [VTPU_E_BAD_LENGTH] = "bad length",
-        [VTPU_E_BAD_ALIGN] = "misaligned address",
-        [VTPU_E_HBM_RANGE] = "address range outside HBM",
-        [VTPU_E_HOST_DMA] = "host memory not accessible (DMA fault)",
-        [VTPU_E_BAD_SLOT] = "program slot out of range",
-        [VTPU_E_NO_PROGRAM] = "no program loaded in that slot",
-        [VTPU_E_BAD_ELF] = "ELF image rejected",
-        [VTPU_E_BAD_TCS] = "more TCs than the chip has",
-        [VTPU_E_FAULT] = "kernel fault",
-        [VTPU_E_EXIT_CODE] = "kernel exited with a non-zero code",
-        [VTPU_E_RING_CONFIG] = "bad ring configuration",
-        [VTPU_E_RING_POINTER] = "ring tail out of range",
-        [VTPU_E_RING_FETCH] = "cannot fetch the command from the ring",
-    };
-    return code < VTPU_E__COUNT && names[code] ? names[code] : "unknown error";
+    return vtpu_err_name(code);
 }
 
 const char *vtpu_drv_fault_name(uint32_t kind)
 {
-    static const char *const names[VTPU_FAULT__COUNT] = {
-        [VTPU_FAULT_NONE] = "no fault",
-        [VTPU_FAULT_ILLEGAL_INSN] = "illegal instruction",
-        [VTPU_FAULT_MISALIGNED] = "misaligned access",
-        [VTPU_FAULT_OOB] = "out-of-bounds access",
-        [VTPU_FAULT_SCALAR_VMEM] = "scalar access to VMEM",
-        [VTPU_FAULT_DMA] = "bad DMA",
-        [VTPU_FAULT_MXU] = "MXU misuse",
-        [VTPU_FAULT_SEM] = "bad semaphore operation",
-        [VTPU_FAULT_SEM_NONZERO] = "semaphore non-zero at exit",
-        [VTPU_FAULT_DEADLOCK] = "deadlock",
-        [VTPU_FAULT_WATCHDOG] = "watchdog: instruction budget exhausted",
-        [VTPU_FAULT_EBREAK] = "breakpoint (ebreak) with no debugger",
-        [VTPU_FAULT_ECALL] = "bad ecall",
-        [VTPU_FAULT_NO_PROGRAM] = "no program loaded",
-        [VTPU_FAULT_RACE] = "data race",
-        [VTPU_FAULT_UNINIT] = "uninitialised read",
-    };
-    return kind < VTPU_FAULT__COUNT && names[kind] ? names[kind]
-                                                   : "unknown fault";
+    return vtpu_fault_name(kind);
 }
 
 static const char *space_name(uint32_t space)

@@ -22,6 +22,14 @@
 _Static_assert(sizeof(vtpu_cmd) == VTPU_CMD_SIZE, "ring entry size");
 _Static_assert(sizeof(vtpu_launch_result) == 112, "launch result size");
 _Static_assert((int)VTPU_ERR__COUNT == (int)VTPU_FAULT__COUNT, "fault kinds");
+/* The hand-written counts of vtpu-regs.h's tables cover every entry. */
+#define OP_BELOW_COUNT(name, v) _Static_assert((v) < VTPU_OP__COUNT, #name);
+VTPU_OPCODES(OP_BELOW_COUNT)
+#define E_BELOW_COUNT(name, v, d) _Static_assert((v) < VTPU_E__COUNT, #name);
+VTPU_ERRORS(E_BELOW_COUNT)
+#define F_BELOW_COUNT(name, v, d)                                              \
+    _Static_assert((v) < VTPU_FAULT__COUNT, #name);
+VTPU_FAULTS(F_BELOW_COUNT)
 _Static_assert((int)VTPU_ERR_NO_PROGRAM == (int)VTPU_FAULT_NO_PROGRAM,
                "fault kinds");
 _Static_assert((int)VTPU_ERR_WATCHDOG == (int)VTPU_FAULT_WATCHDOG,
@@ -41,16 +49,6 @@ void vtpu_dev_set_err(dev_err *e, uint32_t code, const char *fmt, ...)
     va_end(ap);
 }
 
-const char *vtpu_dev_op_name(uint32_t op)
-{
-    static const char *const names[VTPU_OP__COUNT] = {
-        [VTPU_OP_NOP] = "NOP",           [VTPU_OP_COPY_H2D] = "COPY_H2D",
-        [VTPU_OP_COPY_D2H] = "COPY_D2H", [VTPU_OP_COPY_D2D] = "COPY_D2D",
-        [VTPU_OP_FILL] = "FILL",         [VTPU_OP_LOAD_PROG] = "LOAD_PROG",
-        [VTPU_OP_LAUNCH] = "LAUNCH",     [VTPU_OP_FENCE] = "FENCE",
-    };
-    return op < VTPU_OP__COUNT && names[op] ? names[op] : "unknown";
-}
 
 /* Decoded ring entry. */
 typedef struct cmd {
@@ -394,7 +392,7 @@ void vtpu_dev_execute(vtpu_dev *dev, uint32_t idx, uint64_t addr,
         vtpu_dev_set_err(
             e, VTPU_E_BAD_FLAGS,
             "%s: header 0x%08x has unknown flags or reserved bits set",
-            vtpu_dev_op_name(c.op), c.hdr);
+            vtpu_op_name(c.op), c.hdr);
         e->value = c.hdr;
         return;
     }

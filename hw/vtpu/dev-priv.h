@@ -112,6 +112,5 @@ void vtpu_dev_execute(vtpu_dev *dev, uint32_t idx, uint64_t addr,
 /* Fill in an error: code and a printf-style message. */
 void vtpu_dev_set_err(dev_err *e, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-const char *vtpu_dev_op_name(uint32_t op);
 
 #endif /* VTPU_DEV_PRIV_H */

@@ -168,7 +168,7 @@ static void raise_error(vtpu_dev *dev, uint32_t index, uint32_t opcode,
         dev_log(dev, VTPU_LOG_CMD_ERROR, "error %u: %s", e->code, e->msg);
     else
         dev_log(dev, VTPU_LOG_CMD_ERROR, "command %u (%s): error %u: %s", index,
-                vtpu_dev_op_name(opcode), e->code, e->msg);
+                vtpu_op_name(opcode), e->code, e->msg);
 }
 
 static void clear_error(vtpu_dev *dev)
@@ -258,7 +258,7 @@ static void apply(vtpu_dev *dev, uint32_t idx, const cmd_outcome *o)
     if (r[VTPU_R_RING_HEAD] == r[VTPU_R_RING_TAIL])
         r[VTPU_R_INT_STATUS] |= VTPU_FMASK(INT, IDLE);
     dev_log(dev, VTPU_LOG_TRACE, "command %u (%s) done", idx,
-            vtpu_dev_op_name(o->opcode));
+            vtpu_op_name(o->opcode));
 }
 
 /*

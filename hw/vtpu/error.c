@@ -10,30 +10,10 @@
 
 #include "internal.h"
 
-static const char *const kind_names[VTPU_ERR__COUNT] = {
-    [VTPU_ERR_NONE] = "no error",
-    [VTPU_ERR_ILLEGAL_INSN] = "illegal instruction",
-    [VTPU_ERR_MISALIGNED] = "misaligned access",
-    [VTPU_ERR_OOB] = "out-of-bounds access",
-    [VTPU_ERR_SCALAR_VMEM] = "scalar access to VMEM",
-    [VTPU_ERR_DMA] = "bad DMA",
-    [VTPU_ERR_MXU] = "MXU misuse",
-    [VTPU_ERR_SEM] = "bad semaphore operation",
-    [VTPU_ERR_SEM_NONZERO] = "semaphore non-zero at exit",
-    [VTPU_ERR_DEADLOCK] = "deadlock",
-    [VTPU_ERR_WATCHDOG] = "watchdog: instruction budget exhausted",
-    [VTPU_ERR_EBREAK] = "breakpoint (ebreak) with no debugger attached",
-    [VTPU_ERR_ECALL] = "bad ecall",
-    [VTPU_ERR_NO_PROGRAM] = "no program loaded",
-    [VTPU_ERR_RACE] = "data race",
-    [VTPU_ERR_UNINIT] = "uninitialised read",
-};
 
 const char *vtpu_error_kind_name(vtpu_error_kind kind)
 {
-    if ((unsigned)kind >= VTPU_ERR__COUNT)
-        return "unknown error";
-    return kind_names[kind];
+    return vtpu_fault_name((uint32_t)kind);
 }
 
 const char *vtpu_space_name(vtpu_space space)

@@ -21,6 +21,8 @@
 
 #include <stdint.h>
 
+#include "vtpu-faults.h"
+
 /* The layout below is aligned by hand to show fields under registers. */
 /* clang-format off */
 
@@ -263,18 +265,35 @@ VTPU_REG(ERR_MSG, 0x400)
 /* Commands: 64-byte ring entries                                       */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The opcodes, one table: X(NAME, value).  0 is not a command: a zeroed
+ * (never written) entry is caught.
+ *   COPY_H2D host -> HBM; COPY_D2H HBM -> host; COPY_D2D HBM -> HBM,
+ *   overlap allowed; FILL HBM := 32-bit pattern; LOAD_PROG ELF image in
+ *   HBM -> program slot; LAUNCH run a program slot on N TCs; FENCE
+ *   FENCE := value [+ write-back, irq].
+ */
+#define VTPU_OPCODES(X)                                                      \
+    X(NOP, 0x01) X(COPY_H2D, 0x02) X(COPY_D2H, 0x03) X(COPY_D2D, 0x04)     \
+    X(FILL, 0x05) X(LOAD_PROG, 0x06) X(LAUNCH, 0x07) X(FENCE, 0x08)
+
 enum {
-    /* 0 is not a command: a zeroed (never written) entry is caught. */
-    VTPU_OP_NOP = 0x01,
-    VTPU_OP_COPY_H2D = 0x02,  /* host -> HBM */
-    VTPU_OP_COPY_D2H = 0x03,  /* HBM -> host */
-    VTPU_OP_COPY_D2D = 0x04,  /* HBM -> HBM, overlap allowed */
-    VTPU_OP_FILL = 0x05,      /* HBM := 32-bit pattern */
-    VTPU_OP_LOAD_PROG = 0x06, /* ELF image in HBM -> program slot */
-    VTPU_OP_LAUNCH = 0x07,    /* run a program slot on N TCs */
-    VTPU_OP_FENCE = 0x08,     /* FENCE := value [+ write-back, irq] */
-    VTPU_OP__COUNT
+#define VTPU_OP_ENUM_(name, v) VTPU_OP_##name = (v),
+    VTPU_OPCODES(VTPU_OP_ENUM_)
+#undef VTPU_OP_ENUM_
+    VTPU_OP__COUNT = 0x09
 };
+
+/* "COPY_H2D", ...; "unknown opcode" for anything else. */
+static inline const char *vtpu_op_name(uint32_t op)
+{
+    switch (op) {
+#define VTPU_OP_CASE_(name, v) case (v): return #name;
+    VTPU_OPCODES(VTPU_OP_CASE_)
+#undef VTPU_OP_CASE_
+    }
+    return "unknown opcode";
+}
 
 /* hdr = OPCODE | FLAGS << 8; bits 16..31 reserved (must be 0). */
 VTPU_FIELD(CMD, OPCODE, 0, 8)
@@ -343,47 +362,43 @@ typedef struct vtpu_launch_result {
 /* Error codes (ERR_CODE)                                               */
 /* ------------------------------------------------------------------ */
 
+/* X(NAME, value, description): ERR_CODE values, one table. */
+#define VTPU_ERRORS(X)                                                       \
+    X(NONE, 0, "no error")                                                   \
+    X(BAD_OPCODE, 1, "unknown opcode")           /* VALUE = opcode */        \
+    X(BAD_FLAGS, 2, "unknown flags or reserved bits set") /* VALUE = hdr */ \
+    X(BAD_LENGTH, 3, "bad length") /* 0, too large, not a multiple of 4 */   \
+    X(BAD_ALIGN, 4, "misaligned address") /* FILL destination */             \
+    X(HBM_RANGE, 5, "address range outside HBM")  /* ADDR/LEN */             \
+    X(HOST_DMA, 6, "host memory not accessible (DMA fault)") /* ADDR/LEN */  \
+    X(BAD_SLOT, 7, "program slot out of range")   /* VALUE = slot */         \
+    X(NO_PROGRAM, 8, "no program loaded in that slot") /* VALUE = slot */    \
+    X(BAD_ELF, 9, "ELF image rejected")           /* ERR_MSG says why */     \
+    X(BAD_TCS, 10, "more TCs than the chip has")  /* VALUE = count */        \
+    X(FAULT, 11, "kernel fault") /* KIND, TC, PC, SPACE, ADDR */             \
+    X(EXIT_CODE, 12, "kernel exited with a non-zero code") /* F_CHECK_EXIT */\
+    X(RING_CONFIG, 13, "bad ring configuration") /* RING_BASE/RING_SIZE */   \
+    X(RING_POINTER, 14, "ring tail out of range") /* VALUE = TAIL */         \
+    X(RING_FETCH, 15, "cannot fetch the command from the ring") /* ADDR */
+
 enum {
-    VTPU_E_NONE = 0,
-    VTPU_E_BAD_OPCODE = 1,  /* ERR_VALUE = opcode */
-    VTPU_E_BAD_FLAGS = 2,   /* unknown flag or reserved bits; VALUE = hdr */
-    VTPU_E_BAD_LENGTH = 3,  /* zero, too large or not a multiple of 4 */
-    VTPU_E_BAD_ALIGN = 4,   /* FILL destination not 4-byte aligned */
-    VTPU_E_HBM_RANGE = 5,   /* ADDR/LEN outside HBM */
-    VTPU_E_HOST_DMA = 6,    /* host memory access failed at ADDR/LEN */
-    VTPU_E_BAD_SLOT = 7,    /* program slot out of range; VALUE = slot */
-    VTPU_E_NO_PROGRAM = 8,  /* launch of an empty slot; VALUE = slot */
-    VTPU_E_BAD_ELF = 9,     /* LOAD_PROG refused the image: ERR_MSG why */
-    VTPU_E_BAD_TCS = 10,    /* launch TC count > NUM_TCS; VALUE = count */
-    VTPU_E_FAULT = 11,      /* a TC faulted: KIND, TC, PC, SPACE, ADDR */
-    VTPU_E_EXIT_CODE = 12,  /* F_CHECK_EXIT: TC exited with VALUE != 0 */
-    VTPU_E_RING_CONFIG = 13, /* enable with bad RING_BASE/RING_SIZE */
-    VTPU_E_RING_POINTER = 14, /* TAIL written >= RING_SIZE; VALUE = it */
-    VTPU_E_RING_FETCH = 15, /* reading the command at ADDR failed */
-    VTPU_E__COUNT
+#define VTPU_E_ENUM_(name, v, desc) VTPU_E_##name = (v),
+    VTPU_ERRORS(VTPU_E_ENUM_)
+#undef VTPU_E_ENUM_
+    VTPU_E__COUNT = 16
 };
 
-/* ERR_KIND for VTPU_E_FAULT: the engine's error taxonomy (vtpu.h
- * vtpu_error_kind has the same values; dev.c checks that). */
-enum {
-    VTPU_FAULT_NONE = 0,
-    VTPU_FAULT_ILLEGAL_INSN = 1,
-    VTPU_FAULT_MISALIGNED = 2,
-    VTPU_FAULT_OOB = 3,
-    VTPU_FAULT_SCALAR_VMEM = 4,
-    VTPU_FAULT_DMA = 5,
-    VTPU_FAULT_MXU = 6,
-    VTPU_FAULT_SEM = 7,
-    VTPU_FAULT_SEM_NONZERO = 8,
-    VTPU_FAULT_DEADLOCK = 9,
-    VTPU_FAULT_WATCHDOG = 10,
-    VTPU_FAULT_EBREAK = 11,
-    VTPU_FAULT_ECALL = 12,
-    VTPU_FAULT_NO_PROGRAM = 13,
-    VTPU_FAULT_RACE = 14,   /* data race (device property race=on) */
-    VTPU_FAULT_UNINIT = 15, /* uninitialised read (poison=on) */
-    VTPU_FAULT__COUNT
-};
+static inline const char *vtpu_err_name(uint32_t code)
+{
+    switch (code) {
+#define VTPU_E_CASE_(name, v, desc) case (v): return desc;
+    VTPU_ERRORS(VTPU_E_CASE_)
+#undef VTPU_E_CASE_
+    }
+    return "unknown error";
+}
+
+/* ERR_KIND for VTPU_E_FAULT: VTPU_FAULT_* of vtpu-faults.h. */
 
 /* ERR_SPACE: where ERR_ADDR points (values of vtpu.h vtpu_space, plus
  * host memory and the ring). */

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vtpu-faults.h"
 #include "vtpu-map.h"
 
 #ifdef __cplusplus
@@ -100,25 +101,25 @@ int vtpu_config_validate(const vtpu_config *cfg, char *err, size_t errlen);
 /* Errors                                                               */
 /* ------------------------------------------------------------------ */
 
-/* The error taxonomy: docs/architecture.md describes each kind. */
+/*
+ * The error taxonomy: docs/architecture.md describes each kind.  Made
+ * from VTPU_FAULTS (vtpu-faults.h), the table the register interface's
+ * ERR_KIND uses, so the two cannot drift:
+ *   ILLEGAL_INSN undefined or reserved encoding, bad CSR; MISALIGNED
+ *   load/store/fetch/jump target; OOB access outside a memory space;
+ *   SCALAR_VMEM scalar load/store to VMEM; DMA malformed or out-of-range
+ *   descriptor; MXU staging/accumulator misuse; SEM bad semaphore index
+ *   or TC; SEM_NONZERO semaphore left non-zero at exit; DEADLOCK every
+ *   live TC waits on what cannot happen; WATCHDOG instruction budget
+ *   exhausted; EBREAK with no debugger; ECALL unknown service or bad
+ *   arguments; NO_PROGRAM run without a program; RACE data race
+ *   (race=1); UNINIT read of never-written memory (poison=1).
+ */
 typedef enum vtpu_error_kind {
-    VTPU_ERR_NONE = 0,
-    VTPU_ERR_ILLEGAL_INSN,   /* undefined or reserved encoding, bad CSR */
-    VTPU_ERR_MISALIGNED,     /* misaligned load/store/fetch/jump target */
-    VTPU_ERR_OOB,            /* access outside a memory space's bounds */
-    VTPU_ERR_SCALAR_VMEM,    /* scalar load/store to VMEM */
-    VTPU_ERR_DMA,            /* malformed or out-of-range DMA descriptor */
-    VTPU_ERR_MXU,            /* MXU staging/accumulator misuse */
-    VTPU_ERR_SEM,            /* bad semaphore index or TC */
-    VTPU_ERR_SEM_NONZERO,    /* semaphore left non-zero at exit */
-    VTPU_ERR_DEADLOCK,       /* every live TC waits on what cannot happen */
-    VTPU_ERR_WATCHDOG,       /* instruction budget exhausted */
-    VTPU_ERR_EBREAK,         /* ebreak with no debugger attached */
-    VTPU_ERR_ECALL,          /* unknown ecall service or bad arguments */
-    VTPU_ERR_NO_PROGRAM,     /* run without a loaded program */
-    VTPU_ERR_RACE,           /* data race (config race=1) */
-    VTPU_ERR_UNINIT,         /* read of never-written memory (poison=1) */
-    VTPU_ERR__COUNT
+#define VTPU_ERR_ENUM_(name, v, desc) VTPU_ERR_##name = (v),
+    VTPU_FAULTS(VTPU_ERR_ENUM_)
+#undef VTPU_ERR_ENUM_
+    VTPU_ERR__COUNT = VTPU_FAULT__COUNT
 } vtpu_error_kind;
 
 /* Memory spaces, as named in reports and DMA descriptors. */
