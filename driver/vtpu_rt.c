@@ -3,6 +3,7 @@
  * modules and launches over the driver.  See vtpu_rt.h and docs/driver.md.
  */
 #include "vtpu_rt.h"
+#include "vtpu-elf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -427,30 +428,6 @@ int vtpu_rt_array_alloc(vtpu_rt *rt, vtpu_rt_array *a, uint32_t dtype,
 /* ELF kernel modules                                                   */
 /* ------------------------------------------------------------------ */
 
-#define EM_RISCV 243
-#define ET_EXEC 2
-#define PT_LOAD 1
-#define SHT_SYMTAB 2
-#define SHT_NOBITS 8
-#define EF_RISCV_RVC 0x1
-#define EF_RISCV_FLOAT_ABI 0x6
-#define EF_RISCV_RVE 0x8
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static int within(uint64_t off, uint64_t size, uint64_t len)
-{
-    return off <= len && size <= len - off;
-}
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -477,12 +454,6 @@ static const char *elf_str(const uint8_t *strtab, uint32_t size, uint32_t off)
     return (const char *)strtab + off;
 }
 
-static int seg_in(uint32_t vaddr, uint32_t memsz, uint64_t base, uint64_t size)
-{
-    uint64_t end = (uint64_t)vaddr + memsz;
-    return vaddr >= base && end <= base + size;
-}
-
 int vtpu_module_parse(vtpu_module *m, const void *elf, size_t len,
                       const vtpu_drv_info *info, char *err, size_t errlen)
 {
@@ -490,83 +461,20 @@ int vtpu_module_parse(vtpu_module *m, const void *elf, size_t len,
     if (err && errlen)
         err[0] = 0;
     memset(m, 0, sizeof(*m));
-    if (!b || len < 52 || memcmp(b, "\177ELF", 4) != 0)
-        return elf_err(err, errlen, "not an ELF file (%zu bytes)", len);
-    if (b[4] != 1)
-        return elf_err(err, errlen,
-                       b[4] == 2 ? "64-bit ELF (ELFCLASS64): a TensorCore is "
-                                   "RV32 (build with -march=rv32imf "
-                                   "-mabi=ilp32f)"
-                                 : "ELF class %u is not ELFCLASS32",
-                       b[4]);
-    if (b[5] != 1)
-        return elf_err(err, errlen,
-                       "not little-endian (EI_DATA %u): RISC-V is "
-                       "little-endian",
-                       b[5]);
-    if (b[6] != 1 || rd32(b + 20) != 1)
-        return elf_err(err, errlen, "ELF version %u is not 1", b[6]);
-    if (rd16(b + 18) != EM_RISCV)
-        return elf_err(err, errlen,
-                       "machine %u is not RISC-V (EM_RISCV = 243): wrong "
-                       "architecture",
-                       rd16(b + 18));
-    if (rd16(b + 16) != ET_EXEC)
-        return elf_err(err, errlen,
-                       "type %u is not an executable (ET_EXEC = 2); link "
-                       "with firmware/vtpu.ld",
-                       rd16(b + 16));
-    uint32_t flags = rd32(b + 36);
-    if (flags & EF_RISCV_RVC)
-        return elf_err(err, errlen,
-                       "uses compressed instructions (RVC), which a "
-                       "TensorCore does not have; build with -march=rv32imf");
-    if (flags & EF_RISCV_RVE)
-        return elf_err(err, errlen, "RV32E binary; a TensorCore is RV32IMF");
-    if ((flags & EF_RISCV_FLOAT_ABI) > 0x2)
-        return elf_err(err, errlen,
-                       "double-precision float ABI; a TensorCore has F only "
-                       "(build with -mabi=ilp32f)");
-    if (len > VTPU_LOAD_PROG_MAX_LEN)
-        return elf_err(err, errlen,
-                       "image of %zu bytes is over the %u-byte "
-                       "limit of LOAD_PROG",
-                       len, VTPU_LOAD_PROG_MAX_LEN);
-
-    /* Program headers. */
-    uint32_t phoff = rd32(b + 28);
-    uint16_t phentsize = rd16(b + 42), phnum = rd16(b + 44);
-    if (phnum == 0 || phentsize < 32 ||
-        !within(phoff, (uint64_t)phnum * phentsize, len))
-        return elf_err(err, errlen,
-                       "program headers (%u at 0x%x) lie outside the file",
-                       phnum, phoff);
-    for (unsigned i = 0; i < phnum; i++) {
-        const uint8_t *ph = b + phoff + (size_t)i * phentsize;
-        if (rd32(ph) != PT_LOAD || rd32(ph + 20) == 0)
-            continue;
-        uint32_t off = rd32(ph + 4), vaddr = rd32(ph + 8);
-        uint32_t filesz = rd32(ph + 16), memsz = rd32(ph + 20);
-        if (filesz > memsz || !within(off, filesz, len))
-            return elf_err(err, errlen,
-                           "segment %u: file range 0x%x+0x%x is malformed", i,
-                           off, filesz);
-        if (info && !seg_in(vaddr, memsz, VTPU_IMEM_BASE, info->imem_size) &&
-            !seg_in(vaddr, memsz, VTPU_SMEM_BASE, info->smem_size))
-            return elf_err(err, errlen,
-                           "segment %u at 0x%08x+0x%x does not fit this "
-                           "device's IMEM (%u bytes at 0x%08x) or SMEM (%u "
-                           "bytes at 0x%08x)",
-                           i, vaddr, memsz, info->imem_size, VTPU_IMEM_BASE,
-                           info->smem_size, VTPU_SMEM_BASE);
-    }
+    /* What a TC program is: the one checker (hw/vtpu/abi/vtpu-elf.h).
+     * Without device info, the largest windows the address map allows. */
+    vtpu_elf_info ei;
+    char why[200];
+    if (vtpu_elf_check(b, len, info ? info->imem_size : VTPU_IMEM_MAX,
+                       info ? info->smem_size : VTPU_SMEM_MAX, &ei, why,
+                       sizeof(why)))
+        return elf_err(err, errlen, "%s", why);
 
     /* Section headers and their names. */
-    uint32_t shoff = rd32(b + 32);
-    uint16_t shentsize = rd16(b + 46), shnum = rd16(b + 48),
-             shstrndx = rd16(b + 50);
+    uint32_t shoff = ei.shoff, shentsize = ei.shentsize, shnum = ei.shnum,
+             shstrndx = ei.shstrndx;
     if (shnum == 0 || shentsize < 40 ||
-        !within(shoff, (uint64_t)shnum * shentsize, len))
+        !vtpu_elf_within(shoff, (uint64_t)shnum * shentsize, len))
         return elf_err(err, errlen,
                        "no section headers (a kernel module needs "
                        ".vtpu.kernels)");
@@ -575,22 +483,22 @@ int vtpu_module_parse(vtpu_module *m, const void *elf, size_t len,
                        shstrndx);
 #define SH(i) (b + shoff + (size_t)(i)*shentsize)
     const uint8_t *shs = SH(shstrndx);
-    uint32_t shs_off = rd32(shs + 16), shs_size = rd32(shs + 20);
-    if (!within(shs_off, shs_size, len))
+    uint32_t shs_off = vtpu_elf_rd32(shs + 16), shs_size = vtpu_elf_rd32(shs + 20);
+    if (!vtpu_elf_within(shs_off, shs_size, len))
         return elf_err(err, errlen, "section name table outside the file");
     const uint8_t *names = b + shs_off;
 
     int ktab = -1, symtab = -1;
     for (unsigned i = 0; i < shnum; i++) {
         const uint8_t *sh = SH(i);
-        uint32_t type = rd32(sh + 4);
-        if (type != SHT_NOBITS && type != 0 &&
-            !within(rd32(sh + 16), rd32(sh + 20), len))
+        uint32_t type = vtpu_elf_rd32(sh + 4);
+        if (type != VTPU_ELF_SHT_NOBITS && type != 0 &&
+            !vtpu_elf_within(vtpu_elf_rd32(sh + 16), vtpu_elf_rd32(sh + 20), len))
             return elf_err(err, errlen, "section %u lies outside the file", i);
-        const char *nm = elf_str(names, shs_size, rd32(sh));
+        const char *nm = elf_str(names, shs_size, vtpu_elf_rd32(sh));
         if (nm && !strcmp(nm, ".vtpu.kernels"))
             ktab = (int)i;
-        if (type == SHT_SYMTAB)
+        if (type == VTPU_ELF_SHT_SYMTAB)
             symtab = (int)i;
     }
     if (ktab < 0)
@@ -599,14 +507,14 @@ int vtpu_module_parse(vtpu_module *m, const void *elf, size_t len,
                        "with the TC runtime and declare kernels with "
                        "VTPU_KERNEL)");
     const uint8_t *ks = SH(ktab);
-    uint32_t kaddr = rd32(ks + 12), koff = rd32(ks + 16), ksize = rd32(ks + 20);
-    if (rd32(ks + 4) == SHT_NOBITS || ksize % sizeof(vtpu_kernel_entry))
+    uint32_t kaddr = vtpu_elf_rd32(ks + 12), koff = vtpu_elf_rd32(ks + 16), ksize = vtpu_elf_rd32(ks + 20);
+    if (vtpu_elf_rd32(ks + 4) == VTPU_ELF_SHT_NOBITS || ksize % sizeof(vtpu_kernel_entry))
         return elf_err(err, errlen,
                        ".vtpu.kernels is %u bytes, not a whole number of "
                        "%zu-byte entries",
                        ksize, sizeof(vtpu_kernel_entry));
     /* The loop above skips SHT_NULL sections: check this one here. */
-    if (!within(koff, ksize, len))
+    if (!vtpu_elf_within(koff, ksize, len))
         return elf_err(err, errlen, ".vtpu.kernels lies outside the file");
     uint32_t nk = ksize / sizeof(vtpu_kernel_entry);
     if (nk == 0)
@@ -636,20 +544,20 @@ int vtpu_module_parse(vtpu_module *m, const void *elf, size_t len,
     /* Every vtpu_kernel_<name> symbol must be its entry in the table. */
     if (symtab >= 0) {
         const uint8_t *st = SH(symtab);
-        uint32_t soff = rd32(st + 16), ssize = rd32(st + 20);
-        uint32_t link = rd32(st + 24);
+        uint32_t soff = vtpu_elf_rd32(st + 16), ssize = vtpu_elf_rd32(st + 20);
+        uint32_t link = vtpu_elf_rd32(st + 24);
         if (link >= shnum)
             return elf_err(err, errlen, "symbol table has no string table");
-        uint32_t stroff = rd32(SH(link) + 16), strsize = rd32(SH(link) + 20);
-        if (!within(stroff, strsize, len))
+        uint32_t stroff = vtpu_elf_rd32(SH(link) + 16), strsize = vtpu_elf_rd32(SH(link) + 20);
+        if (!vtpu_elf_within(stroff, strsize, len))
             return elf_err(err, errlen, "string table outside the file");
         for (uint32_t i = 0; i + 16 <= ssize; i += 16) {
             const uint8_t *sym = b + soff + i;
-            const char *nm = elf_str(b + stroff, strsize, rd32(sym));
+            const char *nm = elf_str(b + stroff, strsize, vtpu_elf_rd32(sym));
             if (!nm || strncmp(nm, "vtpu_kernel_", 12))
                 continue;
             const char *kn = nm + 12;
-            uint32_t v = rd32(sym + 4);
+            uint32_t v = vtpu_elf_rd32(sym + 4);
             uint32_t idx = (v - kaddr) / sizeof(vtpu_kernel_entry);
             if (v < kaddr || (v - kaddr) % sizeof(vtpu_kernel_entry) ||
                 idx >= nk ||

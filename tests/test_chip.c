@@ -142,6 +142,17 @@ static void test_elf_rejects(void **state)
     expect_reject(e, len, "not an executable");
     free(e);
 
+    /* e_ident[EI_VERSION] and e_version: the loader and the runtime's
+     * module reader once disagreed here (one checker now). */
+    e = valid_elf(&len);
+    e[6] = 2;
+    expect_reject(e, len, "ELF version");
+    free(e);
+    e = valid_elf(&len);
+    put32(e + 20, 0);
+    expect_reject(e, len, "ELF version");
+    free(e);
+
     e = valid_elf(&len);
     e[36] |= 1; /* RVC */
     expect_reject(e, len, "compressed instructions");
@@ -154,17 +165,17 @@ static void test_elf_rejects(void **state)
 
     e = valid_elf(&len);
     put32(e + 28, (uint32_t)len - 10); /* phoff past the end */
-    expect_reject(e, len, "program headers lie outside");
+    expect_reject(e, len, "lie outside the file");
     free(e);
 
     e = valid_elf(&len);
     put32(e + 52 + 8, 0x40000000); /* text vaddr outside the map */
-    expect_reject(e, len, "is outside IMEM");
+    expect_reject(e, len, "does not fit this device's IMEM");
     free(e);
 
     e = valid_elf(&len);
     put32(e + 52 + 32 + 20, 2u << 20); /* data memsz > SMEM */
-    expect_reject(e, len, "is outside IMEM");
+    expect_reject(e, len, "does not fit this device's IMEM");
     free(e);
 
     e = valid_elf(&len);

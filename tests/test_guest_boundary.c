@@ -218,10 +218,18 @@ static gpointer flip_main(gpointer opaque)
         /* Mostly plausible lies: small changes, huge sizes, IMEM/SMEM
          * addresses, so that the checks of the first pass pass. */
         switch (r % 4) {
-        case 0: *w = r; break;
-        case 1: *w = 0x7ffff000u; break;
-        case 2: *w ^= 1u << (r >> 27); break;
-        default: memcpy((void *)w, fl->orig + at, 4); break;
+        case 0:
+            *w = r;
+            break;
+        case 1:
+            *w = 0x7ffff000u;
+            break;
+        case 2:
+            *w ^= 1u << (r >> 27);
+            break;
+        default:
+            memcpy((void *)w, fl->orig + at, 4);
+            break;
         }
         fl->flips++;
         if (fl->flips % 64 == 0)
@@ -250,7 +258,9 @@ static void test_load_while_rewritten(void **state)
 
     uint32_t phoff = elf[28] | elf[29] << 8;
     uint32_t phnum = elf[44] | elf[45] << 8;
-    flipper fl = {.hbm = hbm + ELF_HBM, .orig = elf, .lo = phoff,
+    flipper fl = {.hbm = hbm + ELF_HBM,
+                  .orig = elf,
+                  .lo = phoff,
                   .hi = phoff + 32 * phnum};
     atomic_init(&fl.stop, false);
     GThread *th = g_thread_new("flipper", flip_main, &fl);
@@ -267,8 +277,8 @@ static void test_load_while_rewritten(void **state)
     }
     atomic_store(&fl.stop, true);
     g_thread_join(th);
-    printf("LOAD_PROG under rewrite: %u loaded, %u refused, %llu flips\n",
-           ok, bad, (unsigned long long)fl.flips);
+    printf("LOAD_PROG under rewrite: %u loaded, %u refused, %llu flips\n", ok,
+           bad, (unsigned long long)fl.flips);
     assert_true(ok + bad > 100);
     assert_true(fl.flips > 1000);
 
@@ -551,8 +561,8 @@ static void test_scrub(void **state)
     uint8_t buf[64], zero[64] = {0};
 
     assert_int_equal(vtpu_config_preset(&cfg, "v4", err, sizeof(err)), 0);
-    assert_int_equal(vtpu_config_set(&cfg, "hbm-size", "256M", err,
-                                     sizeof(err)), 0);
+    assert_int_equal(
+        vtpu_config_set(&cfg, "hbm-size", "256M", err, sizeof(err)), 0);
     vtpu_chip *chip = vtpu_chip_new(&cfg, err, sizeof(err));
     assert_non_null(chip);
     test_prog p;
@@ -571,32 +581,33 @@ static void test_scrub(void **state)
         hbm[i + test_rand32(&seed) % 4096] = (uint8_t)(1 + i / 4096 % 255);
     memset(buf, 0x5a, sizeof(buf));
     for (unsigned t = 0; t < cfg.num_tcs; t++) {
-        assert_int_equal(vtpu_mem_write(chip, t, VTPU_SPACE_VMEM, 4096, buf,
-                                        sizeof(buf)), 0);
-        assert_int_equal(vtpu_mem_write(chip, t, VTPU_SPACE_SMEM, 128, buf,
-                                        sizeof(buf)), 0);
+        assert_int_equal(
+            vtpu_mem_write(chip, t, VTPU_SPACE_VMEM, 4096, buf, sizeof(buf)),
+            0);
+        assert_int_equal(
+            vtpu_mem_write(chip, t, VTPU_SPACE_SMEM, 128, buf, sizeof(buf)), 0);
     }
     long filled = rss_kib();
     vtpu_chip_scrub(chip);
     long after = rss_kib();
-    printf("RSS: %ld KiB before, %ld filled, %ld after scrub\n", before,
-           filled, after);
+    printf("RSS: %ld KiB before, %ld filled, %ld after scrub\n", before, filled,
+           after);
     assert_true(filled - before >= 120 * 1024);
     assert_true(filled - after >= 120 * 1024);
 
     for (size_t i = 0; i < (128u << 20); i += 4096 * 61)
         assert_memory_equal(hbm + i, zero, 64);
     uint64_t check[512];
-    assert_int_equal(vtpu_hbm_read(chip, (64u << 20) - 4096, check,
-                                   sizeof(check)), 0);
+    assert_int_equal(
+        vtpu_hbm_read(chip, (64u << 20) - 4096, check, sizeof(check)), 0);
     for (size_t i = 0; i < 512; i++)
         assert_int_equal(check[i], 0);
     for (unsigned t = 0; t < cfg.num_tcs; t++) {
-        assert_int_equal(vtpu_mem_read(chip, t, VTPU_SPACE_VMEM, 4096, buf,
-                                       sizeof(buf)), 0);
+        assert_int_equal(
+            vtpu_mem_read(chip, t, VTPU_SPACE_VMEM, 4096, buf, sizeof(buf)), 0);
         assert_memory_equal(buf, zero, sizeof(buf));
-        assert_int_equal(vtpu_mem_read(chip, t, VTPU_SPACE_SMEM, 128, buf,
-                                       sizeof(buf)), 0);
+        assert_int_equal(
+            vtpu_mem_read(chip, t, VTPU_SPACE_SMEM, 128, buf, sizeof(buf)), 0);
         assert_memory_equal(buf, zero, sizeof(buf));
     }
     for (unsigned s = 0; s < VTPU_MAX_PROGRAMS; s++)

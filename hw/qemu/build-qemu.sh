@@ -146,7 +146,8 @@ overlay() {
         [ -L "$l" ] && [ ! -e "$l" ] && rm -f "$l"
     done
     engine=""
-    for f in "$ROOT"/hw/vtpu/*.c "$ROOT"/hw/vtpu/*.h; do
+    for f in "$ROOT"/hw/vtpu/*.c "$ROOT"/hw/vtpu/*.h "$ROOT"/hw/vtpu/abi/*.c \
+             "$ROOT"/hw/vtpu/abi/*.h; do
         ln -sfn "$f" "$d/$(basename "$f")"
         case "$f" in *.c) engine="$engine '$(basename "$f")'," ;; esac
     done

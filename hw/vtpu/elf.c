@@ -10,27 +10,10 @@
 #include <string.h>
 
 #include "internal.h"
+#include "vtpu-elf.h"
 
-#define EM_RISCV 243
-#define ET_EXEC 2
-#define PT_LOAD 1
-#define SHT_SYMTAB 2
 #define STT_NOTYPE 0
 #define STT_FUNC 2
-#define EF_RISCV_RVC 0x1
-#define EF_RISCV_FLOAT_ABI 0x6
-#define EF_RISCV_RVE 0x8
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -45,11 +28,6 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
     if (n > 0 && (size_t)n < errlen)
         vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
     va_end(ap);
-}
-
-static bool within(uint64_t off, uint64_t len, uint64_t size)
-{
-    return off <= size && len <= size - off;
 }
 
 void vtpu_program_free(vtpu_program *prog)
@@ -74,24 +52,26 @@ static int sym_cmp(const void *a, const void *b)
 /* Collect function symbols from .symtab; a broken table is ignored. */
 static void load_symbols(vtpu_program *prog, const uint8_t *b, size_t len)
 {
-    uint32_t shoff = rd32(b + 32);
-    uint16_t shentsize = rd16(b + 46), shnum = rd16(b + 48);
+    uint32_t shoff = vtpu_elf_rd32(b + 32);
+    uint16_t shentsize = vtpu_elf_rd16(b + 46), shnum = vtpu_elf_rd16(b + 48);
     uint32_t code_end = VTPU_IMEM_BASE + prog->code_words * 4;
 
     if (!shoff || shentsize < 40 ||
-        !within(shoff, (uint64_t)shnum * shentsize, len))
+        !vtpu_elf_within(shoff, (uint64_t)shnum * shentsize, len))
         return;
     for (unsigned i = 0; i < shnum; i++) {
         const uint8_t *sh = b + shoff + (size_t)i * shentsize;
-        if (rd32(sh + 4) != SHT_SYMTAB)
+        if (vtpu_elf_rd32(sh + 4) != VTPU_ELF_SHT_SYMTAB)
             continue;
-        uint32_t off = rd32(sh + 16), size = rd32(sh + 20);
-        uint32_t link = rd32(sh + 24), entsize = rd32(sh + 36);
-        if (link >= shnum || entsize < 16 || !within(off, size, len))
+        uint32_t off = vtpu_elf_rd32(sh + 16), size = vtpu_elf_rd32(sh + 20);
+        uint32_t link = vtpu_elf_rd32(sh + 24),
+                 entsize = vtpu_elf_rd32(sh + 36);
+        if (link >= shnum || entsize < 16 || !vtpu_elf_within(off, size, len))
             return;
         const uint8_t *str = b + shoff + (size_t)link * shentsize;
-        uint32_t stroff = rd32(str + 16), strsize = rd32(str + 20);
-        if (!within(stroff, strsize, len) || strsize == 0)
+        uint32_t stroff = vtpu_elf_rd32(str + 16),
+                 strsize = vtpu_elf_rd32(str + 20);
+        if (!vtpu_elf_within(stroff, strsize, len) || strsize == 0)
             return;
         uint32_t n = size / entsize;
         prog->syms = calloc(n ? n : 1, sizeof(vtpu_symbol));
@@ -99,24 +79,22 @@ static void load_symbols(vtpu_program *prog, const uint8_t *b, size_t len)
             return;
         for (uint32_t k = 0; k < n; k++) {
             const uint8_t *s = b + off + (size_t)k * entsize;
-            uint32_t name = rd32(s), value = rd32(s + 4);
+            uint32_t name = vtpu_elf_rd32(s), value = vtpu_elf_rd32(s + 4);
             unsigned type = s[12] & 0xf;
             if ((type != STT_FUNC && type != STT_NOTYPE) || name == 0 ||
-                name >= strsize || value < VTPU_IMEM_BASE ||
-                value >= code_end)
+                name >= strsize || value < VTPU_IMEM_BASE || value >= code_end)
                 continue;
             const char *nm = (const char *)b + stroff + name;
             size_t maxlen = strsize - name;
             size_t nl = strnlen(nm, maxlen);
-            if (nl == maxlen || nl == 0 || nm[0] == '.' ||
-                (nm[0] == '$' ))
+            if (nl == maxlen || nl == 0 || nm[0] == '.' || (nm[0] == '$'))
                 continue; /* unterminated, or a local label / mapping */
             vtpu_symbol *sym = &prog->syms[prog->nsyms];
             sym->name = strndup(nm, nl);
             if (!sym->name)
                 continue;
             sym->addr = value;
-            sym->size = rd32(s + 8);
+            sym->size = vtpu_elf_rd32(s + 8);
             prog->nsyms++;
         }
         qsort(prog->syms, prog->nsyms, sizeof(vtpu_symbol), sym_cmp);
@@ -155,106 +133,17 @@ vtpu_program *vtpu_program_from_elf(const vtpu_config *cfg, const void *elf,
                                     size_t len, char *err, size_t errlen)
 {
     const uint8_t *b = elf;
-    if (!b || len < 52 || memcmp(b, "\177ELF", 4) != 0) {
-        seterr(err, errlen, "not an ELF file");
-        return NULL;
-    }
-    if (b[4] != 1) {
-        seterr(err, errlen,
-               "ELFCLASS64 file: a TensorCore is RV32 (build with "
-               "-march=rv32imf -mabi=ilp32f)");
-        return NULL;
-    }
-    if (b[5] != 1) {
-        seterr(err, errlen, "big-endian file: RISC-V is little-endian");
-        return NULL;
-    }
-    if (rd16(b + 18) != EM_RISCV) {
-        seterr(err, errlen, "machine %u is not RISC-V (243)", rd16(b + 18));
-        return NULL;
-    }
-    if (rd16(b + 16) != ET_EXEC) {
-        seterr(err, errlen,
-               "type %u is not an executable (ET_EXEC); link the program "
-               "with firmware/vtpu.ld",
-               rd16(b + 16));
-        return NULL;
-    }
-    uint32_t flags = rd32(b + 36);
-    if (flags & EF_RISCV_RVC) {
-        seterr(err, errlen,
-               "uses compressed instructions (C extension), which a "
-               "TensorCore does not have; build with -march=rv32imf");
-        return NULL;
-    }
-    if (flags & EF_RISCV_RVE) {
-        seterr(err, errlen, "RV32E binary; a TensorCore is RV32IMF");
-        return NULL;
-    }
-    if ((flags & EF_RISCV_FLOAT_ABI) > 0x2) {
-        seterr(err, errlen,
-               "double-precision float ABI; a TensorCore has F only "
-               "(build with -mabi=ilp32f)");
-        return NULL;
-    }
+    vtpu_elf_info info;
+    char why[200];
 
-    uint32_t entry = rd32(b + 24), phoff = rd32(b + 28);
-    uint16_t phentsize = rd16(b + 42), phnum = rd16(b + 44);
-    if (phnum == 0 || phentsize < 32 ||
-        !within(phoff, (uint64_t)phnum * phentsize, len)) {
-        seterr(err, errlen, "program headers lie outside the file");
+    /* The rules of what a TC program is live in one place (abi/). */
+    if (vtpu_elf_check(elf, len, cfg->imem_size, cfg->smem_size, &info, why,
+                       sizeof(why))) {
+        seterr(err, errlen, "%s", why);
         return NULL;
     }
-
-    /* First pass: extent of the IMEM and SMEM images. */
-    uint64_t code_end = VTPU_IMEM_BASE, smem_end = VTPU_SMEM_BASE;
-    for (unsigned i = 0; i < phnum; i++) {
-        const uint8_t *ph = b + phoff + (size_t)i * phentsize;
-        if (rd32(ph) != PT_LOAD || rd32(ph + 20) == 0)
-            continue;
-        uint32_t off = rd32(ph + 4), vaddr = rd32(ph + 8);
-        uint32_t filesz = rd32(ph + 16), memsz = rd32(ph + 20);
-        if (filesz > memsz || !within(off, filesz, len)) {
-            seterr(err, errlen,
-                   "segment %u: file range 0x%x+0x%x is malformed", i, off,
-                   filesz);
-            return NULL;
-        }
-        uint64_t end = (uint64_t)vaddr + memsz;
-        if (vaddr >= VTPU_IMEM_BASE &&
-            end <= (uint64_t)VTPU_IMEM_BASE + cfg->imem_size) {
-            if (vaddr % 4) {
-                seterr(err, errlen,
-                       "segment %u: code at 0x%08x is not 4-byte aligned", i,
-                       vaddr);
-                return NULL;
-            }
-            if (end > code_end)
-                code_end = end;
-        } else if (vaddr >= VTPU_SMEM_BASE &&
-                   end <= (uint64_t)VTPU_SMEM_BASE + cfg->smem_size) {
-            if (end > smem_end)
-                smem_end = end;
-        } else {
-            seterr(err, errlen,
-                   "segment %u at 0x%08x-0x%08llx is outside IMEM "
-                   "[0x%08x, 0x%08x) and SMEM [0x%08x, 0x%08x): link with "
-                   "firmware/vtpu.ld and check the program fits",
-                   i, vaddr, (unsigned long long)end, VTPU_IMEM_BASE,
-                   VTPU_IMEM_BASE + cfg->imem_size, VTPU_SMEM_BASE,
-                   VTPU_SMEM_BASE + cfg->smem_size);
-            return NULL;
-        }
-    }
-    if (code_end == VTPU_IMEM_BASE) {
-        seterr(err, errlen, "no code segment in IMEM at 0x%08x",
-               VTPU_IMEM_BASE);
-        return NULL;
-    }
-    if (entry < VTPU_IMEM_BASE || entry >= code_end || entry % 4) {
-        seterr(err, errlen, "entry point 0x%08x is not in the code", entry);
-        return NULL;
-    }
+    uint32_t entry = info.entry;
+    uint64_t code_end = info.code_end, smem_end = info.smem_end;
 
     vtpu_program *prog = calloc(1, sizeof(*prog));
     if (!prog)
@@ -268,23 +157,19 @@ vtpu_program *vtpu_program_from_elf(const vtpu_config *cfg, const void *elf,
     if (!prog->text || !prog->code || !prog->smem_image)
         goto oom;
 
-    /* Second pass: copy bytes (the rest stays zero: .bss). */
-    for (unsigned i = 0; i < phnum; i++) {
-        const uint8_t *ph = b + phoff + (size_t)i * phentsize;
-        if (rd32(ph) != PT_LOAD || rd32(ph + 20) == 0)
-            continue;
-        uint32_t off = rd32(ph + 4), vaddr = rd32(ph + 8);
-        uint32_t filesz = rd32(ph + 16);
-        if (vaddr >= VTPU_SMEM_BASE)
-            memcpy(prog->smem_image + (vaddr - VTPU_SMEM_BASE), b + off,
-                   filesz);
+    /* Copy the bytes (the rest stays zero: .bss). */
+    vtpu_elf_seg sg;
+    for (uint32_t i = 0; vtpu_elf_segment(b, &info, i, &sg) == 0; i++) {
+        if (sg.imem)
+            memcpy((uint8_t *)prog->text + (sg.vaddr - VTPU_IMEM_BASE),
+                   b + sg.off, sg.filesz);
         else
-            memcpy((uint8_t *)prog->text + (vaddr - VTPU_IMEM_BASE),
-                   b + off, filesz);
+            memcpy(prog->smem_image + (sg.vaddr - VTPU_SMEM_BASE), b + sg.off,
+                   sg.filesz);
     }
     /* The words are little-endian in the file; make them host order. */
     for (uint32_t i = 0; i < prog->code_words; i++)
-        prog->text[i] = rd32((const uint8_t *)&prog->text[i]);
+        prog->text[i] = vtpu_elf_rd32((const uint8_t *)&prog->text[i]);
     vtpu_decode_program(prog->text, prog->code_words, prog->code);
     load_symbols(prog, b, len);
     return prog;

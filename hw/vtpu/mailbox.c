@@ -12,8 +12,7 @@
 #include "internal.h"
 
 /* `len` bytes of SMEM at TC address `addr`, copied, if inside SMEM. */
-static bool smem_copy(const vtpu_tc *tc, uint32_t addr, void *buf,
-                      size_t len)
+static bool smem_copy(const vtpu_tc *tc, uint32_t addr, void *buf, size_t len)
 {
     if (addr < VTPU_SMEM_BASE || addr - VTPU_SMEM_BASE > tc->smem_size ||
         len > tc->smem_size - (addr - VTPU_SMEM_BASE))
@@ -30,8 +29,8 @@ bool vtpu_mailbox_read(const vtpu_tc *tc, vtpu_mailbox_view *v)
         return false;
     v->mb.name[sizeof(v->mb.name) - 1] = 0;
     if (v->mb.phase >= VTPU_MB_GRID && v->mb.grid_rank <= VTPU_MAX_GRID_DIMS &&
-        v->mb.point_addr && smem_copy(tc, v->mb.point_addr, v->point,
-                                      sizeof(v->point)) &&
+        v->mb.point_addr &&
+        smem_copy(tc, v->mb.point_addr, v->point, sizeof(v->point)) &&
         smem_copy(tc, v->mb.step_addr, &v->step, sizeof(v->step))) {
         v->has_point = true;
         v->rank = v->mb.grid_rank;

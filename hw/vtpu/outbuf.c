@@ -20,8 +20,8 @@ struct vtpu_outbuf {
     pthread_mutex_t lock;
     uint8_t *data;
     size_t cap;
-    size_t head;     /* next byte to read */
-    size_t len;      /* bytes unread */
+    size_t head; /* next byte to read */
+    size_t len;  /* bytes unread */
     bool discard;
     uint64_t rate, burst;
     double tokens;
