@@ -1,6 +1,6 @@
 /*
  * host_platform.h - the driver's platform on the host: a vtpu chip and its
- * host interface (hw/vtpu/dev.h) linked into the process.
+ * host interface (hw/vtpu/include/dev.h) linked into the process.
  *
  * "Host memory" as the device sees it is an arena of this process: bus
  * addresses run from VTPU_HOST_BUS_BASE (above 4 GiB, so the HI halves of

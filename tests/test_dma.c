@@ -21,7 +21,7 @@
 #include "internal.h"
 
 /* The TC-side header: its descriptor must be what the engine reads. */
-#include "../firmware/include/vtpu/sync.h"
+#include "vtpu/sync.h"
 
 #define NTCS 2
 #define HBM_SIZE (16u << 20)

@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "../firmware/kernels/lib_ops.h"
+#include "lib_ops.h"
 #include "helpers.h"
 #include "vtpu-launch.h"
 #include "vtpu.h"

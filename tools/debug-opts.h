@@ -1,6 +1,6 @@
 /*
  * debug-opts.h - vtpu-run's switches for the engine's debugging aids
- * (hw/vtpu/vtpu-debug.h, docs/debugging.md): --dma-order, --trace,
+ * (hw/vtpu/include/vtpu-debug.h, docs/debugging.md): --dma-order, --trace,
  * --stats, --tag-output, shared by the bare and kernel modes.
  */
 #ifndef VTPU_RUN_DEBUG_OPTS_H

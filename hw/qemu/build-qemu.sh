@@ -10,7 +10,8 @@
 #      machine's Debian sources if there is none (needs root or sudo);
 #   2. unpacks it into OUT/src and patches three lines into its build files
 #      (hw/Kconfig, hw/meson.build, the trace subdirectory list);
-#   3. overlays OUT/src/hw/vtpu: symlinks to hw/vtpu/*.[ch] (the engine)
+#   3. overlays OUT/src/hw/vtpu: symlinks to hw/vtpu/{,abi/,include/}*.[ch]
+#      (the engine, flattened)
 #      and hw/qemu/*.[ch] + trace-events (the glue), plus a generated
 #      Kconfig and meson.build;
 #   4. configures a minimal riscv64-softmmu in OUT/build with ccache
@@ -147,7 +148,7 @@ overlay() {
     done
     engine=""
     for f in "$ROOT"/hw/vtpu/*.c "$ROOT"/hw/vtpu/*.h "$ROOT"/hw/vtpu/abi/*.c \
-             "$ROOT"/hw/vtpu/abi/*.h; do
+             "$ROOT"/hw/vtpu/abi/*.h "$ROOT"/hw/vtpu/include/*.h; do
         ln -sfn "$f" "$d/$(basename "$f")"
         case "$f" in *.c) engine="$engine '$(basename "$f")'," ;; esac
     done

@@ -1,7 +1,7 @@
 /*
  * vtpu-pci.c - the vtpu chip as a QEMU PCI device ("-device vtpu").
  *
- * The glue between QEMU and the engine's host interface (hw/vtpu/dev.h):
+ * The glue between QEMU and the engine's host interface (hw/vtpu/include/dev.h):
  *   BAR0   registers: every access goes to vtpu_dev_reg_read/write.
  *   BAR2   HBM aperture (64-bit, prefetchable): a RAM alias straight onto
  *          the engine's HBM at APERTURE_BASE, so guest loads and stores

@@ -7,7 +7,7 @@ Each test starts its own QEMU (-accel qtest, no guest CPU runs), probes
 and configures the device through ECAM like firmware would, and drives it
 through BAR0, BAR2 and a command ring in guest RAM.  The register map and
 command formats are docs/registers.md; the constants below are the ones
-of hw/vtpu/vtpu-regs.h.
+of hw/vtpu/abi/vtpu-regs.h.
 """
 
 import argparse

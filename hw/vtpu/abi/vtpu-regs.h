@@ -213,7 +213,7 @@ VTPU_REG(BYTES_OUT_LO, 0x110) /* HBM -> host bytes */
 VTPU_REG(BYTES_OUT_HI, 0x114)
 /*
  * Per-TC counters of the current or last launch (vtpu_tc_stats in
- * hw/vtpu/vtpu-debug.h): write TC_STAT_SEL = TC << 8 | VTPU_TSTAT_*, then
+ * hw/vtpu/include/vtpu-debug.h): write TC_STAT_SEL = TC << 8 | VTPU_TSTAT_*, then
  * read TC_STAT_LO, HI.  Exact once the launch has completed; reset when
  * the next launch starts.  An unknown TC or counter reads 0.
  */
