@@ -1436,7 +1436,7 @@ static void test_fuzz(void **state)
             vtpu_cmd c;
             c.hdr = (uint32_t)(r >> 8) % 10 | (r % 7 == 0 ? 0x100 : 0);
             if (c.hdr == VTPU_OP_FENCE || c.hdr == VTPU_OP_LAUNCH)
-                c.hdr |= (r >> 24) % 4 << 8;
+                c.hdr |= (r >> 24) % 8 << 8;
             c.arg = (uint32_t)fuzz_value(&seed) & (r % 5 ? 0x1ff : ~0u);
             c.src = fuzz_value(&seed);
             c.dst = fuzz_value(&seed);
@@ -1454,7 +1454,7 @@ static void test_fuzz(void **state)
             }
             for (int i = 0; i < 4; i++)
                 c.args[i] = test_rand32(&seed);
-            c.rsvd = 0;
+            c.ranges = c.addr; /* a table, when F_RANGES is set */
             put_cmd(f, (r >> 16) % 64, &c);
         } else if (r % 3 == 1) {
             uint32_t off = regs[(r >> 8) % (sizeof(regs) / sizeof(regs[0]))];

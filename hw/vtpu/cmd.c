@@ -53,7 +53,7 @@ void vtpu_dev_set_err(dev_err *e, uint32_t code, const char *fmt, ...)
 /* Decoded ring entry. */
 typedef struct cmd {
     uint32_t hdr, op, flags, arg;
-    uint64_t src, dst, len, addr;
+    uint64_t src, dst, len, addr, ranges;
     uint32_t args[4];
 } cmd;
 
@@ -249,6 +249,57 @@ static void fault_to_err(const vtpu_error *f, dev_err *e)
     e->len = f->len;
 }
 
+/*
+ * The launch's HBM grant (VTPU_LAUNCH_F_RANGES): the table is guest
+ * memory, so it is copied once, bounded, and only the copy is checked
+ * and used.  0, or -1 with the error filled in.
+ */
+static int read_ranges(vtpu_dev *dev, uint64_t addr, vtpu_hbm_range *out,
+                       uint32_t *count, dev_err *e)
+{
+    _Static_assert(VTPU_MAX_HBM_RANGES <= VTPU_RUN_MAX_HBM_RANGES, "grants");
+    uint8_t raw[sizeof(vtpu_hbm_ranges)];
+
+    if (addr > UINT64_MAX - sizeof(raw) ||
+        dev->ops.dma_read(dev->opaque, addr, raw, 8)) {
+        err_host(e, "launch HBM range table:", addr, 8);
+        return -1;
+    }
+    uint32_t n = le32(raw), rsvd = le32(raw + 4);
+    if (n == 0 || n > VTPU_MAX_HBM_RANGES || rsvd) {
+        vtpu_dev_set_err(e, VTPU_E_BAD_RANGES,
+                         "launch HBM range table at 0x%llx: count %u (need "
+                         "1..%u), reserved word 0x%x",
+                         (unsigned long long)addr, n, VTPU_MAX_HBM_RANGES,
+                         rsvd);
+        e->value = n;
+        return -1;
+    }
+    if (dev->ops.dma_read(dev->opaque, addr + 8, raw + 8, 16 * (size_t)n)) {
+        err_host(e, "launch HBM range table:", addr, 8 + 16 * (uint64_t)n);
+        return -1;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        out[i].off = le64(raw + 8 + 16 * i);
+        out[i].len = le64(raw + 16 + 16 * i);
+        if (!out[i].len || !in_hbm(dev, out[i].off, out[i].len)) {
+            vtpu_dev_set_err(e, VTPU_E_BAD_RANGES,
+                             "launch HBM range %u: 0x%llx + 0x%llx is empty "
+                             "or outside HBM (0x%llx bytes)",
+                             i, (unsigned long long)out[i].off,
+                             (unsigned long long)out[i].len,
+                             (unsigned long long)dev->chip->cfg.hbm_size);
+            e->value = i;
+            e->space = VTPU_ESPACE_HBM;
+            e->addr = out[i].off;
+            e->len = out[i].len;
+            return -1;
+        }
+    }
+    *count = n;
+    return 0;
+}
+
 static void cmd_launch(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
 {
     dev_err *e = &o->err;
@@ -284,9 +335,14 @@ static void cmd_launch(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
         return;
     }
 
+    vtpu_hbm_range grants[VTPU_MAX_HBM_RANGES];
     vtpu_run_opts opts = {.num_tcs = tcs};
     vtpu_run_result res;
     memcpy(opts.args, c->args, sizeof(opts.args));
+    if ((c->flags & VTPU_LAUNCH_F_RANGES) &&
+        read_ranges(dev, c->ranges, grants, &opts.num_hbm_ranges, e))
+        return;
+    opts.hbm_ranges = grants;
     vtpu_chip_select_program(dev->chip, slot);
 
     /*
@@ -349,7 +405,8 @@ static void cmd_fence(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
 
 /* Flags each opcode defines; anything else is VTPU_E_BAD_FLAGS. */
 static const uint32_t op_flags[VTPU_OP__COUNT] = {
-    [VTPU_OP_LAUNCH] = VTPU_LAUNCH_F_RESULT | VTPU_LAUNCH_F_CHECK_EXIT,
+    [VTPU_OP_LAUNCH] = VTPU_LAUNCH_F_RESULT | VTPU_LAUNCH_F_CHECK_EXIT |
+                       VTPU_LAUNCH_F_RANGES,
     [VTPU_OP_FENCE] = VTPU_FENCE_F_IRQ | VTPU_FENCE_F_WRITEBACK,
 };
 
@@ -378,6 +435,7 @@ void vtpu_dev_execute(vtpu_dev *dev, uint32_t idx, uint64_t addr,
     c.dst = le64(raw + VTPU_CMD_OFF_DST);
     c.len = le64(raw + VTPU_CMD_OFF_LEN);
     c.addr = le64(raw + VTPU_CMD_OFF_ADDR);
+    c.ranges = le64(raw + VTPU_CMD_OFF_RANGES);
     for (unsigned i = 0; i < 4; i++)
         c.args[i] = le32(raw + VTPU_CMD_OFF_ARGS + 4 * i);
     o->opcode = c.op;

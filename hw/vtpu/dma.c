@@ -135,6 +135,17 @@ static int resolve_side(vtpu_tc *tc, uint32_t desc_addr, const uint8_t *d,
     }
 }
 
+/* [lo, hi) lies inside one of the run's granted HBM ranges. */
+static bool granted(const vtpu_chip *chip, uint64_t lo, uint64_t hi)
+{
+    for (uint32_t i = 0; i < chip->num_grants; i++) {
+        const vtpu_hbm_range *g = &chip->grants[i];
+        if (lo >= g->off && hi <= g->off + g->len)
+            return true;
+    }
+    return false;
+}
+
 /*
  * Check every byte one side touches.  count[] are the (already validated,
  * non-zero) counts; all arithmetic is overflow-checked since strides and
@@ -198,6 +209,13 @@ static int check_range(vtpu_tc *tc, dma_side *sd, const uint64_t *count,
                     (unsigned long long)hi - 1, (unsigned long long)sd->size);
     sd->lo = (uint64_t)lo;
     sd->hi = (uint64_t)hi;
+    if (sd->space == VTPU_SPACE_HBM && tc->chip->num_grants &&
+        !granted(tc->chip, sd->lo, sd->hi))
+        return BADF(tc, sd->space, sd->lo, sd->hi - sd->lo,
+                    "%s: HBM 0x%llx..0x%llx is not in the HBM granted to this "
+                    "launch (%u ranges; docs/registers.md, \"Isolation\")",
+                    sd->name, (unsigned long long)sd->lo,
+                    (unsigned long long)sd->hi - 1, tc->chip->num_grants);
     return 0;
 }
 

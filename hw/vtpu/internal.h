@@ -138,6 +138,9 @@ struct vtpu_chip {
     vtpu_gdb *gdb;            /* attached gdb stub (gdbstub.c) or NULL */
     struct vtpu_check *check; /* race/poison checks (check.h) or NULL */
     vtpu_dbg *dbg;            /* DMA order, trace, tags or NULL */
+    /* HBM this run may reach by DMA (vtpu_run_opts); 0 ranges = all */
+    uint32_t num_grants;
+    vtpu_hbm_range grants[VTPU_RUN_MAX_HBM_RANGES];
 };
 
 /*

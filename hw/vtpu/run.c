@@ -161,6 +161,17 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
         set_chip_error(res, VTPU_ERR_NO_PROGRAM, msg);
         return -1;
     }
+    uint32_t ng = opts ? opts->num_hbm_ranges : 0;
+    if (ng > VTPU_RUN_MAX_HBM_RANGES || (ng && !opts->hbm_ranges)) {
+        char msg[80];
+        snprintf(msg, sizeof(msg), "run grants %u HBM ranges, at most %u", ng,
+                 VTPU_RUN_MAX_HBM_RANGES);
+        set_chip_error(res, VTPU_ERR_NO_PROGRAM, msg);
+        return -1;
+    }
+    chip->num_grants = ng;
+    if (ng)
+        memcpy(chip->grants, opts->hbm_ranges, ng * sizeof(chip->grants[0]));
 
     /* Clear what the last run set (END, PAUSE), never an embedder's
      * VTPU_STOP_ABORT: a request made before this point must end us. */

@@ -305,6 +305,11 @@ VTPU_FIELD(CMD, RSVD, 16, 16)
 #define VTPU_FENCE_F_WRITEBACK 0x02u  /* write value (4 bytes) to addr */
 #define VTPU_LAUNCH_F_RESULT 0x01u    /* write vtpu_launch_result to addr */
 #define VTPU_LAUNCH_F_CHECK_EXIT 0x02u /* non-zero exit code = error */
+#define VTPU_LAUNCH_F_RANGES 0x04u     /* ranges = host bus address of a
+                                          vtpu_hbm_ranges table: the launch's
+                                          DMAs may touch only those HBM
+                                          ranges (docs/registers.md,
+                                          "Isolation") */
 
 /* LAUNCH arg */
 VTPU_FIELD(LAUNCH, SLOT, 0, 8)
@@ -320,7 +325,8 @@ VTPU_FIELD(LAUNCH, TCS, 8, 8) /* 0 = every TC of the chip */
  *              arg = 32-bit pattern
  *   LOAD_PROG  arg = slot, src = HBM offset of the ELF image, len
  *   LAUNCH     arg = SLOT | TCS << 8, args[] = a2..a5 at entry,
- *              addr = host bus address of a vtpu_launch_result (F_RESULT)
+ *              addr = host bus address of a vtpu_launch_result (F_RESULT),
+ *              ranges = host bus address of a vtpu_hbm_ranges (F_RANGES)
  *   FENCE      arg = value, addr = host bus address (F_WRITEBACK)
  */
 typedef struct vtpu_cmd {
@@ -331,7 +337,7 @@ typedef struct vtpu_cmd {
     uint64_t len;
     uint32_t args[4];
     uint64_t addr;
-    uint64_t rsvd;
+    uint64_t ranges;
 } vtpu_cmd;
 
 /* Byte offsets inside a ring entry (the device decodes by offset). */
@@ -343,7 +349,24 @@ enum {
     VTPU_CMD_OFF_LEN = 24,
     VTPU_CMD_OFF_ARGS = 32,
     VTPU_CMD_OFF_ADDR = 48,
+    VTPU_CMD_OFF_RANGES = 56,
 };
+
+/*
+ * The HBM a launch may touch (VTPU_LAUNCH_F_RANGES), in host memory:
+ * `count` ranges, 1..VTPU_MAX_HBM_RANGES, each non-empty and inside HBM.
+ * The device copies the table when the LAUNCH executes; a TC DMA whose
+ * HBM extent is not inside one of them faults (VTPU_FAULT_DMA).
+ */
+#define VTPU_MAX_HBM_RANGES 64
+typedef struct vtpu_hbm_range_rec {
+    uint64_t off, len;
+} vtpu_hbm_range_rec;
+typedef struct vtpu_hbm_ranges {
+    uint32_t count;
+    uint32_t rsvd; /* 0 */
+    vtpu_hbm_range_rec range[VTPU_MAX_HBM_RANGES]; /* count used */
+} vtpu_hbm_ranges;
 
 #define VTPU_LOAD_PROG_MAX_LEN (64u << 20) /* largest ELF image accepted */
 
@@ -379,13 +402,14 @@ typedef struct vtpu_launch_result {
     X(EXIT_CODE, 12, "kernel exited with a non-zero code") /* F_CHECK_EXIT */\
     X(RING_CONFIG, 13, "bad ring configuration") /* RING_BASE/RING_SIZE */   \
     X(RING_POINTER, 14, "ring tail out of range") /* VALUE = TAIL */         \
-    X(RING_FETCH, 15, "cannot fetch the command from the ring") /* ADDR */
+    X(RING_FETCH, 15, "cannot fetch the command from the ring") /* ADDR */\
+    X(BAD_RANGES, 16, "bad HBM range table") /* F_RANGES; VALUE = index */
 
 enum {
 #define VTPU_E_ENUM_(name, v, desc) VTPU_E_##name = (v),
     VTPU_ERRORS(VTPU_E_ENUM_)
 #undef VTPU_E_ENUM_
-    VTPU_E__COUNT = 16
+    VTPU_E__COUNT = 17
 };
 
 static inline const char *vtpu_err_name(uint32_t code)

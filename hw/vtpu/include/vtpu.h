@@ -224,9 +224,22 @@ bool vtpu_chip_has_program(const vtpu_chip *chip, unsigned slot);
 /* Empty every slot; afterwards no program is selected. */
 void vtpu_chip_unload_programs(vtpu_chip *chip);
 
+/* A range of HBM a run may reach by DMA (vtpu_run_opts.hbm_ranges). */
+typedef struct vtpu_hbm_range {
+    uint64_t off, len;
+} vtpu_hbm_range;
+#define VTPU_RUN_MAX_HBM_RANGES 64
+
 typedef struct vtpu_run_opts {
     uint32_t num_tcs;  /* TCs to start: 0 = all of the chip's */
     uint32_t args[4];  /* a2..a5 at entry (a0 = TC id, a1 = TCs started) */
+    /*
+     * Isolation: when num_hbm_ranges > 0, a DMA whose HBM extent is not
+     * inside one of these ranges faults (VTPU_ERR_DMA); 0 = all of HBM.
+     * At most VTPU_RUN_MAX_HBM_RANGES; copied at the start of the run.
+     */
+    const vtpu_hbm_range *hbm_ranges;
+    uint32_t num_hbm_ranges;
 } vtpu_run_opts;
 
 typedef struct vtpu_run_result {
