@@ -228,6 +228,94 @@ class Output(unittest.TestCase):
                 cl.close()
 
 
+def dma_probe_elf():
+    path = os.path.join(vq.ROOT, "build", "tests", "rv32", "dma_probe.elf")
+    if not os.path.exists(path):
+        raise unittest.SkipTest("%s not built (ninja -C build)" % path)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class Isolation(unittest.TestCase):
+    """LAUNCH with F_RANGES: a launch reaches only the HBM it was granted
+    (docs/registers.md, "Isolation").  dma_probe reads a3 bytes at HBM
+    a2 and writes them, each + 1, at HBM a4."""
+
+    A, B, C = 0x200000, 0x300000, 0x400000  # A, B granted; C someone else's
+    TABLE = DATA + 0x8000                   # the range table, guest RAM
+    F_RANGES = vq.CONST["VTPU_LAUNCH_F_RANGES"]
+
+    def grant(self, q, ranges, rsvd=0):
+        q.write(self.TABLE, struct.pack("<II", len(ranges), rsvd) +
+                b"".join(struct.pack("<QQ", o, n) for o, n in ranges))
+
+    def launch(self, d, src, n, dst):
+        return d.run(cmd(OP_LAUNCH, self.F_RANGES, arg=1 | 1 << 8,
+                         args=(src, n, dst, 0), ranges=self.TABLE))
+
+    def test_launch_reaches_only_granted_hbm(self):
+        image = dma_probe_elf()
+        secret = bytes(range(7, 7 + 64))
+        with start("hbm-size=64M", "aperture-size=8M") as q:
+            d = Vtpu(q)
+            d.setup_ring()
+            self.assertEqual(load(d, q, image, slot=1, at=0x600000), ST_IDLE,
+                             d.err_msg())
+            q.write(d.ap + self.A, bytes(64 * [0x41]))
+            q.write(d.ap + self.C, secret)
+            self.grant(q, [(self.A, 0x1000), (self.B, 0x1000)])
+            # Inside the grant: A -> B works.
+            self.assertEqual(self.launch(d, self.A, 64, self.B), ST_IDLE,
+                             d.err_msg())
+            self.assertEqual(q.read(d.ap + self.B, 64), bytes(64 * [0x42]))
+            # Reading C, not granted: a DMA fault naming the address.
+            for src, n, dst, bad in ((self.C, 64, self.B, self.C),
+                                     (self.A + 0xfc0, 128, self.B,
+                                      self.A + 0xfc0),
+                                     (self.A, 64, self.C, self.C)):
+                self.assertEqual(self.launch(d, src, n, dst), ST_ERROR)
+                self.assertEqual(d.rd(ERR_CODE), vq.E_FAULT)
+                self.assertEqual(d.rd(vq.ERR_KIND), vq.FAULT["DMA"])
+                self.assertEqual(d.rd(vq.ERR_ADDR_LO), bad)
+                self.assertEqual(d.rd(vq.ERR_TC), 0)
+                self.assertIn("not in the HBM granted to this launch",
+                              d.err_msg())
+                ack(d)
+            # Nothing of C reached B, and C is untouched.
+            self.assertEqual(q.read(d.ap + self.B, 64), bytes(64 * [0x42]))
+            self.assertEqual(q.read(d.ap + self.C, 64), secret)
+            # Without F_RANGES the launch owns all of HBM (bare metal).
+            self.assertEqual(d.run(cmd(OP_LAUNCH, arg=1 | 1 << 8,
+                                       args=(self.C, 64, self.B, 0))),
+                             ST_IDLE, d.err_msg())
+            self.assertEqual(q.read(d.ap + self.B, 64),
+                             bytes(b + 1 for b in secret))
+
+    def test_bad_range_tables(self):
+        image = dma_probe_elf()
+        with start("hbm-size=64M", "aperture-size=8M") as q:
+            d = Vtpu(q)
+            d.setup_ring()
+            self.assertEqual(load(d, q, image, slot=1, at=0x600000), ST_IDLE)
+            bad = vq.E_BAD_RANGES
+            for ranges, rsvd in (([], 0), ([(0, 0x1000)] * 65, 0),
+                                 ([(0, 0x1000)], 1), ([(0, 0)], 0),
+                                 ([(64 << 20, 0x1000)], 0),
+                                 ([(0x1000, (1 << 64) - 0x1000)], 0)):
+                self.grant(q, ranges[:65], rsvd)
+                self.assertEqual(self.launch(d, self.A, 64, self.B), ST_ERROR,
+                                 (ranges[:2], rsvd))
+                self.assertEqual(d.rd(ERR_CODE), bad, d.err_msg())
+                self.assertEqual(d.rd(vq.LAUNCH_COUNT), 0)
+                ack(d)
+            # A table the device cannot read (not RAM).
+            d.submit(cmd(OP_LAUNCH, self.F_RANGES, arg=1 | 1 << 8,
+                         ranges=vq.UART))
+            self.assertEqual(d.settle(), ST_ERROR)
+            self.assertEqual(d.rd(ERR_CODE), vq.E_HOST_DMA)
+            ack(d)
+
+
 class HostMemory(unittest.TestCase):
     MB = 64
 

@@ -31,7 +31,7 @@ QEMU_BIN = os.environ.get("VTPU_QEMU",
 SLOT = 2
 
 # --- vtpu-regs.h, parsed (vtpu_regs.py): nothing here is copied by hand --
-from vtpu_regs import REG, OP, ERR, CONST, fmask  # noqa: E402
+from vtpu_regs import REG, OP, ERR, FAULT, CONST, fmask  # noqa: E402,F401
 
 globals().update(REG)  # ID, CAPS, ..., RING_TAIL, ERR_MSG: byte offsets
 MAGIC = CONST["VTPU_ID_MAGIC"]
@@ -57,11 +57,11 @@ UART = 0x10000000                # MMIO, not RAM: DMA must refuse it
 
 
 def cmd(op, flags=0, arg=0, src=0, dst=0, length=0, args=(0, 0, 0, 0),
-        addr=0, hdr=None):
+        addr=0, hdr=None, ranges=0):
     if hdr is None:
         hdr = op | flags << 8
     return struct.pack("<IIQQQ4IQQ", hdr, arg, src, dst, length, *args,
-                       addr, 0)
+                       addr, ranges)
 
 
 def tiny_elf(words):

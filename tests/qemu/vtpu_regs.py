@@ -3,7 +3,7 @@ hw/vtpu/abi/vtpu-regs.h (the one definition) when the tests start.
 
     regs.REG["RING_TAIL"]   byte offset of a register (VTPU_REG)
     regs.FIELD["INT", "ERROR"]  (shift, length) of a field (VTPU_FIELD)
-    regs.OP["LAUNCH"], regs.ERR["BAD_ELF"]   X-macro tables
+    regs.OP["LAUNCH"], regs.ERR["BAD_ELF"], regs.FAULT["DMA"]  X-macro tables
     regs.CONST["VTPU_STATE_IDLE"], regs.CONST["VTPU_ID_MAGIC"]  enums, #defines
 
 A header the parser does not understand fails loudly: the tests never run
@@ -51,15 +51,20 @@ def _parse(path):
 
     op = table("VTPU_OPCODES", False)
     err = table("VTPU_ERRORS", True)
+    faults = os.path.join(os.path.dirname(path), "vtpu-faults.h")
+    src = open(faults).read()
+    fault = table("VTPU_FAULTS", True)
     for must in ("ID", "CONTROL", "STATUS", "RING_TAIL", "ERR_MSG"):
         if must not in reg:
             raise RuntimeError("%s: register %s not found" % (path, must))
     if len(op) < 8 or len(err) < 16:
         raise RuntimeError("%s: opcode/error tables not understood" % path)
-    return reg, field, const, op, err
+    if len(fault) < 16:
+        raise RuntimeError("%s: fault table not understood" % faults)
+    return reg, field, const, op, err, fault
 
 
-REG, FIELD, CONST, OP, ERR = _parse(HEADER)
+REG, FIELD, CONST, OP, ERR, FAULT = _parse(HEADER)
 
 
 def fmask(reg, field):
