@@ -197,6 +197,12 @@ vtpu_chip *test_chip(const char *gen, unsigned ntcs)
 
 int test_run(vtpu_chip *chip, const test_prog *p, vtpu_run_result *res)
 {
+    return test_run_opts(chip, p, NULL, res);
+}
+
+int test_run_opts(vtpu_chip *chip, const test_prog *p,
+                  const vtpu_run_opts *opts, vtpu_run_result *res)
+{
     size_t len;
     char err[256];
     void *elf = build_elf(p, &len);
@@ -204,7 +210,7 @@ int test_run(vtpu_chip *chip, const test_prog *p, vtpu_run_result *res)
     free(elf);
     if (rc)
         fail_msg("vtpu_chip_load_elf: %s", err);
-    return vtpu_chip_run(chip, NULL, res);
+    return vtpu_chip_run(chip, opts, res);
 }
 
 uint64_t test_rand64(uint64_t *s)

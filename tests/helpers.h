@@ -51,6 +51,9 @@ void *build_elf(const test_prog *p, size_t *len);
 vtpu_chip *test_chip(const char *gen, unsigned ntcs);
 /* Load p into chip and run it; returns vtpu_chip_run's result. */
 int test_run(vtpu_chip *chip, const test_prog *p, vtpu_run_result *res);
+/* The same with run options (NULL: vtpu_chip_run's defaults). */
+int test_run_opts(vtpu_chip *chip, const test_prog *p,
+                  const vtpu_run_opts *opts, vtpu_run_result *res);
 
 /* Apply $VTPU_TEST_DMA_ORDER ("on-wait", "random:7", ...) to chip, if
  * set: the kernel tests run again under deferred DMA orders

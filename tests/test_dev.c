@@ -19,159 +19,18 @@
 
 #include <cmocka.h>
 
-#include "dev.h"
+#include "dev_fixture.h"
 #include "helpers.h"
 #include "internal.h"
 
-#define HOST_BASE 0x80000000ull /* bus address of fake host memory */
-#define HOST_SIZE (4u << 20)
-#define RING_OFF 0          /* ring at the start of host memory */
 #define DATA_OFF (1u << 20) /* data buffers from 1 MiB */
-#define WAIT_MS 20000
 
-typedef struct fake_host {
-    uint8_t *mem;
-    atomic_int irq;
-    atomic_uint irq_changes;
-    atomic_uint guest_errors;
-    atomic_uint cmd_errors;
-    atomic_uint cmds_done; /* trace lines "command N (OP) done" */
-} fake_host;
-
-typedef struct fx {
-    vtpu_chip *chip;
-    vtpu_dev *dev;
-    fake_host host;
-    uint32_t entries;
-    uint32_t tail;
-} fx;
-
-static int host_read(void *opaque, uint64_t addr, void *buf, size_t len)
-{
-    fake_host *h = opaque;
-    if (addr < HOST_BASE || addr - HOST_BASE > HOST_SIZE ||
-        len > HOST_SIZE - (addr - HOST_BASE))
-        return -1;
-    memcpy(buf, h->mem + (addr - HOST_BASE), len);
-    return 0;
-}
-
-static int host_write(void *opaque, uint64_t addr, const void *buf, size_t len)
-{
-    fake_host *h = opaque;
-    if (addr < HOST_BASE || addr - HOST_BASE > HOST_SIZE ||
-        len > HOST_SIZE - (addr - HOST_BASE))
-        return -1;
-    memcpy(h->mem + (addr - HOST_BASE), buf, len);
-    return 0;
-}
-
-static void host_irq(void *opaque, int level)
-{
-    fake_host *h = opaque;
-    atomic_store(&h->irq, level);
-    atomic_fetch_add(&h->irq_changes, 1);
-}
-
-static void host_log(void *opaque, vtpu_log_class cls, const char *msg)
-{
-    fake_host *h = opaque;
-    if (cls == VTPU_LOG_GUEST_ERROR)
-        atomic_fetch_add(&h->guest_errors, 1);
-    else if (cls == VTPU_LOG_CMD_ERROR)
-        atomic_fetch_add(&h->cmd_errors, 1);
-    else if (strstr(msg, ") done"))
-        atomic_fetch_add(&h->cmds_done, 1);
-}
-
-static const vtpu_dev_ops fake_ops = {
-    .dma_read = host_read,
-    .dma_write = host_write,
-    .set_irq = host_irq,
-    .log = host_log,
-};
-
-static uint32_t rd(fx *f, uint32_t off)
-{
-    return (uint32_t)vtpu_dev_reg_read(f->dev, off, 4);
-}
-
-static void wr(fx *f, uint32_t off, uint32_t v)
-{
-    vtpu_dev_reg_write(f->dev, off, v, 4);
-}
-
-static void wait_idle(fx *f)
-{
-    assert_int_equal(vtpu_dev_wait_idle(f->dev, WAIT_MS), 0);
-}
-
-/* A chip with a small HBM (lazily mapped anyway) and a device on it. */
-static fx *fx_new_opts(bool sync, uint32_t entries, const char *hbm)
-{
-    fx *f = calloc(1, sizeof(*f));
-    vtpu_config cfg;
-    char err[256];
-
-    assert_non_null(f);
-    f->host.mem = calloc(1, HOST_SIZE);
-    assert_non_null(f->host.mem);
-    assert_int_equal(vtpu_config_preset(&cfg, "v5p", err, sizeof(err)), 0);
-    assert_int_equal(vtpu_config_set(&cfg, "hbm-size", hbm, err, sizeof(err)),
-                     0);
-    f->chip = vtpu_chip_new(&cfg, err, sizeof(err));
-    assert_non_null(f->chip);
-    vtpu_dev_opts opts = {.synchronous = sync};
-    f->dev =
-        vtpu_dev_new(f->chip, &fake_ops, &f->host, &opts, err, sizeof(err));
-    if (!f->dev)
-        fail_msg("vtpu_dev_new: %s", err);
-    f->entries = entries;
-    if (entries) {
-        wr(f, VTPU_A_RING_BASE_LO, (uint32_t)(HOST_BASE + RING_OFF));
-        wr(f, VTPU_A_RING_BASE_HI, (uint32_t)((HOST_BASE + RING_OFF) >> 32));
-        wr(f, VTPU_A_RING_SIZE, entries);
-        wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
-        assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_IDLE);
-    }
-    return f;
-}
-
+/* A v5p chip with 16 MiB of HBM and a device on it; a ring of `entries`
+ * commands unless 0. */
 static fx *fx_new(bool sync, uint32_t entries)
 {
-    return fx_new_opts(sync, entries, "16M");
-}
-
-static void fx_free(fx *f)
-{
-    vtpu_dev_free(f->dev);
-    vtpu_chip_free(f->chip);
-    free(f->host.mem);
-    free(f);
-}
-
-/* Write a ring entry without ringing the doorbell. */
-static void put_cmd(fx *f, uint32_t idx, const vtpu_cmd *c)
-{
-    memcpy(f->host.mem + RING_OFF + (size_t)idx * VTPU_CMD_SIZE, c, sizeof(*c));
-}
-
-/* Append a command and ring the doorbell; returns its ring index. */
-static uint32_t push(fx *f, const vtpu_cmd *c)
-{
-    uint32_t idx = f->tail;
-    put_cmd(f, idx, c);
-    f->tail = (f->tail + 1) % f->entries;
-    wr(f, VTPU_A_RING_TAIL, f->tail);
-    return idx;
-}
-
-static vtpu_cmd mk(uint32_t op, uint32_t flags)
-{
-    vtpu_cmd c;
-    memset(&c, 0, sizeof(c));
-    c.hdr = op | flags << 8;
-    return c;
+    vtpu_dev_opts opts = {.synchronous = sync};
+    return fx_create("v5p", "16M", &opts, entries);
 }
 
 static uint32_t push_fence(fx *f, uint32_t val, uint32_t flags, uint64_t wb)
@@ -190,12 +49,6 @@ static uint32_t push_copy(fx *f, uint32_t op, uint64_t src, uint64_t dst,
     c.dst = dst;
     c.len = len;
     return push(f, &c);
-}
-
-static uint64_t rd64(fx *f, uint32_t lo)
-{
-    uint32_t l = rd(f, lo);
-    return l | (uint64_t)rd(f, lo + 4) << 32;
 }
 
 static void err_msg(fx *f, char *buf, size_t len)
@@ -435,19 +288,19 @@ static void test_copies_fill_fence(void **state)
 
     fill_random(host, n, 1);
     push(f, &(vtpu_cmd){.hdr = VTPU_OP_NOP});
-    push_copy(f, VTPU_OP_COPY_H2D, HOST_BASE + DATA_OFF, 0x1001, n);
+    push_copy(f, VTPU_OP_COPY_H2D, FX_HOST_BASE + DATA_OFF, 0x1001, n);
     /* HBM -> HBM in both directions of overlap. */
     push_copy(f, VTPU_OP_COPY_D2D, 0x1001, 0x200000, n);
     push_copy(f, VTPU_OP_COPY_D2D, 0x200000, 0x200010, n);
     push_copy(f, VTPU_OP_COPY_D2D, 0x200010, 0x200003, n);
-    push_copy(f, VTPU_OP_COPY_D2H, 0x200003, HOST_BASE + DATA_OFF + n, n);
+    push_copy(f, VTPU_OP_COPY_D2H, 0x200003, FX_HOST_BASE + DATA_OFF + n, n);
     vtpu_cmd fill = mk(VTPU_OP_FILL, 0);
     fill.dst = 0x400000;
     fill.len = 4096 * 3 + 8;
     fill.arg = 0xa1b2c3d4;
     push(f, &fill);
     push_fence(f, 0x1234, VTPU_FENCE_F_WRITEBACK,
-               HOST_BASE + DATA_OFF + 2 * n + 1);
+               FX_HOST_BASE + DATA_OFF + 2 * n + 1);
     wait_idle(f);
 
     assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_IDLE);
@@ -488,7 +341,7 @@ static void test_large_copy(void **state)
     uint8_t *src = f->host.mem + 4096, *back = malloc(n);
 
     fill_random(src, n, 7); /* after the 4-entry ring at offset 0 */
-    push_copy(f, VTPU_OP_COPY_H2D, HOST_BASE + 4096, top, n);
+    push_copy(f, VTPU_OP_COPY_H2D, FX_HOST_BASE + 4096, top, n);
     wait_idle(f);
     assert_int_equal(rd(f, VTPU_A_ERR_CODE), 0);
     assert_int_equal(vtpu_hbm_read(f->chip, top, back, n), 0);
@@ -541,19 +394,19 @@ static void test_malformed_commands(void **state)
     expect_error(f, i, VTPU_OP_NOP, VTPU_E_BAD_FLAGS);
     skip_and_continue(f, ++fence);
 
-    i = push_copy(f, VTPU_OP_COPY_H2D, HOST_BASE + DATA_OFF, 0, 0);
+    i = push_copy(f, VTPU_OP_COPY_H2D, FX_HOST_BASE + DATA_OFF, 0, 0);
     expect_error(f, i, VTPU_OP_COPY_H2D, VTPU_E_BAD_LENGTH);
     skip_and_continue(f, ++fence);
 
     /* HBM ranges: past the end, straddling it, wrapping 64 bits. */
-    i = push_copy(f, VTPU_OP_COPY_H2D, HOST_BASE + DATA_OFF, hbm, 1);
+    i = push_copy(f, VTPU_OP_COPY_H2D, FX_HOST_BASE + DATA_OFF, hbm, 1);
     expect_error(f, i, VTPU_OP_COPY_H2D, VTPU_E_HBM_RANGE);
     assert_int_equal(rd(f, VTPU_A_ERR_SPACE), VTPU_ESPACE_HBM);
     assert_int_equal(rd64(f, VTPU_A_ERR_ADDR_LO), hbm);
     assert_int_equal(rd64(f, VTPU_A_ERR_LEN_LO), 1);
     skip_and_continue(f, ++fence);
 
-    i = push_copy(f, VTPU_OP_COPY_D2H, hbm - 8, HOST_BASE + DATA_OFF, 16);
+    i = push_copy(f, VTPU_OP_COPY_D2H, hbm - 8, FX_HOST_BASE + DATA_OFF, 16);
     expect_error(f, i, VTPU_OP_COPY_D2H, VTPU_E_HBM_RANGE);
     skip_and_continue(f, ++fence);
 
@@ -568,7 +421,7 @@ static void test_malformed_commands(void **state)
     assert_int_equal(rd64(f, VTPU_A_ERR_ADDR_LO), 0x1000);
     skip_and_continue(f, ++fence);
 
-    i = push_copy(f, VTPU_OP_COPY_D2H, 0, HOST_BASE + HOST_SIZE - 8, 64);
+    i = push_copy(f, VTPU_OP_COPY_D2H, 0, FX_HOST_BASE + FX_HOST_SIZE - 8, 64);
     expect_error(f, i, VTPU_OP_COPY_D2H, VTPU_E_HOST_DMA);
     skip_and_continue(f, ++fence);
 
@@ -695,7 +548,7 @@ static void test_error_abort_retry(void **state)
     push_fence(f, 7, 0, 0);
     expect_error(f, i, VTPU_OP_COPY_H2D, VTPU_E_HOST_DMA);
     vtpu_cmd fixed = mk(VTPU_OP_COPY_H2D, 0);
-    fixed.src = HOST_BASE + DATA_OFF;
+    fixed.src = FX_HOST_BASE + DATA_OFF;
     fixed.len = 64;
     memset(f->host.mem + DATA_OFF, 0x5c, 64);
     put_cmd(f, i, &fixed);
@@ -715,7 +568,7 @@ static void test_ring_config_errors(void **state)
     fx *f = fx_new(false, 0);
 
     /* Enabling with a size that is not a power of two. */
-    wr(f, VTPU_A_RING_BASE_LO, (uint32_t)HOST_BASE);
+    wr(f, VTPU_A_RING_BASE_LO, (uint32_t)FX_HOST_BASE);
     wr(f, VTPU_A_RING_SIZE, 6);
     wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
     expect_error(f, VTPU_ERR_NONE32, 0, VTPU_E_RING_CONFIG);
@@ -738,11 +591,8 @@ static void test_ring_config_errors(void **state)
     wr(f, VTPU_A_ERR_ACK, VTPU_ACK_SKIP);
 
     /* Good ring; TAIL beyond it is a pointer error, TAIL unchanged. */
-    wr(f, VTPU_A_RING_BASE_LO, (uint32_t)HOST_BASE);
-    wr(f, VTPU_A_RING_BASE_HI, (uint32_t)(HOST_BASE >> 32));
-    wr(f, VTPU_A_RING_SIZE, 4);
-    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
-    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_IDLE);
+    f->entries = 4;
+    enable_ring(f);
     wr(f, VTPU_A_RING_TAIL, 4);
     expect_error(f, VTPU_ERR_NONE32, 0, VTPU_E_RING_POINTER);
     assert_int_equal(rd(f, VTPU_A_ERR_VALUE), 4);
@@ -755,7 +605,7 @@ static void test_ring_config_errors(void **state)
     wr(f, VTPU_A_RING_SIZE, 8);
     wr(f, VTPU_A_RING_BASE_LO, 0);
     assert_int_equal(rd(f, VTPU_A_RING_SIZE), 4);
-    assert_int_equal(rd(f, VTPU_A_RING_BASE_LO), (uint32_t)HOST_BASE);
+    assert_int_equal(rd(f, VTPU_A_RING_BASE_LO), (uint32_t)FX_HOST_BASE);
     assert_int_equal(atomic_load(&f->host.guest_errors), ge + 2);
 
     /* A ring in memory the device cannot read: fetch error at ADDR. */
@@ -783,7 +633,7 @@ static void test_ring_wrap(void **state)
             wait_idle(f);
         memset(host, (int)k, 256);
         vtpu_cmd c = mk(VTPU_OP_COPY_H2D, 0);
-        c.src = HOST_BASE + DATA_OFF;
+        c.src = FX_HOST_BASE + DATA_OFF;
         c.dst = 256u * k;
         c.len = 256;
         push(f, &c);
@@ -911,12 +761,8 @@ static void load_prog(fx *f, const test_prog *p, uint32_t slot)
     assert_true(len < (1u << 20));
     memcpy(f->host.mem + DATA_OFF, elf, len);
     free(elf);
-    push_copy(f, VTPU_OP_COPY_H2D, HOST_BASE + DATA_OFF, ELF_HBM, len);
-    vtpu_cmd c = mk(VTPU_OP_LOAD_PROG, 0);
-    c.arg = slot;
-    c.src = ELF_HBM;
-    c.len = len;
-    push(f, &c);
+    push_copy(f, VTPU_OP_COPY_H2D, FX_HOST_BASE + DATA_OFF, ELF_HBM, len);
+    push_load(f, slot, ELF_HBM, len);
     wait_idle(f);
     assert_int_equal(rd(f, VTPU_A_ERR_CODE), 0);
 }
@@ -944,7 +790,7 @@ static void test_launch_exit_code(void **state)
     (void)state;
     fx *f = fx_new(false, 16);
     test_prog p;
-    const uint64_t res_bus = HOST_BASE + DATA_OFF + (2u << 20);
+    const uint64_t res_bus = FX_HOST_BASE + DATA_OFF + (2u << 20);
 
     prog_exit_with(&p, 7);
     load_prog(f, &p, 3);
@@ -998,7 +844,7 @@ static void test_launch_args_and_slots(void **state)
     load_prog(f, &p, 15);
 
     const uint32_t args[4] = {30, 12, 0, 0};
-    const uint64_t res_bus = HOST_BASE + DATA_OFF + (2u << 20);
+    const uint64_t res_bus = FX_HOST_BASE + DATA_OFF + (2u << 20);
     push_launch(f, 0, 2, VTPU_LAUNCH_F_RESULT, res_bus, args);
     wait_idle(f);
     vtpu_launch_result r;
@@ -1038,7 +884,7 @@ static void test_launch_fault(void **state)
     prog_emit(&p, rv_addi(0, 0, 0));
     prog_emit(&p, rv_ebreak());
     load_prog(f, &p, 1);
-    const uint64_t res_bus = HOST_BASE + DATA_OFF + (2u << 20);
+    const uint64_t res_bus = FX_HOST_BASE + DATA_OFF + (2u << 20);
     uint32_t i = push_launch(f, 1, 1, VTPU_LAUNCH_F_RESULT, res_bus, NULL);
     push_fence(f, 1, 0, 0);
     expect_error(f, i, VTPU_OP_LAUNCH, VTPU_E_FAULT);
@@ -1095,11 +941,7 @@ static void check_reset_state(fx *f)
 /* Bring a reset device back up with a fresh ring. */
 static void restart(fx *f)
 {
-    f->tail = 0;
-    wr(f, VTPU_A_RING_BASE_LO, (uint32_t)HOST_BASE);
-    wr(f, VTPU_A_RING_BASE_HI, (uint32_t)(HOST_BASE >> 32));
-    wr(f, VTPU_A_RING_SIZE, f->entries);
-    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
+    enable_ring(f);
     push_fence(f, 77, 0, 0);
     wait_idle(f);
     assert_int_equal(rd(f, VTPU_A_FENCE), 77);
@@ -1138,7 +980,7 @@ static void test_reset_idle_and_error(void **state)
 static void test_reset_mid_stream(void **state)
 {
     (void)state;
-    fx *f = fx_new_opts(false, 16, "2G");
+    fx *f = fx_create("v5p", "2G", NULL, 16);
 
     vtpu_cmd fill = mk(VTPU_OP_FILL, 0);
     fill.len = 3ull << 29; /* ~1 s of page faults: the reset cuts it */
@@ -1390,8 +1232,8 @@ static uint64_t fuzz_value(uint64_t *seed)
         64,
         4096,
         16u << 20,
-        HOST_BASE,
-        HOST_BASE + 64,
+        FX_HOST_BASE,
+        FX_HOST_BASE + 64,
         UINT32_MAX,
         UINT64_MAX,
         UINT64_MAX - 63,
@@ -1403,7 +1245,7 @@ static uint64_t fuzz_value(uint64_t *seed)
     case 1:
         return r >> 20; /* small */
     case 2:
-        return HOST_BASE + (r >> 12) % HOST_SIZE;
+        return FX_HOST_BASE + (r >> 12) % FX_HOST_SIZE;
     }
     return test_rand64(seed);
 }
@@ -1443,7 +1285,7 @@ static void test_fuzz(void **state)
             c.len = fuzz_value(&seed) % (r % 2 ? 64 : 1u << 22);
             c.addr = fuzz_value(&seed);
             if ((r >> 4) % 2) { /* plausible operands for the opcode */
-                uint64_t host = HOST_BASE + DATA_OFF + (c.src & 0xfffff);
+                uint64_t host = FX_HOST_BASE + DATA_OFF + (c.src & 0xfffff);
                 uint64_t hbm = c.dst % (8u << 20);
                 c.src = c.hdr == VTPU_OP_COPY_H2D ? host : hbm / 2;
                 c.dst = c.hdr == VTPU_OP_COPY_D2H ? host : hbm & ~3ull;
@@ -1463,7 +1305,7 @@ static void test_fuzz(void **state)
             if (off == VTPU_A_CONTROL && sane)
                 v = (r >> 20) % 8 != 0; /* enable, now and then disable */
             else if (off == VTPU_A_RING_BASE_LO && sane)
-                v = (uint32_t)HOST_BASE;
+                v = (uint32_t)FX_HOST_BASE;
             else if (off == VTPU_A_RING_BASE_HI && sane)
                 v = 0;
             else if (off == VTPU_A_RING_SIZE && sane)
@@ -1509,7 +1351,8 @@ static void test_new_rejects(void **state)
 
     assert_null(vtpu_dev_new(chip, &none, NULL, NULL, err, sizeof(err)));
     assert_non_null(strstr(err, "required"));
-    assert_null(vtpu_dev_new(chip, &fake_ops, NULL, &odd, err, sizeof(err)));
+    assert_null(
+        vtpu_dev_new(chip, &fake_host_ops, NULL, &odd, err, sizeof(err)));
     assert_non_null(strstr(err, "power of two"));
     vtpu_chip_free(chip);
 }

@@ -22,146 +22,16 @@
 #include <cmocka.h>
 
 #include "dev-priv.h"
+#include "dev_fixture.h"
 #include "helpers.h"
 #include "outbuf.h"
 
-#define HOST_BASE 0x80000000ull
-#define HOST_SIZE (2u << 20)
-#define DATA_OFF (1u << 20)
 #define ELF_HBM 0x100000u
-#define WAIT_MS 20000
 
-typedef struct fx {
-    vtpu_chip *chip;
-    vtpu_dev *dev;
-    uint8_t *host;
-    uint32_t entries, tail;
-    atomic_uint ready; /* output_ready callbacks */
-} fx;
-
-static int host_read(void *opaque, uint64_t addr, void *buf, size_t len)
-{
-    fx *f = opaque;
-    if (addr < HOST_BASE || addr - HOST_BASE > HOST_SIZE ||
-        len > HOST_SIZE - (addr - HOST_BASE))
-        return -1;
-    memcpy(buf, f->host + (addr - HOST_BASE), len);
-    return 0;
-}
-
-static int host_write(void *opaque, uint64_t addr, const void *buf, size_t len)
-{
-    fx *f = opaque;
-    if (addr < HOST_BASE || addr - HOST_BASE > HOST_SIZE ||
-        len > HOST_SIZE - (addr - HOST_BASE))
-        return -1;
-    memcpy(f->host + (addr - HOST_BASE), buf, len);
-    return 0;
-}
-
-static void host_irq(void *opaque, int level)
-{
-    (void)opaque;
-    (void)level;
-}
-
-static void host_log(void *opaque, vtpu_log_class cls, const char *msg)
-{
-    (void)opaque;
-    (void)cls;
-    (void)msg;
-}
-
-static void host_output_ready(void *opaque)
-{
-    fx *f = opaque;
-    atomic_fetch_add(&f->ready, 1);
-}
-
-static const vtpu_dev_ops ops = {
-    .dma_read = host_read,
-    .dma_write = host_write,
-    .set_irq = host_irq,
-    .log = host_log,
-    .output_ready = host_output_ready,
-};
-
-static uint32_t rd(fx *f, uint32_t off)
-{
-    return (uint32_t)vtpu_dev_reg_read(f->dev, off, 4);
-}
-
-static uint64_t rd64(fx *f, uint32_t lo)
-{
-    uint32_t l = rd(f, lo);
-    return l | (uint64_t)rd(f, lo + 4) << 32;
-}
-
-static void wr(fx *f, uint32_t off, uint32_t v)
-{
-    vtpu_dev_reg_write(f->dev, off, v, 4);
-}
-
-static void enable_ring(fx *f)
-{
-    f->tail = 0;
-    wr(f, VTPU_A_RING_BASE_LO, (uint32_t)HOST_BASE);
-    wr(f, VTPU_A_RING_BASE_HI, (uint32_t)(HOST_BASE >> 32));
-    wr(f, VTPU_A_RING_SIZE, f->entries);
-    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, ENABLE));
-    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_IDLE);
-}
-
+/* A v5e chip with 16 MiB of HBM and a device on it, a ring of 8. */
 static fx *fx_new(const vtpu_dev_opts *opts)
 {
-    fx *f = calloc(1, sizeof(*f));
-    vtpu_config cfg;
-    char err[256];
-
-    assert_non_null(f);
-    f->host = calloc(1, HOST_SIZE);
-    assert_non_null(f->host);
-    assert_int_equal(vtpu_config_preset(&cfg, "v5e", err, sizeof(err)), 0);
-    assert_int_equal(vtpu_config_set(&cfg, "hbm-size", "16M", err, sizeof(err)),
-                     0);
-    f->chip = vtpu_chip_new(&cfg, err, sizeof(err));
-    assert_non_null(f->chip);
-    f->dev = vtpu_dev_new(f->chip, &ops, f, opts, err, sizeof(err));
-    if (!f->dev)
-        fail_msg("vtpu_dev_new: %s", err);
-    f->entries = 8;
-    enable_ring(f);
-    return f;
-}
-
-static void fx_free(fx *f)
-{
-    vtpu_dev_free(f->dev);
-    vtpu_chip_free(f->chip);
-    free(f->host);
-    free(f);
-}
-
-static vtpu_cmd mk(uint32_t op, uint32_t flags)
-{
-    vtpu_cmd c;
-    memset(&c, 0, sizeof(c));
-    c.hdr = op | flags << 8;
-    return c;
-}
-
-static uint32_t push(fx *f, const vtpu_cmd *c)
-{
-    uint32_t idx = f->tail;
-    memcpy(f->host + (size_t)idx * VTPU_CMD_SIZE, c, sizeof(*c));
-    f->tail = (f->tail + 1) % f->entries;
-    wr(f, VTPU_A_RING_TAIL, f->tail);
-    return idx;
-}
-
-static void wait_idle(fx *f)
-{
-    assert_int_equal(vtpu_dev_wait_idle(f->dev, WAIT_MS), 0);
+    return fx_create("v5e", "16M", opts, 8);
 }
 
 /* Acknowledge an error with SKIP; returns the code that was reported. */
@@ -178,11 +48,7 @@ static uint32_t take_error(fx *f)
 
 static uint32_t load(fx *f, uint32_t slot, uint64_t len)
 {
-    vtpu_cmd c = mk(VTPU_OP_LOAD_PROG, 0);
-    c.arg = slot;
-    c.src = ELF_HBM;
-    c.len = len;
-    push(f, &c);
+    push_load(f, slot, ELF_HBM, len);
     wait_idle(f);
     return take_error(f);
 }
@@ -375,7 +241,7 @@ static void test_output_unread_sink(void **state)
     size_t n = vtpu_dev_output_peek(f->dev, &q);
     assert_true(n >= 33);
     assert_memory_equal(q, "0123456789abcdef0123456789abcdef\n", 33);
-    assert_true(atomic_load(&f->ready) >= 1);
+    assert_true(atomic_load(&f->host.output_ready) >= 1);
     fx_free(f);
 }
 
@@ -464,7 +330,7 @@ static void test_output_discard(void **state)
     assert_int_equal(rd64(f, VTPU_A_OUT_DROPPED_LO), 600);
     assert_int_equal(rd64(f, VTPU_A_OUT_BYTES_LO), 0);
     assert_int_equal(vtpu_dev_output_peek(f->dev, &q), 0);
-    assert_int_equal(atomic_load(&f->ready), 0);
+    assert_int_equal(atomic_load(&f->host.output_ready), 0);
     fx_free(f);
 }
 

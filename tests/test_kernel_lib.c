@@ -3,12 +3,11 @@
  * "Kernel library"): every kernel against a host C reference on random
  * data, at shapes that do and do not divide into blocks, on 1 and 2 TCs.
  *
- * The harness is the one of test_kernels.c reduced to what these cases
- * need: arrays in HBM, a launch descriptor naming a kernel by name, a run
- * through the engine API, outputs read back and compared.
+ * On the harness of kernel_harness.h: arrays in HBM, a launch descriptor
+ * naming a kernel by name, a run through the engine API, outputs read
+ * back and compared.
  */
 #include <math.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,38 +18,22 @@
 
 #include <cmocka.h>
 
-#include "lib_ops.h"
 #include "helpers.h"
-#include "vtpu-launch.h"
-#include "vtpu.h"
+#include "kernel_harness.h"
+#include "lib_ops.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-#define MODULE VTPU_TEST_BUILD_DIR "/../firmware/kernels/kernels.elf"
-
 #define HBM_SIZE (256ull << 20)
-#define DESC_OFF 0x1000ull
-#define STATUS_OFF 0x2000ull
-#define SCALARS_OFF 0x3000ull
-#define ARRAYS_OFF 0x100000ull
-#define VMEM_SIZE (16u << 20)
 
-/* ------------------------------------------------------------------ */
-/* Harness                                                              */
-/* ------------------------------------------------------------------ */
-
-typedef struct kt {
-    vtpu_chip *chip;
-    uint8_t *elf;
-    size_t elf_len;
-    uint64_t hbm_next;
-    pthread_mutex_t mu;
-    char out[8192];
-    size_t out_len;
-    uint64_t rng;
-} kt;
+static int setup(void **state)
+{
+    alarm(300);
+    *state = kt_new(HBM_SIZE, 0x2545f4914f6cdd1dull);
+    return 0;
+}
 
 /* An operand of a launch: an array in HBM. */
 typedef struct arr {
@@ -59,100 +42,29 @@ typedef struct arr {
     uint32_t shape[4];
 } arr;
 
-static void capture(void *opaque, unsigned tc, int fd, const char *buf,
-                    size_t len)
+static size_t arr_bytes(const arr *a)
 {
-    kt *t = opaque;
-    (void)tc;
-    (void)fd;
-    pthread_mutex_lock(&t->mu);
-    size_t room = sizeof(t->out) - 1 - t->out_len;
-    if (len > room)
-        len = room;
-    memcpy(t->out + t->out_len, buf, len);
-    t->out_len += len;
-    t->out[t->out_len] = 0;
-    pthread_mutex_unlock(&t->mu);
-}
-
-static int setup(void **state)
-{
-    alarm(300);
-    kt *t = calloc(1, sizeof(*t));
-    assert_non_null(t);
-    pthread_mutex_init(&t->mu, NULL);
-    vtpu_config cfg;
-    char err[256];
-    assert_int_equal(vtpu_config_preset(&cfg, "v5p", err, sizeof(err)), 0);
-    cfg.num_tcs = 2;
-    cfg.hbm_size = HBM_SIZE;
-    cfg.vmem_size = VMEM_SIZE;
-    t->chip = vtpu_chip_new(&cfg, err, sizeof(err));
-    if (!t->chip)
-        fail_msg("vtpu_chip_new: %s", err);
-    vtpu_chip_set_output(t->chip, capture, t);
-    test_dma_order_from_env(t->chip);
-    test_checks_from_env(t->chip);
-    t->elf = test_read_file(MODULE, &t->elf_len);
-    if (vtpu_chip_load_elf(t->chip, t->elf, t->elf_len, err, sizeof(err)))
-        fail_msg("loading %s: %s", MODULE, err);
-    t->hbm_next = ARRAYS_OFF;
-    t->rng = 0x2545f4914f6cdd1dull;
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    kt *t = *state;
-    vtpu_chip_free(t->chip);
-    free(t->elf);
-    pthread_mutex_destroy(&t->mu);
-    free(t);
-    return 0;
-}
-
-/* Index of kernel `name` in the module's .vtpu.kernels section. */
-static uint32_t kernel_index(const kt *t, const char *name)
-{
-    return test_module_kernel_index(t->elf, t->elf_len, name);
-}
-
-static size_t dt_size(unsigned dt)
-{
-    return dt == VTPU_BF16 || dt == VTPU_I16 ? 2
-           : dt == VTPU_I8 || dt == VTPU_U8  ? 1
-                                             : 4;
-}
-
-static size_t arr_elems(const arr *a)
-{
-    size_t n = 1;
+    size_t n = vtpu_dtype_size(a->dtype);
     for (unsigned d = 0; d < a->rank; d++)
         n *= a->shape[d];
     return n;
 }
 
-static void reset_hbm(kt *t)
-{
-    t->hbm_next = ARRAYS_OFF;
-}
-
-/* A new array; `data` (may be NULL: filled with 0xa5 bytes) copied in. */
+/* A new array; `data` (may be NULL: filled with KT_SENTINEL) copied in. */
 static arr new_arr(kt *t, unsigned dtype, unsigned rank, const uint32_t *shape,
                    const void *data)
 {
-    arr a = {.hbm = t->hbm_next, .dtype = dtype, .rank = rank};
+    arr a = {.dtype = dtype, .rank = rank};
     memcpy(a.shape, shape, rank * 4);
-    size_t bytes = arr_elems(&a) * dt_size(dtype);
-    t->hbm_next = (a.hbm + bytes + 4096 + 4095) & ~4095ull;
-    assert_true(t->hbm_next <= HBM_SIZE);
+    size_t bytes = arr_bytes(&a);
+    a.hbm = hbm_alloc(t, bytes);
     if (data) {
-        assert_int_equal(vtpu_hbm_write(t->chip, a.hbm, data, bytes), 0);
+        hbm_put(t, a.hbm, data, bytes);
     } else {
         void *s = malloc(bytes);
-        memset(s, 0xa5, bytes);
-        assert_int_equal(vtpu_hbm_write(t->chip, a.hbm, s, bytes), 0);
+        assert_non_null(s);
+        memset(s, KT_SENTINEL, bytes);
+        hbm_put(t, a.hbm, s, bytes);
         free(s);
     }
     return a;
@@ -160,61 +72,25 @@ static arr new_arr(kt *t, unsigned dtype, unsigned rank, const uint32_t *shape,
 
 static void *get_arr(kt *t, const arr *a)
 {
-    size_t bytes = arr_elems(a) * dt_size(a->dtype);
+    size_t bytes = arr_bytes(a);
     void *p = malloc(bytes);
-    assert_int_equal(vtpu_hbm_read(t->chip, a->hbm, p, bytes), 0);
+    assert_non_null(p);
+    hbm_get(t, a->hbm, p, bytes);
     return p;
 }
 
-/* Launch `name` over `grid` (all parallel unless sem says otherwise). */
-/* Launch; returns the run's exit code (the runtime's VTPU_LERR_*). */
+/* Launch `name` over `grid` (all parallel unless sem says otherwise);
+ * returns the run's exit code (the runtime's VTPU_LERR_*). */
 static int launch(kt *t, const char *name, unsigned grank, const uint32_t *grid,
                   const uint8_t *sem, const arr *ops, unsigned nops,
                   const int32_t *sc, unsigned nsc, unsigned ntcs)
 {
     vtpu_launch L;
-    memset(&L, 0, sizeof(L));
-    L.magic = VTPU_LAUNCH_MAGIC;
-    L.version = VTPU_LAUNCH_VERSION;
-    L.size = sizeof(L);
-    L.kernel = kernel_index(t, name);
-    L.flags = VTPU_LAUNCH_F_STATUS;
-    L.grid_rank = (uint8_t)grank;
-    for (unsigned d = 0; d < grank; d++) {
-        L.grid[d] = grid[d];
-        L.semantics[d] = sem ? sem[d] : VTPU_PARALLEL;
-    }
-    L.status_hbm = STATUS_OFF;
-    L.vmem_size = VMEM_SIZE;
-    L.num_sems = 256;
-    L.num_operands = (uint8_t)nops;
-    for (unsigned i = 0; i < nops; i++) {
-        L.operands[i].hbm = ops[i].hbm;
-        L.operands[i].dtype = (uint8_t)ops[i].dtype;
-        L.operands[i].rank = (uint8_t)ops[i].rank;
-        memcpy(L.operands[i].shape, ops[i].shape, ops[i].rank * 4);
-    }
-    L.num_scalars = nsc;
-    if (nsc == 0) {
-        /* no scalars */
-    } else if (nsc <= VTPU_INLINE_SCALARS) {
-        memcpy(L.scalars, sc, nsc * 4);
-    } else {
-        L.scalars_hbm = SCALARS_OFF;
-        vtpu_hbm_write(t->chip, SCALARS_OFF, sc, nsc * 4);
-    }
-    assert_int_equal(vtpu_hbm_write(t->chip, DESC_OFF, &L, sizeof(L)), 0);
-    vtpu_run_opts opts = {.num_tcs = ntcs, .args = {DESC_OFF, 0}};
-    vtpu_run_result res;
-    t->out_len = 0;
-    t->out[0] = 0;
-    int rc = vtpu_chip_run(t->chip, &opts, &res);
-    if (rc) {
-        char msg[512];
-        vtpu_error_format(&res.error, msg, sizeof(msg));
-        fail_msg("%s: engine fault: %s\nTC output:\n%s", name, msg, t->out);
-    }
-    return res.exit_code;
+    launch_init(&L, kernel_index(t, name), grank, grid, sem);
+    for (unsigned i = 0; i < nops; i++)
+        launch_operand(&L, ops[i].hbm, ops[i].dtype, ops[i].rank, ops[i].shape);
+    launch_scalars(t, &L, sc, nsc);
+    return run_launch(t, &L, ntcs, NULL);
 }
 
 static void run_kernel(kt *t, const char *name, unsigned grank,
@@ -225,11 +101,6 @@ static void run_kernel(kt *t, const char *name, unsigned grank,
     int rc = launch(t, name, grank, grid, sem, ops, nops, sc, nsc, ntcs);
     if (rc)
         fail_msg("%s: launch failed with exit code %d:\n%s", name, rc, t->out);
-}
-
-static float rnd_unit(kt *t) /* [0, 1) */
-{
-    return (float)(test_rand32(&t->rng) >> 8) / 16777216.0f;
 }
 
 static uint32_t f2u(float f)
@@ -1455,24 +1326,24 @@ static void test_take_last(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sort_f32, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sort_i32, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sort_bf16, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sort_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sort_long, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_take_last, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ew_unary_f32, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ew_binary_f32, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ew_i32, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_casts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reduce, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_norms, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_matmul, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_transpose, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cumsum, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_topk, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flash_attn, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sort_f32, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_sort_i32, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_sort_bf16, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_sort_values, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_sort_long, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_take_last, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_ew_unary_f32, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_ew_binary_f32, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_ew_i32, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_casts, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_reduce, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_norms, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_matmul, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_transpose, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_cumsum, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_topk, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_flash_attn, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_misuse, setup, kt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,167 +12,35 @@
  */
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "helpers.h"
-#include "vtpu-launch.h"
-#include "vtpu.h"
+#include "kernel_harness.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-#define MODULE VTPU_TEST_BUILD_DIR "/../firmware/kernels/kernels.elf"
-#define SELFTEST VTPU_TEST_BUILD_DIR "/../firmware/kernels/selftest.elf"
-
 #define HBM_SIZE (512ull << 20)
-#define DESC_OFF 0x1000ull
-#define STATUS_OFF 0x2000ull
-#define SCALARS_OFF 0x3000ull
-#define ARRAYS_OFF 0x100000ull
-#define GUARD 4096u
-#define SENTINEL 0xa5
-
-/* ------------------------------------------------------------------ */
-/* Harness                                                              */
-/* ------------------------------------------------------------------ */
-
-typedef struct kt {
-    vtpu_chip *chip;
-    uint8_t *elf;
-    size_t elf_len;
-    uint64_t hbm_next;
-    pthread_mutex_t mu;
-    char out[16384]; /* what the TCs printed (both fds) */
-    size_t out_len;
-    uint64_t rng;
-} kt;
-
-static void capture(void *opaque, unsigned tc, int fd, const char *buf,
-                    size_t len)
-{
-    kt *t = opaque;
-    (void)tc;
-    (void)fd;
-    pthread_mutex_lock(&t->mu);
-    size_t room = sizeof(t->out) - 1 - t->out_len;
-    if (len > room)
-        len = room;
-    memcpy(t->out + t->out_len, buf, len);
-    t->out_len += len;
-    t->out[t->out_len] = 0;
-    pthread_mutex_unlock(&t->mu);
-}
-
-static void load_module(kt *t, const char *path)
-{
-    char err[256];
-    free(t->elf);
-    t->elf = test_read_file(path, &t->elf_len);
-    if (vtpu_chip_load_elf(t->chip, t->elf, t->elf_len, err, sizeof(err)))
-        fail_msg("loading %s: %s", path, err);
-}
 
 static int setup(void **state)
 {
     alarm(120); /* a hang fails the test instead of blocking the suite */
-    kt *t = calloc(1, sizeof(*t));
-    assert_non_null(t);
-    pthread_mutex_init(&t->mu, NULL);
-    vtpu_config cfg;
-    char err[256];
-    assert_int_equal(vtpu_config_preset(&cfg, "v5p", err, sizeof(err)), 0);
-    cfg.num_tcs = 2;
-    cfg.hbm_size = HBM_SIZE;
-    cfg.vmem_size = 16u << 20;
-    t->chip = vtpu_chip_new(&cfg, err, sizeof(err));
-    if (!t->chip)
-        fail_msg("vtpu_chip_new: %s", err);
-    vtpu_chip_set_output(t->chip, capture, t);
-    test_dma_order_from_env(t->chip);
-    test_checks_from_env(t->chip);
-    load_module(t, MODULE);
-    t->hbm_next = ARRAYS_OFF;
-    t->rng = 0x9e3779b97f4a7c15ull;
-    *state = t;
+    *state = kt_new(HBM_SIZE, 0x9e3779b97f4a7c15ull);
     return 0;
-}
-
-static int teardown(void **state)
-{
-    kt *t = *state;
-    vtpu_chip_free(t->chip);
-    free(t->elf);
-    pthread_mutex_destroy(&t->mu);
-    free(t);
-    return 0;
-}
-
-/* The kernel table of the module: section .vtpu.kernels, by name. */
-static const uint8_t *kernel_table(const kt *t, uint32_t *count)
-{
-    return test_module_kernels(t->elf, t->elf_len, count);
-}
-
-static uint32_t kernel_index(const kt *t, const char *name)
-{
-    return test_module_kernel_index(t->elf, t->elf_len, name);
-}
-
-/* HBM: bump allocation with a guard band after each array. */
-static uint64_t hbm_alloc(kt *t, uint64_t bytes)
-{
-    uint64_t at = t->hbm_next;
-    t->hbm_next = (at + bytes + GUARD + 4095) & ~4095ull;
-    assert_true(t->hbm_next <= HBM_SIZE);
-    return at;
-}
-
-static void hbm_put(kt *t, uint64_t off, const void *p, size_t n)
-{
-    assert_int_equal(vtpu_hbm_write(t->chip, off, p, n), 0);
-}
-
-static void hbm_get(kt *t, uint64_t off, void *p, size_t n)
-{
-    assert_int_equal(vtpu_hbm_read(t->chip, off, p, n), 0);
-}
-
-/* An output array: sentinel bytes over it and its guard band. */
-static uint64_t out_alloc(kt *t, uint64_t bytes)
-{
-    uint64_t at = hbm_alloc(t, bytes);
-    uint8_t *s = malloc(bytes + GUARD);
-    memset(s, SENTINEL, bytes + GUARD);
-    hbm_put(t, at, s, bytes + GUARD);
-    free(s);
-    return at;
-}
-
-/* The guard band after an output must still hold the sentinel. */
-static void check_guard(kt *t, uint64_t at, uint64_t bytes)
-{
-    uint8_t g[GUARD];
-    hbm_get(t, at + bytes, g, GUARD);
-    for (unsigned i = 0; i < GUARD; i++)
-        if (g[i] != SENTINEL)
-            fail_msg("byte %u after the output at HBM 0x%llx was written", i,
-                     (unsigned long long)at);
 }
 
 static float rnd_f32(kt *t, float lo, float hi)
 {
-    return lo + (hi - lo) * (float)(test_rand32(&t->rng) >> 8) / 16777216.0f;
+    return lo + (hi - lo) * rnd_unit(t);
 }
 
 static uint64_t put_f32_random(kt *t, size_t n, float lo, float hi,
@@ -185,96 +53,6 @@ static uint64_t put_f32_random(kt *t, size_t n, float lo, float hi,
     hbm_put(t, at, h, n * 4);
     *host = h;
     return at;
-}
-
-/* Descriptors. */
-static void launch_init(vtpu_launch *L, uint32_t kernel, unsigned rank,
-                        const uint32_t *grid, const uint8_t *sem)
-{
-    memset(L, 0, sizeof(*L));
-    L->magic = VTPU_LAUNCH_MAGIC;
-    L->version = VTPU_LAUNCH_VERSION;
-    L->size = sizeof(*L);
-    L->kernel = kernel;
-    L->flags = VTPU_LAUNCH_F_STATUS;
-    L->grid_rank = (uint8_t)rank;
-    for (unsigned d = 0; d < rank; d++) {
-        L->grid[d] = grid[d];
-        L->semantics[d] = sem ? sem[d] : VTPU_PARALLEL;
-    }
-    L->status_hbm = STATUS_OFF;
-    L->vmem_size = 16u << 20;
-    L->num_sems = 256;
-}
-
-static void launch_operand(vtpu_launch *L, uint64_t hbm, unsigned dtype,
-                           unsigned rank, const uint32_t *shape)
-{
-    vtpu_launch_operand *o = &L->operands[L->num_operands++];
-    o->hbm = hbm;
-    o->dtype = (uint8_t)dtype;
-    o->rank = (uint8_t)rank;
-    for (unsigned d = 0; d < rank; d++)
-        o->shape[d] = shape[d];
-}
-
-static void launch_scalars(kt *t, vtpu_launch *L, const int32_t *s, unsigned n)
-{
-    L->num_scalars = n;
-    if (n <= VTPU_INLINE_SCALARS) {
-        memcpy(L->scalars, s, n * 4);
-    } else {
-        L->scalars_hbm = SCALARS_OFF;
-        hbm_put(t, SCALARS_OFF, s, n * 4);
-    }
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double last_run_s; /* wall time of the last vtpu_chip_run */
-
-/* Run; returns the run's exit code; st[tc] = status records. */
-static int run_launch(kt *t, const vtpu_launch *L, unsigned ntcs,
-                      vtpu_launch_status *st)
-{
-    vtpu_run_opts opts = {.num_tcs = ntcs, .args = {DESC_OFF, 0}};
-    vtpu_run_result res;
-    vtpu_launch_status zero[VTPU_MAX_TCS];
-    memset(zero, 0, sizeof(zero));
-    hbm_put(t, STATUS_OFF, zero, sizeof(zero));
-    hbm_put(t, DESC_OFF, L, sizeof(*L));
-    t->out_len = 0;
-    t->out[0] = 0;
-    double t0 = now_s();
-    int rc = vtpu_chip_run(t->chip, &opts, &res);
-    last_run_s = now_s() - t0;
-    if (rc) {
-        char msg[512];
-        vtpu_error_format(&res.error, msg, sizeof(msg));
-        fail_msg("engine fault: %s\nTC output:\n%s", msg, t->out);
-    }
-    if (st) {
-        hbm_get(t, STATUS_OFF, st, ntcs * sizeof(*st));
-        for (unsigned i = 0; i < ntcs; i++) {
-            assert_int_equal(st[i].magic, VTPU_STATUS_MAGIC);
-            assert_int_equal(st[i].tc, i);
-            assert_int_equal(st[i].code, (uint32_t)res.tc_exit[i]);
-        }
-    }
-    return res.exit_code;
-}
-
-static void run_ok(kt *t, const vtpu_launch *L, unsigned ntcs,
-                   vtpu_launch_status *st)
-{
-    int rc = run_launch(t, L, ntcs, st);
-    if (rc)
-        fail_msg("launch failed with exit code %d:\n%s", rc, t->out);
 }
 
 static uint32_t total_steps(const vtpu_launch_status *st, unsigned ntcs)
@@ -393,14 +171,15 @@ static void seed_case(kt *t, int is_f32, uint32_t rows, uint32_t cols,
     free(o);
 }
 
-/* The seed workload (docs/kernels.md, "Cost of a grid step"): grid 512 of (8,128) f32 blocks, 2 TCs. */
+/* The seed workload (docs/kernels.md, "Cost of a grid step"): grid 512 of
+ * (8,128) f32 blocks, 2 TCs. */
 static void test_seed_grid512(void **state)
 {
     kt *t = *state;
     seed_case(t, 1, 512 * 8, 128, 2, NULL);
     printf("seed workload, grid 512 of (8,128) f32 blocks, 2 TCs: %.2f ms "
            "(whole run: start-up, descriptor, grid)\n",
-           last_run_s * 1e3);
+           t->last_run_s * 1e3);
 }
 
 static void test_seed_f32_shapes(void **state)
@@ -776,7 +555,7 @@ static void test_step_overhead(void **state)
     run_ok(t, &L, 1, st);
     assert_int_equal(st[0].steps, 1u << 20);
     double nop0 = (double)st[0].loop_insns / st[0].steps;
-    double nop0_ns = last_run_s * 1e9 / st[0].steps;
+    double nop0_ns = t->last_run_s * 1e9 / st[0].steps;
 
     uint32_t shape[2] = {4096 * 8, 128};
     uint64_t h = hbm_alloc(t, (size_t)shape[0] * shape[1] * 4);
@@ -788,7 +567,7 @@ static void test_step_overhead(void **state)
     assert_int_equal(st[0].blocks_in, 2 * 4096);
     assert_int_equal(st[0].blocks_out, 4096);
     double nop3 = (double)st[0].loop_insns / st[0].steps;
-    double nop3_ns = last_run_s * 1e9 / st[0].steps;
+    double nop3_ns = t->last_run_s * 1e9 / st[0].steps;
 
     printf("grid-step overhead: %.1f instructions, %.0f ns (no operands); "
            "%.1f instructions, %.0f ns (2 inputs + 1 output, (8,128) f32 "
@@ -853,8 +632,9 @@ static void test_bad_launches(void **state)
 
     seed_launch(t, &L, &h);
     L.kernel = 999; /* the module has the library too (test_kernel_lib.c) */
-    expect_error(t, &L, 2, VTPU_LERR_KERNEL, "kernel index 999, but the "
-                                             "module has ");
+    expect_error(t, &L, 2, VTPU_LERR_KERNEL,
+                 "kernel index 999, but the "
+                 "module has ");
 
     seed_launch(t, &L, &h);
     L.num_operands = 2;
@@ -958,7 +738,7 @@ static void test_bad_launches(void **state)
 static void test_bad_copy(void **state)
 {
     kt *t = *state;
-    load_module(t, SELFTEST);
+    load_module(t, KT_SELFTEST);
     float *x;
     uint64_t hx = put_f32_random(t, 64, -1, 1, &x);
     uint32_t shape[1] = {64};
@@ -984,7 +764,7 @@ static void test_bad_copy(void **state)
 static void test_race_report(void **state)
 {
     kt *t = *state;
-    load_module(t, SELFTEST);
+    load_module(t, KT_SELFTEST);
     float *x;
     uint64_t hx = put_f32_random(t, 4 * 8 * 128, -1, 1, &x);
     uint64_t hy = hbm_alloc(t, 8 * 128 * 4);
@@ -994,14 +774,10 @@ static void test_race_report(void **state)
     launch_operand(&L, hx, VTPU_F32, 2, in);
     launch_operand(&L, hy, VTPU_F32, 2, out);
     char err[128];
-    assert_int_equal(vtpu_chip_set_checks(t->chip, true, false, err,
-                                          sizeof(err)), 0);
-    vtpu_run_opts opts = {.num_tcs = 2, .args = {DESC_OFF, 0}};
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, true, false, err, sizeof(err)), 0);
     vtpu_run_result res;
-    hbm_put(t, DESC_OFF, &L, sizeof(L));
-    t->out_len = 0;
-    t->out[0] = 0;
-    assert_int_equal(vtpu_chip_run(t->chip, &opts, &res), -1);
+    assert_int_equal(run_raw(t, &L, 2, &res), -1);
     assert_int_equal(res.error.kind, VTPU_ERR_RACE);
     assert_int_equal(res.error.space, VTPU_SPACE_HBM);
     assert_int_equal(res.error.addr, hy);
@@ -1013,8 +789,8 @@ static void test_race_report(void **state)
         !strstr(t->out, "previous write by DMA issued by TC") ||
         !strstr(t->out, "grid (1)") || !strstr(t->out, "grid (3)"))
         fail_msg("unexpected report:\n%s", t->out);
-    assert_int_equal(vtpu_chip_set_checks(t->chip, false, false, err,
-                                          sizeof(err)), 0);
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, false, false, err, sizeof(err)), 0);
     run_ok(t, &L, 2, NULL); /* unchecked: no report */
     free(x);
 }
@@ -1032,22 +808,24 @@ static void test_descriptor_outside_hbm(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_kernel_table, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_seed_grid512, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_seed_f32_shapes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_seed_i32_shapes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_split, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_matmul, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gather, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_scale_any, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_row_scale, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_copy_dtypes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_step_overhead, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_launches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_copy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_race_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kernel_table, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_seed_grid512, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_seed_f32_shapes, setup,
+                                        kt_teardown),
+        cmocka_unit_test_setup_teardown(test_seed_i32_shapes, setup,
+                                        kt_teardown),
+        cmocka_unit_test_setup_teardown(test_split, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_matmul, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_gather, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_scale_any, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_row_scale, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_dtypes, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_step_overhead, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_launches, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_copy, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_race_report, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_descriptor_outside_hbm, setup,
-                                        teardown),
+                                        kt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,19 +139,6 @@ static void spin(test_prog *p, uint32_t n)
     br_back(p, BNE, T5, ZERO, top);
 }
 
-static int run_prog(vtpu_chip *chip, const test_prog *p,
-                    const vtpu_run_opts *opts, vtpu_run_result *res)
-{
-    size_t len;
-    char err[256];
-    void *elf = build_elf(p, &len);
-    int rc = vtpu_chip_load_elf(chip, elf, len, err, sizeof(err));
-    free(elf);
-    if (rc)
-        fail_msg("vtpu_chip_load_elf: %s", err);
-    return vtpu_chip_run(chip, opts, res);
-}
-
 static void assert_clean(int rc, const vtpu_run_result *res)
 {
     if (rc || res->error.kind != VTPU_ERR_NONE) {
@@ -341,7 +328,7 @@ static void pingpong(vtpu_chip *chip)
     p.words[bad1] = enc_b(BNE, T3, ZERO, (int32_t)(p.n - bad1) * 4);
     exit_with(&p, 1);
 
-    assert_clean(run_prog(chip, &p, NULL, &res), &res);
+    assert_clean(test_run_opts(chip, &p, NULL, &res), &res);
     assert_int_equal(res.tc_exit[0], 0);
     assert_int_equal(res.tc_exit[1], 0);
     assert_true(res.instret[0] > 2000 * 5);
@@ -404,7 +391,7 @@ static void test_counting_4tc(void **state)
     br_back(&p, BNE, S0, ZERO, loop);
     exit_with(&p, 0);
 
-    assert_clean(run_prog(chip, &p, NULL, &res), &res);
+    assert_clean(test_run_opts(chip, &p, NULL, &res), &res);
     for (unsigned i = 0; i < 4; i++)
         assert_int_equal(res.tc_exit[i], 0);
     vtpu_chip_free(chip);
@@ -452,7 +439,7 @@ static void test_barrier_4tc(void **state)
     prog_emit(&p, rv_add(A0, S0, ZERO)); /* exit with the failing round */
     prog_exit(&p);
 
-    assert_clean(run_prog(chip, &p, NULL, &res), &res);
+    assert_clean(test_run_opts(chip, &p, NULL, &res), &res);
     for (unsigned i = 0; i < 4; i++)
         assert_int_equal(res.tc_exit[i], 0);
     vtpu_chip_free(chip);
@@ -476,7 +463,7 @@ static void test_sem_nonzero(void **state)
     prog_emit(&p, x_signal(T0, T1));
     exit_with(&p, 0);
 
-    assert_int_equal(run_prog(chip, &p, NULL, &res), -1);
+    assert_int_equal(test_run_opts(chip, &p, NULL, &res), -1);
     assert_int_equal(res.error.kind, VTPU_ERR_SEM_NONZERO);
     assert_int_equal(res.error.tc, 1);
     assert_int_equal(res.error.space, VTPU_SPACE_SEM);
@@ -511,7 +498,7 @@ static void test_deadlock_pair(void **state)
     exit_with(&p, 0);
 
     for (int round = 0; round < 20; round++) {
-        assert_int_equal(run_prog(chip, &p, NULL, &res), -1);
+        assert_int_equal(test_run_opts(chip, &p, NULL, &res), -1);
         assert_int_equal(res.error.kind, VTPU_ERR_DEADLOCK);
         assert_true(res.error.tc == 0 || res.error.tc == 1);
         assert_int_equal(res.error.pc,
@@ -542,7 +529,7 @@ static void test_deadlock_barrier_exited(void **state)
     prog_emit(&p, x_barrier());
     exit_with(&p, 0);
 
-    assert_int_equal(run_prog(chip, &p, NULL, &res), -1);
+    assert_int_equal(test_run_opts(chip, &p, NULL, &res), -1);
     assert_int_equal(res.error.kind, VTPU_ERR_DEADLOCK);
     assert_true(res.error.tc == 0 || res.error.tc == 2);
     assert_int_equal(res.error.pc, VTPU_IMEM_BASE + 4 * at);
@@ -565,7 +552,7 @@ static void test_deadlock_8tc(void **state)
     prog_emit(&p, x_wait(A0, T1)); /* sem <id> >= id + 1 */
     exit_with(&p, 0);
 
-    assert_int_equal(run_prog(chip, &p, NULL, &res), -1);
+    assert_int_equal(test_run_opts(chip, &p, NULL, &res), -1);
     assert_int_equal(res.error.kind, VTPU_ERR_DEADLOCK);
     assert_string_equal(res.error.detail,
                         "TC0:s0>=1(0) TC1:s1>=2(0) TC2:s2>=3(0) "
@@ -597,7 +584,7 @@ static void test_slow_signaller(void **state)
     prog_emit(&p, x_signal_tc(T2, ZERO, T1));
     exit_with(&p, 0);
 
-    assert_clean(run_prog(chip, &p, NULL, &res), &res);
+    assert_clean(test_run_opts(chip, &p, NULL, &res), &res);
     assert_true(res.instret[1] > 2000000);
     vtpu_chip_free(chip);
 }
@@ -621,7 +608,7 @@ static void test_fault_stops_blocked(void **state)
     size_t at = p.n;
     prog_emit(&p, 0); /* illegal */
 
-    assert_int_equal(run_prog(chip, &p, NULL, &res), -1);
+    assert_int_equal(test_run_opts(chip, &p, NULL, &res), -1);
     assert_int_equal(res.error.kind, VTPU_ERR_ILLEGAL_INSN);
     assert_int_equal(res.error.tc, 1);
     assert_int_equal(res.error.pc, VTPU_IMEM_BASE + 4 * at);
@@ -645,7 +632,7 @@ static void test_fault_stops_spinning(void **state)
     spin(&p, 50000);
     prog_emit(&p, rv_ebreak());
 
-    assert_int_equal(run_prog(chip, &p, NULL, &res), -1);
+    assert_int_equal(test_run_opts(chip, &p, NULL, &res), -1);
     assert_int_equal(res.error.kind, VTPU_ERR_EBREAK);
     assert_int_equal(res.error.tc, 2);
     for (unsigned i = 0; i < 4; i++)
@@ -688,26 +675,26 @@ static void test_abort(void **state)
 
     /* Requested before the run (with a stale END from a "last run"). */
     vtpu_chip_stop_run(chip, VTPU_STOP_ABORT | VTPU_STOP_END);
-    assert_int_equal(run_prog(chip, &p, NULL, &res), 0);
+    assert_int_equal(test_run_opts(chip, &p, NULL, &res), 0);
     assert_int_equal(chip->tcs[0]->state, VTPU_TC_STOPPED);
     assert_int_equal(chip->tcs[1]->state, VTPU_TC_STOPPED);
     assert_true(res.instret[1] < 100);
     assert_int_equal(atomic_load(&chip->stop), VTPU_STOP_ABORT);
     vtpu_chip_abort_clear(chip);
     assert_int_equal(atomic_load(&chip->stop), 0);
-    assert_clean(run_prog(chip, &q, NULL, &res), &res);
+    assert_clean(test_run_opts(chip, &q, NULL, &res), &res);
     assert_int_equal(res.tc_exit[0], 5);
     assert_int_equal(res.tc_exit[1], 5);
 
     /* Requested while TC0 sleeps in its wait and TC1 spins. */
     GThread *th = g_thread_new("abort", abort_later, chip);
-    assert_int_equal(run_prog(chip, &p, NULL, &res), 0);
+    assert_int_equal(test_run_opts(chip, &p, NULL, &res), 0);
     g_thread_join(th);
     assert_int_equal(chip->tcs[0]->state, VTPU_TC_STOPPED);
     assert_int_equal(chip->tcs[1]->state, VTPU_TC_STOPPED);
     assert_true(res.instret[1] > 100);
     vtpu_chip_abort_clear(chip);
-    assert_clean(run_prog(chip, &q, NULL, &res), &res);
+    assert_clean(test_run_opts(chip, &q, NULL, &res), &res);
     assert_int_equal(res.tc_exit[1], 5);
     vtpu_chip_free(chip);
 }
@@ -728,7 +715,7 @@ static void test_watchdog(void **state)
     br_here(&p, to_tc1, BNE, A0, ZERO);
     prog_emit(&p, enc_j(0, 0));
 
-    assert_int_equal(run_prog(chip, &p, NULL, &res), -1);
+    assert_int_equal(test_run_opts(chip, &p, NULL, &res), -1);
     assert_int_equal(res.error.kind, VTPU_ERR_WATCHDOG);
     assert_int_equal(res.error.tc, 1);
     /* The interpreter may check the budget at block granularity. */
@@ -763,7 +750,7 @@ static void test_bad_sem(void **state)
         size_t at = p.n;
         prog_emit(&p, cases[i].insn);
         exit_with(&p, 0);
-        assert_int_equal(run_prog(chip, &p, NULL, &res), -1);
+        assert_int_equal(test_run_opts(chip, &p, NULL, &res), -1);
         assert_int_equal(res.error.kind, VTPU_ERR_SEM);
         assert_int_equal(res.error.pc, VTPU_IMEM_BASE + 4 * at);
         snprintf(want, sizeof(want), cases[i].detail, nsems);
@@ -786,7 +773,7 @@ static void test_sem_overflow(void **state)
     prog_li(&p, T1, 1);
     prog_emit(&p, x_signal(T0, T1));
     exit_with(&p, 0);
-    assert_int_equal(run_prog(chip, &p, NULL, &res), -1);
+    assert_int_equal(test_run_opts(chip, &p, NULL, &res), -1);
     assert_int_equal(res.error.kind, VTPU_ERR_SEM);
     assert_detail(&res, "semaphore 7 of TC 0 overflows: 4294967295 + 1");
     vtpu_chip_free(chip);
@@ -816,7 +803,7 @@ static void test_entry_registers(void **state)
     br_here(&p, bad, BNE, SP, T0);
     exit_with(&p, 9999);
 
-    assert_clean(run_prog(chip, &p, &opts, &res), &res);
+    assert_clean(test_run_opts(chip, &p, &opts, &res), &res);
     for (unsigned i = 0; i < 3; i++)
         assert_int_equal(res.tc_exit[i], (int)i + 30 + 4321);
     assert_int_equal(res.exit_code, 4351);
@@ -834,7 +821,7 @@ static void test_exit_codes(void **state)
     prog_init(&p);
     prog_emit(&p, rv_mul(A0, A0, A0)); /* exit(id * id) */
     prog_exit(&p);
-    assert_clean(run_prog(chip, &p, NULL, &res), &res);
+    assert_clean(test_run_opts(chip, &p, NULL, &res), &res);
     assert_int_equal(res.tc_exit[0], 0);
     assert_int_equal(res.tc_exit[1], 1);
     assert_int_equal(res.tc_exit[2], 4);
@@ -856,7 +843,7 @@ static void test_no_program(void **state)
     vtpu_run_opts opts = {.num_tcs = 3};
     prog_init(&p);
     exit_with(&p, 0);
-    assert_int_equal(run_prog(chip, &p, &opts, &res), -1);
+    assert_int_equal(test_run_opts(chip, &p, &opts, &res), -1);
     assert_int_not_equal(res.error.kind, VTPU_ERR_NONE);
     vtpu_chip_free(chip);
 }
@@ -884,9 +871,9 @@ static void test_rerun(void **state)
     exit_with(&ok, 0);
 
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(run_prog(chip, &dead, NULL, &res), -1);
+        assert_int_equal(test_run_opts(chip, &dead, NULL, &res), -1);
         assert_int_equal(res.error.kind, VTPU_ERR_DEADLOCK);
-        assert_clean(run_prog(chip, &ok, NULL, &res), &res);
+        assert_clean(test_run_opts(chip, &ok, NULL, &res), &res);
     }
     vtpu_chip_free(chip);
 }

@@ -108,9 +108,11 @@ def patch(off, data):
 
 
 def launch_seeds(out):
+    # Every kernel once (one block, 2 TCs): the mode byte is one mutation
+    # away; 3 blocks along dim 0 and 1 TC with the checks for a few.
     for k in range(KERNELS):
-        # one block, 2 TCs; 3 blocks along dim 0; 1 TC with the checks
         write(out, 'fuzz_launch', f'k{k:02d}', bytes([k, 0]))
+    for k in [1, 2, 3, 19]:  # add_sin_f32 matmul_f32 gather_rows sort_f32
         write(out, 'fuzz_launch', f'k{k:02d}-grid3', bytes([k, 4]))
         write(out, 'fuzz_launch', f'k{k:02d}-checks', bytes([k, 9]))
     # gather_rows (3) with scalar-prefetch indices 1, 0 (descriptor
@@ -129,7 +131,7 @@ def launch_seeds(out):
 OP = dict(REG_WRITE=0, REG_READ=1, RING_SETUP=2, CMD=3, RAW_ENTRY=4,
           DOORBELL=5, RAM_WRITE=6, APERTURE=7, APERTURE_BASE=8, PLACE_ELF=9,
           LOAD_LAUNCH=10, ERR_ACK=11, RESET=12, TC_STATUS=13)
-BLOB = dict(race_clean=0, xtpu_sem=1, hello=2, kernels=3)
+BLOB = dict(race_clean=0, fault_oob=1, hello=2, kernels=3)
 RAM_BASE = 0x80000000
 CMD = dict(NOP=1, COPY_H2D=2, COPY_D2H=3, COPY_D2D=4, FILL=5, LOAD_PROG=6,
            LAUNCH=7, FENCE=8)
@@ -189,7 +191,7 @@ def cmd_seeds(out):
         # flips read "no flips" instead of eating the operations' bytes.
         write(out, 'fuzz_cmd', name, data + bytes(32) + back)
     status = bytes([OP['TC_STATUS']])
-    for blob in ['race_clean', 'xtpu_sem', 'hello']:
+    for blob in ['race_clean', 'fault_oob', 'hello']:
         w(f'launch-{blob}', ring() + place(blob) + load_launch() + status)
     w('launch-kernels', ring() + place('kernels') + load_launch(a0=0) +
       status)

@@ -23,8 +23,8 @@ jobs=${FUZZ_JOBS:-1}
 out=$build/fuzz
 
 # UBSan's default is to print and go on: make every report a failure.
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 
 run_one() {
     t=$1
