@@ -1,6 +1,8 @@
 # vtpu top-level Makefile: the two commands of the README and helpers.
-#   make demo    install what is missing, build (QEMU too), boot the
-#                bare-metal guest demo in QEMU with a vtpu (guest/)
+#   make demo    install what is missing, build (QEMU and the riscv64
+#                Linux guest too), boot Linux in QEMU with a vtpu, load
+#                vtpu.ko and run the demo in Linux user space
+#   make demo-bare  the bare-metal guest demo in QEMU (guest/, no Linux)
 #   make demo-engine  the engine-only demo (vtpu-run, no QEMU)
 #   make debug   the guest demo in QEMU, halted, gdb stub on :1234
 #                (GUEST=program; docs/debugging.md)
@@ -33,7 +35,8 @@ NINJA      ?= ninja
 
 .PHONY: fuzz fuzz-build check-fuzz
 .PHONY: check-tsan
-.PHONY: all deps build demo demo-engine debug check check-asan check-qemu \
+.PHONY: all deps build demo demo-bare demo-engine debug check check-asan \
+	check-qemu \
 	check-system qemu bench bench-guest format clean
 
 all: build
@@ -49,7 +52,13 @@ build: deps $(BUILD)/build.ninja
 
 GUEST ?= vtpu-demo
 
-demo: build qemu
+# The demo in Linux user space: vtpu-demo (guest/linux-user) through
+# vtpu.ko; see "Linux user space" below.
+demo: linux-user linux-driver qemu
+	guest/linux-user/run-user.sh --qemu $(QEMU_BUILD)/qemu-system-riscv64 \
+	    --build $(BUILD) --linux-dir $(LINUX_BUILD) --timeout 600 vtpu-demo
+
+demo-bare: build qemu
 	guest/run-guest.sh --qemu $(QEMU_BUILD)/qemu-system-riscv64 \
 	    $(BUILD)/guest/vtpu-demo.elf
 
@@ -116,9 +125,11 @@ fuzz-build: deps $(FUZZ_BUILD)/build.ninja
 fuzz: fuzz-build
 	tests/fuzz/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
 
-# Two targets at a time: about 2 x CHECK_FUZZ_TIME of fuzzing.
+# From the committed corpus alone, two targets at a time: about
+# 2 x CHECK_FUZZ_TIME of fuzzing.
 check-fuzz: fuzz-build
-	FUZZ_JOBS=2 tests/fuzz/run-fuzz.sh $(FUZZ_BUILD) $(CHECK_FUZZ_TIME)
+	FUZZ_JOBS=2 FUZZ_FRESH=1 tests/fuzz/run-fuzz.sh $(FUZZ_BUILD) \
+	    $(CHECK_FUZZ_TIME)
 
 qemu: deps
 	hw/qemu/build-qemu.sh $(QEMU_BUILD)
@@ -133,13 +144,101 @@ check-system: build qemu
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD)
 	python3 tests/system/test_gdb.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD)
+	python3 tests/system/test_linux.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD) \
+	    --linux-dir $(LINUX_BUILD)
+	python3 tests/system/test_linux_user.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD) \
+	    --linux-dir $(LINUX_BUILD)
+	python3 tests/system/test_linux_driver.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD) \
+	    --linux-dir $(LINUX_BUILD)
+
+# The riscv64 Linux guest (guest/linux, docs/linux.md): kernel Image and
+# initramfs in $(LINUX_BUILD); LINUX_EXTRA="HOST:GUEST ..." adds files to
+# the initramfs (also guest/linux/extra-files.txt).
+#   make linux        build it (installs its packages; ~/.cache/vtpu caches)
+#   make linux-debug  the debug kernel (KASAN, lockdep...) in $(BUILD)/linux-debug
+#   make run-linux    boot it with a vtpu, a root shell on the console
+#                     (LINUX_RUN='cmd' runs cmd instead and exits with its status)
+#   make check-linux  the Linux system test alone (also in check-system)
+LINUX_BUILD ?= $(BUILD)/linux
+LINUX_EXTRA ?=
+LINUX_RUN ?=
+.PHONY: linux linux-debug run-linux check-linux
+
+linux:
+	guest/linux/build-linux.sh --out $(LINUX_BUILD) \
+	    $(addprefix --extra ,$(LINUX_EXTRA))
+
+linux-debug:
+	guest/linux/build-linux.sh --variant debug --out $(BUILD)/linux-debug \
+	    $(addprefix --extra ,$(LINUX_EXTRA))
+
+run-linux: linux qemu
+	guest/linux/run-linux.sh --qemu $(QEMU_BUILD)/qemu-system-riscv64 \
+	    --dir $(LINUX_BUILD) $(if $(LINUX_RUN),--run '$(LINUX_RUN)')
+
+check-linux: linux qemu
+	python3 tests/system/test_linux.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD) \
+	    --linux-dir $(LINUX_BUILD)
+
+check-system: linux
+
+# Linux user space (guest/linux-user, docs/linux.md "User space"): the
+# runtime with its Linux backend (driver/linux/user), vtpu-run,
+# vtpu-demo, vtpu-selftest and vtpu-latency for riscv64 Linux, static, in
+# $(BUILD)/linux-user/rootfs with the kernel modules they load.
+# guest/linux/extra-files.txt puts that tree into the initramfs (make
+# linux-driver after it); guest/linux-user/run-user.sh adds it and vtpu.ko
+# to a boot as they are, so a stale image does not matter.
+#   make linux-user        build them
+#   make check-linux-user  their system test alone (also in check-system)
+.PHONY: linux-user check-linux-user
+
+linux-user: build
+	$(MAKE) -f guest/linux-user/linux-user.mk \
+	    OUT=$(abspath $(BUILD))/linux-user \
+	    FIRMWARE=$(abspath $(BUILD))/firmware/kernels
+
+check-linux-user: linux-user linux-driver qemu
+	python3 tests/system/test_linux_user.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD) \
+	    --linux-dir $(LINUX_BUILD)
+
+check-system: linux-user
+
+# The DRM accel driver (driver/linux, docs/linux.md "The driver"): vtpu.ko
+# and its guest test program vtpu-test in $(BUILD)/driver/linux, built
+# against $(LINUX_BUILD)/kernel; then the initramfs again, so that /init
+# loads /lib/modules/vtpu.ko (guest/linux/extra-files.txt).
+#   make linux-driver        build them
+#   make check-linux-driver  the driver's system test alone (also in
+#                            check-system)
+.PHONY: linux-driver check-linux-driver
+
+linux-driver: linux build
+	$(MAKE) -C driver/linux all KDIR=$(abspath $(LINUX_BUILD))/kernel \
+	    OUT=$(abspath $(BUILD))/driver/linux
+	guest/linux/build-linux.sh --initramfs-only --out $(LINUX_BUILD) \
+	    $(addprefix --extra ,$(LINUX_EXTRA))
+
+check-linux-driver: linux-driver qemu
+	python3 tests/system/test_linux_driver.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD) \
+	    --linux-dir $(LINUX_BUILD)
+
+check-system: linux-driver
 
 bench: build
 	bench/run-all.sh $(BUILD)
 	python3 bench/plot.py
 
-bench-guest: build qemu
+# Bare metal and Linux user space in one run (guest/run-bench.sh).
+bench-guest: build qemu linux-user linux-driver
 	VTPU_QEMU=$(abspath $(QEMU_BUILD))/qemu-system-riscv64 \
+	VTPU_LINUX_DIR=$(abspath $(LINUX_BUILD)) \
 	    guest/run-bench.sh $(BUILD)
 
 format:

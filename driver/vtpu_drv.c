@@ -375,37 +375,58 @@ static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
         *pos += (size_t)n;
 }
 
+/* The error without the command it stopped: the fault, its place, the
+ * device's message. */
+static void format_detail(const vtpu_drv_error *e, char *tmp, size_t cap,
+                          size_t *pp)
+{
+    size_t p = *pp;
+    const char *space = space_name(e->space);
+
+    if (e->code == VTPU_E_FAULT) {
+        if (e->tc != VTPU_ERR_NONE32)
+            append(tmp, cap, &p, "TC %u faulted at pc 0x%08x: ", e->tc,
+                   e->pc);
+        append(tmp, cap, &p, "%s", vtpu_drv_fault_name(e->kind));
+    } else {
+        append(tmp, cap, &p, "%s", vtpu_drv_error_name(e->code));
+        if (e->code == VTPU_E_EXIT_CODE && e->tc != VTPU_ERR_NONE32)
+            append(tmp, cap, &p, ": TC %u exited with %d", e->tc,
+                   (int32_t)e->value);
+    }
+    if (space) {
+        append(tmp, cap, &p, ", %s address 0x%llx", space,
+               (unsigned long long)e->addr);
+        if (e->len)
+            append(tmp, cap, &p, " (%llu bytes)",
+                   (unsigned long long)e->len);
+    }
+    if (e->msg[0])
+        append(tmp, cap, &p, " [device: %s]", e->msg);
+    *pp = p;
+}
+
 int vtpu_drv_format_error(const vtpu_drv_error *e, char *buf, size_t len)
 {
     char tmp[512];
     size_t p = 0;
-    const char *space = space_name(e->space);
 
     if (e->index == VTPU_ERR_NONE32)
         append(tmp, sizeof(tmp), &p, "ring error: ");
     else
         append(tmp, sizeof(tmp), &p, "command %u (%s) failed: ", e->index,
                vtpu_drv_opcode_name(e->opcode));
-    if (e->code == VTPU_E_FAULT) {
-        if (e->tc != VTPU_ERR_NONE32)
-            append(tmp, sizeof(tmp), &p, "TC %u faulted at pc 0x%08x: ", e->tc,
-                   e->pc);
-        append(tmp, sizeof(tmp), &p, "%s", vtpu_drv_fault_name(e->kind));
-    } else {
-        append(tmp, sizeof(tmp), &p, "%s", vtpu_drv_error_name(e->code));
-        if (e->code == VTPU_E_EXIT_CODE && e->tc != VTPU_ERR_NONE32)
-            append(tmp, sizeof(tmp), &p, ": TC %u exited with %d", e->tc,
-                   (int32_t)e->value);
-    }
-    if (space) {
-        append(tmp, sizeof(tmp), &p, ", %s address 0x%llx", space,
-               (unsigned long long)e->addr);
-        if (e->len)
-            append(tmp, sizeof(tmp), &p, " (%llu bytes)",
-                   (unsigned long long)e->len);
-    }
-    if (e->msg[0])
-        append(tmp, sizeof(tmp), &p, " [device: %s]", e->msg);
+    format_detail(e, tmp, sizeof(tmp), &p);
+    return snprintf(buf, len, "%s", tmp);
+}
+
+int vtpu_drv_format_error_detail(const vtpu_drv_error *e, char *buf,
+                                 size_t len)
+{
+    char tmp[512];
+    size_t p = 0;
+
+    format_detail(e, tmp, sizeof(tmp), &p);
     return snprintf(buf, len, "%s", tmp);
 }
 

@@ -181,6 +181,11 @@ const vtpu_drv_error *vtpu_drv_last_error(const vtpu_drv *d);
  * Returns what snprintf returns.
  */
 int vtpu_drv_format_error(const vtpu_drv_error *e, char *buf, size_t len);
+/* The same line without the "command N (OP) failed: " start: the error,
+ * TC, pc, address and the device's message (for reports of a launch that
+ * is not a ring entry of this driver, e.g. a Linux job). */
+int vtpu_drv_format_error_detail(const vtpu_drv_error *e, char *buf,
+                                 size_t len);
 const char *vtpu_drv_opcode_name(uint32_t opcode);
 const char *vtpu_drv_error_name(uint32_t code);
 const char *vtpu_drv_fault_name(uint32_t kind);

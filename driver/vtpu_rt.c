@@ -1,8 +1,9 @@
 /*
- * vtpu_rt.c - the vtpu runtime over the driver: HBM allocations and
- * copies, loading kernel modules into program slots, launches.  The
- * allocator is vtpu_heap.c, the module reader vtpu_module.c.  See
- * vtpu_rt.h and docs/driver.md.
+ * vtpu_rt.c - the vtpu runtime over a device backend (vtpu_rt_dev_ops):
+ * HBM allocations and copies, loading kernel modules into program slots,
+ * launches.  The ring backend is vtpu_rt_ring.c, the Linux backend
+ * driver/linux/user/vtpu_rt_linux.c, the allocator vtpu_heap.c, the
+ * module reader vtpu_module.c.  See vtpu_rt.h and docs/driver.md.
  */
 #include "vtpu_rt.h"
 
@@ -31,6 +32,8 @@ const char *vtpu_rt_strerror(int status)
         return "launch failed";
     case VTPU_RT_ENOTALLOC:
         return "not an HBM allocation";
+    case VTPU_RT_ESYS:
+        return "system call failed";
     default:
         return vtpu_drv_strerror(status);
     }
@@ -53,80 +56,54 @@ seterr(vtpu_rt *rt, int status, const char *fmt, ...)
     return status;
 }
 
-/* A driver call failed: explain it (with the device's report for
- * EDEVICE, recovering the ring so the runtime stays usable). */
-static int drv_fail(vtpu_rt *rt, int status, const char *what)
-{
-    if (status == VTPU_DRV_EDEVICE) {
-        char msg[VTPU_RT_ERR_LEN];
-        vtpu_drv_format_error(vtpu_drv_last_error(rt->drv), msg, sizeof(msg));
-        vtpu_drv_recover(rt->drv, VTPU_ACK_ABORT);
-        return seterr(rt, status, "%s: %s", what, msg);
-    }
-    return seterr(rt, status, "%s: %s", what, vtpu_drv_strerror(status));
-}
-
 const char *vtpu_rt_error(const vtpu_rt *rt)
 {
     return rt->err;
 }
 
-int vtpu_rt_init(vtpu_rt *rt, vtpu_drv *drv, const vtpu_rt_opts *opts)
+const vtpu_drv_info *vtpu_rt_info(const vtpu_rt *rt)
 {
-    vtpu_rt_opts o = {0};
-    if (!rt || !drv)
-        return VTPU_DRV_EINVAL;
-    if (opts)
-        o = *opts;
-    memset(rt, 0, sizeof(*rt));
-    rt->drv = drv;
-    if (!drv->running)
-        return seterr(rt, VTPU_DRV_ESTATE,
-                      "the driver is not initialised (vtpu_drv_init)");
-    const vtpu_drv_info *in = vtpu_drv_info_get(drv);
-    if (o.hbm_base == 0 && o.hbm_size == 0)
-        o.hbm_size = in->hbm_size;
-    if (o.hbm_size == 0 || o.hbm_base > in->hbm_size ||
-        o.hbm_size > in->hbm_size - o.hbm_base)
-        return seterr(rt, VTPU_DRV_EINVAL,
-                      "HBM range 0x%llx+0x%llx is outside the device's "
-                      "%llu bytes",
-                      (unsigned long long)o.hbm_base,
-                      (unsigned long long)o.hbm_size,
-                      (unsigned long long)in->hbm_size);
-    vtpu_heap_seg *segs = o.segs ? o.segs : rt->own_segs;
-    uint32_t nsegs = o.segs ? o.nsegs : VTPU_RT_HEAP_SEGS;
-    if (vtpu_heap_init(&rt->heap, o.hbm_base, o.hbm_size, segs, nsegs))
-        return seterr(rt, VTPU_DRV_EINVAL, "bad allocator segment table");
+    return rt->ops->info(rt->dev);
+}
 
-    const vtpu_platform *p = drv->plat;
-    rt->stage_size = o.staging_size ? o.staging_size : VTPU_RT_STAGING;
-    rt->stage = p->dma_alloc(p->ctx, rt->stage_size, 64, &rt->stage_bus);
-    if (!rt->stage)
-        return seterr(rt, VTPU_DRV_ENOMEM,
-                      "no DMA memory for a %zu-byte staging buffer",
-                      rt->stage_size);
-    rt->result =
-        p->dma_alloc(p->ctx, sizeof(vtpu_launch_result), 64, &rt->result_bus);
-    if (!rt->result) {
-        p->dma_free(p->ctx, rt->stage, rt->stage_size);
-        rt->stage = NULL;
-        return seterr(rt, VTPU_DRV_ENOMEM, "no DMA memory for launch results");
-    }
+const char *vtpu_rt_backend(const vtpu_rt *rt)
+{
+    return rt->ops->name;
+}
+
+int vtpu_rt_init_dev(vtpu_rt *rt, const vtpu_rt_dev_ops *ops, void *dev)
+{
+    if (!rt || !ops)
+        return VTPU_DRV_EINVAL;
+    memset(rt, 0, sizeof(*rt));
+    if (!ops->info || !ops->alloc || !ops->free || !ops->write ||
+        !ops->read || !ops->fill || !ops->load || !ops->unload ||
+        !ops->launch)
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "backend %s lacks a required callback",
+                      ops->name ? ops->name : "?");
+    rt->ops = ops;
+    rt->dev = dev;
     return VTPU_DRV_OK;
 }
 
 void vtpu_rt_fini(vtpu_rt *rt)
 {
-    if (!rt || !rt->drv)
+    if (!rt || !rt->ops)
         return;
-    const vtpu_platform *p = rt->drv->plat;
-    if (rt->stage)
-        p->dma_free(p->ctx, rt->stage, rt->stage_size);
-    if (rt->result)
-        p->dma_free(p->ctx, rt->result, sizeof(vtpu_launch_result));
-    rt->stage = NULL;
-    rt->result = NULL;
+    if (rt->ops->fini)
+        rt->ops->fini(rt->dev);
+    rt->ops = NULL;
+}
+
+/* A backend call's result: its message becomes the runtime's. */
+static int dev_done(vtpu_rt *rt, int rc)
+{
+    if (!rc)
+        rt->err[0] = 0;
+    else if (!rt->err[0])
+        seterr(rt, rc, "%s backend: %s", rt->ops->name, vtpu_rt_strerror(rc));
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -135,51 +112,24 @@ void vtpu_rt_fini(vtpu_rt *rt)
 
 int vtpu_rt_alloc(vtpu_rt *rt, uint64_t size, uint64_t align, uint64_t *hbm)
 {
-    int rc = vtpu_heap_alloc(&rt->heap, size, align, hbm);
-    switch (rc) {
-    case VTPU_DRV_OK:
-        rt->err[0] = 0;
-        return rc;
-    case VTPU_RT_ENOHBM:
-        return seterr(rt, rc,
-                      "out of HBM: requested %llu bytes (alignment %llu), "
-                      "largest free block %llu bytes (%llu bytes free in "
-                      "%u blocks)",
-                      (unsigned long long)size,
-                      (unsigned long long)(align ? align : 64),
-                      (unsigned long long)vtpu_heap_largest_free(&rt->heap),
-                      (unsigned long long)vtpu_heap_free_bytes(&rt->heap),
-                      vtpu_heap_free_segments(&rt->heap));
-    case VTPU_RT_ETABLE:
-        return seterr(rt, rc,
-                      "HBM allocator: all %u segments in use (requested %llu "
-                      "bytes); free something or give a larger table",
-                      rt->heap.cap, (unsigned long long)size);
-    default:
-        return seterr(rt, rc,
-                      "HBM allocation of %llu bytes with alignment %llu: "
-                      "size must be > 0, alignment a power of two",
-                      (unsigned long long)size, (unsigned long long)align);
-    }
+    rt->err[0] = 0;
+    return dev_done(rt, rt->ops->alloc(rt->dev, size, align, hbm, rt->err));
 }
 
 int vtpu_rt_free(vtpu_rt *rt, uint64_t hbm)
 {
-    int rc = vtpu_heap_free(&rt->heap, hbm);
-    if (rc)
-        return seterr(rt, rc, "free of HBM 0x%llx: not an allocation",
-                      (unsigned long long)hbm);
-    return rc;
+    rt->err[0] = 0;
+    return dev_done(rt, rt->ops->free(rt->dev, hbm, rt->err));
 }
 
 const vtpu_heap *vtpu_rt_heap(const vtpu_rt *rt)
 {
-    return &rt->heap;
+    return rt->drv ? &rt->heap : NULL; /* only the ring backend sets drv */
 }
 
 static int range_ok(vtpu_rt *rt, uint64_t hbm, uint64_t len, const char *what)
 {
-    uint64_t size = vtpu_drv_info_get(rt->drv)->hbm_size;
+    uint64_t size = vtpu_rt_info(rt)->hbm_size;
     if (hbm > size || len > size - hbm)
         return seterr(rt, VTPU_DRV_EINVAL,
                       "%s: HBM range 0x%llx+0x%llx is outside the %llu "
@@ -191,46 +141,24 @@ static int range_ok(vtpu_rt *rt, uint64_t hbm, uint64_t len, const char *what)
 
 int vtpu_rt_write(vtpu_rt *rt, uint64_t hbm, const void *src, size_t len)
 {
-    const uint8_t *s = src;
     int rc = range_ok(rt, hbm, len, "write");
     if (rc)
         return rc;
-    while (len) {
-        size_t n = len < rt->stage_size ? len : rt->stage_size;
-        memcpy(rt->stage, s, n);
-        rc = vtpu_drv_copy_to_hbm(rt->drv, hbm, rt->stage_bus, n);
-        if (!rc)
-            rc = vtpu_drv_sync(rt->drv);
-        if (rc)
-            return drv_fail(rt, rc, "copy to HBM");
-        s += n;
-        hbm += n;
-        len -= n;
-    }
     rt->err[0] = 0;
-    return VTPU_DRV_OK;
+    if (!len)
+        return VTPU_DRV_OK;
+    return dev_done(rt, rt->ops->write(rt->dev, hbm, src, len, rt->err));
 }
 
 int vtpu_rt_read(vtpu_rt *rt, uint64_t hbm, void *dst, size_t len)
 {
-    uint8_t *d = dst;
     int rc = range_ok(rt, hbm, len, "read");
     if (rc)
         return rc;
-    while (len) {
-        size_t n = len < rt->stage_size ? len : rt->stage_size;
-        rc = vtpu_drv_copy_from_hbm(rt->drv, rt->stage_bus, hbm, n);
-        if (!rc)
-            rc = vtpu_drv_sync(rt->drv);
-        if (rc)
-            return drv_fail(rt, rc, "copy from HBM");
-        memcpy(d, rt->stage, n);
-        d += n;
-        hbm += n;
-        len -= n;
-    }
     rt->err[0] = 0;
-    return VTPU_DRV_OK;
+    if (!len)
+        return VTPU_DRV_OK;
+    return dev_done(rt, rt->ops->read(rt->dev, hbm, dst, len, rt->err));
 }
 
 int vtpu_rt_fill(vtpu_rt *rt, uint64_t hbm, uint64_t len, uint32_t pattern)
@@ -238,13 +166,8 @@ int vtpu_rt_fill(vtpu_rt *rt, uint64_t hbm, uint64_t len, uint32_t pattern)
     int rc = range_ok(rt, hbm, len, "fill");
     if (rc)
         return rc;
-    rc = vtpu_drv_fill(rt->drv, hbm, len, pattern);
-    if (!rc)
-        rc = vtpu_drv_sync(rt->drv);
-    if (rc)
-        return drv_fail(rt, rc, "fill");
     rt->err[0] = 0;
-    return VTPU_DRV_OK;
+    return dev_done(rt, rt->ops->fill(rt->dev, hbm, len, pattern, rt->err));
 }
 
 uint64_t vtpu_rt_array_bytes(const vtpu_rt_array *a)
@@ -309,44 +232,24 @@ int vtpu_rt_kernel_find(vtpu_rt *rt, const vtpu_module *m, const char *name,
 int vtpu_rt_module_load(vtpu_rt *rt, vtpu_module *m, const void *elf,
                         size_t len)
 {
-    const vtpu_drv_info *in = vtpu_drv_info_get(rt->drv);
+    const vtpu_drv_info *in = vtpu_rt_info(rt);
     int rc = vtpu_module_parse(m, elf, len, in, rt->err, sizeof(rt->err));
     if (rc)
         return rc;
-    uint32_t nslots = in->prog_slots < 32 ? in->prog_slots : 32, slot;
-    for (slot = 0; slot < nslots; slot++)
-        if (!(rt->slots_used & (1u << slot)))
-            break;
-    if (slot == nslots)
-        return seterr(rt, VTPU_RT_ENOSLOT,
-                      "all %u program slots hold modules; unload one first",
-                      nslots);
-    uint64_t at;
-    rc = vtpu_rt_alloc(rt, len, 64, &at);
+    uint32_t slot = 0;
+    rt->err[0] = 0;
+    rc = dev_done(rt, rt->ops->load(rt->dev, elf, len, &slot, rt->err));
     if (rc)
         return rc;
-    rc = vtpu_rt_write(rt, at, elf, len);
-    if (!rc) {
-        rc = vtpu_drv_load_program(rt->drv, slot, at, len);
-        if (!rc)
-            rc = vtpu_drv_sync(rt->drv);
-        if (rc)
-            drv_fail(rt, rc, "loading the module");
-    }
-    vtpu_heap_free(&rt->heap, at);
-    if (rc)
-        return rc;
-    rt->slots_used |= 1u << slot;
     m->slot = slot;
     m->loaded = 1;
-    rt->err[0] = 0;
     return VTPU_DRV_OK;
 }
 
 void vtpu_rt_module_unload(vtpu_rt *rt, vtpu_module *m)
 {
-    if (m && m->loaded && m->slot < 32)
-        rt->slots_used &= ~(1u << m->slot);
+    if (m && m->loaded)
+        rt->ops->unload(rt->dev, m->slot);
     if (m)
         m->loaded = 0;
 }
@@ -366,7 +269,7 @@ static const char *dtype_name(uint32_t dt)
 static int launch_check(vtpu_rt *rt, const vtpu_kernel_entry *e,
                         const vtpu_rt_launch *l, uint32_t ntcs)
 {
-    const vtpu_drv_info *in = vtpu_drv_info_get(rt->drv);
+    const vtpu_drv_info *in = vtpu_rt_info(rt);
     const char *kn = e->name;
     uint32_t nops = 0;
     while (nops < VTPU_MAX_OPERANDS && e->operands[nops].role)
@@ -460,7 +363,7 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
                       "launch: kernel index %u, the module has %u kernels",
                       l->kernel, m->num_kernels);
     const vtpu_kernel_entry *e = &m->kernels[l->kernel];
-    const vtpu_drv_info *in = vtpu_drv_info_get(rt->drv);
+    const vtpu_drv_info *in = vtpu_rt_info(rt);
     uint32_t ntcs = l->num_tcs ? l->num_tcs : in->num_tcs;
     int rc = launch_check(rt, e, l, ntcs);
     if (rc)
@@ -525,25 +428,30 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
     if (rc)
         goto out;
 
-    vtpu_drv_launch_desc ld = {
+    /* The HBM the launch references: the descriptor block and every
+     * operand (a backend that isolates launches grants exactly these). */
+    vtpu_rt_range ranges[1 + VTPU_MAX_OPERANDS];
+    uint32_t nranges = 0;
+    ranges[nranges++] = (vtpu_rt_range){at, total};
+    for (uint32_t i = 0; i < l->num_operands; i++)
+        ranges[nranges++] = (vtpu_rt_range){
+            l->operands[i].hbm, vtpu_rt_array_bytes(&l->operands[i])};
+    char what[80];
+    snprintf(what, sizeof(what), "launch of '%s'", e->name);
+    vtpu_rt_dev_launch dl = {
         .slot = m->slot,
         .num_tcs = ntcs,
         .args = {(uint32_t)at, (uint32_t)(at >> 32), 0, 0},
-        .check_exit = 0,
-        .want_result = 1,
-        .result_bus = rt->result_bus,
+        .nranges = nranges,
+        .ranges = ranges,
+        .what = what,
     };
-    memset(rt->result, 0, sizeof(*rt->result));
-    rc = vtpu_drv_launch(rt->drv, &ld);
-    if (!rc)
-        rc = vtpu_drv_sync(rt->drv);
-    if (rc) {
-        char what[80];
-        snprintf(what, sizeof(what), "launch of '%s'", e->name);
-        drv_fail(rt, rc, what);
+    vtpu_launch_result res;
+    memset(&res, 0, sizeof(res));
+    rt->err[0] = 0;
+    rc = dev_done(rt, rt->ops->launch(rt->dev, &dl, &res, rt->err));
+    if (rc)
         goto out;
-    }
-    vtpu_launch_result res = *rt->result;
     rc = vtpu_rt_read(rt, at + status_off, st,
                       ntcs * sizeof(vtpu_launch_status));
     if (rc)
@@ -598,7 +506,8 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
     }
     rc = VTPU_DRV_OK;
     rt->err[0] = 0;
-out:
-    vtpu_heap_free(&rt->heap, at);
+out:;
+    char scratch[VTPU_RT_ERR_LEN]; /* keep the launch's message */
+    rt->ops->free(rt->dev, at, scratch);
     return rc;
 }

@@ -1,23 +1,31 @@
 /*
- * vtpu_rt.h - the vtpu runtime over the driver (vtpu_drv.h): an HBM
- * allocator, buffer upload/download, ELF kernel modules and launches.
+ * vtpu_rt.h - the vtpu runtime: an HBM allocator, buffer upload/download,
+ * ELF kernel modules and launches, over a device backend.
  *
  * The pieces:
  *   - vtpu_heap: a first-fit range allocator with alignment and coalescing
  *     free, its bookkeeping in a caller-provided array of segments (no
- *     malloc).  Usable on its own; the runtime manages HBM with one.
- *   - vtpu_rt: one per driver.  Moves data between host memory and HBM
- *     through a DMA staging buffer (COPY_H2D / COPY_D2H), loads kernel
- *     modules (upload the ELF to HBM, LOAD_PROG into a free slot), and
- *     launches kernels: builds the vtpu_launch descriptor (vtpu-launch.h),
- *     uploads it, LAUNCHes on the requested TCs, waits, reads back the
- *     status records and turns failures into one readable line.
+ *     malloc).  Usable on its own; the ring backend manages HBM with one.
+ *   - vtpu_rt: one per device.  Moves data between host memory and HBM,
+ *     loads kernel modules into program slots, and launches kernels:
+ *     builds the vtpu_launch descriptor (vtpu-launch.h), uploads it,
+ *     launches on the requested TCs, waits, reads back the status records
+ *     and turns failures into one readable line.
+ *   - vtpu_rt_dev_ops: what the runtime needs from the device (allocate
+ *     and free HBM, copy to and from it, load a program into a slot,
+ *     launch a slot on the HBM it may touch).  Two backends implement it:
+ *     the ring backend over the register/ring driver (vtpu_drv.h; the
+ *     bare-metal guest and the host, vtpu_rt_init) and the Linux backend
+ *     over /dev/accel/accelN (driver/linux/user/vtpu_rt_linux.h,
+ *     vtpu_rt_open_linux).  The generic runtime (checks, descriptors,
+ *     status records, messages) is the same for both.
  *
  * Portable C11 like the driver: no allocation (every object is the
  * caller's; DMA memory comes from the platform's dma_alloc through the
  * driver), nothing from libc beyond memset/memcpy/memcmp/strlen/strncmp/
- * snprintf, so it builds for the bare-metal guest with picolibc too.
- * Not thread-safe, like the driver under it.
+ * snprintf, so it builds for the bare-metal guest with picolibc too.  (The
+ * Linux backend, a separate file, uses libc and malloc.)  Not
+ * thread-safe, like the driver under it.
  *
  * Return values: 0 or a negative status, either a vtpu_drv_status or a
  * vtpu_rt_status below; vtpu_rt_strerror() names both.  Every failing
@@ -47,6 +55,8 @@ typedef enum vtpu_rt_status {
     VTPU_RT_ELAUNCH = -37,   /* the TC runtime or the kernel reported an
                                 error (VTPU_LERR_* in the status records) */
     VTPU_RT_ENOTALLOC = -38, /* free of an offset that is not allocated */
+    VTPU_RT_ESYS = -39,      /* a system call of the backend failed (the
+                                message has its errno text) */
 } vtpu_rt_status;
 
 /* Names a vtpu_rt_status or a vtpu_drv_status. */
@@ -109,6 +119,109 @@ uint32_t vtpu_heap_free_segments(const vtpu_heap *h);
 #define VTPU_RT_MAX_TCS 8          /* status records read per launch */
 #define VTPU_RT_STAGING (1u << 20) /* default staging buffer */
 
+/* ------------------------------------------------------------------ */
+/* Device backends                                                      */
+/* ------------------------------------------------------------------ */
+
+/* A range of HBM: [hbm, hbm + len). */
+typedef struct vtpu_rt_range {
+    uint64_t hbm, len;
+} vtpu_rt_range;
+
+/* One launch as the runtime asks a backend for it. */
+typedef struct vtpu_rt_dev_launch {
+    uint32_t slot;    /* a slot the backend's load() returned */
+    uint32_t num_tcs; /* 1..info->num_tcs */
+    uint32_t args[4]; /* a2..a5 at the program's entry */
+    /* Every range of HBM the launch references: the descriptor block
+     * (descriptor, status records, scalars) and each operand.  Ranges may
+     * overlap and repeat.  A backend that isolates launches grants
+     * exactly these (the buffers holding them); the ring backend owns all
+     * of HBM and ignores them. */
+    uint32_t nranges;
+    const vtpu_rt_range *ranges;
+    const char *what; /* "launch of 'add_sin_f32'": the start of messages */
+} vtpu_rt_dev_launch;
+
+/*
+ * What the runtime needs from a device.  `dev` is the backend's context
+ * (vtpu_rt_init_dev).  Every call that can fail returns VTPU_DRV_OK or a
+ * negative status (vtpu_drv_status or vtpu_rt_status) and, on failure,
+ * writes one readable line (NUL-terminated, at most VTPU_RT_ERR_LEN
+ * bytes) into `err`: what the runtime then reports in vtpu_rt_error().
+ * The line names the operation ("copy to HBM: ...", "loading the module:
+ * ...", l->what + ": ...") and the device's or system's explanation.
+ * The runtime has checked its arguments before a call (offsets and
+ * lengths inside HBM, copy lengths > 0, a slot from load()); a backend
+ * checks only what is its own (e.g. that a range lies in its buffers).
+ * After a failure the backend must stay usable (the ring backend recovers
+ * the ring).  Calls come from one thread at a time.
+ */
+typedef struct vtpu_rt_dev_ops {
+    const char *name; /* "ring", "linux": for messages */
+
+    /* The device's identity and sizes.  Fields a backend cannot know are
+     * 0 (the Linux backend: the vreg shape, caps, ring limits and
+     * prog_slots: the kernel assigns slots).  Required; the pointer stays
+     * valid until fini. */
+    const vtpu_drv_info *(*info)(void *dev);
+
+    /* Allocate `size` bytes of HBM (> 0) at an `align`-aligned offset
+     * (a power of two, 0 = 64) into *hbm.  Contents are undefined.
+     * VTPU_RT_ENOHBM (with the sizes involved in the message) or
+     * VTPU_RT_ETABLE when there is no room, VTPU_DRV_EINVAL for a bad
+     * size or alignment. */
+    int (*alloc)(void *dev, uint64_t size, uint64_t align, uint64_t *hbm,
+                 char *err);
+    /* Free the allocation that alloc() returned at `hbm`; VTPU_RT_ENOTALLOC
+     * if there is none. */
+    int (*free)(void *dev, uint64_t hbm, char *err);
+
+    /* Copy `len` bytes (> 0) between host memory and HBM at any byte
+     * offset; synchronous: done when it returns.  The range need not be
+     * one allocation, but a backend may refuse HBM that is not its
+     * (VTPU_DRV_EINVAL).  Device errors: VTPU_DRV_EDEVICE with the
+     * device's explanation. */
+    int (*write)(void *dev, uint64_t hbm, const void *src, size_t len,
+                 char *err);
+    int (*read)(void *dev, uint64_t hbm, void *dst, size_t len, char *err);
+    /* Fill `len` bytes at `hbm` with a 32-bit little-endian pattern.  The
+     * runtime passes what its caller gave: an offset or length that is
+     * not a multiple of 4, or a length of 0, is refused (the ring
+     * backend: the device's BAD_ALIGN / BAD_LENGTH error, EDEVICE; the
+     * Linux backend: VTPU_DRV_EINVAL). */
+    int (*fill)(void *dev, uint64_t hbm, uint64_t len, uint32_t pattern,
+                char *err);
+
+    /* Put a program image (an ELF the runtime has checked with
+     * vtpu_module_parse, `len` bytes) into a free program slot owned by
+     * this runtime until unload(); *slot receives it.  VTPU_RT_ENOSLOT
+     * when every slot is taken; a refusal by the device is
+     * VTPU_DRV_EDEVICE with its reason. */
+    int (*load)(void *dev, const void *image, size_t len, uint32_t *slot,
+                char *err);
+    /* Give the slot back.  Cannot fail (a backend logs what it cannot
+     * undo). */
+    void (*unload)(void *dev, uint32_t slot);
+
+    /* Run the program in l->slot on l->num_tcs TCs with l->args, letting
+     * it touch the HBM of l->ranges, and wait until it ends.  On success
+     * *res holds the exit code of every TC that ran (num_tcs, tc_exit,
+     * exit_code; instret where the backend has it); a non-zero exit code
+     * is not a failure of this call.  A device error (a TC fault, a DMA
+     * outside the granted HBM) is VTPU_DRV_EDEVICE with the device's
+     * report; VTPU_DRV_ETIMEDOUT when the launch did not end in time (the
+     * ring backend: its wait timed out, the ring is as it was; the Linux
+     * backend: the driver's job timeout stopped it with a device reset);
+     * VTPU_DRV_ECANCELED when a reset dropped it. */
+    int (*launch)(void *dev, const vtpu_rt_dev_launch *l,
+                  vtpu_launch_result *res, char *err);
+
+    /* Release what the backend holds for the runtime (vtpu_rt_fini).
+     * Optional. */
+    void (*fini)(void *dev);
+} vtpu_rt_dev_ops;
+
 typedef struct vtpu_rt_opts {
     /* HBM the runtime manages: [hbm_base, hbm_base + hbm_size); both 0 =
      * all of HBM.  Anything outside stays the caller's. */
@@ -123,6 +236,9 @@ typedef struct vtpu_rt_opts {
 
 /* Caller-allocated runtime state; fields are private. */
 typedef struct vtpu_rt {
+    const vtpu_rt_dev_ops *ops; /* the backend */
+    void *dev;                  /* its context */
+    /* The ring backend (vtpu_rt_init; vtpu_rt_ring.c); unused by others. */
     vtpu_drv *drv;
     vtpu_heap heap;
     vtpu_heap_seg own_segs[VTPU_RT_HEAP_SEGS];
@@ -136,25 +252,40 @@ typedef struct vtpu_rt {
 } vtpu_rt;
 
 /*
- * Set up the runtime over a driver that is probed and initialised
- * (vtpu_drv_init).  `opts` may be NULL.  `drv` must outlive `rt`.
+ * The ring backend: the runtime over a driver that is probed and
+ * initialised (vtpu_drv_init), managing HBM itself (vtpu_heap), copying
+ * through a DMA staging buffer (COPY_H2D / COPY_D2H), loading with
+ * LOAD_PROG, launching with LAUNCH.  `opts` may be NULL.  `drv` must
+ * outlive `rt`.
  */
 int vtpu_rt_init(vtpu_rt *rt, vtpu_drv *drv, const vtpu_rt_opts *opts);
-/* Free the runtime's DMA memory.  HBM allocations and loaded programs are
- * simply forgotten. */
+/*
+ * The runtime over another backend: `ops` (every callback required but
+ * fini) with context `dev`, both outliving `rt`.
+ */
+int vtpu_rt_init_dev(vtpu_rt *rt, const vtpu_rt_dev_ops *ops, void *dev);
+/* Release the backend's resources (the ring backend's DMA memory).  HBM
+ * allocations and loaded programs are simply forgotten. */
 void vtpu_rt_fini(vtpu_rt *rt);
 /* What went wrong in the last failing call ("" if nothing did). */
 const char *vtpu_rt_error(const vtpu_rt *rt);
+/* The device as the backend describes it (vtpu_rt_dev_ops.info). */
+const vtpu_drv_info *vtpu_rt_info(const vtpu_rt *rt);
+/* The backend's name: "ring", "linux". */
+const char *vtpu_rt_backend(const vtpu_rt *rt);
 
-/* HBM allocation (the runtime's vtpu_heap).  The out-of-memory message
- * names the requested size and the largest free block. */
+/* HBM allocation (the backend's: the ring backend's vtpu_heap, the Linux
+ * backend's buffer objects).  The out-of-memory message names the
+ * requested size and what is free. */
 int vtpu_rt_alloc(vtpu_rt *rt, uint64_t size, uint64_t align, uint64_t *hbm);
 int vtpu_rt_free(vtpu_rt *rt, uint64_t hbm);
+/* The ring backend's allocator; NULL with another backend. */
 const vtpu_heap *vtpu_rt_heap(const vtpu_rt *rt);
 
-/* Copy between host memory and HBM through the staging buffer (COPY_H2D
- * / COPY_D2H, waiting for each piece).  Device errors come back as
- * VTPU_DRV_EDEVICE with the device's explanation; the ring is recovered. */
+/* Copy between host memory and HBM (the ring backend: through the staging
+ * buffer, COPY_H2D / COPY_D2H, waiting for each piece).  Device errors
+ * come back as VTPU_DRV_EDEVICE with the device's explanation; the ring
+ * is recovered. */
 int vtpu_rt_write(vtpu_rt *rt, uint64_t hbm, const void *src, size_t len);
 int vtpu_rt_read(vtpu_rt *rt, uint64_t hbm, void *dst, size_t len);
 /* Fill with a 32-bit pattern (hbm 4-aligned, len a multiple of 4). */
@@ -198,11 +329,13 @@ typedef struct vtpu_module {
 int vtpu_module_parse(vtpu_module *m, const void *elf, size_t len,
                       const vtpu_drv_info *info, char *err, size_t errlen);
 
-/* Parse, upload the image to HBM, LOAD_PROG it into a free slot, wait;
- * the HBM copy is freed again (the slot holds the program). */
+/* Parse, then have the backend load it into a free slot (the ring
+ * backend: upload the image to HBM, LOAD_PROG, wait, free the HBM copy;
+ * the slot holds the program). */
 int vtpu_rt_module_load(vtpu_rt *rt, vtpu_module *m, const void *elf,
                         size_t len);
-/* Give the slot back (the program stays in it until overwritten). */
+/* Give the slot back (the ring backend: the program stays in it until
+ * overwritten; the Linux backend: MODULE_UNLOAD). */
 void vtpu_rt_module_unload(vtpu_rt *rt, vtpu_module *m);
 /* Index of kernel `name` in the module's table, or VTPU_RT_ENOKERNEL. */
 int vtpu_module_find(const vtpu_module *m, const char *name, uint32_t *index);
@@ -243,7 +376,8 @@ typedef struct vtpu_rt_stats {
  * Run kernel l->kernel of module `m` over the grid and wait for it.
  * The runtime checks the launch against the kernel's table entry first
  * (operand count, dtypes, ranks, grid, scalars: VTPU_DRV_EINVAL), then
- * builds the descriptor in HBM, LAUNCHes and reads the status records.
+ * builds the descriptor in HBM, launches (granting the descriptor block
+ * and the operands) and reads the status records.
  * A kernel or TC-runtime error is VTPU_RT_ELAUNCH, a device fault
  * VTPU_DRV_EDEVICE (the ring is recovered); vtpu_rt_error() says which
  * TC, which error and the TC runtime's own message.  `stats` may be NULL.

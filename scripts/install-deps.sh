@@ -2,13 +2,16 @@
 # install-deps.sh - install the Debian 12 packages vtpu needs, if missing.
 # (The QEMU build, hw/qemu/build-qemu.sh, needs libpixman-1-dev and
 # libfdt-dev besides glib, meson, ninja and ccache; the fuzz targets,
-# docs/fuzzing.md, clang and libclang-rt-14-dev, which has libFuzzer.)
+# docs/fuzzing.md, clang and libclang-rt-14-dev, which has libFuzzer; the
+# Linux user-space programs, make linux-user, riscv64-linux-gnu-gcc and
+# glibc for riscv64.)
 # Run as root (make does it); does nothing when everything is present.
 set -eu
 
 PKGS="build-essential pkg-config meson ninja-build ccache libglib2.0-dev
 libcmocka-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 qemu-user python3 gdb-multiarch
+gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
 libpixman-1-dev libfdt-dev xz-utils gnuplot-nox
 clang libclang-rt-14-dev"
 

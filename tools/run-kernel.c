@@ -1,32 +1,172 @@
 /*
  * run-kernel.c - vtpu-run's kernel mode: one launch of a kernel from a
- * kernel module through the driver and runtime (driver/vtpu_rt.h) over
- * the in-process host platform, operands from and to .npy files.
- * docs/vtpu-run.md describes the command line and how files map to the
- * kernel's operands.
+ * kernel module through the runtime (driver/vtpu_rt.h), operands from and
+ * to .npy files.  The device is the caller's (run_kernel_dev): the
+ * in-process host platform and ring driver on the host (vtpu-run.c), the
+ * Linux backend in Linux user space (vtpu-run-linux.c).  Plain C and
+ * libc, no GLib, so it builds for both.  docs/vtpu-run.md describes the
+ * command line and how files map to the kernel's operands.
  */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <glib.h>
+#include <time.h>
 
 #include "cli.h"
-#include "gdbstub.h"
-#include "host_platform.h"
 #include "npy.h"
 #include "run-kernel.h"
 #include "vtpu_rt.h"
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        die(EXIT_FAULT, "out of memory (%zu bytes)", n);
+    return p;
+}
+
+/* A growing string (the GString of the GLib version). */
+typedef struct str {
+    char *s;
+    size_t len, cap;
+} str;
+
+static void str_printf(str *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void str_printf(str *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p)
+            die(EXIT_FAULT, "out of memory");
+        b->s = p;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+static const char *str_get(str *b)
+{
+    return b->s ? b->s : "";
+}
+
+/* Split "a,b,c" at the commas into malloc'd pieces with surrounding
+ * white space removed, NULL-terminated; "" gives no piece (as g_strsplit
+ * and g_strstrip). */
+static char **split_list(const char *s, unsigned *count)
+{
+    unsigned n = *s ? 1 : 0;
+    for (const char *p = s; *p; p++)
+        n += *p == ',';
+    char **v = xmalloc((n + 1) * sizeof(*v));
+    const char *p = s;
+    for (unsigned i = 0; i < n; i++) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && (*p == ' ' || (*p >= '\t' && *p <= '\r'))) {
+            p++;
+            len--;
+        }
+        while (len && (p[len - 1] == ' ' ||
+                       (p[len - 1] >= '\t' && p[len - 1] <= '\r')))
+            len--;
+        v[i] = xmalloc(len + 1);
+        memcpy(v[i], p, len);
+        v[i][len] = 0;
+        p = e ? e + 1 : p + len;
+    }
+    v[n] = NULL;
+    if (count)
+        *count = n;
+    return v;
+}
+
+static void free_list(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}
+
+static unsigned list_len(char **v)
+{
+    unsigned n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+/* The whole file, as g_file_get_contents (and its messages). */
+static int read_file(const char *path, char **data, size_t *len, char *err,
+                     size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "Failed to open file \u201c%s\u201d: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = xmalloc(cap + 1);
+    for (;;) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap) {
+            if (ferror(f)) {
+                snprintf(err, errlen,
+                         "Failed to read from file \u201c%s\u201d: %s", path,
+                         strerror(errno ? errno : EIO));
+                fclose(f);
+                free(buf);
+                return -1;
+            }
+            break;
+        }
+        cap *= 2;
+        char *p = realloc(buf, cap + 1);
+        if (!p)
+            die(EXIT_FAULT, "out of memory reading %s", path);
+        buf = p;
+    }
+    fclose(f);
+    buf[n] = 0;
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+static int64_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* Parse "a,b,c" into at most `max` unsigned values >= `min`. */
 static unsigned parse_list(const char *opt, const char *s, unsigned max,
                            uint32_t min, uint32_t *out)
 {
-    gchar **parts = g_strsplit(s, ",", -1);
+    char **parts = split_list(s, NULL);
     unsigned n = 0;
-    for (gchar **p = parts; *p; p++) {
+    for (char **p = parts; *p; p++) {
         uint32_t v;
-        char *t = g_strstrip(*p);
+        char *t = *p;
         if (n == max)
             die(EXIT_USAGE, "%s %s: at most %u values", opt, s, max);
         if (parse_u32(t, &v) || t[0] == '-' || v < min)
@@ -34,7 +174,7 @@ static unsigned parse_list(const char *opt, const char *s, unsigned max,
                 min);
         out[n++] = v;
     }
-    g_strfreev(parts);
+    free_list(parts);
     if (!n)
         die(EXIT_USAGE, "%s: empty list", opt);
     return n;
@@ -68,13 +208,13 @@ static void parse_launch_opts(const run_kernel_args *a, vtpu_rt_launch *l,
     for (unsigned d = 0; d < l->grid_rank; d++)
         l->semantics[d] = VTPU_ARBITRARY;
     if (a->dims) {
-        gchar **parts = g_strsplit(a->dims, ",", -1);
-        unsigned n = g_strv_length(parts);
+        unsigned n;
+        char **parts = split_list(a->dims, &n);
         if (n != l->grid_rank)
             die(EXIT_USAGE, "--dims %s: %u values for a grid of rank %u",
                 a->dims, n, l->grid_rank);
         for (unsigned d = 0; d < n; d++) {
-            const char *t = g_strstrip(parts[d]);
+            const char *t = parts[d];
             if (!strcmp(t, "parallel") || !strcmp(t, "p"))
                 l->semantics[d] = VTPU_PARALLEL;
             else if (!strcmp(t, "arbitrary") || !strcmp(t, "a"))
@@ -83,25 +223,31 @@ static void parse_launch_opts(const run_kernel_args *a, vtpu_rt_launch *l,
                 die(EXIT_USAGE,
                     "--dims: '%s' is neither 'parallel' nor 'arbitrary'", t);
         }
-        g_strfreev(parts);
+        free_list(parts);
     }
 
-    GArray *vals = g_array_new(FALSE, FALSE, sizeof(int32_t));
+    int32_t *vals = NULL;
+    unsigned nvals = 0, cap = 0;
     for (char **arg = a->scalars; arg && *arg; arg++) {
-        gchar **parts = g_strsplit(*arg, ",", -1);
-        for (gchar **p = parts; *p; p++) {
+        char **parts = split_list(*arg, NULL);
+        for (char **p = parts; *p; p++) {
             uint32_t v;
-            char *t = g_strstrip(*p);
+            char *t = *p;
             if (parse_u32(t, &v))
                 die(EXIT_USAGE, "--scalar %s: '%s' is not a 32-bit integer",
                     *arg, t);
-            int32_t sv = (int32_t)v;
-            g_array_append_val(vals, sv);
+            if (nvals == cap) {
+                cap = cap ? 2 * cap : 16;
+                vals = realloc(vals, cap * sizeof(*vals));
+                if (!vals)
+                    die(EXIT_FAULT, "out of memory");
+            }
+            vals[nvals++] = (int32_t)v;
         }
-        g_strfreev(parts);
+        free_list(parts);
     }
-    l->num_scalars = vals->len;
-    *scalars = (int32_t *)g_array_free(vals, FALSE);
+    l->num_scalars = nvals;
+    *scalars = vals;
     l->scalars = *scalars;
 }
 
@@ -113,22 +259,19 @@ static const char *role_name(uint8_t role)
 }
 
 /* "0: in f32 blocks (8, 128); 1: ..." for usage messages. */
-static GString *describe_operands(const vtpu_kernel_entry *e, unsigned n)
+static void describe_operands(str *s, const vtpu_kernel_entry *e, unsigned n)
 {
-    GString *s = g_string_new(NULL);
     for (unsigned i = 0; i < n; i++) {
         const vtpu_operand_spec *o = &e->operands[i];
         char blk[96];
         vtpu_npy_format_shape(o->block, o->rank, blk, sizeof(blk));
-        g_string_append_printf(s, "%s%u: %s %s", i ? "; " : "", i,
-                               role_name(o->role),
-                               vtpu_npy_dtype_name(o->dtype));
+        str_printf(s, "%s%u: %s %s", i ? "; " : "", i, role_name(o->role),
+                   vtpu_npy_dtype_name(o->dtype));
         if (o->space == VTPU_MS_ANY)
-            g_string_append_printf(s, " rank %u in HBM", o->rank);
+            str_printf(s, " rank %u in HBM", o->rank);
         else
-            g_string_append_printf(s, " blocks %s", blk);
+            str_printf(s, " blocks %s", blk);
     }
-    return s;
 }
 
 /* The operands of one launch and the files they come from and go to. */
@@ -171,7 +314,9 @@ static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
         const char *dims = spec;
         const char *colon = strchr(spec, ':');
         if (colon) {
-            gchar *dt = g_strndup(spec, (gsize)(colon - spec));
+            char *dt = strndup(spec, (size_t)(colon - spec));
+            if (!dt)
+                die(EXIT_FAULT, "out of memory");
             a->dtype = 0;
             for (uint32_t t = 1; t < VTPU_DT__COUNT; t++)
                 if (!strcmp(dt, vtpu_npy_dtype_name(t)))
@@ -181,7 +326,7 @@ static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
                     "--out-shape %s: unknown dtype '%s' (f32, "
                     "i32, u32, bf16, i16, i8, u8)",
                     spec, dt);
-            g_free(dt);
+            free(dt);
             dims = colon + 1;
         }
         a->rank =
@@ -228,8 +373,8 @@ static void bind_files(const vtpu_kernel_entry *e, kernel_io *io,
     char **inputs = a->inputs;
     unsigned ninputs = a->ninputs;
     unsigned nin = 0, nout = 0;
-    unsigned nouts = a->outputs ? g_strv_length(a->outputs) : 0;
-    unsigned nshapes = a->out_shapes ? g_strv_length(a->out_shapes) : 0;
+    unsigned nouts = list_len(a->outputs);
+    unsigned nshapes = list_len(a->out_shapes);
     char err[512];
 
     for (io->nops = 0; io->nops < VTPU_MAX_OPERANDS &&
@@ -240,12 +385,13 @@ static void bind_files(const vtpu_kernel_entry *e, kernel_io *io,
         nout += (r & VTPU_ROLE_OUT) != 0;
     }
     if (nin != ninputs || nout != nouts) {
-        GString *d = describe_operands(e, io->nops);
+        str d = {0};
+        describe_operands(&d, e, io->nops);
         die(EXIT_USAGE,
             "kernel '%s' takes %u input file%s and %u -o file%s, got %u and "
             "%u (operands %s)",
             e->name, nin, nin == 1 ? "" : "s", nout, nout == 1 ? "" : "s",
-            ninputs, nouts, d->str);
+            ninputs, nouts, str_get(&d));
     }
     if (nshapes > nout)
         die(EXIT_USAGE, "%u --out-shape options for %u outputs", nshapes, nout);
@@ -279,119 +425,88 @@ static void bind_files(const vtpu_kernel_entry *e, kernel_io *io,
 
 static void format_grid(const vtpu_rt_launch *l, char *buf, size_t len)
 {
-    GString *s = g_string_new("(");
+    str s = {0};
+    str_printf(&s, "(");
     for (unsigned d = 0; d < l->grid_rank; d++)
-        g_string_append_printf(s, "%s%u", d ? "," : "", l->grid[d]);
-    g_string_append(s, ") ");
+        str_printf(&s, "%s%u", d ? "," : "", l->grid[d]);
+    str_printf(&s, ") ");
     if (!l->grid_rank)
-        g_string_append(s, "one step");
+        str_printf(&s, "one step");
     for (unsigned d = 0; d < l->grid_rank; d++)
-        g_string_append_printf(s, "%s%s", d ? "," : "",
-                               l->semantics[d] == VTPU_PARALLEL ? "parallel"
-                                                                : "arbitrary");
-    g_strlcpy(buf, s->str, len);
-    g_string_free(s, TRUE);
+        str_printf(&s, "%s%s", d ? "," : "",
+                   l->semantics[d] == VTPU_PARALLEL ? "parallel" : "arbitrary");
+    snprintf(buf, len, "%s", str_get(&s));
+    free(s.s);
 }
 
-typedef struct kernel_run {
-    vtpu_host *host;
-    vtpu_drv drv;
-    vtpu_rt rt;
-    vtpu_module mod;
-} kernel_run;
-
-int run_kernel(const vtpu_config *cfg, const run_kernel_args *a)
+int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
 {
     const char *module = a->module;
     char err[512];
-    gchar *elf;
-    gsize len;
-    GError *gerr = NULL;
+    char *elf;
+    size_t len;
     vtpu_rt_launch l = {0};
     int32_t *scalars = NULL;
     kernel_io io;
+    static vtpu_module mod; /* big (the kernel table): not on the stack */
     memset(&io, 0, sizeof(io));
 
     parse_launch_opts(a, &l, &scalars);
-    if (!g_file_get_contents(module, &elf, &len, &gerr))
-        die(EXIT_LOAD, "%s", gerr->message);
+    if (read_file(module, &elf, &len, err, sizeof(err)))
+        die(EXIT_LOAD, "%s", err);
 
-    /* Big objects (the runtime's segment table) live on the heap. */
-    kernel_run *k = g_new0(kernel_run, 1);
-    k->host = vtpu_host_new(cfg, NULL, err, sizeof(err));
-    if (!k->host)
-        die(EXIT_USAGE, "%s", err);
-    int rc = vtpu_drv_probe(&k->drv, vtpu_host_platform(k->host));
-    if (!rc)
-        rc = vtpu_drv_init(&k->drv, 0);
-    if (rc)
-        die(EXIT_FAULT, "driver: %s", vtpu_drv_strerror(rc));
-    if (vtpu_rt_init(&k->rt, &k->drv, NULL))
-        die(EXIT_FAULT, "runtime: %s", vtpu_rt_error(&k->rt));
-    debug_opts_apply(vtpu_host_chip(k->host), &a->dbg);
-    vtpu_gdb *gdb = NULL;
-    if (a->gdb) { /* docs/debugging.md: the launch waits for gdb */
-        gdb = vtpu_gdb_start(vtpu_host_chip(k->host), a->gdb,
-                             VTPU_GDB_STOP_AT_START | VTPU_GDB_ONE_RUN, err,
-                             sizeof(err));
-        if (!gdb)
-            die(EXIT_USAGE, "--gdb: %s", err);
-        fprintf(stderr, "vtpu-run: waiting for gdb on port %d\n",
-                vtpu_gdb_port(gdb));
-        vtpu_gdb_wait_attach(gdb, -1);
-        vtpu_drv_set_timeout(&k->drv, UINT64_C(1) << 62); /* no time limit */
-    }
-    if (vtpu_rt_module_load(&k->rt, &k->mod, elf, len))
-        die(EXIT_LOAD, "%s: %s", module, vtpu_rt_error(&k->rt));
-    g_free(elf);
-    if (vtpu_module_find(&k->mod, a->kernel, &l.kernel)) {
+    vtpu_rt *rt = dev->open(dev->ctx); /* exits on failure */
+    if (vtpu_rt_module_load(rt, &mod, elf, len))
+        die(EXIT_LOAD, "%s: %s", module, vtpu_rt_error(rt));
+    free(elf);
+    if (vtpu_module_find(&mod, a->kernel, &l.kernel)) {
         /* The whole list: the runtime's message shortens long ones. */
-        GString *names = g_string_new(NULL);
-        for (uint32_t i = 0; i < k->mod.num_kernels; i++)
-            g_string_append_printf(names, "%s%s", i ? ", " : "",
-                                   k->mod.kernels[i].name);
+        str names = {0};
+        for (uint32_t i = 0; i < mod.num_kernels; i++)
+            str_printf(&names, "%s%s", i ? ", " : "", mod.kernels[i].name);
         die(EXIT_USAGE, "%s: no kernel '%s' in the module (it has: %s)", module,
-            a->kernel, names->str);
+            a->kernel, str_get(&names));
     }
-    const vtpu_kernel_entry *e = &k->mod.kernels[l.kernel];
+    const vtpu_kernel_entry *e = &mod.kernels[l.kernel];
 
     bind_files(e, &io, a);
 
     /* Operands into HBM: inputs uploaded, outputs zeroed. */
+    int rc;
     l.num_operands = io.nops;
     for (unsigned i = 0; i < io.nops; i++) {
         vtpu_npy *arr = &io.arr[i];
         vtpu_rt_array *op = &l.operands[i];
-        if (vtpu_rt_array_alloc(&k->rt, op, arr->dtype, arr->rank, arr->shape))
-            die(EXIT_USAGE, "operand %u: %s", i, vtpu_rt_error(&k->rt));
+        if (vtpu_rt_array_alloc(rt, op, arr->dtype, arr->rank, arr->shape))
+            die(EXIT_USAGE, "operand %u: %s", i, vtpu_rt_error(rt));
         uint64_t bytes = vtpu_rt_array_bytes(op);
         if (io.in_file[i])
-            rc = vtpu_rt_write(&k->rt, op->hbm, arr->data, arr->bytes);
+            rc = vtpu_rt_write(rt, op->hbm, arr->data, arr->bytes);
         else
-            rc = vtpu_rt_fill(&k->rt, op->hbm, (bytes + 3) & ~3ull, 0);
+            rc = vtpu_rt_fill(rt, op->hbm, (bytes + 3) & ~3ull, 0);
         if (rc)
-            die(EXIT_FAULT, "operand %u: %s", i, vtpu_rt_error(&k->rt));
+            die(EXIT_FAULT, "operand %u: %s", i, vtpu_rt_error(rt));
         if (!io.in_file[i]) {
             arr->bytes = (size_t)bytes;
-            arr->data = g_malloc(arr->bytes ? arr->bytes : 1);
+            arr->data = xmalloc(arr->bytes);
         }
     }
 
     vtpu_rt_stats st;
-    gint64 t0 = g_get_monotonic_time();
-    rc = vtpu_rt_run(&k->rt, &k->mod, &l, &st);
-    gint64 t1 = g_get_monotonic_time();
+    int64_t t0 = monotonic_us();
+    rc = vtpu_rt_run(rt, &mod, &l, &st);
+    int64_t t1 = monotonic_us();
     /* EINVAL: the runtime refused the launch before submitting it. */
     if (rc)
         die(rc == VTPU_DRV_EINVAL ? EXIT_USAGE : EXIT_FAULT, "%s",
-            vtpu_rt_error(&k->rt));
+            vtpu_rt_error(rt));
 
     for (unsigned i = 0; i < io.nops; i++) {
         if (!io.out_file[i])
             continue;
-        if (vtpu_rt_read(&k->rt, l.operands[i].hbm, io.arr[i].data,
+        if (vtpu_rt_read(rt, l.operands[i].hbm, io.arr[i].data,
                          io.arr[i].bytes))
-            die(EXIT_FAULT, "operand %u: %s", i, vtpu_rt_error(&k->rt));
+            die(EXIT_FAULT, "operand %u: %s", i, vtpu_rt_error(rt));
         if (vtpu_npy_write(&io.arr[i], io.out_file[i], err, sizeof(err)))
             die(EXIT_FILE, "%s", err);
     }
@@ -415,15 +530,12 @@ int run_kernel(const vtpu_config *cfg, const run_kernel_args *a)
         if (io.in_file[i])
             vtpu_npy_free(&io.arr[i]);
         else
-            g_free(io.arr[i].data);
+            free(io.arr[i].data);
     }
-    g_free(scalars);
-    debug_opts_finish();
-    vtpu_rt_module_unload(&k->rt, &k->mod);
-    vtpu_rt_fini(&k->rt);
-    vtpu_drv_fini(&k->drv);
-    vtpu_gdb_free(gdb);
-    vtpu_host_free(k->host);
-    g_free(k);
+    free(scalars);
+    if (dev->finish)
+        dev->finish(dev->ctx);
+    vtpu_rt_module_unload(rt, &mod);
+    dev->close(dev->ctx);
     return 0;
 }

@@ -30,6 +30,7 @@
 #include "cli.h"
 #include "debug-opts.h"
 #include "gdbstub.h"
+#include "host_platform.h"
 #include "run-kernel.h"
 #include "vtpu.h"
 
@@ -261,6 +262,64 @@ static int run_bare(const vtpu_config *cfg)
     return status;
 }
 
+/* Kernel mode's device: a chip in this process, the host platform, the
+ * ring driver and the runtime over it (run-kernel.h). */
+typedef struct host_dev {
+    const vtpu_config *cfg;
+    vtpu_host *host;
+    vtpu_drv drv;
+    vtpu_rt rt;
+    vtpu_gdb *gdb;
+} host_dev;
+
+static vtpu_rt *host_open(void *ctx)
+{
+    host_dev *k = ctx;
+    char err[512];
+
+    k->host = vtpu_host_new(k->cfg, NULL, err, sizeof(err));
+    if (!k->host)
+        die(EXIT_USAGE, "%s", err);
+    int rc = vtpu_drv_probe(&k->drv, vtpu_host_platform(k->host));
+    if (!rc)
+        rc = vtpu_drv_init(&k->drv, 0);
+    if (rc)
+        die(EXIT_FAULT, "driver: %s", vtpu_drv_strerror(rc));
+    if (vtpu_rt_init(&k->rt, &k->drv, NULL))
+        die(EXIT_FAULT, "runtime: %s", vtpu_rt_error(&k->rt));
+    debug_opts_apply(vtpu_host_chip(k->host),
+                     &(debug_opts){opt_dma_order, opt_trace, opt_stats,
+                                   opt_tag});
+    if (opt_gdb) { /* docs/debugging.md: the launch waits for gdb */
+        k->gdb = vtpu_gdb_start(vtpu_host_chip(k->host), opt_gdb,
+                                VTPU_GDB_STOP_AT_START | VTPU_GDB_ONE_RUN, err,
+                                sizeof(err));
+        if (!k->gdb)
+            die(EXIT_USAGE, "--gdb: %s", err);
+        fprintf(stderr, "vtpu-run: waiting for gdb on port %d\n",
+                vtpu_gdb_port(k->gdb));
+        vtpu_gdb_wait_attach(k->gdb, -1);
+        vtpu_drv_set_timeout(&k->drv, UINT64_C(1) << 62); /* no time limit */
+    }
+    return &k->rt;
+}
+
+static void host_finish(void *ctx)
+{
+    (void)ctx;
+    debug_opts_finish();
+}
+
+static void host_close(void *ctx)
+{
+    host_dev *k = ctx;
+    vtpu_rt_fini(&k->rt);
+    vtpu_drv_fini(&k->drv);
+    vtpu_gdb_free(k->gdb);
+    vtpu_host_free(k->host);
+    g_free(k);
+}
+
 int main(int argc, char **argv)
 {
     GError *gerr = NULL;
@@ -310,10 +369,12 @@ int main(int argc, char **argv)
         .scalars = opt_scalar,
         .out_shapes = opt_out_shape,
         .quiet = opt_quiet,
-        .gdb = opt_gdb,
-        .dbg = {opt_dma_order, opt_trace, opt_stats, opt_tag},
         .grid_order = opt_grid_order,
         .check_revisit = opt_revisit,
     };
-    return run_kernel(&cfg, &ka);
+    /* Big objects (the runtime's segment table) live on the heap. */
+    host_dev *k = g_new0(host_dev, 1);
+    k->cfg = &cfg;
+    run_kernel_dev dev = {k, host_open, host_finish, host_close};
+    return run_kernel(&ka, &dev);
 }

@@ -7,7 +7,11 @@
  *
  * One line per test ("ok"/"FAIL" and its guest time); device errors a
  * test provokes are printed as the driver formats them.  Exit status
- * (QEMU's exit code): the number of failed tests.
+ * (QEMU's exit code): the number of failed tests.  The tests that need
+ * only the runtime (rt_copies, module_load, launch_*,
+ * launch_kernel_error) are guest/common/selftest.c, shared with the Linux
+ * user-space self-test (guest/linux-user/vtpu-selftest.c); the rest reach
+ * registers, the ring or DMA memory and are bare-metal only.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -17,6 +21,7 @@
 
 #include "guest.h"
 #include "kernels.h"
+#include "selftest.h"
 #include "tiny_elf.h"
 #include "vtpu_rt.h"
 
@@ -28,65 +33,6 @@ static guest_vtpu gv;
 static vtpu_drv drv;
 static vtpu_rt rt;
 static vtpu_module mod;
-static int test_failed;
-static int test_noted; /* the test printed lines of its own */
-
-/* One indented line under the test's name (device errors it provoked). */
-static void note(const char *fmt, ...)
-{
-    va_list ap;
-
-    printf("\n    ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    test_noted = 1;
-}
-
-/* ------------------------------------------------------------------ */
-/* Checks                                                               */
-/* ------------------------------------------------------------------ */
-
-static void failf(int line, const char *fmt, ...)
-{
-    va_list ap;
-
-    printf("\n    line %d: ", line);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    test_failed = test_noted = 1;
-}
-
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            failf(__LINE__, "%s", #c);                                         \
-            return;                                                            \
-        }                                                                      \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                         \
-    do {                                                                       \
-        long long a_ = (long long)(a), b_ = (long long)(b);                    \
-        if (a_ != b_) {                                                        \
-            failf(__LINE__, "%s == %s: %lld (0x%llx) != %lld (0x%llx)", #a,    \
-                  #b, a_, (unsigned long long)a_, b_, (unsigned long long)b_); \
-            return;                                                            \
-        }                                                                      \
-    } while (0)
-
-/* A call that returns a driver/runtime status. */
-#define CHECK_OK(call)                                                         \
-    do {                                                                       \
-        int rc_ = (call);                                                      \
-        if (rc_) {                                                             \
-            failf(__LINE__, "%s: %s (%s)", #call, vtpu_rt_strerror(rc_),       \
-                  vtpu_rt_error(&rt));                                         \
-            return;                                                            \
-        }                                                                      \
-    } while (0)
-
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
 /* ------------------------------------------------------------------ */
@@ -109,14 +55,6 @@ static dbuf dalloc(size_t size)
 static void dfree(dbuf *b)
 {
     gv.plat.dma_free(gv.plat.ctx, b->cpu, b->size);
-}
-
-static void fill_pattern(uint8_t *p, size_t n, uint32_t seed)
-{
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        p[i] = (uint8_t)(seed >> 24);
-    }
 }
 
 static const uint32_t prog_exit_a2[] = TINY_EXIT_A2;
@@ -149,7 +87,7 @@ static int load_tiny(uint32_t slot, const uint32_t *words, size_t n)
         const vtpu_drv_error *e_ = vtpu_drv_last_error(&drv);                  \
         char line_[400];                                                       \
         vtpu_drv_format_error(e_, line_, sizeof(line_));                       \
-        note("-> %s", line_);                                                  \
+        st_note("-> %s", line_);                                                  \
         CHECK_EQ(e_->code, (want_));                                           \
         CHECK_EQ(vtpu_drv_read_reg(&drv, VTPU_A_STATUS) & 0xf,                 \
                  VTPU_STATE_ERROR);                                            \
@@ -251,7 +189,7 @@ static void test_copy_h2d_d2h(void)
     uint64_t hbm;
     uint32_t in0 = vtpu_drv_read_reg(&drv, VTPU_A_BYTES_IN_LO);
 
-    fill_pattern(src.cpu, n, 1);
+    st_fill_pattern(src.cpu, n, 1);
     memset(dst.cpu, 0xee, n);
     CHECK_OK(vtpu_rt_alloc(&rt, n + 64, 0, &hbm));
     CHECK_OK(vtpu_drv_copy_to_hbm(&drv, hbm + 3, src.bus, n));
@@ -301,7 +239,7 @@ static void test_ring_wraparound(void)
     uint64_t hbm;
     uint32_t c0 = vtpu_drv_read_reg(&drv, VTPU_A_CMD_COUNT);
 
-    fill_pattern(src.cpu, copies * piece, 7);
+    st_fill_pattern(src.cpu, copies * piece, 7);
     memset(dst.cpu, 0, copies * piece);
     CHECK_OK(vtpu_rt_alloc(&rt, copies * piece, 0, &hbm));
     for (uint32_t k = 0; k < copies; k++)
@@ -359,7 +297,7 @@ static void test_irq_vs_polling(void)
     CHECK_EQ(gv.irq_count, irq0);
     vtpu_drv_use_irq(&drv, 1);
     CHECK_EQ(vtpu_drv_read_reg(&drv, VTPU_A_LAUNCH_COUNT) > 0, 1);
-    note("%d launches of 2M instructions: by interrupt %llu us (%llu "
+    st_note("%d launches of 2M instructions: by interrupt %llu us (%llu "
          "wake-ups), polling %llu us",
          n, (unsigned long long)(t_irq / 1000), (unsigned long long)woke,
          (unsigned long long)(t_poll / 1000));
@@ -410,12 +348,12 @@ static void test_bar2_aperture(void)
 
     CHECK(gv.aperture != NULL && gv.aperture_size >= 4096);
     CHECK_OK(vtpu_rt_alloc(&rt, 1 << 20, 0, &hbm));
-    fill_pattern(in, sizeof(in), 3);
+    st_fill_pattern(in, sizeof(in), 3);
     CHECK_OK(vtpu_drv_aperture_write(&drv, hbm + 5, in, sizeof(in)));
     memset(out, 0, sizeof(out));
     CHECK_OK(vtpu_rt_read(&rt, hbm + 5, out, sizeof(out)));
     CHECK(memcmp(in, out, sizeof(out)) == 0);
-    fill_pattern(in, sizeof(in), 4);
+    st_fill_pattern(in, sizeof(in), 4);
     CHECK_OK(vtpu_rt_write(&rt, hbm + 4097, in, sizeof(in)));
     CHECK_OK(vtpu_drv_aperture_read(&drv, hbm + 4097, out, sizeof(out)));
     CHECK(memcmp(in, out, sizeof(out)) == 0);
@@ -434,112 +372,10 @@ static void test_bar2_aperture(void)
     vtpu_rt_free(&rt, hbm);
 }
 
-static void test_module_load(void)
-{
-    uint32_t k;
-    static vtpu_module m2, bad;
-    static uint8_t junk[256];
-    char err[200];
 
-    CHECK(mod.loaded);
-    CHECK(mod.num_kernels >= 8);
-    CHECK_OK(vtpu_module_find(&mod, "add_sin_f32", &k));
-    CHECK_OK(vtpu_module_find(&mod, "matmul_f32", &k));
-    CHECK_EQ(vtpu_rt_kernel_find(&rt, &mod, "no_such_kernel", &k),
-             VTPU_RT_ENOKERNEL);
-    CHECK(strstr(vtpu_rt_error(&rt), "add_sin_f32") != NULL);
-    /* a second copy in another slot */
-    CHECK_OK(
-        vtpu_rt_module_load(&rt, &m2, vtpu_kernels_elf, vtpu_kernels_elf_len));
-    CHECK(m2.slot != mod.slot);
-    vtpu_rt_module_unload(&rt, &m2);
-    /* refused on the guest before reaching the device */
-    memcpy(junk, vtpu_kernels_elf, sizeof(junk));
-    junk[18] = 62; /* e_machine = x86-64 */
-    CHECK_EQ(
-        vtpu_module_parse(&bad, junk, sizeof(junk), NULL, err, sizeof(err)),
-        VTPU_RT_EBADELF);
-    CHECK(strstr(err, "RISC-V") != NULL);
-    CHECK_EQ(vtpu_rt_module_load(&rt, &bad, junk, 16), VTPU_RT_EBADELF);
-}
 
-static void run_add_sin(unsigned tcs, uint32_t grid)
-{
-    const uint32_t rows = grid * 8, n = rows * 128;
-    float *x = malloc(4 * n), *o = malloc(4 * n);
-    vtpu_rt_launch l = {.num_tcs = tcs,
-                        .grid_rank = 1,
-                        .grid = {grid},
-                        .semantics = {VTPU_PARALLEL},
-                        .num_operands = 3};
-    uint32_t shape[2] = {rows, 128};
-    vtpu_rt_stats st;
 
-    CHECK(x && o);
-    for (uint32_t i = 0; i < n; i++)
-        x[i] = (float)(i % 1000) * 1e-3f;
-    CHECK_OK(vtpu_rt_kernel_find(&rt, &mod, "add_sin_f32", &l.kernel));
-    for (int i = 0; i < 3; i++)
-        CHECK_OK(vtpu_rt_array_alloc(&rt, &l.operands[i], VTPU_F32, 2, shape));
-    CHECK_OK(vtpu_rt_write(&rt, l.operands[0].hbm, x, 4 * n));
-    CHECK_OK(vtpu_rt_write(&rt, l.operands[1].hbm, x, 4 * n));
-    CHECK_OK(vtpu_rt_run(&rt, &mod, &l, &st));
-    CHECK_OK(vtpu_rt_read(&rt, l.operands[2].hbm, o, 4 * n));
-    CHECK_EQ(st.num_tcs, tcs);
-    CHECK_EQ(st.steps, grid);
-    for (unsigned t = 0; t < tcs; t++)
-        CHECK(st.tc[t].steps >= 1);
-    for (uint32_t i = 0; i < n; i++) {
-        float ref = sinf((x[i] + x[i]) * 2.0f);
-        if (!(fabsf(o[i] - ref) <= 1e-6f)) {
-            failf(__LINE__, "element %u: %g, expected %g", i, (double)o[i],
-                  (double)ref);
-            break;
-        }
-    }
-    for (int i = 0; i < 3; i++)
-        vtpu_rt_free(&rt, l.operands[i].hbm);
-    free(x);
-    free(o);
-}
 
-/* A kernel the TC runtime stops (selftest.elf's copy_oob: an async copy
- * past the end of its operand): VTPU_RT_ELAUNCH with the runtime's own
- * explanation, and the ring keeps working. */
-static void test_launch_kernel_error(void)
-{
-    static vtpu_module m;
-    uint32_t shape[1] = {64};
-    int32_t at = 60;
-    vtpu_rt_launch l = {
-        .num_tcs = 1, .num_operands = 1, .num_scalars = 1, .scalars = &at};
-
-    CHECK_OK(
-        vtpu_rt_module_load(&rt, &m, vtpu_selftest_elf, vtpu_selftest_elf_len));
-    CHECK_OK(vtpu_rt_kernel_find(&rt, &m, "copy_oob", &l.kernel));
-    CHECK_OK(vtpu_rt_array_alloc(&rt, &l.operands[0], VTPU_F32, 1, shape));
-    CHECK_OK(vtpu_rt_fill(&rt, l.operands[0].hbm, 256, 0));
-    CHECK_EQ(vtpu_rt_run(&rt, &m, &l, NULL), VTPU_RT_ELAUNCH);
-    note("-> %s", vtpu_rt_error(&rt));
-    CHECK(strstr(vtpu_rt_error(&rt), "copy_oob") != NULL);
-    CHECK(strstr(vtpu_rt_error(&rt), "async copy out of range") != NULL);
-    CHECK_OK(vtpu_drv_sync(&drv));
-    at = 0; /* in range: the same launch succeeds */
-    CHECK_OK(vtpu_rt_run(&rt, &m, &l, NULL));
-    vtpu_rt_free(&rt, l.operands[0].hbm);
-    vtpu_rt_module_unload(&rt, &m);
-}
-
-static void test_launch_1tc(void)
-{
-    run_add_sin(1, 16);
-}
-
-static void test_launch_all_tcs(void)
-{
-    unsigned tcs = vtpu_drv_info_get(&drv)->num_tcs;
-    run_add_sin(tcs, 16 * tcs);
-}
 
 /* The launch result record, LAST_EXIT, and F_CHECK_EXIT. */
 static void test_launch_exit_code(void)
@@ -574,7 +410,7 @@ static void submit_raw(uint32_t hdr, uint32_t arg, uint64_t src, uint64_t dst,
     vtpu_cmd c = {.hdr = hdr, .arg = arg, .src = src, .dst = dst, .len = len};
     int rc = vtpu_drv_submit(&drv, &c);
     if (rc)
-        failf(__LINE__, "submit: %s", vtpu_drv_strerror(rc));
+        st_failf(__LINE__, "submit: %s", vtpu_drv_strerror(rc));
 }
 
 static void test_err_bad_opcode(void)
@@ -674,7 +510,7 @@ static void test_err_bad_elf_retry(void)
     CHECK_EQ(vtpu_drv_last_error(&drv)->code, VTPU_E_BAD_ELF);
     char line[400];
     vtpu_drv_format_error(vtpu_drv_last_error(&drv), line, sizeof(line));
-    note("-> %s", line);
+    st_note("-> %s", line);
     CHECK_OK(vtpu_drv_aperture_write(&drv, hbm, img, 4));
     CHECK_OK(vtpu_drv_recover(&drv, VTPU_ACK_RETRY));
     CHECK_OK(vtpu_drv_sync(&drv));
@@ -711,7 +547,7 @@ static void test_err_ring_pointer(void)
     CHECK_EQ(e->value, size + 5);
     char line[400];
     vtpu_drv_format_error(e, line, sizeof(line));
-    note("-> %s", line);
+    st_note("-> %s", line);
     CHECK_OK(vtpu_drv_recover(&drv, VTPU_ACK_SKIP));
     CHECK_OK(vtpu_drv_sync(&drv));
 }
@@ -750,37 +586,41 @@ static void test_timeout_and_reset(void)
     vtpu_rt_module_unload(&rt, &mod);
     CHECK_OK(
         vtpu_rt_module_load(&rt, &mod, vtpu_kernels_elf, vtpu_kernels_elf_len));
-    run_add_sin(1, 2);
+    st_run_add_sin(1, 2);
 }
 
 /* ------------------------------------------------------------------ */
 
-typedef struct test {
-    const char *name;
-    void (*fn)(void);
-} test;
+/* Isolate the next test from whatever a failed one left. */
+static int recover(void)
+{
+    vtpu_drv_set_timeout(&drv, TIMEOUT_NS);
+    vtpu_drv_use_irq(&drv, 1);
+    vtpu_rt_module_unload(&rt, &mod);
+    if (vtpu_drv_reset(&drv) ||
+        vtpu_rt_module_load(&rt, &mod, vtpu_kernels_elf,
+                            vtpu_kernels_elf_len))
+        return -1;
+    return 0;
+}
 
-#define T(n)                                                                   \
-    {                                                                          \
-#n, test_##n                                                           \
-    }
-static const test tests[] = {
+#define T ST_TEST
+static const st_test tests[] = {
     T(probe_identity),   T(bar0_scratch),      T(nop_and_fence),
     T(fence_writeback),  T(copy_h2d_d2h),      T(copy_d2d_fill),
     T(ring_wraparound),  T(irq_vs_polling),    T(hbm_allocator),
-    T(bar2_aperture),    T(module_load),       T(launch_1tc),
-    T(launch_all_tcs),   T(launch_exit_code),  T(launch_kernel_error),
-    T(err_bad_opcode),   T(err_bad_flags),     T(err_bad_length),
-    T(err_bad_align),    T(err_hbm_range),     T(err_host_dma),
-    T(err_bad_slot),     T(err_no_program),    T(err_bad_tcs),
-    T(err_fault),        T(err_bad_elf_retry), T(err_abort),
-    T(err_ring_pointer), T(timeout_and_reset),
+    T(bar2_aperture),    T(rt_copies),         T(module_load),
+    T(launch_1tc),       T(launch_all_tcs),    T(launch_exit_code),
+    T(launch_kernel_error), T(err_bad_opcode), T(err_bad_flags),
+    T(err_bad_length),   T(err_bad_align),     T(err_hbm_range),
+    T(err_host_dma),     T(err_bad_slot),      T(err_no_program),
+    T(err_bad_tcs),      T(err_fault),         T(err_bad_elf_retry),
+    T(err_abort),        T(err_ring_pointer),  T(timeout_and_reset),
 };
 
 int main(void)
 {
     const unsigned n = sizeof(tests) / sizeof(tests[0]);
-    int failed = 0;
 
     printf("vtpu-selftest: driver and runtime against the QEMU device\n");
     guest_pci_init();
@@ -788,6 +628,13 @@ int main(void)
         printf("vtpu-selftest: no vtpu on PCI\n");
         return 1;
     }
+    st = (st_env){.rt = &rt,
+                  .mod = &mod,
+                  .kernels_elf = vtpu_kernels_elf,
+                  .kernels_len = vtpu_kernels_elf_len,
+                  .selftest_elf = vtpu_selftest_elf,
+                  .selftest_len = vtpu_selftest_elf_len,
+                  .now_ns = guest_now_ns};
     int rc = vtpu_drv_probe(&drv, &gv.plat);
     if (!rc)
         rc = fixture_up(256);
@@ -800,32 +647,9 @@ int main(void)
     printf("device: %s, %u TCs, PLIC source %u\n", info->gen, info->num_tcs,
            gv.plic_src);
     uint64_t t_all = guest_now_ns();
-    for (unsigned i = 0; i < n; i++) {
-        test_failed = test_noted = 0;
-        printf("test %-20s", tests[i].name);
-        uint64_t t0 = guest_now_ns();
-        tests[i].fn();
-        uint64_t us = (guest_now_ns() - t0) / 1000;
-        if (test_failed) {
-            printf("\n%-25s FAIL %s (%llu us)\n", "", tests[i].name,
-                   (unsigned long long)us);
-            failed++;
-            /* isolate the next test from whatever this one left */
-            vtpu_drv_set_timeout(&drv, TIMEOUT_NS);
-            vtpu_drv_use_irq(&drv, 1);
-            vtpu_rt_module_unload(&rt, &mod);
-            if (vtpu_drv_reset(&drv) ||
-                vtpu_rt_module_load(&rt, &mod, vtpu_kernels_elf,
-                                    vtpu_kernels_elf_len)) {
-                printf("vtpu-selftest: cannot recover the device\n");
-                return failed + 1;
-            }
-        } else {
-            printf("%s ok (%llu us)\n",
-                   test_noted ? "\n                         " : "",
-                   (unsigned long long)us);
-        }
-    }
+    int failed = st_run_tests(tests, n, recover);
+    if (failed < 0)
+        return -failed;
     fixture_down();
     printf("vtpu-selftest: %u tests, %d failed, %llu ms; %llu interrupts, "
            "%llu waits ended by the line's level\n",

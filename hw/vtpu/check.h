@@ -1,7 +1,8 @@
 /*
  * check.h - the opt-in dynamic checks: data races (race.c) and reads of
- * never-written memory (poison.c).  docs/debugging.md, "Race detection"
- * and "Uninitialised memory", describe what they report.
+ * never-written memory (poison.c), behind one framework (check.c) that
+ * the rest of the engine calls.  docs/debugging.md, "Race detection" and
+ * "Uninitialised memory", describe what they report.
  *
  * Cost when off: chip->check is NULL when neither check is configured
  * (vtpu_config.race / .poison), and each TC's tc->check is NULL for a run
@@ -10,6 +11,8 @@
  * SMEM loads/stores are checked only in runs that have checks, through a
  * private copy of the decoded program whose load/store entries point at
  * the interpreter's MEMCHK handler (the unchecked handlers are unchanged).
+ * Inside the framework each check is one pointer, NULL when it is off,
+ * tested before any of its work.
  *
  * Every hook returns 0, or -1 after recording a fault on `tc` (kind
  * VTPU_ERR_RACE or VTPU_ERR_UNINIT), which ends the run like any fault.
@@ -56,24 +59,63 @@ void vtpu_check_barrier_leave(vtpu_tc *tc);
 /* chip.c / cmd.c: the host wrote HBM bytes [off, off+len) (poison). */
 void vtpu_check_host_write(vtpu_chip *chip, uint64_t off, uint64_t len);
 
-/* ---- shared by race.c and poison.c ---- */
+/* ---- check.c, for race.c and poison.c ---- */
+
+/* Where an access is: a space, the TC owning it, a byte offset. */
 typedef struct vtpu_mem_ref {
     vtpu_space space;
     unsigned tc;  /* owner of VMEM/SMEM */
     uint64_t off; /* byte offset in the space */
 } vtpu_mem_ref;
 
-/* Which memory a host pointer into chip memory belongs to. */
-bool vtpu_check_resolve(vtpu_chip *chip, const uint8_t *p, vtpu_mem_ref *r);
 /* Space-relative offset -> the address a program uses. */
 uint64_t vtpu_check_addr(const vtpu_mem_ref *r);
-/* "grid (1,0)" of tc now, "" without the runtime's mailbox. */
+/* "HBM" or "VMEM of TC 1" into buf; returns buf. */
+const char *vtpu_check_space(const vtpu_mem_ref *r, char *buf, size_t len);
+
+/* A grid point the TC runtime published in its mailbox (vtpu-launch.h). */
+typedef struct vtpu_grid_pt {
+    int8_t rank; /* -1: none (no runtime, or not in its grid loop) */
+    int32_t pt[4];
+} vtpu_grid_pt;
+
+void vtpu_check_grid_get(vtpu_tc *tc, vtpu_grid_pt *g);
+/* "grid (1,0)", or "" for none. */
+void vtpu_check_grid_fmt(const vtpu_grid_pt *g, char *buf, size_t len);
+/* Both, for tc now. */
 void vtpu_check_grid(vtpu_tc *tc, char *buf, size_t len);
+/* The access tc is making now: "TC 0 at pc 0x001000f4 main+0x9c" and,
+ * with a grid point, ", grid (3)". */
+void vtpu_check_where(vtpu_tc *tc, char *buf, size_t len);
 /* Emit the full report to the output and fault tc with `kind`. */
 int vtpu_check_report(vtpu_tc *tc, vtpu_error_kind kind, const vtpu_mem_ref *at,
                       uint64_t len, const char *detail, const char *full);
 
-/* poison.c */
+/* ---- race.c: the race detector, created only when race is on ---- */
+typedef struct vtpu_race vtpu_race;
+
+/* NULL (with a warning) when its shadow memory cannot be reserved. */
+vtpu_race *vtpu_race_new(vtpu_chip *chip);
+void vtpu_race_free(vtpu_race *rd);
+/* Everything before the run happens before all of it; TCs 0..ntcs-1
+ * start their first epoch. */
+void vtpu_race_run_begin(vtpu_race *rd, unsigned ntcs);
+/* Check and record len bytes at r, accessed by tc itself or (dma) by the
+ * DMA tc is starting, between vtpu_race_dma_start() and _end(). */
+int vtpu_race_access(vtpu_race *rd, vtpu_tc *tc, bool dma,
+                     const vtpu_mem_ref *r, uint64_t len, bool write);
+/* A DMA that will signal `units` on semaphore (sem_tc, sem). */
+void vtpu_race_dma_start(vtpu_race *rd, vtpu_tc *tc, uint32_t sem_tc,
+                         uint32_t sem, uint32_t units);
+void vtpu_race_dma_end(vtpu_race *rd, vtpu_tc *tc);
+/* The synchronisation hooks above, for happens-before. */
+void vtpu_race_signal(vtpu_race *rd, vtpu_tc *tc, uint32_t target_tc,
+                      uint32_t sem, uint32_t n);
+void vtpu_race_wait(vtpu_race *rd, vtpu_tc *tc, uint32_t sem, uint32_t n);
+void vtpu_race_barrier_arrive(vtpu_race *rd, vtpu_tc *tc);
+void vtpu_race_barrier_leave(vtpu_race *rd, vtpu_tc *tc);
+
+/* ---- poison.c: the poison check, created only when poison is on ---- */
 typedef struct vtpu_poison vtpu_poison;
 vtpu_poison *vtpu_poison_new(vtpu_chip *chip);
 void vtpu_poison_free(vtpu_poison *p);

@@ -62,7 +62,7 @@
     X(FEQ) X(FLT) X(FLE) X(FCLASS) X(FMV_X_W) X(FMV_W_X)                      \
     X(XTPU)     /* imm = raw word, register fields as encoded */           \
     X(DEBUG)    /* debugger trap (gdbstub.c patches it into a TC's copy) */ \
-    X(MEMCHK)   /* checked load/store (race.c's copy): rs3 = the real op */
+    X(MEMCHK)   /* checked load/store (check.c's copy): rs3 = the real op */
 
 enum vtpu_scalar_op {
 #define VTPU_OP_ENUM(name) VTPU_OP_##name,

@@ -18,7 +18,8 @@
  *   error.c     taxonomy names, formatting, vtpu_tc_fault()
  *   gdbstub.c   debugger run control; the RSP    gdbstub.h
  *               server is gdbstub-rsp.c
- *   race.c      race detection, check hooks      check.h
+ *   check.c     the checks' framework and hooks  check.h
+ *   race.c      race detection                   check.h
  *   poison.c    uninitialised-memory check       check.h
  *   dmaq.c      deferred DMA orders              vtpu-debug.h
  *   timeline.c  trace, counters, output tags     vtpu-debug.h

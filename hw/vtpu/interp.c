@@ -732,7 +732,7 @@ op_XTPU: {
     NEXT();
 }
 
-    /* ---- checks (check.h): only in race.c's copy of the program ---- */
+    /* ---- checks (check.h): only in check.c's copy of the program ---- */
 op_MEMCHK: {
     /* rs3 = the real load/store; size and direction from it. */
     static const uint8_t sz[VTPU_OP__COUNT] = {

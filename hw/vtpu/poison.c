@@ -149,28 +149,23 @@ int vtpu_poison_read(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
     at.off = i * g;
     uint64_t n = (j - i) * g;
     uint64_t addr = vtpu_check_addr(&at);
-    char sp[24], grid[40], detail[160], full[512];
-    uint32_t off = 0;
-    const char *sym = vtpu_program_symbol(p->chip->prog, tc->pc, &off);
+    char sp[24], grid[40], now[256], detail[160], full[512];
     bool dma = strncmp(who, "DMA", 3) == 0;
 
-    if (at.space == VTPU_SPACE_HBM)
-        fmt(sp, sizeof(sp), "HBM");
-    else
-        fmt(sp, sizeof(sp), "%s of TC %u", vtpu_space_name(at.space), at.tc);
+    vtpu_check_space(&at, sp, sizeof(sp));
     vtpu_check_grid(tc, grid, sizeof(grid));
+    vtpu_check_where(tc, now, sizeof(now));
     fmt(detail, sizeof(detail),
         "%s%s reads %s 0x%llx (%llu bytes), never written%s%s", who,
         dma ? " this TC" : "", sp, (unsigned long long)addr,
         (unsigned long long)n, *grid ? " at " : "", grid);
     fmt(full, sizeof(full),
         "vtpu: UNINITIALISED READ of %s 0x%llx..0x%llx (%llu bytes)\n"
-        "  by %s%sTC %u at pc 0x%08x %s+0x%x%s%s\n"
+        "  by %s%s%s\n"
         "  nothing (host, store or DMA) wrote these bytes in this run%s\n",
         sp, (unsigned long long)addr, (unsigned long long)(addr + n - 1),
         (unsigned long long)n, dma ? "DMA issued by " : "",
-        dma ? "" : "vector load of ", tc->id, tc->pc, sym ? sym : "?", off,
-        *grid ? ", " : "", grid,
+        dma ? "" : "vector load of ", now,
         at.space == VTPU_SPACE_HBM ? " (or ever, for HBM)" : "");
     return vtpu_check_report(tc, VTPU_ERR_UNINIT, &at, n, detail, full);
 }
@@ -196,17 +191,15 @@ int vtpu_poison_mxu(vtpu_poison *p, vtpu_tc *tc, unsigned v,
     if (i == 1024)
         return 0;
 
-    char grid[40], full[400];
-    uint32_t off = 0;
-    const char *sym = vtpu_program_symbol(p->chip->prog, tc->pc, &off);
+    char grid[40], now[256], full[400];
     vtpu_check_grid(tc, grid, sizeof(grid));
+    vtpu_check_where(tc, now, sizeof(now));
     fmt(full, sizeof(full),
         "vtpu: UNINITIALISED MXU INPUT: v%u sublane %u lane %u holds the "
         "poison word 0x%08x\n"
-        "  MXU operand of TC %u at pc 0x%08x %s+0x%x%s%s\n"
+        "  MXU operand of %s\n"
         "  the vreg was loaded from VMEM nothing wrote in this run\n",
-        v, i / 128, i % 128, POISON_WORD, tc->id, tc->pc, sym ? sym : "?", off,
-        *grid ? ", " : "", grid);
+        v, i / 128, i % 128, POISON_WORD, now);
     vtpu_chip_output(p->chip, tc->id, 2, full, strlen(full));
     return vtpu_tc_fault(tc, VTPU_ERR_UNINIT, VTPU_SPACE_NONE, 0, 0,
                          "MXU operand v%u (sublane %u, lane %u) holds poison "

@@ -1,7 +1,9 @@
 /*
- * race.c - data-race detection between TCs and DMA engines (check.h),
+ * race.c - data-race detection between TCs and DMA engines,
  * FastTrack-style: vector clocks for the agents, one shadow cell per
  * granule of memory holding the last write and the last read epoch.
+ * The check framework (check.c) creates it only when race detection is
+ * on, and hands it each access and synchronisation (check.h).
  *
  * Agents.  Each TC of the chip is an agent (0..VTPU_MAX_TCS-1).  DMAs are
  * agents too, but not one per DMA: a "lane" per signalled semaphore
@@ -45,7 +47,7 @@
  * two concurrent reads is missed.  No false positives come from it.
  *
  * Threads: each TC thread updates its own vector clock alone; semaphore
- * queues, lanes and the barrier accumulators are under ck->lock; shadow
+ * queues, lanes and the barrier accumulators are under rd->lock; shadow
  * cells are shared without a lock (one lock per access would cost more
  * than the rest of the check).  Each field of a cell or chunk is read and
  * written as a relaxed atomic (ld/st below: plain loads and stores on
@@ -57,16 +59,12 @@
  * reported, perhaps with a garbled previous access) or concurrent reads
  * (then a read may be lost).
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
 
 /* Reports may be cut short; the return value is not needed. */
 #define fmt(...) ((void)g_snprintf(__VA_ARGS__))
-#include "fpu.h"
-#include "vpu.h"
-#include "vtpu-launch.h"
 
 #define MAX_AGENTS 1024u
 #define CLOCK_BITS 22
@@ -89,26 +87,19 @@ typedef struct sig_rec {
     uint32_t vc[];
 } sig_rec;
 
-typedef struct grid_pt {
-    int8_t rank; /* -1: unknown */
-    int32_t pt[4];
-} grid_pt;
-
 typedef struct lane_dma {
     uint32_t clock; /* k, to validate the ring slot */
     uint8_t issuer;
-    grid_pt grid;
+    vtpu_grid_pt grid;
 } lane_dma;
 
 typedef struct tc_clock {
     uint32_t vc[MAX_AGENTS];
-    uint32_t dvc[MAX_AGENTS]; /* a DMA's clock (vtpu_check_dma) */
+    uint32_t dvc[MAX_AGENTS]; /* the clock of the DMA being started */
+    uint32_t dep;             /* and its epoch (vtpu_race_dma_start) */
     uint32_t bar_gen;
-    grid_pt grid[RING]; /* grid point at the start of each epoch */
+    vtpu_grid_pt grid[RING]; /* grid point at the start of each epoch */
 } tc_clock;
-
-static void grid_get(vtpu_tc *tc, grid_pt *g);
-static void grid_fmt(const grid_pt *g, char *buf, size_t len);
 
 /*
  * Two levels: cells are grouped in chunks of CHUNK; a chunk whose cells
@@ -131,12 +122,8 @@ typedef struct shadow {
     uint64_t bytes, kbytes; /* of the mappings */
 } shadow;
 
-struct vtpu_check {
+struct vtpu_race {
     vtpu_chip *chip;
-    bool race;
-    vtpu_poison *poison;
-    bool scalar;     /* scalar SMEM accesses go through MEMCHK */
-    vtpu_insn *code; /* the checking copy of the program */
 
     vtpu_mutex lock; /* below: clocks other than a TC's own vc, queues, lanes */
     uint32_t clock[MAX_AGENTS]; /* latest clock of each agent */
@@ -235,167 +222,97 @@ static void chunk_split(shadow *s, uint64_t ki)
     set_split(k, true);
 }
 
-int vtpu_chip_set_checks(vtpu_chip *chip, bool race, bool poison, char *err,
-                         size_t errlen)
-{
-    vtpu_check_free(chip->check);
-    chip->cfg.race = race;
-    chip->cfg.poison = poison;
-    chip->check = vtpu_check_new(chip);
-    if ((race && !(chip->check && chip->check->race)) ||
-        (poison && !(chip->check && chip->check->poison))) {
-        if (err && errlen)
-            fmt(err, errlen, "cannot reserve shadow memory for the checks");
-        vtpu_check_free(chip->check);
-        chip->check = NULL;
-        chip->cfg.race = chip->cfg.poison = 0;
-        return -1;
-    }
-    return 0;
-}
-
-vtpu_check *vtpu_check_new(vtpu_chip *chip)
+vtpu_race *vtpu_race_new(vtpu_chip *chip)
 {
     const vtpu_config *cfg = &chip->cfg;
-    vtpu_check *ck;
+    vtpu_race *rd = g_new0(vtpu_race, 1);
 
-    if (!cfg->race && !cfg->poison)
-        return NULL;
-    ck = g_new0(vtpu_check, 1);
-    ck->chip = chip;
-    ck->race = cfg->race != 0;
-    vtpu_mutex_init(&ck->lock);
-    if (cfg->poison)
-        ck->poison = vtpu_poison_new(chip);
-    if (ck->race) {
-        bool ok = shadow_map(&ck->hbm, cfg->hbm_size);
-        for (unsigned t = 0; t < cfg->num_tcs; t++) {
-            ok = ok && shadow_map(&ck->vmem[t], cfg->vmem_size / 4) &&
-                 shadow_map(&ck->smem[t], cfg->smem_size);
-            ck->tcs[t] = g_new0(tc_clock, 1);
-        }
-        ck->lane_of = g_new0(uint16_t, (size_t)cfg->num_tcs * cfg->num_sems);
-        ck->queue = g_new0(GQueue, (size_t)cfg->num_tcs * cfg->num_sems);
-        ck->nagents = VTPU_MAX_TCS;
-        if (!ok) {
-            /* Out of address space: run without race checks. */
-            g_warning("vtpu: cannot reserve shadow memory; race checks off");
-            ck->race = false;
-        }
+    rd->chip = chip;
+    vtpu_mutex_init(&rd->lock);
+    bool ok = shadow_map(&rd->hbm, cfg->hbm_size);
+    for (unsigned t = 0; t < cfg->num_tcs; t++) {
+        ok = ok && shadow_map(&rd->vmem[t], cfg->vmem_size / 4) &&
+             shadow_map(&rd->smem[t], cfg->smem_size);
+        rd->tcs[t] = g_new0(tc_clock, 1);
     }
-    return ck;
+    rd->lane_of = g_new0(uint16_t, (size_t)cfg->num_tcs * cfg->num_sems);
+    rd->queue = g_new0(GQueue, (size_t)cfg->num_tcs * cfg->num_sems);
+    rd->nagents = VTPU_MAX_TCS;
+    if (!ok) {
+        /* Out of address space: run without race checks. */
+        g_warning("vtpu: cannot reserve shadow memory; race checks off");
+        vtpu_race_free(rd);
+        return NULL;
+    }
+    return rd;
 }
 
-static void clear_queues(vtpu_check *ck)
+static void clear_queues(vtpu_race *rd)
 {
-    size_t n = (size_t)ck->chip->cfg.num_tcs * ck->chip->cfg.num_sems;
+    size_t n = (size_t)rd->chip->cfg.num_tcs * rd->chip->cfg.num_sems;
     for (size_t i = 0; i < n; i++) {
         sig_rec *r;
-        while ((r = g_queue_pop_head(&ck->queue[i])))
+        while ((r = g_queue_pop_head(&rd->queue[i])))
             g_free(r);
     }
 }
 
-void vtpu_check_free(vtpu_check *ck)
+void vtpu_race_free(vtpu_race *rd)
 {
-    if (!ck)
+    if (!rd)
         return;
-    if (ck->queue)
-        clear_queues(ck);
-    g_free(ck->queue);
-    g_free(ck->lane_of);
+    clear_queues(rd);
+    g_free(rd->queue);
+    g_free(rd->lane_of);
     for (unsigned i = 0; i < MAX_AGENTS; i++)
-        g_free(ck->lanes[i]);
+        g_free(rd->lanes[i]);
     for (unsigned t = 0; t < VTPU_MAX_TCS; t++) {
-        g_free(ck->tcs[t]);
-        shadow_unmap(&ck->vmem[t]);
-        shadow_unmap(&ck->smem[t]);
+        g_free(rd->tcs[t]);
+        shadow_unmap(&rd->vmem[t]);
+        shadow_unmap(&rd->smem[t]);
     }
-    shadow_unmap(&ck->hbm);
-    vtpu_poison_free(ck->poison);
-    g_free(ck->code);
-    vtpu_mutex_clear(&ck->lock);
-    g_free(ck);
+    shadow_unmap(&rd->hbm);
+    vtpu_mutex_clear(&rd->lock);
+    g_free(rd);
 }
 
 /* Record tc's grid point for the epoch that starts now. */
-static void tick(vtpu_check *ck, vtpu_tc *tc)
+static void tick(vtpu_race *rd, vtpu_tc *tc)
 {
-    tc_clock *c = ck->tcs[tc->id];
+    tc_clock *c = rd->tcs[tc->id];
     uint32_t v = c->vc[tc->id];
 
     if (v < CLOCK_MASK)
         v++;
     c->vc[tc->id] = v;
-    __atomic_store_n(&ck->clock[tc->id], v, __ATOMIC_RELAXED);
-    grid_get(tc, &c->grid[v % RING]);
+    __atomic_store_n(&rd->clock[tc->id], v, __ATOMIC_RELAXED);
+    vtpu_check_grid_get(tc, &c->grid[v % RING]);
 }
 
-/* The copy of the program whose loads/stores go through MEMCHK. */
-static void build_code(vtpu_check *ck, const vtpu_program *prog)
+void vtpu_race_run_begin(vtpu_race *rd, unsigned ntcs)
 {
-    const void *const *h = vtpu_interp_handlers();
-    static const int ops[] = {VTPU_OP_LB,  VTPU_OP_LH, VTPU_OP_LW, VTPU_OP_LBU,
-                              VTPU_OP_LHU, VTPU_OP_SB, VTPU_OP_SH, VTPU_OP_SW,
-                              VTPU_OP_FLW, VTPU_OP_FSW};
+    vtpu_chip *chip = rd->chip;
+    bool reset = false;
 
-    g_free(ck->code);
-    ck->code = g_memdup2(prog->code, sizeof(vtpu_insn) * prog->code_words);
-    for (uint32_t i = 0; i < prog->code_words; i++) {
-        for (unsigned k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
-            if (ck->code[i].h == h[ops[k]]) {
-                /* rs3 is unused by loads and stores: the real op. */
-                ck->code[i].rs3 = (uint8_t)ops[k];
-                ck->code[i].h = h[VTPU_OP_MEMCHK];
-                break;
-            }
+    for (unsigned a = 0; a < rd->nagents; a++)
+        reset |= rd->clock[a] >= CLOCK_RESET;
+    if (reset) {
+        memset(rd->clock, 0, sizeof(rd->clock));
+        shadow_drop(&rd->hbm);
+        for (unsigned t = 0; t < chip->cfg.num_tcs; t++) {
+            shadow_drop(&rd->vmem[t]);
+            shadow_drop(&rd->smem[t]);
         }
     }
-}
-
-void vtpu_check_run_begin(vtpu_chip *chip, unsigned ntcs)
-{
-    vtpu_check *ck = chip->check;
-
-    if (ck->poison)
-        vtpu_poison_run_begin(ck->poison, ntcs);
-    if (ck->race) {
-        bool reset = false;
-        for (unsigned a = 0; a < ck->nagents; a++)
-            reset |= ck->clock[a] >= CLOCK_RESET;
-        if (reset) {
-            memset(ck->clock, 0, sizeof(ck->clock));
-            shadow_drop(&ck->hbm);
-            for (unsigned t = 0; t < chip->cfg.num_tcs; t++) {
-                shadow_drop(&ck->vmem[t]);
-                shadow_drop(&ck->smem[t]);
-            }
-        }
-        clear_queues(ck);
-        memset(ck->bar_count, 0, sizeof(ck->bar_count));
-        /* Everything before the run happens before all of it. */
-        for (unsigned t = 0; t < ntcs; t++) {
-            memcpy(ck->tcs[t]->vc, ck->clock, sizeof(ck->clock));
-            ck->tcs[t]->bar_gen = 0;
-        }
-    }
-    /* A debugger's patched copy wins; scalar accesses then go unchecked
-     * (and, for poison, all of SMEM counts as written). */
-    ck->scalar = !chip->gdb;
-    if (ck->scalar)
-        build_code(ck, chip->prog);
-    for (unsigned t = 0; t < ntcs && ck->poison && !ck->scalar; t++) {
-        vtpu_mem_ref r = {VTPU_SPACE_SMEM, t, 0};
-        vtpu_poison_write(ck->poison, &r, chip->tcs[t]->smem_size);
-    }
+    clear_queues(rd);
+    memset(rd->bar_count, 0, sizeof(rd->bar_count));
+    /* Everything before the run happens before all of it. */
     for (unsigned t = 0; t < ntcs; t++) {
-        vtpu_tc *tc = chip->tcs[t];
-        tc->check = ck;
-        if (ck->race)
-            tick(ck, tc);
-        if (ck->scalar)
-            tc->code = ck->code;
+        memcpy(rd->tcs[t]->vc, rd->clock, sizeof(rd->clock));
+        rd->tcs[t]->bar_gen = 0;
     }
+    for (unsigned t = 0; t < ntcs; t++)
+        tick(rd, chip->tcs[t]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -403,24 +320,25 @@ void vtpu_check_run_begin(vtpu_chip *chip, unsigned ntcs)
 /* ------------------------------------------------------------------ */
 
 /* "TC 1 (pc 0x00100234 body+0x14, grid (0,1))" for an earlier access. */
-static void describe_prev(vtpu_check *ck, uint32_t e, uint32_t pc, char *buf,
+static void describe_prev(vtpu_race *rd, uint32_t e, uint32_t pc, char *buf,
                           size_t len)
 {
     unsigned a = E_AGENT(e);
     uint32_t k = E_CLOCK(e), off = 0;
-    const char *sym = vtpu_program_symbol(ck->chip->prog, pc, &off);
+    const char *sym = vtpu_program_symbol(rd->chip->prog, pc, &off);
     char where[96];
     char grid[40] = "";
 
     fmt(where, sizeof(where), "pc 0x%08x %s+0x%x", pc, sym ? sym : "?", off);
     if (a < VTPU_MAX_TCS) {
-        if (ck->tcs[a])
-            grid_fmt(&ck->tcs[a]->grid[k % RING], grid, sizeof(grid));
+        if (rd->tcs[a])
+            vtpu_check_grid_fmt(&rd->tcs[a]->grid[k % RING], grid,
+                                sizeof(grid));
         fmt(buf, len, "TC %u (%s%s%s)", a, where, *grid ? ", " : "", grid);
     } else {
-        lane_dma *l = ck->lanes[a] ? &ck->lanes[a][k % RING] : NULL;
+        lane_dma *l = rd->lanes[a] ? &rd->lanes[a][k % RING] : NULL;
         if (l && l->clock == k) {
-            grid_fmt(&l->grid, grid, sizeof(grid));
+            vtpu_check_grid_fmt(&l->grid, grid, sizeof(grid));
             fmt(buf, len, "DMA issued by TC %u (dma.start at %s%s%s)",
                 l->issuer, where, *grid ? ", " : "", grid);
         } else {
@@ -429,31 +347,20 @@ static void describe_prev(vtpu_check *ck, uint32_t e, uint32_t pc, char *buf,
     }
 }
 
-static const char *space_tc(const vtpu_mem_ref *r, char *buf, size_t len)
-{
-    if (r->space == VTPU_SPACE_HBM)
-        fmt(buf, len, "HBM");
-    else
-        fmt(buf, len, "%s of TC %u", vtpu_space_name(r->space), r->tc);
-    return buf;
-}
-
 /*
  * A race between the access now (by tc or a DMA it issued, `dma`) and
  * the earlier one recorded as epoch e / pc: bytes [at, at+len).
  */
-static int race_report(vtpu_check *ck, vtpu_tc *tc, bool dma, bool write,
+static int race_report(vtpu_race *rd, vtpu_tc *tc, bool dma, bool write,
                        const vtpu_mem_ref *at, uint64_t len, uint32_t e,
                        uint32_t pc, bool prev_write)
 {
-    char prev[200], grid[40], sp[24], detail[160], full[768];
-    uint32_t off = 0;
-    const char *sym = vtpu_program_symbol(ck->chip->prog, tc->pc, &off);
+    char prev[200], now[256], sp[24], detail[160], full[768];
     uint64_t addr = vtpu_check_addr(at);
 
-    describe_prev(ck, e, pc, prev, sizeof(prev));
-    vtpu_check_grid(tc, grid, sizeof(grid));
-    space_tc(at, sp, sizeof(sp));
+    describe_prev(rd, e, pc, prev, sizeof(prev));
+    vtpu_check_where(tc, now, sizeof(now));
+    vtpu_check_space(at, sp, sizeof(sp));
     fmt(detail, sizeof(detail),
         "%s%s of %s 0x%llx (%llu bytes) races "
         "with a %s by %s",
@@ -462,13 +369,12 @@ static int race_report(vtpu_check *ck, vtpu_tc *tc, bool dma, bool write,
         prev_write ? "write" : "read", prev);
     fmt(full, sizeof(full),
         "vtpu: DATA RACE on %s 0x%llx..0x%llx (%llu bytes)\n"
-        "  %s by %sTC %u at pc 0x%08x %s+0x%x%s%s\n"
+        "  %s by %s%s\n"
         "  previous %s by %s\n"
         "  no semaphore wait, DMA completion or barrier orders them\n",
         sp, (unsigned long long)addr, (unsigned long long)(addr + len - 1),
         (unsigned long long)len, write ? "write" : "read",
-        dma ? "DMA issued by " : "", tc->id, tc->pc, sym ? sym : "?", off,
-        *grid ? ", " : "", grid, prev_write ? "write" : "read", prev);
+        dma ? "DMA issued by " : "", now, prev_write ? "write" : "read", prev);
     return vtpu_check_report(tc, VTPU_ERR_RACE, at, len, detail, full);
 }
 
@@ -522,27 +428,29 @@ static size_t cells_access(cell *c, size_t n, bool write, uint32_t ep,
     return n;
 }
 
-static shadow *shadow_of(vtpu_check *ck, const vtpu_mem_ref *r, unsigned *gran)
+static shadow *shadow_of(vtpu_race *rd, const vtpu_mem_ref *r, unsigned *gran)
 {
     *gran = 1;
     switch (r->space) {
     case VTPU_SPACE_HBM:
-        return &ck->hbm;
+        return &rd->hbm;
     case VTPU_SPACE_VMEM:
         *gran = 4;
-        return &ck->vmem[r->tc];
+        return &rd->vmem[r->tc];
     default:
-        return &ck->smem[r->tc];
+        return &rd->smem[r->tc];
     }
 }
 
 /* Check and record len bytes at r; 0 or -1 (reported). */
-static int race_range(vtpu_check *ck, vtpu_tc *tc, bool dma,
-                      const vtpu_mem_ref *r, uint64_t len, bool write,
-                      uint32_t ep, const uint32_t *vc)
+int vtpu_race_access(vtpu_race *rd, vtpu_tc *tc, bool dma,
+                     const vtpu_mem_ref *r, uint64_t len, bool write)
 {
+    const tc_clock *c = rd->tcs[tc->id];
+    const uint32_t *vc = dma ? c->dvc : c->vc;
+    uint32_t ep = dma ? c->dep : EPOCH(tc->id, c->vc[tc->id]);
     unsigned gran;
-    shadow *s = shadow_of(ck, r, &gran);
+    shadow *s = shadow_of(rd, r, &gran);
     uint64_t a = r->off / gran, b = a + len / gran, at_cell = b;
     uint32_t pe = 0, ppc = 0;
     bool pw = false;
@@ -588,187 +496,73 @@ static int race_range(vtpu_check *ck, vtpu_tc *tc, bool dma,
     }
     vtpu_mem_ref at = *r;
     at.off = at_cell * gran;
-    return race_report(ck, tc, dma, write, &at, (j - at_cell) * gran, pe, ppc,
+    return race_report(rd, tc, dma, write, &at, (j - at_cell) * gran, pe, ppc,
                        pw);
 }
 
 /* ------------------------------------------------------------------ */
-/* Accesses                                                             */
+/* DMAs                                                                 */
 /* ------------------------------------------------------------------ */
 
-int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
-                    const uint32_t *mask, const uint32_t *vreg, bool store)
-{
-    vtpu_check *ck = tc->check;
-    const uint32_t *vc = ck->race ? ck->tcs[tc->id]->vc : NULL;
-    uint32_t ep = vc ? EPOCH(tc->id, vc[tc->id]) : 0;
-
-    /* A dense unmasked access is one range (and one report). */
-    unsigned rows = !mask && stride == 512 ? 1 : 8, lanes = 1024 / rows;
-
-    for (unsigned s = 0; s < rows; s++) {
-        int64_t off = (int64_t)addr + (int64_t)s * stride - VTPU_VMEM_BASE;
-        const uint32_t *m = mask ? mask + s * 128 : NULL;
-        for (unsigned l = 0; l < lanes;) {
-            /* a run of active lanes [l, e) */
-            unsigned e = l;
-            if (m) {
-                while (l < 128 && !m[l])
-                    l++;
-                e = l;
-                while (e < 128 && m[e] && off + 4 * (int64_t)e >= 0 &&
-                       off + 4 * (int64_t)e + 4 <= tc->vmem_size)
-                    e++;
-                if (e == l) {
-                    l++;
-                    continue;
-                }
-            } else {
-                e = lanes;
-            }
-            vtpu_mem_ref r = {VTPU_SPACE_VMEM, tc->id,
-                              (uint64_t)(off + 4 * (int64_t)l)};
-            uint64_t len = 4u * (e - l);
-            if (vc && race_range(ck, tc, false, &r, len, store, ep, vc))
-                return -1;
-            /* Loads of poison are not reported: kernels load whole tiles
-             * of partly filled blocks; the poison is caught where it is
-             * used (MXU, DMA out), see poison.c. */
-            if (ck->poison && store)
-                vtpu_poison_store(ck->poison, &r, vreg + s * 128 + l, e - l);
-            else if (ck->poison)
-                vtpu_poison_vload(ck->poison, tc, &r, e - l);
-            l = e;
-        }
-    }
-    return 0;
-}
-
-int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store)
-{
-    vtpu_check *ck = tc->check;
-    uint32_t off = addr - VTPU_SMEM_BASE;
-
-    if (off >= tc->smem_size || size > tc->smem_size - off)
-        return 0;
-    vtpu_mem_ref r = {VTPU_SPACE_SMEM, tc->id, off};
-    if (ck->race) {
-        const uint32_t *vc = ck->tcs[tc->id]->vc;
-        if (race_range(ck, tc, false, &r, size, store,
-                       EPOCH(tc->id, vc[tc->id]), vc))
-            return -1;
-    }
-    if (ck->poison && store)
-        vtpu_poison_write(ck->poison, &r, size);
-    return 0;
-}
-
 /* The lane of semaphore (stc, sem); caller holds the lock. */
-static unsigned lane_for(vtpu_check *ck, uint32_t stc, uint32_t sem)
+static unsigned lane_for(vtpu_race *rd, uint32_t stc, uint32_t sem)
 {
-    size_t i = (size_t)stc * ck->chip->cfg.num_sems + sem;
-    if (!ck->lane_of[i]) {
+    size_t i = (size_t)stc * rd->chip->cfg.num_sems + sem;
+    if (!rd->lane_of[i]) {
         unsigned a;
-        if (ck->nlanes < MAX_AGENTS - VTPU_MAX_TCS) {
-            a = VTPU_MAX_TCS + ck->nlanes++;
-            ck->nagents = a + 1;
+        if (rd->nlanes < MAX_AGENTS - VTPU_MAX_TCS) {
+            a = VTPU_MAX_TCS + rd->nlanes++;
+            rd->nagents = a + 1;
         } else {
             a = VTPU_MAX_TCS + (unsigned)(i % (MAX_AGENTS - VTPU_MAX_TCS));
         }
-        ck->lane_of[i] = (uint16_t)a;
+        rd->lane_of[i] = (uint16_t)a;
     }
-    return ck->lane_of[i];
+    return rd->lane_of[i];
 }
 
 /* Caller holds the lock. */
-static void push_rec(vtpu_check *ck, uint32_t stc, uint32_t sem, uint32_t units,
+static void push_rec(vtpu_race *rd, uint32_t stc, uint32_t sem, uint32_t units,
                      const uint32_t *vc)
 {
-    unsigned n = ck->nagents;
+    unsigned n = rd->nagents;
     sig_rec *r = g_malloc(sizeof(sig_rec) + sizeof(uint32_t) * n);
     r->units = units;
     r->n = n;
     memcpy(r->vc, vc, sizeof(uint32_t) * n);
-    g_queue_push_tail(&ck->queue[(size_t)stc * ck->chip->cfg.num_sems + sem],
+    g_queue_push_tail(&rd->queue[(size_t)stc * rd->chip->cfg.num_sems + sem],
                       r);
 }
 
-/* Visit every contiguous run of a DMA side: fn(ref, len) */
-typedef struct dma_walk {
-    const uint8_t *base;
-    const int64_t *stride;
-} dma_walk;
-
-static int dma_side(vtpu_check *ck, vtpu_tc *tc, const dma_walk *w,
-                    const uint64_t *count, unsigned ndims, bool write,
-                    uint32_t ep, const uint32_t *vc)
+void vtpu_race_dma_start(vtpu_race *rd, vtpu_tc *tc, uint32_t sem_tc,
+                         uint32_t sem, uint32_t units)
 {
-    uint64_t c1 = ndims > 1 ? count[1] : 1, c2 = ndims > 2 ? count[2] : 1;
-    uint64_t c3 = ndims > 3 ? count[3] : 1;
-    vtpu_mem_ref r0;
+    tc_clock *c = rd->tcs[tc->id];
+    uint32_t *vc = c->dvc;
 
-    if (!vtpu_check_resolve(ck->chip, w->base, &r0))
-        return 0;
-    for (uint64_t i3 = 0; i3 < c3; i3++)
-        for (uint64_t i2 = 0; i2 < c2; i2++)
-            for (uint64_t i1 = 0; i1 < c1; i1++) {
-                int64_t o = (int64_t)i3 * (ndims > 3 ? w->stride[3] : 0) +
-                            (int64_t)i2 * (ndims > 2 ? w->stride[2] : 0) +
-                            (int64_t)i1 * (ndims > 1 ? w->stride[1] : 0);
-                vtpu_mem_ref r = r0;
-                r.off = (uint64_t)((int64_t)r0.off + o);
-                if (vc && race_range(ck, tc, true, &r, count[0], write, ep, vc))
-                    return -1;
-                if (ck->poison) {
-                    if (write)
-                        vtpu_poison_write(ck->poison, &r, count[0]);
-                    else if (vtpu_poison_read(ck->poison, tc, &r, count[0],
-                                              "DMA issued by"))
-                        return -1;
-                }
-            }
-    return 0;
+    vtpu_mutex_lock(&rd->lock);
+    unsigned a = lane_for(rd, sem_tc, sem);
+    /* The TC's clock has no entries past nagents, nor has dvc. */
+    memcpy(vc, c->vc, sizeof(uint32_t) * rd->nagents);
+    uint32_t k = rd->clock[a] < CLOCK_MASK ? rd->clock[a] + 1 : CLOCK_MASK;
+    rd->clock[a] = k;
+    if (vc[a] < k)
+        vc[a] = k;
+    c->dep = EPOCH(a, k);
+    if (!rd->lanes[a])
+        rd->lanes[a] = g_new0(lane_dma, RING);
+    lane_dma *l = &rd->lanes[a][k % RING];
+    l->clock = k;
+    l->issuer = (uint8_t)tc->id;
+    vtpu_check_grid_get(tc, &l->grid);
+    push_rec(rd, sem_tc, sem, units, vc);
+    vtpu_mutex_unlock(&rd->lock);
 }
 
-int vtpu_check_dma(vtpu_tc *tc, const vtpu_dma_plan *p)
+/* The DMA's accesses are checked: the TC's next epoch starts. */
+void vtpu_race_dma_end(vtpu_race *rd, vtpu_tc *tc)
 {
-    const uint64_t *count = p->count;
-    unsigned ndims = p->ndims;
-    uint32_t sem_tc = p->sem_tc, sem = p->sem;
-    vtpu_check *ck = tc->check;
-    uint32_t *vc = NULL, ep = 0;
-    int rc = 0;
-
-    if (ck->race) {
-        tc_clock *c = ck->tcs[tc->id];
-        vc = c->dvc;
-        vtpu_mutex_lock(&ck->lock);
-        unsigned a = lane_for(ck, sem_tc, sem);
-        /* The TC's clock has no entries past nagents, nor has dvc. */
-        memcpy(vc, c->vc, sizeof(uint32_t) * ck->nagents);
-        uint32_t k = ck->clock[a] < CLOCK_MASK ? ck->clock[a] + 1 : CLOCK_MASK;
-        ck->clock[a] = k;
-        if (vc[a] < k)
-            vc[a] = k;
-        ep = EPOCH(a, k);
-        if (!ck->lanes[a])
-            ck->lanes[a] = g_new0(lane_dma, RING);
-        lane_dma *l = &ck->lanes[a][k % RING];
-        l->clock = k;
-        l->issuer = (uint8_t)tc->id;
-        grid_get(tc, &l->grid);
-        push_rec(ck, sem_tc, sem, p->bytes, vc);
-        vtpu_mutex_unlock(&ck->lock);
-    }
-    if (ndims) {
-        dma_walk s = {p->src, p->src_stride}, d = {p->dst, p->dst_stride};
-        rc = dma_side(ck, tc, &s, count, ndims, false, ep, vc);
-        if (!rc)
-            rc = dma_side(ck, tc, &d, count, ndims, true, ep, vc);
-    }
-    if (ck->race)
-        tick(ck, tc);
-    return rc;
+    tick(rd, tc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -782,29 +576,24 @@ static void join(uint32_t *into, const uint32_t *from, unsigned n)
             into[i] = from[i];
 }
 
-void vtpu_check_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
-                       uint32_t n)
+void vtpu_race_signal(vtpu_race *rd, vtpu_tc *tc, uint32_t target_tc,
+                      uint32_t sem, uint32_t n)
 {
-    vtpu_check *ck = tc->check;
-
-    if (!ck->race || target_tc >= tc->ntcs || sem >= ck->chip->cfg.num_sems)
+    if (target_tc >= tc->ntcs || sem >= rd->chip->cfg.num_sems)
         return;
-    vtpu_mutex_lock(&ck->lock);
-    push_rec(ck, target_tc, sem, n, ck->tcs[tc->id]->vc);
-    vtpu_mutex_unlock(&ck->lock);
-    tick(ck, tc);
+    vtpu_mutex_lock(&rd->lock);
+    push_rec(rd, target_tc, sem, n, rd->tcs[tc->id]->vc);
+    vtpu_mutex_unlock(&rd->lock);
+    tick(rd, tc);
 }
 
-void vtpu_check_wait(vtpu_tc *tc, uint32_t sem, uint32_t n)
+void vtpu_race_wait(vtpu_race *rd, vtpu_tc *tc, uint32_t sem, uint32_t n)
 {
-    vtpu_check *ck = tc->check;
-
-    /* Without race checks (poison only) ck->tcs[] is all NULL. */
-    if (!ck->race || sem >= ck->chip->cfg.num_sems)
+    if (sem >= rd->chip->cfg.num_sems)
         return;
-    uint32_t *vc = ck->tcs[tc->id]->vc;
-    vtpu_mutex_lock(&ck->lock);
-    GQueue *q = &ck->queue[(size_t)tc->id * ck->chip->cfg.num_sems + sem];
+    uint32_t *vc = rd->tcs[tc->id]->vc;
+    vtpu_mutex_lock(&rd->lock);
+    GQueue *q = &rd->queue[(size_t)tc->id * rd->chip->cfg.num_sems + sem];
     sig_rec *r;
     while ((r = g_queue_peek_head(q)) && (n > 0 || r->units == 0)) {
         uint32_t take = r->units < n ? r->units : n;
@@ -814,7 +603,7 @@ void vtpu_check_wait(vtpu_tc *tc, uint32_t sem, uint32_t n)
         if (!r->units)
             g_free(g_queue_pop_head(q));
     }
-    vtpu_mutex_unlock(&ck->lock);
+    vtpu_mutex_unlock(&rd->lock);
 }
 
 /*
@@ -822,131 +611,25 @@ void vtpu_check_wait(vtpu_tc *tc, uint32_t sem, uint32_t n)
  * generation g clears it; nobody still reads it then, since every TC has
  * left generation g - 1 (and so g - 3) before anyone arrives at g.
  */
-void vtpu_check_barrier_arrive(vtpu_tc *tc)
+void vtpu_race_barrier_arrive(vtpu_race *rd, vtpu_tc *tc)
 {
-    vtpu_check *ck = tc->check;
-    tc_clock *c;
-
-    if (!ck->race)
-        return;
-    c = ck->tcs[tc->id];
+    tc_clock *c = rd->tcs[tc->id];
     unsigned g = c->bar_gen % 3;
-    vtpu_mutex_lock(&ck->lock);
-    if (ck->bar_count[g] == 0)
-        memset(ck->bar_vc[g], 0, sizeof(ck->bar_vc[g]));
-    join(ck->bar_vc[g], c->vc, ck->nagents);
-    if (++ck->bar_count[g] == tc->ntcs)
-        ck->bar_count[g] = 0;
-    vtpu_mutex_unlock(&ck->lock);
+    vtpu_mutex_lock(&rd->lock);
+    if (rd->bar_count[g] == 0)
+        memset(rd->bar_vc[g], 0, sizeof(rd->bar_vc[g]));
+    join(rd->bar_vc[g], c->vc, rd->nagents);
+    if (++rd->bar_count[g] == tc->ntcs)
+        rd->bar_count[g] = 0;
+    vtpu_mutex_unlock(&rd->lock);
 }
 
-void vtpu_check_barrier_leave(vtpu_tc *tc)
+void vtpu_race_barrier_leave(vtpu_race *rd, vtpu_tc *tc)
 {
-    vtpu_check *ck = tc->check;
-    tc_clock *c;
-
-    if (!ck->race)
-        return;
-    c = ck->tcs[tc->id];
+    tc_clock *c = rd->tcs[tc->id];
     unsigned g = c->bar_gen++ % 3;
-    vtpu_mutex_lock(&ck->lock);
-    join(c->vc, ck->bar_vc[g], ck->nagents);
-    vtpu_mutex_unlock(&ck->lock);
-    tick(ck, tc);
-}
-
-int vtpu_check_mxu_input(vtpu_tc *tc, unsigned v)
-{
-    vtpu_check *ck = tc->check;
-
-    return ck->poison ? vtpu_poison_mxu(ck->poison, tc, v, tc->vpu->v[v].u) : 0;
-}
-
-void vtpu_check_host_write(vtpu_chip *chip, uint64_t off, uint64_t len)
-{
-    vtpu_check *ck = chip->check;
-
-    if (ck && ck->poison) {
-        vtpu_mem_ref r = {VTPU_SPACE_HBM, 0, off};
-        vtpu_poison_write(ck->poison, &r, len);
-    }
-}
-
-/* ------------------------------------------------------------------ */
-/* Shared helpers                                                       */
-/* ------------------------------------------------------------------ */
-
-bool vtpu_check_resolve(vtpu_chip *chip, const uint8_t *p, vtpu_mem_ref *r)
-{
-    if (p >= chip->hbm && p < chip->hbm + chip->cfg.hbm_size) {
-        *r = (vtpu_mem_ref){VTPU_SPACE_HBM, 0, (uint64_t)(p - chip->hbm)};
-        return true;
-    }
-    for (unsigned t = 0; t < chip->cfg.num_tcs; t++) {
-        vtpu_tc *tc = chip->tcs[t];
-        if (p >= tc->vmem && p < tc->vmem + tc->vmem_size) {
-            *r = (vtpu_mem_ref){VTPU_SPACE_VMEM, t, (uint64_t)(p - tc->vmem)};
-            return true;
-        }
-        if (p >= tc->smem && p < tc->smem + tc->smem_size) {
-            *r = (vtpu_mem_ref){VTPU_SPACE_SMEM, t, (uint64_t)(p - tc->smem)};
-            return true;
-        }
-    }
-    return false;
-}
-
-uint64_t vtpu_check_addr(const vtpu_mem_ref *r)
-{
-    switch (r->space) {
-    case VTPU_SPACE_VMEM:
-        return VTPU_VMEM_BASE + r->off;
-    case VTPU_SPACE_SMEM:
-        return VTPU_SMEM_BASE + r->off;
-    default:
-        return r->off;
-    }
-}
-
-/* The grid point the TC runtime publishes in its mailbox; rank -1 if
- * none (no runtime, or not in its grid loop). */
-static void grid_get(vtpu_tc *tc, grid_pt *g)
-{
-    vtpu_mailbox_view v;
-
-    g->rank = -1;
-    if (!vtpu_mailbox_read(tc, &v) || v.mb.phase != VTPU_MB_GRID ||
-        !v.has_point)
-        return;
-    _Static_assert(sizeof(g->pt) == sizeof(v.point), "grid point size");
-    memcpy(g->pt, v.point, sizeof(g->pt));
-    g->rank = (int8_t)v.rank;
-}
-
-static void grid_fmt(const grid_pt *g, char *buf, size_t len)
-{
-    buf[0] = 0;
-    if (g->rank < 0)
-        return;
-    size_t pos = (size_t)snprintf(buf, len, "grid (");
-    for (int i = 0; i < g->rank && pos < len; i++)
-        pos += (size_t)snprintf(buf + pos, len - pos, "%s%d", i ? "," : "",
-                                g->pt[i]);
-    if (pos < len)
-        fmt(buf + pos, len - pos, ")");
-}
-
-void vtpu_check_grid(vtpu_tc *tc, char *buf, size_t len)
-{
-    grid_pt g;
-    grid_get(tc, &g);
-    grid_fmt(&g, buf, len);
-}
-
-int vtpu_check_report(vtpu_tc *tc, vtpu_error_kind kind, const vtpu_mem_ref *at,
-                      uint64_t len, const char *detail, const char *full)
-{
-    vtpu_chip_output(tc->chip, tc->id, 2, full, strlen(full));
-    return vtpu_tc_fault(tc, kind, at->space, vtpu_check_addr(at), len, "%s",
-                         detail);
+    vtpu_mutex_lock(&rd->lock);
+    join(c->vc, rd->bar_vc[g], rd->nagents);
+    vtpu_mutex_unlock(&rd->lock);
+    tick(rd, tc);
 }

@@ -63,6 +63,7 @@ enum drm_vtpu_param {
 	DRM_VTPU_PARAM_MXU = 9,		/* MXU register */
 	DRM_VTPU_PARAM_HBM_FREE = 10,	/* bytes of HBM not in any BO */
 	DRM_VTPU_PARAM_JOB_TIMEOUT_MS = 11,
+	DRM_VTPU_PARAM_APERTURE_SIZE = 12, /* mappable HBM: [0, value) */
 };
 
 struct drm_vtpu_get_param {
@@ -71,10 +72,14 @@ struct drm_vtpu_get_param {
 	__u64 value;	/* out */
 };
 
-/* DRM_VTPU_BO_CREATE: a BO of `size` bytes of HBM, zeroed. */
+/*
+ * DRM_VTPU_BO_CREATE: a BO of `size` bytes of HBM, zeroed.  BOs go to the
+ * lowest free HBM, so they are mappable while the aperture has room;
+ * DRM_VTPU_BO_CREATE_MAPPABLE makes that a requirement (-ENOSPC if not).
+ */
 struct drm_vtpu_bo_create {
-	__u64 size;	/* in: bytes (> 0; rounded up to 4 KiB) */
-	__u32 flags;	/* in: 0 */
+	__u64 size;	/* in: bytes (> 0; rounded up to the page size) */
+	__u32 flags;	/* in: DRM_VTPU_BO_CREATE_* */
 	__u32 handle;	/* out: GEM handle */
 	__u64 hbm_offset; /* out: where the BO lies in HBM */
 };
@@ -87,6 +92,8 @@ struct drm_vtpu_bo_info {
 	__u64 hbm_offset; /* out */
 	__u64 mmap_offset; /* out: for mmap() on the device file */
 };
+
+#define DRM_VTPU_BO_CREATE_MAPPABLE 0x1 /* must lie in the aperture */
 
 #define DRM_VTPU_BO_MAPPABLE 0x1 /* inside the BAR2 aperture */
 
@@ -142,18 +149,23 @@ struct drm_vtpu_submit {
 
 /*
  * DRM_VTPU_WAIT: wait for job `seqno` of this file to complete, at most
- * timeout_ns (0: poll).  Returns 0 when it completed (status says how),
- * -ETIME when it is still running.
+ * timeout_ns (0: poll; < 0: no limit but the job timeout).  Returns 0
+ * when it completed (status says how), -ETIME when it is still running.
+ * Sequence numbers are per file, from 1; a file keeps the records of its
+ * 4096 most recent completed jobs (older ones: -ENOENT).
  */
 struct drm_vtpu_wait {
 	__u64 seqno;		/* in */
 	__s64 timeout_ns;	/* in: relative */
-	__s32 status;		/* out: 0 ok, -EIO device error, -ETIMEDOUT
-				 * job timeout (device reset), -ECANCELED
-				 * canceled by a reset caused by another job */
-	__s32 exit_code;	/* out: the program's exit code (TC 0 first
-				 * non-zero) */
-	__u32 tc_exit[8];	/* out: per TC */
+	/*
+	 * out: 0 ok, -EIO device error (JOB_ERROR says which), -ETIMEDOUT
+	 * job timeout (device reset), -ECANCELED canceled by a reset caused
+	 * by another job (its program slot was unloaded meanwhile), -ENODEV
+	 * the device was removed
+	 */
+	__s32 status;
+	__s32 exit_code;	/* out: first non-zero exit code of any TC */
+	__s32 tc_exit[8];	/* out: per TC */
 	__u64 instret[8];	/* out: instructions per TC */
 };
 
