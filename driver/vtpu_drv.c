@@ -339,25 +339,6 @@ const char *vtpu_drv_fault_name(uint32_t kind)
     return vtpu_fault_name(kind);
 }
 
-static const char *space_name(uint32_t space)
-{
-    switch (space) {
-    case VTPU_ESPACE_HBM:
-        return "HBM";
-    case VTPU_ESPACE_VMEM:
-        return "VMEM";
-    case VTPU_ESPACE_SMEM:
-        return "SMEM";
-    case VTPU_ESPACE_IMEM:
-        return "IMEM";
-    case VTPU_ESPACE_SEM:
-        return "semaphore";
-    case VTPU_ESPACE_HOST:
-        return "host";
-    }
-    return NULL;
-}
-
 /* snprintf that appends at *pos and never runs past len. */
 static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -381,7 +362,7 @@ static void format_detail(const vtpu_drv_error *e, char *tmp, size_t cap,
                           size_t *pp)
 {
     size_t p = *pp;
-    const char *space = space_name(e->space);
+    const char *space = vtpu_espace_name(e->space);
 
     if (e->code == VTPU_E_FAULT) {
         if (e->tc != VTPU_ERR_NONE32)

@@ -200,29 +200,10 @@ out:
 	e->msg[VTPU_ERR_MSG_SIZE - 1] = 0;
 }
 
-static const char *vtpu_space_name(u32 space)
-{
-	switch (space) {
-	case VTPU_ESPACE_HBM:
-		return "HBM";
-	case VTPU_ESPACE_VMEM:
-		return "VMEM";
-	case VTPU_ESPACE_SMEM:
-		return "SMEM";
-	case VTPU_ESPACE_IMEM:
-		return "IMEM";
-	case VTPU_ESPACE_SEM:
-		return "semaphore";
-	case VTPU_ESPACE_HOST:
-		return "host";
-	}
-	return NULL;
-}
-
 /* One line: what failed, where, and the device's own explanation. */
 int vtpu_format_error(const struct vtpu_err_rec *e, char *buf, size_t len)
 {
-	const char *space = vtpu_space_name(e->space);
+	const char *space = vtpu_espace_name(e->space);
 	int n;
 
 	if (e->index == VTPU_ERR_NONE32)

@@ -436,6 +436,20 @@ enum {
     VTPU_ESPACE_HOST = 16,
 };
 
+/* "HBM", "VMEM", ...; NULL for none or an unknown value. */
+static inline const char *vtpu_espace_name(uint32_t space)
+{
+    switch (space) {
+    case VTPU_ESPACE_HBM: return "HBM";
+    case VTPU_ESPACE_VMEM: return "VMEM";
+    case VTPU_ESPACE_SMEM: return "SMEM";
+    case VTPU_ESPACE_IMEM: return "IMEM";
+    case VTPU_ESPACE_SEM: return "semaphore";
+    case VTPU_ESPACE_HOST: return "host";
+    }
+    return 0;
+}
+
 /* clang-format on */
 
 #endif /* VTPU_REGS_H */
