@@ -6,6 +6,9 @@
 #   make demo-engine  the engine-only demo (vtpu-run, no QEMU)
 #   make debug   the guest demo in QEMU, halted, gdb stub on :1234
 #                (GUEST=program; docs/debugging.md)
+#   make debug-linux  the debug kernel halted, gdb stub on :1234 with
+#                vmlinux and vtpu.ko's symbols (lx-symbols), the TCs'
+#                stub on :1235 (docs/debugging.md)
 #   make check   install what is missing, build, run every test suite
 #                (and the unit tests again under ASan+UBSan, the QEMU
 #                qtests and the system tests)
@@ -77,6 +80,7 @@ check: build qemu
 	$(MAKE) check-fuzz
 	$(MAKE) check-qemu
 	$(MAKE) check-system
+	$(MAKE) check-linux-debug
 
 $(ASAN_BUILD)/build.ninja: | deps
 	$(MESON) setup $(ASAN_BUILD) --buildtype=debug -Dwerror=true \
@@ -172,7 +176,7 @@ linux:
 	    $(addprefix --extra ,$(LINUX_EXTRA))
 
 linux-debug:
-	guest/linux/build-linux.sh --variant debug --out $(BUILD)/linux-debug \
+	guest/linux/build-linux.sh --variant debug --out $(LINUX_DEBUG_BUILD) \
 	    $(addprefix --extra ,$(LINUX_EXTRA))
 
 run-linux: linux qemu
@@ -230,6 +234,44 @@ check-linux-driver: linux-driver qemu
 	    --linux-dir $(LINUX_BUILD)
 
 check-system: linux-driver
+
+# The driver's system test once more on the debug kernel (guest/linux/
+# debug.config: KASAN, lockdep, DEBUG_OBJECTS, DMA-API debugging): the
+# kernel in $(LINUX_DEBUG_BUILD), vtpu.ko built against it in
+# $(LINUX_DEBUG_BUILD)/driver and booted in place of the image's; any
+# report fails (tests/system/test_linux_driver.py --debug-kernel).
+#   make check-linux-debug   build all that and run it (also in check)
+LINUX_DEBUG_BUILD ?= $(BUILD)/linux-debug
+.PHONY: check-linux-debug linux-debug-driver
+
+linux-debug-driver: linux-debug linux-driver
+	$(MAKE) -C driver/linux modules KDIR=$(abspath $(LINUX_DEBUG_BUILD))/kernel \
+	    OUT=$(abspath $(LINUX_DEBUG_BUILD))/driver
+	guest/linux/build-linux.sh --variant debug --initramfs-only \
+	    --out $(LINUX_DEBUG_BUILD) $(addprefix --extra ,$(LINUX_EXTRA)) \
+	    --extra $(LINUX_DEBUG_BUILD)/driver/vtpu.ko:/lib/modules/
+
+check-linux-debug: linux-debug-driver qemu
+	python3 tests/system/test_linux_driver.py --debug-kernel \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD) \
+	    --linux-dir $(LINUX_DEBUG_BUILD) \
+	    --module $(LINUX_DEBUG_BUILD)/driver/vtpu.ko
+	python3 tests/system/test_linux_gdb.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD) \
+	    --linux-dir $(LINUX_DEBUG_BUILD)
+
+# The debug kernel halted under QEMU's gdb stub (GDB_PORT), vtpu.ko's
+# symbols through the kernel's lx-symbols, and the vtpu's own stub for
+# the TCs' kernels (TC_GDB_PORT); the console is this terminal.  In
+# another shell: gdb-multiarch -x $(LINUX_DEBUG_BUILD)/gdbinit
+# (docs/debugging.md "Debugging the Linux driver").
+GDB_PORT ?= 1234
+TC_GDB_PORT ?= 1235
+.PHONY: debug-linux
+debug-linux: linux-debug-driver qemu
+	guest/linux/run-linux.sh --variant debug --dir $(LINUX_DEBUG_BUILD) \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 \
+	    --gdb $(GDB_PORT) --tc-gdb $(TC_GDB_PORT)
 
 bench: build
 	bench/run-all.sh $(BUILD)

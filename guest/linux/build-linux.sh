@@ -229,7 +229,11 @@ configure_kernel() {
 
 build_kernel() {
     log "building the kernel ($VARIANT; log $OUT/kernel-build.log)"
-    kmake -j"$JOBS" Image modules_prepare modules >"$OUT/kernel-build.log" 2>&1 ||
+    # scripts_gdb: vmlinux-gdb.py and its modules (lx-symbols...) where the
+    # config asks for them (debug.config; make debug-linux)
+    gdb=
+    grep -q '^CONFIG_GDB_SCRIPTS=y' "$KOBJ/.config" && gdb=scripts_gdb
+    kmake -j"$JOBS" Image modules_prepare modules $gdb >"$OUT/kernel-build.log" 2>&1 ||
         { grep -E 'error|Error' "$OUT/kernel-build.log" | head -20
           tail -20 "$OUT/kernel-build.log"; die "kernel build failed"; }
     ln -sfn kernel/arch/riscv/boot/Image "$OUT/Image"

@@ -23,6 +23,13 @@
 #     --smp N         harts (default 1)
 #     --timeout S     kill QEMU after S seconds, exit 124 (default: none
 #                     for the interactive shell, 300 with --run/--script)
+#     --gdb PORT      QEMU's gdb stub on tcp::PORT, the machine halted
+#                     until gdb continues (-S); writes DIR/gdbinit, which
+#                     loads vmlinux, the kernel's gdb scripts (lx-symbols,
+#                     lx-dmesg...) and connects (make debug-linux,
+#                     docs/debugging.md "Debugging the Linux driver")
+#     --tc-gdb PORT   the vtpu's own gdb stub for the TCs' kernels on
+#                     tcp::PORT (the device's gdb= property)
 #
 # Interactive: a root shell on the console; Ctrl-C goes to the guest,
 # Ctrl-A x quits QEMU, 'poweroff' or Ctrl-D ends the VM.
@@ -42,6 +49,8 @@ APPEND=
 MEM=
 SMP=1
 TIMEOUT=
+GDB=
+TCGDB=
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -56,7 +65,9 @@ while [ $# -gt 0 ]; do
     --mem) MEM=$2; shift 2 ;;
     --smp) SMP=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    --gdb) GDB=$2; shift 2 ;;
+    --tc-gdb) TCGDB=$2; shift 2 ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     --) shift; break ;;
     *) echo "run-linux: unknown option $1 (--help)" >&2; exit 2 ;;
     esac
@@ -125,6 +136,44 @@ if [ -n "$SCRIPT$ADDS" ]; then
     INITRD=$tmp/initrd.cpio
 fi
 
+if [ -n "$TCGDB" ]; then
+    [ "$DEVICE" != none ] || { echo "run-linux: --tc-gdb needs a vtpu" >&2; exit 2; }
+    DEVICE="$DEVICE,gdb=tcp::$TCGDB"
+fi
+if [ -n "$GDB" ]; then
+    KDIR=$(realpath "$DIR/kernel")
+    [ -f "$KDIR/vmlinux" ] || { echo "run-linux: no $KDIR/vmlinux for --gdb" >&2; exit 2; }
+    [ -e "$KDIR/vmlinux-gdb.py" ] ||
+        echo "run-linux: no $KDIR/vmlinux-gdb.py (CONFIG_GDB_SCRIPTS): no lx- commands" >&2
+    MODDIR=$(realpath "$DIR")/driver
+    {
+        echo "# written by guest/linux/run-linux.sh --gdb $GDB"
+        echo "set pagination off"
+        echo "set confirm off"
+        echo "add-auto-load-safe-path $KDIR"
+        echo "file $KDIR/vmlinux"
+        echo "target remote localhost:$GDB"
+        if [ -e "$KDIR/vmlinux-gdb.py" ]; then
+            echo "source $KDIR/vmlinux-gdb.py"
+            echo "# The kernel's page tables are up at start_kernel (a hardware"
+            echo "# breakpoint: at reset its address is not mapped); from there"
+            echo "# lx-symbols loads vtpu.ko's symbols when /init loads it."
+            echo "hbreak start_kernel"
+            echo "continue"
+            echo "delete"
+            echo "lx-symbols $MODDIR"
+            echo "set breakpoint pending on"
+        fi
+    } >"$DIR/gdbinit"
+    set -- -gdb "tcp::$GDB" -S "$@"
+    {
+        echo "run-linux: QEMU halted, its gdb stub on localhost:$GDB; in another shell:"
+        echo "  gdb-multiarch -x $(realpath "$DIR")/gdbinit"
+        echo "  (gdb) break vtpu_probe      # stops at start_kernel first, vtpu.ko's symbols come with lx-symbols"
+        echo "  (gdb) continue"
+        [ -z "$TCGDB" ] || echo "run-linux: kernels on the TCs: gdb-multiarch MODULE.elf -ex 'target remote :$TCGDB'"
+    } >&2
+fi
 [ "$DEVICE" != none ] && set -- -device "$DEVICE,chardev=con" "$@"
 set -- -M virt,aia=aplic-imsic -m "$MEM" -smp "$SMP" -display none \
     -monitor none -chardev "$CHARDEV" -serial chardev:con \

@@ -24,7 +24,14 @@ test_linux.py's Guest: own process group, SIGKILL however the test
 ends, hard time limit).
 
     python3 tests/system/test_linux_driver.py [--qemu PATH] [--build DIR]
-        [--linux-dir DIR (default BUILD/linux)] [unittest options]
+        [--linux-dir DIR (default BUILD/linux)] [--module vtpu.ko]
+        [--debug-kernel] [unittest options]
+
+--module boots with that vtpu.ko instead of the image's (the debug
+kernel's module is built against it: `make check-linux-debug`).
+--debug-kernel: the kernel is guest/linux/debug.config's (KASAN,
+lockdep, DEBUG_OBJECTS, DMA-API debugging, hung-task detection); the
+boots get more memory and time, and any report of those fails the test.
 """
 
 import os
@@ -43,9 +50,22 @@ PROBE = "/usr/share/vtpu/dma_probe.elf"
 HELLO = "/usr/share/vtpu/hello.elf"
 PCI = "/sys/bus/pci/devices/0000:00:01.0"
 DEBUGFS = "/sys/kernel/debug/accel/0000:00:01.0/state"
-BAD_KERNEL = re.compile(r"Oops|BUG:|WARNING:|Kernel panic|Unable to handle|"
-                        r"general protection|refcount_t|list_(add|del) "
-                        r"corruption")
+MODULE = None  # --module: boot with this vtpu.ko
+DEBUG_KERNEL = False  # --debug-kernel
+# Oopses, BUG()s and WARN()s, and what the debug kernel reports: KASAN
+# ("BUG: KASAN: ..."), lockdep ("WARNING: possible circular locking",
+# "inconsistent lock state" under a BUG: or WARNING: line), DEBUG_OBJECTS
+# ("ODEBUG: ..."), DMA-API debugging (a WARNING: from kernel/dma/debug.c;
+# its "DMA-API: preallocated" boot lines are not reports), sleeping in atomic
+# context ("BUG: sleeping function"), hung tasks, soft lockups, SLUB
+# ("BUG kmalloc-64 (...): ..." without a colon after BUG).
+BAD_KERNEL = re.compile(r"Oops|BUG:|BUG [\w-]+ \(|WARNING:|Kernel panic|"
+                        r"Unable to handle|general protection|refcount_t|"
+                        r"list_(add|del) corruption|ODEBUG:|"
+                        r"INFO: task .* blocked|soft lockup|"
+                        r"possible recursive locking|"
+                        r"inconsistent lock state|"
+                        r"lock held when returning")
 
 
 def need_driver():
@@ -68,13 +88,18 @@ def boot(script, append="", extra=()):
     with tempfile.NamedTemporaryFile("w", suffix=".sh") as f:
         f.write(script)
         f.flush()
-        args = ["--script", f.name, "--timeout", str(BOOT_LIMIT),
+        limit = BOOT_LIMIT * (3 if DEBUG_KERNEL else 1)
+        args = ["--script", f.name, "--timeout", str(limit),
                 "--append", "vtpu.job_timeout_ms=%d %s" % (TIMEOUT_MS, append)]
+        if MODULE:
+            args += ["--add", MODULE + ":/lib/modules/vtpu.ko"]
+        if DEBUG_KERNEL:
+            args += ["--mem", "1G"]
         if extra:
             args += ["--"] + list(extra)
         g = test_linux.Guest(args)
         try:
-            rc = g.wait(BOOT_LIMIT + 10)
+            rc = g.wait(limit + 10)
         finally:
             g.kill()
     return rc, g.text
@@ -90,6 +115,9 @@ class TestLinuxDriver(unittest.TestCase):
             self.assertIn("vtpu-test %s: PASS" % c, out, tail)
         bad = [ln for ln in out.splitlines() if ln.startswith("not ok")]
         self.assertEqual(bad, [], tail)
+        if DEBUG_KERNEL:
+            # lockdep announces itself at boot: the debug kernel it is
+            self.assertIn("Lock dependency validator", out, tail)
         m = BAD_KERNEL.search(out)
         self.assertIsNone(m, "kernel complaint: %s\n%s"
                           % (m and m.group(0), tail))
@@ -224,9 +252,58 @@ grep -E '^live' %(dbg)s
         print("\nINTx: %s" % (lat and lat.group(0)))
 
 
+class TestReportPatterns(unittest.TestCase):
+    """BAD_KERNEL matches the reports the debug kernel prints (lines as
+    Linux 6.12 words them) and not its ordinary boot lines."""
+
+    REPORTS = [
+        "BUG: KASAN: slab-use-after-free in vtpu_job_free+0x3c/0x90 [vtpu]",
+        "BUG: KASAN: slab-out-of-bounds in vtpu_ioctl_submit+0x1a2/0x4d0",
+        "WARNING: possible circular locking dependency detected",
+        "WARNING: possible recursive locking detected",
+        "WARNING: inconsistent lock state",
+        "ODEBUG: free active (active state 0) object: 00000000a1b2c3d4 "
+        "object type: timer_list hint: vtpu_job_timeout+0x0/0x60 [vtpu]",
+        "WARNING: CPU: 0 PID: 77 at kernel/dma/debug.c:1036 "
+        "check_unmap+0x4a0/0x8e0",
+        "BUG: sleeping function called from invalid context at "
+        "kernel/locking/mutex.c:585",
+        "BUG kmalloc-128 (Not tainted): Poison overwritten",
+        "INFO: task vtpu-test:91 blocked for more than 120 seconds.",
+        "watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [vtpu-test:90]",
+        "Unable to handle kernel NULL pointer dereference at virtual "
+        "address 0000000000000008",
+    ]
+    BOOT = [
+        "DMA-API: preallocated 65536 debug entries",
+        "DMA-API: debugging enabled by kernel config",
+        "Lock dependency validator: Copyright (c) 2006 Red Hat, Inc.",
+        "rcu: \tRCU lockdep checking is enabled.",
+        "ODEBUG selftest passed",
+        "[drm] Initialized vtpu 1.0.0 for 0000:00:01.0 on minor 0",
+    ]
+
+    def test_reports_match(self):
+        for line in self.REPORTS:
+            self.assertIsNotNone(BAD_KERNEL.search(line), line)
+
+    def test_boot_lines_do_not(self):
+        for line in self.BOOT:
+            self.assertIsNone(BAD_KERNEL.search(line), line)
+
+
 if __name__ == "__main__":
     if "--linux-dir" in sys.argv:
         i = sys.argv.index("--linux-dir")
         test_linux.LINUX_DIR = os.path.abspath(sys.argv[i + 1])
         del sys.argv[i:i + 2]
+    if "--module" in sys.argv:
+        i = sys.argv.index("--module")
+        MODULE = os.path.abspath(sys.argv[i + 1])
+        del sys.argv[i:i + 2]
+        if not os.path.isfile(MODULE):
+            sys.exit("test_linux_driver: no module %s" % MODULE)
+    if "--debug-kernel" in sys.argv:
+        sys.argv.remove("--debug-kernel")
+        DEBUG_KERNEL = True
     guestvm.main()
