@@ -73,7 +73,7 @@ static void host_set_irq(void *opaque, int level)
     vtpu_host *h = opaque;
 
     vtpu_mutex_lock(&h->irq_lock);
-    if (level && !h->irq_level)
+    if (level) /* set_irq(1) on a high line is a new rise too (dev.h) */
         h->irq_edges++;
     h->irq_level = level;
     vtpu_cond_broadcast(&h->irq_cond);

@@ -44,6 +44,8 @@ static void host_irq(void *opaque, int level)
     fake_host *h = opaque;
     atomic_store(&h->irq, level);
     atomic_fetch_add(&h->irq_changes, 1);
+    if (level)
+        atomic_fetch_add(&h->irq_raises, 1);
 }
 
 static void host_log(void *opaque, vtpu_log_class cls, const char *msg)

@@ -57,10 +57,15 @@ struct vtpu_dev {
     vtpu_outbuf *out;     /* TC output, when the embedder asked for it */
     uint64_t out_base[2]; /* outbuf accepted/dropped at the last reset */
     char err_msg[VTPU_ERR_MSG_SIZE];
-    atomic_int irq_level; /* computed by update_irq() */
+    atomic_int irq_level;  /* computed by update_irq() */
+    atomic_uint irq_rises; /* its rising edges, counted after the store */
 
     vtpu_mutex irq_lock; /* orders set_irq calls */
     int irq_delivered;
+    unsigned irq_rises_seen; /* irq_rises at the last delivery check */
+    /* Tests only: called in dev_unlock() between the two locks, to
+     * widen the window in which another thread changes the line. */
+    void (*unlock_gap)(vtpu_dev *dev);
 };
 
 /* ---- little-endian access to ring entries and records ---- */

@@ -71,19 +71,39 @@ static void update_irq(vtpu_dev *dev)
 {
     uint32_t pending = dev->regs[VTPU_R_INT_STATUS] &
                        dev->regs[VTPU_R_INT_ENABLE] & VTPU_INT_ALL;
-    atomic_store(&dev->irq_level, pending != 0);
+    int level = pending != 0;
+
+    /* the level first: dev_unlock() reads the count, then the level */
+    if (level && !atomic_exchange(&dev->irq_level, level))
+        atomic_fetch_add(&dev->irq_rises, 1);
+    else
+        atomic_store(&dev->irq_level, level);
 }
 
-/* Drop the lock, then tell the embedder about a changed line. */
+/*
+ * Drop the lock, then tell the embedder about a changed line.  Comparing
+ * levels alone loses interrupts: the guest's W1C drops the line and
+ * unlocks; before it gets here the worker raises the line again and
+ * delivers nothing (delivered is still 1), and then neither sees a
+ * change; a transport that sends a message per rise (MSI-X) never sends
+ * one, and the guest waits for ever with INT_STATUS pending.  So a rise
+ * that no delivery has seen is delivered even if the level looks the
+ * same.
+ */
 static void dev_unlock(vtpu_dev *dev)
 {
     vtpu_mutex_unlock(&dev->lock);
+    if (dev->unlock_gap)
+        dev->unlock_gap(dev);
     vtpu_mutex_lock(&dev->irq_lock);
+    unsigned rises = atomic_load(&dev->irq_rises);
     int level = atomic_load(&dev->irq_level);
-    if (level != dev->irq_delivered) {
+    if (level != dev->irq_delivered ||
+        (level && rises != dev->irq_rises_seen)) {
         dev->irq_delivered = level;
         dev->ops.set_irq(dev->opaque, level);
     }
+    dev->irq_rises_seen = rises;
     vtpu_mutex_unlock(&dev->irq_lock);
 }
 
@@ -917,6 +937,7 @@ vtpu_dev *vtpu_dev_new(vtpu_chip *chip, const vtpu_dev_ops *ops, void *opaque,
     vtpu_cond_init(&dev->idle_cond);
     atomic_init(&dev->abort_cmd, false);
     atomic_init(&dev->irq_level, 0);
+    atomic_init(&dev->irq_rises, 0);
 
     vtpu_mutex_lock(&dev->lock);
     do_reset(dev);

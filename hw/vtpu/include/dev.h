@@ -60,10 +60,14 @@ typedef struct vtpu_dev_ops {
     int (*dma_read)(void *opaque, uint64_t addr, void *buf, size_t len);
     int (*dma_write)(void *opaque, uint64_t addr, const void *buf, size_t len);
     /*
-     * The interrupt line changed to `level` (0 or 1).  Called only on
-     * changes, from whichever thread caused the change (the worker, or an
-     * MMIO caller), never with the device lock held, serialised by the
-     * device so calls arrive in order.  It must not call back into the
+     * The interrupt line changed to `level` (0 or 1), or rose again:
+     * set_irq(1) while the line is already high means the line fell and
+     * rose again before the earlier call was made, a new interrupt that
+     * an edge-triggered transport (MSI-X) must send and a level one may
+     * pulse.  Called from whichever thread caused the change (the
+     * worker, or an MMIO caller), never with the device lock held,
+     * serialised by the device so calls arrive in order.  It must not
+     * call back into the
      * device, nor block on a lock that an MMIO caller may hold while
      * calling into the device (QEMU: do not take the BQL here; schedule a
      * bottom half that reads vtpu_dev_irq_level()).
