@@ -1,7 +1,8 @@
 /*
- * check.h - the opt-in dynamic checks: data races (race.c) and reads of
- * never-written memory (poison.c), behind one framework (check.c) that
- * the rest of the engine calls.  docs/debugging.md, "Race detection" and
+ * check.h - the opt-in dynamic checks: data races (race.c), reads of
+ * never-written memory (poison.c) and accesses that leave the buffer
+ * they started in (bounds.c), behind one framework (check.c) that the
+ * rest of the engine calls.  docs/debugging.md, "Race detection" and
  * "Uninitialised memory", describe what they report.
  *
  * Cost when off: chip->check is NULL when neither check is configured
@@ -114,6 +115,19 @@ void vtpu_race_signal(vtpu_race *rd, vtpu_tc *tc, uint32_t target_tc,
 void vtpu_race_wait(vtpu_race *rd, vtpu_tc *tc, uint32_t sem, uint32_t n);
 void vtpu_race_barrier_arrive(vtpu_race *rd, vtpu_tc *tc);
 void vtpu_race_barrier_leave(vtpu_race *rd, vtpu_tc *tc);
+
+/* ---- bounds.c: buffer bounds, created only when bounds is on ---- */
+typedef struct vtpu_bounds vtpu_bounds;
+vtpu_bounds *vtpu_bounds_new(vtpu_chip *chip);
+void vtpu_bounds_free(vtpu_bounds *b);
+void vtpu_bounds_run_begin(vtpu_bounds *b, unsigned ntcs);
+/* A vector access (as vtpu_check_vmem()): 0, or -1 after a report. */
+int vtpu_bounds_vmem(vtpu_bounds *b, vtpu_tc *tc, uint32_t addr,
+                     int32_t stride, const uint32_t *mask, bool store);
+/* One side of a DMA tc starts, first byte at r (dims as vtpu_dma_plan). */
+int vtpu_bounds_dma_side(vtpu_bounds *b, vtpu_tc *tc, const vtpu_mem_ref *r,
+                         const int64_t *stride, const uint64_t *count,
+                         unsigned ndims, bool write);
 
 /* ---- poison.c: the poison check, created only when poison is on ---- */
 typedef struct vtpu_poison vtpu_poison;
