@@ -73,24 +73,9 @@ static bounds_tc *regions(vtpu_bounds *b, vtpu_tc *tc)
     if (w[0] != VTPU_MAILBOX_MAGIC || w[1] != VTPU_MB_GRID)
         return NULL;
     if (!s->loaded) {
-        vtpu_mailbox mb;
-        memcpy(&mb, tc->smem, sizeof(mb));
         s->loaded = true;
-        s->n = 0;
-        uint32_t off = mb.regions_addr - VTPU_SMEM_BASE;
-        uint32_t n = mb.num_regions;
-        if (!(mb.rt_flags & VTPU_MB_RT_REGIONS) || n > VTPU_MAX_REGIONS ||
-            off >= tc->smem_size ||
-            (uint64_t)n * sizeof(vtpu_region) > tc->smem_size - off)
-            return s;
-        memcpy(s->r, tc->smem + off, n * sizeof(vtpu_region));
-        for (uint32_t i = 0; i < n; i++) {
-            const vtpu_region *r = &s->r[i];
-            if (r->space < VTPU_REGION_HBM || r->space > VTPU_REGION_SMEM ||
-                r->addr + r->bytes < r->addr)
-                continue; /* garbled: dropped */
-            s->r[s->n++] = *r;
-        }
+        s->n = vtpu_regions_read(tc, s->r);
+        s->hit = 0;
     }
     return s->n ? s : NULL;
 }
@@ -106,43 +91,6 @@ static unsigned region_space(vtpu_space sp)
 static bool inside(const vtpu_region *r, uint64_t a)
 {
     return a >= r->addr && a - r->addr < r->bytes;
-}
-
-static const char *kind_name(const vtpu_region *r)
-{
-    switch (r->kind) {
-    case VTPU_RK_BUF0:
-        return "block buffer 0";
-    case VTPU_RK_BUF1:
-        return "block buffer 1";
-    case VTPU_RK_ZERO:
-        return "zero-padding block";
-    case VTPU_RK_ARRAY:
-        return "array";
-    default:
-        return "scratch";
-    }
-}
-
-/* "operand 2's block buffer 0: VMEM [0x20001000, 0x20001200) (512
- * bytes, the block 256 of them)" */
-static void region_fmt(const vtpu_region *r, char *buf, size_t len)
-{
-    char who[32], used[48] = "";
-
-    if (r->operand == VTPU_REGION_SCRATCH)
-        fmt(who, sizeof(who), "the kernel's");
-    else
-        fmt(who, sizeof(who), "operand %u's", r->operand);
-    if (r->space != VTPU_REGION_HBM && r->used != r->bytes)
-        fmt(used, sizeof(used), ", the block %u of them", r->used);
-    fmt(buf, len, "%s %s: %s [0x%llx, 0x%llx) (%llu bytes%s)", who,
-        kind_name(r),
-        r->space == VTPU_REGION_VMEM   ? "VMEM"
-        : r->space == VTPU_REGION_SMEM ? "SMEM"
-                                       : "HBM",
-        (unsigned long long)r->addr, (unsigned long long)(r->addr + r->bytes),
-        (unsigned long long)r->bytes, used);
 }
 
 /*
@@ -180,15 +128,18 @@ static int check_extent(vtpu_bounds *b, vtpu_tc *tc, bounds_tc *s,
     }
     if (!from && !into)
         return 0; /* memory the runtime does not manage */
-    if (from && !into) /* whatever it reaches next to `from` */
-        for (uint32_t i = 0; i < s->n; i++) {
-            const vtpu_region *r = &s->r[i];
-            if (r != from && r->space == rs && lo < r->addr + r->bytes &&
-                hi > r->addr) {
-                into = r;
-                break;
+    if (from) { /* what it reaches: another operand's buffer first */
+        into = NULL;
+        for (int pass = 0; pass < 2 && !into; pass++)
+            for (uint32_t i = 0; i < s->n; i++) {
+                const vtpu_region *r = &s->r[i];
+                if (r != from && r->space == rs && lo < r->addr + r->bytes &&
+                    hi > r->addr && (pass || r->operand != from->operand)) {
+                    into = r;
+                    break;
+                }
             }
-        }
+    }
 
     char sp_name[24], where[256], rfrom[160], rinto[180], detail[600],
         full[1024], grid[40];
@@ -202,10 +153,10 @@ static int check_extent(vtpu_bounds *b, vtpu_tc *tc, bounds_tc *s,
     vtpu_check_grid(tc, grid, sizeof(grid));
     rfrom[0] = rinto[0] = 0;
     if (from)
-        region_fmt(from, rfrom, sizeof(rfrom));
+        vtpu_region_fmt(from, rfrom, sizeof(rfrom));
     if (into) {
         char tmp[160];
-        region_fmt(into, tmp, sizeof(tmp));
+        vtpu_region_fmt(into, tmp, sizeof(tmp));
         fmt(rinto, sizeof(rinto), "%s%s", from ? ", into " : "", tmp);
     }
     fmt(detail, sizeof(detail),

@@ -116,6 +116,18 @@ void vtpu_race_wait(vtpu_race *rd, vtpu_tc *tc, uint32_t sem, uint32_t n);
 void vtpu_race_barrier_arrive(vtpu_race *rd, vtpu_tc *tc);
 void vtpu_race_barrier_leave(vtpu_race *rd, vtpu_tc *tc);
 
+/* ---- regions.c: the TC runtime's buffers (vtpu-launch.h) ---- */
+/* Copy and check tc's region table into out[VTPU_MAX_REGIONS]: the
+ * number of usable regions, 0 without a runtime in its grid phase. */
+uint32_t vtpu_regions_read(const vtpu_tc *tc, vtpu_region *out);
+const char *vtpu_region_kind_name(const vtpu_region *r);
+/* "operand 2's block buffer 0 (8,128) x 4 bytes: VMEM [a, b) (n bytes)" */
+void vtpu_region_fmt(const vtpu_region *r, char *buf, size_t len);
+/* What `len` bytes at `at` are, for reports: "operand 2's array,
+ * elements (8, 0)..(15, 127)".  false (buf "") when no region holds it. */
+bool vtpu_regions_describe(vtpu_chip *chip, const vtpu_mem_ref *at,
+                           uint64_t len, char *buf, size_t buflen);
+
 /* ---- bounds.c: buffer bounds, created only when bounds is on ---- */
 typedef struct vtpu_bounds vtpu_bounds;
 vtpu_bounds *vtpu_bounds_new(vtpu_chip *chip);

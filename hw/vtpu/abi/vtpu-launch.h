@@ -322,14 +322,18 @@ enum vtpu_region_kind {
 };
 
 typedef struct vtpu_region {
-    uint64_t addr;    /*  0: TC address (VMEM, SMEM) or HBM offset */
-    uint64_t bytes;   /*  8: the extent (VMEM: up to the next buffer) */
-    uint32_t used;    /* 16: bytes of it the block fills (<= bytes) */
-    uint8_t space;    /* 20: VTPU_REGION_HBM / _VMEM / _SMEM */
-    uint8_t operand;  /* 21: operand index, VTPU_REGION_SCRATCH */
-    uint8_t kind;     /* 22: enum vtpu_region_kind */
-    uint8_t reserved; /* 23 */
-} vtpu_region;        /* 24 bytes */
+    uint64_t addr;     /*  0: TC address (VMEM, SMEM) or HBM offset */
+    uint64_t bytes;    /*  8: the extent (VMEM: up to the next buffer) */
+    uint32_t used;     /* 16: bytes the block or scratch fills (<= bytes;
+                                0 for arrays) */
+    uint8_t space;     /* 20: VTPU_REGION_HBM / _VMEM / _SMEM */
+    uint8_t operand;   /* 21: operand index, VTPU_REGION_SCRATCH */
+    uint8_t kind;      /* 22: enum vtpu_region_kind */
+    uint8_t rank;      /* 23: of shape; 0 for scratch */
+    uint32_t shape[4]; /* 24: the block's (buffers) or array's shape */
+    uint8_t itemsize;  /* 40: bytes per element; 0 for scratch */
+    uint8_t reserved[7]; /* 41 */
+} vtpu_region;         /* 48 bytes, dense row-major elements */
 #define VTPU_MAX_REGIONS (2 + 4 * VTPU_MAX_OPERANDS)
 
 static inline const char *vtpu_mailbox_phase_name(uint32_t phase)
@@ -369,7 +373,8 @@ _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, operands) == 56, "layout");
 _Static_assert(sizeof(vtpu_mailbox) == 80, "mailbox size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, rt_flags) == 29, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, regions_addr) == 64, "layout");
-_Static_assert(sizeof(vtpu_region) == 24, "region size");
+_Static_assert(sizeof(vtpu_region) == 48, "region size");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_region, itemsize) == 40, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_region, space) == 20, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, point_addr) == 16, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, grid_rank) == 28, "layout");
