@@ -195,6 +195,9 @@ typedef struct vtpu_mailbox_view {
 /* Copy the mailbox out of tc's SMEM once and check the copy; false if
  * the TC's SMEM holds none.  Any thread, any time (a display only). */
 bool vtpu_mailbox_read(const vtpu_tc *tc, vtpu_mailbox_view *v);
+/* Just the grid point, cheaply (a few words): its rank, -1 outside the
+ * grid phase.  For records made at every semaphore signal. */
+int vtpu_mailbox_point(const vtpu_tc *tc, int32_t pt[VTPU_MAX_GRID_DIMS]);
 
 /* ---- chip.c ---- */
 void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
@@ -249,6 +252,7 @@ typedef struct vtpu_dma_plan {
     bool overlap; /* src and dst ranges share bytes */
     uint32_t bytes;
     uint32_t sem_tc, sem;
+    uint32_t pc; /* of its dma.start, for reports */
     uint8_t src_space, dst_space; /* vtpu_space, for counters and traces */
 } vtpu_dma_plan;
 
@@ -313,6 +317,14 @@ void vtpu_sync_tc_done(vtpu_tc *tc);
 /* target_tc: index of the TC whose semaphore is signalled. */
 int vtpu_sem_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
                     uint32_t n);
+/* The same, from the DMA (dma) or instruction at `pc`: remembered as the
+ * semaphore's last signal, for deadlock and exit reports. */
+int vtpu_sem_signal_from(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
+                         uint32_t n, uint32_t pc, bool dma);
+/* "last signalled (+4096) by DMA issued by TC 0 at pc 0x... (sym+0x..),
+ * grid (3)" or "never signalled in this run"; takes sync.c's lock. */
+void vtpu_sync_sem_origin(vtpu_chip *chip, unsigned tc, uint32_t sem,
+                          char *buf, size_t len);
 int vtpu_sem_wait(vtpu_tc *tc, uint32_t sem, uint32_t n);
 int vtpu_sem_read(vtpu_tc *tc, uint32_t sem, uint32_t *val);
 int vtpu_barrier(vtpu_tc *tc);

@@ -80,7 +80,7 @@ enum vtpu_role {
 /* ------------------------------------------------------------------ */
 
 #define VTPU_LAUNCH_MAGIC 0x4c555456u /* "VTUL" in memory order */
-#define VTPU_LAUNCH_VERSION 1
+#define VTPU_LAUNCH_VERSION 2 /* 2: 512-byte status records, 80-byte mailbox */
 
 /* vtpu_launch.flags */
 #define VTPU_LAUNCH_F_STATUS 0x1u /* write status records at status_hbm */
@@ -140,8 +140,11 @@ typedef struct vtpu_launch_status {
     uint64_t bytes_in;   /*  24: bytes of those copies (padding excluded) */
     uint64_t bytes_out;  /*  32 */
     uint64_t loop_insns; /*  40: instructions in the grid loop (body too) */
-    char message[80];    /*  48: the error line, NUL-terminated; "" if ok */
-} vtpu_launch_status;    /* 128 bytes */
+    char message[464];   /*  48: the error line, NUL-terminated; "" if ok.
+                                 Every line the runtime makes fits; a
+                                 vtpu_fail() text too long for it ends in
+                                 "..." here (the TC's stderr has it all) */
+} vtpu_launch_status;    /* 512 bytes */
 
 /* Exit codes / status codes of the TC runtime.  A kernel's own exit codes
  * should stay below VTPU_LERR_BASE. */
@@ -362,7 +365,7 @@ _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, scalars_hbm) == 48, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, status_hbm) == 56, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, scalars) == 64, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, operands) == 128, "layout");
-_Static_assert(sizeof(vtpu_launch_status) == 128, "status record size");
+_Static_assert(sizeof(vtpu_launch_status) == 512, "status record size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, bytes_in) == 24, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, message) == 48, "layout");
 _Static_assert(sizeof(vtpu_operand_spec) == 28, "operand spec size");

@@ -142,12 +142,13 @@ typedef struct vtpu_error {
     vtpu_error_kind kind;
     int32_t tc;            /* TC that faulted, -1 when chip-wide */
     uint32_t pc;           /* pc of the faulting instruction */
-    char symbol[64];       /* function symbol containing pc, "" if unknown */
+    char symbol[256];      /* function symbol containing pc, "" if unknown */
     uint32_t sym_offset;   /* pc - symbol start */
     vtpu_space space;      /* memory space involved, NONE if none */
     uint64_t addr;         /* address involved (space-relative for HBM) */
     uint64_t len;          /* bytes involved, 0 if n/a */
-    char detail[160];      /* free-form, e.g. "semaphore 3 = 5" */
+    char detail[1024];     /* free-form, e.g. "semaphore 3 = 5"; every
+                              detail the engine makes fits */
 } vtpu_error;
 
 const char *vtpu_error_kind_name(vtpu_error_kind kind);
