@@ -185,7 +185,8 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
              * of partly filled blocks; the poison is caught where it is
              * used (MXU, DMA out), see poison.c. */
             if (ck->poison && store)
-                vtpu_poison_store(ck->poison, &r, vreg + s * 128 + l, e - l);
+                vtpu_poison_store(ck->poison, tc, &r, vreg + s * 128 + l,
+                                  e - l);
             else if (ck->poison)
                 vtpu_poison_vload(ck->poison, tc, &r, e - l);
             l = e;
@@ -194,7 +195,8 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
     return 0;
 }
 
-int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store)
+int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store,
+                    bool frame)
 {
     vtpu_check *ck = tc->check;
     uint32_t off = addr - VTPU_SMEM_BASE;
@@ -206,6 +208,9 @@ int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store)
         return -1;
     if (ck->poison && store)
         vtpu_poison_write(ck->poison, &r, size);
+    else if (ck->poison && !frame &&
+             vtpu_poison_scalar(ck->poison, tc, &r, size))
+        return -1;
     return 0;
 }
 

@@ -44,8 +44,11 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
 int vtpu_check_mxu_input(vtpu_tc *tc, unsigned v);
 
 /* interp.c (MEMCHK): a scalar SMEM access; out-of-range ones are ignored
- * here (the unchecked handler then faults). */
-int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store);
+ * here (the unchecked handler then faults).  `frame`: addressed off sp,
+ * the compiler's stack frame, whose loads poison does not check (they
+ * copy structs with unset padding and temporaries; poison.c). */
+int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store,
+                    bool frame);
 
 /* dma.c: a validated DMA at its start (whenever it is executed). */
 int vtpu_check_dma(vtpu_tc *tc, const vtpu_dma_plan *p);
@@ -151,9 +154,14 @@ void vtpu_poison_run_begin(vtpu_poison *p, unsigned ntcs);
 void vtpu_poison_write(vtpu_poison *p, const vtpu_mem_ref *r, uint64_t len);
 int vtpu_poison_read(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
                      uint64_t len, const char *who);
+/* A scalar SMEM load of `len` bytes at r: reported when none of them
+ * was written (a load that covers written bytes too is a struct copy
+ * carrying padding, not a use of an unset value). */
+int vtpu_poison_scalar(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
+                       unsigned len);
 /* A vector store of n words: those equal to the poison NaN stay
  * unwritten (copied poison). */
-void vtpu_poison_store(vtpu_poison *p, const vtpu_mem_ref *r,
+void vtpu_poison_store(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
                        const uint32_t *words, unsigned n);
 /* A vector load of n words: the never-written ones read as poison. */
 void vtpu_poison_vload(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,

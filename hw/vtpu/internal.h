@@ -72,6 +72,10 @@ typedef struct vtpu_program {
     uint32_t *text;       /* raw IMEM words (for debuggers, disassembly) */
     uint8_t *smem_image;  /* initial SMEM contents (.data, zeroed .bss) */
     uint32_t smem_image_len;
+    /* Bytes from SMEM's base that C gives values (.data, .bss: up to
+     * __heap_start, or __bss_end); the heap and stack after them start
+     * undefined (poison.c).  smem_image_len without those symbols. */
+    uint32_t smem_defined;
     uint32_t entry;
     vtpu_symbol *syms;    /* function symbols sorted by addr */
     uint32_t nsyms;
