@@ -142,7 +142,7 @@ static int check_extent(vtpu_bounds *b, vtpu_tc *tc, bounds_tc *s,
     }
 
     char sp_name[24], where[256], rfrom[160], rinto[180], detail[600],
-        full[1024], grid[40];
+        full[1024], grid[64];
     vtpu_mem_ref at = {sp, tc->id, 0};
     uint64_t base = sp == VTPU_SPACE_VMEM   ? VTPU_VMEM_BASE
                     : sp == VTPU_SPACE_SMEM ? VTPU_SMEM_BASE

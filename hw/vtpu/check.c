@@ -421,7 +421,7 @@ void vtpu_check_grid(vtpu_tc *tc, char *buf, size_t len)
 
 void vtpu_check_where(vtpu_tc *tc, char *buf, size_t len)
 {
-    char grid[40];
+    char grid[64];
     uint32_t off = 0;
     const char *sym = vtpu_program_symbol(tc->chip->prog, tc->pc, &off);
 

@@ -142,7 +142,7 @@ static void note(poison_event *e, vtpu_tc *tc, const vtpu_mem_ref *r,
 static void event_fmt(vtpu_poison *p, const poison_event *e, const char *what,
                       char *buf, size_t len)
 {
-    char grid[40];
+    char grid[64];
     uint32_t off = 0;
     const char *sym = vtpu_program_symbol(p->chip->prog, e->pc, &off);
 
@@ -221,7 +221,7 @@ int vtpu_poison_read(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
     at.off = i * g;
     uint64_t n = (j - i) * g;
     uint64_t addr = vtpu_check_addr(&at);
-    char sp[24], grid[40], now[512], what[256], origin[600], detail[1000],
+    char sp[24], grid[64], now[512], what[256], origin[600], detail[1000],
         full[2048];
     bool dma = strncmp(who, "DMA", 3) == 0;
 
@@ -287,7 +287,7 @@ int vtpu_poison_mxu(vtpu_poison *p, vtpu_tc *tc, unsigned v,
     if (i == 1024)
         return 0;
 
-    char grid[40], now[512], full[1024], first[300] = "";
+    char grid[64], now[512], full[1024], first[300] = "";
     vtpu_check_grid(tc, grid, sizeof(grid));
     vtpu_check_where(tc, now, sizeof(now));
     if (p->first_load[tc->id].valid)
