@@ -548,7 +548,7 @@ static void test_deadlock_barrier_exited(void **state)
     vtpu_chip_free(chip);
 }
 
-/* 8 TCs fit the long form (vtpu_error.detail holds 1023 characters). */
+/* 8 TCs fit the long form (vtpu_error.detail holds 1535 characters). */
 static void test_deadlock_8tc(void **state)
 {
     (void)state;

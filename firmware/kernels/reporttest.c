@@ -11,6 +11,8 @@
  *   dma_nowait     the body at grid point scalar 0 copies its block to
  *                  scratch and never waits (semaphore non-zero at exit,
  *                  with the DMA that signalled it);
+ *   copy_unset     o := never-written scratch VMEM, loaded and stored
+ *                  (poison report: where the poison was loaded, stored);
  *   a_kernel_with_a_long_name_31chr  a 31-character kernel name (the
  *                  most there is) whose body, with a long symbol, loads
  *                  8 rows from VMEM address base + scalar 0 (stride 512):
@@ -84,3 +86,15 @@ VTPU_KERNEL(
     a_kernel_with_a_long_name_31chr,
     this_body_function_has_a_rather_long_name_so_that_reports_carry_it_whole,
     .operands = {VTPU_OUT(VTPU_F32, rows8, 8, 128)}, .num_scalars = 2);
+
+/* o := scratch VMEM that nothing wrote, loaded and stored: the poison
+ * travels by value to the write-back, which names the store and load. */
+VTPU_BODY(copy_unset_body, k)
+{
+    VLD(1, k->scratch_vmem); /* BUG: scratch was never written */
+    VST(1, vtpu_ref(k, 0));
+}
+
+VTPU_KERNEL(copy_unset, copy_unset_body,
+            .operands = {VTPU_OUT(VTPU_F32, rows8, 8, 128)},
+            .scratch_vmem = 4096);

@@ -141,8 +141,8 @@ static int check_extent(vtpu_bounds *b, vtpu_tc *tc, bounds_tc *s,
             }
     }
 
-    char sp_name[24], where[256], rfrom[160], rinto[180], detail[600],
-        full[1024], grid[64];
+    char sp_name[24], where[512], rfrom[256], rinto[280], detail[1536],
+        full[2048], grid[64];
     vtpu_mem_ref at = {sp, tc->id, 0};
     uint64_t base = sp == VTPU_SPACE_VMEM   ? VTPU_VMEM_BASE
                     : sp == VTPU_SPACE_SMEM ? VTPU_SMEM_BASE
@@ -155,7 +155,7 @@ static int check_extent(vtpu_bounds *b, vtpu_tc *tc, bounds_tc *s,
     if (from)
         vtpu_region_fmt(from, rfrom, sizeof(rfrom));
     if (into) {
-        char tmp[160];
+        char tmp[256];
         vtpu_region_fmt(into, tmp, sizeof(tmp));
         fmt(rinto, sizeof(rinto), "%s%s", from ? ", into " : "", tmp);
     }

@@ -139,25 +139,33 @@ static void note(poison_event *e, vtpu_tc *tc, const vtpu_mem_ref *r,
 
 /* "vld at pc 0x... (sym+0x..), grid (2) read never-written VMEM
  * 0x20001000..": one event. */
-static void event_fmt(vtpu_poison *p, const poison_event *e, const char *what,
-                      char *buf, size_t len)
+static void event_fmt(vtpu_poison *p, unsigned tc, const poison_event *e,
+                      const char *what, char *buf, size_t len)
 {
-    char grid[64];
+    char grid[64], region[256] = "";
     uint32_t off = 0;
     const char *sym = vtpu_program_symbol(p->chip->prog, e->pc, &off);
+    vtpu_mem_ref r = {VTPU_SPACE_VMEM, tc, e->off};
 
     vtpu_check_grid_fmt(&e->grid, grid, sizeof(grid));
-    fmt(buf, len, "%s at pc 0x%08x (%s+0x%x)%s%s, VMEM 0x%llx..0x%llx", what,
-        e->pc, sym ? sym : "?", off, *grid ? ", " : "", grid,
+    if (vtpu_regions_describe(p->chip, &r, e->len, region + 2,
+                              sizeof(region) - 3)) {
+        memcpy(region, " (", 2);
+        strcat(region, ")");
+    }
+    fmt(buf, len, "%s at pc 0x%08x (%s+0x%x)%s%s, VMEM 0x%llx..0x%llx%s",
+        what, e->pc, sym ? sym : "?", off, *grid ? ", " : "", grid,
         (unsigned long long)(VTPU_VMEM_BASE + e->off),
-        (unsigned long long)(VTPU_VMEM_BASE + e->off + e->len - 1));
+        (unsigned long long)(VTPU_VMEM_BASE + e->off + e->len - 1), region);
 }
 
-/* Where the never-written bytes at `at` came from, as far as known. */
+/* Where the never-written bytes at `at` came from, as far as known: the
+ * vector store that put the poison word there, if one did, and (`both`)
+ * the first load of never-written VMEM, or else that. */
 static void origin_fmt(vtpu_poison *p, const vtpu_mem_ref *at, uint64_t n,
-                       char *buf, size_t len)
+                       bool both, char *buf, size_t len)
 {
-    char a[256], b[256];
+    char a[800], b[800];
 
     buf[0] = 0;
     if (at->space != VTPU_SPACE_VMEM || at->tc >= VTPU_MAX_TCS)
@@ -166,10 +174,11 @@ static void origin_fmt(vtpu_poison *p, const vtpu_mem_ref *at, uint64_t n,
                        *ld = &p->first_load[at->tc];
     a[0] = b[0] = 0;
     if (st->valid && st->off < at->off + n && at->off < st->off + st->len)
-        event_fmt(p, st, "the poison word was stored there by a vector store",
-                  a, sizeof(a));
-    if (ld->valid)
-        event_fmt(p, ld,
+        event_fmt(p, at->tc, st,
+                  "the poison word was stored there by a vector store", a,
+                  sizeof(a));
+    if (ld->valid && (both || !*a))
+        event_fmt(p, at->tc, ld,
                   "the first load of never-written VMEM was a vector load",
                   b, sizeof(b));
     if (!*a)
@@ -221,8 +230,8 @@ int vtpu_poison_read(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
     at.off = i * g;
     uint64_t n = (j - i) * g;
     uint64_t addr = vtpu_check_addr(&at);
-    char sp[24], grid[64], now[512], what[256], origin[600], detail[1000],
-        full[2048];
+    char sp[24], grid[64], now[512], what[256], origin[1700], brief[900],
+        detail[1536], full[3072];
     bool dma = strncmp(who, "DMA", 3) == 0;
 
     vtpu_check_space(&at, sp, sizeof(sp));
@@ -231,12 +240,13 @@ int vtpu_poison_read(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
     what[0] = 0;
     if (vtpu_regions_describe(p->chip, &at, n, what + 2, sizeof(what) - 2))
         memcpy(what, ": ", 2);
-    origin_fmt(p, &at, n, origin, sizeof(origin));
+    origin_fmt(p, &at, n, true, origin, sizeof(origin));
+    origin_fmt(p, &at, n, false, brief, sizeof(brief));
     fmt(detail, sizeof(detail),
         "%s reads %s 0x%llx (%llu bytes)%s, never written%s%s%s%s",
         dma ? "DMA issued by this TC" : "scalar load", sp, (unsigned long long)addr,
         (unsigned long long)n, what, *grid ? " at " : "", grid,
-        *origin ? "; " : "", origin);
+        *brief ? "; " : "", brief);
     fmt(full, sizeof(full),
         "vtpu: UNINITIALISED READ of %s 0x%llx..0x%llx (%llu bytes)%s\n"
         "  by %s %s\n"
@@ -287,11 +297,11 @@ int vtpu_poison_mxu(vtpu_poison *p, vtpu_tc *tc, unsigned v,
     if (i == 1024)
         return 0;
 
-    char grid[64], now[512], full[1024], first[300] = "";
+    char grid[64], now[512], full[2048], first[800] = "";
     vtpu_check_grid(tc, grid, sizeof(grid));
     vtpu_check_where(tc, now, sizeof(now));
     if (p->first_load[tc->id].valid)
-        event_fmt(p, &p->first_load[tc->id],
+        event_fmt(p, tc->id, &p->first_load[tc->id],
                   "the first load of never-written VMEM was a vector load",
                   first, sizeof(first));
     fmt(full, sizeof(full),

@@ -355,7 +355,7 @@ static int race_report(vtpu_race *rd, vtpu_tc *tc, bool dma, bool write,
                        const vtpu_mem_ref *at, uint64_t len, uint32_t e,
                        uint32_t pc, bool prev_write)
 {
-    char prev[600], now[512], sp[24], what[256], detail[1000], full[2048];
+    char prev[600], now[512], sp[24], what[256], detail[1536], full[2048];
     uint64_t addr = vtpu_check_addr(at);
 
     describe_prev(rd, e, pc, prev, sizeof(prev));

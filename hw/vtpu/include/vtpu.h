@@ -147,7 +147,7 @@ typedef struct vtpu_error {
     vtpu_space space;      /* memory space involved, NONE if none */
     uint64_t addr;         /* address involved (space-relative for HBM) */
     uint64_t len;          /* bytes involved, 0 if n/a */
-    char detail[1024];     /* free-form, e.g. "semaphore 3 = 5"; every
+    char detail[1536];     /* free-form, e.g. "semaphore 3 = 5"; every
                               detail the engine makes fits */
 } vtpu_error;
 
