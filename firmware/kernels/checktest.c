@@ -104,8 +104,7 @@ VTPU_BODY(smem_count_body, k)
 }
 
 VTPU_KERNEL(smem_count, smem_count_body,
-            .operands = {VTPU_OUT(VTPU_I32, rows, 8, 128)},
-            .scratch_smem = 64);
+            .operands = {VTPU_OUT(VTPU_I32, rows, 8, 128)}, .scratch_smem = 64);
 
 VTPU_BODY(slow_point_body, k)
 {

@@ -67,9 +67,9 @@ VTPU_KERNEL(dma_nowait, dma_nowait_body,
             .scratch_vmem = 4096, .num_sems = 1, .num_scalars = 1);
 
 #define LONG_TEXT                                                              \
-    "this text is long on purpose: it names what went wrong in words a "    \
-    "kernel author would use, and it goes on for more than two hundred "   \
-    "characters so that every buffer on the way to the user has to hold " \
+    "this text is long on purpose: it names what went wrong in words a "       \
+    "kernel author would use, and it goes on for more than two hundred "       \
+    "characters so that every buffer on the way to the user has to hold "      \
     "all of it -- END OF TEXT"
 
 static void

@@ -310,8 +310,8 @@ static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
         h *= in->shape[d];
     }
     o->big = h > UINT32_MAX;
-    unsigned rspace = o->local_space == VTPU_DMA_VMEM ? VTPU_REGION_VMEM
-                                                      : VTPU_REGION_SMEM;
+    unsigned rspace =
+        o->local_space == VTPU_DMA_VMEM ? VTPU_REGION_VMEM : VTPU_REGION_SMEM;
     if (partial && o->is_in) {
         o->zero = o->local_space == VTPU_DMA_VMEM
                       ? vmem_alloc(st, in->bytes)
@@ -398,8 +398,8 @@ void rt_setup(rt_state *st)
     unsigned nblocked = 0;
     for (unsigned i = 0; i < nops; i++)
         nblocked += e->operands[i].space != VTPU_MS_ANY;
-    st->regions = (vtpu_region *)smem_alloc(
-        st, (2 + nops + 3 * nblocked) * sizeof(vtpu_region));
+    st->regions = (vtpu_region *)smem_alloc(st, (2 + nops + 3 * nblocked) *
+                                                    sizeof(vtpu_region));
     for (unsigned i = 0; i < nops; i++) {
         const vtpu_operand_info *in = &st->info[i];
         uint64_t bytes = in->itemsize;

@@ -99,8 +99,8 @@ static bool inside(const vtpu_region *r, uint64_t a)
  * `what` names it ("vst", "DMA write"), `by` says who makes it.
  */
 static int check_extent(vtpu_bounds *b, vtpu_tc *tc, bounds_tc *s,
-                        vtpu_space sp, uint64_t start, uint64_t lo,
-                        uint64_t hi, const char *what)
+                        vtpu_space sp, uint64_t start, uint64_t lo, uint64_t hi,
+                        const char *what)
 {
     unsigned rs = region_space(sp);
     const vtpu_region *from = NULL, *into = NULL;
@@ -128,7 +128,7 @@ static int check_extent(vtpu_bounds *b, vtpu_tc *tc, bounds_tc *s,
     }
     if (!from && !into)
         return 0; /* memory the runtime does not manage */
-    if (from) { /* what it reaches: another operand's buffer first */
+    if (from) {   /* what it reaches: another operand's buffer first */
         into = NULL;
         for (int pass = 0; pass < 2 && !into; pass++)
             for (uint32_t i = 0; i < s->n; i++) {
@@ -180,8 +180,8 @@ static int check_extent(vtpu_bounds *b, vtpu_tc *tc, bounds_tc *s,
     return vtpu_check_report(tc, VTPU_ERR_BOUNDS, &at, hi - lo, detail, full);
 }
 
-int vtpu_bounds_vmem(vtpu_bounds *b, vtpu_tc *tc, uint32_t addr,
-                     int32_t stride, const uint32_t *mask, bool store)
+int vtpu_bounds_vmem(vtpu_bounds *b, vtpu_tc *tc, uint32_t addr, int32_t stride,
+                     const uint32_t *mask, bool store)
 {
     bounds_tc *s = regions(b, tc);
     if (!s)
@@ -237,8 +237,7 @@ int vtpu_bounds_dma_side(vtpu_bounds *b, vtpu_tc *tc, const vtpu_mem_ref *r,
             hi += span;
     }
     uint64_t start = base + r->off;
-    return check_extent(b, tc, s, r->space, start,
-                        (uint64_t)((int64_t)start + lo),
-                        (uint64_t)((int64_t)start + hi),
-                        write ? "DMA write" : "DMA read");
+    return check_extent(
+        b, tc, s, r->space, start, (uint64_t)((int64_t)start + lo),
+        (uint64_t)((int64_t)start + hi), write ? "DMA write" : "DMA read");
 }

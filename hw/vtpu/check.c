@@ -146,8 +146,8 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
 {
     vtpu_check *ck = tc->check;
 
-    if (ck->bounds && vtpu_bounds_vmem(ck->bounds, tc, addr, stride, mask,
-                                       store))
+    if (ck->bounds &&
+        vtpu_bounds_vmem(ck->bounds, tc, addr, stride, mask, store))
         return -1;
     if (!ck->race && !ck->poison)
         return 0;

@@ -56,7 +56,8 @@ static void defined_symbol(vtpu_program *prog, const char *nm, size_t max,
     if (strnlen(nm, max) == max)
         return;
     if (!strcmp(nm, "__heap_start") ||
-        (!strcmp(nm, "__bss_end") && prog->smem_defined == prog->smem_image_len))
+        (!strcmp(nm, "__bss_end") &&
+         prog->smem_defined == prog->smem_image_len))
         prog->smem_defined = off;
 }
 

@@ -153,8 +153,8 @@ static void event_fmt(vtpu_poison *p, unsigned tc, const poison_event *e,
         memcpy(region, " (", 2);
         strcat(region, ")");
     }
-    fmt(buf, len, "%s at pc 0x%08x (%s+0x%x)%s%s, VMEM 0x%llx..0x%llx%s",
-        what, e->pc, sym ? sym : "?", off, *grid ? ", " : "", grid,
+    fmt(buf, len, "%s at pc 0x%08x (%s+0x%x)%s%s, VMEM 0x%llx..0x%llx%s", what,
+        e->pc, sym ? sym : "?", off, *grid ? ", " : "", grid,
         (unsigned long long)(VTPU_VMEM_BASE + e->off),
         (unsigned long long)(VTPU_VMEM_BASE + e->off + e->len - 1), region);
 }
@@ -179,8 +179,8 @@ static void origin_fmt(vtpu_poison *p, const vtpu_mem_ref *at, uint64_t n,
                   sizeof(a));
     if (ld->valid && (both || !*a))
         event_fmt(p, at->tc, ld,
-                  "the first load of never-written VMEM was a vector load",
-                  b, sizeof(b));
+                  "the first load of never-written VMEM was a vector load", b,
+                  sizeof(b));
     if (!*a)
         fmt(a, sizeof(a), "no store wrote them");
     fmt(buf, len, "%s%s%s", a, *b ? "; " : "", b);
@@ -244,9 +244,9 @@ int vtpu_poison_read(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
     origin_fmt(p, &at, n, false, brief, sizeof(brief));
     fmt(detail, sizeof(detail),
         "%s reads %s 0x%llx (%llu bytes)%s, never written%s%s%s%s",
-        dma ? "DMA issued by this TC" : "scalar load", sp, (unsigned long long)addr,
-        (unsigned long long)n, what, *grid ? " at " : "", grid,
-        *brief ? "; " : "", brief);
+        dma ? "DMA issued by this TC" : "scalar load", sp,
+        (unsigned long long)addr, (unsigned long long)n, what,
+        *grid ? " at " : "", grid, *brief ? "; " : "", brief);
     fmt(full, sizeof(full),
         "vtpu: UNINITIALISED READ of %s 0x%llx..0x%llx (%llu bytes)%s\n"
         "  by %s %s\n"

@@ -34,8 +34,7 @@ uint32_t vtpu_regions_read(const vtpu_tc *tc, vtpu_region *out)
     for (uint32_t i = 0; i < cnt; i++) {
         vtpu_region r = out[i];
         if (r.space < VTPU_REGION_HBM || r.space > VTPU_REGION_SMEM ||
-            r.addr + r.bytes < r.addr || r.bytes == 0 ||
-            r.rank > VTPU_MAX_RANK)
+            r.addr + r.bytes < r.addr || r.bytes == 0 || r.rank > VTPU_MAX_RANK)
             continue; /* garbled: dropped */
         out[n++] = r;
     }
@@ -154,8 +153,8 @@ bool vtpu_regions_describe(vtpu_chip *chip, const vtpu_mem_ref *at,
         element(r, off, first, sizeof(first));
         element(r, end - 1, last, sizeof(last));
         if (!strcmp(first, last))
-            fmt(buf, buflen, "%s %s, element %s", who,
-                vtpu_region_kind_name(r), first);
+            fmt(buf, buflen, "%s %s, element %s", who, vtpu_region_kind_name(r),
+                first);
         else
             fmt(buf, buflen, "%s %s, elements %s..%s", who,
                 vtpu_region_kind_name(r), first, last);

@@ -136,8 +136,8 @@ static int check_sems(vtpu_chip *chip, unsigned ntcs, vtpu_run_result *res)
             vtpu_check_grid_fmt(&g, grid, sizeof(grid));
             vtpu_sync_sem_origin(chip, t, i, origin, sizeof(origin));
             vtpu_tc_fault(tc, VTPU_ERR_SEM_NONZERO, VTPU_SPACE_SEM, i, 4,
-                          "semaphore %u of TC %u is %u at exit%s%s%s; %s", i,
-                          t, tc->sems[i], more ? " (and others)" : "",
+                          "semaphore %u of TC %u is %u at exit%s%s%s; %s", i, t,
+                          tc->sems[i], more ? " (and others)" : "",
                           *grid ? ", after " : "", grid, origin);
             take_fault(chip, tc, res);
             return -1;

@@ -50,16 +50,16 @@ typedef struct tc_wait {
 typedef struct sig_rec {
     uint32_t run; /* == vtpu_sync.run when valid */
     uint32_t pc, n;
-    uint8_t by;   /* the signalling TC (of the DMA's dma.start) */
+    uint8_t by; /* the signalling TC (of the DMA's dma.start) */
     uint8_t dma;
-    int8_t rank;  /* of pt; -1: no grid point */
+    int8_t rank; /* of pt; -1: no grid point */
     int32_t pt[VTPU_MAX_GRID_DIMS];
 } sig_rec;
 
 struct vtpu_sync {
     vtpu_chip *chip;
-    sig_rec *sig;  /* [tc * num_sems + sem] */
-    uint32_t run;  /* runs begun, for sig_rec.run */
+    sig_rec *sig; /* [tc * num_sems + sem] */
+    uint32_t run; /* runs begun, for sig_rec.run */
     vtpu_mutex lock;
     vtpu_cond cond[VTPU_MAX_TCS]; /* one per TC: wake only whom it concerns */
     unsigned ntcs;                /* TCs of the current run */
@@ -157,8 +157,8 @@ static void sem_origin(vtpu_sync *s, unsigned tc, uint32_t sem, char *buf,
     }
 }
 
-void vtpu_sync_sem_origin(vtpu_chip *chip, unsigned tc, uint32_t sem,
-                          char *buf, size_t len)
+void vtpu_sync_sem_origin(vtpu_chip *chip, unsigned tc, uint32_t sem, char *buf,
+                          size_t len)
 {
     vtpu_sync *s = chip->sync;
 
@@ -194,13 +194,12 @@ static void describe(vtpu_sync *s, bool compact)
             uint32_t v = s->chip->tcs[i]->sems[w->sem];
             if (!compact)
                 sem_origin(s, i, w->sem, origin, sizeof(origin));
-            k = compact
-                    ? snprintf(s->detail + pos, len - pos,
-                               "%sTC%u:s%u>=%u(%u)%s", sep, i, w->sem, w->n, v,
-                               at)
-                    : snprintf(s->detail + pos, len - pos,
-                               "%sTC%u waits sem %u >= %u (is %u)%s, %s", sep,
-                               i, w->sem, w->n, v, at, origin);
+            k = compact ? snprintf(s->detail + pos, len - pos,
+                                   "%sTC%u:s%u>=%u(%u)%s", sep, i, w->sem, w->n,
+                                   v, at)
+                        : snprintf(s->detail + pos, len - pos,
+                                   "%sTC%u waits sem %u >= %u (is %u)%s, %s",
+                                   sep, i, w->sem, w->n, v, at, origin);
             break;
         }
         case W_BARRIER:
