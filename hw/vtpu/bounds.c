@@ -96,10 +96,10 @@ static bool inside(const vtpu_region *r, uint64_t a)
 /*
  * An access of space `sp` covering [lo, hi) (TC addresses, or HBM
  * offsets) whose first byte is `start`: 0, or -1 after the report.
- * `what` names it ("vst", "DMA write"), `by` says who makes it.
+ * `what` names it ("vst", "DMA write"); tc makes it (or starts the DMA).
  */
-static int check_extent(vtpu_bounds *b, vtpu_tc *tc, bounds_tc *s,
-                        vtpu_space sp, uint64_t start, uint64_t lo, uint64_t hi,
+static int check_extent(vtpu_tc *tc, bounds_tc *s, vtpu_space sp,
+                        uint64_t start, uint64_t lo, uint64_t hi,
                         const char *what)
 {
     unsigned rs = region_space(sp);
@@ -176,7 +176,6 @@ static int check_extent(vtpu_bounds *b, vtpu_tc *tc, bounds_tc *s,
         (unsigned long long)(hi - lo), where,
         from ? "starts in " : "starts outside every buffer and reaches ",
         from ? rfrom : "", rinto);
-    (void)b;
     return vtpu_check_report(tc, VTPU_ERR_BOUNDS, &at, hi - lo, detail, full);
 }
 
@@ -210,7 +209,7 @@ int vtpu_bounds_vmem(vtpu_bounds *b, vtpu_tc *tc, uint32_t addr, int32_t stride,
     }
     if (!any)
         return 0;
-    return check_extent(b, tc, s, VTPU_SPACE_VMEM, start, lo, hi,
+    return check_extent(tc, s, VTPU_SPACE_VMEM, start, lo, hi,
                         store ? (mask ? "vst.m" : "vst")
                               : (mask ? "vld.m" : "vld"));
 }
@@ -237,7 +236,7 @@ int vtpu_bounds_dma_side(vtpu_bounds *b, vtpu_tc *tc, const vtpu_mem_ref *r,
             hi += span;
     }
     uint64_t start = base + r->off;
-    return check_extent(
-        b, tc, s, r->space, start, (uint64_t)((int64_t)start + lo),
-        (uint64_t)((int64_t)start + hi), write ? "DMA write" : "DMA read");
+    return check_extent(tc, s, r->space, start, (uint64_t)((int64_t)start + lo),
+                        (uint64_t)((int64_t)start + hi),
+                        write ? "DMA write" : "DMA read");
 }

@@ -21,6 +21,8 @@
  *   check.c     the checks' framework and hooks  check.h
  *   race.c      race detection                   check.h
  *   poison.c    uninitialised-memory check       check.h
+ *   bounds.c    buffer bounds check              check.h
+ *   regions.c   the TC runtime's region table    check.h
  *   dmaq.c      deferred DMA orders              vtpu-debug.h
  *   timeline.c  trace, counters, output tags     vtpu-debug.h
  */
@@ -141,7 +143,7 @@ struct vtpu_chip {
     vtpu_sync *sync;          /* sync.c */
     atomic_int stop;          /* VTPU_STOP_* bits; 0 while running freely */
     vtpu_gdb *gdb;            /* attached gdb stub (gdbstub.c) or NULL */
-    struct vtpu_check *check; /* race/poison checks (check.h) or NULL */
+    struct vtpu_check *check; /* race/poison/bounds checks (check.h) or NULL */
     vtpu_dbg *dbg;            /* DMA order, trace, tags or NULL */
     /* HBM this run may reach by DMA (vtpu_run_opts); 0 ranges = all */
     uint32_t num_grants;
