@@ -7,7 +7,8 @@ selftest.elf), each compared with an independent expectation:
                 next operand's buffer: without the check p is silently
                 wrong (not 2x on random data); by default the store is
                 reported with the operand, grid point, pc and the buffer's
-                extent, and vtpu-run names the operands' files.  Correct
+                extent, and vtpu-run names the operands' files; a body DMA
+                that overruns its scratch is reported too.  Correct
                 kernels with small blocks (a (8,1) output) pass with it on;
   poison SMEM   smem_count reads a scratch SMEM counter it never set: right
                 by luck without --poison, reported with --poison;
@@ -99,6 +100,16 @@ def test_bounds(a, rng):
           f'point (rc {rc}): {err!r}')
     check(f"operands of 'vst_small': 0 {xp} (in), 1 {op} (out), 2 {pp} "
           f"(out)" in err, 'vtpu-run names the files of the operands')
+
+    # The DMA form: a body copy that overruns its scratch area.
+    rc, _, err = run([a.vtpu_run, a.selftest, 'dma_over', '-c', '1',
+                      '--grid', '2', '--out-shape', 'i32:16,128', '-o', op])
+    check(rc == 125 and re.search(
+        r'DMA write of VMEM of TC 0 0x20000000\.\.0x20000fff \(4096 bytes\) '
+        r'leaves the kernel\'s scratch: VMEM \[0x20000000, 0x20000400\) '
+        r'\(1024 bytes\), into operand 0\'s block buffer 0', err) and
+          'dma_over_body+0x' in err,
+          f'a body DMA that overruns its scratch is reported: {err!r}')
 
     # A correct kernel with a tiny (8,1) output block, check on.
     r, c = rng.randint(9, 20), rng.randint(100, 700)

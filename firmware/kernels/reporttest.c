@@ -11,6 +11,8 @@
  *   dma_nowait     the body at grid point scalar 0 copies its block to
  *                  scratch and never waits (semaphore non-zero at exit,
  *                  with the DMA that signalled it);
+ *   dma_over       copies its 4 KiB block into 1 KiB of scratch by DMA
+ *                  (buffer bounds: a DMA that leaves its buffer);
  *   copy_unset     o := never-written scratch VMEM, loaded and stored
  *                  (poison report: where the poison was loaded, stored);
  *   a_kernel_with_a_long_name_31chr  a 31-character kernel name (the
@@ -98,3 +100,21 @@ VTPU_BODY(copy_unset_body, k)
 VTPU_KERNEL(copy_unset, copy_unset_body,
             .operands = {VTPU_OUT(VTPU_F32, rows8, 8, 128)},
             .scratch_vmem = 4096);
+
+/* A body DMA of its 4 KiB block into 1 KiB of scratch: the DMA's write
+ * side leaves the scratch area (buffer bounds, DMA form). */
+VTPU_BODY(dma_over_body, k)
+{
+    vtpu_dma_desc d;
+
+    VBCAST_I32(1, vtpu_program_id(k, 0));
+    VST(1, vtpu_ref(k, 0));
+    vtpu_dma_1d(&d, vtpu_vmem((void *)(uintptr_t)k->scratch_vmem),
+                vtpu_vmem((void *)(uintptr_t)vtpu_ref(k, 0)), 4096, 0);
+    vtpu_dma_start(&d); /* BUG: the scratch holds 1024 bytes */
+    vtpu_sem_wait(0, 4096);
+}
+
+VTPU_KERNEL(dma_over, dma_over_body,
+            .operands = {VTPU_OUT(VTPU_I32, rows8, 8, 128)},
+            .scratch_vmem = 1024, .num_sems = 1);
