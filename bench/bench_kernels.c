@@ -10,7 +10,7 @@
  * Times are medians over repetitions.
  * Usage: bench_kernels [--quick] [--only WORKLOAD] [KERNELS_ELF]
  *   --quick: small sizes (CI smoke run); --only: one workload (seed,
- *   seed_driver, seed512, matmul, sort, sort_long, attention, steps)
+ *   seed_checks, bounds, seed_driver, seed512, matmul, sort, sort_long, attention, steps)
  */
 #include <math.h>
 #include <stdbool.h>
@@ -289,6 +289,95 @@ static void bench_seed_checks(bench *b, unsigned reps)
     free(o);
     free(ref);
     free(t);
+}
+
+/*
+ * The buffer bounds check (docs/debugging.md, "Buffer bounds"), on by
+ * default in vtpu-run: the seed workload (one VLD/VLD/VST and three DMAs
+ * per step) and a bf16 matmul (vector-heavy: hundreds of loads/stores per
+ * step), each alternating unchecked and checked launches in one process
+ * so that both see the same machine load; medians of each.
+ */
+static uint16_t to_bf16(float f);
+
+static void bench_bounds(bench *b, unsigned reps, unsigned mm)
+{
+    uint32_t steps = 512, rows = steps * 8;
+    size_t n = (size_t)rows * 128, nn = (size_t)mm * mm;
+    float *x = malloc(n * 4), *y = malloc(n * 4), *o = malloc(n * 4),
+          *ref = malloc(n * 4);
+    uint16_t *xb = malloc(nn * 2), *yb = malloc(nn * 2);
+    double *t[2] = {malloc(reps * sizeof(double)),
+                    malloc(reps * sizeof(double))};
+    double s[2], m[2], maxerr = 0;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = rnd(-4, 4);
+        y[i] = rnd(-4, 4);
+    }
+    for (size_t i = 0; i < nn; i++) {
+        xb[i] = to_bf16(rnd(-1, 1));
+        yb[i] = to_bf16(rnd(-1, 1));
+    }
+    native_seed(x, y, ref, n);
+    b->next = ARRAYS_OFF;
+    arr ops[3] = {new_arr(b, VTPU_F32, rows, 128, x, 4),
+                  new_arr(b, VTPU_F32, rows, 128, y, 4),
+                  new_arr(b, VTPU_F32, rows, 128, NULL, 4)};
+    for (unsigned r = 0; r < reps + 1; r++)
+        for (unsigned on = 0; on < 2; on++) {
+            vtpu_chip_set_bounds(b->chip, on);
+            double v = launch(b, "add_sin_f32", 1, &steps, NULL, ops, 3, NULL,
+                              0, 2);
+            if (r)
+                t[on][r - 1] = v; /* the first round warms up */
+        }
+    s[0] = median(t[0], reps);
+    s[1] = median(t[1], reps);
+    get(b, &ops[2], o, 4);
+    for (size_t i = 0; i < n; i++)
+        maxerr = fmax(maxerr, fabs((double)o[i] - ref[i]));
+
+    b->next = ARRAYS_OFF;
+    arr mops[3] = {new_arr(b, VTPU_BF16, mm, mm, xb, 2),
+                   new_arr(b, VTPU_BF16, mm, mm, yb, 2),
+                   new_arr(b, VTPU_F32, mm, mm, NULL, 4)};
+    uint32_t grid[3] = {mm / 256, mm / 128, mm / 128};
+    uint8_t sem[3] = {VTPU_PARALLEL, VTPU_PARALLEL, VTPU_ARBITRARY};
+    unsigned mreps = reps / 4 ? reps / 4 : 1;
+    float *mo[2] = {malloc(nn * 4), malloc(nn * 4)};
+    for (unsigned r = 0; r < mreps + 1; r++)
+        for (unsigned on = 0; on < 2; on++) {
+            vtpu_chip_set_bounds(b->chip, on);
+            double v = launch(b, "matmul_bf16", 3, grid, sem, mops, 3, NULL, 0,
+                              2);
+            if (r)
+                t[on][r - 1] = v;
+            get(b, &mops[2], mo[on], 4);
+        }
+    vtpu_chip_set_bounds(b->chip, false);
+    m[0] = median(t[0], mreps);
+    m[1] = median(t[1], mreps);
+    bool same = !memcmp(mo[0], mo[1], nn * 4);
+    printf("{\"bench\":\"kernels\",\"workload\":\"bounds_seed_8x128\","
+           "\"grid\":%u,\"block\":[8,128],\"tcs\":2,"
+           "\"seconds_unchecked\":%.6f,\"seconds_bounds\":%.6f,"
+           "\"bounds_overhead\":%.3f,\"check\":\"%s\"}\n",
+           steps, s[0], s[1], s[1] / s[0], maxerr < 1e-5 ? "ok" : "MISMATCH");
+    printf("{\"bench\":\"kernels\",\"workload\":\"bounds_matmul_bf16\","
+           "\"n\":%u,\"tcs\":2,\"seconds_unchecked\":%.6f,"
+           "\"seconds_bounds\":%.6f,\"bounds_overhead\":%.3f,"
+           "\"check\":\"%s\"}\n",
+           mm, m[0], m[1], m[1] / m[0], same ? "ok" : "MISMATCH");
+    free(x);
+    free(y);
+    free(o);
+    free(ref);
+    free(xb);
+    free(yb);
+    free(t[0]);
+    free(t[1]);
+    free(mo[0]);
+    free(mo[1]);
 }
 
 /* The seed workload through the driver and runtime over the host
@@ -705,6 +794,8 @@ int main(int argc, char **argv)
         bench_seed(&b, 8, "add_sin_f32", "seed_8x128", q ? 3 : 31);
     if (WANT("seed_checks"))
         bench_seed_checks(&b, q ? 3 : 31);
+    if (WANT("bounds"))
+        bench_bounds(&b, q ? 3 : 31, q ? 256 : 1024);
     if (WANT("seed_driver"))
         bench_seed_driver(&b, q ? 3 : 31);
     if (WANT("seed512"))

@@ -299,7 +299,7 @@ static void read_error(vtpu_drv *d)
     e->len = rd64(d, VTPU_A_ERR_LEN_LO);
     e->msg[0] = 0;
     if (d->info.caps & VTPU_FMASK(CAPS, ERR_MSG)) {
-        for (uint32_t i = 0; i < VTPU_ERR_MSG_SIZE; i += 4) {
+        for (uint32_t i = 0; i < VTPU_ERR_MSG_MAX; i += 4) {
             uint32_t w = rd(d, VTPU_A_ERR_MSG + i);
             for (uint32_t b = 0; b < 4; b++)
                 e->msg[i + b] = (char)(w >> (8 * b));
@@ -307,7 +307,7 @@ static void read_error(vtpu_drv *d)
                 !(w & 0xff000000u))
                 break;
         }
-        e->msg[VTPU_ERR_MSG_SIZE - 1] = 0;
+        e->msg[VTPU_ERR_MSG_MAX - 1] = 0;
     }
 }
 
@@ -387,9 +387,12 @@ static void format_detail(const vtpu_drv_error *e, char *tmp, size_t cap,
     *pp = p;
 }
 
+/* Room for the device's message and everything said around it. */
+#define FMT_LEN (VTPU_ERR_MSG_MAX + 512)
+
 int vtpu_drv_format_error(const vtpu_drv_error *e, char *buf, size_t len)
 {
-    char tmp[512];
+    char tmp[FMT_LEN];
     size_t p = 0;
 
     if (e->index == VTPU_ERR_NONE32)
@@ -404,7 +407,7 @@ int vtpu_drv_format_error(const vtpu_drv_error *e, char *buf, size_t len)
 int vtpu_drv_format_error_detail(const vtpu_drv_error *e, char *buf,
                                  size_t len)
 {
-    char tmp[512];
+    char tmp[FMT_LEN];
     size_t p = 0;
 
     format_detail(e, tmp, sizeof(tmp), &p);

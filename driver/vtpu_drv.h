@@ -70,7 +70,7 @@ typedef struct vtpu_drv_error {
     uint32_t space; /* VTPU_ESPACE_* of addr */
     uint32_t value;
     uint64_t addr, len;
-    char msg[VTPU_ERR_MSG_SIZE]; /* the device's own explanation */
+    char msg[VTPU_ERR_MSG_MAX]; /* the device's own explanation */
 } vtpu_drv_error;
 
 /* Caller-allocated driver state; fields are private. */

@@ -114,7 +114,8 @@ uint32_t vtpu_heap_free_segments(const vtpu_heap *h);
 /* ------------------------------------------------------------------ */
 
 #define VTPU_RT_HEAP_SEGS 1024     /* segments of the runtime's own table */
-#define VTPU_RT_ERR_LEN 320        /* bytes of vtpu_rt_error() */
+#define VTPU_RT_ERR_LEN 4096       /* bytes of vtpu_rt_error(): room for
+                                      every message, never cut */
 #define VTPU_RT_MAX_KERNELS 128    /* kernels one module may hold */
 #define VTPU_RT_MAX_TCS 8          /* status records read per launch */
 #define VTPU_RT_STAGING (1u << 20) /* default staging buffer */

@@ -39,6 +39,7 @@ kt *kt_new(uint64_t hbm_size, uint64_t seed)
     cfg.num_tcs = 2;
     cfg.hbm_size = hbm_size;
     cfg.vmem_size = KT_VMEM_SIZE;
+    cfg.bounds = 1; /* as vtpu-run: the library must stay in its buffers */
     t->chip = vtpu_chip_new(&cfg, err, sizeof(err));
     if (!t->chip)
         fail_msg("vtpu_chip_new: %s", err);

@@ -198,10 +198,10 @@ def test_stats(a):
         d = re.search(r'TC %d: DMA (\d+) started, bytes (\d+) in, (\d+) out'
                       % tc, err)
         # 4 steps of two (8,128) f32 inputs in and one output out, plus the
-        # runtime's launch descriptor (640 B) and status record (128 B).
+        # runtime's launch descriptor (640 B) and status record (512 B).
         check(rc == 0 and m and d and int(m.group(1)) > 1000 and
               int(m.group(2)) > 0 and int(d.group(2)) == 8 * 4096 + 640 and
-              int(d.group(3)) == 4 * 4096 + 128,
+              int(d.group(3)) == 4 * 4096 + 512,
               f'--stats: TC {tc} counters {m and m.group(0)} '
               f'{d and d.group(0)}')
 

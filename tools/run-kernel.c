@@ -497,9 +497,20 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
     rc = vtpu_rt_run(rt, &mod, &l, &st);
     int64_t t1 = monotonic_us();
     /* EINVAL: the runtime refused the launch before submitting it. */
-    if (rc)
-        die(rc == VTPU_DRV_EINVAL ? EXIT_USAGE : EXIT_FAULT, "%s",
-            vtpu_rt_error(rt));
+    if (rc == VTPU_DRV_EINVAL)
+        die(EXIT_USAGE, "%s", vtpu_rt_error(rt));
+    if (rc) {
+        /* Reports say "operand 2": say which file that is. */
+        str ops = {0};
+        for (unsigned i = 0; i < io.nops; i++)
+            str_printf(&ops, "%s%u %s (%s)", i ? ", " : "", i,
+                       io.out_file[i]  ? io.out_file[i]
+                       : io.in_file[i] ? io.in_file[i]
+                                       : "-",
+                       role_name(e->operands[i].role));
+        fprintf(stderr, "vtpu-run: %s\n", vtpu_rt_error(rt));
+        die(EXIT_FAULT, "operands of '%s': %s", e->name, str_get(&ops));
+    }
 
     for (unsigned i = 0; i < io.nops; i++) {
         if (!io.out_file[i])

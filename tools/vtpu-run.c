@@ -43,6 +43,7 @@ static gchar **opt_out; /* -o: outputs (kernel mode), properties (--bare) */
 static gchar **opt_args;
 static gint64 opt_budget = -1;
 static gboolean opt_race, opt_poison; /* checks (docs/debugging.md) */
+static gboolean opt_no_bounds;        /* the buffer bounds check is on */
 static gboolean opt_verbose;
 static gchar *opt_gdb; /* --gdb [HOST:]PORT (docs/debugging.md) */
 static gchar *opt_grid;
@@ -116,6 +117,11 @@ static const GOptionEntry entries[] = {
      "Fill VMEM/SMEM with NaN and report the first read of never-written "
      "memory by a vector load or DMA; same as --set poison=on",
      NULL},
+    {"no-check-bounds", 0, 0, G_OPTION_ARG_NONE, &opt_no_bounds,
+     "Do not report kernel vector loads/stores and DMAs that leave the TC "
+     "runtime's buffer they started in (on by default; same as --set "
+     "bounds=off)",
+     NULL},
     {"arg", 'a', 0, G_OPTION_ARG_STRING_ARRAY, &opt_args,
      "Value for a2..a5 at entry, in order (repeatable, up to 4)", "VALUE"},
     {"gdb", 0, 0, G_OPTION_ARG_STRING, &opt_gdb,
@@ -171,6 +177,7 @@ static void build_config(vtpu_config *cfg, gboolean bare)
     char err[256];
     if (vtpu_config_preset(cfg, opt_gen, err, sizeof(err)))
         die(EXIT_USAGE, "--gen: %s", err);
+    cfg->bounds = 1; /* costs nothing measurable (bench bounds_*) */
     set_props(cfg, opt_set);
     if (bare)
         set_props(cfg, opt_out);
@@ -186,6 +193,8 @@ static void build_config(vtpu_config *cfg, gboolean bare)
         cfg->race = 1;
     if (opt_poison)
         cfg->poison = 1;
+    if (opt_no_bounds)
+        cfg->bounds = 0;
     if (vtpu_config_validate(cfg, err, sizeof(err)))
         die(EXIT_USAGE, "%s", err);
 }

@@ -10,7 +10,15 @@
  *   revisit_out  output block g % 2 over grid (4): block 0 is written
  *                back after point 0 and comes back at point 2;
  *   oob_index    output block g + 1: out of range at the last point.
- * Outputs are (8,128) i32 blocks along the first dimension.
+ *   vst_small    x in, o out, p out: (1,128) f32 blocks; p = 2x stored
+ *                right (one row, stride 0), then o = x + 1 with a plain
+ *                VST: 8 rows, 4 KiB into o's 512-byte buffer, over p's
+ *                buffers (buffer bounds check);
+ *   smem_count   o block := a counter in scratch SMEM that is never
+ *                initialised (poison: uninitialised SMEM);
+ *   slow_point   o block := the grid point; the body at point scalar 0
+ *                spins scalar 1 iterations (trace: the slow step's slice).
+ * Outputs are (8,128) i32 blocks along the first dimension unless said.
  */
 #include <stdio.h>
 
@@ -70,3 +78,43 @@ STEP_KERNEL(walk_order, walk_order_body, rows);
 STEP_KERNEL(print_point, print_point_body, rows);
 STEP_KERNEL(revisit_out, walk_order_body, alternate);
 STEP_KERNEL(oob_index, walk_order_body, shifted);
+
+VTPU_BODY(vst_small_body, k)
+{
+    VLDS(1, vtpu_ref(k, 0), 0); /* every sublane: x's one row */
+    VBCAST_F32(2, 2.0f);
+    VMUL_F32(3, 1, 2);
+    VSTS(3, vtpu_ref(k, 2), 0); /* p = 2x: one row, right */
+    VBCAST_F32(2, 1.0f);
+    VADD_F32(4, 1, 2);
+    VST(4, vtpu_ref(k, 1)); /* BUG: 8 rows into a (1,128) block */
+}
+
+VTPU_KERNEL(vst_small, vst_small_body,
+            .operands = {VTPU_IN(VTPU_F32, rows, 1, 128),
+                         VTPU_OUT(VTPU_F32, rows, 1, 128),
+                         VTPU_OUT(VTPU_F32, rows, 1, 128)});
+
+VTPU_BODY(smem_count_body, k)
+{
+    volatile int32_t *count = (volatile int32_t *)k->scratch_smem;
+    *count = *count + 1; /* BUG: never set to 0 at step 0 */
+    VBCAST_I32(1, *count);
+    VST(1, vtpu_ref(k, 0));
+}
+
+VTPU_KERNEL(smem_count, smem_count_body,
+            .operands = {VTPU_OUT(VTPU_I32, rows, 8, 128)}, .scratch_smem = 64);
+
+VTPU_BODY(slow_point_body, k)
+{
+    int32_t g = vtpu_program_id(k, 0);
+    if (g == vtpu_scalar(k, 0))
+        for (volatile int32_t i = 0; i < vtpu_scalar(k, 1); i = i + 1)
+            ;
+    VBCAST_I32(1, g);
+    VST(1, vtpu_ref(k, 0));
+}
+
+VTPU_KERNEL(slow_point, slow_point_body,
+            .operands = {VTPU_OUT(VTPU_I32, rows, 8, 128)}, .num_scalars = 2);

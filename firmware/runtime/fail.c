@@ -59,18 +59,25 @@ void rt_write_status(rt_state *st, uint32_t code, const char *msg)
 
 void rt_fail(rt_state *st, uint32_t code, const char *fmt, ...)
 {
-    char line[200];
-    va_list ap;
+    /* Every line the runtime makes fits (kernel names have at most 31
+     * characters, indices 4 numbers); only a vtpu_fail() text can be
+     * longer, and then goes to stderr whole and ends in "..." in the
+     * status record. */
+    static char line[sizeof(st->status.message) + 2];
+    va_list ap, ap2;
     int n =
         snprintf(line, sizeof(line), "vtpu-rt: TC %u: %s: ", (unsigned)st->tc,
                  vtpu_launch_err_name(code));
-    if (n > (int)sizeof(line) - 2)
-        n = sizeof(line) - 2;
+    int pre = n;
     va_start(ap, fmt);
+    va_copy(ap2, ap);
     n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
     va_end(ap);
-    if (n > (int)sizeof(line) - 2)
+    int whole = n <= (int)sizeof(line) - 2;
+    if (!whole) {
         n = sizeof(line) - 2;
+        memcpy(line + n - 3, "...", 3);
+    }
     line[n++] = '\n';
     line[n] = 0;
 
@@ -84,8 +91,17 @@ void rt_fail(rt_state *st, uint32_t code, const char *fmt, ...)
             if (v)
                 vtpu_sem_wait(i, v);
         }
-    if (!st->shared_error || st->tc == 0)
-        write(2, line, n);
+    if (!st->shared_error || st->tc == 0) {
+        if (whole) {
+            write(2, line, n);
+        } else {
+            write(2, line, pre);
+            vfprintf(stderr, fmt, ap2);
+            fputc('\n', stderr);
+            fflush(stderr);
+        }
+    }
+    va_end(ap2);
     line[n - 1] = 0;
     vtpu_rt_mailbox.code = code;
     vtpu_rt_mailbox.phase = VTPU_MB_FAILED;

@@ -31,6 +31,9 @@ static void publish_grid(const rt_state *st)
     mb->num_steps = st->steps;
     mb->step_addr = (uint32_t)(uintptr_t)&st->ctx.step;
     mb->point_addr = (uint32_t)(uintptr_t)st->ctx.idx;
+    mb->regions_addr = (uint32_t)(uintptr_t)st->regions;
+    mb->num_regions = st->nregions;
+    mb->rt_flags = VTPU_MB_RT_REGIONS;
     mb->phase = VTPU_MB_GRID;
 }
 
@@ -75,11 +78,13 @@ int main(void)
     if (st->launch.flags & (VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT))
         rt_checks_setup(st);
     st->shared_error = 0;
-    publish_grid(st);
+    st->step_sync = (vtpu_rt_mailbox.host_flags & VTPU_MB_HOST_STEP_SYNC) != 0;
 
     /* Each TC clears its own .bss at start-up: a body that DMAs into
-     * another TC's memory must not run before every TC got here. */
+     * another TC's memory must not run before every TC got here.  The
+     * grid phase starts after it, so that the wait is no grid step's. */
     vtpu_barrier();
+    publish_grid(st);
 
     uint64_t t0 = instret64();
     rt_pipeline(st);

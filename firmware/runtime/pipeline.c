@@ -191,6 +191,20 @@ static inline void write_back(rt_state *st, rt_op *o, rt_buf *b)
     o->copies_out++;
 }
 
+/*
+ * Grid step s begins: before it waits for its blocks, so that a host
+ * reading the mailbox (the trace) counts the wait, the prefetch, the body
+ * and the write-back of step s as step s.  Under a trace the engine asks
+ * for a sync point here (VTPU_MB_HOST_STEP_SYNC), which it sees even when
+ * the step itself waits for nothing.
+ */
+static inline void step_begin(rt_state *st, uint32_t s)
+{
+    st->ctx.step = s;
+    if (__builtin_expect(st->step_sync, 0))
+        (void)vtpu_sem_read(st->rt_sem);
+}
+
 void rt_pipeline(rt_state *st)
 {
     vtpu_kctx *k = &st->ctx;
@@ -205,6 +219,7 @@ void rt_pipeline(rt_state *st)
         return;
 
     /* Prologue: the first grid point's blocks. */
+    step_begin(st, 0);
     for (rt_op *o = ops; o < end; o++) {
         rt_buf *c = o->cur;
         if (o->map)
@@ -245,7 +260,6 @@ void rt_pipeline(rt_state *st)
             }
         }
 
-        k->step = s;
         body(k);
 
         for (rt_op *o = ops; o < end; o++) {
@@ -260,12 +274,12 @@ void rt_pipeline(rt_state *st)
             o->info->bidx = n->bidx;
         }
         copy4(k->idx, nx);
+        step_begin(st, s + 1);
     }
 
     /* The last step: its outputs go back whatever comes next. */
     for (rt_op *o = ops; o < end; o++)
         settle(o->cur);
-    k->step = steps - 1;
     body(k);
     for (rt_op *o = ops; o < end; o++)
         if (o->is_out)

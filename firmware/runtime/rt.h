@@ -90,6 +90,9 @@ typedef struct rt_state {
     uint8_t shared_error; /* an error every TC finds the same way */
     uint8_t shuffle;      /* VTPU_LAUNCH_F_SHUFFLE (checks.c) */
     uint8_t revisit;      /* VTPU_LAUNCH_F_REVISIT (checks.c) */
+    uint8_t step_sync;    /* VTPU_MB_HOST_STEP_SYNC: mark step starts */
+    vtpu_region *regions; /* the buffers the body may touch (SMEM heap) */
+    uint32_t nregions;
 } rt_state;
 
 extern rt_state vtpu_rt;

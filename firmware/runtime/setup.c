@@ -82,6 +82,35 @@ uintptr_t rt_smem_alloc(rt_state *st, uint32_t bytes)
     return smem_alloc(st, bytes);
 }
 
+/* Publish a buffer in the region table (vtpu-launch.h); `used` bytes of
+ * it are the block or scratch, the rest up to the next allocation is
+ * alignment padding, which the body may touch harmlessly. */
+static void add_region(rt_state *st, unsigned space, uint64_t addr,
+                       uint32_t used, unsigned operand, unsigned kind,
+                       const vtpu_operand_info *in)
+{
+    uint32_t align = space == VTPU_REGION_VMEM   ? RT_VMEM_ALIGN
+                     : space == VTPU_REGION_SMEM ? RT_SMEM_ALIGN
+                                                 : 1;
+    vtpu_region *r = &st->regions[st->nregions++];
+    r->addr = addr;
+    r->bytes = space == VTPU_REGION_HBM ? used : align_up(used, align);
+    r->used = used;
+    r->space = (uint8_t)space;
+    r->operand = (uint8_t)operand;
+    r->kind = (uint8_t)kind;
+    r->rank = 0;
+    r->itemsize = 0;
+    memset(r->shape, 0, sizeof(r->shape));
+    memset(r->reserved, 0, sizeof(r->reserved));
+    if (in) {
+        r->rank = in->rank;
+        r->itemsize = (uint8_t)in->itemsize;
+        for (unsigned d = 0; d < in->rank; d++)
+            r->shape[d] = kind == VTPU_RK_ARRAY ? in->shape[d] : in->block[d];
+    }
+}
+
 static const vtpu_kernel_entry *find_kernel(rt_state *st)
 {
     const vtpu_launch *L = &st->launch;
@@ -281,12 +310,19 @@ static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
         h *= in->shape[d];
     }
     o->big = h > UINT32_MAX;
+    unsigned rspace =
+        o->local_space == VTPU_DMA_VMEM ? VTPU_REGION_VMEM : VTPU_REGION_SMEM;
     if (partial && o->is_in) {
         o->zero = o->local_space == VTPU_DMA_VMEM
                       ? vmem_alloc(st, in->bytes)
                       : (uint32_t)smem_alloc(st, in->bytes);
+        /* Neither memory is trusted to start zeroed: --poison fills
+         * VMEM and the SMEM heap with NaNs (docs/debugging.md). */
         if (o->local_space == VTPU_DMA_VMEM)
             zero_vmem(st, o->zero, in->bytes);
+        else
+            memset((void *)(uintptr_t)o->zero, 0, in->bytes);
+        add_region(st, rspace, o->zero, in->bytes, i, VTPU_RK_ZERO, in);
     }
 
     /* Complete-block copies: dim 0 of the DMA is the block's last
@@ -305,6 +341,7 @@ static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
                       ? vmem_alloc(st, in->bytes)
                       : (uint32_t)smem_alloc(st, in->bytes);
         b->sem = sem + s;
+        add_region(st, rspace, b->addr, in->bytes, i, VTPU_RK_BUF0 + s, in);
         vtpu_dma_ref local = {b->addr, o->local_space, VTPU_DMA_SELF};
         vtpu_dma_nd(&b->din, local, vtpu_hbm(in->hbm), r, shape, ls, hs,
                     b->sem);
@@ -358,15 +395,31 @@ void rt_setup(rt_state *st)
     st->smem_top = (uintptr_t)__heap_start;
     load_scalars(st, e);
 
-    /* Memories: the body's scratch first, at fixed places. */
-    if (e->scratch_vmem)
-        k->scratch_vmem = vmem_alloc(st, e->scratch_vmem);
-    if (e->scratch_smem)
-        k->scratch_smem = (void *)smem_alloc(st, e->scratch_smem);
-
     unsigned nblocked = 0;
     for (unsigned i = 0; i < nops; i++)
         nblocked += e->operands[i].space != VTPU_MS_ANY;
+    st->regions = (vtpu_region *)smem_alloc(st, (2 + nops + 3 * nblocked) *
+                                                    sizeof(vtpu_region));
+    for (unsigned i = 0; i < nops; i++) {
+        const vtpu_operand_info *in = &st->info[i];
+        uint64_t bytes = in->itemsize;
+        for (unsigned d = 0; d < in->rank; d++)
+            bytes *= in->shape[d];
+        add_region(st, VTPU_REGION_HBM, in->hbm, 0, i, VTPU_RK_ARRAY, in);
+        st->regions[st->nregions - 1].bytes = bytes;
+    }
+
+    /* Memories: the body's scratch first, at fixed places. */
+    if (e->scratch_vmem) {
+        k->scratch_vmem = vmem_alloc(st, e->scratch_vmem);
+        add_region(st, VTPU_REGION_VMEM, k->scratch_vmem, e->scratch_vmem,
+                   VTPU_REGION_SCRATCH, VTPU_RK_SCRATCH, NULL);
+    }
+    if (e->scratch_smem) {
+        k->scratch_smem = (void *)smem_alloc(st, e->scratch_smem);
+        add_region(st, VTPU_REGION_SMEM, (uintptr_t)k->scratch_smem,
+                   e->scratch_smem, VTPU_REGION_SCRATCH, VTPU_RK_SCRATCH, NULL);
+    }
     st->op = (rt_op *)smem_alloc(st, nblocked * sizeof(rt_op));
 
     uint32_t sem = e->num_sems;

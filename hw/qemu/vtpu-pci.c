@@ -724,7 +724,7 @@ static int vtpu_info_one(Object *obj, void *opaque)
     VTPUPCIState *s = (VTPUPCIState *)object_dynamic_cast(obj, TYPE_VTPU_PCI);
     const vtpu_config *cfg;
     uint32_t st, err;
-    char msg[VTPU_ERR_MSG_SIZE];
+    char msg[VTPU_ERR_MSG_MAX];
     g_autofree char *path = NULL;
 
     if (!s || !s->dev) {

@@ -23,6 +23,7 @@ struct vtpu_check {
     vtpu_chip *chip;
     vtpu_race *race;     /* NULL: no race detection */
     vtpu_poison *poison; /* NULL: no poison check */
+    vtpu_bounds *bounds; /* NULL: no buffer bounds check */
     bool scalar;         /* scalar SMEM accesses go through MEMCHK */
     vtpu_insn *code;     /* the checking copy of the program */
 };
@@ -30,6 +31,13 @@ struct vtpu_check {
 /* ------------------------------------------------------------------ */
 /* Setup                                                                */
 /* ------------------------------------------------------------------ */
+
+void vtpu_chip_set_bounds(vtpu_chip *chip, bool on)
+{
+    vtpu_check_free(chip->check);
+    chip->cfg.bounds = on;
+    chip->check = vtpu_check_new(chip);
+}
 
 int vtpu_chip_set_checks(vtpu_chip *chip, bool race, bool poison, char *err,
                          size_t errlen)
@@ -42,9 +50,9 @@ int vtpu_chip_set_checks(vtpu_chip *chip, bool race, bool poison, char *err,
         (poison && !(chip->check && chip->check->poison))) {
         if (err && errlen)
             fmt(err, errlen, "cannot reserve shadow memory for the checks");
-        vtpu_check_free(chip->check);
-        chip->check = NULL;
         chip->cfg.race = chip->cfg.poison = 0;
+        vtpu_check_free(chip->check);
+        chip->check = vtpu_check_new(chip); /* bounds, if it is on */
         return -1;
     }
     return 0;
@@ -55,10 +63,12 @@ vtpu_check *vtpu_check_new(vtpu_chip *chip)
     const vtpu_config *cfg = &chip->cfg;
     vtpu_check *ck;
 
-    if (!cfg->race && !cfg->poison)
+    if (!cfg->race && !cfg->poison && !cfg->bounds)
         return NULL;
     ck = g_new0(vtpu_check, 1);
     ck->chip = chip;
+    if (cfg->bounds)
+        ck->bounds = vtpu_bounds_new(chip);
     if (cfg->poison)
         ck->poison = vtpu_poison_new(chip);
     if (cfg->race)
@@ -72,6 +82,7 @@ void vtpu_check_free(vtpu_check *ck)
         return;
     vtpu_race_free(ck->race);
     vtpu_poison_free(ck->poison);
+    vtpu_bounds_free(ck->bounds);
     g_free(ck->code);
     g_free(ck);
 }
@@ -106,9 +117,12 @@ void vtpu_check_run_begin(vtpu_chip *chip, unsigned ntcs)
         vtpu_poison_run_begin(ck->poison, ntcs);
     if (ck->race)
         vtpu_race_run_begin(ck->race, ntcs);
+    if (ck->bounds)
+        vtpu_bounds_run_begin(ck->bounds, ntcs);
     /* A debugger's patched copy wins; scalar accesses then go unchecked
-     * (and, for poison, all of SMEM counts as written). */
-    ck->scalar = !chip->gdb;
+     * (and, for poison, all of SMEM counts as written).  The bounds
+     * check alone needs no scalar accesses. */
+    ck->scalar = !chip->gdb && (ck->race || ck->poison);
     if (ck->scalar)
         build_code(ck, chip->prog);
     for (unsigned t = 0; t < ntcs && ck->poison && !ck->scalar; t++) {
@@ -131,6 +145,12 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
                     const uint32_t *mask, const uint32_t *vreg, bool store)
 {
     vtpu_check *ck = tc->check;
+
+    if (ck->bounds &&
+        vtpu_bounds_vmem(ck->bounds, tc, addr, stride, mask, store))
+        return -1;
+    if (!ck->race && !ck->poison)
+        return 0;
 
     /* A dense unmasked access is one range (and one report). */
     unsigned rows = !mask && stride == 512 ? 1 : 8, lanes = 1024 / rows;
@@ -165,7 +185,8 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
              * of partly filled blocks; the poison is caught where it is
              * used (MXU, DMA out), see poison.c. */
             if (ck->poison && store)
-                vtpu_poison_store(ck->poison, &r, vreg + s * 128 + l, e - l);
+                vtpu_poison_store(ck->poison, tc, &r, vreg + s * 128 + l,
+                                  e - l);
             else if (ck->poison)
                 vtpu_poison_vload(ck->poison, tc, &r, e - l);
             l = e;
@@ -174,7 +195,8 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
     return 0;
 }
 
-int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store)
+int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store,
+                    bool frame)
 {
     vtpu_check *ck = tc->check;
     uint32_t off = addr - VTPU_SMEM_BASE;
@@ -186,6 +208,9 @@ int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store)
         return -1;
     if (ck->poison && store)
         vtpu_poison_write(ck->poison, &r, size);
+    else if (ck->poison && !frame &&
+             vtpu_poison_scalar(ck->poison, tc, &r, size))
+        return -1;
     return 0;
 }
 
@@ -243,10 +268,31 @@ static int dma_side(vtpu_check *ck, vtpu_tc *tc, const uint8_t *base,
     return 0;
 }
 
+/* Both sides of a DMA against the runtime's buffers (bounds.c). */
+static int dma_bounds(vtpu_check *ck, vtpu_tc *tc, const vtpu_dma_plan *p)
+{
+    vtpu_mem_ref r;
+
+    if (resolve(ck->chip, p->src, &r) &&
+        vtpu_bounds_dma_side(ck->bounds, tc, &r, p->src_stride, p->count,
+                             p->ndims, false))
+        return -1;
+    if (resolve(ck->chip, p->dst, &r) &&
+        vtpu_bounds_dma_side(ck->bounds, tc, &r, p->dst_stride, p->count,
+                             p->ndims, true))
+        return -1;
+    return 0;
+}
+
 int vtpu_check_dma(vtpu_tc *tc, const vtpu_dma_plan *p)
 {
     vtpu_check *ck = tc->check;
     int rc = 0;
+
+    if (ck->bounds && p->ndims && dma_bounds(ck, tc, p))
+        return -1;
+    if (!ck->race && !ck->poison)
+        return 0;
 
     if (ck->race)
         vtpu_race_dma_start(ck->race, tc, p->sem_tc, p->sem, p->bytes);
@@ -375,7 +421,7 @@ void vtpu_check_grid(vtpu_tc *tc, char *buf, size_t len)
 
 void vtpu_check_where(vtpu_tc *tc, char *buf, size_t len)
 {
-    char grid[40];
+    char grid[64];
     uint32_t off = 0;
     const char *sym = vtpu_program_symbol(tc->chip->prog, tc->pc, &off);
 

@@ -1,7 +1,8 @@
 /*
- * check.h - the opt-in dynamic checks: data races (race.c) and reads of
- * never-written memory (poison.c), behind one framework (check.c) that
- * the rest of the engine calls.  docs/debugging.md, "Race detection" and
+ * check.h - the opt-in dynamic checks: data races (race.c), reads of
+ * never-written memory (poison.c) and accesses that leave the buffer
+ * they started in (bounds.c), behind one framework (check.c) that the
+ * rest of the engine calls.  docs/debugging.md, "Race detection" and
  * "Uninitialised memory", describe what they report.
  *
  * Cost when off: chip->check is NULL when neither check is configured
@@ -43,8 +44,11 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
 int vtpu_check_mxu_input(vtpu_tc *tc, unsigned v);
 
 /* interp.c (MEMCHK): a scalar SMEM access; out-of-range ones are ignored
- * here (the unchecked handler then faults). */
-int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store);
+ * here (the unchecked handler then faults).  `frame`: addressed off sp,
+ * the compiler's stack frame, whose loads poison does not check (they
+ * copy structs with unset padding and temporaries; poison.c). */
+int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store,
+                    bool frame);
 
 /* dma.c: a validated DMA at its start (whenever it is executed). */
 int vtpu_check_dma(vtpu_tc *tc, const vtpu_dma_plan *p);
@@ -115,6 +119,31 @@ void vtpu_race_wait(vtpu_race *rd, vtpu_tc *tc, uint32_t sem, uint32_t n);
 void vtpu_race_barrier_arrive(vtpu_race *rd, vtpu_tc *tc);
 void vtpu_race_barrier_leave(vtpu_race *rd, vtpu_tc *tc);
 
+/* ---- regions.c: the TC runtime's buffers (vtpu-launch.h) ---- */
+/* Copy and check tc's region table into out[VTPU_MAX_REGIONS]: the
+ * number of usable regions, 0 without a runtime in its grid phase. */
+uint32_t vtpu_regions_read(const vtpu_tc *tc, vtpu_region *out);
+const char *vtpu_region_kind_name(const vtpu_region *r);
+/* "operand 2's block buffer 0 (8,128) x 4 bytes: VMEM [a, b) (n bytes)" */
+void vtpu_region_fmt(const vtpu_region *r, char *buf, size_t len);
+/* What `len` bytes at `at` are, for reports: "operand 2's array,
+ * elements (8, 0)..(15, 127)".  false (buf "") when no region holds it. */
+bool vtpu_regions_describe(vtpu_chip *chip, const vtpu_mem_ref *at,
+                           uint64_t len, char *buf, size_t buflen);
+
+/* ---- bounds.c: buffer bounds, created only when bounds is on ---- */
+typedef struct vtpu_bounds vtpu_bounds;
+vtpu_bounds *vtpu_bounds_new(vtpu_chip *chip);
+void vtpu_bounds_free(vtpu_bounds *b);
+void vtpu_bounds_run_begin(vtpu_bounds *b, unsigned ntcs);
+/* A vector access (as vtpu_check_vmem()): 0, or -1 after a report. */
+int vtpu_bounds_vmem(vtpu_bounds *b, vtpu_tc *tc, uint32_t addr,
+                     int32_t stride, const uint32_t *mask, bool store);
+/* One side of a DMA tc starts, first byte at r (dims as vtpu_dma_plan). */
+int vtpu_bounds_dma_side(vtpu_bounds *b, vtpu_tc *tc, const vtpu_mem_ref *r,
+                         const int64_t *stride, const uint64_t *count,
+                         unsigned ndims, bool write);
+
 /* ---- poison.c: the poison check, created only when poison is on ---- */
 typedef struct vtpu_poison vtpu_poison;
 vtpu_poison *vtpu_poison_new(vtpu_chip *chip);
@@ -125,9 +154,14 @@ void vtpu_poison_run_begin(vtpu_poison *p, unsigned ntcs);
 void vtpu_poison_write(vtpu_poison *p, const vtpu_mem_ref *r, uint64_t len);
 int vtpu_poison_read(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
                      uint64_t len, const char *who);
+/* A scalar SMEM load of `len` bytes at r: reported when none of them
+ * was written (a load that covers written bytes too is a struct copy
+ * carrying padding, not a use of an unset value). */
+int vtpu_poison_scalar(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
+                       unsigned len);
 /* A vector store of n words: those equal to the poison NaN stay
  * unwritten (copied poison). */
-void vtpu_poison_store(vtpu_poison *p, const vtpu_mem_ref *r,
+void vtpu_poison_store(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
                        const uint32_t *words, unsigned n);
 /* A vector load of n words: the never-written ones read as poison. */
 void vtpu_poison_vload(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,

@@ -222,7 +222,7 @@ static void cmd_load(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
         return;
     }
     memcpy(image, dev->chip->hbm + c->src, (size_t)c->len);
-    char why[160];
+    char why[VTPU_ERR_MSG_MAX];
     int rc = vtpu_chip_load_elf_slot(dev->chip, c->arg, image, (size_t)c->len,
                                      why, sizeof(why));
     g_free(image);
@@ -237,7 +237,7 @@ static void cmd_load(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
 
 static void fault_to_err(const vtpu_error *f, dev_err *e)
 {
-    char line[VTPU_ERR_MSG_SIZE];
+    char line[VTPU_ERR_MSG_MAX];
 
     vtpu_error_format(f, line, sizeof(line));
     vtpu_dev_set_err(e, VTPU_E_FAULT, "%s", line);

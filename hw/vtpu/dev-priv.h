@@ -18,7 +18,7 @@
 typedef struct dev_err {
     uint32_t code, kind, tc, pc, space, value;
     uint64_t addr, len;
-    char msg[VTPU_ERR_MSG_SIZE];
+    char msg[VTPU_ERR_MSG_MAX];
 } dev_err;
 
 /* Everything a command does to the registers, applied under the lock. */
@@ -56,7 +56,7 @@ struct vtpu_dev {
     uint64_t instret[VTPU_MAX_TCS];
     vtpu_outbuf *out;     /* TC output, when the embedder asked for it */
     uint64_t out_base[2]; /* outbuf accepted/dropped at the last reset */
-    char err_msg[VTPU_ERR_MSG_SIZE];
+    char err_msg[VTPU_ERR_MSG_MAX];
     atomic_int irq_level;  /* computed by update_irq() */
     atomic_uint irq_rises; /* its rising edges, counted after the store */
 

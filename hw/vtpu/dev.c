@@ -44,7 +44,7 @@ static void dev_log(vtpu_dev *dev, vtpu_log_class cls, const char *fmt, ...)
 
 static void dev_log(vtpu_dev *dev, vtpu_log_class cls, const char *fmt, ...)
 {
-    char msg[VTPU_ERR_MSG_SIZE + 64];
+    char msg[VTPU_ERR_MSG_MAX + 64];
     va_list ap;
 
     va_start(ap, fmt);
@@ -641,7 +641,7 @@ static const reg_desc *lookup(unsigned idx)
     if (idx >= VTPU_R_TC_INSTRET_LO &&
         idx < VTPU_R_TC_INSTRET_LO + 2 * VTPU_MAX_TCS)
         return &tc_counter_desc;
-    if (idx >= VTPU_R_ERR_MSG && idx < VTPU_R_ERR_MSG + VTPU_ERR_MSG_SIZE / 4)
+    if (idx >= VTPU_R_ERR_MSG && idx < VTPU_R_ERR_MSG + VTPU_ERR_MSG_MAX / 4)
         return &err_msg_desc;
     if (idx < NREGS && reg_table[idx].name)
         return &reg_table[idx];

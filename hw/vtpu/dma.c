@@ -320,6 +320,7 @@ static int plan_dma(vtpu_tc *tc, uint32_t desc_addr, dma_plan *p)
     p->bytes = (uint32_t)total;
     p->sem_tc = sem_tc;
     p->sem = sem;
+    p->pc = tc->pc;
     p->overlap = false;
     if (total == 0) {
         p->ndims = 0; /* nothing to check or move; still signals (by 0) */
@@ -434,5 +435,5 @@ int vtpu_dma_start(vtpu_tc *tc, uint32_t desc_addr)
 int vtpu_dma_complete(vtpu_tc *tc, const dma_plan *p)
 {
     vtpu_dma_execute(p);
-    return vtpu_sem_signal(tc, p->sem_tc, p->sem, p->bytes);
+    return vtpu_sem_signal_from(tc, p->sem_tc, p->sem, p->bytes, p->pc, true);
 }

@@ -49,6 +49,18 @@ static int sym_cmp(const void *a, const void *b)
     return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
+/* __heap_start (else __bss_end) ends what C defines in SMEM. */
+static void defined_symbol(vtpu_program *prog, const char *nm, size_t max,
+                           uint32_t off)
+{
+    if (strnlen(nm, max) == max)
+        return;
+    if (!strcmp(nm, "__heap_start") ||
+        (!strcmp(nm, "__bss_end") &&
+         prog->smem_defined == prog->smem_image_len))
+        prog->smem_defined = off;
+}
+
 /* Collect function symbols from .symtab; a broken table is ignored. */
 static void load_symbols(vtpu_program *prog, const uint8_t *b, size_t len)
 {
@@ -81,6 +93,11 @@ static void load_symbols(vtpu_program *prog, const uint8_t *b, size_t len)
             const uint8_t *s = b + off + (size_t)k * entsize;
             uint32_t name = vtpu_elf_rd32(s), value = vtpu_elf_rd32(s + 4);
             unsigned type = s[12] & 0xf;
+            if (type == STT_NOTYPE && name && name < strsize &&
+                value >= VTPU_SMEM_BASE &&
+                value - VTPU_SMEM_BASE <= prog->smem_image_len)
+                defined_symbol(prog, (const char *)b + stroff + name,
+                               strsize - name, value - VTPU_SMEM_BASE);
             if ((type != STT_FUNC && type != STT_NOTYPE) || name == 0 ||
                 name >= strsize || value < VTPU_IMEM_BASE || value >= code_end)
                 continue;
@@ -171,6 +188,7 @@ vtpu_program *vtpu_program_from_elf(const vtpu_config *cfg, const void *elf,
     for (uint32_t i = 0; i < prog->code_words; i++)
         prog->text[i] = vtpu_elf_rd32((const uint8_t *)&prog->text[i]);
     vtpu_decode_program(prog->text, prog->code_words, prog->code);
+    prog->smem_defined = prog->smem_image_len;
     load_symbols(prog, b, len);
     return prog;
 oom:

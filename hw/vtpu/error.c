@@ -37,29 +37,33 @@ const char *vtpu_space_name(vtpu_space space)
 
 int vtpu_error_format(const vtpu_error *e, char *buf, size_t len)
 {
-    char where[128] = "";
-    char addr[96] = "";
-    size_t n;
+    /* Built whole, then copied: the result is never cut below `len`
+     * by an intermediate buffer. */
+    GString *s = g_string_new(NULL);
 
     if (e->tc >= 0) {
         if (e->symbol[0])
-            snprintf(where, sizeof(where), "TC %d: pc 0x%08x (%s+0x%x): ",
-                     e->tc, e->pc, e->symbol, e->sym_offset);
+            g_string_append_printf(s, "TC %d: pc 0x%08x (%s+0x%x): ", e->tc,
+                                   e->pc, e->symbol, e->sym_offset);
         else
-            snprintf(where, sizeof(where), "TC %d: pc 0x%08x: ", e->tc,
-                     e->pc);
+            g_string_append_printf(s, "TC %d: pc 0x%08x: ", e->tc, e->pc);
     }
+    g_string_append(s, vtpu_error_kind_name(e->kind));
     if (e->space != VTPU_SPACE_NONE || e->addr) {
-        n = (size_t)snprintf(addr, sizeof(addr), ": %s address 0x%llx",
-                             vtpu_space_name(e->space),
-                             (unsigned long long)e->addr);
-        if (e->len && n < sizeof(addr))
-            snprintf(addr + n, sizeof(addr) - n, " (%llu bytes)",
-                     (unsigned long long)e->len);
+        g_string_append_printf(s, ": %s address 0x%llx",
+                               vtpu_space_name(e->space),
+                               (unsigned long long)e->addr);
+        if (e->len)
+            g_string_append_printf(s, " (%llu bytes)",
+                                   (unsigned long long)e->len);
     }
-    return snprintf(buf, len, "%s%s%s%s%s", where,
-                    vtpu_error_kind_name(e->kind), addr,
-                    e->detail[0] ? ": " : "", e->detail);
+    if (e->detail[0])
+        g_string_append_printf(s, ": %s", e->detail);
+    int n = (int)s->len;
+    if (len)
+        snprintf(buf, len, "%s", s->str);
+    g_string_free(s, TRUE);
+    return n;
 }
 
 int vtpu_tc_fault(vtpu_tc *tc, vtpu_error_kind kind, vtpu_space space,

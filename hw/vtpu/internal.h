@@ -21,6 +21,8 @@
  *   check.c     the checks' framework and hooks  check.h
  *   race.c      race detection                   check.h
  *   poison.c    uninitialised-memory check       check.h
+ *   bounds.c    buffer bounds check              check.h
+ *   regions.c   the TC runtime's region table    check.h
  *   dmaq.c      deferred DMA orders              vtpu-debug.h
  *   timeline.c  trace, counters, output tags     vtpu-debug.h
  */
@@ -72,6 +74,10 @@ typedef struct vtpu_program {
     uint32_t *text;       /* raw IMEM words (for debuggers, disassembly) */
     uint8_t *smem_image;  /* initial SMEM contents (.data, zeroed .bss) */
     uint32_t smem_image_len;
+    /* Bytes from SMEM's base that C gives values (.data, .bss: up to
+     * __heap_start, or __bss_end); the heap and stack after them start
+     * undefined (poison.c).  smem_image_len without those symbols. */
+    uint32_t smem_defined;
     uint32_t entry;
     vtpu_symbol *syms;    /* function symbols sorted by addr */
     uint32_t nsyms;
@@ -137,7 +143,7 @@ struct vtpu_chip {
     vtpu_sync *sync;          /* sync.c */
     atomic_int stop;          /* VTPU_STOP_* bits; 0 while running freely */
     vtpu_gdb *gdb;            /* attached gdb stub (gdbstub.c) or NULL */
-    struct vtpu_check *check; /* race/poison checks (check.h) or NULL */
+    struct vtpu_check *check; /* race/poison/bounds checks (check.h) or NULL */
     vtpu_dbg *dbg;            /* DMA order, trace, tags or NULL */
     /* HBM this run may reach by DMA (vtpu_run_opts); 0 ranges = all */
     uint32_t num_grants;
@@ -195,6 +201,9 @@ typedef struct vtpu_mailbox_view {
 /* Copy the mailbox out of tc's SMEM once and check the copy; false if
  * the TC's SMEM holds none.  Any thread, any time (a display only). */
 bool vtpu_mailbox_read(const vtpu_tc *tc, vtpu_mailbox_view *v);
+/* Just the grid point, cheaply (a few words): its rank, -1 outside the
+ * grid phase.  For records made at every semaphore signal. */
+int vtpu_mailbox_point(const vtpu_tc *tc, int32_t pt[VTPU_MAX_GRID_DIMS]);
 
 /* ---- chip.c ---- */
 void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
@@ -249,6 +258,7 @@ typedef struct vtpu_dma_plan {
     bool overlap; /* src and dst ranges share bytes */
     uint32_t bytes;
     uint32_t sem_tc, sem;
+    uint32_t pc; /* of its dma.start, for reports */
     uint8_t src_space, dst_space; /* vtpu_space, for counters and traces */
 } vtpu_dma_plan;
 
@@ -313,6 +323,14 @@ void vtpu_sync_tc_done(vtpu_tc *tc);
 /* target_tc: index of the TC whose semaphore is signalled. */
 int vtpu_sem_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
                     uint32_t n);
+/* The same, from the DMA (dma) or instruction at `pc`: remembered as the
+ * semaphore's last signal, for deadlock and exit reports. */
+int vtpu_sem_signal_from(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
+                         uint32_t n, uint32_t pc, bool dma);
+/* "last signalled (+4096) by DMA issued by TC 0 at pc 0x... (sym+0x..),
+ * grid (3)" or "never signalled in this run"; takes sync.c's lock. */
+void vtpu_sync_sem_origin(vtpu_chip *chip, unsigned tc, uint32_t sem,
+                          char *buf, size_t len);
 int vtpu_sem_wait(vtpu_tc *tc, uint32_t sem, uint32_t n);
 int vtpu_sem_read(vtpu_tc *tc, uint32_t sem, uint32_t *val);
 int vtpu_barrier(vtpu_tc *tc);

@@ -742,7 +742,8 @@ op_MEMCHK: {
         [VTPU_OP_FSW] = 0x84};
     uint8_t k = sz[ip->rs3];
     SYNC();
-    if (vtpu_check_smem(tc, RS1 + IMM, k & 0x7f, k & 0x80))
+    /* rs1 == sp: the compiler's own frame (spills, struct copies). */
+    if (vtpu_check_smem(tc, RS1 + IMM, k & 0x7f, k & 0x80, ip->rs1 == 2))
         goto leave;
     goto *handlers[ip->rs3];
 }

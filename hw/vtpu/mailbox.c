@@ -37,3 +37,18 @@ bool vtpu_mailbox_read(const vtpu_tc *tc, vtpu_mailbox_view *v)
     }
     return true;
 }
+
+int vtpu_mailbox_point(const vtpu_tc *tc, int32_t pt[VTPU_MAX_GRID_DIMS])
+{
+    uint32_t w[8]; /* magic, phase, kernel, code, point_addr, ..., rank */
+
+    if (tc->smem_size < sizeof(w))
+        return -1;
+    memcpy(w, tc->smem, sizeof(w));
+    unsigned rank = w[7] & 0xff;
+    if (w[0] != VTPU_MAILBOX_MAGIC || w[1] != VTPU_MB_GRID ||
+        rank > VTPU_MAX_GRID_DIMS ||
+        !smem_copy(tc, w[4], pt, VTPU_MAX_GRID_DIMS * sizeof(int32_t)))
+        return -1;
+    return (int)rank;
+}

@@ -26,10 +26,19 @@
  *   - a DMA that reads a granule never written (the data leaves VMEM/SMEM
  *     or HBM: an output written back, a buffer forwarded);
  *   - an MXU push or matmul whose operand vreg holds the poison word
- *     (vreg data loaded from never-written VMEM, not yet overwritten).
+ *     (vreg data loaded from never-written VMEM, not yet overwritten);
+ *   - a scalar load of never-written SMEM: the heap (the TC runtime's
+ *     buffers, scratch SMEM) and the stack, which the program's image
+ *     does not define (.data and .bss count as written; elf.c finds
+ *     their end at __heap_start), when none of its bytes was written and
+ *     it is not addressed off sp.  Compiled code copies structs with
+ *     unset padding and spills temporaries through its frame (sp-based
+ *     loads), so those loads are not uses; the frame is still filled
+ *     with poison at run start, so a value read from it unset is
+ *     visibly wrong rather than a silent 0.
  * Arithmetic on a poisoned lane yields a NaN that need not keep the
  * payload, so poison that went through the VPU is seen only as NaNs in
- * the output.  Scalar loads are not checked.  A real value equal to the
+ * the output.  A real value equal to the
  * poison word would be reported falsely; it is a NaN with a payload that
  * no vtpu instruction produces.
  *
@@ -47,8 +56,18 @@
 
 #define POISON_WORD 0x7fc0deadu
 
+/* Where poison came from, per TC: the first vector load that read
+ * never-written VMEM, and the last vector store of the poison word. */
+typedef struct poison_event {
+    bool valid;
+    uint32_t pc;
+    vtpu_grid_pt grid;
+    uint64_t off, len; /* VMEM offsets */
+} poison_event;
+
 struct vtpu_poison {
     vtpu_chip *chip;
+    poison_event first_load[VTPU_MAX_TCS], last_store[VTPU_MAX_TCS];
     uint8_t *hbm;                /* hbm_size bytes */
     uint8_t *vmem[VTPU_MAX_TCS]; /* vmem_size / 4 */
     uint8_t *smem[VTPU_MAX_TCS]; /* smem_size */
@@ -90,7 +109,9 @@ static void fill_poison(uint8_t *m, uint64_t n)
 void vtpu_poison_run_begin(vtpu_poison *p, unsigned ntcs)
 {
     vtpu_chip *chip = p->chip;
-    uint32_t img = chip->prog ? chip->prog->smem_image_len : 0;
+    /* What C defines (.data, the zeroed .bss) is written; the heap (the
+     * runtime's buffers and scratch SMEM) and the stack are not. */
+    uint32_t img = chip->prog ? chip->prog->smem_defined : 0;
 
     for (unsigned t = 0; t < ntcs; t++) {
         vtpu_tc *tc = chip->tcs[t];
@@ -100,9 +121,69 @@ void vtpu_poison_run_begin(vtpu_poison *p, unsigned ntcs)
         if (from < tc->smem_size)
             fill_poison(tc->smem + from, tc->smem_size - from);
         vtpu_zero_lazy(p->vmem[t], tc->vmem_size / 4);
+        p->first_load[t].valid = p->last_store[t].valid = false;
         vtpu_zero_lazy(p->smem[t], tc->smem_size);
         memset(p->smem[t], 1, img < tc->smem_size ? img : tc->smem_size);
     }
+}
+
+static void note(poison_event *e, vtpu_tc *tc, const vtpu_mem_ref *r,
+                 uint64_t len)
+{
+    e->valid = true;
+    e->pc = tc->pc;
+    e->grid.rank = (int8_t)vtpu_mailbox_point(tc, e->grid.pt);
+    e->off = r->off;
+    e->len = len;
+}
+
+/* "vld at pc 0x... (sym+0x..), grid (2) read never-written VMEM
+ * 0x20001000..": one event. */
+static void event_fmt(vtpu_poison *p, unsigned tc, const poison_event *e,
+                      const char *what, char *buf, size_t len)
+{
+    char grid[64], region[256] = "";
+    uint32_t off = 0;
+    const char *sym = vtpu_program_symbol(p->chip->prog, e->pc, &off);
+    vtpu_mem_ref r = {VTPU_SPACE_VMEM, tc, e->off};
+
+    vtpu_check_grid_fmt(&e->grid, grid, sizeof(grid));
+    if (vtpu_regions_describe(p->chip, &r, e->len, region + 2,
+                              sizeof(region) - 3)) {
+        memcpy(region, " (", 2);
+        strcat(region, ")");
+    }
+    fmt(buf, len, "%s at pc 0x%08x (%s+0x%x)%s%s, VMEM 0x%llx..0x%llx%s", what,
+        e->pc, sym ? sym : "?", off, *grid ? ", " : "", grid,
+        (unsigned long long)(VTPU_VMEM_BASE + e->off),
+        (unsigned long long)(VTPU_VMEM_BASE + e->off + e->len - 1), region);
+}
+
+/* Where the never-written bytes at `at` came from, as far as known: the
+ * vector store that put the poison word there, if one did, and (`both`)
+ * the first load of never-written VMEM, or else that. */
+static void origin_fmt(vtpu_poison *p, const vtpu_mem_ref *at, uint64_t n,
+                       bool both, char *buf, size_t len)
+{
+    char a[800], b[800];
+
+    buf[0] = 0;
+    if (at->space != VTPU_SPACE_VMEM || at->tc >= VTPU_MAX_TCS)
+        return;
+    const poison_event *st = &p->last_store[at->tc],
+                       *ld = &p->first_load[at->tc];
+    a[0] = b[0] = 0;
+    if (st->valid && st->off < at->off + n && at->off < st->off + st->len)
+        event_fmt(p, at->tc, st,
+                  "the poison word was stored there by a vector store", a,
+                  sizeof(a));
+    if (ld->valid && (both || !*a))
+        event_fmt(p, at->tc, ld,
+                  "the first load of never-written VMEM was a vector load", b,
+                  sizeof(b));
+    if (!*a)
+        fmt(a, sizeof(a), "no store wrote them");
+    fmt(buf, len, "%s%s%s", a, *b ? "; " : "", b);
 }
 
 static uint8_t *map_of(vtpu_poison *p, const vtpu_mem_ref *r, unsigned *gran)
@@ -149,28 +230,48 @@ int vtpu_poison_read(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
     at.off = i * g;
     uint64_t n = (j - i) * g;
     uint64_t addr = vtpu_check_addr(&at);
-    char sp[24], grid[40], now[256], detail[160], full[512];
+    char sp[24], grid[64], now[512], what[256], origin[1700], brief[900],
+        detail[1536], full[3072];
     bool dma = strncmp(who, "DMA", 3) == 0;
 
     vtpu_check_space(&at, sp, sizeof(sp));
     vtpu_check_grid(tc, grid, sizeof(grid));
     vtpu_check_where(tc, now, sizeof(now));
+    what[0] = 0;
+    if (vtpu_regions_describe(p->chip, &at, n, what + 2, sizeof(what) - 2))
+        memcpy(what, ": ", 2);
+    origin_fmt(p, &at, n, true, origin, sizeof(origin));
+    origin_fmt(p, &at, n, false, brief, sizeof(brief));
     fmt(detail, sizeof(detail),
-        "%s%s reads %s 0x%llx (%llu bytes), never written%s%s", who,
-        dma ? " this TC" : "", sp, (unsigned long long)addr,
-        (unsigned long long)n, *grid ? " at " : "", grid);
+        "%s reads %s 0x%llx (%llu bytes)%s, never written%s%s%s%s",
+        dma ? "DMA issued by this TC" : "scalar load", sp,
+        (unsigned long long)addr, (unsigned long long)n, what,
+        *grid ? " at " : "", grid, *brief ? "; " : "", brief);
     fmt(full, sizeof(full),
-        "vtpu: UNINITIALISED READ of %s 0x%llx..0x%llx (%llu bytes)\n"
-        "  by %s%s%s\n"
-        "  nothing (host, store or DMA) wrote these bytes in this run%s\n",
+        "vtpu: UNINITIALISED READ of %s 0x%llx..0x%llx (%llu bytes)%s\n"
+        "  by %s %s\n"
+        "  nothing (host, store or DMA) wrote these bytes in this run%s\n"
+        "%s%s%s",
         sp, (unsigned long long)addr, (unsigned long long)(addr + n - 1),
-        (unsigned long long)n, dma ? "DMA issued by " : "",
-        dma ? "" : "vector load of ", now,
-        at.space == VTPU_SPACE_HBM ? " (or ever, for HBM)" : "");
+        (unsigned long long)n, what, who, now,
+        at.space == VTPU_SPACE_HBM ? " (or ever, for HBM)" : "",
+        *origin ? "  " : "", origin, *origin ? "\n" : "");
     return vtpu_check_report(tc, VTPU_ERR_UNINIT, &at, n, detail, full);
 }
 
-void vtpu_poison_store(vtpu_poison *p, const vtpu_mem_ref *r,
+int vtpu_poison_scalar(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
+                       unsigned len)
+{
+    const uint8_t *m = p->smem[r->tc];
+    if (!m)
+        return 0;
+    for (unsigned i = 0; i < len; i++)
+        if (m[r->off + i])
+            return 0;
+    return vtpu_poison_read(p, tc, r, len, "scalar load by");
+}
+
+void vtpu_poison_store(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
                        const uint32_t *words, unsigned n)
 {
     unsigned g;
@@ -178,8 +279,13 @@ void vtpu_poison_store(vtpu_poison *p, const vtpu_mem_ref *r,
     if (!m)
         return;
     m += r->off / 4; /* VMEM: one granule per word */
-    for (unsigned i = 0; i < n; i++)
+    bool any = false;
+    for (unsigned i = 0; i < n; i++) {
         m[i] = words[i] != POISON_WORD;
+        any |= !m[i];
+    }
+    if (any && tc)
+        note(&p->last_store[r->tc], tc, r, 4ull * n);
 }
 
 int vtpu_poison_mxu(vtpu_poison *p, vtpu_tc *tc, unsigned v,
@@ -191,21 +297,27 @@ int vtpu_poison_mxu(vtpu_poison *p, vtpu_tc *tc, unsigned v,
     if (i == 1024)
         return 0;
 
-    char grid[40], now[256], full[400];
+    char grid[64], now[512], full[2048], first[800] = "";
     vtpu_check_grid(tc, grid, sizeof(grid));
     vtpu_check_where(tc, now, sizeof(now));
+    if (p->first_load[tc->id].valid)
+        event_fmt(p, tc->id, &p->first_load[tc->id],
+                  "the first load of never-written VMEM was a vector load",
+                  first, sizeof(first));
     fmt(full, sizeof(full),
         "vtpu: UNINITIALISED MXU INPUT: v%u sublane %u lane %u holds the "
         "poison word 0x%08x\n"
         "  MXU operand of %s\n"
-        "  the vreg was loaded from VMEM nothing wrote in this run\n",
-        v, i / 128, i % 128, POISON_WORD, now);
+        "  the vreg was loaded from VMEM nothing wrote in this run\n"
+        "%s%s%s",
+        v, i / 128, i % 128, POISON_WORD, now, *first ? "  " : "", first,
+        *first ? "\n" : "");
     vtpu_chip_output(p->chip, tc->id, 2, full, strlen(full));
     return vtpu_tc_fault(tc, VTPU_ERR_UNINIT, VTPU_SPACE_NONE, 0, 0,
                          "MXU operand v%u (sublane %u, lane %u) holds poison "
-                         "0x%08x loaded from never-written VMEM%s%s",
+                         "0x%08x loaded from never-written VMEM%s%s%s%s",
                          v, i / 128, i % 128, POISON_WORD, *grid ? " at " : "",
-                         grid);
+                         grid, *first ? "; " : "", first);
 }
 
 void vtpu_poison_vload(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
@@ -216,6 +328,9 @@ void vtpu_poison_vload(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
         return;
     m += r->off / 4;
     for (unsigned i = 0; i < n; i++)
-        if (!m[i])
+        if (!m[i]) {
             memcpy(tc->vmem + r->off + 4 * i, &(uint32_t){POISON_WORD}, 4);
+            if (!p->first_load[r->tc].valid)
+                note(&p->first_load[r->tc], tc, r, 4ull * n);
+        }
 }

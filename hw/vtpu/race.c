@@ -326,8 +326,8 @@ static void describe_prev(vtpu_race *rd, uint32_t e, uint32_t pc, char *buf,
     unsigned a = E_AGENT(e);
     uint32_t k = E_CLOCK(e), off = 0;
     const char *sym = vtpu_program_symbol(rd->chip->prog, pc, &off);
-    char where[96];
-    char grid[40] = "";
+    char where[320];
+    char grid[64] = "";
 
     fmt(where, sizeof(where), "pc 0x%08x %s+0x%x", pc, sym ? sym : "?", off);
     if (a < VTPU_MAX_TCS) {
@@ -355,25 +355,29 @@ static int race_report(vtpu_race *rd, vtpu_tc *tc, bool dma, bool write,
                        const vtpu_mem_ref *at, uint64_t len, uint32_t e,
                        uint32_t pc, bool prev_write)
 {
-    char prev[200], now[256], sp[24], detail[160], full[768];
+    char prev[600], now[512], sp[24], what[256], detail[1536], full[2048];
     uint64_t addr = vtpu_check_addr(at);
 
     describe_prev(rd, e, pc, prev, sizeof(prev));
     vtpu_check_where(tc, now, sizeof(now));
     vtpu_check_space(at, sp, sizeof(sp));
+    /* What the bytes are: an operand's array and elements, a buffer. */
+    what[0] = 0;
+    if (vtpu_regions_describe(rd->chip, at, len, what + 2, sizeof(what) - 2))
+        memcpy(what, ": ", 2);
     fmt(detail, sizeof(detail),
-        "%s%s of %s 0x%llx (%llu bytes) races "
+        "%s%s of %s 0x%llx (%llu bytes)%s races "
         "with a %s by %s",
         dma ? "DMA " : "", write ? "write" : "read", sp,
-        (unsigned long long)addr, (unsigned long long)len,
+        (unsigned long long)addr, (unsigned long long)len, what,
         prev_write ? "write" : "read", prev);
     fmt(full, sizeof(full),
-        "vtpu: DATA RACE on %s 0x%llx..0x%llx (%llu bytes)\n"
+        "vtpu: DATA RACE on %s 0x%llx..0x%llx (%llu bytes)%s\n"
         "  %s by %s%s\n"
         "  previous %s by %s\n"
         "  no semaphore wait, DMA completion or barrier orders them\n",
         sp, (unsigned long long)addr, (unsigned long long)(addr + len - 1),
-        (unsigned long long)len, write ? "write" : "read",
+        (unsigned long long)len, what, write ? "write" : "read",
         dma ? "DMA issued by " : "", now, prev_write ? "write" : "read", prev);
     return vtpu_check_report(tc, VTPU_ERR_RACE, at, len, detail, full);
 }

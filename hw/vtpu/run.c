@@ -126,9 +126,19 @@ static int check_sems(vtpu_chip *chip, unsigned ntcs, vtpu_run_result *res)
             unsigned more = 0;
             for (uint32_t j = i + 1; j < chip->cfg.num_sems; j++)
                 more += tc->sems[j] != 0;
+            char origin[400], grid[64];
+            vtpu_grid_pt g = {-1, {0}};
+            vtpu_mailbox_view v; /* the TC's last grid point */
+            if (vtpu_mailbox_read(tc, &v) && v.has_point) {
+                g.rank = (int8_t)v.rank;
+                memcpy(g.pt, v.point, sizeof(g.pt));
+            }
+            vtpu_check_grid_fmt(&g, grid, sizeof(grid));
+            vtpu_sync_sem_origin(chip, t, i, origin, sizeof(origin));
             vtpu_tc_fault(tc, VTPU_ERR_SEM_NONZERO, VTPU_SPACE_SEM, i, 4,
-                          "semaphore %u of TC %u is %u at exit%s", i, t,
-                          tc->sems[i], more ? " (and others)" : "");
+                          "semaphore %u of TC %u is %u at exit%s%s%s; %s", i, t,
+                          tc->sems[i], more ? " (and others)" : "",
+                          *grid ? ", after " : "", grid, origin);
             take_fault(chip, tc, res);
             return -1;
         }

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "internal.h"
 
 typedef enum wait_kind {
@@ -45,8 +46,20 @@ typedef struct tc_wait {
     uint32_t sem, n;
 } tc_wait;
 
+/* The last signal of one semaphore in this run, for reports. */
+typedef struct sig_rec {
+    uint32_t run; /* == vtpu_sync.run when valid */
+    uint32_t pc, n;
+    uint8_t by; /* the signalling TC (of the DMA's dma.start) */
+    uint8_t dma;
+    int8_t rank; /* of pt; -1: no grid point */
+    int32_t pt[VTPU_MAX_GRID_DIMS];
+} sig_rec;
+
 struct vtpu_sync {
     vtpu_chip *chip;
+    sig_rec *sig; /* [tc * num_sems + sem] */
+    uint32_t run; /* runs begun, for sig_rec.run */
     vtpu_mutex lock;
     vtpu_cond cond[VTPU_MAX_TCS]; /* one per TC: wake only whom it concerns */
     unsigned ntcs;                /* TCs of the current run */
@@ -61,6 +74,7 @@ vtpu_sync *vtpu_sync_new(vtpu_chip *chip)
 {
     vtpu_sync *s = g_new0(vtpu_sync, 1);
     s->chip = chip;
+    s->sig = g_new0(sig_rec, (size_t)VTPU_MAX_TCS * chip->cfg.num_sems);
     vtpu_mutex_init(&s->lock);
     for (unsigned i = 0; i < VTPU_MAX_TCS; i++)
         vtpu_cond_init(&s->cond[i]);
@@ -74,6 +88,7 @@ void vtpu_sync_free(vtpu_sync *s)
     for (unsigned i = 0; i < VTPU_MAX_TCS; i++)
         vtpu_cond_clear(&s->cond[i]);
     vtpu_mutex_clear(&s->lock);
+    g_free(s->sig);
     g_free(s);
 }
 
@@ -84,6 +99,7 @@ void vtpu_sync_begin(vtpu_chip *chip, unsigned ntcs)
 
     vtpu_mutex_lock(&s->lock);
     s->ntcs = ntcs;
+    s->run++;
     memset(s->w, 0, sizeof(s->w));
     s->arrived = 0;
     s->deadlock = false;
@@ -114,9 +130,47 @@ static void wake(vtpu_sync *s, unsigned id)
     vtpu_cond_signal(&s->cond[id]);
 }
 
+/* Caller holds the lock. */
+static void sem_origin(vtpu_sync *s, unsigned tc, uint32_t sem, char *buf,
+                       size_t len)
+{
+    const sig_rec *r = &s->sig[(size_t)tc * s->chip->cfg.num_sems + sem];
+    char grid[64] = "";
+    uint32_t off = 0;
+
+    if (r->run != s->run) {
+        g_snprintf(buf, len, "never signalled in this run");
+        return;
+    }
+    const char *sym = vtpu_program_symbol(s->chip->prog, r->pc, &off);
+    vtpu_grid_pt g = {r->rank, {r->pt[0], r->pt[1], r->pt[2], r->pt[3]}};
+    vtpu_check_grid_fmt(&g, grid, sizeof(grid));
+    if (sym) {
+        g_snprintf(buf, len,
+                   "last signalled (+%u) by %sTC %u at pc 0x%08x (%s+0x%x)%s%s",
+                   r->n, r->dma ? "a DMA issued by " : "", r->by, r->pc, sym,
+                   off, *grid ? ", " : "", grid);
+    } else {
+        g_snprintf(buf, len, "last signalled (+%u) by %sTC %u at pc 0x%08x%s%s",
+                   r->n, r->dma ? "a DMA issued by " : "", r->by, r->pc,
+                   *grid ? ", " : "", grid);
+    }
+}
+
+void vtpu_sync_sem_origin(vtpu_chip *chip, unsigned tc, uint32_t sem, char *buf,
+                          size_t len)
+{
+    vtpu_sync *s = chip->sync;
+
+    vtpu_mutex_lock(&s->lock);
+    sem_origin(s, tc, sem, buf, len);
+    vtpu_mutex_unlock(&s->lock);
+}
+
 /*
- * Describe every TC's state into s->detail: the long form when it fits,
- * else a compact one (8 TCs of long form do not fit in vtpu_error.detail).
+ * Describe every TC's state into s->detail: the long form (with each
+ * TC's grid point and where the semaphore it waits on was last signalled
+ * from) when it fits, else a compact one.
  */
 static void describe(vtpu_sync *s, bool compact)
 {
@@ -126,22 +180,32 @@ static void describe(vtpu_sync *s, bool compact)
     for (unsigned i = 0; i < s->ntcs && pos < len; i++) {
         const tc_wait *w = &s->w[i];
         const char *sep = i ? (compact ? " " : "; ") : "";
+        char grid[64] = "", at[80] = "", origin[400] = "";
+        vtpu_grid_pt g;
         int k = 0;
 
+        g.rank = (int8_t)vtpu_mailbox_point(s->chip->tcs[i], g.pt);
+        vtpu_check_grid_fmt(&g, grid, sizeof(grid));
+        if (*grid)
+            g_snprintf(at, sizeof(at), compact ? "@%s" : " at %s",
+                       compact ? grid + 5 : grid); /* "grid (1,2)" */
         switch (w->kind) {
         case W_SEM: {
             uint32_t v = s->chip->tcs[i]->sems[w->sem];
-            k = compact
-                    ? snprintf(s->detail + pos, len - pos, "%sTC%u:s%u>=%u(%u)",
-                               sep, i, w->sem, w->n, v)
-                    : snprintf(s->detail + pos, len - pos,
-                               "%sTC%u waits sem %u >= %u (is %u)", sep, i,
-                               w->sem, w->n, v);
+            if (!compact)
+                sem_origin(s, i, w->sem, origin, sizeof(origin));
+            k = compact ? snprintf(s->detail + pos, len - pos,
+                                   "%sTC%u:s%u>=%u(%u)%s", sep, i, w->sem, w->n,
+                                   v, at)
+                        : snprintf(s->detail + pos, len - pos,
+                                   "%sTC%u waits sem %u >= %u (is %u)%s, %s",
+                                   sep, i, w->sem, w->n, v, at, origin);
             break;
         }
         case W_BARRIER:
             k = snprintf(s->detail + pos, len - pos,
-                         compact ? "%sTC%u:bar" : "%sTC%u at barrier", sep, i);
+                         compact ? "%sTC%u:bar%s" : "%sTC%u at barrier%s", sep,
+                         i, at);
             break;
         case W_DONE:
             k = snprintf(s->detail + pos, len - pos,
@@ -247,6 +311,12 @@ static int check_sem(vtpu_tc *tc, uint32_t sem)
 
 int vtpu_sem_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem, uint32_t n)
 {
+    return vtpu_sem_signal_from(tc, target_tc, sem, n, tc->pc, false);
+}
+
+int vtpu_sem_signal_from(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
+                         uint32_t n, uint32_t pc, bool dma)
+{
     vtpu_sync *s = tc->chip->sync;
     uint32_t *v;
 
@@ -267,6 +337,13 @@ int vtpu_sem_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem, uint32_t n)
                              target_tc, old, n);
     }
     *v += n;
+    sig_rec *r = &s->sig[(size_t)target_tc * tc->chip->cfg.num_sems + sem];
+    r->run = s->run;
+    r->pc = pc;
+    r->n = n;
+    r->by = (uint8_t)tc->id;
+    r->dma = dma;
+    r->rank = (int8_t)vtpu_mailbox_point(tc, r->pt);
     if (s->w[target_tc].kind == W_SEM && s->w[target_tc].sem == sem &&
         *v >= s->w[target_tc].n)
         wake(s, target_tc);

@@ -10,11 +10,14 @@
  *
  * Grid steps come from the TC runtime's progress mailbox
  * (vtpu-launch.h), read from SMEM at the TC's DMA and semaphore
- * operations: no instruction is instrumented, and a kernel that never
- * synchronises within a step shows its steps merged.
+ * operations: no instruction is instrumented.  The runtime changes the
+ * step before the step waits for its blocks and, under a trace, marks
+ * each step's start with a sem.read (VTPU_MB_HOST_STEP_SYNC, set here at
+ * run start), so a step's slice holds its own body.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -341,6 +344,16 @@ void vtpu_dbg_run_begin(vtpu_chip *chip, unsigned ntcs)
                        ? NULL
                        : vtpu_dmaq_new(d->order == VTPU_DMA_RANDOM, d->seed, t);
         memset(s, 0, sizeof(*s));
+        /* Ask the TC runtime to mark each step's start with a sync point
+         * (VTPU_MB_HOST_STEP_SYNC), so that a step that waits for
+         * nothing still starts its own slice. */
+        uint32_t magic;
+        if (d->trace && tc->smem_size >= sizeof(vtpu_mailbox)) {
+            memcpy(&magic, tc->smem, sizeof(magic));
+            if (magic == VTPU_MAILBOX_MAGIC)
+                tc->smem[offsetof(vtpu_mailbox, host_flags)] |=
+                    VTPU_MB_HOST_STEP_SYNC;
+        }
         s->run_t0 = now;
         s->kern_t0 = -1;
         s->step = -1;

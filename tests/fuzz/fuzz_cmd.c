@@ -489,7 +489,7 @@ static void check_coherent(fuzz *f)
     uint32_t size = reg(f, VTPU_A_RING_SIZE);
     uint32_t head = reg(f, VTPU_A_RING_HEAD);
     uint32_t pending = reg(f, VTPU_A_INT_STATUS) & reg(f, VTPU_A_INT_ENABLE);
-    char msg[VTPU_ERR_MSG_SIZE];
+    char msg[VTPU_ERR_MSG_MAX];
 
     CHECK(st <= VTPU_STATE_ERROR); /* RESETTING ends within the call */
     CHECK((st == VTPU_STATE_ERROR) == (code != VTPU_E_NONE));

@@ -31,13 +31,14 @@
     X(ECALL, 12, "bad ecall")                                                \
     X(NO_PROGRAM, 13, "no program loaded")                                   \
     X(RACE, 14, "data race")          /* device property race=on */          \
-    X(UNINIT, 15, "uninitialised read") /* poison=on */
+    X(UNINIT, 15, "uninitialised read") /* poison=on */                    \
+    X(BOUNDS, 16, "access leaves its buffer") /* bounds=on */
 
 enum {
 #define VTPU_FAULT_ENUM_(name, v, desc) VTPU_FAULT_##name = (v),
     VTPU_FAULTS(VTPU_FAULT_ENUM_)
 #undef VTPU_FAULT_ENUM_
-    VTPU_FAULT__COUNT = 16
+    VTPU_FAULT__COUNT = 17
 };
 
 static inline const char *vtpu_fault_name(uint32_t kind)

@@ -80,7 +80,7 @@ enum vtpu_role {
 /* ------------------------------------------------------------------ */
 
 #define VTPU_LAUNCH_MAGIC 0x4c555456u /* "VTUL" in memory order */
-#define VTPU_LAUNCH_VERSION 1
+#define VTPU_LAUNCH_VERSION 2 /* 2: 512-byte status records, 80-byte mailbox */
 
 /* vtpu_launch.flags */
 #define VTPU_LAUNCH_F_STATUS 0x1u /* write status records at status_hbm */
@@ -140,8 +140,11 @@ typedef struct vtpu_launch_status {
     uint64_t bytes_in;   /*  24: bytes of those copies (padding excluded) */
     uint64_t bytes_out;  /*  32 */
     uint64_t loop_insns; /*  40: instructions in the grid loop (body too) */
-    char message[80];    /*  48: the error line, NUL-terminated; "" if ok */
-} vtpu_launch_status;    /* 128 bytes */
+    char message[464];   /*  48: the error line, NUL-terminated; "" if ok.
+                                 Every line the runtime makes fits; a
+                                 vtpu_fail() text too long for it ends in
+                                 "..." here (the TC's stderr has it all) */
+} vtpu_launch_status;    /* 512 bytes */
 
 /* Exit codes / status codes of the TC runtime.  A kernel's own exit codes
  * should stay below VTPU_LERR_BASE. */
@@ -273,6 +276,13 @@ enum vtpu_mailbox_phase {
     VTPU_MB_FAILED = 4 /* ended the launch with a VTPU_LERR_* code */
 };
 
+/* vtpu_mailbox.rt_flags: what the runtime publishes beyond the base. */
+#define VTPU_MB_RT_REGIONS 0x1u /* regions_addr/num_regions are valid */
+/* vtpu_mailbox.host_flags: what a host (the engine) asks of the runtime;
+ * written into SMEM after the TC's reset, before its first instruction. */
+#define VTPU_MB_HOST_STEP_SYNC 0x1u /* mark each grid step's start with a
+                                       sem.read, so a trace sees it */
+
 typedef struct vtpu_mailbox {
     uint32_t magic;      /*  0: VTPU_MAILBOX_MAGIC */
     uint32_t phase;      /*  4: enum vtpu_mailbox_phase */
@@ -280,12 +290,54 @@ typedef struct vtpu_mailbox {
     uint32_t code;       /* 12: VTPU_LERR_* once FAILED, else 0 */
     uint32_t point_addr; /* 16: SMEM address of the current grid point,
                                 int32[4]; 0 before GRID */
-    uint32_t step_addr;  /* 20: SMEM address of the step (u32, 0-based) */
+    uint32_t step_addr;  /* 20: SMEM address of the step (u32, 0-based);
+                                it changes when a step begins, before the
+                                step waits for its blocks */
     uint32_t num_steps;  /* 24: grid points this TC runs */
     uint8_t grid_rank;   /* 28 */
-    uint8_t reserved[3]; /* 29 */
+    uint8_t rt_flags;    /* 29: VTPU_MB_RT_* */
+    uint8_t host_flags;  /* 30: VTPU_MB_HOST_* */
+    uint8_t reserved;    /* 31 */
     char name[VTPU_KERNEL_NAME_LEN]; /* 32: the kernel's; "" before GRID */
-} vtpu_mailbox;                      /* 64 bytes */
+    uint32_t regions_addr; /* 64: SMEM address of vtpu_region[num_regions] */
+    uint32_t num_regions;  /* 68 */
+    uint32_t reserved2[2]; /* 72 */
+} vtpu_mailbox;            /* 80 bytes */
+
+/*
+ * The buffers a launch's body may touch (VTPU_MB_RT_REGIONS): each
+ * blocked operand's two block buffers and zero-padding block, the scratch
+ * areas, and every operand's array in HBM.  Fixed from the GRID phase on.
+ * A checker (the engine's bounds check, docs/debugging.md) reports a
+ * vector access or DMA that starts in one region and leaves it.
+ */
+#define VTPU_REGION_HBM 1  /* = VTPU_DMA_HBM */
+#define VTPU_REGION_VMEM 2 /* = VTPU_DMA_VMEM */
+#define VTPU_REGION_SMEM 3 /* = VTPU_DMA_SMEM */
+#define VTPU_REGION_SCRATCH 0xffu /* vtpu_region.operand of scratch */
+
+enum vtpu_region_kind {
+    VTPU_RK_BUF0 = 0,    /* an operand's block buffer 0 */
+    VTPU_RK_BUF1 = 1,    /* ... buffer 1 */
+    VTPU_RK_ZERO = 2,    /* ... zero padding of edge blocks (runtime's) */
+    VTPU_RK_ARRAY = 3,   /* an operand's whole array in HBM */
+    VTPU_RK_SCRATCH = 4, /* scratch_vmem / scratch_smem */
+};
+
+typedef struct vtpu_region {
+    uint64_t addr;     /*  0: TC address (VMEM, SMEM) or HBM offset */
+    uint64_t bytes;    /*  8: the extent (VMEM: up to the next buffer) */
+    uint32_t used;     /* 16: bytes the block or scratch fills (<= bytes;
+                                0 for arrays) */
+    uint8_t space;     /* 20: VTPU_REGION_HBM / _VMEM / _SMEM */
+    uint8_t operand;   /* 21: operand index, VTPU_REGION_SCRATCH */
+    uint8_t kind;      /* 22: enum vtpu_region_kind */
+    uint8_t rank;      /* 23: of shape; 0 for scratch */
+    uint32_t shape[4]; /* 24: the block's (buffers) or array's shape */
+    uint8_t itemsize;  /* 40: bytes per element; 0 for scratch */
+    uint8_t reserved[7]; /* 41 */
+} vtpu_region;         /* 48 bytes, dense row-major elements */
+#define VTPU_MAX_REGIONS (2 + 4 * VTPU_MAX_OPERANDS)
 
 static inline const char *vtpu_mailbox_phase_name(uint32_t phase)
 {
@@ -313,7 +365,7 @@ _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, scalars_hbm) == 48, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, status_hbm) == 56, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, scalars) == 64, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch, operands) == 128, "layout");
-_Static_assert(sizeof(vtpu_launch_status) == 128, "status record size");
+_Static_assert(sizeof(vtpu_launch_status) == 512, "status record size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, bytes_in) == 24, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, message) == 48, "layout");
 _Static_assert(sizeof(vtpu_operand_spec) == 28, "operand spec size");
@@ -321,7 +373,12 @@ _Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, index_map) == 20, "layout");
 _Static_assert(sizeof(vtpu_kernel_entry) == 504, "kernel entry size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, body) == 40, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, operands) == 56, "layout");
-_Static_assert(sizeof(vtpu_mailbox) == 64, "mailbox size");
+_Static_assert(sizeof(vtpu_mailbox) == 80, "mailbox size");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, rt_flags) == 29, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, regions_addr) == 64, "layout");
+_Static_assert(sizeof(vtpu_region) == 48, "region size");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_region, itemsize) == 40, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_region, space) == 20, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, point_addr) == 16, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, grid_rank) == 28, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, name) == 32, "layout");

@@ -257,9 +257,15 @@ VTPU_REG(TC_INSTRET_HI, 0x204)
 #define VTPU_TC_COUNTER_STRIDE 8u
 #define VTPU_A_TC_INSTRET_LO_N(t) (VTPU_A_TC_INSTRET_LO + 8u * (t))
 
-/* ERR_MSG: NUL-terminated ASCII text explaining the current error. */
+/* ERR_MSG: NUL-terminated ASCII text explaining the current error, in a
+ * window of VTPU_ERR_MSG_MAX bytes (0x400..0xfff), long enough for every
+ * message the device makes: nothing is cut.  Readers of interface 1.0
+ * read the first VTPU_ERR_MSG_SIZE bytes (the Linux uAPI's message[256])
+ * and see the start of a longer message. */
 VTPU_REG(ERR_MSG, 0x400)
 #define VTPU_ERR_MSG_SIZE 256u
+#define VTPU_ERR_MSG_MAX 3072u
+_Static_assert(0x400 + VTPU_ERR_MSG_MAX <= VTPU_BAR0_SIZE, "ERR_MSG in BAR0");
 
 /* ------------------------------------------------------------------ */
 /* Commands: 64-byte ring entries                                       */

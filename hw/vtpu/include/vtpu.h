@@ -42,6 +42,8 @@ typedef struct vtpu_config {
     uint64_t insn_budget; /* watchdog: max instructions per TC per run, 0 = off */
     uint32_t race;        /* 1 = detect data races (docs/debugging.md) */
     uint32_t poison;      /* 1 = poison memory, report uninitialised reads */
+    uint32_t bounds;      /* 1 = report accesses leaving the TC runtime's
+                             buffers (docs/debugging.md, "Buffer bounds") */
 } vtpu_config;
 
 /*
@@ -62,7 +64,9 @@ typedef struct vtpu_config {
       "watchdog: instructions per TC per run, 0 = off")                        \
     X(RACE, "race", race, U32, "detect data races: on/off (1/0)")              \
     X(POISON, "poison", poison, U32,                                           \
-      "poison memory, report uninitialised reads: on/off")
+      "poison memory, report uninitialised reads: on/off")                     \
+    X(BOUNDS, "bounds", bounds, U32,                                           \
+      "report kernel accesses that leave their buffer: on/off")
 
 enum vtpu_config_key {
 #define VTPU_CONFIG_KEY_ENUM_(id, key, field, type, help) VTPU_CFG_##id,
@@ -113,7 +117,9 @@ int vtpu_config_validate(const vtpu_config *cfg, char *err, size_t errlen);
  *   live TC waits on what cannot happen; WATCHDOG instruction budget
  *   exhausted; EBREAK with no debugger; ECALL unknown service or bad
  *   arguments; NO_PROGRAM run without a program; RACE data race
- *   (race=1); UNINIT read of never-written memory (poison=1).
+ *   (race=1); UNINIT read of never-written memory (poison=1); BOUNDS
+ *   a kernel's access left the TC runtime's buffer it started in
+ *   (bounds=1).
  */
 typedef enum vtpu_error_kind {
 #define VTPU_ERR_ENUM_(name, v, desc) VTPU_ERR_##name = (v),
@@ -136,12 +142,13 @@ typedef struct vtpu_error {
     vtpu_error_kind kind;
     int32_t tc;            /* TC that faulted, -1 when chip-wide */
     uint32_t pc;           /* pc of the faulting instruction */
-    char symbol[64];       /* function symbol containing pc, "" if unknown */
+    char symbol[256];      /* function symbol containing pc, "" if unknown */
     uint32_t sym_offset;   /* pc - symbol start */
     vtpu_space space;      /* memory space involved, NONE if none */
     uint64_t addr;         /* address involved (space-relative for HBM) */
     uint64_t len;          /* bytes involved, 0 if n/a */
-    char detail[160];      /* free-form, e.g. "semaphore 3 = 5" */
+    char detail[1536];     /* free-form, e.g. "semaphore 3 = 5"; every
+                              detail the engine makes fits */
 } vtpu_error;
 
 const char *vtpu_error_kind_name(vtpu_error_kind kind);
@@ -305,6 +312,9 @@ int vtpu_chip_tc_status(vtpu_chip *chip, unsigned tc, vtpu_tc_status *out);
  */
 int vtpu_chip_set_checks(vtpu_chip *chip, bool race, bool poison, char *err,
                          size_t errlen);
+/* The buffer bounds check (config field bounds), likewise; it needs no
+ * shadow memory and cannot fail. */
+void vtpu_chip_set_bounds(vtpu_chip *chip, bool on);
 
 /* Host access to HBM (bounds-checked; returns -1 if out of range). */
 int vtpu_hbm_read(vtpu_chip *chip, uint64_t off, void *buf, size_t len);
