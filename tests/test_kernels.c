@@ -98,6 +98,22 @@ static void test_kernel_table(void **state)
     assert_int_equal(e.operands[0].block[0], 128);
     assert_int_equal(e.operands[0].rank, 2);
     assert_int_equal(e.operands[3].role, VTPU_ROLE_NONE);
+    /* A matmul's output is (M, N): not declared like an input. */
+    assert_int_equal(e.operands[2].shape_like, VTPU_LIKE_NONE);
+    assert_int_equal(e.operands[2].dtype_like, VTPU_LIKE_NONE);
+    /* add_sin_f32's o is declared like x (its dtype is fixed);
+     * copy_block's o like x in shape and dtype. */
+    memcpy(&e, tab + kernel_index(t, "add_sin_f32") * sizeof(e), sizeof(e));
+    assert_int_equal(e.operands[2].shape_like, VTPU_LIKE(0));
+    assert_int_equal(e.operands[2].dtype_like, VTPU_LIKE_NONE);
+    assert_int_equal(e.operands[0].shape_like, VTPU_LIKE_NONE);
+    memcpy(&e, tab + kernel_index(t, "copy_block") * sizeof(e), sizeof(e));
+    assert_int_equal(e.operands[1].shape_like, VTPU_LIKE(0));
+    assert_int_equal(e.operands[1].dtype_like, VTPU_LIKE(0));
+    assert_int_equal(e.operands[1].reserved, 0);
+    /* A gather's output has as many rows as indices: not declared. */
+    memcpy(&e, tab + kernel_index(t, "gather_rows") * sizeof(e), sizeof(e));
+    assert_int_equal(e.operands[1].shape_like, VTPU_LIKE_NONE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -715,13 +731,19 @@ static void test_bad_launches(void **state)
         L.operands[0].shape[1] = 132;
         L.operands[1].shape[1] = 132;
         L.operands[1].dtype = VTPU_U8;
-        expect_error(t, &L, 2, VTPU_LERR_KERNEL_FAIL,
-                     "copy_block copies between arrays of one dtype");
+        /* o is declared with x's dtype (and shape). */
+        expect_error(t, &L, 1, VTPU_LERR_DTYPE,
+                     "operand 1 is u8, declared like operand 0, i8");
+        L.operands[1].dtype = VTPU_I8;
+        L.operands[1].shape[0] = 32;
+        expect_error(t, &L, 1, VTPU_LERR_SHAPE,
+                     "operand 1 is (32, 132), declared like operand 0, "
+                     "(16, 132)");
     }
 
     /* The body gives up: vtpu_fail(). */
     {
-        uint32_t sx[2] = {16, 128}, so[2] = {16, 64}, grid[1] = {2};
+        uint32_t sx[2] = {16, 64}, so[2] = {16, 64}, grid[1] = {2};
         launch_init(&L, kernel_index(t, "scale_any"), 1, grid, NULL);
         launch_operand(&L, h, VTPU_F32, 2, sx);
         launch_operand(&L, h + 64 * 128 * 4, VTPU_F32, 2, so);

@@ -7,7 +7,10 @@ KERNEL ...` and checks the output files against references computed here:
 the seed workload add_sin_f32 (grid 512, (8,128) f32 blocks, 2 TCs)
 against math.sin on float32-rounded values to 1e-6 relative error,
 add_mul_i32 with wrap-around, matmul_f32 with an --out-shape, gather_rows
-with scalar prefetch, scale_any (ANY operands), row_scale_acc (an in/out
+with scalar prefetch (its output shape refused when not given), outputs
+sized from the kernel's declarations (ew_binary_f32, copy_block,
+reduce_last_f32 and transpose_f32 refused without --out-shape, an
+--out-shape against the declaration refused by the runtime), scale_any (ANY operands), row_scale_acc (an in/out
 operand: a positional file and an -o file), and the error cases:
 each must print a clear message and exit non-zero (a descr with a NUL
 or control byte among them: refused, never matched up to the NUL).
@@ -183,19 +186,97 @@ def test_matmul(r, rng):
 
 
 def test_gather(r, rng):
+    # 6 row blocks gathered from a table of 8: the output is (48, 128),
+    # not the table's shape, so the kernel cannot declare it.
     rows, cols = 64, 128
     x = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
     save(r.path('gx.npy'), '<f4', (rows, cols), 'f', x)
-    idx = [7, 0, 3, 3, 5, 1, 2, 6]
-    out = expect_ok('gather_rows', r, 'gather_rows', '--grid', 8, '--scalar',
-                    ','.join(map(str, idx[:4])), '--scalar',
-                    ','.join(map(str, idx[4:])), 'gx.npy', '-o', 'go.npy')
+    idx = [7, 0, 3, 3, 5, 1]
+    args = ['gather_rows', '--grid', len(idx), '--scalar',
+            ','.join(map(str, idx[:4])), '--scalar',
+            ','.join(map(str, idx[4:])), 'gx.npy', '-o', 'go.npy']
+    rc, _, err = r.run(*args)
+    check('gather_rows without --out-shape: refused, naming the operand',
+          rc == 2 and re.search(
+              r"go\.npy: kernel 'gather_rows' does not declare the shape of "
+              r"output operand 1 \(out f32 blocks \(8, 128\)\); give it "
+              r"with --out-shape: the 1st --out-shape is this output's",
+              err) is not None and not os.path.exists(r.path('go.npy')),
+          f'exit {rc}: {err.strip()}')
+    out = expect_ok('gather_rows', r, *args, '--out-shape', f'{8 * len(idx)},{cols}')
     _, shape, o = values(r.path('go.npy'), 'f')
     ref = [v for i in idx for v in x[i * 8 * cols:(i + 1) * 8 * cols]]
     check('gather_rows: rows gathered by the scalar-prefetch indices',
-          list(o) == ref and shape == (rows, cols))
-    check('gather_rows: repeated index skips a copy', '7+8 blocks' in out,
+          list(o) == ref and shape == (8 * len(idx), cols),
+          f'shape {shape}')
+    check('gather_rows: repeated index skips a copy', '5+6 blocks' in out,
           out.strip())
+
+
+def test_declared_shapes(r, rng):
+    """Outputs sized from the kernel's declaration (operand spec
+    shape_like / dtype_like), never guessed from other inputs."""
+    rows, cols = 40, 700  # not multiples of the (32, 512) blocks
+    x = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
+    y = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
+    save(r.path('ex1.npy'), '<f4', (rows, cols), 'f', x)
+    save(r.path('ey1.npy'), '<f4', (rows, cols), 'f', y)
+    # ew_binary_f32 with EW_B_SUB (1): declared like operand 0.
+    expect_ok('ew_binary_f32 without --out-shape', r, 'ew_binary_f32',
+              '--grid', '2,2', '--scalar', 1, 'ex1.npy', 'ey1.npy', '-o',
+              'eo1.npy')
+    descr, shape, o = values(r.path('eo1.npy'), 'f')
+    check('ew_binary_f32: declared shape and dtype', descr == '<f4' and
+          shape == (rows, cols), f'{descr} {shape}')
+    check('ew_binary_f32: o = x - y',
+          list(o) == [f32(a - b) for a, b in zip(x, y)])
+    # copy_block takes any dtype: the output's is the input's (declared).
+    vals = [rng.randint(-2**15, 2**15 - 1) for _ in range(48 * 256)]
+    save(r.path('c16.npy'), '<i2', (48, 256), 'h', vals)
+    expect_ok('copy_block without --out-shape', r, 'copy_block', '--grid',
+              '3,2', 'c16.npy', '-o', 'co16.npy')
+    descr, shape, o = values(r.path('co16.npy'), 'h')
+    check('copy_block: dtype and shape of its input', descr == '<i2' and
+          shape == (48, 256) and list(o) == vals, f'{descr} {shape}')
+    # A reduction's output is not like its input: refused.
+    rc, _, err = r.run('reduce_last_f32', '--grid', '5,2', '--dims',
+                       'parallel,arbitrary', '--scalar', 0, 'ex1.npy', '-o',
+                       'ro1.npy')
+    check('reduce_last_f32 without --out-shape: refused', rc == 2 and
+          "does not declare the shape of output operand 1" in err,
+          f'exit {rc}: {err.strip()}')
+    expect_ok('reduce_last_f32', r, 'reduce_last_f32', '--grid', '5,2',
+              '--dims', 'parallel,arbitrary', '--scalar', 0, 'ex1.npy',
+              '--out-shape', f'{rows},1', '-o', 'ro1.npy')
+    _, shape, o = values(r.path('ro1.npy'), 'f')
+    worst = max(abs(o[i] - sum(x[i * cols:(i + 1) * cols])) /
+                sum(abs(v) for v in x[i * cols:(i + 1) * cols])
+                for i in range(rows))
+    check('reduce_last_f32: row sums', shape == (rows, 1) and worst <= 1e-5,
+          f'{shape} {worst:.3g}')
+    # transpose declares only the dtype (of x); the shape is the caller's.
+    rc, _, err = r.run('transpose_f32', '--grid', '1,6', 'ex1.npy', '-o',
+                       'to1.npy')
+    check('transpose_f32 without --out-shape: refused', rc == 2 and
+          "output operand 1 (out any blocks (128, 128))" in err,
+          f'exit {rc}: {err.strip()}')
+    expect_ok('transpose_f32', r, 'transpose_f32', '--grid', '1,6',
+              '--out-shape', f'{cols},{rows}', 'ex1.npy', '-o', 'to1.npy')
+    descr, shape, o = values(r.path('to1.npy'), 'f')
+    check('transpose_f32: dtype declared like x, values transposed',
+          descr == '<f4' and shape == (cols, rows) and
+          all(o[j * rows + i] == x[i * cols + j] for i in range(rows)
+              for j in range(cols)), f'{descr} {shape}')
+    # An --out-shape that contradicts the declaration: the TC runtime
+    # refuses the launch.
+    rc, _, err = r.run('ew_binary_f32', '--grid', '2,2', '--scalar', 1,
+                       'ex1.npy', 'ey1.npy', '--out-shape', f'{rows},{cols + 1}',
+                       '-o', 'eo2.npy')
+    check('output shape against the declaration: refused', rc == 125 and
+          re.search(r"TC 0: bad shape: operand 2 is \(40, 701\), declared "
+                    r"like operand 0, \(40, 700\)", err) is not None and
+          "launch of 'ew_binary_f32' failed on TC 0: bad shape (73)" in err,
+          f'exit {rc}: {err.strip()}')
 
 
 def test_scale_any(r, rng):
@@ -304,7 +385,8 @@ def test_errors(r):
                  'ey.npy', '-o', 'eo.npy')
     expect_error(r, 'missing scalar prefetch', 2,
                  r"launch of 'gather_rows' has 0 scalar-prefetch values",
-                 'gather_rows', *base, 'ex.npy', '-o', 'eo.npy')
+                 'gather_rows', *base, 'ex.npy', '--out-shape', '64,128',
+                 '-o', 'eo.npy')
     expect_error(r, 'unwritable output', 1, r'/nonexistent/o\.npy: ',
                  'add_sin_f32', *base, 'ex.npy', 'ey.npy', '-o',
                  '/nonexistent/o.npy')
@@ -343,6 +425,7 @@ def main():
         test_add_mul(r, rng)
         test_matmul(r, rng)
         test_gather(r, rng)
+        test_declared_shapes(r, rng)
         test_scale_any(r, rng)
         test_row_scale(r, rng)
         test_errors(r)

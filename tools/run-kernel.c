@@ -258,19 +258,24 @@ static const char *role_name(uint8_t role)
                                    : "in/out";
 }
 
+/* "out f32 blocks (8, 128)" / "in f32 rank 2 in HBM". */
+static void describe_operand(str *s, const vtpu_operand_spec *o)
+{
+    char blk[96];
+    vtpu_npy_format_shape(o->block, o->rank, blk, sizeof(blk));
+    str_printf(s, "%s %s", role_name(o->role), vtpu_npy_dtype_name(o->dtype));
+    if (o->space == VTPU_MS_ANY)
+        str_printf(s, " rank %u in HBM", o->rank);
+    else
+        str_printf(s, " blocks %s", blk);
+}
+
 /* "0: in f32 blocks (8, 128); 1: ..." for usage messages. */
 static void describe_operands(str *s, const vtpu_kernel_entry *e, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        const vtpu_operand_spec *o = &e->operands[i];
-        char blk[96];
-        vtpu_npy_format_shape(o->block, o->rank, blk, sizeof(blk));
-        str_printf(s, "%s%u: %s %s", i ? "; " : "", i, role_name(o->role),
-                   vtpu_npy_dtype_name(o->dtype));
-        if (o->space == VTPU_MS_ANY)
-            str_printf(s, " rank %u in HBM", o->rank);
-        else
-            str_printf(s, " blocks %s", blk);
+        str_printf(s, "%s%u: ", i ? "; " : "", i);
+        describe_operand(s, &e->operands[i]);
     }
 }
 
@@ -282,34 +287,44 @@ typedef struct kernel_io {
     const char *out_file[VTPU_MAX_OPERANDS];
 } kernel_io;
 
-/* Shape and dtype of output operand i from --out-shape or the inputs. */
+/* "1st", "2nd", ... */
+static const char *ordinal(unsigned n, char *buf, size_t len)
+{
+    const char *suf = "th";
+    if (n % 100 < 11 || n % 100 > 13)
+        suf = n % 10 == 1 ? "st" : n % 10 == 2 ? "nd" : n % 10 == 3 ? "rd" : "th";
+    snprintf(buf, len, "%u%s", n, suf);
+    return buf;
+}
+
+/*
+ * Shape and dtype of output operand i (the nth output, from 0): from
+ * --out-shape `spec`, else from what the kernel declares (its operand
+ * spec's shape_like / dtype_like); never guessed.
+ */
 static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
-                         const char *spec)
+                         unsigned nth, const char *spec)
 {
     const vtpu_operand_spec *o = &e->operands[i];
     vtpu_npy *a = &io->arr[i];
-    const vtpu_npy *ref = NULL;
+    const vtpu_npy *like = NULL, *dlike = NULL;
+    char nb[16];
 
-    /* The reference input: every input of the output's rank (and dtype,
-     * if the kernel fixes one) must agree on the shape. */
-    for (unsigned j = 0; j < io->nops; j++) {
-        const vtpu_npy *c = &io->arr[j];
-        if (!io->in_file[j] || (o->rank && c->rank != o->rank) ||
-            (o->dtype && c->dtype != o->dtype))
-            continue;
-        if (ref && (ref->rank != c->rank ||
-                    memcmp(ref->shape, c->shape, sizeof(c->shape)))) {
-            if (!spec)
-                die(EXIT_USAGE,
-                    "%s: cannot infer the shape of output operand %u (its "
-                    "inputs have different shapes); give it with --out-shape",
-                    io->out_file[i], i);
+    /* Declarations name operands with files (inputs); an output declared
+     * like another output is sized by that one's declaration. */
+    for (unsigned s = o->shape_like, hops = 0; s && s <= io->nops &&
+                                               hops < VTPU_MAX_OPERANDS;
+         hops++) {
+        if (io->in_file[s - 1]) {
+            like = &io->arr[s - 1];
             break;
         }
-        if (!ref)
-            ref = c;
+        s = e->operands[s - 1].shape_like;
     }
-    a->dtype = o->dtype ? o->dtype : ref ? ref->dtype : 0;
+    if (o->dtype_like && o->dtype_like <= io->nops &&
+        io->in_file[o->dtype_like - 1])
+        dlike = &io->arr[o->dtype_like - 1];
+    a->dtype = o->dtype ? o->dtype : dlike ? dlike->dtype : 0;
     if (spec) {
         const char *dims = spec;
         const char *colon = strchr(spec, ':');
@@ -331,20 +346,25 @@ static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
         }
         a->rank =
             parse_list("--out-shape", dims, VTPU_NPY_MAX_RANK, 1, a->shape);
-    } else if (ref) {
-        a->rank = ref->rank;
-        memcpy(a->shape, ref->shape, sizeof(a->shape));
+    } else if (like) {
+        a->rank = like->rank;
+        memcpy(a->shape, like->shape, sizeof(a->shape));
     } else {
+        str d = {0};
+        describe_operand(&d, o);
         die(EXIT_USAGE,
-            "%s: cannot infer the shape of output operand %u (no input of "
-            "rank %u); give it with --out-shape",
-            io->out_file[i], i, o->rank);
+            "%s: kernel '%s' does not declare the shape of output operand "
+            "%u (%s); give it with --out-shape: the %s --out-shape is this "
+            "output's (%u dimension%s)",
+            io->out_file[i], e->name, i, str_get(&d),
+            ordinal(nth + 1, nb, sizeof(nb)), o->rank ? o->rank : 1,
+            o->rank == 1 || !o->rank ? "" : "s");
     }
     if (!a->dtype)
         die(EXIT_USAGE,
-            "%s: output operand %u takes any dtype; give one with "
-            "--out-shape DT:N,...",
-            io->out_file[i], i);
+            "%s: output operand %u of '%s' takes any dtype; give one as "
+            "the %s --out-shape DT:N,...",
+            io->out_file[i], i, e->name, ordinal(nth + 1, nb, sizeof(nb)));
 }
 
 /* Check a file's array against the kernel's declaration of operand i. */
@@ -417,8 +437,7 @@ static void bind_files(const vtpu_kernel_entry *e, kernel_io *io,
         const char *spec = fo < nshapes ? a->out_shapes[fo] : NULL;
         if (spec && !strcmp(spec, "auto"))
             spec = NULL;
-        fo++;
-        output_shape(e, io, i, spec);
+        output_shape(e, io, i, fo++, spec);
         check_operand(e, i, &io->arr[i], io->out_file[i]);
     }
 }

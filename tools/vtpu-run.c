@@ -102,7 +102,8 @@ static const GOptionEntry entries[] = {
      "V[,V...]"},
     {"out-shape", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_out_shape,
      "Kernel mode: shape (and dtype) of the next output, e.g. 1024,128 or "
-     "i32:1024,128; 'auto' keeps the default (repeatable, in output order)",
+     "i32:1024,128; 'auto' keeps the kernel's declared shape (repeatable, "
+     "in output order)",
      "[DT:]N[,N...]"},
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet,
      "Kernel mode: do not print the summary line", NULL},
@@ -336,8 +337,9 @@ int main(int argc, char **argv)
         "      runs one launch of KERNEL through the driver and runtime.\n"
         "      Input files go to the kernel's input (and in/out) operands in\n"
         "      order, -o files to its output (and in/out) operands in order;\n"
-        "      an output's shape is that of the inputs of its rank unless\n"
-        "      --out-shape gives it.  Prints one summary line (kernel, grid,\n"
+        "      an output's shape is the one the kernel declares (like an\n"
+        "      input's), else --out-shape must give it.  Prints one summary\n"
+        "      line (kernel, grid,\n"
         "      TCs, launch time, bytes moved).  Exit status: 0; 1 for a file\n"
         "      that cannot be read or written; 2 for usage errors; 125 if the\n"
         "      launch failed; 126 if the module could not be loaded.\n"

@@ -142,5 +142,5 @@ VTPU_KERNEL(flash_attn_f32, flash_attn_body,
             .operands = {VTPU_IN(VTPU_F32, fa_q, 1, BQ, 128),
                          VTPU_IN(VTPU_F32, fa_kv, 1, BQ, 128),
                          VTPU_IN(VTPU_F32, fa_kv, 1, BQ, 128),
-                         VTPU_OUT(VTPU_F32, fa_q, 1, BQ, 128)},
+                         VTPU_OUT_LIKE(0, VTPU_F32, fa_q, 1, BQ, 128)},
             .scratch_vmem = 3 * 16 * VB);

@@ -251,6 +251,42 @@ static void check_operand(rt_state *st, const vtpu_kernel_entry *e, unsigned i)
     }
 }
 
+/* Operand i's array against what the kernel declares it is like
+ * (shape_like / dtype_like, vtpu-launch.h). */
+static void check_like(rt_state *st, const vtpu_kernel_entry *e, unsigned i,
+                       unsigned nops)
+{
+    const vtpu_operand_spec *sp = &e->operands[i];
+    const vtpu_launch_operand *lo = st->launch.operands;
+    unsigned s = sp->shape_like, t = sp->dtype_like;
+
+    if (s > nops || t > nops || s == i + 1 || t == i + 1 || sp->reserved)
+        rt_fail(st, VTPU_LERR_TABLE,
+                "kernel '%s': operand %u is declared like operand %d/%d",
+                e->name, i, (int)s - 1, (int)t - 1);
+    if (s) {
+        const vtpu_launch_operand *a = &lo[i], *b = &lo[s - 1];
+        int same = a->rank == b->rank;
+        for (unsigned d = 0; same && d < a->rank; d++)
+            same = a->shape[d] == b->shape[d];
+        if (!same) {
+            char as[64], bs[64];
+            rt_fail(st, VTPU_LERR_SHAPE,
+                    "operand %u is %s, declared like operand %u, %s", i,
+                    rt_fmt_idx(as, sizeof(as), (const int32_t *)a->shape,
+                               a->rank),
+                    s - 1,
+                    rt_fmt_idx(bs, sizeof(bs), (const int32_t *)b->shape,
+                               b->rank));
+        }
+    }
+    if (t && lo[i].dtype != lo[t - 1].dtype)
+        rt_fail(st, VTPU_LERR_DTYPE,
+                "operand %u is %s, declared like operand %u, %s", i,
+                rt_dtype_name(lo[i].dtype), t - 1,
+                rt_dtype_name(lo[t - 1].dtype));
+}
+
 /* A blocked operand: grid-loop state, buffers, DMA templates. */
 static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
 {
@@ -352,6 +388,8 @@ void rt_setup(rt_state *st)
                     "kernel '%s': operand %u has a bad spec", e->name, i);
         check_operand(st, e, i);
     }
+    for (unsigned i = 0; i < nops; i++)
+        check_like(st, e, i, nops);
     k->op = st->info;
     k->num_operands = nops;
 

@@ -224,6 +224,16 @@ static inline const char *vtpu_launch_err_name(uint32_t code)
 /* Block dimension meaning "the whole array extent". */
 #define VTPU_FULL 0u
 
+/*
+ * What a kernel declares about an operand's array.  shape_like and
+ * dtype_like say that the array has the shape (dtype) of another operand
+ * of the same launch: VTPU_LIKE(i) = operand i, 0 = not declared.  Hosts
+ * use them to size outputs (vtpu-run); the TC runtime checks every
+ * launch against them (VTPU_LERR_SHAPE / VTPU_LERR_DTYPE).
+ */
+#define VTPU_LIKE(i) ((uint8_t)((i) + 1))
+#define VTPU_LIKE_NONE 0
+
 typedef struct vtpu_operand_spec {
     uint8_t role;       /*  0: enum vtpu_role; 0 ends the list */
     uint8_t space;      /*  1: enum vtpu_mem_space */
@@ -231,7 +241,9 @@ typedef struct vtpu_operand_spec {
     uint8_t rank;       /*  3: block rank = array rank; 0 = any (ANY only) */
     uint32_t block[4];  /*  4: block shape in elements; VTPU_FULL */
     uint32_t index_map; /* 20: TC address of the index map, 0 = zeros */
-    uint32_t reserved;  /* 24 */
+    uint8_t shape_like; /* 24: VTPU_LIKE(i): the shape of operand i; 0 */
+    uint8_t dtype_like; /* 25: VTPU_LIKE(i): the dtype of operand i; 0 */
+    uint16_t reserved;  /* 26: 0 */
 } vtpu_operand_spec;    /* 28 bytes */
 
 typedef struct vtpu_kernel_entry {
@@ -318,6 +330,9 @@ _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, bytes_in) == 24, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, message) == 48, "layout");
 _Static_assert(sizeof(vtpu_operand_spec) == 28, "operand spec size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, index_map) == 20, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, shape_like) == 24, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, dtype_like) == 25, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, reserved) == 26, "layout");
 _Static_assert(sizeof(vtpu_kernel_entry) == 504, "kernel entry size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, body) == 40, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, operands) == 56, "layout");
