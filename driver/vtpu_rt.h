@@ -114,7 +114,7 @@ uint32_t vtpu_heap_free_segments(const vtpu_heap *h);
 /* ------------------------------------------------------------------ */
 
 #define VTPU_RT_HEAP_SEGS 1024     /* segments of the runtime's own table */
-#define VTPU_RT_ERR_LEN 320        /* bytes of vtpu_rt_error() */
+#define VTPU_RT_ERR_LEN 512        /* bytes of vtpu_rt_error() */
 #define VTPU_RT_MAX_KERNELS 128    /* kernels one module may hold */
 #define VTPU_RT_MAX_TCS 8          /* status records read per launch */
 #define VTPU_RT_STAGING (1u << 20) /* default staging buffer */
@@ -315,6 +315,8 @@ typedef struct vtpu_module {
     uint32_t slot;
     int loaded;
     uint32_t num_kernels;
+    uint32_t smem_end; /* end of its SMEM image (TC address): the stack's
+                          top; SMEM above it holds the scalar prefetch */
     vtpu_kernel_entry kernels[VTPU_RT_MAX_KERNELS];
 } vtpu_module;
 

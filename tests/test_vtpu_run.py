@@ -10,7 +10,11 @@ add_mul_i32 with wrap-around, matmul_f32 with an --out-shape, gather_rows
 with scalar prefetch (its output shape refused when not given), outputs
 sized from the kernel's declarations (ew_binary_f32, copy_block,
 reduce_last_f32 and transpose_f32 refused without --out-shape, an
---out-shape against the declaration refused by the runtime), scale_any (ANY operands), row_scale_acc (an in/out
+--out-shape against the declaration refused by the runtime),
+--scalar-file (40,000 gather indices against a host gather; bad files;
+too many for SMEM refused, then run with more SMEM; index maps reading
+past the scalar array reported with kernel, grid point, index, length),
+scale_any (ANY operands), row_scale_acc (an in/out
 operand: a positional file and an -o file), and the error cases:
 each must print a clear message and exit non-zero (a descr with a NUL
 or control byte among them: refused, never matched up to the NUL).
@@ -211,6 +215,95 @@ def test_gather(r, rng):
           f'shape {shape}')
     check('gather_rows: repeated index skips a copy', '5+6 blocks' in out,
           out.strip())
+
+
+def test_scalar_file(r, rng):
+    """Scalar prefetch from a file: 40,000 indices (more than a command
+    line and the old 64 KiB SMEM heap take), checked against a host
+    gather; the file's errors; reads past the scalar array."""
+    rows, cols, n = 64, 128, 40000
+    x = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
+    save(r.path('sx.npy'), '<f4', (rows, cols), 'f', x)
+    idx = [rng.randrange(rows // 8) for _ in range(n)]
+    save(r.path('sidx.npy'), '<i4', (n,), 'i', idx)
+    out = expect_ok('gather_rows --scalar-file (40000 indices)', r,
+                    'gather_rows', '--grid', n, '--scalar-file', 'sidx.npy',
+                    'sx.npy', '--out-shape', f'{8 * n},{cols}', '-o',
+                    'sgo.npy')
+    descr, shape, raw = load(r.path('sgo.npy'))
+    xb = struct.pack(f'<{rows * cols}f', *x)
+    blk = 8 * cols * 4
+    ref = b''.join(xb[i * blk:(i + 1) * blk] for i in idx)
+    check('gather_rows: 40000 row blocks gathered by the file\'s indices',
+          descr == '<f4' and shape == (8 * n, cols) and raw == ref,
+          f'{descr} {shape}, {len(raw)} bytes')
+    check('gather_rows: 40000 steps', f'{n} steps' in out, out.strip())
+    os.remove(r.path('sgo.npy'))
+    # --scalar values come first, then the file's (uint32 accepted).
+    save(r.path('su.npy'), '<u4', (3,), 'I', [6, 2, 6])
+    expect_ok('--scalar then --scalar-file', r, 'gather_rows', '--grid', 4,
+              '--scalar', 5, '--scalar-file', 'su.npy', 'sx.npy',
+              '--out-shape', f'32,{cols}', '-o', 'su_o.npy')
+    _, _, raw = load(r.path('su_o.npy'))
+    check('--scalar then --scalar-file: order kept',
+          raw == b''.join(xb[i * blk:(i + 1) * blk] for i in [5, 6, 2, 6]))
+    # Files that are not one flat int32/uint32 array.
+    save(r.path('sf.npy'), '<f4', (4,), 'f', [1.0, 2.0, 3.0, 4.0])
+    save(r.path('s2.npy'), '<i4', (2, 2), 'i', [1, 2, 3, 4])
+    with open(r.path('s8.npy'), 'wb') as f:
+        f.write(npy_bytes('<i8', (4,), bytes(32)))
+    base = ['gather_rows', '--grid', 4, 'sx.npy', '--out-shape',
+            f'32,{cols}', '-o', 'serr.npy']
+    for name, fname, status, pattern in [
+            ('f32 file', 'sf.npy', 2,
+             r"--scalar-file sf\.npy: holds f32 \('<f4'\); scalar-prefetch "
+             r"values are int32: save idx\.astype\(np\.int32\)"),
+            ('rank-2 file', 's2.npy', 2,
+             r"--scalar-file s2\.npy: the array \(2, 2\) has rank 2; scalar "
+             r"prefetch is one flat array"),
+            ('int64 file', 's8.npy', 1,
+             r"--scalar-file: s8\.npy: unsupported dtype '<i8'.*1-D int32 or "
+             r"uint32"),
+            ('missing file', 'nosuch.npy', 1,
+             r"--scalar-file: nosuch\.npy: No such file")]:
+        rc, _, err = r.run(*base[:3], '--scalar-file', fname, *base[3:])
+        check(f'--scalar-file: {name} refused', rc == status and
+              re.search(pattern, err) is not None,
+              f'exit {rc} (want {status}): {err.strip()!r}')
+    # More scalars than SMEM holds: refused before the launch, naming the
+    # fix; with more SMEM it runs.
+    big = [rng.randrange(8) for _ in range(300000)]
+    save(r.path('sbig.npy'), '<i4', (len(big),), 'i', big)
+    rc, _, err = r.run(*base[:3], '--scalar-file', 'sbig.npy', *base[3:])
+    check('300000 scalars in 1 MiB of SMEM: refused, naming the fix',
+          rc == 2 and re.search(
+              r"launch of 'gather_rows': 300000 scalar-prefetch values "
+              r"\(1200000 bytes\) do not fit in the [0-9]+ bytes of SMEM the "
+              r"module leaves free \(smem-size 1048576\): give the chip more "
+              r"SMEM \(vtpu-run --set smem-size=N\)", err) is not None,
+          f'exit {rc}: {err.strip()!r}')
+    expect_ok('300000 scalars with --set smem-size=2097152', r,
+              *base[:3], '--scalar-file', 'sbig.npy', '--set',
+              'smem-size=2097152', *base[3:])
+    _, _, raw = load(r.path('serr.npy'))
+    check('300000 scalars: the first 4 used',
+          raw == b''.join(xb[i * blk:(i + 1) * blk] for i in big[:4]))
+    # An index map reading past the scalar array: the kernel, the grid
+    # point, the index and the array's length (inline and from HBM).
+    for nidx in (4, 40):
+        ids = [rng.randrange(8) for _ in range(nidx)]
+        save(r.path('spast.npy'), '<i4', (nidx,), 'i', ids)
+        rc, _, err = r.run('gather_rows', '--grid', f'{nidx + 1},1',
+                           '--scalar-file', 'spast.npy', 'sx.npy',
+                           '--out-shape', f'{8 * nidx + 8},{cols}', '-o',
+                           'spast_o.npy')
+        check(f'index map past {nidx} scalars: reported', rc == 125 and
+              re.search(r"\(src_map\+0x[0-9a-f]+\): out-of-bounds access: "
+                        r"SMEM address 0x[0-9a-f]+ \(4 bytes\): an index map "
+                        r"of kernel 'gather_rows' at grid point "
+                        rf"\({nidx}, 0\) read s\[{nidx}\], past the "
+                        rf"launch's {nidx} scalar-prefetch values", err)
+              is not None, f'exit {rc}: {err.strip()!r}')
 
 
 def test_declared_shapes(r, rng):
@@ -426,6 +519,7 @@ def main():
         test_matmul(r, rng)
         test_gather(r, rng)
         test_declared_shapes(r, rng)
+        test_scalar_file(r, rng)
         test_scale_any(r, rng)
         test_row_scale(r, rng)
         test_errors(r)

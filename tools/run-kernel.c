@@ -246,6 +246,42 @@ static void parse_launch_opts(const run_kernel_args *a, vtpu_rt_launch *l,
         }
         free_list(parts);
     }
+    if (a->scalar_file) {
+        /* After the --scalar values: a 1-D int32/uint32 array, as many
+         * values as SMEM holds (the command line runs out first). */
+        vtpu_npy f;
+        char err[512], shape[96];
+        const char *fn = a->scalar_file;
+        if (vtpu_npy_read(&f, fn, err, sizeof(err)))
+            die(EXIT_FILE,
+                "--scalar-file: %s (it takes a 1-D int32 or uint32 array: "
+                "np.save(f, idx.astype(np.int32)))",
+                err);
+        vtpu_npy_format_shape(f.shape, f.rank, shape, sizeof(shape));
+        if (f.dtype != VTPU_I32 && f.dtype != VTPU_U32)
+            die(EXIT_USAGE,
+                "--scalar-file %s: holds %s ('%s'); scalar-prefetch values "
+                "are int32: save idx.astype(np.int32)",
+                fn, vtpu_npy_dtype_name(f.dtype), vtpu_npy_descr(f.dtype));
+        if (f.rank != 1)
+            die(EXIT_USAGE,
+                "--scalar-file %s: the array %s has rank %u; scalar "
+                "prefetch is one flat array: save idx.ravel()",
+                fn, shape, f.rank);
+        size_t n = f.bytes / 4;
+        if (n > (1u << 24) - (size_t)nvals)
+            die(EXIT_USAGE,
+                "--scalar-file %s: %zu values (with --scalar: %zu); a "
+                "launch takes at most 2^24",
+                fn, n, n + nvals);
+        int32_t *all = realloc(vals, (nvals + n) * sizeof(*vals) + 1);
+        if (!all)
+            die(EXIT_FAULT, "out of memory (%zu scalar values)", nvals + n);
+        vals = all;
+        memcpy(vals + nvals, f.data, n * 4);
+        nvals += (unsigned)n;
+        vtpu_npy_free(&f);
+    }
     l->num_scalars = nvals;
     *scalars = vals;
     l->scalars = *scalars;

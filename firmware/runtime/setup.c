@@ -9,8 +9,9 @@
  * operand order a zeroed block (inputs whose array does not divide into
  * blocks) and two block buffers, in VMEM or SMEM:
  *   VMEM  base: scratch_vmem | VMEM operands' blocks
- *   SMEM  heap: scalars (> 16) | scratch_smem | the runtime's operand
- *         records | SMEM operands' blocks
+ *   SMEM  heap (then the tail, when the heap is full): scratch_smem |
+ *         the runtime's operand records | SMEM operands' blocks
+ *   SMEM  tail: image | stack | free (the tail) | scalars | end of SMEM
  *   sems  0 .. num_sems-1 the body's | one for the runtime | two per
  *         blocked operand
  */
@@ -21,7 +22,7 @@
 
 extern const vtpu_kernel_entry __vtpu_kernels_start[];
 extern const vtpu_kernel_entry __vtpu_kernels_end[];
-extern char __heap_start[], __heap_end[];
+extern char __heap_start[], __heap_end[], __stack_top[];
 
 static uint32_t align_up(uint32_t v, uint32_t a)
 {
@@ -41,17 +42,31 @@ static uint32_t vmem_alloc(rt_state *st, uint32_t bytes)
     return VTPU_VMEM_BASE + (uint32_t)at;
 }
 
+/* SMEM from the heap (the image's .heap), else from the tail: what is
+ * free between the stack and the scalar-prefetch array at the end of
+ * SMEM. */
 static uintptr_t smem_alloc(rt_state *st, uint32_t bytes)
 {
     uintptr_t at = align_up(st->smem_top, RT_SMEM_ALIGN);
-    if (at + bytes > (uintptr_t)__heap_end)
-        rt_fail(st, VTPU_LERR_SMEM,
-                "kernel needs more than the %lu bytes of the runtime's SMEM "
-                "heap (%lu more asked; link with a larger __vtpu_heap_size)",
-                (unsigned long)(__heap_end - __heap_start),
-                (unsigned long)bytes);
-    st->smem_top = at + bytes;
-    return at;
+    if (at + bytes <= (uintptr_t)__heap_end) {
+        st->smem_top = at + bytes;
+        return at;
+    }
+    at = align_up(st->tail_top, RT_SMEM_ALIGN);
+    if (at + bytes <= st->tail_end && at + bytes >= at) {
+        st->tail_top = at + bytes;
+        return at;
+    }
+    rt_fail(st, VTPU_LERR_SMEM,
+            "kernel needs %lu more bytes of SMEM: the runtime's heap has "
+            "%lu bytes left, SMEM after the stack %lu (%lu bytes of "
+            "scalars at its end); raise the chip's smem-size or link with "
+            "a larger __vtpu_heap_size",
+            (unsigned long)bytes,
+            (unsigned long)((uintptr_t)__heap_end -
+                            align_up(st->smem_top, RT_SMEM_ALIGN)),
+            (unsigned long)(st->tail_end > at ? st->tail_end - at : 0),
+            (unsigned long)st->launch.num_scalars * 4);
 }
 
 /*
@@ -157,27 +172,48 @@ static void check_grid(rt_state *st)
     st->grid_rank = L->grid_rank;
 }
 
-/* Scalar prefetch: inline, or (more than 16) copied from HBM to SMEM. */
+/*
+ * Scalar prefetch: the values (inline, or from HBM when more than 16)
+ * go to the very end of SMEM, whatever their number, so that the SMEM
+ * between the stack and them is all theirs to take, and an index map
+ * that reads past the array faults on the first word past SMEM (the
+ * host names the kernel, grid point and index: docs/kernels.md).
+ */
 static void load_scalars(rt_state *st, const vtpu_kernel_entry *e)
 {
     vtpu_launch *L = &st->launch;
+    uintptr_t top = vtpu_smem_top(), free_lo = (uintptr_t)__stack_top;
     if (L->num_scalars < e->num_scalars)
         rt_fail(st, VTPU_LERR_SCALARS,
                 "kernel '%s' needs %u scalar-prefetch values, the launch "
                 "has %lu",
                 e->name, e->num_scalars, (unsigned long)L->num_scalars);
-    st->ctx.num_scalars = L->num_scalars;
-    if (L->num_scalars <= VTPU_INLINE_SCALARS) {
-        st->ctx.scalars = L->scalars;
-        return;
-    }
     if (L->num_scalars > (1u << 24))
         rt_fail(st, VTPU_LERR_SCALARS, "%lu scalar-prefetch values",
                 (unsigned long)L->num_scalars);
+    if (top < free_lo || top > VTPU_SMEM_BASE + VTPU_SMEM_MAX || top % 8)
+        rt_fail(st, VTPU_LERR_SMEM,
+                "sp at entry (0x%lx) is not the end of SMEM past the image "
+                "(0x%lx)",
+                (unsigned long)top, (unsigned long)free_lo);
     uint32_t bytes = L->num_scalars * 4;
-    int32_t *s = (int32_t *)smem_alloc(st, bytes);
-    rt_dma_wait_copy(vtpu_smem(s), vtpu_hbm(L->scalars_hbm), bytes, st->rt_sem);
+    if (bytes > top - free_lo)
+        rt_fail(st, VTPU_LERR_SMEM,
+                "%lu scalars (%lu bytes) need a larger smem-size: %lu "
+                "bytes free after the image, of %lu",
+                (unsigned long)L->num_scalars, (unsigned long)bytes,
+                (unsigned long)(top - free_lo),
+                (unsigned long)(top - VTPU_SMEM_BASE));
+    int32_t *s = (int32_t *)(top - bytes);
+    if (L->num_scalars > VTPU_INLINE_SCALARS)
+        rt_dma_wait_copy(vtpu_smem(s), vtpu_hbm(L->scalars_hbm), bytes,
+                         st->rt_sem);
+    else
+        memcpy(s, L->scalars, bytes);
     st->ctx.scalars = s;
+    st->ctx.num_scalars = L->num_scalars;
+    st->tail_top = free_lo;
+    st->tail_end = (top - bytes) & ~(uintptr_t)(RT_SMEM_ALIGN - 1);
 }
 
 /* Check operand i of the launch against the kernel's spec; fill info. */

@@ -195,6 +195,12 @@ typedef struct vtpu_mailbox_view {
 /* Copy the mailbox out of tc's SMEM once and check the copy; false if
  * the TC's SMEM holds none.  Any thread, any time (a display only). */
 bool vtpu_mailbox_read(const vtpu_tc *tc, vtpu_mailbox_view *v);
+/* If a scalar load at `addr` (past the end of SMEM) read past the TC
+ * runtime's scalar-prefetch array, say so in buf ("kernel 'k' at grid
+ * point (...) read s[i], past its n scalar-prefetch values") and return
+ * true. */
+bool vtpu_mailbox_scalar_past(const vtpu_tc *tc, uint32_t addr, char *buf,
+                              size_t len);
 
 /* ---- chip.c ---- */
 void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,

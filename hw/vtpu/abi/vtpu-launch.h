@@ -295,9 +295,19 @@ typedef struct vtpu_mailbox {
     uint32_t step_addr;  /* 20: SMEM address of the step (u32, 0-based) */
     uint32_t num_steps;  /* 24: grid points this TC runs */
     uint8_t grid_rank;   /* 28 */
-    uint8_t reserved[3]; /* 29 */
+    uint8_t size8;       /* 29: sizeof(vtpu_mailbox) / 8 (10); 0 from
+                                runtimes whose mailbox was 64 bytes */
+    uint8_t reserved[2]; /* 30 */
     char name[VTPU_KERNEL_NAME_LEN]; /* 32: the kernel's; "" before GRID */
-} vtpu_mailbox;                      /* 64 bytes */
+    /* From GRID on, when size8 >= 10 (0 before): */
+    uint32_t scalars_addr;   /* 64: SMEM address of the scalar-prefetch
+                                    values (they end where SMEM ends) */
+    uint32_t num_scalars;    /* 68: how many */
+    uint32_t kernel_addr;    /* 72: SMEM address of the kernel's entry */
+    uint32_t map_point_addr; /* 76: SMEM address of the grid point the
+                                    index maps run for (int32[4]): the
+                                    next one, while the body runs */
+} vtpu_mailbox;              /* 80 bytes */
 
 static inline const char *vtpu_mailbox_phase_name(uint32_t phase)
 {
@@ -336,7 +346,11 @@ _Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, reserved) == 26, "layout");
 _Static_assert(sizeof(vtpu_kernel_entry) == 504, "kernel entry size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, body) == 40, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, operands) == 56, "layout");
-_Static_assert(sizeof(vtpu_mailbox) == 64, "mailbox size");
+_Static_assert(sizeof(vtpu_mailbox) == 80, "mailbox size");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, size8) == 29, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, scalars_addr) == 64, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, num_scalars) == 68, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, map_point_addr) == 76, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, point_addr) == 16, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, grid_rank) == 28, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, name) == 32, "layout");
