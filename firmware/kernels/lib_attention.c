@@ -89,7 +89,7 @@ VTPU_BODY(flash_attn_body, k)
         MXU_CLR(1);
         for (uint32_t r = 0; r < 16; r++) {
             VLD(1, vb + r * VB);
-            MXU_PUSH_F32(1, 1, 0);
+            MXU_PUSH_F32(0, 1, 1);
         }
         VBCAST_F32(20, scale);
         VBCAST_I32(21, S);

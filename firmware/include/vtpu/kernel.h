@@ -36,6 +36,7 @@
 #ifndef VTPU_FW_KERNEL_H
 #define VTPU_FW_KERNEL_H
 
+#include <stddef.h> /* NULL: the "block 0" index map */
 #include <stdint.h>
 
 #include "vtpu-launch.h"
