@@ -1152,8 +1152,8 @@ static void expect_fail(kt *t, const char *name, unsigned grank,
                         const uint32_t *grid, const arr *ops, unsigned nops,
                         const int32_t *sc, unsigned nsc, const char *msg)
 {
-    expect_code(t, VTPU_LERR_KERNEL_FAIL, name, grank, grid, ops, nops, sc,
-                nsc, msg);
+    expect_code(t, VTPU_LERR_KERNEL_FAIL, name, grank, grid, ops, nops, sc, nsc,
+                msg);
 }
 
 static void test_misuse(void **state)

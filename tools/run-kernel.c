@@ -328,7 +328,10 @@ static const char *ordinal(unsigned n, char *buf, size_t len)
 {
     const char *suf = "th";
     if (n % 100 < 11 || n % 100 > 13)
-        suf = n % 10 == 1 ? "st" : n % 10 == 2 ? "nd" : n % 10 == 3 ? "rd" : "th";
+        suf = n % 10 == 1   ? "st"
+              : n % 10 == 2 ? "nd"
+              : n % 10 == 3 ? "rd"
+                            : "th";
     snprintf(buf, len, "%u%s", n, suf);
     return buf;
 }
@@ -348,9 +351,8 @@ static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
 
     /* Declarations name operands with files (inputs); an output declared
      * like another output is sized by that one's declaration. */
-    for (unsigned s = o->shape_like, hops = 0; s && s <= io->nops &&
-                                               hops < VTPU_MAX_OPERANDS;
-         hops++) {
+    for (unsigned s = o->shape_like, hops = 0;
+         s && s <= io->nops && hops < VTPU_MAX_OPERANDS; hops++) {
         if (io->in_file[s - 1]) {
             like = &io->arr[s - 1];
             break;

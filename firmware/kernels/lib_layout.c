@@ -45,8 +45,9 @@ VTPU_BODY(transpose_body, k)
 
 VTPU_KERNEL(transpose_f32, transpose_body,
             .operands = {VTPU_IN(VTPU_DT_ANY, xp_x, 128, 128),
-                         VTPU_OPERAND_EX(VTPU_ROLE_OUT, VTPU_MS_VMEM, VTPU_DT_ANY, xp_o,
-                                         VTPU_LIKE_NONE, VTPU_LIKE(0), 128, 128)});
+                         VTPU_OPERAND_EX(VTPU_ROLE_OUT, VTPU_MS_VMEM,
+                                         VTPU_DT_ANY, xp_o, VTPU_LIKE_NONE,
+                                         VTPU_LIKE(0), 128, 128)});
 
 VTPU_INDEX_MAP(cs_map, g, s, b)
 {

@@ -516,7 +516,8 @@ static void sort_body(const vtpu_kctx *k, int kt, uint32_t nv, int topk)
 #define ANY_(role, dt) VTPU_ANY(role, dt, 0)
 /* an output of the keys' shape (operand 0), with the dtype of operand i */
 #define KEYS_LIKE_(dt) VTPU_ANY_OUT_LIKE(0, dt, 0)
-#define VALS_LIKE_(i) VTPU_ANY_EX(OUT_, VTPU_DT_ANY, 0, VTPU_LIKE(0), VTPU_LIKE(i))
+#define VALS_LIKE_(i)                                                          \
+    VTPU_ANY_EX(OUT_, VTPU_DT_ANY, 0, VTPU_LIKE(0), VTPU_LIKE(i))
 #define SCRATCH(nv, kt) ((2 + (nv)) * CAPB + ((kt) == KEY_BF16 ? CAPB / 2 : 0))
 
 #define SORT_KERNELS(name, kt, DT)                                             \

@@ -307,13 +307,12 @@ static void check_like(rt_state *st, const vtpu_kernel_entry *e, unsigned i,
             same = a->shape[d] == b->shape[d];
         if (!same) {
             char as[64], bs[64];
-            rt_fail(st, VTPU_LERR_SHAPE,
-                    "operand %u is %s, declared like operand %u, %s", i,
-                    rt_fmt_idx(as, sizeof(as), (const int32_t *)a->shape,
-                               a->rank),
-                    s - 1,
-                    rt_fmt_idx(bs, sizeof(bs), (const int32_t *)b->shape,
-                               b->rank));
+            rt_fail(
+                st, VTPU_LERR_SHAPE,
+                "operand %u is %s, declared like operand %u, %s", i,
+                rt_fmt_idx(as, sizeof(as), (const int32_t *)a->shape, a->rank),
+                s - 1,
+                rt_fmt_idx(bs, sizeof(bs), (const int32_t *)b->shape, b->rank));
         }
     }
     if (t && lo[i].dtype != lo[t - 1].dtype)

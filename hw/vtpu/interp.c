@@ -84,8 +84,8 @@ static __attribute__((noinline, cold)) bool mem_slow(vtpu_tc *tc, uint32_t addr,
             vtpu_tc_fault(tc, VTPU_ERR_OOB, sp, addr, size, "%s", past);
         else
             vtpu_tc_fault(tc, VTPU_ERR_OOB, sp, addr, size,
-                          "scalar %s outside SMEM (%u bytes at 0x%08x)%s",
-                          what, tc->smem_size, VTPU_SMEM_BASE,
+                          "scalar %s outside SMEM (%u bytes at 0x%08x)%s", what,
+                          tc->smem_size, VTPU_SMEM_BASE,
                           sp == VTPU_SPACE_IMEM ? "; IMEM is not data memory"
                                                 : "");
         return false;

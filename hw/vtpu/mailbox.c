@@ -66,8 +66,7 @@ bool vtpu_mailbox_scalar_past(const vtpu_tc *tc, uint32_t addr, char *buf,
     uint32_t off = 0;
     if (vtpu_program_symbol(tc->prog, tc->pc, &off) &&
         smem_copy(tc, v.mb.kernel_addr, &e, sizeof(e))) {
-        for (unsigned i = 0; i < VTPU_MAX_OPERANDS && e.operands[i].role;
-             i++)
+        for (unsigned i = 0; i < VTPU_MAX_OPERANDS && e.operands[i].role; i++)
             if (e.operands[i].index_map &&
                 e.operands[i].index_map == tc->pc - off &&
                 smem_copy(tc, v.mb.map_point_addr, mpoint, sizeof(mpoint))) {
@@ -85,7 +84,7 @@ bool vtpu_mailbox_scalar_past(const vtpu_tc *tc, uint32_t addr, char *buf,
     snprintf(buf, len,
              "%s of kernel '%s' at grid point (%s) read s[%u], past the "
              "launch's %u scalar-prefetch values",
-             who, v.mb.name, pt,
-             (addr - v.mb.scalars_addr) / 4, v.mb.num_scalars);
+             who, v.mb.name, pt, (addr - v.mb.scalars_addr) / 4,
+             v.mb.num_scalars);
     return true;
 }

@@ -201,7 +201,7 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
  * = block (0, ..., 0)), then the block shape, 1 to 4 dimensions
  * (VTPU_FULL = the array's extent). */
 #define VTPU_OPERAND(role_, space_, dtype_, map_, ...)                         \
-    VTPU_OPERAND_EX(role_, space_, dtype_, map_, VTPU_LIKE_NONE,              \
+    VTPU_OPERAND_EX(role_, space_, dtype_, map_, VTPU_LIKE_NONE,               \
                     VTPU_LIKE_NONE, __VA_ARGS__)
 
 /* The same, declaring that the array has the shape of another operand
