@@ -422,6 +422,42 @@ static void test_gather(void **state)
     }
 }
 
+/*
+ * 40,000 indices: 160 KB of scalars, more than the runtime's 64 KiB SMEM
+ * heap that used to hold them; they now sit at the end of SMEM.  Then an
+ * index map that reads one past them: the fault names the kernel, the
+ * grid point the map ran for, the index and the array's length.
+ */
+static void test_gather_many_scalars(void **state)
+{
+    kt *t = *state;
+    gather_case(t, 8 * 50 - 3, 128, 40000, 2, 0);
+
+    uint32_t nidx = 20, sx[2] = {64, 128}, so[2] = {8 * (nidx + 1), 128};
+    uint32_t grid[2] = {nidx + 1, 1};
+    int32_t idx[20];
+    for (unsigned i = 0; i < nidx; i++)
+        idx[i] = (int32_t)(test_rand32(&t->rng) % 8);
+    reset_hbm(t);
+    float *x;
+    uint64_t hx = put_f32_random(t, 64 * 128, -1, 1, &x);
+    uint64_t ho = out_alloc(t, (size_t)so[0] * 128 * 4);
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "gather_rows"), 2, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, sx);
+    launch_operand(&L, ho, VTPU_F32, 2, so);
+    launch_scalars(t, &L, idx, nidx);
+    vtpu_run_result res;
+    assert_int_equal(run_raw(t, &L, 1, &res), -1);
+    assert_int_equal(res.error.kind, VTPU_ERR_OOB);
+    assert_int_equal(res.error.space, VTPU_SPACE_SMEM);
+    if (!strstr(res.error.detail,
+                "an index map of kernel 'gather_rows' at grid point (20, 0) "
+                "read s[20], past the launch's 20 scalar-prefetch values"))
+        fail_msg("fault detail: %s", res.error.detail);
+    free(x);
+}
+
 /* ------------------------------------------------------------------ */
 /* ANY operands: the body's own double-buffered DMA                     */
 /* ------------------------------------------------------------------ */
@@ -839,6 +875,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_matmul, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_gather, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_gather_many_scalars, setup,
+                                        kt_teardown),
         cmocka_unit_test_setup_teardown(test_scale_any, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_row_scale, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_copy_dtypes, setup, kt_teardown),
