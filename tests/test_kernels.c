@@ -814,6 +814,34 @@ static void test_bad_copy(void **state)
     free(x);
 }
 
+/* selftest bad_like: an output declared like itself is a malformed
+ * table entry; scalar_past: a body reading s[n] of n scalars is named. */
+static void test_bad_declarations(void **state)
+{
+    kt *t = *state;
+    load_module(t, KT_SELFTEST);
+    uint32_t shape[2] = {8, 128};
+    uint64_t ho = out_alloc(t, 8 * 128 * 4);
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "bad_like"), 0, NULL, NULL);
+    launch_operand(&L, ho, VTPU_I32, 2, shape);
+    expect_error(t, &L, 1, VTPU_LERR_TABLE,
+                 "kernel 'bad_like': operand 0 is declared like itself or "
+                 "no operand (shape_like 1, dtype_like 0, 1 operands)");
+
+    int32_t s[3] = {7, 8, 9};
+    launch_init(&L, kernel_index(t, "scalar_past"), 0, NULL, NULL);
+    launch_operand(&L, ho, VTPU_I32, 2, shape);
+    launch_scalars(t, &L, s, 3);
+    vtpu_run_result res;
+    assert_int_equal(run_raw(t, &L, 1, &res), -1);
+    assert_int_equal(res.error.kind, VTPU_ERR_OOB);
+    if (!strstr(res.error.detail, "the body of kernel 'scalar_past' at grid "
+                                  "point () read s[3], past the launch's 3 "
+                                  "scalar-prefetch values"))
+        fail_msg("fault detail: %s", res.error.detail);
+}
+
 /*
  * Two TCs write one output block (selftest race_out): with the race
  * check on (docs/debugging.md) the run stops with a report naming both
@@ -876,6 +904,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_matmul, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_gather, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_gather_many_scalars, setup,
+                                        kt_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_declarations, setup,
                                         kt_teardown),
         cmocka_unit_test_setup_teardown(test_scale_any, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_row_scale, setup, kt_teardown),

@@ -298,8 +298,9 @@ static void check_like(rt_state *st, const vtpu_kernel_entry *e, unsigned i,
 
     if (s > nops || t > nops || s == i + 1 || t == i + 1 || sp->reserved)
         rt_fail(st, VTPU_LERR_TABLE,
-                "kernel '%s': operand %u is declared like operand %d/%d",
-                e->name, i, (int)s - 1, (int)t - 1);
+                "kernel '%s': operand %u is declared like itself or no "
+                "operand (shape_like %u, dtype_like %u, %u operands)",
+                e->name, i, s, t, nops);
     if (s) {
         const vtpu_launch_operand *a = &lo[i], *b = &lo[s - 1];
         int same = a->rank == b->rank;
