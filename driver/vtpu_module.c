@@ -54,6 +54,7 @@ int vtpu_module_parse(vtpu_module *m, const void *elf, size_t len,
                        info ? info->smem_size : VTPU_SMEM_MAX, &ei, why,
                        sizeof(why)))
         return elf_err(err, errlen, "%s", why);
+    m->smem_end = ei.smem_end;
 
     /* Section headers and their names. */
     uint32_t shoff = ei.shoff, shentsize = ei.shentsize, shnum = ei.shnum,

@@ -368,6 +368,20 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
     int rc = launch_check(rt, e, l, ntcs);
     if (rc)
         return rc;
+    /* The TC runtime keeps the scalars at the end of SMEM, above the
+     * module's image (docs/kernels.md); it fails a launch they do not
+     * fit, but the host can say so before anything runs. */
+    uint64_t smem_top = (uint64_t)VTPU_SMEM_BASE + in->smem_size;
+    if (in->smem_size && m->smem_end && m->smem_end <= smem_top &&
+        (uint64_t)l->num_scalars * 4 > smem_top - m->smem_end)
+        return seterr(
+            rt, VTPU_DRV_EINVAL,
+            "launch of '%s': %u scalar-prefetch values (%llu "
+            "bytes) do not fit in the %llu bytes of SMEM the "
+            "module leaves free (smem-size %u): give the chip more "
+            "SMEM (vtpu-run --set smem-size=N) or pass fewer",
+            e->name, l->num_scalars, (unsigned long long)l->num_scalars * 4,
+            (unsigned long long)(smem_top - m->smem_end), in->smem_size);
 
     /* Descriptor, status records and (if many) the scalars in one block. */
     vtpu_launch L;

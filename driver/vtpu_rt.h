@@ -316,6 +316,8 @@ typedef struct vtpu_module {
     uint32_t slot;
     int loaded;
     uint32_t num_kernels;
+    uint32_t smem_end; /* end of its SMEM image (TC address): the stack's
+                          top; SMEM above it holds the scalar prefetch */
     vtpu_kernel_entry kernels[VTPU_RT_MAX_KERNELS];
 } vtpu_module;
 

@@ -98,6 +98,22 @@ static void test_kernel_table(void **state)
     assert_int_equal(e.operands[0].block[0], 128);
     assert_int_equal(e.operands[0].rank, 2);
     assert_int_equal(e.operands[3].role, VTPU_ROLE_NONE);
+    /* A matmul's output is (M, N): not declared like an input. */
+    assert_int_equal(e.operands[2].shape_like, VTPU_LIKE_NONE);
+    assert_int_equal(e.operands[2].dtype_like, VTPU_LIKE_NONE);
+    /* add_sin_f32's o is declared like x (its dtype is fixed);
+     * copy_block's o like x in shape and dtype. */
+    memcpy(&e, tab + kernel_index(t, "add_sin_f32") * sizeof(e), sizeof(e));
+    assert_int_equal(e.operands[2].shape_like, VTPU_LIKE(0));
+    assert_int_equal(e.operands[2].dtype_like, VTPU_LIKE_NONE);
+    assert_int_equal(e.operands[0].shape_like, VTPU_LIKE_NONE);
+    memcpy(&e, tab + kernel_index(t, "copy_block") * sizeof(e), sizeof(e));
+    assert_int_equal(e.operands[1].shape_like, VTPU_LIKE(0));
+    assert_int_equal(e.operands[1].dtype_like, VTPU_LIKE(0));
+    assert_int_equal(e.operands[1].reserved, 0);
+    /* A gather's output has as many rows as indices: not declared. */
+    memcpy(&e, tab + kernel_index(t, "gather_rows") * sizeof(e), sizeof(e));
+    assert_int_equal(e.operands[1].shape_like, VTPU_LIKE_NONE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -404,6 +420,42 @@ static void test_gather(void **state)
         gather_case(t, 8 * 20 - 3, 128, 40, ntcs, 1); /* from HBM */
         gather_case(t, 8 * 9 - 5, 200, 16, ntcs, 0);  /* 2 column blocks */
     }
+}
+
+/*
+ * 40,000 indices: 160 KB of scalars, more than the runtime's 64 KiB SMEM
+ * heap that used to hold them; they now sit at the end of SMEM.  Then an
+ * index map that reads one past them: the fault names the kernel, the
+ * grid point the map ran for, the index and the array's length.
+ */
+static void test_gather_many_scalars(void **state)
+{
+    kt *t = *state;
+    gather_case(t, 8 * 50 - 3, 128, 40000, 2, 0);
+
+    uint32_t nidx = 20, sx[2] = {64, 128}, so[2] = {8 * (nidx + 1), 128};
+    uint32_t grid[2] = {nidx + 1, 1};
+    int32_t idx[20];
+    for (unsigned i = 0; i < nidx; i++)
+        idx[i] = (int32_t)(test_rand32(&t->rng) % 8);
+    reset_hbm(t);
+    float *x;
+    uint64_t hx = put_f32_random(t, 64 * 128, -1, 1, &x);
+    uint64_t ho = out_alloc(t, (size_t)so[0] * 128 * 4);
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "gather_rows"), 2, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, sx);
+    launch_operand(&L, ho, VTPU_F32, 2, so);
+    launch_scalars(t, &L, idx, nidx);
+    vtpu_run_result res;
+    assert_int_equal(run_raw(t, &L, 1, &res), -1);
+    assert_int_equal(res.error.kind, VTPU_ERR_OOB);
+    assert_int_equal(res.error.space, VTPU_SPACE_SMEM);
+    if (!strstr(res.error.detail,
+                "an index map of kernel 'gather_rows' at grid point (20, 0) "
+                "read s[20], past the launch's 20 scalar-prefetch values"))
+        fail_msg("fault detail: %s", res.error.detail);
+    free(x);
 }
 
 /* ------------------------------------------------------------------ */
@@ -715,13 +767,19 @@ static void test_bad_launches(void **state)
         L.operands[0].shape[1] = 132;
         L.operands[1].shape[1] = 132;
         L.operands[1].dtype = VTPU_U8;
-        expect_error(t, &L, 2, VTPU_LERR_KERNEL_FAIL,
-                     "copy_block copies between arrays of one dtype");
+        /* o is declared with x's dtype (and shape). */
+        expect_error(t, &L, 1, VTPU_LERR_DTYPE,
+                     "operand 1 is u8, declared like operand 0, i8");
+        L.operands[1].dtype = VTPU_I8;
+        L.operands[1].shape[0] = 32;
+        expect_error(t, &L, 1, VTPU_LERR_SHAPE,
+                     "operand 1 is (32, 132), declared like operand 0, "
+                     "(16, 132)");
     }
 
     /* The body gives up: vtpu_fail(). */
     {
-        uint32_t sx[2] = {16, 128}, so[2] = {16, 64}, grid[1] = {2};
+        uint32_t sx[2] = {16, 64}, so[2] = {16, 64}, grid[1] = {2};
         launch_init(&L, kernel_index(t, "scale_any"), 1, grid, NULL);
         launch_operand(&L, h, VTPU_F32, 2, sx);
         launch_operand(&L, h + 64 * 128 * 4, VTPU_F32, 2, so);
@@ -754,6 +812,34 @@ static void test_bad_copy(void **state)
                  "vtpu_copy_in: operand 0: elements 60..68 of dimension 0, "
                  "which has 64");
     free(x);
+}
+
+/* selftest bad_like: an output declared like itself is a malformed
+ * table entry; scalar_past: a body reading s[n] of n scalars is named. */
+static void test_bad_declarations(void **state)
+{
+    kt *t = *state;
+    load_module(t, KT_SELFTEST);
+    uint32_t shape[2] = {8, 128};
+    uint64_t ho = out_alloc(t, 8 * 128 * 4);
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "bad_like"), 0, NULL, NULL);
+    launch_operand(&L, ho, VTPU_I32, 2, shape);
+    expect_error(t, &L, 1, VTPU_LERR_TABLE,
+                 "kernel 'bad_like': operand 0 is declared like itself or "
+                 "no operand (shape_like 1, dtype_like 0, 1 operands)");
+
+    int32_t s[3] = {7, 8, 9};
+    launch_init(&L, kernel_index(t, "scalar_past"), 0, NULL, NULL);
+    launch_operand(&L, ho, VTPU_I32, 2, shape);
+    launch_scalars(t, &L, s, 3);
+    vtpu_run_result res;
+    assert_int_equal(run_raw(t, &L, 1, &res), -1);
+    assert_int_equal(res.error.kind, VTPU_ERR_OOB);
+    if (!strstr(res.error.detail, "the body of kernel 'scalar_past' at grid "
+                                  "point () read s[3], past the launch's 3 "
+                                  "scalar-prefetch values"))
+        fail_msg("fault detail: %s", res.error.detail);
 }
 
 /*
@@ -817,6 +903,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_matmul, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_gather, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_gather_many_scalars, setup,
+                                        kt_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_declarations, setup,
+                                        kt_teardown),
         cmocka_unit_test_setup_teardown(test_scale_any, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_row_scale, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_copy_dtypes, setup, kt_teardown),

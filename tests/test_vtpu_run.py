@@ -7,7 +7,14 @@ KERNEL ...` and checks the output files against references computed here:
 the seed workload add_sin_f32 (grid 512, (8,128) f32 blocks, 2 TCs)
 against math.sin on float32-rounded values to 1e-6 relative error,
 add_mul_i32 with wrap-around, matmul_f32 with an --out-shape, gather_rows
-with scalar prefetch, scale_any (ANY operands), row_scale_acc (an in/out
+with scalar prefetch (its output shape refused when not given), outputs
+sized from the kernel's declarations (ew_binary_f32, copy_block,
+reduce_last_f32 and transpose_f32 refused without --out-shape, an
+--out-shape against the declaration refused by the runtime),
+--scalar-file (40,000 gather indices against a host gather; bad files;
+too many for SMEM refused, then run with more SMEM; index maps reading
+past the scalar array reported with kernel, grid point, index, length),
+scale_any (ANY operands), row_scale_acc (an in/out
 operand: a positional file and an -o file), and the error cases:
 each must print a clear message and exit non-zero (a descr with a NUL
 or control byte among them: refused, never matched up to the NUL).
@@ -183,19 +190,186 @@ def test_matmul(r, rng):
 
 
 def test_gather(r, rng):
+    # 6 row blocks gathered from a table of 8: the output is (48, 128),
+    # not the table's shape, so the kernel cannot declare it.
     rows, cols = 64, 128
     x = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
     save(r.path('gx.npy'), '<f4', (rows, cols), 'f', x)
-    idx = [7, 0, 3, 3, 5, 1, 2, 6]
-    out = expect_ok('gather_rows', r, 'gather_rows', '--grid', 8, '--scalar',
-                    ','.join(map(str, idx[:4])), '--scalar',
-                    ','.join(map(str, idx[4:])), 'gx.npy', '-o', 'go.npy')
+    idx = [7, 0, 3, 3, 5, 1]
+    args = ['gather_rows', '--grid', len(idx), '--scalar',
+            ','.join(map(str, idx[:4])), '--scalar',
+            ','.join(map(str, idx[4:])), 'gx.npy', '-o', 'go.npy']
+    rc, _, err = r.run(*args)
+    check('gather_rows without --out-shape: refused, naming the operand',
+          rc == 2 and re.search(
+              r"go\.npy: kernel 'gather_rows' does not declare the shape of "
+              r"output operand 1 \(out f32 blocks \(8, 128\)\); give it "
+              r"with --out-shape: the 1st --out-shape is this output's",
+              err) is not None and not os.path.exists(r.path('go.npy')),
+          f'exit {rc}: {err.strip()}')
+    out = expect_ok('gather_rows', r, *args, '--out-shape', f'{8 * len(idx)},{cols}')
     _, shape, o = values(r.path('go.npy'), 'f')
     ref = [v for i in idx for v in x[i * 8 * cols:(i + 1) * 8 * cols]]
     check('gather_rows: rows gathered by the scalar-prefetch indices',
-          list(o) == ref and shape == (rows, cols))
-    check('gather_rows: repeated index skips a copy', '7+8 blocks' in out,
+          list(o) == ref and shape == (8 * len(idx), cols),
+          f'shape {shape}')
+    check('gather_rows: repeated index skips a copy', '5+6 blocks' in out,
           out.strip())
+
+
+def test_scalar_file(r, rng):
+    """Scalar prefetch from a file: 40,000 indices (more than a command
+    line and the old 64 KiB SMEM heap take), checked against a host
+    gather; the file's errors; reads past the scalar array."""
+    rows, cols, n = 64, 128, 40000
+    x = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
+    save(r.path('sx.npy'), '<f4', (rows, cols), 'f', x)
+    idx = [rng.randrange(rows // 8) for _ in range(n)]
+    save(r.path('sidx.npy'), '<i4', (n,), 'i', idx)
+    out = expect_ok('gather_rows --scalar-file (40000 indices)', r,
+                    'gather_rows', '--grid', n, '--scalar-file', 'sidx.npy',
+                    'sx.npy', '--out-shape', f'{8 * n},{cols}', '-o',
+                    'sgo.npy')
+    descr, shape, raw = load(r.path('sgo.npy'))
+    xb = struct.pack(f'<{rows * cols}f', *x)
+    blk = 8 * cols * 4
+    ref = b''.join(xb[i * blk:(i + 1) * blk] for i in idx)
+    check('gather_rows: 40000 row blocks gathered by the file\'s indices',
+          descr == '<f4' and shape == (8 * n, cols) and raw == ref,
+          f'{descr} {shape}, {len(raw)} bytes')
+    check('gather_rows: 40000 steps', f'{n} steps' in out, out.strip())
+    os.remove(r.path('sgo.npy'))
+    # --scalar values come first, then the file's (uint32 accepted).
+    save(r.path('su.npy'), '<u4', (3,), 'I', [6, 2, 6])
+    expect_ok('--scalar then --scalar-file', r, 'gather_rows', '--grid', 4,
+              '--scalar', 5, '--scalar-file', 'su.npy', 'sx.npy',
+              '--out-shape', f'32,{cols}', '-o', 'su_o.npy')
+    _, _, raw = load(r.path('su_o.npy'))
+    check('--scalar then --scalar-file: order kept',
+          raw == b''.join(xb[i * blk:(i + 1) * blk] for i in [5, 6, 2, 6]))
+    # Files that are not one flat int32/uint32 array.
+    save(r.path('sf.npy'), '<f4', (4,), 'f', [1.0, 2.0, 3.0, 4.0])
+    save(r.path('s2.npy'), '<i4', (2, 2), 'i', [1, 2, 3, 4])
+    with open(r.path('s8.npy'), 'wb') as f:
+        f.write(npy_bytes('<i8', (4,), bytes(32)))
+    base = ['gather_rows', '--grid', 4, 'sx.npy', '--out-shape',
+            f'32,{cols}', '-o', 'serr.npy']
+    for name, fname, status, pattern in [
+            ('f32 file', 'sf.npy', 2,
+             r"--scalar-file sf\.npy: holds f32 \('<f4'\); scalar-prefetch "
+             r"values are int32: save idx\.astype\(np\.int32\)"),
+            ('rank-2 file', 's2.npy', 2,
+             r"--scalar-file s2\.npy: the array \(2, 2\) has rank 2; scalar "
+             r"prefetch is one flat array"),
+            ('int64 file', 's8.npy', 1,
+             r"--scalar-file: s8\.npy: unsupported dtype '<i8'.*1-D int32 or "
+             r"uint32"),
+            ('missing file', 'nosuch.npy', 1,
+             r"--scalar-file: nosuch\.npy: No such file")]:
+        rc, _, err = r.run(*base[:3], '--scalar-file', fname, *base[3:])
+        check(f'--scalar-file: {name} refused', rc == status and
+              re.search(pattern, err) is not None,
+              f'exit {rc} (want {status}): {err.strip()!r}')
+    # More scalars than SMEM holds: refused before the launch, naming the
+    # fix; with more SMEM it runs.
+    big = [rng.randrange(8) for _ in range(300000)]
+    save(r.path('sbig.npy'), '<i4', (len(big),), 'i', big)
+    rc, _, err = r.run(*base[:3], '--scalar-file', 'sbig.npy', *base[3:])
+    check('300000 scalars in 1 MiB of SMEM: refused, naming the fix',
+          rc == 2 and re.search(
+              r"launch of 'gather_rows': 300000 scalar-prefetch values "
+              r"\(1200000 bytes\) do not fit in the [0-9]+ bytes of SMEM the "
+              r"module leaves free \(smem-size 1048576\): give the chip more "
+              r"SMEM \(vtpu-run --set smem-size=N\)", err) is not None,
+          f'exit {rc}: {err.strip()!r}')
+    expect_ok('300000 scalars with --set smem-size=2097152', r,
+              *base[:3], '--scalar-file', 'sbig.npy', '--set',
+              'smem-size=2097152', *base[3:])
+    _, _, raw = load(r.path('serr.npy'))
+    check('300000 scalars: the first 4 used',
+          raw == b''.join(xb[i * blk:(i + 1) * blk] for i in big[:4]))
+    # An index map reading past the scalar array: the kernel, the grid
+    # point, the index and the array's length (inline and from HBM).
+    for nidx in (4, 40):
+        ids = [rng.randrange(8) for _ in range(nidx)]
+        save(r.path('spast.npy'), '<i4', (nidx,), 'i', ids)
+        rc, _, err = r.run('gather_rows', '--grid', f'{nidx + 1},1',
+                           '--scalar-file', 'spast.npy', 'sx.npy',
+                           '--out-shape', f'{8 * nidx + 8},{cols}', '-o',
+                           'spast_o.npy')
+        check(f'index map past {nidx} scalars: reported', rc == 125 and
+              re.search(r"\(src_map\+0x[0-9a-f]+\): out-of-bounds access: "
+                        r"SMEM address 0x[0-9a-f]+ \(4 bytes\): an index map "
+                        r"of kernel 'gather_rows' at grid point "
+                        rf"\({nidx}, 0\) read s\[{nidx}\], past the "
+                        rf"launch's {nidx} scalar-prefetch values", err)
+              is not None, f'exit {rc}: {err.strip()!r}')
+
+
+def test_declared_shapes(r, rng):
+    """Outputs sized from the kernel's declaration (operand spec
+    shape_like / dtype_like), never guessed from other inputs."""
+    rows, cols = 40, 700  # not multiples of the (32, 512) blocks
+    x = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
+    y = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
+    save(r.path('ex1.npy'), '<f4', (rows, cols), 'f', x)
+    save(r.path('ey1.npy'), '<f4', (rows, cols), 'f', y)
+    # ew_binary_f32 with EW_B_SUB (1): declared like operand 0.
+    expect_ok('ew_binary_f32 without --out-shape', r, 'ew_binary_f32',
+              '--grid', '2,2', '--scalar', 1, 'ex1.npy', 'ey1.npy', '-o',
+              'eo1.npy')
+    descr, shape, o = values(r.path('eo1.npy'), 'f')
+    check('ew_binary_f32: declared shape and dtype', descr == '<f4' and
+          shape == (rows, cols), f'{descr} {shape}')
+    check('ew_binary_f32: o = x - y',
+          list(o) == [f32(a - b) for a, b in zip(x, y)])
+    # copy_block takes any dtype: the output's is the input's (declared).
+    vals = [rng.randint(-2**15, 2**15 - 1) for _ in range(48 * 256)]
+    save(r.path('c16.npy'), '<i2', (48, 256), 'h', vals)
+    expect_ok('copy_block without --out-shape', r, 'copy_block', '--grid',
+              '3,2', 'c16.npy', '-o', 'co16.npy')
+    descr, shape, o = values(r.path('co16.npy'), 'h')
+    check('copy_block: dtype and shape of its input', descr == '<i2' and
+          shape == (48, 256) and list(o) == vals, f'{descr} {shape}')
+    # A reduction's output is not like its input: refused.
+    rc, _, err = r.run('reduce_last_f32', '--grid', '5,2', '--dims',
+                       'parallel,arbitrary', '--scalar', 0, 'ex1.npy', '-o',
+                       'ro1.npy')
+    check('reduce_last_f32 without --out-shape: refused', rc == 2 and
+          "does not declare the shape of output operand 1" in err,
+          f'exit {rc}: {err.strip()}')
+    expect_ok('reduce_last_f32', r, 'reduce_last_f32', '--grid', '5,2',
+              '--dims', 'parallel,arbitrary', '--scalar', 0, 'ex1.npy',
+              '--out-shape', f'{rows},1', '-o', 'ro1.npy')
+    _, shape, o = values(r.path('ro1.npy'), 'f')
+    worst = max(abs(o[i] - sum(x[i * cols:(i + 1) * cols])) /
+                sum(abs(v) for v in x[i * cols:(i + 1) * cols])
+                for i in range(rows))
+    check('reduce_last_f32: row sums', shape == (rows, 1) and worst <= 1e-5,
+          f'{shape} {worst:.3g}')
+    # transpose declares only the dtype (of x); the shape is the caller's.
+    rc, _, err = r.run('transpose_f32', '--grid', '1,6', 'ex1.npy', '-o',
+                       'to1.npy')
+    check('transpose_f32 without --out-shape: refused', rc == 2 and
+          "output operand 1 (out any blocks (128, 128))" in err,
+          f'exit {rc}: {err.strip()}')
+    expect_ok('transpose_f32', r, 'transpose_f32', '--grid', '1,6',
+              '--out-shape', f'{cols},{rows}', 'ex1.npy', '-o', 'to1.npy')
+    descr, shape, o = values(r.path('to1.npy'), 'f')
+    check('transpose_f32: dtype declared like x, values transposed',
+          descr == '<f4' and shape == (cols, rows) and
+          all(o[j * rows + i] == x[i * cols + j] for i in range(rows)
+              for j in range(cols)), f'{descr} {shape}')
+    # An --out-shape that contradicts the declaration: the TC runtime
+    # refuses the launch.
+    rc, _, err = r.run('ew_binary_f32', '--grid', '2,2', '--scalar', 1,
+                       'ex1.npy', 'ey1.npy', '--out-shape', f'{rows},{cols + 1}',
+                       '-o', 'eo2.npy')
+    check('output shape against the declaration: refused', rc == 125 and
+          re.search(r"TC 0: bad shape: operand 2 is \(40, 701\), declared "
+                    r"like operand 0, \(40, 700\)", err) is not None and
+          "launch of 'ew_binary_f32' failed on TC 0: bad shape (73)" in err,
+          f'exit {rc}: {err.strip()}')
 
 
 def test_scale_any(r, rng):
@@ -304,7 +478,8 @@ def test_errors(r):
                  'ey.npy', '-o', 'eo.npy')
     expect_error(r, 'missing scalar prefetch', 2,
                  r"launch of 'gather_rows' has 0 scalar-prefetch values",
-                 'gather_rows', *base, 'ex.npy', '-o', 'eo.npy')
+                 'gather_rows', *base, 'ex.npy', '--out-shape', '64,128',
+                 '-o', 'eo.npy')
     expect_error(r, 'unwritable output', 1, r'/nonexistent/o\.npy: ',
                  'add_sin_f32', *base, 'ex.npy', 'ey.npy', '-o',
                  '/nonexistent/o.npy')
@@ -343,6 +518,8 @@ def main():
         test_add_mul(r, rng)
         test_matmul(r, rng)
         test_gather(r, rng)
+        test_declared_shapes(r, rng)
+        test_scalar_file(r, rng)
         test_scale_any(r, rng)
         test_row_scale(r, rng)
         test_errors(r)

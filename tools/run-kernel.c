@@ -246,6 +246,42 @@ static void parse_launch_opts(const run_kernel_args *a, vtpu_rt_launch *l,
         }
         free_list(parts);
     }
+    if (a->scalar_file) {
+        /* After the --scalar values: a 1-D int32/uint32 array, as many
+         * values as SMEM holds (the command line runs out first). */
+        vtpu_npy f;
+        char err[512], shape[96];
+        const char *fn = a->scalar_file;
+        if (vtpu_npy_read(&f, fn, err, sizeof(err)))
+            die(EXIT_FILE,
+                "--scalar-file: %s (it takes a 1-D int32 or uint32 array: "
+                "np.save(f, idx.astype(np.int32)))",
+                err);
+        vtpu_npy_format_shape(f.shape, f.rank, shape, sizeof(shape));
+        if (f.dtype != VTPU_I32 && f.dtype != VTPU_U32)
+            die(EXIT_USAGE,
+                "--scalar-file %s: holds %s ('%s'); scalar-prefetch values "
+                "are int32: save idx.astype(np.int32)",
+                fn, vtpu_npy_dtype_name(f.dtype), vtpu_npy_descr(f.dtype));
+        if (f.rank != 1)
+            die(EXIT_USAGE,
+                "--scalar-file %s: the array %s has rank %u; scalar "
+                "prefetch is one flat array: save idx.ravel()",
+                fn, shape, f.rank);
+        size_t n = f.bytes / 4;
+        if (n > (1u << 24) - (size_t)nvals)
+            die(EXIT_USAGE,
+                "--scalar-file %s: %zu values (with --scalar: %zu); a "
+                "launch takes at most 2^24",
+                fn, n, n + nvals);
+        int32_t *all = realloc(vals, (nvals + n) * sizeof(*vals) + 1);
+        if (!all)
+            die(EXIT_FAULT, "out of memory (%zu scalar values)", nvals + n);
+        vals = all;
+        memcpy(vals + nvals, f.data, n * 4);
+        nvals += (unsigned)n;
+        vtpu_npy_free(&f);
+    }
     l->num_scalars = nvals;
     *scalars = vals;
     l->scalars = *scalars;
@@ -258,19 +294,24 @@ static const char *role_name(uint8_t role)
                                    : "in/out";
 }
 
+/* "out f32 blocks (8, 128)" / "in f32 rank 2 in HBM". */
+static void describe_operand(str *s, const vtpu_operand_spec *o)
+{
+    char blk[96];
+    vtpu_npy_format_shape(o->block, o->rank, blk, sizeof(blk));
+    str_printf(s, "%s %s", role_name(o->role), vtpu_npy_dtype_name(o->dtype));
+    if (o->space == VTPU_MS_ANY)
+        str_printf(s, " rank %u in HBM", o->rank);
+    else
+        str_printf(s, " blocks %s", blk);
+}
+
 /* "0: in f32 blocks (8, 128); 1: ..." for usage messages. */
 static void describe_operands(str *s, const vtpu_kernel_entry *e, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        const vtpu_operand_spec *o = &e->operands[i];
-        char blk[96];
-        vtpu_npy_format_shape(o->block, o->rank, blk, sizeof(blk));
-        str_printf(s, "%s%u: %s %s", i ? "; " : "", i, role_name(o->role),
-                   vtpu_npy_dtype_name(o->dtype));
-        if (o->space == VTPU_MS_ANY)
-            str_printf(s, " rank %u in HBM", o->rank);
-        else
-            str_printf(s, " blocks %s", blk);
+        str_printf(s, "%s%u: ", i ? "; " : "", i);
+        describe_operand(s, &e->operands[i]);
     }
 }
 
@@ -282,34 +323,46 @@ typedef struct kernel_io {
     const char *out_file[VTPU_MAX_OPERANDS];
 } kernel_io;
 
-/* Shape and dtype of output operand i from --out-shape or the inputs. */
+/* "1st", "2nd", ... */
+static const char *ordinal(unsigned n, char *buf, size_t len)
+{
+    const char *suf = "th";
+    if (n % 100 < 11 || n % 100 > 13)
+        suf = n % 10 == 1   ? "st"
+              : n % 10 == 2 ? "nd"
+              : n % 10 == 3 ? "rd"
+                            : "th";
+    snprintf(buf, len, "%u%s", n, suf);
+    return buf;
+}
+
+/*
+ * Shape and dtype of output operand i (the nth output, from 0): from
+ * --out-shape `spec`, else from what the kernel declares (its operand
+ * spec's shape_like / dtype_like); never guessed.
+ */
 static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
-                         const char *spec)
+                         unsigned nth, const char *spec)
 {
     const vtpu_operand_spec *o = &e->operands[i];
     vtpu_npy *a = &io->arr[i];
-    const vtpu_npy *ref = NULL;
+    const vtpu_npy *like = NULL, *dlike = NULL;
+    char nb[16];
 
-    /* The reference input: every input of the output's rank (and dtype,
-     * if the kernel fixes one) must agree on the shape. */
-    for (unsigned j = 0; j < io->nops; j++) {
-        const vtpu_npy *c = &io->arr[j];
-        if (!io->in_file[j] || (o->rank && c->rank != o->rank) ||
-            (o->dtype && c->dtype != o->dtype))
-            continue;
-        if (ref && (ref->rank != c->rank ||
-                    memcmp(ref->shape, c->shape, sizeof(c->shape)))) {
-            if (!spec)
-                die(EXIT_USAGE,
-                    "%s: cannot infer the shape of output operand %u (its "
-                    "inputs have different shapes); give it with --out-shape",
-                    io->out_file[i], i);
+    /* Declarations name operands with files (inputs); an output declared
+     * like another output is sized by that one's declaration. */
+    for (unsigned s = o->shape_like, hops = 0;
+         s && s <= io->nops && hops < VTPU_MAX_OPERANDS; hops++) {
+        if (io->in_file[s - 1]) {
+            like = &io->arr[s - 1];
             break;
         }
-        if (!ref)
-            ref = c;
+        s = e->operands[s - 1].shape_like;
     }
-    a->dtype = o->dtype ? o->dtype : ref ? ref->dtype : 0;
+    if (o->dtype_like && o->dtype_like <= io->nops &&
+        io->in_file[o->dtype_like - 1])
+        dlike = &io->arr[o->dtype_like - 1];
+    a->dtype = o->dtype ? o->dtype : dlike ? dlike->dtype : 0;
     if (spec) {
         const char *dims = spec;
         const char *colon = strchr(spec, ':');
@@ -331,20 +384,25 @@ static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
         }
         a->rank =
             parse_list("--out-shape", dims, VTPU_NPY_MAX_RANK, 1, a->shape);
-    } else if (ref) {
-        a->rank = ref->rank;
-        memcpy(a->shape, ref->shape, sizeof(a->shape));
+    } else if (like) {
+        a->rank = like->rank;
+        memcpy(a->shape, like->shape, sizeof(a->shape));
     } else {
+        str d = {0};
+        describe_operand(&d, o);
         die(EXIT_USAGE,
-            "%s: cannot infer the shape of output operand %u (no input of "
-            "rank %u); give it with --out-shape",
-            io->out_file[i], i, o->rank);
+            "%s: kernel '%s' does not declare the shape of output operand "
+            "%u (%s); give it with --out-shape: the %s --out-shape is this "
+            "output's (%u dimension%s)",
+            io->out_file[i], e->name, i, str_get(&d),
+            ordinal(nth + 1, nb, sizeof(nb)), o->rank ? o->rank : 1,
+            o->rank == 1 || !o->rank ? "" : "s");
     }
     if (!a->dtype)
         die(EXIT_USAGE,
-            "%s: output operand %u takes any dtype; give one with "
-            "--out-shape DT:N,...",
-            io->out_file[i], i);
+            "%s: output operand %u of '%s' takes any dtype; give one as "
+            "the %s --out-shape DT:N,...",
+            io->out_file[i], i, e->name, ordinal(nth + 1, nb, sizeof(nb)));
 }
 
 /* Check a file's array against the kernel's declaration of operand i. */
@@ -417,8 +475,7 @@ static void bind_files(const vtpu_kernel_entry *e, kernel_io *io,
         const char *spec = fo < nshapes ? a->out_shapes[fo] : NULL;
         if (spec && !strcmp(spec, "auto"))
             spec = NULL;
-        fo++;
-        output_shape(e, io, i, spec);
+        output_shape(e, io, i, fo++, spec);
         check_operand(e, i, &io->arr[i], io->out_file[i]);
     }
 }

@@ -21,6 +21,8 @@ typedef struct run_kernel_args {
     const char *grid;  /* --grid "512,4" or NULL */
     const char *dims;  /* --dims "parallel,arbitrary" or NULL */
     char **scalars;    /* --scalar values "3,4" */
+    const char *scalar_file; /* --scalar-file FILE.npy or NULL: int32/uint32
+                                values after the --scalar ones */
     char **out_shapes; /* --out-shape "[DT:]N,N", per output */
     bool quiet;        /* no summary line */
     const char *grid_order; /* --grid-order "shuffle[:SEED]" or NULL */

@@ -6,7 +6,8 @@
  * built statically for riscv64 Linux (make linux-user).
  *
  *   vtpu-run MODULE.elf KERNEL [--grid N[,N...]] [--dims S[,S...]]
- *            [--scalar V,...] IN.npy... -o OUT.npy... [--out-shape ...]
+ *            [--scalar V,...] [--scalar-file S.npy] IN.npy... -o OUT.npy...
+ *            [--out-shape ...]
  *            [--device /dev/accel/accelN] [-q]
  *
  * The same files, options, summary line, messages and exit statuses as
@@ -46,8 +47,8 @@ static const char usage[] =
     "Runs one launch of KERNEL from the kernel module MODULE.elf on the vtpu\n"
     "through the Linux driver (/dev/accel/accel0) and the runtime.  Input\n"
     "files go to the kernel's input (and in/out) operands in order, -o files\n"
-    "to its output (and in/out) operands in order; an output's shape is that\n"
-    "of the inputs of its rank unless --out-shape gives it.  Prints one\n"
+    "to its output (and in/out) operands in order; an output's shape is the\n"
+    "one the kernel declares, else --out-shape must give it.  Prints one\n"
     "summary line (kernel, grid, TCs, launch time, bytes moved).  Exit\n"
     "status: 0; 1 for a file that cannot be read or written; 2 for usage\n"
     "errors; 125 if the launch failed; 126 if the module could not be\n"
@@ -60,8 +61,10 @@ static const char usage[] =
     "  --dims=S[,S...]          parallel or arbitrary per grid dimension\n"
     "                           (default: all arbitrary)\n"
     "  --scalar=V[,V...]        scalar-prefetch values, int32 (repeatable)\n"
+    "  --scalar-file=FILE.npy   more of them, after the --scalar ones: a 1-D\n"
+    "                           int32/uint32 .npy file\n"
     "  --out-shape=[DT:]N[,N...]  shape (and dtype) of the next output;\n"
-    "                           'auto' keeps the default (repeatable)\n"
+    "                           'auto' keeps the declared one (repeatable)\n"
     "  --grid-order=ORDER       lexicographic (default) or shuffle[:SEED]\n"
     "  --check-revisit          fail when an output block comes back after\n"
     "                           it was written back\n"
@@ -74,6 +77,7 @@ enum {
     OPT_GRID = 256,
     OPT_DIMS,
     OPT_SCALAR,
+    OPT_SCALAR_FILE,
     OPT_OUT_SHAPE,
     OPT_GRID_ORDER,
     OPT_CHECK_REVISIT,
@@ -86,6 +90,7 @@ static const struct option opts[] = {
     {"grid", required_argument, NULL, OPT_GRID},
     {"dims", required_argument, NULL, OPT_DIMS},
     {"scalar", required_argument, NULL, OPT_SCALAR},
+    {"scalar-file", required_argument, NULL, OPT_SCALAR_FILE},
     {"out-shape", required_argument, NULL, OPT_OUT_SHAPE},
     {"grid-order", required_argument, NULL, OPT_GRID_ORDER},
     {"check-revisit", no_argument, NULL, OPT_CHECK_REVISIT},
@@ -151,6 +156,9 @@ int main(int argc, char **argv)
             break;
         case OPT_SCALAR:
             push(&scalars, optarg);
+            break;
+        case OPT_SCALAR_FILE:
+            ka.scalar_file = optarg;
             break;
         case OPT_OUT_SHAPE:
             push(&shapes, optarg);

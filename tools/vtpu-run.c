@@ -49,6 +49,7 @@ static gchar *opt_gdb; /* --gdb [HOST:]PORT (docs/debugging.md) */
 static gchar *opt_grid;
 static gchar *opt_dims;
 static gchar **opt_scalar;
+static gchar *opt_scalar_file;
 static gchar **opt_out_shape;
 static gboolean opt_quiet;
 static gchar *opt_dma_order;
@@ -101,9 +102,14 @@ static const GOptionEntry entries[] = {
     {"scalar", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_scalar,
      "Kernel mode: scalar-prefetch values, int32 (repeatable)",
      "V[,V...]"},
+    {"scalar-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_scalar_file,
+     "Kernel mode: more scalar-prefetch values, after the --scalar ones: "
+     "a 1-D int32/uint32 .npy file",
+     "FILE.npy"},
     {"out-shape", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_out_shape,
      "Kernel mode: shape (and dtype) of the next output, e.g. 1024,128 or "
-     "i32:1024,128; 'auto' keeps the default (repeatable, in output order)",
+     "i32:1024,128; 'auto' keeps the kernel's declared shape (repeatable, "
+     "in output order)",
      "[DT:]N[,N...]"},
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet,
      "Kernel mode: do not print the summary line", NULL},
@@ -341,12 +347,14 @@ int main(int argc, char **argv)
         "      125 if it faulted (report on stderr); 126 if it could not be\n"
         "      loaded; 2 for usage errors.\n\n"
         "  vtpu-run MODULE.elf KERNEL [--grid N[,N...]] [--dims S[,S...]]\n"
-        "           [--scalar V,...] IN.npy... -o OUT.npy... [--out-shape ...]\n"
+        "           [--scalar V,...] [--scalar-file S.npy] IN.npy...\n"
+        "           -o OUT.npy... [--out-shape ...]\n"
         "      runs one launch of KERNEL through the driver and runtime.\n"
         "      Input files go to the kernel's input (and in/out) operands in\n"
         "      order, -o files to its output (and in/out) operands in order;\n"
-        "      an output's shape is that of the inputs of its rank unless\n"
-        "      --out-shape gives it.  Prints one summary line (kernel, grid,\n"
+        "      an output's shape is the one the kernel declares (like an\n"
+        "      input's), else --out-shape must give it.  Prints one summary\n"
+        "      line (kernel, grid,\n"
         "      TCs, launch time, bytes moved).  Exit status: 0; 1 for a file\n"
         "      that cannot be read or written; 2 for usage errors; 125 if the\n"
         "      launch failed; 126 if the module could not be loaded.\n"
@@ -376,6 +384,7 @@ int main(int argc, char **argv)
         .grid = opt_grid,
         .dims = opt_dims,
         .scalars = opt_scalar,
+        .scalar_file = opt_scalar_file,
         .out_shapes = opt_out_shape,
         .quiet = opt_quiet,
         .grid_order = opt_grid_order,

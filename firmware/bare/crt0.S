@@ -2,9 +2,11 @@
  * crt0.S - start-up for programs on a vtpu TensorCore.
  *
  * At entry vtpu passes a0 = TC id, a1 = TCs started, a2..a5 = run
- * arguments (vtpu.h).  They are kept in __vtpu_entry_args for
- * vtpu_entry_arg(); main() gets argc = 0.  Under other loaders
- * (qemu-riscv32) the values are whatever the loader left there.
+ * arguments (vtpu.h) and sp = the top of SMEM (SMEM base + smem-size).
+ * They are kept in __vtpu_entry_args (a2..a5) and __vtpu_entry_sp for
+ * vtpu_entry_arg() and vtpu_smem_top(); main() gets argc = 0.  Under
+ * other loaders (qemu-riscv32) the values are whatever the loader left
+ * there.
  */
     .section .text.init, "ax"
     .globl _start
@@ -13,6 +15,8 @@ _start:
     .option norelax
     la      gp, __global_pointer$
     .option pop
+    la      t0, __vtpu_entry_sp
+    sw      sp, 0(t0)
     la      sp, __stack_top
     la      t0, __vtpu_entry_args
     sw      a2, 0(t0)
@@ -36,3 +40,6 @@ _start:
     .globl __vtpu_entry_args
 __vtpu_entry_args:
     .word   0, 0, 0, 0
+    .globl __vtpu_entry_sp
+__vtpu_entry_sp:
+    .word   0

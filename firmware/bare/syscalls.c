@@ -83,3 +83,9 @@ unsigned long vtpu_entry_arg(unsigned i)
     extern unsigned long __vtpu_entry_args[4];
     return i < 4 ? __vtpu_entry_args[i] : 0;
 }
+
+unsigned long vtpu_smem_top(void)
+{
+    extern unsigned long __vtpu_entry_sp;
+    return __vtpu_entry_sp;
+}

@@ -82,5 +82,5 @@ VTPU_BODY(scale_any_body, k)
 
 VTPU_KERNEL(scale_any, scale_any_body,
             .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
-                         VTPU_ANY(VTPU_ROLE_OUT, VTPU_F32, 2)},
+                         VTPU_ANY_OUT_LIKE(0, VTPU_F32, 2)},
             .scratch_vmem = 4 * CHUNK_BYTES, .num_sems = NUM_SEMS);

@@ -92,8 +92,8 @@ VTPU_BODY(vst_small_body, k)
 
 VTPU_KERNEL(vst_small, vst_small_body,
             .operands = {VTPU_IN(VTPU_F32, rows, 1, 128),
-                         VTPU_OUT(VTPU_F32, rows, 1, 128),
-                         VTPU_OUT(VTPU_F32, rows, 1, 128)});
+                         VTPU_OUT_LIKE(0, VTPU_F32, rows, 1, 128),
+                         VTPU_OUT_LIKE(0, VTPU_F32, rows, 1, 128)});
 
 VTPU_BODY(smem_count_body, k)
 {

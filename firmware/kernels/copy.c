@@ -30,5 +30,5 @@ VTPU_BODY(copy_block_body, k)
 
 VTPU_KERNEL(copy_block, copy_block_body,
             .operands = {VTPU_IN(VTPU_DT_ANY, tile_ij, 16, 128),
-                         VTPU_OUT(VTPU_DT_ANY, tile_ij, 16, 128)},
+                         VTPU_OUT_LIKE(0, VTPU_DT_ANY, tile_ij, 16, 128)},
             .num_sems = NUM_SEMS);

@@ -28,7 +28,7 @@ VTPU_BODY(add_sin_f32_body, k)
 VTPU_KERNEL(add_sin_f32, add_sin_f32_body,
             .operands = {VTPU_IN(VTPU_F32, tile_ij, 8, 128),
                          VTPU_IN(VTPU_F32, tile_ij, 8, 128),
-                         VTPU_OUT(VTPU_F32, tile_ij, 8, 128)});
+                         VTPU_OUT_LIKE(0, VTPU_F32, tile_ij, 8, 128)});
 
 VTPU_BODY(add_mul_i32_body, k)
 {
@@ -43,4 +43,4 @@ VTPU_BODY(add_mul_i32_body, k)
 VTPU_KERNEL(add_mul_i32, add_mul_i32_body,
             .operands = {VTPU_IN(VTPU_I32, tile_ij, 8, 128),
                          VTPU_IN(VTPU_I32, tile_ij, 8, 128),
-                         VTPU_OUT(VTPU_I32, tile_ij, 8, 128)});
+                         VTPU_OUT_LIKE(0, VTPU_I32, tile_ij, 8, 128)});

@@ -89,7 +89,7 @@ VTPU_BODY(flash_attn_body, k)
         MXU_CLR(1);
         for (uint32_t r = 0; r < 16; r++) {
             VLD(1, vb + r * VB);
-            MXU_PUSH_F32(1, 1, 0);
+            MXU_PUSH_F32(0, 1, 1);
         }
         VBCAST_F32(20, scale);
         VBCAST_I32(21, S);
@@ -142,5 +142,5 @@ VTPU_KERNEL(flash_attn_f32, flash_attn_body,
             .operands = {VTPU_IN(VTPU_F32, fa_q, 1, BQ, 128),
                          VTPU_IN(VTPU_F32, fa_kv, 1, BQ, 128),
                          VTPU_IN(VTPU_F32, fa_kv, 1, BQ, 128),
-                         VTPU_OUT(VTPU_F32, fa_q, 1, BQ, 128)},
+                         VTPU_OUT_LIKE(0, VTPU_F32, fa_q, 1, BQ, 128)},
             .scratch_vmem = 3 * 16 * VB);

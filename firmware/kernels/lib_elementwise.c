@@ -180,12 +180,12 @@ VTPU_BODY(ew_binary_i32_body, k)
 
 #define EW_OPS1(dt)                                                            \
     {                                                                          \
-        VTPU_IN(dt, tile_ij, BR, BC), VTPU_OUT(dt, tile_ij, BR, BC)            \
+        VTPU_IN(dt, tile_ij, BR, BC), VTPU_OUT_LIKE(0, dt, tile_ij, BR, BC)    \
     }
 #define EW_OPS2(dt)                                                            \
     {                                                                          \
         VTPU_IN(dt, tile_ij, BR, BC), VTPU_IN(dt, tile_ij, BR, BC),            \
-            VTPU_OUT(dt, tile_ij, BR, BC)                                      \
+            VTPU_OUT_LIKE(0, dt, tile_ij, BR, BC)                              \
     }
 
 VTPU_KERNEL(ew_unary_f32, ew_unary_f32_body, .operands = EW_OPS1(VTPU_F32),
@@ -252,7 +252,7 @@ VTPU_BODY(cast_bf16_f32_body, k)
 
 #define CAST_OPS(a, b)                                                         \
     {                                                                          \
-        VTPU_IN(a, tile_ij, CR, 128), VTPU_OUT(b, tile_ij, CR, 128)            \
+        VTPU_IN(a, tile_ij, CR, 128), VTPU_OUT_LIKE(0, b, tile_ij, CR, 128)    \
     }
 
 VTPU_KERNEL(cast_f32_i32, cast_f32_i32_body,
@@ -285,4 +285,4 @@ VTPU_BODY(add_sin_f32_b512_body, k)
 VTPU_KERNEL(add_sin_f32_b512, add_sin_f32_b512_body,
             .operands = {VTPU_IN(VTPU_F32, tile_ij, 512, 128),
                          VTPU_IN(VTPU_F32, tile_ij, 512, 128),
-                         VTPU_OUT(VTPU_F32, tile_ij, 512, 128)});
+                         VTPU_OUT_LIKE(0, VTPU_F32, tile_ij, 512, 128)});

@@ -45,7 +45,9 @@ VTPU_BODY(transpose_body, k)
 
 VTPU_KERNEL(transpose_f32, transpose_body,
             .operands = {VTPU_IN(VTPU_DT_ANY, xp_x, 128, 128),
-                         VTPU_OUT(VTPU_DT_ANY, xp_o, 128, 128)});
+                         VTPU_OPERAND_EX(VTPU_ROLE_OUT, VTPU_MS_VMEM,
+                                         VTPU_DT_ANY, xp_o, VTPU_LIKE_NONE,
+                                         VTPU_LIKE(0), 128, 128)});
 
 VTPU_INDEX_MAP(cs_map, g, s, b)
 {
@@ -106,9 +108,9 @@ VTPU_BODY(cumsum_i32_body, k)
 
 VTPU_KERNEL(cumsum_f32, cumsum_f32_body,
             .operands = {VTPU_IN(VTPU_F32, cs_map, 8, 512),
-                         VTPU_OUT(VTPU_F32, cs_map, 8, 512)},
+                         VTPU_OUT_LIKE(0, VTPU_F32, cs_map, 8, 512)},
             .scratch_vmem = 4096);
 VTPU_KERNEL(cumsum_i32, cumsum_i32_body,
             .operands = {VTPU_IN(VTPU_I32, cs_map, 8, 512),
-                         VTPU_OUT(VTPU_I32, cs_map, 8, 512)},
+                         VTPU_OUT_LIKE(0, VTPU_I32, cs_map, 8, 512)},
             .scratch_vmem = 4096);

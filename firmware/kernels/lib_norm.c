@@ -102,7 +102,7 @@ VTPU_BODY(softmax_body, k)
 
 VTPU_KERNEL(softmax_f32, softmax_body,
             .operands = {VTPU_IN(VTPU_F32, row_blocks, 8, VTPU_FULL),
-                         VTPU_OUT(VTPU_F32, row_blocks, 8, VTPU_FULL)});
+                         VTPU_OUT_LIKE(0, VTPU_F32, row_blocks, 8, VTPU_FULL)});
 
 static float eps_of(const vtpu_kctx *k)
 {
@@ -181,10 +181,10 @@ VTPU_KERNEL(layernorm_f32, layernorm_body,
             .operands = {VTPU_IN(VTPU_F32, row_blocks, 8, VTPU_FULL),
                          VTPU_IN(VTPU_F32, NULL, VTPU_FULL),
                          VTPU_IN(VTPU_F32, NULL, VTPU_FULL),
-                         VTPU_OUT(VTPU_F32, row_blocks, 8, VTPU_FULL)},
+                         VTPU_OUT_LIKE(0, VTPU_F32, row_blocks, 8, VTPU_FULL)},
             .num_scalars = 1);
 VTPU_KERNEL(rmsnorm_f32, rmsnorm_body,
             .operands = {VTPU_IN(VTPU_F32, row_blocks, 8, VTPU_FULL),
                          VTPU_IN(VTPU_F32, NULL, VTPU_FULL),
-                         VTPU_OUT(VTPU_F32, row_blocks, 8, VTPU_FULL)},
+                         VTPU_OUT_LIKE(0, VTPU_F32, row_blocks, 8, VTPU_FULL)},
             .num_scalars = 1);

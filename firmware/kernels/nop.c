@@ -22,4 +22,4 @@ VTPU_KERNEL(nop0, nop_body);
 VTPU_KERNEL(nop3, nop_body,
             .operands = {VTPU_IN(VTPU_DT_ANY, tile_ij, 8, 128),
                          VTPU_IN(VTPU_DT_ANY, tile_ij, 8, 128),
-                         VTPU_OUT(VTPU_DT_ANY, tile_ij, 8, 128)});
+                         VTPU_OUT_LIKE(0, VTPU_DT_ANY, tile_ij, 8, 128)});

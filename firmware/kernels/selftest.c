@@ -53,3 +53,19 @@ VTPU_BODY(race_out_body, k)
 VTPU_KERNEL(race_out, race_out_body,
             .operands = {VTPU_IN(VTPU_F32, race_in_map, 8, 128),
                          VTPU_OUT(VTPU_F32, race_out_map, 8, 128)});
+
+/* An output declared like itself: a malformed table entry
+ * (VTPU_LERR_TABLE); and a body that reads one scalar past the launch's
+ * array (the engine's report names it). */
+VTPU_BODY(scalar_past_body, k)
+{
+    VBCAST_I32(1, vtpu_scalar(k, k->num_scalars));
+    VST(1, vtpu_ref(k, 0));
+}
+
+VTPU_KERNEL(bad_like, scalar_past_body,
+            .operands = {VTPU_OPERAND_EX(VTPU_ROLE_OUT, VTPU_MS_VMEM, VTPU_I32,
+                                         NULL, VTPU_LIKE(0), VTPU_LIKE_NONE, 8,
+                                         128)});
+VTPU_KERNEL(scalar_past, scalar_past_body,
+            .operands = {VTPU_OUT(VTPU_I32, NULL, 8, 128)});

@@ -514,6 +514,10 @@ static void sort_body(const vtpu_kctx *k, int kt, uint32_t nv, int topk)
 #define IN_ VTPU_ROLE_IN
 #define OUT_ VTPU_ROLE_OUT
 #define ANY_(role, dt) VTPU_ANY(role, dt, 0)
+/* an output of the keys' shape (operand 0), with the dtype of operand i */
+#define KEYS_LIKE_(dt) VTPU_ANY_OUT_LIKE(0, dt, 0)
+#define VALS_LIKE_(i)                                                          \
+    VTPU_ANY_EX(OUT_, VTPU_DT_ANY, 0, VTPU_LIKE(0), VTPU_LIKE(i))
 #define SCRATCH(nv, kt) ((2 + (nv)) * CAPB + ((kt) == KEY_BF16 ? CAPB / 2 : 0))
 
 #define SORT_KERNELS(name, kt, DT)                                             \
@@ -523,7 +527,7 @@ static void sort_body(const vtpu_kctx *k, int kt, uint32_t nv, int topk)
     }                                                                          \
     VTPU_KERNEL(                                                               \
         name, name##_body,                                                     \
-        .operands = {ANY_(IN_, DT), ANY_(OUT_, DT), ANY_(OUT_, VTPU_I32)},     \
+        .operands = {ANY_(IN_, DT), KEYS_LIKE_(DT), KEYS_LIKE_(VTPU_I32)},     \
         .scratch_vmem = SCRATCH(0, kt), .num_sems = 1);                        \
     VTPU_BODY(name##_v1_body, k)                                               \
     {                                                                          \
@@ -531,8 +535,8 @@ static void sort_body(const vtpu_kctx *k, int kt, uint32_t nv, int topk)
     }                                                                          \
     VTPU_KERNEL(name##_v1, name##_v1_body,                                     \
                 .operands = {ANY_(IN_, DT), ANY_(IN_, VTPU_DT_ANY),            \
-                             ANY_(OUT_, DT), ANY_(OUT_, VTPU_I32),             \
-                             ANY_(OUT_, VTPU_DT_ANY)},                         \
+                             KEYS_LIKE_(DT), KEYS_LIKE_(VTPU_I32),             \
+                             VALS_LIKE_(1)},                                   \
                 .scratch_vmem = SCRATCH(1, kt), .num_sems = 1);                \
     VTPU_BODY(name##_v2_body, k)                                               \
     {                                                                          \
@@ -540,9 +544,9 @@ static void sort_body(const vtpu_kctx *k, int kt, uint32_t nv, int topk)
     }                                                                          \
     VTPU_KERNEL(name##_v2, name##_v2_body,                                     \
                 .operands = {ANY_(IN_, DT), ANY_(IN_, VTPU_DT_ANY),            \
-                             ANY_(IN_, VTPU_DT_ANY), ANY_(OUT_, DT),           \
-                             ANY_(OUT_, VTPU_I32), ANY_(OUT_, VTPU_DT_ANY),    \
-                             ANY_(OUT_, VTPU_DT_ANY)},                         \
+                             ANY_(IN_, VTPU_DT_ANY), KEYS_LIKE_(DT),           \
+                             KEYS_LIKE_(VTPU_I32), VALS_LIKE_(1),              \
+                             VALS_LIKE_(2)},                                   \
                 .scratch_vmem = SCRATCH(2, kt), .num_sems = 1)
 
 SORT_KERNELS(sort_f32, KEY_F32, VTPU_F32);

@@ -193,11 +193,15 @@ VTPU_BODY(take_last_16_body, k)
 VTPU_KERNEL(take_last_32, take_last_32_body,
             .operands = {ANY_(VTPU_ROLE_IN, VTPU_DT_ANY),
                          ANY_(VTPU_ROLE_IN, VTPU_I32),
-                         ANY_(VTPU_ROLE_OUT, VTPU_DT_ANY)},
+                         /* idx's shape, src's dtype */
+                         VTPU_ANY_EX(VTPU_ROLE_OUT, VTPU_DT_ANY, 0,
+                                     VTPU_LIKE(1), VTPU_LIKE(0))},
             .scratch_smem = TAKE_SCRATCH, .num_sems = 1);
 
 VTPU_KERNEL(take_last_16, take_last_16_body,
             .operands = {ANY_(VTPU_ROLE_IN, VTPU_DT_ANY),
                          ANY_(VTPU_ROLE_IN, VTPU_I32),
-                         ANY_(VTPU_ROLE_OUT, VTPU_DT_ANY)},
+                         /* idx's shape, src's dtype */
+                         VTPU_ANY_EX(VTPU_ROLE_OUT, VTPU_DT_ANY, 0,
+                                     VTPU_LIKE(1), VTPU_LIKE(0))},
             .scratch_smem = TAKE_SCRATCH, .num_sems = 1);

@@ -16,7 +16,9 @@ rt_state vtpu_rt;
  * firmware/vtpu.ld places the section at VTPU_MAILBOX_ADDR. */
 __attribute__((section(".vtpu.mailbox"),
                used)) volatile vtpu_mailbox vtpu_rt_mailbox = {
-    .magic = VTPU_MAILBOX_MAGIC, .kernel = UINT32_MAX};
+    .magic = VTPU_MAILBOX_MAGIC,
+    .kernel = UINT32_MAX,
+    .size8 = sizeof(vtpu_mailbox) / 8};
 
 /* Announce the grid loop: what runs, and where its grid point is kept. */
 static void publish_grid(const rt_state *st)
@@ -34,6 +36,10 @@ static void publish_grid(const rt_state *st)
     mb->regions_addr = (uint32_t)(uintptr_t)st->regions;
     mb->num_regions = st->nregions;
     mb->rt_flags = VTPU_MB_RT_REGIONS;
+    mb->scalars_addr = (uint32_t)(uintptr_t)st->ctx.scalars;
+    mb->num_scalars = st->ctx.num_scalars;
+    mb->kernel_addr = (uint32_t)(uintptr_t)st->ctx.kernel;
+    mb->map_point_addr = (uint32_t)(uintptr_t)st->next;
     mb->phase = VTPU_MB_GRID;
 }
 

@@ -213,17 +213,18 @@ void rt_pipeline(rt_state *st)
     rt_op *ops = st->op, *end = st->op + st->nblocked;
     vtpu_body_fn body = st->body;
     uint32_t steps = st->steps, rank = st->grid_rank;
-    int32_t nx[4];
+    int32_t *nx = st->next; /* the mailbox points at it */
 
     if (steps == 0)
         return;
 
     /* Prologue: the first grid point's blocks. */
     step_begin(st, 0);
+    copy4(nx, k->idx);
     for (rt_op *o = ops; o < end; o++) {
         rt_buf *c = o->cur;
         if (o->map)
-            o->map(k->idx, sc, c->bidx);
+            o->map(nx, sc, c->bidx);
         locate(st, o, c, k->idx);
         copy4(o->nxt->bidx, c->bidx);
         o->nxt->off = c->off;

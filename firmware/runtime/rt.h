@@ -82,10 +82,13 @@ typedef struct rt_state {
     uint32_t tc, ntcs;
     uint32_t steps;   /* grid points this TC runs */
     int32_t start[4]; /* this TC's first grid point */
+    int32_t next[4];  /* the grid point the index maps run for (mailbox) */
     uint32_t grid_rank;
     uint32_t rt_sem;      /* the runtime's semaphore for one-off copies */
     uint32_t vmem_top;    /* bytes of VMEM allocated (from its base) */
     uintptr_t smem_top;   /* next free byte of the SMEM heap */
+    uintptr_t tail_top;   /* next free byte after the stack (SMEM tail) */
+    uintptr_t tail_end;   /* end of the SMEM tail: the scalars start */
     uint8_t status_ok;    /* the descriptor's status fields can be used */
     uint8_t shared_error; /* an error every TC finds the same way */
     uint8_t shuffle;      /* VTPU_LAUNCH_F_SHUFFLE (checks.c) */
@@ -138,5 +141,7 @@ const char *rt_dtype_name(uint32_t dt);
 
 /* firmware/bare/syscalls.c: run arguments a2..a5. */
 unsigned long vtpu_entry_arg(unsigned i);
+/* firmware/bare/syscalls.c: sp at entry, the end of SMEM. */
+unsigned long vtpu_smem_top(void);
 
 #endif /* VTPU_RT_H */

@@ -9,8 +9,9 @@
  * operand order a zeroed block (inputs whose array does not divide into
  * blocks) and two block buffers, in VMEM or SMEM:
  *   VMEM  base: scratch_vmem | VMEM operands' blocks
- *   SMEM  heap: scalars (> 16) | scratch_smem | the runtime's operand
- *         records | SMEM operands' blocks
+ *   SMEM  heap (then the tail, when the heap is full): scratch_smem |
+ *         the runtime's operand records | SMEM operands' blocks
+ *   SMEM  tail: image | stack | free (the tail) | scalars | end of SMEM
  *   sems  0 .. num_sems-1 the body's | one for the runtime | two per
  *         blocked operand
  */
@@ -21,7 +22,7 @@
 
 extern const vtpu_kernel_entry __vtpu_kernels_start[];
 extern const vtpu_kernel_entry __vtpu_kernels_end[];
-extern char __heap_start[], __heap_end[];
+extern char __heap_start[], __heap_end[], __stack_top[];
 
 static uint32_t align_up(uint32_t v, uint32_t a)
 {
@@ -41,17 +42,31 @@ static uint32_t vmem_alloc(rt_state *st, uint32_t bytes)
     return VTPU_VMEM_BASE + (uint32_t)at;
 }
 
+/* SMEM from the heap (the image's .heap), else from the tail: what is
+ * free between the stack and the scalar-prefetch array at the end of
+ * SMEM. */
 static uintptr_t smem_alloc(rt_state *st, uint32_t bytes)
 {
     uintptr_t at = align_up(st->smem_top, RT_SMEM_ALIGN);
-    if (at + bytes > (uintptr_t)__heap_end)
-        rt_fail(st, VTPU_LERR_SMEM,
-                "kernel needs more than the %lu bytes of the runtime's SMEM "
-                "heap (%lu more asked; link with a larger __vtpu_heap_size)",
-                (unsigned long)(__heap_end - __heap_start),
-                (unsigned long)bytes);
-    st->smem_top = at + bytes;
-    return at;
+    if (at + bytes <= (uintptr_t)__heap_end) {
+        st->smem_top = at + bytes;
+        return at;
+    }
+    at = align_up(st->tail_top, RT_SMEM_ALIGN);
+    if (at + bytes <= st->tail_end && at + bytes >= at) {
+        st->tail_top = at + bytes;
+        return at;
+    }
+    rt_fail(st, VTPU_LERR_SMEM,
+            "kernel needs %lu more bytes of SMEM: the runtime's heap has "
+            "%lu bytes left, SMEM after the stack %lu (%lu bytes of "
+            "scalars at its end); raise the chip's smem-size or link with "
+            "a larger __vtpu_heap_size",
+            (unsigned long)bytes,
+            (unsigned long)((uintptr_t)__heap_end -
+                            align_up(st->smem_top, RT_SMEM_ALIGN)),
+            (unsigned long)(st->tail_end > at ? st->tail_end - at : 0),
+            (unsigned long)st->launch.num_scalars * 4);
 }
 
 /*
@@ -186,27 +201,48 @@ static void check_grid(rt_state *st)
     st->grid_rank = L->grid_rank;
 }
 
-/* Scalar prefetch: inline, or (more than 16) copied from HBM to SMEM. */
+/*
+ * Scalar prefetch: the values (inline, or from HBM when more than 16)
+ * go to the very end of SMEM, whatever their number, so that the SMEM
+ * between the stack and them is all theirs to take, and an index map
+ * that reads past the array faults on the first word past SMEM (the
+ * host names the kernel, grid point and index: docs/kernels.md).
+ */
 static void load_scalars(rt_state *st, const vtpu_kernel_entry *e)
 {
     vtpu_launch *L = &st->launch;
+    uintptr_t top = vtpu_smem_top(), free_lo = (uintptr_t)__stack_top;
     if (L->num_scalars < e->num_scalars)
         rt_fail(st, VTPU_LERR_SCALARS,
                 "kernel '%s' needs %u scalar-prefetch values, the launch "
                 "has %lu",
                 e->name, e->num_scalars, (unsigned long)L->num_scalars);
-    st->ctx.num_scalars = L->num_scalars;
-    if (L->num_scalars <= VTPU_INLINE_SCALARS) {
-        st->ctx.scalars = L->scalars;
-        return;
-    }
     if (L->num_scalars > (1u << 24))
         rt_fail(st, VTPU_LERR_SCALARS, "%lu scalar-prefetch values",
                 (unsigned long)L->num_scalars);
+    if (top < free_lo || top > VTPU_SMEM_BASE + VTPU_SMEM_MAX || top % 8)
+        rt_fail(st, VTPU_LERR_SMEM,
+                "sp at entry (0x%lx) is not the end of SMEM past the image "
+                "(0x%lx)",
+                (unsigned long)top, (unsigned long)free_lo);
     uint32_t bytes = L->num_scalars * 4;
-    int32_t *s = (int32_t *)smem_alloc(st, bytes);
-    rt_dma_wait_copy(vtpu_smem(s), vtpu_hbm(L->scalars_hbm), bytes, st->rt_sem);
+    if (bytes > top - free_lo)
+        rt_fail(st, VTPU_LERR_SMEM,
+                "%lu scalars (%lu bytes) need a larger smem-size: %lu "
+                "bytes free after the image, of %lu",
+                (unsigned long)L->num_scalars, (unsigned long)bytes,
+                (unsigned long)(top - free_lo),
+                (unsigned long)(top - VTPU_SMEM_BASE));
+    int32_t *s = (int32_t *)(top - bytes);
+    if (L->num_scalars > VTPU_INLINE_SCALARS)
+        rt_dma_wait_copy(vtpu_smem(s), vtpu_hbm(L->scalars_hbm), bytes,
+                         st->rt_sem);
+    else
+        memcpy(s, L->scalars, bytes);
     st->ctx.scalars = s;
+    st->ctx.num_scalars = L->num_scalars;
+    st->tail_top = free_lo;
+    st->tail_end = (top - bytes) & ~(uintptr_t)(RT_SMEM_ALIGN - 1);
 }
 
 /* Check operand i of the launch against the kernel's spec; fill info. */
@@ -278,6 +314,42 @@ static void check_operand(rt_state *st, const vtpu_kernel_entry *e, unsigned i)
                     i, rt_dtype_name(lo->dtype), (unsigned long)last,
                     (unsigned long)full);
     }
+}
+
+/* Operand i's array against what the kernel declares it is like
+ * (shape_like / dtype_like, vtpu-launch.h). */
+static void check_like(rt_state *st, const vtpu_kernel_entry *e, unsigned i,
+                       unsigned nops)
+{
+    const vtpu_operand_spec *sp = &e->operands[i];
+    const vtpu_launch_operand *lo = st->launch.operands;
+    unsigned s = sp->shape_like, t = sp->dtype_like;
+
+    if (s > nops || t > nops || s == i + 1 || t == i + 1 || sp->reserved)
+        rt_fail(st, VTPU_LERR_TABLE,
+                "kernel '%s': operand %u is declared like itself or no "
+                "operand (shape_like %u, dtype_like %u, %u operands)",
+                e->name, i, s, t, nops);
+    if (s) {
+        const vtpu_launch_operand *a = &lo[i], *b = &lo[s - 1];
+        int same = a->rank == b->rank;
+        for (unsigned d = 0; same && d < a->rank; d++)
+            same = a->shape[d] == b->shape[d];
+        if (!same) {
+            char as[64], bs[64];
+            rt_fail(
+                st, VTPU_LERR_SHAPE,
+                "operand %u is %s, declared like operand %u, %s", i,
+                rt_fmt_idx(as, sizeof(as), (const int32_t *)a->shape, a->rank),
+                s - 1,
+                rt_fmt_idx(bs, sizeof(bs), (const int32_t *)b->shape, b->rank));
+        }
+    }
+    if (t && lo[i].dtype != lo[t - 1].dtype)
+        rt_fail(st, VTPU_LERR_DTYPE,
+                "operand %u is %s, declared like operand %u, %s", i,
+                rt_dtype_name(lo[i].dtype), t - 1,
+                rt_dtype_name(lo[t - 1].dtype));
 }
 
 /* A blocked operand: grid-loop state, buffers, DMA templates. */
@@ -389,6 +461,8 @@ void rt_setup(rt_state *st)
                     "kernel '%s': operand %u has a bad spec", e->name, i);
         check_operand(st, e, i);
     }
+    for (unsigned i = 0; i < nops; i++)
+        check_like(st, e, i, nops);
     k->op = st->info;
     k->num_operands = nops;
 

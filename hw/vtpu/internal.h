@@ -204,6 +204,12 @@ bool vtpu_mailbox_read(const vtpu_tc *tc, vtpu_mailbox_view *v);
 /* Just the grid point, cheaply (a few words): its rank, -1 outside the
  * grid phase.  For records made at every semaphore signal. */
 int vtpu_mailbox_point(const vtpu_tc *tc, int32_t pt[VTPU_MAX_GRID_DIMS]);
+/* If a scalar load at `addr` (past the end of SMEM) read past the TC
+ * runtime's scalar-prefetch array, say so in buf ("kernel 'k' at grid
+ * point (...) read s[i], past its n scalar-prefetch values") and return
+ * true. */
+bool vtpu_mailbox_scalar_past(const vtpu_tc *tc, uint32_t addr, char *buf,
+                              size_t len);
 
 /* ---- chip.c ---- */
 void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,

@@ -79,10 +79,15 @@ static __attribute__((noinline, cold)) bool mem_slow(vtpu_tc *tc, uint32_t addr,
             sp = VTPU_SPACE_SMEM;
         else if (addr - VTPU_IMEM_BASE < VTPU_IMEM_MAX)
             sp = VTPU_SPACE_IMEM;
-        vtpu_tc_fault(tc, VTPU_ERR_OOB, sp, addr, size,
-                      "scalar %s outside SMEM (%u bytes at 0x%08x)%s", what,
-                      tc->smem_size, VTPU_SMEM_BASE,
-                      sp == VTPU_SPACE_IMEM ? "; IMEM is not data memory" : "");
+        char past[160];
+        if (!store && vtpu_mailbox_scalar_past(tc, addr, past, sizeof(past)))
+            vtpu_tc_fault(tc, VTPU_ERR_OOB, sp, addr, size, "%s", past);
+        else
+            vtpu_tc_fault(tc, VTPU_ERR_OOB, sp, addr, size,
+                          "scalar %s outside SMEM (%u bytes at 0x%08x)%s", what,
+                          tc->smem_size, VTPU_SMEM_BASE,
+                          sp == VTPU_SPACE_IMEM ? "; IMEM is not data memory"
+                                                : "");
         return false;
     }
     if (addr & (size - 1)) {

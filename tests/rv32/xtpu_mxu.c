@@ -124,7 +124,7 @@ static void test_bf16(void)
         BUILD_F32(5, SALT_B, 2 * q * 1024, 0.015625f);
         BUILD_F32(6, SALT_B, (2 * q + 1) * 1024, 0.015625f);
         VPACK_BF16(7, 5, 6);
-        MXU_PUSH_BF16(1, 7, 0);
+        MXU_PUSH_BF16(0, 7, 1);
     }
     BUILD_F32(5, SALT_A, 0, 0.03125f);    /* LHS rows 0..7 */
     BUILD_F32(6, SALT_A, 1024, 0.03125f); /* rows 8..15 */

@@ -36,6 +36,7 @@
 #ifndef VTPU_FW_KERNEL_H
 #define VTPU_FW_KERNEL_H
 
+#include <stddef.h> /* NULL: the "block 0" index map */
 #include <stdint.h>
 
 #include "vtpu-launch.h"
@@ -200,11 +201,25 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
  * = block (0, ..., 0)), then the block shape, 1 to 4 dimensions
  * (VTPU_FULL = the array's extent). */
 #define VTPU_OPERAND(role_, space_, dtype_, map_, ...)                         \
+    VTPU_OPERAND_EX(role_, space_, dtype_, map_, VTPU_LIKE_NONE,               \
+                    VTPU_LIKE_NONE, __VA_ARGS__)
+
+/* The same, declaring that the array has the shape of another operand
+ * (shape_like_ = VTPU_LIKE(i)) and/or its dtype (dtype_like_), or
+ * VTPU_LIKE_NONE.  The runtime refuses launches that break it; hosts size
+ * outputs from it (vtpu-run needs no --out-shape for such an output). */
+#define VTPU_OPERAND_EX(role_, space_, dtype_, map_, shape_like_, dtype_like_, \
+                        ...)                                                   \
     {                                                                          \
         .role = (role_), .space = (space_), .dtype = (dtype_),                 \
         .rank = VTPU_NARGS(__VA_ARGS__), .block = {__VA_ARGS__},               \
-        .index_map = VTPU_CODE_ADDR(map_)                                      \
+        .index_map = VTPU_CODE_ADDR(map_), .shape_like = (shape_like_),        \
+        .dtype_like = (dtype_like_)                                            \
     }
+
+/* dtype_like for an operand "like operand i": its dtype too, unless the
+ * kernel fixes the dtype. */
+#define VTPU_DTYPE_LIKE_(dtype_, i) ((dtype_) ? VTPU_LIKE_NONE : VTPU_LIKE(i))
 
 /* VMEM blocks (BlockSpec) */
 #define VTPU_IN(dtype, map, ...)                                               \
@@ -213,6 +228,11 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
     VTPU_OPERAND(VTPU_ROLE_OUT, VTPU_MS_VMEM, dtype, map, __VA_ARGS__)
 #define VTPU_INOUT(dtype, map, ...)                                            \
     VTPU_OPERAND(VTPU_ROLE_INOUT, VTPU_MS_VMEM, dtype, map, __VA_ARGS__)
+/* An output whose array has the shape of operand i (and its dtype, when
+ * dtype is VTPU_DT_ANY): what element-wise kernels declare. */
+#define VTPU_OUT_LIKE(i, dtype, map, ...)                                      \
+    VTPU_OPERAND_EX(VTPU_ROLE_OUT, VTPU_MS_VMEM, dtype, map, VTPU_LIKE(i),     \
+                    VTPU_DTYPE_LIKE_(dtype, i), __VA_ARGS__)
 /* SMEM blocks (memory_space=SMEM) */
 #define VTPU_SMEM_IN(dtype, map, ...)                                          \
     VTPU_OPERAND(VTPU_ROLE_IN, VTPU_MS_SMEM, dtype, map, __VA_ARGS__)
@@ -220,10 +240,18 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
     VTPU_OPERAND(VTPU_ROLE_OUT, VTPU_MS_SMEM, dtype, map, __VA_ARGS__)
 /* memory_space=ANY: left in HBM; rank 0 = any rank */
 #define VTPU_ANY(role_, dtype_, rank_)                                         \
+    VTPU_ANY_EX(role_, dtype_, rank_, VTPU_LIKE_NONE, VTPU_LIKE_NONE)
+/* ... with the array's shape and/or dtype declared like another operand's */
+#define VTPU_ANY_EX(role_, dtype_, rank_, shape_like_, dtype_like_)            \
     {                                                                          \
         .role = (role_), .space = VTPU_MS_ANY, .dtype = (dtype_),              \
-        .rank = (rank_)                                                        \
+        .rank = (rank_), .shape_like = (shape_like_),                          \
+        .dtype_like = (dtype_like_)                                            \
     }
+/* ... an ANY output of operand i's shape (and dtype, when dtype is any) */
+#define VTPU_ANY_OUT_LIKE(i, dtype_, rank_)                                    \
+    VTPU_ANY_EX(VTPU_ROLE_OUT, dtype_, rank_, VTPU_LIKE(i),                    \
+                VTPU_DTYPE_LIKE_(dtype_, i))
 
 /*
  * VTPU_KERNEL(name, body, .operands = {...}, [.scratch_vmem = bytes,]

@@ -13,6 +13,24 @@
  *   everything else  ordinary C values (scalar registers): addresses,
  *                    strides, indices, scalars
  *
+ * Operand order, one rule for every intrinsic (docs/isa.md, "Intrinsics"):
+ *   1. a selector that names the operation variant, if any (cond, kind,
+ *      op);
+ *   2. the destination: what the instruction writes (vd, md, the MXU
+ *      accumulator acc, the staging column block cb);
+ *   3. the sources, in the order of the operation (va, vb, vc; the mask
+ *      m of VSEL before the values it selects between); what qualifies an
+ *      operand follows it (VUNPACK's part and VEXT's idx: which part of
+ *      va; VINS's idx: where in vd; VROT's k);
+ *   4. the unit last (mxu).
+ * Loads and stores name the vector register first, then the address,
+ * the stride and the mask (as lw/sw name the register first); results
+ * returned as C values (VEXT_*, MCOUNT) have no destination operand.
+ *
+ *     MXU_PUSH_F32(0, 8, 1);      // column block 0 of MXU 1 += rows of v8
+ *     MXU_MATMUL_F32(4, 1, 1);    // acc 4 of MXU 1 += v1 x staged RHS
+ *     MXU_POP(2, 4, 1);           // v2 = acc 4 of MXU 1
+ *
  *     VLD(1, x_ref);              // v1 = dense (8,128) block at x_ref
  *     VLD(2, y_ref);
  *     VADD_F32(3, 1, 2);          // v3 = v1 + v2
@@ -257,12 +275,13 @@
 /* ------------------------------------------------------------------ */
 
 /* Append the rows of va (8 f32 / 16 bf16 / 32 i8 rows of 128) to column
- * block cb (0, or 0..1 on a 256-wide MXU) of the staged RHS of `mxu`. */
-#define MXU_PUSH_F32(mxu, va, cb)                                            \
+ * block cb (0, or 0..1 on a 256-wide MXU) of the staged RHS of `mxu`.
+ * (Before this order rule the macro was (mxu, va, cb).) */
+#define MXU_PUSH_F32(cb, va, mxu)                                            \
     XTPU_RRR_(XTPU_OPC_MXU, XTPU_DT_F32, XTPU_MXU_PUSH, mxu, va, cb)
-#define MXU_PUSH_BF16(mxu, va, cb)                                           \
+#define MXU_PUSH_BF16(cb, va, mxu)                                           \
     XTPU_RRR_(XTPU_OPC_MXU, XTPU_DT_BF16, XTPU_MXU_PUSH, mxu, va, cb)
-#define MXU_PUSH_I8(mxu, va, cb)                                             \
+#define MXU_PUSH_I8(cb, va, mxu)                                             \
     XTPU_RRR_(XTPU_OPC_MXU, XTPU_DT_I8, XTPU_MXU_PUSH, mxu, va, cb)
 /* acc.. += LHS rows in va (va+1 when K > 128) x staged RHS */
 #define MXU_MATMUL_F32(acc, va, mxu)                                         \

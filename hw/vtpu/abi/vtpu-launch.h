@@ -80,7 +80,7 @@ enum vtpu_role {
 /* ------------------------------------------------------------------ */
 
 #define VTPU_LAUNCH_MAGIC 0x4c555456u /* "VTUL" in memory order */
-#define VTPU_LAUNCH_VERSION 2 /* 2: 512-byte status records, 80-byte mailbox */
+#define VTPU_LAUNCH_VERSION 2 /* 2: 512-byte status records, 96-byte mailbox */
 
 /* vtpu_launch.flags */
 #define VTPU_LAUNCH_F_STATUS 0x1u /* write status records at status_hbm */
@@ -227,6 +227,16 @@ static inline const char *vtpu_launch_err_name(uint32_t code)
 /* Block dimension meaning "the whole array extent". */
 #define VTPU_FULL 0u
 
+/*
+ * What a kernel declares about an operand's array.  shape_like and
+ * dtype_like say that the array has the shape (dtype) of another operand
+ * of the same launch: VTPU_LIKE(i) = operand i, 0 = not declared.  Hosts
+ * use them to size outputs (vtpu-run); the TC runtime checks every
+ * launch against them (VTPU_LERR_SHAPE / VTPU_LERR_DTYPE).
+ */
+#define VTPU_LIKE(i) ((uint8_t)((i) + 1))
+#define VTPU_LIKE_NONE 0
+
 typedef struct vtpu_operand_spec {
     uint8_t role;       /*  0: enum vtpu_role; 0 ends the list */
     uint8_t space;      /*  1: enum vtpu_mem_space */
@@ -234,7 +244,9 @@ typedef struct vtpu_operand_spec {
     uint8_t rank;       /*  3: block rank = array rank; 0 = any (ANY only) */
     uint32_t block[4];  /*  4: block shape in elements; VTPU_FULL */
     uint32_t index_map; /* 20: TC address of the index map, 0 = zeros */
-    uint32_t reserved;  /* 24 */
+    uint8_t shape_like; /* 24: VTPU_LIKE(i): the shape of operand i; 0 */
+    uint8_t dtype_like; /* 25: VTPU_LIKE(i): the dtype of operand i; 0 */
+    uint16_t reserved;  /* 26: 0 */
 } vtpu_operand_spec;    /* 28 bytes */
 
 typedef struct vtpu_kernel_entry {
@@ -297,12 +309,21 @@ typedef struct vtpu_mailbox {
     uint8_t grid_rank;   /* 28 */
     uint8_t rt_flags;    /* 29: VTPU_MB_RT_* */
     uint8_t host_flags;  /* 30: VTPU_MB_HOST_* */
-    uint8_t reserved;    /* 31 */
+    uint8_t size8;       /* 31: sizeof(vtpu_mailbox) / 8 (12); 0 from
+                                runtimes whose mailbox was 64 bytes */
     char name[VTPU_KERNEL_NAME_LEN]; /* 32: the kernel's; "" before GRID */
     uint32_t regions_addr; /* 64: SMEM address of vtpu_region[num_regions] */
     uint32_t num_regions;  /* 68 */
-    uint32_t reserved2[2]; /* 72 */
-} vtpu_mailbox;            /* 80 bytes */
+    /* From GRID on, when size8 >= 12 (0 before): */
+    uint32_t scalars_addr;   /* 72: SMEM address of the scalar-prefetch
+                                    values (they end where SMEM ends) */
+    uint32_t num_scalars;    /* 76: how many */
+    uint32_t kernel_addr;    /* 80: SMEM address of the kernel's entry */
+    uint32_t map_point_addr; /* 84: SMEM address of the grid point the
+                                    index maps run for (int32[4]): the
+                                    next one, while the body runs */
+    uint32_t reserved2[2];   /* 88 */
+} vtpu_mailbox;              /* 96 bytes */
 
 /*
  * The buffers a launch's body may touch (VTPU_MB_RT_REGIONS): each
@@ -370,12 +391,19 @@ _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, bytes_in) == 24, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, message) == 48, "layout");
 _Static_assert(sizeof(vtpu_operand_spec) == 28, "operand spec size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, index_map) == 20, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, shape_like) == 24, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, dtype_like) == 25, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, reserved) == 26, "layout");
 _Static_assert(sizeof(vtpu_kernel_entry) == 504, "kernel entry size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, body) == 40, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, operands) == 56, "layout");
-_Static_assert(sizeof(vtpu_mailbox) == 80, "mailbox size");
+_Static_assert(sizeof(vtpu_mailbox) == 96, "mailbox size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, rt_flags) == 29, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, size8) == 31, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, regions_addr) == 64, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, scalars_addr) == 72, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, num_scalars) == 76, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, map_point_addr) == 84, "layout");
 _Static_assert(sizeof(vtpu_region) == 48, "region size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_region, itemsize) == 40, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_region, space) == 20, "layout");
