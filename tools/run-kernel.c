@@ -274,21 +274,27 @@ static void describe_operands(str *s, const vtpu_kernel_entry *e, unsigned n)
     }
 }
 
-/* The operands of one launch and the files they come from and go to. */
-typedef struct kernel_io {
-    unsigned nops;
-    vtpu_npy arr[VTPU_MAX_OPERANDS]; /* contents (inputs) / results */
-    const char *in_file[VTPU_MAX_OPERANDS];
-    const char *out_file[VTPU_MAX_OPERANDS];
-} kernel_io;
+/* Fill `err` (status and line); returns -1. */
+static int rk_fail(rk_error *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-/* Shape and dtype of output operand i from --out-shape or the inputs. */
-static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
-                         const char *spec)
+static int rk_fail(rk_error *err, int status, const char *fmt, ...)
+{
+    va_list ap;
+    err->status = status;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int rk_output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
+                    const vtpu_npy *given, rk_error *err)
 {
     const vtpu_operand_spec *o = &e->operands[i];
     vtpu_npy *a = &io->arr[i];
     const vtpu_npy *ref = NULL;
+    const char *opt = io->shape_opt ? io->shape_opt : "--out-shape";
 
     /* The reference input: every input of the output's rank (and dtype,
      * if the kernel fixes one) must agree on the shape. */
@@ -299,17 +305,47 @@ static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
             continue;
         if (ref && (ref->rank != c->rank ||
                     memcmp(ref->shape, c->shape, sizeof(c->shape)))) {
-            if (!spec)
-                die(EXIT_USAGE,
-                    "%s: cannot infer the shape of output operand %u (its "
-                    "inputs have different shapes); give it with --out-shape",
-                    io->out_file[i], i);
+            if (!given || !given->rank)
+                return rk_fail(err, EXIT_USAGE,
+                               "%s: cannot infer the shape of output operand "
+                               "%u (its inputs have different shapes); give "
+                               "it with %s",
+                               io->out_file[i], i, opt);
             break;
         }
         if (!ref)
             ref = c;
     }
     a->dtype = o->dtype ? o->dtype : ref ? ref->dtype : 0;
+    if (given && given->dtype)
+        a->dtype = given->dtype;
+    if (given && given->rank) {
+        a->rank = given->rank;
+        memcpy(a->shape, given->shape, sizeof(a->shape));
+    } else if (ref) {
+        a->rank = ref->rank;
+        memcpy(a->shape, ref->shape, sizeof(a->shape));
+    } else {
+        return rk_fail(err, EXIT_USAGE,
+                       "%s: cannot infer the shape of output operand %u (no "
+                       "input of rank %u); give it with %s",
+                       io->out_file[i], i, o->rank, opt);
+    }
+    if (!a->dtype)
+        return rk_fail(err, EXIT_USAGE,
+                       "%s: output operand %u takes any dtype; give one with "
+                       "%s DT:N,...",
+                       io->out_file[i], i, opt);
+    return 0;
+}
+
+/* Shape and dtype of output operand i from --out-shape or the inputs. */
+static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
+                         const char *spec)
+{
+    vtpu_npy given = {0};
+    rk_error err;
+
     if (spec) {
         const char *dims = spec;
         const char *colon = strchr(spec, ':');
@@ -317,11 +353,10 @@ static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
             char *dt = strndup(spec, (size_t)(colon - spec));
             if (!dt)
                 die(EXIT_FAULT, "out of memory");
-            a->dtype = 0;
             for (uint32_t t = 1; t < VTPU_DT__COUNT; t++)
                 if (!strcmp(dt, vtpu_npy_dtype_name(t)))
-                    a->dtype = t;
-            if (!a->dtype)
+                    given.dtype = t;
+            if (!given.dtype)
                 die(EXIT_USAGE,
                     "--out-shape %s: unknown dtype '%s' (f32, "
                     "i32, u32, bf16, i16, i8, u8)",
@@ -329,40 +364,42 @@ static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
             free(dt);
             dims = colon + 1;
         }
-        a->rank =
-            parse_list("--out-shape", dims, VTPU_NPY_MAX_RANK, 1, a->shape);
-    } else if (ref) {
-        a->rank = ref->rank;
-        memcpy(a->shape, ref->shape, sizeof(a->shape));
-    } else {
-        die(EXIT_USAGE,
-            "%s: cannot infer the shape of output operand %u (no input of "
-            "rank %u); give it with --out-shape",
-            io->out_file[i], i, o->rank);
+        given.rank =
+            parse_list("--out-shape", dims, VTPU_NPY_MAX_RANK, 1, given.shape);
     }
-    if (!a->dtype)
-        die(EXIT_USAGE,
-            "%s: output operand %u takes any dtype; give one with "
-            "--out-shape DT:N,...",
-            io->out_file[i], i);
+    if (rk_output_shape(e, io, i, &given, &err))
+        die(err.status, "%s", err.msg);
 }
 
-/* Check a file's array against the kernel's declaration of operand i. */
-static void check_operand(const vtpu_kernel_entry *e, unsigned i,
-                          const vtpu_npy *a, const char *file)
+int rk_check_operand(const vtpu_kernel_entry *e, const kernel_io *io,
+                     unsigned i, rk_error *err)
 {
     const vtpu_operand_spec *o = &e->operands[i];
+    const vtpu_npy *a = &io->arr[i];
+    const char *name = io->in_file[i] ? io->in_file[i] : io->out_file[i];
     char shape[96];
     vtpu_npy_format_shape(a->shape, a->rank, shape, sizeof(shape));
     if (o->dtype && a->dtype != o->dtype)
-        die(EXIT_USAGE,
-            "%s: operand %u of '%s' is %s, the file holds %s ('%s')", file, i,
-            e->name, vtpu_npy_dtype_name(o->dtype),
-            vtpu_npy_dtype_name(a->dtype), vtpu_npy_descr(a->dtype));
+        return rk_fail(err, EXIT_USAGE,
+                       "%s: operand %u of '%s' is %s, the %s holds %s ('%s')",
+                       name, i, e->name, vtpu_npy_dtype_name(o->dtype),
+                       io->noun ? io->noun : "file",
+                       vtpu_npy_dtype_name(a->dtype), vtpu_npy_descr(a->dtype));
     if (o->rank && a->rank != o->rank)
-        die(EXIT_USAGE,
-            "%s: operand %u of '%s' has rank %u, the array %s has rank %u",
-            file, i, e->name, o->rank, shape, a->rank);
+        return rk_fail(err, EXIT_USAGE,
+                       "%s: operand %u of '%s' has rank %u, the array %s has "
+                       "rank %u",
+                       name, i, e->name, o->rank, shape, a->rank);
+    return 0;
+}
+
+/* Check a file's array against the kernel's declaration of operand i. */
+static void check_operand(const vtpu_kernel_entry *e, const kernel_io *io,
+                          unsigned i)
+{
+    rk_error err;
+    if (rk_check_operand(e, io, i, &err))
+        die(err.status, "%s", err.msg);
 }
 
 /* Map files to operands: inputs in order to IN and INOUT operands, -o
@@ -403,7 +440,7 @@ static void bind_files(const vtpu_kernel_entry *e, kernel_io *io,
             io->in_file[i] = inputs[fi++];
             if (vtpu_npy_read(&io->arr[i], io->in_file[i], err, sizeof(err)))
                 die(EXIT_FILE, "%s", err);
-            check_operand(e, i, &io->arr[i], io->in_file[i]);
+            check_operand(e, io, i);
         }
         if (r & VTPU_ROLE_OUT)
             io->out_file[i] = a->outputs[fo++];
@@ -419,7 +456,7 @@ static void bind_files(const vtpu_kernel_entry *e, kernel_io *io,
             spec = NULL;
         fo++;
         output_shape(e, io, i, spec);
-        check_operand(e, i, &io->arr[i], io->out_file[i]);
+        check_operand(e, io, i);
     }
 }
 
@@ -439,6 +476,72 @@ static void format_grid(const vtpu_rt_launch *l, char *buf, size_t len)
     free(s.s);
 }
 
+int rk_find_kernel(const vtpu_module *mod, const char *module,
+                   const char *kernel, uint32_t *index, rk_error *err)
+{
+    if (!vtpu_module_find(mod, kernel, index))
+        return 0;
+    /* The whole list: the runtime's message shortens long ones. */
+    str names = {0};
+    for (uint32_t i = 0; i < mod->num_kernels; i++)
+        str_printf(&names, "%s%s", i ? ", " : "", mod->kernels[i].name);
+    rk_fail(err, EXIT_USAGE, "%s: no kernel '%s' in the module (it has: %s)",
+            module, kernel, str_get(&names));
+    free(names.s);
+    return -1;
+}
+
+int rk_launch(vtpu_rt *rt, const vtpu_module *mod, vtpu_rt_launch *l,
+              kernel_io *io, vtpu_rt_stats *st, int64_t *us, rk_error *err)
+{
+    unsigned n = 0;
+    int rc = 0;
+
+    /* Operands into HBM: inputs uploaded, outputs zeroed. */
+    l->num_operands = io->nops;
+    for (; n < io->nops && !rc; n++) {
+        vtpu_npy *arr = &io->arr[n];
+        vtpu_rt_array *op = &l->operands[n];
+        if (vtpu_rt_array_alloc(rt, op, arr->dtype, arr->rank, arr->shape)) {
+            rc = rk_fail(err, EXIT_USAGE, "operand %u: %s", n,
+                         vtpu_rt_error(rt));
+            break;
+        }
+        uint64_t bytes = vtpu_rt_array_bytes(op);
+        if (bytes != arr->bytes)
+            rc = rk_fail(err, EXIT_USAGE,
+                         "operand %u: %zu bytes of data for %llu of array",
+                         n, arr->bytes, (unsigned long long)bytes);
+        else if (io->in_file[n]
+                     ? vtpu_rt_write(rt, op->hbm, arr->data, arr->bytes)
+                     : vtpu_rt_fill(rt, op->hbm, (bytes + 3) & ~3ull, 0))
+            rc = rk_fail(err, EXIT_FAULT, "operand %u: %s", n,
+                         vtpu_rt_error(rt));
+    }
+
+    if (!rc) {
+        int64_t t0 = monotonic_us();
+        rc = vtpu_rt_run(rt, mod, l, st);
+        if (us)
+            *us = monotonic_us() - t0;
+        /* EINVAL: the runtime refused the launch before submitting it. */
+        if (rc)
+            rc = rk_fail(err, rc == VTPU_DRV_EINVAL ? EXIT_USAGE : EXIT_FAULT,
+                         "%s", vtpu_rt_error(rt));
+    }
+
+    for (unsigned i = 0; i < io->nops && !rc; i++)
+        if (io->out_file[i] &&
+            vtpu_rt_read(rt, l->operands[i].hbm, io->arr[i].data,
+                         io->arr[i].bytes))
+            rc = rk_fail(err, EXIT_FAULT, "operand %u: %s", i,
+                         vtpu_rt_error(rt));
+
+    while (n--)
+        vtpu_rt_free(rt, l->operands[n].hbm);
+    return rc;
+}
+
 int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
 {
     const char *module = a->module;
@@ -448,6 +551,7 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
     vtpu_rt_launch l = {0};
     int32_t *scalars = NULL;
     kernel_io io;
+    rk_error rerr;
     static vtpu_module mod; /* big (the kernel table): not on the stack */
     memset(&io, 0, sizeof(io));
 
@@ -459,57 +563,31 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
     if (vtpu_rt_module_load(rt, &mod, elf, len))
         die(EXIT_LOAD, "%s: %s", module, vtpu_rt_error(rt));
     free(elf);
-    if (vtpu_module_find(&mod, a->kernel, &l.kernel)) {
-        /* The whole list: the runtime's message shortens long ones. */
-        str names = {0};
-        for (uint32_t i = 0; i < mod.num_kernels; i++)
-            str_printf(&names, "%s%s", i ? ", " : "", mod.kernels[i].name);
-        die(EXIT_USAGE, "%s: no kernel '%s' in the module (it has: %s)", module,
-            a->kernel, str_get(&names));
-    }
+    if (rk_find_kernel(&mod, module, a->kernel, &l.kernel, &rerr))
+        die(rerr.status, "%s", rerr.msg);
     const vtpu_kernel_entry *e = &mod.kernels[l.kernel];
 
     bind_files(e, &io, a);
-
-    /* Operands into HBM: inputs uploaded, outputs zeroed. */
-    int rc;
-    l.num_operands = io.nops;
     for (unsigned i = 0; i < io.nops; i++) {
-        vtpu_npy *arr = &io.arr[i];
-        vtpu_rt_array *op = &l.operands[i];
-        if (vtpu_rt_array_alloc(rt, op, arr->dtype, arr->rank, arr->shape))
-            die(EXIT_USAGE, "operand %u: %s", i, vtpu_rt_error(rt));
-        uint64_t bytes = vtpu_rt_array_bytes(op);
         if (io.in_file[i])
-            rc = vtpu_rt_write(rt, op->hbm, arr->data, arr->bytes);
-        else
-            rc = vtpu_rt_fill(rt, op->hbm, (bytes + 3) & ~3ull, 0);
-        if (rc)
-            die(EXIT_FAULT, "operand %u: %s", i, vtpu_rt_error(rt));
-        if (!io.in_file[i]) {
-            arr->bytes = (size_t)bytes;
-            arr->data = xmalloc(arr->bytes);
-        }
+            continue;
+        vtpu_npy *arr = &io.arr[i];
+        size_t elems = 1;
+        for (unsigned d = 0; d < arr->rank; d++)
+            elems *= arr->shape[d];
+        arr->bytes = elems * vtpu_dtype_size(arr->dtype);
+        arr->data = xmalloc(arr->bytes);
     }
 
     vtpu_rt_stats st;
-    int64_t t0 = monotonic_us();
-    rc = vtpu_rt_run(rt, &mod, &l, &st);
-    int64_t t1 = monotonic_us();
-    /* EINVAL: the runtime refused the launch before submitting it. */
-    if (rc)
-        die(rc == VTPU_DRV_EINVAL ? EXIT_USAGE : EXIT_FAULT, "%s",
-            vtpu_rt_error(rt));
+    int64_t us;
+    if (rk_launch(rt, &mod, &l, &io, &st, &us, &rerr))
+        die(rerr.status, "%s", rerr.msg);
 
-    for (unsigned i = 0; i < io.nops; i++) {
-        if (!io.out_file[i])
-            continue;
-        if (vtpu_rt_read(rt, l.operands[i].hbm, io.arr[i].data,
-                         io.arr[i].bytes))
-            die(EXIT_FAULT, "operand %u: %s", i, vtpu_rt_error(rt));
-        if (vtpu_npy_write(&io.arr[i], io.out_file[i], err, sizeof(err)))
+    for (unsigned i = 0; i < io.nops; i++)
+        if (io.out_file[i] &&
+            vtpu_npy_write(&io.arr[i], io.out_file[i], err, sizeof(err)))
             die(EXIT_FILE, "%s", err);
-    }
 
     if (!a->quiet) {
         char grid[128];
@@ -520,7 +598,7 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
         printf("%s: grid %s, %u TC%s (%u busy), %u steps, %.3f ms, "
                "%llu bytes moved (%llu in, %llu out; %u+%u blocks)\n",
                e->name, grid, st.num_tcs, st.num_tcs == 1 ? "" : "s", busy,
-               st.steps, (double)(t1 - t0) / 1000.0,
+               st.steps, (double)us / 1000.0,
                (unsigned long long)(st.bytes_in + st.bytes_out),
                (unsigned long long)st.bytes_in,
                (unsigned long long)st.bytes_out, st.blocks_in, st.blocks_out);
