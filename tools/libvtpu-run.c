@@ -5,6 +5,7 @@
  * the launch steps of run-kernel.c on the caller's arrays.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,16 @@
 #include "vtpu.h"
 
 #define MAX_MODULES 16
+#define OUTPUT_KEEP (64 * 1024) /* bytes of each stream kept per launch */
+
+/* What the TCs wrote during the last launch (fd 1, fd 2), kept for the
+ * caller and, unless quiet, forwarded to this process's stdout/stderr. */
+typedef struct captured {
+    pthread_mutex_t lock;
+    int quiet;
+    char *buf[2];
+    size_t len[2];
+} captured;
 
 struct vtpu_run_chip {
     vtpu_config cfg;
@@ -29,6 +40,8 @@ struct vtpu_run_chip {
     vtpu_module *mod[MAX_MODULES];
     char *mod_path[MAX_MODULES];
     rk_error err;
+    captured out;
+    char *report; /* vtpu_run_report() */
 };
 
 _Static_assert(sizeof(((vtpu_run_stats *)0)->tc_steps) / sizeof(uint32_t) ==
@@ -60,7 +73,37 @@ static int fail(vtpu_run_chip *c, int status, const char *fmt, ...)
     return status;
 }
 
-/* The debugging aids that are not chip properties. */
+/* vtpu_output_fn: called from the TCs' threads. */
+static void on_output(void *opaque, unsigned tc, int fd, const char *buf,
+                      size_t len)
+{
+    captured *o = opaque;
+    unsigned k = fd == 2;
+    (void)tc;
+
+    pthread_mutex_lock(&o->lock);
+    if (!o->quiet) {
+        fwrite(buf, 1, len, k ? stderr : stdout);
+        fflush(k ? stderr : stdout);
+    }
+    size_t n = len < OUTPUT_KEEP - o->len[k] ? len : OUTPUT_KEEP - o->len[k];
+    memcpy(o->buf[k] + o->len[k], buf, n);
+    o->len[k] += n;
+    o->buf[k][o->len[k]] = 0;
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void output_reset(captured *o)
+{
+    pthread_mutex_lock(&o->lock);
+    for (unsigned k = 0; k < 2; k++) {
+        o->len[k] = 0;
+        o->buf[k][0] = 0;
+    }
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* The debugging aids and options that are not chip properties. */
 static int apply_aid(vtpu_run_chip *c, const char *key, const char *val)
 {
     vtpu_chip *chip = vtpu_host_chip(c->host);
@@ -79,6 +122,8 @@ static int apply_aid(vtpu_run_chip *c, const char *key, const char *val)
     } else if (!strcmp(key, "tag-output")) {
         vtpu_chip_set_output_tags(chip, !strcmp(val, "on") ||
                                             !strcmp(val, "1"));
+    } else if (!strcmp(key, "quiet")) {
+        c->out.quiet = !strcmp(val, "on") || !strcmp(val, "1");
     }
     return 0;
 }
@@ -86,7 +131,7 @@ static int apply_aid(vtpu_run_chip *c, const char *key, const char *val)
 static int is_aid(const char *key)
 {
     return !strcmp(key, "dma-order") || !strcmp(key, "trace") ||
-           !strcmp(key, "tag-output");
+           !strcmp(key, "tag-output") || !strcmp(key, "quiet");
 }
 
 /* Split "KEY=VALUE" into key[] and a pointer to the value. */
@@ -132,6 +177,7 @@ static int open_chip(vtpu_run_chip *c, const char *const *opts)
     if (vtpu_rt_init(&c->rt, &c->drv, NULL))
         return fail(c, VTPU_RUN_EFAULT, "runtime: %s", vtpu_rt_error(&c->rt));
     c->rt_up = 1;
+    vtpu_chip_set_output(vtpu_host_chip(c->host), on_output, &c->out);
 
     for (const char *const *o = opts; o && *o; o++) {
         split_opt(c, *o, key, sizeof(key), &val);
@@ -145,10 +191,17 @@ vtpu_run_chip *vtpu_run_open(const char *const *opts, char *err,
                              size_t errlen)
 {
     vtpu_run_chip *c = calloc(1, sizeof(*c));
-    if (!c) {
+    if (c) {
+        pthread_mutex_init(&c->out.lock, NULL);
+        c->out.buf[0] = malloc(OUTPUT_KEEP + 1);
+        c->out.buf[1] = malloc(OUTPUT_KEEP + 1);
+    }
+    if (!c || !c->out.buf[0] || !c->out.buf[1]) {
         snprintf(err, errlen, "out of memory");
+        vtpu_run_close(c);
         return NULL;
     }
+    output_reset(&c->out);
     if (open_chip(c, opts)) {
         snprintf(err, errlen, "%s", c->err.msg);
         vtpu_run_close(c);
@@ -174,12 +227,34 @@ void vtpu_run_close(vtpu_run_chip *c)
     if (c->drv_up)
         vtpu_drv_fini(&c->drv);
     vtpu_host_free(c->host);
+    pthread_mutex_destroy(&c->out.lock);
+    free(c->out.buf[0]);
+    free(c->out.buf[1]);
+    free(c->report);
     free(c);
 }
 
 const char *vtpu_run_error(const vtpu_run_chip *c)
 {
     return c->err.msg;
+}
+
+const char *vtpu_run_report(vtpu_run_chip *c)
+{
+    const char *err = c->out.buf[1];
+    size_t n = strlen(c->err.msg) + strlen(err) + 2;
+    char *r = realloc(c->report, n);
+    if (!r)
+        return c->err.msg;
+    snprintf(r, n, "%s%s%s", c->err.msg, *err && *c->err.msg ? "\n" : "",
+             err);
+    c->report = r;
+    return r;
+}
+
+const char *vtpu_run_output(const vtpu_run_chip *c, int fd)
+{
+    return c->out.buf[fd == 2];
 }
 
 int vtpu_run_status(const vtpu_run_chip *c)
@@ -430,6 +505,7 @@ int vtpu_run_kernel(vtpu_run_chip *c, int module, int kernel,
     rl.check_flags = l->check_flags;
 
     memset(&rs, 0, sizeof(rs));
+    output_reset(&c->out);
     int rc = rk_launch(&c->rt, c->mod[module], &rl, &io, &rs, &us, &c->err);
     if (st) {
         memset(st, 0, sizeof(*st));

@@ -101,9 +101,11 @@ int vtpu_run_version(void);
  * NULL-terminated list of "KEY=VALUE" (or NULL): "gen=v4" (first: it
  * resets the others), any chip property of vtpu-run --help-props
  * ("cores=2", "race=on", "poison=on", "insn-budget=N", "vmem-size=16M"),
- * and the debugging aids "dma-order=eager|on-wait|random[:SEED]",
+ * the debugging aids "dma-order=eager|on-wait|random[:SEED]",
  * "trace=FILE" (Chrome/Perfetto JSON, complete after vtpu_run_close) and
- * "tag-output=on".  NULL with the reason in `err` on failure.
+ * "tag-output=on", and "quiet=on": what kernels print is kept for
+ * vtpu_run_output() but not also written to this process's
+ * stdout/stderr.  NULL with the reason in `err` on failure.
  */
 vtpu_run_chip *vtpu_run_open(const char *const *opts, char *err,
                              size_t errlen);
@@ -111,6 +113,16 @@ vtpu_run_chip *vtpu_run_open(const char *const *opts, char *err,
 void vtpu_run_close(vtpu_run_chip *c);
 /* The last failure's line ("" after a success). */
 const char *vtpu_run_error(const vtpu_run_chip *c);
+/*
+ * The last failure's line followed by what the TCs wrote to stderr
+ * during the last launch: the TC runtime's own line (not shortened, with
+ * the grid point), a check's full report (a race: both accesses, their
+ * TCs, pcs and grid points).  Valid until the next call on `c`.
+ */
+const char *vtpu_run_report(vtpu_run_chip *c);
+/* What the TCs wrote to `fd` (1 or 2) during the last launch (the first
+ * 64 KiB). */
+const char *vtpu_run_output(const vtpu_run_chip *c, int fd);
 /* The status of the last call (0 after a success). */
 int vtpu_run_status(const vtpu_run_chip *c);
 /* TCs on the chip. */
