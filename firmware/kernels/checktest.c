@@ -9,7 +9,9 @@
  *   print_point  the same, printing "step S" each step (tagged output);
  *   revisit_out  output block g % 2 over grid (4): block 0 is written
  *                back after point 0 and comes back at point 2;
- *   oob_index    output block g + 1: out of range at the last point.
+ *   oob_index    output block g + 1: out of range at the last point;
+ *   uninit_read  copies scratch VMEM it never wrote into its output: an
+ *                uninitialised read for poison=on (python/tests).
  * Outputs are (8,128) i32 blocks along the first dimension.
  */
 #include <stdio.h>
@@ -70,3 +72,13 @@ STEP_KERNEL(walk_order, walk_order_body, rows);
 STEP_KERNEL(print_point, print_point_body, rows);
 STEP_KERNEL(revisit_out, walk_order_body, alternate);
 STEP_KERNEL(oob_index, walk_order_body, shifted);
+
+VTPU_BODY(uninit_read_body, k)
+{
+    VLD(1, k->scratch_vmem); /* BUG: never written */
+    VST(1, vtpu_ref(k, 0));
+}
+
+VTPU_KERNEL(uninit_read, uninit_read_body,
+            .operands = {VTPU_OUT(VTPU_F32, rows, 8, 128)},
+            .scratch_vmem = BLOCK_WORDS * 4);

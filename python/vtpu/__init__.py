@@ -499,7 +499,13 @@ class Kernel:
                 _lib.EUSAGE)
         inputs = [_as_input(a, i) for i, a in enumerate(args)]
         outs_shape = self._shape_outputs(inputs, out_shape)
+        with self.module.chip._lock:  # self's ctypes structures too
+            return self._launch_locked(inputs, outs_shape, grid, dims,
+                                       scalars, grid_order, check_revisit,
+                                       num_tcs)
 
+    def _launch_locked(self, inputs, outs_shape, grid, dims, scalars,
+                       grid_order, check_revisit, num_tcs):
         arrays = self._arrays
         results = []
         ii = oi = 0
@@ -544,18 +550,16 @@ class Kernel:
         L.num_tcs = num_tcs
 
         c = self.module.chip
-        with c._lock:
-            rc = c._L.vtpu_run_kernel(c._handle(), self.module._h, self.index,
-                                      L, arrays, len(self._roles),
-                                      self._stats)
-            stats = Stats(self._stats, grid)
-            self.last_stats = stats
-            self.last_output = c._L.vtpu_run_output(c._c, 1).decode(
-                errors='replace')
-            self.last_stderr = c._L.vtpu_run_output(c._c, 2).decode(
-                errors='replace')
-            if rc:
-                raise c._error(rc, stats)
+        rc = c._L.vtpu_run_kernel(c._handle(), self.module._h, self.index, L,
+                                  arrays, len(self._roles), self._stats)
+        stats = Stats(self._stats, grid)
+        self.last_stats = stats
+        self.last_output = c._L.vtpu_run_output(c._c, 1).decode(
+            errors='replace')
+        self.last_stderr = c._L.vtpu_run_output(c._c, 2).decode(
+            errors='replace')
+        if rc:
+            raise c._error(rc, stats)
         del sv
         return results[0] if len(results) == 1 else tuple(results)
 
