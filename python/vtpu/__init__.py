@@ -154,13 +154,17 @@ def _vtpu_dtype(dt):
 
 def _as_input(a, i):
     a = np.asarray(a)
-    if a.dtype.name == 'bfloat16':
-        a = a.view(np.uint16)
-    if a.ndim < 1 or a.ndim > 4:
+    if a.dtype not in _TO_VTPU:  # the fast path first: launches are short
+        if a.dtype.name == 'bfloat16':
+            a = a.view(np.uint16)
+        else:
+            a = a.astype(a.dtype.newbyteorder('='), copy=False) \
+                if a.dtype.byteorder == '>' else a
+            _vtpu_dtype(a.dtype)
+    if not 1 <= a.ndim <= 4:
         raise UsageError(f'input {i}: rank {a.ndim} (vtpu arrays have 1 to 4 '
                          f'dimensions)', _lib.EUSAGE)
-    _vtpu_dtype(a.dtype)
-    return np.ascontiguousarray(a)
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def _fill(slot, a):
