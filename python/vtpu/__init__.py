@@ -417,7 +417,8 @@ class Kernel:
             {'role': {1: 'in', 2: 'out', 3: 'inout'}[o.role],
              'dtype': _lib.DTYPE_NAMES.get(o.dtype, 'any'),
              'rank': o.rank, 'block': tuple(o.block[:o.rank]),
-             'space': o.space} for o in ops[:n.value])
+             'space': {0: 'vmem', 1: 'smem', 2: 'any'}.get(o.space, '?')}
+            for o in ops[:n.value])
         self._roles = [ops[i].role for i in range(n.value)]
         self.num_inputs = sum(1 for r in self._roles if r & _lib.ROLE_IN)
         self.num_outputs = sum(1 for r in self._roles if r == _lib.ROLE_OUT)
