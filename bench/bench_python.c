@@ -68,8 +68,10 @@ static double time_c(vtpu_run_chip *c, int mod, const workload *w, unsigned n)
         data[i] = calloc(elems, sizeof(float));
         if (!data[i])
             die("malloc", "out of memory");
-        a[i] = (vtpu_run_array){.dtype = VTPU_F32, .rank = 2,
-                                .shape = {w->rows, 128}, .data = data[i],
+        a[i] = (vtpu_run_array){.dtype = VTPU_F32,
+                                .rank = 2,
+                                .shape = {w->rows, 128},
+                                .data = data[i],
                                 .bytes = elems * sizeof(float)};
     }
     vtpu_run_launch l = {0};
@@ -122,8 +124,10 @@ static void time_python(unsigned n, double *py_us)
     }
     int st = pclose(p);
     if (st != 0 || got != NWORK) {
-        fprintf(stderr, "bench_python: %s: exit status %d, %u of %zu "
-                        "workloads\n", cmd, st, got, NWORK);
+        fprintf(stderr,
+                "bench_python: %s: exit status %d, %u of %zu "
+                "workloads\n",
+                cmd, st, got, NWORK);
         exit(1);
     }
 }

@@ -120,8 +120,8 @@ static int apply_aid(vtpu_run_chip *c, const char *key, const char *val)
             return fail(c, VTPU_RUN_EFILE, "trace: %s", err);
         c->trace = 1;
     } else if (!strcmp(key, "tag-output")) {
-        vtpu_chip_set_output_tags(chip, !strcmp(val, "on") ||
-                                            !strcmp(val, "1"));
+        vtpu_chip_set_output_tags(chip,
+                                  !strcmp(val, "on") || !strcmp(val, "1"));
     } else if (!strcmp(key, "quiet")) {
         c->out.quiet = !strcmp(val, "on") || !strcmp(val, "1");
     }
@@ -187,8 +187,7 @@ static int open_chip(vtpu_run_chip *c, const char *const *opts)
     return ok(c);
 }
 
-vtpu_run_chip *vtpu_run_open(const char *const *opts, char *err,
-                             size_t errlen)
+vtpu_run_chip *vtpu_run_open(const char *const *opts, char *err, size_t errlen)
 {
     vtpu_run_chip *c = calloc(1, sizeof(*c));
     if (c) {
@@ -246,8 +245,7 @@ const char *vtpu_run_report(vtpu_run_chip *c)
     char *r = realloc(c->report, n);
     if (!r)
         return c->err.msg;
-    snprintf(r, n, "%s%s%s", c->err.msg, *err && *c->err.msg ? "\n" : "",
-             err);
+    snprintf(r, n, "%s%s%s", c->err.msg, *err && *c->err.msg ? "\n" : "", err);
     c->report = r;
     return r;
 }
@@ -328,8 +326,7 @@ int vtpu_run_num_kernels(const vtpu_run_chip *c, int module)
     return mod ? (int)mod->num_kernels : 0;
 }
 
-const char *vtpu_run_kernel_name(const vtpu_run_chip *c, int module,
-                                 int kernel)
+const char *vtpu_run_kernel_name(const vtpu_run_chip *c, int module, int kernel)
 {
     const vtpu_module *mod = module_of(c, module);
     if (!mod || kernel < 0 || (uint32_t)kernel >= mod->num_kernels)
@@ -383,8 +380,7 @@ int vtpu_run_operands(vtpu_run_chip *c, int module, int kernel,
     unsigned nops = count_operands(e);
     for (unsigned i = 0; i < nops && i < *n; i++) {
         const vtpu_operand_spec *o = &e->operands[i];
-        ops[i] = (vtpu_run_operand){o->role, o->space, o->dtype, o->rank,
-                                    {0}};
+        ops[i] = (vtpu_run_operand){o->role, o->space, o->dtype, o->rank, {0}};
         memcpy(ops[i].block, o->block, sizeof(ops[i].block));
     }
     *n = nops;
@@ -431,8 +427,7 @@ static int bind(vtpu_run_chip *c, const vtpu_kernel_entry *e,
                 return c->err.status;
         }
         if (r & VTPU_ROLE_OUT) {
-            snprintf(names->out[i], sizeof(names->out[i]), "output %u",
-                     nout++);
+            snprintf(names->out[i], sizeof(names->out[i]), "output %u", nout++);
             io->out_file[i] = names->out[i];
         }
     }

@@ -107,8 +107,7 @@ int vtpu_run_version(void);
  * vtpu_run_output() but not also written to this process's
  * stdout/stderr.  NULL with the reason in `err` on failure.
  */
-vtpu_run_chip *vtpu_run_open(const char *const *opts, char *err,
-                             size_t errlen);
+vtpu_run_chip *vtpu_run_open(const char *const *opts, char *err, size_t errlen);
 /* Unload every module, take the chip down, complete the trace. */
 void vtpu_run_close(vtpu_run_chip *c);
 /* The last failure's line ("" after a success). */
@@ -135,8 +134,7 @@ int vtpu_run_num_kernels(const vtpu_run_chip *c, int module);
 const char *vtpu_run_kernel_name(const vtpu_run_chip *c, int module,
                                  int kernel);
 /* Index of `name` in the module (the message lists the kernels). */
-int vtpu_run_find(vtpu_run_chip *c, int module, const char *name,
-                  int *kernel);
+int vtpu_run_find(vtpu_run_chip *c, int module, const char *name, int *kernel);
 /* The kernel's operand declarations: *n (in: capacity of ops, 16 is
  * always enough) receives their count. */
 int vtpu_run_operands(vtpu_run_chip *c, int module, int kernel,

@@ -510,8 +510,8 @@ int rk_launch(vtpu_rt *rt, const vtpu_module *mod, vtpu_rt_launch *l,
         uint64_t bytes = vtpu_rt_array_bytes(op);
         if (bytes != arr->bytes)
             rc = rk_fail(err, EXIT_USAGE,
-                         "operand %u: %zu bytes of data for %llu of array",
-                         n, arr->bytes, (unsigned long long)bytes);
+                         "operand %u: %zu bytes of data for %llu of array", n,
+                         arr->bytes, (unsigned long long)bytes);
         else if (io->in_file[n]
                      ? vtpu_rt_write(rt, op->hbm, arr->data, arr->bytes)
                      : vtpu_rt_fill(rt, op->hbm, (bytes + 3) & ~3ull, 0))
@@ -531,9 +531,8 @@ int rk_launch(vtpu_rt *rt, const vtpu_module *mod, vtpu_rt_launch *l,
     }
 
     for (unsigned i = 0; i < io->nops && !rc; i++)
-        if (io->out_file[i] &&
-            vtpu_rt_read(rt, l->operands[i].hbm, io->arr[i].data,
-                         io->arr[i].bytes))
+        if (io->out_file[i] && vtpu_rt_read(rt, l->operands[i].hbm,
+                                            io->arr[i].data, io->arr[i].bytes))
             rc = rk_fail(err, EXIT_FAULT, "operand %u: %s", i,
                          vtpu_rt_error(rt));
 

@@ -67,7 +67,7 @@ typedef struct rk_error {
  * come from and go to (files for vtpu-run). */
 typedef struct kernel_io {
     unsigned nops;
-    vtpu_npy arr[VTPU_MAX_OPERANDS]; /* contents (inputs) / results */
+    vtpu_npy arr[VTPU_MAX_OPERANDS];         /* contents (inputs) / results */
     const char *in_file[VTPU_MAX_OPERANDS];  /* set for IN and INOUT */
     const char *out_file[VTPU_MAX_OPERANDS]; /* set for OUT and INOUT */
     const char *noun;      /* what holds an input: NULL = "file" */

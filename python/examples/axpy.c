@@ -14,7 +14,10 @@ VTPU_INDEX_MAP(tile_ij, g, s, b)
 
 VTPU_BODY(axpy_body, k)
 {
-    union { int32_t i; float f; } a = {.i = vtpu_scalar(k, 0)};
+    union {
+        int32_t i;
+        float f;
+    } a = {.i = vtpu_scalar(k, 0)};
 
     VLD(1, vtpu_ref(k, 0)); /* v1 = x block */
     VLD(2, vtpu_ref(k, 1)); /* v2 = y block */

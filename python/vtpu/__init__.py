@@ -301,7 +301,7 @@ class Chip:
                                        ctypes.byref(h))
             if rc:
                 raise self._error(rc)
-        m = Module(self, h.value, path)
+            m = Module(self, h.value, path)
         self._modules[path] = m
         return m
 
@@ -351,7 +351,7 @@ class Module:
                                         ctypes.byref(idx))
                 if rc:
                     raise c._error(rc)
-            k = self._kernels[name] = Kernel(self, idx.value, name)
+                k = self._kernels[name] = Kernel(self, idx.value, name)
         return k
 
     def __getattr__(self, name):
@@ -450,7 +450,7 @@ class Kernel:
         """[(dtype, shape) per OUT operand], inferred in C where not given
         (cached by the inputs' dtypes and shapes)."""
         key = (tuple((a.dtype, a.shape) for a in inputs),
-               None if out_shape is None else repr(out_shape))
+               _spec_key(out_shape))
         got = self._shapes.get(key)
         if got is not None:
             return got
@@ -567,6 +567,15 @@ class Kernel:
             raise c._error(rc, stats)
         del sv
         return results[0] if len(results) == 1 else tuple(results)
+
+
+def _spec_key(spec):
+    """A hashable key for an out_shape argument (arrays by layout)."""
+    if spec is None or isinstance(spec, (str, int, np.integer)):
+        return spec
+    if hasattr(spec, 'shape') and hasattr(spec, 'dtype'):
+        return ('sd', tuple(spec.shape), str(np.dtype(spec.dtype)))
+    return tuple(_spec_key(s) for s in spec)
 
 
 def _scalar_bits(v):
