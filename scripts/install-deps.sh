@@ -10,7 +10,7 @@ set -eu
 
 PKGS="build-essential pkg-config meson ninja-build ccache libglib2.0-dev
 libcmocka-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-qemu-user python3 gdb-multiarch
+qemu-user python3 python3-numpy python3-pytest gdb-multiarch
 gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
 libpixman-1-dev libfdt-dev xz-utils gnuplot-nox
 clang libclang-rt-14-dev"

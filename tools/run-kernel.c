@@ -315,13 +315,19 @@ static void describe_operands(str *s, const vtpu_kernel_entry *e, unsigned n)
     }
 }
 
-/* The operands of one launch and the files they come from and go to. */
-typedef struct kernel_io {
-    unsigned nops;
-    vtpu_npy arr[VTPU_MAX_OPERANDS]; /* contents (inputs) / results */
-    const char *in_file[VTPU_MAX_OPERANDS];
-    const char *out_file[VTPU_MAX_OPERANDS];
-} kernel_io;
+/* Fill `err` (status and line); returns -1. */
+static int rk_fail(rk_error *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int rk_fail(rk_error *err, int status, const char *fmt, ...)
+{
+    va_list ap;
+    err->status = status;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    return -1;
+}
 
 /* "1st", "2nd", ... */
 static const char *ordinal(unsigned n, char *buf, size_t len)
@@ -336,20 +342,16 @@ static const char *ordinal(unsigned n, char *buf, size_t len)
     return buf;
 }
 
-/*
- * Shape and dtype of output operand i (the nth output, from 0): from
- * --out-shape `spec`, else from what the kernel declares (its operand
- * spec's shape_like / dtype_like); never guessed.
- */
-static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
-                         unsigned nth, const char *spec)
+int rk_output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
+                    unsigned nth, const vtpu_npy *given, rk_error *err)
 {
     const vtpu_operand_spec *o = &e->operands[i];
     vtpu_npy *a = &io->arr[i];
     const vtpu_npy *like = NULL, *dlike = NULL;
+    const char *opt = io->shape_opt ? io->shape_opt : "--out-shape";
     char nb[16];
 
-    /* Declarations name operands with files (inputs); an output declared
+    /* Declarations name operands with data (inputs); an output declared
      * like another output is sized by that one's declaration. */
     for (unsigned s = o->shape_like, hops = 0;
          s && s <= io->nops && hops < VTPU_MAX_OPERANDS; hops++) {
@@ -363,6 +365,44 @@ static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
         io->in_file[o->dtype_like - 1])
         dlike = &io->arr[o->dtype_like - 1];
     a->dtype = o->dtype ? o->dtype : dlike ? dlike->dtype : 0;
+    if (given && given->dtype)
+        a->dtype = given->dtype;
+    if (given && given->rank) {
+        a->rank = given->rank;
+        memcpy(a->shape, given->shape, sizeof(a->shape));
+    } else if (like) {
+        a->rank = like->rank;
+        memcpy(a->shape, like->shape, sizeof(a->shape));
+    } else {
+        str d = {0};
+        describe_operand(&d, o);
+        rk_fail(err, EXIT_USAGE,
+                "%s: kernel '%s' does not declare the shape of output operand "
+                "%u (%s); give it with %s: the %s %s is this output's (%u "
+                "dimension%s)",
+                io->out_file[i], e->name, i, str_get(&d), opt,
+                ordinal(nth + 1, nb, sizeof(nb)), opt, o->rank ? o->rank : 1,
+                o->rank == 1 || !o->rank ? "" : "s");
+        free(d.s);
+        return -1;
+    }
+    if (!a->dtype)
+        return rk_fail(err, EXIT_USAGE,
+                       "%s: output operand %u of '%s' takes any dtype; give "
+                       "one as the %s %s DT:N,...",
+                       io->out_file[i], i, e->name,
+                       ordinal(nth + 1, nb, sizeof(nb)), opt);
+    return 0;
+}
+
+/* Shape and dtype of output operand i (the nth output, from 0): from
+ * --out-shape `spec`, else from what the kernel declares; never guessed. */
+static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
+                         unsigned nth, const char *spec)
+{
+    vtpu_npy given = {0};
+    rk_error err;
+
     if (spec) {
         const char *dims = spec;
         const char *colon = strchr(spec, ':');
@@ -370,11 +410,10 @@ static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
             char *dt = strndup(spec, (size_t)(colon - spec));
             if (!dt)
                 die(EXIT_FAULT, "out of memory");
-            a->dtype = 0;
             for (uint32_t t = 1; t < VTPU_DT__COUNT; t++)
                 if (!strcmp(dt, vtpu_npy_dtype_name(t)))
-                    a->dtype = t;
-            if (!a->dtype)
+                    given.dtype = t;
+            if (!given.dtype)
                 die(EXIT_USAGE,
                     "--out-shape %s: unknown dtype '%s' (f32, "
                     "i32, u32, bf16, i16, i8, u8)",
@@ -382,45 +421,42 @@ static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
             free(dt);
             dims = colon + 1;
         }
-        a->rank =
-            parse_list("--out-shape", dims, VTPU_NPY_MAX_RANK, 1, a->shape);
-    } else if (like) {
-        a->rank = like->rank;
-        memcpy(a->shape, like->shape, sizeof(a->shape));
-    } else {
-        str d = {0};
-        describe_operand(&d, o);
-        die(EXIT_USAGE,
-            "%s: kernel '%s' does not declare the shape of output operand "
-            "%u (%s); give it with --out-shape: the %s --out-shape is this "
-            "output's (%u dimension%s)",
-            io->out_file[i], e->name, i, str_get(&d),
-            ordinal(nth + 1, nb, sizeof(nb)), o->rank ? o->rank : 1,
-            o->rank == 1 || !o->rank ? "" : "s");
+        given.rank =
+            parse_list("--out-shape", dims, VTPU_NPY_MAX_RANK, 1, given.shape);
     }
-    if (!a->dtype)
-        die(EXIT_USAGE,
-            "%s: output operand %u of '%s' takes any dtype; give one as "
-            "the %s --out-shape DT:N,...",
-            io->out_file[i], i, e->name, ordinal(nth + 1, nb, sizeof(nb)));
+    if (rk_output_shape(e, io, i, nth, &given, &err))
+        die(err.status, "%s", err.msg);
 }
 
-/* Check a file's array against the kernel's declaration of operand i. */
-static void check_operand(const vtpu_kernel_entry *e, unsigned i,
-                          const vtpu_npy *a, const char *file)
+int rk_check_operand(const vtpu_kernel_entry *e, const kernel_io *io,
+                     unsigned i, rk_error *err)
 {
     const vtpu_operand_spec *o = &e->operands[i];
+    const vtpu_npy *a = &io->arr[i];
+    const char *name = io->in_file[i] ? io->in_file[i] : io->out_file[i];
     char shape[96];
     vtpu_npy_format_shape(a->shape, a->rank, shape, sizeof(shape));
     if (o->dtype && a->dtype != o->dtype)
-        die(EXIT_USAGE,
-            "%s: operand %u of '%s' is %s, the file holds %s ('%s')", file, i,
-            e->name, vtpu_npy_dtype_name(o->dtype),
-            vtpu_npy_dtype_name(a->dtype), vtpu_npy_descr(a->dtype));
+        return rk_fail(err, EXIT_USAGE,
+                       "%s: operand %u of '%s' is %s, the %s holds %s ('%s')",
+                       name, i, e->name, vtpu_npy_dtype_name(o->dtype),
+                       io->noun ? io->noun : "file",
+                       vtpu_npy_dtype_name(a->dtype), vtpu_npy_descr(a->dtype));
     if (o->rank && a->rank != o->rank)
-        die(EXIT_USAGE,
-            "%s: operand %u of '%s' has rank %u, the array %s has rank %u",
-            file, i, e->name, o->rank, shape, a->rank);
+        return rk_fail(err, EXIT_USAGE,
+                       "%s: operand %u of '%s' has rank %u, the array %s has "
+                       "rank %u",
+                       name, i, e->name, o->rank, shape, a->rank);
+    return 0;
+}
+
+/* Check a file's array against the kernel's declaration of operand i. */
+static void check_operand(const vtpu_kernel_entry *e, const kernel_io *io,
+                          unsigned i)
+{
+    rk_error err;
+    if (rk_check_operand(e, io, i, &err))
+        die(err.status, "%s", err.msg);
 }
 
 /* Map files to operands: inputs in order to IN and INOUT operands, -o
@@ -461,7 +497,7 @@ static void bind_files(const vtpu_kernel_entry *e, kernel_io *io,
             io->in_file[i] = inputs[fi++];
             if (vtpu_npy_read(&io->arr[i], io->in_file[i], err, sizeof(err)))
                 die(EXIT_FILE, "%s", err);
-            check_operand(e, i, &io->arr[i], io->in_file[i]);
+            check_operand(e, io, i);
         }
         if (r & VTPU_ROLE_OUT)
             io->out_file[i] = a->outputs[fo++];
@@ -476,7 +512,7 @@ static void bind_files(const vtpu_kernel_entry *e, kernel_io *io,
         if (spec && !strcmp(spec, "auto"))
             spec = NULL;
         output_shape(e, io, i, fo++, spec);
-        check_operand(e, i, &io->arr[i], io->out_file[i]);
+        check_operand(e, io, i);
     }
 }
 
@@ -496,6 +532,71 @@ static void format_grid(const vtpu_rt_launch *l, char *buf, size_t len)
     free(s.s);
 }
 
+int rk_find_kernel(const vtpu_module *mod, const char *module,
+                   const char *kernel, uint32_t *index, rk_error *err)
+{
+    if (!vtpu_module_find(mod, kernel, index))
+        return 0;
+    /* The whole list: the runtime's message shortens long ones. */
+    str names = {0};
+    for (uint32_t i = 0; i < mod->num_kernels; i++)
+        str_printf(&names, "%s%s", i ? ", " : "", mod->kernels[i].name);
+    rk_fail(err, EXIT_USAGE, "%s: no kernel '%s' in the module (it has: %s)",
+            module, kernel, str_get(&names));
+    free(names.s);
+    return -1;
+}
+
+int rk_launch(vtpu_rt *rt, const vtpu_module *mod, vtpu_rt_launch *l,
+              kernel_io *io, vtpu_rt_stats *st, int64_t *us, rk_error *err)
+{
+    unsigned n = 0;
+    int rc = 0;
+
+    /* Operands into HBM: inputs uploaded, outputs zeroed. */
+    l->num_operands = io->nops;
+    for (; n < io->nops && !rc; n++) {
+        vtpu_npy *arr = &io->arr[n];
+        vtpu_rt_array *op = &l->operands[n];
+        if (vtpu_rt_array_alloc(rt, op, arr->dtype, arr->rank, arr->shape)) {
+            rc = rk_fail(err, EXIT_USAGE, "operand %u: %s", n,
+                         vtpu_rt_error(rt));
+            break;
+        }
+        uint64_t bytes = vtpu_rt_array_bytes(op);
+        if (bytes != arr->bytes)
+            rc = rk_fail(err, EXIT_USAGE,
+                         "operand %u: %zu bytes of data for %llu of array", n,
+                         arr->bytes, (unsigned long long)bytes);
+        else if (io->in_file[n]
+                     ? vtpu_rt_write(rt, op->hbm, arr->data, arr->bytes)
+                     : vtpu_rt_fill(rt, op->hbm, (bytes + 3) & ~3ull, 0))
+            rc = rk_fail(err, EXIT_FAULT, "operand %u: %s", n,
+                         vtpu_rt_error(rt));
+    }
+
+    if (!rc) {
+        int64_t t0 = monotonic_us();
+        rc = vtpu_rt_run(rt, mod, l, st);
+        if (us)
+            *us = monotonic_us() - t0;
+        /* EINVAL: the runtime refused the launch before submitting it. */
+        if (rc)
+            rc = rk_fail(err, rc == VTPU_DRV_EINVAL ? EXIT_USAGE : EXIT_FAULT,
+                         "%s", vtpu_rt_error(rt));
+    }
+
+    for (unsigned i = 0; i < io->nops && !rc; i++)
+        if (io->out_file[i] && vtpu_rt_read(rt, l->operands[i].hbm,
+                                            io->arr[i].data, io->arr[i].bytes))
+            rc = rk_fail(err, EXIT_FAULT, "operand %u: %s", i,
+                         vtpu_rt_error(rt));
+
+    while (n--)
+        vtpu_rt_free(rt, l->operands[n].hbm);
+    return rc;
+}
+
 int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
 {
     const char *module = a->module;
@@ -505,6 +606,7 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
     vtpu_rt_launch l = {0};
     int32_t *scalars = NULL;
     kernel_io io;
+    rk_error rerr;
     static vtpu_module mod; /* big (the kernel table): not on the stack */
     memset(&io, 0, sizeof(io));
 
@@ -516,47 +618,27 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
     if (vtpu_rt_module_load(rt, &mod, elf, len))
         die(EXIT_LOAD, "%s: %s", module, vtpu_rt_error(rt));
     free(elf);
-    if (vtpu_module_find(&mod, a->kernel, &l.kernel)) {
-        /* The whole list: the runtime's message shortens long ones. */
-        str names = {0};
-        for (uint32_t i = 0; i < mod.num_kernels; i++)
-            str_printf(&names, "%s%s", i ? ", " : "", mod.kernels[i].name);
-        die(EXIT_USAGE, "%s: no kernel '%s' in the module (it has: %s)", module,
-            a->kernel, str_get(&names));
-    }
+    if (rk_find_kernel(&mod, module, a->kernel, &l.kernel, &rerr))
+        die(rerr.status, "%s", rerr.msg);
     const vtpu_kernel_entry *e = &mod.kernels[l.kernel];
 
     bind_files(e, &io, a);
-
-    /* Operands into HBM: inputs uploaded, outputs zeroed. */
-    int rc;
-    l.num_operands = io.nops;
     for (unsigned i = 0; i < io.nops; i++) {
-        vtpu_npy *arr = &io.arr[i];
-        vtpu_rt_array *op = &l.operands[i];
-        if (vtpu_rt_array_alloc(rt, op, arr->dtype, arr->rank, arr->shape))
-            die(EXIT_USAGE, "operand %u: %s", i, vtpu_rt_error(rt));
-        uint64_t bytes = vtpu_rt_array_bytes(op);
         if (io.in_file[i])
-            rc = vtpu_rt_write(rt, op->hbm, arr->data, arr->bytes);
-        else
-            rc = vtpu_rt_fill(rt, op->hbm, (bytes + 3) & ~3ull, 0);
-        if (rc)
-            die(EXIT_FAULT, "operand %u: %s", i, vtpu_rt_error(rt));
-        if (!io.in_file[i]) {
-            arr->bytes = (size_t)bytes;
-            arr->data = xmalloc(arr->bytes);
-        }
+            continue;
+        vtpu_npy *arr = &io.arr[i];
+        size_t elems = 1;
+        for (unsigned d = 0; d < arr->rank; d++)
+            elems *= arr->shape[d];
+        arr->bytes = elems * vtpu_dtype_size(arr->dtype);
+        arr->data = xmalloc(arr->bytes);
     }
 
     vtpu_rt_stats st;
-    int64_t t0 = monotonic_us();
-    rc = vtpu_rt_run(rt, &mod, &l, &st);
-    int64_t t1 = monotonic_us();
-    /* EINVAL: the runtime refused the launch before submitting it. */
-    if (rc == VTPU_DRV_EINVAL)
-        die(EXIT_USAGE, "%s", vtpu_rt_error(rt));
-    if (rc) {
+    int64_t us;
+    if (rk_launch(rt, &mod, &l, &io, &st, &us, &rerr)) {
+        if (rerr.status != EXIT_FAULT)
+            die(rerr.status, "%s", rerr.msg);
         /* Reports say "operand 2": say which file that is. */
         str ops = {0};
         for (unsigned i = 0; i < io.nops; i++)
@@ -565,19 +647,14 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
                        : io.in_file[i] ? io.in_file[i]
                                        : "-",
                        role_name(e->operands[i].role));
-        fprintf(stderr, "vtpu-run: %s\n", vtpu_rt_error(rt));
+        fprintf(stderr, "vtpu-run: %s\n", rerr.msg);
         die(EXIT_FAULT, "operands of '%s': %s", e->name, str_get(&ops));
     }
 
-    for (unsigned i = 0; i < io.nops; i++) {
-        if (!io.out_file[i])
-            continue;
-        if (vtpu_rt_read(rt, l.operands[i].hbm, io.arr[i].data,
-                         io.arr[i].bytes))
-            die(EXIT_FAULT, "operand %u: %s", i, vtpu_rt_error(rt));
-        if (vtpu_npy_write(&io.arr[i], io.out_file[i], err, sizeof(err)))
+    for (unsigned i = 0; i < io.nops; i++)
+        if (io.out_file[i] &&
+            vtpu_npy_write(&io.arr[i], io.out_file[i], err, sizeof(err)))
             die(EXIT_FILE, "%s", err);
-    }
 
     if (!a->quiet) {
         char grid[128];
@@ -588,7 +665,7 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
         printf("%s: grid %s, %u TC%s (%u busy), %u steps, %.3f ms, "
                "%llu bytes moved (%llu in, %llu out; %u+%u blocks)\n",
                e->name, grid, st.num_tcs, st.num_tcs == 1 ? "" : "s", busy,
-               st.steps, (double)(t1 - t0) / 1000.0,
+               st.steps, (double)us / 1000.0,
                (unsigned long long)(st.bytes_in + st.bytes_out),
                (unsigned long long)st.bytes_in,
                (unsigned long long)st.bytes_out, st.blocks_in, st.blocks_out);

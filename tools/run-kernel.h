@@ -8,7 +8,9 @@
 #define VTPU_RUN_KERNEL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
+#include "npy.h"
 #include "vtpu_rt.h"
 
 /* The command line of one launch; lists are NULL-terminated or NULL. */
@@ -49,5 +51,63 @@ typedef struct run_kernel_dev {
  * (cli.h).
  */
 int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev);
+
+/*
+ * The steps of a launch on arrays in memory, shared by run_kernel() and
+ * the library over it (libvtpu-run.h, for Python): each returns 0, or -1
+ * with `err` filled and the process left running.
+ */
+
+/* What went wrong: the EXIT_* status vtpu-run ends with (cli.h) and the
+ * line it prints after "vtpu-run: ". */
+typedef struct rk_error {
+    int status;
+    char msg[1024];
+} rk_error;
+
+/* The operands of one launch and, for messages, the names of what they
+ * come from and go to (files for vtpu-run). */
+typedef struct kernel_io {
+    unsigned nops;
+    vtpu_npy arr[VTPU_MAX_OPERANDS];         /* contents (inputs) / results */
+    const char *in_file[VTPU_MAX_OPERANDS];  /* set for IN and INOUT */
+    const char *out_file[VTPU_MAX_OPERANDS]; /* set for OUT and INOUT */
+    const char *noun;      /* what holds an input: NULL = "file" */
+    const char *shape_opt; /* how outputs' shapes are given: NULL =
+                              "--out-shape" */
+} kernel_io;
+
+/* Index of `kernel` in `mod` (read from the file `module`); the message
+ * lists the module's kernels. */
+int rk_find_kernel(const vtpu_module *mod, const char *module,
+                   const char *kernel, uint32_t *index, rk_error *err);
+
+/* io->arr[i] (an input, or an output once shaped) against the kernel's
+ * declaration of operand i: dtype and rank. */
+int rk_check_operand(const vtpu_kernel_entry *e, const kernel_io *io,
+                     unsigned i, rk_error *err);
+
+/*
+ * Shape and dtype of output operand i, the nth output from 0
+ * (docs/vtpu-run.md, "Output shapes"): from `given` (may be NULL; a
+ * dtype or rank of 0 is not given) or what the kernel declares (the
+ * operand spec's shape_like / dtype_like, naming inputs, which must be in
+ * io->arr already); never guessed: without either, an error naming the
+ * option (io->shape_opt) to give.  Sets
+ * io->arr[i]'s dtype, rank and shape, not its data.
+ */
+int rk_output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
+                    unsigned nth, const vtpu_npy *given, rk_error *err);
+
+/*
+ * Run launch `l` (kernel, grid, semantics, scalars, checks set; the
+ * operands are filled in here) of `mod` on io's arrays, all of them
+ * shaped and with data of exactly their size: allocate every operand in
+ * HBM, upload the inputs, zero the outputs, run, read the outputs (and
+ * in/out operands) back into their arrays, free the HBM.  `st` and `us`
+ * (the wall time of vtpu_rt_run alone) may be NULL.
+ */
+int rk_launch(vtpu_rt *rt, const vtpu_module *mod, vtpu_rt_launch *l,
+              kernel_io *io, vtpu_rt_stats *st, int64_t *us, rk_error *err);
 
 #endif /* VTPU_RUN_KERNEL_H */

@@ -17,7 +17,9 @@
  *   smem_count   o block := a counter in scratch SMEM that is never
  *                initialised (poison: uninitialised SMEM);
  *   slow_point   o block := the grid point; the body at point scalar 0
- *                spins scalar 1 iterations (trace: the slow step's slice).
+ *                spins scalar 1 iterations (trace: the slow step's slice);
+ *   uninit_read  copies scratch VMEM it never wrote into its output: an
+ *                uninitialised read for poison=on (python/tests).
  * Outputs are (8,128) i32 blocks along the first dimension unless said.
  */
 #include <stdio.h>
@@ -118,3 +120,13 @@ VTPU_BODY(slow_point_body, k)
 
 VTPU_KERNEL(slow_point, slow_point_body,
             .operands = {VTPU_OUT(VTPU_I32, rows, 8, 128)}, .num_scalars = 2);
+
+VTPU_BODY(uninit_read_body, k)
+{
+    VLD(1, k->scratch_vmem); /* BUG: never written */
+    VST(1, vtpu_ref(k, 0));
+}
+
+VTPU_KERNEL(uninit_read, uninit_read_body,
+            .operands = {VTPU_OUT(VTPU_F32, rows, 8, 128)},
+            .scratch_vmem = BLOCK_WORDS * 4);
