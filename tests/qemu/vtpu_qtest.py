@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import random
+import re
 import struct
 import subprocess
 import sys
@@ -35,6 +36,18 @@ from vtpu_regs import REG, OP, ERR, FAULT, CONST, fmask  # noqa: E402,F401
 
 globals().update(REG)  # ID, CAPS, ..., RING_TAIL, ERR_MSG: byte offsets
 MAGIC = CONST["VTPU_ID_MAGIC"]
+
+
+def _launch_const(name):
+    """A #define of vtpu-launch.h (the launch descriptor's ABI)."""
+    with open(os.path.join(ROOT, "hw/vtpu/abi/vtpu-launch.h")) as f:
+        m = re.search(r"^#define %s (0x[0-9a-fA-F]+|\d+)u?\b" % name,
+                      f.read(), re.M)
+    return int(m.group(1), 0)
+
+
+LAUNCH_MAGIC = _launch_const("VTPU_LAUNCH_MAGIC")
+LAUNCH_VERSION = _launch_const("VTPU_LAUNCH_VERSION")
 ST_DISABLED, ST_IDLE, ST_BUSY, ST_ERROR, ST_RESETTING = (
     CONST["VTPU_STATE_" + n]
     for n in ("DISABLED", "IDLE", "BUSY", "ERROR", "RESETTING"))
@@ -734,7 +747,8 @@ class Monitor(unittest.TestCase):
             elf = f.read()
         k = kernel_index(elf, "nop0")
         # nop0 over grid (3,) 'arbitrary': TC 0 runs all three points.
-        desc = struct.pack("<IHHIIBB4BHIIIIIIQQ", 0x4c555456, 1, 640, k, 0,
+        desc = struct.pack("<IHHIIBB4BHIIIIIIQQ", LAUNCH_MAGIC,
+                           LAUNCH_VERSION, 640, k, 0,
                            1, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0)
         desc += bytes(640 - len(desc))
         hbm_elf, hbm_desc = 0x200000, 0x800000
@@ -770,7 +784,8 @@ class DebugAids(unittest.TestCase):
         with open(path, "rb") as f:
             elf = f.read()
         k = kernel_index(elf, "nop0")
-        desc = struct.pack("<IHHIIBB4BHIIIIIIQQ", 0x4c555456, 1, 640, k, 0,
+        desc = struct.pack("<IHHIIBB4BHIIIIIIQQ", LAUNCH_MAGIC,
+                           LAUNCH_VERSION, 640, k, 0,
                            1, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0)
         desc += bytes(640 - len(desc))
         hbm_elf, hbm_desc = 0x200000, 0x800000
