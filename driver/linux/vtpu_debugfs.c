@@ -5,6 +5,7 @@
  * allocator's ranges).
  */
 #include <linux/seq_file.h>
+#include <linux/slab.h>
 
 #include <drm/drm_debugfs.h>
 #include <drm/drm_drv.h>
@@ -51,7 +52,7 @@ static int vtpu_state_show(struct seq_file *m, void *unused)
 	const struct vtpu_counters *c = &vdev->count;
 	struct vtpu_job *job;
 	u32 i, pending = 0;
-	char line[320];
+	char *line;
 	int idx;
 
 	mutex_lock(&vdev->lock);
@@ -83,9 +84,15 @@ static int vtpu_state_show(struct seq_file *m, void *unused)
 			seq_printf(m, "slot %u: %llu bytes at HBM 0x%llx, gen %u\n",
 				   i, s->image_len, s->image->start, s->gen);
 	}
-	if (vdev->last_err.code) {
-		vtpu_format_error(&vdev->last_err, line, sizeof(line));
+	line = vdev->last_err.code ? kmalloc(VTPU_ERR_LINE_MAX, GFP_KERNEL) :
+				     NULL;
+	if (line) {
+		vtpu_format_error(&vdev->last_err, line, VTPU_ERR_LINE_MAX);
 		seq_printf(m, "last error: %s\n", line);
+		kfree(line);
+	} else if (vdev->last_err.code) {
+		seq_printf(m, "last error: %s\n",
+			   vtpu_err_name(vdev->last_err.code));
 	} else {
 		seq_puts(m, "last error: none\n");
 	}

@@ -64,8 +64,11 @@ struct vtpu_err_rec {
 	u32 value;
 	u64 addr;
 	u64 len;
-	char msg[VTPU_ERR_MSG_SIZE];
+	char msg[VTPU_ERR_MSG_MAX];	/* the device's whole ERR_MSG */
 };
+
+/* Room for a vtpu_format_error() line: the fields and the whole ERR_MSG. */
+#define VTPU_ERR_LINE_MAX (VTPU_ERR_MSG_MAX + 256)
 
 enum vtpu_slot_state {
 	VTPU_SLOT_FREE = 0,

@@ -185,7 +185,7 @@ void vtpu_hw_read_error(struct vtpu_device *vdev, struct vtpu_err_rec *e)
 	memset(e->msg, 0, sizeof(e->msg));
 	if (!(vdev->caps & VTPU_FMASK(CAPS, ERR_MSG)))
 		return;
-	for (i = 0; i < VTPU_ERR_MSG_SIZE; i += 4) {
+	for (i = 0; i < VTPU_ERR_MSG_MAX; i += 4) {
 		w = vtpu_rd(vdev, VTPU_A_ERR_MSG + i);
 		for (b = 0; b < 4; b++) {
 			char c = (char)(w >> (8 * b));
@@ -197,7 +197,7 @@ void vtpu_hw_read_error(struct vtpu_device *vdev, struct vtpu_err_rec *e)
 		}
 	}
 out:
-	e->msg[VTPU_ERR_MSG_SIZE - 1] = 0;
+	e->msg[VTPU_ERR_MSG_MAX - 1] = 0;
 }
 
 /* One line: what failed, where, and the device's own explanation. */

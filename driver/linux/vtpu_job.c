@@ -271,19 +271,24 @@ static void vtpu_handle_error(struct vtpu_device *vdev, struct list_head *done)
 {
 	struct vtpu_err_rec *e = &vdev->last_err;
 	struct vtpu_job *job = NULL;
-	char line[192];
+	char *line;
 	u32 i, fence_at;
 
 	vtpu_hw_read_error(vdev, e);
 	vdev->count.errors++;
 	if (e->index != VTPU_ERR_NONE32)
 		job = vtpu_job_at(vdev, e->index);
-	vtpu_format_error(e, line, sizeof(line));
+	line = kmalloc(VTPU_ERR_LINE_MAX, GFP_KERNEL);
+	if (line)
+		vtpu_format_error(e, line, VTPU_ERR_LINE_MAX);
 	/* what user programs and images do wrong is theirs, not a driver error */
 	if (job && (job->kind == VTPU_JOB_LAUNCH || e->code == VTPU_E_BAD_ELF))
-		drm_dbg_driver(&vdev->drm, "job %llu: %s\n", job->seqno, line);
+		drm_dbg_driver(&vdev->drm, "job %llu: %s\n", job->seqno,
+			       line ?: vtpu_err_name(e->code));
 	else
-		drm_err(&vdev->drm, "%s job: %s\n", job ? "driver" : "no", line);
+		drm_err(&vdev->drm, "%s job: %s\n", job ? "driver" : "no",
+			line ?: vtpu_err_name(e->code));
+	kfree(line);
 
 	if (job) {
 		if (!job->status) {
@@ -732,6 +737,39 @@ int vtpu_ioctl_wait(struct drm_device *dev, void *data, struct drm_file *file)
 	return ret;
 }
 
+/*
+ * The whole message: into message[] cut to fit, and when user space gives
+ * a buffer (message_ptr, message_size), the whole of it there (cut to that
+ * size, NUL-terminated); message_len says how big it is in any case.
+ */
+static int vtpu_job_error_message(struct drm_vtpu_job_error *args,
+				  const struct vtpu_err_rec *e, u64 uptr,
+				  u32 usize)
+{
+	char *line;
+	size_t n;
+	int ret = 0;
+
+	line = kmalloc(VTPU_ERR_LINE_MAX, GFP_KERNEL);
+	if (!line)
+		return -ENOMEM;
+	if (e->code)
+		vtpu_format_error(e, line, VTPU_ERR_LINE_MAX);
+	else
+		strscpy(line, e->msg, VTPU_ERR_LINE_MAX);
+	n = strlen(line) + 1;
+	args->message_len = n;
+	strscpy(args->message, line, sizeof(args->message));
+	if (uptr && usize) {
+		n = min_t(size_t, n, usize);
+		line[n - 1] = 0;
+		if (copy_to_user(u64_to_user_ptr(uptr), line, n))
+			ret = -EFAULT;
+	}
+	kfree(line);
+	return ret;
+}
+
 int vtpu_ioctl_job_error(struct drm_device *dev, void *data,
 			 struct drm_file *file)
 {
@@ -740,6 +778,8 @@ int vtpu_ioctl_job_error(struct drm_device *dev, void *data,
 	struct vtpu_err_rec *e;
 	struct vtpu_job *job;
 	u64 seqno = args->seqno;
+	u64 uptr = args->message_ptr;
+	u32 usize = args->message_size;
 	int ret = 0;
 
 	job = vtpu_file_job(vfile, seqno);
@@ -747,6 +787,8 @@ int vtpu_ioctl_job_error(struct drm_device *dev, void *data,
 		return -ENOENT;
 	memset(args, 0, sizeof(*args));
 	args->seqno = seqno;
+	args->message_ptr = uptr;
+	args->message_size = usize;
 	args->tc = VTPU_ERR_NONE32;
 	if (!dma_fence_is_signaled(&job->fence)) {
 		ret = -EBUSY;
@@ -763,12 +805,7 @@ int vtpu_ioctl_job_error(struct drm_device *dev, void *data,
 		args->value = e->value;
 		args->addr = e->addr;
 		args->len = e->len;
-		BUILD_BUG_ON(sizeof(args->message) < sizeof(e->msg));
-		if (e->code)
-			vtpu_format_error(e, args->message,
-					  sizeof(args->message));
-		else
-			strscpy(args->message, e->msg, sizeof(args->message));
+		ret = vtpu_job_error_message(args, e, uptr, usize);
 	}
 out:
 	dma_fence_put(&job->fence);

@@ -102,11 +102,15 @@ static int wait_job(int f, uint64_t seqno, int64_t timeout_ns,
 static int job_error(int f, uint64_t seqno, struct drm_vtpu_job_error *je,
                      char *line, size_t len)
 {
+    char whole[4096];
     memset(je, 0, sizeof(*je));
     je->seqno = seqno;
+    je->message_ptr = (uintptr_t)whole;
+    je->message_size = sizeof(whole);
     if (xioctl(f, DRM_IOCTL_VTPU_JOB_ERROR, je))
         return -errno;
     vtpu_linux_format_job_error(je, line, len);
+    je->message_ptr = 0; /* `whole` ends here */
     return 0;
 }
 

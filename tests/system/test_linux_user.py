@@ -306,6 +306,33 @@ class VtpuRun(unittest.TestCase):
         self.assertIn("GEN-RC 2", out)
         self.assertIn("--gen: an option of the host's vtpu-run", out)
 
+    def test_long_message_whole(self):
+        """A device message longer than the uAPI record's message[256]
+        comes out whole: the runtime gives JOB_ERROR a buffer for it
+        (message_ptr).  The planted bug of the selftest module reads past
+        VMEM from a body with a 70-character name."""
+        name = "a_kernel_with_a_long_name_31chr"
+        body = ("this_body_function_has_a_rather_long_name_so_that_reports_"
+                "carry_it_whole")
+        script = (
+            "cd /tmp\n"
+            "vm=$(cat /sys/bus/pci/devices/0000:00:01.0/vmem_size)\n"
+            "vtpu-run %s/selftest.elf %s --grid 1 --out-shape 8,128 "
+            "-o o.npy --scalar $((vm - 512)),0\n"
+            "echo LONG-RC $?\n" % (SHARE, name))
+        rc, out = boot(script)
+        self.assertEqual(rc, 0, "exit %s, console:\n%s" % (rc, out))
+        self.assertIn("LONG-RC 125", out)
+        lines = [ln.strip() for ln in out.splitlines()
+                 if ln.startswith("vtpu-run: launch of '%s'" % name)]
+        self.assertEqual(len(lines), 1, out)
+        line = lines[0]
+        self.assertIn("(%s+0x" % body, line)
+        self.assertRegex(line, r"vld v1: sublane 1 at 0x[0-9a-f]+ \(\+512 "
+                         r"bytes\) is outside VMEM \[0x20000000, 0x[0-9a-f]+\) "
+                         r"\(base 0x[0-9a-f]+, stride 512\)\]$")
+        self.assertGreater(len(line), 300)
+
     def test_kernels_match_host(self):
         """More kernels and launch shapes (padding, an --out-shape, more
         than 16 scalar-prefetch values in HBM, ANY operands, an in/out and

@@ -427,7 +427,8 @@ int vtpu_linux_format_job_error(const struct drm_vtpu_job_error *je,
                                 char *buf, size_t len)
 {
     vtpu_drv_error de;
-    char msg[sizeof(je->message) + 1], line[VTPU_RT_ERR_LEN];
+    char cut[sizeof(je->message) + 1], line[VTPU_RT_ERR_LEN];
+    const char *msg = cut;
 
     memset(&de, 0, sizeof(de));
     de.code = je->code;
@@ -440,8 +441,11 @@ int vtpu_linux_format_job_error(const struct drm_vtpu_job_error *je,
     de.len = je->len;
     de.index = VTPU_ERR_NONE32;
     de.opcode = VTPU_OP_LAUNCH;
-    memcpy(msg, je->message, sizeof(je->message));
-    msg[sizeof(je->message)] = 0;
+    memcpy(cut, je->message, sizeof(je->message));
+    cut[sizeof(je->message)] = 0;
+    /* the whole message, when the caller gave JOB_ERROR a buffer for it */
+    if (je->message_ptr && je->message_size && je->message_len)
+        msg = (const char *)(uintptr_t)je->message_ptr;
     if (!de.code)
         return snprintf(buf, len, "%s", msg[0] ? msg : "no device error");
     vtpu_drv_format_error_detail(&de, line, sizeof(line));
@@ -504,8 +508,11 @@ static int lx_launch(void *dev, const vtpu_rt_dev_launch *l,
         break;
     case -EIO: {
         struct drm_vtpu_job_error je;
+        char whole[VTPU_RT_ERR_LEN];
         memset(&je, 0, sizeof(je));
         je.seqno = s.seqno;
+        je.message_ptr = (uintptr_t)whole;
+        je.message_size = sizeof(whole);
         if (xioctl(lx->fd, DRM_IOCTL_VTPU_JOB_ERROR, &je))
             return fmt(err, VTPU_DRV_EDEVICE,
                        "%s: job %llu failed with a device error (JOB_ERROR: "

@@ -70,8 +70,9 @@ void vtpu_rt_linux_set_wait_timeout(vtpu_rt *rt, uint64_t ns);
 /*
  * One line about a failed job from its DRM_VTPU_JOB_ERROR record, worded
  * as the ring backend words device errors ("TC 0 faulted at pc
- * 0x00100004: breakpoint ... [device: ...]").  Returns what snprintf
- * returns.
+ * 0x00100004: breakpoint ... [device: ...]"), from the whole message
+ * when the ioctl was given a buffer for it (message_ptr), else from the
+ * record's message[], cut at 255 bytes.  Returns what snprintf returns.
  */
 struct drm_vtpu_job_error;
 int vtpu_linux_format_job_error(const struct drm_vtpu_job_error *je,
