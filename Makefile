@@ -157,6 +157,7 @@ check-system: build qemu
 	python3 tests/system/test_linux_driver.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD) \
 	    --linux-dir $(LINUX_BUILD)
+	$(MAKE) -C driver/linux checkpatch KDIR=$(abspath $(LINUX_BUILD))/kernel
 
 # The riscv64 Linux guest (guest/linux, docs/linux.md): kernel Image and
 # initramfs in $(LINUX_BUILD); LINUX_EXTRA="HOST:GUEST ..." adds files to
@@ -232,6 +233,7 @@ check-linux-driver: linux-driver qemu
 	python3 tests/system/test_linux_driver.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD) \
 	    --linux-dir $(LINUX_BUILD)
+	$(MAKE) -C driver/linux checkpatch KDIR=$(abspath $(LINUX_BUILD))/kernel
 
 check-system: linux-driver
 

@@ -180,8 +180,8 @@ struct drm_vtpu_job_error {
 	__u32 value;
 	__u64 addr;
 	__u64 len;
-	char message[256]; /* out: the device's ERR_MSG or the driver's,
-			    * cut to 255 bytes; the whole in message_ptr */
+	/* out: the device's ERR_MSG or the driver's, cut to 255 bytes */
+	char message[256];
 	__u64 message_ptr;	/* in: user buffer for the whole message, or 0 */
 	__u32 message_size;	/* in: its size (bytes); the copy ends in NUL */
 	__u32 message_len;	/* out: the whole message's size with its NUL */
