@@ -1335,7 +1335,6 @@ static void test_take_last(void **state)
     free(idx);
 }
 
-
 /* ------------------------------------------------------------------ */
 /* f32 matmul precisions (matmul_f32_bias scalar 1)                      */
 /* ------------------------------------------------------------------ */
@@ -1382,14 +1381,14 @@ static void matmul_prec_case(kt *t, uint32_t M, uint32_t N, uint32_t K,
                 mag += fabs(p);
             }
             for (int q = 0; q < 3; q++)
-                emax[q] = fmax(emax[q],
-                               fabs(out[q][(size_t)i * N + j] - s) / mag);
+                emax[q] =
+                    fmax(emax[q], fabs(out[q][(size_t)i * N + j] - s) / mag);
         }
     assert_memory_equal(out[3], out[0], (size_t)M * N * 4);
     for (int q = 0; q < 3; q++) {
         print_message("matmul_f32_bias (%u,%u,%u) %-7s max |err| / sum|xy| "
-                      "%.3e (bound %.3e)\n", M, N, K, names[q], emax[q],
-                      bound[q]);
+                      "%.3e (bound %.3e)\n",
+                      M, N, K, names[q], emax[q], bound[q]);
         assert_true(emax[q] < bound[q]);
     }
     assert_true(emax[2] > 16 * emax[1] && emax[1] > 2 * emax[0]);
@@ -1408,10 +1407,9 @@ static void test_matmul_precision(void **state)
     /* an unknown precision fails the launch */
     uint32_t sh[2] = {8, 8}, n8 = 8, g3[3] = {1, 1, 1};
     reset_hbm(t);
-    arr a[4] = {new_arr(t, VTPU_F32, 2, sh, NULL),
-                new_arr(t, VTPU_F32, 2, sh, NULL),
-                new_arr(t, VTPU_F32, 1, &n8, NULL),
-                new_arr(t, VTPU_F32, 2, sh, NULL)};
+    arr a[4] = {
+        new_arr(t, VTPU_F32, 2, sh, NULL), new_arr(t, VTPU_F32, 2, sh, NULL),
+        new_arr(t, VTPU_F32, 1, &n8, NULL), new_arr(t, VTPU_F32, 2, sh, NULL)};
     int32_t sc[2] = {EW_U_NONE, MM_PREC_COUNT};
     expect_fail(t, "matmul_f32_bias", 3, g3, a, 4, sc, 2,
                 "scalar 1 must be an MM_PREC_* precision");
@@ -1450,8 +1448,8 @@ static void ref_draw(uint32_t *w, uint32_t seed, uint32_t stream, uint32_t d)
 
 /* dropout_f32 reference: grid point (bi, bj) of grid (gi, gj), stream
  * bi * gj + bj; draw 4r + c covers block rows 8r.., columns 128c.. */
-static float *ref_dropout(const float *x, uint32_t R, uint32_t C,
-                          uint32_t seed, float p, double *kept)
+static float *ref_dropout(const float *x, uint32_t R, uint32_t C, uint32_t seed,
+                          float p, double *kept)
 {
     float *o = malloc((size_t)R * C * 4), scale = 1.0f / p;
     uint32_t gj = cdiv(C, 512), thr = (uint32_t)(p * 4294967296.0f);
@@ -1493,11 +1491,12 @@ static void dropout_case(kt *t, uint32_t R, uint32_t C, uint32_t seed, float p,
     for (size_t i = 0; i < n; i++)
         if (f2u(o[i]) != f2u(want[i]))
             fail_msg("dropout_f32 (%u,%u) seed %u p %g, %u TCs: [%zu] %a, "
-                     "want %a", R, C, seed, p, ntcs, i, o[i], want[i]);
+                     "want %a",
+                     R, C, seed, p, ntcs, i, o[i], want[i]);
     /* the kept fraction is p within 5 sd */
     double sd = sqrt(p * (1 - p) / n);
-    print_message("dropout_f32 (%u,%u) p %.2f seed %u, %u TCs: kept %.4f\n",
-                  R, C, p, seed, ntcs, kept);
+    print_message("dropout_f32 (%u,%u) p %.2f seed %u, %u TCs: kept %.4f\n", R,
+                  C, p, seed, ntcs, kept);
     assert_true(fabs(kept - p) <= 5 * sd);
     free(want);
     free(x);
@@ -1586,8 +1585,8 @@ static void test_cast_sr(void **state)
                             want = (u + (w[e] >> 16)) >> 16;
                         if (o[at] != want)
                             fail_msg("cast_f32_bf16_sr seed %u [%u,%u] x %a: "
-                                     "0x%04x, want 0x%04x", seed, r, c,
-                                     x[at], o[at], want);
+                                     "0x%04x, want 0x%04x",
+                                     seed, r, c, x[at], o[at], want);
                         if (isfinite(x[at]))
                             assert_true(o[at] == down || o[at] == down + 1);
                         sum[at] += u2f((uint32_t)o[at] << 16);

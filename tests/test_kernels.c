@@ -864,8 +864,8 @@ static void test_sem_read(void **state)
             uint32_t n = 1000 + g;
             /* TC of grid point g: TC 0 takes the first ceil(G / ntcs) */
             uint32_t tc = ntcs == 1 ? 0 : g >= (G + 1) / 2;
-            const uint32_t want[8] = {0, n, n + 5, 256 + 4 * g, 5, 0, tc,
-                                      0xFFFFFFFFu};
+            const uint32_t want[8] = {0, n, n + 5, 256 + 4 * g,
+                                      5, 0, tc,    0xFFFFFFFFu};
             for (unsigned i = 0; i < 8; i++)
                 if (o[g * 1024 + i] != want[i])
                     fail_msg("%u TCs, grid point %u, value %u: %u, want %u",

@@ -140,14 +140,14 @@ static void test_known_answers(void **state)
         {0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
         {~0u, ~0u, ~0u, ~0u, ~0u, ~0u, 0x408f276d, 0x41c83b0e, 0xa20bc7c6,
          0x6d5451fd},
-        {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822,
-         0x299f31d0, 0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1},
+        {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0,
+         0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1},
     };
     for (unsigned i = 0; i < 3; i++) {
         uint32_t out[4], ref[4];
         vtpu_philox4x32_10(kat[i], kat[i] + 4, out);
-        ref_philox(ref, kat[i][0], kat[i][1], kat[i][2], kat[i][3],
-                   kat[i][4], kat[i][5]);
+        ref_philox(ref, kat[i][0], kat[i][1], kat[i][2], kat[i][3], kat[i][4],
+                   kat[i][5]);
         for (unsigned q = 0; q < 4; q++) {
             assert_int_equal(out[q], kat[i][6 + q]);
             assert_int_equal(ref[q], kat[i][6 + q]);
@@ -174,7 +174,8 @@ static void test_reference_stream(void **state)
             for (unsigned e = 0; e < NE; e++)
                 if (v[e] != ref_word(s, st, d, e))
                     fail_msg("seed (0x%x, 0x%x) draw %u word %u: 0x%08x, "
-                             "want 0x%08x", s, st, (unsigned)d, e, v[e],
+                             "want 0x%08x",
+                             s, st, (unsigned)d, e, v[e],
                              ref_word(s, st, d, e));
         }
     }
@@ -236,7 +237,8 @@ static void test_determinism_and_streams(void **state)
                 same += x[e] == y[e];
         }
     print_message("streams: %u equal words at equal positions over "
-                  "%u stream pairs\n", same, NS * (NS - 1) / 2);
+                  "%u stream pairs\n",
+                  same, NS * (NS - 1) / 2);
     assert_true(same <= 3);
     free(w);
 }
@@ -285,8 +287,8 @@ static void test_uniformity(void **state)
         double ch = chi2(hi, 256, NW), cl = chi2(lo, 256, NW);
         double mean = sum / NW;
         print_message("seed (%u, %u): chi2 high byte %.1f, low byte %.1f "
-                      "(255 dof, limit %.1f), mean %.5f\n", seeds[t][0],
-                      seeds[t][1], ch, cl, CHI2_255, mean);
+                      "(255 dof, limit %.1f), mean %.5f\n",
+                      seeds[t][0], seeds[t][1], ch, cl, CHI2_255, mean);
         assert_true(ch < CHI2_255);
         assert_true(cl < CHI2_255);
         /* mean of U(0,1): sd 1/sqrt(12 n) = 2.8e-4; 5 sd */
@@ -328,7 +330,7 @@ static void test_independence(void **state)
 {
     fixture *fx = *state;
     uint32_t *w = stream_words(fx->tc[0], 42, 0);
-    uint32_t *g1 = stream_words(fx->tc[0], 42, 1); /* next grid point */
+    uint32_t *g1 = stream_words(fx->tc[0], 42, 1);  /* next grid point */
     uint32_t *s43 = stream_words(fx->tc[0], 43, 0); /* next seed */
     /* |r| of independent uniforms: sd 1/sqrt(n) ~ 1e-3 here; 5 sd */
     double rlim = 5.0 / sqrt((double)NW);
@@ -355,8 +357,8 @@ static void test_independence(void **state)
     };
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
         print_message("%-28s pairs chi2 %.1f (limit %.1f), r %+.5f "
-                      "(limit %.5f)\n", c[i].what, c[i].chi, CHI2_255,
-                      c[i].r, rlim);
+                      "(limit %.5f)\n",
+                      c[i].what, c[i].chi, CHI2_255, c[i].r, rlim);
         assert_true(c[i].chi < CHI2_255);
         assert_true(fabs(c[i].r) < rlim);
     }
@@ -444,8 +446,8 @@ static void test_sround_neighbours(void **state)
              * random bits carry (docs/isa.md) */
             uint32_t want = (x & 0xFFFF) + (r >> 16) >= 0x10000 ? up : down;
             if (got != want)
-                fail_msg("x 0x%08x bits 0x%08x: 0x%08x, want 0x%08x", x, r,
-                         got, want);
+                fail_msg("x 0x%08x bits 0x%08x: 0x%08x, want 0x%08x", x, r, got,
+                         want);
             assert_true(got == down || got == up);
             if ((x & 0xFFFF) == 0)
                 assert_int_equal(got, x); /* exact bf16 values stay */
@@ -479,14 +481,14 @@ static void test_sround_neighbours(void **state)
                      e[i].x, e[i].r, p->v[1].u[0], e[i].want);
     }
     /* reserved fields */
-    assert_false(vtpu_xtpu_valid(enc_r(XTPU_OPC_VALU, 1, XTPU_VSROUND, 1, 2,
-                                       3)));
-    assert_false(vtpu_xtpu_valid(enc_r(XTPU_OPC_VXFER, 0, XTPU_PRNG_SEED, 1,
-                                       2, 3)));
-    assert_false(vtpu_xtpu_valid(enc_r(XTPU_OPC_VXFER, 0, XTPU_VRAND, 1, 2,
-                                       0)));
-    assert_false(vtpu_xtpu_valid(enc_r(XTPU_OPC_VXFER, 1, XTPU_VRAND, 1, 0,
-                                       0)));
+    assert_false(
+        vtpu_xtpu_valid(enc_r(XTPU_OPC_VALU, 1, XTPU_VSROUND, 1, 2, 3)));
+    assert_false(
+        vtpu_xtpu_valid(enc_r(XTPU_OPC_VXFER, 0, XTPU_PRNG_SEED, 1, 2, 3)));
+    assert_false(
+        vtpu_xtpu_valid(enc_r(XTPU_OPC_VXFER, 0, XTPU_VRAND, 1, 2, 0)));
+    assert_false(
+        vtpu_xtpu_valid(enc_r(XTPU_OPC_VXFER, 1, XTPU_VRAND, 1, 0, 0)));
 }
 
 /*
@@ -512,7 +514,7 @@ static void test_sround_unbiased(void **state)
                          (int)(test_rand32(&rng) % 21) - 10);
         x[i] = (float)(i & 1 ? -m : m);
     }
-    x[0] = 1.0f + 0x1p-9f; /* bf16 ulp at 1 is 2^-7: RNE gives 1 always */
+    x[0] = 1.0f + 0x1p-9f;    /* bf16 ulp at 1 is 2^-7: RNE gives 1 always */
     x[1] = 0x1p-130f * 1.75f; /* subnormal */
     memcpy(p->v[1].f, x, sizeof(x));
     seed(tc, 31337, 0);
@@ -538,8 +540,8 @@ static void test_sround_unbiased(void **state)
         double rne = f_of(vtpu_bf16_from_f32(u) << 16);
         rne_bias_max = fmax(rne_bias_max, fabs(rne - x[i]) / ulp);
         if (fabs(z) >= 5)
-            fail_msg("x[%u] = %a: mean of %d roundings %a (z = %.2f)", i,
-                     x[i], D, mean, z);
+            fail_msg("x[%u] = %a: mean of %d roundings %a (z = %.2f)", i, x[i],
+                     D, mean, z);
     }
     double mean0 = sum[0] / D;
     print_message("stochastic rounding: %d draws x 1024 values: max |z| "
@@ -557,8 +559,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_known_answers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reference_stream, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reference_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_determinism_and_streams, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_uniformity, setup, teardown),
@@ -566,8 +567,7 @@ int main(void)
         cmocka_unit_test(test_thresholds_catch_bad_generators),
         cmocka_unit_test_setup_teardown(test_sround_neighbours, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_sround_unbiased, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sround_unbiased, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
