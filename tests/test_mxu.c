@@ -413,6 +413,26 @@ static void check_precisions(fixture *fx, unsigned K, unsigned nb)
     assert_true(emax[0] > 16 * emax[1]);
     assert_true(emax[1] > 2 * emax[2]);
     assert_true(esum[0] > 16 * esum[1] && esum[1] > 2 * esum[2]);
+    /* pushing more rows after a HIGH/DEFAULT MATMUL: the next one sees
+     * them (the engine's bf16 split of the staged RHS is redone) */
+    ok(tc, clr(0, XTPU_CLR_ALL));
+    for (unsigned k0 = 0; k0 < 16; k0 += 8) {
+        for (unsigned i = 0; i < NE; i++)
+            tc->vpu->v[3].f[i] = rnd(&fx->rng);
+        for (unsigned r = 0; r < 8; r++)
+            for (unsigned c = 0; c < L; c++)
+                B[(k0 + r) * L + c] = tc->vpu->v[3].f[r * L + c];
+        ok(tc, push(0, XTPU_DT_F32, 3, 0));
+        for (unsigned r = 0; r < 8; r++)
+            for (unsigned c = 0; c < k0 + 8; c++)
+                A[r * (k0 + 8) + c] = tc->vpu->v[20].f[r * L + c];
+        for (unsigned q = 0; q < 2; q++) {
+            ok(tc, matmul(4, precs[q], 20, 0));
+            ok(tc, pop(10, 4, 0));
+            host_matmul_prec(precs[q], A, B, P, 8, k0 + 8, L);
+            assert_memory_equal(tc->vpu->v[10].f, P, 8 * L * 4);
+        }
+    }
     /* the precisions are MATMUL variants of f32 operands only */
     ok(tc, clr(0, XTPU_CLR_ALL));
     fill(fx, 3, XTPU_DT_BF16);

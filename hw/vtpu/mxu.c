@@ -40,6 +40,11 @@ typedef struct mxu_unit {
     uint8_t acc_kind[XTPU_MXU_ACCS];
     vtpu_vreg acc[XTPU_MXU_ACCS];
     float *rhs;          /* dim x dim, row k at rhs + k * dim */
+    /* the staged RHS split into bf16 high and low parts (dim x dim each,
+     * allocated at the first f32 MATMUL at HIGH or DEFAULT precision),
+     * valid until the staging changes: weights stationary, split once */
+    float *rhs_hi, *rhs_lo;
+    bool split;
 } mxu_unit;
 
 struct vtpu_mxu {
@@ -54,7 +59,6 @@ struct vtpu_mxu {
     float lhs_lo[8 * 256];
     float prod2[8 * 256];
     float prod3[8 * 256];
-    float *rhs_hi, *rhs_lo;
 };
 
 vtpu_mxu *vtpu_mxu_new(const vtpu_config *cfg)
@@ -64,8 +68,6 @@ vtpu_mxu *vtpu_mxu_new(const vtpu_config *cfg)
     m->count = cfg->mxu_count;
     g_assert(m->dim == 128 || m->dim == 256);
     m->u = g_new0(mxu_unit, m->count);
-    m->rhs_hi = g_new0(float, (size_t)m->dim * m->dim);
-    m->rhs_lo = g_new0(float, (size_t)m->dim * m->dim);
     for (unsigned i = 0; i < m->count; i++)
         m->u[i].rhs = g_new0(float, (size_t)m->dim * m->dim);
     vtpu_mxu_reset(m);
@@ -76,16 +78,18 @@ void vtpu_mxu_free(vtpu_mxu *m)
 {
     if (!m)
         return;
-    for (unsigned i = 0; i < m->count; i++)
+    for (unsigned i = 0; i < m->count; i++) {
         g_free(m->u[i].rhs);
+        g_free(m->u[i].rhs_hi);
+        g_free(m->u[i].rhs_lo);
+    }
     g_free(m->u);
-    g_free(m->rhs_hi);
-    g_free(m->rhs_lo);
     g_free(m);
 }
 
 static void clear_staging(mxu_unit *u)
 {
+    u->split = false;
     u->staged = -1;
     u->rows[0] = u->rows[1] = 0;
 }
@@ -193,7 +197,7 @@ static void split_bf16(float *hi, float *lo, const float *x, unsigned rows,
  * HIGHEST one f32 pass; DEFAULT one pass over the bf16 parts; HIGH three
  * passes, P = (lo x hi + hi x lo) + hi x hi, each sum rounded to f32.
  */
-static void product(vtpu_mxu *m, const mxu_unit *u, unsigned prec,
+static void product(vtpu_mxu *m, mxu_unit *u, unsigned prec,
                     unsigned ld, unsigned R, unsigned K, unsigned N)
 {
     if (prec == XTPU_PREC_HIGHEST || prec == XTPU_DT_BF16 ||
@@ -203,14 +207,21 @@ static void product(vtpu_mxu *m, const mxu_unit *u, unsigned prec,
     }
     bool high = prec == XTPU_PREC_HIGH;
     split_bf16(m->lhs, high ? m->lhs_lo : NULL, m->lhs, R, K, ld);
-    split_bf16(m->rhs_hi, high ? m->rhs_lo : NULL, u->rhs, K, N, m->dim);
+    if (!u->rhs_hi) {
+        u->rhs_hi = g_new0(float, (size_t)m->dim * m->dim);
+        u->rhs_lo = g_new0(float, (size_t)m->dim * m->dim);
+    }
+    if (!u->split) {
+        split_bf16(u->rhs_hi, u->rhs_lo, u->rhs, K, N, m->dim);
+        u->split = true;
+    }
     if (!high) {
-        vtpu_mxu_gemm(m->lhs, ld, m->rhs_hi, m->dim, m->prod, N, R, K, N);
+        vtpu_mxu_gemm(m->lhs, ld, u->rhs_hi, m->dim, m->prod, N, R, K, N);
         return;
     }
-    vtpu_mxu_gemm(m->lhs_lo, ld, m->rhs_hi, m->dim, m->prod, N, R, K, N);
-    vtpu_mxu_gemm(m->lhs, ld, m->rhs_lo, m->dim, m->prod2, N, R, K, N);
-    vtpu_mxu_gemm(m->lhs, ld, m->rhs_hi, m->dim, m->prod3, N, R, K, N);
+    vtpu_mxu_gemm(m->lhs_lo, ld, u->rhs_hi, m->dim, m->prod, N, R, K, N);
+    vtpu_mxu_gemm(m->lhs, ld, u->rhs_lo, m->dim, m->prod2, N, R, K, N);
+    vtpu_mxu_gemm(m->lhs, ld, u->rhs_hi, m->dim, m->prod3, N, R, K, N);
     for (size_t i = 0; i < (size_t)R * N; i++)
         m->prod[i] = (m->prod[i] + m->prod2[i]) + m->prod3[i];
 }
@@ -258,6 +269,7 @@ int vtpu_mxu_push(vtpu_tc *tc, unsigned mxu, unsigned dt, unsigned cb,
           m->dim);
     u->rows[cb] += rows;
     u->staged = (int)dt;
+    u->split = false;
     return 0;
 }
 
