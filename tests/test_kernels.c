@@ -842,6 +842,39 @@ static void test_bad_declarations(void **state)
         fail_msg("fault detail: %s", res.error.detail);
 }
 
+/* selftest sem_read: pltpu.semaphore_read from a kernel body, on 1 and 2
+ * TCs (values in selftest.c). */
+static void test_sem_read(void **state)
+{
+    kt *t = *state;
+    load_module(t, KT_SELFTEST);
+    enum { G = 5 };
+    uint32_t grid[1] = {G}, shape[2] = {G * 8, 128};
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        uint64_t ho = out_alloc(t, G * 8 * 128 * 4);
+        int32_t s0[1] = {1000};
+        vtpu_launch L;
+        launch_init(&L, kernel_index(t, "sem_read"), 1, grid, NULL);
+        launch_operand(&L, ho, VTPU_I32, 2, shape);
+        launch_scalars(t, &L, s0, 1);
+        run_ok(t, &L, ntcs, NULL);
+        uint32_t *o = malloc(G * 8 * 128 * 4);
+        hbm_get(t, ho, o, G * 8 * 128 * 4);
+        for (uint32_t g = 0; g < G; g++) {
+            uint32_t n = 1000 + g;
+            /* TC of grid point g: TC 0 takes the first ceil(G / ntcs) */
+            uint32_t tc = ntcs == 1 ? 0 : g >= (G + 1) / 2;
+            const uint32_t want[8] = {0, n, n + 5, 256 + 4 * g,
+                                      5, 0, tc,    0xFFFFFFFFu};
+            for (unsigned i = 0; i < 8; i++)
+                if (o[g * 1024 + i] != want[i])
+                    fail_msg("%u TCs, grid point %u, value %u: %u, want %u",
+                             ntcs, g, i, o[g * 1024 + i], want[i]);
+        }
+        free(o);
+    }
+}
+
 /*
  * Two TCs write one output block (selftest race_out): with the race
  * check on (docs/debugging.md) the run stops with a report naming both
@@ -914,6 +947,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_launches, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_bad_copy, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_race_report, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_sem_read, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_descriptor_outside_hbm, setup,
                                         kt_teardown),
     };

@@ -65,6 +65,10 @@ static bool vxfer_valid(uint32_t raw)
         return f3 <= XTPU_MTOV_F32 && rs1 < M && rs2 == 0;
     case XTPU_MCOUNT:
         return f3 == 0 && rs1 < M && rs2 == 0;
+    case XTPU_PRNG_SEED:
+        return f3 == 0 && rd == 0;
+    case XTPU_VRAND:
+        return f3 == 0 && rs1 == 0 && rs2 == 0;
     default:
         return false;
     }
@@ -78,8 +82,9 @@ static bool mxu_valid(uint32_t raw)
         return true; /* all four multiply-adds */
     switch (XTPU_FUNCT7(raw)) {
     case XTPU_MXU_PUSH:
-    case XTPU_MXU_MATMUL:
         return f3 <= XTPU_DT_I8;
+    case XTPU_MXU_MATMUL:
+        return f3 <= XTPU_PREC_DEFAULT;
     case XTPU_MXU_POP:
         return f3 == 0;
     case XTPU_MXU_CLR:
@@ -267,6 +272,12 @@ static int vxfer_exec(vtpu_tc *tc, uint32_t raw)
         return 0;
     case XTPU_MTOV:
         vtpu_vpu_mask_to_vreg(p, rd, rs1, f3);
+        return 0;
+    case XTPU_PRNG_SEED:
+        vtpu_prng_seed(&p->prng, tc->x[rs1], tc->x[rs2]);
+        return 0;
+    case XTPU_VRAND:
+        vtpu_prng_draw(&p->prng, p->v[rd].u);
         return 0;
     default: /* XTPU_MCOUNT */
         set_x(tc, rd, vtpu_vpu_mask_count(p, rs1));

@@ -108,6 +108,24 @@ static inline uint32_t vtpu_num_programs(const vtpu_kctx *k, unsigned d)
     return k->grid[d];
 }
 
+/* The grid point as one number, its index in lexicographic order
+ * (0 .. number of grid points - 1): the same whichever TC runs it. */
+static inline uint32_t vtpu_program_index(const vtpu_kctx *k)
+{
+    uint32_t n = 0;
+    for (unsigned d = 0; d < VTPU_MAX_GRID_DIMS; d++)
+        n = n * k->grid[d] + (uint32_t)k->idx[d];
+    return n;
+}
+
+/* pltpu.prng_seed(seed, <the grid point>): key this TC's generator with
+ * (seed, vtpu_program_index(k)), so every grid point draws its own
+ * stream, the same on any number of TCs (docs/isa.md, "Random numbers"). */
+static inline void vtpu_prng_seed_grid(const vtpu_kctx *k, uint32_t seed)
+{
+    PRNG_SEED(seed, vtpu_program_index(k));
+}
+
 /* Scalar-prefetch value i (the caller knows how many were passed). */
 static inline int32_t vtpu_scalar(const vtpu_kctx *k, unsigned i)
 {
