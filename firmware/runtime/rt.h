@@ -43,6 +43,21 @@ typedef struct rt_buf {
 } rt_buf;
 
 /*
+ * The block of one grid step in the deep pipeline (pipeline.c, operands
+ * with other than two buffers): its index, offset and edge flag in
+ * `blk` (whose copy templates are unused), the ring buffer it goes to,
+ * whether it differs from the step before's, and whether its buffer has
+ * been given it (copy started for an input).
+ */
+typedef struct rt_slot {
+    rt_buf blk;
+    uint8_t buf, fresh, issued, pad;
+} rt_slot;
+
+/* Grid points the deep pipeline looks ahead: steps s .. s + 3. */
+#define RT_WINDOW 4u
+
+/*
  * A blocked operand (memory space VMEM or SMEM): everything the grid loop
  * needs, hot fields first.  The body uses buffer `cur`; the next grid
  * point's block goes to `nxt` and, when it differs, the two swap.
@@ -67,6 +82,11 @@ typedef struct rt_op {
     uint64_t bstride[4]; /* bytes from block i to block i+1, per dim */
     uint64_t hstride[4]; /* bytes from element i to i+1, per dim */
     uint32_t zero;       /* a zeroed buffer as large as a block, or 0 */
+    uint8_t nbuf;        /* block buffers (Buffered(n)), 1..4 */
+    uint8_t ring;        /* deep pipeline: next buffer to hand out */
+    uint8_t cur_i;       /* deep pipeline: the current block's buffer */
+    rt_buf *bufs;        /* nbuf buffers: b, or from the heap when nbuf > 2 */
+    rt_slot *q;          /* deep pipeline: RT_WINDOW slots, step & 3 */
     rt_buf b[2];
 } rt_op;
 
@@ -94,8 +114,12 @@ typedef struct rt_state {
     uint8_t shuffle;      /* VTPU_LAUNCH_F_SHUFFLE (checks.c) */
     uint8_t revisit;      /* VTPU_LAUNCH_F_REVISIT (checks.c) */
     uint8_t step_sync;    /* VTPU_MB_HOST_STEP_SYNC: mark step starts */
+    uint8_t deep;         /* an operand has other than 2 buffers */
+    uint32_t ahead;       /* deep pipeline: steps looked ahead, 1..3 */
+    int32_t window[RT_WINDOW][4]; /* deep pipeline: grid points, step & 3 */
     vtpu_region *regions; /* the buffers the body may touch (SMEM heap) */
     uint32_t nregions;
+    uint32_t inflight; /* input copies started for the next step */
 } rt_state;
 
 extern rt_state vtpu_rt;

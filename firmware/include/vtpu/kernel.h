@@ -210,12 +210,30 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
  * outputs from it (vtpu-run needs no --out-shape for such an output). */
 #define VTPU_OPERAND_EX(role_, space_, dtype_, map_, shape_like_, dtype_like_, \
                         ...)                                                   \
+    VTPU_OPERAND_BUF(role_, space_, dtype_, map_, shape_like_, dtype_like_, 0, \
+                     __VA_ARGS__)
+
+/* The most general form: with the number of block buffers, 1 to
+ * VTPU_MAX_BUFFERS, 0 = the default 2 (pl.Buffered(n)): the runtime
+ * keeps up to n - 1 of an input's next blocks in flight while the body
+ * runs; 1 = no overlap (each block is copied in when its step starts, an
+ * output's copied back before the next block may use the buffer). */
+#define VTPU_OPERAND_BUF(role_, space_, dtype_, map_, shape_like_,             \
+                         dtype_like_, buffers_, ...)                           \
     {                                                                          \
         .role = (role_), .space = (space_), .dtype = (dtype_),                 \
         .rank = VTPU_NARGS(__VA_ARGS__), .block = {__VA_ARGS__},               \
         .index_map = VTPU_CODE_ADDR(map_), .shape_like = (shape_like_),        \
-        .dtype_like = (dtype_like_)                                            \
+        .dtype_like = (dtype_like_), .buffers = (buffers_)                     \
     }
+
+/* VMEM blocks with n buffers (BlockSpec(..., pipeline_mode=Buffered(n))) */
+#define VTPU_IN_BUF(n, dtype, map, ...)                                        \
+    VTPU_OPERAND_BUF(VTPU_ROLE_IN, VTPU_MS_VMEM, dtype, map, VTPU_LIKE_NONE,   \
+                     VTPU_LIKE_NONE, n, __VA_ARGS__)
+#define VTPU_OUT_BUF(n, dtype, map, ...)                                       \
+    VTPU_OPERAND_BUF(VTPU_ROLE_OUT, VTPU_MS_VMEM, dtype, map, VTPU_LIKE_NONE,  \
+                     VTPU_LIKE_NONE, n, __VA_ARGS__)
 
 /* dtype_like for an operand "like operand i": its dtype too, unless the
  * kernel fixes the dtype. */
