@@ -626,6 +626,87 @@ static void test_buffered(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Element-indexed blocks: a convolution with a halo                    */
+/* ------------------------------------------------------------------ */
+
+static void conv_case(kt *t, const char *kname, uint32_t R, uint32_t C,
+                      unsigned ntcs)
+{
+    float *x, w[5];
+    int32_t ws[5];
+    size_t n = (size_t)R * C;
+    reset_hbm(t);
+    uint64_t hx = put_f32_random(t, n, -2, 2, &x);
+    uint64_t ho = out_alloc(t, n * 4);
+    for (unsigned i = 0; i < 5; i++) {
+        w[i] = rnd_f32(t, -1, 1);
+        memcpy(&ws[i], &w[i], 4);
+    }
+    uint32_t shape[2] = {R, C}, grid[2] = {cdiv(R, 8), cdiv(C, 128)};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, kname), 2, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    launch_scalars(t, &L, ws, 5);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+    assert_int_equal(total_steps(st, ntcs), grid[0] * grid[1]);
+
+    float *o = malloc(n * 4);
+    hbm_get(t, ho, o, n * 4);
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t c = 0; c < C; c++) {
+            float acc = 0.0f;
+            for (int k = 0; k < 5; k++) {
+                int64_t src = (int64_t)r + k - 2;
+                float v = src >= 0 && src < R ? x[(size_t)src * C + c] : 0.0f;
+                float p = w[k] * v;
+                acc = acc + p;
+            }
+            float got = o[(size_t)r * C + c];
+            if (memcmp(&got, &acc, 4))
+                fail_msg("%s (%u, %u) on %u TCs: o[%u][%u] = %.9g, "
+                         "expected %.9g",
+                         kname, R, C, ntcs, r, c, got, acc);
+        }
+    check_guard(t, ho, n * 4);
+    free(x);
+    free(o);
+}
+
+static void test_element_conv(void **state)
+{
+    kt *t = *state;
+    static const char *const kn[] = {"conv1d_rows_f32",
+                                     "conv1d_rows_f32_buf3"};
+    for (unsigned i = 0; i < 2; i++)
+        for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+            conv_case(t, kn[i], 64, 128, ntcs);     /* divides */
+            conv_case(t, kn[i], 8 * 9 - 3, 300, ntcs); /* edges both ways */
+            conv_case(t, kn[i], 5, 128, ntcs); /* one window, both clipped */
+            conv_case(t, kn[i], 9, 256, ntcs); /* last mostly outside */
+        }
+
+    /* a window that does not overlap the array: grid one row block too
+     * long, so the last window starts at row 8 * 2 - 2 = 14 of 9 */
+    reset_hbm(t);
+    uint32_t shape[2] = {9, 128}, grid[2] = {3, 1};
+    uint64_t h = hbm_alloc(t, 9 * 128 * 4);
+    int32_t ws[5] = {0};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "conv1d_rows_f32"), 2, grid, NULL);
+    launch_operand(&L, h, VTPU_F32, 2, shape);
+    launch_operand(&L, h, VTPU_F32, 2, shape);
+    launch_scalars(t, &L, ws, 5);
+    vtpu_launch_status st[2];
+    assert_int_equal(run_launch(t, &L, 1, st), VTPU_LERR_INDEX);
+    if (!strstr(t->out, "operand 0: index map gave block (14, 0) at grid "
+                        "point (2, 0); dimension 0 is element-indexed: its "
+                        "offset 14 must be in (-12, 9)"))
+        fail_msg("output: %s", t->out);
+}
+
+/* ------------------------------------------------------------------ */
 /* ANY operands: the body's own double-buffered DMA                     */
 /* ------------------------------------------------------------------ */
 
@@ -1101,6 +1182,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gather, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_dynamic_grid, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_buffered, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_element_conv, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_gather_many_scalars, setup,
                                         kt_teardown),
         cmocka_unit_test_setup_teardown(test_bad_declarations, setup,

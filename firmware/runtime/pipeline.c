@@ -61,18 +61,52 @@ bad_index(rt_state *st, rt_op *o, const int32_t *b, const int32_t *g)
 }
 
 static void __attribute__((noinline))
+bad_window(rt_state *st, rt_op *o, const int32_t *b, const int32_t *g,
+           unsigned d)
+{
+    char bs[64], gs[64];
+    const vtpu_operand_info *in = o->info;
+    rt_fail(st, VTPU_LERR_INDEX,
+            "operand %u: index map gave block %s at grid point %s; "
+            "dimension %u is element-indexed: its offset %ld must be in "
+            "(-%lu, %lu) so that the %lu elements overlap the array",
+            o->index, rt_fmt_idx(bs, sizeof(bs), b, o->rank),
+            rt_fmt_idx(gs, sizeof(gs), g, st->grid_rank), d, (long)b[d],
+            (unsigned long)in->block[d], (unsigned long)in->shape[d],
+            (unsigned long)in->block[d]);
+}
+
+/* First element of dimension d of b's block (element dims: the offset). */
+static inline int64_t first_elem(const rt_op *o, const rt_buf *b, unsigned d)
+{
+    if ((o->elem >> d) & 1)
+        return b->bidx[d];
+    return (int64_t)(uint32_t)b->bidx[d] * o->info->block[d];
+}
+
+static void __attribute__((noinline))
 locate_slow(rt_state *st, rt_op *o, rt_buf *b, const int32_t *g)
 {
-    uint64_t off = 0;
-    uint32_t edge = 0;
+    const vtpu_operand_info *in = o->info;
+    uint64_t off = 0, key = 0;
+    uint32_t edge = 0, neg = 0;
     for (unsigned d = 0; d < o->rank; d++) {
-        uint32_t bd = (uint32_t)b->bidx[d];
-        if (bd >= o->nblk[d])
+        int32_t v = b->bidx[d];
+        if ((o->elem >> d) & 1) {
+            if (v <= -(int32_t)in->block[d] || v >= (int64_t)in->shape[d])
+                bad_window(st, o, b->bidx, g, d);
+        } else if ((uint32_t)v >= o->nblk[d]) {
             bad_index(st, o, b->bidx, g);
-        edge |= bd >= o->nfull[d];
-        off += bd * o->bstride[d];
+        }
+        int64_t first = first_elem(o, b, d);
+        edge |= first < 0 || first + in->block[d] > in->shape[d];
+        neg |= first < 0;
+        off += (uint64_t)first * o->hstride[d];
+        key += (uint64_t)(first + in->block[d]) * o->kstride[d];
     }
-    b->off = off;
+    /* A window that starts before the array has no offset of its own:
+     * a key unique among such windows, apart from every real offset. */
+    b->off = neg ? key | 1ull << 63 : off;
     b->edge = edge;
 }
 
@@ -98,27 +132,33 @@ slow:
 }
 
 /*
- * A block that sticks out of the array: copy only its in-bounds part;
- * for an input, fill the rest of the buffer with zeros (copied from the
- * operand's zero buffer).  Returns the bytes the buffer's semaphore is
- * signalled by.
+ * A block that sticks out of the array (on either side, for element
+ * dimensions): copy only its in-bounds part; for an input, fill the rest
+ * of the buffer with zeros (copied from the operand's zero buffer).
+ * Returns the bytes the buffer's semaphore is signalled by.
  */
 static uint32_t __attribute__((noinline))
 edge_copy(rt_state *st, rt_op *o, rt_buf *b, int out)
 {
     const vtpu_operand_info *in = o->info;
     unsigned r = o->rank;
-    uint32_t v[4], shape[4];
+    uint32_t v[4], lo[4], shape[4], loff = 0;
     int64_t hs[3], ls[3];
     vtpu_dma_desc d;
-    vtpu_dma_ref local = {b->addr, o->local_space, VTPU_DMA_SELF};
-    uint64_t off = o->hbm + b->off;
+    uint64_t off = o->hbm;
 
+    /* Dimension k: elements lo[k] .. lo[k] + v[k] - 1 of the block are in
+     * the array. */
     for (unsigned k = 0; k < r; k++) {
-        uint32_t first = (uint32_t)b->bidx[k] * in->block[k];
-        uint32_t left = in->shape[k] - first;
-        v[k] = left < in->block[k] ? left : in->block[k];
+        int64_t first = first_elem(o, b, k);
+        int64_t left = (int64_t)in->shape[k] - first;
+        uint32_t hi = left < in->block[k] ? (uint32_t)left : in->block[k];
+        lo[k] = first < 0 ? (uint32_t)-first : 0;
+        v[k] = hi - lo[k];
+        off += (uint64_t)(first + lo[k]) * o->hstride[k];
+        loff += lo[k] * in->stride[k];
     }
+    vtpu_dma_ref local = {b->addr + loff, o->local_space, VTPU_DMA_SELF};
     shape[0] = v[r - 1] * in->itemsize;
     uint32_t bytes = shape[0];
     for (unsigned k = 1; k < r; k++) {
@@ -139,27 +179,34 @@ edge_copy(rt_state *st, rt_op *o, rt_buf *b, int out)
     st->status.blocks_in++;
     st->status.bytes_in += bytes;
 
-    /* Padding: for each dimension k that is clipped, the slab where the
-     * dims before k are in bounds, dim k is past the end and the dims
-     * after k are anything: one DMA of k+1 dimensions. */
-    uint32_t total = bytes;
+    /* Padding: for each dimension k that is clipped, the slabs where the
+     * dims before k are in bounds, dim k is before or past the array and
+     * the dims after k are anything: one DMA of k+1 dimensions each. */
+    uint32_t total = bytes, base = 0;
     for (unsigned k = 0; k < r; k++) {
-        if (v[k] == in->block[k])
-            continue;
-        uint32_t pshape[4], skip = v[k] * in->stride[k];
-        int64_t pst[3];
-        pshape[0] = (in->block[k] - v[k]) * in->stride[k];
-        uint32_t pbytes = pshape[0];
-        for (unsigned j = 1; j <= k; j++) {
-            pshape[j] = v[k - j];
-            pst[j - 1] = in->stride[k - j];
-            pbytes *= pshape[j];
+        uint32_t at[2] = {0, lo[k] + v[k]};
+        uint32_t len[2] = {lo[k], in->block[k] - lo[k] - v[k]};
+        for (unsigned side = 0; side < 2; side++) {
+            if (!len[side])
+                continue;
+            uint32_t pshape[4], skip = base + at[side] * in->stride[k];
+            int64_t pst[3];
+            pshape[0] = len[side] * in->stride[k];
+            uint32_t pbytes = pshape[0];
+            for (unsigned j = 1; j <= k; j++) {
+                pshape[j] = v[k - j];
+                pst[j - 1] = in->stride[k - j];
+                pbytes *= pshape[j];
+            }
+            vtpu_dma_ref zsrc = {o->zero + skip, o->local_space,
+                                 VTPU_DMA_SELF};
+            vtpu_dma_ref zdst = {b->addr + skip, o->local_space,
+                                 VTPU_DMA_SELF};
+            vtpu_dma_nd(&d, zdst, zsrc, k + 1, pshape, pst, pst, b->sem);
+            vtpu_dma_start(&d);
+            total += pbytes;
         }
-        vtpu_dma_ref zsrc = {o->zero + skip, o->local_space, VTPU_DMA_SELF};
-        vtpu_dma_ref zdst = {b->addr + skip, o->local_space, VTPU_DMA_SELF};
-        vtpu_dma_nd(&d, zdst, zsrc, k + 1, pshape, pst, pst, b->sem);
-        vtpu_dma_start(&d);
-        total += pbytes;
+        base += lo[k] * in->stride[k];
     }
     return total;
 }

@@ -26,7 +26,8 @@
  * One of the two buffers of a blocked operand, with the block it holds
  * (or is about to hold): index, byte offset of its origin in the array
  * (distinct blocks have distinct offsets, so "did the block change" is one
- * comparison), whether it sticks out of the array, and the copies of a
+ * comparison; a window of element dimensions that starts before the array
+ * gets a unique key with bit 63 set instead), whether it sticks out of the array, and the copies of a
  * complete block into and out of it, prepared so that a copy only patches
  * the HBM address.  `pend` is what its semaphore will be signalled by for
  * copies started and not yet waited for.
@@ -70,7 +71,7 @@ typedef struct rt_op {
     uint8_t changed;       /* the next grid point uses another block */
     uint8_t is_in, is_out; /* role bits */
     uint8_t rank;
-    uint8_t big;           /* array of 4 GiB or more: 64-bit offsets */
+    uint8_t big;           /* 4 GiB array or element dims: slow locate */
     uint8_t index;         /* operand index */
     uint8_t local_space;   /* VTPU_DMA_VMEM or VTPU_DMA_SMEM */
     uint32_t nfull[4];     /* complete blocks per dimension */
@@ -82,6 +83,9 @@ typedef struct rt_op {
     uint64_t bstride[4]; /* bytes from block i to block i+1, per dim */
     uint64_t hstride[4]; /* bytes from element i to i+1, per dim */
     uint32_t zero;       /* a zeroed buffer as large as a block, or 0 */
+    uint8_t elem;        /* bit d: dimension d is element-indexed */
+    uint64_t kstride[4]; /* element operands: strides of the keys that
+                            tell windows starting before the array apart */
     uint8_t nbuf;        /* block buffers (Buffered(n)), 1..4 */
     uint8_t ring;        /* deep pipeline: next buffer to hand out */
     uint8_t cur_i;       /* deep pipeline: the current block's buffer */

@@ -332,9 +332,21 @@ static void check_operand(rt_state *st, const vtpu_kernel_entry *e, unsigned i)
     in->hbm = lo->hbm;
     uint64_t bytes = isz;
     for (int d = (int)r - 1; d >= 0; d--) {
-        uint32_t b = sp->block[d];
-        if (sp->space == VTPU_MS_ANY || b == VTPU_FULL)
+        uint32_t b = sp->block[d] & ~VTPU_BLOCK_ELEMENT;
+        if (sp->block[d] & VTPU_BLOCK_ELEMENT) {
+            if (sp->space == VTPU_MS_ANY || b == 0)
+                rt_fail(st, VTPU_LERR_TABLE,
+                        "kernel '%s': operand %u: element-indexed dimension "
+                        "%d of %lu elements (blocked operands, >= 1)",
+                        e->name, i, d, (unsigned long)b);
+            if (sp->space == VTPU_MS_VMEM && isz < 4 && d == (int)r - 1)
+                rt_fail(st, VTPU_LERR_BLOCK,
+                        "operand %u (%s): the last dimension of a VMEM block "
+                        "of a narrow type cannot be element-indexed",
+                        i, rt_dtype_name(lo->dtype));
+        } else if (sp->space == VTPU_MS_ANY || b == VTPU_FULL) {
             b = lo->shape[d];
+        }
         in->shape[d] = lo->shape[d];
         in->block[d] = b;
         in->stride[d] = (uint32_t)bytes;
@@ -412,8 +424,14 @@ static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
     o->is_out = (sp->role & VTPU_ROLE_OUT) != 0;
     o->local_space = sp->space == VTPU_MS_SMEM ? VTPU_DMA_SMEM : VTPU_DMA_VMEM;
     int partial = 0;
-    uint64_t h = in->itemsize;
+    uint64_t h = in->itemsize, ks = 1;
     for (int d = (int)r - 1; d >= 0; d--) {
+        if (sp->block[d] & VTPU_BLOCK_ELEMENT) {
+            o->elem |= (uint8_t)(1u << d);
+            partial = 1; /* windows may stick out on either side */
+        }
+        o->kstride[d] = ks;
+        ks *= (uint64_t)in->shape[d] + in->block[d];
         o->hstride[d] = h;
         o->bstride[d] = h * in->block[d];
         o->bstride32[d] = (uint32_t)o->bstride[d];
@@ -422,7 +440,7 @@ static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
         partial |= in->shape[d] % in->block[d] != 0;
         h *= in->shape[d];
     }
-    o->big = h > UINT32_MAX;
+    o->big = h > UINT32_MAX || o->elem;
     unsigned rspace =
         o->local_space == VTPU_DMA_VMEM ? VTPU_REGION_VMEM : VTPU_REGION_SMEM;
     if (partial && o->is_in) {

@@ -239,6 +239,10 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
  * kernel fixes the dtype. */
 #define VTPU_DTYPE_LIKE_(dtype_, i) ((dtype_) ? VTPU_LIKE_NONE : VTPU_LIKE(i))
 
+/* A block dimension of n elements whose index-map value is an element
+ * offset (pl.Element(n)): overlapping windows, halos. */
+#define VTPU_ELEMENT(n) (VTPU_BLOCK_ELEMENT | (uint32_t)(n))
+
 /* VMEM blocks (BlockSpec) */
 #define VTPU_IN(dtype, map, ...)                                               \
     VTPU_OPERAND(VTPU_ROLE_IN, VTPU_MS_VMEM, dtype, map, __VA_ARGS__)

@@ -286,12 +286,23 @@ static inline const char *vtpu_launch_err_name(uint32_t code)
 #define VTPU_LIKE(i) ((uint8_t)((i) + 1))
 #define VTPU_LIKE_NONE 0
 
+/*
+ * vtpu_operand_spec.block[d] with this bit set (pl.Element): the index map
+ * gives dimension d as the element offset of the block's first element,
+ * not as a block index, so blocks may overlap (halos) or start anywhere.
+ * The offset may be negative or run past the array, as long as the block
+ * overlaps it: elements outside the array read as zeros (inputs) and are
+ * not written (outputs).  The low bits are the block's extent (>= 1).
+ */
+#define VTPU_BLOCK_ELEMENT 0x80000000u
+
 typedef struct vtpu_operand_spec {
     uint8_t role;       /*  0: enum vtpu_role; 0 ends the list */
     uint8_t space;      /*  1: enum vtpu_mem_space */
     uint8_t dtype;      /*  2: enum vtpu_dtype; 0 = any */
     uint8_t rank;       /*  3: block rank = array rank; 0 = any (ANY only) */
-    uint32_t block[4];  /*  4: block shape in elements; VTPU_FULL */
+    uint32_t block[4];  /*  4: block shape in elements; VTPU_FULL;
+                                | VTPU_BLOCK_ELEMENT: element-indexed */
     uint32_t index_map; /* 20: TC address of the index map, 0 = zeros */
     uint8_t shape_like; /* 24: VTPU_LIKE(i): the shape of operand i; 0 */
     uint8_t dtype_like; /* 25: VTPU_LIKE(i): the dtype of operand i; 0 */
