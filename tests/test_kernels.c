@@ -691,12 +691,12 @@ static void test_element_conv(void **state)
      * long, so the last window starts at row 8 * 2 - 2 = 14 of 9 */
     reset_hbm(t);
     uint32_t shape[2] = {9, 128}, grid[2] = {3, 1};
-    uint64_t h = hbm_alloc(t, 9 * 128 * 4);
+    uint64_t h = hbm_alloc(t, 9 * 128 * 4), ho = hbm_alloc(t, 9 * 128 * 4);
     int32_t ws[5] = {0};
     vtpu_launch L;
     launch_init(&L, kernel_index(t, "conv1d_rows_f32"), 2, grid, NULL);
     launch_operand(&L, h, VTPU_F32, 2, shape);
-    launch_operand(&L, h, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
     launch_scalars(t, &L, ws, 5);
     vtpu_launch_status st[2];
     assert_int_equal(run_launch(t, &L, 1, st), VTPU_LERR_INDEX);

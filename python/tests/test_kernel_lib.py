@@ -304,3 +304,18 @@ def test_add_sin_f32_buffered(lib, rng, kernel, shape):
     o = lib[kernel](x, y, grid=grid, dims='parallel,parallel')
     want = np.sin((x.astype(np.float64) + y) * 2)
     np.testing.assert_allclose(o, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('kernel', ['conv1d_rows_f32', 'conv1d_rows_f32_buf3'])
+@pytest.mark.parametrize('shape', [(64, 128), (61, 300), (5, 128)])
+def test_conv1d_rows_halo(lib, rng, kernel, shape):
+    # element-indexed row windows with a 2-row halo each side, zero padded
+    x = rand(rng, shape, -2, 2)
+    w = rand(rng, (5,))
+    o = lib[kernel](x, grid=(cdiv(shape[0], 8), cdiv(shape[1], 128)),
+                    dims='parallel,parallel', scalars=[float(v) for v in w])
+    xp = np.pad(x, ((2, 2), (0, 0)))
+    want = np.zeros(shape, np.float32)
+    for t in range(5):  # the kernel's order: f32 products and sums
+        want = want + w[t] * xp[t:t + shape[0]]
+    np.testing.assert_array_equal(o, want)
