@@ -324,7 +324,10 @@ static const char *role_name(uint8_t role)
 static void describe_operand(str *s, const vtpu_operand_spec *o)
 {
     char blk[96];
-    vtpu_npy_format_shape(o->block, o->rank, blk, sizeof(blk));
+    uint32_t b[4]; /* element-indexed dimensions show their extent */
+    for (unsigned d = 0; d < 4; d++)
+        b[d] = o->block[d] & ~VTPU_BLOCK_ELEMENT;
+    vtpu_npy_format_shape(b, o->rank, blk, sizeof(blk));
     str_printf(s, "%s %s", role_name(o->role), vtpu_npy_dtype_name(o->dtype));
     if (o->space == VTPU_MS_ANY)
         str_printf(s, " rank %u in HBM", o->rank);

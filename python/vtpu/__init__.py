@@ -443,7 +443,9 @@ class Kernel:
         self.operands = tuple(
             {'role': {1: 'in', 2: 'out', 3: 'inout'}[o.role],
              'dtype': _lib.DTYPE_NAMES.get(o.dtype, 'any'),
-             'rank': o.rank, 'block': tuple(o.block[:o.rank]),
+             'rank': o.rank,
+             # element-indexed dimensions (VTPU_BLOCK_ELEMENT): extent
+             'block': tuple(b & 0x7fffffff for b in o.block[:o.rank]),
              'space': {0: 'vmem', 1: 'smem', 2: 'any'}.get(o.space, '?')}
             for o in ops[:n.value])
         self._roles = [ops[i].role for i in range(n.value)]
