@@ -740,6 +740,58 @@ static void scale_any_case(kt *t, uint32_t rows, uint32_t P, unsigned ntcs)
     free(o);
 }
 
+/* scale_nested: the same through vtpu_emit_pipeline (nested.c) */
+static void scale_nested_case(kt *t, uint32_t rows, uint32_t P, unsigned ntcs)
+{
+    float *x;
+    size_t n = (size_t)rows * 128;
+    reset_hbm(t);
+    uint64_t hx = put_f32_random(t, n, -100, 100, &x);
+    uint64_t ho = out_alloc(t, n * 4);
+    uint32_t shape[2] = {rows, 128}, grid[1] = {P};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "scale_nested"), 1, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+    assert_int_equal(total_steps(st, ntcs), P);
+    /* every row block copied in and out once by the nested pipelines */
+    uint32_t ins = 0, outs = 0, per = ((rows + P - 1) / P + 7) & ~7u, want = 0;
+    for (uint32_t r0 = 0; r0 < rows; r0 += per)
+        want += cdiv(rows - r0 < per ? rows - r0 : per, 8);
+    for (unsigned i = 0; i < ntcs; i++) {
+        ins += st[i].blocks_in;
+        outs += st[i].blocks_out;
+    }
+    assert_int_equal(ins, want);
+    assert_int_equal(outs, want);
+
+    float *o = malloc(n * 4);
+    hbm_get(t, ho, o, n * 4);
+    for (size_t i = 0; i < n; i++) {
+        float p = x[i] * 2.0f;
+        float ref = p + 1.0f;
+        if (memcmp(&o[i], &ref, 4))
+            fail_msg("scale_nested rows %u P %u: o[%zu] = %g, expected %g",
+                     rows, P, i, o[i], ref);
+    }
+    check_guard(t, ho, n * 4);
+    free(x);
+    free(o);
+}
+
+static void test_nested_pipeline(void **state)
+{
+    kt *t = *state;
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        scale_nested_case(t, 64, 1, ntcs);
+        scale_nested_case(t, 1000, 3, ntcs); /* partial last block */
+        scale_nested_case(t, 5, 4, ntcs);    /* programs with no rows */
+        scale_nested_case(t, 8 * 40, 2, ntcs);
+    }
+}
+
 static void test_scale_any(void **state)
 {
     kt *t = *state;
@@ -1183,6 +1235,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dynamic_grid, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_buffered, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_element_conv, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_nested_pipeline, setup,
+                                        kt_teardown),
         cmocka_unit_test_setup_teardown(test_gather_many_scalars, setup,
                                         kt_teardown),
         cmocka_unit_test_setup_teardown(test_bad_declarations, setup,

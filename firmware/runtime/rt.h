@@ -124,6 +124,8 @@ typedef struct rt_state {
     vtpu_region *regions; /* the buffers the body may touch (SMEM heap) */
     uint32_t nregions;
     uint32_t inflight; /* input copies started for the next step */
+    uint32_t sem_top;  /* semaphores in use: the next free one */
+    struct rt_state *parent, *child; /* nested pipelines (nested.c) */
 } rt_state;
 
 extern rt_state vtpu_rt;
@@ -137,6 +139,9 @@ void rt_dma_wait_copy(vtpu_dma_ref dst, vtpu_dma_ref src, uint32_t bytes,
 
 /* setup.c: validate the launch and lay out memories; fails on error. */
 void rt_setup(rt_state *st);
+/* setup.c: a nested pipeline's operands and grid (nested.c), laid out
+ * above the outer pipeline's memories; fails like a launch. */
+void rt_setup_nested(rt_state *sub, const vtpu_kernel_entry *e, unsigned nops);
 /* setup.c: this TC's share of the grid (st->start, st->steps). */
 void rt_split(rt_state *st);
 /* setup.c: `bytes` of the SMEM heap (fails the launch when full). */

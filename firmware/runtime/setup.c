@@ -588,9 +588,49 @@ void rt_setup(rt_state *st)
                 "kernel '%s' needs %lu semaphores (%u of its own, 1 + one "
                 "per block buffer for the runtime), the TC has %u",
                 e->name, (unsigned long)sem, e->num_sems, L->num_sems);
+    st->sem_top = sem;
 
     for (unsigned d = 0; d < VTPU_MAX_GRID_DIMS; d++)
         k->grid[d] = d < st->grid_rank ? L->grid[d] : 1;
+}
+
+void rt_setup_nested(rt_state *sub, const vtpu_kernel_entry *e, unsigned nops)
+{
+    vtpu_launch *L = &sub->launch;
+    check_grid(sub);
+    for (unsigned i = 0; i < nops; i++) {
+        const vtpu_operand_spec *sp = &e->operands[i];
+        if (!sp->role || sp->role > VTPU_ROLE_INOUT ||
+            sp->space > VTPU_MS_SMEM || sp->rank < 1 ||
+            sp->rank > VTPU_MAX_RANK || sp->buffers > VTPU_MAX_BUFFERS)
+            rt_fail(sub, VTPU_LERR_TABLE,
+                    "kernel '%s': vtpu_emit_pipeline operand %u has a bad "
+                    "spec (a VMEM or SMEM block spec of 1 to 4 buffers)",
+                    e->name, i);
+        sub->deep |= sp->buffers && sp->buffers != 2;
+        check_operand(sub, e, i);
+    }
+    sub->regions = (vtpu_region *)smem_alloc(
+        sub, nops * (2 + VTPU_MAX_BUFFERS) * sizeof(vtpu_region));
+    sub->op = (rt_op *)smem_alloc(sub, nops * sizeof(rt_op));
+    uint32_t sem = sub->sem_top;
+    for (unsigned i = 0; i < nops; i++) {
+        setup_blocked(sub, i, sem);
+        sem += sub->op[i].nbuf;
+    }
+    if (L->num_sems && sem > L->num_sems)
+        rt_fail(sub, VTPU_LERR_SEMS,
+                "kernel '%s': its nested pipeline needs %lu semaphores, the "
+                "TC has %u",
+                e->name, (unsigned long)sem, L->num_sems);
+    sub->sem_top = sem;
+    uint32_t steps = 1;
+    for (unsigned d = 0; d < VTPU_MAX_GRID_DIMS; d++) {
+        sub->ctx.grid[d] = d < sub->grid_rank ? L->grid[d] : 1;
+        steps *= sub->ctx.grid[d];
+    }
+    sub->steps = steps;
+    sub->ctx.num_steps = steps;
 }
 
 /*

@@ -75,6 +75,8 @@ typedef struct vtpu_kctx {
     uint32_t tc, num_tcs;
     const vtpu_kernel_entry *kernel;
     const vtpu_launch *launch;
+    const struct vtpu_kctx *outer; /* in a nested pipeline: the body's
+                                      context that started it; else NULL */
 } vtpu_kctx;
 
 /* TC address of operand i's current block (VMEM or SMEM): the address to
@@ -180,6 +182,33 @@ static inline void vtpu_copy_wait(const vtpu_copy *c)
 typedef void (*vtpu_index_map_fn)(const int32_t *g, const int32_t *s,
                                   int32_t *b);
 typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
+
+/*
+ * pltpu.emit_pipeline: a nested pipeline a body runs over ANY operands,
+ * with its own grid and block specs, on the same runtime code as the
+ * launch's (docs/kernels.md, "Nested pipelines").  Nested operand i walks
+ * kernel operand src[i] (memory space ANY), or rows row_start[i] ..
+ * row_start[i] + rows[i] - 1 of it when rows[i] is not 0 (x_ref.at[a:b]
+ * along the first dimension); operands[i] is a VMEM/SMEM block spec
+ * (VTPU_IN, VTPU_OUT_BUF, ...; dtype 0 = the array's).  `body` runs once
+ * per nested grid point, lexicographic order, with a context whose refs,
+ * program ids and operand geometry are the nested pipeline's (scalars and
+ * scratch are the kernel's; k->outer the caller's context).  Buffers and
+ * semaphores come above the launch's and are released on return; all
+ * nested copies are finished when it returns.
+ */
+typedef struct vtpu_pipeline {
+    uint8_t grid_rank; /* 1..4 */
+    uint8_t num_operands;
+    uint32_t grid[VTPU_MAX_GRID_DIMS];
+    vtpu_body_fn body;
+    uint8_t src[VTPU_MAX_OPERANDS];
+    uint32_t row_start[VTPU_MAX_OPERANDS];
+    uint32_t rows[VTPU_MAX_OPERANDS];
+    vtpu_operand_spec operands[VTPU_MAX_OPERANDS];
+} vtpu_pipeline;
+
+void vtpu_emit_pipeline(const vtpu_kctx *k, const vtpu_pipeline *p);
 
 #define VTPU_UNUSED_ __attribute__((unused))
 
