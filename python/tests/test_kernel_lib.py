@@ -319,3 +319,11 @@ def test_conv1d_rows_halo(lib, rng, kernel, shape):
     for t in range(5):  # the kernel's order: f32 products and sums
         want = want + w[t] * xp[t:t + shape[0]]
     np.testing.assert_array_equal(o, want)
+
+
+@pytest.mark.parametrize('rows,programs', [(1000, 3), (5, 4), (64, 1)])
+def test_scale_nested_pipeline(lib, rng, rows, programs):
+    # each program runs a nested pipeline (vtpu_emit_pipeline) over its rows
+    x = rand(rng, (rows, 128), -100, 100)
+    o = lib.scale_nested(x, grid=programs, dims='parallel')
+    np.testing.assert_array_equal(o, x * np.float32(2) + np.float32(1))
