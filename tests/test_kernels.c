@@ -677,11 +677,10 @@ static void conv_case(kt *t, const char *kname, uint32_t R, uint32_t C,
 static void test_element_conv(void **state)
 {
     kt *t = *state;
-    static const char *const kn[] = {"conv1d_rows_f32",
-                                     "conv1d_rows_f32_buf3"};
+    static const char *const kn[] = {"conv1d_rows_f32", "conv1d_rows_f32_buf3"};
     for (unsigned i = 0; i < 2; i++)
         for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
-            conv_case(t, kn[i], 64, 128, ntcs);     /* divides */
+            conv_case(t, kn[i], 64, 128, ntcs);        /* divides */
             conv_case(t, kn[i], 8 * 9 - 3, 300, ntcs); /* edges both ways */
             conv_case(t, kn[i], 5, 128, ntcs); /* one window, both clipped */
             conv_case(t, kn[i], 9, 256, ntcs); /* last mostly outside */

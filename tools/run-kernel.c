@@ -551,7 +551,8 @@ static void format_grid(const vtpu_rt_launch *l, char *buf, size_t len)
     str_printf(&s, "(");
     for (unsigned d = 0; d < l->grid_rank; d++) {
         uint32_t g = l->grid[d];
-        if (VTPU_GRID_IS_SCALAR(g) && VTPU_GRID_SCALAR_INDEX(g) < l->num_scalars)
+        if (VTPU_GRID_IS_SCALAR(g) &&
+            VTPU_GRID_SCALAR_INDEX(g) < l->num_scalars)
             str_printf(&s, "%s%d (s%u)", d ? "," : "",
                        (int)l->scalars[VTPU_GRID_SCALAR_INDEX(g)],
                        (unsigned)VTPU_GRID_SCALAR_INDEX(g));

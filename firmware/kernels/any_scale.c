@@ -121,10 +121,10 @@ VTPU_BODY(scale_nested_body, k)
         return;
     uint32_t n = rows - r0 < per ? rows - r0 : per;
 
-    static const vtpu_operand_spec in = VTPU_IN_BUF(3, VTPU_F32, nested_rows,
-                                                    8, 128);
-    static const vtpu_operand_spec out = VTPU_OUT(VTPU_F32, nested_rows, 8,
-                                                  128);
+    static const vtpu_operand_spec in =
+        VTPU_IN_BUF(3, VTPU_F32, nested_rows, 8, 128);
+    static const vtpu_operand_spec out =
+        VTPU_OUT(VTPU_F32, nested_rows, 8, 128);
     vtpu_pipeline p = {
         .grid_rank = 1,
         .num_operands = 2,

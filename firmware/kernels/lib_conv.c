@@ -17,7 +17,7 @@
 #include <vtpu/kernel.h>
 
 #define CONV_TAPS 5
-#define CONV_HALO 2 /* rows each side */
+#define CONV_HALO 2    /* rows each side */
 #define ROW_BYTES 512u /* one (8,128) f32 block row: 128 lanes */
 
 VTPU_INDEX_MAP(conv_x_window, g, s, b)
@@ -65,7 +65,7 @@ VTPU_INDEX_MAP(conv_o_rows, g, s, b)
 VTPU_KERNEL(conv1d_rows_f32_buf3, conv1d_rows_body,
             .operands = {VTPU_IN_BUF(3, VTPU_F32, conv_x_window,
                                      VTPU_ELEMENT(8 + 2 * CONV_HALO), 128),
-                         VTPU_OPERAND_BUF(VTPU_ROLE_OUT, VTPU_MS_VMEM,
-                                          VTPU_F32, conv_o_rows, VTPU_LIKE(0),
-                                          0, 2, VTPU_ELEMENT(8), 128)},
+                         VTPU_OPERAND_BUF(VTPU_ROLE_OUT, VTPU_MS_VMEM, VTPU_F32,
+                                          conv_o_rows, VTPU_LIKE(0), 0, 2,
+                                          VTPU_ELEMENT(8), 128)},
             .num_scalars = CONV_TAPS);

@@ -198,10 +198,8 @@ edge_copy(rt_state *st, rt_op *o, rt_buf *b, int out)
                 pst[j - 1] = in->stride[k - j];
                 pbytes *= pshape[j];
             }
-            vtpu_dma_ref zsrc = {o->zero + skip, o->local_space,
-                                 VTPU_DMA_SELF};
-            vtpu_dma_ref zdst = {b->addr + skip, o->local_space,
-                                 VTPU_DMA_SELF};
+            vtpu_dma_ref zsrc = {o->zero + skip, o->local_space, VTPU_DMA_SELF};
+            vtpu_dma_ref zdst = {b->addr + skip, o->local_space, VTPU_DMA_SELF};
             vtpu_dma_nd(&d, zdst, zsrc, k + 1, pshape, pst, pst, b->sem);
             vtpu_dma_start(&d);
             total += pbytes;

@@ -27,10 +27,10 @@
  * (or is about to hold): index, byte offset of its origin in the array
  * (distinct blocks have distinct offsets, so "did the block change" is one
  * comparison; a window of element dimensions that starts before the array
- * gets a unique key with bit 63 set instead), whether it sticks out of the array, and the copies of a
- * complete block into and out of it, prepared so that a copy only patches
- * the HBM address.  `pend` is what its semaphore will be signalled by for
- * copies started and not yet waited for.
+ * gets a unique key with bit 63 set instead), whether it sticks out of the
+ * array, and the copies of a complete block into and out of it, prepared so
+ * that a copy only patches the HBM address.  `pend` is what its semaphore will
+ * be signalled by for copies started and not yet waited for.
  */
 typedef struct rt_buf {
     vtpu_dma_desc din;  /* HBM -> buffer */

@@ -552,8 +552,8 @@ void rt_setup(rt_state *st)
         nblocked += sp->space != VTPU_MS_ANY;
         nbufs += sp->space == VTPU_MS_ANY ? 0 : sp->buffers ? sp->buffers : 2;
     }
-    st->regions = (vtpu_region *)smem_alloc(
-        st, (2 + nops + nblocked + nbufs) * sizeof(vtpu_region));
+    st->regions = (vtpu_region *)smem_alloc(st, (2 + nops + nblocked + nbufs) *
+                                                    sizeof(vtpu_region));
     for (unsigned i = 0; i < nops; i++) {
         const vtpu_operand_info *in = &st->info[i];
         uint64_t bytes = in->itemsize;
