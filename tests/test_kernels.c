@@ -552,8 +552,8 @@ static void test_dynamic_grid(void **state)
 
 /* add_sin_f32 with other buffer counts over (R, C); returns TC 0's
  * max_prefetch after checking o against the host. */
-static uint32_t buffered_case(kt *t, const char *kname, uint32_t R, uint32_t C,
-                              unsigned ntcs)
+static uint32_t buffered_case_f(kt *t, const char *kname, uint32_t R,
+                                uint32_t C, unsigned ntcs, uint32_t flags)
 {
     float *x, *y;
     size_t n = (size_t)R * C;
@@ -564,6 +564,7 @@ static uint32_t buffered_case(kt *t, const char *kname, uint32_t R, uint32_t C,
     uint32_t shape[2] = {R, C}, grid[2] = {cdiv(R, 8), cdiv(C, 128)};
     vtpu_launch L;
     launch_init(&L, kernel_index(t, kname), 2, grid, NULL);
+    L.flags |= flags;
     launch_operand(&L, hx, VTPU_F32, 2, shape);
     launch_operand(&L, hy, VTPU_F32, 2, shape);
     launch_operand(&L, ho, VTPU_F32, 2, shape);
@@ -594,6 +595,12 @@ static uint32_t buffered_case(kt *t, const char *kname, uint32_t R, uint32_t C,
     return st[0].max_prefetch;
 }
 
+static uint32_t buffered_case(kt *t, const char *kname, uint32_t R, uint32_t C,
+                              unsigned ntcs)
+{
+    return buffered_case_f(t, kname, R, C, ntcs, 0);
+}
+
 static void test_buffered(void **state)
 {
     kt *t = *state;
@@ -612,6 +619,10 @@ static void test_buffered(void **state)
             buffered_case(t, k[i].name, 8 * 13 - 3, 300, ntcs);
             buffered_case(t, k[i].name, 5, 128, ntcs);
             buffered_case(t, k[i].name, 8 * 7, 128 * 5, ntcs);
+            /* the deep loop under the shuffled order and revisit check */
+            buffered_case_f(t, k[i].name, 8 * 13 - 3, 300, ntcs,
+                            VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT |
+                                (7u << VTPU_LAUNCH_SEED_SHIFT));
         }
 
     /* the accumulator pattern and data-dependent maps with repeats */
