@@ -92,7 +92,8 @@ static const GOptionEntry entries[] = {
      "in operand order).  With --bare: the same as --set",
      "FILE"},
     {"grid", 0, 0, G_OPTION_ARG_STRING, &opt_grid,
-     "Kernel mode: grid extents, e.g. 512 or 4,2,8 (default: one step)",
+     "Kernel mode: grid extents, e.g. 512 or 4,2,8; sI takes an extent "
+     "from scalar I at launch (default: one step)",
      "N[,N...]"},
     {"dims", 0, 0, G_OPTION_ARG_STRING, &opt_dims,
      "Kernel mode: semantics per grid dimension, parallel or arbitrary "

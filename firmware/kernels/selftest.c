@@ -72,6 +72,9 @@ VTPU_KERNEL(bad_like, scalar_past_body,
             .operands = {VTPU_OPERAND_EX(VTPU_ROLE_OUT, VTPU_MS_VMEM, VTPU_I32,
                                          NULL, VTPU_LIKE(0), VTPU_LIKE_NONE, 8,
                                          128)});
+/* five block buffers: more than VTPU_MAX_BUFFERS */
+VTPU_KERNEL(bad_buffers, scalar_past_body,
+            .operands = {VTPU_OUT_BUF(5, VTPU_I32, NULL, 8, 128)});
 VTPU_KERNEL(scalar_past, scalar_past_body,
             .operands = {VTPU_OUT(VTPU_I32, NULL, 8, 128)});
 

@@ -75,6 +75,8 @@ typedef struct vtpu_kctx {
     uint32_t tc, num_tcs;
     const vtpu_kernel_entry *kernel;
     const vtpu_launch *launch;
+    const struct vtpu_kctx *outer; /* in a nested pipeline: the body's
+                                      context that started it; else NULL */
 } vtpu_kctx;
 
 /* TC address of operand i's current block (VMEM or SMEM): the address to
@@ -199,6 +201,33 @@ typedef void (*vtpu_index_map_fn)(const int32_t *g, const int32_t *s,
                                   int32_t *b);
 typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
 
+/*
+ * pltpu.emit_pipeline: a nested pipeline a body runs over ANY operands,
+ * with its own grid and block specs, on the same runtime code as the
+ * launch's (docs/kernels.md, "Nested pipelines").  Nested operand i walks
+ * kernel operand src[i] (memory space ANY), or rows row_start[i] ..
+ * row_start[i] + rows[i] - 1 of it when rows[i] is not 0 (x_ref.at[a:b]
+ * along the first dimension); operands[i] is a VMEM/SMEM block spec
+ * (VTPU_IN, VTPU_OUT_BUF, ...; dtype 0 = the array's).  `body` runs once
+ * per nested grid point, lexicographic order, with a context whose refs,
+ * program ids and operand geometry are the nested pipeline's (scalars and
+ * scratch are the kernel's; k->outer the caller's context).  Buffers and
+ * semaphores come above the launch's and are released on return; all
+ * nested copies are finished when it returns.
+ */
+typedef struct vtpu_pipeline {
+    uint8_t grid_rank; /* 1..4 */
+    uint8_t num_operands;
+    uint32_t grid[VTPU_MAX_GRID_DIMS];
+    vtpu_body_fn body;
+    uint8_t src[VTPU_MAX_OPERANDS];
+    uint32_t row_start[VTPU_MAX_OPERANDS];
+    uint32_t rows[VTPU_MAX_OPERANDS];
+    vtpu_operand_spec operands[VTPU_MAX_OPERANDS];
+} vtpu_pipeline;
+
+void vtpu_emit_pipeline(const vtpu_kctx *k, const vtpu_pipeline *p);
+
 #define VTPU_UNUSED_ __attribute__((unused))
 
 /* Define an index map: VTPU_INDEX_MAP(name, g, s, b) { b[0] = ...; } */
@@ -228,16 +257,38 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
  * outputs from it (vtpu-run needs no --out-shape for such an output). */
 #define VTPU_OPERAND_EX(role_, space_, dtype_, map_, shape_like_, dtype_like_, \
                         ...)                                                   \
+    VTPU_OPERAND_BUF(role_, space_, dtype_, map_, shape_like_, dtype_like_, 0, \
+                     __VA_ARGS__)
+
+/* The most general form: with the number of block buffers, 1 to
+ * VTPU_MAX_BUFFERS, 0 = the default 2 (pl.Buffered(n)): the runtime
+ * keeps up to n - 1 of an input's next blocks in flight while the body
+ * runs; 1 = no overlap (each block is copied in when its step starts, an
+ * output's copied back before the next block may use the buffer). */
+#define VTPU_OPERAND_BUF(role_, space_, dtype_, map_, shape_like_,             \
+                         dtype_like_, buffers_, ...)                           \
     {                                                                          \
         .role = (role_), .space = (space_), .dtype = (dtype_),                 \
         .rank = VTPU_NARGS(__VA_ARGS__), .block = {__VA_ARGS__},               \
         .index_map = VTPU_CODE_ADDR(map_), .shape_like = (shape_like_),        \
-        .dtype_like = (dtype_like_)                                            \
+        .dtype_like = (dtype_like_), .buffers = (buffers_)                     \
     }
+
+/* VMEM blocks with n buffers (BlockSpec(..., pipeline_mode=Buffered(n))) */
+#define VTPU_IN_BUF(n, dtype, map, ...)                                        \
+    VTPU_OPERAND_BUF(VTPU_ROLE_IN, VTPU_MS_VMEM, dtype, map, VTPU_LIKE_NONE,   \
+                     VTPU_LIKE_NONE, n, __VA_ARGS__)
+#define VTPU_OUT_BUF(n, dtype, map, ...)                                       \
+    VTPU_OPERAND_BUF(VTPU_ROLE_OUT, VTPU_MS_VMEM, dtype, map, VTPU_LIKE_NONE,  \
+                     VTPU_LIKE_NONE, n, __VA_ARGS__)
 
 /* dtype_like for an operand "like operand i": its dtype too, unless the
  * kernel fixes the dtype. */
 #define VTPU_DTYPE_LIKE_(dtype_, i) ((dtype_) ? VTPU_LIKE_NONE : VTPU_LIKE(i))
+
+/* A block dimension of n elements whose index-map value is an element
+ * offset (pl.Element(n)): overlapping windows, halos. */
+#define VTPU_ELEMENT(n) (VTPU_BLOCK_ELEMENT | (uint32_t)(n))
 
 /* VMEM blocks (BlockSpec) */
 #define VTPU_IN(dtype, map, ...)                                               \
