@@ -155,8 +155,13 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
     /* A dense unmasked access is one range (and one report). */
     unsigned rows = !mask && stride == 512 ? 1 : 8, lanes = 1024 / rows;
 
+    uint8_t *vbase;
+    uint32_t win, vsize;
+    vtpu_vmem_window(tc, addr, &vbase, &win, &vsize);
+    unsigned owner = win == VTPU_VMEM_BASE ? tc->id : VTPU_SHARED_OWNER;
+
     for (unsigned s = 0; s < rows; s++) {
-        int64_t off = (int64_t)addr + (int64_t)s * stride - VTPU_VMEM_BASE;
+        int64_t off = (int64_t)addr + (int64_t)s * stride - win;
         const uint32_t *m = mask ? mask + s * 128 : NULL;
         for (unsigned l = 0; l < lanes;) {
             /* a run of active lanes [l, e) */
@@ -166,7 +171,7 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
                     l++;
                 e = l;
                 while (e < 128 && m[e] && off + 4 * (int64_t)e >= 0 &&
-                       off + 4 * (int64_t)e + 4 <= tc->vmem_size)
+                       off + 4 * (int64_t)e + 4 <= vsize)
                     e++;
                 if (e == l) {
                     l++;
@@ -175,7 +180,7 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
             } else {
                 e = lanes;
             }
-            vtpu_mem_ref r = {VTPU_SPACE_VMEM, tc->id,
+            vtpu_mem_ref r = {VTPU_SPACE_VMEM, owner,
                               (uint64_t)(off + 4 * (int64_t)l)};
             uint64_t len = 4u * (e - l);
             if (ck->race &&
@@ -219,6 +224,12 @@ static bool resolve(vtpu_chip *chip, const uint8_t *p, vtpu_mem_ref *r)
 {
     if (p >= chip->hbm && p < chip->hbm + chip->cfg.hbm_size) {
         *r = (vtpu_mem_ref){VTPU_SPACE_HBM, 0, (uint64_t)(p - chip->hbm)};
+        return true;
+    }
+    if (chip->vmem_shared && p >= chip->vmem_shared &&
+        p < chip->vmem_shared + chip->cfg.vmem_shared_size) {
+        *r = (vtpu_mem_ref){VTPU_SPACE_VMEM, VTPU_SHARED_OWNER,
+                            (uint64_t)(p - chip->vmem_shared)};
         return true;
     }
     for (unsigned t = 0; t < chip->cfg.num_tcs; t++) {
@@ -369,7 +380,9 @@ uint64_t vtpu_check_addr(const vtpu_mem_ref *r)
 {
     switch (r->space) {
     case VTPU_SPACE_VMEM:
-        return VTPU_VMEM_BASE + r->off;
+        return (r->tc == VTPU_SHARED_OWNER ? VTPU_VMEM_SHARED_BASE
+                                           : VTPU_VMEM_BASE) +
+               r->off;
     case VTPU_SPACE_SMEM:
         return VTPU_SMEM_BASE + r->off;
     default:
@@ -381,6 +394,8 @@ const char *vtpu_check_space(const vtpu_mem_ref *r, char *buf, size_t len)
 {
     if (r->space == VTPU_SPACE_HBM)
         fmt(buf, len, "HBM");
+    else if (r->space == VTPU_SPACE_VMEM && r->tc == VTPU_SHARED_OWNER)
+        fmt(buf, len, "VMEM_SHARED");
     else
         fmt(buf, len, "%s of TC %u", vtpu_space_name(r->space), r->tc);
     return buf;

@@ -68,6 +68,7 @@ int vtpu_config_preset(vtpu_config *cfg, const char *gen, char *err,
         cfg->mxu_dim = p->mxu_dim;
         cfg->mxu_count = p->mxu_count;
         cfg->insn_budget = 0;
+        cfg->vmem_shared_size = 1 * MiB;
         return 0;
     }
     seterr(err, errlen,
@@ -200,8 +201,10 @@ int vtpu_config_validate(const vtpu_config *cfg, char *err, size_t errlen)
     if (check_range("cores", cfg->num_tcs, 1, VTPU_MAX_TCS, 0, err, errlen) ||
         check_range("hbm-size", cfg->hbm_size, 1 * MiB, 1ull << 40, 4 * KiB,
                     err, errlen) ||
-        check_range("vmem-size", cfg->vmem_size, 64 * KiB, VTPU_VMEM_MAX,
-                    4 * KiB, err, errlen) ||
+        check_range("vmem-size", cfg->vmem_size, 64 * KiB,
+                    VTPU_VMEM_PRIVATE_MAX, 4 * KiB, err, errlen) ||
+        check_range("vmem-shared", cfg->vmem_shared_size, 0,
+                    VTPU_VMEM_SHARED_MAX, 4 * KiB, err, errlen) ||
         check_range("smem-size", cfg->smem_size, 16 * KiB, VTPU_SMEM_MAX,
                     4 * KiB, err, errlen) ||
         check_range("imem-size", cfg->imem_size, 4 * KiB, VTPU_IMEM_MAX,

@@ -44,6 +44,8 @@ typedef struct vtpu_config {
     uint32_t poison;      /* 1 = poison memory, report uninitialised reads */
     uint32_t bounds;      /* 1 = report accesses leaving the TC runtime's
                              buffers (docs/debugging.md, "Buffer bounds") */
+    uint32_t vmem_shared_size; /* bytes of VMEM_SHARED, one for the chip at
+                                  VTPU_VMEM_SHARED_BASE; 0 = none */
 } vtpu_config;
 
 /*
@@ -66,7 +68,9 @@ typedef struct vtpu_config {
     X(POISON, "poison", poison, U32,                                           \
       "poison memory, report uninitialised reads: on/off")                     \
     X(BOUNDS, "bounds", bounds, U32,                                           \
-      "report kernel accesses that leave their buffer: on/off")
+      "report kernel accesses that leave their buffer: on/off")               \
+    X(VMEM_SHARED, "vmem-shared", vmem_shared_size, U32,                       \
+      "VMEM_SHARED bytes of the chip, seen by every TC (0 = none)")
 
 enum vtpu_config_key {
 #define VTPU_CONFIG_KEY_ENUM_(id, key, field, type, help) VTPU_CFG_##id,
