@@ -127,10 +127,11 @@ static void test_help(void **state)
     unsigned n = 0;
     for (; vtpu_config_help(n, &help); n++)
         assert_true(strlen(help) > 5);
-    assert_int_equal(n, 12);
+    assert_int_equal(n, 13);
     assert_string_equal(vtpu_config_help(0, NULL), "cores");
     assert_string_equal(vtpu_config_help(9, NULL), "race");
     assert_string_equal(vtpu_config_help(11, NULL), "bounds");
+    assert_string_equal(vtpu_config_help(12, NULL), "vmem-shared");
 }
 
 /* The check switches take on/off as well as 1/0 (QEMU's race=on). */
