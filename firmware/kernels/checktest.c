@@ -23,6 +23,10 @@
  *   core_of_point  o block (i, j) := 1000 x the TC that ran grid point
  *                (i, j) + its step on that TC: which core runs which point,
  *                in which order (python/tests/test_pallas_interpret.py);
+ *   edge_add1    o = x + 1 over (R, 128) f32 in (8,128) blocks: scalar 0 =
+ *                0 loads whole blocks (the edge block's padding too: an
+ *                error with buffer bounds 'logical'), 1 loads only the
+ *                rows inside the array (masked);
  *   uninit_dtypes  o1 bf16, o2 i16, o3 f32 (8,128) blocks; scalar 0 picks
  *                the one left uninitialised (0: o1 := unwritten bf16
  *                scratch, 1: o2 := unwritten i16 scratch, 2: o3 never
@@ -188,4 +192,27 @@ VTPU_KERNEL(uninit_dtypes, uninit_dtypes_body,
                          VTPU_OUT(VTPU_I16, NULL, 8, 128),
                          VTPU_OUT(VTPU_F32, NULL, 8, 128)},
             .scratch_vmem = 2 * HALF_BLOCK, .num_sems = NUM_SEMS,
+            .num_scalars = 1);
+
+VTPU_BODY(edge_add1_body, k)
+{
+    int32_t masked = vtpu_scalar(k, 0);
+    uint32_t left = k->op[0].shape[0] - (uint32_t)k->op[0].bidx[0] * 8;
+
+    VBCAST_F32(2, 1.0f);
+    if (masked && left < 8) {
+        VIOTA(SUBLANE, 3, 0);
+        VBCAST_I32(4, (int32_t)left);
+        VCMP_I32(LT, 1, 3, 4); /* m1 = rows inside the array */
+        VLDM(1, vtpu_ref(k, 0), 512, 1);
+    } else {
+        VLD(1, vtpu_ref(k, 0));
+    }
+    VADD_F32(1, 1, 2);
+    VST(1, vtpu_ref(k, 1));
+}
+
+VTPU_KERNEL(edge_add1, edge_add1_body,
+            .operands = {VTPU_IN(VTPU_F32, rows, 8, 128),
+                         VTPU_OUT_LIKE(0, VTPU_F32, rows, 8, 128)},
             .num_scalars = 1);

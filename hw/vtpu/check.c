@@ -24,6 +24,7 @@ struct vtpu_check {
     vtpu_race *race;     /* NULL: no race detection */
     vtpu_poison *poison; /* NULL: no poison check */
     vtpu_bounds *bounds; /* NULL: no buffer bounds check */
+    vtpu_padding *padding; /* NULL: buffer bounds not 'logical' */
     bool scalar;         /* scalar SMEM accesses go through MEMCHK */
     vtpu_insn *code;     /* the checking copy of the program */
 };
@@ -69,6 +70,8 @@ vtpu_check *vtpu_check_new(vtpu_chip *chip)
     ck->chip = chip;
     if (cfg->bounds)
         ck->bounds = vtpu_bounds_new(chip);
+    if (cfg->bounds == VTPU_BOUNDS_LOGICAL)
+        ck->padding = vtpu_padding_new(chip, ck->bounds);
     if (cfg->poison)
         ck->poison = vtpu_poison_new(chip);
     if (cfg->race)
@@ -82,6 +85,7 @@ void vtpu_check_free(vtpu_check *ck)
         return;
     vtpu_race_free(ck->race);
     vtpu_poison_free(ck->poison);
+    vtpu_padding_free(ck->padding);
     vtpu_bounds_free(ck->bounds);
     g_free(ck->code);
     g_free(ck);
@@ -119,6 +123,8 @@ void vtpu_check_run_begin(vtpu_chip *chip, unsigned ntcs)
         vtpu_race_run_begin(ck->race, ntcs);
     if (ck->bounds)
         vtpu_bounds_run_begin(ck->bounds, ntcs);
+    if (ck->padding)
+        vtpu_padding_run_begin(ck->padding, ntcs);
     /* A debugger's patched copy wins; scalar accesses then go unchecked
      * (and, for poison, all of SMEM counts as written).  The bounds
      * check alone needs no scalar accesses. */
@@ -148,6 +154,9 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
 
     if (ck->bounds &&
         vtpu_bounds_vmem(ck->bounds, tc, addr, stride, mask, store))
+        return -1;
+    if (ck->padding &&
+        vtpu_padding_vmem(ck->padding, tc, addr, stride, mask, store))
         return -1;
     if (!ck->race && !ck->poison)
         return 0;
@@ -292,6 +301,11 @@ static int dma_bounds(vtpu_check *ck, vtpu_tc *tc, const vtpu_dma_plan *p)
         vtpu_bounds_dma_side(ck->bounds, tc, &r, p->dst_stride, p->count,
                              p->ndims, true))
         return -1;
+    vtpu_mem_ref src;
+    if (ck->padding && resolve(ck->chip, p->dst, &r) &&
+        resolve(ck->chip, p->src, &src))
+        vtpu_padding_dma(ck->padding, tc, &src, &r, p->dst_stride, p->count,
+                         p->ndims);
     return 0;
 }
 

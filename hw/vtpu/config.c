@@ -151,6 +151,10 @@ int vtpu_config_set(vtpu_config *cfg, const char *key, const char *value,
             value = "1";
         else if (!strcmp(value, "off") || !strcmp(value, "false"))
             value = "0";
+        else if (i == VTPU_CFG_BOUNDS && !strcmp(value, "padded"))
+            value = "1";
+        else if (i == VTPU_CFG_BOUNDS && !strcmp(value, "logical"))
+            value = "2";
         if (parse_size(value, &v)) {
             seterr(err, errlen,
                    "%s: '%s' is not a size (a number, optionally with "
@@ -211,7 +215,9 @@ int vtpu_config_validate(const vtpu_config *cfg, char *err, size_t errlen)
                     4 * KiB, err, errlen) ||
         check_range("sems", cfg->num_sems, 1, VTPU_MAX_SEMS, 0, err,
                     errlen) ||
-        check_range("mxu-count", cfg->mxu_count, 1, 8, 0, err, errlen))
+        check_range("mxu-count", cfg->mxu_count, 1, 8, 0, err, errlen) ||
+        check_range("bounds", cfg->bounds, 0, VTPU_BOUNDS_LOGICAL, 0, err,
+                    errlen))
         return -1;
     if (cfg->mxu_dim != 128 && cfg->mxu_dim != 256) {
         seterr(err, errlen, "mxu-size = %u: must be 128 or 256",

@@ -22,6 +22,7 @@
  *   race.c      race detection                   check.h
  *   poison.c    uninitialised-memory check       check.h
  *   bounds.c    buffer bounds check              check.h
+ *   padding.c   reads of edge-block padding      check.h
  *   regions.c   the TC runtime's region table    check.h
  *   dmaq.c      deferred DMA orders              vtpu-debug.h
  *   timeline.c  trace, counters, output tags     vtpu-debug.h

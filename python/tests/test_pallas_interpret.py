@@ -189,3 +189,41 @@ def test_uninitialized_memory(which, dtype, operand):
         assert o1.shape == o2.shape == o3.shape == (8, 128)
         for o in (o1, o2, o3):
             assert not np.asarray(o).view(np.uint8).any()
+
+
+@pytest.mark.parametrize('rows', [13, 16, 1])
+def test_buffer_bounds_padded_and_logical(rows, rng):
+    # Interpret mode's buffer bounds: reading the padding of an edge block
+    # (past the end of the array) reads what the padded tile holds with
+    # 'padded' (vtpu: 0) and is an error with 'logical'.
+    x = rng.standard_normal((rows, 128)).astype(np.float32)
+    grid = -(-rows // 8)
+    ref = x + np.float32(1)
+    with vtpu.Chip(gen='v4', cores=1, buffer_bounds='padded') as c:
+        st = c.load(vtpu.find_module('selftest.elf'))
+        for masked in (0, 1):
+            np.testing.assert_array_equal(
+                st.edge_add1(x, grid=grid, scalars=[masked]), ref)
+    with vtpu.Chip(gen='v4', cores=2, buffer_bounds='logical',
+                   quiet=True) as c:
+        st = c.load(vtpu.find_module('selftest.elf'))
+        # reading only the rows inside the array is fine
+        np.testing.assert_array_equal(
+            st.edge_add1(x, grid=grid, dims='parallel', scalars=[1]), ref)
+        if rows % 8 == 0:  # no padding: whole blocks are fine too
+            np.testing.assert_array_equal(
+                st.edge_add1(x, grid=grid, dims='parallel', scalars=[0]), ref)
+            return
+        with pytest.raises(vtpu.KernelError) as e:
+            st.edge_add1(x, grid=grid, dims='parallel', scalars=[0])
+        pad = rows % 8
+        assert e.value.code == 'access leaves its buffer'
+        assert e.value.grid_point == (grid - 1,)
+        assert 'READ OF BLOCK PADDING' in str(e.value)
+        assert f"block buffer 1, elements ({pad}, 0)..({pad}, 127)" \
+            in str(e.value) or f"elements ({pad}, 0)" in str(e.value)
+
+
+def test_buffer_bounds_option():
+    with pytest.raises(vtpu.UsageError, match="'padded' or 'logical'"):
+        vtpu.Chip(buffer_bounds='loose')

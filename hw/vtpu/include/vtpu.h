@@ -43,7 +43,9 @@ typedef struct vtpu_config {
     uint32_t race;        /* 1 = detect data races (docs/debugging.md) */
     uint32_t poison;      /* 1 = poison memory, report uninitialised reads */
     uint32_t bounds;      /* 1 = report accesses leaving the TC runtime's
-                             buffers (docs/debugging.md, "Buffer bounds") */
+                             buffers (docs/debugging.md, "Buffer bounds");
+                             VTPU_BOUNDS_LOGICAL = also report vector
+                             loads of an edge block's padding */
     uint32_t vmem_shared_size; /* bytes of VMEM_SHARED, one for the chip at
                                   VTPU_VMEM_SHARED_BASE; 0 = none */
 } vtpu_config;
@@ -68,9 +70,15 @@ typedef struct vtpu_config {
     X(POISON, "poison", poison, U32,                                           \
       "poison memory, report uninitialised reads: on/off")                     \
     X(BOUNDS, "bounds", bounds, U32,                                           \
-      "report kernel accesses that leave their buffer: on/off")               \
+      "buffer bounds: off, on = padded, logical (padding reads reported)")    \
     X(VMEM_SHARED, "vmem-shared", vmem_shared_size, U32,                       \
       "VMEM_SHARED bytes of the chip, seen by every TC (0 = none)")
+
+/* vtpu_config.bounds: off, "padded" (on: padding reads as the padded
+ * tile holds it) or "logical" (a read of padding is reported). */
+#define VTPU_BOUNDS_OFF 0u
+#define VTPU_BOUNDS_PADDED 1u
+#define VTPU_BOUNDS_LOGICAL 2u
 
 enum vtpu_config_key {
 #define VTPU_CONFIG_KEY_ENUM_(id, key, field, type, help) VTPU_CFG_##id,
