@@ -148,6 +148,18 @@ static void test_checks(void **state)
     assert_int_equal(c.poison, 1);
     assert_int_equal(vtpu_config_set(&c, "race", "off", err, 256), 0);
     assert_int_equal(c.race, 0);
+    /* buffer bounds: off, padded (= on), logical */
+    assert_int_equal(vtpu_config_set(&c, "bounds", "logical", err, 256), 0);
+    assert_int_equal(c.bounds, VTPU_BOUNDS_LOGICAL);
+    assert_int_equal(vtpu_config_validate(&c, err, 256), 0);
+    assert_int_equal(vtpu_config_set(&c, "bounds", "padded", err, 256), 0);
+    assert_int_equal(c.bounds, VTPU_BOUNDS_PADDED);
+    assert_int_equal(vtpu_config_set(&c, "bounds", "on", err, 256), 0);
+    assert_int_equal(c.bounds, VTPU_BOUNDS_PADDED);
+    assert_int_equal(vtpu_config_set(&c, "race", "logical", err, 256), -1);
+    assert_int_equal(vtpu_config_set(&c, "bounds", "3", err, 256), 0);
+    assert_int_equal(vtpu_config_validate(&c, err, 256), -1);
+    assert_non_null(strstr(err, "bounds"));
 }
 
 int main(void)
