@@ -33,10 +33,10 @@ struct vtpu_check {
 /* Setup                                                                */
 /* ------------------------------------------------------------------ */
 
-void vtpu_chip_set_bounds(vtpu_chip *chip, bool on)
+void vtpu_chip_set_bounds(vtpu_chip *chip, unsigned mode)
 {
     vtpu_check_free(chip->check);
-    chip->cfg.bounds = on;
+    chip->cfg.bounds = mode > VTPU_BOUNDS_LOGICAL ? VTPU_BOUNDS_PADDED : mode;
     chip->check = vtpu_check_new(chip);
 }
 

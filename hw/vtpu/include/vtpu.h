@@ -324,9 +324,9 @@ int vtpu_chip_tc_status(vtpu_chip *chip, unsigned tc, vtpu_tc_status *out);
  */
 int vtpu_chip_set_checks(vtpu_chip *chip, bool race, bool poison, char *err,
                          size_t errlen);
-/* The buffer bounds check (config field bounds), likewise; it needs no
- * shadow memory and cannot fail. */
-void vtpu_chip_set_bounds(vtpu_chip *chip, bool on);
+/* The buffer bounds check (config field bounds), likewise: mode
+ * VTPU_BOUNDS_OFF, _PADDED (true) or _LOGICAL; it cannot fail. */
+void vtpu_chip_set_bounds(vtpu_chip *chip, unsigned mode);
 
 /* Host access to HBM (bounds-checked; returns -1 if out of range). */
 int vtpu_hbm_read(vtpu_chip *chip, uint64_t off, void *buf, size_t len);
