@@ -28,8 +28,9 @@ def core_map_reference(x, n):
 
 @pytest.mark.parametrize('cores', [1, 2, 4])
 def test_core_map_with_semaphore_barrier(cores, rng):
-    # JAX: test_core_map_over_one_core (and its multi-core form): a
-    # pl.core_map body per core, VMEM_SHARED, semaphore barrier.
+    # JAX: test_core_map_over_one_core (the version read has the 1-core
+    # form; the 2- and 4-core forms with a barrier semaphore follow the
+    # brief): a pl.core_map body per core, VMEM_SHARED, semaphore barrier.
     x = rng.standard_normal((16 * cores * 4, 128)).astype(np.float32)
     with vtpu.Chip(gen='v4', cores=cores, race=True, poison=True) as c:
         k = c.load(vtpu.find_module('kernels.elf')).core_map_shift_f32
@@ -41,8 +42,9 @@ def test_core_map_with_semaphore_barrier(cores, rng):
 
 @pytest.mark.parametrize('cores', [2, 4])
 def test_core_map_without_barrier_is_a_race(cores, rng):
-    # JAX: the core_map test's barrier, removed: detect_races=True must
-    # find the race on the shared memory, naming both cores.
+    # JAX: the core_map test with its barrier removed (vtpu's own case):
+    # detect_races=True must find the race on the shared memory, naming
+    # both cores.
     x = rng.standard_normal((64, 128)).astype(np.float32)
     with vtpu.Chip(gen='v4', cores=cores, race=True, quiet=True) as c:
         k = c.load(vtpu.find_module('kernels.elf')).core_map_shift_f32
@@ -60,8 +62,10 @@ def test_core_map_without_barrier_is_a_race(cores, rng):
 
 @pytest.mark.parametrize('cores', [1, 2, 4])
 def test_kernel_exception_does_not_hang(cores, rng):
-    # JAX: a kernel that raises on one core must end the call with the
-    # error, not leave the other cores waiting at the barrier for ever.
+    # JAX: the kernel-exception case (not in the version of the JAX file
+    # read, so named by what it checks): a kernel that raises on one core
+    # must end the call with the error, not leave the other cores waiting
+    # at the barrier for ever.
     x = rng.standard_normal((64, 128)).astype(np.float32)
     with vtpu.Chip(gen='v4', cores=cores, quiet=True) as c:
         k = c.load(vtpu.find_module('kernels.elf')).core_map_shift_f32
