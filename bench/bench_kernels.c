@@ -325,7 +325,8 @@ static void bench_bounds(bench *b, unsigned reps, unsigned mm)
                   new_arr(b, VTPU_F32, rows, 128, NULL, 4)};
     for (unsigned r = 0; r < reps + 1; r++)
         for (unsigned on = 0; on < 2; on++) {
-            vtpu_chip_set_bounds(b->chip, on ? VTPU_BOUNDS_PADDED : VTPU_BOUNDS_OFF);
+            vtpu_chip_set_bounds(b->chip,
+                                 on ? VTPU_BOUNDS_PADDED : VTPU_BOUNDS_OFF);
             double v = launch(b, "add_sin_f32", 1, &steps, NULL, ops, 3, NULL,
                               0, 2);
             if (r)
@@ -347,7 +348,8 @@ static void bench_bounds(bench *b, unsigned reps, unsigned mm)
     float *mo[2] = {malloc(nn * 4), malloc(nn * 4)};
     for (unsigned r = 0; r < mreps + 1; r++)
         for (unsigned on = 0; on < 2; on++) {
-            vtpu_chip_set_bounds(b->chip, on ? VTPU_BOUNDS_PADDED : VTPU_BOUNDS_OFF);
+            vtpu_chip_set_bounds(b->chip,
+                                 on ? VTPU_BOUNDS_PADDED : VTPU_BOUNDS_OFF);
             double v = launch(b, "matmul_bf16", 3, grid, sem, mops, 3, NULL, 0,
                               2);
             if (r)

@@ -417,8 +417,7 @@ static void test_vmem_shared(void **state)
                 sizeof(src), 0);
     put_desc(chip, 0, DESC_ADDR, &d);
     assert_int_equal(vtpu_dma_start(chip->tcs[0], DESC_ADDR), 0);
-    assert_memory_equal(chip->vmem_shared + sh - sizeof(src), src,
-                        sizeof(src));
+    assert_memory_equal(chip->vmem_shared + sh - sizeof(src), src, sizeof(src));
     /* TC 1 reads the same bytes back into its SMEM */
     vtpu_dma_1d(&d, vtpu_smem((void *)(uintptr_t)(VTPU_SMEM_BASE + SMEM_WIN)),
                 vtpu_vmem((void *)(uintptr_t)at), sizeof(src), 0);
@@ -443,8 +442,8 @@ static void test_vmem_shared(void **state)
     vtpu_config cfg;
     char err[256];
     assert_int_equal(vtpu_config_preset(&cfg, "v4", err, sizeof(err)), 0);
-    assert_int_equal(vtpu_config_set(&cfg, "vmem-shared", "0", err,
-                                     sizeof(err)), 0);
+    assert_int_equal(
+        vtpu_config_set(&cfg, "vmem-shared", "0", err, sizeof(err)), 0);
     chip = vtpu_chip_new(&cfg, err, sizeof(err));
     assert_non_null(chip);
     chip->tcs[0]->ntcs = 1;
@@ -456,8 +455,8 @@ static void test_vmem_shared(void **state)
     assert_int_equal(vtpu_dma_start(chip->tcs[0], DESC_ADDR), -1);
     assert_int_equal(chip->tcs[0]->err.kind, VTPU_ERR_DMA);
     vtpu_chip_free(chip);
-    assert_int_equal(vtpu_config_set(&cfg, "vmem-shared", "65M", err,
-                                     sizeof(err)), 0);
+    assert_int_equal(
+        vtpu_config_set(&cfg, "vmem-shared", "65M", err, sizeof(err)), 0);
     assert_int_equal(vtpu_config_validate(&cfg, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "vmem-shared"));
 }

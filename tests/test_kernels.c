@@ -960,7 +960,8 @@ static void test_buffer_bounds_modes(void **state)
     uint32_t shape[2] = {13, 128}, grid[1] = {2};
     float y[13 * 128];
 
-    for (unsigned mode = VTPU_BOUNDS_PADDED; mode <= VTPU_BOUNDS_LOGICAL; mode++)
+    for (unsigned mode = VTPU_BOUNDS_PADDED; mode <= VTPU_BOUNDS_LOGICAL;
+         mode++)
         for (int32_t masked = 0; masked <= 1; masked++) {
             vtpu_chip_set_bounds(t->chip, mode);
             vtpu_launch L;

@@ -184,7 +184,7 @@ VTPU_BODY(uninit_dtypes_body, k)
     vmem_copy(vtpu_ref(k, 0), bf, HALF_BLOCK);  /* o1 := bf16 scratch */
     vmem_copy(vtpu_ref(k, 1), i16, HALF_BLOCK); /* o2 := i16 scratch */
     if (which != 2)
-        VST(1, vtpu_ref(k, 2));                 /* o3 := 0 */
+        VST(1, vtpu_ref(k, 2)); /* o3 := 0 */
 }
 
 VTPU_KERNEL(uninit_dtypes, uninit_dtypes_body,

@@ -44,8 +44,8 @@ VTPU_BODY(core_map_shift_body, k)
 
     /* my rows of x -> my part of VMEM_SHARED */
     vtpu_copy cp;
-    vtpu_copy_in(&cp, k, 0, start, size,
-                 vtpu_vmem_shared(c * rows * ROW_BYTES), SEM_DMA);
+    vtpu_copy_in(&cp, k, 0, start, size, vtpu_vmem_shared(c * rows * ROW_BYTES),
+                 SEM_DMA);
     vtpu_copy_start(&cp);
     vtpu_copy_wait(&cp);
 

@@ -179,8 +179,7 @@ static int check_extent(vtpu_tc *tc, bounds_tc *s, vtpu_space sp,
     return vtpu_check_report(tc, VTPU_ERR_BOUNDS, &at, hi - lo, detail, full);
 }
 
-const vtpu_region *vtpu_bounds_regions(vtpu_bounds *b, vtpu_tc *tc,
-                                       uint32_t *n)
+const vtpu_region *vtpu_bounds_regions(vtpu_bounds *b, vtpu_tc *tc, uint32_t *n)
 {
     bounds_tc *s = regions(b, tc);
     *n = s ? s->n : 0;

@@ -213,8 +213,7 @@ int vtpu_config_validate(const vtpu_config *cfg, char *err, size_t errlen)
                     4 * KiB, err, errlen) ||
         check_range("imem-size", cfg->imem_size, 4 * KiB, VTPU_IMEM_MAX,
                     4 * KiB, err, errlen) ||
-        check_range("sems", cfg->num_sems, 1, VTPU_MAX_SEMS, 0, err,
-                    errlen) ||
+        check_range("sems", cfg->num_sems, 1, VTPU_MAX_SEMS, 0, err, errlen) ||
         check_range("mxu-count", cfg->mxu_count, 1, 8, 0, err, errlen) ||
         check_range("bounds", cfg->bounds, 0, VTPU_BOUNDS_LOGICAL, 0, err,
                     errlen))

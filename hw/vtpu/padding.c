@@ -24,8 +24,8 @@
 
 struct vtpu_padding {
     vtpu_chip *chip;
-    vtpu_bounds *bounds;          /* the region tables */
-    uint8_t *pad[VTPU_MAX_TCS];   /* vmem_size / 4: 1 = padding */
+    vtpu_bounds *bounds;        /* the region tables */
+    uint8_t *pad[VTPU_MAX_TCS]; /* vmem_size / 4: 1 = padding */
 };
 
 vtpu_padding *vtpu_padding_new(vtpu_chip *chip, vtpu_bounds *bounds)
@@ -116,8 +116,7 @@ static int report(vtpu_padding *p, vtpu_tc *tc, uint32_t a, const char *what)
         "'padded' they read as the padded tile holds them (0)\n"
         "  (docs/debugging.md, \"Buffer bounds: padded or logical\")\n",
         what, tc->id, a, a + 4 * n - 1, elems, where);
-    return vtpu_check_report(tc, VTPU_ERR_BOUNDS, &at, 4ull * n, detail,
-                             full);
+    return vtpu_check_report(tc, VTPU_ERR_BOUNDS, &at, 4ull * n, detail, full);
 }
 
 int vtpu_padding_vmem(vtpu_padding *p, vtpu_tc *tc, uint32_t addr,

@@ -101,8 +101,7 @@ void vtpu_poison_free(vtpu_poison *p)
         vtpu_unmap_lazy(p->smem[t], cfg->smem_size);
     }
     if (p->vmem[VTPU_SHARED_OWNER])
-        vtpu_unmap_lazy(p->vmem[VTPU_SHARED_OWNER],
-                        cfg->vmem_shared_size / 4);
+        vtpu_unmap_lazy(p->vmem[VTPU_SHARED_OWNER], cfg->vmem_shared_size / 4);
     g_free(p);
 }
 
@@ -339,8 +338,7 @@ void vtpu_poison_vload(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
     if (!m)
         return;
     m += r->off / 4;
-    uint8_t *mem = r->tc == VTPU_SHARED_OWNER ? p->chip->vmem_shared
-                                              : tc->vmem;
+    uint8_t *mem = r->tc == VTPU_SHARED_OWNER ? p->chip->vmem_shared : tc->vmem;
     for (unsigned i = 0; i < n; i++)
         if (!m[i]) {
             memcpy(mem + r->off + 4 * i, &(uint32_t){POISON_WORD}, 4);

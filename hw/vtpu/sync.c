@@ -217,8 +217,7 @@ static void describe(vtpu_sync *s, bool compact)
                              "%sTC%u exited with code %d", sep, i, code);
             else
                 k = snprintf(s->detail + pos, len - pos,
-                             compact ? "%sTC%u:exit" : "%sTC%u exited", sep,
-                             i);
+                             compact ? "%sTC%u:exit" : "%sTC%u exited", sep, i);
             break;
         }
         case W_RUNNING: /* not in a deadlock */

@@ -152,8 +152,8 @@ static int vmem_access(vtpu_tc *tc, uint32_t raw, bool store)
                 tc, VTPU_ERR_OOB, VTPU_SPACE_VMEM, (uint32_t)ta, ROW_BYTES,
                 "%s v%u: sublane %u at 0x%08x (+%u bytes) is outside %s "
                 "[0x%08x, 0x%08x) (base 0x%08x, stride %d)",
-                name, vr, s, (uint32_t)ta, ROW_BYTES, wname, win,
-                win + vsize, addr, stride);
+                name, vr, s, (uint32_t)ta, ROW_BYTES, wname, win, win + vsize,
+                addr, stride);
         for (unsigned l = 0; l < L; l++) {
             int64_t eo = off + 4 * (int64_t)l;
             if (m[s * L + l] && (eo < 0 || eo + 4 > vsize))
@@ -183,8 +183,7 @@ static int vmem_access(vtpu_tc *tc, uint32_t raw, bool store)
                 memcpy(mem, row, ROW_BYTES);
             else
                 memcpy(row, mem, ROW_BYTES);
-        } else if (!partial ||
-                   (off >= 0 && off + ROW_BYTES <= vsize)) {
+        } else if (!partial || (off >= 0 && off + ROW_BYTES <= vsize)) {
             uint8_t *mem = vmem + off;
             uint32_t w[L];
             memcpy(w, mem, ROW_BYTES);

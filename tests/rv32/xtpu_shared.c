@@ -29,8 +29,7 @@ static void check(const char *what, unsigned tc, uint32_t got, uint32_t want)
 {
     if (got != want && errors++ < 5)
         printf("xtpu_shared: TC%u: %s of TC%u: got %u, want %u\n",
-               (unsigned)vtpu_tc_id(), what, tc, (unsigned)got,
-               (unsigned)want);
+               (unsigned)vtpu_tc_id(), what, tc, (unsigned)got, (unsigned)want);
 }
 
 static void dma(vtpu_dma_ref dst, vtpu_dma_ref src, uint32_t bytes)

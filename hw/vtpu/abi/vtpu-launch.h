@@ -260,8 +260,8 @@ typedef struct vtpu_kernel_entry {
     uint16_t num_sems;               /* 52: semaphores for the body (0..n-1) */
     uint16_t num_scalars;            /* 54: minimum scalar-prefetch values */
     vtpu_operand_spec operands[VTPU_MAX_OPERANDS]; /* 56 */
-    uint32_t flags;                  /* 504: VTPU_KERNEL_F_* */
-    uint32_t reserved;               /* 508: 0 */
+    uint32_t flags;                                /* 504: VTPU_KERNEL_F_* */
+    uint32_t reserved;                             /* 508: 0 */
 } vtpu_kernel_entry;                               /* 512 bytes */
 
 /*

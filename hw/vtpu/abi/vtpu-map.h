@@ -28,7 +28,7 @@
 #define VTPU_SMEM_BASE 0x10000000u
 #define VTPU_SMEM_MAX 0x10000000u
 #define VTPU_VMEM_BASE 0x20000000u
-#define VTPU_VMEM_MAX 0x20000000u /* the VMEM window (scalar accesses fault) */
+#define VTPU_VMEM_MAX 0x20000000u /* the VMEM window */
 /* The top 64 MiB of the window is the chip's shared VMEM, so a TC's own
  * VMEM has at most 448 MiB. */
 #define VTPU_VMEM_SHARED_BASE 0x3c000000u

@@ -64,13 +64,13 @@ typedef struct vtpu_config {
     X(SEMS, "sems", num_sems, U32, "semaphores per TC")                        \
     X(MXU_SIZE, "mxu-size", mxu_dim, U32, "MXU dimension (128 or 256)")        \
     X(MXU_COUNT, "mxu-count", mxu_count, U32, "MXUs per TC (1-8)")             \
-    X(INSN_BUDGET, "insn-budget", insn_budget, U64,                           \
+    X(INSN_BUDGET, "insn-budget", insn_budget, U64,                            \
       "watchdog: instructions per TC per run, 0 = off")                        \
     X(RACE, "race", race, U32, "detect data races: on/off (1/0)")              \
     X(POISON, "poison", poison, U32,                                           \
       "poison memory, report uninitialised reads: on/off")                     \
     X(BOUNDS, "bounds", bounds, U32,                                           \
-      "buffer bounds: off, on = padded, logical (padding reads reported)")    \
+      "buffer bounds: off, on = padded, logical (padding reads reported)")     \
     X(VMEM_SHARED, "vmem-shared", vmem_shared_size, U32,                       \
       "VMEM_SHARED bytes of the chip, seen by every TC (0 = none)")
 
