@@ -1253,6 +1253,114 @@ static void test_race_report(void **state)
     free(x);
 }
 
+/* core_map_shift_f32 (firmware/kernels/coremap.c): a per-core kernel on
+ * 1 and 2 TCs against a host reference, with races checked; without its
+ * semaphore barrier a race on VMEM_SHARED between the two TCs; a grid
+ * is refused. */
+static void test_core_map(void **state)
+{
+    kt *t = *state;
+    const uint32_t R = 64;
+    char err[128];
+    /* poison first: it knows only the HBM written while it is on */
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, true, true, err, sizeof(err)), 0);
+    float *x;
+    uint64_t hx = put_f32_random(t, R * 128, -4, 4, &x);
+    uint64_t hy = out_alloc(t, R * 128 * 4);
+    uint32_t shape[2] = {R, 128};
+
+    for (unsigned n = 1; n <= 2; n++) {
+        vtpu_launch L;
+        launch_init(&L, kernel_index(t, "core_map_shift_f32"), 0, NULL, NULL);
+        launch_operand(&L, hx, VTPU_F32, 2, shape);
+        launch_operand(&L, hy, VTPU_F32, 2, shape);
+        run_ok(t, &L, n, NULL);
+        float *y = malloc(R * 128 * 4);
+        hbm_get(t, hy, y, R * 128 * 4);
+        for (uint32_t c = 0, rows = R / n; c < n; c++)
+            for (uint32_t i = 0; i < rows * 128; i++) {
+                float want = x[((c + 1) % n) * rows * 128 + i] + (1.0f + c);
+                if (y[c * rows * 128 + i] != want)
+                    fail_msg("%u TCs: y[%u] = %g, want %g", n,
+                             c * rows * 128 + i, y[c * rows * 128 + i], want);
+            }
+        check_guard(t, hy, R * 128 * 4);
+        free(y);
+    }
+
+    /* scalar 0 = 1: no barrier.  Races only: with poison too, a core may
+     * read its neighbour's rows before they were written at all, and its
+     * write-back of that is reported first, as an uninitialised read. */
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, true, false, err, sizeof(err)), 0);
+    vtpu_launch L;
+    int32_t s[1] = {1};
+    launch_init(&L, kernel_index(t, "core_map_shift_f32"), 0, NULL, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, hy, VTPU_F32, 2, shape);
+    launch_scalars(t, &L, s, 1);
+    vtpu_run_result res;
+    assert_int_equal(run_raw(t, &L, 2, &res), -1);
+    assert_int_equal(res.error.kind, VTPU_ERR_RACE);
+    assert_int_equal(res.error.space, VTPU_SPACE_VMEM);
+    if (!strstr(t->out, "vtpu: DATA RACE on VMEM_SHARED") ||
+        !strstr(t->out, "TC 0") || !strstr(t->out, "TC 1"))
+        fail_msg("unexpected report:\n%s", t->out);
+
+    /* a per-core kernel has no grid */
+    uint32_t grid[1] = {2};
+    launch_init(&L, kernel_index(t, "core_map_shift_f32"), 1, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, hy, VTPU_F32, 2, shape);
+    assert_int_equal(run_launch(t, &L, 2, NULL), VTPU_LERR_GRID);
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, false, false, err, sizeof(err)), 0);
+    free(x);
+}
+
+/* edge_add1 (selftest.elf) loads whole (8,128) blocks of a (13, 128)
+ * array: fine with buffer bounds padded, a report with logical; its
+ * masked form passes both. */
+static void test_buffer_bounds_modes(void **state)
+{
+    kt *t = *state;
+    load_module(t, KT_SELFTEST);
+    float *x;
+    uint64_t hx = put_f32_random(t, 13 * 128, -4, 4, &x);
+    uint64_t hy = out_alloc(t, 13 * 128 * 4);
+    uint32_t shape[2] = {13, 128}, grid[1] = {2};
+    float y[13 * 128];
+
+    for (unsigned mode = VTPU_BOUNDS_PADDED; mode <= VTPU_BOUNDS_LOGICAL;
+         mode++)
+        for (int32_t masked = 0; masked <= 1; masked++) {
+            vtpu_chip_set_bounds(t->chip, mode);
+            vtpu_launch L;
+            launch_init(&L, kernel_index(t, "edge_add1"), 1, grid, NULL);
+            launch_operand(&L, hx, VTPU_F32, 2, shape);
+            launch_operand(&L, hy, VTPU_F32, 2, shape);
+            launch_scalars(t, &L, &masked, 1);
+            if (mode == VTPU_BOUNDS_LOGICAL && !masked) {
+                vtpu_run_result res;
+                assert_int_equal(run_raw(t, &L, 1, &res), -1);
+                assert_int_equal(res.error.kind, VTPU_ERR_BOUNDS);
+                if (!strstr(t->out, "READ OF BLOCK PADDING") ||
+                    !strstr(t->out, "elements (5, 0)..(5, 127)") ||
+                    !strstr(t->out, "grid (1)"))
+                    fail_msg("unexpected report:\n%s", t->out);
+                continue;
+            }
+            run_ok(t, &L, 1, NULL);
+            hbm_get(t, hy, y, sizeof(y));
+            for (unsigned i = 0; i < 13 * 128; i++)
+                assert_true(y[i] == x[i] + 1.0f);
+            check_guard(t, hy, sizeof(y));
+        }
+    vtpu_chip_set_bounds(t->chip, VTPU_BOUNDS_PADDED);
+    free(x);
+}
+
 /* A descriptor offset outside HBM is the engine's bad-DMA fault. */
 static void test_descriptor_outside_hbm(void **state)
 {
@@ -1293,6 +1401,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_race_report, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_sem_read, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_descriptor_outside_hbm, setup,
+                                        kt_teardown),
+        cmocka_unit_test_setup_teardown(test_core_map, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_buffer_bounds_modes, setup,
                                         kt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -144,6 +144,9 @@ void rt_setup(rt_state *st);
 void rt_setup_nested(rt_state *sub, const vtpu_kernel_entry *e, unsigned nops);
 /* setup.c: this TC's share of the grid (st->start, st->steps). */
 void rt_split(rt_state *st);
+/* coremap.c: a per-core kernel runs one step on every TC (after
+ * rt_split()); fails a launch with a grid or a blocked operand. */
+void rt_core_map(rt_state *st);
 /* setup.c: `bytes` of the SMEM heap (fails the launch when full). */
 uintptr_t rt_smem_alloc(rt_state *st, uint32_t bytes);
 

@@ -254,6 +254,8 @@ class Chip:
     cores:      TensorCores (default: the preset's)
     race:       detect data races between TCs and DMAs
     poison:     report reads of never-written VMEM/SMEM
+    buffer_bounds: 'padded' (default): a read of an edge block's padding
+                reads 0; 'logical': it is reported (KernelError)
     dma_order:  'eager' (default), 'on-wait', 'random' or 'random:SEED'
     trace:      write a Chrome/Perfetto JSON timeline of every launch to
                 this file (complete after close())
@@ -269,7 +271,7 @@ class Chip:
 
     def __init__(self, gen=None, cores=None, race=False, poison=False,
                  dma_order=None, trace=None, tag_output=False, quiet=False,
-                 **props):
+                 buffer_bounds=None, **props):
         L = _lib.lib()
         opts = []
         if gen is not None:
@@ -280,6 +282,11 @@ class Chip:
             opts.append('race=on')
         if poison:
             opts.append('poison=on')
+        if buffer_bounds is not None:
+            if buffer_bounds not in ('padded', 'logical'):
+                raise UsageError(f'buffer_bounds={buffer_bounds!r}: '
+                                 "'padded' or 'logical'", _lib.EUSAGE)
+            opts.append(f'bounds={buffer_bounds}')
         for k, v in props.items():
             opts.append(f"{k.replace('_', '-')}={v}")
         if dma_order is not None:

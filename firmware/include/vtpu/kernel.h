@@ -141,6 +141,19 @@ static inline int32_t vtpu_scalar(const vtpu_kctx *k, unsigned i)
  */
 void vtpu_fail(const vtpu_kctx *k, const char *msg) __attribute__((noreturn));
 
+/*
+ * VMEM_SHARED (pltpu.VMEM_SHARED): the chip's one shared vector memory,
+ * the same bytes for every TC, at TC addresses VTPU_VMEM_SHARED_BASE ..
+ * + the chip's vmem-shared size (1 MiB by default).  Reached like VMEM:
+ * VLD/VST and DMAs (vtpu_vmem(), vtpu_copy_in/out).  Nothing orders the
+ * TCs' accesses but semaphores and the barrier; --race checks them.
+ * The kernel owns the layout: this is byte `off` of it.
+ */
+static inline uint32_t vtpu_vmem_shared(uint32_t off)
+{
+    return VTPU_VMEM_SHARED_BASE + off;
+}
+
 /* ------------------------------------------------------------------ */
 /* Async copies for ANY operands (pltpu.make_async_copy)                */
 /* ------------------------------------------------------------------ */
@@ -329,6 +342,15 @@ void vtpu_emit_pipeline(const vtpu_kctx *k, const vtpu_pipeline *p);
  * puts the kernel into the module's table (section .vtpu.kernels) as the
  * global symbol vtpu_kernel_<name>; a host launches it by that name.
  */
+/*
+ * VTPU_CORE_KERNEL(name, body, .operands = {VTPU_ANY(...), ...}, ...):
+ * a per-core kernel (pl.core_map over a TensorCore mesh).  The body runs
+ * once on every TC of the launch with k->tc = the core id, k->num_tcs =
+ * the number of cores; no grid (launch grid rank 0), only ANY operands.
+ */
+#define VTPU_CORE_KERNEL(name_, body_, ...)                                    \
+    VTPU_KERNEL(name_, body_, .flags = VTPU_KERNEL_F_CORE_MAP, __VA_ARGS__)
+
 #define VTPU_KERNEL(name_, body_, ...)                                         \
     _Static_assert(sizeof(#name_) <= VTPU_KERNEL_NAME_LEN,                     \
                    "kernel name too long");                                    \

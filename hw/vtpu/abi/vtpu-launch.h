@@ -322,7 +322,20 @@ typedef struct vtpu_kernel_entry {
     uint16_t num_sems;               /* 52: semaphores for the body (0..n-1) */
     uint16_t num_scalars;            /* 54: minimum scalar-prefetch values */
     vtpu_operand_spec operands[VTPU_MAX_OPERANDS]; /* 56 */
-} vtpu_kernel_entry;                               /* 504 bytes */
+    uint32_t flags;                                /* 504: VTPU_KERNEL_F_* */
+    uint32_t reserved;                             /* 508: 0 */
+} vtpu_kernel_entry;                               /* 512 bytes */
+
+/*
+ * vtpu_kernel_entry.flags.  CORE_MAP: a per-core kernel (Pallas'
+ * pl.core_map over a TensorCore mesh): no grid pipeline; every TC of
+ * the launch calls the body exactly once, with k->tc its core id and
+ * k->num_tcs the mesh size.  Operands must be memory space ANY and the
+ * grid rank 0; TCs meet in the body with semaphores (sem.signal.tc) or
+ * the barrier and share data through HBM or VMEM_SHARED
+ * (docs/kernels.md, "Per-core kernels").
+ */
+#define VTPU_KERNEL_F_CORE_MAP 0x1u
 
 /* ------------------------------------------------------------------ */
 /* The progress mailbox (TC -> debuggers and the host, in SMEM)         */
@@ -461,7 +474,7 @@ _Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, buffers) == 26, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, reserved) == 27, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, max_prefetch) == 504,
                "layout");
-_Static_assert(sizeof(vtpu_kernel_entry) == 504, "kernel entry size");
+_Static_assert(sizeof(vtpu_kernel_entry) == 512, "kernel entry size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, body) == 40, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, operands) == 56, "layout");
 _Static_assert(sizeof(vtpu_mailbox) == 96, "mailbox size");
