@@ -325,7 +325,8 @@ static void bench_bounds(bench *b, unsigned reps, unsigned mm)
                   new_arr(b, VTPU_F32, rows, 128, NULL, 4)};
     for (unsigned r = 0; r < reps + 1; r++)
         for (unsigned on = 0; on < 2; on++) {
-            vtpu_chip_set_bounds(b->chip, on);
+            vtpu_chip_set_bounds(b->chip,
+                                 on ? VTPU_BOUNDS_PADDED : VTPU_BOUNDS_OFF);
             double v = launch(b, "add_sin_f32", 1, &steps, NULL, ops, 3, NULL,
                               0, 2);
             if (r)
@@ -347,14 +348,15 @@ static void bench_bounds(bench *b, unsigned reps, unsigned mm)
     float *mo[2] = {malloc(nn * 4), malloc(nn * 4)};
     for (unsigned r = 0; r < mreps + 1; r++)
         for (unsigned on = 0; on < 2; on++) {
-            vtpu_chip_set_bounds(b->chip, on);
+            vtpu_chip_set_bounds(b->chip,
+                                 on ? VTPU_BOUNDS_PADDED : VTPU_BOUNDS_OFF);
             double v = launch(b, "matmul_bf16", 3, grid, sem, mops, 3, NULL, 0,
                               2);
             if (r)
                 t[on][r - 1] = v;
             get(b, &mops[2], mo[on], 4);
         }
-    vtpu_chip_set_bounds(b->chip, false);
+    vtpu_chip_set_bounds(b->chip, VTPU_BOUNDS_OFF);
     m[0] = median(t[0], mreps);
     m[1] = median(t[1], mreps);
     bool same = !memcmp(mo[0], mo[1], nn * 4);

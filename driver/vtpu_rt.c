@@ -285,18 +285,35 @@ static int launch_check(vtpu_rt *rt, const vtpu_kernel_entry *e,
                       l->grid_rank);
     uint64_t points = 1;
     for (unsigned d = 0; d < l->grid_rank; d++) {
-        if (l->grid[d] == 0)
+        uint32_t g = l->grid[d], v = 0, si = VTPU_GRID_SCALAR_INDEX(g);
+        switch (vtpu_grid_extent(g, l->scalars, l->num_scalars, &v)) {
+        case VTPU_GRID_ZERO:
             return seterr(rt, VTPU_DRV_EINVAL,
                           "launch of '%s': grid dimension %u is 0", kn, d);
+        case VTPU_GRID_NO_SCALAR:
+            return seterr(rt, VTPU_DRV_EINVAL,
+                          "launch of '%s': grid dimension %u is scalar %u, "
+                          "but the launch has %u scalars",
+                          kn, d, si, l->num_scalars);
+        case VTPU_GRID_NEGATIVE:
+            return seterr(rt, VTPU_DRV_EINVAL,
+                          "launch of '%s': grid dimension %u is scalar %u = "
+                          "%d, a negative extent",
+                          kn, d, si, (int)l->scalars[si]);
+        default:
+            break;
+        }
         if (l->semantics[d] > VTPU_PARALLEL)
             return seterr(rt, VTPU_DRV_EINVAL,
                           "launch of '%s': dimension semantics %u of grid "
                           "dimension %u is not parallel or arbitrary",
                           kn, l->semantics[d], d);
-        points *= l->grid[d];
+        points *= v;
         if (points >> 32)
             return seterr(rt, VTPU_DRV_EINVAL,
-                          "launch of '%s': 2^32 grid points or more", kn);
+                          "launch of '%s': 2^32 grid points or more%s", kn,
+                          VTPU_GRID_IS_SCALAR(g) ? " (grid from scalars)"
+                                                 : "");
     }
     if (l->num_operands != nops)
         return seterr(rt, VTPU_DRV_EINVAL,

@@ -354,7 +354,7 @@ typedef struct vtpu_rt_launch {
     uint32_t kernel;                       /* index from vtpu_module_find() */
     uint32_t num_tcs;                      /* TCs to run on; 0 = every TC */
     uint32_t grid_rank;                    /* 0..4 (0: one step) */
-    uint32_t grid[VTPU_MAX_GRID_DIMS];     /* extents >= 1 */
+    uint32_t grid[VTPU_MAX_GRID_DIMS];     /* extents >= 1, or VTPU_GRID_SCALAR(i) */
     uint8_t semantics[VTPU_MAX_GRID_DIMS]; /* VTPU_PARALLEL/ARBITRARY */
     uint32_t num_operands;
     vtpu_rt_array operands[VTPU_MAX_OPERANDS]; /* in the kernel's order */

@@ -127,10 +127,11 @@ static void test_help(void **state)
     unsigned n = 0;
     for (; vtpu_config_help(n, &help); n++)
         assert_true(strlen(help) > 5);
-    assert_int_equal(n, 12);
+    assert_int_equal(n, 13);
     assert_string_equal(vtpu_config_help(0, NULL), "cores");
     assert_string_equal(vtpu_config_help(9, NULL), "race");
     assert_string_equal(vtpu_config_help(11, NULL), "bounds");
+    assert_string_equal(vtpu_config_help(12, NULL), "vmem-shared");
 }
 
 /* The check switches take on/off as well as 1/0 (QEMU's race=on). */
@@ -147,6 +148,18 @@ static void test_checks(void **state)
     assert_int_equal(c.poison, 1);
     assert_int_equal(vtpu_config_set(&c, "race", "off", err, 256), 0);
     assert_int_equal(c.race, 0);
+    /* buffer bounds: off, padded (= on), logical */
+    assert_int_equal(vtpu_config_set(&c, "bounds", "logical", err, 256), 0);
+    assert_int_equal(c.bounds, VTPU_BOUNDS_LOGICAL);
+    assert_int_equal(vtpu_config_validate(&c, err, 256), 0);
+    assert_int_equal(vtpu_config_set(&c, "bounds", "padded", err, 256), 0);
+    assert_int_equal(c.bounds, VTPU_BOUNDS_PADDED);
+    assert_int_equal(vtpu_config_set(&c, "bounds", "on", err, 256), 0);
+    assert_int_equal(c.bounds, VTPU_BOUNDS_PADDED);
+    assert_int_equal(vtpu_config_set(&c, "race", "logical", err, 256), -1);
+    assert_int_equal(vtpu_config_set(&c, "bounds", "3", err, 256), 0);
+    assert_int_equal(vtpu_config_validate(&c, err, 256), -1);
+    assert_non_null(strstr(err, "bounds"));
 }
 
 int main(void)

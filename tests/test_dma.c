@@ -395,6 +395,72 @@ static void test_zero_size(void **state)
     vtpu_chip_free(chip);
 }
 
+/* VMEM_SHARED: one buffer at VTPU_VMEM_SHARED_BASE for every TC; the
+ * descriptor's TC field does not select it. */
+static void test_vmem_shared(void **state)
+{
+    (void)state;
+    vtpu_chip *chip = dma_chip(NTCS);
+    uint32_t sh = chip->cfg.vmem_shared_size;
+    uint8_t src[4096], got[4096];
+    uint64_t rng = 5;
+    vtpu_dma_desc d;
+
+    assert_int_equal(sh, 1u << 20); /* the presets' size */
+    for (unsigned i = 0; i < sizeof(src); i++)
+        src[i] = (uint8_t)test_rand32(&rng);
+    memcpy(chip->tcs[0]->smem + SMEM_WIN, src, sizeof(src));
+    /* TC 0: its SMEM -> the last 4 KiB of VMEM_SHARED, "of TC 1" */
+    uint32_t at = VTPU_VMEM_SHARED_BASE + sh - sizeof(src);
+    vtpu_dma_1d(&d, vtpu_vmem_tc(1, (void *)(uintptr_t)at),
+                vtpu_smem((void *)(uintptr_t)(VTPU_SMEM_BASE + SMEM_WIN)),
+                sizeof(src), 0);
+    put_desc(chip, 0, DESC_ADDR, &d);
+    assert_int_equal(vtpu_dma_start(chip->tcs[0], DESC_ADDR), 0);
+    assert_memory_equal(chip->vmem_shared + sh - sizeof(src), src, sizeof(src));
+    /* TC 1 reads the same bytes back into its SMEM */
+    vtpu_dma_1d(&d, vtpu_smem((void *)(uintptr_t)(VTPU_SMEM_BASE + SMEM_WIN)),
+                vtpu_vmem((void *)(uintptr_t)at), sizeof(src), 0);
+    put_desc(chip, 1, DESC_ADDR, &d);
+    assert_int_equal(vtpu_dma_start(chip->tcs[1], DESC_ADDR), 0);
+    memcpy(got, chip->tcs[1]->smem + SMEM_WIN, sizeof(got));
+    assert_memory_equal(got, src, sizeof(src));
+    /* TC 1's own VMEM was not touched */
+    for (unsigned i = 0; i < chip->cfg.vmem_size; i += 4096)
+        assert_int_equal(chip->tcs[1]->vmem[i], 0);
+    /* one byte past its end */
+    vtpu_dma_1d(&d, vtpu_vmem((void *)(uintptr_t)(at + 4)),
+                vtpu_smem((void *)(uintptr_t)(VTPU_SMEM_BASE + SMEM_WIN)),
+                sizeof(src), 0);
+    put_desc(chip, 0, DESC_ADDR, &d);
+    assert_int_equal(vtpu_dma_start(chip->tcs[0], DESC_ADDR), -1);
+    assert_int_equal(chip->tcs[0]->err.kind, VTPU_ERR_DMA);
+    assert_non_null(strstr(chip->tcs[0]->err.detail, "dst:"));
+    vtpu_chip_free(chip);
+
+    /* vmem-shared = 0: no shared window */
+    vtpu_config cfg;
+    char err[256];
+    assert_int_equal(vtpu_config_preset(&cfg, "v4", err, sizeof(err)), 0);
+    assert_int_equal(
+        vtpu_config_set(&cfg, "vmem-shared", "0", err, sizeof(err)), 0);
+    chip = vtpu_chip_new(&cfg, err, sizeof(err));
+    assert_non_null(chip);
+    chip->tcs[0]->ntcs = 1;
+    chip->tcs[0]->state = VTPU_TC_RUNNING;
+    vtpu_dma_1d(&d, vtpu_vmem((void *)(uintptr_t)VTPU_VMEM_SHARED_BASE),
+                vtpu_smem((void *)(uintptr_t)(VTPU_SMEM_BASE + SMEM_WIN)), 64,
+                0);
+    put_desc(chip, 0, DESC_ADDR, &d);
+    assert_int_equal(vtpu_dma_start(chip->tcs[0], DESC_ADDR), -1);
+    assert_int_equal(chip->tcs[0]->err.kind, VTPU_ERR_DMA);
+    vtpu_chip_free(chip);
+    assert_int_equal(
+        vtpu_config_set(&cfg, "vmem-shared", "65M", err, sizeof(err)), 0);
+    assert_int_equal(vtpu_config_validate(&cfg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "vmem-shared"));
+}
+
 /* Ranges that end exactly at the end of a space are fine. */
 static void test_edges(void **state)
 {
@@ -766,6 +832,7 @@ int main(void)
         cmocka_unit_test_setup(test_program_bad_dma, setup),
         cmocka_unit_test_setup(test_program_unwaited, setup),
         cmocka_unit_test_setup(test_program_reserved_bits, setup),
+        cmocka_unit_test_setup(test_vmem_shared, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

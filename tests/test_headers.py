@@ -49,6 +49,8 @@ VTPU_BODY(body, k)
     vtpu_copy_in(&c, k, 3, start, size, k->scratch_vmem, 0);
     vtpu_copy_start(&c);
     vtpu_copy_wait(&c);
+    vtpu_prng_seed_grid(k, vtpu_program_index(k) + 7u);
+    VRAND(2);
 }
 VTPU_KERNEL(hdr_kernel, body,
             .operands = {VTPU_IN(VTPU_F32, rows, 8, 128),
@@ -136,7 +138,8 @@ ARG = {'vd': '3', 'vs': '4', 'va': '5', 'vb': '6', 'vc': '7', 'md': '1',
        'ma': '2', 'mb': '3', 'm': '4', 'acc': '8', 'cb': '0', 'mxu': '0',
        'part': '1', 'cond': 'LT', 'kind': 'LANE', 'op': 'SUM_F32',
        'addr': 'addr', 'stride': 'stride', 'x': 'xv', 'f': 'fv',
-       'idx': 'idx', 'k': 'kv', 'base': 'xv'}
+       'idx': 'idx', 'k': 'kv', 'base': 'xv', 'prec': 'HIGH',
+       'seed': 'xv', 'stream': 'idx'}
 
 
 def main():

@@ -1335,6 +1335,293 @@ static void test_take_last(void **state)
     free(idx);
 }
 
+/* ------------------------------------------------------------------ */
+/* f32 matmul precisions (matmul_f32_bias scalar 1)                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The same f32 matmul at MM_PREC_HIGHEST, _HIGH and _DEFAULT (x @ y + 0,
+ * no activation): the error against an f64 reference, relative to
+ * sum |x y|, is ordered DEFAULT > HIGH > HIGHEST and within the bounds of
+ * docs/isa.md ("f32 precision"), and HIGHEST is also the default when
+ * scalar 1 is absent (bit for bit).
+ */
+static void matmul_prec_case(kt *t, uint32_t M, uint32_t N, uint32_t K,
+                             unsigned ntcs)
+{
+    float *x = rand_f32(t, (size_t)M * K, -2.0f, 2.0f);
+    float *y = rand_f32(t, (size_t)K * N, -2.0f, 2.0f);
+    float *zero = calloc(N, 4);
+    uint32_t xsh[2] = {M, K}, ysh[2] = {K, N}, osh[2] = {M, N};
+    uint32_t grid[3] = {cdiv(M, 128), cdiv(N, 128), cdiv(K, 128)};
+    uint8_t sem[3] = {VTPU_PARALLEL, VTPU_PARALLEL, VTPU_ARBITRARY};
+    static const char *const names[3] = {"HIGHEST", "HIGH", "DEFAULT"};
+    double acc = K * 0x1p-23;
+    const double bound[3] = {acc, 3 * 0x1p-16 + acc, 0x1p-7 + 0x1p-16 + acc};
+    double emax[3] = {0};
+    float *out[4];
+
+    for (int q = 0; q < 4; q++) { /* q = 3: no precision scalar */
+        reset_hbm(t);
+        arr ops[4] = {new_arr(t, VTPU_F32, 2, xsh, x),
+                      new_arr(t, VTPU_F32, 2, ysh, y),
+                      new_arr(t, VTPU_F32, 1, &N, zero),
+                      new_arr(t, VTPU_F32, 2, osh, NULL)};
+        int32_t sc[2] = {EW_U_NONE, q};
+        run_kernel(t, "matmul_f32_bias", 3, grid, sem, ops, 4, sc,
+                   q < 3 ? 2 : 1, ntcs);
+        out[q] = get_arr(t, &ops[3]);
+    }
+    for (uint32_t i = 0; i < M; i++)
+        for (uint32_t j = 0; j < N; j++) {
+            double s = 0, mag = 0;
+            for (uint32_t k = 0; k < K; k++) {
+                double p = (double)x[(size_t)i * K + k] * y[(size_t)k * N + j];
+                s += p;
+                mag += fabs(p);
+            }
+            for (int q = 0; q < 3; q++)
+                emax[q] =
+                    fmax(emax[q], fabs(out[q][(size_t)i * N + j] - s) / mag);
+        }
+    assert_memory_equal(out[3], out[0], (size_t)M * N * 4);
+    for (int q = 0; q < 3; q++) {
+        print_message("matmul_f32_bias (%u,%u,%u) %-7s max |err| / sum|xy| "
+                      "%.3e (bound %.3e)\n",
+                      M, N, K, names[q], emax[q], bound[q]);
+        assert_true(emax[q] < bound[q]);
+    }
+    assert_true(emax[2] > 16 * emax[1] && emax[1] > 2 * emax[0]);
+    for (int q = 0; q < 4; q++)
+        free(out[q]);
+    free(x);
+    free(y);
+    free(zero);
+}
+
+static void test_matmul_precision(void **state)
+{
+    kt *t = *state;
+    matmul_prec_case(t, 130, 200, 300, 2);
+    matmul_prec_case(t, 64, 128, 128, 1);
+    /* an unknown precision fails the launch */
+    uint32_t sh[2] = {8, 8}, n8 = 8, g3[3] = {1, 1, 1};
+    reset_hbm(t);
+    arr a[4] = {
+        new_arr(t, VTPU_F32, 2, sh, NULL), new_arr(t, VTPU_F32, 2, sh, NULL),
+        new_arr(t, VTPU_F32, 1, &n8, NULL), new_arr(t, VTPU_F32, 2, sh, NULL)};
+    int32_t sc[2] = {EW_U_NONE, MM_PREC_COUNT};
+    expect_fail(t, "matmul_f32_bias", 3, g3, a, 4, sc, 2,
+                "scalar 1 must be an MM_PREC_* precision");
+}
+
+/* ------------------------------------------------------------------ */
+/* Random numbers: dropout, stochastic rounding (lib_random.c)          */
+/* ------------------------------------------------------------------ */
+
+/* Philox4x32-10 (Salmon et al., SC'11), written again for the host
+ * reference: word q of philox((k0, k1), (c0, c1, c2, c3)). */
+static void philox(uint32_t out[4], const uint32_t ctr[4], uint32_t k0,
+                   uint32_t k1)
+{
+    uint32_t c[4] = {ctr[0], ctr[1], ctr[2], ctr[3]};
+    for (int r = 0; r < 10; r++) {
+        uint64_t a = (uint64_t)0xD2511F53u * c[0];
+        uint64_t b = (uint64_t)0xCD9E8D57u * c[2];
+        uint32_t n[4] = {(uint32_t)(b >> 32) ^ c[1] ^ k0, (uint32_t)b,
+                         (uint32_t)(a >> 32) ^ c[3] ^ k1, (uint32_t)a};
+        memcpy(c, n, sizeof(c));
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    memcpy(out, c, sizeof(c));
+}
+
+/* The 1024 words of draw d after PRNG.SEED(seed, stream) (docs/isa.md). */
+static void ref_draw(uint32_t *w, uint32_t seed, uint32_t stream, uint32_t d)
+{
+    for (uint32_t j = 0; j < 256; j++) {
+        uint32_t ctr[4] = {j, d, 0, 0};
+        philox(w + 4 * j, ctr, seed, stream);
+    }
+}
+
+/* dropout_f32 reference: grid point (bi, bj) of grid (gi, gj), stream
+ * bi * gj + bj; draw 4r + c covers block rows 8r.., columns 128c.. */
+static float *ref_dropout(const float *x, uint32_t R, uint32_t C, uint32_t seed,
+                          float p, double *kept)
+{
+    float *o = malloc((size_t)R * C * 4), scale = 1.0f / p;
+    uint32_t gj = cdiv(C, 512), thr = (uint32_t)(p * 4294967296.0f);
+    uint32_t w[1024];
+    size_t nk = 0;
+    for (uint32_t bi = 0; bi < cdiv(R, 32); bi++)
+        for (uint32_t bj = 0; bj < gj; bj++)
+            for (uint32_t d = 0; d < 16; d++) {
+                ref_draw(w, seed, bi * gj + bj, d);
+                for (uint32_t e = 0; e < 1024; e++) {
+                    uint32_t r = bi * 32 + (d / 4) * 8 + e / 128;
+                    uint32_t c = bj * 512 + (d % 4) * 128 + e % 128;
+                    if (r >= R || c >= C)
+                        continue;
+                    int keep = p == 1.0f || w[e] < thr;
+                    size_t at = (size_t)r * C + c;
+                    o[at] = keep ? x[at] * scale : 0.0f;
+                    nk += keep;
+                }
+            }
+    *kept = (double)nk / ((double)R * C);
+    return o;
+}
+
+static void dropout_case(kt *t, uint32_t R, uint32_t C, uint32_t seed, float p,
+                         unsigned ntcs, float **out)
+{
+    size_t n = (size_t)R * C;
+    float *x = rand_f32(t, n, 0.5f, 2.0f); /* never 0: kept = non-zero */
+    uint32_t sh[2] = {R, C}, grid[2] = {cdiv(R, 32), cdiv(C, 512)};
+    reset_hbm(t);
+    arr ops[2] = {new_arr(t, VTPU_F32, 2, sh, x),
+                  new_arr(t, VTPU_F32, 2, sh, NULL)};
+    int32_t sc[2] = {(int32_t)seed, (int32_t)f2u(p)};
+    run_kernel(t, "dropout_f32", 2, grid, NULL, ops, 2, sc, 2, ntcs);
+    float *o = get_arr(t, &ops[1]);
+    double kept;
+    float *want = ref_dropout(x, R, C, seed, p, &kept);
+    for (size_t i = 0; i < n; i++)
+        if (f2u(o[i]) != f2u(want[i]))
+            fail_msg("dropout_f32 (%u,%u) seed %u p %g, %u TCs: [%zu] %a, "
+                     "want %a",
+                     R, C, seed, p, ntcs, i, o[i], want[i]);
+    /* the kept fraction is p within 5 sd */
+    double sd = sqrt(p * (1 - p) / n);
+    print_message("dropout_f32 (%u,%u) p %.2f seed %u, %u TCs: kept %.4f\n", R,
+                  C, p, seed, ntcs, kept);
+    assert_true(fabs(kept - p) <= 5 * sd);
+    free(want);
+    free(x);
+    if (out)
+        *out = o;
+    else
+        free(o);
+}
+
+static void test_dropout(void **state)
+{
+    kt *t = *state;
+    float *a, *b, *c;
+    /* the same seed gives the same mask on 1 and 2 TCs (both match the
+     * reference, which does not know about TCs) */
+    dropout_case(t, 100, 700, 7, 0.9f, 1, NULL);
+    dropout_case(t, 100, 700, 7, 0.9f, 2, &a);
+    dropout_case(t, 64, 1024, 7, 0.5f, 2, NULL);
+    dropout_case(t, 33, 129, 123456789, 0.25f, 2, NULL);
+    dropout_case(t, 16, 512, 5, 1.0f, 1, NULL);
+    /* another seed: another mask */
+    dropout_case(t, 100, 700, 8, 0.9f, 2, &b);
+    dropout_case(t, 100, 700, 7, 0.9f, 2, &c);
+    size_t diff = 0;
+    for (size_t i = 0; i < 100 * 700; i++)
+        diff += (a[i] == 0) != (b[i] == 0);
+    /* masks of independent seeds differ in 2 p (1 - p) = 18% of places */
+    print_message("dropout seeds 7 vs 8: %zu of 70000 mask bits differ\n",
+                  diff);
+    assert_true(diff > 70000 / 10 && diff < 70000 / 4);
+    free(a);
+    free(b);
+    free(c);
+    /* p outside (0, 1] fails the launch */
+    uint32_t sh[2] = {8, 8}, g2[2] = {1, 1};
+    reset_hbm(t);
+    arr ops[2] = {new_arr(t, VTPU_F32, 2, sh, NULL),
+                  new_arr(t, VTPU_F32, 2, sh, NULL)};
+    int32_t sc[2] = {1, (int32_t)f2u(0.0f)};
+    expect_fail(t, "dropout_f32", 2, g2, ops, 2, sc, 2,
+                "scalar 1 (keep probability) must be in (0, 1]");
+}
+
+/* cast_f32_bf16_sr: every element against the reference (draw d of grid
+ * point (bi, bj) rounds block rows 8d..8d+7), each one of the two bf16
+ * neighbours, and the mean over many seeds converges to x. */
+static void test_cast_sr(void **state)
+{
+    kt *t = *state;
+    const uint32_t R = 70, C = 258, S = 64;
+    size_t n = (size_t)R * C;
+    float *x = rand_f32(t, n, -3.0f, 3.0f);
+    x[3] = NAN;
+    x[5] = INFINITY;
+    x[7] = 1.0f + 0x1p-9f; /* a quarter of a bf16 ulp above 1 */
+    x[8] = 0.0f;
+    uint32_t sh[2] = {R, C}, grid[2] = {cdiv(R, 64), cdiv(C, 128)};
+    uint32_t gj = grid[1], w[1024];
+    double *sum = calloc(n, sizeof(double));
+
+    for (uint32_t seed = 0; seed < S; seed++) {
+        reset_hbm(t);
+        arr ops[2] = {new_arr(t, VTPU_F32, 2, sh, x),
+                      new_arr(t, VTPU_BF16, 2, sh, NULL)};
+        int32_t sc = (int32_t)seed;
+        run_kernel(t, "cast_f32_bf16_sr", 2, grid, NULL, ops, 2, &sc, 1,
+                   seed % 2 + 1);
+        uint16_t *o = get_arr(t, &ops[1]);
+        for (uint32_t bi = 0; bi < grid[0]; bi++)
+            for (uint32_t bj = 0; bj < gj; bj++)
+                for (uint32_t d = 0; d < 8; d++) {
+                    ref_draw(w, seed, bi * gj + bj, d);
+                    for (uint32_t e = 0; e < 1024; e++) {
+                        uint32_t r = bi * 64 + d * 8 + e / 128;
+                        uint32_t c = bj * 128 + e % 128;
+                        if (r >= R || c >= C)
+                            continue;
+                        size_t at = (size_t)r * C + c;
+                        uint32_t u = f2u(x[at]);
+                        uint32_t down = u >> 16, want;
+                        if ((u & 0x7FFFFFFFu) > 0x7F800000u)
+                            want = (u >> 16) | 0x40; /* quiet NaN */
+                        else if ((u & 0x7FFFFFFFu) == 0x7F800000u)
+                            want = down;
+                        else
+                            want = (u + (w[e] >> 16)) >> 16;
+                        if (o[at] != want)
+                            fail_msg("cast_f32_bf16_sr seed %u [%u,%u] x %a: "
+                                     "0x%04x, want 0x%04x",
+                                     seed, r, c, x[at], o[at], want);
+                        if (isfinite(x[at]))
+                            assert_true(o[at] == down || o[at] == down + 1);
+                        sum[at] += u2f((uint32_t)o[at] << 16);
+                    }
+                }
+        free(o);
+    }
+    /* unbiased: the mean error in ulps over all finite elements, whose
+     * sd is sqrt(sum f (1 - f) / S) / n (f the fraction dropped), is
+     * within 5 sd of 0; nearest-even rounding of the same x is not */
+    double bias = 0, var = 0, rne = 0;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(x[i]))
+            continue;
+        uint32_t u = f2u(x[i]);
+        double lo = u2f(u & 0xFFFF0000u), hi = u2f((u & 0xFFFF0000u) + 0x10000);
+        double ulp = fabs(hi - lo), f = fabs(x[i] - lo) / ulp;
+        bias += (sum[i] / S - x[i]) / ulp;
+        var += f * (1 - f) / S;
+        rne += (u2f((uint32_t)bf16_rne(x[i]) << 16) - x[i]) / ulp;
+        m++;
+    }
+    double sd = sqrt(var) / m;
+    bias /= m;
+    print_message("cast_f32_bf16_sr: %u seeds x %zu values: mean error "
+                  "%+.2e ulp (sd %.1e); x = 1 + 2^-9: mean %.6f (RNE: 1)\n",
+                  S, m, bias, sd, sum[7] / S);
+    assert_true(fabs(bias) < 5 * sd);
+    assert_true(fabs(sum[7] / S - (1.0 + 0x1p-9)) < 0x1p-9);
+    (void)rne;
+    free(sum);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1351,6 +1638,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reduce, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_norms, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_matmul, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_matmul_precision, setup,
+                                        kt_teardown),
+        cmocka_unit_test_setup_teardown(test_dropout, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_cast_sr, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_transpose, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_cumsum, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_topk, setup, kt_teardown),

@@ -288,8 +288,8 @@ static float matmul_ref(const float *a, const float *b, uint32_t K, uint32_t N,
     return o;
 }
 
-static void matmul_case(kt *t, uint32_t M, uint32_t N, uint32_t K,
-                        unsigned ntcs)
+static void matmul_case_k(kt *t, const char *kname, uint32_t M, uint32_t N,
+                          uint32_t K, unsigned ntcs)
 {
     static const uint8_t sem[3] = {VTPU_PARALLEL, VTPU_PARALLEL,
                                    VTPU_ARBITRARY};
@@ -301,7 +301,7 @@ static void matmul_case(kt *t, uint32_t M, uint32_t N, uint32_t K,
     uint32_t grid[3] = {cdiv(M, 128), cdiv(N, 128), cdiv(K, 128)};
 
     vtpu_launch L;
-    launch_init(&L, kernel_index(t, "matmul_f32"), 3, grid, sem);
+    launch_init(&L, kernel_index(t, kname), 3, grid, sem);
     launch_operand(&L, ha, VTPU_F32, 2, sa);
     launch_operand(&L, hb, VTPU_F32, 2, sb);
     launch_operand(&L, ho, VTPU_F32, 2, so);
@@ -326,12 +326,18 @@ static void matmul_case(kt *t, uint32_t M, uint32_t N, uint32_t K,
                 worst = err;
         }
     if (!(worst <= 1e-6))
-        fail_msg("matmul %ux%ux%u on %u TCs: max error %g", M, N, K, ntcs,
+        fail_msg("%s %ux%ux%u on %u TCs: max error %g", kname, M, N, K, ntcs,
                  worst);
     check_guard(t, ho, (size_t)M * N * 4);
     free(a);
     free(b);
     free(o);
+}
+
+static void matmul_case(kt *t, uint32_t M, uint32_t N, uint32_t K,
+                        unsigned ntcs)
+{
+    matmul_case_k(t, "matmul_f32", M, N, K, ntcs);
 }
 
 static void test_matmul(void **state)
@@ -364,9 +370,15 @@ static uint32_t gather_expected_in(const int32_t *idx, uint32_t G,
     return n;
 }
 
-static void gather_case(kt *t, uint32_t R, uint32_t C, uint32_t G,
-                        unsigned ntcs, int repeats)
+/* gather_rows; gather_rows_buf3 (Buffered); gather_rows_n (the grid's
+ * first extent from scalar 0, o two row blocks longer than it fills). */
+enum { GATHER, GATHER_BUF3, GATHER_N };
+
+static void gather_case_k(kt *t, int kind, uint32_t R, uint32_t C, uint32_t G,
+                          unsigned ntcs, int repeats)
 {
+    static const char *const kn[] = {"gather_rows", "gather_rows_buf3",
+                                     "gather_rows_n"};
     uint32_t nb = cdiv(R, 8);
     int32_t *idx = malloc(G * 4);
     for (uint32_t i = 0; i < G; i++)
@@ -377,17 +389,30 @@ static void gather_case(kt *t, uint32_t R, uint32_t C, uint32_t G,
     float *x;
     uint64_t hx = put_f32_random(t, (size_t)R * C, -8, 8, &x);
     uint32_t orows = G * 8 - 2; /* the last o block is partial too */
-    uint64_t ho = out_alloc(t, (size_t)orows * C * 4);
-    uint32_t sx[2] = {R, C}, so[2] = {orows, C};
+    uint32_t arows = kind == GATHER_N ? G * 8 + 14 : orows;
+    uint64_t ho = out_alloc(t, (size_t)arows * C * 4);
+    uint32_t sx[2] = {R, C}, so[2] = {arows, C};
     uint32_t grid[2] = {G, cdiv(C, 128)};
 
     vtpu_launch L;
-    launch_init(&L, kernel_index(t, "gather_rows"), 2, grid, NULL);
+    if (kind == GATHER_N) {
+        uint32_t dyn[2] = {VTPU_GRID_SCALAR(0), grid[1]};
+        int32_t *sc = malloc((G + 1) * 4);
+        sc[0] = (int32_t)G;
+        memcpy(sc + 1, idx, G * 4);
+        launch_init(&L, kernel_index(t, kn[kind]), 2, dyn, NULL);
+        launch_scalars(t, &L, sc, G + 1);
+        free(sc);
+        orows = G * 8;
+    } else {
+        launch_init(&L, kernel_index(t, kn[kind]), 2, grid, NULL);
+        launch_scalars(t, &L, idx, G);
+    }
     launch_operand(&L, hx, VTPU_F32, 2, sx);
     launch_operand(&L, ho, VTPU_F32, 2, so);
-    launch_scalars(t, &L, idx, G);
     vtpu_launch_status st[2];
     run_ok(t, &L, ntcs, st);
+    assert_int_equal(total_steps(st, ntcs), G * grid[1]);
 
     uint32_t ins = 0;
     for (unsigned i = 0; i < ntcs; i++)
@@ -402,14 +427,31 @@ static void gather_case(kt *t, uint32_t R, uint32_t C, uint32_t G,
             float ref = src < R ? x[(size_t)src * C + c] : 0.0f;
             float got = o[(size_t)r * C + c];
             if (memcmp(&got, &ref, 4))
-                fail_msg("gather o[%u][%u] = %g, expected %g (x row %u)", r, c,
-                         got, ref, src);
+                fail_msg("%s o[%u][%u] = %g, expected %g (x row %u)", kn[kind],
+                         r, c, got, ref, src);
         }
     }
-    check_guard(t, ho, (size_t)orows * C * 4);
+    /* gather_rows_n: the row blocks past n are not written */
+    if (arows > orows) {
+        size_t nb = (size_t)(arows - orows) * C * 4;
+        uint8_t *rest = malloc(nb);
+        hbm_get(t, ho + (size_t)orows * C * 4, rest, nb);
+        for (size_t i = 0; i < nb; i++)
+            if (rest[i] != KT_SENTINEL)
+                fail_msg("%s: byte %zu after the %u gathered rows written",
+                         kn[kind], i, orows);
+        free(rest);
+    }
+    check_guard(t, ho, (size_t)arows * C * 4);
     free(idx);
     free(x);
     free(o);
+}
+
+static void gather_case(kt *t, uint32_t R, uint32_t C, uint32_t G,
+                        unsigned ntcs, int repeats)
+{
+    gather_case_k(t, GATHER, R, C, G, ntcs, repeats);
 }
 
 static void test_gather(void **state)
@@ -459,6 +501,222 @@ static void test_gather_many_scalars(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Dynamic grids: extents from scalar-prefetch values                   */
+/* ------------------------------------------------------------------ */
+
+static void test_dynamic_grid(void **state)
+{
+    kt *t = *state;
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        gather_case_k(t, GATHER_N, 64, 128, 12, ntcs, 1);
+        gather_case_k(t, GATHER_N, 8 * 9 - 5, 200, 17, ntcs, 0);
+        gather_case_k(t, GATHER_N, 8 * 20 - 3, 128, 1, ntcs, 0);
+    }
+
+    /* n = 0: nothing runs, nothing is written, no error */
+    reset_hbm(t);
+    float *x;
+    uint32_t sx[2] = {64, 128}, so[2] = {64, 128};
+    uint64_t hx = put_f32_random(t, 64 * 128, -1, 1, &x);
+    uint64_t ho = out_alloc(t, 64 * 128 * 4);
+    uint32_t grid[2] = {VTPU_GRID_SCALAR(0), 1};
+    int32_t sc[3] = {0, 1, 2};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "gather_rows_n"), 2, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, sx);
+    launch_operand(&L, ho, VTPU_F32, 2, so);
+    launch_scalars(t, &L, sc, 3);
+    vtpu_launch_status st[2];
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        run_ok(t, &L, ntcs, st);
+        assert_int_equal(total_steps(st, ntcs), 0);
+        assert_int_equal(st[0].blocks_in + st[0].blocks_out, 0);
+        uint8_t *ob = malloc(64 * 128 * 4);
+        hbm_get(t, ho, ob, 64 * 128 * 4);
+        for (unsigned i = 0; i < 64 * 128 * 4; i++)
+            if (ob[i] != KT_SENTINEL)
+                fail_msg("grid of 0 points wrote byte %u of o", i);
+        free(ob);
+    }
+    /* the body sees the resolved extent: vtpu_num_programs() */
+    sc[0] = 2;
+    launch_scalars(t, &L, sc, 3);
+    run_ok(t, &L, 2, st);
+    assert_int_equal(total_steps(st, 2), 2);
+    free(x);
+}
+
+/* ------------------------------------------------------------------ */
+/* Buffered(n): block buffers per operand                               */
+/* ------------------------------------------------------------------ */
+
+/* add_sin_f32 with other buffer counts over (R, C); returns TC 0's
+ * max_prefetch after checking o against the host. */
+static uint32_t buffered_case_f(kt *t, const char *kname, uint32_t R,
+                                uint32_t C, unsigned ntcs, uint32_t flags)
+{
+    float *x, *y;
+    size_t n = (size_t)R * C;
+    reset_hbm(t);
+    uint64_t hx = put_f32_random(t, n, -4, 4, &x);
+    uint64_t hy = put_f32_random(t, n, -4, 4, &y);
+    uint64_t ho = out_alloc(t, n * 4);
+    uint32_t shape[2] = {R, C}, grid[2] = {cdiv(R, 8), cdiv(C, 128)};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, kname), 2, grid, NULL);
+    L.flags |= flags;
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, hy, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+    assert_int_equal(total_steps(st, ntcs), grid[0] * grid[1]);
+    uint32_t ins = 0, outs = 0;
+    for (unsigned i = 0; i < ntcs; i++) {
+        ins += st[i].blocks_in;
+        outs += st[i].blocks_out;
+    }
+    assert_int_equal(ins, 2 * grid[0] * grid[1]);
+    assert_int_equal(outs, grid[0] * grid[1]);
+
+    float *o = malloc(n * 4);
+    hbm_get(t, ho, o, n * 4);
+    for (size_t i = 0; i < n; i++) {
+        float ref = sinf((x[i] + y[i]) * 2.0f);
+        /* VSIN is within 1 ulp of the correctly rounded result */
+        if (!(fabsf(o[i] - ref) <= 2.5e-7f * fmaxf(fabsf(ref), 1.0f)))
+            fail_msg("%s (%u, %u) on %u TCs: o[%zu] = %.9g, expected %.9g",
+                     kname, R, C, ntcs, i, o[i], ref);
+    }
+    check_guard(t, ho, n * 4);
+    free(x);
+    free(y);
+    free(o);
+    return st[0].max_prefetch;
+}
+
+static uint32_t buffered_case(kt *t, const char *kname, uint32_t R, uint32_t C,
+                              unsigned ntcs)
+{
+    return buffered_case_f(t, kname, R, C, ntcs, 0);
+}
+
+static void test_buffered(void **state)
+{
+    kt *t = *state;
+    static const struct {
+        const char *name;
+        uint32_t prefetch; /* sum over inputs of buffers - 1 */
+    } k[] = {{"add_sin_f32_buf1", 0},
+             {"add_sin_f32", 2},
+             {"add_sin_f32_buf3", 4},
+             {"add_sin_f32_buf4", 4}};
+    for (unsigned i = 0; i < 4; i++)
+        for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+            /* divides, does not (edge blocks), one row block, 2-D grid */
+            assert_int_equal(buffered_case(t, k[i].name, 8 * 40, 128, ntcs),
+                             k[i].prefetch);
+            buffered_case(t, k[i].name, 8 * 13 - 3, 300, ntcs);
+            buffered_case(t, k[i].name, 5, 128, ntcs);
+            buffered_case(t, k[i].name, 8 * 7, 128 * 5, ntcs);
+            /* the deep loop under the shuffled order and revisit check */
+            buffered_case_f(t, k[i].name, 8 * 13 - 3, 300, ntcs,
+                            VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT |
+                                (7u << VTPU_LAUNCH_SEED_SHIFT));
+        }
+
+    /* the accumulator pattern and data-dependent maps with repeats */
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        reset_hbm(t);
+        matmul_case_k(t, "matmul_f32_buf3", 256, 256, 384, ntcs);
+        matmul_case_k(t, "matmul_f32_buf3", 200, 300, 260, ntcs);
+        reset_hbm(t);
+        gather_case_k(t, GATHER_BUF3, 64, 128, 30, ntcs, 1);
+        gather_case_k(t, GATHER_BUF3, 8 * 9 - 5, 200, 16, ntcs, 0);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Element-indexed blocks: a convolution with a halo                    */
+/* ------------------------------------------------------------------ */
+
+static void conv_case(kt *t, const char *kname, uint32_t R, uint32_t C,
+                      unsigned ntcs)
+{
+    float *x, w[5];
+    int32_t ws[5];
+    size_t n = (size_t)R * C;
+    reset_hbm(t);
+    uint64_t hx = put_f32_random(t, n, -2, 2, &x);
+    uint64_t ho = out_alloc(t, n * 4);
+    for (unsigned i = 0; i < 5; i++) {
+        w[i] = rnd_f32(t, -1, 1);
+        memcpy(&ws[i], &w[i], 4);
+    }
+    uint32_t shape[2] = {R, C}, grid[2] = {cdiv(R, 8), cdiv(C, 128)};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, kname), 2, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    launch_scalars(t, &L, ws, 5);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+    assert_int_equal(total_steps(st, ntcs), grid[0] * grid[1]);
+
+    float *o = malloc(n * 4);
+    hbm_get(t, ho, o, n * 4);
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t c = 0; c < C; c++) {
+            float acc = 0.0f;
+            for (int k = 0; k < 5; k++) {
+                int64_t src = (int64_t)r + k - 2;
+                float v = src >= 0 && src < R ? x[(size_t)src * C + c] : 0.0f;
+                float p = w[k] * v;
+                acc = acc + p;
+            }
+            float got = o[(size_t)r * C + c];
+            if (memcmp(&got, &acc, 4))
+                fail_msg("%s (%u, %u) on %u TCs: o[%u][%u] = %.9g, "
+                         "expected %.9g",
+                         kname, R, C, ntcs, r, c, got, acc);
+        }
+    check_guard(t, ho, n * 4);
+    free(x);
+    free(o);
+}
+
+static void test_element_conv(void **state)
+{
+    kt *t = *state;
+    static const char *const kn[] = {"conv1d_rows_f32", "conv1d_rows_f32_buf3"};
+    for (unsigned i = 0; i < 2; i++)
+        for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+            conv_case(t, kn[i], 64, 128, ntcs);        /* divides */
+            conv_case(t, kn[i], 8 * 9 - 3, 300, ntcs); /* edges both ways */
+            conv_case(t, kn[i], 5, 128, ntcs); /* one window, both clipped */
+            conv_case(t, kn[i], 9, 256, ntcs); /* last mostly outside */
+        }
+
+    /* a window that does not overlap the array: grid one row block too
+     * long, so the last window starts at row 8 * 2 - 2 = 14 of 9 */
+    reset_hbm(t);
+    uint32_t shape[2] = {9, 128}, grid[2] = {3, 1};
+    uint64_t h = hbm_alloc(t, 9 * 128 * 4), ho = hbm_alloc(t, 9 * 128 * 4);
+    int32_t ws[5] = {0};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "conv1d_rows_f32"), 2, grid, NULL);
+    launch_operand(&L, h, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    launch_scalars(t, &L, ws, 5);
+    vtpu_launch_status st[2];
+    assert_int_equal(run_launch(t, &L, 1, st), VTPU_LERR_INDEX);
+    if (!strstr(t->out, "operand 0: index map gave block (14, 0) at grid "
+                        "point (2, 0); dimension 0 is element-indexed: its "
+                        "offset 14 must be in (-12, 9)"))
+        fail_msg("output: %s", t->out);
+}
+
+/* ------------------------------------------------------------------ */
 /* ANY operands: the body's own double-buffered DMA                     */
 /* ------------------------------------------------------------------ */
 
@@ -490,6 +748,58 @@ static void scale_any_case(kt *t, uint32_t rows, uint32_t P, unsigned ntcs)
     check_guard(t, ho, n * 4);
     free(x);
     free(o);
+}
+
+/* scale_nested: the same through vtpu_emit_pipeline (nested.c) */
+static void scale_nested_case(kt *t, uint32_t rows, uint32_t P, unsigned ntcs)
+{
+    float *x;
+    size_t n = (size_t)rows * 128;
+    reset_hbm(t);
+    uint64_t hx = put_f32_random(t, n, -100, 100, &x);
+    uint64_t ho = out_alloc(t, n * 4);
+    uint32_t shape[2] = {rows, 128}, grid[1] = {P};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "scale_nested"), 1, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+    assert_int_equal(total_steps(st, ntcs), P);
+    /* every row block copied in and out once by the nested pipelines */
+    uint32_t ins = 0, outs = 0, per = ((rows + P - 1) / P + 7) & ~7u, want = 0;
+    for (uint32_t r0 = 0; r0 < rows; r0 += per)
+        want += cdiv(rows - r0 < per ? rows - r0 : per, 8);
+    for (unsigned i = 0; i < ntcs; i++) {
+        ins += st[i].blocks_in;
+        outs += st[i].blocks_out;
+    }
+    assert_int_equal(ins, want);
+    assert_int_equal(outs, want);
+
+    float *o = malloc(n * 4);
+    hbm_get(t, ho, o, n * 4);
+    for (size_t i = 0; i < n; i++) {
+        float p = x[i] * 2.0f;
+        float ref = p + 1.0f;
+        if (memcmp(&o[i], &ref, 4))
+            fail_msg("scale_nested rows %u P %u: o[%zu] = %g, expected %g",
+                     rows, P, i, o[i], ref);
+    }
+    check_guard(t, ho, n * 4);
+    free(x);
+    free(o);
+}
+
+static void test_nested_pipeline(void **state)
+{
+    kt *t = *state;
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        scale_nested_case(t, 64, 1, ntcs);
+        scale_nested_case(t, 1000, 3, ntcs); /* partial last block */
+        scale_nested_case(t, 5, 4, ntcs);    /* programs with no rows */
+        scale_nested_case(t, 8 * 40, 2, ntcs);
+    }
 }
 
 static void test_scale_any(void **state)
@@ -717,6 +1027,30 @@ static void test_bad_launches(void **state)
     L.grid[0] = 0;
     expect_error(t, &L, 1, VTPU_LERR_GRID, "grid[0] is 0");
 
+    /* Dynamic grids: the scalar must exist, be >= 0, and the grid stay
+     * under 2^32 points; the message names the kernel and the scalar. */
+    seed_launch(t, &L, &h);
+    L.grid[0] = VTPU_GRID_SCALAR(2);
+    {
+        int32_t sc[2] = {3, 4};
+        launch_scalars(t, &L, sc, 2);
+        expect_error(t, &L, 2, VTPU_LERR_GRID,
+                     "kernel 'add_sin_f32': grid[0] is scalar-prefetch value "
+                     "2, but the launch has 2");
+        int32_t neg[3] = {3, 4, -5};
+        launch_scalars(t, &L, neg, 3);
+        expect_error(t, &L, 2, VTPU_LERR_GRID,
+                     "kernel 'add_sin_f32': grid[0] is scalar-prefetch value "
+                     "2 = -5, a negative extent");
+        int32_t big[3] = {1 << 30, 0, 1 << 30};
+        launch_scalars(t, &L, big, 3);
+        L.grid_rank = 2;
+        L.grid[1] = VTPU_GRID_SCALAR(0);
+        expect_error(t, &L, 1, VTPU_LERR_GRID,
+                     "kernel 'add_sin_f32': more than 2^32 - 1 grid points "
+                     "(grid[1] = 1073741824, from a scalar)");
+    }
+
     seed_launch(t, &L, &h);
     L.grid_rank = 5;
     expect_error(t, &L, 1, VTPU_LERR_GRID, "grid rank 5");
@@ -828,6 +1162,11 @@ static void test_bad_declarations(void **state)
     expect_error(t, &L, 1, VTPU_LERR_TABLE,
                  "kernel 'bad_like': operand 0 is declared like itself or "
                  "no operand (shape_like 1, dtype_like 0, 1 operands)");
+    launch_init(&L, kernel_index(t, "bad_buffers"), 0, NULL, NULL);
+    launch_operand(&L, ho, VTPU_I32, 2, shape);
+    expect_error(t, &L, 1, VTPU_LERR_TABLE,
+                 "kernel 'bad_buffers': operand 0 asks for 5 block buffers "
+                 "(1 to 4, blocked operands only)");
 
     int32_t s[3] = {7, 8, 9};
     launch_init(&L, kernel_index(t, "scalar_past"), 0, NULL, NULL);
@@ -840,6 +1179,39 @@ static void test_bad_declarations(void **state)
                                   "point () read s[3], past the launch's 3 "
                                   "scalar-prefetch values"))
         fail_msg("fault detail: %s", res.error.detail);
+}
+
+/* selftest sem_read: pltpu.semaphore_read from a kernel body, on 1 and 2
+ * TCs (values in selftest.c). */
+static void test_sem_read(void **state)
+{
+    kt *t = *state;
+    load_module(t, KT_SELFTEST);
+    enum { G = 5 };
+    uint32_t grid[1] = {G}, shape[2] = {G * 8, 128};
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        uint64_t ho = out_alloc(t, G * 8 * 128 * 4);
+        int32_t s0[1] = {1000};
+        vtpu_launch L;
+        launch_init(&L, kernel_index(t, "sem_read"), 1, grid, NULL);
+        launch_operand(&L, ho, VTPU_I32, 2, shape);
+        launch_scalars(t, &L, s0, 1);
+        run_ok(t, &L, ntcs, NULL);
+        uint32_t *o = malloc(G * 8 * 128 * 4);
+        hbm_get(t, ho, o, G * 8 * 128 * 4);
+        for (uint32_t g = 0; g < G; g++) {
+            uint32_t n = 1000 + g;
+            /* TC of grid point g: TC 0 takes the first ceil(G / ntcs) */
+            uint32_t tc = ntcs == 1 ? 0 : g >= (G + 1) / 2;
+            const uint32_t want[8] = {0, n, n + 5, 256 + 4 * g,
+                                      5, 0, tc,    0xFFFFFFFFu};
+            for (unsigned i = 0; i < 8; i++)
+                if (o[g * 1024 + i] != want[i])
+                    fail_msg("%u TCs, grid point %u, value %u: %u, want %u",
+                             ntcs, g, i, o[g * 1024 + i], want[i]);
+        }
+        free(o);
+    }
 }
 
 /*
@@ -881,6 +1253,114 @@ static void test_race_report(void **state)
     free(x);
 }
 
+/* core_map_shift_f32 (firmware/kernels/coremap.c): a per-core kernel on
+ * 1 and 2 TCs against a host reference, with races checked; without its
+ * semaphore barrier a race on VMEM_SHARED between the two TCs; a grid
+ * is refused. */
+static void test_core_map(void **state)
+{
+    kt *t = *state;
+    const uint32_t R = 64;
+    char err[128];
+    /* poison first: it knows only the HBM written while it is on */
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, true, true, err, sizeof(err)), 0);
+    float *x;
+    uint64_t hx = put_f32_random(t, R * 128, -4, 4, &x);
+    uint64_t hy = out_alloc(t, R * 128 * 4);
+    uint32_t shape[2] = {R, 128};
+
+    for (unsigned n = 1; n <= 2; n++) {
+        vtpu_launch L;
+        launch_init(&L, kernel_index(t, "core_map_shift_f32"), 0, NULL, NULL);
+        launch_operand(&L, hx, VTPU_F32, 2, shape);
+        launch_operand(&L, hy, VTPU_F32, 2, shape);
+        run_ok(t, &L, n, NULL);
+        float *y = malloc(R * 128 * 4);
+        hbm_get(t, hy, y, R * 128 * 4);
+        for (uint32_t c = 0, rows = R / n; c < n; c++)
+            for (uint32_t i = 0; i < rows * 128; i++) {
+                float want = x[((c + 1) % n) * rows * 128 + i] + (1.0f + c);
+                if (y[c * rows * 128 + i] != want)
+                    fail_msg("%u TCs: y[%u] = %g, want %g", n,
+                             c * rows * 128 + i, y[c * rows * 128 + i], want);
+            }
+        check_guard(t, hy, R * 128 * 4);
+        free(y);
+    }
+
+    /* scalar 0 = 1: no barrier.  Races only: with poison too, a core may
+     * read its neighbour's rows before they were written at all, and its
+     * write-back of that is reported first, as an uninitialised read. */
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, true, false, err, sizeof(err)), 0);
+    vtpu_launch L;
+    int32_t s[1] = {1};
+    launch_init(&L, kernel_index(t, "core_map_shift_f32"), 0, NULL, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, hy, VTPU_F32, 2, shape);
+    launch_scalars(t, &L, s, 1);
+    vtpu_run_result res;
+    assert_int_equal(run_raw(t, &L, 2, &res), -1);
+    assert_int_equal(res.error.kind, VTPU_ERR_RACE);
+    assert_int_equal(res.error.space, VTPU_SPACE_VMEM);
+    if (!strstr(t->out, "vtpu: DATA RACE on VMEM_SHARED") ||
+        !strstr(t->out, "TC 0") || !strstr(t->out, "TC 1"))
+        fail_msg("unexpected report:\n%s", t->out);
+
+    /* a per-core kernel has no grid */
+    uint32_t grid[1] = {2};
+    launch_init(&L, kernel_index(t, "core_map_shift_f32"), 1, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, hy, VTPU_F32, 2, shape);
+    assert_int_equal(run_launch(t, &L, 2, NULL), VTPU_LERR_GRID);
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, false, false, err, sizeof(err)), 0);
+    free(x);
+}
+
+/* edge_add1 (selftest.elf) loads whole (8,128) blocks of a (13, 128)
+ * array: fine with buffer bounds padded, a report with logical; its
+ * masked form passes both. */
+static void test_buffer_bounds_modes(void **state)
+{
+    kt *t = *state;
+    load_module(t, KT_SELFTEST);
+    float *x;
+    uint64_t hx = put_f32_random(t, 13 * 128, -4, 4, &x);
+    uint64_t hy = out_alloc(t, 13 * 128 * 4);
+    uint32_t shape[2] = {13, 128}, grid[1] = {2};
+    float y[13 * 128];
+
+    for (unsigned mode = VTPU_BOUNDS_PADDED; mode <= VTPU_BOUNDS_LOGICAL;
+         mode++)
+        for (int32_t masked = 0; masked <= 1; masked++) {
+            vtpu_chip_set_bounds(t->chip, mode);
+            vtpu_launch L;
+            launch_init(&L, kernel_index(t, "edge_add1"), 1, grid, NULL);
+            launch_operand(&L, hx, VTPU_F32, 2, shape);
+            launch_operand(&L, hy, VTPU_F32, 2, shape);
+            launch_scalars(t, &L, &masked, 1);
+            if (mode == VTPU_BOUNDS_LOGICAL && !masked) {
+                vtpu_run_result res;
+                assert_int_equal(run_raw(t, &L, 1, &res), -1);
+                assert_int_equal(res.error.kind, VTPU_ERR_BOUNDS);
+                if (!strstr(t->out, "READ OF BLOCK PADDING") ||
+                    !strstr(t->out, "elements (5, 0)..(5, 127)") ||
+                    !strstr(t->out, "grid (1)"))
+                    fail_msg("unexpected report:\n%s", t->out);
+                continue;
+            }
+            run_ok(t, &L, 1, NULL);
+            hbm_get(t, hy, y, sizeof(y));
+            for (unsigned i = 0; i < 13 * 128; i++)
+                assert_true(y[i] == x[i] + 1.0f);
+            check_guard(t, hy, sizeof(y));
+        }
+    vtpu_chip_set_bounds(t->chip, VTPU_BOUNDS_PADDED);
+    free(x);
+}
+
 /* A descriptor offset outside HBM is the engine's bad-DMA fault. */
 static void test_descriptor_outside_hbm(void **state)
 {
@@ -903,6 +1383,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_split, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_matmul, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_gather, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_dynamic_grid, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_buffered, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_element_conv, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_nested_pipeline, setup,
+                                        kt_teardown),
         cmocka_unit_test_setup_teardown(test_gather_many_scalars, setup,
                                         kt_teardown),
         cmocka_unit_test_setup_teardown(test_bad_declarations, setup,
@@ -914,7 +1399,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_launches, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_bad_copy, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_race_report, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_sem_read, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_descriptor_outside_hbm, setup,
+                                        kt_teardown),
+        cmocka_unit_test_setup_teardown(test_core_map, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_buffer_bounds_modes, setup,
                                         kt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -284,6 +284,178 @@ static void test_gemm_kernel(void **state)
         }
 }
 
+/* ------------------------------------------------------------------ */
+/* f32 precisions (docs/isa.md, "f32 precision")                        */
+/* ------------------------------------------------------------------ */
+
+/* hi = bf16(x) nearest-even, lo = bf16(x - hi), both as f32. */
+static void host_split(float x, float *hi, float *lo)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    float h = fb(vtpu_bf16_from_f32(u) << 16);
+    float d = x - h;
+    memcpy(&u, &d, 4);
+    *hi = h;
+    *lo = isfinite(h) ? fb(vtpu_bf16_from_f32(u) << 16) : 0.0f;
+}
+
+/* The documented passes: DEFAULT hi x hi; HIGH (lo x hi + hi x lo) +
+ * hi x hi; HIGHEST the f32 product. */
+static void host_matmul_prec(unsigned prec, const float *A, const float *B,
+                             float *C, unsigned R, unsigned K, unsigned N)
+{
+    if (prec == XTPU_PREC_HIGHEST) {
+        host_matmul(A, B, C, R, K, N);
+        return;
+    }
+    float *Ah = malloc(R * K * 4), *Al = malloc(R * K * 4);
+    float *Bh = malloc(K * N * 4), *Bl = malloc(K * N * 4);
+    float *P1 = malloc(R * N * 4), *P2 = malloc(R * N * 4);
+    for (unsigned i = 0; i < R * K; i++)
+        host_split(A[i], &Ah[i], &Al[i]);
+    for (unsigned i = 0; i < K * N; i++)
+        host_split(B[i], &Bh[i], &Bl[i]);
+    if (prec == XTPU_PREC_DEFAULT) {
+        host_matmul(Ah, Bh, C, R, K, N);
+    } else {
+        host_matmul(Al, Bh, P1, R, K, N);
+        host_matmul(Ah, Bl, P2, R, K, N);
+        host_matmul(Ah, Bh, C, R, K, N);
+        for (unsigned i = 0; i < R * N; i++)
+            C[i] = (P1[i] + P2[i]) + C[i];
+    }
+    free(Ah), free(Al), free(Bh), free(Bl), free(P1), free(P2);
+}
+
+/*
+ * f32 matmuls at the three precisions: bit for bit the documented passes,
+ * and their error against an f64 reference, relative to sum |a_k b_k|
+ * (the scale of the rounding errors): ordered DEFAULT > HIGH > HIGHEST
+ * and within the bounds docs/isa.md gives.  Operands uniform in [-2, 2)
+ * and, as a second distribution, with magnitudes spread over 2^-8..2^8.
+ */
+static void check_precisions(fixture *fx, unsigned K, unsigned nb)
+{
+    vtpu_tc *tc = fx->tc;
+    static const unsigned precs[3] = {XTPU_PREC_DEFAULT, XTPU_PREC_HIGH,
+                                      XTPU_PREC_HIGHEST};
+    static const char *const names[3] = {"DEFAULT", "HIGH", "HIGHEST"};
+    /* documented bounds of |err| / sum |a b| (docs/isa.md): operand
+     * rounding (bf16 unit roundoff u = 2^-8: DEFAULT 2u + u^2, HIGH
+     * about 3 u^2) plus f32 accumulation, K * 2^-23 with room */
+    double acc = K * 0x1p-23;
+    const double bound[3] = {0x1p-7 + 0x1p-16 + acc, 3 * 0x1p-16 + acc, acc};
+    unsigned N = nb * L, kb = (K + L - 1) / L;
+    float *A = calloc(8 * K, 4), *B = calloc(K * N, 4), *P = calloc(8 * N, 4);
+    double emax[3] = {0}, esum[3] = {0};
+    unsigned cnt = 0;
+
+    for (unsigned trial = 0; trial < 16; trial++) {
+        int spread = trial & 1;
+        ok(tc, clr(0, XTPU_CLR_ALL));
+        for (unsigned cb = 0; cb < nb; cb++)
+            for (unsigned k0 = 0; k0 < K; k0 += 8) {
+                for (unsigned i = 0; i < NE; i++) {
+                    float v = rnd(&fx->rng);
+                    if (spread)
+                        v = ldexpf(v, (int)(test_rand32(&fx->rng) % 17) - 8);
+                    tc->vpu->v[3].f[i] = v;
+                }
+                for (unsigned r = 0; r < 8; r++)
+                    for (unsigned c = 0; c < L; c++)
+                        B[(k0 + r) * N + cb * L + c] =
+                            tc->vpu->v[3].f[r * L + c];
+                ok(tc, push(0, XTPU_DT_F32, 3, cb));
+            }
+        for (unsigned j = 0; j < kb; j++)
+            for (unsigned r = 0; r < 8; r++)
+                for (unsigned c = 0; c < L; c++) {
+                    float v = rnd(&fx->rng);
+                    if (spread)
+                        v = ldexpf(v, (int)(test_rand32(&fx->rng) % 17) - 8);
+                    tc->vpu->v[20 + j].f[r * L + c] = v;
+                    if (j * L + c < K)
+                        A[r * K + j * L + c] = v;
+                }
+        for (unsigned q = 0; q < 3; q++) {
+            ok(tc, matmul(4, precs[q], 20, 0));
+            host_matmul_prec(precs[q], A, B, P, 8, K, N);
+            for (unsigned cb = 0; cb < nb; cb++) {
+                ok(tc, pop(10, 4 + cb, 0));
+                for (unsigned r = 0; r < 8; r++)
+                    for (unsigned c = 0; c < L; c++) {
+                        unsigned n = cb * L + c;
+                        float got = tc->vpu->v[10].f[r * L + c];
+                        if (memcmp(&got, &P[r * N + n], 4))
+                            fail_msg("%s K %u (%u,%u): %a, want %a",
+                                     names[q], K, r, n, got, P[r * N + n]);
+                        double exact = 0, mag = 0;
+                        for (unsigned k = 0; k < K; k++) {
+                            double t = (double)A[r * K + k] * B[k * N + n];
+                            exact += t;
+                            mag += fabs(t);
+                        }
+                        double e = fabs(got - exact) / mag;
+                        emax[q] = fmax(emax[q], e);
+                        esum[q] += e;
+                        cnt += q == 0;
+                    }
+            }
+        }
+    }
+    for (unsigned q = 0; q < 3; q++) {
+        print_message("K %u: precision %-7s max |err| / sum|ab| %.3e "
+                      "(2^%.1f), mean %.3e; bound %.3e\n", K, names[q],
+                      emax[q], log2(emax[q]), esum[q] / cnt, bound[q]);
+        assert_true(emax[q] < bound[q]);
+    }
+    assert_true(emax[0] > 16 * emax[1]);
+    assert_true(emax[1] > 2 * emax[2]);
+    assert_true(esum[0] > 16 * esum[1] && esum[1] > 2 * esum[2]);
+    /* pushing more rows after a HIGH/DEFAULT MATMUL: the next one sees
+     * them (the engine's bf16 split of the staged RHS is redone) */
+    ok(tc, clr(0, XTPU_CLR_ALL));
+    for (unsigned k0 = 0; k0 < 16; k0 += 8) {
+        for (unsigned i = 0; i < NE; i++)
+            tc->vpu->v[3].f[i] = rnd(&fx->rng);
+        for (unsigned r = 0; r < 8; r++)
+            for (unsigned c = 0; c < L; c++)
+                B[(k0 + r) * L + c] = tc->vpu->v[3].f[r * L + c];
+        ok(tc, push(0, XTPU_DT_F32, 3, 0));
+        for (unsigned r = 0; r < 8; r++)
+            for (unsigned c = 0; c < k0 + 8; c++)
+                A[r * (k0 + 8) + c] = tc->vpu->v[20].f[r * L + c];
+        for (unsigned q = 0; q < 2; q++) {
+            ok(tc, matmul(4, precs[q], 20, 0));
+            ok(tc, pop(10, 4, 0));
+            host_matmul_prec(precs[q], A, B, P, 8, k0 + 8, L);
+            assert_memory_equal(tc->vpu->v[10].f, P, 8 * L * 4);
+        }
+    }
+    /* the precisions are MATMUL variants of f32 operands only */
+    ok(tc, clr(0, XTPU_CLR_ALL));
+    fill(fx, 3, XTPU_DT_BF16);
+    ok(tc, push(0, XTPU_DT_BF16, 3, 0));
+    memset(&tc->err, 0, sizeof(tc->err));
+    assert_int_equal(run1(tc, matmul(4, XTPU_PREC_HIGH, 20, 0)), -1);
+    assert_non_null(strstr(tc->err.detail, "LHS is f32 but MXU 0 staged bf16"));
+    assert_false(vtpu_xtpu_valid(matmul(4, 5, 20, 0)));
+    assert_false(vtpu_xtpu_valid(push(0, XTPU_PREC_HIGH, 3, 0)));
+    free(A), free(B), free(P);
+}
+
+static void test_precision_128(void **state)
+{
+    check_precisions(*state, 128, 1);
+    check_precisions(*state, 40, 1);
+}
+
+static void test_precision_256(void **state)
+{
+    check_precisions(*state, 256, 2);
+}
+
 static void expect_mxu(vtpu_tc *tc, uint32_t raw, const char *detail)
 {
     memset(&tc->err, 0, sizeof(tc->err));
@@ -396,6 +568,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_matmul_128, setup128, teardown),
         cmocka_unit_test_setup_teardown(test_matmul_256, setup256, teardown),
         cmocka_unit_test_setup_teardown(test_gemm_kernel, setup128, teardown),
+        cmocka_unit_test_setup_teardown(test_precision_128, setup128,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_precision_256, setup256,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_misuse, setup128, teardown),
         cmocka_unit_test_setup_teardown(test_misuse_256, setup256, teardown),
         cmocka_unit_test_setup_teardown(test_program, setup128, teardown),

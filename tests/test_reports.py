@@ -10,6 +10,11 @@ selftest.elf), each compared with an independent expectation:
                 extent, and vtpu-run names the operands' files; a body DMA
                 that overruns its scratch is reported too.  Correct
                 kernels with small blocks (a (8,1) output) pass with it on;
+  buffer bounds edge_add1 loads whole blocks of a (9..15, 128) array:
+                with --buffer-bounds padded (default) the padding reads 0
+                and the result is x + 1; with logical the load of the
+                edge block's padding is reported (rows, grid point), and
+                masked edge loads pass;
   poison SMEM   smem_count reads a scratch SMEM counter it never set: right
                 by luck without --poison, reported with --poison;
   trace steps   slow_point spins at one grid point: that point's "step"
@@ -125,6 +130,36 @@ def test_bounds(a, rng):
           all(abs(u - w) <= 1e-5 * (1 + abs(w)) for u, w in zip(o, sums)),
           f'reduce_last_f32 ((8,1) output blocks) passes with the check on '
           f'(rc {rc}) {err}')
+
+
+def test_buffer_bounds_modes(a, rng):
+    # vtpu-run --buffer-bounds: edge_add1 loads whole (8,128) blocks, so
+    # it reads the padding of the last block of a (rows, 128) array.
+    rows = rng.choice([9, 13, 15])
+    x = [f32(rng.uniform(-8, 8)) for _ in range(rows * 128)]
+    xp, op = (os.path.join(a.tmp, n) for n in ('ex.npy', 'eo.npy'))
+    write_npy(xp, (rows, 128), x)
+    grid = -(-rows // 8)
+    cmd = [a.vtpu_run, a.selftest, 'edge_add1', '-q', '-c', '1', '--grid',
+           str(grid), '--scalar', '0', xp, '-o', op]
+    want = [f32(v + 1) for v in x]
+    for mode in ([], ['--buffer-bounds', 'padded']):
+        rc, _, err = run(cmd + mode)
+        check(rc == 0 and read_npy(op) == want,
+              f'buffer bounds {mode or "default"}: padding reads 0 (rc {rc})')
+    rc, _, err = run(cmd + ['--buffer-bounds', 'logical'])
+    pad = rows - 8 * (grid - 1)
+    check(rc == 125 and 'READ OF BLOCK PADDING: vld' in err and
+          f'elements ({pad}, 0)..({pad}, 127)' in err and
+          f'grid ({grid - 1})' in err,
+          f'buffer bounds logical: the read is reported (rc {rc}): {err!r}')
+    rc, _, err = run(cmd[:-5] + ['--scalar', '1', xp, '-o', op,
+                                 '--buffer-bounds', 'logical'])
+    check(rc == 0 and read_npy(op) == want,
+          f'buffer bounds logical: masked edge loads pass (rc {rc}) {err}')
+    rc, _, err = run(cmd + ['--buffer-bounds', 'loose'])
+    check(rc != 0 and 'padded or logical' in err,
+          f'--buffer-bounds loose is refused (rc {rc}) {err!r}')
 
 
 def test_poison_smem(a):
@@ -254,6 +289,7 @@ def main():
     rng = random.Random(a.seed)
     with tempfile.TemporaryDirectory(prefix='vtpu-reports-') as a.tmp:
         test_bounds(a, rng)
+        test_buffer_bounds_modes(a, rng)
         test_poison_smem(a)
         test_trace_steps(a)
         test_reports(a)

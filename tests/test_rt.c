@@ -418,12 +418,12 @@ static void test_elf_reject(void **state)
              get32(elf + ks) + 1] = 'X',
            "no .vtpu.kernels section");
     MUTATE(wr32(c + ks + 20, get32(c + ks + 20) - 4),
-           "not a whole number of 504-byte entries");
+           "not a whole number of 512-byte entries");
     /* A table section of type SHT_NULL (0) whose data lies past the end
      * of the file (found by tests/fuzz/fuzz_elf). */
     MUTATE((wr32(c + ks + 4, 0), wr32(c + ks + 16, 0x7ffffff0)),
            ".vtpu.kernels lies outside the file");
-    MUTATE(wr32(c + koff + 504, 0x12345678), "kernel table entry 1: magic");
+    MUTATE(wr32(c + koff + 512, 0x12345678), "kernel table entry 1: magic");
     MUTATE(memset(c + koff + 8, 'a', 32), "kernel table entry 0: name");
     /* A symbol vtpu_kernel_<name> must name its own entry. */
     {

@@ -217,6 +217,38 @@ def test_gather(r, rng):
           out.strip())
 
 
+def test_dynamic_grid(r, rng):
+    # gather_rows_n: grid (s0, 1), scalar 0 = how many row blocks to gather
+    # (a random n), scalars 1.. the indices; o has room for 9 row blocks.
+    rows, cols = 64, 128
+    x = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
+    save(r.path('dx.npy'), '<f4', (rows, cols), 'f', x)
+    n = rng.randint(1, 9)
+    idx = [rng.randrange(8) for _ in range(n)]
+    out = expect_ok('gather_rows_n', r, 'gather_rows_n', '--grid', 's0,1',
+                    '--scalar', ','.join(map(str, [n] + idx)), 'dx.npy',
+                    '-o', 'do.npy', '--out-shape', f'{8 * 9},{cols}')
+    check('gather_rows_n: summary shows the extent from s0',
+          f'grid ({n} (s0),1)' in out and f'{n} steps' in out, out.strip())
+    _, shape, o = values(r.path('do.npy'), 'f')
+    ref = [v for i in idx for v in x[i * 8 * cols:(i + 1) * 8 * cols]]
+    check('gather_rows_n: the first n row blocks gathered',
+          list(o[:len(ref)]) == ref and shape == (72, cols), f'n {n}')
+    # refused by the host runtime before anything runs: a usage error
+    expect_error(r, 'grid from a negative scalar', 2,
+                 r"launch of 'gather_rows_n': grid dimension 0 is scalar 0 "
+                 r"= -2, a negative extent", 'gather_rows_n', '--grid',
+                 's0,1', '--scalar', '-2,0', 'dx.npy', '-o', 'do.npy',
+                 '--out-shape', f'8,{cols}')
+    expect_error(r, 'grid from a missing scalar', 2,
+                 r"launch of 'gather_rows_n': grid dimension 1 is scalar 5, "
+                 r"but the launch has 2 scalars", 'gather_rows_n', '--grid',
+                 's0,s5', '--scalar', '1,0', 'dx.npy', '-o', 'do.npy',
+                 '--out-shape', f'8,{cols}')
+    expect_error(r, '--grid sX', 2, r"--grid s0,sx: 'sx' is neither",
+                 'gather_rows_n', '--grid', 's0,sx', 'dx.npy', '-o', 'do.npy')
+
+
 def test_scalar_file(r, rng):
     """Scalar prefetch from a file: 40,000 indices (more than a command
     line and the old 64 KiB SMEM heap take), checked against a host
@@ -518,6 +550,7 @@ def main():
         test_add_mul(r, rng)
         test_matmul(r, rng)
         test_gather(r, rng)
+        test_dynamic_grid(r, rng)
         test_declared_shapes(r, rng)
         test_scalar_file(r, rng)
         test_scale_any(r, rng)

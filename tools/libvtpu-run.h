@@ -59,7 +59,7 @@ typedef struct vtpu_run_array {
 /* One launch's parameters besides its arrays. */
 typedef struct vtpu_run_launch {
     uint32_t grid_rank;    /* 0..4; 0 = one step */
-    uint32_t grid[4];      /* extents >= 1 */
+    uint32_t grid[4];      /* extents >= 1, or VTPU_GRID_SCALAR(i) */
     uint32_t semantics[4]; /* VTPU_PARALLEL (1) / VTPU_ARBITRARY (0) */
     uint32_t num_scalars;  /* scalar-prefetch values */
     const int32_t *scalars;

@@ -180,6 +180,33 @@ static unsigned parse_list(const char *opt, const char *s, unsigned max,
     return n;
 }
 
+/* --grid: extents, or "sI" for an extent taken from scalar-prefetch value
+ * I at launch (VTPU_GRID_SCALAR). */
+static unsigned parse_grid(const char *s, uint32_t *out)
+{
+    char **parts = split_list(s, NULL);
+    unsigned n = 0;
+    for (char **p = parts; *p; p++) {
+        uint32_t v;
+        char *t = *p;
+        int dyn = t[0] == 's';
+        if (n == VTPU_MAX_GRID_DIMS)
+            die(EXIT_USAGE, "--grid %s: at most %u values", s,
+                VTPU_MAX_GRID_DIMS);
+        if (parse_u32(t + dyn, &v) || t[dyn] == '-' || (!dyn && v < 1) ||
+            v >= VTPU_GRID_SCALAR_BIT)
+            die(EXIT_USAGE,
+                "--grid %s: '%s' is neither an extent >= 1 nor sI (scalar "
+                "I gives the extent)",
+                s, t);
+        out[n++] = dyn ? VTPU_GRID_SCALAR(v) : v;
+    }
+    free_list(parts);
+    if (!n)
+        die(EXIT_USAGE, "--grid: empty list");
+    return n;
+}
+
 /* --grid-order, --check-revisit: the TC runtime's checks. */
 static uint32_t check_flags(const run_kernel_args *a)
 {
@@ -203,8 +230,7 @@ static void parse_launch_opts(const run_kernel_args *a, vtpu_rt_launch *l,
 {
     l->check_flags = check_flags(a);
     if (a->grid)
-        l->grid_rank =
-            parse_list("--grid", a->grid, VTPU_MAX_GRID_DIMS, 1, l->grid);
+        l->grid_rank = parse_grid(a->grid, l->grid);
     for (unsigned d = 0; d < l->grid_rank; d++)
         l->semantics[d] = VTPU_ARBITRARY;
     if (a->dims) {
@@ -298,7 +324,10 @@ static const char *role_name(uint8_t role)
 static void describe_operand(str *s, const vtpu_operand_spec *o)
 {
     char blk[96];
-    vtpu_npy_format_shape(o->block, o->rank, blk, sizeof(blk));
+    uint32_t b[4]; /* element-indexed dimensions show their extent */
+    for (unsigned d = 0; d < 4; d++)
+        b[d] = o->block[d] & ~VTPU_BLOCK_ELEMENT;
+    vtpu_npy_format_shape(b, o->rank, blk, sizeof(blk));
     str_printf(s, "%s %s", role_name(o->role), vtpu_npy_dtype_name(o->dtype));
     if (o->space == VTPU_MS_ANY)
         str_printf(s, " rank %u in HBM", o->rank);
@@ -520,8 +549,16 @@ static void format_grid(const vtpu_rt_launch *l, char *buf, size_t len)
 {
     str s = {0};
     str_printf(&s, "(");
-    for (unsigned d = 0; d < l->grid_rank; d++)
-        str_printf(&s, "%s%u", d ? "," : "", l->grid[d]);
+    for (unsigned d = 0; d < l->grid_rank; d++) {
+        uint32_t g = l->grid[d];
+        if (VTPU_GRID_IS_SCALAR(g) &&
+            VTPU_GRID_SCALAR_INDEX(g) < l->num_scalars)
+            str_printf(&s, "%s%d (s%u)", d ? "," : "",
+                       (int)l->scalars[VTPU_GRID_SCALAR_INDEX(g)],
+                       (unsigned)VTPU_GRID_SCALAR_INDEX(g));
+        else
+            str_printf(&s, "%s%u", d ? "," : "", g);
+    }
     str_printf(&s, ") ");
     if (!l->grid_rank)
         str_printf(&s, "one step");

@@ -44,6 +44,7 @@ static gchar **opt_args;
 static gint64 opt_budget = -1;
 static gboolean opt_race, opt_poison; /* checks (docs/debugging.md) */
 static gboolean opt_no_bounds;        /* the buffer bounds check is on */
+static gchar *opt_buffer_bounds;      /* "padded" (default) or "logical" */
 static gboolean opt_verbose;
 static gchar *opt_gdb; /* --gdb [HOST:]PORT (docs/debugging.md) */
 static gchar *opt_grid;
@@ -92,7 +93,8 @@ static const GOptionEntry entries[] = {
      "in operand order).  With --bare: the same as --set",
      "FILE"},
     {"grid", 0, 0, G_OPTION_ARG_STRING, &opt_grid,
-     "Kernel mode: grid extents, e.g. 512 or 4,2,8 (default: one step)",
+     "Kernel mode: grid extents, e.g. 512 or 4,2,8; sI takes an extent "
+     "from scalar I at launch (default: one step)",
      "N[,N...]"},
     {"dims", 0, 0, G_OPTION_ARG_STRING, &opt_dims,
      "Kernel mode: semantics per grid dimension, parallel or arbitrary "
@@ -128,6 +130,12 @@ static const GOptionEntry entries[] = {
      "runtime's buffer they started in (on by default; same as --set "
      "bounds=off)",
      NULL},
+    {"buffer-bounds", 0, 0, G_OPTION_ARG_STRING, &opt_buffer_bounds,
+     "padded: a kernel's read of an edge block's padding (past the end of "
+     "the array) reads what the padded tile holds, 0 (default); logical: "
+     "it is reported (Pallas interpret mode's buffer bounds; same as --set "
+     "bounds=logical)",
+     "MODE"},
     {"arg", 'a', 0, G_OPTION_ARG_STRING_ARRAY, &opt_args,
      "Value for a2..a5 at entry, in order (repeatable, up to 4)", "VALUE"},
     {"gdb", 0, 0, G_OPTION_ARG_STRING, &opt_gdb,
@@ -199,6 +207,15 @@ static void build_config(vtpu_config *cfg, gboolean bare)
         cfg->race = 1;
     if (opt_poison)
         cfg->poison = 1;
+    if (opt_buffer_bounds) {
+        if (!strcmp(opt_buffer_bounds, "logical"))
+            cfg->bounds = VTPU_BOUNDS_LOGICAL;
+        else if (!strcmp(opt_buffer_bounds, "padded"))
+            cfg->bounds = VTPU_BOUNDS_PADDED;
+        else
+            die(EXIT_USAGE, "--buffer-bounds %s: padded or logical",
+                opt_buffer_bounds);
+    }
     if (opt_no_bounds)
         cfg->bounds = 0;
     if (vtpu_config_validate(cfg, err, sizeof(err)))

@@ -84,3 +84,61 @@ VTPU_KERNEL(scale_any, scale_any_body,
             .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
                          VTPU_ANY_OUT_LIKE(0, VTPU_F32, 2)},
             .scratch_vmem = 4 * CHUNK_BYTES, .num_sems = NUM_SEMS);
+
+/*
+ * scale_nested: the same o = x * 2 + 1 with the copies left to a nested
+ * pipeline (vtpu_emit_pipeline, pltpu.emit_pipeline): program p runs a
+ * pipeline of its own over rows [p * per, (p + 1) * per) of x and o
+ * (per = ceil(rows / P) rounded up to 8), (8, 128) blocks, x three
+ * buffers deep.  The arrays' last row block may be partial.
+ */
+VTPU_INDEX_MAP(nested_rows, g, s, b)
+{
+    b[0] = g[0];
+    b[1] = 0;
+}
+
+VTPU_BODY(scale_nested_inner, k)
+{
+    VLD(1, vtpu_ref(k, 0));
+    VBCAST_F32(2, 2.0f);
+    VMUL_F32(1, 1, 2);
+    VBCAST_F32(2, 1.0f);
+    VADD_F32(1, 1, 2);
+    VST(1, vtpu_ref(k, 1));
+}
+
+VTPU_BODY(scale_nested_body, k)
+{
+    const vtpu_operand_info *x = &k->op[0], *o = &k->op[1];
+    if (x->rank != 2 || x->shape[1] != 128 || o->shape[0] != x->shape[0] ||
+        o->shape[1] != 128)
+        vtpu_fail(k, "scale_nested takes x and o of one shape (rows, 128)");
+    uint32_t rows = x->shape[0], np = vtpu_num_programs(k, 0);
+    uint32_t per = ((rows + np - 1) / np + 7) & ~7u;
+    uint32_t r0 = (uint32_t)vtpu_program_id(k, 0) * per;
+    if (r0 >= rows)
+        return;
+    uint32_t n = rows - r0 < per ? rows - r0 : per;
+
+    static const vtpu_operand_spec in =
+        VTPU_IN_BUF(3, VTPU_F32, nested_rows, 8, 128);
+    static const vtpu_operand_spec out =
+        VTPU_OUT(VTPU_F32, nested_rows, 8, 128);
+    vtpu_pipeline p = {
+        .grid_rank = 1,
+        .num_operands = 2,
+        .grid = {(n + 7) / 8},
+        .body = scale_nested_inner,
+        .src = {0, 1},
+        .row_start = {r0, r0},
+        .rows = {n, n},
+    };
+    p.operands[0] = in;
+    p.operands[1] = out;
+    vtpu_emit_pipeline(k, &p);
+}
+
+VTPU_KERNEL(scale_nested, scale_nested_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
+                         VTPU_ANY_OUT_LIKE(0, VTPU_F32, 2)});

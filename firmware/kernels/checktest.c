@@ -20,6 +20,17 @@
  *                spins scalar 1 iterations (trace: the slow step's slice);
  *   uninit_read  copies scratch VMEM it never wrote into its output: an
  *                uninitialised read for poison=on (python/tests).
+ *   core_of_point  o block (i, j) := 1000 x the TC that ran grid point
+ *                (i, j) + its step on that TC: which core runs which point,
+ *                in which order (python/tests/test_pallas_interpret.py);
+ *   edge_add1    o = x + 1 over (R, 128) f32 in (8,128) blocks: scalar 0 =
+ *                0 loads whole blocks (the edge block's padding too: an
+ *                error with buffer bounds 'logical'), 1 loads only the
+ *                rows inside the array (masked);
+ *   uninit_dtypes  o1 bf16, o2 i16, o3 f32 (8,128) blocks; scalar 0 picks
+ *                the one left uninitialised (0: o1 := unwritten bf16
+ *                scratch, 1: o2 := unwritten i16 scratch, 2: o3 never
+ *                written); the others are written with zeros.
  * Outputs are (8,128) i32 blocks along the first dimension unless said.
  */
 #include <stdio.h>
@@ -130,3 +141,78 @@ VTPU_BODY(uninit_read_body, k)
 VTPU_KERNEL(uninit_read, uninit_read_body,
             .operands = {VTPU_OUT(VTPU_F32, rows, 8, 128)},
             .scratch_vmem = BLOCK_WORDS * 4);
+
+VTPU_INDEX_MAP(tile_ij, g, s, b)
+{
+    b[0] = g[0];
+    b[1] = g[1];
+}
+
+VTPU_BODY(core_of_point_body, k)
+{
+    VBCAST_I32(1, (int32_t)(1000 * k->tc + k->step));
+    VST(1, vtpu_ref(k, 0));
+}
+
+VTPU_KERNEL(core_of_point, core_of_point_body,
+            .operands = {VTPU_OUT(VTPU_I32, tile_ij, 8, 128)});
+
+/* A (8,128) block of 2-byte elements is 2 KiB: 4 VMEM rows. */
+#define HALF_BLOCK (8 * 128 * 2)
+
+static void vmem_copy(uint32_t dst, uint32_t src, uint32_t bytes)
+{
+    vtpu_dma_desc d;
+    vtpu_dma_1d(&d, vtpu_vmem((void *)(uintptr_t)dst),
+                vtpu_vmem((void *)(uintptr_t)src), bytes, SEM_FILL);
+    vtpu_dma_start(&d);
+    vtpu_sem_wait(SEM_FILL, bytes);
+}
+
+VTPU_BODY(uninit_dtypes_body, k)
+{
+    int32_t which = vtpu_scalar(k, 0);
+    uint32_t bf = k->scratch_vmem, i16 = k->scratch_vmem + HALF_BLOCK;
+
+    VBCAST_I32(1, 0);
+    for (uint32_t r = 0; r < HALF_BLOCK; r += 512) { /* one row each */
+        if (which != 0)
+            VSTS(1, bf + r, 0);
+        if (which != 1)
+            VSTS(1, i16 + r, 0);
+    }
+    vmem_copy(vtpu_ref(k, 0), bf, HALF_BLOCK);  /* o1 := bf16 scratch */
+    vmem_copy(vtpu_ref(k, 1), i16, HALF_BLOCK); /* o2 := i16 scratch */
+    if (which != 2)
+        VST(1, vtpu_ref(k, 2)); /* o3 := 0 */
+}
+
+VTPU_KERNEL(uninit_dtypes, uninit_dtypes_body,
+            .operands = {VTPU_OUT(VTPU_BF16, NULL, 8, 128),
+                         VTPU_OUT(VTPU_I16, NULL, 8, 128),
+                         VTPU_OUT(VTPU_F32, NULL, 8, 128)},
+            .scratch_vmem = 2 * HALF_BLOCK, .num_sems = NUM_SEMS,
+            .num_scalars = 1);
+
+VTPU_BODY(edge_add1_body, k)
+{
+    int32_t masked = vtpu_scalar(k, 0);
+    uint32_t left = k->op[0].shape[0] - (uint32_t)k->op[0].bidx[0] * 8;
+
+    VBCAST_F32(2, 1.0f);
+    if (masked && left < 8) {
+        VIOTA(SUBLANE, 3, 0);
+        VBCAST_I32(4, (int32_t)left);
+        VCMP_I32(LT, 1, 3, 4); /* m1 = rows inside the array */
+        VLDM(1, vtpu_ref(k, 0), 512, 1);
+    } else {
+        VLD(1, vtpu_ref(k, 0));
+    }
+    VADD_F32(1, 1, 2);
+    VST(1, vtpu_ref(k, 1));
+}
+
+VTPU_KERNEL(edge_add1, edge_add1_body,
+            .operands = {VTPU_IN(VTPU_F32, rows, 8, 128),
+                         VTPU_OUT_LIKE(0, VTPU_F32, rows, 8, 128)},
+            .num_scalars = 1);

@@ -44,3 +44,28 @@ VTPU_KERNEL(add_mul_i32, add_mul_i32_body,
             .operands = {VTPU_IN(VTPU_I32, tile_ij, 8, 128),
                          VTPU_IN(VTPU_I32, tile_ij, 8, 128),
                          VTPU_OUT_LIKE(0, VTPU_I32, tile_ij, 8, 128)});
+
+/*
+ * The seed workload with other block-buffer counts (pl.Buffered(n)):
+ *   add_sin_f32_buf1  every operand one buffer: no copy overlaps a body
+ *   add_sin_f32_buf3  x, y three buffers (two next blocks in flight), o two
+ *   add_sin_f32_buf4  x four, y two, o one
+ */
+VTPU_KERNEL(add_sin_f32_buf1, add_sin_f32_body,
+            .operands = {VTPU_IN_BUF(1, VTPU_F32, tile_ij, 8, 128),
+                         VTPU_IN_BUF(1, VTPU_F32, tile_ij, 8, 128),
+                         VTPU_OPERAND_BUF(VTPU_ROLE_OUT, VTPU_MS_VMEM, VTPU_F32,
+                                          tile_ij, VTPU_LIKE(0), 0, 1, 8,
+                                          128)});
+
+VTPU_KERNEL(add_sin_f32_buf3, add_sin_f32_body,
+            .operands = {VTPU_IN_BUF(3, VTPU_F32, tile_ij, 8, 128),
+                         VTPU_IN_BUF(3, VTPU_F32, tile_ij, 8, 128),
+                         VTPU_OUT_LIKE(0, VTPU_F32, tile_ij, 8, 128)});
+
+VTPU_KERNEL(add_sin_f32_buf4, add_sin_f32_body,
+            .operands = {VTPU_IN_BUF(4, VTPU_F32, tile_ij, 8, 128),
+                         VTPU_IN(VTPU_F32, tile_ij, 8, 128),
+                         VTPU_OPERAND_BUF(VTPU_ROLE_OUT, VTPU_MS_VMEM, VTPU_F32,
+                                          tile_ij, VTPU_LIKE(0), 0, 1, 8,
+                                          128)});

@@ -4,7 +4,9 @@
  *
  *   matmul_bf16        x (M, K) bf16, y (K, N) bf16 -> o (M, N) f32
  *   matmul_bf16_bias   x, y, bias (N,) f32 -> o = act(x @ y + bias)
- *   matmul_f32_bias    the same with f32 x, y
+ *   matmul_f32_bias    the same with f32 x, y; scalar 1 (optional): the
+ *                      MXU precision, MM_PREC_HIGHEST (default), _HIGH
+ *                      (bf16x3) or _DEFAULT (one bf16 pass)
  *   matmul_i8          x (M, K) i8, y (K, N) i8 -> o (M, N) i32 (exact)
  *   matmul_i8_bias     x, y, bias (N,) i32 -> o = act(x @ y + bias), i32;
  *                      act is EW_U_NONE or EW_U_RELU (integer max(v, 0))
@@ -70,6 +72,12 @@ static void matmul(const vtpu_kctx *k, int dt, uint32_t bm, int bias)
     uint32_t o = vtpu_ref(k, bias ? 3 : 2);
     uint32_t kk = (uint32_t)vtpu_program_id(k, 2);
     uint32_t ovregs = bm / 8; /* (bm, 128) f32/i32 */
+    uint32_t prec = dt == DT_F32 && bias && k->num_scalars > 1
+                        ? (uint32_t)vtpu_scalar(k, 1)
+                        : MM_PREC_HIGHEST;
+    if (prec >= MM_PREC_COUNT)
+        vtpu_fail(k, "matmul_f32_bias: scalar 1 must be an MM_PREC_* "
+                     "precision");
 
     if (kk == 0) {
         VBCAST_I32(0, 0);
@@ -92,7 +100,12 @@ static void matmul(const vtpu_kctx *k, int dt, uint32_t bm, int bias)
         uint32_t orow = o + q * (rows / 8) * 4096;
         VLD(2, x + q * 4096);
         if (dt == DT_F32) {
-            MXU_MATMUL_F32(0, 2, 0);
+            if (prec == MM_PREC_HIGH)
+                MXU_MATMUL_F32P(HIGH, 0, 2, 0);
+            else if (prec == MM_PREC_DEFAULT)
+                MXU_MATMUL_F32P(DEFAULT, 0, 2, 0);
+            else
+                MXU_MATMUL_F32P(HIGHEST, 0, 2, 0);
             ADD_ACC(0, orow);
         } else if (dt == DT_BF16) {
             MXU_MATMUL_BF16(0, 2, 0);

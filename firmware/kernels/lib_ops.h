@@ -60,6 +60,10 @@ enum {
     EW_BI_COUNT
 };
 
+/* matmul_f32_bias scalar 1: the MXU precision of the f32 matmul, as
+ * lax.Precision (docs/isa.md, "f32 precision"); HIGHEST when absent */
+enum { MM_PREC_HIGHEST, MM_PREC_HIGH, MM_PREC_DEFAULT, MM_PREC_COUNT };
+
 /* reduce_last_f32 / reduce_first_f32 */
 enum { RED_SUM, RED_MAX, RED_MIN, RED_COUNT };
 

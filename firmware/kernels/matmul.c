@@ -62,3 +62,11 @@ VTPU_KERNEL(matmul_f32, matmul_body,
             .operands = {VTPU_IN(VTPU_F32, x_map, 128, 128),
                          VTPU_IN(VTPU_F32, y_map, 128, 128),
                          VTPU_OUT(VTPU_F32, o_map, 128, 128)});
+
+/* The same with x and y three buffers deep and o one: the accumulator
+ * stays in its single buffer across k, and is written back (and waited
+ * for) before the next (i, j) block starts in it. */
+VTPU_KERNEL(matmul_f32_buf3, matmul_body,
+            .operands = {VTPU_IN_BUF(3, VTPU_F32, x_map, 128, 128),
+                         VTPU_IN_BUF(3, VTPU_F32, y_map, 128, 128),
+                         VTPU_OUT_BUF(1, VTPU_F32, o_map, 128, 128)});

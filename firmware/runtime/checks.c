@@ -125,6 +125,8 @@ static void setup_revisit(rt_state *st)
 
 void rt_checks_setup(rt_state *st)
 {
+    if (!st->steps)
+        return; /* nothing runs (a dynamic extent of 0) */
     if (st->launch.flags & VTPU_LAUNCH_F_SHUFFLE)
         setup_shuffle(st);
     if (st->launch.flags & VTPU_LAUNCH_F_REVISIT)

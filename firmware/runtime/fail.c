@@ -65,6 +65,12 @@ void rt_fail(rt_state *st, uint32_t code, const char *fmt, ...)
      * status record. */
     static char line[sizeof(st->status.message) + 2];
     va_list ap, ap2;
+    /* In a nested pipeline (nested.c): wait for its copies and every
+     * enclosing one's, then end the launch as the outer pipeline. */
+    while (st->parent)
+        st = st->parent;
+    for (rt_state *c = st->child; c; c = c->child)
+        rt_drain(c);
     int n =
         snprintf(line, sizeof(line), "vtpu-rt: TC %u: %s: ", (unsigned)st->tc,
                  vtpu_launch_err_name(code));

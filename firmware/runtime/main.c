@@ -81,6 +81,8 @@ int main(void)
 
     rt_setup(st);
     rt_split(st);
+    if (st->ctx.kernel->flags & VTPU_KERNEL_F_CORE_MAP)
+        rt_core_map(st);
     if (st->launch.flags & (VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT))
         rt_checks_setup(st);
     st->shared_error = 0;

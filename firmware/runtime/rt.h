@@ -26,10 +26,11 @@
  * One of the two buffers of a blocked operand, with the block it holds
  * (or is about to hold): index, byte offset of its origin in the array
  * (distinct blocks have distinct offsets, so "did the block change" is one
- * comparison), whether it sticks out of the array, and the copies of a
- * complete block into and out of it, prepared so that a copy only patches
- * the HBM address.  `pend` is what its semaphore will be signalled by for
- * copies started and not yet waited for.
+ * comparison; a window of element dimensions that starts before the array
+ * gets a unique key with bit 63 set instead), whether it sticks out of the
+ * array, and the copies of a complete block into and out of it, prepared so
+ * that a copy only patches the HBM address.  `pend` is what its semaphore will
+ * be signalled by for copies started and not yet waited for.
  */
 typedef struct rt_buf {
     vtpu_dma_desc din;  /* HBM -> buffer */
@@ -41,6 +42,21 @@ typedef struct rt_buf {
     uint32_t sem;
     uint32_t edge;
 } rt_buf;
+
+/*
+ * The block of one grid step in the deep pipeline (pipeline.c, operands
+ * with other than two buffers): its index, offset and edge flag in
+ * `blk` (whose copy templates are unused), the ring buffer it goes to,
+ * whether it differs from the step before's, and whether its buffer has
+ * been given it (copy started for an input).
+ */
+typedef struct rt_slot {
+    rt_buf blk;
+    uint8_t buf, fresh, issued, pad;
+} rt_slot;
+
+/* Grid points the deep pipeline looks ahead: steps s .. s + 3. */
+#define RT_WINDOW 4u
 
 /*
  * A blocked operand (memory space VMEM or SMEM): everything the grid loop
@@ -55,7 +71,7 @@ typedef struct rt_op {
     uint8_t changed;       /* the next grid point uses another block */
     uint8_t is_in, is_out; /* role bits */
     uint8_t rank;
-    uint8_t big;           /* array of 4 GiB or more: 64-bit offsets */
+    uint8_t big;           /* 4 GiB array or element dims: slow locate */
     uint8_t index;         /* operand index */
     uint8_t local_space;   /* VTPU_DMA_VMEM or VTPU_DMA_SMEM */
     uint32_t nfull[4];     /* complete blocks per dimension */
@@ -67,6 +83,14 @@ typedef struct rt_op {
     uint64_t bstride[4]; /* bytes from block i to block i+1, per dim */
     uint64_t hstride[4]; /* bytes from element i to i+1, per dim */
     uint32_t zero;       /* a zeroed buffer as large as a block, or 0 */
+    uint8_t elem;        /* bit d: dimension d is element-indexed */
+    uint64_t kstride[4]; /* element operands: strides of the keys that
+                            tell windows starting before the array apart */
+    uint8_t nbuf;        /* block buffers (Buffered(n)), 1..4 */
+    uint8_t ring;        /* deep pipeline: next buffer to hand out */
+    uint8_t cur_i;       /* deep pipeline: the current block's buffer */
+    rt_buf *bufs;        /* nbuf buffers: b, or from the heap when nbuf > 2 */
+    rt_slot *q;          /* deep pipeline: RT_WINDOW slots, step & 3 */
     rt_buf b[2];
 } rt_op;
 
@@ -94,8 +118,14 @@ typedef struct rt_state {
     uint8_t shuffle;      /* VTPU_LAUNCH_F_SHUFFLE (checks.c) */
     uint8_t revisit;      /* VTPU_LAUNCH_F_REVISIT (checks.c) */
     uint8_t step_sync;    /* VTPU_MB_HOST_STEP_SYNC: mark step starts */
+    uint8_t deep;         /* an operand has other than 2 buffers */
+    uint32_t ahead;       /* deep pipeline: steps looked ahead, 1..3 */
+    int32_t window[RT_WINDOW][4]; /* deep pipeline: grid points, step & 3 */
     vtpu_region *regions; /* the buffers the body may touch (SMEM heap) */
     uint32_t nregions;
+    uint32_t inflight; /* input copies started for the next step */
+    uint32_t sem_top;  /* semaphores in use: the next free one */
+    struct rt_state *parent, *child; /* nested pipelines (nested.c) */
 } rt_state;
 
 extern rt_state vtpu_rt;
@@ -109,8 +139,14 @@ void rt_dma_wait_copy(vtpu_dma_ref dst, vtpu_dma_ref src, uint32_t bytes,
 
 /* setup.c: validate the launch and lay out memories; fails on error. */
 void rt_setup(rt_state *st);
+/* setup.c: a nested pipeline's operands and grid (nested.c), laid out
+ * above the outer pipeline's memories; fails like a launch. */
+void rt_setup_nested(rt_state *sub, const vtpu_kernel_entry *e, unsigned nops);
 /* setup.c: this TC's share of the grid (st->start, st->steps). */
 void rt_split(rt_state *st);
+/* coremap.c: a per-core kernel runs one step on every TC (after
+ * rt_split()); fails a launch with a grid or a blocked operand. */
+void rt_core_map(rt_state *st);
 /* setup.c: `bytes` of the SMEM heap (fails the launch when full). */
 uintptr_t rt_smem_alloc(rt_state *st, uint32_t bytes);
 

@@ -12,8 +12,8 @@
  *   SMEM  heap (then the tail, when the heap is full): scratch_smem |
  *         the runtime's operand records | SMEM operands' blocks
  *   SMEM  tail: image | stack | free (the tail) | scalars | end of SMEM
- *   sems  0 .. num_sems-1 the body's | one for the runtime | two per
- *         blocked operand
+ *   sems  0 .. num_sems-1 the body's | one for the runtime | one per
+ *         block buffer (two per blocked operand unless Buffered(n))
  */
 #include <stdint.h>
 #include <string.h>
@@ -194,11 +194,52 @@ static void check_grid(rt_state *st)
             rt_fail(st, VTPU_LERR_SEMANTICS,
                     "semantics[%u] = %u (0 arbitrary, 1 parallel)", d,
                     L->semantics[d]);
+        if (VTPU_GRID_IS_SCALAR(L->grid[d]))
+            continue; /* resolve_grid(), once the scalars are loaded */
         points *= L->grid[d];
         if (points > UINT32_MAX)
             rt_fail(st, VTPU_LERR_GRID, "more than 2^32 - 1 grid points");
     }
     st->grid_rank = L->grid_rank;
+}
+
+/*
+ * Dynamic grids: replace every extent given as VTPU_GRID_SCALAR(i) by
+ * scalar i, in the runtime's copy of the descriptor (what the body sees
+ * as k->launch and vtpu_num_programs()).  A dynamic extent of 0 is a
+ * launch with no grid points.
+ */
+static void resolve_grid(rt_state *st, const vtpu_kernel_entry *e)
+{
+    vtpu_launch *L = &st->launch;
+    const int32_t *s = st->ctx.scalars;
+    uint64_t points = 1;
+    for (unsigned d = 0; d < st->grid_rank; d++) {
+        uint32_t g = L->grid[d], v = 0, i = VTPU_GRID_SCALAR_INDEX(g);
+        switch (vtpu_grid_extent(g, s, L->num_scalars, &v)) {
+        case VTPU_GRID_NO_SCALAR:
+            rt_fail(st, VTPU_LERR_GRID,
+                    "kernel '%s': grid[%u] is scalar-prefetch value %lu, but "
+                    "the launch has %lu",
+                    e->name, d, (unsigned long)i,
+                    (unsigned long)L->num_scalars);
+        case VTPU_GRID_NEGATIVE:
+            rt_fail(st, VTPU_LERR_GRID,
+                    "kernel '%s': grid[%u] is scalar-prefetch value %lu = "
+                    "%ld, a negative extent",
+                    e->name, d, (unsigned long)i, (long)s[i]);
+        default:
+            break;
+        }
+        L->grid[d] = v;
+        points *= v;
+        if (points > UINT32_MAX)
+            rt_fail(st, VTPU_LERR_GRID,
+                    "kernel '%s': more than 2^32 - 1 grid points (grid[%u] "
+                    "= %lu%s)",
+                    e->name, d, (unsigned long)v,
+                    VTPU_GRID_IS_SCALAR(g) ? ", from a scalar" : "");
+    }
 }
 
 /*
@@ -291,9 +332,21 @@ static void check_operand(rt_state *st, const vtpu_kernel_entry *e, unsigned i)
     in->hbm = lo->hbm;
     uint64_t bytes = isz;
     for (int d = (int)r - 1; d >= 0; d--) {
-        uint32_t b = sp->block[d];
-        if (sp->space == VTPU_MS_ANY || b == VTPU_FULL)
+        uint32_t b = sp->block[d] & ~VTPU_BLOCK_ELEMENT;
+        if (sp->block[d] & VTPU_BLOCK_ELEMENT) {
+            if (sp->space == VTPU_MS_ANY || b == 0)
+                rt_fail(st, VTPU_LERR_TABLE,
+                        "kernel '%s': operand %u: element-indexed dimension "
+                        "%d of %lu elements (blocked operands, >= 1)",
+                        e->name, i, d, (unsigned long)b);
+            if (sp->space == VTPU_MS_VMEM && isz < 4 && d == (int)r - 1)
+                rt_fail(st, VTPU_LERR_BLOCK,
+                        "operand %u (%s): the last dimension of a VMEM block "
+                        "of a narrow type cannot be element-indexed",
+                        i, rt_dtype_name(lo->dtype));
+        } else if (sp->space == VTPU_MS_ANY || b == VTPU_FULL) {
             b = lo->shape[d];
+        }
         in->shape[d] = lo->shape[d];
         in->block[d] = b;
         in->stride[d] = (uint32_t)bytes;
@@ -371,8 +424,14 @@ static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
     o->is_out = (sp->role & VTPU_ROLE_OUT) != 0;
     o->local_space = sp->space == VTPU_MS_SMEM ? VTPU_DMA_SMEM : VTPU_DMA_VMEM;
     int partial = 0;
-    uint64_t h = in->itemsize;
+    uint64_t h = in->itemsize, ks = 1;
     for (int d = (int)r - 1; d >= 0; d--) {
+        if (sp->block[d] & VTPU_BLOCK_ELEMENT) {
+            o->elem |= (uint8_t)(1u << d);
+            partial = 1; /* windows may stick out on either side */
+        }
+        o->kstride[d] = ks;
+        ks *= (uint64_t)in->shape[d] + in->block[d];
         o->hstride[d] = h;
         o->bstride[d] = h * in->block[d];
         o->bstride32[d] = (uint32_t)o->bstride[d];
@@ -381,7 +440,7 @@ static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
         partial |= in->shape[d] % in->block[d] != 0;
         h *= in->shape[d];
     }
-    o->big = h > UINT32_MAX;
+    o->big = h > UINT32_MAX || o->elem;
     unsigned rspace =
         o->local_space == VTPU_DMA_VMEM ? VTPU_REGION_VMEM : VTPU_REGION_SMEM;
     if (partial && o->is_in) {
@@ -407,21 +466,31 @@ static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
         hs[k - 1] = (int64_t)o->hstride[r - 1 - k];
         ls[k - 1] = in->stride[r - 1 - k];
     }
-    for (unsigned s = 0; s < 2; s++) {
-        rt_buf *b = &o->b[s];
+    o->nbuf = (uint8_t)(sp->buffers ? sp->buffers : 2);
+    o->bufs = o->b;
+    if (o->nbuf > 2)
+        o->bufs = (rt_buf *)smem_alloc(st, o->nbuf * sizeof(rt_buf));
+    if (st->deep) {
+        o->q = (rt_slot *)smem_alloc(st, RT_WINDOW * sizeof(rt_slot));
+        memset(o->q, 0, RT_WINDOW * sizeof(rt_slot));
+    }
+    for (unsigned s = 0; s < o->nbuf; s++) {
+        rt_buf *b = &o->bufs[s];
+        memset(b, 0, sizeof(*b));
         b->addr = o->local_space == VTPU_DMA_VMEM
                       ? vmem_alloc(st, in->bytes)
                       : (uint32_t)smem_alloc(st, in->bytes);
         b->sem = sem + s;
-        add_region(st, rspace, b->addr, in->bytes, i, VTPU_RK_BUF0 + s, in);
+        add_region(st, rspace, b->addr, in->bytes, i,
+                   s < 2 ? VTPU_RK_BUF0 + s : VTPU_RK_BUF2 + s - 2, in);
         vtpu_dma_ref local = {b->addr, o->local_space, VTPU_DMA_SELF};
         vtpu_dma_nd(&b->din, local, vtpu_hbm(in->hbm), r, shape, ls, hs,
                     b->sem);
         vtpu_dma_nd(&b->dout, vtpu_hbm(in->hbm), local, r, shape, hs, ls,
                     b->sem);
     }
-    o->cur = &o->b[0];
-    o->nxt = &o->b[1];
+    o->cur = &o->bufs[0];
+    o->nxt = &o->bufs[o->nbuf > 1];
     in->bidx = o->cur->bidx;
 }
 
@@ -459,6 +528,13 @@ void rt_setup(rt_state *st)
             (sp->space != VTPU_MS_ANY && sp->rank == 0))
             rt_fail(st, VTPU_LERR_TABLE,
                     "kernel '%s': operand %u has a bad spec", e->name, i);
+        if (sp->buffers > VTPU_MAX_BUFFERS ||
+            (sp->space == VTPU_MS_ANY && sp->buffers))
+            rt_fail(st, VTPU_LERR_TABLE,
+                    "kernel '%s': operand %u asks for %u block buffers (1 to "
+                    "%u, blocked operands only)",
+                    e->name, i, sp->buffers, VTPU_MAX_BUFFERS);
+        st->deep |= sp->buffers && sp->buffers != 2;
         check_operand(st, e, i);
     }
     for (unsigned i = 0; i < nops; i++)
@@ -468,11 +544,15 @@ void rt_setup(rt_state *st)
 
     st->smem_top = (uintptr_t)__heap_start;
     load_scalars(st, e);
+    resolve_grid(st, e);
 
-    unsigned nblocked = 0;
-    for (unsigned i = 0; i < nops; i++)
-        nblocked += e->operands[i].space != VTPU_MS_ANY;
-    st->regions = (vtpu_region *)smem_alloc(st, (2 + nops + 3 * nblocked) *
+    unsigned nblocked = 0, nbufs = 0;
+    for (unsigned i = 0; i < nops; i++) {
+        const vtpu_operand_spec *sp = &e->operands[i];
+        nblocked += sp->space != VTPU_MS_ANY;
+        nbufs += sp->space == VTPU_MS_ANY ? 0 : sp->buffers ? sp->buffers : 2;
+    }
+    st->regions = (vtpu_region *)smem_alloc(st, (2 + nops + nblocked + nbufs) *
                                                     sizeof(vtpu_region));
     for (unsigned i = 0; i < nops; i++) {
         const vtpu_operand_info *in = &st->info[i];
@@ -501,16 +581,56 @@ void rt_setup(rt_state *st)
     for (unsigned i = 0; i < nops; i++)
         if (e->operands[i].space != VTPU_MS_ANY) {
             setup_blocked(st, i, sem);
-            sem += 2;
+            sem += st->op[st->nblocked - 1].nbuf;
         }
     if (L->num_sems && sem > L->num_sems)
         rt_fail(st, VTPU_LERR_SEMS,
-                "kernel '%s' needs %lu semaphores (%u of its own, 1 + 2 per "
-                "blocked operand for the runtime), the TC has %u",
+                "kernel '%s' needs %lu semaphores (%u of its own, 1 + one "
+                "per block buffer for the runtime), the TC has %u",
                 e->name, (unsigned long)sem, e->num_sems, L->num_sems);
+    st->sem_top = sem;
 
     for (unsigned d = 0; d < VTPU_MAX_GRID_DIMS; d++)
         k->grid[d] = d < st->grid_rank ? L->grid[d] : 1;
+}
+
+void rt_setup_nested(rt_state *sub, const vtpu_kernel_entry *e, unsigned nops)
+{
+    vtpu_launch *L = &sub->launch;
+    check_grid(sub);
+    for (unsigned i = 0; i < nops; i++) {
+        const vtpu_operand_spec *sp = &e->operands[i];
+        if (!sp->role || sp->role > VTPU_ROLE_INOUT ||
+            sp->space > VTPU_MS_SMEM || sp->rank < 1 ||
+            sp->rank > VTPU_MAX_RANK || sp->buffers > VTPU_MAX_BUFFERS)
+            rt_fail(sub, VTPU_LERR_TABLE,
+                    "kernel '%s': vtpu_emit_pipeline operand %u has a bad "
+                    "spec (a VMEM or SMEM block spec of 1 to 4 buffers)",
+                    e->name, i);
+        sub->deep |= sp->buffers && sp->buffers != 2;
+        check_operand(sub, e, i);
+    }
+    sub->regions = (vtpu_region *)smem_alloc(
+        sub, nops * (2 + VTPU_MAX_BUFFERS) * sizeof(vtpu_region));
+    sub->op = (rt_op *)smem_alloc(sub, nops * sizeof(rt_op));
+    uint32_t sem = sub->sem_top;
+    for (unsigned i = 0; i < nops; i++) {
+        setup_blocked(sub, i, sem);
+        sem += sub->op[i].nbuf;
+    }
+    if (L->num_sems && sem > L->num_sems)
+        rt_fail(sub, VTPU_LERR_SEMS,
+                "kernel '%s': its nested pipeline needs %lu semaphores, the "
+                "TC has %u",
+                e->name, (unsigned long)sem, L->num_sems);
+    sub->sem_top = sem;
+    uint32_t steps = 1;
+    for (unsigned d = 0; d < VTPU_MAX_GRID_DIMS; d++) {
+        sub->ctx.grid[d] = d < sub->grid_rank ? L->grid[d] : 1;
+        steps *= sub->ctx.grid[d];
+    }
+    sub->steps = steps;
+    sub->ctx.num_steps = steps;
 }
 
 /*
@@ -535,6 +655,8 @@ void rt_split(rt_state *st)
     uint32_t hi = (uint32_t)(((uint64_t)(t + 1) * outer + n - 1) / n);
     st->steps = (hi - lo) * inner;
     st->ctx.num_steps = st->steps;
+    if (!st->steps)
+        return; /* a dynamic extent of 0, or fewer points than TCs */
 
     /* Unflatten lo over the parallel dims; the rest start at 0. */
     for (int d = (int)npd - 1; d >= 0; d--) {

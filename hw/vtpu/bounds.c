@@ -179,6 +179,13 @@ static int check_extent(vtpu_tc *tc, bounds_tc *s, vtpu_space sp,
     return vtpu_check_report(tc, VTPU_ERR_BOUNDS, &at, hi - lo, detail, full);
 }
 
+const vtpu_region *vtpu_bounds_regions(vtpu_bounds *b, vtpu_tc *tc, uint32_t *n)
+{
+    bounds_tc *s = regions(b, tc);
+    *n = s ? s->n : 0;
+    return s ? s->r : NULL;
+}
+
 int vtpu_bounds_vmem(vtpu_bounds *b, vtpu_tc *tc, uint32_t addr, int32_t stride,
                      const uint32_t *mask, bool store)
 {

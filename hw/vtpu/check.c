@@ -24,6 +24,7 @@ struct vtpu_check {
     vtpu_race *race;     /* NULL: no race detection */
     vtpu_poison *poison; /* NULL: no poison check */
     vtpu_bounds *bounds; /* NULL: no buffer bounds check */
+    vtpu_padding *padding; /* NULL: buffer bounds not 'logical' */
     bool scalar;         /* scalar SMEM accesses go through MEMCHK */
     vtpu_insn *code;     /* the checking copy of the program */
 };
@@ -32,10 +33,10 @@ struct vtpu_check {
 /* Setup                                                                */
 /* ------------------------------------------------------------------ */
 
-void vtpu_chip_set_bounds(vtpu_chip *chip, bool on)
+void vtpu_chip_set_bounds(vtpu_chip *chip, unsigned mode)
 {
     vtpu_check_free(chip->check);
-    chip->cfg.bounds = on;
+    chip->cfg.bounds = mode > VTPU_BOUNDS_LOGICAL ? VTPU_BOUNDS_PADDED : mode;
     chip->check = vtpu_check_new(chip);
 }
 
@@ -69,6 +70,8 @@ vtpu_check *vtpu_check_new(vtpu_chip *chip)
     ck->chip = chip;
     if (cfg->bounds)
         ck->bounds = vtpu_bounds_new(chip);
+    if (cfg->bounds == VTPU_BOUNDS_LOGICAL)
+        ck->padding = vtpu_padding_new(chip, ck->bounds);
     if (cfg->poison)
         ck->poison = vtpu_poison_new(chip);
     if (cfg->race)
@@ -82,6 +85,7 @@ void vtpu_check_free(vtpu_check *ck)
         return;
     vtpu_race_free(ck->race);
     vtpu_poison_free(ck->poison);
+    vtpu_padding_free(ck->padding);
     vtpu_bounds_free(ck->bounds);
     g_free(ck->code);
     g_free(ck);
@@ -119,6 +123,8 @@ void vtpu_check_run_begin(vtpu_chip *chip, unsigned ntcs)
         vtpu_race_run_begin(ck->race, ntcs);
     if (ck->bounds)
         vtpu_bounds_run_begin(ck->bounds, ntcs);
+    if (ck->padding)
+        vtpu_padding_run_begin(ck->padding, ntcs);
     /* A debugger's patched copy wins; scalar accesses then go unchecked
      * (and, for poison, all of SMEM counts as written).  The bounds
      * check alone needs no scalar accesses. */
@@ -149,14 +155,22 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
     if (ck->bounds &&
         vtpu_bounds_vmem(ck->bounds, tc, addr, stride, mask, store))
         return -1;
+    if (ck->padding &&
+        vtpu_padding_vmem(ck->padding, tc, addr, stride, mask, store))
+        return -1;
     if (!ck->race && !ck->poison)
         return 0;
 
     /* A dense unmasked access is one range (and one report). */
     unsigned rows = !mask && stride == 512 ? 1 : 8, lanes = 1024 / rows;
 
+    uint8_t *vbase;
+    uint32_t win, vsize;
+    vtpu_vmem_window(tc, addr, &vbase, &win, &vsize);
+    unsigned owner = win == VTPU_VMEM_BASE ? tc->id : VTPU_SHARED_OWNER;
+
     for (unsigned s = 0; s < rows; s++) {
-        int64_t off = (int64_t)addr + (int64_t)s * stride - VTPU_VMEM_BASE;
+        int64_t off = (int64_t)addr + (int64_t)s * stride - win;
         const uint32_t *m = mask ? mask + s * 128 : NULL;
         for (unsigned l = 0; l < lanes;) {
             /* a run of active lanes [l, e) */
@@ -166,7 +180,7 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
                     l++;
                 e = l;
                 while (e < 128 && m[e] && off + 4 * (int64_t)e >= 0 &&
-                       off + 4 * (int64_t)e + 4 <= tc->vmem_size)
+                       off + 4 * (int64_t)e + 4 <= vsize)
                     e++;
                 if (e == l) {
                     l++;
@@ -175,7 +189,7 @@ int vtpu_check_vmem(vtpu_tc *tc, uint32_t addr, int32_t stride,
             } else {
                 e = lanes;
             }
-            vtpu_mem_ref r = {VTPU_SPACE_VMEM, tc->id,
+            vtpu_mem_ref r = {VTPU_SPACE_VMEM, owner,
                               (uint64_t)(off + 4 * (int64_t)l)};
             uint64_t len = 4u * (e - l);
             if (ck->race &&
@@ -219,6 +233,12 @@ static bool resolve(vtpu_chip *chip, const uint8_t *p, vtpu_mem_ref *r)
 {
     if (p >= chip->hbm && p < chip->hbm + chip->cfg.hbm_size) {
         *r = (vtpu_mem_ref){VTPU_SPACE_HBM, 0, (uint64_t)(p - chip->hbm)};
+        return true;
+    }
+    if (chip->vmem_shared && p >= chip->vmem_shared &&
+        p < chip->vmem_shared + chip->cfg.vmem_shared_size) {
+        *r = (vtpu_mem_ref){VTPU_SPACE_VMEM, VTPU_SHARED_OWNER,
+                            (uint64_t)(p - chip->vmem_shared)};
         return true;
     }
     for (unsigned t = 0; t < chip->cfg.num_tcs; t++) {
@@ -281,6 +301,11 @@ static int dma_bounds(vtpu_check *ck, vtpu_tc *tc, const vtpu_dma_plan *p)
         vtpu_bounds_dma_side(ck->bounds, tc, &r, p->dst_stride, p->count,
                              p->ndims, true))
         return -1;
+    vtpu_mem_ref src;
+    if (ck->padding && resolve(ck->chip, p->dst, &r) &&
+        resolve(ck->chip, p->src, &src))
+        vtpu_padding_dma(ck->padding, tc, &src, &r, p->dst_stride, p->count,
+                         p->ndims);
     return 0;
 }
 
@@ -369,7 +394,9 @@ uint64_t vtpu_check_addr(const vtpu_mem_ref *r)
 {
     switch (r->space) {
     case VTPU_SPACE_VMEM:
-        return VTPU_VMEM_BASE + r->off;
+        return (r->tc == VTPU_SHARED_OWNER ? VTPU_VMEM_SHARED_BASE
+                                           : VTPU_VMEM_BASE) +
+               r->off;
     case VTPU_SPACE_SMEM:
         return VTPU_SMEM_BASE + r->off;
     default:
@@ -381,6 +408,8 @@ const char *vtpu_check_space(const vtpu_mem_ref *r, char *buf, size_t len)
 {
     if (r->space == VTPU_SPACE_HBM)
         fmt(buf, len, "HBM");
+    else if (r->space == VTPU_SPACE_VMEM && r->tc == VTPU_SHARED_OWNER)
+        fmt(buf, len, "VMEM_SHARED");
     else
         fmt(buf, len, "%s of TC %u", vtpu_space_name(r->space), r->tc);
     return buf;

@@ -144,6 +144,26 @@ int vtpu_bounds_dma_side(vtpu_bounds *b, vtpu_tc *tc, const vtpu_mem_ref *r,
                          const int64_t *stride, const uint64_t *count,
                          unsigned ndims, bool write);
 
+/* The region table of tc's runtime while it walks its grid (n = 0 and
+ * NULL otherwise), for padding.c. */
+const vtpu_region *vtpu_bounds_regions(vtpu_bounds *b, vtpu_tc *tc,
+                                       uint32_t *n);
+
+/* ---- padding.c: reads of edge blocks' padding (bounds = logical) ---- */
+typedef struct vtpu_padding vtpu_padding;
+vtpu_padding *vtpu_padding_new(vtpu_chip *chip, vtpu_bounds *bounds);
+void vtpu_padding_free(vtpu_padding *p);
+void vtpu_padding_run_begin(vtpu_padding *p, unsigned ntcs);
+/* A vector access (as vtpu_check_vmem()): a load of padding is
+ * reported (0, or -1 after the report); a store clears it. */
+int vtpu_padding_vmem(vtpu_padding *p, vtpu_tc *tc, uint32_t addr,
+                      int32_t stride, const uint32_t *mask, bool store);
+/* A DMA tc starts (its first bytes at src and dst): its destination
+ * becomes padding when it copies from the runtime's zero block. */
+void vtpu_padding_dma(vtpu_padding *p, vtpu_tc *tc, const vtpu_mem_ref *src,
+                      const vtpu_mem_ref *dst, const int64_t *dst_stride,
+                      const uint64_t *count, unsigned ndims);
+
 /* ---- poison.c: the poison check, created only when poison is on ---- */
 typedef struct vtpu_poison vtpu_poison;
 vtpu_poison *vtpu_poison_new(vtpu_chip *chip);

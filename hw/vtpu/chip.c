@@ -70,6 +70,11 @@ vtpu_chip *vtpu_chip_new_ext(const vtpu_config *cfg, void *hbm, char *err,
     chip->hbm = hbm ? hbm : vtpu_map_lazy(cfg->hbm_size);
     if (!chip->hbm)
         goto oom;
+    if (cfg->vmem_shared_size) {
+        chip->vmem_shared = vtpu_map_lazy(cfg->vmem_shared_size);
+        if (!chip->vmem_shared)
+            goto oom;
+    }
     for (unsigned i = 0; i < cfg->num_tcs; i++) {
         chip->tcs[i] = tc_new(chip, i);
         if (!chip->tcs[i])
@@ -102,6 +107,8 @@ void vtpu_chip_free(vtpu_chip *chip)
         tc_free(chip->tcs[i]);
     if (!chip->hbm_external)
         vtpu_unmap_lazy(chip->hbm, chip->cfg.hbm_size);
+    if (chip->vmem_shared)
+        vtpu_unmap_lazy(chip->vmem_shared, chip->cfg.vmem_shared_size);
     vtpu_chip_unload_programs(chip);
     vtpu_mutex_clear(&chip->out_lock);
     free(chip);
@@ -142,6 +149,8 @@ void vtpu_chip_scrub(vtpu_chip *chip)
 {
     if (!chip->hbm_external)
         vtpu_zero_lazy(chip->hbm, chip->cfg.hbm_size);
+    if (chip->vmem_shared)
+        vtpu_zero_lazy(chip->vmem_shared, chip->cfg.vmem_shared_size);
     for (unsigned i = 0; i < chip->cfg.num_tcs; i++) {
         vtpu_tc *tc = chip->tcs[i];
         vtpu_zero_lazy(tc->vmem, tc->vmem_size);

@@ -68,6 +68,7 @@ int vtpu_config_preset(vtpu_config *cfg, const char *gen, char *err,
         cfg->mxu_dim = p->mxu_dim;
         cfg->mxu_count = p->mxu_count;
         cfg->insn_budget = 0;
+        cfg->vmem_shared_size = 1 * MiB;
         return 0;
     }
     seterr(err, errlen,
@@ -150,6 +151,10 @@ int vtpu_config_set(vtpu_config *cfg, const char *key, const char *value,
             value = "1";
         else if (!strcmp(value, "off") || !strcmp(value, "false"))
             value = "0";
+        else if (i == VTPU_CFG_BOUNDS && !strcmp(value, "padded"))
+            value = "1";
+        else if (i == VTPU_CFG_BOUNDS && !strcmp(value, "logical"))
+            value = "2";
         if (parse_size(value, &v)) {
             seterr(err, errlen,
                    "%s: '%s' is not a size (a number, optionally with "
@@ -200,15 +205,18 @@ int vtpu_config_validate(const vtpu_config *cfg, char *err, size_t errlen)
     if (check_range("cores", cfg->num_tcs, 1, VTPU_MAX_TCS, 0, err, errlen) ||
         check_range("hbm-size", cfg->hbm_size, 1 * MiB, 1ull << 40, 4 * KiB,
                     err, errlen) ||
-        check_range("vmem-size", cfg->vmem_size, 64 * KiB, VTPU_VMEM_MAX,
-                    4 * KiB, err, errlen) ||
+        check_range("vmem-size", cfg->vmem_size, 64 * KiB,
+                    VTPU_VMEM_PRIVATE_MAX, 4 * KiB, err, errlen) ||
+        check_range("vmem-shared", cfg->vmem_shared_size, 0,
+                    VTPU_VMEM_SHARED_MAX, 4 * KiB, err, errlen) ||
         check_range("smem-size", cfg->smem_size, 16 * KiB, VTPU_SMEM_MAX,
                     4 * KiB, err, errlen) ||
         check_range("imem-size", cfg->imem_size, 4 * KiB, VTPU_IMEM_MAX,
                     4 * KiB, err, errlen) ||
-        check_range("sems", cfg->num_sems, 1, VTPU_MAX_SEMS, 0, err,
-                    errlen) ||
-        check_range("mxu-count", cfg->mxu_count, 1, 8, 0, err, errlen))
+        check_range("sems", cfg->num_sems, 1, VTPU_MAX_SEMS, 0, err, errlen) ||
+        check_range("mxu-count", cfg->mxu_count, 1, 8, 0, err, errlen) ||
+        check_range("bounds", cfg->bounds, 0, VTPU_BOUNDS_LOGICAL, 0, err,
+                    errlen))
         return -1;
     if (cfg->mxu_dim != 128 && cfg->mxu_dim != 256) {
         seterr(err, errlen, "mxu-size = %u: must be 128 or 256",

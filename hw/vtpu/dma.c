@@ -135,6 +135,17 @@ static int resolve_side(vtpu_tc *tc, uint32_t desc_addr, const uint8_t *d,
     }
 }
 
+/* A VMEM side whose address is in the VMEM_SHARED window is the chip's
+ * shared VMEM, whichever TC the descriptor names. */
+static void shared_side(vtpu_tc *tc, dma_side *sd)
+{
+    if (sd->space != VTPU_SPACE_VMEM || sd->addr < VTPU_VMEM_SHARED_BASE)
+        return;
+    sd->mem = tc->chip->vmem_shared;
+    sd->size = tc->chip->cfg.vmem_shared_size;
+    sd->window = VTPU_VMEM_SHARED_BASE;
+}
+
 /* [lo, hi) lies inside one of the run's granted HBM ranges. */
 static bool granted(const vtpu_chip *chip, uint64_t lo, uint64_t hi)
 {
@@ -329,6 +340,8 @@ static int plan_dma(vtpu_tc *tc, uint32_t desc_addr, dma_plan *p)
 
     src.addr = ld64(d + D_SRC);
     dst.addr = ld64(d + D_DST);
+    shared_side(tc, &src);
+    shared_side(tc, &dst);
     src.stride[0] = dst.stride[0] = 1;
     for (unsigned i = 1; i < 4; i++) {
         src.stride[i] =

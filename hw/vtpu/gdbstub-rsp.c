@@ -295,6 +295,16 @@ static bool mem_access(vtpu_gdb *g, uint32_t addr, size_t len, void *buf,
             memcpy(buf, tc->smem + off, len);
         return true;
     }
+    if (addr >= VTPU_VMEM_SHARED_BASE && end <= HBM_WINDOW) {
+        uint64_t off = addr - VTPU_VMEM_SHARED_BASE;
+        if (off + len > chip->cfg.vmem_shared_size)
+            return false;
+        if (write)
+            memcpy(chip->vmem_shared + off, buf, len);
+        else
+            memcpy(buf, chip->vmem_shared + off, len);
+        return true;
+    }
     if (addr >= VTPU_VMEM_BASE && end <= HBM_WINDOW) {
         uint64_t off = addr - VTPU_VMEM_BASE;
         if (off + len > tc->vmem_size)

@@ -22,6 +22,7 @@
  *   race.c      race detection                   check.h
  *   poison.c    uninitialised-memory check       check.h
  *   bounds.c    buffer bounds check              check.h
+ *   padding.c   reads of edge-block padding      check.h
  *   regions.c   the TC runtime's region table    check.h
  *   dmaq.c      deferred DMA orders              vtpu-debug.h
  *   timeline.c  trace, counters, output tags     vtpu-debug.h
@@ -133,6 +134,9 @@ struct vtpu_tc {
 struct vtpu_chip {
     vtpu_config cfg;
     uint8_t *hbm;             /* lazily backed mapping of cfg.hbm_size */
+    /* VMEM_SHARED: one lazily backed buffer of cfg.vmem_shared_size that
+     * every TC reaches at VTPU_VMEM_SHARED_BASE; NULL when the size is 0 */
+    uint8_t *vmem_shared;
     bool hbm_external;        /* hbm is the embedder's (vtpu_chip_new_ext) */
     vtpu_tc *tcs[VTPU_MAX_TCS];
     vtpu_program *prog;       /* the selected slot's program, or NULL */
@@ -216,6 +220,28 @@ void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
                       size_t len);
 /* Reset a TC for a run: registers, SMEM from the image, VMEM, sems, units. */
 void vtpu_tc_reset(vtpu_tc *tc, unsigned ntcs);
+/*
+ * The VMEM a TC address falls in: the TC's own (base VTPU_VMEM_BASE) or
+ * the chip's VMEM_SHARED (VTPU_VMEM_SHARED_BASE).  Sets *base (host
+ * pointer of the window's first byte), *window (its TC address) and *size.
+ */
+static inline void vtpu_vmem_window(const vtpu_tc *tc, uint32_t addr,
+                                    uint8_t **base, uint32_t *window,
+                                    uint32_t *size)
+{
+    if (VTPU_UNLIKELY(addr >= VTPU_VMEM_SHARED_BASE)) {
+        *base = tc->chip->vmem_shared;
+        *window = VTPU_VMEM_SHARED_BASE;
+        *size = tc->chip->cfg.vmem_shared_size;
+    } else {
+        *base = tc->vmem;
+        *window = VTPU_VMEM_BASE;
+        *size = tc->vmem_size;
+    }
+}
+/* The owner index that stands for VMEM_SHARED in vtpu_mem_ref.tc
+ * (check.h): one past the last TC. */
+#define VTPU_SHARED_OWNER VTPU_MAX_TCS
 
 /* ---- elf.c ---- */
 vtpu_program *vtpu_program_from_elf(const vtpu_config *cfg, const void *elf,

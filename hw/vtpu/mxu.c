@@ -40,6 +40,11 @@ typedef struct mxu_unit {
     uint8_t acc_kind[XTPU_MXU_ACCS];
     vtpu_vreg acc[XTPU_MXU_ACCS];
     float *rhs;          /* dim x dim, row k at rhs + k * dim */
+    /* the staged RHS split into bf16 high and low parts (dim x dim each,
+     * allocated at the first f32 MATMUL at HIGH or DEFAULT precision),
+     * valid until the staging changes: weights stationary, split once */
+    float *rhs_hi, *rhs_lo;
+    bool split;
 } mxu_unit;
 
 struct vtpu_mxu {
@@ -48,6 +53,12 @@ struct vtpu_mxu {
     /* scratch for one MATMUL: LHS widened to f32 and its product */
     float lhs[32 * 256];
     float prod[32 * 256];
+    /* ... and for the bf16 passes of f32 precisions HIGH and DEFAULT:
+     * the low parts of the LHS, two more products, and the staged RHS
+     * split into high and low bf16 parts (dim x dim each) */
+    float lhs_lo[8 * 256];
+    float prod2[8 * 256];
+    float prod3[8 * 256];
 };
 
 vtpu_mxu *vtpu_mxu_new(const vtpu_config *cfg)
@@ -67,14 +78,18 @@ void vtpu_mxu_free(vtpu_mxu *m)
 {
     if (!m)
         return;
-    for (unsigned i = 0; i < m->count; i++)
+    for (unsigned i = 0; i < m->count; i++) {
         g_free(m->u[i].rhs);
+        g_free(m->u[i].rhs_hi);
+        g_free(m->u[i].rhs_lo);
+    }
     g_free(m->u);
     g_free(m);
 }
 
 static void clear_staging(mxu_unit *u)
 {
+    u->split = false;
     u->staged = -1;
     u->rows[0] = u->rows[1] = 0;
 }
@@ -147,6 +162,70 @@ static void widen(const vtpu_vreg *v, unsigned dt, float *out, unsigned ld)
     }
 }
 
+/*
+ * The bf16 parts of f32 operands for precisions HIGH and DEFAULT: hi =
+ * bf16(x) (nearest-even), lo = bf16(x - hi) (x - hi is exact in f32).
+ * An x whose hi is not finite (inf, NaN, or beyond the largest bf16) has
+ * lo = 0, so it stays what hi makes of it.  rows x cols at stride ld.
+ */
+static void split_bf16(float *hi, float *lo, const float *x, unsigned rows,
+                       unsigned cols, unsigned ld)
+{
+    for (unsigned r = 0; r < rows; r++) {
+        for (unsigned c = 0; c < cols; c++) {
+            size_t i = (size_t)r * ld + c;
+            uint32_t u, h, l;
+            float fh, fl = 0.0f;
+            memcpy(&u, &x[i], 4);
+            h = vtpu_bf16_from_f32(u) << 16;
+            memcpy(&fh, &h, 4);
+            if ((h & 0x7FFFFFFFu) < 0x7F800000u && lo) {
+                float d = x[i] - fh;
+                memcpy(&u, &d, 4);
+                l = vtpu_bf16_from_f32(u) << 16;
+                memcpy(&fl, &l, 4);
+            }
+            hi[i] = fh;
+            if (lo)
+                lo[i] = fl;
+        }
+    }
+}
+
+/*
+ * P (R x N, stride N) = LHS x RHS at precision `prec` for f32 operands:
+ * HIGHEST one f32 pass; DEFAULT one pass over the bf16 parts; HIGH three
+ * passes, P = (lo x hi + hi x lo) + hi x hi, each sum rounded to f32.
+ */
+static void product(vtpu_mxu *m, mxu_unit *u, unsigned prec,
+                    unsigned ld, unsigned R, unsigned K, unsigned N)
+{
+    if (prec == XTPU_PREC_HIGHEST || prec == XTPU_DT_BF16 ||
+        prec == XTPU_DT_I8) {
+        vtpu_mxu_gemm(m->lhs, ld, u->rhs, m->dim, m->prod, N, R, K, N);
+        return;
+    }
+    bool high = prec == XTPU_PREC_HIGH;
+    split_bf16(m->lhs, high ? m->lhs_lo : NULL, m->lhs, R, K, ld);
+    if (!u->rhs_hi) {
+        u->rhs_hi = g_new0(float, (size_t)m->dim * m->dim);
+        u->rhs_lo = g_new0(float, (size_t)m->dim * m->dim);
+    }
+    if (!u->split) {
+        split_bf16(u->rhs_hi, u->rhs_lo, u->rhs, K, N, m->dim);
+        u->split = true;
+    }
+    if (!high) {
+        vtpu_mxu_gemm(m->lhs, ld, u->rhs_hi, m->dim, m->prod, N, R, K, N);
+        return;
+    }
+    vtpu_mxu_gemm(m->lhs_lo, ld, u->rhs_hi, m->dim, m->prod, N, R, K, N);
+    vtpu_mxu_gemm(m->lhs, ld, u->rhs_lo, m->dim, m->prod2, N, R, K, N);
+    vtpu_mxu_gemm(m->lhs, ld, u->rhs_hi, m->dim, m->prod3, N, R, K, N);
+    for (size_t i = 0; i < (size_t)R * N; i++)
+        m->prod[i] = (m->prod[i] + m->prod2[i]) + m->prod3[i];
+}
+
 /* ------------------------------------------------------------------ */
 /* instructions                                                          */
 /* ------------------------------------------------------------------ */
@@ -190,6 +269,7 @@ int vtpu_mxu_push(vtpu_tc *tc, unsigned mxu, unsigned dt, unsigned cb,
           m->dim);
     u->rows[cb] += rows;
     u->staged = (int)dt;
+    u->split = false;
     return 0;
 }
 
@@ -197,6 +277,9 @@ int vtpu_mxu_matmul(vtpu_tc *tc, unsigned mxu, unsigned dt, unsigned acc,
                     unsigned va)
 {
     vtpu_mxu *m = tc->mxu;
+    unsigned prec = dt; /* XTPU_PREC_* of f32 operands */
+    if (dt == XTPU_PREC_HIGH || dt == XTPU_PREC_DEFAULT)
+        dt = XTPU_DT_F32;
     mxu_unit *u = unit(tc, mxu, "mxu.matmul");
     if (!u)
         return -1;
@@ -235,7 +318,7 @@ int vtpu_mxu_matmul(vtpu_tc *tc, unsigned mxu, unsigned dt, unsigned acc,
     unsigned ld = kb * L, N = nb * L;
     for (unsigned j = 0; j < kb; j++)
         widen(&tc->vpu->v[va + j], dt, m->lhs + j * L, ld);
-    vtpu_mxu_gemm(m->lhs, ld, u->rhs, m->dim, m->prod, N, R, K, N);
+    product(m, u, prec, ld, R, K, N);
 
     /* row group g, column block cb -> accumulator acc + g * nb + cb */
     for (unsigned g = 0; g < R / VTPU_SUBLANES; g++) {

@@ -25,6 +25,8 @@ static inline unsigned vtpu_mxu_rows(unsigned dt)
 
 int vtpu_mxu_push(vtpu_tc *tc, unsigned mxu, unsigned dt, unsigned cb,
                   unsigned va);
+/* dt: XTPU_DT_* or, for f32 operands, XTPU_PREC_HIGH / XTPU_PREC_DEFAULT
+ * (XTPU_PREC_HIGHEST is XTPU_DT_F32). */
 int vtpu_mxu_matmul(vtpu_tc *tc, unsigned mxu, unsigned dt, unsigned acc,
                     unsigned va);
 int vtpu_mxu_pop(vtpu_tc *tc, unsigned mxu, unsigned acc, unsigned vd);

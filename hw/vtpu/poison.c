@@ -67,9 +67,10 @@ typedef struct poison_event {
 
 struct vtpu_poison {
     vtpu_chip *chip;
-    poison_event first_load[VTPU_MAX_TCS], last_store[VTPU_MAX_TCS];
-    uint8_t *hbm;                /* hbm_size bytes */
-    uint8_t *vmem[VTPU_MAX_TCS]; /* vmem_size / 4 */
+    /* [VTPU_SHARED_OWNER]: VMEM_SHARED (vmem_shared_size / 4) */
+    poison_event first_load[VTPU_MAX_TCS + 1], last_store[VTPU_MAX_TCS + 1];
+    uint8_t *hbm;                    /* hbm_size bytes */
+    uint8_t *vmem[VTPU_MAX_TCS + 1]; /* vmem_size / 4 */
     uint8_t *smem[VTPU_MAX_TCS]; /* smem_size */
 };
 
@@ -84,6 +85,8 @@ vtpu_poison *vtpu_poison_new(vtpu_chip *chip)
         p->vmem[t] = vtpu_map_lazy(cfg->vmem_size / 4);
         p->smem[t] = vtpu_map_lazy(cfg->smem_size);
     }
+    if (cfg->vmem_shared_size)
+        p->vmem[VTPU_SHARED_OWNER] = vtpu_map_lazy(cfg->vmem_shared_size / 4);
     return p;
 }
 
@@ -97,6 +100,8 @@ void vtpu_poison_free(vtpu_poison *p)
         vtpu_unmap_lazy(p->vmem[t], cfg->vmem_size / 4);
         vtpu_unmap_lazy(p->smem[t], cfg->smem_size);
     }
+    if (p->vmem[VTPU_SHARED_OWNER])
+        vtpu_unmap_lazy(p->vmem[VTPU_SHARED_OWNER], cfg->vmem_shared_size / 4);
     g_free(p);
 }
 
@@ -124,6 +129,12 @@ void vtpu_poison_run_begin(vtpu_poison *p, unsigned ntcs)
         p->first_load[t].valid = p->last_store[t].valid = false;
         vtpu_zero_lazy(p->smem[t], tc->smem_size);
         memset(p->smem[t], 1, img < tc->smem_size ? img : tc->smem_size);
+    }
+    if (p->vmem[VTPU_SHARED_OWNER]) {
+        vtpu_zero_lazy(p->vmem[VTPU_SHARED_OWNER],
+                       chip->cfg.vmem_shared_size / 4);
+        p->first_load[VTPU_SHARED_OWNER].valid = false;
+        p->last_store[VTPU_SHARED_OWNER].valid = false;
     }
 }
 
@@ -327,9 +338,10 @@ void vtpu_poison_vload(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
     if (!m)
         return;
     m += r->off / 4;
+    uint8_t *mem = r->tc == VTPU_SHARED_OWNER ? p->chip->vmem_shared : tc->vmem;
     for (unsigned i = 0; i < n; i++)
         if (!m[i]) {
-            memcpy(tc->vmem + r->off + 4 * i, &(uint32_t){POISON_WORD}, 4);
+            memcpy(mem + r->off + 4 * i, &(uint32_t){POISON_WORD}, 4);
             if (!p->first_load[r->tc].valid)
                 note(&p->first_load[r->tc], tc, r, 4ull * n);
         }

@@ -136,7 +136,8 @@ struct vtpu_race {
     unsigned bar_count[3];
     tc_clock *tcs[VTPU_MAX_TCS];
 
-    shadow hbm, vmem[VTPU_MAX_TCS], smem[VTPU_MAX_TCS];
+    /* vmem[VTPU_SHARED_OWNER]: VMEM_SHARED */
+    shadow hbm, vmem[VTPU_MAX_TCS + 1], smem[VTPU_MAX_TCS];
 };
 
 /* ------------------------------------------------------------------ */
@@ -235,6 +236,9 @@ vtpu_race *vtpu_race_new(vtpu_chip *chip)
              shadow_map(&rd->smem[t], cfg->smem_size);
         rd->tcs[t] = g_new0(tc_clock, 1);
     }
+    if (cfg->vmem_shared_size)
+        ok = ok && shadow_map(&rd->vmem[VTPU_SHARED_OWNER],
+                              cfg->vmem_shared_size / 4);
     rd->lane_of = g_new0(uint16_t, (size_t)cfg->num_tcs * cfg->num_sems);
     rd->queue = g_new0(GQueue, (size_t)cfg->num_tcs * cfg->num_sems);
     rd->nagents = VTPU_MAX_TCS;
@@ -271,6 +275,7 @@ void vtpu_race_free(vtpu_race *rd)
         shadow_unmap(&rd->vmem[t]);
         shadow_unmap(&rd->smem[t]);
     }
+    shadow_unmap(&rd->vmem[VTPU_SHARED_OWNER]);
     shadow_unmap(&rd->hbm);
     vtpu_mutex_clear(&rd->lock);
     g_free(rd);
@@ -303,6 +308,7 @@ void vtpu_race_run_begin(vtpu_race *rd, unsigned ntcs)
             shadow_drop(&rd->vmem[t]);
             shadow_drop(&rd->smem[t]);
         }
+        shadow_drop(&rd->vmem[VTPU_SHARED_OWNER]);
     }
     clear_queues(rd);
     memset(rd->bar_count, 0, sizeof(rd->bar_count));

@@ -48,6 +48,10 @@ const char *vtpu_region_kind_name(const vtpu_region *r)
         return "block buffer 0";
     case VTPU_RK_BUF1:
         return "block buffer 1";
+    case VTPU_RK_BUF2:
+        return "block buffer 2";
+    case VTPU_RK_BUF3:
+        return "block buffer 3";
     case VTPU_RK_ZERO:
         return "zero-padding block";
     case VTPU_RK_ARRAY:

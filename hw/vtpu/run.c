@@ -188,6 +188,9 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
     atomic_fetch_and(&chip->stop, VTPU_STOP_ABORT);
     atomic_init(&ctx.first_fault, -1);
     vtpu_sync_begin(chip, ntcs);
+    /* VMEM_SHARED starts each run zeroed, as every TC's own VMEM does. */
+    if (chip->vmem_shared)
+        vtpu_zero_lazy(chip->vmem_shared, chip->cfg.vmem_shared_size);
     for (unsigned t = 0; t < ntcs; t++) {
         vtpu_tc *tc = chip->tcs[t];
         vtpu_tc_reset(tc, ntcs);

@@ -207,10 +207,19 @@ static void describe(vtpu_sync *s, bool compact)
                          compact ? "%sTC%u:bar%s" : "%sTC%u at barrier%s", sep,
                          i, at);
             break;
-        case W_DONE:
-            k = snprintf(s->detail + pos, len - pos,
-                         compact ? "%sTC%u:exit" : "%sTC%u exited", sep, i);
+        case W_DONE: {
+            /* A TC that ended with an error (a kernel that failed) is
+             * usually why the others wait: say so. */
+            const vtpu_tc *t = s->chip->tcs[i];
+            int code = t->state == VTPU_TC_EXITED ? t->exit_code : 0;
+            if (code && !compact)
+                k = snprintf(s->detail + pos, len - pos,
+                             "%sTC%u exited with code %d", sep, i, code);
+            else
+                k = snprintf(s->detail + pos, len - pos,
+                             compact ? "%sTC%u:exit" : "%sTC%u exited", sep, i);
             break;
+        }
         case W_RUNNING: /* not in a deadlock */
             break;
         }

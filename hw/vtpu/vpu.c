@@ -727,6 +727,12 @@ CLONES static void alu_select(uint32_t *d, const uint32_t *a,
     EACH d[i] = (a[i] & m[i]) | (b[i] & ~m[i]);
 }
 
+CLONES static void alu_sround(uint32_t *d, const uint32_t *a,
+                              const uint32_t *b)
+{
+    EACH d[i] = vtpu_bf16_sround(a[i], b[i]);
+}
+
 bool vtpu_vpu_alu_valid(uint32_t raw)
 {
     unsigned f7 = XTPU_FUNCT7(raw), t = XTPU_FUNCT3(raw);
@@ -752,6 +758,8 @@ bool vtpu_vpu_alu_valid(uint32_t raw)
         return t == 0;
     case XTPU_VPACK:
         return t <= XTPU_PACK_I8;
+    case XTPU_VSROUND:
+        return t == 0;
     case XTPU_VCMP_F32:
     case XTPU_VCMP_I32:
     case XTPU_VCMP_U32:
@@ -810,6 +818,9 @@ void vtpu_vpu_alu(vtpu_vpu *p, uint32_t raw)
     case XTPU_VUNPACK:
         unpack(t, w, a);
         memcpy(d, w, sizeof(vtpu_vreg));
+        return;
+    case XTPU_VSROUND:
+        alu_sround(d, a, b);
         return;
     case XTPU_VPOW:
         vtpu_vmath_pow((float *)w, (const float *)a, (const float *)b);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "prng.h"
 #include "xtpu-encoding.h"
 
 #define VTPU_N VTPU_VREG_ELEMS
@@ -32,6 +33,7 @@ typedef union vtpu_vreg {
 struct vtpu_vpu {
     vtpu_vreg v[VTPU_NUM_VREGS];
     uint32_t m[VTPU_NUM_MASKS][VTPU_N]; /* 0 or ~0 per element */
+    vtpu_prng prng; /* PRNG.SEED / VRAND (prng.h); zero = seed (0, 0) */
     /* Scratch for operations whose result must not overwrite an input
      * before it has been read (cross-lane ops, 128x128 transposes). */
     vtpu_vreg tmp[16];
@@ -81,6 +83,24 @@ static inline uint32_t vtpu_bf16_from_f32(uint32_t u)
     uint32_t r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
     uint32_t nan = (u >> 16) | 0x40u;
     return (u & 0x7FFFFFFFu) > 0x7F800000u ? nan : r;
+}
+
+/*
+ * f32 -> bf16 bits (in the high half of an f32; low half zero), rounded
+ * stochastically with the random bits r (VSROUND.BF16): the 16 bits the
+ * rounding drops are added to the high 16 bits of r and the carry, if
+ * any, rounds the magnitude up.  So x rounds away from zero with
+ * probability (dropped bits) / 2^16 and the mean is x (unbiased, up to
+ * 2^-16 of an ulp).  Exact bf16 values, +-0 and infinities are kept; a
+ * NaN becomes a quiet NaN as in VPACK; a magnitude above the largest
+ * finite bf16 may round to infinity.
+ */
+static inline uint32_t vtpu_bf16_sround(uint32_t u, uint32_t r)
+{
+    uint32_t t = (u + (r >> 16)) & 0xFFFF0000u;
+    uint32_t nan = (u | 0x00400000u) & 0xFFFF0000u;
+    t = (u & 0x7FFFFFFFu) >= 0x7F800000u ? u & 0xFFFF0000u : t;
+    return (u & 0x7FFFFFFFu) > 0x7F800000u ? nan : t;
 }
 
 #endif /* VTPU_VPU_H */

@@ -65,6 +65,10 @@ static bool vxfer_valid(uint32_t raw)
         return f3 <= XTPU_MTOV_F32 && rs1 < M && rs2 == 0;
     case XTPU_MCOUNT:
         return f3 == 0 && rs1 < M && rs2 == 0;
+    case XTPU_PRNG_SEED:
+        return f3 == 0 && rd == 0;
+    case XTPU_VRAND:
+        return f3 == 0 && rs1 == 0 && rs2 == 0;
     default:
         return false;
     }
@@ -78,8 +82,9 @@ static bool mxu_valid(uint32_t raw)
         return true; /* all four multiply-adds */
     switch (XTPU_FUNCT7(raw)) {
     case XTPU_MXU_PUSH:
-    case XTPU_MXU_MATMUL:
         return f3 <= XTPU_DT_I8;
+    case XTPU_MXU_MATMUL:
+        return f3 <= XTPU_PREC_DEFAULT;
     case XTPU_MXU_POP:
         return f3 == 0;
     case XTPU_MXU_CLR:
@@ -133,30 +138,37 @@ static int vmem_access(vtpu_tc *tc, uint32_t raw, bool store)
                              "both must be multiples of 4",
                              name, vr, addr, stride);
 
+    /* The whole access is in the TC's VMEM or in VMEM_SHARED, by its
+     * base address. */
+    uint8_t *vmem;
+    uint32_t win, vsize;
+    vtpu_vmem_window(tc, addr, &vmem, &win, &vsize);
+    const char *wname = win == VTPU_VMEM_BASE ? "VMEM" : "VMEM_SHARED";
+
     /* Check every row first, so that a faulting access changes nothing. */
     bool partial = false;
     for (unsigned s = 0; s < S; s++) {
         int64_t ta = (int64_t)addr + (int64_t)s * stride; /* TC address */
-        int64_t off = ta - VTPU_VMEM_BASE;
-        if (VTPU_LIKELY(off >= 0 && off + ROW_BYTES <= tc->vmem_size))
+        int64_t off = ta - win;
+        if (VTPU_LIKELY(off >= 0 && off + ROW_BYTES <= vsize))
             continue;
         if (!m)
             return vtpu_tc_fault(
                 tc, VTPU_ERR_OOB, VTPU_SPACE_VMEM, (uint32_t)ta, ROW_BYTES,
-                "%s v%u: sublane %u at 0x%08x (+%u bytes) is outside VMEM "
+                "%s v%u: sublane %u at 0x%08x (+%u bytes) is outside %s "
                 "[0x%08x, 0x%08x) (base 0x%08x, stride %d)",
-                name, vr, s, (uint32_t)ta, ROW_BYTES, VTPU_VMEM_BASE,
-                VTPU_VMEM_BASE + tc->vmem_size, addr, stride);
+                name, vr, s, (uint32_t)ta, ROW_BYTES, wname, win, win + vsize,
+                addr, stride);
         for (unsigned l = 0; l < L; l++) {
             int64_t eo = off + 4 * (int64_t)l;
-            if (m[s * L + l] && (eo < 0 || eo + 4 > tc->vmem_size))
+            if (m[s * L + l] && (eo < 0 || eo + 4 > vsize))
                 return vtpu_tc_fault(
                     tc, VTPU_ERR_OOB, VTPU_SPACE_VMEM, (uint32_t)(ta + 4 * l),
                     4,
-                    "%s v%u: sublane %u lane %u at 0x%08x is outside VMEM "
+                    "%s v%u: sublane %u lane %u at 0x%08x is outside %s "
                     "[0x%08x, 0x%08x) (base 0x%08x, stride %d)",
-                    name, vr, s, l, (uint32_t)(ta + 4 * l), VTPU_VMEM_BASE,
-                    VTPU_VMEM_BASE + tc->vmem_size, addr, stride);
+                    name, vr, s, l, (uint32_t)(ta + 4 * l), wname, win,
+                    win + vsize, addr, stride);
         }
         partial = true;
     }
@@ -166,19 +178,18 @@ static int vmem_access(vtpu_tc *tc, uint32_t raw, bool store)
         return -1; /* a race or an uninitialised read (check.h) */
 
     for (unsigned s = 0; s < S; s++) {
-        int64_t off = (int64_t)addr + (int64_t)s * stride - VTPU_VMEM_BASE;
+        int64_t off = (int64_t)addr + (int64_t)s * stride - win;
         uint32_t *row = v + s * L;
         const uint32_t *mr = m ? m + s * L : NULL;
 
         if (!mr) {
-            uint8_t *mem = tc->vmem + off;
+            uint8_t *mem = vmem + off;
             if (store)
                 memcpy(mem, row, ROW_BYTES);
             else
                 memcpy(row, mem, ROW_BYTES);
-        } else if (!partial ||
-                   (off >= 0 && off + ROW_BYTES <= tc->vmem_size)) {
-            uint8_t *mem = tc->vmem + off;
+        } else if (!partial || (off >= 0 && off + ROW_BYTES <= vsize)) {
+            uint8_t *mem = vmem + off;
             uint32_t w[L];
             memcpy(w, mem, ROW_BYTES);
             if (store) {
@@ -194,7 +205,7 @@ static int vmem_access(vtpu_tc *tc, uint32_t raw, bool store)
             for (unsigned l = 0; l < L; l++) {
                 if (!mr[l])
                     continue;
-                uint8_t *mem = tc->vmem + off + 4 * l;
+                uint8_t *mem = vmem + off + 4 * l;
                 if (store)
                     memcpy(mem, &row[l], 4);
                 else
@@ -267,6 +278,12 @@ static int vxfer_exec(vtpu_tc *tc, uint32_t raw)
         return 0;
     case XTPU_MTOV:
         vtpu_vpu_mask_to_vreg(p, rd, rs1, f3);
+        return 0;
+    case XTPU_PRNG_SEED:
+        vtpu_prng_seed(&p->prng, tc->x[rs1], tc->x[rs2]);
+        return 0;
+    case XTPU_VRAND:
+        vtpu_prng_draw(&p->prng, p->v[rd].u);
         return 0;
     default: /* XTPU_MCOUNT */
         set_x(tc, rd, vtpu_vpu_mask_count(p, rs1));

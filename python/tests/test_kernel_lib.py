@@ -268,3 +268,62 @@ def test_topk_and_take(lib, rng, chip):
     got = lib.take_last_32(src, idx, grid=chip.num_tcs, dims='parallel',
                            out_shape=(5, 17))
     np.testing.assert_array_equal(got, np.take_along_axis(src, want, -1))
+
+
+@pytest.mark.parametrize('n', [0, 1, 5, 11])
+def test_gather_rows_n_dynamic_grid(lib, rng, n):
+    # The grid's first extent is scalar 0 (n), known only at launch; the
+    # rows past n row blocks are left as they were (o comes zeroed).
+    x = rand(rng, (80, 256))
+    idx = rng.integers(0, 10, n).astype(np.int32)
+    o = lib.gather_rows_n(x, grid=('s0', 2), scalars=[n, *idx],
+                          dims='parallel', out_shape=(96, 256))
+    want = np.zeros((96, 256), np.float32)
+    for i, b in enumerate(idx):
+        want[8 * i:8 * i + 8] = x[8 * b:8 * b + 8]
+    np.testing.assert_array_equal(o[:8 * n], want[:8 * n])
+    assert lib.gather_rows_n.last_stats.steps == 2 * n
+
+
+def test_gather_rows_n_bad_scalar(lib):
+    import vtpu
+    x = np.zeros((16, 128), np.float32)
+    with pytest.raises(vtpu.VtpuError, match=r"grid dimension 0 is scalar 0 = "
+                       r"-1, a negative extent"):
+        lib.gather_rows_n(x, grid=('s0', 1), scalars=[-1], out_shape=(8, 128))
+    with pytest.raises(vtpu.UsageError, match=r"is neither an extent nor"):
+        lib.gather_rows_n(x, grid=('sx', 1), scalars=[1], out_shape=(8, 128))
+
+
+@pytest.mark.parametrize('kernel', ['add_sin_f32_buf1', 'add_sin_f32_buf3',
+                                    'add_sin_f32_buf4'])
+@pytest.mark.parametrize('shape', [(64, 256), (13, 200)])
+def test_add_sin_f32_buffered(lib, rng, kernel, shape):
+    x, y = rand(rng, shape), rand(rng, shape)
+    grid = (cdiv(shape[0], 8), cdiv(shape[1], 128))
+    o = lib[kernel](x, y, grid=grid, dims='parallel,parallel')
+    want = np.sin((x.astype(np.float64) + y) * 2)
+    np.testing.assert_allclose(o, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('kernel', ['conv1d_rows_f32', 'conv1d_rows_f32_buf3'])
+@pytest.mark.parametrize('shape', [(64, 128), (61, 300), (5, 128)])
+def test_conv1d_rows_halo(lib, rng, kernel, shape):
+    # element-indexed row windows with a 2-row halo each side, zero padded
+    x = rand(rng, shape, -2, 2)
+    w = rand(rng, (5,))
+    o = lib[kernel](x, grid=(cdiv(shape[0], 8), cdiv(shape[1], 128)),
+                    dims='parallel,parallel', scalars=[float(v) for v in w])
+    xp = np.pad(x, ((2, 2), (0, 0)))
+    want = np.zeros(shape, np.float32)
+    for t in range(5):  # the kernel's order: f32 products and sums
+        want = want + w[t] * xp[t:t + shape[0]]
+    np.testing.assert_array_equal(o, want)
+
+
+@pytest.mark.parametrize('rows,programs', [(1000, 3), (5, 4), (64, 1)])
+def test_scale_nested_pipeline(lib, rng, rows, programs):
+    # each program runs a nested pipeline (vtpu_emit_pipeline) over its rows
+    x = rand(rng, (rows, 128), -100, 100)
+    o = lib.scale_nested(x, grid=programs, dims='parallel')
+    np.testing.assert_array_equal(o, x * np.float32(2) + np.float32(1))

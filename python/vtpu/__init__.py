@@ -208,6 +208,24 @@ def _semantics(dims, rank):
     return out
 
 
+_GRID_SCALAR_BIT = 0x80000000  # VTPU_GRID_SCALAR (vtpu-launch.h)
+
+
+def _grid_extent(grid, g):
+    """A grid entry: an extent >= 1, or 'sI' for scalar I's value at
+    launch (a dynamic grid)."""
+    if isinstance(g, str):
+        m = re.fullmatch(r's([0-9]+)', g)
+        if not m or int(m.group(1)) >= _GRID_SCALAR_BIT:
+            raise UsageError(f'grid {grid}: {g!r} is neither an extent nor '
+                             f"'sI' (scalar I gives the extent)", _lib.EUSAGE)
+        return _GRID_SCALAR_BIT | int(m.group(1))
+    if not 1 <= int(g) < _GRID_SCALAR_BIT:
+        raise UsageError(f'grid {grid}: extents must be 1 .. 2^31 - 1',
+                         _lib.EUSAGE)
+    return int(g)
+
+
 def _check_flags(grid_order, check_revisit):
     f = _lib.F_REVISIT if check_revisit else 0
     if grid_order in (None, 'lexicographic'):
@@ -236,6 +254,8 @@ class Chip:
     cores:      TensorCores (default: the preset's)
     race:       detect data races between TCs and DMAs
     poison:     report reads of never-written VMEM/SMEM
+    buffer_bounds: 'padded' (default): a read of an edge block's padding
+                reads 0; 'logical': it is reported (KernelError)
     dma_order:  'eager' (default), 'on-wait', 'random' or 'random:SEED'
     trace:      write a Chrome/Perfetto JSON timeline of every launch to
                 this file (complete after close())
@@ -251,7 +271,7 @@ class Chip:
 
     def __init__(self, gen=None, cores=None, race=False, poison=False,
                  dma_order=None, trace=None, tag_output=False, quiet=False,
-                 **props):
+                 buffer_bounds=None, **props):
         L = _lib.lib()
         opts = []
         if gen is not None:
@@ -262,6 +282,11 @@ class Chip:
             opts.append('race=on')
         if poison:
             opts.append('poison=on')
+        if buffer_bounds is not None:
+            if buffer_bounds not in ('padded', 'logical'):
+                raise UsageError(f'buffer_bounds={buffer_bounds!r}: '
+                                 "'padded' or 'logical'", _lib.EUSAGE)
+            opts.append(f'bounds={buffer_bounds}')
         for k, v in props.items():
             opts.append(f"{k.replace('_', '-')}={v}")
         if dma_order is not None:
@@ -391,7 +416,8 @@ class Kernel:
                 in operand order (in/out operands are copied: the result
                 is returned, the argument is left alone)
     grid:       grid extents, up to 4 (an int for one dimension);
-                () = one step
+                () = one step; 'sI' takes an extent from scalar I at
+                launch (a dynamic grid, Pallas' grid from scalars)
     dims:       semantics per grid dimension, 'parallel'/'arbitrary'
                 ('p'/'a'), a sequence or one string for every dimension;
                 default all arbitrary (Pallas' default)
@@ -424,7 +450,9 @@ class Kernel:
         self.operands = tuple(
             {'role': {1: 'in', 2: 'out', 3: 'inout'}[o.role],
              'dtype': _lib.DTYPE_NAMES.get(o.dtype, 'any'),
-             'rank': o.rank, 'block': tuple(o.block[:o.rank]),
+             'rank': o.rank,
+             # element-indexed dimensions (VTPU_BLOCK_ELEMENT): extent
+             'block': tuple(b & 0x7fffffff for b in o.block[:o.rank]),
              'space': {0: 'vmem', 1: 'smem', 2: 'any'}.get(o.space, '?')}
             for o in ops[:n.value])
         self._roles = [ops[i].role for i in range(n.value)]
@@ -544,10 +572,7 @@ class Kernel:
         L = self._launch
         L.grid_rank = len(grid)
         for d, (g, s) in enumerate(zip(grid, _semantics(dims, len(grid)))):
-            if int(g) < 1:
-                raise UsageError(f'grid {grid}: extents must be >= 1',
-                                 _lib.EUSAGE)
-            L.grid[d] = g
+            L.grid[d] = _grid_extent(grid, g)
             L.semantics[d] = s
         if isinstance(scalars, (int, np.integer, float)):
             scalars = (scalars,)

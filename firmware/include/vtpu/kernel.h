@@ -75,6 +75,8 @@ typedef struct vtpu_kctx {
     uint32_t tc, num_tcs;
     const vtpu_kernel_entry *kernel;
     const vtpu_launch *launch;
+    const struct vtpu_kctx *outer; /* in a nested pipeline: the body's
+                                      context that started it; else NULL */
 } vtpu_kctx;
 
 /* TC address of operand i's current block (VMEM or SMEM): the address to
@@ -108,6 +110,24 @@ static inline uint32_t vtpu_num_programs(const vtpu_kctx *k, unsigned d)
     return k->grid[d];
 }
 
+/* The grid point as one number, its index in lexicographic order
+ * (0 .. number of grid points - 1): the same whichever TC runs it. */
+static inline uint32_t vtpu_program_index(const vtpu_kctx *k)
+{
+    uint32_t n = 0;
+    for (unsigned d = 0; d < VTPU_MAX_GRID_DIMS; d++)
+        n = n * k->grid[d] + (uint32_t)k->idx[d];
+    return n;
+}
+
+/* pltpu.prng_seed(seed, <the grid point>): key this TC's generator with
+ * (seed, vtpu_program_index(k)), so every grid point draws its own
+ * stream, the same on any number of TCs (docs/isa.md, "Random numbers"). */
+static inline void vtpu_prng_seed_grid(const vtpu_kctx *k, uint32_t seed)
+{
+    PRNG_SEED(seed, vtpu_program_index(k));
+}
+
 /* Scalar-prefetch value i (the caller knows how many were passed). */
 static inline int32_t vtpu_scalar(const vtpu_kctx *k, unsigned i)
 {
@@ -120,6 +140,19 @@ static inline int32_t vtpu_scalar(const vtpu_kctx *k, unsigned i)
  * writes the status record and exits with VTPU_LERR_KERNEL_FAIL.
  */
 void vtpu_fail(const vtpu_kctx *k, const char *msg) __attribute__((noreturn));
+
+/*
+ * VMEM_SHARED (pltpu.VMEM_SHARED): the chip's one shared vector memory,
+ * the same bytes for every TC, at TC addresses VTPU_VMEM_SHARED_BASE ..
+ * + the chip's vmem-shared size (1 MiB by default).  Reached like VMEM:
+ * VLD/VST and DMAs (vtpu_vmem(), vtpu_copy_in/out).  Nothing orders the
+ * TCs' accesses but semaphores and the barrier; --race checks them.
+ * The kernel owns the layout: this is byte `off` of it.
+ */
+static inline uint32_t vtpu_vmem_shared(uint32_t off)
+{
+    return VTPU_VMEM_SHARED_BASE + off;
+}
 
 /* ------------------------------------------------------------------ */
 /* Async copies for ANY operands (pltpu.make_async_copy)                */
@@ -181,6 +214,33 @@ typedef void (*vtpu_index_map_fn)(const int32_t *g, const int32_t *s,
                                   int32_t *b);
 typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
 
+/*
+ * pltpu.emit_pipeline: a nested pipeline a body runs over ANY operands,
+ * with its own grid and block specs, on the same runtime code as the
+ * launch's (docs/kernels.md, "Nested pipelines").  Nested operand i walks
+ * kernel operand src[i] (memory space ANY), or rows row_start[i] ..
+ * row_start[i] + rows[i] - 1 of it when rows[i] is not 0 (x_ref.at[a:b]
+ * along the first dimension); operands[i] is a VMEM/SMEM block spec
+ * (VTPU_IN, VTPU_OUT_BUF, ...; dtype 0 = the array's).  `body` runs once
+ * per nested grid point, lexicographic order, with a context whose refs,
+ * program ids and operand geometry are the nested pipeline's (scalars and
+ * scratch are the kernel's; k->outer the caller's context).  Buffers and
+ * semaphores come above the launch's and are released on return; all
+ * nested copies are finished when it returns.
+ */
+typedef struct vtpu_pipeline {
+    uint8_t grid_rank; /* 1..4 */
+    uint8_t num_operands;
+    uint32_t grid[VTPU_MAX_GRID_DIMS];
+    vtpu_body_fn body;
+    uint8_t src[VTPU_MAX_OPERANDS];
+    uint32_t row_start[VTPU_MAX_OPERANDS];
+    uint32_t rows[VTPU_MAX_OPERANDS];
+    vtpu_operand_spec operands[VTPU_MAX_OPERANDS];
+} vtpu_pipeline;
+
+void vtpu_emit_pipeline(const vtpu_kctx *k, const vtpu_pipeline *p);
+
 #define VTPU_UNUSED_ __attribute__((unused))
 
 /* Define an index map: VTPU_INDEX_MAP(name, g, s, b) { b[0] = ...; } */
@@ -210,16 +270,38 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
  * outputs from it (vtpu-run needs no --out-shape for such an output). */
 #define VTPU_OPERAND_EX(role_, space_, dtype_, map_, shape_like_, dtype_like_, \
                         ...)                                                   \
+    VTPU_OPERAND_BUF(role_, space_, dtype_, map_, shape_like_, dtype_like_, 0, \
+                     __VA_ARGS__)
+
+/* The most general form: with the number of block buffers, 1 to
+ * VTPU_MAX_BUFFERS, 0 = the default 2 (pl.Buffered(n)): the runtime
+ * keeps up to n - 1 of an input's next blocks in flight while the body
+ * runs; 1 = no overlap (each block is copied in when its step starts, an
+ * output's copied back before the next block may use the buffer). */
+#define VTPU_OPERAND_BUF(role_, space_, dtype_, map_, shape_like_,             \
+                         dtype_like_, buffers_, ...)                           \
     {                                                                          \
         .role = (role_), .space = (space_), .dtype = (dtype_),                 \
         .rank = VTPU_NARGS(__VA_ARGS__), .block = {__VA_ARGS__},               \
         .index_map = VTPU_CODE_ADDR(map_), .shape_like = (shape_like_),        \
-        .dtype_like = (dtype_like_)                                            \
+        .dtype_like = (dtype_like_), .buffers = (buffers_)                     \
     }
+
+/* VMEM blocks with n buffers (BlockSpec(..., pipeline_mode=Buffered(n))) */
+#define VTPU_IN_BUF(n, dtype, map, ...)                                        \
+    VTPU_OPERAND_BUF(VTPU_ROLE_IN, VTPU_MS_VMEM, dtype, map, VTPU_LIKE_NONE,   \
+                     VTPU_LIKE_NONE, n, __VA_ARGS__)
+#define VTPU_OUT_BUF(n, dtype, map, ...)                                       \
+    VTPU_OPERAND_BUF(VTPU_ROLE_OUT, VTPU_MS_VMEM, dtype, map, VTPU_LIKE_NONE,  \
+                     VTPU_LIKE_NONE, n, __VA_ARGS__)
 
 /* dtype_like for an operand "like operand i": its dtype too, unless the
  * kernel fixes the dtype. */
 #define VTPU_DTYPE_LIKE_(dtype_, i) ((dtype_) ? VTPU_LIKE_NONE : VTPU_LIKE(i))
+
+/* A block dimension of n elements whose index-map value is an element
+ * offset (pl.Element(n)): overlapping windows, halos. */
+#define VTPU_ELEMENT(n) (VTPU_BLOCK_ELEMENT | (uint32_t)(n))
 
 /* VMEM blocks (BlockSpec) */
 #define VTPU_IN(dtype, map, ...)                                               \
@@ -260,6 +342,15 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
  * puts the kernel into the module's table (section .vtpu.kernels) as the
  * global symbol vtpu_kernel_<name>; a host launches it by that name.
  */
+/*
+ * VTPU_CORE_KERNEL(name, body, .operands = {VTPU_ANY(...), ...}, ...):
+ * a per-core kernel (pl.core_map over a TensorCore mesh).  The body runs
+ * once on every TC of the launch with k->tc = the core id, k->num_tcs =
+ * the number of cores; no grid (launch grid rank 0), only ANY operands.
+ */
+#define VTPU_CORE_KERNEL(name_, body_, ...)                                    \
+    VTPU_KERNEL(name_, body_, .flags = VTPU_KERNEL_F_CORE_MAP, __VA_ARGS__)
+
 #define VTPU_KERNEL(name_, body_, ...)                                         \
     _Static_assert(sizeof(#name_) <= VTPU_KERNEL_NAME_LEN,                     \
                    "kernel name too long");                                    \

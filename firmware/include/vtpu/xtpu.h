@@ -93,6 +93,11 @@
 #define VPOW(vd, va, vb) XTPU_V0_(XTPU_VPOW, XTPU_T_F32, vd, va, vb)
 #define VMOV(vd, va) VOR(vd, va, va)
 
+/* vd = va (f32) rounded stochastically to bf16 with the random bits vb
+ * (VRAND), as an f32 whose low 16 bits are 0: VPACK_BF16 of two such
+ * vregs is exact (pltpu.stochastic_round) */
+#define VSROUND_BF16(vd, va, vb) XTPU_V0_(XTPU_VSROUND, 0, vd, va, vb)
+
 /* packing: vd = pack(va = first half, vb = second half) */
 #define VPACK_BF16(vd, va, vb) XTPU_V0_(XTPU_VPACK, XTPU_PACK_BF16, vd, va, vb)
 #define VPACK_I16(vd, va, vb) XTPU_V0_(XTPU_VPACK, XTPU_PACK_I16, vd, va, vb)
@@ -270,6 +275,17 @@
         xtpu_r_;                                                             \
     })
 
+/* random numbers (Philox4x32-10, docs/isa.md "Random numbers"):
+ * PRNG_SEED keys this TC's generator with (seed, stream) and restarts its
+ * draw counter (pltpu.prng_seed); VRAND(vd) fills vd with the next 1024
+ * random 32-bit words (pltpu.prng_random_bits) */
+#define PRNG_SEED(seed, stream)                                              \
+    __asm__ volatile(".insn r %0, 0, %1, x0, %2, %3"                         \
+                     :                                                       \
+                     : "i"(XTPU_OPC_VXFER), "i"(XTPU_PRNG_SEED),             \
+                       "r"((uint32_t)(seed)), "r"((uint32_t)(stream)))
+#define VRAND(vd) XTPU_RRR_(XTPU_OPC_VXFER, 0, XTPU_VRAND, vd, 0, 0)
+
 /* ------------------------------------------------------------------ */
 /* custom-2: MXU                                                         */
 /* ------------------------------------------------------------------ */
@@ -290,6 +306,10 @@
     XTPU_RRR_(XTPU_OPC_MXU, XTPU_DT_BF16, XTPU_MXU_MATMUL, acc, va, mxu)
 #define MXU_MATMUL_I8(acc, va, mxu)                                          \
     XTPU_RRR_(XTPU_OPC_MXU, XTPU_DT_I8, XTPU_MXU_MATMUL, acc, va, mxu)
+/* f32 LHS x staged f32 RHS at precision prec: DEFAULT (one bf16 pass),
+ * HIGH (bf16x3) or HIGHEST (f32, = MXU_MATMUL_F32), as lax.Precision */
+#define MXU_MATMUL_F32P(prec, acc, va, mxu)                                  \
+    XTPU_RRR_(XTPU_OPC_MXU, XTPU_PREC_##prec, XTPU_MXU_MATMUL, acc, va, mxu)
 /* vd = accumulator acc, which becomes empty */
 #define MXU_POP(vd, acc, mxu)                                                \
     XTPU_RRR_(XTPU_OPC_MXU, 0, XTPU_MXU_POP, vd, acc, mxu)

@@ -30,6 +30,7 @@
 
 #define VTPU_MAX_GRID_DIMS 4    /* grid rank */
 #define VTPU_MAX_OPERANDS 16    /* operands of one kernel */
+#define VTPU_MAX_BUFFERS 4      /* block buffers of one operand (Buffered) */
 #define VTPU_MAX_RANK 4         /* rank of an operand array / block */
 #define VTPU_INLINE_SCALARS 16  /* scalar-prefetch values carried inline */
 #define VTPU_KERNEL_NAME_LEN 32 /* bytes, including the terminating NUL */
@@ -94,6 +95,48 @@ enum vtpu_role {
     (VTPU_LAUNCH_F_STATUS | VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT |  \
      0xffff0000u)
 
+/*
+ * vtpu_launch.grid[d]: an extent, or (top bit set) the index of the
+ * scalar-prefetch value that gives it at launch (Pallas: a grid given by
+ * scalars).  Static extents are therefore below 2^31.  The TC runtime
+ * (and the host runtime, before it runs anything) reads the value, which
+ * must be 0 .. 2^31 - 1; 0 means no grid points (nothing runs, outputs
+ * stay as they are); the product of the extents stays below 2^32.
+ */
+#define VTPU_GRID_SCALAR_BIT 0x80000000u
+#define VTPU_GRID_SCALAR(i) (VTPU_GRID_SCALAR_BIT | (uint32_t)(i))
+#define VTPU_GRID_IS_SCALAR(g) (((g) & VTPU_GRID_SCALAR_BIT) != 0)
+#define VTPU_GRID_SCALAR_INDEX(g) ((g) & ~VTPU_GRID_SCALAR_BIT)
+
+/* Why a grid extent cannot be resolved (vtpu_grid_extent). */
+enum vtpu_grid_err {
+    VTPU_GRID_OK = 0,
+    VTPU_GRID_ZERO = 1,     /* a static extent of 0 */
+    VTPU_GRID_NO_SCALAR = 2, /* names a scalar past num_scalars */
+    VTPU_GRID_NEGATIVE = 3, /* the scalar is negative */
+};
+
+/* The extent of grid dimension value g (VTPU_GRID_SCALAR or a number)
+ * given the launch's scalars; one definition for the TC runtime and the
+ * host runtime, so both refuse the same launches. */
+static inline enum vtpu_grid_err vtpu_grid_extent(uint32_t g,
+                                                  const int32_t *scalars,
+                                                  uint32_t num_scalars,
+                                                  uint32_t *out)
+{
+    if (!VTPU_GRID_IS_SCALAR(g)) {
+        *out = g;
+        return g ? VTPU_GRID_OK : VTPU_GRID_ZERO;
+    }
+    uint32_t i = VTPU_GRID_SCALAR_INDEX(g);
+    if (i >= num_scalars)
+        return VTPU_GRID_NO_SCALAR;
+    if (scalars[i] < 0)
+        return VTPU_GRID_NEGATIVE;
+    *out = (uint32_t)scalars[i];
+    return VTPU_GRID_OK;
+}
+
 /* One operand array in HBM: dense, row-major (C order). */
 typedef struct vtpu_launch_operand {
     uint64_t hbm;      /*  0: HBM byte offset of element (0, ..., 0) */
@@ -114,7 +157,8 @@ typedef struct vtpu_launch {
     uint8_t num_operands; /*  17: must equal the kernel's */
     uint8_t semantics[4]; /*  18: enum vtpu_dim_semantics, per grid dim */
     uint16_t num_sems;    /*  22: semaphores per TC; 0 = unchecked */
-    uint32_t grid[4];     /*  24: grid extents, >= 1; entries >= rank: 0 */
+    uint32_t grid[4];     /*  24: grid extents, >= 1, or VTPU_GRID_SCALAR(i);
+                                  entries >= rank: 0 */
     uint32_t num_scalars; /*  40: scalar-prefetch values (int32) */
     uint32_t vmem_size;   /*  44: VMEM bytes per TC; 0 = unchecked */
     uint64_t scalars_hbm; /*  48: where they are if > 16, else 0 */
@@ -140,10 +184,15 @@ typedef struct vtpu_launch_status {
     uint64_t bytes_in;   /*  24: bytes of those copies (padding excluded) */
     uint64_t bytes_out;  /*  32 */
     uint64_t loop_insns; /*  40: instructions in the grid loop (body too) */
-    char message[464];   /*  48: the error line, NUL-terminated; "" if ok.
+    char message[456];   /*  48: the error line, NUL-terminated; "" if ok.
                                  Every line the runtime makes fits; a
                                  vtpu_fail() text too long for it ends in
                                  "..." here (the TC's stderr has it all) */
+    uint32_t max_prefetch; /* 504: most block copies in (HBM -> local) for
+                                   later steps in flight when a body
+                                   started: at most the sum of (buffers
+                                   - 1) over the inputs */
+    uint32_t reserved;   /* 508: 0 */
 } vtpu_launch_status;    /* 512 bytes */
 
 /* Exit codes / status codes of the TC runtime.  A kernel's own exit codes
@@ -237,16 +286,29 @@ static inline const char *vtpu_launch_err_name(uint32_t code)
 #define VTPU_LIKE(i) ((uint8_t)((i) + 1))
 #define VTPU_LIKE_NONE 0
 
+/*
+ * vtpu_operand_spec.block[d] with this bit set (pl.Element): the index map
+ * gives dimension d as the element offset of the block's first element,
+ * not as a block index, so blocks may overlap (halos) or start anywhere.
+ * The offset may be negative or run past the array, as long as the block
+ * overlaps it: elements outside the array read as zeros (inputs) and are
+ * not written (outputs).  The low bits are the block's extent (>= 1).
+ */
+#define VTPU_BLOCK_ELEMENT 0x80000000u
+
 typedef struct vtpu_operand_spec {
     uint8_t role;       /*  0: enum vtpu_role; 0 ends the list */
     uint8_t space;      /*  1: enum vtpu_mem_space */
     uint8_t dtype;      /*  2: enum vtpu_dtype; 0 = any */
     uint8_t rank;       /*  3: block rank = array rank; 0 = any (ANY only) */
-    uint32_t block[4];  /*  4: block shape in elements; VTPU_FULL */
+    uint32_t block[4];  /*  4: block shape in elements; VTPU_FULL;
+                                | VTPU_BLOCK_ELEMENT: element-indexed */
     uint32_t index_map; /* 20: TC address of the index map, 0 = zeros */
     uint8_t shape_like; /* 24: VTPU_LIKE(i): the shape of operand i; 0 */
     uint8_t dtype_like; /* 25: VTPU_LIKE(i): the dtype of operand i; 0 */
-    uint16_t reserved;  /* 26: 0 */
+    uint8_t buffers;    /* 26: block buffers, 1..VTPU_MAX_BUFFERS; 0 = 2
+                                (pl.Buffered(n); VMEM/SMEM only) */
+    uint8_t reserved;   /* 27: 0 */
 } vtpu_operand_spec;    /* 28 bytes */
 
 typedef struct vtpu_kernel_entry {
@@ -260,7 +322,20 @@ typedef struct vtpu_kernel_entry {
     uint16_t num_sems;               /* 52: semaphores for the body (0..n-1) */
     uint16_t num_scalars;            /* 54: minimum scalar-prefetch values */
     vtpu_operand_spec operands[VTPU_MAX_OPERANDS]; /* 56 */
-} vtpu_kernel_entry;                               /* 504 bytes */
+    uint32_t flags;                                /* 504: VTPU_KERNEL_F_* */
+    uint32_t reserved;                             /* 508: 0 */
+} vtpu_kernel_entry;                               /* 512 bytes */
+
+/*
+ * vtpu_kernel_entry.flags.  CORE_MAP: a per-core kernel (Pallas'
+ * pl.core_map over a TensorCore mesh): no grid pipeline; every TC of
+ * the launch calls the body exactly once, with k->tc its core id and
+ * k->num_tcs the mesh size.  Operands must be memory space ANY and the
+ * grid rank 0; TCs meet in the body with semaphores (sem.signal.tc) or
+ * the barrier and share data through HBM or VMEM_SHARED
+ * (docs/kernels.md, "Per-core kernels").
+ */
+#define VTPU_KERNEL_F_CORE_MAP 0x1u
 
 /* ------------------------------------------------------------------ */
 /* The progress mailbox (TC -> debuggers and the host, in SMEM)         */
@@ -343,6 +418,8 @@ enum vtpu_region_kind {
     VTPU_RK_ZERO = 2,    /* ... zero padding of edge blocks (runtime's) */
     VTPU_RK_ARRAY = 3,   /* an operand's whole array in HBM */
     VTPU_RK_SCRATCH = 4, /* scratch_vmem / scratch_smem */
+    VTPU_RK_BUF2 = 5,    /* an operand's block buffer 2 (Buffered(3+)) */
+    VTPU_RK_BUF3 = 6,    /* ... buffer 3 (Buffered(4)) */
 };
 
 typedef struct vtpu_region {
@@ -358,7 +435,7 @@ typedef struct vtpu_region {
     uint8_t itemsize;  /* 40: bytes per element; 0 for scratch */
     uint8_t reserved[7]; /* 41 */
 } vtpu_region;         /* 48 bytes, dense row-major elements */
-#define VTPU_MAX_REGIONS (2 + 4 * VTPU_MAX_OPERANDS)
+#define VTPU_MAX_REGIONS (2 + (2 + VTPU_MAX_BUFFERS) * VTPU_MAX_OPERANDS)
 
 static inline const char *vtpu_mailbox_phase_name(uint32_t phase)
 {
@@ -393,8 +470,11 @@ _Static_assert(sizeof(vtpu_operand_spec) == 28, "operand spec size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, index_map) == 20, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, shape_like) == 24, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, dtype_like) == 25, "layout");
-_Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, reserved) == 26, "layout");
-_Static_assert(sizeof(vtpu_kernel_entry) == 504, "kernel entry size");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, buffers) == 26, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_operand_spec, reserved) == 27, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, max_prefetch) == 504,
+               "layout");
+_Static_assert(sizeof(vtpu_kernel_entry) == 512, "kernel entry size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, body) == 40, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, operands) == 56, "layout");
 _Static_assert(sizeof(vtpu_mailbox) == 96, "mailbox size");

@@ -12,6 +12,10 @@
  *   0x1000_0000  SMEM  scalar data: .data/.bss/stack, launch parameters;
  *                      scalar loads/stores, vector-free
  *   0x2000_0000  VMEM  vector memory: only vector loads/stores, MXU and DMA
+ *   0x3c00_0000  VMEM_SHARED  one vector memory of the chip, the same bytes
+ *                      for every TC (Pallas' VMEM_SHARED); reached like VMEM
+ *                      (vector loads/stores, DMA with space VMEM); absent
+ *                      when vmem-shared is 0
  *
  * HBM is not in the TC's address space at all: only DMA reaches it, with
  * 64-bit byte offsets.  Semaphores are addressed by index.
@@ -24,7 +28,12 @@
 #define VTPU_SMEM_BASE 0x10000000u
 #define VTPU_SMEM_MAX 0x10000000u
 #define VTPU_VMEM_BASE 0x20000000u
-#define VTPU_VMEM_MAX 0x20000000u /* up to 512 MiB */
+#define VTPU_VMEM_MAX 0x20000000u /* the VMEM window */
+/* The top 64 MiB of the window is the chip's shared VMEM, so a TC's own
+ * VMEM has at most 448 MiB. */
+#define VTPU_VMEM_SHARED_BASE 0x3c000000u
+#define VTPU_VMEM_SHARED_MAX 0x04000000u
+#define VTPU_VMEM_PRIVATE_MAX (VTPU_VMEM_SHARED_BASE - VTPU_VMEM_BASE)
 
 #define VTPU_MAX_TCS 8
 #define VTPU_MAX_SEMS 4096

@@ -54,6 +54,7 @@
 #define XTPU_VSRA 0x0B   /* funct3 = 0 */
 #define XTPU_VPOW 0x0C   /* f32 */
 #define XTPU_VPACK 0x0D  /* funct3 = XTPU_PACK_* */
+#define XTPU_VSROUND 0x0E /* funct3 0: va f32 -> bf16 (as f32), random vb */
 /* compares: rd = mask register md (0..7), funct3 = XTPU_CMP_* */
 #define XTPU_VCMP_F32 0x10
 #define XTPU_VCMP_I32 0x11
@@ -124,6 +125,8 @@
 #define XTPU_MFROMV 0x19 /* md(rd) = va(rs1) != 0 */
 #define XTPU_MTOV 0x1A   /* vd(rd) = ma(rs1) as funct3 = XTPU_MTOV_* */
 #define XTPU_MCOUNT 0x1B /* x[rd] = number of true elements of ma(rs1) */
+#define XTPU_PRNG_SEED 0x1C /* key = (x[rs1], x[rs2]), draws = 0; rd = 0 */
+#define XTPU_VRAND 0x1D     /* vd(rd) = next random draw; rs1 = rs2 = 0 */
 
 /* VIOTA index kinds (funct3) */
 #define XTPU_IOTA_LANE 0    /* 0..127 along lanes */
@@ -166,6 +169,11 @@
 #define XTPU_DT_F32 0  /* 8 rows x 128 f32 per vreg */
 #define XTPU_DT_BF16 1 /* 16 rows x 128 bf16 per vreg (packed) */
 #define XTPU_DT_I8 2   /* 32 rows x 128 i8 per vreg (packed) */
+/* f32 MATMUL precisions (funct3 of MATMUL only; the RHS is pushed as f32):
+ * HIGHEST is XTPU_DT_F32 (full f32 products) */
+#define XTPU_PREC_HIGHEST XTPU_DT_F32
+#define XTPU_PREC_HIGH 3    /* bf16x3: hi*hi + hi*lo + lo*hi passes */
+#define XTPU_PREC_DEFAULT 4 /* one bf16 pass: operands rounded to bf16 */
 
 /* MXU_CLR what (funct3) */
 #define XTPU_CLR_STAGING 1

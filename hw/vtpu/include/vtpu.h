@@ -43,7 +43,11 @@ typedef struct vtpu_config {
     uint32_t race;        /* 1 = detect data races (docs/debugging.md) */
     uint32_t poison;      /* 1 = poison memory, report uninitialised reads */
     uint32_t bounds;      /* 1 = report accesses leaving the TC runtime's
-                             buffers (docs/debugging.md, "Buffer bounds") */
+                             buffers (docs/debugging.md, "Buffer bounds");
+                             VTPU_BOUNDS_LOGICAL = also report vector
+                             loads of an edge block's padding */
+    uint32_t vmem_shared_size; /* bytes of VMEM_SHARED, one for the chip at
+                                  VTPU_VMEM_SHARED_BASE; 0 = none */
 } vtpu_config;
 
 /*
@@ -60,13 +64,21 @@ typedef struct vtpu_config {
     X(SEMS, "sems", num_sems, U32, "semaphores per TC")                        \
     X(MXU_SIZE, "mxu-size", mxu_dim, U32, "MXU dimension (128 or 256)")        \
     X(MXU_COUNT, "mxu-count", mxu_count, U32, "MXUs per TC (1-8)")             \
-    X(INSN_BUDGET, "insn-budget", insn_budget, U64,                           \
+    X(INSN_BUDGET, "insn-budget", insn_budget, U64,                            \
       "watchdog: instructions per TC per run, 0 = off")                        \
     X(RACE, "race", race, U32, "detect data races: on/off (1/0)")              \
     X(POISON, "poison", poison, U32,                                           \
       "poison memory, report uninitialised reads: on/off")                     \
     X(BOUNDS, "bounds", bounds, U32,                                           \
-      "report kernel accesses that leave their buffer: on/off")
+      "buffer bounds: off, on = padded, logical (padding reads reported)")     \
+    X(VMEM_SHARED, "vmem-shared", vmem_shared_size, U32,                       \
+      "VMEM_SHARED bytes of the chip, seen by every TC (0 = none)")
+
+/* vtpu_config.bounds: off, "padded" (on: padding reads as the padded
+ * tile holds it) or "logical" (a read of padding is reported). */
+#define VTPU_BOUNDS_OFF 0u
+#define VTPU_BOUNDS_PADDED 1u
+#define VTPU_BOUNDS_LOGICAL 2u
 
 enum vtpu_config_key {
 #define VTPU_CONFIG_KEY_ENUM_(id, key, field, type, help) VTPU_CFG_##id,
@@ -312,9 +324,9 @@ int vtpu_chip_tc_status(vtpu_chip *chip, unsigned tc, vtpu_tc_status *out);
  */
 int vtpu_chip_set_checks(vtpu_chip *chip, bool race, bool poison, char *err,
                          size_t errlen);
-/* The buffer bounds check (config field bounds), likewise; it needs no
- * shadow memory and cannot fail. */
-void vtpu_chip_set_bounds(vtpu_chip *chip, bool on);
+/* The buffer bounds check (config field bounds), likewise: mode
+ * VTPU_BOUNDS_OFF, _PADDED (true) or _LOGICAL; it cannot fail. */
+void vtpu_chip_set_bounds(vtpu_chip *chip, unsigned mode);
 
 /* Host access to HBM (bounds-checked; returns -1 if out of range). */
 int vtpu_hbm_read(vtpu_chip *chip, uint64_t off, void *buf, size_t len);

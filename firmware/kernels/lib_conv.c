@@ -1,0 +1,71 @@
+/*
+ * lib_conv.c - convolution with a halo: element-indexed blocks
+ * (pl.Element), docs/kernels.md "Element-indexed dimensions".
+ *
+ *   conv1d_rows_f32   o[r, c] = sum_{t=0..4} w[t] * x[r + t - 2, c]
+ *
+ * x, o (R, C) f32; a 5-tap filter along the rows ("same" size, zero
+ * padding), w[t] = scalar t as f32 bits.  Grid (cdiv(R, 8), cdiv(C, 128)).
+ * Step (i, j) needs x rows 8i - 2 .. 8i + 9: a window of 12 rows whose
+ * row dimension is element-indexed, so consecutive windows overlap by 4
+ * rows (the halo) and the first and last stick out of the array, where
+ * the runtime fills zeros.  Sums run t = 0..4, each product and sum
+ * rounded to f32.
+ */
+#include <string.h>
+
+#include <vtpu/kernel.h>
+
+#define CONV_TAPS 5
+#define CONV_HALO 2    /* rows each side */
+#define ROW_BYTES 512u /* one (8,128) f32 block row: 128 lanes */
+
+VTPU_INDEX_MAP(conv_x_window, g, s, b)
+{
+    b[0] = 8 * g[0] - CONV_HALO; /* an element offset: row 8i - 2 */
+    b[1] = g[1];                 /* a block index */
+}
+
+VTPU_INDEX_MAP(conv_o_block, g, s, b)
+{
+    b[0] = g[0];
+    b[1] = g[1];
+}
+
+VTPU_BODY(conv1d_rows_body, k)
+{
+    uint32_t x = vtpu_ref(k, 0);
+    VBCAST_F32(3, 0.0f);
+    for (unsigned t = 0; t < CONV_TAPS; t++) {
+        float w;
+        memcpy(&w, &k->scalars[t], sizeof(w));
+        VLD(1, x + t * ROW_BYTES); /* window rows t .. t + 7 */
+        VBCAST_F32(2, w);
+        VMUL_F32(1, 1, 2);
+        VADD_F32(3, 3, 1);
+    }
+    VST(3, vtpu_ref(k, 1));
+}
+
+VTPU_KERNEL(conv1d_rows_f32, conv1d_rows_body,
+            .operands = {VTPU_IN(VTPU_F32, conv_x_window,
+                                 VTPU_ELEMENT(8 + 2 * CONV_HALO), 128),
+                         VTPU_OUT_LIKE(0, VTPU_F32, conv_o_block, 8, 128)},
+            .num_scalars = CONV_TAPS);
+
+/* The same with x three buffers deep and o's rows element-indexed too
+ * (offset 8i, no overlap): the deep pipeline over windows that start
+ * before the array, and a clipped element-indexed write-back. */
+VTPU_INDEX_MAP(conv_o_rows, g, s, b)
+{
+    b[0] = 8 * g[0];
+    b[1] = g[1];
+}
+
+VTPU_KERNEL(conv1d_rows_f32_buf3, conv1d_rows_body,
+            .operands = {VTPU_IN_BUF(3, VTPU_F32, conv_x_window,
+                                     VTPU_ELEMENT(8 + 2 * CONV_HALO), 128),
+                         VTPU_OPERAND_BUF(VTPU_ROLE_OUT, VTPU_MS_VMEM, VTPU_F32,
+                                          conv_o_rows, VTPU_LIKE(0), 0, 2,
+                                          VTPU_ELEMENT(8), 128)},
+            .num_scalars = CONV_TAPS);

@@ -1,0 +1,130 @@
+/*
+ * nested.c - vtpu_emit_pipeline (pltpu.emit_pipeline): a body runs a
+ * pipeline of its own over ANY operands.
+ *
+ * The nested pipeline is a second rt_state, set up by the same code as a
+ * launch (rt_setup_nested: check_operand, setup_blocked) from a launch
+ * descriptor and kernel entry made here, and run by the same grid loop
+ * (rt_pipeline, the deep one when a spec asks for Buffered(n)).  Its
+ * buffers, records and semaphores are allocated above the launch's and
+ * released when it returns.  A failure inside it ends the launch as the
+ * outer pipeline does (fail.c drains the nested copies first).
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "rt.h"
+
+void vtpu_emit_pipeline(const vtpu_kctx *k, const vtpu_pipeline *p)
+{
+    rt_state *st = &vtpu_rt;
+    const vtpu_kernel_entry *ke = k->kernel;
+    unsigned n = p->num_operands;
+
+    if (st->child || k != &st->ctx)
+        rt_fail(st, VTPU_LERR_TABLE,
+                "kernel '%s': vtpu_emit_pipeline inside a nested pipeline "
+                "(one level only)",
+                ke->name);
+    if (n == 0 || n > VTPU_MAX_OPERANDS || p->grid_rank < 1 ||
+        p->grid_rank > VTPU_MAX_GRID_DIMS || !p->body)
+        rt_fail(st, VTPU_LERR_TABLE,
+                "kernel '%s': vtpu_emit_pipeline with %u operands, grid rank "
+                "%u (1 to 16, 1 to 4, and a body)",
+                ke->name, n, p->grid_rank);
+
+    uintptr_t smem_mark = st->smem_top, tail_mark = st->tail_top;
+    rt_state *sub = (rt_state *)rt_smem_alloc(st, sizeof(*sub));
+    vtpu_kernel_entry *e = (vtpu_kernel_entry *)rt_smem_alloc(st, sizeof(*e));
+    memset(sub, 0, sizeof(*sub));
+    *e = *ke;
+    e->body = (uint32_t)(uintptr_t)p->body;
+    e->num_scalars = 0;
+    memset(e->operands, 0, sizeof(e->operands));
+
+    vtpu_launch *L = &sub->launch;
+    *L = st->launch;
+    L->flags = 0; /* no status record, shuffle or revisit check */
+    L->grid_rank = p->grid_rank;
+    L->num_operands = (uint8_t)n;
+    memset(L->grid, 0, sizeof(L->grid));
+    memset(L->semantics, 0, sizeof(L->semantics));
+    memset(L->operands, 0, sizeof(L->operands));
+    for (unsigned d = 0; d < p->grid_rank; d++)
+        L->grid[d] = p->grid[d];
+    for (unsigned i = 0; i < n; i++) {
+        unsigned src = p->src[i];
+        if (src >= k->num_operands || ke->operands[src].space != VTPU_MS_ANY)
+            rt_fail(st, VTPU_LERR_TABLE,
+                    "kernel '%s': vtpu_emit_pipeline operand %u walks "
+                    "operand %u, which is not an ANY operand of the kernel",
+                    ke->name, i, src);
+        vtpu_launch_operand *lo = &L->operands[i];
+        const vtpu_operand_info *a = &k->op[src];
+        *lo = st->launch.operands[src];
+        e->operands[i] = p->operands[i];
+        if (!e->operands[i].dtype)
+            e->operands[i].dtype = lo->dtype;
+        if (p->rows[i]) {
+            uint64_t end = (uint64_t)p->row_start[i] + p->rows[i];
+            if (end > a->shape[0])
+                rt_fail(st, VTPU_LERR_COPY,
+                        "kernel '%s': vtpu_emit_pipeline operand %u: rows "
+                        "%lu..%lu of operand %u, which has %lu",
+                        ke->name, i, (unsigned long)p->row_start[i],
+                        (unsigned long)(end - 1), src,
+                        (unsigned long)a->shape[0]);
+            uint64_t row = a->itemsize;
+            for (unsigned d = 1; d < a->rank; d++)
+                row *= a->shape[d];
+            lo->hbm += p->row_start[i] * row;
+            lo->shape[0] = p->rows[i];
+        }
+    }
+
+    sub->parent = st;
+    sub->tc = st->tc;
+    sub->ntcs = st->ntcs;
+    sub->rt_sem = st->rt_sem;
+    sub->sem_top = st->sem_top;
+    sub->vmem_top = st->vmem_top;
+    sub->smem_top = st->smem_top;
+    sub->tail_top = st->tail_top;
+    sub->tail_end = st->tail_end;
+    sub->body = p->body;
+    vtpu_kctx *c = &sub->ctx;
+    c->kernel = e;
+    c->launch = L;
+    c->tc = k->tc;
+    c->num_tcs = k->num_tcs;
+    c->scalars = k->scalars;
+    c->num_scalars = k->num_scalars;
+    c->scratch_vmem = k->scratch_vmem;
+    c->scratch_smem = k->scratch_smem;
+    c->op = sub->info;
+    c->num_operands = n;
+    c->outer = k;
+
+    st->child = sub;
+    rt_setup_nested(sub, e, n);
+    rt_pipeline(sub);
+    st->child = NULL;
+
+    /* The launch's status counts the nested pipeline's copies too. */
+    vtpu_launch_status *s = &st->status;
+    s->blocks_in += sub->status.blocks_in;
+    s->blocks_out += sub->status.blocks_out;
+    s->bytes_in += sub->status.bytes_in;
+    s->bytes_out += sub->status.bytes_out;
+    for (unsigned i = 0; i < sub->nblocked; i++) {
+        const rt_op *o = &sub->op[i];
+        s->blocks_in += o->copies_in;
+        s->blocks_out += o->copies_out;
+        s->bytes_in += (uint64_t)o->copies_in * o->bytes;
+        s->bytes_out += (uint64_t)o->copies_out * o->bytes;
+    }
+    if (sub->status.max_prefetch > s->max_prefetch)
+        s->max_prefetch = sub->status.max_prefetch;
+    st->smem_top = smem_mark;
+    st->tail_top = tail_mark;
+}
