@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -23,6 +24,9 @@ static uint8_t *host_at(fake_host *h, uint64_t addr, size_t len)
 
 static int host_read(void *opaque, uint64_t addr, void *buf, size_t len)
 {
+    fake_host *h = opaque;
+    for (int i = 0; atomic_load(&h->read_gate) && i < 200000; i++)
+        usleep(10); /* a test holds the device's DMA here (20 s at most) */
     uint8_t *p = host_at(opaque, addr, len);
     if (!p)
         return -1;

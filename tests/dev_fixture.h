@@ -22,6 +22,7 @@ typedef struct fake_host {
     atomic_int irq;           /* the interrupt line's level */
     atomic_uint irq_changes;  /* set_irq calls */
     atomic_uint irq_raises;   /* set_irq(1) calls: interrupts sent */
+    atomic_bool read_gate;    /* set: the device's DMA reads wait */
     atomic_uint guest_errors; /* VTPU_LOG_GUEST_ERROR lines */
     atomic_uint cmd_errors;   /* VTPU_LOG_CMD_ERROR lines */
     atomic_uint cmds_done;    /* trace lines "command N (OP) done" */
