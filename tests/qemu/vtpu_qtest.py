@@ -685,8 +685,10 @@ def kernel_index(elf, name):
     strtab = sec[shstrndx][4]
     for nm, _, _, _, off, size in sec:
         if elf[strtab + nm:].split(b"\0", 1)[0] == b".vtpu.kernels":
-            for i in range(size // 504):
-                e = elf[off + 504 * i + 8:off + 504 * i + 40]
+            # each entry says its size (vtpu_kernel_entry.size, offset 6)
+            esize, = struct.unpack_from("<H", elf, off + 6) if size else (1,)
+            for i in range(size // esize):
+                e = elf[off + esize * i + 8:off + esize * i + 40]
                 if e.split(b"\0", 1)[0] == name.encode():
                     return i
     raise AssertionError("no kernel %s in the module" % name)
