@@ -183,7 +183,7 @@ def test_trace_steps(a):
     t = os.path.join(a.tmp, 'slow.json')
     rc, _, err = run([a.vtpu_run, a.selftest, 'slow_point', '-q', '-c', '2',
                       '--grid', '8', '--dims', 'parallel', '--scalar',
-                      f'{slow},300000', '--out-shape', 'i32:64,128',
+                      f'{slow},20000000', '--out-shape', 'i32:64,128',
                       '-o', os.path.join(a.tmp, 's.npy'), '--trace', t])
     try:
         ev = json.load(open(t))['traceEvents'] if rc == 0 else []
