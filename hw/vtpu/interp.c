@@ -79,7 +79,7 @@ static __attribute__((noinline, cold)) bool mem_slow(vtpu_tc *tc, uint32_t addr,
             sp = VTPU_SPACE_SMEM;
         else if (addr - VTPU_IMEM_BASE < VTPU_IMEM_MAX)
             sp = VTPU_SPACE_IMEM;
-        char past[160];
+        char past[320]; /* 31-char name, 4-D point: ~200 */
         if (!store && vtpu_mailbox_scalar_past(tc, addr, past, sizeof(past)))
             vtpu_tc_fault(tc, VTPU_ERR_OOB, sp, addr, size, "%s", past);
         else
