@@ -728,6 +728,10 @@ class Monitor(unittest.TestCase):
             d.submit(cmd(OP_LAUNCH, arg=0))
             d.wait(lambda: self.tc_lines(q)[0].startswith("TC 0: blocked"),
                    "TC 0 blocked")
+            # TC 1 into its loop (on a loaded host its thread may not have
+            # run one instruction yet, and a reset would stop it at entry).
+            d.wait(lambda: re.match(r"TC 1: running, [1-9]\d*\+",
+                                    self.tc_lines(q)[1]), "TC 1 running")
             tc0, tc1 = self.tc_lines(q)
             self.assertRegex(tc0, r"^TC 0: blocked at pc 0x00100008, "
                              r"\d+ instructions$")
