@@ -14,6 +14,9 @@
 #                     helpers and the initramfs
 #     --jobs N        parallel jobs (default 2)
 #     --deps-only     install the Debian packages needed, then exit
+#     --fetch-only    install the packages and unpack/download the kernel
+#                     and busybox sources (everything that may run apt),
+#                     then exit (make demo, before its parallel builds)
 #
 # What it does (docs/linux.md):
 #   1. installs what is missing of the Debian packages below (root or sudo);
@@ -53,6 +56,7 @@ OUT=
 JOBS=2
 KERNEL=1
 DEPS_ONLY=
+FETCH_ONLY=
 EXTRAS=${VTPU_LINUX_EXTRA:-}
 
 log() { echo "build-linux: $*"; }
@@ -66,7 +70,8 @@ while [ $# -gt 0 ]; do
     --initramfs-only) KERNEL=; shift ;;
     --jobs) JOBS=$2; shift 2 ;;
     --deps-only) DEPS_ONLY=1; shift ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    --fetch-only) FETCH_ONLY=1; shift ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) die "unknown option $1 (--help)" ;;
     esac
 done
@@ -407,6 +412,7 @@ install_deps
 mkdir -p "$OUT"
 unpack_kernel
 unpack_busybox
+[ -n "$FETCH_ONLY" ] && exit 0
 if [ -n "$KERNEL" ]; then
     configure_kernel
     build_kernel

@@ -2,6 +2,9 @@
 # build-qemu.sh - build qemu-system-riscv64 with the vtpu PCI device.
 #
 #   hw/qemu/build-qemu.sh [OUT]        (OUT defaults to build/qemu)
+#   hw/qemu/build-qemu.sh --fetch-only (step 1 only: the download, which
+#                                       may run apt; make demo does it
+#                                       before building in parallel)
 #
 # QEMU has no out-of-tree device interface, so this script:
 #   1. downloads the upstream source tarball of Debian's QEMU 7.2 source
@@ -23,6 +26,12 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+FETCH_ONLY=
+if [ "${1:-}" = "--fetch-only" ]; then
+    FETCH_ONLY=1
+    shift
+fi
+case "${1:-}" in -*) echo "build-qemu: unknown option $1" >&2; exit 2 ;; esac
 OUT=${1:-$ROOT/build/qemu}
 case "$OUT" in /*) ;; *) OUT=$(pwd)/$OUT ;; esac
 CACHE=${VTPU_CACHE:-$HOME/.cache/vtpu}
@@ -242,6 +251,7 @@ $(cat "$OUT/src/configs/devices/riscv64-softmmu/vtpu.mak")"
 }
 
 fetch_source
+[ -n "$FETCH_ONLY" ] && exit 0
 unpack_source
 patch_tree
 overlay
