@@ -60,7 +60,7 @@ GUEST ?= vtpu-demo
 # What may run apt (packages, deb-src, source downloads) runs first, one
 # at a time (apt and dpkg take locks); then QEMU and the Linux guest build
 # side by side, so that one's single-threaded steps (configure, links,
-# kallsyms) overlap the other's compiling (docs/linux.md "Build time").
+# kallsyms) overlap the other's compiling (docs/linux.md "Building").
 demo: demo-fetch
 	$(MAKE) -j2 qemu linux-user linux-driver
 	guest/linux-user/run-user.sh --qemu $(QEMU_BUILD)/qemu-system-riscv64 \
