@@ -685,11 +685,68 @@ static void conv_case(kt *t, const char *kname, uint32_t R, uint32_t C,
     free(o);
 }
 
+/* conv2d_3x3_f32 (lib_conv.c): both dimensions element-indexed with
+ * padding (pl.Element(n, padding=(lo, hi))), against a host 3x3
+ * correlation of the zero-padded array in the kernel's order. */
+static void conv2d_case(kt *t, uint32_t R, uint32_t C, unsigned ntcs)
+{
+    float *x, w[9];
+    int32_t ws[9];
+    size_t n = (size_t)R * C;
+    reset_hbm(t);
+    uint64_t hx = put_f32_random(t, n, -2, 2, &x);
+    uint64_t ho = out_alloc(t, n * 4);
+    for (unsigned i = 0; i < 9; i++) {
+        w[i] = rnd_f32(t, -1, 1);
+        memcpy(&ws[i], &w[i], 4);
+    }
+    uint32_t shape[2] = {R, C}, grid[2] = {cdiv(R, 8), cdiv(C, 128)};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "conv2d_3x3_f32"), 2, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    launch_scalars(t, &L, ws, 9);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+    assert_int_equal(total_steps(st, ntcs), grid[0] * grid[1]);
+
+    float *o = malloc(n * 4);
+    hbm_get(t, ho, o, n * 4);
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t c = 0; c < C; c++) {
+            float acc = 0.0f;
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) {
+                    int64_t sr = (int64_t)r + a - 1, sc = (int64_t)c + b - 1;
+                    float v = sr >= 0 && sr < R && sc >= 0 && sc < C
+                                  ? x[(size_t)sr * C + (size_t)sc]
+                                  : 0.0f;
+                    float p = w[3 * a + b] * v;
+                    acc = acc + p;
+                }
+            float got = o[(size_t)r * C + c];
+            if (memcmp(&got, &acc, 4))
+                fail_msg("conv2d_3x3_f32 (%u, %u) on %u TCs: o[%u][%u] = "
+                         "%.9g, expected %.9g",
+                         R, C, ntcs, r, c, got, acc);
+        }
+    check_guard(t, ho, n * 4);
+    free(x);
+    free(o);
+}
+
 static void test_element_conv(void **state)
 {
     kt *t = *state;
-    static const char *const kn[] = {"conv1d_rows_f32", "conv1d_rows_f32_buf3"};
-    for (unsigned i = 0; i < 2; i++)
+    static const char *const kn[] = {"conv1d_rows_f32", "conv1d_rows_f32_buf3",
+                                     "conv1d_rows_f32_pad"};
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        conv2d_case(t, 64, 256, ntcs);  /* divides: every edge is padding */
+        conv2d_case(t, 69, 300, ntcs);  /* ragged last blocks both ways */
+        conv2d_case(t, 5, 100, ntcs);   /* one window, clipped all round */
+        conv2d_case(t, 17, 129, ntcs);  /* last column block 1 wide */
+    }
+    for (unsigned i = 0; i < 3; i++)
         for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
             conv_case(t, kn[i], 64, 128, ntcs);        /* divides */
             conv_case(t, kn[i], 8 * 9 - 3, 300, ntcs); /* edges both ways */
@@ -713,6 +770,21 @@ static void test_element_conv(void **state)
     if (!strstr(t->out, "operand 0: index map gave block (14, 0) at grid "
                         "point (2, 0); dimension 0 is element-indexed: its "
                         "offset 14 must be in (-12, 9)"))
+        fail_msg("output: %s", t->out);
+
+    /* with padding (2, 9): the third window starts at padded row 16 and
+     * would end at 28, past the padded array of 2 + 9 + 9 = 20 */
+    reset_hbm(t);
+    launch_init(&L, kernel_index(t, "conv1d_rows_f32_pad"), 2, grid, NULL);
+    launch_operand(&L, h, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    launch_scalars(t, &L, ws, 5);
+    assert_int_equal(run_launch(t, &L, 1, st), VTPU_LERR_INDEX);
+    if (!strstr(t->out, "operand 0: index map gave block (16, 0) at grid "
+                        "point (2, 0); dimension 0 is element-indexed with "
+                        "padding (2, 9): its offset 16 must be in [0, 8] so "
+                        "that the 12 elements lie in the padded array of 20 "
+                        "and overlap the array"))
         fail_msg("output: %s", t->out);
 }
 
@@ -1167,6 +1239,18 @@ static void test_bad_declarations(void **state)
     expect_error(t, &L, 1, VTPU_LERR_TABLE,
                  "kernel 'bad_buffers': operand 0 asks for 5 block buffers "
                  "(1 to 4, blocked operands only)");
+
+    launch_init(&L, kernel_index(t, "bad_pad"), 0, NULL, NULL);
+    launch_operand(&L, ho, VTPU_I32, 2, shape);
+    expect_error(t, &L, 1, VTPU_LERR_TABLE,
+                 "kernel 'bad_pad': operand 0 dimension 1 has padding (1, 1) "
+                 "but is not an element-indexed dimension (VTPU_ELEMENT) of a "
+                 "blocked operand");
+    launch_init(&L, kernel_index(t, "bad_ext"), 0, NULL, NULL);
+    launch_operand(&L, ho, VTPU_I32, 2, shape);
+    expect_error(t, &L, 1, VTPU_LERR_TABLE,
+                 "has magic 0x584b5456, version 2, size 528; this runtime "
+                 "reads 0x584b5456, 1, 528");
 
     int32_t s[3] = {7, 8, 9};
     launch_init(&L, kernel_index(t, "scalar_past"), 0, NULL, NULL);

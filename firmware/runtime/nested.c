@@ -40,6 +40,7 @@ void vtpu_emit_pipeline(const vtpu_kctx *k, const vtpu_pipeline *p)
     *e = *ke;
     e->body = (uint32_t)(uintptr_t)p->body;
     e->num_scalars = 0;
+    e->ext = (uint32_t)(uintptr_t)p->ext; /* not the kernel's: its own */
     memset(e->operands, 0, sizeof(e->operands));
 
     vtpu_launch *L = &sub->launch;

@@ -237,6 +237,10 @@ typedef struct vtpu_pipeline {
     uint32_t row_start[VTPU_MAX_OPERANDS];
     uint32_t rows[VTPU_MAX_OPERANDS];
     vtpu_operand_spec operands[VTPU_MAX_OPERANDS];
+    /* Padding of the nested operands' element-indexed dimensions
+     * (pad[i] for operands[i]), as a kernel's VTPU_KERNEL_EXT; NULL =
+     * none.  The kernel's own record is not inherited. */
+    const vtpu_kernel_ext *ext;
 } vtpu_pipeline;
 
 void vtpu_emit_pipeline(const vtpu_kctx *k, const vtpu_pipeline *p);
@@ -302,6 +306,36 @@ void vtpu_emit_pipeline(const vtpu_kctx *k, const vtpu_pipeline *p);
 /* A block dimension of n elements whose index-map value is an element
  * offset (pl.Element(n)): overlapping windows, halos. */
 #define VTPU_ELEMENT(n) (VTPU_BLOCK_ELEMENT | (uint32_t)(n))
+
+/*
+ * pl.Element(n, padding=(lo, hi)): dimension d of operand i is padded
+ * virtually by lo elements before and hi after; its index map returns
+ * offsets into the padded array (0 .. lo + shape + hi - n) and padding
+ * reads as zeros.  Padding goes into the kernel's extension record
+ * (vtpu_kernel_ext, vtpu-launch.h), which the entry points at:
+ *
+ *     VTPU_KERNEL_EXT(conv_ext, VTPU_PAD(0, 0, 2, 2), VTPU_PAD(0, 1, 1, 1));
+ *     VTPU_KERNEL(conv2d, body, .operands = {VTPU_IN(VTPU_F32, map,
+ *                 VTPU_ELEMENT(12), VTPU_ELEMENT(130)), ...},
+ *                 .ext = VTPU_EXT(conv_ext));
+ *
+ * The dimension itself must be VTPU_ELEMENT in the operand's block.
+ */
+#define VTPU_PAD(op_, dim_, lo_, hi_)                                          \
+    .pad[op_].lo[dim_] = (lo_), .pad[op_].hi[dim_] = (hi_)
+
+/* An extension record `name_` (read-only data, in the SMEM image); its
+ * fields after the header are designated initializers (VTPU_PAD). */
+#define VTPU_KERNEL_EXT(name_, ...)                                            \
+    __attribute__((aligned(8))) static const vtpu_kernel_ext name_ = {        \
+        .magic = VTPU_KEXT_MAGIC,                                              \
+        .version = VTPU_KEXT_VERSION,                                          \
+        .size = sizeof(vtpu_kernel_ext),                                       \
+        .flags = VTPU_KEXT_F_PAD,                                              \
+        __VA_ARGS__}
+
+/* vtpu_kernel_entry.ext of a record made by VTPU_KERNEL_EXT. */
+#define VTPU_EXT(name_) ((uint32_t)(uintptr_t)&(name_))
 
 /* VMEM blocks (BlockSpec) */
 #define VTPU_IN(dtype, map, ...)                                               \
