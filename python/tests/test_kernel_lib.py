@@ -321,6 +321,68 @@ def test_conv1d_rows_halo(lib, rng, kernel, shape):
     np.testing.assert_array_equal(o, want)
 
 
+@pytest.mark.parametrize('shape', [(64, 128), (61, 300), (5, 128)])
+def test_conv1d_rows_element_padding(lib, rng, shape):
+    # pl.Element(12, padding=(2, 9)): the index map returns offsets into
+    # the padded array (8i); the padding reads as zeros.  Reference:
+    # np.pad by the halo, then the 5 taps as shifted sums in the kernel's
+    # order (f32 products and sums).
+    x = rand(rng, shape, -2, 2)
+    w = rand(rng, (5,))
+    o = lib.conv1d_rows_f32_pad(x, grid=(cdiv(shape[0], 8),
+                                         cdiv(shape[1], 128)),
+                                dims='parallel,parallel',
+                                scalars=[float(v) for v in w])
+    xp = np.pad(x, ((2, 2), (0, 0)))
+    want = np.zeros(shape, np.float32)
+    for t in range(5):
+        want = want + w[t] * xp[t:t + shape[0]]
+    np.testing.assert_array_equal(o, want)
+
+
+def correlate2d_same(x, w):
+    # 2-D correlation of x zero-padded by 1 ("same" size): the sums in
+    # the kernel's order (a, b) = (0, 0), (0, 1), ..., each rounded to f32.
+    xp = np.pad(x, 1)
+    R, C = x.shape
+    acc = np.zeros(x.shape, np.float32)
+    for a in range(3):
+        for b in range(3):
+            acc = acc + w[a, b] * xp[a:a + R, b:b + C]
+    return acc
+
+
+@pytest.mark.parametrize('shape', [(64, 256), (69, 300), (5, 100),
+                                   (17, 129), (8, 128)])
+def test_conv2d_element_padding(lib, rng, shape):
+    # both dimensions element-indexed with padding (pl.Element(10,
+    # padding=(1, 8)), pl.Element(130, padding=(1, 128))): windows with a
+    # 1-element halo all round, the edge blocks reading the padding
+    x = rand(rng, shape, -2, 2)
+    w = rand(rng, (3, 3))
+    o = lib.conv2d_3x3_f32(x, grid=(cdiv(shape[0], 8), cdiv(shape[1], 128)),
+                           dims='parallel,parallel',
+                           scalars=[float(v) for v in w.ravel()])
+    np.testing.assert_array_equal(o, correlate2d_same(x, w))
+    # and against a float64 correlation, independent of the order
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    xp = np.pad(x64, 1)
+    ref = sum(w64[a, b] * xp[a:a + shape[0], b:b + shape[1]]
+              for a in range(3) for b in range(3))
+    np.testing.assert_allclose(o, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_element_padding_window_outside(lib):
+    # a grid one row block too long: the window at padded row 16 would
+    # end past the padded array (2 + 9 + 9 rows)
+    import vtpu
+    x = np.zeros((9, 128), np.float32)
+    with pytest.raises(vtpu.KernelError, match=r'offset 16 must be in \[0, '
+                       r'8\] so that the 12 elements lie in the padded '
+                       r'array of 20'):
+        lib.conv1d_rows_f32_pad(x, grid=(3, 1), scalars=[0] * 5)
+
+
 @pytest.mark.parametrize('rows,programs', [(1000, 3), (5, 4), (64, 1)])
 def test_scale_nested_pipeline(lib, rng, rows, programs):
     # each program runs a nested pipeline (vtpu_emit_pipeline) over its rows
