@@ -130,6 +130,7 @@ typedef struct rt_state {
     uint32_t inflight; /* input copies started for the next step */
     uint32_t sem_top;  /* semaphores in use: the next free one */
     struct rt_state *parent, *child; /* nested pipelines (nested.c) */
+    uint32_t depth;                  /* 0 = the launch's; parent's + 1 */
 } rt_state;
 
 extern rt_state vtpu_rt;

@@ -118,6 +118,7 @@ static void add_region(rt_state *st, unsigned space, uint64_t addr,
     r->itemsize = 0;
     memset(r->shape, 0, sizeof(r->shape));
     memset(r->reserved, 0, sizeof(r->reserved));
+    r->nest = (uint8_t)st->depth;
     if (in) {
         r->rank = in->rank;
         r->itemsize = (uint8_t)in->itemsize;
@@ -666,24 +667,34 @@ void rt_setup_nested(rt_state *sub, const vtpu_kernel_entry *e, unsigned nops)
     for (unsigned i = 0; i < nops; i++) {
         const vtpu_operand_spec *sp = &e->operands[i];
         if (!sp->role || sp->role > VTPU_ROLE_INOUT ||
-            sp->space > VTPU_MS_SMEM || sp->rank < 1 ||
-            sp->rank > VTPU_MAX_RANK || sp->buffers > VTPU_MAX_BUFFERS)
+            sp->space > VTPU_MS_ANY || sp->rank > VTPU_MAX_RANK ||
+            (sp->space != VTPU_MS_ANY && sp->rank < 1) ||
+            sp->buffers > VTPU_MAX_BUFFERS ||
+            (sp->space == VTPU_MS_ANY && sp->buffers))
             rt_fail(sub, VTPU_LERR_TABLE,
                     "kernel '%s': vtpu_emit_pipeline operand %u has a bad "
-                    "spec (a VMEM or SMEM block spec of 1 to 4 buffers)",
+                    "spec (a VMEM or SMEM block spec of 1 to 4 buffers, or "
+                    "VTPU_ANY)",
                     e->name, i);
         sub->deep |= sp->buffers && sp->buffers != 2;
         check_operand(sub, e, i);
     }
     check_ext(sub, e, nops);
+    /* The caller's regions, then this pipeline's buffers: the table the
+     * mailbox shows while it runs (nested.c). */
+    const rt_state *par = sub->parent;
     sub->regions = (vtpu_region *)smem_alloc(
-        sub, nops * (2 + VTPU_MAX_BUFFERS) * sizeof(vtpu_region));
+        sub, (par->nregions + nops * (1 + VTPU_MAX_BUFFERS)) *
+                 sizeof(vtpu_region));
+    memcpy(sub->regions, par->regions, par->nregions * sizeof(vtpu_region));
+    sub->nregions = par->nregions;
     sub->op = (rt_op *)smem_alloc(sub, nops * sizeof(rt_op));
     uint32_t sem = sub->sem_top;
-    for (unsigned i = 0; i < nops; i++) {
-        setup_blocked(sub, i, sem);
-        sem += sub->op[i].nbuf;
-    }
+    for (unsigned i = 0; i < nops; i++)
+        if (e->operands[i].space != VTPU_MS_ANY) {
+            setup_blocked(sub, i, sem);
+            sem += sub->op[sub->nblocked - 1].nbuf;
+        }
     if (L->num_sems && sem > L->num_sems)
         rt_fail(sub, VTPU_LERR_SEMS,
                 "kernel '%s': its nested pipeline needs %lu semaphores, the "

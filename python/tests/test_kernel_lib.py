@@ -383,6 +383,34 @@ def test_element_padding_window_outside(lib):
         lib.conv1d_rows_f32_pad(x, grid=(3, 1), scalars=[0] * 5)
 
 
+@pytest.mark.parametrize('shape,blocks', [((64, 256), (8, 2)),
+                                          ((69, 300), (3, 2)),
+                                          ((69, 300), (9, 3)),
+                                          ((16, 128), (0, 1))])
+def test_scale_nested_dynamic_grid(lib, rng, shape, blocks):
+    # emit_pipeline over ANY operands with its grid from scalar-prefetch
+    # values (VTPU_GRID_SCALAR): o (aliased in/out) := 2x + 1 on the first
+    # blocks[0] x blocks[1] (8, 128) blocks, clipped to the array; 0 runs
+    # no nested grid point
+    x = rand(rng, shape, -100, 100)
+    o0 = rand(rng, shape, -100, 100)
+    o = lib.scale_nested_dyn(x, o0, grid=1, scalars=list(blocks))
+    want = o0.copy()
+    r, c = 8 * blocks[0], 128 * blocks[1]
+    want[:r, :c] = x[:r, :c] * np.float32(2) + np.float32(1)
+    np.testing.assert_array_equal(o, want)
+
+
+@pytest.mark.parametrize('rows', [64, 1000, 5])
+def test_scale_nested_pipeline_in_nested_pipeline(lib, rng, rows):
+    # an emit_pipeline inside an emit_pipeline body: 64-row chunks (ANY
+    # operands passed through), each walked in (8, 128) blocks
+    x = rand(rng, (rows, 128), -100, 100)
+    o = lib.scale_nested2(x, grid=())
+    np.testing.assert_array_equal(o, x * np.float32(2) + np.float32(1))
+    assert lib.scale_nested2.last_stats.blocks_in == cdiv(rows, 8)
+
+
 @pytest.mark.parametrize('rows,programs', [(1000, 3), (5, 4), (64, 1)])
 def test_scale_nested_pipeline(lib, rng, rows, programs):
     # each program runs a nested pipeline (vtpu_emit_pipeline) over its rows

@@ -452,6 +452,20 @@ def test_out_of_bounds_read_write_vmem_block(bounds, rng):
         assert e.value.code == 'access leaves its buffer'
 
 
+@pytest.mark.parametrize('bounds', ['padded', 'logical'])
+def test_stray_store_into_emit_pipeline_buffer(bounds):
+    # vtpu's own case (interpret mode has none: its nested pipelines'
+    # buffers are arrays of their own): a nested pipeline's body stores 8
+    # rows into its (1, 128) output block; the bounds check sees the
+    # nested pipeline's buffers and names the one the store leaves.
+    with selftest_on(cores=1, buffer_bounds=bounds, quiet=True) as st:
+        with pytest.raises(vtpu.KernelError) as e:
+            st.nested_stray(np.ones((4, 128), np.float32), grid=1)
+    assert e.value.code == 'access leaves its buffer'
+    assert "leaves emit_pipeline 1's operand 1's block buffer 0 (1,128)" \
+        in str(e.value)
+
+
 @pytest.mark.parametrize('shape', [(16, 256), (13, 200)])
 def test_masked_store(shape, rng):
     # JAX: the masked-store case (pl.store with mask=): o := -1, then x

@@ -437,13 +437,23 @@ typedef struct vtpu_mailbox {
     uint32_t map_point_addr; /* 84: SMEM address of the grid point the
                                     index maps run for (int32[4]): the
                                     next one, while the body runs */
-    uint32_t reserved2[2];   /* 88 */
+    uint32_t regions_gen;    /* 88: changes whenever the region table
+                                    does (nested pipelines publish theirs
+                                    on entry, the caller's on return):
+                                    a reader that copied the table
+                                    copies it again; 0 from runtimes
+                                    whose table was fixed */
+    uint32_t reserved2;      /* 92 */
 } vtpu_mailbox;              /* 96 bytes */
 
 /*
  * The buffers a launch's body may touch (VTPU_MB_RT_REGIONS): each
  * blocked operand's two block buffers and zero-padding block, the scratch
- * areas, and every operand's array in HBM.  Fixed from the GRID phase on.
+ * areas, and every operand's array in HBM.  Fixed from the GRID phase on,
+ * except while a nested pipeline (vtpu_emit_pipeline) runs: then the
+ * mailbox points at a table of the caller's regions followed by the
+ * nested pipeline's buffers (`nest` = its depth), and regions_gen
+ * changes on entry and on return.
  * A checker (the engine's bounds check, docs/debugging.md) reports a
  * vector access or DMA that starts in one region and leaves it.
  */
@@ -473,9 +483,18 @@ typedef struct vtpu_region {
     uint8_t rank;      /* 23: of shape; 0 for scratch */
     uint32_t shape[4]; /* 24: the block's (buffers) or array's shape */
     uint8_t itemsize;  /* 40: bytes per element; 0 for scratch */
-    uint8_t reserved[7]; /* 41 */
+    uint8_t nest;      /* 41: 0 = the launch's pipeline; n = the buffer
+                                of a nested pipeline n deep, `operand`
+                                then indexes its operands */
+    uint8_t reserved[6]; /* 42 */
 } vtpu_region;         /* 48 bytes, dense row-major elements */
-#define VTPU_MAX_REGIONS (2 + (2 + VTPU_MAX_BUFFERS) * VTPU_MAX_OPERANDS)
+/* The launch's regions, plus (1 + VTPU_MAX_BUFFERS) per operand of two
+ * levels of nested pipelines; a runtime whose table would be larger
+ * publishes the caller's table unchanged (its buffers go unchecked). */
+#define VTPU_MAX_REGIONS                                                       \
+    (2 + (2 + VTPU_MAX_BUFFERS) * VTPU_MAX_OPERANDS +                          \
+     2 * (1 + VTPU_MAX_BUFFERS) * VTPU_MAX_OPERANDS)
+#define VTPU_MAX_NEST 3 /* nested pipelines inside nested pipelines */
 
 static inline const char *vtpu_mailbox_phase_name(uint32_t phase)
 {
@@ -531,6 +550,8 @@ _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, map_point_addr) == 84, "layout");
 _Static_assert(sizeof(vtpu_region) == 48, "region size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_region, itemsize) == 40, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_region, space) == 20, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_region, nest) == 41, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, regions_gen) == 88, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, point_addr) == 16, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, grid_rank) == 28, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, name) == 32, "layout");
