@@ -221,7 +221,10 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
  * kernel operand src[i] (memory space ANY), or rows row_start[i] ..
  * row_start[i] + rows[i] - 1 of it when rows[i] is not 0 (x_ref.at[a:b]
  * along the first dimension); operands[i] is a VMEM/SMEM block spec
- * (VTPU_IN, VTPU_OUT_BUF, ...; dtype 0 = the array's).  `body` runs once
+ * (VTPU_IN, VTPU_OUT_BUF, ...; dtype 0 = the array's), or VTPU_ANY (the
+ * array passed through, for a nested body's own vtpu_emit_pipeline: it
+ * may be called from a nested body, VTPU_MAX_NEST levels deep, its src
+ * then indexing the nested operands).  `body` runs once
  * per nested grid point, lexicographic order, with a context whose refs,
  * program ids and operand geometry are the nested pipeline's (scalars and
  * scratch are the kernel's; k->outer the caller's context).  Buffers and
@@ -231,6 +234,8 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
 typedef struct vtpu_pipeline {
     uint8_t grid_rank; /* 1..4 */
     uint8_t num_operands;
+    /* extents (0: no grid points), or VTPU_GRID_SCALAR(i): the kernel's
+     * scalar-prefetch value i */
     uint32_t grid[VTPU_MAX_GRID_DIMS];
     vtpu_body_fn body;
     uint8_t src[VTPU_MAX_OPERANDS];
