@@ -372,6 +372,19 @@ def test_conv2d_element_padding(lib, rng, shape):
     np.testing.assert_allclose(o, ref, rtol=1e-5, atol=1e-5)
 
 
+def test_element_padding_declarations(lib):
+    # what a host reads of the kernel's extension record
+    # (vtpu_run_padding): per operand and dimension
+    ops = lib.conv2d_3x3_f32.operands
+    assert ops[0]['element'] == (True, True)
+    assert ops[0]['padding'] == ((1, 8), (1, 128))
+    assert ops[0]['block'] == (10, 130)
+    assert ops[1]['element'] == (False, False)
+    assert ops[1]['padding'] == ((0, 0), (0, 0))
+    assert lib.conv1d_rows_f32_pad.operands[0]['padding'] == ((2, 9), (0, 0))
+    assert lib.conv1d_rows_f32.operands[0]['padding'] == ((0, 0), (0, 0))
+
+
 def test_element_padding_window_outside(lib):
     # a grid one row block too long: the window at padded row 16 would
     # end past the padded array (2 + 9 + 9 rows)
