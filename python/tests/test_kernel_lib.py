@@ -385,6 +385,19 @@ def test_element_padding_declarations(lib):
     assert lib.conv1d_rows_f32.operands[0]['padding'] == ((0, 0), (0, 0))
 
 
+def test_element_padding_logical_bounds():
+    # buffer bounds 'logical': a load of pl.Element padding is reported
+    # like an edge block's padding (Pallas: undefined values)
+    import vtpu
+    with vtpu.Chip(gen='v4', cores=1, buffer_bounds='logical',
+                   quiet=True) as c:
+        m = c.load(vtpu.find_module('kernels.elf'))
+        with pytest.raises(vtpu.KernelError,
+                           match="READ OF BLOCK PADDING.*operand 0's block"):
+            m.conv2d_3x3_f32(np.ones((8, 128), np.float32), grid=(1, 1),
+                             scalars=[0] * 9)
+
+
 def test_element_padding_window_outside(lib):
     # a grid one row block too long: the window at padded row 16 would
     # end past the padded array (2 + 9 + 9 rows)
