@@ -6,9 +6,15 @@
  * launch (rt_setup_nested: check_operand, setup_blocked) from a launch
  * descriptor and kernel entry made here, and run by the same grid loop
  * (rt_pipeline, the deep one when a spec asks for Buffered(n)).  Its
- * buffers, records and semaphores are allocated above the launch's and
+ * buffers, records and semaphores are allocated above the caller's and
  * released when it returns.  A failure inside it ends the launch as the
  * outer pipeline does (fail.c drains the nested copies first).
+ *
+ * A nested body may start a pipeline of its own (up to VTPU_MAX_NEST
+ * levels): the caller is always the innermost running pipeline.  While
+ * one runs, the mailbox shows a region table of the caller's regions and
+ * its buffers (docs/kernels.md, "Nested pipelines"), so the engine's
+ * bounds check and reports see them.
  */
 #include <stdint.h>
 #include <string.h>
