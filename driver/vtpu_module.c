@@ -196,15 +196,14 @@ int vtpu_module_kernel_ext(const void *elf, size_t len,
             continue;
         memcpy(out, (const uint8_t *)elf + seg.off + (e->ext - seg.vaddr),
                sizeof(*out));
-        if (out->magic != VTPU_KEXT_MAGIC || out->version != VTPU_KEXT_VERSION ||
-            out->size != sizeof(*out))
+        if (out->magic != VTPU_KEXT_MAGIC ||
+            out->version != VTPU_KEXT_VERSION || out->size != sizeof(*out))
             return elf_err(err, errlen,
                            "kernel '%.31s': extension record at 0x%08x has "
                            "magic 0x%08x, version %u, size %u (this driver "
                            "reads 0x%08x, %u, %zu)",
-                           e->name, e->ext, out->magic, out->version,
-                           out->size, VTPU_KEXT_MAGIC, VTPU_KEXT_VERSION,
-                           sizeof(*out));
+                           e->name, e->ext, out->magic, out->version, out->size,
+                           VTPU_KEXT_MAGIC, VTPU_KEXT_VERSION, sizeof(*out));
         return 0;
     }
     return elf_err(err, errlen,

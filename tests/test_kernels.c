@@ -741,10 +741,10 @@ static void test_element_conv(void **state)
     static const char *const kn[] = {"conv1d_rows_f32", "conv1d_rows_f32_buf3",
                                      "conv1d_rows_f32_pad"};
     for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
-        conv2d_case(t, 64, 256, ntcs);  /* divides: every edge is padding */
-        conv2d_case(t, 69, 300, ntcs);  /* ragged last blocks both ways */
-        conv2d_case(t, 5, 100, ntcs);   /* one window, clipped all round */
-        conv2d_case(t, 17, 129, ntcs);  /* last column block 1 wide */
+        conv2d_case(t, 64, 256, ntcs); /* divides: every edge is padding */
+        conv2d_case(t, 69, 300, ntcs); /* ragged last blocks both ways */
+        conv2d_case(t, 5, 100, ntcs);  /* one window, clipped all round */
+        conv2d_case(t, 17, 129, ntcs); /* last column block 1 wide */
     }
     for (unsigned i = 0; i < 3; i++)
         for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
@@ -930,8 +930,8 @@ static void scale_nested2_case(kt *t, uint32_t rows, unsigned ntcs)
         float p = x[i] * 2.0f;
         float ref = p + 1.0f;
         if (memcmp(&o[i], &ref, 4))
-            fail_msg("scale_nested2 rows %u: o[%zu] = %g, expected %g", rows,
-                     i, o[i], ref);
+            fail_msg("scale_nested2 rows %u: o[%zu] = %g, expected %g", rows, i,
+                     o[i], ref);
     }
     check_guard(t, ho, n * 4);
     free(x);
@@ -944,10 +944,10 @@ static void test_nested_pipeline(void **state)
     scale_nested2_case(t, 64, 1);
     scale_nested2_case(t, 1000, 1); /* a partial chunk and block */
     scale_nested2_case(t, 5, 1);
-    scale_nested_dyn_case(t, 64, 256, 8, 2);  /* the whole array */
-    scale_nested_dyn_case(t, 69, 300, 3, 2);  /* part of it */
-    scale_nested_dyn_case(t, 69, 300, 9, 3);  /* clipped edge blocks */
-    scale_nested_dyn_case(t, 16, 128, 0, 1);  /* no nested grid points */
+    scale_nested_dyn_case(t, 64, 256, 8, 2); /* the whole array */
+    scale_nested_dyn_case(t, 69, 300, 3, 2); /* part of it */
+    scale_nested_dyn_case(t, 69, 300, 9, 3); /* clipped edge blocks */
+    scale_nested_dyn_case(t, 16, 128, 0, 1); /* no nested grid points */
 
     /* a negative extent from a scalar */
     reset_hbm(t);
@@ -1614,8 +1614,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_core_map, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_buffer_bounds_modes, setup,
                                         kt_teardown),
-        cmocka_unit_test_setup_teardown(test_nested_bounds, setup,
-                                        kt_teardown),
+        cmocka_unit_test_setup_teardown(test_nested_bounds, setup, kt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,8 +71,7 @@ static uint32_t resolve_nested_grid(rt_state *st, const vtpu_kctx *k,
             rt_fail(st, VTPU_LERR_GRID,
                     "kernel '%s': vtpu_emit_pipeline grid[%u] is "
                     "scalar-prefetch value %lu = %ld, a negative extent",
-                    k->kernel->name, d, (unsigned long)i,
-                    (long)k->scalars[i]);
+                    k->kernel->name, d, (unsigned long)i, (long)k->scalars[i]);
         default:
             break;
         }

@@ -431,9 +431,9 @@ static void check_ext(rt_state *st, const vtpu_kernel_entry *e, unsigned nops)
                 "kernel '%s': extension record at 0x%08lx has magic "
                 "0x%08lx, version %u, size %u; this runtime reads 0x%08lx, "
                 "%u, %u",
-                e->name, (unsigned long)a, (unsigned long)x->magic,
-                x->version, x->size, (unsigned long)VTPU_KEXT_MAGIC,
-                VTPU_KEXT_VERSION, (unsigned)sizeof(*x));
+                e->name, (unsigned long)a, (unsigned long)x->magic, x->version,
+                x->size, (unsigned long)VTPU_KEXT_MAGIC, VTPU_KEXT_VERSION,
+                (unsigned)sizeof(*x));
     if ((x->flags & ~VTPU_KEXT_F_KNOWN) || x->reserved)
         rt_fail(st, VTPU_LERR_TABLE,
                 "kernel '%s': extension record flags 0x%lx (known 0x%lx), "
@@ -684,8 +684,8 @@ void rt_setup_nested(rt_state *sub, const vtpu_kernel_entry *e, unsigned nops)
      * mailbox shows while it runs (nested.c). */
     const rt_state *par = sub->parent;
     sub->regions = (vtpu_region *)smem_alloc(
-        sub, (par->nregions + nops * (1 + VTPU_MAX_BUFFERS)) *
-                 sizeof(vtpu_region));
+        sub,
+        (par->nregions + nops * (1 + VTPU_MAX_BUFFERS)) * sizeof(vtpu_region));
     memcpy(sub->regions, par->regions, par->nregions * sizeof(vtpu_region));
     sub->nregions = par->nregions;
     sub->op = (rt_op *)smem_alloc(sub, nops * sizeof(rt_op));

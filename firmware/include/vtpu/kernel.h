@@ -332,7 +332,7 @@ void vtpu_emit_pipeline(const vtpu_kctx *k, const vtpu_pipeline *p);
 /* An extension record `name_` (read-only data, in the SMEM image); its
  * fields after the header are designated initializers (VTPU_PAD). */
 #define VTPU_KERNEL_EXT(name_, ...)                                            \
-    __attribute__((aligned(8))) static const vtpu_kernel_ext name_ = {        \
+    __attribute__((aligned(8))) static const vtpu_kernel_ext name_ = {         \
         .magic = VTPU_KEXT_MAGIC,                                              \
         .version = VTPU_KEXT_VERSION,                                          \
         .size = sizeof(vtpu_kernel_ext),                                       \
@@ -340,7 +340,7 @@ void vtpu_emit_pipeline(const vtpu_kctx *k, const vtpu_pipeline *p);
         __VA_ARGS__}
 
 /* vtpu_kernel_entry.ext of a record made by VTPU_KERNEL_EXT. */
-#define VTPU_EXT(name_) ((uint32_t)(uintptr_t)&(name_))
+#define VTPU_EXT(name_) ((uint32_t)(uintptr_t) & (name_))
 
 /* VMEM blocks (BlockSpec) */
 #define VTPU_IN(dtype, map, ...)                                               \
