@@ -134,3 +134,32 @@ VTPU_KERNEL(conv2d_3x3_f32, conv2d_3x3_body,
                                  VTPU_ELEMENT(C2_ROWS), VTPU_ELEMENT(C2_COLS)),
                          VTPU_OUT_LIKE(0, VTPU_F32, conv_o_block, 8, 128)},
             .num_scalars = 9, .ext = VTPU_EXT(conv2d_3x3_ext));
+
+/*
+ * conv1d_rows_f32_nested: conv1d_rows_f32_pad run by a nested pipeline
+ * (vtpu_emit_pipeline) over ANY x and o, the padding given by the
+ * pipeline's own extension record (vtpu_pipeline.ext): the same windows,
+ * offsets and result.  One outer step; nested grid (cdiv(R, 8),
+ * cdiv(C, 128)).
+ */
+VTPU_BODY(conv1d_rows_nested_body, k)
+{
+    const vtpu_operand_info *x = &k->op[0];
+    vtpu_pipeline p = {
+        .grid_rank = 2,
+        .num_operands = 2,
+        .grid = {(x->shape[0] + 7) / 8, (x->shape[1] + 127) / 128},
+        .body = conv1d_rows_body,
+        .src = {0, 1},
+        .ext = &conv1d_rows_pad_ext,
+    };
+    p.operands[0] = (vtpu_operand_spec)VTPU_IN(
+        VTPU_F32, conv_x_padded, VTPU_ELEMENT(8 + 2 * CONV_HALO), 128);
+    p.operands[1] = (vtpu_operand_spec)VTPU_OUT(VTPU_F32, conv_o_block, 8, 128);
+    vtpu_emit_pipeline(k, &p);
+}
+
+VTPU_KERNEL(conv1d_rows_f32_nested, conv1d_rows_nested_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
+                         VTPU_ANY_OUT_LIKE(0, VTPU_F32, 2)},
+            .num_scalars = CONV_TAPS);

@@ -340,6 +340,20 @@ def test_conv1d_rows_element_padding(lib, rng, shape):
     np.testing.assert_array_equal(o, want)
 
 
+@pytest.mark.parametrize('shape', [(64, 128), (61, 300), (5, 128)])
+def test_conv1d_rows_element_padding_nested(lib, rng, shape):
+    # the same through vtpu_emit_pipeline, the padding from the nested
+    # pipeline's own extension record (vtpu_pipeline.ext)
+    x = rand(rng, shape, -2, 2)
+    w = rand(rng, (5,))
+    o = lib.conv1d_rows_f32_nested(x, grid=1, scalars=[float(v) for v in w])
+    xp = np.pad(x, ((2, 2), (0, 0)))
+    want = np.zeros(shape, np.float32)
+    for t in range(5):
+        want = want + w[t] * xp[t:t + shape[0]]
+    np.testing.assert_array_equal(o, want)
+
+
 def correlate2d_same(x, w):
     # 2-D correlation of x zero-padded by 1 ("same" size): the sums in
     # the kernel's order (a, b) = (0, 0), (0, 1), ..., each rounded to f32.
