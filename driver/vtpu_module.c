@@ -175,3 +175,39 @@ int vtpu_module_find(const vtpu_module *m, const char *name, uint32_t *index)
         }
     return VTPU_RT_ENOKERNEL;
 }
+
+int vtpu_module_kernel_ext(const void *elf, size_t len,
+                           const vtpu_kernel_entry *e, vtpu_kernel_ext *out,
+                           char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = 0;
+    if (!e->ext)
+        return 1;
+    vtpu_elf_info ei;
+    char why[200];
+    if (vtpu_elf_check(elf, len, VTPU_IMEM_MAX, VTPU_SMEM_MAX, &ei, why,
+                       sizeof(why)))
+        return elf_err(err, errlen, "%s", why);
+    vtpu_elf_seg seg;
+    for (uint32_t i = 0; !vtpu_elf_segment(elf, &ei, i, &seg); i++) {
+        if (seg.imem || e->ext < seg.vaddr || e->ext - seg.vaddr > seg.filesz ||
+            seg.filesz - (e->ext - seg.vaddr) < sizeof(*out))
+            continue;
+        memcpy(out, (const uint8_t *)elf + seg.off + (e->ext - seg.vaddr),
+               sizeof(*out));
+        if (out->magic != VTPU_KEXT_MAGIC ||
+            out->version != VTPU_KEXT_VERSION || out->size != sizeof(*out))
+            return elf_err(err, errlen,
+                           "kernel '%.31s': extension record at 0x%08x has "
+                           "magic 0x%08x, version %u, size %u (this driver "
+                           "reads 0x%08x, %u, %zu)",
+                           e->name, e->ext, out->magic, out->version, out->size,
+                           VTPU_KEXT_MAGIC, VTPU_KEXT_VERSION, sizeof(*out));
+        return 0;
+    }
+    return elf_err(err, errlen,
+                   "kernel '%.31s': extension record at 0x%08x is not in the "
+                   "module's SMEM data",
+                   e->name, e->ext);
+}

@@ -342,6 +342,20 @@ int vtpu_rt_module_load(vtpu_rt *rt, vtpu_module *m, const void *elf,
 void vtpu_rt_module_unload(vtpu_rt *rt, vtpu_module *m);
 /* Index of kernel `name` in the module's table, or VTPU_RT_ENOKERNEL. */
 int vtpu_module_find(const vtpu_module *m, const char *name, uint32_t *index);
+/*
+ * The extension record (vtpu_kernel_ext, vtpu-launch.h: pl.Element
+ * padding) of kernel entry `e` of the module image `elf` (len bytes,
+ * already accepted by vtpu_module_parse): 0 and *out when the entry has
+ * a record this driver reads (magic, version 1, size), 1 when it has none
+ * (ext 0), VTPU_RT_EBADELF with the reason in `err` when `ext` does not
+ * lie in the image's SMEM data or the record is of another version.  The
+ * module keeps no copy (its table would double): callers that describe
+ * kernels read it while they hold the image.  The TC runtime checks the
+ * record again at every launch; it is the authority on what it accepts.
+ */
+int vtpu_module_kernel_ext(const void *elf, size_t len,
+                           const vtpu_kernel_entry *e, vtpu_kernel_ext *out,
+                           char *err, size_t errlen);
 /* Find with the runtime's error message on failure. */
 int vtpu_rt_kernel_find(vtpu_rt *rt, const vtpu_module *m, const char *name,
                         uint32_t *index);

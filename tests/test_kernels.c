@@ -654,14 +654,20 @@ static void conv_case(kt *t, const char *kname, uint32_t R, uint32_t C,
         memcpy(&ws[i], &w[i], 4);
     }
     uint32_t shape[2] = {R, C}, grid[2] = {cdiv(R, 8), cdiv(C, 128)};
+    /* the nested form walks that grid itself, in one outer step */
+    int nested = strstr(kname, "_nested") != NULL;
+    if (nested)
+        grid[0] = grid[1] = 1;
     vtpu_launch L;
-    launch_init(&L, kernel_index(t, kname), 2, grid, NULL);
+    launch_init(&L, kernel_index(t, kname), nested ? 1 : 2, grid, NULL);
     launch_operand(&L, hx, VTPU_F32, 2, shape);
     launch_operand(&L, ho, VTPU_F32, 2, shape);
     launch_scalars(t, &L, ws, 5);
     vtpu_launch_status st[2];
     run_ok(t, &L, ntcs, st);
     assert_int_equal(total_steps(st, ntcs), grid[0] * grid[1]);
+    if (nested) /* every nested output block written back once */
+        assert_int_equal(st[0].blocks_out, cdiv(R, 8) * cdiv(C, 128));
 
     float *o = malloc(n * 4);
     hbm_get(t, ho, o, n * 4);
@@ -685,11 +691,69 @@ static void conv_case(kt *t, const char *kname, uint32_t R, uint32_t C,
     free(o);
 }
 
+/* conv2d_3x3_f32 (lib_conv.c): both dimensions element-indexed with
+ * padding (pl.Element(n, padding=(lo, hi))), against a host 3x3
+ * correlation of the zero-padded array in the kernel's order. */
+static void conv2d_case(kt *t, uint32_t R, uint32_t C, unsigned ntcs)
+{
+    float *x, w[9];
+    int32_t ws[9];
+    size_t n = (size_t)R * C;
+    reset_hbm(t);
+    uint64_t hx = put_f32_random(t, n, -2, 2, &x);
+    uint64_t ho = out_alloc(t, n * 4);
+    for (unsigned i = 0; i < 9; i++) {
+        w[i] = rnd_f32(t, -1, 1);
+        memcpy(&ws[i], &w[i], 4);
+    }
+    uint32_t shape[2] = {R, C}, grid[2] = {cdiv(R, 8), cdiv(C, 128)};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "conv2d_3x3_f32"), 2, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    launch_scalars(t, &L, ws, 9);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+    assert_int_equal(total_steps(st, ntcs), grid[0] * grid[1]);
+
+    float *o = malloc(n * 4);
+    hbm_get(t, ho, o, n * 4);
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t c = 0; c < C; c++) {
+            float acc = 0.0f;
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) {
+                    int64_t sr = (int64_t)r + a - 1, sc = (int64_t)c + b - 1;
+                    float v = sr >= 0 && sr < R && sc >= 0 && sc < C
+                                  ? x[(size_t)sr * C + (size_t)sc]
+                                  : 0.0f;
+                    float p = w[3 * a + b] * v;
+                    acc = acc + p;
+                }
+            float got = o[(size_t)r * C + c];
+            if (memcmp(&got, &acc, 4))
+                fail_msg("conv2d_3x3_f32 (%u, %u) on %u TCs: o[%u][%u] = "
+                         "%.9g, expected %.9g",
+                         R, C, ntcs, r, c, got, acc);
+        }
+    check_guard(t, ho, n * 4);
+    free(x);
+    free(o);
+}
+
 static void test_element_conv(void **state)
 {
     kt *t = *state;
-    static const char *const kn[] = {"conv1d_rows_f32", "conv1d_rows_f32_buf3"};
-    for (unsigned i = 0; i < 2; i++)
+    static const char *const kn[] = {"conv1d_rows_f32", "conv1d_rows_f32_buf3",
+                                     "conv1d_rows_f32_pad",
+                                     "conv1d_rows_f32_nested"};
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        conv2d_case(t, 64, 256, ntcs); /* divides: every edge is padding */
+        conv2d_case(t, 69, 300, ntcs); /* ragged last blocks both ways */
+        conv2d_case(t, 5, 100, ntcs);  /* one window, clipped all round */
+        conv2d_case(t, 17, 129, ntcs); /* last column block 1 wide */
+    }
+    for (unsigned i = 0; i < 4; i++)
         for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
             conv_case(t, kn[i], 64, 128, ntcs);        /* divides */
             conv_case(t, kn[i], 8 * 9 - 3, 300, ntcs); /* edges both ways */
@@ -713,6 +777,21 @@ static void test_element_conv(void **state)
     if (!strstr(t->out, "operand 0: index map gave block (14, 0) at grid "
                         "point (2, 0); dimension 0 is element-indexed: its "
                         "offset 14 must be in (-12, 9)"))
+        fail_msg("output: %s", t->out);
+
+    /* with padding (2, 9): the third window starts at padded row 16 and
+     * would end at 28, past the padded array of 2 + 9 + 9 = 20 */
+    reset_hbm(t);
+    launch_init(&L, kernel_index(t, "conv1d_rows_f32_pad"), 2, grid, NULL);
+    launch_operand(&L, h, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    launch_scalars(t, &L, ws, 5);
+    assert_int_equal(run_launch(t, &L, 1, st), VTPU_LERR_INDEX);
+    if (!strstr(t->out, "operand 0: index map gave block (16, 0) at grid "
+                        "point (2, 0); dimension 0 is element-indexed with "
+                        "padding (2, 9): its offset 16 must be in [0, 8] so "
+                        "that the 12 elements lie in the padded array of 20 "
+                        "and overlap the array"))
         fail_msg("output: %s", t->out);
 }
 
@@ -791,9 +870,108 @@ static void scale_nested_case(kt *t, uint32_t rows, uint32_t P, unsigned ntcs)
     free(o);
 }
 
+/* scale_nested_dyn: the nested grid (s0, s1) from scalars; o in/out */
+static void scale_nested_dyn_case(kt *t, uint32_t R, uint32_t C, int32_t s0,
+                                  int32_t s1)
+{
+    float *x, *o0;
+    size_t n = (size_t)R * C;
+    reset_hbm(t);
+    uint64_t hx = put_f32_random(t, n, -100, 100, &x);
+    uint64_t ho = put_f32_random(t, n, -100, 100, &o0);
+    uint32_t shape[2] = {R, C}, grid[1] = {1};
+    int32_t sc[2] = {s0, s1};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "scale_nested_dyn"), 1, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    launch_scalars(t, &L, sc, 2);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, 1, st);
+    uint32_t blocks = (uint32_t)s0 * (uint32_t)s1;
+    assert_int_equal(st[0].blocks_out, blocks);
+
+    float *o = malloc(n * 4);
+    hbm_get(t, ho, o, n * 4);
+    for (uint32_t r = 0; r < R; r++)
+        for (uint32_t c = 0; c < C; c++) {
+            size_t i = (size_t)r * C + c;
+            float ref = o0[i];
+            if (r < 8u * (uint32_t)s0 && c < 128u * (uint32_t)s1) {
+                float p = x[i] * 2.0f;
+                ref = p + 1.0f;
+            }
+            if (memcmp(&o[i], &ref, 4))
+                fail_msg("scale_nested_dyn (%u, %u) grid (%d, %d): o[%u][%u] "
+                         "= %g, expected %g",
+                         R, C, s0, s1, r, c, o[i], ref);
+        }
+    free(x);
+    free(o0);
+    free(o);
+}
+
+/* scale_nested2: a nested pipeline inside a nested pipeline's body */
+static void scale_nested2_case(kt *t, uint32_t rows, unsigned ntcs)
+{
+    float *x;
+    size_t n = (size_t)rows * 128;
+    reset_hbm(t);
+    uint64_t hx = put_f32_random(t, n, -100, 100, &x);
+    uint64_t ho = out_alloc(t, n * 4);
+    uint32_t shape[2] = {rows, 128};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "scale_nested2"), 0, NULL, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    vtpu_launch_status st[2];
+    run_ok(t, &L, ntcs, st);
+    /* every row block copied in and out once by the innermost pipelines,
+     * counted in the launch's status through both levels */
+    assert_int_equal(st[0].blocks_in, cdiv(rows, 8));
+    assert_int_equal(st[0].blocks_out, cdiv(rows, 8));
+
+    float *o = malloc(n * 4);
+    hbm_get(t, ho, o, n * 4);
+    for (size_t i = 0; i < n; i++) {
+        float p = x[i] * 2.0f;
+        float ref = p + 1.0f;
+        if (memcmp(&o[i], &ref, 4))
+            fail_msg("scale_nested2 rows %u: o[%zu] = %g, expected %g", rows, i,
+                     o[i], ref);
+    }
+    check_guard(t, ho, n * 4);
+    free(x);
+    free(o);
+}
+
 static void test_nested_pipeline(void **state)
 {
     kt *t = *state;
+    scale_nested2_case(t, 64, 1);
+    scale_nested2_case(t, 1000, 1); /* a partial chunk and block */
+    scale_nested2_case(t, 5, 1);
+    scale_nested_dyn_case(t, 64, 256, 8, 2); /* the whole array */
+    scale_nested_dyn_case(t, 69, 300, 3, 2); /* part of it */
+    scale_nested_dyn_case(t, 69, 300, 9, 3); /* clipped edge blocks */
+    scale_nested_dyn_case(t, 16, 128, 0, 1); /* no nested grid points */
+
+    /* a negative extent from a scalar */
+    reset_hbm(t);
+    uint32_t shape[2] = {8, 128}, grid[1] = {1};
+    uint64_t h = hbm_alloc(t, 8 * 128 * 4);
+    int32_t sc[2] = {1, -3};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "scale_nested_dyn"), 1, grid, NULL);
+    launch_operand(&L, h, VTPU_F32, 2, shape);
+    launch_operand(&L, h, VTPU_F32, 2, shape);
+    launch_scalars(t, &L, sc, 2);
+    assert_int_equal(run_launch(t, &L, 1, NULL), VTPU_LERR_GRID);
+    if (!strstr(t->out, "kernel 'scale_nested_dyn': vtpu_emit_pipeline "
+                        "grid[1] is scalar-prefetch value 1 = -3, a negative "
+                        "extent"))
+        fail_msg("output: %s", t->out);
+
     for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
         scale_nested_case(t, 64, 1, ntcs);
         scale_nested_case(t, 1000, 3, ntcs); /* partial last block */
@@ -1168,6 +1346,18 @@ static void test_bad_declarations(void **state)
                  "kernel 'bad_buffers': operand 0 asks for 5 block buffers "
                  "(1 to 4, blocked operands only)");
 
+    launch_init(&L, kernel_index(t, "bad_pad"), 0, NULL, NULL);
+    launch_operand(&L, ho, VTPU_I32, 2, shape);
+    expect_error(t, &L, 1, VTPU_LERR_TABLE,
+                 "kernel 'bad_pad': operand 0 dimension 1 has padding (1, 1) "
+                 "but is not an element-indexed dimension (VTPU_ELEMENT) of a "
+                 "blocked operand");
+    launch_init(&L, kernel_index(t, "bad_ext"), 0, NULL, NULL);
+    launch_operand(&L, ho, VTPU_I32, 2, shape);
+    expect_error(t, &L, 1, VTPU_LERR_TABLE,
+                 "has magic 0x584b5456, version 2, size 528; this runtime "
+                 "reads 0x584b5456, 1, 528");
+
     int32_t s[3] = {7, 8, 9};
     launch_init(&L, kernel_index(t, "scalar_past"), 0, NULL, NULL);
     launch_operand(&L, ho, VTPU_I32, 2, shape);
@@ -1319,6 +1509,32 @@ static void test_core_map(void **state)
     free(x);
 }
 
+/* nested_stray (selftest.elf) stores 8 rows into a nested pipeline's
+ * (1, 128) block buffer: the bounds check sees the nested pipeline's
+ * buffers (published while it runs) and names the one it left. */
+static void test_nested_bounds(void **state)
+{
+    kt *t = *state;
+    load_module(t, KT_SELFTEST);
+    float *x;
+    uint64_t hx = put_f32_random(t, 4 * 128, -4, 4, &x);
+    uint64_t hy = out_alloc(t, 4 * 128 * 4);
+    uint32_t shape[2] = {4, 128}, grid[1] = {1};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "nested_stray"), 1, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, hy, VTPU_F32, 2, shape);
+    vtpu_run_result res;
+    assert_int_equal(run_raw(t, &L, 1, &res), -1);
+    assert_int_equal(res.error.kind, VTPU_ERR_BOUNDS);
+    if (!strstr(t->out, "ACCESS LEAVES ITS BUFFER: vst") ||
+        !strstr(t->out, "nested_stray_inner") ||
+        !strstr(t->out, "starts in emit_pipeline 1's operand 1's block "
+                        "buffer 0 (1,128) x 4 bytes"))
+        fail_msg("unexpected report:\n%s", t->out);
+    free(x);
+}
+
 /* edge_add1 (selftest.elf) loads whole (8,128) blocks of a (13, 128)
  * array: fine with buffer bounds padded, a report with logical; its
  * masked form passes both. */
@@ -1405,6 +1621,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_core_map, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_buffer_bounds_modes, setup,
                                         kt_teardown),
+        cmocka_unit_test_setup_teardown(test_nested_bounds, setup, kt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

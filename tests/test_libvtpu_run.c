@@ -124,6 +124,20 @@ static void test_modules_and_kernels(void **state)
     assert_int_equal(ops[2].role, VTPU_ROLE_OUT);
     assert_int_equal(ops[0].block[0], 128);
 
+    /* pl.Element padding from the kernel's extension record */
+    uint32_t lo[4], hi[4];
+    assert_int_equal(vtpu_run_padding(c, m, k, 0, lo, hi), 0);
+    assert_int_equal(lo[0] | lo[1] | hi[0] | hi[1], 0); /* matmul: none */
+    assert_int_equal(vtpu_run_padding(c, m, k, 3, lo, hi), VTPU_RUN_EUSAGE);
+    ASSERT_CONTAINS(vtpu_run_error(c), "kernel 'matmul_f32' has no operand 3");
+    int kc;
+    assert_int_equal(vtpu_run_find(c, m, "conv2d_3x3_f32", &kc), 0);
+    assert_int_equal(vtpu_run_padding(c, m, kc, 0, lo, hi), 0);
+    assert_int_equal(lo[0], 1);
+    assert_int_equal(hi[0], 8);
+    assert_int_equal(lo[1], 1);
+    assert_int_equal(hi[1], 128);
+
     /* matmul: M, K, N differ, the output's shape must be given */
     float x[1], y[1];
     vtpu_run_array a[3] = {f32_2d(x, 256, 384), f32_2d(y, 384, 128), {0}};

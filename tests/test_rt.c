@@ -386,6 +386,59 @@ static void expect_reject(tfx *t, const uint8_t *elf, size_t len,
     assert_int_equal(m.loaded, 0);
 }
 
+/* The kernel extension record (pl.Element padding) as a host reads it
+ * from the image: found, absent, outside the data, of another version. */
+static void test_kernel_ext(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *elf = test_read_file(MODULE, &len);
+    static vtpu_module m;
+    char err[256];
+    uint32_t kc, ka;
+    assert_int_equal(vtpu_module_parse(&m, elf, len, NULL, err, sizeof(err)),
+                     0);
+    assert_int_equal(vtpu_module_find(&m, "conv2d_3x3_f32", &kc), 0);
+    assert_int_equal(vtpu_module_find(&m, "add_sin_f32", &ka), 0);
+
+    vtpu_kernel_ext x;
+    assert_int_equal(
+        vtpu_module_kernel_ext(elf, len, &m.kernels[kc], &x, err, sizeof(err)),
+        0);
+    assert_int_equal(x.flags, VTPU_KEXT_F_PAD);
+    assert_int_equal(x.pad[0].lo[0], 1);
+    assert_int_equal(x.pad[0].hi[0], 8);
+    assert_int_equal(x.pad[0].lo[1], 1);
+    assert_int_equal(x.pad[0].hi[1], 128);
+    assert_int_equal(x.pad[1].lo[0] | x.pad[1].hi[1], 0);
+    assert_int_equal(
+        vtpu_module_kernel_ext(elf, len, &m.kernels[ka], &x, err, sizeof(err)),
+        1);
+
+    vtpu_kernel_entry e = m.kernels[kc];
+    e.ext = 0x10f00000; /* SMEM, but past the image */
+    assert_int_equal(vtpu_module_kernel_ext(elf, len, &e, &x, err, sizeof(err)),
+                     VTPU_RT_EBADELF);
+    ASSERT_CONTAINS(err, "kernel 'conv2d_3x3_f32': extension record at "
+                         "0x10f00000 is not in the module's SMEM data");
+
+    /* the record of another version: found in the file, version 7 */
+    assert_int_equal(
+        vtpu_module_kernel_ext(elf, len, &m.kernels[kc], &x, NULL, 0), 0);
+    uint8_t *at = NULL;
+    for (size_t o = 0; !at && o + sizeof(x) <= len; o += 4)
+        if (!memcmp(elf + o, &x, sizeof(x)))
+            at = elf + o;
+    assert_non_null(at);
+    at[4] = 7;
+    assert_int_equal(
+        vtpu_module_kernel_ext(elf, len, &m.kernels[kc], &x, err, sizeof(err)),
+        VTPU_RT_EBADELF);
+    ASSERT_CONTAINS(err, "has magic 0x584b5456, version 7, size 528 (this "
+                         "driver reads 0x584b5456, 1, 528)");
+    free(elf);
+}
+
 static void test_elf_reject(void **state)
 {
     (void)state;
@@ -773,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_rt_oom),
         cmocka_unit_test(test_rt_copies),
         cmocka_unit_test(test_elf_reject),
+        cmocka_unit_test(test_kernel_ext),
         cmocka_unit_test(test_launch_add_sin),
         cmocka_unit_test(test_launch_errors),
         cmocka_unit_test(test_tc_status),

@@ -39,6 +39,9 @@ struct vtpu_run_chip {
     int trace; /* a trace file is open */
     vtpu_module *mod[MAX_MODULES];
     char *mod_path[MAX_MODULES];
+    /* per module, per kernel: its operands' pl.Element padding (from the
+     * kernel's extension record, read at load; zeros without one) */
+    vtpu_operand_pad (*mod_pad[MAX_MODULES])[VTPU_MAX_OPERANDS];
     rk_error err;
     captured out;
     char *report; /* vtpu_run_report() */
@@ -218,6 +221,7 @@ void vtpu_run_close(vtpu_run_chip *c)
             vtpu_rt_module_unload(&c->rt, c->mod[m]);
         free(c->mod[m]);
         free(c->mod_path[m]);
+        free(c->mod_pad[m]);
     }
     if (c->trace) /* completes the file */
         vtpu_chip_set_trace(vtpu_host_chip(c->host), NULL, NULL, 0);
@@ -313,9 +317,27 @@ int vtpu_run_load(vtpu_run_chip *c, const char *path, int *module)
         return fail(c, VTPU_RUN_ELOAD, "%s: %s", path,
                     mod && name ? vtpu_rt_error(&c->rt) : "out of memory");
     }
+    /* Padding for describing the kernels (vtpu_run_padding); a record
+     * this library cannot read leaves zeros: the TC runtime is the one
+     * that refuses it, at launch, with its own message. */
+    vtpu_operand_pad(*pad)[VTPU_MAX_OPERANDS] =
+        calloc(mod->num_kernels, sizeof(*pad));
+    for (uint32_t k = 0; pad && k < mod->num_kernels; k++) {
+        vtpu_kernel_ext x;
+        if (!vtpu_module_kernel_ext(elf, len, &mod->kernels[k], &x, NULL, 0) &&
+            (x.flags & VTPU_KEXT_F_PAD))
+            memcpy(pad[k], x.pad, sizeof(pad[k]));
+    }
     free(elf);
+    if (!pad) {
+        vtpu_rt_module_unload(&c->rt, mod);
+        free(mod);
+        free(name);
+        return fail(c, VTPU_RUN_ELOAD, "%s: out of memory", path);
+    }
     c->mod[m] = mod;
     c->mod_path[m] = name;
+    c->mod_pad[m] = pad;
     *module = m;
     return ok(c);
 }
@@ -384,6 +406,21 @@ int vtpu_run_operands(vtpu_run_chip *c, int module, int kernel,
         memcpy(ops[i].block, o->block, sizeof(ops[i].block));
     }
     *n = nops;
+    return ok(c);
+}
+
+int vtpu_run_padding(vtpu_run_chip *c, int module, int kernel, unsigned op,
+                     uint32_t *lo, uint32_t *hi)
+{
+    const vtpu_kernel_entry *e = entry_of(c, module, kernel);
+    if (!e)
+        return c->err.status;
+    if (op >= count_operands(e))
+        return fail(c, VTPU_RUN_EUSAGE, "kernel '%s' has no operand %u",
+                    e->name, op);
+    const vtpu_operand_pad *p = &c->mod_pad[module][kernel][op];
+    memcpy(lo, p->lo, sizeof(p->lo));
+    memcpy(hi, p->hi, sizeof(p->hi));
     return ok(c);
 }
 

@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define VTPU_RUN_API_VERSION 1
+#define VTPU_RUN_API_VERSION 2 /* 2: vtpu_run_padding */
 
 enum vtpu_run_status {
     VTPU_RUN_OK = 0,
@@ -139,6 +139,11 @@ int vtpu_run_find(vtpu_run_chip *c, int module, const char *name, int *kernel);
  * always enough) receives their count. */
 int vtpu_run_operands(vtpu_run_chip *c, int module, int kernel,
                       vtpu_run_operand *ops, unsigned *n);
+/* Operand `op`'s padding of its element-indexed dimensions
+ * (pl.Element(n, padding=(lo, hi)), the kernel's VTPU_KERNEL_EXT record):
+ * lo[4] and hi[4] receive it per dimension, zeros where none (version 2). */
+int vtpu_run_padding(vtpu_run_chip *c, int module, int kernel, unsigned op,
+                     uint32_t *lo, uint32_t *hi);
 
 /*
  * Shape the outputs: `arrays` has one entry per operand, in the kernel's

@@ -142,3 +142,90 @@ VTPU_BODY(scale_nested_body, k)
 VTPU_KERNEL(scale_nested, scale_nested_body,
             .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
                          VTPU_ANY_OUT_LIKE(0, VTPU_F32, 2)});
+
+/*
+ * scale_nested_dyn: a nested pipeline with a dynamic grid.  o (in/out,
+ * aliased) := x * 2 + 1 on the first s0 row blocks and s1 column blocks
+ * of (8, 128) (clipped to the array), o unchanged elsewhere: the nested
+ * grid is (VTPU_GRID_SCALAR(0), VTPU_GRID_SCALAR(1)), so its extents are
+ * the launch's scalars 0 and 1 (0 runs nothing).  x and o are ANY
+ * operands of any shape (R, C); one outer step.
+ */
+VTPU_INDEX_MAP(nested_tiles, g, s, b)
+{
+    b[0] = g[0];
+    b[1] = g[1];
+}
+
+VTPU_BODY(scale_nested_dyn_body, k)
+{
+    static const vtpu_operand_spec in = VTPU_IN(VTPU_F32, nested_tiles, 8, 128);
+    static const vtpu_operand_spec out =
+        VTPU_OUT(VTPU_F32, nested_tiles, 8, 128);
+    vtpu_pipeline p = {
+        .grid_rank = 2,
+        .num_operands = 2,
+        .grid = {VTPU_GRID_SCALAR(0), VTPU_GRID_SCALAR(1)},
+        .body = scale_nested_inner,
+        .src = {0, 1},
+    };
+    p.operands[0] = in;
+    p.operands[1] = out;
+    vtpu_emit_pipeline(k, &p);
+}
+
+VTPU_KERNEL(scale_nested_dyn, scale_nested_dyn_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
+                         VTPU_ANY_EX(VTPU_ROLE_INOUT, VTPU_F32, 2, VTPU_LIKE(0),
+                                     VTPU_LIKE_NONE)},
+            .num_scalars = 2);
+
+/*
+ * scale_nested2: o = x * 2 + 1 through two levels of nested pipelines
+ * (an emit_pipeline inside an emit_pipeline body).  The body runs a
+ * pipeline over chunks of 64 rows whose operands are ANY (the arrays
+ * themselves, as a BlockSpec with memory_space=ANY passes them); each
+ * chunk's body runs the (8, 128) block pipeline over its rows,
+ * x.at[64i:64i+64].  x, o (R, 128) f32.
+ */
+#define NEST2_CHUNK 64u
+
+VTPU_BODY(scale_nested2_chunk, k)
+{
+    uint32_t rows = k->op[0].shape[0];
+    uint32_t r0 = (uint32_t)vtpu_program_id(k, 0) * NEST2_CHUNK;
+    uint32_t n = rows - r0 < NEST2_CHUNK ? rows - r0 : NEST2_CHUNK;
+    vtpu_pipeline p = {
+        .grid_rank = 1,
+        .num_operands = 2,
+        .grid = {(n + 7) / 8},
+        .body = scale_nested_inner,
+        .src = {0, 1},
+        .row_start = {r0, r0},
+        .rows = {n, n},
+    };
+    p.operands[0] = (vtpu_operand_spec)VTPU_IN(VTPU_F32, nested_rows, 8, 128);
+    p.operands[1] = (vtpu_operand_spec)VTPU_OUT(VTPU_F32, nested_rows, 8, 128);
+    vtpu_emit_pipeline(k, &p);
+}
+
+VTPU_BODY(scale_nested2_body, k)
+{
+    const vtpu_operand_info *x = &k->op[0];
+    if (x->rank != 2 || x->shape[1] != 128)
+        vtpu_fail(k, "scale_nested2 takes x of shape (rows, 128)");
+    vtpu_pipeline p = {
+        .grid_rank = 1,
+        .num_operands = 2,
+        .grid = {(x->shape[0] + NEST2_CHUNK - 1) / NEST2_CHUNK},
+        .body = scale_nested2_chunk,
+        .src = {0, 1},
+    };
+    p.operands[0] = (vtpu_operand_spec)VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2);
+    p.operands[1] = (vtpu_operand_spec)VTPU_ANY(VTPU_ROLE_OUT, VTPU_F32, 2);
+    vtpu_emit_pipeline(k, &p);
+}
+
+VTPU_KERNEL(scale_nested2, scale_nested2_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
+                         VTPU_ANY_OUT_LIKE(0, VTPU_F32, 2)});

@@ -216,3 +216,40 @@ VTPU_KERNEL(edge_add1, edge_add1_body,
             .operands = {VTPU_IN(VTPU_F32, rows, 8, 128),
                          VTPU_OUT_LIKE(0, VTPU_F32, rows, 8, 128)},
             .num_scalars = 1);
+
+/*
+ * nested_stray: a stray store into a nested pipeline's buffer.  The body
+ * runs vtpu_emit_pipeline over x and o (ANY, (R, 128) f32) in (1, 128)
+ * blocks; the nested body stores o's block with a plain VST, 8 rows into
+ * a 1-row buffer: the bounds check names emit_pipeline 1's operand 1's
+ * block buffer (docs/debugging.md, "Buffer bounds").
+ */
+VTPU_INDEX_MAP(stray_rows, g, s, b)
+{
+    b[0] = g[0];
+    b[1] = 0;
+}
+
+VTPU_BODY(nested_stray_inner, k)
+{
+    VLDS(1, vtpu_ref(k, 0), 0);
+    VST(1, vtpu_ref(k, 1)); /* BUG: 8 rows into a (1,128) block */
+}
+
+VTPU_BODY(nested_stray_body, k)
+{
+    vtpu_pipeline p = {
+        .grid_rank = 1,
+        .num_operands = 2,
+        .grid = {k->op[0].shape[0]},
+        .body = nested_stray_inner,
+        .src = {0, 1},
+    };
+    p.operands[0] = (vtpu_operand_spec)VTPU_IN(VTPU_F32, stray_rows, 1, 128);
+    p.operands[1] = (vtpu_operand_spec)VTPU_OUT(VTPU_F32, stray_rows, 1, 128);
+    vtpu_emit_pipeline(k, &p);
+}
+
+VTPU_KERNEL(nested_stray, nested_stray_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
+                         VTPU_ANY_OUT_LIKE(0, VTPU_F32, 2)});

@@ -22,7 +22,14 @@
  *                  range);
  *   hbm_race       ANY x, ANY o (R, 128) f32, grid (P,): program p copies
  *                  its 8 rows of x to rows 8p of o, or (scalar 0 = 1, BUG)
- *                  all programs to rows 0: two TCs write one HBM range.
+ *                  all programs to rows 0: two TCs write one HBM range;
+ *   half_copy      JAX's test_store_to_half_of_hbm_output_buffer: one ANY
+ *                  in/out (aliased) i32 array of 2n elements, its first
+ *                  half copied over its second through VMEM scratch
+ *                  (2n <= 2048);
+ *   vld_hbm        JAX's test_referencing_hbm_raises: a vector load at an
+ *                  ANY operand's HBM offset, as if HBM were addressable
+ *                  (BUG: only DMA reaches HBM; the load faults).
  */
 #include <vtpu/kernel.h>
 
@@ -209,3 +216,33 @@ VTPU_KERNEL(hbm_race, hbm_race_body,
             .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
                          VTPU_ANY_OUT_LIKE(0, VTPU_F32, 2)},
             .scratch_vmem = 4096, .num_sems = NUM_SEMS, .num_scalars = 1);
+
+VTPU_BODY(half_copy_body, k)
+{
+    vtpu_copy c;
+    uint32_t n = k->op[0].shape[0] / 2;
+    uint32_t src[1] = {0}, size[1] = {n};
+    if (n == 0 || n > 1024)
+        vtpu_fail(k, "half_copy takes 2 to 2048 elements");
+    vtpu_copy_in(&c, k, 0, src, size, k->scratch_vmem, SEM_A);
+    vtpu_copy_start(&c);
+    vtpu_copy_wait(&c);
+    uint32_t dst[1] = {n};
+    vtpu_copy_out(&c, k, 0, dst, size, k->scratch_vmem, SEM_A);
+    vtpu_copy_start(&c);
+    vtpu_copy_wait(&c);
+}
+
+VTPU_KERNEL(half_copy, half_copy_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_INOUT, VTPU_I32, 1)},
+            .scratch_vmem = 4096, .num_sems = NUM_SEMS);
+
+VTPU_BODY(vld_hbm_body, k)
+{
+    VLD(1, (uint32_t)vtpu_hbm_ref(k, 0)); /* BUG: an HBM offset */
+    VST(1, vtpu_ref(k, 1));
+}
+
+VTPU_KERNEL(vld_hbm, vld_hbm_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
+                         VTPU_OUT_LIKE(0, VTPU_F32, NULL, 8, 128)});

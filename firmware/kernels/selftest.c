@@ -75,6 +75,17 @@ VTPU_KERNEL(bad_like, scalar_past_body,
 /* five block buffers: more than VTPU_MAX_BUFFERS */
 VTPU_KERNEL(bad_buffers, scalar_past_body,
             .operands = {VTPU_OUT_BUF(5, VTPU_I32, NULL, 8, 128)});
+/* padding (pl.Element(n, padding=...)) on a blocked dimension: refused */
+VTPU_KERNEL_EXT(bad_pad_ext, VTPU_PAD(0, 1, 1, 1));
+VTPU_KERNEL(bad_pad, scalar_past_body,
+            .operands = {VTPU_OUT(VTPU_I32, NULL, VTPU_ELEMENT(8), 128)},
+            .ext = VTPU_EXT(bad_pad_ext));
+/* an extension record of another version: refused, not ignored */
+static const vtpu_kernel_ext bad_ext_version = {
+    .magic = VTPU_KEXT_MAGIC, .version = 2, .size = sizeof(vtpu_kernel_ext)};
+VTPU_KERNEL(bad_ext, scalar_past_body,
+            .operands = {VTPU_OUT(VTPU_I32, NULL, 8, 128)},
+            .ext = VTPU_EXT(bad_ext_version));
 VTPU_KERNEL(scalar_past, scalar_past_body,
             .operands = {VTPU_OUT(VTPU_I32, NULL, 8, 128)});
 

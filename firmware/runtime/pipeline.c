@@ -66,6 +66,25 @@ bad_window(rt_state *st, rt_op *o, const int32_t *b, const int32_t *g,
 {
     char bs[64], gs[64];
     const vtpu_operand_info *in = o->info;
+    if ((o->padded >> d) & 1) {
+        /* pl.Element(n, padding=(lo, hi)): offsets into the padded
+         * array, and the window must still reach the array. */
+        int64_t lo = o->plo[d], n = in->block[d], sh = in->shape[d];
+        rt_fail(st, VTPU_LERR_INDEX,
+                "operand %u: index map gave block %s at grid point %s; "
+                "dimension %u is element-indexed with padding (%ld, %lu): "
+                "its offset %ld must be in [%ld, %ld] so that the %ld "
+                "elements lie in the padded array of %ld and overlap the "
+                "array",
+                o->index, rt_fmt_idx(bs, sizeof(bs), b, o->rank),
+                rt_fmt_idx(gs, sizeof(gs), g, st->grid_rank), d, (long)lo,
+                (unsigned long)o->phi[d], (long)b[d],
+                (long)(lo - n + 1 > 0 ? lo - n + 1 : 0),
+                (long)(lo + sh - 1 < lo + sh + (int64_t)o->phi[d] - n
+                           ? lo + sh - 1
+                           : lo + sh + (int64_t)o->phi[d] - n),
+                (long)n, (long)(lo + sh + (int64_t)o->phi[d]));
+    }
     rt_fail(st, VTPU_LERR_INDEX,
             "operand %u: index map gave block %s at grid point %s; "
             "dimension %u is element-indexed: its offset %ld must be in "
@@ -76,11 +95,12 @@ bad_window(rt_state *st, rt_op *o, const int32_t *b, const int32_t *g,
             (unsigned long)in->block[d]);
 }
 
-/* First element of dimension d of b's block (element dims: the offset). */
+/* First element of dimension d of b's block (element dims: the offset,
+ * less the padding before the array). */
 static inline int64_t first_elem(const rt_op *o, const rt_buf *b, unsigned d)
 {
     if ((o->elem >> d) & 1)
-        return b->bidx[d];
+        return (int64_t)b->bidx[d] - o->plo[d];
     return (int64_t)(uint32_t)b->bidx[d] * o->info->block[d];
 }
 
@@ -93,7 +113,10 @@ locate_slow(rt_state *st, rt_op *o, rt_buf *b, const int32_t *g)
     for (unsigned d = 0; d < o->rank; d++) {
         int32_t v = b->bidx[d];
         if ((o->elem >> d) & 1) {
-            if (v <= -(int32_t)in->block[d] || v >= (int64_t)in->shape[d])
+            int64_t f = (int64_t)v - o->plo[d], n = in->block[d];
+            if (f <= -n || f >= (int64_t)in->shape[d] ||
+                (((o->padded >> d) & 1) &&
+                 (v < 0 || f + n > (int64_t)in->shape[d] + o->phi[d])))
                 bad_window(st, o, b->bidx, g, d);
         } else if ((uint32_t)v >= o->nblk[d]) {
             bad_index(st, o, b->bidx, g);

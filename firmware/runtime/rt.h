@@ -86,6 +86,9 @@ typedef struct rt_op {
     uint8_t elem;        /* bit d: dimension d is element-indexed */
     uint64_t kstride[4]; /* element operands: strides of the keys that
                             tell windows starting before the array apart */
+    uint8_t padded;      /* bit d: dimension d has padding (ext) */
+    int32_t plo[4];      /* padding before, per dimension (pl.Element) */
+    uint32_t phi[4];     /* ... after */
     uint8_t nbuf;        /* block buffers (Buffered(n)), 1..4 */
     uint8_t ring;        /* deep pipeline: next buffer to hand out */
     uint8_t cur_i;       /* deep pipeline: the current block's buffer */
@@ -121,11 +124,13 @@ typedef struct rt_state {
     uint8_t deep;         /* an operand has other than 2 buffers */
     uint32_t ahead;       /* deep pipeline: steps looked ahead, 1..3 */
     int32_t window[RT_WINDOW][4]; /* deep pipeline: grid points, step & 3 */
+    const vtpu_operand_pad *pads; /* the kernel's padding, NULL = none */
     vtpu_region *regions; /* the buffers the body may touch (SMEM heap) */
     uint32_t nregions;
     uint32_t inflight; /* input copies started for the next step */
     uint32_t sem_top;  /* semaphores in use: the next free one */
     struct rt_state *parent, *child; /* nested pipelines (nested.c) */
+    uint32_t depth;                  /* 0 = the launch's; parent's + 1 */
 } rt_state;
 
 extern rt_state vtpu_rt;

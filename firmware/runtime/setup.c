@@ -118,6 +118,7 @@ static void add_region(rt_state *st, unsigned space, uint64_t addr,
     r->itemsize = 0;
     memset(r->shape, 0, sizeof(r->shape));
     memset(r->reserved, 0, sizeof(r->reserved));
+    r->nest = (uint8_t)st->depth;
     if (in) {
         r->rank = in->rank;
         r->itemsize = (uint8_t)in->itemsize;
@@ -405,6 +406,64 @@ static void check_like(rt_state *st, const vtpu_kernel_entry *e, unsigned i,
                 rt_dtype_name(lo[t - 1].dtype));
 }
 
+/*
+ * The kernel's extension record (vtpu_kernel_entry.ext, vtpu-launch.h):
+ * a record this runtime knows, in SMEM, whose padding entries are all on
+ * element-indexed dimensions of blocked operands.  Sets st->pads.
+ */
+static void check_ext(rt_state *st, const vtpu_kernel_entry *e, unsigned nops)
+{
+    st->pads = NULL;
+    if (!e->ext)
+        return;
+    uintptr_t a = e->ext, top = vtpu_smem_top();
+    if (a % 4 || a < VTPU_SMEM_BASE || a >= top ||
+        top - a < sizeof(vtpu_kernel_ext))
+        rt_fail(st, VTPU_LERR_TABLE,
+                "kernel '%s': extension record at 0x%08lx is not a %lu-byte "
+                "aligned record in SMEM",
+                e->name, (unsigned long)a,
+                (unsigned long)sizeof(vtpu_kernel_ext));
+    const vtpu_kernel_ext *x = (const vtpu_kernel_ext *)a;
+    if (x->magic != VTPU_KEXT_MAGIC || x->version != VTPU_KEXT_VERSION ||
+        x->size != sizeof(*x))
+        rt_fail(st, VTPU_LERR_TABLE,
+                "kernel '%s': extension record at 0x%08lx has magic "
+                "0x%08lx, version %u, size %u; this runtime reads 0x%08lx, "
+                "%u, %u",
+                e->name, (unsigned long)a, (unsigned long)x->magic, x->version,
+                x->size, (unsigned long)VTPU_KEXT_MAGIC, VTPU_KEXT_VERSION,
+                (unsigned)sizeof(*x));
+    if ((x->flags & ~VTPU_KEXT_F_KNOWN) || x->reserved)
+        rt_fail(st, VTPU_LERR_TABLE,
+                "kernel '%s': extension record flags 0x%lx (known 0x%lx), "
+                "reserved 0x%lx",
+                e->name, (unsigned long)x->flags,
+                (unsigned long)VTPU_KEXT_F_KNOWN, (unsigned long)x->reserved);
+    if (!(x->flags & VTPU_KEXT_F_PAD))
+        return;
+    for (unsigned i = 0; i < VTPU_MAX_OPERANDS; i++)
+        for (unsigned d = 0; d < VTPU_MAX_RANK; d++) {
+            uint32_t lo = x->pad[i].lo[d], hi = x->pad[i].hi[d];
+            if (!lo && !hi)
+                continue;
+            const vtpu_operand_spec *sp = &e->operands[i];
+            if (i >= nops || sp->space == VTPU_MS_ANY || d >= sp->rank ||
+                !(sp->block[d] & VTPU_BLOCK_ELEMENT))
+                rt_fail(st, VTPU_LERR_TABLE,
+                        "kernel '%s': operand %u dimension %u has padding "
+                        "(%lu, %lu) but is not an element-indexed dimension "
+                        "(VTPU_ELEMENT) of a blocked operand",
+                        e->name, i, d, (unsigned long)lo, (unsigned long)hi);
+            if (lo >= VTPU_MAX_PAD || hi >= VTPU_MAX_PAD)
+                rt_fail(st, VTPU_LERR_TABLE,
+                        "kernel '%s': operand %u dimension %u has padding "
+                        "(%lu, %lu); each side below 2^30",
+                        e->name, i, d, (unsigned long)lo, (unsigned long)hi);
+        }
+    st->pads = x->pad;
+}
+
 /* A blocked operand: grid-loop state, buffers, DMA templates. */
 static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
 {
@@ -429,6 +488,12 @@ static void setup_blocked(rt_state *st, unsigned i, uint32_t sem)
         if (sp->block[d] & VTPU_BLOCK_ELEMENT) {
             o->elem |= (uint8_t)(1u << d);
             partial = 1; /* windows may stick out on either side */
+            if (st->pads) {
+                o->plo[d] = (int32_t)st->pads[i].lo[d];
+                o->phi[d] = st->pads[i].hi[d];
+                if (o->plo[d] || o->phi[d])
+                    o->padded |= (uint8_t)(1u << d);
+            }
         }
         o->kstride[d] = ks;
         ks *= (uint64_t)in->shape[d] + in->block[d];
@@ -539,6 +604,7 @@ void rt_setup(rt_state *st)
     }
     for (unsigned i = 0; i < nops; i++)
         check_like(st, e, i, nops);
+    check_ext(st, e, nops);
     k->op = st->info;
     k->num_operands = nops;
 
@@ -601,23 +667,34 @@ void rt_setup_nested(rt_state *sub, const vtpu_kernel_entry *e, unsigned nops)
     for (unsigned i = 0; i < nops; i++) {
         const vtpu_operand_spec *sp = &e->operands[i];
         if (!sp->role || sp->role > VTPU_ROLE_INOUT ||
-            sp->space > VTPU_MS_SMEM || sp->rank < 1 ||
-            sp->rank > VTPU_MAX_RANK || sp->buffers > VTPU_MAX_BUFFERS)
+            sp->space > VTPU_MS_ANY || sp->rank > VTPU_MAX_RANK ||
+            (sp->space != VTPU_MS_ANY && sp->rank < 1) ||
+            sp->buffers > VTPU_MAX_BUFFERS ||
+            (sp->space == VTPU_MS_ANY && sp->buffers))
             rt_fail(sub, VTPU_LERR_TABLE,
                     "kernel '%s': vtpu_emit_pipeline operand %u has a bad "
-                    "spec (a VMEM or SMEM block spec of 1 to 4 buffers)",
+                    "spec (a VMEM or SMEM block spec of 1 to 4 buffers, or "
+                    "VTPU_ANY)",
                     e->name, i);
         sub->deep |= sp->buffers && sp->buffers != 2;
         check_operand(sub, e, i);
     }
+    check_ext(sub, e, nops);
+    /* The caller's regions, then this pipeline's buffers: the table the
+     * mailbox shows while it runs (nested.c). */
+    const rt_state *par = sub->parent;
     sub->regions = (vtpu_region *)smem_alloc(
-        sub, nops * (2 + VTPU_MAX_BUFFERS) * sizeof(vtpu_region));
+        sub,
+        (par->nregions + nops * (1 + VTPU_MAX_BUFFERS)) * sizeof(vtpu_region));
+    memcpy(sub->regions, par->regions, par->nregions * sizeof(vtpu_region));
+    sub->nregions = par->nregions;
     sub->op = (rt_op *)smem_alloc(sub, nops * sizeof(rt_op));
     uint32_t sem = sub->sem_top;
-    for (unsigned i = 0; i < nops; i++) {
-        setup_blocked(sub, i, sem);
-        sem += sub->op[i].nbuf;
-    }
+    for (unsigned i = 0; i < nops; i++)
+        if (e->operands[i].space != VTPU_MS_ANY) {
+            setup_blocked(sub, i, sem);
+            sem += sub->op[sub->nblocked - 1].nbuf;
+        }
     if (L->num_sems && sem > L->num_sems)
         rt_fail(sub, VTPU_LERR_SEMS,
                 "kernel '%s': its nested pipeline needs %lu semaphores, the "

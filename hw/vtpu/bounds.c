@@ -16,11 +16,14 @@
  * checked (no regions yet).
  *
  * The table is copied out of SMEM once per TC and run, at the first
- * access in the grid phase (it is fixed from then on), and checked
- * there; a region the program garbles later is not seen.  Per access the
- * cost is two SMEM words (magic, phase), the extent of the access and a
- * search of a handful of regions starting at the last one hit.
+ * access in the grid phase, and again whenever the mailbox's regions_gen
+ * changes (a nested pipeline, vtpu_emit_pipeline, publishes a table with
+ * its buffers on entry and the caller's on return), and checked there; a
+ * region the program garbles later is not seen.  Per access the cost is
+ * three SMEM words (magic, phase, regions_gen), the extent of the access
+ * and a search of a handful of regions starting at the last one hit.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,6 +33,7 @@
 
 typedef struct bounds_tc {
     bool loaded;  /* the table was copied (or found missing) */
+    uint32_t gen; /* the mailbox's regions_gen when it was */
     uint32_t n;   /* regions in r */
     uint32_t hit; /* last region found, to start the next search */
     vtpu_region r[VTPU_MAX_REGIONS];
@@ -65,15 +69,17 @@ void vtpu_bounds_run_begin(vtpu_bounds *b, unsigned ntcs)
 static bounds_tc *regions(vtpu_bounds *b, vtpu_tc *tc)
 {
     bounds_tc *s = &b->tc[tc->id];
-    uint32_t w[2];
+    uint32_t w[2], gen;
 
     if (tc->smem_size < sizeof(vtpu_mailbox))
         return NULL;
     memcpy(w, tc->smem, sizeof(w)); /* magic, phase */
     if (w[0] != VTPU_MAILBOX_MAGIC || w[1] != VTPU_MB_GRID)
         return NULL;
-    if (!s->loaded) {
+    memcpy(&gen, tc->smem + offsetof(vtpu_mailbox, regions_gen), 4);
+    if (!s->loaded || gen != s->gen) {
         s->loaded = true;
+        s->gen = gen; /* a nested pipeline's table, or back from one */
         s->n = vtpu_regions_read(tc, s->r);
         s->hit = 0;
     }

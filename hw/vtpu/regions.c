@@ -81,14 +81,24 @@ static void element(const vtpu_region *r, uint64_t off, char *buf, size_t len)
         fmt(buf + pos, len - pos, ")");
 }
 
+/* "operand 1's", "the kernel's", "emit_pipeline 1's operand 0's": whose
+ * buffer r is (nested pipelines' operands are numbered in their own
+ * list). */
+static void region_who(const vtpu_region *r, char *who, size_t len)
+{
+    if (r->operand == VTPU_REGION_SCRATCH)
+        fmt(who, len, "the kernel's");
+    else if (r->nest)
+        fmt(who, len, "emit_pipeline %u's operand %u's", r->nest, r->operand);
+    else
+        fmt(who, len, "operand %u's", r->operand);
+}
+
 void vtpu_region_fmt(const vtpu_region *r, char *buf, size_t len)
 {
-    char who[32], used[48] = "", shape[64] = "";
+    char who[48], used[48] = "", shape[64] = "";
 
-    if (r->operand == VTPU_REGION_SCRATCH)
-        fmt(who, sizeof(who), "the kernel's");
-    else
-        fmt(who, sizeof(who), "operand %u's", r->operand);
+    region_who(r, who, sizeof(who));
     if (r->rank && r->itemsize) {
         size_t pos = 0;
         for (unsigned d = 0; d < r->rank; d++)
@@ -141,11 +151,8 @@ bool vtpu_regions_describe(vtpu_chip *chip, const vtpu_mem_ref *at,
             continue;
         uint64_t off = a - r->addr, end = off + (len ? len : 1);
         uint64_t limit = r->space == VTPU_REGION_HBM ? r->bytes : r->used;
-        char who[32], first[64], last[64];
-        if (r->operand == VTPU_REGION_SCRATCH)
-            fmt(who, sizeof(who), "the kernel's");
-        else
-            fmt(who, sizeof(who), "operand %u's", r->operand);
+        char who[48], first[64], last[64];
+        region_who(r, who, sizeof(who));
         if (!r->itemsize || !r->rank || off >= limit) {
             fmt(buf, buflen, "%s %s, bytes %llu..%llu", who,
                 vtpu_region_kind_name(r), (unsigned long long)off,

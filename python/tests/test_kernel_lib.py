@@ -321,6 +321,136 @@ def test_conv1d_rows_halo(lib, rng, kernel, shape):
     np.testing.assert_array_equal(o, want)
 
 
+@pytest.mark.parametrize('shape', [(64, 128), (61, 300), (5, 128)])
+def test_conv1d_rows_element_padding(lib, rng, shape):
+    # pl.Element(12, padding=(2, 9)): the index map returns offsets into
+    # the padded array (8i); the padding reads as zeros.  Reference:
+    # np.pad by the halo, then the 5 taps as shifted sums in the kernel's
+    # order (f32 products and sums).
+    x = rand(rng, shape, -2, 2)
+    w = rand(rng, (5,))
+    o = lib.conv1d_rows_f32_pad(x, grid=(cdiv(shape[0], 8),
+                                         cdiv(shape[1], 128)),
+                                dims='parallel,parallel',
+                                scalars=[float(v) for v in w])
+    xp = np.pad(x, ((2, 2), (0, 0)))
+    want = np.zeros(shape, np.float32)
+    for t in range(5):
+        want = want + w[t] * xp[t:t + shape[0]]
+    np.testing.assert_array_equal(o, want)
+
+
+@pytest.mark.parametrize('shape', [(64, 128), (61, 300), (5, 128)])
+def test_conv1d_rows_element_padding_nested(lib, rng, shape):
+    # the same through vtpu_emit_pipeline, the padding from the nested
+    # pipeline's own extension record (vtpu_pipeline.ext)
+    x = rand(rng, shape, -2, 2)
+    w = rand(rng, (5,))
+    o = lib.conv1d_rows_f32_nested(x, grid=1, scalars=[float(v) for v in w])
+    xp = np.pad(x, ((2, 2), (0, 0)))
+    want = np.zeros(shape, np.float32)
+    for t in range(5):
+        want = want + w[t] * xp[t:t + shape[0]]
+    np.testing.assert_array_equal(o, want)
+
+
+def correlate2d_same(x, w):
+    # 2-D correlation of x zero-padded by 1 ("same" size): the sums in
+    # the kernel's order (a, b) = (0, 0), (0, 1), ..., each rounded to f32.
+    xp = np.pad(x, 1)
+    R, C = x.shape
+    acc = np.zeros(x.shape, np.float32)
+    for a in range(3):
+        for b in range(3):
+            acc = acc + w[a, b] * xp[a:a + R, b:b + C]
+    return acc
+
+
+@pytest.mark.parametrize('shape', [(64, 256), (69, 300), (5, 100),
+                                   (17, 129), (8, 128)])
+def test_conv2d_element_padding(lib, rng, shape):
+    # both dimensions element-indexed with padding (pl.Element(10,
+    # padding=(1, 8)), pl.Element(130, padding=(1, 128))): windows with a
+    # 1-element halo all round, the edge blocks reading the padding
+    x = rand(rng, shape, -2, 2)
+    w = rand(rng, (3, 3))
+    o = lib.conv2d_3x3_f32(x, grid=(cdiv(shape[0], 8), cdiv(shape[1], 128)),
+                           dims='parallel,parallel',
+                           scalars=[float(v) for v in w.ravel()])
+    np.testing.assert_array_equal(o, correlate2d_same(x, w))
+    # and against a float64 correlation, independent of the order
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    xp = np.pad(x64, 1)
+    ref = sum(w64[a, b] * xp[a:a + shape[0], b:b + shape[1]]
+              for a in range(3) for b in range(3))
+    np.testing.assert_allclose(o, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_element_padding_declarations(lib):
+    # what a host reads of the kernel's extension record
+    # (vtpu_run_padding): per operand and dimension
+    ops = lib.conv2d_3x3_f32.operands
+    assert ops[0]['element'] == (True, True)
+    assert ops[0]['padding'] == ((1, 8), (1, 128))
+    assert ops[0]['block'] == (10, 130)
+    assert ops[1]['element'] == (False, False)
+    assert ops[1]['padding'] == ((0, 0), (0, 0))
+    assert lib.conv1d_rows_f32_pad.operands[0]['padding'] == ((2, 9), (0, 0))
+    assert lib.conv1d_rows_f32.operands[0]['padding'] == ((0, 0), (0, 0))
+
+
+def test_element_padding_logical_bounds():
+    # buffer bounds 'logical': a load of pl.Element padding is reported
+    # like an edge block's padding (Pallas: undefined values)
+    import vtpu
+    with vtpu.Chip(gen='v4', cores=1, buffer_bounds='logical',
+                   quiet=True) as c:
+        m = c.load(vtpu.find_module('kernels.elf'))
+        with pytest.raises(vtpu.KernelError,
+                           match="READ OF BLOCK PADDING.*operand 0's block"):
+            m.conv2d_3x3_f32(np.ones((8, 128), np.float32), grid=(1, 1),
+                             scalars=[0] * 9)
+
+
+def test_element_padding_window_outside(lib):
+    # a grid one row block too long: the window at padded row 16 would
+    # end past the padded array (2 + 9 + 9 rows)
+    import vtpu
+    x = np.zeros((9, 128), np.float32)
+    with pytest.raises(vtpu.KernelError, match=r'offset 16 must be in \[0, '
+                       r'8\] so that the 12 elements lie in the padded '
+                       r'array of 20'):
+        lib.conv1d_rows_f32_pad(x, grid=(3, 1), scalars=[0] * 5)
+
+
+@pytest.mark.parametrize('shape,blocks', [((64, 256), (8, 2)),
+                                          ((69, 300), (3, 2)),
+                                          ((69, 300), (9, 3)),
+                                          ((16, 128), (0, 1))])
+def test_scale_nested_dynamic_grid(lib, rng, shape, blocks):
+    # emit_pipeline over ANY operands with its grid from scalar-prefetch
+    # values (VTPU_GRID_SCALAR): o (aliased in/out) := 2x + 1 on the first
+    # blocks[0] x blocks[1] (8, 128) blocks, clipped to the array; 0 runs
+    # no nested grid point
+    x = rand(rng, shape, -100, 100)
+    o0 = rand(rng, shape, -100, 100)
+    o = lib.scale_nested_dyn(x, o0, grid=1, scalars=list(blocks))
+    want = o0.copy()
+    r, c = 8 * blocks[0], 128 * blocks[1]
+    want[:r, :c] = x[:r, :c] * np.float32(2) + np.float32(1)
+    np.testing.assert_array_equal(o, want)
+
+
+@pytest.mark.parametrize('rows', [64, 1000, 5])
+def test_scale_nested_pipeline_in_nested_pipeline(lib, rng, rows):
+    # an emit_pipeline inside an emit_pipeline body: 64-row chunks (ANY
+    # operands passed through), each walked in (8, 128) blocks
+    x = rand(rng, (rows, 128), -100, 100)
+    o = lib.scale_nested2(x, grid=())
+    np.testing.assert_array_equal(o, x * np.float32(2) + np.float32(1))
+    assert lib.scale_nested2.last_stats.blocks_in == cdiv(rows, 8)
+
+
 @pytest.mark.parametrize('rows,programs', [(1000, 3), (5, 4), (64, 1)])
 def test_scale_nested_pipeline(lib, rng, rows, programs):
     # each program runs a nested pipeline (vtpu_emit_pipeline) over its rows

@@ -1,5 +1,9 @@
 """Cases of JAX's tests/pallas/tpu_pallas_interpret_test.py, ported to
-vtpu: one test per case, each naming the JAX test it follows.  Where vtpu
+vtpu: one test per case, each naming the JAX test it follows ("JAX:
+test_..." in its first comment line, the exact name of the JAX test
+method; jax-ml/jax at cec06d1, 2026-08-08).  Where the names are the
+same, the function is named as the JAX test; where vtpu checks the
+opposite (JAX raises, vtpu allows) or a vtpu-only case, it is not.  Where vtpu
 behaves differently from interpret mode on purpose, the test checks vtpu's
 behaviour and docs/kernels.md ("Pallas interpret mode and vtpu") says why.
 
@@ -29,10 +33,12 @@ def core_map_reference(x, n):
 
 
 @pytest.mark.parametrize('cores', [1, 2, 4])
-def test_core_map_with_semaphore_barrier(cores, rng):
-    # JAX: test_core_map_over_one_core (the version read has the 1-core
-    # form; the 2- and 4-core forms with a barrier semaphore follow the
-    # brief): a pl.core_map body per core, VMEM_SHARED, semaphore barrier.
+def test_core_map(cores, rng):
+    # JAX: test_core_map (num_cores 1, 2, 4; use_context_manager has no
+    # vtpu counterpart): a pl.core_map body per core meeting at a
+    # semaphore barrier (deadlock unless the cores run in parallel), each
+    # core's slice of x through VMEM: here core_map_shift_f32 stages its
+    # rows in VMEM_SHARED and takes its neighbour's, vs NumPy.
     x = rng.standard_normal((16 * cores * 4, 128)).astype(np.float32)
     with vtpu.Chip(gen='v4', cores=cores, race=True, poison=True) as c:
         k = c.load(vtpu.find_module('kernels.elf')).core_map_shift_f32
@@ -44,9 +50,11 @@ def test_core_map_with_semaphore_barrier(cores, rng):
 
 @pytest.mark.parametrize('cores', [2, 4])
 def test_core_map_without_barrier_is_a_race(cores, rng):
-    # JAX: the core_map test with its barrier removed (vtpu's own case):
-    # detect_races=True must find the race on the shared memory, naming
-    # both cores.
+    # JAX: test_core_map with its barrier removed (vtpu's own case; JAX's
+    # race between the cores of a core_map is
+    # test_allocate_shared_buffer_in_core_map_with_race, ported as
+    # test_race_in_run_scoped_hbm_buffer): detect_races=True must find the
+    # race on the shared memory, naming both cores.
     x = rng.standard_normal((64, 128)).astype(np.float32)
     with vtpu.Chip(gen='v4', cores=cores, race=True, quiet=True) as c:
         k = c.load(vtpu.find_module('kernels.elf')).core_map_shift_f32
@@ -63,11 +71,11 @@ def test_core_map_without_barrier_is_a_race(cores, rng):
 
 
 @pytest.mark.parametrize('cores', [1, 2, 4])
-def test_kernel_exception_does_not_hang(cores, rng):
-    # JAX: the kernel-exception case (not in the version of the JAX file
-    # read, so named by what it checks): a kernel that raises on one core
-    # must end the call with the error, not leave the other cores waiting
-    # at the barrier for ever.
+def test_core_map_exception_no_hang(cores, rng):
+    # JAX: test_core_map_exception_no_hang: a kernel that fails on one core
+    # (JAX: an out-of-bounds VMEM read on core 1) must end the call with
+    # the error, not leave the other cores waiting at the semaphore for
+    # ever.
     x = rng.standard_normal((64, 128)).astype(np.float32)
     with vtpu.Chip(gen='v4', cores=cores, quiet=True) as c:
         k = c.load(vtpu.find_module('kernels.elf')).core_map_shift_f32
@@ -199,7 +207,10 @@ def test_uninitialized_memory(which, dtype, operand):
 
 @pytest.mark.parametrize('rows', [13, 16, 1])
 def test_buffer_bounds_padded_and_logical(rows, rng):
-    # Interpret mode's buffer bounds: reading the padding of an edge block
+    # JAX: InterpretParams(buffer_bounds='padded' / 'logical'), as
+    # test_out_of_bounds_write_index and test_out_of_bounds_write_range
+    # use it on a (10, 128) scratch padded to (16, 128) (vtpu's scratch has
+    # no shape, so here on an edge block): reading the padding of a block
     # (past the end of the array) reads what the padded tile holds with
     # 'padded' (vtpu: 0) and is an error with 'logical'.
     x = rng.standard_normal((rows, 128)).astype(np.float32)
@@ -231,6 +242,8 @@ def test_buffer_bounds_padded_and_logical(rows, rng):
 
 
 def test_buffer_bounds_option():
+    # JAX: InterpretParams(buffer_bounds=...) only accepts 'padded' and
+    # 'logical' (vtpu's own check of the option)
     with pytest.raises(vtpu.UsageError, match="'padded' or 'logical'"):
         vtpu.Chip(buffer_bounds='loose')
 
@@ -325,10 +338,10 @@ def test_correct_number_of_stores():
         assert (s.bytes_in, s.bytes_out) == (16 * 256 * 4, 16 * 256 * 4)
 
 
-def test_output_revisits():
-    # JAX: the output-revisit case (interpret mode's check that an output
-    # block is not visited again after it was written back; test_aliasing
-    # revisits blocks through an alias).  revisit_out writes output block
+def test_revisiting_is_an_error():
+    # JAX: test_revisiting_is_an_error (HBM, ANY input): an output block
+    # visited again after it was written back is an error ('Revisited
+    # block ... of output 1 in iteration (2, 0)').  revisit_out writes output block
     # g % 2 over grid (4): block 0 comes back at point 2.  Unchecked, the
     # last write wins (block 0 = step 2, block 1 = step 3); with
     # check_revisit=True the launch fails naming the block and points.
@@ -347,8 +360,8 @@ def test_output_revisits():
 
 @pytest.mark.parametrize('cores', [1, 2])
 def test_out_of_bounds_block_spec(cores):
-    # JAX: the out-of-bounds block spec case: an index map returning a
-    # block outside the array.  Interpret mode reads/writes padding there
+    # JAX: test_out_of_bounds_block_spec (raise, uninitialized): an index
+    # map returning a block outside the array.  Interpret mode reads/writes padding there
     # (uninitialised values on read); vtpu refuses the block: the launch
     # fails with 'block index out of range' naming operand, block and grid
     # point (a deliberate difference, docs/kernels.md).  oob_index's
@@ -365,8 +378,11 @@ def test_out_of_bounds_block_spec(cores):
 @pytest.mark.parametrize('shape', [(3, 13, 200), (4, 16, 256), (1, 1, 1),
                                    (5, 9, 129)])
 @pytest.mark.parametrize('bounds', ['padded', 'logical'])
-def test_non_divisible_3d_array(shape, bounds, rng):
-    # JAX: the non-divisible 3-D array case: (2, 8, 128) blocks over 3-D
+def test_inputs_and_outputs_not_evenly_divisible_by_block_shape(shape, bounds,
+                                                                rng):
+    # JAX: test_inputs_and_outputs_not_evenly_divisible_by_block_shape:
+    # (2, 512, 256) blocks over (7, 768, 640); here (2, 8, 128) blocks over
+    # 3-D
     # arrays whose dimensions are not multiples of the block: edge blocks
     # in every dimension, o = x + 1 against NumPy.  add1_3d loads whole
     # blocks, so 'logical' bounds report the padding read unless the
@@ -392,7 +408,8 @@ def test_non_divisible_3d_array(shape, bounds, rng):
     (0, 39, 1),
 ])
 def test_any_copy_in_range(read, write, rows, rng):
-    # JAX: the out-of-bounds read/write cases, in-bounds half: an ANY
+    # JAX: test_out_of_bounds_read_range, test_out_of_bounds_write_range
+    # (HBM, ANY), their in-bounds half: an ANY
     # operand's rows copied by async copy (pl.ds ranges and single
     # indices), against NumPy.
     x = rng.standard_normal((40, 128)).astype(np.float32)
@@ -410,8 +427,11 @@ def test_any_copy_in_range(read, write, rows, rng):
     (0, 40, 1, 'vtpu_copy_out: operand 1', '40..41'),   # write by index
 ])
 def test_out_of_bounds_read_write_any(read, write, rows, side, elems):
-    # JAX: the out-of-bounds read / write cases (by index and by range) on
-    # HBM (ANY) operands.  Interpret mode reports the out-of-bounds access
+    # JAX: test_out_of_bounds_read_index, test_out_of_bounds_read_range,
+    # test_out_of_bounds_write_index, test_out_of_bounds_write_range (by
+    # index and by range, HBM and ANY; JAX's read_index reads an SMEM
+    # operand by index, vtpu's scalar loads are not bounds-checked per
+    # buffer, so here the index is a copy's row) on HBM (ANY) operands.  Interpret mode reports the out-of-bounds access
     # (or returns uninitialised values); vtpu ends the launch with
     # 'async copy out of range' naming the copy, operand and elements.
     x = np.ones((40, 128), np.float32)
@@ -428,8 +448,9 @@ def test_out_of_bounds_read_write_any(read, write, rows, side, elems):
 
 @pytest.mark.parametrize('bounds', ['padded', 'logical'])
 def test_out_of_bounds_read_write_vmem_block(bounds, rng):
-    # JAX: the out-of-bounds read / write cases on blocked (VMEM)
-    # operands, logical and padded modes: reading past an edge block's
+    # JAX: test_out_of_bounds_write_index, test_out_of_bounds_write_range
+    # (buffer_bounds logical / padded) on blocked (VMEM) operands, and
+    # test_smem_scratch_is_never_padded's VMEM half: reading past an edge block's
     # logical end reads 0 in 'padded' mode and is reported in 'logical'
     # mode; writing into the padding is allowed in both (never written
     # back), writing past the block buffer is reported in both.
@@ -452,10 +473,24 @@ def test_out_of_bounds_read_write_vmem_block(bounds, rng):
         assert e.value.code == 'access leaves its buffer'
 
 
+@pytest.mark.parametrize('bounds', ['padded', 'logical'])
+def test_stray_store_into_emit_pipeline_buffer(bounds):
+    # vtpu's own case (interpret mode has none: its nested pipelines'
+    # buffers are arrays of their own): a nested pipeline's body stores 8
+    # rows into its (1, 128) output block; the bounds check sees the
+    # nested pipeline's buffers and names the one the store leaves.
+    with selftest_on(cores=1, buffer_bounds=bounds, quiet=True) as st:
+        with pytest.raises(vtpu.KernelError) as e:
+            st.nested_stray(np.ones((4, 128), np.float32), grid=1)
+    assert e.value.code == 'access leaves its buffer'
+    assert "leaves emit_pipeline 1's operand 1's block buffer 0 (1,128)" \
+        in str(e.value)
+
+
 @pytest.mark.parametrize('shape', [(16, 256), (13, 200)])
 def test_masked_store(shape, rng):
-    # JAX: the masked-store case (pl.store with mask=): o := -1, then x
-    # stored only where x > 0 (VST.M), against np.where.
+    # JAX: test_masked_store (its in_bounds subtest; pl.store with mask=):
+    # o := -1, then x stored only where x > 0 (VST.M), against np.where.
     x = rng.standard_normal(shape).astype(np.float32)
     grid = (-(-shape[0] // 8), -(-shape[1] // 128))
     with selftest_on(cores=2, race=True, poison=True) as st:
@@ -491,9 +526,10 @@ def test_race_detection(order, rng):
 
 
 def test_race_in_run_scoped_hbm_buffer(rng):
-    # JAX: the race in a run-scoped HBM buffer (pl.run_scoped with an HBM
-    # allocation written by two cores).  vtpu has no HBM scratch; an ANY
-    # output is the HBM buffer a kernel writes by DMA: hbm_race's two
+    # JAX: test_allocate_shared_buffer_in_core_map_with_race (and its
+    # race-free form test_allocate_shared_buffer_in_core_map): a
+    # run-scoped HBM buffer written by two cores.  vtpu has no HBM
+    # scratch; an ANY output is the HBM buffer a kernel writes by DMA: hbm_race's two
     # programs (one per TC) copy their rows to rows 0..7 of it (the bug),
     # a race on HBM naming both TCs; the correct version is clean, o = x.
     x = rng.standard_normal((16, 128)).astype(np.float32)
@@ -528,3 +564,49 @@ def test_dynamic_parallel_dimension(rng):
         assert k.last_stats.busy_tcs == 2 and k.last_stats.steps == 2 * n
     want = np.concatenate([x[8 * b:8 * b + 8] for b in idx])
     np.testing.assert_array_equal(o, want)
+
+
+@pytest.mark.parametrize('cores', [1, 2])
+def test_dimensions_arbitrary_parallel(cores):
+    # JAX: test_dimensions_arbitrary_parallel_raises: interpret mode
+    # refuses dimension_semantics ('arbitrary', 'parallel') (a parallel
+    # dimension after an arbitrary one).  vtpu allows it (a deliberate
+    # difference, docs/kernels.md): only leading parallel dimensions are
+    # split over cores, so with none leading every point runs on core 0,
+    # in lexicographic order.
+    with vtpu.Chip(gen='v4', cores=cores) as c:
+        st = c.load(vtpu.find_module('selftest.elf'))
+        o = st.core_of_point(grid=(4, 4), dims='a,p',
+                             out_shape='i32:32,512')[::8, ::128]
+    assert (o // 1000 == 0).all()
+    assert (o % 1000 == np.arange(16).reshape(4, 4)).all()
+
+
+def test_store_to_half_of_hbm_output_buffer(rng):
+    # JAX: test_store_to_half_of_hbm_output_buffer (HBM, ANY): x aliased
+    # to the output (input_output_aliases={0: 0}), the kernel copies its
+    # first half over its second; the first half must stay (the output
+    # is the input's buffer, not a fresh zeroed one).  half_copy's one
+    # operand is an ANY in/out array.
+    x = np.arange(16, dtype=np.int32)
+    with selftest_on(cores=1, poison=True) as st:
+        y = st.half_copy(x)
+        np.testing.assert_array_equal(y, np.concatenate([x[:8], x[:8]]))
+        r = rng.integers(-2**31, 2**31 - 1, 2048, dtype=np.int64)
+        r = r.astype(np.int32)
+        np.testing.assert_array_equal(st.half_copy(r),
+                                      np.concatenate([r[:1024], r[:1024]]))
+
+
+def test_referencing_hbm_raises():
+    # JAX: test_referencing_hbm_raises (HBM, ANY): loading from or
+    # storing to an HBM/ANY ref directly is refused at trace time.  A TC
+    # cannot address HBM at all (only DMA reaches it): vld_hbm's vector
+    # load at its ANY operand's HBM offset faults as an access outside
+    # VMEM, naming the kernel body and the address.
+    with selftest_on(cores=1, quiet=True) as st:
+        with pytest.raises(vtpu.KernelError) as e:
+            st.vld_hbm(np.zeros((8, 128), np.float32))
+    assert e.value.code == 'out-of-bounds access'
+    assert 'vld_hbm_body' in str(e.value)
+    assert 'is outside VMEM' in str(e.value)

@@ -453,8 +453,11 @@ class Kernel:
              'rank': o.rank,
              # element-indexed dimensions (VTPU_BLOCK_ELEMENT): extent
              'block': tuple(b & 0x7fffffff for b in o.block[:o.rank]),
+             # pl.Element dimensions, and their padding (lo, hi)
+             'element': tuple(bool(b >> 31) for b in o.block[:o.rank]),
+             'padding': self._padding(c, module, index, i, o.rank),
              'space': {0: 'vmem', 1: 'smem', 2: 'any'}.get(o.space, '?')}
-            for o in ops[:n.value])
+            for i, o in enumerate(ops[:n.value]))
         self._roles = [ops[i].role for i in range(n.value)]
         self.num_inputs = sum(1 for r in self._roles if r & _lib.ROLE_IN)
         self.num_outputs = sum(1 for r in self._roles if r == _lib.ROLE_OUT)
@@ -464,6 +467,14 @@ class Kernel:
         self._shapes = {}  # inferred output shapes by the inputs' layout
         self.last_stats = None
         self.last_output = self.last_stderr = ''
+
+    @staticmethod
+    def _padding(c, module, index, op, rank):
+        lo, hi = (ctypes.c_uint32 * 4)(), (ctypes.c_uint32 * 4)()
+        rc = c._L.vtpu_run_padding(c._handle(), module._h, index, op, lo, hi)
+        if rc:
+            raise c._error(rc)
+        return tuple((lo[d], hi[d]) for d in range(rank))
 
     def __repr__(self):
         return f'Kernel({self.name!r}, operands={self.operands})'

@@ -5,7 +5,7 @@ a build are found."""
 import ctypes
 import os
 
-API_VERSION = 1
+API_VERSION = 2  # 2: vtpu_run_padding
 
 MAX_OPERANDS = 16
 MAX_TCS = 8
@@ -131,14 +131,18 @@ def lib():
         'vtpu_run_shape': (c_int, [chip, c_int, c_int, P(Array), c_uint]),
         'vtpu_run_kernel': (c_int, [chip, c_int, c_int, P(Launch), P(Array),
                                     c_uint, P(Stats)]),
+        'vtpu_run_padding': (c_int, [chip, c_int, c_int, c_uint,
+                                     P(ctypes.c_uint32), P(ctypes.c_uint32)]),
     }
-    for name, (res, args) in protos.items():
-        f = getattr(L, name)
-        f.restype = res
-        f.argtypes = args
+    # the version first: an older library lacks the newer functions
+    L.vtpu_run_version.restype, L.vtpu_run_version.argtypes = c_int, []
     v = L.vtpu_run_version()
     if v != API_VERSION:
         raise ImportError(f'{find_library()}: API version {v}, this package '
                           f'speaks {API_VERSION}')
+    for name, (res, args) in protos.items():
+        f = getattr(L, name)
+        f.restype = res
+        f.argtypes = args
     _lib = L
     return L

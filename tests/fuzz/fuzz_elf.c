@@ -98,5 +98,13 @@ static void module(const uint8_t *copy, size_t size)
               memchr(e->name, 0, sizeof(e->name)));
         uint32_t idx = UINT32_MAX;
         CHECK(vtpu_module_find(&m, e->name, &idx) == 0 && idx <= k);
+        /* its extension record (pl.Element padding), read from the image:
+         * found, absent, or refused with a reason */
+        vtpu_kernel_ext x;
+        err[0] = 0;
+        int rc = vtpu_module_kernel_ext(copy, size, e, &x, err, sizeof(err));
+        CHECK(rc == 0 || rc == 1 || (rc == VTPU_RT_EBADELF && err[0]));
+        CHECK(rc != 0 || (x.magic == VTPU_KEXT_MAGIC &&
+                          x.version == VTPU_KEXT_VERSION));
     }
 }

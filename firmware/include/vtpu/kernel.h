@@ -221,7 +221,10 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
  * kernel operand src[i] (memory space ANY), or rows row_start[i] ..
  * row_start[i] + rows[i] - 1 of it when rows[i] is not 0 (x_ref.at[a:b]
  * along the first dimension); operands[i] is a VMEM/SMEM block spec
- * (VTPU_IN, VTPU_OUT_BUF, ...; dtype 0 = the array's).  `body` runs once
+ * (VTPU_IN, VTPU_OUT_BUF, ...; dtype 0 = the array's), or VTPU_ANY (the
+ * array passed through, for a nested body's own vtpu_emit_pipeline: it
+ * may be called from a nested body, VTPU_MAX_NEST levels deep, its src
+ * then indexing the nested operands).  `body` runs once
  * per nested grid point, lexicographic order, with a context whose refs,
  * program ids and operand geometry are the nested pipeline's (scalars and
  * scratch are the kernel's; k->outer the caller's context).  Buffers and
@@ -231,12 +234,18 @@ typedef void (*vtpu_body_fn)(const vtpu_kctx *k);
 typedef struct vtpu_pipeline {
     uint8_t grid_rank; /* 1..4 */
     uint8_t num_operands;
+    /* extents (0: no grid points), or VTPU_GRID_SCALAR(i): the kernel's
+     * scalar-prefetch value i */
     uint32_t grid[VTPU_MAX_GRID_DIMS];
     vtpu_body_fn body;
     uint8_t src[VTPU_MAX_OPERANDS];
     uint32_t row_start[VTPU_MAX_OPERANDS];
     uint32_t rows[VTPU_MAX_OPERANDS];
     vtpu_operand_spec operands[VTPU_MAX_OPERANDS];
+    /* Padding of the nested operands' element-indexed dimensions
+     * (pad[i] for operands[i]), as a kernel's VTPU_KERNEL_EXT; NULL =
+     * none.  The kernel's own record is not inherited. */
+    const vtpu_kernel_ext *ext;
 } vtpu_pipeline;
 
 void vtpu_emit_pipeline(const vtpu_kctx *k, const vtpu_pipeline *p);
@@ -302,6 +311,36 @@ void vtpu_emit_pipeline(const vtpu_kctx *k, const vtpu_pipeline *p);
 /* A block dimension of n elements whose index-map value is an element
  * offset (pl.Element(n)): overlapping windows, halos. */
 #define VTPU_ELEMENT(n) (VTPU_BLOCK_ELEMENT | (uint32_t)(n))
+
+/*
+ * pl.Element(n, padding=(lo, hi)): dimension d of operand i is padded
+ * virtually by lo elements before and hi after; its index map returns
+ * offsets into the padded array (0 .. lo + shape + hi - n) and padding
+ * reads as zeros.  Padding goes into the kernel's extension record
+ * (vtpu_kernel_ext, vtpu-launch.h), which the entry points at:
+ *
+ *     VTPU_KERNEL_EXT(conv_ext, VTPU_PAD(0, 0, 2, 2), VTPU_PAD(0, 1, 1, 1));
+ *     VTPU_KERNEL(conv2d, body, .operands = {VTPU_IN(VTPU_F32, map,
+ *                 VTPU_ELEMENT(12), VTPU_ELEMENT(130)), ...},
+ *                 .ext = VTPU_EXT(conv_ext));
+ *
+ * The dimension itself must be VTPU_ELEMENT in the operand's block.
+ */
+#define VTPU_PAD(op_, dim_, lo_, hi_)                                          \
+    .pad[op_].lo[dim_] = (lo_), .pad[op_].hi[dim_] = (hi_)
+
+/* An extension record `name_` (read-only data, in the SMEM image); its
+ * fields after the header are designated initializers (VTPU_PAD). */
+#define VTPU_KERNEL_EXT(name_, ...)                                            \
+    __attribute__((aligned(8))) static const vtpu_kernel_ext name_ = {         \
+        .magic = VTPU_KEXT_MAGIC,                                              \
+        .version = VTPU_KEXT_VERSION,                                          \
+        .size = sizeof(vtpu_kernel_ext),                                       \
+        .flags = VTPU_KEXT_F_PAD,                                              \
+        __VA_ARGS__}
+
+/* vtpu_kernel_entry.ext of a record made by VTPU_KERNEL_EXT. */
+#define VTPU_EXT(name_) ((uint32_t)(uintptr_t) & (name_))
 
 /* VMEM blocks (BlockSpec) */
 #define VTPU_IN(dtype, map, ...)                                               \

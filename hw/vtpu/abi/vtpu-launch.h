@@ -323,7 +323,8 @@ typedef struct vtpu_kernel_entry {
     uint16_t num_scalars;            /* 54: minimum scalar-prefetch values */
     vtpu_operand_spec operands[VTPU_MAX_OPERANDS]; /* 56 */
     uint32_t flags;                                /* 504: VTPU_KERNEL_F_* */
-    uint32_t reserved;                             /* 508: 0 */
+    uint32_t ext; /* 508: TC address (SMEM) of the kernel's
+                          vtpu_kernel_ext, 0 = none (was reserved, 0) */
 } vtpu_kernel_entry;                               /* 512 bytes */
 
 /*
@@ -336,6 +337,45 @@ typedef struct vtpu_kernel_entry {
  * (docs/kernels.md, "Per-core kernels").
  */
 #define VTPU_KERNEL_F_CORE_MAP 0x1u
+
+/*
+ * The kernel extension record: what a kernel declares beyond the 512
+ * bytes of its entry, reached through vtpu_kernel_entry.ext (a word that
+ * was reserved and always 0, so modules built before it declare no
+ * extension and the entry's abi stays 1).  The record has its own magic,
+ * version and size, so it can grow without touching the entry; a
+ * runtime refuses a record it does not know (VTPU_LERR_TABLE) rather
+ * than ignore what it declares.  It lives in the module's SMEM image
+ * (read-only data), within the image.
+ *
+ * Padding of element-indexed dimensions (pl.Element(n, padding=(lo, hi))):
+ * pad[i].lo[d] / pad[i].hi[d] pad dimension d of operand i's array
+ * virtually by lo elements before and hi after; the index map returns
+ * offsets into the padded array, 0 .. lo + shape + hi - n, and the
+ * window must still overlap the array.  Padding reads as zeros and is
+ * never written.  Only element-indexed dimensions (VTPU_BLOCK_ELEMENT)
+ * of blocked operands may have padding; every other entry is 0.
+ * docs/kernels.md, "Element-indexed dimensions".
+ */
+#define VTPU_KEXT_MAGIC 0x584b5456u /* "VTKX" */
+#define VTPU_KEXT_VERSION 1
+#define VTPU_KEXT_F_PAD 0x1u /* pad[] is valid */
+#define VTPU_KEXT_F_KNOWN VTPU_KEXT_F_PAD
+#define VTPU_MAX_PAD 0x40000000u /* lo, hi below 2^30 */
+
+typedef struct vtpu_operand_pad {
+    uint32_t lo[4]; /*  0: elements before, per dimension */
+    uint32_t hi[4]; /* 16: elements after */
+} vtpu_operand_pad; /* 32 bytes */
+
+typedef struct vtpu_kernel_ext {
+    uint32_t magic;    /*  0: VTPU_KEXT_MAGIC */
+    uint16_t version;  /*  4: VTPU_KEXT_VERSION */
+    uint16_t size;     /*  6: sizeof(vtpu_kernel_ext) */
+    uint32_t flags;    /*  8: VTPU_KEXT_F_* */
+    uint32_t reserved; /* 12: 0 */
+    vtpu_operand_pad pad[VTPU_MAX_OPERANDS]; /* 16 */
+} vtpu_kernel_ext;     /* 528 bytes */
 
 /* ------------------------------------------------------------------ */
 /* The progress mailbox (TC -> debuggers and the host, in SMEM)         */
@@ -397,13 +437,23 @@ typedef struct vtpu_mailbox {
     uint32_t map_point_addr; /* 84: SMEM address of the grid point the
                                     index maps run for (int32[4]): the
                                     next one, while the body runs */
-    uint32_t reserved2[2];   /* 88 */
+    uint32_t regions_gen;    /* 88: changes whenever the region table
+                                    does (nested pipelines publish theirs
+                                    on entry, the caller's on return):
+                                    a reader that copied the table
+                                    copies it again; 0 from runtimes
+                                    whose table was fixed */
+    uint32_t reserved2;      /* 92 */
 } vtpu_mailbox;              /* 96 bytes */
 
 /*
  * The buffers a launch's body may touch (VTPU_MB_RT_REGIONS): each
  * blocked operand's two block buffers and zero-padding block, the scratch
- * areas, and every operand's array in HBM.  Fixed from the GRID phase on.
+ * areas, and every operand's array in HBM.  Fixed from the GRID phase on,
+ * except while a nested pipeline (vtpu_emit_pipeline) runs: then the
+ * mailbox points at a table of the caller's regions followed by the
+ * nested pipeline's buffers (`nest` = its depth), and regions_gen
+ * changes on entry and on return.
  * A checker (the engine's bounds check, docs/debugging.md) reports a
  * vector access or DMA that starts in one region and leaves it.
  */
@@ -433,9 +483,18 @@ typedef struct vtpu_region {
     uint8_t rank;      /* 23: of shape; 0 for scratch */
     uint32_t shape[4]; /* 24: the block's (buffers) or array's shape */
     uint8_t itemsize;  /* 40: bytes per element; 0 for scratch */
-    uint8_t reserved[7]; /* 41 */
+    uint8_t nest;      /* 41: 0 = the launch's pipeline; n = the buffer
+                                of a nested pipeline n deep, `operand`
+                                then indexes its operands */
+    uint8_t reserved[6]; /* 42 */
 } vtpu_region;         /* 48 bytes, dense row-major elements */
-#define VTPU_MAX_REGIONS (2 + (2 + VTPU_MAX_BUFFERS) * VTPU_MAX_OPERANDS)
+/* The launch's regions, plus (1 + VTPU_MAX_BUFFERS) per operand of two
+ * levels of nested pipelines; a runtime whose table would be larger
+ * publishes the caller's table unchanged (its buffers go unchecked). */
+#define VTPU_MAX_REGIONS                                                       \
+    (2 + (2 + VTPU_MAX_BUFFERS) * VTPU_MAX_OPERANDS +                          \
+     2 * (1 + VTPU_MAX_BUFFERS) * VTPU_MAX_OPERANDS)
+#define VTPU_MAX_NEST 3 /* nested pipelines inside nested pipelines */
 
 static inline const char *vtpu_mailbox_phase_name(uint32_t phase)
 {
@@ -477,6 +536,10 @@ _Static_assert(VTPU_LAUNCH_OFF_(vtpu_launch_status, max_prefetch) == 504,
 _Static_assert(sizeof(vtpu_kernel_entry) == 512, "kernel entry size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, body) == 40, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, operands) == 56, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_entry, ext) == 508, "layout");
+_Static_assert(sizeof(vtpu_operand_pad) == 32, "pad size");
+_Static_assert(sizeof(vtpu_kernel_ext) == 528, "kernel ext size");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_kernel_ext, pad) == 16, "layout");
 _Static_assert(sizeof(vtpu_mailbox) == 96, "mailbox size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, rt_flags) == 29, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, size8) == 31, "layout");
@@ -487,6 +550,8 @@ _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, map_point_addr) == 84, "layout");
 _Static_assert(sizeof(vtpu_region) == 48, "region size");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_region, itemsize) == 40, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_region, space) == 20, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_region, nest) == 41, "layout");
+_Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, regions_gen) == 88, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, point_addr) == 16, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, grid_rank) == 28, "layout");
 _Static_assert(VTPU_LAUNCH_OFF_(vtpu_mailbox, name) == 32, "layout");
