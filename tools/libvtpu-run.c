@@ -165,7 +165,9 @@ static int open_chip(vtpu_run_chip *c, const char *const *opts)
     if (vtpu_config_validate(&c->cfg, err, sizeof(err)))
         return fail(c, VTPU_RUN_EUSAGE, "%s", err);
 
-    c->host = vtpu_host_new(&c->cfg, NULL, err, sizeof(err));
+    /* HBM in huge pages (host_platform.h): far fewer page faults. */
+    vtpu_host_opts ho = {.hbm_hugepages = true};
+    c->host = vtpu_host_new(&c->cfg, &ho, err, sizeof(err));
     if (!c->host)
         return fail(c, VTPU_RUN_EUSAGE, "%s", err);
     int rc = vtpu_drv_probe(&c->drv, vtpu_host_platform(c->host));
@@ -434,6 +436,18 @@ static int bind(vtpu_run_chip *c, const vtpu_kernel_entry *e,
     return 0;
 }
 
+/* kernel_io.hbm_ptr: arrays copied straight between the caller's memory
+ * and HBM, unless a check must see the host's writes (poison, race):
+ * then through the driver, as the device sees them. */
+static void *hbm_ptr(void *ctx, uint64_t hbm, uint64_t len)
+{
+    vtpu_run_chip *c = ctx;
+    if (c->cfg.poison || c->cfg.race || hbm > c->cfg.hbm_size ||
+        len > c->cfg.hbm_size - hbm)
+        return NULL;
+    return (uint8_t *)vtpu_chip_hbm_ptr(vtpu_host_chip(c->host)) + hbm;
+}
+
 static uint64_t npy_bytes(const vtpu_npy *a)
 {
     uint64_t n = vtpu_dtype_size(a->dtype);
@@ -500,6 +514,8 @@ int vtpu_run_kernel(vtpu_run_chip *c, int module, int kernel,
     rl.check_flags = l->check_flags;
 
     memset(&rs, 0, sizeof(rs));
+    io.hbm_ptr = hbm_ptr;
+    io.hbm_ctx = c;
     output_reset(&c->out);
     int rc = rk_launch(&c->rt, c->mod[module], &rl, &io, &rs, &us, &c->err);
     if (st) {
