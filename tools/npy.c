@@ -575,7 +575,10 @@ int vtpu_npy_write(const vtpu_npy *a, const char *path, char *err,
     unsigned char head[10 + sizeof(hdr)];
     memcpy(head, pre, sizeof(pre));
     memcpy(head + sizeof(pre), hdr, hlen);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    /* No O_TRUNC: a file rewritten with the same size (the same launch
+     * run again) keeps its page-cache pages instead of freeing and
+     * allocating them all again; the size is set at the end. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0)
         return fail(err, errlen, "%s: %s", path, strerror(errno));
     struct stat st;
@@ -583,6 +586,9 @@ int vtpu_npy_write(const vtpu_npy *a, const char *path, char *err,
     int e = write_all(fd, head, sizeof(pre) + hlen);
     if (!e)
         e = write_all(fd, a->data, a->bytes);
+    if (!e && regular &&
+        ftruncate(fd, (off_t)(sizeof(pre) + hlen + a->bytes)))
+        e = errno;
     if (close(fd) && !e)
         e = errno;
     if (e) {
