@@ -604,22 +604,48 @@ int rk_find_kernel(const vtpu_module *mod, const char *module,
 }
 
 /*
- * Zero [p, p+len) of HBM through the host's pointer: whole pages are
- * dropped (anonymous memory reads back as zeros), so an output that the
- * kernel will write is not written twice, and pages it never writes are
- * never committed; the partial pages at the ends are cleared.
+ * Zero [p, p+len) of HBM through the host's pointer, touching only what
+ * is already there.  Pages not in memory (never written: vtpu-run's fresh
+ * HBM) are dropped, which costs nothing and reads back as zeros, so an
+ * output the kernel writes is written once, not filled first, and pages
+ * it never writes are never committed; pages in memory (HBM an earlier
+ * launch of the same chip used: libvtpu-run) are cleared in place, which
+ * is cheaper than dropping them for the kernel to fault in again.  The
+ * partial pages at the ends are cleared.  (Not-resident is not the same
+ * as zero, a page may be swapped out: hence dropped, not skipped.)
  */
 static void zero_hbm(void *p, size_t len)
 {
-    const uintptr_t page = 4096;
-    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)p + len) & ~(page - 1);
-    if (hi <= lo || madvise((void *)lo, hi - lo, MADV_DONTNEED)) {
+    enum { PAGE = 4096, CHUNK = 4096 }; /* pages per mincore() call */
+    unsigned char vec[CHUNK];
+    uintptr_t lo = ((uintptr_t)p + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+    uintptr_t hi = ((uintptr_t)p + len) & ~(uintptr_t)(PAGE - 1);
+    if (hi <= lo) {
         memset(p, 0, len);
         return;
     }
     memset(p, 0, lo - (uintptr_t)p);
     memset((void *)hi, 0, (uintptr_t)p + len - hi);
+    for (uintptr_t at = lo; at < hi;) {
+        size_t n = (hi - at) / PAGE < CHUNK ? (hi - at) / PAGE : CHUNK;
+        if (mincore((void *)at, n * PAGE, vec)) {
+            memset((void *)at, 0, n * PAGE);
+            at += n * PAGE;
+            continue;
+        }
+        for (size_t i = 0; i < n;) {
+            size_t j = i;
+            bool in = vec[i] & 1;
+            while (j < n && (bool)(vec[j] & 1) == in)
+                j++;
+            void *run = (void *)(at + i * PAGE);
+            size_t bytes = (j - i) * PAGE;
+            if (in || madvise(run, bytes, MADV_DONTNEED))
+                memset(run, 0, bytes);
+            i = j;
+        }
+        at += n * PAGE;
+    }
 }
 
 /* Input operand n into HBM at `op`. */
