@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "host_platform.h"
 #include "libvtpu-run.h"
+#include "module-image.h"
 #include "run-kernel.h"
 #include "vtpu-debug.h"
 #include "vtpu.h"
@@ -308,7 +309,14 @@ int vtpu_run_load(vtpu_run_chip *c, const char *path, int *module)
 
     vtpu_module *mod = calloc(1, sizeof(*mod));
     char *name = strdup(path);
-    if (!mod || !name || vtpu_rt_module_load(&c->rt, mod, elf, len)) {
+    /* Without its debug information (module-image.h), else as it is. */
+    size_t slen;
+    void *stripped = vtpu_module_strip_debug(elf, len, &slen);
+    int loaded = mod && name && stripped &&
+                 !vtpu_rt_module_load(&c->rt, mod, stripped, slen);
+    free(stripped);
+    if (!mod || !name ||
+        (!loaded && vtpu_rt_module_load(&c->rt, mod, elf, len))) {
         free(elf);
         free(mod);
         free(name);

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "module-image.h"
 #include "npy.h"
 #include "run-kernel.h"
 #include "vtpu_rt.h"
@@ -801,8 +802,15 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
         die(EXIT_LOAD, "%s", err);
 
     vtpu_rt *rt = dev->open(dev->ctx); /* exits on failure */
-    if (vtpu_rt_module_load(rt, &mod, elf, len))
+    /* Without its debug information, which the device never reads; a
+     * module refused that way is tried as it is, for the refusal to be
+     * the file's own. */
+    size_t slen;
+    void *stripped = vtpu_module_strip_debug(elf, len, &slen);
+    if ((!stripped || vtpu_rt_module_load(rt, &mod, stripped, slen)) &&
+        vtpu_rt_module_load(rt, &mod, elf, len))
         die(EXIT_LOAD, "%s: %s", module, vtpu_rt_error(rt));
+    free(stripped);
     if (elf_mapped)
         munmap(elf, len);
     else
