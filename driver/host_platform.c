@@ -27,6 +27,8 @@ struct vtpu_host {
 
     uint8_t *arena;
     uint64_t arena_size;
+    void *hbm; /* HBM when the platform maps it (hbm_hugepages) */
+    uint64_t hbm_size;
     vtpu_mutex alloc_lock;
     GArray *blocks; /* arena_block, sorted by off */
 
@@ -217,8 +219,31 @@ vtpu_host *vtpu_host_new(const vtpu_config *cfg, const vtpu_host_opts *opts,
         return NULL;
     }
     h->arena = a;
+#ifdef MADV_HUGEPAGE
+    if (opts && opts->hbm_hugepages) /* the staging buffer: 1 MiB */
+        madvise(a, h->arena_size, MADV_HUGEPAGE);
+#endif
 
-    h->chip = vtpu_chip_new(cfg, err, errlen);
+    if (opts && opts->hbm_hugepages) {
+        /* Lazily backed as the engine's own HBM (lazymem.c), in huge
+         * pages where the kernel grants them; without THP the advice
+         * fails and this is the engine's mapping exactly. */
+        void *m = mmap(NULL, cfg->hbm_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) {
+            if (err && errlen)
+                snprintf(err, errlen, "cannot reserve %llu bytes of HBM",
+                         (unsigned long long)cfg->hbm_size);
+            vtpu_host_free(h);
+            return NULL;
+        }
+#ifdef MADV_HUGEPAGE
+        madvise(m, cfg->hbm_size, MADV_HUGEPAGE);
+#endif
+        h->hbm = m;
+        h->hbm_size = cfg->hbm_size;
+    }
+    h->chip = vtpu_chip_new_ext(cfg, h->hbm, err, errlen);
     if (!h->chip) {
         vtpu_host_free(h);
         return NULL;
@@ -259,6 +284,8 @@ void vtpu_host_free(vtpu_host *h)
     vtpu_chip_free(h->chip);
     if (h->arena)
         munmap(h->arena, h->arena_size);
+    if (h->hbm)
+        munmap(h->hbm, h->hbm_size);
     g_array_free(h->blocks, TRUE);
     vtpu_cond_clear(&h->irq_cond);
     vtpu_mutex_clear(&h->irq_lock);

@@ -30,6 +30,16 @@ typedef struct vtpu_host_opts {
     uint64_t arena_size;    /* bytes of DMA-able memory; 0 = 256 MiB */
     bool synchronous;       /* the device executes inside the doorbell */
     uint64_t aperture_size; /* BAR2 bytes; 0 = the device's default */
+    /*
+     * Back HBM with 2 MiB pages where the host kernel has transparent huge
+     * pages (MADV_HUGEPAGE): one page fault per 2 MiB touched instead of
+     * 512.  Page faults are what a one-launch process like vtpu-run spends
+     * most of its time on (docs/vtpu-run.md, "Where the time goes"); the
+     * price is that touching one byte commits 2 MiB.  HBM is then the
+     * platform's mapping (vtpu_chip_new_ext), unmapped by vtpu_host_free.
+     * The DMA arena (the runtime's staging buffer) gets the same advice.
+     */
+    bool hbm_hugepages;
 } vtpu_host_opts;
 
 /*

@@ -433,6 +433,112 @@ def test_row_scale(r, rng):
           shape == (rows, cols))
 
 
+def raw(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def test_copy_paths(r, rng):
+    """Files go straight between the page cache and HBM (pread into HBM,
+    write() from it, outputs zeroed by dropping pages); with --poison the
+    same launches copy through the driver (COPY_H2D/D2H, FILL).  Both
+    must give the same bytes, on random data, for edge blocks and for
+    output rows no grid step writes (zeros)."""
+    rows, cols = 1001, 256
+    x = [rng.randint(-2**31, 2**31 - 1) for _ in range(rows * cols)]
+    y = [rng.randint(-2**31, 2**31 - 1) for _ in range(rows * cols)]
+    save(r.path('cx.npy'), '<i4', (rows, cols), 'i', x)
+    save(r.path('cy.npy'), '<i4', (rows, cols), 'i', y)
+    fx = [f32(rng.uniform(-4, 4)) for _ in range(1024 * 128)]
+    save(r.path('cf.npy'), '<f4', (1024, 128), 'f', fx)
+    gx = [f32(rng.uniform(-9, 9)) for _ in range(64 * 128)]
+    save(r.path('cg.npy'), '<f4', (64, 128), 'f', gx)
+    n = rng.randint(1, 8)
+    idx = [rng.randrange(8) for _ in range(n)]
+    launches = [
+        ('add_mul_i32', ['--grid', '126,2', '--dims', 'parallel,parallel',
+                         '--cores', 2, 'cx.npy', 'cy.npy']),
+        ('add_sin_f32', ['--grid', 128, 'cf.npy', 'cf.npy']),
+        # o has room for 9 row blocks, n < 9 are gathered: the rest is 0
+        ('gather_rows_n', ['--grid', 's0,1', '--scalar',
+                           ','.join(map(str, [n] + idx)), 'cg.npy',
+                           '--out-shape', '72,128']),
+    ]
+    for kernel, args in launches:
+        expect_ok(f'{kernel}, direct', r, kernel, *args, '-o', 'c1.npy')
+        expect_ok(f'{kernel}, through the driver', r, kernel, *args,
+                  '--poison', '-o', 'c2.npy')
+        a, b = raw(r.path('c1.npy')), raw(r.path('c2.npy'))
+        check(f'{kernel}: the same bytes both ways', a == b and len(a) > 128,
+              f'{len(a)} vs {len(b)} bytes')
+    _, _, o = values(r.path('c1.npy'), 'f')
+    check('gather_rows_n: rows past the gathered ones are zero',
+          all(v == 0 for v in o[n * 8 * 128:]) and
+          list(o[:n * 8 * 128]) ==
+          [v for i in idx for v in gx[i * 8 * 128:(i + 1) * 8 * 128]],
+          f'n {n}')
+
+    # A pipe (not a regular file: read whole, no pread) gives the same.
+    rfd, wfd = os.pipe()
+    data = raw(r.path('cf.npy'))
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        with os.fdopen(wfd, 'wb') as f:
+            f.write(data)
+        os._exit(0)
+    os.close(wfd)
+    p = subprocess.run([r.vtpu_run, r.module, 'add_sin_f32', '--grid', '128',
+                        f'/dev/fd/{rfd}', 'cf.npy', '-o', 'c3.npy'],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=TIMEOUT, cwd=r.tmp, pass_fds=(rfd,))
+    os.close(rfd)
+    os.waitpid(pid, 0)
+    expect_ok('add_sin_f32, reference', r, 'add_sin_f32', '--grid', 128,
+              'cf.npy', 'cf.npy', '-o', 'c4.npy')
+    check('an input from a pipe', p.returncode == 0 and
+          raw(r.path('c3.npy')) == raw(r.path('c4.npy')),
+          f'exit {p.returncode}: {p.stderr.decode().strip()}')
+
+    # A header longer than the 4 KiB read first (version 2.0 allows it).
+    payload = struct.pack(f'<{len(fx)}f', *fx)
+    long_hdr = npy_bytes('<f4', (1024, 128), payload, version=2)
+    pre = long_hdr[:12]
+    hdr = long_hdr[12:len(long_hdr) - len(payload)]
+    hdr = hdr[:-1] + b' ' * 8192 + b'\n'
+    with open(r.path('long.npy'), 'wb') as f:
+        f.write(pre[:8] + struct.pack('<I', len(hdr)) + hdr + payload)
+    expect_ok('a 8 KiB header', r, 'add_sin_f32', '--grid', 128, 'long.npy',
+              'cf.npy', '-o', 'c5.npy')
+    check('a 8 KiB header: the same result',
+          raw(r.path('c5.npy')) == raw(r.path('c4.npy')))
+    with open(r.path('longtr.npy'), 'wb') as f:
+        f.write(pre[:8] + struct.pack('<I', len(hdr)) + hdr[:6000])
+    expect_error(r, 'truncated 8 KiB header', 1,
+                 r'longtr\.npy: truncated header \(8\d+ bytes announced, '
+                 r'6000 present\)', 'add_sin_f32', '--grid', 128,
+                 'longtr.npy', 'cf.npy', '-o', 'c6.npy')
+    check('truncated header: no output file', not os.path.exists(
+        r.path('c6.npy')))
+
+    # An output that cannot be written whole (the file size limit: EFBIG)
+    # is removed, not left as a truncated .npy.
+    def small_files():
+        import resource
+        import signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100000, 100000))
+    p = subprocess.run([r.vtpu_run, r.module, 'add_sin_f32', '--grid', '128',
+                        'cf.npy', 'cf.npy', '-o', 'c7.npy'],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=TIMEOUT, cwd=r.tmp, preexec_fn=small_files)
+    err = p.stderr.decode()
+    check('output cut short: exit 1, message, no file', p.returncode == 1 and
+          re.search(r'c7\.npy: write error: File too large', err) is not None
+          and not os.path.exists(r.path('c7.npy')),
+          f'exit {p.returncode}: {err.strip()!r}')
+
+
 def expect_error(r, name, status, pattern, kernel, *args):
     rc, out, err = r.run(kernel, *args)
     ok = rc == status and re.search(pattern, err) is not None
@@ -555,6 +661,7 @@ def main():
         test_scalar_file(r, rng)
         test_scale_any(r, rng)
         test_row_scale(r, rng)
+        test_copy_paths(r, rng)
         test_errors(r)
     if FAILURES:
         sys.exit(f'FAIL: {len(FAILURES)} check(s): {", ".join(FAILURES)}')

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "host_platform.h"
 #include "libvtpu-run.h"
+#include "module-image.h"
 #include "run-kernel.h"
 #include "vtpu-debug.h"
 #include "vtpu.h"
@@ -168,7 +169,9 @@ static int open_chip(vtpu_run_chip *c, const char *const *opts)
     if (vtpu_config_validate(&c->cfg, err, sizeof(err)))
         return fail(c, VTPU_RUN_EUSAGE, "%s", err);
 
-    c->host = vtpu_host_new(&c->cfg, NULL, err, sizeof(err));
+    /* HBM in huge pages (host_platform.h): far fewer page faults. */
+    vtpu_host_opts ho = {.hbm_hugepages = true};
+    c->host = vtpu_host_new(&c->cfg, &ho, err, sizeof(err));
     if (!c->host)
         return fail(c, VTPU_RUN_EUSAGE, "%s", err);
     int rc = vtpu_drv_probe(&c->drv, vtpu_host_platform(c->host));
@@ -310,7 +313,14 @@ int vtpu_run_load(vtpu_run_chip *c, const char *path, int *module)
 
     vtpu_module *mod = calloc(1, sizeof(*mod));
     char *name = strdup(path);
-    if (!mod || !name || vtpu_rt_module_load(&c->rt, mod, elf, len)) {
+    /* Without its debug information (module-image.h), else as it is. */
+    size_t slen;
+    void *stripped = vtpu_module_strip_debug(elf, len, &slen);
+    int loaded = mod && name && stripped &&
+                 !vtpu_rt_module_load(&c->rt, mod, stripped, slen);
+    free(stripped);
+    if (!mod || !name ||
+        (!loaded && vtpu_rt_module_load(&c->rt, mod, elf, len))) {
         free(elf);
         free(mod);
         free(name);
@@ -471,6 +481,18 @@ static int bind(vtpu_run_chip *c, const vtpu_kernel_entry *e,
     return 0;
 }
 
+/* kernel_io.hbm_ptr: arrays copied straight between the caller's memory
+ * and HBM, unless a check must see the host's writes (poison, race):
+ * then through the driver, as the device sees them. */
+static void *hbm_ptr(void *ctx, uint64_t hbm, uint64_t len)
+{
+    vtpu_run_chip *c = ctx;
+    if (c->cfg.poison || c->cfg.race || hbm > c->cfg.hbm_size ||
+        len > c->cfg.hbm_size - hbm)
+        return NULL;
+    return (uint8_t *)vtpu_chip_hbm_ptr(vtpu_host_chip(c->host)) + hbm;
+}
+
 static uint64_t npy_bytes(const vtpu_npy *a)
 {
     uint64_t n = vtpu_dtype_size(a->dtype);
@@ -537,6 +559,8 @@ int vtpu_run_kernel(vtpu_run_chip *c, int module, int kernel,
     rl.check_flags = l->check_flags;
 
     memset(&rs, 0, sizeof(rs));
+    io.hbm_ptr = hbm_ptr;
+    io.hbm_ctx = c;
     output_reset(&c->out);
     int rc = rk_launch(&c->rt, c->mod[module], &rl, &io, &rs, &us, &c->err);
     if (st) {

@@ -6,11 +6,14 @@
 #include "npy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vtpu-launch.h"
 
@@ -280,33 +283,46 @@ static int parse_header(vtpu_npy *a, const char *hdr, size_t len, char *err,
 /* Files                                                                */
 /* ------------------------------------------------------------------ */
 
-int vtpu_npy_parse(vtpu_npy *a, const void *buf, size_t len, char *err,
-                   size_t errlen)
+/*
+ * The magic, version and header of an .npy image of `total` bytes whose
+ * first `have` are in `b`: sets a's dtype, rank, shape and bytes and
+ * *doff, the data's offset, after checking that the image holds all the
+ * data.  Returns 0, -1 with the reason in `err`, or 1 (nothing in `err`)
+ * when the header goes past `have` but not past `total`: *doff is then
+ * how many bytes it needs.
+ */
+static int parse_head(vtpu_npy *a, const unsigned char *b, size_t have,
+                      uint64_t total, uint64_t *doff, char *err,
+                      size_t errlen)
 {
-    const unsigned char *b = buf;
     memset(a, 0, sizeof(*a));
-    if (len < 10 || memcmp(b, magic, sizeof(magic)))
+    if (have < 10 || memcmp(b, magic, sizeof(magic)))
         return fail(err, errlen, "not a NumPy .npy file (bad magic)");
     unsigned major = b[6], minor = b[7];
-    size_t hlen, hoff;
+    uint64_t hlen, hoff;
     if (major == 1) {
-        hlen = (size_t)b[8] | (size_t)b[9] << 8;
+        hlen = (uint64_t)b[8] | (uint64_t)b[9] << 8;
         hoff = 10;
     } else if (major == 2 || major == 3) {
-        if (len < 12)
+        if (have < 12)
             return fail(err, errlen, "truncated header");
-        hlen = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 |
-               (size_t)b[11] << 24;
+        hlen = (uint64_t)b[8] | (uint64_t)b[9] << 8 | (uint64_t)b[10] << 16 |
+               (uint64_t)b[11] << 24;
         hoff = 12;
     } else {
         return fail(err, errlen, "unsupported .npy format version %u.%u", major,
                     minor);
     }
-    if (hlen > len - hoff)
+    if (hlen > total - hoff)
         return fail(err, errlen,
-                    "truncated header (%zu bytes announced, %zu present)", hlen,
-                    len - hoff);
-    if (parse_header(a, (const char *)b + hoff, hlen, err, errlen))
+                    "truncated header (%llu bytes announced, %llu present)",
+                    (unsigned long long)hlen,
+                    (unsigned long long)(total - hoff));
+    if (hlen > have - hoff) {
+        *doff = hoff + hlen;
+        return 1;
+    }
+    if (parse_header(a, (const char *)b + hoff, (size_t)hlen, err, errlen))
         return -1;
 
     uint64_t n = vtpu_dtype_size(a->dtype);
@@ -315,18 +331,61 @@ int vtpu_npy_parse(vtpu_npy *a, const void *buf, size_t len, char *err,
             return fail(err, errlen, "array too large");
         n *= a->shape[d];
     }
-    size_t doff = hoff + hlen;
-    if (n > len - doff)
+    *doff = hoff + hlen;
+    if (n > total - *doff)
         return fail(err, errlen,
                     "truncated data: the header says %llu bytes, the file "
-                    "has %zu",
-                    (unsigned long long)n, len - doff);
-    a->data = malloc(n ? (size_t)n : 1);
-    if (!a->data)
-        return fail(err, errlen, "out of memory (%llu bytes)",
-                    (unsigned long long)n);
-    memcpy(a->data, b + doff, (size_t)n);
+                    "has %llu",
+                    (unsigned long long)n, (unsigned long long)(total - *doff));
+    if (n > SIZE_MAX)
+        return fail(err, errlen, "array too large");
     a->bytes = (size_t)n;
+    return 0;
+}
+
+int vtpu_npy_parse(vtpu_npy *a, const void *buf, size_t len, char *err,
+                   size_t errlen)
+{
+    const unsigned char *b = buf;
+    uint64_t doff;
+    if (parse_head(a, b, len, len, &doff, err, errlen))
+        return -1; /* 1 cannot happen: have == total */
+    size_t n = a->bytes;
+    a->data = malloc(n ? n : 1);
+    if (!a->data)
+        return fail(err, errlen, "out of memory (%zu bytes)", n);
+    memcpy(a->data, b + doff, n);
+    return 0;
+}
+
+/* The whole of an open stream, malloc'd. */
+static int slurp(FILE *f, unsigned char **out, size_t *outlen)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 1 << 16;
+            unsigned char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                errno = ENOMEM;
+                return -1;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        errno = EIO;
+        return -1;
+    }
+    *out = buf;
+    *outlen = len;
     return 0;
 }
 
@@ -337,34 +396,149 @@ int vtpu_npy_read(vtpu_npy *a, const char *path, char *err, size_t errlen)
     FILE *f = fopen(path, "rb");
     if (!f)
         return fail(err, errlen, "%s: %s", path, strerror(errno));
-    unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 1 << 16;
-            unsigned char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return fail(err, errlen, "%s: out of memory", path);
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
+    unsigned char *buf;
+    size_t len;
+    int bad = slurp(f, &buf, &len);
     fclose(f);
-    if (bad) {
-        free(buf);
-        return fail(err, errlen, "%s: read error", path);
-    }
+    if (bad)
+        return fail(err, errlen, "%s: %s", path,
+                    errno == ENOMEM ? "out of memory" : "read error");
     int rc = vtpu_npy_parse(a, buf, len, why, sizeof(why));
     free(buf);
     if (rc)
         return fail(err, errlen, "%s: %s", path, why);
+    return 0;
+}
+
+/* pread() all of [off, off+len) into dst; -1 with errno, or 0 with *got
+ * short at end of file. */
+static int pread_all(int fd, void *dst, size_t len, uint64_t off, size_t *got)
+{
+    size_t n = 0;
+    while (n < len) {
+        ssize_t r = pread(fd, (char *)dst + n, len - n, (off_t)(off + n));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    *got = n;
+    return 0;
+}
+
+int vtpu_npy_open(vtpu_npy_file *f, const char *path, char *err,
+                  size_t errlen)
+{
+    char why[256];
+    unsigned char head[4096], *big = NULL;
+    struct stat st;
+    size_t got;
+    uint64_t doff;
+    int rc;
+
+    memset(f, 0, sizeof(*f));
+    f->path = path;
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0)
+        return fail(err, errlen, "%s: %s", path, strerror(errno));
+    if (fstat(f->fd, &st) || !S_ISREG(st.st_mode)) {
+        /* A pipe or device: no size to check against, no pread. */
+        FILE *s = fdopen(f->fd, "rb");
+        size_t len;
+        if (!s || slurp(s, &f->buf, &len)) {
+            int e = errno;
+            if (s)
+                fclose(s);
+            else
+                close(f->fd);
+            f->fd = -1;
+            return fail(err, errlen, "%s: %s", path,
+                        e == ENOMEM ? "out of memory" : "read error");
+        }
+        fclose(s);
+        f->fd = -1;
+        rc = parse_head(&f->a, f->buf, len, len, &f->data_off, why,
+                        sizeof(why));
+    } else {
+        uint64_t total = (uint64_t)st.st_size;
+        if (pread_all(f->fd, head, sizeof(head), 0, &got))
+            goto read_error;
+        rc = parse_head(&f->a, head, got, total, &doff, why, sizeof(why));
+        if (rc == 1) { /* a header longer than 4 KiB */
+            big = malloc((size_t)doff);
+            if (!big) {
+                vtpu_npy_close(f);
+                return fail(err, errlen, "%s: out of memory", path);
+            }
+            if (pread_all(f->fd, big, (size_t)doff, 0, &got)) {
+                free(big);
+                goto read_error;
+            }
+            rc = parse_head(&f->a, big, got, got < doff ? got : total, &doff,
+                            why, sizeof(why));
+            free(big);
+        }
+        f->data_off = doff;
+    }
+    if (rc) {
+        vtpu_npy_close(f);
+        return fail(err, errlen, "%s: %s", path, why);
+    }
+    return 0;
+
+read_error:
+    rc = errno;
+    vtpu_npy_close(f);
+    return fail(err, errlen, "%s: read error: %s", path, strerror(rc));
+}
+
+int vtpu_npy_load(vtpu_npy_file *f, void *dst, char *err, size_t errlen)
+{
+    size_t got;
+    if (f->buf) {
+        memcpy(dst, f->buf + f->data_off, f->a.bytes);
+        return 0;
+    }
+    if (f->fd < 0)
+        return fail(err, errlen, "%s: not open", f->path);
+    if (pread_all(f->fd, dst, f->a.bytes, f->data_off, &got))
+        return fail(err, errlen, "%s: read error: %s", f->path,
+                    strerror(errno));
+    if (got < f->a.bytes) /* cut short since vtpu_npy_open() */
+        return fail(err, errlen,
+                    "%s: truncated data: the header says %zu bytes, the file "
+                    "has %zu",
+                    f->path, f->a.bytes, got);
+    return 0;
+}
+
+void vtpu_npy_close(vtpu_npy_file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    free(f->buf);
+    f->buf = NULL;
+}
+
+/* write() all of buf; 0 or an errno. */
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return errno;
+        if (w == 0)
+            return EIO;
+        p += w;
+        len -= (size_t)w;
+    }
     return 0;
 }
 
@@ -396,16 +570,35 @@ int vtpu_npy_write(const vtpu_npy *a, const char *path, char *err,
     pre[8] = (unsigned char)(hlen & 0xff);
     pre[9] = (unsigned char)(hlen >> 8);
 
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    /* The header and the data in one pass, no stdio buffer: the data
+     * goes from where it is (HBM, for vtpu-run) to the file. */
+    unsigned char head[10 + sizeof(hdr)];
+    memcpy(head, pre, sizeof(pre));
+    memcpy(head + sizeof(pre), hdr, hlen);
+    /* No O_TRUNC: a file rewritten with the same size (the same launch
+     * run again) keeps its page-cache pages instead of freeing and
+     * allocating them all again; the size is set at the end. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0)
         return fail(err, errlen, "%s: %s", path, strerror(errno));
-    bool ok = fwrite(pre, 1, sizeof(pre), f) == sizeof(pre) &&
-              fwrite(hdr, 1, hlen, f) == hlen &&
-              fwrite(a->data, 1, a->bytes, f) == a->bytes;
-    if (fclose(f) != 0)
-        ok = false;
-    if (!ok)
-        return fail(err, errlen, "%s: write error: %s", path, strerror(errno));
+    struct stat st;
+    bool regular = !fstat(fd, &st) && S_ISREG(st.st_mode);
+    int e = write_all(fd, head, sizeof(pre) + hlen);
+    if (!e)
+        e = write_all(fd, a->data, a->bytes);
+    if (!e && regular &&
+        ftruncate(fd, (off_t)(sizeof(pre) + hlen + a->bytes)))
+        e = errno;
+    if (close(fd) && !e)
+        e = errno;
+    if (e) {
+        /* Not a truncated array that np.load would refuse later, or a
+         * shorter one from before: no file at all (only a file: never
+         * unlink /dev/full). */
+        if (regular)
+            unlink(path);
+        return fail(err, errlen, "%s: write error: %s", path, strerror(e));
+    }
     return 0;
 }
 

@@ -54,10 +54,36 @@ int vtpu_npy_read(vtpu_npy *a, const char *path, char *err, size_t errlen);
 /*
  * Write `a` (dtype, rank, shape, data of `bytes` = elements * itemsize)
  * to `path` as a version 1.0 file whose header is padded to 64 bytes, as
- * NumPy writes it.  -1 with "PATH: reason" in `err` on failure.
+ * NumPy writes it.  -1 with "PATH: reason" in `err` on failure; a file
+ * that could not be written whole is removed, so no truncated .npy is
+ * left behind looking like a result.
  */
 int vtpu_npy_write(const vtpu_npy *a, const char *path, char *err,
                    size_t errlen);
+
+/*
+ * An .npy file opened for reading its data straight into memory the
+ * caller chooses (HBM, for vtpu-run), with no copy in between:
+ * vtpu_npy_open() reads and checks the header and that the file holds
+ * all the data it announces (the same checks and messages as
+ * vtpu_npy_read); vtpu_npy_load() then reads the data, and fails, never
+ * fills with garbage, if the file was cut short since.  A file that is
+ * not a regular file (a pipe) is read whole into memory at open.
+ */
+typedef struct vtpu_npy_file {
+    vtpu_npy a;        /* dtype, rank, shape, bytes; data is NULL */
+    const char *path;  /* for messages; the caller's string */
+    int fd;            /* -1 once closed */
+    uint64_t data_off; /* where the data starts in the file */
+    unsigned char *buf; /* the whole file when it is not a regular one */
+} vtpu_npy_file;
+
+/* -1 with "PATH: reason" in `err` on failure (nothing left open). */
+int vtpu_npy_open(vtpu_npy_file *f, const char *path, char *err,
+                  size_t errlen);
+/* Read the f->a.bytes bytes of data into `dst`.  -1 with "PATH: reason". */
+int vtpu_npy_load(vtpu_npy_file *f, void *dst, char *err, size_t errlen);
+void vtpu_npy_close(vtpu_npy_file *f);
 
 /* Free a->data and clear `a`. */
 void vtpu_npy_free(vtpu_npy *a);

@@ -13,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
+#include "module-image.h"
 #include "npy.h"
 #include "run-kernel.h"
 #include "vtpu_rt.h"
@@ -112,15 +115,30 @@ static unsigned list_len(char **v)
     return n;
 }
 
-/* The whole file, as g_file_get_contents (and its messages). */
-static int read_file(const char *path, char **data, size_t *len, char *err,
-                     size_t errlen)
+/* The whole file, as g_file_get_contents (and its messages): a regular
+ * file is mapped (*mapped set; munmap it), which costs a page fault per
+ * 16 pages read instead of one per page of a buffer read into. */
+static int read_file(const char *path, char **data, size_t *len,
+                     bool *mapped, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
+    struct stat st;
     if (!f) {
         snprintf(err, errlen, "Failed to open file \u201c%s\u201d: %s", path,
                  strerror(errno));
         return -1;
+    }
+    *mapped = false;
+    if (!fstat(fileno(f), &st) && S_ISREG(st.st_mode) && st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
+                       fileno(f), 0);
+        if (p != MAP_FAILED) {
+            fclose(f);
+            *data = p;
+            *len = (size_t)st.st_size;
+            *mapped = true;
+            return 0;
+        }
     }
     size_t cap = 1 << 16, n = 0;
     char *buf = xmalloc(cap + 1);
@@ -491,7 +509,7 @@ static void check_operand(const vtpu_kernel_entry *e, const kernel_io *io,
 /* Map files to operands: inputs in order to IN and INOUT operands, -o
  * files in order to OUT and INOUT ones. */
 static void bind_files(const vtpu_kernel_entry *e, kernel_io *io,
-                       const run_kernel_args *a)
+                       vtpu_npy_file *files, const run_kernel_args *a)
 {
     char **inputs = a->inputs;
     unsigned ninputs = a->ninputs;
@@ -524,8 +542,10 @@ static void bind_files(const vtpu_kernel_entry *e, kernel_io *io,
         uint8_t r = e->operands[i].role;
         if (r & VTPU_ROLE_IN) {
             io->in_file[i] = inputs[fi++];
-            if (vtpu_npy_read(&io->arr[i], io->in_file[i], err, sizeof(err)))
+            /* The header now, the data later, straight into HBM. */
+            if (vtpu_npy_open(&files[i], io->in_file[i], err, sizeof(err)))
                 die(EXIT_FILE, "%s", err);
+            io->arr[i] = files[i].a;
             check_operand(e, io, i);
         }
         if (r & VTPU_ROLE_OUT)
@@ -584,6 +604,104 @@ int rk_find_kernel(const vtpu_module *mod, const char *module,
     return -1;
 }
 
+/*
+ * Zero [p, p+len) of HBM through the host's pointer, touching only what
+ * is already there.  Pages not in memory (never written: vtpu-run's fresh
+ * HBM) are dropped, which costs nothing and reads back as zeros, so an
+ * output the kernel writes is written once, not filled first, and pages
+ * it never writes are never committed; pages in memory (HBM an earlier
+ * launch of the same chip used: libvtpu-run) are cleared in place, which
+ * is cheaper than dropping them for the kernel to fault in again.  The
+ * partial pages at the ends are cleared.  (Not-resident is not the same
+ * as zero, a page may be swapped out: hence dropped, not skipped.)
+ */
+static void zero_hbm(void *p, size_t len)
+{
+    enum { PAGE = 4096, CHUNK = 4096 }; /* pages per mincore() call */
+    unsigned char vec[CHUNK];
+    uintptr_t lo = ((uintptr_t)p + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+    uintptr_t hi = ((uintptr_t)p + len) & ~(uintptr_t)(PAGE - 1);
+    if (hi <= lo) {
+        memset(p, 0, len);
+        return;
+    }
+    memset(p, 0, lo - (uintptr_t)p);
+    memset((void *)hi, 0, (uintptr_t)p + len - hi);
+    for (uintptr_t at = lo; at < hi;) {
+        size_t n = (hi - at) / PAGE < CHUNK ? (hi - at) / PAGE : CHUNK;
+        if (mincore((void *)at, n * PAGE, vec)) {
+            memset((void *)at, 0, n * PAGE);
+            at += n * PAGE;
+            continue;
+        }
+        for (size_t i = 0; i < n;) {
+            size_t j = i;
+            bool in = vec[i] & 1;
+            while (j < n && (bool)(vec[j] & 1) == in)
+                j++;
+            void *run = (void *)(at + i * PAGE);
+            size_t bytes = (j - i) * PAGE;
+            if (in || madvise(run, bytes, MADV_DONTNEED))
+                memset(run, 0, bytes);
+            i = j;
+        }
+        at += n * PAGE;
+    }
+}
+
+/* Input operand n into HBM at `op`. */
+static int upload(vtpu_rt *rt, kernel_io *io, unsigned n,
+                  const vtpu_rt_array *op, rk_error *err)
+{
+    const vtpu_npy *arr = &io->arr[n];
+    void *dst = io->hbm_ptr ? io->hbm_ptr(io->hbm_ctx, op->hbm, arr->bytes)
+                            : NULL;
+    if (dst) { /* one copy: file or array -> HBM */
+        if (io->load)
+            return io->load(io->ctx, n, dst, err);
+        memcpy(dst, arr->data, arr->bytes);
+        return 0;
+    }
+    void *tmp = NULL;
+    const void *src = arr->data;
+    if (io->load) {
+        src = tmp = xmalloc(arr->bytes);
+        if (io->load(io->ctx, n, tmp, err)) {
+            free(tmp);
+            return -1;
+        }
+    }
+    int rc = 0;
+    if (vtpu_rt_write(rt, op->hbm, src, arr->bytes))
+        rc = rk_fail(err, EXIT_FAULT, "operand %u: %s", n, vtpu_rt_error(rt));
+    free(tmp);
+    return rc;
+}
+
+/* Output operand i out of HBM at `op`. */
+static int download(vtpu_rt *rt, kernel_io *io, unsigned i,
+                    const vtpu_rt_array *op, rk_error *err)
+{
+    vtpu_npy *arr = &io->arr[i];
+    const void *src =
+        io->hbm_ptr ? io->hbm_ptr(io->hbm_ctx, op->hbm, arr->bytes) : NULL;
+    if (src) { /* one copy: HBM -> file or array */
+        if (io->store)
+            return io->store(io->ctx, i, src, err);
+        memcpy(arr->data, src, arr->bytes);
+        return 0;
+    }
+    void *dst = io->store ? xmalloc(arr->bytes) : arr->data;
+    int rc = 0;
+    if (vtpu_rt_read(rt, op->hbm, dst, arr->bytes))
+        rc = rk_fail(err, EXIT_FAULT, "operand %u: %s", i, vtpu_rt_error(rt));
+    else if (io->store)
+        rc = io->store(io->ctx, i, dst, err);
+    if (io->store)
+        free(dst);
+    return rc;
+}
+
 int rk_launch(vtpu_rt *rt, const vtpu_module *mod, vtpu_rt_launch *l,
               kernel_io *io, vtpu_rt_stats *st, int64_t *us, rk_error *err)
 {
@@ -601,13 +719,17 @@ int rk_launch(vtpu_rt *rt, const vtpu_module *mod, vtpu_rt_launch *l,
             break;
         }
         uint64_t bytes = vtpu_rt_array_bytes(op);
+        void *p;
         if (bytes != arr->bytes)
             rc = rk_fail(err, EXIT_USAGE,
                          "operand %u: %zu bytes of data for %llu of array", n,
                          arr->bytes, (unsigned long long)bytes);
-        else if (io->in_file[n]
-                     ? vtpu_rt_write(rt, op->hbm, arr->data, arr->bytes)
-                     : vtpu_rt_fill(rt, op->hbm, (bytes + 3) & ~3ull, 0))
+        else if (io->in_file[n])
+            rc = upload(rt, io, n, op, err);
+        else if (io->hbm_ptr &&
+                 (p = io->hbm_ptr(io->hbm_ctx, op->hbm, bytes)) != NULL)
+            zero_hbm(p, (size_t)bytes);
+        else if (vtpu_rt_fill(rt, op->hbm, (bytes + 3) & ~3ull, 0))
             rc = rk_fail(err, EXIT_FAULT, "operand %u: %s", n,
                          vtpu_rt_error(rt));
     }
@@ -624,14 +746,37 @@ int rk_launch(vtpu_rt *rt, const vtpu_module *mod, vtpu_rt_launch *l,
     }
 
     for (unsigned i = 0; i < io->nops && !rc; i++)
-        if (io->out_file[i] && vtpu_rt_read(rt, l->operands[i].hbm,
-                                            io->arr[i].data, io->arr[i].bytes))
-            rc = rk_fail(err, EXIT_FAULT, "operand %u: %s", i,
-                         vtpu_rt_error(rt));
+        if (io->out_file[i])
+            rc = download(rt, io, i, &l->operands[i], err);
 
     while (n--)
         vtpu_rt_free(rt, l->operands[n].hbm);
     return rc;
+}
+
+/* kernel_io's data hooks for files (run_kernel). */
+typedef struct file_io {
+    vtpu_npy_file *files;
+    kernel_io *io;
+} file_io;
+
+static int file_load(void *ctx, unsigned i, void *dst, rk_error *err)
+{
+    file_io *f = ctx;
+    return vtpu_npy_load(&f->files[i], dst, err->msg, sizeof(err->msg))
+               ? (err->status = EXIT_FILE, -1)
+               : 0;
+}
+
+static int file_store(void *ctx, unsigned i, const void *src, rk_error *err)
+{
+    file_io *f = ctx;
+    vtpu_npy out = f->io->arr[i];
+    out.data = (void *)src;
+    return vtpu_npy_write(&out, f->io->out_file[i], err->msg,
+                          sizeof(err->msg))
+               ? (err->status = EXIT_FILE, -1)
+               : 0;
 }
 
 int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
@@ -643,23 +788,38 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
     vtpu_rt_launch l = {0};
     int32_t *scalars = NULL;
     kernel_io io;
+    vtpu_npy_file files[VTPU_MAX_OPERANDS];
+    file_io fio = {files, &io};
     rk_error rerr;
     static vtpu_module mod; /* big (the kernel table): not on the stack */
     memset(&io, 0, sizeof(io));
+    for (unsigned i = 0; i < VTPU_MAX_OPERANDS; i++)
+        files[i].fd = -1, files[i].buf = NULL;
 
     parse_launch_opts(a, &l, &scalars);
-    if (read_file(module, &elf, &len, err, sizeof(err)))
+    bool elf_mapped;
+    if (read_file(module, &elf, &len, &elf_mapped, err, sizeof(err)))
         die(EXIT_LOAD, "%s", err);
 
     vtpu_rt *rt = dev->open(dev->ctx); /* exits on failure */
-    if (vtpu_rt_module_load(rt, &mod, elf, len))
+    /* Without its debug information, which the device never reads; a
+     * module refused that way is tried as it is, for the refusal to be
+     * the file's own. */
+    size_t slen;
+    void *stripped = vtpu_module_strip_debug(elf, len, &slen);
+    if ((!stripped || vtpu_rt_module_load(rt, &mod, stripped, slen)) &&
+        vtpu_rt_module_load(rt, &mod, elf, len))
         die(EXIT_LOAD, "%s: %s", module, vtpu_rt_error(rt));
-    free(elf);
+    free(stripped);
+    if (elf_mapped)
+        munmap(elf, len);
+    else
+        free(elf);
     if (rk_find_kernel(&mod, module, a->kernel, &l.kernel, &rerr))
         die(rerr.status, "%s", rerr.msg);
     const vtpu_kernel_entry *e = &mod.kernels[l.kernel];
 
-    bind_files(e, &io, a);
+    bind_files(e, &io, files, a);
     for (unsigned i = 0; i < io.nops; i++) {
         if (io.in_file[i])
             continue;
@@ -668,7 +828,15 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
         for (unsigned d = 0; d < arr->rank; d++)
             elems *= arr->shape[d];
         arr->bytes = elems * vtpu_dtype_size(arr->dtype);
-        arr->data = xmalloc(arr->bytes);
+    }
+    /* Files are read into HBM and written from it (file_load/store),
+     * through the device's own pointer where it has one. */
+    io.load = file_load;
+    io.store = file_store;
+    io.ctx = &fio;
+    if (dev->hbm_ptr) {
+        io.hbm_ptr = dev->hbm_ptr;
+        io.hbm_ctx = dev->ctx;
     }
 
     vtpu_rt_stats st;
@@ -688,11 +856,6 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
         die(EXIT_FAULT, "operands of '%s': %s", e->name, str_get(&ops));
     }
 
-    for (unsigned i = 0; i < io.nops; i++)
-        if (io.out_file[i] &&
-            vtpu_npy_write(&io.arr[i], io.out_file[i], err, sizeof(err)))
-            die(EXIT_FILE, "%s", err);
-
     if (!a->quiet) {
         char grid[128];
         unsigned busy = 0;
@@ -708,12 +871,8 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
                (unsigned long long)st.bytes_out, st.blocks_in, st.blocks_out);
     }
 
-    for (unsigned i = 0; i < io.nops; i++) {
-        if (io.in_file[i])
-            vtpu_npy_free(&io.arr[i]);
-        else
-            free(io.arr[i].data);
-    }
+    for (unsigned i = 0; i < io.nops; i++)
+        vtpu_npy_close(&files[i]);
     free(scalars);
     if (dev->finish)
         dev->finish(dev->ctx);

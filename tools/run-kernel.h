@@ -42,6 +42,9 @@ typedef struct run_kernel_dev {
     void (*finish)(void *ctx);
     /* Take everything down. */
     void (*close)(void *ctx);
+    /* Optional (kernel_io.hbm_ptr, with ctx): the host's pointer into
+     * HBM, for files read straight into it and written from it. */
+    void *(*hbm_ptr)(void *ctx, uint64_t hbm, uint64_t len);
 } run_kernel_dev;
 
 /*
@@ -75,6 +78,24 @@ typedef struct kernel_io {
     const char *noun;      /* what holds an input: NULL = "file" */
     const char *shape_opt; /* how outputs' shapes are given: NULL =
                               "--out-shape" */
+    /*
+     * Where input data comes from and results go, when not arr[i].data
+     * (NULL: from and to arr[i].data): `load` puts input operand i's
+     * arr[i].bytes into dst, `store` takes output operand i's from src;
+     * 0, or -1 with `err` filled.  vtpu-run reads files straight into
+     * HBM and writes them straight from it this way.
+     */
+    int (*load)(void *ctx, unsigned i, void *dst, rk_error *err);
+    int (*store)(void *ctx, unsigned i, const void *src, rk_error *err);
+    void *ctx;
+    /*
+     * The host's own pointer to [hbm, hbm+len) of HBM, when the device is
+     * in this process and may be written behind its back (no check that
+     * watches host writes, such as poison, is on); NULL: copy through the
+     * runtime (vtpu_rt_write/read/fill), the driver's DMA path.
+     */
+    void *(*hbm_ptr)(void *hbm_ctx, uint64_t hbm, uint64_t len);
+    void *hbm_ctx;
 } kernel_io;
 
 /* Index of `kernel` in `mod` (read from the file `module`); the message
@@ -102,9 +123,12 @@ int rk_output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
 /*
  * Run launch `l` (kernel, grid, semantics, scalars, checks set; the
  * operands are filled in here) of `mod` on io's arrays, all of them
- * shaped and with data of exactly their size: allocate every operand in
- * HBM, upload the inputs, zero the outputs, run, read the outputs (and
- * in/out operands) back into their arrays, free the HBM.  `st` and `us`
+ * shaped and with data of exactly their size (or io->load/store set):
+ * allocate every operand in HBM, upload the inputs, zero the outputs,
+ * run, read the outputs (and in/out operands) back into their arrays,
+ * free the HBM.  With io->hbm_ptr the copies are the host's own, one per
+ * operand and direction, and outputs are zeroed by dropping their pages
+ * (docs/vtpu-run.md, "Where the time goes").  `st` and `us`
  * (the wall time of vtpu_rt_run alone) may be NULL.
  */
 int rk_launch(vtpu_rt *rt, const vtpu_module *mod, vtpu_rt_launch *l,

@@ -211,6 +211,6 @@ int main(int argc, char **argv)
     ka.outputs = outputs.v;
     ka.scalars = scalars.v;
     ka.out_shapes = shapes.v;
-    run_kernel_dev d = {&dev, linux_open, NULL, linux_close};
+    run_kernel_dev d = {&dev, linux_open, NULL, linux_close, NULL};
     return run_kernel(&ka, &d);
 }

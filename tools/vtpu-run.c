@@ -309,7 +309,10 @@ static vtpu_rt *host_open(void *ctx)
     host_dev *k = ctx;
     char err[512];
 
-    k->host = vtpu_host_new(k->cfg, NULL, err, sizeof(err));
+    /* HBM in huge pages: a (4096, 128) f32 operand is one page fault, not
+     * 512 (docs/vtpu-run.md, "Where the time goes"). */
+    vtpu_host_opts ho = {.hbm_hugepages = true};
+    k->host = vtpu_host_new(k->cfg, &ho, err, sizeof(err));
     if (!k->host)
         die(EXIT_USAGE, "%s", err);
     int rc = vtpu_drv_probe(&k->drv, vtpu_host_platform(k->host));
@@ -334,6 +337,19 @@ static vtpu_rt *host_open(void *ctx)
         vtpu_drv_set_timeout(&k->drv, UINT64_C(1) << 62); /* no time limit */
     }
     return &k->rt;
+}
+
+/* run_kernel_dev.hbm_ptr: files go straight between HBM and the page
+ * cache, unless a check must see the host's writes (poison tracks which
+ * HBM bytes the host wrote; race, whose accesses happen before the run):
+ * then they go through the driver's copies, which the device sees. */
+static void *host_hbm_ptr(void *ctx, uint64_t hbm, uint64_t len)
+{
+    host_dev *k = ctx;
+    if (k->cfg->poison || k->cfg->race || hbm > k->cfg->hbm_size ||
+        len > k->cfg->hbm_size - hbm)
+        return NULL;
+    return (uint8_t *)vtpu_chip_hbm_ptr(vtpu_host_chip(k->host)) + hbm;
 }
 
 static void host_finish(void *ctx)
@@ -410,6 +426,7 @@ int main(int argc, char **argv)
     /* Big objects (the runtime's segment table) live on the heap. */
     host_dev *k = g_new0(host_dev, 1);
     k->cfg = &cfg;
-    run_kernel_dev dev = {k, host_open, host_finish, host_close};
+    run_kernel_dev dev = {k, host_open, host_finish, host_close,
+                          host_hbm_ptr};
     return run_kernel(&ka, &dev);
 }

@@ -36,7 +36,8 @@ LIB_SRC := driver/vtpu_drv.c driver/vtpu_heap.c driver/vtpu_module.c \
 	driver/linux/user/vtpu_rt_linux.c
 LU := guest/linux-user/linux-user.c
 
-RUN_SRC := tools/vtpu-run-linux.c tools/run-kernel.c tools/npy.c
+RUN_SRC := tools/vtpu-run-linux.c tools/run-kernel.c tools/npy.c \
+	tools/module-image.c
 DEMO_SRC := guest/linux-user/vtpu-demo.c guest/demo/demo.c $(LU)
 SELFTEST_SRC := guest/linux-user/vtpu-selftest.c guest/common/selftest.c \
 	guest/common/tiny_elf.c $(LU)
