@@ -55,22 +55,29 @@ def label(r):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     rdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, 'results')
-    files = sorted(glob.glob(os.path.join(rdir, '*.jsonl')),
-                   key=os.path.getmtime)
+    files = glob.glob(os.path.join(rdir, '*.jsonl'))
     if not files:
         sys.exit('plot: no results in ' + rdir)
-    latest = files[-1]
-    rows, header = {}, {}
-    with open(latest) as f:
-        for line in f:
-            r = json.loads(line)
-            if r.get('header'):
-                header = r
-            elif 'seconds' in r and 'native_seconds' in r:
-                rows[label(r)] = (r['seconds'], r['native_seconds'],
-                                  interpret_seconds(r))
-    if not rows:
-        sys.exit('plot: no comparable results in ' + latest)
+    # The newest run with comparable rows, by the time its header records
+    # (run-all.sh writes one; older files have only the date): a fresh
+    # checkout gives every file the same mtime, so that only breaks ties.
+    runs = []
+    for path in files:
+        rows, header = {}, {}
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                if r.get('header'):
+                    header = header or r
+                elif 'seconds' in r and 'native_seconds' in r:
+                    rows[label(r)] = (r['seconds'], r['native_seconds'],
+                                      interpret_seconds(r))
+        if rows:
+            when = header.get('time') or header.get('date', '')
+            runs.append(((when, os.path.getmtime(path)), path, rows, header))
+    if not runs:
+        sys.exit('plot: no comparable results in ' + rdir)
+    _, latest, rows, header = max(runs, key=lambda run: run[0])
     out = os.path.join(rdir, 'latest.png')
     with tempfile.NamedTemporaryFile('w', suffix='.dat', delete=False) as d:
         for name, (emu, nat, interp) in rows.items():

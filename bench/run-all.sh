@@ -12,8 +12,8 @@ cores=$(nproc 2>/dev/null || echo 1)
 mkdir -p "$here/results"
 out="$here/results/$date-$commit.jsonl"
 
-printf '{"header":true,"date":"%s","commit":"%s","cpu":"%s","cores":%s}\n' \
-    "$date" "$commit" "$cpu" "$cores" >> "$out"
+printf '{"header":true,"date":"%s","time":"%s","commit":"%s","cpu":"%s","cores":%s}\n' \
+    "$date" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$commit" "$cpu" "$cores" >> "$out"
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 status=0
