@@ -113,7 +113,7 @@ static void test_identity(void **state)
                      VTPU_VERSION_MAJOR);
     assert_int_equal(VTPU_FEX(rd(f, VTPU_A_VERSION), VERSION, MINOR),
                      VTPU_VERSION_MINOR);
-    assert_int_equal(rd(f, VTPU_A_CAPS), 0xf);
+    assert_int_equal(rd(f, VTPU_A_CAPS), 0x2f);
     uint32_t gen = rd(f, VTPU_A_GEN);
     assert_memory_equal(&gen, "v5p", 4);
     assert_int_equal(rd(f, VTPU_A_NUM_TCS), cfg->num_tcs);

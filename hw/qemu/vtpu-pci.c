@@ -307,6 +307,7 @@ static void vtpu_irq_bh(void *opaque)
             if (raises) {
                 trace_vtpu_irq(level, 1);
                 msix_notify(pdev, 0);
+                vtpu_dev_irq_delivered(s->dev);
             }
         }
     } else {
@@ -321,6 +322,9 @@ static void vtpu_irq_bh(void *opaque)
             pci_set_irq(pdev, 0);
         }
         pci_set_irq(pdev, level);
+        if (raises && level) {
+            vtpu_dev_irq_delivered(s->dev);
+        }
     }
 }
 

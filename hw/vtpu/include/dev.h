@@ -181,6 +181,14 @@ void vtpu_dev_output_consume(vtpu_dev *dev, size_t n);
 int vtpu_dev_irq_level(vtpu_dev *dev);
 
 /*
+ * Optional: the embedder delivered the interrupt that the last set_irq(1)
+ * announced (QEMU: INTx set or the MSI-X message sent).  Feeds the
+ * LAT_DELIVER probe (docs/registers.md); the first call after a raise
+ * counts, later ones do nothing.  Any thread.
+ */
+void vtpu_dev_irq_delivered(vtpu_dev *dev);
+
+/*
  * Wait until the device has nothing to do: not executing a command, no
  * soft reset in progress, and HEAD == TAIL, the ring disabled, or the
  * device in ERROR state.  timeout_ms < 0 waits forever.  Returns 0, or -1
