@@ -67,10 +67,12 @@ typedef struct vtpu_dev_ops {
      * pulse.  Called from whichever thread caused the change (the
      * worker, or an MMIO caller), never with the device lock held,
      * serialised by the device so calls arrive in order.  It must not
-     * call back into the
-     * device, nor block on a lock that an MMIO caller may hold while
-     * calling into the device (QEMU: do not take the BQL here; schedule a
-     * bottom half that reads vtpu_dev_irq_level()).
+     * call back into the device (except the lock-free
+     * vtpu_dev_irq_level() and vtpu_dev_irq_delivered()), nor block on
+     * a lock that an MMIO caller may hold while calling into the device
+     * (QEMU: never wait for the BQL here; deliver at once if the caller
+     * holds it or a trylock gets it, else schedule a bottom half that
+     * reads vtpu_dev_irq_level(); docs/qemu.md "Interrupt delivery").
      */
     void (*set_irq)(void *opaque, int level);
     /*
