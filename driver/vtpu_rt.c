@@ -482,14 +482,22 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
         .ranges = ranges,
         .what = what,
     };
+    /* The status records come back with the launch where the backend
+     * can (one wait), else with a read of their own. */
+    if (rt->ops->launch_reads) {
+        dl.read_hbm = at + status_off;
+        dl.read_dst = b.st;
+        dl.read_len = ntcs * sizeof(vtpu_launch_status);
+    }
     vtpu_launch_result res;
     memset(&res, 0, sizeof(res));
     rt->err[0] = 0;
     rc = dev_done(rt, rt->ops->launch(rt->dev, &dl, &res, rt->err));
     if (rc)
         goto out;
-    rc = vtpu_rt_read(rt, at + status_off, b.st,
-                      ntcs * sizeof(vtpu_launch_status));
+    if (!rt->ops->launch_reads)
+        rc = vtpu_rt_read(rt, at + status_off, b.st,
+                          ntcs * sizeof(vtpu_launch_status));
     if (rc)
         goto out;
 

@@ -142,6 +142,13 @@ typedef struct vtpu_rt_dev_launch {
     uint32_t nranges;
     const vtpu_rt_range *ranges;
     const char *what; /* "launch of 'add_sin_f32'": the start of messages */
+    /* Read-back, for a backend with launch_reads (else 0): once the
+     * launch ended, copy read_len bytes of HBM at read_hbm to read_dst
+     * within the same wait.  The runtime reads the TC status records so;
+     * a failed copy fails the launch call. */
+    uint64_t read_hbm;
+    void *read_dst;
+    size_t read_len;
 } vtpu_rt_dev_launch;
 
 /*
@@ -217,6 +224,10 @@ typedef struct vtpu_rt_dev_ops {
      * VTPU_DRV_ECANCELED when a reset dropped it. */
     int (*launch)(void *dev, const vtpu_rt_dev_launch *l,
                   vtpu_launch_result *res, char *err);
+    /* Non-zero: launch() does the read-back of vtpu_rt_dev_launch.read_*
+     * (the ring backend: a COPY_D2H queued behind the LAUNCH, one fence
+     * and one wait for both instead of two round trips). */
+    int launch_reads;
 
     /* Release what the backend holds for the runtime (vtpu_rt_fini).
      * Optional. */
