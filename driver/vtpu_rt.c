@@ -456,8 +456,9 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
     /* Descriptor and zeroed status records (a TC that never writes its
      * record is then caught by the magic). */
     memset(b.st, 0, sizeof(b.st));
-    rc = vtpu_rt_write(rt, at, &b,
-                       status_off + ntcs * sizeof(vtpu_launch_status));
+    size_t block = status_off + ntcs * sizeof(vtpu_launch_status);
+    if (!rt->ops->launch_copies)
+        rc = vtpu_rt_write(rt, at, &b, block);
     if (!rc && b.L.scalars_hbm)
         rc = vtpu_rt_write(rt, b.L.scalars_hbm, l->scalars,
                            (size_t)l->num_scalars * 4);
@@ -482,9 +483,13 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
         .ranges = ranges,
         .what = what,
     };
-    /* The status records come back with the launch where the backend
-     * can (one wait), else with a read of their own. */
-    if (rt->ops->launch_reads) {
+    /* Descriptor and status records go up, and the records come back,
+     * with the launch where the backend can (one wait), else with a
+     * write and a read of their own. */
+    if (rt->ops->launch_copies) {
+        dl.write_src = &b;
+        dl.write_hbm = at;
+        dl.write_len = block;
         dl.read_hbm = at + status_off;
         dl.read_dst = b.st;
         dl.read_len = ntcs * sizeof(vtpu_launch_status);
@@ -495,7 +500,7 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
     rc = dev_done(rt, rt->ops->launch(rt->dev, &dl, &res, rt->err));
     if (rc)
         goto out;
-    if (!rt->ops->launch_reads)
+    if (!rt->ops->launch_copies)
         rc = vtpu_rt_read(rt, at + status_off, b.st,
                           ntcs * sizeof(vtpu_launch_status));
     if (rc)

@@ -142,10 +142,15 @@ typedef struct vtpu_rt_dev_launch {
     uint32_t nranges;
     const vtpu_rt_range *ranges;
     const char *what; /* "launch of 'add_sin_f32'": the start of messages */
-    /* Read-back, for a backend with launch_reads (else 0): once the
-     * launch ended, copy read_len bytes of HBM at read_hbm to read_dst
-     * within the same wait.  The runtime reads the TC status records so;
-     * a failed copy fails the launch call. */
+    /* Copies around the launch, for a backend with launch_copies (else
+     * 0): before it starts, write_len bytes from write_src to HBM at
+     * write_hbm; once it ended, read_len bytes of HBM at read_hbm to
+     * read_dst; all within the launch's one wait.  The runtime uploads
+     * the descriptor and reads the TC status records so; a failed copy
+     * fails the launch call. */
+    const void *write_src;
+    uint64_t write_hbm;
+    size_t write_len;
     uint64_t read_hbm;
     void *read_dst;
     size_t read_len;
@@ -224,10 +229,10 @@ typedef struct vtpu_rt_dev_ops {
      * VTPU_DRV_ECANCELED when a reset dropped it. */
     int (*launch)(void *dev, const vtpu_rt_dev_launch *l,
                   vtpu_launch_result *res, char *err);
-    /* Non-zero: launch() does the read-back of vtpu_rt_dev_launch.read_*
-     * (the ring backend: a COPY_D2H queued behind the LAUNCH, one fence
-     * and one wait for both instead of two round trips). */
-    int launch_reads;
+    /* Non-zero: launch() does the copies of vtpu_rt_dev_launch.write_*
+     * and read_* (the ring backend: COPY_H2D, LAUNCH, COPY_D2H and one
+     * fence: one wait instead of three round trips). */
+    int launch_copies;
 
     /* Release what the backend holds for the runtime (vtpu_rt_fini).
      * Optional. */
