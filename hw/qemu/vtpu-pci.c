@@ -99,6 +99,7 @@ struct VTPUPCIState {
     int irq_raises;        /* rising edges since the BH last ran (atomic) */
     uint64_t irq_sent;     /* deliveries that carried a raise (BQL) */
     uint64_t irq_deferred; /* set_irq calls left to irq_bh: BQL busy */
+    bool delivering;       /* in vtpu_irq_deliver() (BQL held) */
     QEMUBH *out_bh;        /* drains kernel output into chr */
     guint out_watch;       /* waiting for chr to take more */
 };
@@ -315,7 +316,22 @@ static const vtpu_dev_ops vtpu_ops = {
 };
 
 /* Under the BQL: set INTx / send MSI-X for what the device reported. */
+static void vtpu_irq_deliver_locked(VTPUPCIState *s);
+
+/*
+ * The MSI-X message is a memory write the guest aims: at the device's own
+ * BAR0 it would re-enter the device from inside set_irq (whose caller
+ * holds the device's irq_lock: a deadlock).  `delivering` makes
+ * vtpu_regs_read/write refuse that access.
+ */
 static void vtpu_irq_deliver(VTPUPCIState *s)
+{
+    s->delivering = true;
+    vtpu_irq_deliver_locked(s);
+    s->delivering = false;
+}
+
+static void vtpu_irq_deliver_locked(VTPUPCIState *s)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
     int raises = qatomic_xchg(&s->irq_raises, 0);
@@ -392,12 +408,25 @@ static void vtpu_sync_window(VTPUPCIState *s)
     memory_region_transaction_commit();
 }
 
+/* A register access made by the device's own interrupt message. */
+static bool vtpu_regs_reentered(VTPUPCIState *s, hwaddr off)
+{
+    if (!s->delivering) {
+        return false;
+    }
+    trace_vtpu_ub_reg("MSI-X message addressed to the device's own registers");
+    qemu_log_mask(LOG_GUEST_ERROR, "vtpu: the MSI-X message targets the "
+                  "device's own BAR0 (offset 0x%" HWADDR_PRIx "): dropped\n",
+                  off);
+    return true;
+}
+
 static uint64_t vtpu_regs_read(void *opaque, hwaddr off, unsigned size)
 {
     VTPUPCIState *s = opaque;
     uint64_t val;
 
-    if (!s->dev) {
+    if (!s->dev || vtpu_regs_reentered(s, off)) {
         return 0;
     }
     val = vtpu_dev_reg_read(s->dev, off, size);
@@ -411,7 +440,7 @@ static void vtpu_regs_write(void *opaque, hwaddr off, uint64_t val,
 {
     VTPUPCIState *s = opaque;
 
-    if (!s->dev) {
+    if (!s->dev || vtpu_regs_reentered(s, off)) {
         return;
     }
     trace_vtpu_mmio_write(off, size, val);
