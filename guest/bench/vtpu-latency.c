@@ -49,7 +49,7 @@ static uint64_t samples[MAX_N];
 /* Per-sample breakdown (ns): the device's probes and the guest's side. */
 enum { P_WAKE, P_RUN, P_BUSY, P_IRQ, P_DELIVER, P_HANDLER, P_WOKEN, P__N };
 static const char *const probe_key[P__N] = {
-    "dev_wake_us", "dev_run_us", "dev_busy_us", "dev_irq_us",
+    "dev_wake_us",    "dev_run_us", "dev_busy_us", "dev_irq_us",
     "dev_deliver_us", "handler_us", "woken_us"};
 static uint64_t probes[P__N][MAX_N];
 static unsigned nprobe[P__N];
@@ -209,8 +209,7 @@ static int bench_rt_nop0(unsigned n, int irq)
     }
     vtpu_drv_use_irq(&drv, 1);
     probe_format(extra, sizeof(extra));
-    report(irq ? "rt_nop0" : "rt_nop0_poll", n, guest_now_ns() - t_all,
-           extra);
+    report(irq ? "rt_nop0" : "rt_nop0_poll", n, guest_now_ns() - t_all, extra);
     return 0;
 }
 
@@ -239,8 +238,8 @@ static int bench_fence_irq(unsigned n)
     if (!got)
         return -1;
     char extra[512];
-    int at = snprintf(extra, sizeof(extra),
-                      "\"fences\":%u,\"without_irq\":%u,", n, missed);
+    int at = snprintf(extra, sizeof(extra), "\"fences\":%u,\"without_irq\":%u,",
+                      n, missed);
     probe_format(extra + at, sizeof(extra) - (size_t)at);
     report("fence_irq", got, guest_now_ns() - t_all, extra);
     return 0;

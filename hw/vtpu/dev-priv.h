@@ -67,9 +67,9 @@ struct vtpu_dev {
      * dev_now_ns().  t_doorbell and doorbell_pending under the lock;
      * the interrupt's two under irq_lock, read atomically.
      */
-    uint64_t t_doorbell;   /* the RING_TAIL write that found it idle */
-    bool doorbell_pending; /* ... and no command has started since */
-    bool kick;             /* signal work_cond once the lock is dropped */
+    uint64_t t_doorbell;      /* the RING_TAIL write that found it idle */
+    bool doorbell_pending;    /* ... and no command has started since */
+    bool kick;                /* signal work_cond once the lock is dropped */
     _Atomic uint64_t t_raise; /* the last set_irq(1) after a command */
     atomic_uint lat_irq, lat_deliver;
 

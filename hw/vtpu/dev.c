@@ -523,7 +523,7 @@ static uint32_t rd_counter(vtpu_dev *dev, unsigned idx)
 static uint32_t rd_lat_irq(vtpu_dev *dev, unsigned idx)
 {
     return atomic_load(idx == VTPU_R_LAT_IRQ ? &dev->lat_irq
-                                              : &dev->lat_deliver);
+                                             : &dev->lat_deliver);
 }
 
 static uint32_t rd_err_msg(vtpu_dev *dev, unsigned idx)
