@@ -18,7 +18,7 @@
  *                    with the new value (polling)
  *   mmio_read        a read of SCRATCH: the guest's MMIO round trip into
  *                    the device model, the floor under every figure above
- * launch_sync, fence_irq and rt_nop0 also give the medians of the
+ * launch_sync, fence_irq and rt_nop0(_poll) also give the medians of the
  * device's latency probes (LAT_* registers, docs/registers.md) read
  * after each sample: "dev_wake_us" doorbell -> the worker starts,
  * "dev_run_us" the engine's run of the launch, "dev_busy_us" doorbell ->
@@ -201,11 +201,14 @@ static int bench_rt_nop0(unsigned n, int irq)
     char extra[512];
     probe_reset();
     for (unsigned i = 0; i < n; i++) {
+        uint64_t irqs = gv.irq_count;
         uint64_t t0 = guest_now_ns();
         if (vtpu_rt_run(&rt, &mod, &l, NULL))
             return -1;
         samples[i] = guest_now_ns() - t0;
         probe_add(P_RUN, vtpu_drv_read_reg(&drv, VTPU_A_LAT_RUN));
+        /* one wait per run (the ring backend's launch_copies) */
+        probe_device(irq && gv.irq_count != irqs && gv.last_irq_ns >= t0);
     }
     vtpu_drv_use_irq(&drv, 1);
     probe_format(extra, sizeof(extra));
