@@ -1187,6 +1187,48 @@ static void test_doorbell_storm(void **state)
     fx_free(f);
 }
 
+/*
+ * A worker that polls for the next doorbell after a busy period
+ * (vtpu_dev_opts.spin_ns) loses none: doorbells land before, during and
+ * after the poll window (random gaps around its 100 us), each fence
+ * completes; reset and free while it polls return.
+ */
+static void test_worker_spin(void **state)
+{
+    (void)state;
+    vtpu_dev_opts opts = {.spin_ns = 100000};
+    fx *f = fx_create("v5p", "16M", &opts, 16);
+    uint64_t seed = 16;
+    unsigned fast = 0;
+
+    for (uint32_t k = 1; k <= 400; k++) {
+        usleep(test_rand32(&seed) % 250);
+        push_fence(f, k, 0, 0);
+        wait_idle(f);
+        assert_int_equal(rd(f, VTPU_A_FENCE), k);
+        fast += rd(f, VTPU_A_LAT_WAKE) < 50000;
+    }
+    assert_true(fast > 0);
+    /* reset and free right behind a command: the poll ends on its own */
+    push_fence(f, 500, 0, 0);
+    wait_idle(f);
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, RESET));
+    wait_idle(f);
+    check_reset_state(f);
+    restart(f);
+    gint64 t0 = g_get_monotonic_time();
+    fx_free(f);
+    assert_true(g_get_monotonic_time() - t0 < G_USEC_PER_SEC);
+
+    /* the bound: VTPU_DEV_SPIN_MAX */
+    opts.spin_ns = UINT32_MAX;
+    f = fx_create("v5p", "16M", &opts, 16);
+    assert_int_equal(f->dev->spin_ns, VTPU_DEV_SPIN_MAX);
+    push_fence(f, 1, 0, 0);
+    wait_idle(f);
+    fx_free(f);
+}
+
 /* Reset requested right behind the doorbell, before or while the worker
  * wakes for it: the reset always completes and the device comes back. */
 static void test_reset_during_wake(void **state)
@@ -1593,6 +1635,7 @@ int main(void)
         cmocka_unit_test(test_latency_probes),
         cmocka_unit_test(test_doorbell_storm),
         cmocka_unit_test(test_reset_during_wake),
+        cmocka_unit_test(test_worker_spin),
     };
     alarm(240); /* a hang fails the test instead of stalling the suite */
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,6 +73,7 @@ struct VTPUPCIState {
     uint64_t aperture_size;
     bool use_msix;
     bool irq_direct;       /* deliver on the worker when the BQL is free */
+    uint32_t worker_spin;  /* us the worker polls for the next doorbell */
     char *gdb;             /* "[tcp:][HOST:]PORT": serve gdb for the TCs */
     bool gdb_launch_break; /* every launch starts stopped for gdb */
     char *dma_order;       /* eager | on-wait | random[:SEED] */
@@ -598,6 +599,7 @@ static void vtpu_realize(PCIDevice *pdev, Error **errp)
         .output_buffer = VTPU_OUTPUT_BUFFER,
         .output_rate = s->output_rate,
         .output_discard = !qemu_chr_fe_backend_connected(&s->chr),
+        .spin_ns = MIN(s->worker_spin, VTPU_DEV_SPIN_MAX / 1000) * 1000,
     };
     char err[256];
     uint64_t win;
@@ -764,6 +766,7 @@ static Property vtpu_properties[] = {
     DEFINE_PROP_SIZE("aperture-size", VTPUPCIState, aperture_size, 16 * MiB),
     DEFINE_PROP_BOOL("msix", VTPUPCIState, use_msix, true),
     DEFINE_PROP_BOOL("x-irq-direct", VTPUPCIState, irq_direct, true),
+    DEFINE_PROP_UINT32("x-worker-spin", VTPUPCIState, worker_spin, 0),
     DEFINE_PROP_STRING("gdb", VTPUPCIState, gdb),
     DEFINE_PROP_STRING("dma-order", VTPUPCIState, dma_order),
     DEFINE_PROP_STRING("trace-file", VTPUPCIState, trace_file),
@@ -908,6 +911,10 @@ static void vtpu_class_init(ObjectClass *oc, void *data)
         "deliver a completion interrupt on the device's worker thread when "
         "the BQL is free (default on; off: always through a main-loop "
         "bottom half, the baseline of make bench-guest)");
+    object_class_property_set_description(oc, "x-worker-spin",
+        "microseconds the device's worker polls for the next doorbell "
+        "after the ring drained, before it sleeps (default 0, at most "
+        "1000): no wake-up latency, for host CPU time");
     object_class_property_set_description(oc, "gdb",
         "serve the GDB remote protocol for the TensorCores on "
         "[tcp:][HOST:]PORT (docs/debugging.md)");

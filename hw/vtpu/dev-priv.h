@@ -40,6 +40,9 @@ struct vtpu_dev {
     vtpu_dev_ops ops;
     void *opaque;
     bool synchronous;
+    uint32_t spin_ns;      /* vtpu_dev_opts.spin_ns */
+    atomic_bool spinning;  /* the worker polls for a doorbell */
+    atomic_bool work_hint; /* a doorbell came while it polled */
     uint64_t aper_size;
 
     vtpu_mutex lock;

@@ -96,9 +96,13 @@ static void dev_unlock_cmd(vtpu_dev *dev, uint64_t t_done)
 
     dev->kick = false;
     vtpu_mutex_unlock(&dev->lock);
-    /* After the unlock: a worker woken under it would only block on it. */
-    if (kick)
-        vtpu_cond_signal(&dev->work_cond);
+    /* After the unlock: a worker woken under it would only block on it.
+     * A worker that polls (spin_for_work()) sees the hint instead. */
+    if (kick) {
+        atomic_store(&dev->work_hint, true);
+        if (!atomic_load(&dev->spinning))
+            vtpu_cond_signal(&dev->work_cond);
+    }
     if (dev->unlock_gap)
         dev->unlock_gap(dev);
     vtpu_mutex_lock(&dev->irq_lock);
@@ -345,21 +349,51 @@ static uint64_t step(vtpu_dev *dev)
     return t_done;
 }
 
+/*
+ * Lock held on entry and return, dropped meanwhile.  After a busy period,
+ * poll up to spin_ns for the next doorbell instead of sleeping at once.
+ * A doorbell that sees `spinning` skips its signal and sets work_hint;
+ * one that comes after the poll ended signals as usual, and whatever
+ * came meanwhile is found by the caller's runnable() under the lock
+ * (state changes are made under it before the hint), so none is lost.
+ */
+static void spin_for_work(vtpu_dev *dev)
+{
+    atomic_store(&dev->work_hint, false);
+    atomic_store(&dev->spinning, true);
+    vtpu_mutex_unlock(&dev->lock);
+    uint64_t end = dev_now_ns() + dev->spin_ns;
+    while (!atomic_load(&dev->work_hint) && dev_now_ns() < end) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    atomic_store(&dev->spinning, false);
+    vtpu_mutex_lock(&dev->lock);
+}
+
 static gpointer worker_main(gpointer opaque)
 {
     vtpu_dev *dev = opaque;
+    bool worked = false;
 
     if (dev->ops.thread_begin)
         dev->ops.thread_begin(dev->opaque);
     vtpu_mutex_lock(&dev->lock);
     while (!dev->quit) {
         if (!runnable(dev)) {
+            if (worked && dev->spin_ns) {
+                worked = false;
+                spin_for_work(dev);
+                continue;
+            }
             vtpu_cond_wait(&dev->work_cond, &dev->lock);
             continue;
         }
         uint64_t t_done = step(dev);
         dev_unlock_cmd(dev, t_done);
         vtpu_mutex_lock(&dev->lock);
+        worked = true;
     }
     vtpu_mutex_unlock(&dev->lock);
     if (dev->ops.thread_end)
@@ -995,6 +1029,7 @@ vtpu_dev *vtpu_dev_new(vtpu_chip *chip, const vtpu_dev_ops *ops, void *opaque,
     dev->ops = *ops;
     dev->opaque = opaque;
     dev->synchronous = opts && opts->synchronous;
+    dev->spin_ns = opts ? MIN(opts->spin_ns, VTPU_DEV_SPIN_MAX) : 0;
     dev->aper_size = aper;
     if (opts && opts->output_buffer && !output_setup(dev, opts)) {
         if (err && errlen)
@@ -1008,6 +1043,8 @@ vtpu_dev *vtpu_dev_new(vtpu_chip *chip, const vtpu_dev_ops *ops, void *opaque,
     vtpu_cond_init(&dev->work_cond);
     vtpu_cond_init(&dev->idle_cond);
     atomic_init(&dev->abort_cmd, false);
+    atomic_init(&dev->spinning, false);
+    atomic_init(&dev->work_hint, false);
     atomic_init(&dev->irq_level, 0);
     atomic_init(&dev->irq_rises, 0);
 

@@ -117,7 +117,17 @@ typedef struct vtpu_dev_opts {
     size_t output_buffer;
     uint64_t output_rate;
     bool output_discard;
+    /*
+     * Nanoseconds the worker polls for the next doorbell after it ran
+     * out of commands, before it sleeps (0: sleeps at once; at most
+     * VTPU_DEV_SPIN_MAX).  Saves the wake-up of a sleeping thread
+     * (LAT_WAKE) when the driver rings again soon, for a host core
+     * spent polling after every busy period (docs/qemu.md).
+     */
+    uint32_t spin_ns;
 } vtpu_dev_opts;
+
+#define VTPU_DEV_SPIN_MAX 1000000u /* ns */
 
 #define VTPU_DEV_OUTPUT_RATE (1u << 20) /* bytes/s: 1 MiB/s */
 
