@@ -8,6 +8,7 @@
 #include "vtpu_rt.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -76,9 +77,8 @@ int vtpu_rt_init_dev(vtpu_rt *rt, const vtpu_rt_dev_ops *ops, void *dev)
     if (!rt || !ops)
         return VTPU_DRV_EINVAL;
     memset(rt, 0, sizeof(*rt));
-    if (!ops->info || !ops->alloc || !ops->free || !ops->write ||
-        !ops->read || !ops->fill || !ops->load || !ops->unload ||
-        !ops->launch)
+    if (!ops->info || !ops->alloc || !ops->free || !ops->write || !ops->read ||
+        !ops->fill || !ops->load || !ops->unload || !ops->launch)
         return seterr(rt, VTPU_DRV_EINVAL,
                       "backend %s lacks a required callback",
                       ops->name ? ops->name : "?");
@@ -312,8 +312,7 @@ static int launch_check(vtpu_rt *rt, const vtpu_kernel_entry *e,
         if (points >> 32)
             return seterr(rt, VTPU_DRV_EINVAL,
                           "launch of '%s': 2^32 grid points or more%s", kn,
-                          VTPU_GRID_IS_SCALAR(g) ? " (grid from scalars)"
-                                                 : "");
+                          VTPU_GRID_IS_SCALAR(g) ? " (grid from scalars)" : "");
     }
     if (l->num_operands != nops)
         return seterr(rt, VTPU_DRV_EINVAL,
@@ -368,6 +367,14 @@ static int launch_check(vtpu_rt *rt, const vtpu_kernel_entry *e,
     return VTPU_DRV_OK;
 }
 
+/* What vtpu_rt_run() writes at the start of its HBM block. */
+typedef struct launch_block {
+    vtpu_launch L;
+    vtpu_launch_status st[VTPU_RT_MAX_TCS];
+} launch_block;
+_Static_assert(offsetof(launch_block, st) == sizeof(vtpu_launch),
+               "status records right after the descriptor");
+
 int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
                 vtpu_rt_stats *stats)
 {
@@ -400,9 +407,10 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
             e->name, l->num_scalars, (unsigned long long)l->num_scalars * 4,
             (unsigned long long)(smem_top - m->smem_end), in->smem_size);
 
-    /* Descriptor, status records and (if many) the scalars in one block. */
-    vtpu_launch L;
-    uint64_t status_off = sizeof(L);
+    /* Descriptor, status records and (if many) the scalars in one block;
+     * the first two go to the device in one write (one round trip). */
+    launch_block b;
+    uint64_t status_off = sizeof(b.L);
     uint64_t scalars_off =
         status_off + (uint64_t)ntcs * sizeof(vtpu_launch_status);
     uint64_t total = scalars_off;
@@ -413,31 +421,31 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
     if (rc)
         return rc;
 
-    memset(&L, 0, sizeof(L));
-    L.magic = VTPU_LAUNCH_MAGIC;
-    L.version = VTPU_LAUNCH_VERSION;
-    L.size = sizeof(L);
-    L.kernel = l->kernel;
-    L.flags = VTPU_LAUNCH_F_STATUS |
-              (l->check_flags & (VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT |
-                                 0xffff0000u));
-    L.grid_rank = (uint8_t)l->grid_rank;
-    L.num_operands = (uint8_t)l->num_operands;
+    memset(&b.L, 0, sizeof(b.L));
+    b.L.magic = VTPU_LAUNCH_MAGIC;
+    b.L.version = VTPU_LAUNCH_VERSION;
+    b.L.size = sizeof(b.L);
+    b.L.kernel = l->kernel;
+    b.L.flags = VTPU_LAUNCH_F_STATUS |
+                (l->check_flags &
+                 (VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT | 0xffff0000u));
+    b.L.grid_rank = (uint8_t)l->grid_rank;
+    b.L.num_operands = (uint8_t)l->num_operands;
     for (unsigned d = 0; d < l->grid_rank; d++) {
-        L.grid[d] = l->grid[d];
-        L.semantics[d] = l->semantics[d];
+        b.L.grid[d] = l->grid[d];
+        b.L.semantics[d] = l->semantics[d];
     }
-    L.num_sems = (uint16_t)(in->num_sems > 0xffff ? 0xffff : in->num_sems);
-    L.vmem_size = in->vmem_size;
-    L.num_scalars = l->num_scalars;
-    L.status_hbm = at + status_off;
+    b.L.num_sems = (uint16_t)(in->num_sems > 0xffff ? 0xffff : in->num_sems);
+    b.L.vmem_size = in->vmem_size;
+    b.L.num_scalars = l->num_scalars;
+    b.L.status_hbm = at + status_off;
     if (l->num_scalars > VTPU_INLINE_SCALARS)
-        L.scalars_hbm = at + scalars_off;
+        b.L.scalars_hbm = at + scalars_off;
     else if (l->num_scalars)
-        memcpy(L.scalars, l->scalars, l->num_scalars * sizeof(int32_t));
+        memcpy(b.L.scalars, l->scalars, l->num_scalars * sizeof(int32_t));
     for (uint32_t i = 0; i < l->num_operands; i++) {
         const vtpu_rt_array *a = &l->operands[i];
-        vtpu_launch_operand *o = &L.operands[i];
+        vtpu_launch_operand *o = &b.L.operands[i];
         o->hbm = a->hbm;
         o->dtype = a->dtype;
         o->rank = a->rank;
@@ -447,14 +455,12 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
 
     /* Descriptor and zeroed status records (a TC that never writes its
      * record is then caught by the magic). */
-    vtpu_launch_status st[VTPU_RT_MAX_TCS];
-    memset(st, 0, sizeof(st));
-    rc = vtpu_rt_write(rt, at, &L, sizeof(L));
-    if (!rc)
-        rc = vtpu_rt_write(rt, at + status_off, st,
-                           ntcs * sizeof(vtpu_launch_status));
-    if (!rc && L.scalars_hbm)
-        rc = vtpu_rt_write(rt, L.scalars_hbm, l->scalars,
+    memset(b.st, 0, sizeof(b.st));
+    size_t block = status_off + ntcs * sizeof(vtpu_launch_status);
+    if (!rt->ops->launch_copies)
+        rc = vtpu_rt_write(rt, at, &b, block);
+    if (!rc && b.L.scalars_hbm)
+        rc = vtpu_rt_write(rt, b.L.scalars_hbm, l->scalars,
                            (size_t)l->num_scalars * 4);
     if (rc)
         goto out;
@@ -477,14 +483,26 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
         .ranges = ranges,
         .what = what,
     };
+    /* Descriptor and status records go up, and the records come back,
+     * with the launch where the backend can (one wait), else with a
+     * write and a read of their own. */
+    if (rt->ops->launch_copies) {
+        dl.write_src = &b;
+        dl.write_hbm = at;
+        dl.write_len = block;
+        dl.read_hbm = at + status_off;
+        dl.read_dst = b.st;
+        dl.read_len = ntcs * sizeof(vtpu_launch_status);
+    }
     vtpu_launch_result res;
     memset(&res, 0, sizeof(res));
     rt->err[0] = 0;
     rc = dev_done(rt, rt->ops->launch(rt->dev, &dl, &res, rt->err));
     if (rc)
         goto out;
-    rc = vtpu_rt_read(rt, at + status_off, st,
-                      ntcs * sizeof(vtpu_launch_status));
+    if (!rt->ops->launch_copies)
+        rc = vtpu_rt_read(rt, at + status_off, b.st,
+                          ntcs * sizeof(vtpu_launch_status));
     if (rc)
         goto out;
 
@@ -497,19 +515,19 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
     for (uint32_t t = 0; t < ntcs; t++) {
         int32_t code = res.tc_exit[t];
         if (stats) {
-            stats->tc[t] = st[t];
-            stats->steps += st[t].steps;
-            stats->blocks_in += st[t].blocks_in;
-            stats->blocks_out += st[t].blocks_out;
-            stats->bytes_in += st[t].bytes_in;
-            stats->bytes_out += st[t].bytes_out;
-            stats->loop_insns += st[t].loop_insns;
+            stats->tc[t] = b.st[t];
+            stats->steps += b.st[t].steps;
+            stats->blocks_in += b.st[t].blocks_in;
+            stats->blocks_out += b.st[t].blocks_out;
+            stats->bytes_in += b.st[t].bytes_in;
+            stats->bytes_out += b.st[t].bytes_out;
+            stats->loop_insns += b.st[t].loop_insns;
         }
-        if (failed < 0 && (code != 0 || st[t].magic != VTPU_STATUS_MAGIC))
+        if (failed < 0 && (code != 0 || b.st[t].magic != VTPU_STATUS_MAGIC))
             failed = (int)t;
     }
     if (failed >= 0) {
-        const vtpu_launch_status *s = &st[failed];
+        const vtpu_launch_status *s = &b.st[failed];
         int32_t code = res.tc_exit[failed];
         rc = VTPU_RT_ELAUNCH;
         if (s->magic != VTPU_STATUS_MAGIC) {

@@ -142,6 +142,18 @@ typedef struct vtpu_rt_dev_launch {
     uint32_t nranges;
     const vtpu_rt_range *ranges;
     const char *what; /* "launch of 'add_sin_f32'": the start of messages */
+    /* Copies around the launch, for a backend with launch_copies (else
+     * 0): before it starts, write_len bytes from write_src to HBM at
+     * write_hbm; once it ended, read_len bytes of HBM at read_hbm to
+     * read_dst; all within the launch's one wait.  The runtime uploads
+     * the descriptor and reads the TC status records so; a failed copy
+     * fails the launch call. */
+    const void *write_src;
+    uint64_t write_hbm;
+    size_t write_len;
+    uint64_t read_hbm;
+    void *read_dst;
+    size_t read_len;
 } vtpu_rt_dev_launch;
 
 /*
@@ -217,6 +229,10 @@ typedef struct vtpu_rt_dev_ops {
      * VTPU_DRV_ECANCELED when a reset dropped it. */
     int (*launch)(void *dev, const vtpu_rt_dev_launch *l,
                   vtpu_launch_result *res, char *err);
+    /* Non-zero: launch() does the copies of vtpu_rt_dev_launch.write_*
+     * and read_* (the ring backend: COPY_H2D, LAUNCH, COPY_D2H and one
+     * fence: one wait instead of three round trips). */
+    int launch_copies;
 
     /* Release what the backend holds for the runtime (vtpu_rt_fini).
      * Optional. */

@@ -195,12 +195,33 @@ static int ring_launch(void *dev, const vtpu_rt_dev_launch *l,
         .result_bus = rt->result_bus,
     };
     memset(rt->result, 0, sizeof(*rt->result));
-    int rc = vtpu_drv_launch(rt->drv, &ld);
+    /* The copies ride on the launch's fence when they fit the stage (the
+     * ring runs in order: the upload lands before the launch starts, the
+     * read-back copies what it left, after the upload read the stage). */
+    int rc = VTPU_DRV_OK;
+    if (l->write_len > rt->stage_size)
+        rc = ring_write(dev, l->write_hbm, l->write_src, l->write_len, err);
+    if (rc)
+        return rc;
+    if (l->write_len && l->write_len <= rt->stage_size) {
+        memcpy(rt->stage, l->write_src, l->write_len);
+        rc = vtpu_drv_copy_to_hbm(rt->drv, l->write_hbm, rt->stage_bus,
+                                  l->write_len);
+    }
+    size_t back = l->read_len <= rt->stage_size ? l->read_len : 0;
+    if (!rc)
+        rc = vtpu_drv_launch(rt->drv, &ld);
+    if (!rc && back)
+        rc = vtpu_drv_copy_from_hbm(rt->drv, rt->stage_bus, l->read_hbm, back);
     if (!rc)
         rc = vtpu_drv_sync(rt->drv);
     if (rc)
         return drv_fail(rt, rc, l->what, err);
     *res = *rt->result;
+    if (back)
+        memcpy(l->read_dst, rt->stage, back);
+    else if (l->read_len)
+        return ring_read(dev, l->read_hbm, l->read_dst, l->read_len, err);
     return VTPU_DRV_OK;
 }
 
@@ -227,6 +248,7 @@ static const vtpu_rt_dev_ops ring_ops = {
     .load = ring_load,
     .unload = ring_unload,
     .launch = ring_launch,
+    .launch_copies = 1,
     .fini = ring_fini,
 };
 

@@ -11,7 +11,12 @@
 #      (else skipped with a note);
 #   3. one "guest-linux" line "launch_sync_vs_bare": the Linux empty launch
 #      against the bare-metal one of this run (medians and means; also
-#      the stream rates and the runtime's nop0, median against median).
+#      the stream rates and the runtime's nop0, median against median);
+#   4. the baseline of the interrupt path in the same run: the bare-metal
+#      program again on a device that delivers every interrupt through
+#      QEMU's main loop (x-irq-direct=off, the path before issue 16;
+#      lines with "variant":"irq-bh"), and one "guest" line
+#      "irq_direct_vs_bh" with the medians' ratios.
 # Environment: VTPU_QEMU, VTPU_DEVICE (default vtpu,gen=v4), VTPU_LINUX_DIR
 # (default BUILD/linux).
 set -eu
@@ -32,6 +37,10 @@ trap 'rm -rf "$tmp"' EXIT
 VTPU_DEVICE=$device "$root/guest/run-guest.sh" --timeout 300 \
     --qemu "$qemu" "$build/guest/vtpu-latency.elf" > "$tmp/bare"
 tr -d '\r' < "$tmp/bare" | grep '^{' > "$tmp/bare.json"
+VTPU_DEVICE=$device,x-irq-direct=off "$root/guest/run-guest.sh" --timeout 300 \
+    --qemu "$qemu" "$build/guest/vtpu-latency.elf" > "$tmp/bh"
+tr -d '\r' < "$tmp/bh" | grep '^{' |
+    sed 's/^{"bench":"guest",/{"bench":"guest","variant":"irq-bh",/' > "$tmp/bh.json"
 
 linux=
 if [ -f "$linux_dir/Image" ] && [ -x "$build/linux-user/rootfs/usr/bin/vtpu-latency" ]; then
@@ -54,6 +63,20 @@ printf '{"header":true,"date":"%s","commit":"%s","cpu":"%s","cores":%s,"guest":"
     "$date" "$commit" "$cpu" "$cores" "$device" \
     "${linux:+,\"linux\":\"bare metal and Linux user space (vtpu.ko), one run\"}" >> "$out"
 tee -a "$out" < "$tmp/bare.json"
+tee -a "$out" < "$tmp/bh.json"
+python3 - "$tmp/bare.json" "$tmp/bh.json" <<'PY' | tee -a "$out"
+import json, sys
+def load(path):
+    return {r["metric"]: r for r in map(json.loads, open(path))}
+d, b = load(sys.argv[1]), load(sys.argv[2])
+row = {"bench": "guest", "metric": "irq_direct_vs_bh"}
+for m in ("launch_sync", "fence_irq", "rt_nop0", "fence_poll", "mmio_read"):
+    if m in d and m in b:
+        row[m + "_direct_us"] = d[m]["median_us"]
+        row[m + "_bh_us"] = b[m]["median_us"]
+        row[m + "_ratio"] = round(d[m]["median_us"] / b[m]["median_us"], 2)
+print(json.dumps(row, separators=(",", ":")))
+PY
 if [ -n "$linux" ]; then
     tee -a "$out" < "$tmp/linux.json"
     # The Linux empty launch (SUBMIT -> WAIT) against the bare-metal one

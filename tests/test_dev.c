@@ -113,7 +113,7 @@ static void test_identity(void **state)
                      VTPU_VERSION_MAJOR);
     assert_int_equal(VTPU_FEX(rd(f, VTPU_A_VERSION), VERSION, MINOR),
                      VTPU_VERSION_MINOR);
-    assert_int_equal(rd(f, VTPU_A_CAPS), 0xf);
+    assert_int_equal(rd(f, VTPU_A_CAPS), 0x2f);
     uint32_t gen = rd(f, VTPU_A_GEN);
     assert_memory_equal(&gen, "v5p", 4);
     assert_int_equal(rd(f, VTPU_A_NUM_TCS), cfg->num_tcs);
@@ -994,7 +994,9 @@ static void check_reset_state(fx *f)
         VTPU_A_ERR_CODE,     VTPU_A_ERR_COUNT,    VTPU_A_CMD_COUNT,
         VTPU_A_LAUNCH_COUNT, VTPU_A_LAST_EXIT,    VTPU_A_APERTURE_BASE_LO,
         VTPU_A_SCRATCH,      VTPU_A_BYTES_IN_LO,  VTPU_A_TC_INSTRET_LO,
-        VTPU_A_ERR_MSG,
+        VTPU_A_ERR_MSG,      VTPU_A_LAT_WAKE,     VTPU_A_LAT_BUSY,
+        VTPU_A_LAT_EXEC,     VTPU_A_LAT_RUN,      VTPU_A_LAT_IRQ,
+        VTPU_A_LAT_DELIVER,
     };
     for (size_t k = 0; k < sizeof(zero) / sizeof(zero[0]); k++)
         assert_int_equal(rd(f, zero[k]), 0);
@@ -1072,6 +1074,178 @@ static void test_reset_mid_stream(void **state)
     assert_int_equal(rd(f, VTPU_A_SCRATCH), ignored ? 0 : 9);
     wr(f, VTPU_A_SCRATCH, 0);
     check_reset_state(f);
+    restart(f);
+    fx_free(f);
+}
+
+/* ---- latency probes and the doorbell ---- */
+
+/*
+ * The LAT_* probes tell apart where a round trip went: the worker is
+ * held in its ring fetch for 30 ms, so that time must show in LAT_EXEC
+ * and LAT_BUSY and not in LAT_WAKE; a second doorbell while the worker
+ * is busy does not restart the busy period; the embedder's delivery
+ * report sets LAT_DELIVER once; a launch sets LAT_RUN; reset clears all.
+ */
+static void test_latency_probes(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 16);
+    const uint32_t hold_ns = 30 * 1000 * 1000;
+
+    assert_true(rd(f, VTPU_A_CAPS) & VTPU_FMASK(CAPS, LATENCY));
+    assert_int_equal(rd(f, VTPU_A_LAT_WAKE), 0);
+    assert_int_equal(rd(f, VTPU_A_LAT_DELIVER), 0);
+    wr(f, VTPU_A_LAT_WAKE, 5); /* read-only */
+    assert_int_equal(rd(f, VTPU_A_LAT_WAKE), 0);
+
+    wr(f, VTPU_A_INT_ENABLE, VTPU_FMASK(INT, FENCE));
+    atomic_store(&f->host.read_gate, true);
+    push_fence(f, 1, VTPU_FENCE_F_IRQ, 0);
+    usleep(hold_ns / 2000);
+    push_fence(f, 2, VTPU_FENCE_F_IRQ, 0); /* a doorbell while busy */
+    usleep(hold_ns / 2000);
+    atomic_store(&f->host.read_gate, false);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_FENCE), 2);
+    uint32_t wake = rd(f, VTPU_A_LAT_WAKE), busy = rd(f, VTPU_A_LAT_BUSY);
+    uint32_t exec = rd(f, VTPU_A_LAT_EXEC), irq = rd(f, VTPU_A_LAT_IRQ);
+    /* the worker woke at once and waited in its fetch of fence 1 */
+    assert_true(wake < hold_ns / 2);
+    assert_true(busy >= hold_ns && busy < UINT32_MAX);
+    assert_true(exec <= busy);
+    assert_true(irq > 0 && irq < busy);
+    assert_int_equal(rd(f, VTPU_A_LAT_RUN), 0);
+
+    /* delivery: the first report after the raise counts, once */
+    assert_int_equal(rd(f, VTPU_A_LAT_DELIVER), 0);
+    usleep(5000);
+    vtpu_dev_irq_delivered(f->dev);
+    uint32_t deliver = rd(f, VTPU_A_LAT_DELIVER);
+    assert_true(deliver >= 5000000u);
+    vtpu_dev_irq_delivered(f->dev);
+    assert_int_equal(rd(f, VTPU_A_LAT_DELIVER), deliver);
+
+    /* a launch: LAT_RUN within the busy period it belongs to */
+    test_prog p;
+    prog_exit_with(&p, 0);
+    load_prog(f, &p, 1);
+    push_launch(f, 1, 0, 0, 0, NULL);
+    push_fence(f, 3, 0, 0);
+    wait_idle(f);
+    uint32_t run = rd(f, VTPU_A_LAT_RUN);
+    assert_true(run > 0 && run <= rd(f, VTPU_A_LAT_BUSY));
+
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, RESET));
+    wait_idle(f);
+    check_reset_state(f);
+    fx_free(f);
+}
+
+/*
+ * A hostile guest rings the doorbell in a tight loop: with the worker
+ * busy (held in its fetch) every write returns without waiting for the
+ * command, and with the ring idle a doorbell that adds nothing runs
+ * nothing; the device still completes what it was given.
+ */
+static void test_doorbell_storm(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 16);
+    const unsigned n = 200000;
+
+    atomic_store(&f->host.read_gate, true);
+    push_fence(f, 1, VTPU_FENCE_F_IRQ, 0);
+    gint64 t0 = g_get_monotonic_time();
+    for (unsigned i = 0; i < n; i++)
+        wr(f, VTPU_A_RING_TAIL, f->tail);
+    gint64 dt = g_get_monotonic_time() - t0;
+    assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_BUSY);
+    assert_int_equal(rd(f, VTPU_A_CMD_COUNT), 0);
+    atomic_store(&f->host.read_gate, false);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_FENCE), 1);
+    /* 200000 register writes: well under a second each way */
+    assert_true(dt < 10 * G_USEC_PER_SEC);
+
+    uint32_t cmds = rd(f, VTPU_A_CMD_COUNT);
+    for (unsigned i = 0; i < n; i++)
+        wr(f, VTPU_A_RING_TAIL, f->tail);
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_CMD_COUNT), cmds);
+    assert_int_equal(rd(f, VTPU_A_ERR_CODE), 0);
+
+    /* interleaved with real work: every fence still completes */
+    for (uint32_t k = 2; k < 200; k++) {
+        push_fence(f, k, 0, 0);
+        for (unsigned i = 0; i < 50; i++)
+            wr(f, VTPU_A_RING_TAIL, f->tail);
+    }
+    wait_idle(f);
+    assert_int_equal(rd(f, VTPU_A_FENCE), 199);
+    assert_int_equal(atomic_load(&f->host.guest_errors), 0);
+    fx_free(f);
+}
+
+/*
+ * A worker that polls for the next doorbell after a busy period
+ * (vtpu_dev_opts.spin_ns) loses none: doorbells land before, during and
+ * after the poll window (random gaps around its 100 us), each fence
+ * completes; reset and free while it polls return.
+ */
+static void test_worker_spin(void **state)
+{
+    (void)state;
+    vtpu_dev_opts opts = {.spin_ns = 100000};
+    fx *f = fx_create("v5p", "16M", &opts, 16);
+    uint64_t seed = 16;
+    unsigned fast = 0;
+
+    for (uint32_t k = 1; k <= 400; k++) {
+        usleep(test_rand32(&seed) % 250);
+        push_fence(f, k, 0, 0);
+        wait_idle(f);
+        assert_int_equal(rd(f, VTPU_A_FENCE), k);
+        fast += rd(f, VTPU_A_LAT_WAKE) < 50000;
+    }
+    assert_true(fast > 0);
+    /* reset and free right behind a command: the poll ends on its own */
+    push_fence(f, 500, 0, 0);
+    wait_idle(f);
+    wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, RESET));
+    wait_idle(f);
+    check_reset_state(f);
+    restart(f);
+    gint64 t0 = g_get_monotonic_time();
+    fx_free(f);
+    assert_true(g_get_monotonic_time() - t0 < G_USEC_PER_SEC);
+
+    /* the bound: VTPU_DEV_SPIN_MAX */
+    opts.spin_ns = UINT32_MAX;
+    f = fx_create("v5p", "16M", &opts, 16);
+    assert_int_equal(f->dev->spin_ns, VTPU_DEV_SPIN_MAX);
+    push_fence(f, 1, 0, 0);
+    wait_idle(f);
+    fx_free(f);
+}
+
+/* Reset requested right behind the doorbell, before or while the worker
+ * wakes for it: the reset always completes and the device comes back. */
+static void test_reset_during_wake(void **state)
+{
+    (void)state;
+    fx *f = fx_new(false, 16);
+
+    for (uint32_t k = 1; k <= 300; k++) {
+        push_fence(f, k, VTPU_FENCE_F_IRQ, 0);
+        if (k % 3)
+            usleep(k % 7); /* land the reset at varying points */
+        wr(f, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, RESET));
+        wait_idle(f);
+        assert_int_equal(rd(f, VTPU_A_STATUS), VTPU_STATE_DISABLED);
+        assert_int_equal(rd(f, VTPU_A_LAT_WAKE), 0);
+        enable_ring(f);
+    }
     restart(f);
     fx_free(f);
 }
@@ -1458,6 +1632,10 @@ int main(void)
         cmocka_unit_test(test_fuzz),
         cmocka_unit_test(test_concurrent_mmio),
         cmocka_unit_test(test_new_rejects),
+        cmocka_unit_test(test_latency_probes),
+        cmocka_unit_test(test_doorbell_storm),
+        cmocka_unit_test(test_reset_during_wake),
+        cmocka_unit_test(test_worker_spin),
     };
     alarm(240); /* a hang fails the test instead of stalling the suite */
     return cmocka_run_group_tests(tests, NULL, NULL);

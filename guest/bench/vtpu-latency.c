@@ -16,6 +16,16 @@
  *                    interrupt handler running
  *   fence_poll       doorbell of a FENCE -> the FENCE register read back
  *                    with the new value (polling)
+ *   mmio_read        a read of SCRATCH: the guest's MMIO round trip into
+ *                    the device model, the floor under every figure above
+ * launch_sync, fence_irq and rt_nop0(_poll) also give the medians of the
+ * device's latency probes (LAT_* registers, docs/registers.md) read
+ * after each sample: "dev_wake_us" doorbell -> the worker starts,
+ * "dev_run_us" the engine's run of the launch, "dev_busy_us" doorbell ->
+ * the last command done, "dev_irq_us" done -> interrupt raised,
+ * "dev_deliver_us" raised -> QEMU delivered it, and the guest's side:
+ * "handler_us" doorbell -> the interrupt handler runs, "woken_us"
+ * doorbell -> the waiter has seen the completion.
  * Exit status: 0, or 1 if anything failed.
  */
 #include <stdio.h>
@@ -35,6 +45,57 @@ static vtpu_drv drv;
 static vtpu_rt rt;
 static vtpu_module mod;
 static uint64_t samples[MAX_N];
+
+/* Per-sample breakdown (ns): the device's probes and the guest's side. */
+enum { P_WAKE, P_RUN, P_BUSY, P_IRQ, P_DELIVER, P_HANDLER, P_WOKEN, P__N };
+static const char *const probe_key[P__N] = {
+    "dev_wake_us",    "dev_run_us", "dev_busy_us", "dev_irq_us",
+    "dev_deliver_us", "handler_us", "woken_us"};
+static uint64_t probes[P__N][MAX_N];
+static unsigned nprobe[P__N];
+
+static void probe_add(unsigned p, uint64_t ns)
+{
+    if (nprobe[p] < MAX_N)
+        probes[p][nprobe[p]++] = ns;
+}
+
+/* The device's probes for the sample just taken (LAT_IRQ and
+ * LAT_DELIVER only when an interrupt was taken for it). */
+static void probe_device(int irq_taken)
+{
+    if (!(vtpu_drv_info_get(&drv)->caps & VTPU_FMASK(CAPS, LATENCY)))
+        return;
+    probe_add(P_WAKE, vtpu_drv_read_reg(&drv, VTPU_A_LAT_WAKE));
+    probe_add(P_BUSY, vtpu_drv_read_reg(&drv, VTPU_A_LAT_BUSY));
+    if (irq_taken) {
+        probe_add(P_IRQ, vtpu_drv_read_reg(&drv, VTPU_A_LAT_IRQ));
+        probe_add(P_DELIVER, vtpu_drv_read_reg(&drv, VTPU_A_LAT_DELIVER));
+    }
+}
+
+static void probe_reset(void)
+{
+    memset(nprobe, 0, sizeof(nprobe));
+}
+
+static int cmp_u64(const void *a, const void *b);
+
+/* ",\"dev_wake_us\":1.2,..." : the medians of the probes taken. */
+static void probe_format(char *buf, size_t len)
+{
+    size_t at = 0;
+
+    buf[0] = 0;
+    for (unsigned p = 0; p < P__N && at < len; p++) {
+        if (!nprobe[p])
+            continue;
+        qsort(probes[p], nprobe[p], sizeof(probes[p][0]), cmp_u64);
+        at += (size_t)snprintf(buf + at, len - at, "%s\"%s\":%.2f",
+                               at ? "," : "", probe_key[p],
+                               (double)probes[p][nprobe[p] / 2] / 1e3);
+    }
+}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -83,14 +144,25 @@ static int bench_launch_sync(unsigned n)
 {
     vtpu_drv_launch_desc l = {.slot = SLOT_EMPTY, .num_tcs = 1};
     uint64_t t_all = guest_now_ns();
+    char extra[512];
 
+    probe_reset();
     for (unsigned i = 0; i < n; i++) {
+        uint64_t irqs = gv.irq_count;
         uint64_t t0 = guest_now_ns();
         if (vtpu_drv_launch(&drv, &l) || vtpu_drv_sync(&drv))
             return -1;
-        samples[i] = guest_now_ns() - t0;
+        uint64_t t1 = guest_now_ns();
+        samples[i] = t1 - t0;
+        int irq = gv.irq_count != irqs && gv.last_irq_ns >= t0;
+        if (irq)
+            probe_add(P_HANDLER, gv.last_irq_ns - t0);
+        probe_add(P_WOKEN, t1 - t0);
+        probe_add(P_RUN, vtpu_drv_read_reg(&drv, VTPU_A_LAT_RUN));
+        probe_device(irq);
     }
-    report("launch_sync", n, guest_now_ns() - t_all, NULL);
+    probe_format(extra, sizeof(extra));
+    report("launch_sync", n, guest_now_ns() - t_all, extra);
     return 0;
 }
 
@@ -126,14 +198,21 @@ static int bench_rt_nop0(unsigned n, int irq)
         return -1;
     vtpu_drv_use_irq(&drv, irq);
     uint64_t t_all = guest_now_ns();
+    char extra[512];
+    probe_reset();
     for (unsigned i = 0; i < n; i++) {
+        uint64_t irqs = gv.irq_count;
         uint64_t t0 = guest_now_ns();
         if (vtpu_rt_run(&rt, &mod, &l, NULL))
             return -1;
         samples[i] = guest_now_ns() - t0;
+        probe_add(P_RUN, vtpu_drv_read_reg(&drv, VTPU_A_LAT_RUN));
+        /* one wait per run (the ring backend's launch_copies) */
+        probe_device(irq && gv.irq_count != irqs && gv.last_irq_ns >= t0);
     }
     vtpu_drv_use_irq(&drv, 1);
-    report(irq ? "rt_nop0" : "rt_nop0_poll", n, guest_now_ns() - t_all, NULL);
+    probe_format(extra, sizeof(extra));
+    report(irq ? "rt_nop0" : "rt_nop0_poll", n, guest_now_ns() - t_all, extra);
     return 0;
 }
 
@@ -143,22 +222,28 @@ static int bench_fence_irq(unsigned n)
     uint64_t t_all = guest_now_ns();
 
     vtpu_drv_use_irq(&drv, 1);
+    probe_reset();
     for (unsigned i = 0; i < n; i++) {
         uint32_t seq;
         uint64_t irqs = gv.irq_count;
         uint64_t t0 = guest_now_ns();
         if (vtpu_drv_fence(&drv, &seq) || vtpu_drv_wait(&drv, seq))
             return -1;
-        if (gv.irq_count != irqs && gv.last_irq_ns >= t0)
+        uint64_t t1 = guest_now_ns();
+        if (gv.irq_count != irqs && gv.last_irq_ns >= t0) {
             samples[got++] = gv.last_irq_ns - t0;
-        else
+            probe_add(P_WOKEN, t1 - t0);
+            probe_device(1);
+        } else {
             missed++; /* completed before the wait, or by the level */
+        }
     }
     if (!got)
         return -1;
-    char extra[96];
-    snprintf(extra, sizeof(extra), "\"fences\":%u,\"without_irq\":%u", n,
-             missed);
+    char extra[512];
+    int at = snprintf(extra, sizeof(extra), "\"fences\":%u,\"without_irq\":%u,",
+                      n, missed);
+    probe_format(extra + at, sizeof(extra) - (size_t)at);
     report("fence_irq", got, guest_now_ns() - t_all, extra);
     return 0;
 }
@@ -177,6 +262,20 @@ static int bench_fence_poll(unsigned n)
     }
     vtpu_drv_use_irq(&drv, 1);
     report("fence_poll", n, guest_now_ns() - t_all, NULL);
+    return 0;
+}
+
+/* The floor: one MMIO read of a register with no side effects. */
+static int bench_mmio_read(unsigned n)
+{
+    uint64_t t_all = guest_now_ns();
+
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t t0 = guest_now_ns();
+        (void)vtpu_drv_read_reg(&drv, VTPU_A_SCRATCH);
+        samples[i] = guest_now_ns() - t0;
+    }
+    report("mmio_read", n, guest_now_ns() - t_all, NULL);
     return 0;
 }
 
@@ -216,6 +315,8 @@ int main(void)
         bad = printf("fence_irq failed\n");
     if (bench_fence_poll(1000))
         bad = printf("fence_poll failed\n");
+    if (bench_mmio_read(MAX_N))
+        bad = printf("mmio_read failed\n");
     vtpu_rt_fini(&rt);
     vtpu_drv_fini(&drv);
     return bad ? 1 : 0;

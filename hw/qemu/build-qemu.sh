@@ -140,6 +140,7 @@ SRST
 ERST
 HX
     patch_aplic "$t/hw/intc/riscv_aplic.c"
+    patch_bql_trylock "$t/softmmu/cpus.c"
 }
 
 # QEMU 7.2's APLIC in MSI mode sets a level-triggered source pending on
@@ -165,6 +166,35 @@ patch_aplic() {
     }\
 ' "$f"
     grep -q 'vtpu: AIA 4.9.2' "$f" || { log "could not patch $f"; exit 1; }
+}
+
+# QEMU 7.2 cannot take the BQL without waiting for it.  The device's
+# command worker must never wait for it (an MMIO caller holds it while it
+# waits for the device) but may take it when it is free, and deliver its
+# interrupt there and then instead of waking the main loop to run a
+# bottom half that does.  The glue declares the function itself, so no
+# header changes and nothing else recompiles.  docs/qemu.md "Patches to
+# QEMU" and "Interrupt delivery".
+patch_bql_trylock() {
+    f=$1
+    grep -q 'vtpu: BQL trylock' "$f" && return 0
+    [ "$(grep -c '^void qemu_mutex_unlock_iothread(void)$' "$f")" = 1 ] ||
+        { log "cpus.c is not the expected QEMU 7.2 source"; exit 1; }
+    sed -i '/^void qemu_mutex_unlock_iothread(void)$/i\
+/* vtpu: BQL trylock (hw/qemu/build-qemu.sh patch_bql_trylock): take the\
+ * BQL if it is free and return true, else return false at once. */\
+bool qemu_mutex_trylock_iothread(void);\
+bool qemu_mutex_trylock_iothread(void)\
+{\
+    g_assert(!qemu_mutex_iothread_locked());\
+    if (qemu_mutex_trylock(\&qemu_global_mutex)) {\
+        return false;\
+    }\
+    set_iothread_locked(true);\
+    return true;\
+}\
+' "$f"
+    grep -q 'vtpu: BQL trylock' "$f" || { log "could not patch $f"; exit 1; }
 }
 
 # Write $2 to $1 only when it differs, so ninja does not reconfigure.

@@ -72,6 +72,8 @@ struct VTPUPCIState {
     char *cfg[VTPU_NCFG]; /* NULL = the generation preset's value */
     uint64_t aperture_size;
     bool use_msix;
+    bool irq_direct;       /* deliver on the worker when the BQL is free */
+    uint32_t worker_spin;  /* us the worker polls for the next doorbell */
     char *gdb;             /* "[tcp:][HOST:]PORT": serve gdb for the TCs */
     bool gdb_launch_break; /* every launch starts stopped for gdb */
     char *dma_order;       /* eager | on-wait | random[:SEED] */
@@ -96,6 +98,9 @@ struct VTPUPCIState {
 
     QEMUBH *irq_bh;
     int irq_raises;        /* rising edges since the BH last ran (atomic) */
+    uint64_t irq_sent;     /* deliveries that carried a raise (BQL) */
+    uint64_t irq_deferred; /* set_irq calls left to irq_bh: BQL busy */
+    bool delivering;       /* in vtpu_irq_deliver() (BQL held) */
     QEMUBH *out_bh;        /* drains kernel output into chr */
     guint out_watch;       /* waiting for chr to take more */
 };
@@ -175,7 +180,22 @@ static int vtpu_dma_write_cb(void *opaque, uint64_t addr, const void *buf,
                     DMA_DIRECTION_FROM_DEVICE);
 }
 
-/* Never takes the BQL: the bottom half does the QEMU side. */
+/* Added to QEMU 7.2's softmmu/cpus.c by hw/qemu/build-qemu.sh
+ * (patch_bql_trylock): the BQL if it is free, else false at once. */
+bool qemu_mutex_trylock_iothread(void);
+
+static void vtpu_irq_deliver(VTPUPCIState *s);
+
+/*
+ * Never waits for the BQL (an MMIO caller may hold it while it waits for
+ * the device, dev.h).  An MMIO caller already holds it: deliver here.
+ * The worker takes it if it is free and delivers at once: one thread
+ * less between the completion and the vCPU (docs/qemu.md, "Interrupt
+ * delivery").  Only when it is busy does the main loop's bottom half
+ * deliver.  Calls are serialised by the device, so deliveries stay in
+ * order; a bottom half that runs after a direct delivery finds nothing
+ * new (no raise counted, the level already set).
+ */
 static void vtpu_set_irq_cb(void *opaque, int level)
 {
     VTPUPCIState *s = opaque;
@@ -183,7 +203,16 @@ static void vtpu_set_irq_cb(void *opaque, int level)
     if (level) {
         qatomic_inc(&s->irq_raises);
     }
-    qemu_bh_schedule(s->irq_bh);
+    if (qemu_mutex_iothread_locked()) {
+        vtpu_irq_deliver(s);
+    } else if (s->irq_direct && qemu_mutex_trylock_iothread()) {
+        vtpu_irq_deliver(s);
+        qemu_mutex_unlock_iothread();
+    } else {
+        qatomic_inc(&s->irq_deferred);
+        trace_vtpu_irq_deferred();
+        qemu_bh_schedule(s->irq_bh);
+    }
 }
 
 static void vtpu_log_cb(void *opaque, vtpu_log_class cls, const char *msg)
@@ -287,16 +316,33 @@ static const vtpu_dev_ops vtpu_ops = {
     .output_ready = vtpu_output_ready_cb,
 };
 
-/* Under the BQL. */
-static void vtpu_irq_bh(void *opaque)
+/* Under the BQL: set INTx / send MSI-X for what the device reported. */
+static void vtpu_irq_deliver_locked(VTPUPCIState *s);
+
+/*
+ * The MSI-X message is a memory write the guest aims: at the device's own
+ * BAR0 it would re-enter the device from inside set_irq (whose caller
+ * holds the device's irq_lock: a deadlock).  `delivering` makes
+ * vtpu_regs_read/write refuse that access.
+ */
+static void vtpu_irq_deliver(VTPUPCIState *s)
 {
-    VTPUPCIState *s = opaque;
+    s->delivering = true;
+    vtpu_irq_deliver_locked(s);
+    s->delivering = false;
+}
+
+static void vtpu_irq_deliver_locked(VTPUPCIState *s)
+{
     PCIDevice *pdev = PCI_DEVICE(s);
     int raises = qatomic_xchg(&s->irq_raises, 0);
     int level;
 
     if (!s->dev) {
         return;
+    }
+    if (raises) {
+        s->irq_sent++;
     }
     level = vtpu_dev_irq_level(s->dev);
     if (msix_enabled(pdev)) {
@@ -307,6 +353,7 @@ static void vtpu_irq_bh(void *opaque)
             if (raises) {
                 trace_vtpu_irq(level, 1);
                 msix_notify(pdev, 0);
+                vtpu_dev_irq_delivered(s->dev);
             }
         }
     } else {
@@ -321,7 +368,15 @@ static void vtpu_irq_bh(void *opaque)
             pci_set_irq(pdev, 0);
         }
         pci_set_irq(pdev, level);
+        if (raises && level) {
+            vtpu_dev_irq_delivered(s->dev);
+        }
     }
+}
+
+static void vtpu_irq_bh(void *opaque)
+{
+    vtpu_irq_deliver(opaque);
 }
 
 /* ------------------------------------------------------------------ */
@@ -354,12 +409,25 @@ static void vtpu_sync_window(VTPUPCIState *s)
     memory_region_transaction_commit();
 }
 
+/* A register access made by the device's own interrupt message. */
+static bool vtpu_regs_reentered(VTPUPCIState *s, hwaddr off)
+{
+    if (!s->delivering) {
+        return false;
+    }
+    trace_vtpu_ub_reg("MSI-X message addressed to the device's own registers");
+    qemu_log_mask(LOG_GUEST_ERROR, "vtpu: the MSI-X message targets the "
+                  "device's own BAR0 (offset 0x%" HWADDR_PRIx "): dropped\n",
+                  off);
+    return true;
+}
+
 static uint64_t vtpu_regs_read(void *opaque, hwaddr off, unsigned size)
 {
     VTPUPCIState *s = opaque;
     uint64_t val;
 
-    if (!s->dev) {
+    if (!s->dev || vtpu_regs_reentered(s, off)) {
         return 0;
     }
     val = vtpu_dev_reg_read(s->dev, off, size);
@@ -373,7 +441,7 @@ static void vtpu_regs_write(void *opaque, hwaddr off, uint64_t val,
 {
     VTPUPCIState *s = opaque;
 
-    if (!s->dev) {
+    if (!s->dev || vtpu_regs_reentered(s, off)) {
         return;
     }
     trace_vtpu_mmio_write(off, size, val);
@@ -531,6 +599,7 @@ static void vtpu_realize(PCIDevice *pdev, Error **errp)
         .output_buffer = VTPU_OUTPUT_BUFFER,
         .output_rate = s->output_rate,
         .output_discard = !qemu_chr_fe_backend_connected(&s->chr),
+        .spin_ns = MIN(s->worker_spin, VTPU_DEV_SPIN_MAX / 1000) * 1000,
     };
     char err[256];
     uint64_t win;
@@ -696,6 +765,8 @@ static Property vtpu_properties[] = {
 #undef VTPU_CFG_PROP
     DEFINE_PROP_SIZE("aperture-size", VTPUPCIState, aperture_size, 16 * MiB),
     DEFINE_PROP_BOOL("msix", VTPUPCIState, use_msix, true),
+    DEFINE_PROP_BOOL("x-irq-direct", VTPUPCIState, irq_direct, true),
+    DEFINE_PROP_UINT32("x-worker-spin", VTPUPCIState, worker_spin, 0),
     DEFINE_PROP_STRING("gdb", VTPUPCIState, gdb),
     DEFINE_PROP_STRING("dma-order", VTPUPCIState, dma_order),
     DEFINE_PROP_STRING("trace-file", VTPUPCIState, trace_file),
@@ -748,6 +819,13 @@ static int vtpu_info_one(Object *obj, void *opaque)
                    R(FENCE), (int32_t)R(LAST_EXIT));
     monitor_printf(mon, "  interrupts: status 0x%x enable 0x%x line %d\n",
                    R(INT_STATUS), R(INT_ENABLE), vtpu_dev_irq_level(s->dev));
+    monitor_printf(mon, "  interrupt delivery: %" PRIu64 " raises, %" PRIu64
+                   " of them deferred to the main loop (BQL busy)\n",
+                   s->irq_sent, qatomic_read(&s->irq_deferred));
+    monitor_printf(mon, "  last round trip (us): wake %.1f, busy %.1f, exec "
+                   "%.1f, run %.1f, irq %.1f, deliver %.1f\n",
+                   R(LAT_WAKE) / 1e3, R(LAT_BUSY) / 1e3, R(LAT_EXEC) / 1e3,
+                   R(LAT_RUN) / 1e3, R(LAT_IRQ) / 1e3, R(LAT_DELIVER) / 1e3);
     monitor_printf(mon, "  counters: %u commands, %u launches, %" PRIu64
                    " bytes in, %" PRIu64 " bytes out\n", R(CMD_COUNT),
                    R(LAUNCH_COUNT), R64(BYTES_IN), R64(BYTES_OUT));
@@ -829,6 +907,14 @@ static void vtpu_class_init(ObjectClass *oc, void *data)
         "bytes of the BAR2 HBM window: a power of two, 4 KiB..2 GiB");
     object_class_property_set_description(oc, "msix",
         "offer one MSI-X vector (BAR4) besides INTx");
+    object_class_property_set_description(oc, "x-irq-direct",
+        "deliver a completion interrupt on the device's worker thread when "
+        "the BQL is free (default on; off: always through a main-loop "
+        "bottom half, the baseline of make bench-guest)");
+    object_class_property_set_description(oc, "x-worker-spin",
+        "microseconds the device's worker polls for the next doorbell "
+        "after the ring drained, before it sleeps (default 0, at most "
+        "1000): no wake-up latency, for host CPU time");
     object_class_property_set_description(oc, "gdb",
         "serve the GDB remote protocol for the TensorCores on "
         "[tcp:][HOST:]PORT (docs/debugging.md)");

@@ -355,7 +355,9 @@ static void cmd_launch(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
     vtpu_mutex_unlock(&dev->lock);
     if (!go)
         return;
+    uint64_t t_run = dev_now_ns();
     int rc = vtpu_chip_run(dev->chip, &opts, &res);
+    o->run_ns = dev_now_ns() - t_run;
 
     unsigned started = tcs ? tcs : ntcs;
     o->launched = true;

@@ -7,6 +7,7 @@
 #define VTPU_DEV_PRIV_H
 
 #include <string.h>
+#include <time.h>
 
 #include "dev.h"
 #include "internal.h"
@@ -31,6 +32,7 @@ typedef struct cmd_outcome {
     int32_t exit_code;
     uint64_t instret[VTPU_MAX_TCS];
     uint64_t bytes_in, bytes_out;
+    uint64_t run_ns; /* a launch: the engine's run (LAT_RUN) */
 } cmd_outcome;
 
 struct vtpu_dev {
@@ -38,6 +40,9 @@ struct vtpu_dev {
     vtpu_dev_ops ops;
     void *opaque;
     bool synchronous;
+    uint32_t spin_ns;      /* vtpu_dev_opts.spin_ns */
+    atomic_bool spinning;  /* the worker polls for a doorbell */
+    atomic_bool work_hint; /* a doorbell came while it polled */
     uint64_t aper_size;
 
     vtpu_mutex lock;
@@ -60,6 +65,17 @@ struct vtpu_dev {
     atomic_int irq_level;  /* computed by update_irq() */
     atomic_uint irq_rises; /* its rising edges, counted after the store */
 
+    /*
+     * Latency probes (the LAT_* registers, docs/registers.md), in ns of
+     * dev_now_ns().  t_doorbell and doorbell_pending under the lock;
+     * the interrupt's two under irq_lock, read atomically.
+     */
+    uint64_t t_doorbell;      /* the RING_TAIL write that found it idle */
+    bool doorbell_pending;    /* ... and no command has started since */
+    bool kick;                /* signal work_cond once the lock is dropped */
+    _Atomic uint64_t t_raise; /* the last set_irq(1) after a command */
+    atomic_uint lat_irq, lat_deliver;
+
     vtpu_mutex irq_lock; /* orders set_irq calls */
     int irq_delivered;
     unsigned irq_rises_seen; /* irq_rises at the last delivery check */
@@ -67,6 +83,21 @@ struct vtpu_dev {
      * widen the window in which another thread changes the line. */
     void (*unlock_gap)(vtpu_dev *dev);
 };
+
+/* The latency probes' clock: host monotonic time in ns. */
+static inline uint64_t dev_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A probe's register value: ns, saturating at 0xffffffff. */
+static inline uint32_t lat32(uint64_t ns)
+{
+    return ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+}
 
 /* ---- little-endian access to ring entries and records ---- */
 

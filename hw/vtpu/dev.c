@@ -90,9 +90,19 @@ static void update_irq(vtpu_dev *dev)
  * that no delivery has seen is delivered even if the level looks the
  * same.
  */
-static void dev_unlock(vtpu_dev *dev)
+static void dev_unlock_cmd(vtpu_dev *dev, uint64_t t_done)
 {
+    bool kick = dev->kick;
+
+    dev->kick = false;
     vtpu_mutex_unlock(&dev->lock);
+    /* After the unlock: a worker woken under it would only block on it.
+     * A worker that polls (spin_for_work()) sees the hint instead. */
+    if (kick) {
+        atomic_store(&dev->work_hint, true);
+        if (!atomic_load(&dev->spinning))
+            vtpu_cond_signal(&dev->work_cond);
+    }
     if (dev->unlock_gap)
         dev->unlock_gap(dev);
     vtpu_mutex_lock(&dev->irq_lock);
@@ -101,10 +111,21 @@ static void dev_unlock(vtpu_dev *dev)
     if (level != dev->irq_delivered ||
         (level && rises != dev->irq_rises_seen)) {
         dev->irq_delivered = level;
+        if (level && t_done) { /* LAT_IRQ, and LAT_DELIVER's start */
+            uint64_t t = dev_now_ns();
+            atomic_store(&dev->lat_irq, lat32(t - t_done));
+            atomic_store(&dev->t_raise, t);
+        }
         dev->ops.set_irq(dev->opaque, level);
     }
     dev->irq_rises_seen = rises;
     vtpu_mutex_unlock(&dev->irq_lock);
+}
+
+/* dev_unlock_cmd() after anything but a command's completion. */
+static void dev_unlock(vtpu_dev *dev)
+{
+    dev_unlock_cmd(dev, 0);
 }
 
 static bool enabled(const vtpu_dev *dev)
@@ -223,6 +244,11 @@ static void do_reset(vtpu_dev *dev)
     dev->bytes_in = dev->bytes_out = 0;
     memset(dev->instret, 0, sizeof(dev->instret));
     dev->latch_hi = 0;
+    dev->t_doorbell = 0;
+    dev->doorbell_pending = false;
+    atomic_store(&dev->t_raise, 0);
+    atomic_store(&dev->lat_irq, 0);
+    atomic_store(&dev->lat_deliver, 0);
     if (dev->out) {
         vtpu_outbuf_stats st;
         vtpu_outbuf_stats_get(dev->out, &st);
@@ -259,6 +285,7 @@ static void apply(vtpu_dev *dev, uint32_t idx, const cmd_outcome *o)
     dev->bytes_out += o->bytes_out;
     if (o->launched) {
         r[VTPU_R_LAUNCH_COUNT]++;
+        r[VTPU_R_LAT_RUN] = lat32(o->run_ns);
         r[VTPU_R_LAST_EXIT] = (uint32_t)o->exit_code;
         for (unsigned t = 0; t < VTPU_MAX_TCS; t++)
             dev->instret[t] += o->instret[t];
@@ -285,8 +312,9 @@ static void apply(vtpu_dev *dev, uint32_t idx, const cmd_outcome *o)
  * Execute the command at HEAD.  Lock held on entry and on return; dropped
  * while the command runs.  Ring configuration cannot change meanwhile
  * (writable only when disabled and idle), so idx stays meaningful.
+ * Returns when the command finished (dev_now_ns()), 0 if a reset cut it.
  */
-static void step(vtpu_dev *dev)
+static uint64_t step(vtpu_dev *dev)
 {
     uint32_t idx = dev->regs[VTPU_R_RING_HEAD];
     uint64_t addr =
@@ -295,35 +323,77 @@ static void step(vtpu_dev *dev)
 
     memset(&o, 0, sizeof(o));
     init_err(&o.err);
+    uint64_t t_start = dev_now_ns();
+    if (dev->doorbell_pending) {
+        dev->regs[VTPU_R_LAT_WAKE] = lat32(t_start - dev->t_doorbell);
+        dev->doorbell_pending = false;
+    }
     dev->executing = true;
     atomic_store(&dev->abort_cmd, false);
     vtpu_mutex_unlock(&dev->lock);
     vtpu_dev_execute(dev, idx, addr, &o);
+    uint64_t t_done = dev_now_ns();
     vtpu_mutex_lock(&dev->lock);
     dev->executing = false;
-    if (dev->reset_req)
+    if (dev->reset_req) {
         do_reset(dev); /* the command was cut short; forget it */
-    else
+        t_done = 0;
+    } else {
         apply(dev, idx, &o);
+        dev->regs[VTPU_R_LAT_EXEC] = lat32(t_done - t_start);
+        if (dev->t_doorbell)
+            dev->regs[VTPU_R_LAT_BUSY] = lat32(t_done - dev->t_doorbell);
+    }
     update_irq(dev);
     vtpu_cond_broadcast(&dev->idle_cond);
+    return t_done;
+}
+
+/*
+ * Lock held on entry and return, dropped meanwhile.  After a busy period,
+ * poll up to spin_ns for the next doorbell instead of sleeping at once.
+ * A doorbell that sees `spinning` skips its signal and sets work_hint;
+ * one that comes after the poll ended signals as usual, and whatever
+ * came meanwhile is found by the caller's runnable() under the lock
+ * (state changes are made under it before the hint), so none is lost.
+ */
+static void spin_for_work(vtpu_dev *dev)
+{
+    atomic_store(&dev->work_hint, false);
+    atomic_store(&dev->spinning, true);
+    vtpu_mutex_unlock(&dev->lock);
+    uint64_t end = dev_now_ns() + dev->spin_ns;
+    while (!atomic_load(&dev->work_hint) && dev_now_ns() < end) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    atomic_store(&dev->spinning, false);
+    vtpu_mutex_lock(&dev->lock);
 }
 
 static gpointer worker_main(gpointer opaque)
 {
     vtpu_dev *dev = opaque;
+    bool worked = false;
 
     if (dev->ops.thread_begin)
         dev->ops.thread_begin(dev->opaque);
     vtpu_mutex_lock(&dev->lock);
     while (!dev->quit) {
         if (!runnable(dev)) {
+            if (worked && dev->spin_ns) {
+                worked = false;
+                spin_for_work(dev);
+                continue;
+            }
             vtpu_cond_wait(&dev->work_cond, &dev->lock);
             continue;
         }
-        step(dev);
-        dev_unlock(dev);
+        uint64_t t_done = step(dev);
+        dev_unlock_cmd(dev, t_done);
         vtpu_mutex_lock(&dev->lock);
+        worked = true;
     }
     vtpu_mutex_unlock(&dev->lock);
     if (dev->ops.thread_end)
@@ -331,17 +401,28 @@ static gpointer worker_main(gpointer opaque)
     return NULL;
 }
 
-/* Lock held.  Hand new work to the worker, or in synchronous mode run it
- * right here (dropping the lock around each command as the worker does). */
-static void kick_work(vtpu_dev *dev)
+/*
+ * Lock held.  Hand new work to the worker (woken by dev_unlock(), once the
+ * lock is free), or in synchronous mode run it right here (dropping the
+ * lock around each command as the worker does).  `was_idle`: the device
+ * was not busy() before the register write, which makes this the
+ * doorbell that starts a busy period (LAT_WAKE, LAT_BUSY).
+ */
+static void kick_work(vtpu_dev *dev, bool was_idle)
 {
+    if (!runnable(dev))
+        return;
+    if (was_idle) {
+        dev->t_doorbell = dev_now_ns();
+        dev->doorbell_pending = true;
+    }
     if (!dev->synchronous) {
-        vtpu_cond_signal(&dev->work_cond);
+        dev->kick = true;
         return;
     }
     while (runnable(dev)) {
-        step(dev);
-        dev_unlock(dev);
+        uint64_t t_done = step(dev);
+        dev_unlock_cmd(dev, t_done);
         vtpu_mutex_lock(&dev->lock);
     }
 }
@@ -372,6 +453,7 @@ static uint32_t rd_ident(vtpu_dev *dev, unsigned idx)
     case VTPU_R_CAPS:
         return VTPU_FMASK(CAPS, FENCE_WB) | VTPU_FMASK(CAPS, LAUNCH_RESULT) |
                VTPU_FMASK(CAPS, APERTURE) | VTPU_FMASK(CAPS, ERR_MSG) |
+               VTPU_FMASK(CAPS, LATENCY) |
                (dev->out ? VTPU_FMASK(CAPS, OUT_COUNTERS) : 0);
     case VTPU_R_GEN:
         return le32((const uint8_t *)c->gen);
@@ -471,6 +553,13 @@ static uint32_t rd_counter(vtpu_dev *dev, unsigned idx)
     return dev->latch_hi;
 }
 
+/* The interrupt's probes, kept outside the lock (dev_unlock_cmd()). */
+static uint32_t rd_lat_irq(vtpu_dev *dev, unsigned idx)
+{
+    return atomic_load(idx == VTPU_R_LAT_IRQ ? &dev->lat_irq
+                                             : &dev->lat_deliver);
+}
+
 static uint32_t rd_err_msg(vtpu_dev *dev, unsigned idx)
 {
     return le32((const uint8_t *)dev->err_msg + 4 * (idx - VTPU_R_ERR_MSG));
@@ -478,6 +567,7 @@ static uint32_t rd_err_msg(vtpu_dev *dev, unsigned idx)
 
 static void wr_control(vtpu_dev *dev, unsigned idx, uint32_t val)
 {
+    bool was_idle = !busy(dev);
     uint32_t known = VTPU_FMASK(CONTROL, ENABLE) | VTPU_FMASK(CONTROL, RESET);
 
     if (val & ~known)
@@ -504,7 +594,7 @@ static void wr_control(vtpu_dev *dev, unsigned idx, uint32_t val)
         return;
     }
     dev->regs[idx] = VTPU_FDP(dev->regs[idx], CONTROL, ENABLE, en);
-    kick_work(dev);
+    kick_work(dev, was_idle);
 }
 
 static void wr_ring_cfg(vtpu_dev *dev, unsigned idx, uint32_t val)
@@ -534,8 +624,9 @@ static void wr_tail(vtpu_dev *dev, unsigned idx, uint32_t val)
         raise_error(dev, VTPU_ERR_NONE32, 0, &e);
         return;
     }
+    bool was_idle = !busy(dev);
     dev->regs[idx] = val;
-    kick_work(dev);
+    kick_work(dev, was_idle);
 }
 
 static void wr_err_ack(vtpu_dev *dev, unsigned idx, uint32_t val)
@@ -543,6 +634,7 @@ static void wr_err_ack(vtpu_dev *dev, unsigned idx, uint32_t val)
     (void)idx;
     uint32_t action = VTPU_FEX(val, ERR_ACK, ACTION);
     uint32_t *r = dev->regs;
+    bool was_idle = !busy(dev);
 
     if (!in_error(dev) || !action) {
         dev_log(dev, VTPU_LOG_GUEST_ERROR, "ERR_ACK 0x%x %s: ignored", val,
@@ -559,7 +651,7 @@ static void wr_err_ack(vtpu_dev *dev, unsigned idx, uint32_t val)
             r[VTPU_R_INT_STATUS] |= VTPU_FMASK(INT, IDLE);
     }
     clear_error(dev);
-    kick_work(dev);
+    kick_work(dev, was_idle);
 }
 
 #define RO(n) [VTPU_R_##n] = {.name = #n}
@@ -629,6 +721,12 @@ static const reg_desc reg_table[NREGS] = {
     COUNTER(OUT_BYTES_HI),
     COUNTER(OUT_DROPPED_LO),
     COUNTER(OUT_DROPPED_HI),
+    RO(LAT_WAKE),
+    RO(LAT_BUSY),
+    RO(LAT_EXEC),
+    RO(LAT_RUN),
+    [VTPU_R_LAT_IRQ] = {.name = "LAT_IRQ", .read = rd_lat_irq},
+    [VTPU_R_LAT_DELIVER] = {.name = "LAT_DELIVER", .read = rd_lat_irq},
 };
 
 /* The two register arrays share one descriptor each. */
@@ -819,6 +917,14 @@ int vtpu_dev_irq_level(vtpu_dev *dev)
     return atomic_load(&dev->irq_level);
 }
 
+void vtpu_dev_irq_delivered(vtpu_dev *dev)
+{
+    uint64_t t = atomic_exchange(&dev->t_raise, 0);
+
+    if (t)
+        atomic_store(&dev->lat_deliver, lat32(dev_now_ns() - t));
+}
+
 int vtpu_dev_wait_idle(vtpu_dev *dev, int64_t timeout_ms)
 {
     int64_t deadline = g_get_monotonic_time() + timeout_ms * 1000;
@@ -923,6 +1029,7 @@ vtpu_dev *vtpu_dev_new(vtpu_chip *chip, const vtpu_dev_ops *ops, void *opaque,
     dev->ops = *ops;
     dev->opaque = opaque;
     dev->synchronous = opts && opts->synchronous;
+    dev->spin_ns = opts ? MIN(opts->spin_ns, VTPU_DEV_SPIN_MAX) : 0;
     dev->aper_size = aper;
     if (opts && opts->output_buffer && !output_setup(dev, opts)) {
         if (err && errlen)
@@ -936,6 +1043,8 @@ vtpu_dev *vtpu_dev_new(vtpu_chip *chip, const vtpu_dev_ops *ops, void *opaque,
     vtpu_cond_init(&dev->work_cond);
     vtpu_cond_init(&dev->idle_cond);
     atomic_init(&dev->abort_cmd, false);
+    atomic_init(&dev->spinning, false);
+    atomic_init(&dev->work_hint, false);
     atomic_init(&dev->irq_level, 0);
     atomic_init(&dev->irq_rises, 0);
 

@@ -94,11 +94,21 @@ class Latency(unittest.TestCase):
                  if l.startswith("{")]
         metrics = {l["metric"]: l for l in lines}
         for m in ("launch_sync", "launch_stream", "rt_nop0", "fence_irq",
-                  "fence_poll"):
+                  "fence_poll", "mmio_read"):
             self.assertIn(m, metrics, out)
             self.assertGreater(metrics[m]["per_second"], 0)
             self.assertLessEqual(metrics[m]["min_us"],
                                  metrics[m]["median_us"])
+        # The device's side of a round trip (LAT_* probes) beside the
+        # guest's: each part is within the whole the guest measured.
+        ls = metrics["launch_sync"]
+        for k in ("dev_wake_us", "dev_run_us", "dev_busy_us", "woken_us"):
+            self.assertIn(k, ls, out)
+        self.assertGreater(ls["dev_busy_us"], 0)
+        self.assertGreater(ls["dev_run_us"], 0)
+        self.assertLessEqual(ls["dev_run_us"], ls["dev_busy_us"])
+        self.assertLessEqual(ls["dev_busy_us"], ls["woken_us"])
+        self.assertIn("dev_deliver_us", metrics["fence_irq"], out)
 
 
 class Panic(unittest.TestCase):

@@ -91,6 +91,7 @@ VTPU_REG(CAPS, 0x008)
     VTPU_FIELD(CAPS, APERTURE, 2, 1)      /* BAR2 HBM aperture */
     VTPU_FIELD(CAPS, ERR_MSG, 3, 1)       /* ERR_MSG text */
     VTPU_FIELD(CAPS, OUT_COUNTERS, 4, 1)  /* OUT_BYTES/OUT_DROPPED */
+    VTPU_FIELD(CAPS, LATENCY, 5, 1)       /* LAT_* probes */
 VTPU_REG(GEN, 0x00c)         /* generation name, 4 ASCII bytes, NUL-padded */
 VTPU_REG(NUM_TCS, 0x010)
 VTPU_REG(NUM_SEMS, 0x014)    /* semaphores per TC */
@@ -232,6 +233,18 @@ VTPU_REG(OUT_BYTES_LO, 0x128)
 VTPU_REG(OUT_BYTES_HI, 0x12c)
 VTPU_REG(OUT_DROPPED_LO, 0x130)
 VTPU_REG(OUT_DROPPED_HI, 0x134)
+/*
+ * Latency probes: where the device's share of a round trip went, in ns of
+ * the host's monotonic clock, saturating at 0xffffffff (docs/registers.md,
+ * "Latency probes").  "The doorbell" is the RING_TAIL write that found the
+ * device idle; LAT_WAKE/LAT_BUSY describe the busy period it started.
+ */
+VTPU_REG(LAT_WAKE, 0x138)    /* doorbell -> the worker starts its command */
+VTPU_REG(LAT_BUSY, 0x13c)    /* doorbell -> the last command done */
+VTPU_REG(LAT_EXEC, 0x140)    /* the last command: fetch -> done */
+VTPU_REG(LAT_RUN, 0x144)     /* the last LAUNCH: engine run start -> end */
+VTPU_REG(LAT_IRQ, 0x148)     /* last command done -> interrupt raised */
+VTPU_REG(LAT_DELIVER, 0x14c) /* interrupt raised -> embedder delivered it */
 enum vtpu_tc_stat { /* the order of vtpu_tc_stats' fields */
     VTPU_TSTAT_INSTRET = 0,
     VTPU_TSTAT_VEC_ALU,

@@ -67,10 +67,12 @@ typedef struct vtpu_dev_ops {
      * pulse.  Called from whichever thread caused the change (the
      * worker, or an MMIO caller), never with the device lock held,
      * serialised by the device so calls arrive in order.  It must not
-     * call back into the
-     * device, nor block on a lock that an MMIO caller may hold while
-     * calling into the device (QEMU: do not take the BQL here; schedule a
-     * bottom half that reads vtpu_dev_irq_level()).
+     * call back into the device (except the lock-free
+     * vtpu_dev_irq_level() and vtpu_dev_irq_delivered()), nor block on
+     * a lock that an MMIO caller may hold while calling into the device
+     * (QEMU: never wait for the BQL here; deliver at once if the caller
+     * holds it or a trylock gets it, else schedule a bottom half that
+     * reads vtpu_dev_irq_level(); docs/qemu.md "Interrupt delivery").
      */
     void (*set_irq)(void *opaque, int level);
     /*
@@ -115,7 +117,17 @@ typedef struct vtpu_dev_opts {
     size_t output_buffer;
     uint64_t output_rate;
     bool output_discard;
+    /*
+     * Nanoseconds the worker polls for the next doorbell after it ran
+     * out of commands, before it sleeps (0: sleeps at once; at most
+     * VTPU_DEV_SPIN_MAX).  Saves the wake-up of a sleeping thread
+     * (LAT_WAKE) when the driver rings again soon, for a host core
+     * spent polling after every busy period (docs/qemu.md).
+     */
+    uint32_t spin_ns;
 } vtpu_dev_opts;
+
+#define VTPU_DEV_SPIN_MAX 1000000u /* ns */
 
 #define VTPU_DEV_OUTPUT_RATE (1u << 20) /* bytes/s: 1 MiB/s */
 
@@ -179,6 +191,14 @@ void vtpu_dev_output_consume(vtpu_dev *dev, size_t n);
 
 /* Current level of the interrupt line (what set_irq last reported). */
 int vtpu_dev_irq_level(vtpu_dev *dev);
+
+/*
+ * Optional: the embedder delivered the interrupt that the last set_irq(1)
+ * announced (QEMU: INTx set or the MSI-X message sent).  Feeds the
+ * LAT_DELIVER probe (docs/registers.md); the first call after a raise
+ * counts, later ones do nothing.  Any thread.
+ */
+void vtpu_dev_irq_delivered(vtpu_dev *dev);
 
 /*
  * Wait until the device has nothing to do: not executing a command, no
