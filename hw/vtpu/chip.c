@@ -16,8 +16,8 @@ static void tc_free(vtpu_tc *tc)
 {
     if (!tc)
         return;
-    vtpu_unmap_lazy(tc->vmem, tc->vmem_size);
-    vtpu_unmap_lazy(tc->smem, tc->smem_size);
+    vtpu_unmap_lazy_huge(tc->vmem, tc->vmem_size);
+    vtpu_unmap_lazy_huge(tc->smem, tc->smem_size);
     free(tc->vmem_dirty);
     free(tc->smem_dirty);
     vtpu_cond_clear(&tc->wake);
@@ -41,8 +41,8 @@ static vtpu_tc *tc_new(vtpu_chip *chip, unsigned id)
     tc->smem_size = cfg->smem_size;
     tc->vmem_size = cfg->vmem_size;
     tc->imem_size = cfg->imem_size;
-    tc->smem = vtpu_map_lazy(cfg->smem_size);
-    tc->vmem = vtpu_map_lazy(cfg->vmem_size);
+    tc->smem = vtpu_map_lazy_huge(cfg->smem_size);
+    tc->vmem = vtpu_map_lazy_huge(cfg->vmem_size);
     tc->smem_dirty = vtpu_dirty_new(cfg->smem_size);
     tc->vmem_dirty = vtpu_dirty_new(cfg->vmem_size);
     vtpu_cond_init(&tc->wake);
@@ -203,7 +203,7 @@ static void forget_image(vtpu_chip *chip, const vtpu_program *prog)
         if (!tc || tc->smem_serial != prog->serial)
             continue;
         vtpu_dirty_rebase(tc->smem_size, tc->smem_dirty, prog->smem_image,
-                          prog->smem_image_len, NULL, 0);
+                          prog->smem_image_used, NULL, 0);
         tc->smem_serial = 0;
     }
 }
@@ -282,7 +282,7 @@ void vtpu_tc_reset(vtpu_tc *tc, unsigned ntcs)
     /* SMEM = image + zeros, VMEM = zeros: only the pages written since
      * the last reset are rewritten (dirty.c), plus, when the program
      * changed, those where the two images differ. */
-    uint32_t img = prog ? prog->smem_image_len : 0;
+    uint32_t img = prog ? prog->smem_image_used : 0;
     const uint8_t *image = prog ? prog->smem_image : NULL;
     uint64_t serial = prog ? prog->serial : 0;
     if (tc->smem_serial != serial) {
@@ -297,7 +297,7 @@ void vtpu_tc_reset(vtpu_tc *tc, unsigned ntcs)
         else
             vtpu_dirty_rebase(tc->smem_size, tc->smem_dirty,
                               old ? old->smem_image : NULL,
-                              old ? old->smem_image_len : 0, image, img);
+                              old ? old->smem_image_used : 0, image, img);
         tc->smem_serial = serial;
     }
     vtpu_dirty_restore(tc->smem, tc->smem_size, tc->smem_dirty, image, img);

@@ -77,6 +77,9 @@ typedef struct vtpu_program {
     uint32_t *text;       /* raw IMEM words (for debuggers, disassembly) */
     uint8_t *smem_image;  /* initial SMEM contents (.data, zeroed .bss) */
     uint32_t smem_image_len;
+    /* The image's bytes up to its last non-zero one (the rest, .bss
+     * mostly, is zeros: a reset writes only these, dirty.c) */
+    uint32_t smem_image_used;
     /* Bytes from SMEM's base that C gives values (.data, .bss: up to
      * __heap_start, or __bss_end); the heap and stack after them start
      * undefined (poison.c).  smem_image_len without those symbols. */
@@ -217,6 +220,11 @@ int vtpu_tc_fault(vtpu_tc *tc, vtpu_error_kind kind, vtpu_space space,
 
 /* ---- lazymem.c: lazily backed memory (NULL if the mapping fails) ---- */
 void *vtpu_map_lazy(uint64_t size);
+/* The same, backed by 2 MiB pages where the host allows (one page fault
+ * per 2 MiB touched instead of 512: VMEM and SMEM, whose first touches
+ * were most of a small launch's time on a virtualised host). */
+void *vtpu_map_lazy_huge(uint64_t size); /* size rounded up to 2 MiB */
+void vtpu_unmap_lazy_huge(void *p, uint64_t size);
 void vtpu_unmap_lazy(void *p, uint64_t size);
 /* Back to all-zero, releasing the host pages. */
 void vtpu_zero_lazy(void *p, uint64_t size);
