@@ -180,7 +180,7 @@ struct vtpu_chip {
      * counts the current run's TCs still running on their threads */
     vtpu_mutex pool_lock;
     vtpu_cond pool_done;
-    unsigned pool_pending;
+    atomic_uint pool_pending; /* written under pool_lock */
     bool pool_quit;
     void *pool_ctx; /* run.c's run_ctx of the run in progress */
 };
