@@ -3,8 +3,11 @@
 
 Takes the newest bench/results/*.jsonl file, and for every workload in it
 draws two bars, the emulated time and the native baseline measured in the
-same run (log scale), into bench/results/latest.png.  Needs gnuplot
-(Debian: gnuplot-nox), which scripts/install-deps.sh installs.
+same run (log scale), into bench/results/latest.png; and the launch
+latency by TCs and grid size (bench_kernels' launch_grid rows: median
+microseconds of an empty-body launch against grid steps, one line per TC
+count, log-log) into bench/results/launch.png.  Needs gnuplot (Debian:
+gnuplot-nox), which scripts/install-deps.sh installs.
 """
 import glob
 import json
@@ -14,7 +17,7 @@ import sys
 import tempfile
 
 # Parameters that tell two lines of the same workload apart.
-KEYS = ('n', 'rows', 'causal', 'block', 'm')
+KEYS = ('n', 'rows', 'causal', 'block', 'm', 'tcs')
 
 
 def label(r):
@@ -28,6 +31,47 @@ def label(r):
     return ' '.join(parts)
 
 
+def gnuplot(script):
+    try:
+        subprocess.run(['gnuplot'], input=script, text=True, check=True)
+    except FileNotFoundError:
+        sys.exit('plot: gnuplot not found (apt-get install gnuplot-nox)')
+
+
+def plot_launch(rdir, latest, header, grid):
+    """Launch latency (us) against grid steps, a line per TC count."""
+    if not grid:
+        return
+    out = os.path.join(rdir, 'launch.png')
+    dats, plots = [], []
+    for tcs in sorted(grid):
+        with tempfile.NamedTemporaryFile('w', suffix='.dat',
+                                         delete=False) as d:
+            for steps, sec in sorted(grid[tcs]):
+                d.write(f'{steps} {sec * 1e6:.6g}\n')
+            dats.append(d.name)
+        plots.append(f"'{d.name}' using 1:2 with linespoints "
+                     f"title '{tcs} TC{'s' if tcs > 1 else ''}'")
+    title = (f"vtpu launch latency (empty body), commit "
+             f"{header.get('commit', '?')}, {header.get('cpu', '?')}")
+    try:
+        gnuplot(f"""
+set terminal pngcairo size 900,600 noenhanced
+set output '{out}'
+set title '{title}'
+set logscale xy
+set xlabel 'grid steps'
+set ylabel 'microseconds per launch (median)'
+set key top left
+set grid
+plot {', '.join(plots)}
+""")
+    finally:
+        for n in dats:
+            os.unlink(n)
+    print(f'plot: {out} from {os.path.basename(latest)}')
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     rdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, 'results')
@@ -36,12 +80,15 @@ def main():
     if not files:
         sys.exit('plot: no results in ' + rdir)
     latest = files[-1]
-    rows, header = {}, {}
+    rows, header, grid = {}, {}, {}
     with open(latest) as f:
         for line in f:
             r = json.loads(line)
             if r.get('header'):
                 header = r
+            elif r.get('workload') == 'launch_grid':
+                grid.setdefault(r['tcs'], []).append((r['steps'],
+                                                      r['seconds']))
             elif 'seconds' in r and 'native_seconds' in r:
                 rows[label(r)] = (r['seconds'], r['native_seconds'])
     if not rows:
@@ -69,12 +116,11 @@ set bmargin 12
 plot '{dat}' using 2:xtic(1) title 'vtpu (emulated)', '' using 3 title 'native C baseline'
 """
     try:
-        subprocess.run(['gnuplot'], input=script, text=True, check=True)
-    except FileNotFoundError:
-        sys.exit('plot: gnuplot not found (apt-get install gnuplot-nox)')
+        gnuplot(script)
     finally:
         os.unlink(dat)
     print(f'plot: {out} from {os.path.basename(latest)}')
+    plot_launch(rdir, latest, header, grid)
 
 
 if __name__ == '__main__':
