@@ -17,9 +17,10 @@ static void tc_free(vtpu_tc *tc)
     if (!tc)
         return;
     vtpu_unmap_lazy_huge(tc->vmem, tc->vmem_size);
-    vtpu_unmap_lazy_huge(tc->smem, tc->smem_size);
+    if (tc->smem) /* its dirty map is the mapping's start */
+        vtpu_unmap_lazy_huge(tc->smem - VTPU_SMEM_MAP,
+                             VTPU_SMEM_MAP + (uint64_t)tc->smem_size);
     free(tc->vmem_dirty);
-    free(tc->smem_dirty);
     vtpu_cond_clear(&tc->wake);
     free(tc->sems);
     if (tc->vpu)
@@ -41,9 +42,12 @@ static vtpu_tc *tc_new(vtpu_chip *chip, unsigned id)
     tc->smem_size = cfg->smem_size;
     tc->vmem_size = cfg->vmem_size;
     tc->imem_size = cfg->imem_size;
-    tc->smem = vtpu_map_lazy_huge(cfg->smem_size);
+    /* SMEM's dirty map sits just before it, at a constant distance the
+     * interpreter's stores reach without another register (interp.c) */
+    uint8_t *sm = vtpu_map_lazy_huge(VTPU_SMEM_MAP + (uint64_t)cfg->smem_size);
+    tc->smem = sm ? sm + VTPU_SMEM_MAP : NULL;
+    tc->smem_dirty = sm;
     tc->vmem = vtpu_map_lazy_huge(cfg->vmem_size);
-    tc->smem_dirty = vtpu_dirty_new(cfg->smem_size);
     tc->vmem_dirty = vtpu_dirty_new(cfg->vmem_size);
     vtpu_cond_init(&tc->wake);
     tc->sems = calloc(cfg->num_sems, sizeof(uint32_t));

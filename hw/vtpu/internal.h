@@ -126,7 +126,7 @@ struct vtpu_tc {
     /* dirty.c: pages of smem/vmem written since the TC's last reset;
      * the clean pages of SMEM hold the image of the program with serial
      * smem_serial (0: zeros) */
-    uint8_t *smem_dirty, *vmem_dirty;
+    uint8_t *smem_dirty, *vmem_dirty; /* smem_dirty = smem - VTPU_SMEM_MAP */
     uint64_t smem_serial;
     /* Vector/MXU state may differ from reset (an Xtpu vector or MXU
      * instruction ran, or a debugger wrote a vreg) */
@@ -234,6 +234,10 @@ void vtpu_zero_lazy(void *p, uint64_t size);
 #define VTPU_DIRTY_PAGE (1u << VTPU_DIRTY_SHIFT)
 #define VTPU_DIRTY_PAGES(size)                                                 \
     (((uint64_t)(size) + VTPU_DIRTY_PAGE - 1) >> VTPU_DIRTY_SHIFT)
+/* SMEM's map is the VTPU_SMEM_MAP bytes before SMEM itself (one per page
+ * of the largest SMEM, and 8 for the scan): the interpreter marks a store
+ * at smem + off with smem[(off >> VTPU_DIRTY_SHIFT) - VTPU_SMEM_MAP]. */
+#define VTPU_SMEM_MAP ((VTPU_SMEM_MAX >> VTPU_DIRTY_SHIFT) + 4096u)
 /* A map for `size` bytes, all clean (calloc'd; free() it), or NULL. */
 uint8_t *vtpu_dirty_new(uint64_t size);
 /* Bytes [off, off + len) of the memory of `map` were written.  Any

@@ -258,7 +258,6 @@ interp(vtpu_tc *tc)
     uint32_t *const x = tc->x;
     uint32_t *const f = tc->f;
     uint8_t *const smem = tc->smem;
-    uint8_t *const sdirty = tc->smem_dirty; /* dirty.c: pages stored to */
     /* Fast-path bound: an aligned access at off < lim is inside SMEM. */
     const uint32_t lim = tc->smem_size & ~3u;
     const uint64_t budget = tc->budget;
@@ -314,7 +313,8 @@ interp(vtpu_tc *tc)
     }
 /* A store to SMEM at off: its page needs a reset after the run. */
 #define STORED()                                                               \
-    __atomic_store_n(&sdirty[off >> VTPU_DIRTY_SHIFT], 1, __ATOMIC_RELAXED)
+    __atomic_store_n(&smem[(size_t)(off >> VTPU_DIRTY_SHIFT) - VTPU_SMEM_MAP], \
+                     1, __ATOMIC_RELAXED)
 /* Rounding mode of an FP instruction; invalid -> illegal instruction. */
 #define FP_RM(var)                                                             \
     unsigned var = (unsigned)ip->imm;                                          \
