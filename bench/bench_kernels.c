@@ -10,9 +10,11 @@
  * Times are medians over repetitions.
  * Usage: bench_kernels [--quick] [--only WORKLOAD] [KERNELS_ELF]
  *   --quick: small sizes (CI smoke run); --only: one workload (seed,
- *   seed_checks, bounds, seed_driver, seed512, matmul, sort, sort_long, attention, steps)
+ *   seed_checks, bounds, seed_driver, seed512, matmul, sort, sort_long,
+ *   attention, steps, launch)
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -755,6 +757,182 @@ static void bench_steps(bench *b, const char *kernel, uint32_t steps,
     free(tn);
 }
 
+/* ------------------------------------------------------------------ */
+/* Launch cost (issue 16; docs/execution.md, "Launch cost")             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Native baselines of what a launch must do at least: wake a parked
+ * thread and wait for its answer (the engine's hand-off to TC 1..), and
+ * what the design before issue 16 did per TC and run: create a thread
+ * and join it.
+ */
+typedef struct pingpong {
+    pthread_mutex_t mu;
+    pthread_cond_t go_cv, done_cv;
+    bool go, done, quit;
+} pingpong;
+
+static void *pong(void *opaque)
+{
+    pingpong *p = opaque;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->go && !p->quit)
+            pthread_cond_wait(&p->go_cv, &p->mu);
+        if (p->quit)
+            break;
+        p->go = false;
+        p->done = true;
+        pthread_cond_signal(&p->done_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void *nothing(void *opaque)
+{
+    return opaque;
+}
+
+static double native_wake(unsigned reps)
+{
+    pingpong p = {.mu = PTHREAD_MUTEX_INITIALIZER,
+                  .go_cv = PTHREAD_COND_INITIALIZER,
+                  .done_cv = PTHREAD_COND_INITIALIZER};
+    pthread_t th;
+    double *t = malloc(reps * sizeof(double));
+    if (pthread_create(&th, NULL, pong, &p))
+        die("pthread_create");
+    for (unsigned r = 0; r < reps; r++) {
+        double t0 = now();
+        pthread_mutex_lock(&p.mu);
+        p.go = true;
+        p.done = false;
+        pthread_mutex_unlock(&p.mu);
+        pthread_cond_signal(&p.go_cv);
+        pthread_mutex_lock(&p.mu);
+        while (!p.done)
+            pthread_cond_wait(&p.done_cv, &p.mu);
+        pthread_mutex_unlock(&p.mu);
+        t[r] = now() - t0;
+    }
+    pthread_mutex_lock(&p.mu);
+    p.quit = true;
+    pthread_mutex_unlock(&p.mu);
+    pthread_cond_signal(&p.go_cv);
+    pthread_join(th, NULL);
+    double m = median(t, reps);
+    free(t);
+    return m;
+}
+
+static double native_spawn(unsigned reps)
+{
+    double *t = malloc(reps * sizeof(double));
+    for (unsigned r = 0; r < reps; r++) {
+        pthread_t th;
+        double t0 = now();
+        if (pthread_create(&th, NULL, nothing, NULL))
+            die("pthread_create");
+        pthread_join(th, NULL);
+        t[r] = now() - t0;
+    }
+    double m = median(t, reps);
+    free(t);
+    return m;
+}
+
+/* Median and 90th percentile of `reps` launches of nop0 over grid
+ * `steps` on `ntcs` TCs. */
+static void time_nop(bench *b, uint32_t steps, unsigned ntcs, unsigned reps,
+                     double *med, double *p90)
+{
+    double *t = malloc(reps * sizeof(double));
+    launch(b, "nop0", 1, &steps, NULL, NULL, 0, NULL, 0, ntcs); /* warm */
+    for (unsigned r = 0; r < reps; r++)
+        t[r] = launch(b, "nop0", 1, &steps, NULL, NULL, 0, NULL, 0, ntcs);
+    *med = median(t, reps);
+    *p90 = t[reps * 9 / 10];
+    free(t);
+}
+
+/*
+ * Empty launches (grid 1 of nop0) on 1 and 2 TCs beside the native wake
+ * and spawn round trips; then the launch latency by TCs and grid size
+ * (bench/plot.py charts it); then a tiny real kernel, (x + y) * 2 on a
+ * (100, 130) i32 array, beside the native loop.
+ */
+static void bench_launch(bench *b, unsigned reps)
+{
+    double wake = native_wake(reps), spawn = native_spawn(reps);
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        double med, p90;
+        time_nop(b, 1, ntcs, reps, &med, &p90);
+        printf("{\"bench\":\"kernels\",\"workload\":\"launch_empty\","
+               "\"tcs\":%u,\"seconds\":%.7f,\"p90_seconds\":%.7f,"
+               "\"native_seconds\":%.7f,\"native_spawn_seconds\":%.7f,"
+               "\"ratio\":%.2f,\"native\":\"thread wake-up and answer "
+               "(pthread condvar round trip); spawn: pthread_create+join, "
+               "what each TC cost per run before\"}\n",
+               ntcs, med, p90, wake, spawn, med / wake);
+    }
+    static const uint32_t grids[] = {1, 16, 256, 4096};
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++)
+        for (unsigned g = 0; g < sizeof(grids) / sizeof(grids[0]); g++) {
+            double med, p90;
+            unsigned n = grids[g] > 256 ? reps / 10 + 1 : reps;
+            time_nop(b, grids[g], ntcs, n, &med, &p90);
+            printf("{\"bench\":\"kernels\",\"workload\":\"launch_grid\","
+                   "\"tcs\":%u,\"steps\":%u,\"seconds\":%.7f,"
+                   "\"p90_seconds\":%.7f}\n",
+                   ntcs, grids[g], med, p90);
+        }
+
+    /* The tiny kernel: add_mul_i32 over (100, 130), grid (13, 2). */
+    uint32_t rows = 100, cols = 130, n = rows * cols;
+    int32_t *x = malloc(n * 4), *y = malloc(n * 4), *o = malloc(n * 4),
+            *ref = malloc(n * 4);
+    for (uint32_t i = 0; i < n; i++) {
+        x[i] = (int32_t)(rnd(-1e6f, 1e6f));
+        y[i] = (int32_t)(rnd(-1e6f, 1e6f));
+    }
+    b->next = ARRAYS_OFF;
+    arr ops[3] = {new_arr(b, VTPU_I32, rows, cols, x, 4),
+                  new_arr(b, VTPU_I32, rows, cols, y, 4),
+                  new_arr(b, VTPU_I32, rows, cols, NULL, 4)};
+    uint32_t grid[2] = {(rows + 7) / 8, (cols + 127) / 128};
+    double *te = malloc(reps * sizeof(double)),
+           *tn = malloc(reps * sizeof(double));
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        for (unsigned r = 0; r < reps; r++)
+            te[r] = launch(b, "add_mul_i32", 2, grid, NULL, ops, 3, NULL, 0,
+                           ntcs);
+        get(b, &ops[2], o, 4);
+        for (unsigned r = 0; r < reps; r++) {
+            double t0 = now();
+            for (uint32_t i = 0; i < n; i++)
+                ref[i] = (int32_t)(((uint32_t)x[i] + (uint32_t)y[i]) * 2u);
+            __asm__ volatile("" : : "r"(ref) : "memory");
+            tn[r] = now() - t0;
+        }
+        bool ok = !memcmp(o, ref, n * 4);
+        double s = median(te, reps), ns = median(tn, reps);
+        printf("{\"bench\":\"kernels\",\"workload\":\"launch_tiny\","
+               "\"kernel\":\"add_mul_i32\",\"rows\":%u,\"cols\":%u,"
+               "\"tcs\":%u,\"seconds\":%.7f,\"p90_seconds\":%.7f,"
+               "\"native_seconds\":%.7f,\"ratio\":%.1f,\"check\":\"%s\"}\n",
+               rows, cols, ntcs, s, te[reps * 9 / 10], ns, s / ns,
+               ok ? "ok" : "MISMATCH");
+    }
+    free(x);
+    free(y);
+    free(o);
+    free(ref);
+    free(te);
+    free(tn);
+}
+
 int main(int argc, char **argv)
 {
     bench b = {0};
@@ -814,6 +992,8 @@ int main(int argc, char **argv)
         bench_attn(&b, q ? 2 : 8, q ? 256 : 2048, 128, 0);
         bench_attn(&b, q ? 2 : 8, q ? 256 : 2048, 128, 1);
     }
+    if (WANT("launch"))
+        bench_launch(&b, q ? 21 : 2001);
     if (WANT("steps")) {
         bench_steps(&b, "nop0", q ? 1001 : 200001, q ? 1 : 5);
         bench_steps(&b, "nop3", q ? 1001 : 20001, q ? 1 : 5);

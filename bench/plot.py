@@ -6,8 +6,11 @@ draws two bars, the emulated time and the native baseline measured in the
 same run (log scale), into bench/results/latest.png, and a third where
 Pallas interpret mode's time for the workload is known: a recorded
 constant (INTERPRET below, or the row's interpret_mode_seconds), not
-measured in the run, since that is the comparison a Pallas user makes.  Needs gnuplot
-(Debian: gnuplot-nox), which scripts/install-deps.sh installs.
+measured in the run, since that is the comparison a Pallas user makes;
+and the launch latency by TCs and grid size (bench_kernels' launch_grid
+rows: median microseconds of an empty-body launch against grid steps,
+one line per TC count, log-log) into bench/results/launch.png.  Needs
+gnuplot (Debian: gnuplot-nox), which scripts/install-deps.sh installs.
 """
 import glob
 import json
@@ -17,7 +20,7 @@ import sys
 import tempfile
 
 # Parameters that tell two lines of the same workload apart.
-KEYS = ('n', 'rows', 'causal', 'block', 'm')
+KEYS = ('n', 'rows', 'causal', 'block', 'm', 'tcs')
 
 # Pallas interpret mode on the same workloads, recorded once (issue 4, on
 # a 16-core x86 host; README.md "Speed", DESIGN.md), not measured here:
@@ -52,6 +55,47 @@ def label(r):
     return ' '.join(parts)
 
 
+def gnuplot(script):
+    try:
+        subprocess.run(['gnuplot'], input=script, text=True, check=True)
+    except FileNotFoundError:
+        sys.exit('plot: gnuplot not found (apt-get install gnuplot-nox)')
+
+
+def plot_launch(rdir, latest, header, grid):
+    """Launch latency (us) against grid steps, a line per TC count."""
+    if not grid:
+        return
+    out = os.path.join(rdir, 'launch.png')
+    dats, plots = [], []
+    for tcs in sorted(grid):
+        with tempfile.NamedTemporaryFile('w', suffix='.dat',
+                                         delete=False) as d:
+            for steps, sec in sorted(grid[tcs]):
+                d.write(f'{steps} {sec * 1e6:.6g}\n')
+            dats.append(d.name)
+        plots.append(f"'{d.name}' using 1:2 with linespoints "
+                     f"title '{tcs} TC{'s' if tcs > 1 else ''}'")
+    title = (f"vtpu launch latency (empty body), commit "
+             f"{header.get('commit', '?')}, {header.get('cpu', '?')}")
+    try:
+        gnuplot(f"""
+set terminal pngcairo size 900,600 noenhanced
+set output '{out}'
+set title '{title}'
+set logscale xy
+set xlabel 'grid steps'
+set ylabel 'microseconds per launch (median)'
+set key top left
+set grid
+plot {', '.join(plots)}
+""")
+    finally:
+        for n in dats:
+            os.unlink(n)
+    print(f'plot: {out} from {os.path.basename(latest)}')
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     rdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, 'results')
@@ -63,21 +107,25 @@ def main():
     # checkout gives every file the same mtime, so that only breaks ties.
     runs = []
     for path in files:
-        rows, header = {}, {}
+        rows, header, grid = {}, {}, {}
         with open(path) as f:
             for line in f:
                 r = json.loads(line)
                 if r.get('header'):
                     header = header or r
+                elif r.get('workload') == 'launch_grid':
+                    grid.setdefault(r['tcs'], []).append((r['steps'],
+                                                          r['seconds']))
                 elif 'seconds' in r and 'native_seconds' in r:
                     rows[label(r)] = (r['seconds'], r['native_seconds'],
                                       interpret_seconds(r))
         if rows:
             when = header.get('time') or header.get('date', '')
-            runs.append(((when, os.path.getmtime(path)), path, rows, header))
+            runs.append(((when, os.path.getmtime(path)), path, rows, header,
+                         grid))
     if not runs:
         sys.exit('plot: no comparable results in ' + rdir)
-    _, latest, rows, header = max(runs, key=lambda run: run[0])
+    _, latest, rows, header, grid = max(runs, key=lambda run: run[0])
     out = os.path.join(rdir, 'latest.png')
     with tempfile.NamedTemporaryFile('w', suffix='.dat', delete=False) as d:
         for name, (emu, nat, interp) in rows.items():
@@ -104,12 +152,11 @@ plot '{dat}' using 2:xtic(1) title 'vtpu (emulated)', '' using 3 title 'native C
      '' using 4 title 'Pallas interpret mode (recorded constant, 16-core host)'
 """
     try:
-        subprocess.run(['gnuplot'], input=script, text=True, check=True)
-    except FileNotFoundError:
-        sys.exit('plot: gnuplot not found (apt-get install gnuplot-nox)')
+        gnuplot(script)
     finally:
         os.unlink(dat)
     print(f'plot: {out} from {os.path.basename(latest)}')
+    plot_launch(rdir, latest, header, grid)
 
 
 if __name__ == '__main__':

@@ -16,8 +16,12 @@ static void tc_free(vtpu_tc *tc)
 {
     if (!tc)
         return;
-    vtpu_unmap_lazy(tc->vmem, tc->vmem_size);
-    vtpu_unmap_lazy(tc->smem, tc->smem_size);
+    vtpu_unmap_lazy_huge(tc->vmem, tc->vmem_size);
+    if (tc->smem) /* its dirty map is the mapping's start */
+        vtpu_unmap_lazy_huge(tc->smem - VTPU_SMEM_MAP,
+                             VTPU_SMEM_MAP + (uint64_t)tc->smem_size);
+    free(tc->vmem_dirty);
+    vtpu_cond_clear(&tc->wake);
     free(tc->sems);
     if (tc->vpu)
         vtpu_vpu_free(tc->vpu);
@@ -38,12 +42,19 @@ static vtpu_tc *tc_new(vtpu_chip *chip, unsigned id)
     tc->smem_size = cfg->smem_size;
     tc->vmem_size = cfg->vmem_size;
     tc->imem_size = cfg->imem_size;
-    tc->smem = vtpu_map_lazy(cfg->smem_size);
-    tc->vmem = vtpu_map_lazy(cfg->vmem_size);
+    /* SMEM's dirty map sits just before it, at a constant distance the
+     * interpreter's stores reach without another register (interp.c) */
+    uint8_t *sm = vtpu_map_lazy_huge(VTPU_SMEM_MAP + (uint64_t)cfg->smem_size);
+    tc->smem = sm ? sm + VTPU_SMEM_MAP : NULL;
+    tc->smem_dirty = sm;
+    tc->vmem = vtpu_map_lazy_huge(cfg->vmem_size);
+    tc->vmem_dirty = vtpu_dirty_new(cfg->vmem_size);
+    vtpu_cond_init(&tc->wake);
     tc->sems = calloc(cfg->num_sems, sizeof(uint32_t));
     tc->vpu = vtpu_vpu_new();
     tc->mxu = vtpu_mxu_new(cfg);
-    if (!tc->smem || !tc->vmem || !tc->sems || !tc->vpu || !tc->mxu) {
+    if (!tc->smem || !tc->vmem || !tc->sems || !tc->vpu || !tc->mxu ||
+        !tc->smem_dirty || !tc->vmem_dirty) {
         tc_free(tc);
         return NULL;
     }
@@ -66,13 +77,16 @@ vtpu_chip *vtpu_chip_new_ext(const vtpu_config *cfg, void *hbm, char *err,
         goto oom;
     chip->cfg = *cfg;
     vtpu_mutex_init(&chip->out_lock);
+    vtpu_mutex_init(&chip->pool_lock);
+    vtpu_cond_init(&chip->pool_done);
     chip->hbm_external = hbm != NULL;
     chip->hbm = hbm ? hbm : vtpu_map_lazy(cfg->hbm_size);
     if (!chip->hbm)
         goto oom;
     if (cfg->vmem_shared_size) {
         chip->vmem_shared = vtpu_map_lazy(cfg->vmem_shared_size);
-        if (!chip->vmem_shared)
+        chip->vmem_shared_dirty = vtpu_dirty_new(cfg->vmem_shared_size);
+        if (!chip->vmem_shared || !chip->vmem_shared_dirty)
             goto oom;
     }
     for (unsigned i = 0; i < cfg->num_tcs; i++) {
@@ -99,18 +113,22 @@ void vtpu_chip_free(vtpu_chip *chip)
 {
     if (!chip)
         return;
+    vtpu_chip_join_threads(chip); /* run.c */
     if (chip->sync)
         vtpu_sync_free(chip->sync);
     vtpu_check_free(chip->check);
     vtpu_dbg_free(chip);
+    vtpu_chip_unload_programs(chip); /* looks at the TCs: before them */
     for (unsigned i = 0; i < VTPU_MAX_TCS; i++)
         tc_free(chip->tcs[i]);
     if (!chip->hbm_external)
         vtpu_unmap_lazy(chip->hbm, chip->cfg.hbm_size);
     if (chip->vmem_shared)
         vtpu_unmap_lazy(chip->vmem_shared, chip->cfg.vmem_shared_size);
-    vtpu_chip_unload_programs(chip);
+    free(chip->vmem_shared_dirty);
     vtpu_mutex_clear(&chip->out_lock);
+    vtpu_mutex_clear(&chip->pool_lock);
+    vtpu_cond_clear(&chip->pool_done);
     free(chip);
 }
 
@@ -149,12 +167,19 @@ void vtpu_chip_scrub(vtpu_chip *chip)
 {
     if (!chip->hbm_external)
         vtpu_zero_lazy(chip->hbm, chip->cfg.hbm_size);
-    if (chip->vmem_shared)
+    if (chip->vmem_shared) {
         vtpu_zero_lazy(chip->vmem_shared, chip->cfg.vmem_shared_size);
+        memset(chip->vmem_shared_dirty, 0,
+               VTPU_DIRTY_PAGES(chip->cfg.vmem_shared_size));
+    }
     for (unsigned i = 0; i < chip->cfg.num_tcs; i++) {
         vtpu_tc *tc = chip->tcs[i];
+        /* Dropped pages: the host gets them back, and they are zero */
         vtpu_zero_lazy(tc->vmem, tc->vmem_size);
         vtpu_zero_lazy(tc->smem, tc->smem_size);
+        memset(tc->vmem_dirty, 0, VTPU_DIRTY_PAGES(tc->vmem_size));
+        memset(tc->smem_dirty, 0, VTPU_DIRTY_PAGES(tc->smem_size));
+        tc->smem_serial = 0;
         memset(tc->sems, 0, chip->cfg.num_sems * sizeof(uint32_t));
         tc->state = VTPU_TC_IDLE;
         tc->instret = 0;
@@ -165,6 +190,25 @@ void vtpu_chip_scrub(vtpu_chip *chip)
     if (chip->check) { /* fresh shadows: nothing of the old guest's state */
         vtpu_check_free(chip->check);
         chip->check = vtpu_check_new(chip);
+    }
+}
+
+/*
+ * prog is about to be freed: the TCs whose clean SMEM pages hold its
+ * image come to count them as holding zeros instead, the pages where the
+ * image is not zero marked for the next reset (dirty.c).
+ */
+static void forget_image(vtpu_chip *chip, const vtpu_program *prog)
+{
+    if (!prog)
+        return;
+    for (unsigned i = 0; i < chip->cfg.num_tcs; i++) {
+        vtpu_tc *tc = chip->tcs[i];
+        if (!tc || tc->smem_serial != prog->serial)
+            continue;
+        vtpu_dirty_rebase(tc->smem_size, tc->smem_dirty, prog->smem_image,
+                          prog->smem_image_used, NULL, 0);
+        tc->smem_serial = 0;
     }
 }
 
@@ -181,8 +225,10 @@ int vtpu_chip_load_elf_slot(vtpu_chip *chip, unsigned slot, const void *elf,
         vtpu_program_from_elf(&chip->cfg, elf, len, err, errlen);
     if (!prog)
         return -1;
+    prog->serial = ++chip->prog_serial;
     if (chip->slots[slot] && chip->prog == chip->slots[slot])
         chip->prog = prog;
+    forget_image(chip, chip->slots[slot]);
     vtpu_program_free(chip->slots[slot]);
     chip->slots[slot] = prog;
     return 0;
@@ -214,6 +260,7 @@ void vtpu_chip_unload_programs(vtpu_chip *chip)
 {
     chip->prog = NULL;
     for (unsigned i = 0; i < VTPU_MAX_PROGRAMS; i++) {
+        forget_image(chip, chip->slots[i]);
         vtpu_program_free(chip->slots[i]);
         chip->slots[i] = NULL;
     }
@@ -236,14 +283,35 @@ void vtpu_tc_reset(vtpu_tc *tc, unsigned ntcs)
     tc->exit_code = 0;
     memset(&tc->err, 0, sizeof(tc->err));
 
-    uint32_t img = prog ? prog->smem_image_len : 0;
-    if (img)
-        memcpy(tc->smem, prog->smem_image, img);
-    memset(tc->smem + img, 0, tc->smem_size - img);
-    vtpu_zero_lazy(tc->vmem, tc->vmem_size);
+    /* SMEM = image + zeros, VMEM = zeros: only the pages written since
+     * the last reset are rewritten (dirty.c), plus, when the program
+     * changed, those where the two images differ. */
+    uint32_t img = prog ? prog->smem_image_used : 0;
+    const uint8_t *image = prog ? prog->smem_image : NULL;
+    uint64_t serial = prog ? prog->serial : 0;
+    if (tc->smem_serial != serial) {
+        /* forget_image() keeps smem_serial naming a loaded program */
+        const vtpu_program *old = NULL;
+        for (unsigned i = 0; i < VTPU_MAX_PROGRAMS && tc->smem_serial; i++)
+            if (tc->chip->slots[i] &&
+                tc->chip->slots[i]->serial == tc->smem_serial)
+                old = tc->chip->slots[i];
+        if (tc->smem_serial && !old) /* cannot happen; be safe */
+            vtpu_dirty_all(tc->smem_dirty, tc->smem_size);
+        else
+            vtpu_dirty_rebase(tc->smem_size, tc->smem_dirty,
+                              old ? old->smem_image : NULL,
+                              old ? old->smem_image_used : 0, image, img);
+        tc->smem_serial = serial;
+    }
+    vtpu_dirty_restore(tc->smem, tc->smem_size, tc->smem_dirty, image, img);
+    vtpu_dirty_restore(tc->vmem, tc->vmem_size, tc->vmem_dirty, NULL, 0);
     memset(tc->sems, 0, tc->chip->cfg.num_sems * sizeof(uint32_t));
-    vtpu_vpu_reset(tc->vpu);
-    vtpu_mxu_reset(tc->mxu);
+    if (tc->units_dirty) {
+        vtpu_vpu_reset(tc->vpu);
+        vtpu_mxu_reset(tc->mxu);
+        tc->units_dirty = false;
+    }
     tc->check = NULL; /* run.c: vtpu_check_run_begin() sets it */
 }
 
@@ -322,5 +390,15 @@ int vtpu_mem_write(vtpu_chip *chip, unsigned tc, vtpu_space space,
     if (!p || !in_range(off, len, size))
         return -1;
     memcpy(p + off, buf, len);
+    vtpu_tc_mark_written(chip->tcs[tc], space, off, len);
     return 0;
+}
+
+void vtpu_tc_mark_written(vtpu_tc *tc, vtpu_space space, uint64_t off,
+                          uint64_t len)
+{
+    if (space == VTPU_SPACE_SMEM)
+        vtpu_dirty_mark(tc->smem_dirty, off, len);
+    else if (space == VTPU_SPACE_VMEM)
+        vtpu_dirty_mark(tc->vmem_dirty, off, len);
 }

@@ -355,6 +355,15 @@ static int plan_dma(vtpu_tc *tc, uint32_t desc_addr, dma_plan *p)
 
     p->src = src.mem + src.off;
     p->dst = dst.mem + dst.off;
+    p->dst_dirty = NULL;
+    if (dst.space != VTPU_SPACE_HBM) {
+        vtpu_tc *o = chip->tcs[dst.tc];
+        p->dst_dirty = dst.mem == chip->vmem_shared ? chip->vmem_shared_dirty
+                       : dst.space == VTPU_SPACE_VMEM ? o->vmem_dirty
+                                                      : o->smem_dirty;
+        p->dst_lo = dst.lo;
+        p->dst_hi = dst.hi;
+    }
     for (unsigned i = 1; i < 4; i++) {
         p->src_stride[i] = src.stride[i];
         p->dst_stride[i] = dst.stride[i];
@@ -383,6 +392,8 @@ void vtpu_dma_execute(const dma_plan *p)
 
     if (p->ndims == 0)
         return;
+    if (p->dst_dirty)
+        vtpu_dirty_mark(p->dst_dirty, p->dst_lo, p->dst_hi - p->dst_lo);
     if (p->ndims == 1 && !p->overlap) {
         memcpy(p->dst, p->src, run);
         return;

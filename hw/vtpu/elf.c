@@ -180,10 +180,16 @@ vtpu_program *vtpu_program_from_elf(const vtpu_config *cfg, const void *elf,
         if (sg.imem)
             memcpy((uint8_t *)prog->text + (sg.vaddr - VTPU_IMEM_BASE),
                    b + sg.off, sg.filesz);
-        else
-            memcpy(prog->smem_image + (sg.vaddr - VTPU_SMEM_BASE), b + sg.off,
-                   sg.filesz);
+        else {
+            uint64_t at = sg.vaddr - VTPU_SMEM_BASE;
+            memcpy(prog->smem_image + at, b + sg.off, sg.filesz);
+            if (at + sg.filesz > prog->smem_image_used)
+                prog->smem_image_used = (uint32_t)(at + sg.filesz);
+        }
     }
+    /* Zeros at the end of .data are .bss to a reset (dirty.c). */
+    while (prog->smem_image_used && !prog->smem_image[prog->smem_image_used - 1])
+        prog->smem_image_used--;
     /* The words are little-endian in the file; make them host order. */
     for (uint32_t i = 0; i < prog->code_words; i++)
         prog->text[i] = vtpu_elf_rd32((const uint8_t *)&prog->text[i]);

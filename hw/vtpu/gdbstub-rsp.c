@@ -253,10 +253,12 @@ static size_t reg_write(vtpu_tc *tc, unsigned n, const uint8_t *buf)
         tc->frm = (v >> 5) & 7;
     } else if (n >= REG_V0 && n < REG_M0) {
         memcpy(tc->vpu->v[n - REG_V0].u, buf, VTPU_VREG_BYTES);
+        tc->units_dirty = true;
         return VTPU_VREG_BYTES;
     } else if (n >= REG_M0 && n < REG_END) {
         for (unsigned e = 0; e < VTPU_VREG_ELEMS; e++)
             tc->vpu->m[n - REG_M0][e] = buf[e] ? ~0u : 0;
+        tc->units_dirty = true;
         return VTPU_VREG_ELEMS;
     } else
         return 0;
@@ -289,8 +291,10 @@ static bool mem_access(vtpu_gdb *g, uint32_t addr, size_t len, void *buf,
         uint64_t off = addr - VTPU_SMEM_BASE;
         if (off + len > tc->smem_size)
             return false;
-        if (write)
+        if (write) {
             memcpy(tc->smem + off, buf, len);
+            vtpu_dirty_mark(tc->smem_dirty, off, len);
+        }
         else
             memcpy(buf, tc->smem + off, len);
         return true;
@@ -299,8 +303,10 @@ static bool mem_access(vtpu_gdb *g, uint32_t addr, size_t len, void *buf,
         uint64_t off = addr - VTPU_VMEM_SHARED_BASE;
         if (off + len > chip->cfg.vmem_shared_size)
             return false;
-        if (write)
+        if (write) {
             memcpy(chip->vmem_shared + off, buf, len);
+            vtpu_dirty_mark(chip->vmem_shared_dirty, off, len);
+        }
         else
             memcpy(buf, chip->vmem_shared + off, len);
         return true;
@@ -309,8 +315,10 @@ static bool mem_access(vtpu_gdb *g, uint32_t addr, size_t len, void *buf,
         uint64_t off = addr - VTPU_VMEM_BASE;
         if (off + len > tc->vmem_size)
             return false;
-        if (write)
+        if (write) {
             memcpy(tc->vmem + off, buf, len);
+            vtpu_dirty_mark(tc->vmem_dirty, off, len);
+        }
         else
             memcpy(buf, tc->vmem + off, len);
         return true;

@@ -4,6 +4,7 @@
  * Module ownership (one concept per file):
  *   config.c    presets and overrides            vtpu.h config API
  *   chip.c      chip lifetime, memories, output  vtpu.h chip API
+ *   dirty.c     pages written since a reset      vtpu_dirty_*()
  *   elf.c       ELF loading, symbols             vtpu_program
  *   decode.c    RV32IMF decoder -> vtpu_insn     vtpu_decode_program()
  *   interp.c    the interpreter loop, CSRs, ecall vtpu_tc_execute()
@@ -33,6 +34,7 @@
 #include <glib.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "vtpu.h"
 #include "vtpu-debug.h"
@@ -75,6 +77,9 @@ typedef struct vtpu_program {
     uint32_t *text;       /* raw IMEM words (for debuggers, disassembly) */
     uint8_t *smem_image;  /* initial SMEM contents (.data, zeroed .bss) */
     uint32_t smem_image_len;
+    /* The image's bytes up to its last non-zero one (the rest, .bss
+     * mostly, is zeros: a reset writes only these, dirty.c) */
+    uint32_t smem_image_used;
     /* Bytes from SMEM's base that C gives values (.data, .bss: up to
      * __heap_start, or __bss_end); the heap and stack after them start
      * undefined (poison.c).  smem_image_len without those symbols. */
@@ -82,6 +87,10 @@ typedef struct vtpu_program {
     uint32_t entry;
     vtpu_symbol *syms;    /* function symbols sorted by addr */
     uint32_t nsyms;
+    /* chip.c: this chip's serial number for the program (never 0), so
+     * that a TC knows which image its SMEM holds (a freed program's
+     * address may be reused) */
+    uint64_t serial;
 } vtpu_program;
 
 typedef enum vtpu_tc_state {
@@ -114,6 +123,14 @@ struct vtpu_tc {
     uint8_t *smem, *vmem;
     uint32_t smem_size, vmem_size, imem_size;
     uint32_t *sems;    /* num_sems values; guarded by sync.c's lock */
+    /* dirty.c: pages of smem/vmem written since the TC's last reset;
+     * the clean pages of SMEM hold the image of the program with serial
+     * smem_serial (0: zeros) */
+    uint8_t *smem_dirty, *vmem_dirty; /* smem_dirty = smem - VTPU_SMEM_MAP */
+    uint64_t smem_serial;
+    /* Vector/MXU state may differ from reset (an Xtpu vector or MXU
+     * instruction ran, or a debugger wrote a vreg) */
+    bool units_dirty;
 
     /* --- units --- */
     vtpu_vpu *vpu;     /* vpu.c */
@@ -124,7 +141,12 @@ struct vtpu_tc {
     vtpu_tc_state state;
     int exit_code;
     vtpu_error err;    /* filled by vtpu_tc_fault() */
+    /* run.c: the TC's host thread (TCs 1..), started by the first run
+     * that needs it, parked between runs, joined by vtpu_chip_free;
+     * `go` (under chip->pool_lock) hands it a run */
     GThread *thread;
+    vtpu_cond wake;
+    bool go;
 
     /* --- debugging aids (timeline.c, dmaq.c) --- */
     vtpu_tc_stats cnt; /* counters of this run (instret is tc->instret) */
@@ -137,10 +159,12 @@ struct vtpu_chip {
     /* VMEM_SHARED: one lazily backed buffer of cfg.vmem_shared_size that
      * every TC reaches at VTPU_VMEM_SHARED_BASE; NULL when the size is 0 */
     uint8_t *vmem_shared;
+    uint8_t *vmem_shared_dirty; /* dirty.c */
     bool hbm_external;        /* hbm is the embedder's (vtpu_chip_new_ext) */
     vtpu_tc *tcs[VTPU_MAX_TCS];
     vtpu_program *prog;       /* the selected slot's program, or NULL */
     vtpu_program *slots[VTPU_MAX_PROGRAMS]; /* owned; prog points at one */
+    uint64_t prog_serial;     /* the last vtpu_program.serial given */
     vtpu_output_fn out_fn;
     void *out_opaque;
     vtpu_mutex out_lock;      /* serialises default output */
@@ -152,6 +176,13 @@ struct vtpu_chip {
     /* HBM this run may reach by DMA (vtpu_run_opts); 0 ranges = all */
     uint32_t num_grants;
     vtpu_hbm_range grants[VTPU_RUN_MAX_HBM_RANGES];
+    /* run.c: the TC threads' hand-off (tc->go, tc->wake); pool_pending
+     * counts the current run's TCs still running on their threads */
+    vtpu_mutex pool_lock;
+    vtpu_cond pool_done;
+    atomic_uint pool_pending; /* written under pool_lock */
+    bool pool_quit;
+    void *pool_ctx; /* run.c's run_ctx of the run in progress */
 };
 
 /*
@@ -189,9 +220,51 @@ int vtpu_tc_fault(vtpu_tc *tc, vtpu_error_kind kind, vtpu_space space,
 
 /* ---- lazymem.c: lazily backed memory (NULL if the mapping fails) ---- */
 void *vtpu_map_lazy(uint64_t size);
+/* The same, backed by 2 MiB pages where the host allows (one page fault
+ * per 2 MiB touched instead of 512: VMEM and SMEM, whose first touches
+ * were most of a small launch's time on a virtualised host). */
+void *vtpu_map_lazy_huge(uint64_t size); /* size rounded up to 2 MiB */
+void vtpu_unmap_lazy_huge(void *p, uint64_t size);
 void vtpu_unmap_lazy(void *p, uint64_t size);
 /* Back to all-zero, releasing the host pages. */
 void vtpu_zero_lazy(void *p, uint64_t size);
+
+/* ---- dirty.c: pages written since the last reset ---- */
+#define VTPU_DIRTY_SHIFT 12
+#define VTPU_DIRTY_PAGE (1u << VTPU_DIRTY_SHIFT)
+#define VTPU_DIRTY_PAGES(size)                                                 \
+    (((uint64_t)(size) + VTPU_DIRTY_PAGE - 1) >> VTPU_DIRTY_SHIFT)
+/* SMEM's map is the VTPU_SMEM_MAP bytes before SMEM itself (one per page
+ * of the largest SMEM, and 8 for the scan): the interpreter marks a store
+ * at smem + off with smem[(off >> VTPU_DIRTY_SHIFT) - VTPU_SMEM_MAP]. */
+#define VTPU_SMEM_MAP ((VTPU_SMEM_MAX >> VTPU_DIRTY_SHIFT) + 4096u)
+/* A map for `size` bytes, all clean (calloc'd; free() it), or NULL. */
+uint8_t *vtpu_dirty_new(uint64_t size);
+/* Bytes [off, off + len) of the memory of `map` were written.  Any
+ * thread (relaxed atomic byte stores; the run's start and end order
+ * them with the reset). */
+static inline void vtpu_dirty_mark(uint8_t *map, uint64_t off, uint64_t len)
+{
+    if (!len)
+        return;
+    uint64_t p = off >> VTPU_DIRTY_SHIFT, e = (off + len - 1) >> VTPU_DIRTY_SHIFT;
+    for (; p <= e; p++)
+        __atomic_store_n(&map[p], 1, __ATOMIC_RELAXED);
+}
+/* Everything written: the whole memory of `size` bytes. */
+static inline void vtpu_dirty_all(uint8_t *map, uint64_t size)
+{
+    memset(map, 1, (size_t)VTPU_DIRTY_PAGES(size));
+}
+/* Put back the marked pages of mem (size bytes) as img (len bytes, NULL
+ * if 0) followed by zeros, and clear the map.  No writer may run. */
+void vtpu_dirty_restore(uint8_t *mem, uint64_t size, uint8_t *map,
+                        const uint8_t *img, uint64_t len);
+/* The clean pages of mem hold old_img + zeros and must come to hold
+ * new_img + zeros: mark those where the two differ. */
+void vtpu_dirty_rebase(uint64_t size, uint8_t *map, const uint8_t *old_img,
+                       uint64_t old_len, const uint8_t *new_img,
+                       uint64_t new_len);
 
 /* ---- mailbox.c ---- */
 /* A checked copy of the TC runtime's progress mailbox (vtpu-launch.h). */
@@ -220,6 +293,10 @@ void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
                       size_t len);
 /* Reset a TC for a run: registers, SMEM from the image, VMEM, sems, units. */
 void vtpu_tc_reset(vtpu_tc *tc, unsigned ntcs);
+/* The host, a debugger or a check wrote [off, off + len) of tc's SMEM or
+ * VMEM (other spaces: nothing to do) behind the engine's back. */
+void vtpu_tc_mark_written(vtpu_tc *tc, vtpu_space space, uint64_t off,
+                          uint64_t len);
 /*
  * The VMEM a TC address falls in: the TC's own (base VTPU_VMEM_BASE) or
  * the chip's VMEM_SHARED (VTPU_VMEM_SHARED_BASE).  Sets *base (host
@@ -292,6 +369,10 @@ typedef struct vtpu_dma_plan {
     uint32_t sem_tc, sem;
     uint32_t pc; /* of its dma.start, for reports */
     uint8_t src_space, dst_space; /* vtpu_space, for counters and traces */
+    /* dirty.c: the map of dst's memory (NULL for HBM) and the bytes
+     * [dst_lo, dst_hi) of that memory the copy writes */
+    uint8_t *dst_dirty;
+    uint64_t dst_lo, dst_hi;
 } vtpu_dma_plan;
 
 /* Start the DMA whose descriptor is at SMEM address desc_addr: validate
@@ -342,6 +423,9 @@ void vtpu_dbg_free(vtpu_chip *chip);
 void vtpu_chip_stop_run(vtpu_chip *chip, int bits);
 /* Withdraw VTPU_STOP_ABORT: the runs started from now on run freely. */
 void vtpu_chip_abort_clear(vtpu_chip *chip);
+/* chip.c, vtpu_chip_free: end and join the parked TC threads (no run may
+ * be in progress). */
+void vtpu_chip_join_threads(vtpu_chip *chip);
 
 /* ---- sync.c ---- */
 vtpu_sync *vtpu_sync_new(vtpu_chip *chip);

@@ -311,6 +311,10 @@ interp(vtpu_tc *tc)
         if (!mem_slow(tc, addr, size, store))                                  \
             goto leave;                                                        \
     }
+/* A store to SMEM at off: its page needs a reset after the run. */
+#define STORED()                                                               \
+    __atomic_store_n(&smem[(size_t)(off >> VTPU_DIRTY_SHIFT) - VTPU_SMEM_MAP], \
+                     1, __ATOMIC_RELAXED)
 /* Rounding mode of an FP instruction; invalid -> illegal instruction. */
 #define FP_RM(var)                                                             \
     unsigned var = (unsigned)ip->imm;                                          \
@@ -474,16 +478,19 @@ op_LW: {
 op_SB: {
     MEM_ADDR(1, true);
     smem[off] = (uint8_t)RS2;
+    STORED();
     NEXT();
 }
 op_SH: {
     MEM_ADDR(2, true);
     st16(smem + off, (uint16_t)RS2);
+    STORED();
     NEXT();
 }
 op_SW: {
     MEM_ADDR(4, true);
     st32(smem + off, RS2);
+    STORED();
     NEXT();
 }
 
@@ -630,6 +637,7 @@ op_FLW: {
 op_FSW: {
     MEM_ADDR(4, true);
     st32(smem + off, f[ip->rs2]);
+    STORED();
     NEXT();
 }
 #define FP_BINOP(name, rne, any)                                              \

@@ -17,6 +17,26 @@ void *vtpu_map_lazy(uint64_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* Whole huge pages: a mapping that is one only gets them if it can. */
+#define HUGE_ROUND(size) (((size) + (2ull << 20) - 1) & ~((2ull << 20) - 1))
+
+void *vtpu_map_lazy_huge(uint64_t size)
+{
+    size = HUGE_ROUND(size);
+    void *p = vtpu_map_lazy(size);
+#ifdef MADV_HUGEPAGE
+    /* Advice only: without transparent huge pages it is the same. */
+    if (p)
+        madvise(p, size, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+void vtpu_unmap_lazy_huge(void *p, uint64_t size)
+{
+    vtpu_unmap_lazy(p, HUGE_ROUND(size));
+}
+
 void vtpu_unmap_lazy(void *p, uint64_t size)
 {
     if (p)

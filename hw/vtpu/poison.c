@@ -123,8 +123,10 @@ void vtpu_poison_run_begin(vtpu_poison *p, unsigned ntcs)
         if (!p->vmem[t] || !p->smem[t])
             continue;
         uint32_t from = (img + 3) & ~3u;
-        if (from < tc->smem_size)
+        if (from < tc->smem_size) {
             fill_poison(tc->smem + from, tc->smem_size - from);
+            vtpu_dirty_mark(tc->smem_dirty, from, tc->smem_size - from);
+        }
         vtpu_zero_lazy(p->vmem[t], tc->vmem_size / 4);
         p->first_load[t].valid = p->last_store[t].valid = false;
         vtpu_zero_lazy(p->smem[t], tc->smem_size);

@@ -1,5 +1,7 @@
 /*
- * run.c - one run of the loaded program: a host thread per started TC,
+ * run.c - one run of the loaded program: TC 0 on the calling thread,
+ * every other started TC on its own host thread (started by the first
+ * run that needs it, parked on a condition variable between runs),
  * stopping everyone when one TC faults, and the run's result
  * (docs/execution.md).
  */
@@ -13,11 +15,6 @@ typedef struct run_ctx {
     vtpu_chip *chip;
     atomic_int first_fault; /* id of the TC whose fault is reported, -1 */
 } run_ctx;
-
-typedef struct tc_arg {
-    run_ctx *ctx;
-    vtpu_tc *tc;
-} tc_arg;
 
 /*
  * Remember the first TC to fault (in the order their threads get here;
@@ -48,11 +45,12 @@ void vtpu_chip_abort_clear(vtpu_chip *chip)
     atomic_fetch_and(&chip->stop, ~VTPU_STOP_ABORT);
 }
 
-static gpointer tc_thread(gpointer opaque)
-{
-    tc_arg *arg = opaque;
-    vtpu_tc *tc = arg->tc;
+/* How long the caller looks for the other TCs' end before sleeping. */
+#define SPIN_US 20
 
+/* One TC's part of a run, on whichever thread runs it. */
+static void run_tc(run_ctx *ctx, vtpu_tc *tc)
+{
     if (tc->chip->gdb)
         vtpu_gdb_tc_main(tc); /* the same, stopping where a debugger asks */
     else
@@ -60,11 +58,81 @@ static gpointer tc_thread(gpointer opaque)
     if (VTPU_UNLIKELY(tc->chip->dbg))
         vtpu_dbg_tc_end(tc); /* deferred DMAs, trace (timeline.c) */
     if (tc->state == VTPU_TC_FAULTED)
-        tc_fault_stop(arg->ctx, tc);
+        tc_fault_stop(ctx, tc);
     else if (tc->state != VTPU_TC_EXITED)
         tc->state = VTPU_TC_STOPPED; /* left the loop because of stop */
     vtpu_sync_tc_done(tc);
+}
+
+/*
+ * A TC thread: sleep until a run hands it work (tc->go) or the chip goes
+ * away.  The hand-off and the completion count go through pool_lock, so
+ * everything the caller set up before the run happens before the TC
+ * runs, and everything the TC did happens before the caller reads the
+ * results.  A wake-up is one futex call each way.
+ */
+static gpointer tc_thread(gpointer opaque)
+{
+    vtpu_tc *tc = opaque;
+    vtpu_chip *chip = tc->chip;
+
+    vtpu_mutex_lock(&chip->pool_lock);
+    for (;;) {
+        while (!tc->go && !chip->pool_quit)
+            vtpu_cond_wait(&tc->wake, &chip->pool_lock);
+        if (!tc->go)
+            break; /* pool_quit */
+        tc->go = false;
+        run_ctx *ctx = chip->pool_ctx;
+        vtpu_mutex_unlock(&chip->pool_lock);
+        run_tc(ctx, tc);
+        vtpu_mutex_lock(&chip->pool_lock);
+        if (atomic_fetch_sub(&chip->pool_pending, 1) == 1)
+            vtpu_cond_signal(&chip->pool_done);
+    }
+    vtpu_mutex_unlock(&chip->pool_lock);
     return NULL;
+}
+
+void vtpu_chip_join_threads(vtpu_chip *chip)
+{
+    vtpu_mutex_lock(&chip->pool_lock);
+    chip->pool_quit = true;
+    vtpu_mutex_unlock(&chip->pool_lock);
+    for (unsigned t = 0; t < VTPU_MAX_TCS; t++) {
+        vtpu_tc *tc = chip->tcs[t];
+        if (!tc || !tc->thread)
+            continue;
+        vtpu_mutex_lock(&chip->pool_lock);
+        vtpu_cond_signal(&tc->wake);
+        vtpu_mutex_unlock(&chip->pool_lock);
+        g_thread_join(tc->thread);
+        tc->thread = NULL;
+    }
+}
+
+/* Start the threads of TCs 1..ntcs-1 that have none yet.  0, or -1 with
+ * msg set (nothing runs then). */
+static int start_threads(vtpu_chip *chip, unsigned ntcs, char *msg,
+                         size_t len)
+{
+    for (unsigned t = 1; t < ntcs; t++) {
+        vtpu_tc *tc = chip->tcs[t];
+        GError *gerr = NULL;
+        char name[24];
+
+        if (tc->thread)
+            continue;
+        snprintf(name, sizeof(name), "vtpu-tc%u", t);
+        tc->thread = g_thread_try_new(name, tc_thread, tc, &gerr);
+        if (!tc->thread) {
+            snprintf(msg, len, "cannot start a thread for TC %u: %s", t,
+                     gerr ? gerr->message : "?");
+            g_clear_error(&gerr);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static void set_chip_error(vtpu_run_result *res, vtpu_error_kind kind,
@@ -153,8 +221,6 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
     uint64_t budget =
         chip->cfg.insn_budget ? chip->cfg.insn_budget : UINT64_MAX;
     run_ctx ctx = {.chip = chip};
-    tc_arg args[VTPU_MAX_TCS];
-    unsigned started = 0;
     int rc = 0;
 
     memset(res, 0, sizeof(*res));
@@ -183,6 +249,17 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
     if (ng)
         memcpy(chip->grants, opts->hbm_ranges, ng * sizeof(chip->grants[0]));
 
+    /*
+     * The threads first: failing to start one (the taxonomy has no
+     * host-resource kind; see docs/execution.md) must leave nothing
+     * running.
+     */
+    char msg[160];
+    if (start_threads(chip, ntcs, msg, sizeof(msg))) {
+        set_chip_error(res, VTPU_ERR_NO_PROGRAM, msg);
+        return -1;
+    }
+
     /* Clear what the last run set (END, PAUSE), never an embedder's
      * VTPU_STOP_ABORT: a request made before this point must end us. */
     atomic_fetch_and(&chip->stop, VTPU_STOP_ABORT);
@@ -190,7 +267,8 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
     vtpu_sync_begin(chip, ntcs);
     /* VMEM_SHARED starts each run zeroed, as every TC's own VMEM does. */
     if (chip->vmem_shared)
-        vtpu_zero_lazy(chip->vmem_shared, chip->cfg.vmem_shared_size);
+        vtpu_dirty_restore(chip->vmem_shared, chip->cfg.vmem_shared_size,
+                           chip->vmem_shared_dirty, NULL, 0);
     for (unsigned t = 0; t < ntcs; t++) {
         vtpu_tc *tc = chip->tcs[t];
         vtpu_tc_reset(tc, ntcs);
@@ -208,7 +286,6 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
         memset(&tc->err, 0, sizeof(tc->err));
         memset(&tc->cnt, 0, sizeof(tc->cnt));
         tc->state = VTPU_TC_RUNNING;
-        tc->thread = NULL;
     }
     if (VTPU_UNLIKELY(chip->dbg))
         vtpu_dbg_run_begin(chip, ntcs);
@@ -217,41 +294,34 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
 
     if (chip->gdb)
         vtpu_gdb_run_begin(chip, ntcs);
-    for (unsigned t = 0; t < ntcs; t++) {
-        GError *gerr = NULL;
-        char name[24];
-
-        args[t] = (tc_arg){&ctx, chip->tcs[t]};
-        snprintf(name, sizeof(name), "vtpu-tc%u", t);
-        chip->tcs[t]->thread =
-            g_thread_try_new(name, tc_thread, &args[t], &gerr);
-        if (!chip->tcs[t]->thread) {
-            /*
-             * Out of host threads: stop what runs and report it (the
-             * taxonomy has no host-resource kind; see docs/execution.md).
-             */
-            char msg[120];
-            snprintf(msg, sizeof(msg), "cannot start a thread for TC %u: %s", t,
-                     gerr ? gerr->message : "?");
-            g_clear_error(&gerr);
-            vtpu_chip_stop_run(chip, VTPU_STOP_END);
-            for (unsigned u = 0; u < started; u++) {
-                g_thread_join(chip->tcs[u]->thread);
-                chip->tcs[u]->thread = NULL;
-            }
-            set_chip_error(res, VTPU_ERR_NO_PROGRAM, msg);
-            if (chip->gdb)
-                vtpu_gdb_run_end(chip, res, -1);
-            return -1;
-        }
-        started++;
+    /* TCs 1.. on their threads, TC 0 here: a 1-TC run wakes nobody. */
+    if (ntcs > 1) {
+        vtpu_mutex_lock(&chip->pool_lock);
+        chip->pool_ctx = &ctx;
+        atomic_store(&chip->pool_pending, ntcs - 1);
+        for (unsigned t = 1; t < ntcs; t++)
+            chip->tcs[t]->go = true;
+        vtpu_mutex_unlock(&chip->pool_lock);
+        for (unsigned t = 1; t < ntcs; t++)
+            vtpu_cond_signal(&chip->tcs[t]->wake);
     }
-    for (unsigned t = 0; t < ntcs; t++) {
-        g_thread_join(chip->tcs[t]->thread);
-        chip->tcs[t]->thread = NULL;
+    run_tc(&ctx, chip->tcs[0]);
+    if (ntcs > 1) {
+        /* The other TCs usually end within microseconds of TC 0 (they
+         * ran the same grid): look for that a little while before
+         * sleeping, which would cost a wake-up (~5 us here) more. */
+        int64_t until = g_get_monotonic_time() + SPIN_US;
+        for (unsigned i = 0; atomic_load(&chip->pool_pending); i++)
+            if ((i & 63) == 63 && g_get_monotonic_time() > until)
+                break;
+        vtpu_mutex_lock(&chip->pool_lock);
+        while (atomic_load(&chip->pool_pending))
+            vtpu_cond_wait(&chip->pool_done, &chip->pool_lock);
+        chip->pool_ctx = NULL;
+        vtpu_mutex_unlock(&chip->pool_lock);
     }
 
-    /* All threads joined: every TC's fields are ours to read now. */
+    /* Every TC is done: their fields are ours to read now. */
     for (unsigned t = 0; t < ntcs; t++) {
         vtpu_tc *tc = chip->tcs[t];
         res->tc_exit[t] = tc->state == VTPU_TC_EXITED ? tc->exit_code : 0;

@@ -350,9 +350,12 @@ void vtpu_dbg_run_begin(vtpu_chip *chip, unsigned ntcs)
         uint32_t magic;
         if (d->trace && tc->smem_size >= sizeof(vtpu_mailbox)) {
             memcpy(&magic, tc->smem, sizeof(magic));
-            if (magic == VTPU_MAILBOX_MAGIC)
+            if (magic == VTPU_MAILBOX_MAGIC) {
                 tc->smem[offsetof(vtpu_mailbox, host_flags)] |=
                     VTPU_MB_HOST_STEP_SYNC;
+                vtpu_dirty_mark(tc->smem_dirty,
+                                offsetof(vtpu_mailbox, host_flags), 1);
+            }
         }
         s->run_t0 = now;
         s->kern_t0 = -1;

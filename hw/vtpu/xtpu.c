@@ -176,6 +176,23 @@ static int vmem_access(vtpu_tc *tc, uint32_t raw, bool store)
     if (VTPU_UNLIKELY(tc->check) &&
         vtpu_check_vmem(tc, addr, stride, m, v, store))
         return -1; /* a race or an uninitialised read (check.h) */
+    if (store) { /* dirty.c: the pages of the rows (stride may be < 0) */
+        int64_t first = (int64_t)addr - win, last = first;
+        int64_t span = (int64_t)(S - 1) * stride;
+        if (span < 0)
+            first += span;
+        else
+            last += span;
+        if (first < 0)
+            first = 0; /* masked rows partly outside write nothing there */
+        if (last + ROW_BYTES > (int64_t)vsize)
+            last = (int64_t)vsize - ROW_BYTES;
+        if (last >= first)
+            vtpu_dirty_mark(win == VTPU_VMEM_BASE ? tc->vmem_dirty
+                                                  : tc->chip->vmem_shared_dirty,
+                            (uint64_t)first,
+                            (uint64_t)(last - first) + ROW_BYTES);
+    }
 
     for (unsigned s = 0; s < S; s++) {
         int64_t off = (int64_t)addr + (int64_t)s * stride - win;
@@ -356,13 +373,16 @@ int vtpu_xtpu_exec(vtpu_tc *tc, const vtpu_insn *insn)
 
     switch (XTPU_OPCODE(raw)) {
     case XTPU_OPC_VALU:
+        tc->units_dirty = true; /* chip.c: reset the units after the run */
         tc->cnt.vec_alu++;
         vtpu_vpu_alu(tc->vpu, raw);
         return 0;
     case XTPU_OPC_VXFER:
+        tc->units_dirty = true;
         (*op_counter(tc, raw))++;
         return vxfer_exec(tc, raw);
     case XTPU_OPC_MXU:
+        tc->units_dirty = true;
         (*op_counter(tc, raw))++;
         return mxu_exec(tc, raw);
     default:
