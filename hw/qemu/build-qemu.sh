@@ -44,6 +44,10 @@ ORIG_GLOB="qemu_7.2+dfsg.orig.tar.*"
 PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
 export PATH
 export CCACHE_DIR="${CCACHE_DIR:-$CACHE/ccache}"
+# Depend mode: on a miss ccache hashes the compiler's own dependency file
+# instead of running the preprocessor once more first; a cold build of
+# QEMU took 466 s of CPU instead of 581 s (docs/qemu.md "Build").
+export CCACHE_DEPEND="${CCACHE_DEPEND:-1}"
 
 log() { echo "build-qemu: $*"; }
 
