@@ -311,9 +311,11 @@ interp(vtpu_tc *tc)
         if (!mem_slow(tc, addr, size, store))                                  \
             goto leave;                                                        \
     }
-/* A store to SMEM at off: its page needs a reset after the run. */
+/* A store to SMEM at off: its page needs a reset after the run (a signed
+ * index: the map is below smem, and an unsigned one would wrap). */
 #define STORED()                                                               \
-    __atomic_store_n(&smem[(size_t)(off >> VTPU_DIRTY_SHIFT) - VTPU_SMEM_MAP], \
+    __atomic_store_n(&smem[(ptrdiff_t)(off >> VTPU_DIRTY_SHIFT) -              \
+                           (ptrdiff_t)VTPU_SMEM_MAP],                          \
                      1, __ATOMIC_RELAXED)
 /* Rounding mode of an FP instruction; invalid -> illegal instruction. */
 #define FP_RM(var)                                                             \
