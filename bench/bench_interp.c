@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench-time.h"
 #include "vtpu.h"
 
 uint32_t bench_intmix(unsigned scale);
@@ -45,13 +46,6 @@ static void on_output(void *opaque, unsigned tc, int fd, const char *buf,
     memcpy(c->buf + c->len, buf, len);
     c->len += len;
     c->buf[c->len] = 0;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static char *slurp(const char *path, size_t *len)

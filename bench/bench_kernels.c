@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench-time.h"
 #include "host_platform.h"
 #include "vtpu-launch.h"
 #include "vtpu.h"
@@ -55,25 +56,6 @@ typedef struct arr {
     unsigned dtype, rank;
     uint32_t shape[3];
 } arr;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *t, unsigned n)
-{
-    qsort(t, n, sizeof(double), cmp_d);
-    return t[n / 2];
-}
 
 static void die(const char *msg)
 {

@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-time.h"
 #include "libvtpu-run.h"
 #include "seed_simd.h"
 #include "vtpu-launch.h"
@@ -50,25 +51,6 @@ extern char **environ;
 #define ROWS 4096
 #define COLS 128
 #define N ((size_t)ROWS * COLS)
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *t, unsigned n)
-{
-    qsort(t, n, sizeof(double), cmp_d);
-    return t[n / 2];
-}
 
 /* After median(): the fastest. */
 static double best(const double *t)

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench-time.h"
 #include "libvtpu-run.h"
 #include "vtpu-launch.h"
 
@@ -34,19 +35,6 @@ static const workload workloads[] = {
     {"launch_add_sin_64x128", "add_sin_f32", 3, 64, 8},
 };
 #define NWORK (sizeof(workloads) / sizeof(workloads[0]))
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void die(const char *what, const char *msg)
 {
