@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench-time.h"
+#include "bench-util.h"
 #include "vtpu.h"
 
 uint32_t bench_intmix(unsigned scale);

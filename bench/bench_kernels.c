@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench-time.h"
+#include "bench-util.h"
 #include "host_platform.h"
 #include "vtpu-launch.h"
 #include "vtpu.h"
@@ -153,17 +153,6 @@ static double launch(bench *b, const char *name, unsigned grank,
         exit(1);
     }
     return t;
-}
-
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static float rnd(float lo, float hi)
-{
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    uint32_t r = (uint32_t)((rng * 0x2545f4914f6cdd1dull) >> 40);
-    return lo + (hi - lo) * (float)r / 16777216.0f;
 }
 
 /* ------------------------------------------------------------------ */

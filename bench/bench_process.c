@@ -41,7 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench-time.h"
+#include "bench-util.h"
 #include "libvtpu-run.h"
 #include "seed_simd.h"
 #include "vtpu-launch.h"
@@ -64,17 +64,6 @@ static void die(const char *fmt, const char *what)
     fprintf(stderr, fmt, what);
     fprintf(stderr, "\n");
     exit(1);
-}
-
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static float rnd(float lo, float hi)
-{
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    uint32_t r = (uint32_t)((rng * 0x2545f4914f6cdd1dull) >> 40);
-    return lo + (hi - lo) * (float)r / 16777216.0f;
 }
 
 /* A (ROWS, COLS) '<f4' .npy file as NumPy writes it (header padded to 64). */

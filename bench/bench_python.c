@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench-time.h"
+#include "bench-util.h"
 #include "libvtpu-run.h"
 #include "vtpu-launch.h"
 
