@@ -550,6 +550,7 @@ static void test_attach_rules(void **state)
 /* ---- a fake transport: two fabrics, chips 0-1 and 2-3 of a ring ---- */
 
 typedef struct msg {
+    struct msg *next;
     bool quit, sig;
     unsigned src, src_tc, dst, dst_tc;
     uint32_t sem, n;
@@ -560,30 +561,57 @@ typedef struct msg {
 typedef struct side {
     vtpu_fabric *f;
     struct side *peer;
-    GAsyncQueue *q; /* messages for this side's chips */
+    /* messages for this side's chips, in order (engine's pthread locks:
+     * TSan sees them, GLib's futexes it does not) */
+    vtpu_mutex mu;
+    vtpu_cond cv;
+    msg *head, **tail;
     GThread *th;
     int errors;
 } side;
 
+static void q_push(side *sd, msg *m)
+{
+    vtpu_mutex_lock(&sd->mu);
+    m->next = NULL;
+    *sd->tail = m;
+    sd->tail = &m->next;
+    vtpu_cond_signal(&sd->cv);
+    vtpu_mutex_unlock(&sd->mu);
+}
+
+static msg *q_pop(side *sd)
+{
+    vtpu_mutex_lock(&sd->mu);
+    while (!sd->head)
+        vtpu_cond_wait(&sd->cv, &sd->mu);
+    msg *m = sd->head;
+    sd->head = m->next;
+    if (!sd->head)
+        sd->tail = &sd->head;
+    vtpu_mutex_unlock(&sd->mu);
+    return m;
+}
+
 /* the two processes' launch barrier */
-static GMutex bar_mu;
-static GCond bar_cv;
+static vtpu_mutex bar_mu;
+static vtpu_cond bar_cv;
 static unsigned bar_count, bar_gen;
 
 static int t_barrier(void *opaque)
 {
     (void)opaque;
-    g_mutex_lock(&bar_mu);
+    vtpu_mutex_lock(&bar_mu);
     unsigned gen = bar_gen;
     if (++bar_count == 2) {
         bar_count = 0;
         bar_gen++;
-        g_cond_broadcast(&bar_cv);
+        vtpu_cond_broadcast(&bar_cv);
     } else {
         while (gen == bar_gen)
-            g_cond_wait(&bar_cv, &bar_mu);
+            vtpu_cond_wait(&bar_cv, &bar_mu);
     }
-    g_mutex_unlock(&bar_mu);
+    vtpu_mutex_unlock(&bar_mu);
     return 0;
 }
 
@@ -600,7 +628,7 @@ static int t_dma(void *opaque, unsigned src, unsigned src_tc, unsigned dst,
     m->d = *d;
     m->data = g_memdup2(d->data, d->bytes);
     m->d.data = m->data;
-    g_async_queue_push(sd->peer->q, m);
+    q_push(sd->peer, m);
     return 0;
 }
 
@@ -614,7 +642,7 @@ static int t_signal(void *opaque, unsigned src, unsigned src_tc, unsigned dst,
     msg *m = g_new0(msg, 1);
     *m = (msg){.sig = true, .src = src, .src_tc = src_tc, .dst = dst,
                .dst_tc = dst_tc, .sem = sem, .n = n};
-    g_async_queue_push(sd->peer->q, m);
+    q_push(sd->peer, m);
     return 0;
 }
 
@@ -622,7 +650,7 @@ static gpointer deliverer(gpointer opaque)
 {
     side *sd = opaque;
     for (;;) {
-        msg *m = g_async_queue_pop(sd->q);
+        msg *m = q_pop(sd);
         char err[256];
         if (m->quit) {
             g_free(m);
@@ -671,10 +699,15 @@ static void test_transport(void **state)
     uint8_t *out = malloc(n * sz), *out2 = malloc(n * sz);
 
     assert_int_equal(vtpu_topology_parse("4", &t, NULL, 0), 0);
+    vtpu_mutex_init(&bar_mu);
+    vtpu_cond_init(&bar_cv);
     for (unsigned s = 0; s < 2; s++) {
         sides[s].f = vtpu_fabric_new(&t, NULL, 0);
         sides[s].peer = &sides[1 - s];
-        sides[s].q = g_async_queue_new();
+        vtpu_mutex_init(&sides[s].mu);
+        vtpu_cond_init(&sides[s].cv);
+        sides[s].head = NULL;
+        sides[s].tail = &sides[s].head;
         sides[s].errors = 0;
         vtpu_fabric_set_transport(sides[s].f, &ops, &sides[s]);
     }
@@ -743,9 +776,10 @@ static void test_transport(void **state)
     for (unsigned s = 0; s < 2; s++) {
         msg *q = g_new0(msg, 1);
         q->quit = true;
-        g_async_queue_push(sides[s].q, q);
+        q_push(&sides[s], q);
         g_thread_join(sides[s].th);
-        g_async_queue_unref(sides[s].q);
+        vtpu_cond_clear(&sides[s].cv);
+        vtpu_mutex_clear(&sides[s].mu);
         assert_int_equal(sides[s].errors, 0);
     }
     for (unsigned i = 0; i < n; i++)
