@@ -817,6 +817,39 @@ static void test_rendezvous_abort(void **state)
     vtpu_slice_free(s);
 }
 
+/* A chip of the slice that cannot start fails the launch everywhere,
+ * and nobody waits for it. */
+static void test_start_failure(void **state)
+{
+    (void)state;
+    vtpu_slice *s = mk("4", 2);
+    vtpu_run_opts o = {.args = {2, 3}};
+    vtpu_run_result r[4];
+    vtpu_error e;
+
+    vtpu_chip_unload_programs(vtpu_slice_chip(s, 2));
+    assert_int_equal(vtpu_slice_run(s, &o, r, &e), -1);
+    assert_int_equal(e.kind, VTPU_ERR_NO_PROGRAM);
+    assert_int_equal(e.chip, 2);
+    assert_int_equal(e.tc, -1);
+    for (unsigned i = 0; i < 4; i++) {
+        vtpu_tc_status st;
+        assert_int_equal(vtpu_chip_tc_status(vtpu_slice_chip(s, i), 0, &st), 0);
+        if (i != 2)
+            assert_int_equal(st.state, VTPU_TC_STATE_STOPPED);
+        assert_int_equal(r[i].instret[0], 0);
+    }
+    char msg[512];
+    vtpu_error_format(&e, msg, sizeof(msg));
+    assert_string_equal(msg, "chip 2: no program loaded: no program is loaded");
+    /* loaded again, the slice runs */
+    assert_int_equal(vtpu_chip_load_elf(vtpu_slice_chip(s, 2), elf, elf_len,
+                                        NULL, 0),
+                     0);
+    run_ok(s, 2, 3, 0);
+    vtpu_slice_free(s);
+}
+
 /* ---- scale: a 64-chip v5p slice in one process ---- */
 
 static long rss_kib(void)
@@ -869,6 +902,7 @@ int main(void)
         cmocka_unit_test(test_bad_remote),
         cmocka_unit_test(test_transport),
         cmocka_unit_test(test_rendezvous_abort),
+        cmocka_unit_test(test_start_failure),
         cmocka_unit_test(test_scale_v5p),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

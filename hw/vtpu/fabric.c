@@ -24,7 +24,8 @@ struct vtpu_fabric {
     vtpu_cond launch;  /* collective launch rendezvous */
     unsigned arrived;  /* local chips waiting at the rendezvous */
     uint64_t gen;      /* rendezvous generation */
-    uint64_t failed;   /* gen + 1 of the last launch the transport failed */
+    uint64_t failed;   /* gen + 1 of the last launch that failed */
+    bool gen_failed;   /* a chip of the current launch could not start */
     vtpu_fabric_transport ops;
     void *opaque;
     bool has_ops;
@@ -516,12 +517,14 @@ void vtpu_fabric_wake_launch(vtpu_fabric *f)
     vtpu_cond_broadcast(&f->launch);
 }
 
-int vtpu_fabric_rendezvous(vtpu_fabric *f, vtpu_chip *chip)
+int vtpu_fabric_rendezvous(vtpu_fabric *f, vtpu_chip *chip, bool failed)
 {
     int rc = 0;
 
     vtpu_mutex_lock(&f->lock);
     uint64_t gen = f->gen;
+    if (failed)
+        f->gen_failed = true;
     if (++f->arrived >= f->nlocal) {
         if (f->has_ops && f->ops.launch_barrier) {
             /* others wait on gen; nobody else can complete this one */
@@ -531,11 +534,13 @@ int vtpu_fabric_rendezvous(vtpu_fabric *f, vtpu_chip *chip)
         }
         f->arrived = 0;
         f->gen++;
-        if (rc)
+        if (rc || f->gen_failed)
             f->failed = f->gen;
+        f->gen_failed = false;
+        rc = f->failed == f->gen ? -1 : 0;
         vtpu_cond_broadcast(&f->launch);
         vtpu_mutex_unlock(&f->lock);
-        return rc ? -1 : 0;
+        return rc;
     }
     while (f->gen == gen) {
         if (atomic_load(&chip->stop) & VTPU_STOP_ENDING) {

@@ -497,8 +497,11 @@ unsigned vtpu_fabric_nchips(const struct vtpu_fabric *f);
 bool vtpu_fabric_has_remote(const struct vtpu_fabric *f);
 /* fabric.c: wake launch waiters (stop); caller holds the fabric lock. */
 void vtpu_fabric_wake_launch(struct vtpu_fabric *f);
-/* run.c: the collective launch rendezvous; 0 = go, -1 = stopped. */
-int vtpu_fabric_rendezvous(struct vtpu_fabric *f, vtpu_chip *chip);
+/* run.c: the collective launch rendezvous; 0 = go, -1 = stopped or a
+ * chip of this launch could not start (`failed`: this one; it still
+ * takes part so that the others do not wait for it). */
+int vtpu_fabric_rendezvous(struct vtpu_fabric *f, vtpu_chip *chip,
+                           bool failed);
 /* run.c: a TC of chip faulted: remember the first chip to fault (since
  * vtpu_fabric_reset_fault) and stop every other local chip. */
 void vtpu_fabric_fault(struct vtpu_fabric *f, vtpu_chip *chip);

@@ -141,11 +141,27 @@ static int start_threads(vtpu_chip *chip, unsigned ntcs, char *msg,
 static void set_chip_error(vtpu_run_result *res, vtpu_error_kind kind,
                            const char *detail)
 {
+    int32_t chip = res->error.chip; /* vtpu_chip_run set it */
+
     memset(&res->error, 0, sizeof(res->error));
     res->error.kind = kind;
     res->error.tc = -1;
-    res->error.chip = -1;
+    res->error.chip = chip;
     snprintf(res->error.detail, sizeof(res->error.detail), "%s", detail);
+}
+
+/* A run that cannot start: say why; a collective one still meets the
+ * others at the rendezvous, failing their launch too, so that none
+ * waits for this chip. */
+static int fail_start(vtpu_chip *chip, const vtpu_run_opts *opts,
+                      vtpu_run_result *res, const char *detail)
+{
+    set_chip_error(res, VTPU_ERR_NO_PROGRAM, detail);
+    if (opts && opts->collective && chip->fabric) {
+        atomic_fetch_and(&chip->stop, VTPU_STOP_ABORT);
+        vtpu_fabric_rendezvous(chip->fabric, chip, true);
+    }
+    return -1;
 }
 
 /* Copy tc's fault into the result, naming the function it happened in. */
@@ -231,24 +247,21 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
     res->error.tc = -1;
     res->error.chip = chip->fabric ? (int32_t)chip->chip_id : -1;
     if (!chip->prog) {
-        set_chip_error(res, VTPU_ERR_NO_PROGRAM, "no program is loaded");
-        return -1;
+        return fail_start(chip, opts, res, "no program is loaded");
     }
     if (ntcs > chip->cfg.num_tcs) {
         /* There is no "bad argument" kind; the program cannot run. */
         char msg[80];
         snprintf(msg, sizeof(msg), "run asks for %u TCs, the chip has %u", ntcs,
                  chip->cfg.num_tcs);
-        set_chip_error(res, VTPU_ERR_NO_PROGRAM, msg);
-        return -1;
+        return fail_start(chip, opts, res, msg);
     }
     uint32_t ng = opts ? opts->num_hbm_ranges : 0;
     if (ng > VTPU_RUN_MAX_HBM_RANGES || (ng && !opts->hbm_ranges)) {
         char msg[80];
         snprintf(msg, sizeof(msg), "run grants %u HBM ranges, at most %u", ng,
                  VTPU_RUN_MAX_HBM_RANGES);
-        set_chip_error(res, VTPU_ERR_NO_PROGRAM, msg);
-        return -1;
+        return fail_start(chip, opts, res, msg);
     }
     chip->num_grants = ng;
     if (ng)
@@ -261,8 +274,7 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
      */
     char msg[160];
     if (start_threads(chip, ntcs, msg, sizeof(msg))) {
-        set_chip_error(res, VTPU_ERR_NO_PROGRAM, msg);
-        return -1;
+        return fail_start(chip, opts, res, msg);
     }
 
     /* Clear what the last run set (END, PAUSE), never an embedder's
@@ -298,7 +310,7 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
      * (reset, removal, a fault elsewhere) ends the wait: nothing ran.
      */
     if (opts && opts->collective && chip->fabric &&
-        vtpu_fabric_rendezvous(chip->fabric, chip)) {
+        vtpu_fabric_rendezvous(chip->fabric, chip, false)) {
         for (unsigned t = 0; t < ntcs; t++) {
             chip->tcs[t]->state = VTPU_TC_STOPPED;
             vtpu_sync_tc_done(chip->tcs[t]);

@@ -311,7 +311,8 @@ static void check_deadlock_slice(vtpu_sync *s, int self)
         if (!ch)
             continue;
         vtpu_sync *o = ch->sync;
-        if (o->deadlock)
+        /* being reported (a flag left by a finished run means nothing) */
+        if (o->deadlock && any_blocked(o))
             return;
         for (unsigned i = 0; i < o->ntcs; i++) {
             if (o->w[i].kind == W_RUNNING)
