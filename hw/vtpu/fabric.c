@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "internal.h"
 
 struct vtpu_fabric {
@@ -373,6 +374,10 @@ static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
     }
     if (dirty)
         vtpu_dirty_mark(dirty, lo, hi - lo);
+    /* the poison check: HBM written from outside the chip is defined
+     * (VMEM/SMEM: not yet, docs/multichip.md) */
+    if (VTPU_UNLIKELY(dst->check) && d->dst_space == VTPU_SPACE_HBM && hi > lo)
+        vtpu_check_host_write(dst, lo, hi - lo);
     /* scatter in the source's order: dim 0 fastest */
     uint32_t run = d->shape[0];
     uint32_t c1 = d->ndims > 1 ? d->shape[1] : 1;
