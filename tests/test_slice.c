@@ -91,6 +91,58 @@ static uint32_t rd32(vtpu_chip *c, uint64_t off)
     return v;
 }
 
+/* ---- encodings on a lone chip (its only chip is 0) ---- */
+
+static int run_words(vtpu_chip *c, uint32_t rs2val, unsigned rd,
+                     vtpu_run_result *r)
+{
+    test_prog p;
+    prog_init(&p);
+    prog_li(&p, 10, 0);       /* a0: chip 0, ourselves */
+    prog_li(&p, 11, rs2val);  /* a1: sem | tc << 16 */
+    prog_li(&p, 12, 5);       /* a2: n */
+    prog_emit(&p, enc_r4(0x7b, 6, 0, rd, 10, 11, 12)); /* sem.signal.remote */
+    prog_li(&p, 11, 3);
+    prog_emit(&p, enc_r(0x7b, 3, 0, 0, 11, 12));       /* sem.wait 3, 5 */
+    prog_emit(&p, enc_i(0x73, 2, 13, 0, 0xcc3));       /* csrr a3, nchips */
+    prog_emit(&p, rv_addi(10, 13, 0));                 /* exit(nchips) */
+    prog_exit(&p);
+    return test_run(c, &p, r);
+}
+
+static void test_encoding(void **state)
+{
+    (void)state;
+    vtpu_config cfg = small_cfg(1);
+    vtpu_chip *c = vtpu_chip_new(&cfg, NULL, 0);
+    vtpu_run_result r;
+
+    /* signal our own chip, same TC (0xff): then the wait passes; exit
+     * code = NCHIPS = 1 */
+    assert_int_equal(run_words(c, 3 | 0xffu << 16, 0, &r), 0);
+    assert_int_equal(r.exit_code, 1);
+    assert_int_equal(run_words(c, 3, 0, &r), 0); /* TC 0 named */
+    /* bits 31:24 */
+    assert_int_equal(run_words(c, 3 | 1u << 24, 0, &r), -1);
+    assert_int_equal(r.error.kind, VTPU_ERR_SEM);
+    assert_non_null(strstr(r.error.detail, "bits 31:24 must be 0"));
+    assert_int_equal(r.error.chip, -1);
+    /* TC 1 of a 1-TC run */
+    assert_int_equal(run_words(c, 3 | 1u << 16, 0, &r), -1);
+    assert_int_equal(r.error.kind, VTPU_ERR_SEM);
+    /* rd != 0 is not an instruction */
+    assert_int_equal(run_words(c, 3, 1, &r), -1);
+    assert_int_equal(r.error.kind, VTPU_ERR_ILLEGAL_INSN);
+    /* the slice CSRs are read-only */
+    test_prog p;
+    prog_init(&p);
+    prog_emit(&p, enc_i(0x73, 1, 0, 10, 0xcc2)); /* csrw chipid, a0 */
+    prog_exit(&p);
+    assert_int_equal(test_run(c, &p, &r), -1);
+    assert_int_equal(r.error.kind, VTPU_ERR_ILLEGAL_INSN);
+    vtpu_chip_free(c);
+}
+
 /* ---- topology ---- */
 
 typedef struct topo_case {
@@ -894,6 +946,7 @@ int main(void)
         cmocka_unit_test(test_topology_parse),
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_error_format),
+        cmocka_unit_test(test_encoding),
         cmocka_unit_test(test_attach_rules),
         cmocka_unit_test(test_csrs),
         cmocka_unit_test(test_ring_shift),
