@@ -60,8 +60,7 @@ static vtpu_slice *mk(const char *topo, unsigned tcs)
     vtpu_slice *s = vtpu_slice_new(&cfg, topo, err, sizeof(err));
     if (!s)
         fail_msg("%s: %s", topo, err);
-    assert_int_equal(vtpu_slice_load_elf(s, elf, elf_len, err, sizeof(err)),
-                     0);
+    assert_int_equal(vtpu_slice_load_elf(s, elf, elf_len, err, sizeof(err)), 0);
     return s;
 }
 
@@ -98,14 +97,14 @@ static int run_words(vtpu_chip *c, uint32_t rs2val, unsigned rd,
 {
     test_prog p;
     prog_init(&p);
-    prog_li(&p, 10, 0);       /* a0: chip 0, ourselves */
-    prog_li(&p, 11, rs2val);  /* a1: sem | tc << 16 */
-    prog_li(&p, 12, 5);       /* a2: n */
+    prog_li(&p, 10, 0);      /* a0: chip 0, ourselves */
+    prog_li(&p, 11, rs2val); /* a1: sem | tc << 16 */
+    prog_li(&p, 12, 5);      /* a2: n */
     prog_emit(&p, enc_r4(0x7b, 6, 0, rd, 10, 11, 12)); /* sem.signal.remote */
     prog_li(&p, 11, 3);
-    prog_emit(&p, enc_r(0x7b, 3, 0, 0, 11, 12));       /* sem.wait 3, 5 */
-    prog_emit(&p, enc_i(0x73, 2, 13, 0, 0xcc3));       /* csrr a3, nchips */
-    prog_emit(&p, rv_addi(10, 13, 0));                 /* exit(nchips) */
+    prog_emit(&p, enc_r(0x7b, 3, 0, 0, 11, 12)); /* sem.wait 3, 5 */
+    prog_emit(&p, enc_i(0x73, 2, 13, 0, 0xcc3)); /* csrr a3, nchips */
+    prog_emit(&p, rv_addi(10, 13, 0));           /* exit(nchips) */
     prog_exit(&p);
     return test_run(c, &p, r);
 }
@@ -250,7 +249,7 @@ static void test_route(void **state)
     /* link = chip * 6 + axis * 2 + (0: +, 1: -) */
     expect_route("8", 0, 0, 0, NULL);
     expect_route("8", 0, 3, 3, (unsigned[]){0, 6, 12});
-    expect_route("8", 0, 5, 3, (unsigned[]){1, 43, 37}); /* 0->7->6->5 */
+    expect_route("8", 0, 5, 3, (unsigned[]){1, 43, 37});    /* 0->7->6->5 */
     expect_route("8", 0, 4, 4, (unsigned[]){0, 6, 12, 18}); /* tie: + */
     expect_route("mesh:8", 0, 5, 5, (unsigned[]){0, 6, 12, 18, 24});
     expect_route("mesh:8", 5, 3, 2, (unsigned[]){31, 25});
@@ -292,7 +291,8 @@ static void check_csrs(const char *spec, unsigned tcs)
                 for (int dl = 1; dl >= -1; dl -= 2) {
                     uint32_t m[3] = {x, y, z};
                     m[a] = (co[a] + t->dims[a] + (uint32_t)dl) % t->dims[a];
-                    uint32_t want = m[0] + t->dims[0] * (m[1] + t->dims[1] * m[2]);
+                    uint32_t want =
+                        m[0] + t->dims[0] * (m[1] + t->dims[1] * m[2]);
                     assert_int_equal(rd32(c, b + 32 + 8 * a + (dl < 0 ? 4 : 0)),
                                      want);
                 }
@@ -383,8 +383,7 @@ static void put_inputs(vtpu_chip *c, unsigned tcs, uint32_t blk,
 }
 
 static void check_outputs(vtpu_chip *c, unsigned chip, unsigned tcs,
-                          uint32_t blk, const uint8_t *out,
-                          const uint8_t *out2)
+                          uint32_t blk, const uint8_t *out, const uint8_t *out2)
 {
     uint8_t *got = malloc(blk);
     for (unsigned k = 0; k < tcs; k++) {
@@ -527,8 +526,10 @@ static void test_bad_remote(void **state)
         {0, 0, VTPU_ERR_DMA, "remote DMA to chip 4: the slice has 4 chips", 0},
         {1, 256u << 10, VTPU_ERR_DMA, "remote DMA to chip 0: dst: VMEM", 0},
         {2, 0, VTPU_ERR_SEM, "sem.signal.remote to chip 4: the slice has 4", 0},
-        {3, 12u << 20, VTPU_ERR_DMA, "not in the HBM granted to the "
-                                     "destination chip's launch", 1},
+        {3, 12u << 20, VTPU_ERR_DMA,
+         "not in the HBM granted to the "
+         "destination chip's launch",
+         1},
         {5, 12u << 20, VTPU_ERR_NONE, NULL, 0}, /* no grants: fine */
         {4, 0, VTPU_ERR_DMA, "bits 15:1 must be 0", 0},
     };
@@ -548,7 +549,8 @@ static void test_bad_remote(void **state)
         assert_int_equal(e.kind, cases[i].ek);
         assert_int_equal(e.chip, 1);
         assert_int_equal(e.tc, 0);
-        if (!strstr(msg, cases[i].msg) || strncmp(msg, "chip 1 TC 0: pc 0x", 18))
+        if (!strstr(msg, cases[i].msg) ||
+            strncmp(msg, "chip 1 TC 0: pc 0x", 18))
             fail_msg("case %zu: %s", i, msg);
     }
     vtpu_slice_free(s);
@@ -584,7 +586,8 @@ static void test_attach_rules(void **state)
     vtpu_config a = small_cfg(1), b = small_cfg(2);
     assert_int_equal(vtpu_topology_parse("2", &t, NULL, 0), 0);
     vtpu_fabric *f = vtpu_fabric_new(&t, err, sizeof(err));
-    vtpu_chip *c0 = vtpu_chip_new(&a, NULL, 0), *c1 = vtpu_chip_new(&b, NULL, 0);
+    vtpu_chip *c0 = vtpu_chip_new(&a, NULL, 0),
+              *c1 = vtpu_chip_new(&b, NULL, 0);
     assert_int_equal(vtpu_fabric_attach(f, 0, c0, err, sizeof(err)), 0);
     assert_int_equal(vtpu_fabric_attach(f, 1, c1, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "config differs"));
@@ -692,8 +695,13 @@ static int t_signal(void *opaque, unsigned src, unsigned src_tc, unsigned dst,
     (void)err;
     (void)len;
     msg *m = g_new0(msg, 1);
-    *m = (msg){.sig = true, .src = src, .src_tc = src_tc, .dst = dst,
-               .dst_tc = dst_tc, .sem = sem, .n = n};
+    *m = (msg){.sig = true,
+               .src = src,
+               .src_tc = src_tc,
+               .dst = dst,
+               .dst_tc = dst_tc,
+               .sem = sem,
+               .n = n};
     q_push(sd->peer, m);
     return 0;
 }
@@ -765,9 +773,10 @@ static void test_transport(void **state)
     }
     for (unsigned i = 0; i < n; i++) {
         chips[i] = vtpu_chip_new(&cfg, NULL, 0);
-        assert_int_equal(vtpu_fabric_attach(sides[i / 2].f, i, chips[i], NULL, 0),
+        assert_int_equal(
+            vtpu_fabric_attach(sides[i / 2].f, i, chips[i], NULL, 0), 0);
+        assert_int_equal(vtpu_chip_load_elf(chips[i], elf, elf_len, NULL, 0),
                          0);
-        assert_int_equal(vtpu_chip_load_elf(chips[i], elf, elf_len, NULL, 0), 0);
         put_inputs(chips[i], tcs, blk, in + i * sz);
     }
     assert_false(vtpu_fabric_is_local(sides[0].f, 2));
@@ -779,9 +788,9 @@ static void test_transport(void **state)
         crun runs[4];
         GThread *th[4];
         for (unsigned i = 0; i < n; i++) {
-            runs[i] = (crun){.chip = chips[i],
-                             .o = {.args = {mode, mode == 1 ? blk : 7},
-                                   .collective = true}};
+            runs[i] = (crun){
+                .chip = chips[i],
+                .o = {.args = {mode, mode == 1 ? blk : 7}, .collective = true}};
             th[i] = g_thread_new("chip", crun_thread, &runs[i]);
         }
         for (unsigned i = 0; i < n; i++) {
@@ -803,22 +812,22 @@ static void test_transport(void **state)
     }
     /* a bad message from elsewhere is refused, nothing written */
     char err[256];
-    vtpu_remote_dma bad = {.dst_space = VTPU_SPACE_VMEM, .dst_tc = 5,
-                           .ndims = 1, .dst = VTPU_VMEM_BASE,
-                           .shape = {4, 1, 1, 1}, .bytes = 4,
+    vtpu_remote_dma bad = {.dst_space = VTPU_SPACE_VMEM,
+                           .dst_tc = 5,
+                           .ndims = 1,
+                           .dst = VTPU_VMEM_BASE,
+                           .shape = {4, 1, 1, 1},
+                           .bytes = 4,
                            .data = (const uint8_t *)"abcd"};
-    assert_int_equal(vtpu_fabric_deliver_dma(sides[0].f, 2, 0, &bad, err,
-                                             sizeof(err)),
-                     -1);
+    assert_int_equal(
+        vtpu_fabric_deliver_dma(sides[0].f, 2, 0, &bad, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "dst_tc: TC 5"));
     bad.dst_tc = 0;
     bad.dst = VTPU_VMEM_BASE + (256u << 10) - 2;
-    assert_int_equal(vtpu_fabric_deliver_dma(sides[0].f, 2, 0, &bad, err,
-                                             sizeof(err)),
-                     -1);
-    assert_int_equal(vtpu_fabric_deliver_dma(sides[0].f, 2, 3, &bad, err,
-                                             sizeof(err)),
-                     -1);
+    assert_int_equal(
+        vtpu_fabric_deliver_dma(sides[0].f, 2, 0, &bad, err, sizeof(err)), -1);
+    assert_int_equal(
+        vtpu_fabric_deliver_dma(sides[0].f, 2, 3, &bad, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "not attached here"));
     assert_int_equal(vtpu_fabric_deliver_signal(sides[0].f, 2, 0, 1, 0, 9999, 1,
                                                 err, sizeof(err)),
@@ -895,9 +904,8 @@ static void test_start_failure(void **state)
     vtpu_error_format(&e, msg, sizeof(msg));
     assert_string_equal(msg, "chip 2: no program loaded: no program is loaded");
     /* loaded again, the slice runs */
-    assert_int_equal(vtpu_chip_load_elf(vtpu_slice_chip(s, 2), elf, elf_len,
-                                        NULL, 0),
-                     0);
+    assert_int_equal(
+        vtpu_chip_load_elf(vtpu_slice_chip(s, 2), elf, elf_len, NULL, 0), 0);
     run_ok(s, 2, 3, 0);
     vtpu_slice_free(s);
 }

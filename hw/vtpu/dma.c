@@ -445,8 +445,8 @@ static void count_dma(vtpu_tc *tc, const dma_plan *p)
  * landed and the receive semaphore is signalled when this returns; then
  * the send semaphore on this TC is signalled by the bytes.
  */
-static int __attribute__((noinline)) remote_start(vtpu_tc *tc,
-                                                  uint32_t desc_addr)
+static int __attribute__((noinline))
+remote_start(vtpu_tc *tc, uint32_t desc_addr)
 {
     const uint8_t *d = tc->smem + (desc_addr - VTPU_SMEM_BASE);
     uint32_t flags = ld32(d + D_FLAGS), chip = ld32(d + D_RESERVED);
@@ -470,8 +470,8 @@ static int __attribute__((noinline)) remote_start(vtpu_tc *tc,
     if (ndims < 1 || ndims > 4)
         return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
                     "ndims: %u, must be 1..4", ndims);
-    if (resolve_side(tc, desc_addr, d, &src, D_SRC_SPACE, D_SRC_TC,
-                     "src_space", "src_tc"))
+    if (resolve_side(tc, desc_addr, d, &src, D_SRC_SPACE, D_SRC_TC, "src_space",
+                     "src_tc"))
         return -1;
     for (unsigned i = 0; i < 4; i++) {
         count[i] = i < ndims ? ld32(d + D_SHAPE + 4 * i) : 1;
@@ -499,8 +499,8 @@ static int __attribute__((noinline)) remote_start(vtpu_tc *tc,
     for (unsigned i = 0; i < 4; i++)
         m.shape[i] = (uint32_t)count[i];
     for (unsigned i = 0; i < 3; i++)
-        m.dst_stride[i] = i + 1 < ndims ? (int64_t)ld64(d + D_DST_STRIDE + 8 * i)
-                                        : 0;
+        m.dst_stride[i] =
+            i + 1 < ndims ? (int64_t)ld64(d + D_DST_STRIDE + 8 * i) : 0;
     uint8_t *buf = NULL;
     if (total) {
         src.addr = ld64(d + D_SRC);

@@ -42,8 +42,8 @@ int vtpu_error_format(const vtpu_error *e, char *buf, size_t len)
     GString *s = g_string_new(NULL);
 
     if (e->chip >= 0)
-        g_string_append_printf(s, e->tc >= 0 ? "chip %d " : "chip %d: ",
-                               e->chip);
+        g_string_append_printf(s,
+                               e->tc >= 0 ? "chip %d " : "chip %d: ", e->chip);
     if (e->tc >= 0) {
         if (e->symbol[0])
             g_string_append_printf(s, "TC %d: pc 0x%08x (%s+0x%x): ", e->tc,

@@ -21,17 +21,17 @@ struct vtpu_fabric {
     unsigned nchips;
     vtpu_chip **chips; /* [nchips], NULL = not local */
     unsigned nlocal;
-    vtpu_mutex lock;   /* the slice's sync lock (sync.c) and ours */
-    vtpu_cond launch;  /* collective launch rendezvous */
-    unsigned arrived;  /* local chips waiting at the rendezvous */
-    uint64_t gen;      /* rendezvous generation */
-    uint64_t failed;   /* gen + 1 of the last launch that failed */
-    bool gen_failed;   /* a chip of the current launch could not start */
+    vtpu_mutex lock;  /* the slice's sync lock (sync.c) and ours */
+    vtpu_cond launch; /* collective launch rendezvous */
+    unsigned arrived; /* local chips waiting at the rendezvous */
+    uint64_t gen;     /* rendezvous generation */
+    uint64_t failed;  /* gen + 1 of the last launch that failed */
+    bool gen_failed;  /* a chip of the current launch could not start */
     vtpu_fabric_transport ops;
     void *opaque;
     bool has_ops;
     vtpu_fabric_params params;
-    uint64_t *link_bytes; /* [nchips * VTPU_LINKS_PER_CHIP], atomic */
+    uint64_t *link_bytes;   /* [nchips * VTPU_LINKS_PER_CHIP], atomic */
     atomic_int first_fault; /* chip of the first fault, -1 */
 };
 
@@ -101,8 +101,8 @@ void vtpu_fabric_get_params(const vtpu_fabric *f, vtpu_fabric_params *p)
     *p = f->params;
 }
 
-int vtpu_fabric_attach(vtpu_fabric *f, unsigned idx, vtpu_chip *chip,
-                       char *err, size_t errlen)
+int vtpu_fabric_attach(vtpu_fabric *f, unsigned idx, vtpu_chip *chip, char *err,
+                       size_t errlen)
 {
     if (idx >= f->nchips) {
         snprintf(err, errlen, "fabric: chip %u, the slice has %u chips", idx,
@@ -114,8 +114,10 @@ int vtpu_fabric_attach(vtpu_fabric *f, unsigned idx, vtpu_chip *chip,
         return -1;
     }
     if (chip->fabric) {
-        snprintf(err, errlen, "fabric: the chip is already chip %u of a "
-                 "fabric", chip->chip_id);
+        snprintf(err, errlen,
+                 "fabric: the chip is already chip %u of a "
+                 "fabric",
+                 chip->chip_id);
         return -1;
     }
     for (unsigned i = 0; i < f->nchips; i++) {
@@ -229,9 +231,9 @@ static bool granted(const vtpu_chip *chip, uint64_t lo, uint64_t hi)
  * the first byte), *lo and *hi (bytes touched).  0 or -1 + err.
  */
 static int resolve_dst(vtpu_chip *dst, unsigned src_tc,
-                       const vtpu_remote_dma *d, uint8_t **mem,
-                       uint8_t **dirty, int64_t *off, uint64_t *lo,
-                       uint64_t *hi, char *err, size_t errlen)
+                       const vtpu_remote_dma *d, uint8_t **mem, uint8_t **dirty,
+                       int64_t *off, uint64_t *lo, uint64_t *hi, char *err,
+                       size_t errlen)
 {
     uint64_t size, window;
     unsigned tc = d->dst_tc;
@@ -278,8 +280,10 @@ static int resolve_dst(vtpu_chip *dst, unsigned src_tc,
         }
         break;
     default:
-        snprintf(err, errlen, "dst_space: %u is not HBM (1), VMEM (2) or "
-                 "SMEM (3)", d->dst_space);
+        snprintf(err, errlen,
+                 "dst_space: %u is not HBM (1), VMEM (2) or "
+                 "SMEM (3)",
+                 d->dst_space);
         return -1;
     }
     uint64_t count[4];
@@ -306,8 +310,10 @@ static int resolve_dst(vtpu_chip *dst, unsigned src_tc,
         for (unsigned i = 1; i < d->ndims; i++)
             bad |= d->dst_stride[i - 1] % 4 != 0;
         if (bad) {
-            snprintf(err, errlen, "dst: VMEM address 0x%llx, runs and strides "
-                     "must be multiples of 4", (unsigned long long)d->dst);
+            snprintf(err, errlen,
+                     "dst: VMEM address 0x%llx, runs and strides "
+                     "must be multiples of 4",
+                     (unsigned long long)d->dst);
             return -1;
         }
     }
@@ -322,8 +328,8 @@ static int resolve_dst(vtpu_chip *dst, unsigned src_tc,
     int64_t o = (int64_t)(d->dst - window), neg = 0, pos = 0, l, h;
     for (unsigned i = 1; i < d->ndims; i++) {
         int64_t ext;
-        if (__builtin_mul_overflow(d->dst_stride[i - 1], (int64_t)(count[i] - 1),
-                                   &ext) ||
+        if (__builtin_mul_overflow(d->dst_stride[i - 1],
+                                   (int64_t)(count[i] - 1), &ext) ||
             __builtin_add_overflow(ext < 0 ? neg : pos, ext,
                                    ext < 0 ? &neg : &pos)) {
             snprintf(err, errlen, "dst_stride[%u]: overflows", i - 1);
@@ -363,13 +369,13 @@ static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
     uint64_t lo, hi;
     unsigned sem_tc = d->sem_tc == 0xff ? src_tc : d->sem_tc;
 
-    if (resolve_dst(dst, src_tc, d, &mem, &dirty, &off, &lo, &hi, err,
-                    errlen))
+    if (resolve_dst(dst, src_tc, d, &mem, &dirty, &off, &lo, &hi, err, errlen))
         return -1;
     if (sem_tc >= dst->cfg.num_tcs || d->sem >= dst->cfg.num_sems) {
-        snprintf(err, errlen, "receive semaphore %u of TC %u: the chip has %u "
-                 "TCs of %u semaphores", d->sem, sem_tc, dst->cfg.num_tcs,
-                 dst->cfg.num_sems);
+        snprintf(err, errlen,
+                 "receive semaphore %u of TC %u: the chip has %u "
+                 "TCs of %u semaphores",
+                 d->sem, sem_tc, dst->cfg.num_tcs, dst->cfg.num_sems);
         return -1;
     }
     if (dirty)
@@ -389,9 +395,10 @@ static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
     for (uint32_t i3 = 0; i3 < c3; i3++)
         for (uint32_t i2 = 0; i2 < c2; i2++)
             for (uint32_t i1 = 0; i1 < c1; i1++) {
-                int64_t o = off + (int64_t)i1 * (d->ndims > 1 ? d->dst_stride[0] : 0) +
-                            (int64_t)i2 * (d->ndims > 2 ? d->dst_stride[1] : 0) +
-                            (int64_t)i3 * (d->ndims > 3 ? d->dst_stride[2] : 0);
+                int64_t o =
+                    off + (int64_t)i1 * (d->ndims > 1 ? d->dst_stride[0] : 0) +
+                    (int64_t)i2 * (d->ndims > 2 ? d->dst_stride[1] : 0) +
+                    (int64_t)i3 * (d->ndims > 3 ? d->dst_stride[2] : 0);
                 memmove(mem + o, src, run);
                 src += run;
             }
@@ -479,8 +486,10 @@ int vtpu_fabric_send_dma(vtpu_tc *tc, unsigned dst_chip,
         return apply_dma(dst, f ? (int)tc->chip->chip_id : -1, tc->id, d, err,
                          errlen);
     if (!f->has_ops || !f->ops.remote_dma) {
-        snprintf(err, errlen, "chip %u is not attached and the fabric has no "
-                 "transport", dst_chip);
+        snprintf(err, errlen,
+                 "chip %u is not attached and the fabric has no "
+                 "transport",
+                 dst_chip);
         return -1;
     }
     /* the receiver cannot know our TC: resolve 0xff here */
@@ -489,13 +498,12 @@ int vtpu_fabric_send_dma(vtpu_tc *tc, unsigned dst_chip,
         m.dst_tc = (uint8_t)tc->id;
     if (m.sem_tc == 0xff)
         m.sem_tc = (uint8_t)tc->id;
-    return f->ops.remote_dma(f->opaque, tc->chip->chip_id, tc->id, dst_chip,
-                             &m, err, errlen);
+    return f->ops.remote_dma(f->opaque, tc->chip->chip_id, tc->id, dst_chip, &m,
+                             err, errlen);
 }
 
 int vtpu_fabric_send_signal(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
-                            uint32_t sem, uint32_t n, char *err,
-                            size_t errlen)
+                            uint32_t sem, uint32_t n, char *err, size_t errlen)
 {
     vtpu_fabric *f = tc->chip->fabric;
     vtpu_chip *dst = f ? vtpu_fabric_chip(f, dst_chip) : tc->chip;
@@ -505,8 +513,10 @@ int vtpu_fabric_send_signal(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
                                  f ? (int)tc->chip->chip_id : -1, tc->id,
                                  tc->pc, false, err, errlen);
     if (!f->has_ops || !f->ops.remote_signal) {
-        snprintf(err, errlen, "chip %u is not attached and the fabric has no "
-                 "transport", dst_chip);
+        snprintf(err, errlen,
+                 "chip %u is not attached and the fabric has no "
+                 "transport",
+                 dst_chip);
         return -1;
     }
     return f->ops.remote_signal(f->opaque, tc->chip->chip_id, tc->id, dst_chip,

@@ -485,8 +485,7 @@ int vtpu_sem_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t sem_tc,
 int vtpu_fabric_send_dma(vtpu_tc *tc, unsigned dst_chip,
                          const vtpu_remote_dma *d, char *err, size_t errlen);
 int vtpu_fabric_send_signal(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
-                            uint32_t sem, uint32_t n, char *err,
-                            size_t errlen);
+                            uint32_t sem, uint32_t n, char *err, size_t errlen);
 /* fabric.c: count bytes from tc's chip to dst_chip on the links and in
  * the counters of both TCs (model only). */
 void vtpu_fabric_count(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
@@ -500,8 +499,7 @@ void vtpu_fabric_wake_launch(struct vtpu_fabric *f);
 /* run.c: the collective launch rendezvous; 0 = go, -1 = stopped or a
  * chip of this launch could not start (`failed`: this one; it still
  * takes part so that the others do not wait for it). */
-int vtpu_fabric_rendezvous(struct vtpu_fabric *f, vtpu_chip *chip,
-                           bool failed);
+int vtpu_fabric_rendezvous(struct vtpu_fabric *f, vtpu_chip *chip, bool failed);
 /* run.c: a TC of chip faulted: remember the first chip to fault (since
  * vtpu_fabric_reset_fault) and stop every other local chip. */
 void vtpu_fabric_fault(struct vtpu_fabric *f, vtpu_chip *chip);

@@ -135,8 +135,8 @@ int vtpu_slice_run(vtpu_slice *s, const vtpu_run_opts *opts,
     if (fc >= 0 && jobs[fc].rc == 0)
         fc = -1;
     for (unsigned i = 0; i < s->n && fc < 0; i++)
-            if (jobs[i].rc)
-                fc = (int)i;
+        if (jobs[i].rc)
+            fc = (int)i;
     for (unsigned i = 0; i < s->n; i++)
         if (jobs[i].rc)
             rc = -1;

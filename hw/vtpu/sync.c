@@ -152,10 +152,9 @@ static void sem_origin(vtpu_sync *s, unsigned tc, uint32_t sem, char *buf,
     }
     if (r->by_chip >= 0) {
         /* from another chip of the slice: its program, its name */
-        vtpu_chip *o = s->chip->fabric
-                           ? vtpu_fabric_chip(s->chip->fabric,
-                                              (unsigned)r->by_chip)
-                           : NULL;
+        vtpu_chip *o = s->chip->fabric ? vtpu_fabric_chip(s->chip->fabric,
+                                                          (unsigned)r->by_chip)
+                                       : NULL;
         prog = o ? o->prog : NULL;
         g_snprintf(by, sizeof(by), "chip %d TC %u", r->by_chip, r->by);
     } else {
@@ -167,8 +166,8 @@ static void sem_origin(vtpu_sync *s, unsigned tc, uint32_t sem, char *buf,
     if (sym) {
         g_snprintf(buf, len,
                    "last signalled (+%u) by %s%s at pc 0x%08x (%s+0x%x)%s%s",
-                   r->n, r->dma ? "a DMA issued by " : "", by, r->pc, sym,
-                   off, *grid ? ", " : "", grid);
+                   r->n, r->dma ? "a DMA issued by " : "", by, r->pc, sym, off,
+                   *grid ? ", " : "", grid);
     } else {
         g_snprintf(buf, len, "last signalled (+%u) by %s%s at pc 0x%08x%s%s",
                    r->n, r->dma ? "a DMA issued by " : "", by, r->pc,
@@ -213,9 +212,8 @@ static size_t describe_into(vtpu_sync *s, char *buf, size_t len, bool compact)
             uint32_t v = s->chip->tcs[i]->sems[w->sem];
             if (!compact)
                 sem_origin(s, i, w->sem, origin, sizeof(origin));
-            k = compact ? snprintf(buf + pos, len - pos,
-                                   "%sTC%u:s%u>=%u(%u)%s", sep, i, w->sem, w->n,
-                                   v, at)
+            k = compact ? snprintf(buf + pos, len - pos, "%sTC%u:s%u>=%u(%u)%s",
+                                   sep, i, w->sem, w->n, v, at)
                         : snprintf(buf + pos, len - pos,
                                    "%sTC%u waits sem %u >= %u (is %u)%s, %s",
                                    sep, i, w->sem, w->n, v, at, origin);
@@ -232,8 +230,8 @@ static size_t describe_into(vtpu_sync *s, char *buf, size_t len, bool compact)
             const vtpu_tc *t = s->chip->tcs[i];
             int code = t->state == VTPU_TC_EXITED ? t->exit_code : 0;
             if (code && !compact)
-                k = snprintf(buf + pos, len - pos,
-                             "%sTC%u exited with code %d", sep, i, code);
+                k = snprintf(buf + pos, len - pos, "%sTC%u exited with code %d",
+                             sep, i, code);
             else
                 k = snprintf(buf + pos, len - pos,
                              compact ? "%sTC%u:exit" : "%sTC%u exited", sep, i);
@@ -282,8 +280,9 @@ static size_t describe_slice(vtpu_fabric *f, char *buf, size_t len,
         vtpu_chip *ch = vtpu_fabric_chip(f, c);
         if (!ch || !any_blocked(ch->sync))
             continue;
-        int k = snprintf(buf + pos, len - pos, "%schip %u: ",
-                         pos ? (compact ? " | " : " | ") : "", c);
+        int k =
+            snprintf(buf + pos, len - pos,
+                     "%schip %u: ", pos ? (compact ? " | " : " | ") : "", c);
         pos += k > 0 ? (size_t)k : 0;
         if (pos < len)
             pos += describe_into(ch->sync, buf + pos, len - pos, compact);

@@ -17,9 +17,9 @@ typedef struct shape_row {
 
 /* v4 and v5p: 3-D, 4 chips per host; "-N" counts TensorCores (2/chip). */
 static const shape_row shapes_3d[] = {
-    {4, {2, 2, 1}},      {8, {2, 2, 2}},      {16, {2, 2, 4}},
-    {32, {2, 4, 4}},     {64, {4, 4, 4}},     {128, {4, 4, 8}},
-    {256, {4, 8, 8}},    {512, {8, 8, 8}},    {1024, {8, 8, 16}},
+    {4, {2, 2, 1}},      {8, {2, 2, 2}},       {16, {2, 2, 4}},
+    {32, {2, 4, 4}},     {64, {4, 4, 4}},      {128, {4, 4, 8}},
+    {256, {4, 8, 8}},    {512, {8, 8, 8}},     {1024, {8, 8, 16}},
     {2048, {8, 16, 16}}, {4096, {16, 16, 16}},
 };
 /* v5e and v6e: 2-D, up to 16x16; "-N" counts chips. */
@@ -152,8 +152,7 @@ unsigned vtpu_topology_size(const vtpu_topology *t)
     return t->dims[0] * t->dims[1] * t->dims[2];
 }
 
-void vtpu_topology_coords(const vtpu_topology *t, unsigned chip,
-                          uint32_t c[3])
+void vtpu_topology_coords(const vtpu_topology *t, unsigned chip, uint32_t c[3])
 {
     c[0] = chip % t->dims[0];
     chip /= t->dims[0];
@@ -192,8 +191,8 @@ int vtpu_topology_format(const vtpu_topology *t, char *buf, size_t len)
     return snprintf(buf, len, "%s", s);
 }
 
-unsigned vtpu_topology_route(const vtpu_topology *t, unsigned from,
-                             unsigned to, unsigned *links, unsigned max)
+unsigned vtpu_topology_route(const vtpu_topology *t, unsigned from, unsigned to,
+                             unsigned *links, unsigned max)
 {
     uint32_t a[3], b[3];
     unsigned hops = 0;
@@ -218,8 +217,8 @@ unsigned vtpu_topology_route(const vtpu_topology *t, unsigned from,
         for (unsigned s = 0; s < steps; s++) {
             unsigned cur = vtpu_topology_chip(t, a);
             if (hops < max)
-                links[hops] = cur * VTPU_LINKS_PER_CHIP + ax * 2 +
-                              (dir > 0 ? 0 : 1);
+                links[hops] =
+                    cur * VTPU_LINKS_PER_CHIP + ax * 2 + (dir > 0 ? 0 : 1);
             hops++;
             a[ax] = (a[ax] + d + (uint32_t)dir) % d;
         }

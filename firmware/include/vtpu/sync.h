@@ -359,8 +359,8 @@ static inline void vtpu_sem_signal_remote(uint32_t chip, uint32_t tc,
                                           uint32_t sem, uint32_t n)
 {
     uint32_t st = (sem & 0xffff) | (tc & 0xff) << 16;
-    __asm__ volatile(".insn r4 0x7b, 6, 0, x0, %0, %1, %2" ::"r"(chip),
-                     "r"(st), "r"(n)
+    __asm__ volatile(".insn r4 0x7b, 6, 0, x0, %0, %1, %2" ::"r"(chip), "r"(st),
+                     "r"(n)
                      : "memory");
 }
 

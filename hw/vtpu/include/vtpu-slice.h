@@ -31,7 +31,7 @@ extern "C" {
 /* Topology                                                             */
 /* ------------------------------------------------------------------ */
 
-#define VTPU_TOPO_MAX_DIM 1023u   /* a coordinate packs in 10 bits */
+#define VTPU_TOPO_MAX_DIM 1023u /* a coordinate packs in 10 bits */
 #define VTPU_SLICE_MAX_CHIPS 4096u
 
 typedef struct vtpu_topology {
@@ -57,8 +57,7 @@ int vtpu_topology_parse(const char *spec, vtpu_topology *t, char *err,
                         size_t errlen);
 unsigned vtpu_topology_size(const vtpu_topology *t);
 /* Chip id = x + X * (y + Y * z). */
-void vtpu_topology_coords(const vtpu_topology *t, unsigned chip,
-                          uint32_t c[3]);
+void vtpu_topology_coords(const vtpu_topology *t, unsigned chip, uint32_t c[3]);
 unsigned vtpu_topology_chip(const vtpu_topology *t, const uint32_t c[3]);
 /* "4x4x4" / "mesh:2x4" (parseable back); like snprintf. */
 int vtpu_topology_format(const vtpu_topology *t, char *buf, size_t len);
@@ -83,8 +82,8 @@ static inline unsigned vtpu_topology_num_links(const vtpu_topology *t,
  * Stores up to `max` link ids in `links` and returns the hop count
  * (which may exceed max; 0 when from == to).
  */
-unsigned vtpu_topology_route(const vtpu_topology *t, unsigned from,
-                             unsigned to, unsigned *links, unsigned max);
+unsigned vtpu_topology_route(const vtpu_topology *t, unsigned from, unsigned to,
+                             unsigned *links, unsigned max);
 
 /* ------------------------------------------------------------------ */
 /* Fabric                                                               */
@@ -109,12 +108,12 @@ typedef struct vtpu_fabric_params {
  * they go on the destination chip.
  */
 typedef struct vtpu_remote_dma {
-    uint8_t dst_space;   /* VTPU_SPACE_HBM / _VMEM / _SMEM */
-    uint8_t dst_tc;      /* TC of the destination chip (0 for HBM) */
-    uint8_t ndims;       /* 1..4 */
-    uint8_t sem_tc;      /* TC of the receive semaphore (destination chip) */
-    uint32_t sem;        /* receive semaphore; signalled by `bytes` */
-    uint64_t dst;        /* destination address (TC address / HBM offset) */
+    uint8_t dst_space; /* VTPU_SPACE_HBM / _VMEM / _SMEM */
+    uint8_t dst_tc;    /* TC of the destination chip (0 for HBM) */
+    uint8_t ndims;     /* 1..4 */
+    uint8_t sem_tc;    /* TC of the receive semaphore (destination chip) */
+    uint32_t sem;      /* receive semaphore; signalled by `bytes` */
+    uint64_t dst;      /* destination address (TC address / HBM offset) */
     int64_t dst_stride[3];
     uint32_t shape[4];   /* run bytes, counts of dims 1..3 */
     uint32_t bytes;      /* product of shape[0..ndims) */
@@ -148,8 +147,7 @@ typedef struct vtpu_fabric_transport {
 } vtpu_fabric_transport;
 
 /* A fabric for `t`'s chips (none attached yet); NULL + err if t is bad. */
-vtpu_fabric *vtpu_fabric_new(const vtpu_topology *t, char *err,
-                             size_t errlen);
+vtpu_fabric *vtpu_fabric_new(const vtpu_topology *t, char *err, size_t errlen);
 /* No run may be in progress on an attached chip; detaches every chip. */
 void vtpu_fabric_free(vtpu_fabric *f);
 const vtpu_topology *vtpu_fabric_topology(const vtpu_fabric *f);
@@ -170,8 +168,8 @@ bool vtpu_fabric_is_local(const vtpu_fabric *f, unsigned chip_index);
 vtpu_chip *vtpu_fabric_chip(const vtpu_fabric *f, unsigned chip_index);
 /* Messages to non-local chips go through ops (copied); NULL = none (such
  * messages then fault the issuing TC). */
-void vtpu_fabric_set_transport(vtpu_fabric *f,
-                               const vtpu_fabric_transport *ops, void *opaque);
+void vtpu_fabric_set_transport(vtpu_fabric *f, const vtpu_fabric_transport *ops,
+                               void *opaque);
 
 /*
  * The receiving side of a transport: apply a message from another process
