@@ -101,6 +101,18 @@ void vtpu_fabric_get_params(const vtpu_fabric *f, vtpu_fabric_params *p)
     *p = f->params;
 }
 
+/* The first config key whose value differs, or NULL (fields compared
+ * one by one: padding bytes of a caller's struct are not config). */
+static const char *cfg_differs(const vtpu_config *a, const vtpu_config *b)
+{
+#define VTPU_CFG_CMP_(id, key, field, type, help)                               \
+    if (a->field != b->field)                                                  \
+        return key;
+    VTPU_CONFIG_KEYS(VTPU_CFG_CMP_)
+#undef VTPU_CFG_CMP_
+    return NULL;
+}
+
 int vtpu_fabric_attach(vtpu_fabric *f, unsigned idx, vtpu_chip *chip, char *err,
                        size_t errlen)
 {
@@ -121,16 +133,17 @@ int vtpu_fabric_attach(vtpu_fabric *f, unsigned idx, vtpu_chip *chip, char *err,
         return -1;
     }
     for (unsigned i = 0; i < f->nchips; i++) {
-        if (f->chips[i] &&
-            memcmp(&f->chips[i]->cfg, &chip->cfg, sizeof(chip->cfg))) {
+        if (!f->chips[i])
+            continue;
+        const char *key = cfg_differs(&f->chips[i]->cfg, &chip->cfg);
+        if (key) {
             snprintf(err, errlen,
-                     "fabric: chip %u's config differs from chip %u's (every "
-                     "chip of a slice must be configured alike)",
-                     idx, i);
+                     "fabric: chip %u's config differs from chip %u's in "
+                     "'%s' (every chip of a slice must be configured alike)",
+                     idx, i, key);
             return -1;
         }
-        if (f->chips[i])
-            break;
+        break; /* the first attached chip is the reference */
     }
     uint32_t c[3];
     vtpu_topology_coords(&f->topo, idx, c);
