@@ -41,6 +41,13 @@ static void print_stats(vtpu_chip *chip)
                 (unsigned long long)s.dma_bytes_hbm,
                 (unsigned long long)s.sem_ops, (double)s.sem_wait_ns / 1e6,
                 (double)s.barrier_ns / 1e6);
+        if (s.ici_bytes_sent || s.ici_bytes_recv) /* slices */
+            fprintf(stderr,
+                    "vtpu-run: TC %u: ICI %llu bytes sent, %llu received, "
+                    "%.3f ms modelled\n",
+                    t, (unsigned long long)s.ici_bytes_sent,
+                    (unsigned long long)s.ici_bytes_recv,
+                    (double)s.ici_ns / 1e6);
     }
 }
 
