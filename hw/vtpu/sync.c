@@ -282,7 +282,7 @@ static size_t describe_slice(vtpu_fabric *f, char *buf, size_t len,
             continue;
         int k =
             snprintf(buf + pos, len - pos,
-                     "%schip %u: ", pos ? (compact ? " | " : " | ") : "", c);
+                     "%schip %u: ", pos ? " | " : "", c);
         pos += k > 0 ? (size_t)k : 0;
         if (pos < len)
             pos += describe_into(ch->sync, buf + pos, len - pos, compact);
