@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <glib.h>
@@ -444,6 +445,34 @@ static void test_ring_shift(void **state)
     check_shift("2x2", 2, 4096);
     check_shift("2x2x2", 1, 2048);
     check_shift("mesh:3x2", 1, 512);
+}
+
+/* A remote DMA in the timeline trace of the issuing chip. */
+static void test_trace(void **state)
+{
+    (void)state;
+    vtpu_slice *s = mk("2", 1);
+    char path[] = "/tmp/vtpu-slice-traceXXXXXX", err[256];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(
+        vtpu_chip_set_trace(vtpu_slice_chip(s, 1), path, err, sizeof(err)), 0);
+    run_ok(s, 1, 1024, 0);
+    assert_int_equal(vtpu_chip_set_trace(vtpu_slice_chip(s, 1), NULL, err,
+                                         sizeof(err)),
+                     0);
+    size_t len;
+    char *txt = (char *)test_read_file(path, &len);
+    assert_non_null(txt);
+    txt = realloc(txt, len + 1);
+    txt[len] = 0;
+    /* to chip 0 (x - 1 and x + 1 on a ring of 2), 1024 bytes each */
+    assert_non_null(strstr(txt, "\"name\":\"ici dma chip 1->0\""));
+    assert_non_null(strstr(txt, "\"bytes\":1024,\"sem\":2,\"dst_chip\":0"));
+    free(txt);
+    unlink(path);
+    vtpu_slice_free(s);
 }
 
 /* ---- tokens, ping-pong, barriers ---- */
@@ -963,6 +992,7 @@ int main(void)
         cmocka_unit_test(test_csrs),
         cmocka_unit_test(test_ring_shift),
         cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_trace),
         cmocka_unit_test(test_deadlock),
         cmocka_unit_test(test_bad_remote),
         cmocka_unit_test(test_transport),
