@@ -189,6 +189,7 @@ static void test_topology_parse(void **state)
         {"v5e-3", "no slice of 3 chips"},
         {"v7-8", "unknown generation"},
         {"v5p-", "expected GEN-NUMBER"},
+        {"v5p", "expected GEN-NUMBER"},
     };
     vtpu_topology t;
     char err[256], buf[64];

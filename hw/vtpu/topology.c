@@ -53,6 +53,11 @@ static int parse_preset(const char *spec, vtpu_topology *t, char *err,
     const char *dash = strchr(spec, '-');
     char msg[160];
 
+    if (!dash)
+        return fail(err, errlen, spec,
+                    "expected GEN-NUMBER (v4-32, v5p-128, v5e-16, v6e-8) or "
+                    "a shape");
+
     for (unsigned g = 0; g < sizeof(gens) / sizeof(gens[0]); g++) {
         size_t n = strlen(gens[g].gen);
         if ((size_t)(dash - spec) != n || strncmp(spec, gens[g].gen, n))
