@@ -285,15 +285,15 @@ static void reduce_chunk(ring *rs, unsigned nr, uint64_t x, uint64_t blk,
             unsigned j = r->t & 1;
             if (!len[i])
                 continue;
-            if (s == 0) /* the first partial is this chip's own block */
-                local_copy(vtpu_vmem((void *)(uintptr_t)r->sb[j]),
-                           vtpu_hbm(x + ring_block(r, (int64_t)r->q - 1) * blk +
-                                    lo[i]),
-                           len[i]);
+            /* The first partial is this chip's own block, sent
+             * straight from HBM; later ones were summed into sb[j]. */
+            vtpu_dma_ref src =
+                s == 0 ? vtpu_hbm(x + ring_block(r, (int64_t)r->q - 1) * blk +
+                                  lo[i])
+                       : vtpu_vmem((void *)(uintptr_t)r->sb[j]);
             if (r->t >= 2) /* the successor has given rb[j] back */
                 vtpu_sem_wait(r->sem + R_CRED, 1);
-            ring_send(r, vtpu_vmem((void *)(uintptr_t)r->rb[j]),
-                      vtpu_vmem((void *)(uintptr_t)r->sb[j]), len[i],
+            ring_send(r, vtpu_vmem((void *)(uintptr_t)r->rb[j]), src, len[i],
                       r->sem + R_RECV0 + j);
         }
         /* Receive the predecessor's, add this chip's block. */
