@@ -79,7 +79,6 @@ static bslice bs_new(const char *gen, const char *topo, uint32_t tcs,
 {
     bslice b;
     vtpu_config cfg;
-    vtpu_topology t;
     char err[512];
 
     if (vtpu_config_preset(&cfg, gen, err, sizeof(err)))
@@ -88,9 +87,7 @@ static bslice bs_new(const char *gen, const char *topo, uint32_t tcs,
         cfg.num_tcs = tcs;
     if (hbm)
         cfg.hbm_size = hbm;
-    if (vtpu_topology_parse(topo, &t, err, sizeof(err)))
-        die(topo, err);
-    b.s = vtpu_slice_new(&cfg, &t, err, sizeof(err));
+    b.s = vtpu_slice_new(&cfg, topo, err, sizeof(err));
     if (!b.s)
         die(topo, err);
     b.n = vtpu_slice_size(b.s);

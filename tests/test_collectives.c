@@ -67,11 +67,10 @@ static sl *sl_new(const char *topology, unsigned tcs)
     cfg.hbm_size = 256ull << 20;
     cfg.vmem_size = 16u << 20;
     cfg.bounds = 1;
-    if (vtpu_topology_parse(topology, &t->topo, err, sizeof(err)))
-        fail_msg("topology %s: %s", topology, err);
-    t->s = vtpu_slice_new(&cfg, &t->topo, err, sizeof(err));
+    t->s = vtpu_slice_new(&cfg, topology, err, sizeof(err));
     if (!t->s)
         fail_msg("vtpu_slice_new(%s): %s", topology, err);
+    t->topo = *vtpu_slice_topology(t->s);
     t->n = vtpu_slice_size(t->s);
     t->elf = test_read_file(KT_MODULE, &t->elf_len);
     assert_non_null(t->elf);
