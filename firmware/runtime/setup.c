@@ -13,7 +13,8 @@
  *         the runtime's operand records | SMEM operands' blocks
  *   SMEM  tail: image | stack | free (the tail) | scalars | end of SMEM
  *   sems  0 .. num_sems-1 the body's | one for the runtime | one per
- *         block buffer (two per blocked operand unless Buffered(n))
+ *         block buffer (two per blocked operand unless Buffered(n));
+ *         never VTPU_BARRIER_SEM (254) and up: vtpu_slice_barrier's
  */
 #include <stdint.h>
 #include <string.h>
@@ -654,6 +655,11 @@ void rt_setup(rt_state *st)
                 "kernel '%s' needs %lu semaphores (%u of its own, 1 + one "
                 "per block buffer for the runtime), the TC has %u",
                 e->name, (unsigned long)sem, e->num_sems, L->num_sems);
+    if (sem > VTPU_BARRIER_SEM)
+        rt_fail(st, VTPU_LERR_SEMS,
+                "kernel '%s' needs %lu semaphores; %u and up are "
+                "vtpu_slice_barrier's",
+                e->name, (unsigned long)sem, VTPU_BARRIER_SEM);
     st->sem_top = sem;
 
     for (unsigned d = 0; d < VTPU_MAX_GRID_DIMS; d++)
@@ -700,6 +706,11 @@ void rt_setup_nested(rt_state *sub, const vtpu_kernel_entry *e, unsigned nops)
                 "kernel '%s': its nested pipeline needs %lu semaphores, the "
                 "TC has %u",
                 e->name, (unsigned long)sem, L->num_sems);
+    if (sem > VTPU_BARRIER_SEM)
+        rt_fail(sub, VTPU_LERR_SEMS,
+                "kernel '%s': its nested pipeline needs %lu semaphores; %u "
+                "and up are vtpu_slice_barrier's",
+                e->name, (unsigned long)sem, VTPU_BARRIER_SEM);
     sub->sem_top = sem;
     uint32_t steps = 1;
     for (unsigned d = 0; d < VTPU_MAX_GRID_DIMS; d++) {

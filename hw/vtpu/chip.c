@@ -97,6 +97,8 @@ vtpu_chip *vtpu_chip_new_ext(const vtpu_config *cfg, void *hbm, char *err,
     chip->sync = vtpu_sync_new(chip);
     if (!chip->sync)
         goto oom;
+    chip->nchips = 1; /* a lone chip until a fabric takes it */
+    chip->mesh = 1u | 1u << 10 | 1u << 20;
     chip->check = vtpu_check_new(chip); /* NULL unless race/poison is on */
     return chip;
 oom:
@@ -113,6 +115,8 @@ void vtpu_chip_free(vtpu_chip *chip)
 {
     if (!chip)
         return;
+    if (chip->fabric) /* the embedder forgot: never leave it dangling */
+        vtpu_fabric_detach(chip->fabric, chip->chip_id);
     vtpu_chip_join_threads(chip); /* run.c */
     if (chip->sync)
         vtpu_sync_free(chip->sync);

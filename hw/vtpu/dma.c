@@ -38,8 +38,8 @@ enum {
     D_SEM_TC = 84,   /* u8 TC whose semaphore is signalled, 0xff = self */
     D_NDIMS = 85,    /* u8 1..4 */
     D_SEM = 86,      /* u16 semaphore index */
-    D_FLAGS = 88,    /* u32 reserved, 0 */
-    D_RESERVED = 92, /* u32 reserved, 0 */
+    D_FLAGS = 88,    /* u32: bit 0 VTPU_DMA_REMOTE, 31:16 its send sem */
+    D_RESERVED = 92, /* u32: destination chip (remote), else 0 */
     DESC_SIZE = 96,
 };
 
@@ -288,9 +288,13 @@ static int plan_dma(vtpu_tc *tc, uint32_t desc_addr, dma_plan *p)
                     desc_addr, (unsigned)DESC_SIZE);
     d = tc->smem + (desc_addr - VTPU_SMEM_BASE);
 
+    if (VTPU_UNLIKELY(ld32(d + D_FLAGS) & VTPU_DMA_REMOTE))
+        return 1; /* to another chip: remote_start() */
     if (ld32(d + D_FLAGS))
         return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
-                    "flags: 0x%08x, must be 0", ld32(d + D_FLAGS));
+                    "flags: 0x%08x, must be 0 (or have bit 0, "
+                    "VTPU_DMA_REMOTE)",
+                    ld32(d + D_FLAGS));
     if (ld32(d + D_RESERVED))
         return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
                     "reserved: 0x%08x, must be 0", ld32(d + D_RESERVED));
@@ -433,12 +437,120 @@ static void count_dma(vtpu_tc *tc, const dma_plan *p)
         tc->cnt.dma_bytes_local += p->bytes;
 }
 
+/*
+ * A remote DMA (flags bit 0, docs/multichip.md): the source is checked
+ * here, gathered into one contiguous buffer and sent to the destination
+ * chip, which checks the destination against its own memories and
+ * grants (fabric.c).  Always eager, whatever the DMA order: the data has
+ * landed and the receive semaphore is signalled when this returns; then
+ * the send semaphore on this TC is signalled by the bytes.
+ */
+static int __attribute__((noinline)) remote_start(vtpu_tc *tc,
+                                                  uint32_t desc_addr)
+{
+    const uint8_t *d = tc->smem + (desc_addr - VTPU_SMEM_BASE);
+    uint32_t flags = ld32(d + D_FLAGS), chip = ld32(d + D_RESERVED);
+    uint32_t send_sem = flags >> 16, nsems = tc->chip->cfg.num_sems;
+    unsigned ndims = d[D_NDIMS];
+    dma_side src = {.name = "src"};
+    uint64_t count[4], total = 1;
+    bool zero = false;
+
+    if (flags & 0xfffeu)
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "flags: 0x%08x, bits 15:1 must be 0", flags);
+    if (chip >= tc->chip->nchips)
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "remote DMA to chip %u: the slice has %u chips", chip,
+                    tc->chip->nchips);
+    if (send_sem >= nsems)
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "send semaphore (flags 31:16): %u, TCs have %u semaphores",
+                    send_sem, nsems);
+    if (ndims < 1 || ndims > 4)
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "ndims: %u, must be 1..4", ndims);
+    if (resolve_side(tc, desc_addr, d, &src, D_SRC_SPACE, D_SRC_TC,
+                     "src_space", "src_tc"))
+        return -1;
+    for (unsigned i = 0; i < 4; i++) {
+        count[i] = i < ndims ? ld32(d + D_SHAPE + 4 * i) : 1;
+        if (!count[i])
+            zero = true;
+        else if (__builtin_mul_overflow(total, count[i], &total))
+            total = UINT64_MAX;
+    }
+    if (zero)
+        total = 0;
+    if (total > UINT32_MAX)
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "shape: more than 0xffffffff bytes");
+
+    vtpu_remote_dma m = {
+        .dst_space = d[D_DST_SPACE],
+        .dst_tc = d[D_DST_TC],
+        .ndims = (uint8_t)ndims,
+        .sem_tc = d[D_SEM_TC],
+        .sem = (uint32_t)d[D_SEM] | (uint32_t)d[D_SEM + 1] << 8,
+        .dst = ld64(d + D_DST),
+        .bytes = (uint32_t)total,
+        .src_pc = tc->pc,
+    };
+    for (unsigned i = 0; i < 4; i++)
+        m.shape[i] = (uint32_t)count[i];
+    for (unsigned i = 0; i < 3; i++)
+        m.dst_stride[i] = i + 1 < ndims ? (int64_t)ld64(d + D_DST_STRIDE + 8 * i)
+                                        : 0;
+    uint8_t *buf = NULL;
+    if (total) {
+        src.addr = ld64(d + D_SRC);
+        shared_side(tc, &src);
+        src.stride[0] = 1;
+        for (unsigned i = 1; i < 4; i++)
+            src.stride[i] =
+                i < ndims ? (int64_t)ld64(d + D_SRC_STRIDE + 8 * (i - 1)) : 0;
+        if (check_range(tc, &src, count, ndims))
+            return -1;
+        buf = g_try_malloc(total);
+        if (!buf)
+            return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                        "remote DMA of %llu bytes: out of host memory",
+                        (unsigned long long)total);
+        /* gather: dim 0 fastest, as the destination scatters */
+        uint8_t *o = buf;
+        for (uint64_t i3 = 0; i3 < count[3]; i3++)
+            for (uint64_t i2 = 0; i2 < count[2]; i2++)
+                for (uint64_t i1 = 0; i1 < count[1]; i1++) {
+                    int64_t so = src.off + (int64_t)i1 * src.stride[1] +
+                                 (int64_t)i2 * src.stride[2] +
+                                 (int64_t)i3 * src.stride[3];
+                    memcpy(o, src.mem + so, count[0]);
+                    o += count[0];
+                }
+    }
+    m.data = buf;
+    int64_t t0 = VTPU_UNLIKELY(tc->chip->dbg) ? vtpu_dbg_now() : 0;
+    char err[512];
+    int rc = vtpu_fabric_send_dma(tc, chip, &m, err, sizeof(err));
+    g_free(buf);
+    if (rc)
+        return BADF(tc, (vtpu_space)m.dst_space, m.dst, total,
+                    "remote DMA to chip %u: %s", chip, err);
+    tc->cnt.dma_starts++;
+    vtpu_fabric_count(tc, chip, m.sem_tc, (uint32_t)total);
+    if (VTPU_UNLIKELY(tc->chip->dbg))
+        vtpu_dbg_remote_dma(tc, chip, (uint32_t)total, m.sem, t0);
+    return vtpu_sem_signal_from(tc, tc->id, send_sem, (uint32_t)total, tc->pc,
+                                true);
+}
+
 int vtpu_dma_start(vtpu_tc *tc, uint32_t desc_addr)
 {
     dma_plan p;
+    int r = plan_dma(tc, desc_addr, &p);
 
-    if (plan_dma(tc, desc_addr, &p))
-        return -1;
+    if (VTPU_UNLIKELY(r))
+        return r < 0 ? -1 : remote_start(tc, desc_addr);
     if (VTPU_UNLIKELY(tc->check) && vtpu_check_dma(tc, &p))
         return -1; /* a race or an uninitialised read (check.h) */
     count_dma(tc, &p);

@@ -41,6 +41,9 @@ int vtpu_error_format(const vtpu_error *e, char *buf, size_t len)
      * by an intermediate buffer. */
     GString *s = g_string_new(NULL);
 
+    if (e->chip >= 0)
+        g_string_append_printf(s, e->tc >= 0 ? "chip %d " : "chip %d: ",
+                               e->chip);
     if (e->tc >= 0) {
         if (e->symbol[0])
             g_string_append_printf(s, "TC %d: pc 0x%08x (%s+0x%x): ", e->tc,
@@ -73,6 +76,7 @@ int vtpu_tc_fault(vtpu_tc *tc, vtpu_error_kind kind, vtpu_space space,
     memset(e, 0, sizeof(*e));
     e->kind = kind;
     e->tc = (int32_t)tc->id;
+    e->chip = tc->chip->fabric ? (int32_t)tc->chip->chip_id : -1;
     e->pc = tc->pc;
     e->space = space;
     e->addr = addr;

@@ -15,6 +15,9 @@
  *   xtpu_sync.c Xtpu custom-3: DMA/semaphore/barrier decode+exec
  *   dma.c       DMA engines                       vtpu_dma_start()
  *   sync.c      semaphores, barrier, deadlock    vtpu_sem_*(), vtpu_barrier()
+ *   topology.c  slice shapes, routes             vtpu-slice.h topology
+ *   fabric.c    chips joined: remote DMA/signals vtpu-slice.h fabric
+ *   slice.c     N local chips run together       vtpu-slice.h slice
  *   run.c       one run: threads, stop, results  vtpu_chip_run()
  *   error.c     taxonomy names, formatting, vtpu_tc_fault()
  *   gdbstub.c   debugger run control; the RSP    gdbstub.h
@@ -39,6 +42,7 @@
 #include "vtpu.h"
 #include "vtpu-debug.h"
 #include "vtpu-launch.h"
+#include "vtpu-slice.h"
 #include "vtpu-thread.h"
 
 #define VTPU_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -183,6 +187,10 @@ struct vtpu_chip {
     atomic_uint pool_pending; /* written under pool_lock */
     bool pool_quit;
     void *pool_ctx; /* run.c's run_ctx of the run in progress */
+    /* fabric.c: the slice this chip is in (NULL: a lone chip) and what
+     * the slice CSRs read (a lone chip: 0, 1, 1x1x1, 0) */
+    struct vtpu_fabric *fabric;
+    uint32_t chip_id, nchips, mesh, coord;
 };
 
 /*
@@ -453,6 +461,52 @@ int vtpu_barrier(vtpu_tc *tc);
 /* True if TC `id` of the run sleeps in a semaphore wait or the barrier
  * (gdbstub.c: such a TC counts as stopped for an all-stop). */
 bool vtpu_sync_tc_blocked(vtpu_chip *chip, unsigned id);
+
+/* Slices (fabric.c).  A chip on a fabric shares the fabric's lock for
+ * its semaphores, so one lock covers the whole slice: the deadlock test
+ * sees every chip. */
+/* sync.c: use `lock` (NULL: the chip's own) from now on; no run. */
+void vtpu_sync_set_lock(vtpu_chip *chip, vtpu_mutex *lock);
+/*
+ * Add n to semaphore `sem` of TC `tc` of chip `dst` on behalf of TC
+ * src_tc of chip src_chip (-1: a chip not known) at pc, waking its
+ * waiter.  Validates tc < cfg.num_tcs, sem, overflow: 0 or -1 + err.
+ */
+int vtpu_sync_deliver(vtpu_chip *dst, unsigned tc, uint32_t sem, uint32_t n,
+                      int src_chip, unsigned src_tc, uint32_t pc, bool dma,
+                      char *err, size_t errlen);
+/* xtpu_sync.c: sem.signal.remote */
+int vtpu_sem_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t sem_tc,
+                           uint32_t n);
+/* dma.c: a descriptor with VTPU_DMA_REMOTE */
+#define VTPU_DMA_REMOTE 1u
+/* fabric.c: send a gathered remote DMA / signal from tc to dst_chip
+ * (local: apply; else the transport).  0 or -1 + err. */
+int vtpu_fabric_send_dma(vtpu_tc *tc, unsigned dst_chip,
+                         const vtpu_remote_dma *d, char *err, size_t errlen);
+int vtpu_fabric_send_signal(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
+                            uint32_t sem, uint32_t n, char *err,
+                            size_t errlen);
+/* fabric.c: count bytes from tc's chip to dst_chip on the links and in
+ * the counters of both TCs (model only). */
+void vtpu_fabric_count(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
+                       uint32_t bytes);
+/* fabric.c: for sync.c's deadlock test: chips of the fabric (local or
+ * NULL), and whether non-local chips exist (then the test is off). */
+unsigned vtpu_fabric_nchips(const struct vtpu_fabric *f);
+bool vtpu_fabric_has_remote(const struct vtpu_fabric *f);
+/* fabric.c: wake launch waiters (stop); caller holds the fabric lock. */
+void vtpu_fabric_wake_launch(struct vtpu_fabric *f);
+/* run.c: the collective launch rendezvous; 0 = go, -1 = stopped. */
+int vtpu_fabric_rendezvous(struct vtpu_fabric *f, vtpu_chip *chip);
+/* run.c: a TC of chip faulted: remember the first chip to fault (since
+ * vtpu_fabric_reset_fault) and stop every other local chip. */
+void vtpu_fabric_fault(struct vtpu_fabric *f, vtpu_chip *chip);
+void vtpu_fabric_reset_fault(struct vtpu_fabric *f);
+int vtpu_fabric_first_fault(struct vtpu_fabric *f); /* -1: none */
+/* timeline.c: a remote DMA in the trace. */
+void vtpu_dbg_remote_dma(vtpu_tc *tc, unsigned dst_chip, uint32_t bytes,
+                         uint32_t sem, int64_t t0);
 
 /* ---- gdbstub.c: hooks the engine calls only when chip->gdb is set ---- */
 /* run.c: before the TC threads start / after they have been joined. */

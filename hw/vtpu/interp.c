@@ -150,6 +150,18 @@ static __attribute__((noinline)) int csr_op(vtpu_tc *tc, const vtpu_insn *in,
     case VTPU_CSR_NTCS:
         old = tc->ntcs;
         break;
+    case VTPU_CSR_CHIPID:
+        old = tc->chip->chip_id;
+        break;
+    case VTPU_CSR_NCHIPS:
+        old = tc->chip->nchips;
+        break;
+    case VTPU_CSR_MESH:
+        old = tc->chip->mesh;
+        break;
+    case VTPU_CSR_COORD:
+        old = tc->chip->coord;
+        break;
     default:
         vtpu_tc_fault(tc, VTPU_ERR_ILLEGAL_INSN, VTPU_SPACE_NONE, 0, 0,
                       "unknown CSR 0x%03x", csr);

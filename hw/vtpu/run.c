@@ -27,6 +27,9 @@ static void tc_fault_stop(run_ctx *ctx, vtpu_tc *tc)
 
     atomic_compare_exchange_strong(&ctx->first_fault, &none, (int)tc->id);
     vtpu_chip_stop_run(ctx->chip, VTPU_STOP_END);
+    /* a slice stops as one (docs/multichip.md) */
+    if (ctx->chip->fabric)
+        vtpu_fabric_fault(ctx->chip->fabric, ctx->chip);
 }
 
 void vtpu_chip_stop_run(vtpu_chip *chip, int bits)
@@ -141,6 +144,7 @@ static void set_chip_error(vtpu_run_result *res, vtpu_error_kind kind,
     memset(&res->error, 0, sizeof(res->error));
     res->error.kind = kind;
     res->error.tc = -1;
+    res->error.chip = -1;
     snprintf(res->error.detail, sizeof(res->error.detail), "%s", detail);
 }
 
@@ -225,6 +229,7 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
 
     memset(res, 0, sizeof(*res));
     res->error.tc = -1;
+    res->error.chip = chip->fabric ? (int32_t)chip->chip_id : -1;
     if (!chip->prog) {
         set_chip_error(res, VTPU_ERR_NO_PROGRAM, "no program is loaded");
         return -1;
@@ -287,6 +292,19 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
         memset(&tc->cnt, 0, sizeof(tc->cnt));
         tc->state = VTPU_TC_RUNNING;
     }
+    /*
+     * A collective run starts when every chip of the slice has reset
+     * (its memories may be written by the others from then on).  A stop
+     * (reset, removal, a fault elsewhere) ends the wait: nothing ran.
+     */
+    if (opts && opts->collective && chip->fabric &&
+        vtpu_fabric_rendezvous(chip->fabric, chip)) {
+        for (unsigned t = 0; t < ntcs; t++) {
+            chip->tcs[t]->state = VTPU_TC_STOPPED;
+            vtpu_sync_tc_done(chip->tcs[t]);
+        }
+        return 0;
+    }
     if (VTPU_UNLIKELY(chip->dbg))
         vtpu_dbg_run_begin(chip, ntcs);
     if (VTPU_UNLIKELY(chip->check))
@@ -333,7 +351,10 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
     if (first >= 0) {
         take_fault(chip, chip->tcs[pick_fault(chip, first)], res);
         rc = -1;
-    } else {
+    } else if (!chip->fabric ||
+               !(atomic_load(&chip->stop) & VTPU_STOP_ENDING)) {
+        /* (a slice chip stopped because another chip faulted: its
+         * semaphores say nothing) */
         rc = check_sems(chip, ntcs, res);
     }
     if (chip->gdb)

@@ -441,6 +441,31 @@ void vtpu_dbg_dma(vtpu_tc *tc, const vtpu_dma_plan *p, int64_t t0)
          DMA_TID + tc->id);
 }
 
+void vtpu_dbg_remote_dma(vtpu_tc *tc, unsigned dst_chip, uint32_t bytes,
+                         uint32_t sem, int64_t t0)
+{
+    vtpu_dbg *d = tc->chip->dbg;
+    uint64_t id;
+
+    if (!d->trace)
+        return;
+    vtpu_dbg_sync_point(tc);
+    int64_t now = vtpu_dbg_now();
+    vtpu_mutex_lock(&d->lock);
+    id = ++d->dma_id;
+    vtpu_mutex_unlock(&d->lock);
+    emit(d,
+         "\"name\":\"ici dma chip %u->%u\",\"cat\":\"ici\",\"ph\":\"b\","
+         "\"id\":%" PRIu64 ",\"ts\":%.3f,\"pid\":0,\"tid\":%u,\"args\":{"
+         "\"bytes\":%u,\"sem\":%u,\"dst_chip\":%u}",
+         tc->chip->chip_id, dst_chip, id, us(d, t0), DMA_TID + tc->id, bytes,
+         sem, dst_chip);
+    emit(d,
+         "\"name\":\"ici dma chip %u->%u\",\"cat\":\"ici\",\"ph\":\"e\","
+         "\"id\":%" PRIu64 ",\"ts\":%.3f,\"pid\":0,\"tid\":%u",
+         tc->chip->chip_id, dst_chip, id, us(d, now), DMA_TID + tc->id);
+}
+
 void vtpu_dbg_wait(vtpu_tc *tc, int64_t sem, uint32_t n, int64_t t0)
 {
     vtpu_dbg *d = tc->chip->dbg;

@@ -14,6 +14,8 @@
  *   3       sem.wait       rs1 = sem, rs2 = n        R, rd = 0
  *   4       sem.read       rd <- sem[rs1]            R, rs2 = 0
  *   5       barrier        -                         R, rd = rs1 = rs2 = 0
+ *   6       sem.signal.remote  rs1 = chip, rs2 = sem | tc << 16,
+ *                          rs3 = n                   R4, rd = 0
  */
 #include "check.h"
 #include "internal.h"
@@ -33,6 +35,7 @@ bool vtpu_xtpu_sync_valid(uint32_t raw)
     case XTPU_SEM_WAIT:
         return funct7 == 0 && XTPU_RD(raw) == 0;
     case XTPU_SEM_SIGNAL_TC:
+    case XTPU_SEM_SIGNAL_REMOTE:
         return XTPU_FUNCT2(raw) == 0 && XTPU_RD(raw) == 0;
     case XTPU_SEM_READ:
         return funct7 == 0 && XTPU_RS2(raw) == 0;
@@ -74,6 +77,9 @@ int vtpu_xtpu_sync_exec(vtpu_tc *tc, const vtpu_insn *insn)
             vtpu_check_signal(tc, a, b, tc->x[XTPU_RS3(raw)]);
         /* rs3 is not an R-type field, so it is taken from the raw word. */
         return vtpu_sem_signal(tc, a, b, tc->x[XTPU_RS3(raw)]);
+    case XTPU_SEM_SIGNAL_REMOTE:
+        tc->cnt.sem_ops++;
+        return vtpu_sem_signal_remote(tc, a, b, tc->x[XTPU_RS3(raw)]);
     case XTPU_SEM_WAIT: {
         tc->cnt.sem_ops++;
         if (VTPU_UNLIKELY(tc->chip->dbg) && dbg_sync(tc, a))

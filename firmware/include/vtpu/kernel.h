@@ -40,6 +40,9 @@
 #include <stdint.h>
 
 #include "vtpu-launch.h"
+/* DMA, semaphores, barriers; and slices: vtpu_chip_id(), vtpu_num_chips(),
+ * vtpu_mesh_*(), vtpu_remote_copy(), vtpu_sem_signal_remote(),
+ * vtpu_slice_barrier() (docs/multichip.md, docs/kernels.md) */
 #include <vtpu/sync.h>
 #include <vtpu/xtpu.h>
 

@@ -60,8 +60,8 @@ typedef struct vtpu_dma_desc {
     uint8_t sem_tc;        /* 84: TC whose semaphore is signalled */
     uint8_t ndims;         /* 85: 1..4 */
     uint16_t sem;          /* 86: semaphore index */
-    uint32_t flags;        /* 88: reserved, must be 0 */
-    uint32_t reserved;     /* 92: reserved, must be 0 */
+    uint32_t flags;        /* 88: 0, or VTPU_DMA_REMOTE | send sem << 16 */
+    uint32_t reserved;     /* 92: destination chip (remote), else 0 */
 } __attribute__((aligned(8))) vtpu_dma_desc;
 
 _Static_assert(sizeof(vtpu_dma_desc) == 96, "descriptor is 96 bytes");
@@ -182,6 +182,37 @@ static inline void vtpu_dma_4d(vtpu_dma_desc *d, vtpu_dma_ref dst,
 }
 
 /* Bytes the DMA moves, i.e. what its semaphore is signalled by. */
+/*
+ * Remote DMA (docs/multichip.md): after building a descriptor with
+ * vtpu_dma_1d..4d and vtpu_dma_set_sem(d, tc, recv_sem), make its
+ * destination memory (dst address, space, dst_tc) and its semaphore
+ * (the receive semaphore: sem_tc/sem) name those of chip `chip`; the
+ * source stays on this chip.  `send_sem` (this TC's) is signalled by the
+ * bytes once the data has left, the receive semaphore on `chip` once it
+ * has landed.  VTPU_DMA_SELF in dst_tc/sem_tc means the TC with this
+ * TC's index on `chip`.  Address the destination as if it were local:
+ * vtpu_vmem(buf) names `buf` in the remote TC's VMEM (same program,
+ * same address), vtpu_hbm(off) the remote chip's HBM.
+ */
+#define VTPU_DMA_REMOTE 1u
+static inline void vtpu_dma_set_remote(vtpu_dma_desc *d, uint32_t chip,
+                                       uint32_t send_sem)
+{
+    d->flags = VTPU_DMA_REMOTE | send_sem << 16;
+    d->reserved = chip;
+}
+
+/*
+ * Semaphores 254 and 255 belong to vtpu_slice_barrier() (the TC runtime
+ * and kernels must not use them; the default 256 semaphores per TC are
+ * needed).  vtpu_barrier_sem() is the first of the two.
+ */
+#define VTPU_BARRIER_SEM 254u
+static inline uint32_t vtpu_barrier_sem(void)
+{
+    return VTPU_BARRIER_SEM;
+}
+
 static inline uint32_t vtpu_dma_bytes(const vtpu_dma_desc *d)
 {
     uint32_t n = 1;
@@ -259,6 +290,120 @@ static inline uint32_t vtpu_num_tcs(void)
     return v;
 }
 #endif /* VTPU_HAVE_TC_ID */
+
+/* ---- slices (docs/multichip.md) ---- */
+
+/* This chip's index in the slice (0 for a lone chip) and the chip count. */
+static inline uint32_t vtpu_chip_id(void)
+{
+    uint32_t v;
+    __asm__ volatile("csrr %0, 0xcc2" : "=r"(v));
+    return v;
+}
+
+static inline uint32_t vtpu_num_chips(void)
+{
+    uint32_t v;
+    __asm__ volatile("csrr %0, 0xcc3" : "=r"(v));
+    return v;
+}
+
+static inline void vtpu__unpack3(uint32_t v, uint32_t out[3])
+{
+    out[0] = v & 0x3ff;
+    out[1] = v >> 10 & 0x3ff;
+    out[2] = v >> 20 & 0x3ff;
+}
+
+/* The slice's shape (chips along x, y, z; unused axes 1). */
+static inline void vtpu_mesh_shape(uint32_t dims[3])
+{
+    uint32_t v;
+    __asm__ volatile("csrr %0, 0xcc4" : "=r"(v));
+    vtpu__unpack3(v, dims);
+}
+
+/* This chip's coordinates. */
+static inline void vtpu_mesh_coords(uint32_t c[3])
+{
+    uint32_t v;
+    __asm__ volatile("csrr %0, 0xcc5" : "=r"(v));
+    vtpu__unpack3(v, c);
+}
+
+/* Coordinates -> chip id (x + X * (y + Y * z)). */
+static inline uint32_t vtpu_mesh_chip(const uint32_t c[3])
+{
+    uint32_t d[3];
+    vtpu_mesh_shape(d);
+    return c[0] + d[0] * (c[1] + d[1] * c[2]);
+}
+
+/* The chip `delta` steps along `axis` (0..2) from this one, wrapping
+ * around the axis (whether or not the slice has the wrap-around link:
+ * the DMA is routed either way). */
+static inline uint32_t vtpu_mesh_neighbor(int axis, int delta)
+{
+    uint32_t d[3], c[3];
+    vtpu_mesh_shape(d);
+    vtpu_mesh_coords(c);
+    int n = (int)d[axis];
+    int v = ((int)c[axis] + delta % n + n) % n;
+    c[axis] = (uint32_t)v;
+    return c[0] + d[0] * (c[1] + d[1] * c[2]);
+}
+
+/* sem.signal.remote: semaphore `sem` of TC `tc` (VTPU_DMA_SELF: the TC
+ * with this TC's index) of chip `chip` += n. */
+static inline void vtpu_sem_signal_remote(uint32_t chip, uint32_t tc,
+                                          uint32_t sem, uint32_t n)
+{
+    uint32_t st = (sem & 0xffff) | (tc & 0xff) << 16;
+    __asm__ volatile(".insn r4 0x7b, 6, 0, x0, %0, %1, %2" ::"r"(chip),
+                     "r"(st), "r"(n)
+                     : "memory");
+}
+
+/*
+ * Pallas' make_async_remote_copy(src, dst, send_sem, recv_sem, device_id)
+ * .start(): copy `bytes` from src (this chip) to dst on chip `chip`; the
+ * receive semaphore is recv_sem of the TC with this TC's index there.
+ * .wait_send() is vtpu_sem_wait(send_sem, bytes) here, .wait_recv() is
+ * vtpu_sem_wait(recv_sem, bytes) on the receiving TC.
+ */
+static inline void vtpu_remote_copy(vtpu_dma_ref dst, vtpu_dma_ref src,
+                                    uint32_t bytes, uint32_t chip,
+                                    uint32_t send_sem, uint32_t recv_sem)
+{
+    vtpu_dma_desc d;
+    vtpu_dma_1d(&d, dst, src, bytes, recv_sem);
+    vtpu_dma_set_sem(&d, VTPU_DMA_SELF, recv_sem);
+    vtpu_dma_set_remote(&d, chip, send_sem);
+    vtpu_dma_start(&d);
+}
+
+/*
+ * Every chip's TC k meets TC k of every other chip: it signals their
+ * barrier semaphore by 1 and waits for num_chips - 1, in two rounds
+ * (semaphores 254 then 255) so that a chip already at the next barrier
+ * cannot be counted for this one; then, if several TCs run, the chip's
+ * own TC barrier.  Every TC of every chip must call it the same number
+ * of times.
+ */
+static inline void vtpu_slice_barrier(void)
+{
+    uint32_t n = vtpu_num_chips(), me = vtpu_chip_id();
+
+    for (uint32_t round = 0; round < 2 && n > 1; round++) {
+        for (uint32_t c = 0; c < n; c++)
+            if (c != me)
+                vtpu_sem_signal_remote(c, VTPU_DMA_SELF,
+                                       VTPU_BARRIER_SEM + round, 1);
+        vtpu_sem_wait(VTPU_BARRIER_SEM + round, n - 1);
+    }
+    if (vtpu_num_tcs() > 1)
+        vtpu_barrier();
+}
 #endif /* __riscv */
 
 #endif /* VTPU_FW_SYNC_H */

@@ -49,6 +49,11 @@
 /* Custom CSRs (user read-only range 0xCC0-0xCFF). */
 #define VTPU_CSR_TCID 0xCC0 /* this TC's index */
 #define VTPU_CSR_NTCS 0xCC1 /* TCs running this program */
+/* Slices (docs/multichip.md): chip id = x + X * (y + Y * z). */
+#define VTPU_CSR_CHIPID 0xCC2 /* this chip's index in the slice (0 alone) */
+#define VTPU_CSR_NCHIPS 0xCC3 /* chips in the slice (1 alone) */
+#define VTPU_CSR_MESH 0xCC4   /* dims x | y << 10 | z << 20 (unused: 1) */
+#define VTPU_CSR_COORD 0xCC5  /* this chip's coordinates, same packing */
 
 /* ecall services (Linux RISC-V numbering, a7 = number). */
 #define VTPU_SYS_WRITE 64

@@ -263,6 +263,9 @@ enum vtpu_tc_stat { /* the order of vtpu_tc_stats' fields */
     VTPU_TSTAT_SEM_OPS,
     VTPU_TSTAT_SEM_WAIT_NS,
     VTPU_TSTAT_BARRIER_NS,
+    VTPU_TSTAT_ICI_BYTES_SENT, /* slices: remote DMA bytes sent, */
+    VTPU_TSTAT_ICI_BYTES_RECV, /* ... received, */
+    VTPU_TSTAT_ICI_NS,         /* ... modelled ICI time (docs/multichip.md) */
     VTPU_TSTAT__COUNT
 };
 VTPU_REG(TC_INSTRET_LO, 0x200) /* TC t: LO at 0x200 + 8 t, HI at + 4 */

@@ -193,6 +193,9 @@
 #define XTPU_SEM_WAIT 3     /* rs1 = sem, rs2 = n */
 #define XTPU_SEM_READ 4     /* rd = value of sem rs1 */
 #define XTPU_BARRIER 5
+/* R4: rs1 = chip, rs2 = sem | tc << 16 (0xff: same TC), rs3 = n */
+#define XTPU_SEM_SIGNAL_REMOTE 6
+#define XTPU_REMOTE_TC_SAME 0xffu
 
 /* MXU geometry that does not depend on the configuration. */
 #define XTPU_MXU_ACCS 32 /* accumulators per MXU, each 8 x 128 x 32 bit */

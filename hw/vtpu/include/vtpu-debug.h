@@ -90,6 +90,13 @@ typedef struct vtpu_tc_stats {
     uint64_t sem_ops;         /* signals, waits, reads */
     uint64_t sem_wait_ns;     /* time blocked in sem.wait */
     uint64_t barrier_ns;      /* time blocked at the barrier */
+    /* Slices (docs/multichip.md): bytes this TC sent to other chips by
+     * remote DMA, bytes other chips' DMAs wrote into its memories, and
+     * the fabric's modelled time of its sends (hops x latency + bytes /
+     * link bandwidth; a model, not measured) */
+    uint64_t ici_bytes_sent;
+    uint64_t ici_bytes_recv;
+    uint64_t ici_ns;
 } vtpu_tc_stats;
 
 /* 0, or -1 if the chip has no such TC.  Exact once a run has ended. */

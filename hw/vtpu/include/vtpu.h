@@ -153,6 +153,8 @@ typedef enum vtpu_space {
 typedef struct vtpu_error {
     vtpu_error_kind kind;
     int32_t tc;            /* TC that faulted, -1 when chip-wide */
+    int32_t chip;          /* chip of a slice (vtpu-slice.h) the fault is
+                              on; -1 for a chip in no fabric */
     uint32_t pc;           /* pc of the faulting instruction */
     char symbol[256];      /* function symbol containing pc, "" if unknown */
     uint32_t sym_offset;   /* pc - symbol start */
@@ -167,7 +169,8 @@ const char *vtpu_error_kind_name(vtpu_error_kind kind);
 const char *vtpu_space_name(vtpu_space space);
 
 /*
- * Format an error report as one line:
+ * Format an error report as one line ("chip 3 TC 1: ..." when e->chip
+ * >= 0):
  *   "vtpu: TC 1: out-of-bounds access at pc 0x00100234 (kernel+0x14):
  *    VMEM address 0x20400000 (4 bytes): ..."
  * Returns the number of characters written (like snprintf).
@@ -259,6 +262,16 @@ typedef struct vtpu_run_opts {
      */
     const vtpu_hbm_range *hbm_ranges;
     uint32_t num_hbm_ranges;
+    /*
+     * A collective run (vtpu-slice.h) of a chip attached to a fabric: the
+     * chip resets its TCs, then waits at the fabric's launch rendezvous
+     * until every attached chip has begun its collective run, then starts.
+     * The wait ends early (the run returns without executing, TCs
+     * stopped) when chip->stop gets VTPU_STOP_ABORT/END (a reset, the
+     * device going away): a launch never hangs a reset.  Ignored for a
+     * chip in no fabric.
+     */
+    bool collective;
 } vtpu_run_opts;
 
 typedef struct vtpu_run_result {
