@@ -46,7 +46,6 @@
  */
 #include <vtpu/kernel.h>
 
-#include "slice_shim.h"
 
 #define VREG 4096u
 /* Bytes of a reduction chunk (a receive/send/own buffer), per ring. */
