@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bench-util.h"
 #include "vtpu-launch.h"
@@ -217,8 +218,21 @@ static void bench_allreduce(void)
             set_op(&L, 1, X_OFF + S, VTPU_F32, rows, 128);
             double ts[3];
             unsigned reps = quick ? 1 : 3;
-            for (unsigned r = 0; r < reps; r++)
+            long faults = 0;
+            double cpu = 0;
+            for (unsigned r = 0; r < reps; r++) {
+                struct rusage u0, u1;
+                getrusage(RUSAGE_SELF, &u0);
                 ts[r] = run(&b, &L, 1);
+                getrusage(RUSAGE_SELF, &u1);
+                /* of the last (warm) run */
+                faults = u1.ru_minflt - u0.ru_minflt;
+                cpu = (double)(u1.ru_utime.tv_sec - u0.ru_utime.tv_sec) +
+                      (double)(u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) +
+                      (double)(u1.ru_utime.tv_usec - u0.ru_utime.tv_usec +
+                               u1.ru_stime.tv_usec - u0.ru_stime.tv_usec) *
+                          1e-6;
+            }
             double t = median(ts, reps);
             for (unsigned c = 0; c < n; c++) {
                 get(&b, c, X_OFF + S, o, S);
@@ -229,8 +243,9 @@ static void bench_allreduce(void)
             printf("{\"bench\":\"collectives\",\"workload\":\"%s\","
                    "\"chips\":%u,\"bytes_per_chip\":%zu,\"seconds\":%.6f,"
                    "\"busbw_gbs\":%.3f,\"memcpy_gbs\":%.3f,"
-                   "\"busbw_over_memcpy\":%.3f,\"goal\":0.25}\n",
-                   kernels[ki], n, S, t, bus, mc, bus / mc);
+                   "\"busbw_over_memcpy\":%.3f,\"goal\":0.25,"
+                   "\"last_run_cpu_seconds\":%.4f,\"last_run_faults\":%ld}\n",
+                   kernels[ki], n, S, t, bus, mc, bus / mc, cpu, faults);
             fflush(stdout);
             free(x);
             free(o);
@@ -378,9 +393,23 @@ static void bench_scale(void)
 
 int main(int argc, char **argv)
 {
-    quick = argc > 1 && !strcmp(argv[1], "--quick");
-    bench_scale();
-    bench_cmatmul();
-    bench_allreduce();
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_collectives [--quick] [--only "
+                            "scale|cmatmul|allreduce]\n");
+            return 2;
+        }
+    }
+    if (!only || !strcmp(only, "scale"))
+        bench_scale();
+    if (!only || !strcmp(only, "cmatmul"))
+        bench_cmatmul();
+    if (!only || !strcmp(only, "allreduce"))
+        bench_allreduce();
     return 0;
 }

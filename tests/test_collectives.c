@@ -204,8 +204,9 @@ static void check_all_gather(const char *topo, int axis, const char *kernel,
                 fail_msg("%s %s axis %d: chip %u block %u is not chip %u's "
                          "x",
                          kernel, topo, axis, c, j, chips[j]);
-        free(x[c]);
     }
+    for (unsigned c = 0; c < t->n; c++)
+        free(x[c]);
     free(x);
     free(o);
     sl_free(t);
@@ -310,8 +311,9 @@ static void check_reduce(const char *topo, int axis, const char *kernel,
                 }
             }
         }
-        free(x[c]);
     }
+    for (unsigned c = 0; c < t->n; c++)
+        free(x[c]);
     free(x);
     free(o);
     sl_free(t);

@@ -49,7 +49,7 @@
 
 #define VREG 4096u
 /* Bytes of a reduction chunk (a receive/send/own buffer), per ring. */
-#define CHUNK (64u * 1024u)
+#define CHUNK (512u * 1024u)
 
 /* Semaphores: four per ring, and one for local copies. */
 enum { R_SEND, R_RECV0, R_RECV1, R_CRED, R_NSEMS };
