@@ -63,32 +63,9 @@ static void die(const char *msg)
     exit(1);
 }
 
-static uint32_t rd32(const uint8_t *p)
-{
-    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static uint32_t kernel_index(const bench *b, const char *name)
 {
-    const uint8_t *e = b->elf;
-    uint32_t shoff = rd32(e + 32);
-    unsigned shentsize = e[46] | e[47] << 8, shnum = e[48] | e[49] << 8;
-    unsigned shstrndx = e[50] | e[51] << 8;
-    const uint8_t *strtab = e + rd32(e + shoff + shstrndx * shentsize + 16);
-    for (unsigned i = 0; i < shnum; i++) {
-        const uint8_t *sh = e + shoff + i * shentsize;
-        if (strcmp((const char *)strtab + rd32(sh), ".vtpu.kernels"))
-            continue;
-        uint32_t n = rd32(sh + 20) / sizeof(vtpu_kernel_entry);
-        for (uint32_t k = 0; k < n; k++) {
-            vtpu_kernel_entry ke;
-            memcpy(&ke, e + rd32(sh + 16) + k * sizeof(ke), sizeof(ke));
-            if (!strncmp(ke.name, name, sizeof(ke.name)))
-                return k;
-        }
-    }
-    fprintf(stderr, "bench_kernels: no kernel %s\n", name);
-    exit(1);
+    return bench_kernel_index(b->elf, name);
 }
 
 static arr new_arr(bench *b, unsigned dtype, uint32_t r, uint32_t c,
