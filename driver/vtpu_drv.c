@@ -556,6 +556,8 @@ int vtpu_drv_launch(vtpu_drv *d, const vtpu_drv_launch_desc *l)
         flags |= VTPU_LAUNCH_F_CHECK_EXIT;
     if (l->want_result)
         flags |= VTPU_LAUNCH_F_RESULT;
+    if (l->collective)
+        flags |= VTPU_LAUNCH_F_COLLECTIVE;
     memset(&c, 0, sizeof(c));
     c.hdr =
         VTPU_FDP(VTPU_FDP(0, CMD, OPCODE, VTPU_OP_LAUNCH), CMD, FLAGS, flags);

@@ -144,6 +144,7 @@ typedef struct vtpu_drv_launch_desc {
     uint32_t args[4]; /* a2..a5 at entry */
     int check_exit;   /* a non-zero exit code stops the ring */
     int want_result;  /* write a vtpu_launch_result to result_bus */
+    int collective;   /* VTPU_LAUNCH_F_COLLECTIVE: a run of the slice */
     uint64_t result_bus;
 } vtpu_drv_launch_desc;
 int vtpu_drv_launch(vtpu_drv *d, const vtpu_drv_launch_desc *l);

@@ -482,6 +482,7 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
         .nranges = nranges,
         .ranges = ranges,
         .what = what,
+        .collective = l->collective,
     };
     /* Descriptor and status records go up, and the records come back,
      * with the launch where the backend can (one wait), else with a

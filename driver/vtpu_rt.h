@@ -142,6 +142,9 @@ typedef struct vtpu_rt_dev_launch {
     uint32_t nranges;
     const vtpu_rt_range *ranges;
     const char *what; /* "launch of 'add_sin_f32'": the start of messages */
+    /* A collective run of the chip's slice (VTPU_LAUNCH_F_COLLECTIVE):
+     * it starts when every chip of the slice has launched. */
+    int collective;
     /* Copies around the launch, for a backend with launch_copies (else
      * 0): before it starts, write_len bytes from write_src to HBM at
      * write_hbm; once it ended, read_len bytes of HBM at read_hbm to
@@ -394,6 +397,10 @@ typedef struct vtpu_rt_launch {
      * VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT, and the shuffle's
      * seed in bits 31:16 (VTPU_LAUNCH_SEED_SHIFT). */
     uint32_t check_flags;
+    /* Non-zero: a collective run of the chip's slice (docs/multichip.md):
+     * it starts when every chip of the slice has launched; a device in no
+     * slice refuses it. */
+    int collective;
 } vtpu_rt_launch;
 
 /* What the TCs reported (sums over the TCs that ran). */

@@ -192,6 +192,7 @@ static int ring_launch(void *dev, const vtpu_rt_dev_launch *l,
         .args = {l->args[0], l->args[1], l->args[2], l->args[3]},
         .check_exit = 0,
         .want_result = 1,
+        .collective = l->collective,
         .result_bus = rt->result_bus,
     };
     memset(rt->result, 0, sizeof(*rt->result));

@@ -335,8 +335,16 @@ static void cmd_launch(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
         return;
     }
 
+    if ((c->flags & VTPU_LAUNCH_F_COLLECTIVE) && !dev->chip->fabric) {
+        vtpu_dev_set_err(e, VTPU_E_BAD_FLAGS,
+                         "collective launch on a chip in no slice "
+                         "(docs/multichip.md)");
+        return;
+    }
     vtpu_hbm_range grants[VTPU_MAX_HBM_RANGES];
-    vtpu_run_opts opts = {.num_tcs = tcs};
+    vtpu_run_opts opts = {.num_tcs = tcs,
+                          .collective =
+                              (c->flags & VTPU_LAUNCH_F_COLLECTIVE) != 0};
     vtpu_run_result res;
     memcpy(opts.args, c->args, sizeof(opts.args));
     if ((c->flags & VTPU_LAUNCH_F_RANGES) &&
@@ -408,7 +416,7 @@ static void cmd_fence(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
 /* Flags each opcode defines; anything else is VTPU_E_BAD_FLAGS. */
 static const uint32_t op_flags[VTPU_OP__COUNT] = {
     [VTPU_OP_LAUNCH] = VTPU_LAUNCH_F_RESULT | VTPU_LAUNCH_F_CHECK_EXIT |
-                       VTPU_LAUNCH_F_RANGES,
+                       VTPU_LAUNCH_F_RANGES | VTPU_LAUNCH_F_COLLECTIVE,
     [VTPU_OP_FENCE] = VTPU_FENCE_F_IRQ | VTPU_FENCE_F_WRITEBACK,
 };
 

@@ -466,6 +466,13 @@ static int lx_launch(void *dev, const vtpu_rt_dev_launch *l,
 {
     vtpu_linux *lx = dev;
     uint32_t handles[DRM_VTPU_MAX_BOS], n = 0;
+    if (l->collective) {
+        snprintf(err, VTPU_RT_ERR_LEN,
+                 "%s: collective launches are not in the Linux driver's "
+                 "uAPI yet (docs/multichip.md)",
+                 l->what);
+        return VTPU_DRV_EINVAL;
+    }
     for (uint32_t i = 0; i < l->nranges; i++) {
         int rc = add_range(lx, l->ranges[i].hbm, l->ranges[i].len, handles,
                            &n, l->what, err);

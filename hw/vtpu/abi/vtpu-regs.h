@@ -332,6 +332,11 @@ VTPU_FIELD(CMD, RSVD, 16, 16)
                                           DMAs may touch only those HBM
                                           ranges (docs/registers.md,
                                           "Isolation") */
+#define VTPU_LAUNCH_F_COLLECTIVE 0x08u /* a collective run of the slice the
+                                          chip belongs to: starts when every
+                                          chip of it has launched
+                                          (docs/multichip.md); refused on a
+                                          chip in no slice */
 
 /* LAUNCH arg */
 VTPU_FIELD(LAUNCH, SLOT, 0, 8)
