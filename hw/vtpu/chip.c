@@ -79,6 +79,8 @@ vtpu_chip *vtpu_chip_new_ext(const vtpu_config *cfg, void *hbm, char *err,
     vtpu_mutex_init(&chip->out_lock);
     vtpu_mutex_init(&chip->pool_lock);
     vtpu_cond_init(&chip->pool_done);
+    vtpu_mutex_init(&chip->q_lock);
+    vtpu_cond_init(&chip->q_cond);
     chip->hbm_external = hbm != NULL;
     chip->hbm = hbm ? hbm : vtpu_map_lazy(cfg->hbm_size);
     if (!chip->hbm)
@@ -129,6 +131,8 @@ void vtpu_chip_free(vtpu_chip *chip)
     vtpu_mutex_clear(&chip->out_lock);
     vtpu_mutex_clear(&chip->pool_lock);
     vtpu_cond_clear(&chip->pool_done);
+    vtpu_mutex_clear(&chip->q_lock);
+    vtpu_cond_clear(&chip->q_cond);
     free(chip);
 }
 
@@ -225,6 +229,15 @@ int vtpu_chip_load_elf_slot(vtpu_chip *chip, unsigned slot, const void *elf,
         vtpu_program_from_elf(&chip->cfg, elf, len, err, errlen);
     if (!prog)
         return -1;
+    /* kept for snapshots, which carry programs as their ELF images */
+    prog->elf = g_memdup2(elf, len);
+    prog->elf_len = (uint32_t)len;
+    if (len > UINT32_MAX) {
+        vtpu_program_free(prog);
+        if (err && errlen)
+            snprintf(err, errlen, "ELF image of %zu bytes is too large", len);
+        return -1;
+    }
     prog->serial = ++chip->prog_serial;
     if (chip->slots[slot] && chip->prog == chip->slots[slot])
         chip->prog = prog;

@@ -38,6 +38,7 @@
 
 #include "vtpu.h"
 #include "vtpu-debug.h"
+#include "vtpu-snapshot.h"
 #include "vtpu-launch.h"
 #include "vtpu-thread.h"
 
@@ -75,6 +76,9 @@ typedef struct vtpu_program {
     vtpu_insn *code;      /* one per 4-byte word of IMEM image */
     uint32_t code_words;  /* words of code from VTPU_IMEM_BASE */
     uint32_t *text;       /* raw IMEM words (for debuggers, disassembly) */
+    /* chip.c: the ELF image it was loaded from (snapshot.c saves it) */
+    uint8_t *elf;
+    uint32_t elf_len;
     uint8_t *smem_image;  /* initial SMEM contents (.data, zeroed .bss) */
     uint32_t smem_image_len;
     /* The image's bytes up to its last non-zero one (the rest, .bss
@@ -151,6 +155,13 @@ struct vtpu_tc {
     /* --- debugging aids (timeline.c, dmaq.c) --- */
     vtpu_tc_stats cnt; /* counters of this run (instret is tc->instret) */
     vtpu_dmaq *dmaq;   /* deferred DMAs; NULL in the eager order */
+
+    /* --- quiescing and save points (run.c, vtpu-snapshot.h) --- */
+    uint64_t pause_at; /* instret of this TC's save point, or UINT64_MAX;
+                          tc->budget is at most this during a run */
+    bool pause_hit;    /* this TC reached the save point: it calls the
+                          pause callback once the chip is quiet */
+    atomic_bool parked; /* waiting in vtpu_tc_park() */
 };
 
 struct vtpu_chip {
@@ -183,6 +194,24 @@ struct vtpu_chip {
     atomic_uint pool_pending; /* written under pool_lock */
     bool pool_quit;
     void *pool_ctx; /* run.c's run_ctx of the run in progress */
+
+    /* run.c: quiescing (vtpu-snapshot.h).  q_lock guards run_active and
+     * run_ntcs and orders parking; q_cond is broadcast when a TC parks
+     * and when the quiesce request or an ending bit changes. */
+    vtpu_mutex q_lock;
+    vtpu_cond q_cond;
+    bool run_active;   /* between a run's set-up and its results */
+    unsigned run_ntcs; /* TCs of that run */
+    /* save points (vtpu_chip_set_pause) */
+    vtpu_pause_fn pause_fn;
+    void *pause_opaque;
+    uint32_t pause_tc; /* VTPU_PAUSE_FAULT: before the first fault */
+    uint64_t pause_insns;
+    atomic_int pause_taken; /* the save point of this run was reached */
+    /* snapshot.c: a load brought a run in progress (run_ntcs TCs, the
+     * grants) for vtpu_chip_run_resume() */
+    bool resume_pending;
+    bool resuming; /* run.c: vtpu_chip_run_resume() is setting up */
 };
 
 /*
@@ -205,6 +234,12 @@ struct vtpu_chip {
  * run starts: the new run's TCs see it at their first look.
  */
 #define VTPU_STOP_ABORT 4
+/*
+ * ... or the embedder wants the chip quiet for a snapshot
+ * (vtpu_chip_quiesce): running TCs leave the interpreter at their next
+ * poll and park in run.c until the bit goes; a run keeps it.
+ */
+#define VTPU_STOP_QUIESCE 8
 /* Bits that make a TC leave its run. */
 #define VTPU_STOP_ENDING (VTPU_STOP_END | VTPU_STOP_ABORT)
 
@@ -356,6 +391,13 @@ void vtpu_vpu_reset(vtpu_vpu *vpu);
 vtpu_mxu *vtpu_mxu_new(const vtpu_config *cfg);
 void vtpu_mxu_free(vtpu_mxu *mxu);
 void vtpu_mxu_reset(vtpu_mxu *mxu);
+/* snapshot.c: the MXU state as bytes and back.  The blob is
+ * vtpu_mxu_state_size() bytes; load checks every field and returns -1
+ * (message in err) for a bad one. */
+size_t vtpu_mxu_state_size(const vtpu_mxu *mxu);
+void vtpu_mxu_state_get(const vtpu_mxu *mxu, uint8_t *out);
+int vtpu_mxu_state_set(vtpu_mxu *mxu, const uint8_t *in, char *err,
+                       size_t errlen);
 
 /* ---- dma.c ---- */
 /* A validated DMA: everything needed to execute it later (dma.c). */
@@ -393,6 +435,8 @@ int vtpu_dmaq_push(vtpu_tc *tc, const vtpu_dma_plan *p, int64_t t_ns);
 int vtpu_dmaq_sync(vtpu_tc *tc, int64_t sem);
 vtpu_dmaq *vtpu_dmaq_new(bool random, uint64_t seed, unsigned tc);
 void vtpu_dmaq_free(vtpu_dmaq *q);
+/* DMAs waiting in tc's queue (0 without one). */
+unsigned vtpu_dmaq_pending(const vtpu_tc *tc);
 
 /* ---- timeline.c: hooks called only when chip->dbg is set ---- */
 /* run.c: after the TCs are reset / when a TC's thread leaves its loop. */
@@ -421,6 +465,22 @@ void vtpu_dbg_free(vtpu_chip *chip);
  * takes sync.c's lock and the stub's, so the caller holds neither.
  */
 void vtpu_chip_stop_run(vtpu_chip *chip, int bits);
+/*
+ * A TC left the interpreter still RUNNING (the chip's stop flag, a save
+ * point): park it while a quiesce request stands (completing its
+ * deferred DMAs first; the TC that reached a save point calls the pause
+ * callback once the chip is quiet).  True if it is to execute again,
+ * false if the run is ending (or a deferred DMA faulted).
+ */
+bool vtpu_tc_park(vtpu_tc *tc);
+/* No run in progress, or one quiesced with every TC at rest (snapshot.c
+ * saves only then). */
+bool vtpu_chip_is_quiet(vtpu_chip *chip);
+/* interp.c: tc reached tc->pause_at (its save point). */
+void vtpu_tc_pause_point(vtpu_tc *tc);
+/* error.c: a fault on a running TC may be the VTPU_PAUSE_FAULT point
+ * instead: true if it is (the TC then leaves its loop still RUNNING). */
+bool vtpu_tc_fault_pause(vtpu_tc *tc, vtpu_error_kind kind);
 /* Withdraw VTPU_STOP_ABORT: the runs started from now on run freely. */
 void vtpu_chip_abort_clear(vtpu_chip *chip);
 /* chip.c, vtpu_chip_free: end and join the parked TC threads (no run may
@@ -453,6 +513,9 @@ int vtpu_barrier(vtpu_tc *tc);
 /* True if TC `id` of the run sleeps in a semaphore wait or the barrier
  * (gdbstub.c: such a TC counts as stopped for an all-stop). */
 bool vtpu_sync_tc_blocked(vtpu_chip *chip, unsigned id);
+/* True if TC `id` of the run is blocked or has finished (not running):
+ * quiet for a snapshot. */
+bool vtpu_sync_tc_resting(vtpu_chip *chip, unsigned id);
 
 /* ---- gdbstub.c: hooks the engine calls only when chip->gdb is set ---- */
 /* run.c: before the TC threads start / after they have been joined. */

@@ -432,3 +432,14 @@ bool vtpu_sync_tc_blocked(vtpu_chip *chip, unsigned id)
     vtpu_mutex_unlock(&s->lock);
     return blocked;
 }
+
+bool vtpu_sync_tc_resting(vtpu_chip *chip, unsigned id)
+{
+    vtpu_sync *s = chip->sync;
+    bool resting;
+
+    vtpu_mutex_lock(&s->lock);
+    resting = id < s->ntcs && s->w[id].kind != W_RUNNING;
+    vtpu_mutex_unlock(&s->lock);
+    return resting;
+}
