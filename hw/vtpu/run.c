@@ -634,7 +634,9 @@ int vtpu_chip_tc_status(vtpu_chip *chip, unsigned tc, vtpu_tc_status *out)
         out->state = VTPU_TC_STATE_STOPPED;
         break;
     }
-    out->pc_valid = st != VTPU_TC_IDLE && st != VTPU_TC_RUNNING;
+    /* a parked TC (quiesced, vtpu-snapshot.h) has left its loop */
+    out->pc_valid = st != VTPU_TC_IDLE &&
+                    (st != VTPU_TC_RUNNING || atomic_load(&t->parked));
     if (out->pc_valid)
         out->pc = st == VTPU_TC_FAULTED
                       ? __atomic_load_n(&t->err.pc, __ATOMIC_RELAXED)
