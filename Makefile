@@ -152,11 +152,15 @@ check-qemu: qemu
 	python3 tests/qemu/vtpu_qtest.py --qemu $(QEMU_BUILD)/qemu-system-riscv64
 	python3 tests/qemu/guest_boundary_qtest.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64
+	timeout 900 python3 tests/qemu/migration_qtest.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64
 
 check-system: build qemu
 	python3 tests/system/test_system.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD)
 	python3 tests/system/test_gdb.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD)
+	timeout 900 python3 tests/system/test_migrate.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD)
 	python3 tests/system/test_linux.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD) \

@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""migration_qtest.py - the vtpu device migrates (docs/qemu.md,
+"Migration and snapshots").
+
+    tests/qemu/migration_qtest.py [--qemu PATH] [unittest options]
+
+Two QEMUs per test, both under qtest and QMP: a source that drives the
+device, and a destination started with -incoming defer; `migrate` moves
+the machine over a UNIX socket.  Checked on the destination against the
+source and against a run without migration: registers (fence, counters,
+ring pointers, interrupt status), HBM, the loaded program slots, and,
+for a migration while a long kernel runs on both TCs, the kernel's
+result record (exit codes and instruction counts per TC) after it
+finishes on the destination.  A destination with another configuration
+refuses the stream with a message naming the difference.  Every QEMU is
+killed at the end of its test, also on failure.
+"""
+
+import argparse
+import os
+import struct
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vtpu_qtest as vq  # noqa: E402
+from qtest import QEMU, PCIDevice, QTestError  # noqa: E402
+from vtpu_qtest import (  # noqa: E402
+    DATA, EXIT_A2, FENCE, INT_STATUS, LAST_EXIT, LAUNCH_COUNT, CMD_COUNT,
+    LAUNCH_RESULT, OP_D2H, OP_FENCE, OP_H2D, OP_LAUNCH, OP_LOAD_PROG,
+    RING_HEAD, RING_TAIL, ST_BUSY, ST_IDLE, SLOT, Vtpu, cmd, tiny_elf)
+
+DEV = "hbm-size=64M"
+REGS = ("FENCE", "LAST_EXIT", "LAUNCH_COUNT", "CMD_COUNT", "RING_HEAD",
+        "RING_TAIL", "RING_SIZE", "INT_STATUS", "INT_ENABLE", "CONTROL",
+        "BYTES_IN_LO", "BYTES_OUT_LO", "STATUS", "ERR_CODE", "SCRATCH")
+
+
+def rv_i(op, rd, f3, rs1, imm):
+    return (imm & 0xfff) << 20 | rs1 << 15 | f3 << 12 | rd << 7 | op
+
+
+def rv_r(rd, f3, rs1, rs2, f7):
+    return f7 << 25 | rs2 << 20 | rs1 << 15 | f3 << 12 | rd << 7 | 0x33
+
+
+def rv_bne(rs1, rs2, off):
+    o = off & 0x1fff
+    return ((o >> 12) & 1) << 31 | ((o >> 5) & 0x3f) << 25 | rs2 << 20 | \
+        rs1 << 15 | 1 << 12 | ((o >> 1) & 0xf) << 8 | \
+        ((o >> 11) & 1) << 7 | 0x63
+
+
+# x = TC + 1; a2 times x = x * 1664525 + 1013904223; exit(x): a long,
+# deterministic kernel whose exit code checks every iteration.
+T0, T1, T2, A0, A2, A7 = 5, 6, 7, 10, 12, 17
+LCG = tiny_elf([
+    rv_i(0x13, T0, 0, A0, 1),
+    0x196 << 12 | T1 << 7 | 0x37, rv_i(0x13, T1, 0, T1, 0x60D),
+    0x3C6EF << 12 | T2 << 7 | 0x37, rv_i(0x13, T2, 0, T2, 0x35F),
+    rv_r(T0, 0, T0, T1, 1), rv_r(T0, 0, T0, T2, 0),
+    rv_i(0x13, A2, 0, A2, -1), rv_bne(A2, 0, -12),
+    rv_i(0x13, A0, 0, T0, 0), rv_i(0x13, A7, 0, 0, 93), 0x73])
+ITERS = int(os.environ.get("VTPU_MIGRATE_ITERS", "60000000"))
+RESULT = DATA + 0x1000
+
+
+class Attached(Vtpu):
+    """The device of a destination: BARs and ring as the source set them
+    (the configuration space migrated), nothing assigned again."""
+
+    def __init__(self, q, src):
+        self.q = q
+        self.pci = PCIDevice(q, SLOT)
+        self.bars = src.bars
+        self.regs, self.ap, self.ap_size = src.regs, src.ap, src.ap_size
+        self.ring_base, self.ring_size = src.ring_base, src.ring_size
+        self.tail = src.tail
+
+
+def regs(d):
+    return {r: d.rd(getattr(vq, r)) for r in REGS}
+
+
+class Migration(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="vtpu-mig-")
+        self.qemus = []
+
+    def tearDown(self):
+        for q in self.qemus:
+            q.kill()  # also when the test failed
+
+    def qemu(self, dev=DEV, extra=()):
+        q = QEMU(vq.QEMU_BIN, ["-device", "vtpu,addr=%d.0,%s" % (SLOT, dev)]
+                 + list(extra), timeout=120)
+        self.qemus.append(q)
+        q.start()
+        return q
+
+    def migrate(self, src, dev=DEV, expect_fail=False):
+        """Start a destination and move src's machine into it."""
+        sock = os.path.join(self.tmp, "mig%d.sock" % len(self.qemus))
+        dst = self.qemu(dev, ["-incoming", "defer"])
+        dst.qmp("migrate-incoming", uri="unix:" + sock)
+        src.qmp("migrate", uri="unix:" + sock)
+        end = time.monotonic() + 60
+        while True:
+            st = src.qmp("query-migrate").get("status")
+            if st in ("completed", "failed", "cancelled"):
+                break
+            if time.monotonic() > end:
+                raise AssertionError("migration did not end: %s" % st)
+            time.sleep(0.02)
+        if expect_fail:
+            return dst
+        self.assertEqual(st, "completed", src.stderr() + dst.stderr())
+        end = time.monotonic() + 30
+        while dst.qmp("query-status")["status"] != "running":
+            if time.monotonic() > end:
+                raise AssertionError("destination does not run: " +
+                                     dst.stderr())
+            time.sleep(0.02)
+        return dst
+
+    def load_program(self, d, q, elf, slot):
+        q.write(DATA + 0x10000, elf)
+        st = d.run(cmd(OP_H2D, src=DATA + 0x10000, dst=0x100000,
+                       length=len(elf)),
+                   cmd(OP_LOAD_PROG, arg=slot, src=0x100000, length=len(elf)))
+        self.assertEqual(st, ST_IDLE, d.err_msg())
+
+    def test_between_commands(self):
+        src = self.qemu()
+        d = Vtpu(src)
+        d.setup_ring()
+        payload = os.urandom(1 << 20)
+        src.write(DATA + 0x200000, payload)
+        self.load_program(d, src, EXIT_A2, 3)
+        st = d.run(cmd(OP_H2D, src=DATA + 0x200000, dst=0x800000,
+                       length=len(payload)),
+                   cmd(OP_LAUNCH, LAUNCH_RESULT, arg=3 | 1 << 8,
+                       args=(5, 0, 0, 0), addr=RESULT),
+                   cmd(OP_FENCE, arg=9))
+        self.assertEqual(st, ST_IDLE, d.err_msg())
+        d.wr(vq.SCRATCH, 0x5eed1234)
+        before = regs(d)
+        hbm_win = src.read(d.ap + 0x800000, 4096)  # BAR2 at HBM 0
+
+        dst = self.migrate(src)
+        e = Attached(dst, d)
+        self.assertEqual(regs(e), before)
+        self.assertEqual(hbm_win, payload[:4096])
+        self.assertEqual(dst.read(e.ap + 0x800000, 4096), hbm_win)
+        # HBM came along (read back by the destination's device) ...
+        st = e.run(cmd(OP_D2H, src=0x800000, dst=DATA + 0x600000,
+                       length=len(payload)))
+        self.assertEqual(st, ST_IDLE, e.err_msg())
+        self.assertEqual(dst.read(DATA + 0x600000, len(payload)), payload)
+        # ... and the program slot: launch it again on the destination
+        st = e.run(cmd(OP_LAUNCH, arg=3, args=(7, 0, 0, 0)),
+                   cmd(OP_FENCE, arg=10))
+        self.assertEqual(st, ST_IDLE, e.err_msg())
+        self.assertEqual(e.rd(LAST_EXIT), 7)
+        self.assertEqual(e.rd(FENCE), 10)
+        self.assertEqual(e.rd(LAUNCH_COUNT), before["LAUNCH_COUNT"] + 1)
+        # the source is stopped for good (postmigrate)
+        self.assertEqual(src.qmp("query-status")["status"], "postmigrate")
+
+    def long_launch(self, d, q, args):
+        return [cmd(OP_LAUNCH, LAUNCH_RESULT, arg=4, args=args,
+                    addr=RESULT), cmd(OP_FENCE, arg=0x77)]
+
+    def test_while_a_kernel_runs(self):
+        src = self.qemu()
+        d = Vtpu(src)
+        d.setup_ring(size=32)
+        self.load_program(d, src, LCG, 4)
+        args = (ITERS, 0, 0, 0)
+        # the reference: the same launch, not migrated
+        t0 = time.monotonic()
+        st = d.run(*self.long_launch(d, src, args), timeout=120)
+        ref_s = time.monotonic() - t0
+        self.assertEqual(st, ST_IDLE, d.err_msg())
+        ref = src.read(RESULT, 112)
+        ref_codes = struct.unpack_from("<8i", ref, 16)
+        ref_insns = struct.unpack_from("<8Q", ref, 48)
+        self.assertEqual(ref_insns[0], 4 * ITERS + 8)
+        src.memset(RESULT, 112, 0)
+        # again, migrated once the kernel is well under way
+        d.submit(*self.long_launch(d, src, args))
+        time.sleep(min(0.3, ref_s / 4))
+        self.assertEqual(d.state(), ST_BUSY)
+        count = d.rd(LAUNCH_COUNT)
+        dst = self.migrate(src)
+        # the source stopped mid-kernel: the launch had not completed
+        info = src.hmp("info vtpu")
+        self.assertIn("state BUSY", info, info)
+        self.assertRegex(info, r"TC 0: running at pc 0x001000[0-9a-f]{2}",
+                         info)
+        self.assertEqual(d.rd(LAUNCH_COUNT), count)
+        e = Attached(dst, d)
+        st = e.settle(timeout=120)
+        self.assertEqual(st, ST_IDLE, e.err_msg())
+        self.assertEqual(e.rd(FENCE), 0x77)
+        self.assertEqual(e.rd(LAUNCH_COUNT), count + 1)
+        got = dst.read(RESULT, 112)
+        self.assertEqual(struct.unpack_from("<8i", got, 16), ref_codes)
+        self.assertEqual(struct.unpack_from("<8Q", got, 48), ref_insns)
+        self.assertEqual(got, ref)
+        self.assertEqual(e.rd(LAST_EXIT) & 0xffffffff,
+                         ref_codes[0] & 0xffffffff)
+
+    def test_back_and_forth(self):
+        """Migrated mid-kernel twice: source -> B -> C."""
+        src = self.qemu()
+        d = Vtpu(src)
+        d.setup_ring()
+        self.load_program(d, src, LCG, 2)
+        args = (ITERS // 2, 0, 0, 0)
+        st = d.run(*self.long_launch(d, src, args), timeout=120)
+        self.assertEqual(st, ST_IDLE, d.err_msg())
+        ref = src.read(RESULT, 112)
+        src.memset(RESULT, 112, 0)
+        d.submit(cmd(OP_LAUNCH, LAUNCH_RESULT, arg=2, args=args,
+                     addr=RESULT), cmd(OP_FENCE, arg=0x78))
+        time.sleep(0.1)
+        b = self.migrate(src)
+        c = self.migrate(b)
+        e = Attached(c, d)
+        self.assertEqual(e.settle(timeout=120), ST_IDLE, e.err_msg())
+        self.assertEqual(c.read(RESULT, 112), ref)
+        self.assertEqual(e.rd(FENCE), 0x78)
+
+    def test_other_configuration_refused(self):
+        src = self.qemu()
+        d = Vtpu(src)
+        d.setup_ring()
+        self.load_program(d, src, EXIT_A2, 0)
+        dst = self.migrate(src, dev=DEV + ",cores=1", expect_fail=True)
+        end = time.monotonic() + 20
+        while dst.alive() and time.monotonic() < end:
+            time.sleep(0.05)
+        err = dst.stderr()
+        self.assertIn("configuration mismatch: the snapshot is of a chip "
+                      "with cores=2, this chip has cores=1", err)
+        # the source goes on as if nothing happened
+        self.assertEqual(src.qmp("query-status")["status"], "running")
+        st = d.run(cmd(OP_LAUNCH, arg=0, args=(3, 0, 0, 0)))
+        self.assertEqual(st, ST_IDLE, d.err_msg())
+        self.assertEqual(d.rd(LAST_EXIT), 3)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--qemu", default=vq.QEMU_BIN)
+    args, rest = ap.parse_known_args()
+    vq.QEMU_BIN = args.qemu
+    if not os.access(vq.QEMU_BIN, os.X_OK):
+        print("migration_qtest: no QEMU at %s (make qemu)" % vq.QEMU_BIN,
+              file=sys.stderr)
+        return 1
+    prog = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
+    return 0 if prog.result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
