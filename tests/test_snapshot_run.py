@@ -99,6 +99,47 @@ def fault_point(vr, tmp, elf, args=()):
     print(f'{name}: saved before the fault, restored: {strip(err2)}')
 
 
+def under_gdb(vr, tmp, elf):
+    """--save-at fault, then --restore --gdb: gdb finds TC 0 at the
+    faulting instruction, in its C function; `continue` faults."""
+    import shutil
+    import socket
+    gdb = shutil.which('gdb-multiarch')
+    if not gdb:
+        print('no gdb-multiarch: --restore --gdb not checked')
+        return
+    snap = os.path.join(tmp, 'gdb.snap')
+    rc, _, err = run(vr, '--bare', elf, '--save-at', 'fault', '--snapshot',
+                     snap)
+    m = re.search(r'TC (\d+) at pc (0x[0-9a-f]+)', err)
+    check(m, f'--save-at fault: {err}')
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen([vr, '--restore', snap, '--gdb', str(port)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        g = subprocess.run(
+            [gdb, '-q', '-batch', '-nx', '-ex', 'set architecture riscv:rv32',
+             '-ex', f'target remote 127.0.0.1:{port}',
+             '-ex', f'thread {int(m.group(1)) + 1}', '-ex', 'p/x $pc',
+             '-ex', 'bt 1', '-ex', 'continue', elf],
+            capture_output=True, timeout=60)
+        out = g.stdout.decode(errors='replace')
+        pc = re.search(r'\$1 = (0x[0-9a-f]+)', out)
+        check(pc and int(pc.group(1), 16) == int(m.group(2), 16) and
+              'load_past_smem' in out,
+              f'gdb after --restore: {out}')
+        p.wait(30)
+        check(p.returncode == 125, f'restored run under gdb: {p.returncode}')
+        print(f'--restore --gdb: TC {m.group(1)} at {m.group(2)} in '
+              'load_past_smem, continue faults')
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
 def errors(vr, tmp, demo):
     snap = os.path.join(tmp, 'e.snap')
     rc, _, err = run(vr, '--bare', demo, '--save-at', 'insn:0:100',
@@ -180,6 +221,7 @@ def main():
         # the watchdog's budget travels in the snapshot's configuration
         fault_point(vr, tmp, rv('fault_watchdog'),
                     ['--insn-budget', '1000000'])
+        under_gdb(vr, tmp, rv('fault_oob'))
         errors(vr, tmp, a.demo)
     if FAILURES:
         print(f'{len(FAILURES)} failure(s)')
