@@ -272,6 +272,7 @@ bool vtpu_chip_has_program(const vtpu_chip *chip, unsigned slot)
 void vtpu_chip_unload_programs(vtpu_chip *chip)
 {
     chip->prog = NULL;
+    chip->resume_pending = false; /* a loaded run cannot go on without */
     for (unsigned i = 0; i < VTPU_MAX_PROGRAMS; i++) {
         forget_image(chip, chip->slots[i]);
         vtpu_program_free(chip->slots[i]);
