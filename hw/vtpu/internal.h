@@ -162,6 +162,8 @@ struct vtpu_tc {
     bool pause_hit;    /* this TC reached the save point: it calls the
                           pause callback once the chip is quiet */
     atomic_bool parked; /* waiting in vtpu_tc_park() */
+    bool pause_off;     /* another thread completes tc's DMAs: no save
+                           point there */
 };
 
 struct vtpu_chip {

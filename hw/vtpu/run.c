@@ -83,7 +83,9 @@ static bool flush_blocked_dmas(vtpu_chip *chip)
         if (atomic_load(&tc->parked) || !vtpu_dmaq_pending(tc) ||
             !vtpu_sync_tc_blocked(chip, t))
             continue;
+        tc->pause_off = true; /* not on tc's thread: a fault is a fault */
         vtpu_dmaq_sync(tc, -1);
+        tc->pause_off = false;
         any = true;
     }
     return any;
@@ -177,7 +179,7 @@ bool vtpu_tc_fault_pause(vtpu_tc *tc, vtpu_error_kind kind)
 {
     /* Not the faults found while blocked or after the run. */
     if (kind == VTPU_ERR_DEADLOCK || kind == VTPU_ERR_SEM_NONZERO ||
-        tc->state != VTPU_TC_RUNNING)
+        tc->state != VTPU_TC_RUNNING || tc->pause_off)
         return false;
     return take_pause(tc);
 }
@@ -190,8 +192,11 @@ bool vtpu_tc_park(vtpu_tc *tc)
         return false;
     if (!(atomic_load(&chip->stop) & VTPU_STOP_QUIESCE))
         return true; /* the request went before we got here */
-    if (vtpu_dmaq_pending(tc) && vtpu_dmaq_sync(tc, -1))
-        return false; /* a deferred DMA faulted */
+    /* A deferred DMA that faults ends the TC, unless the fault was the
+     * save point (the TC is still RUNNING and leads the pause). */
+    if (vtpu_dmaq_pending(tc) && vtpu_dmaq_sync(tc, -1) &&
+        tc->state != VTPU_TC_RUNNING)
+        return false;
     vtpu_mutex_lock(&chip->q_lock);
     atomic_store(&tc->parked, true);
     vtpu_cond_broadcast(&chip->q_cond);
