@@ -608,6 +608,8 @@ static void vtpu_unmap_bar2(VTPUPCIState *s)
     }
 }
 
+static void vtpu_vm_state_change(void *opaque, bool running, RunState state);
+
 static void vtpu_unregister_migration(VTPUPCIState *s)
 {
     if (s->vm_state) {
