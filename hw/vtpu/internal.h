@@ -16,6 +16,8 @@
  *   dma.c       DMA engines                       vtpu_dma_start()
  *   sync.c      semaphores, barrier, deadlock    vtpu_sem_*(), vtpu_barrier()
  *   run.c       one run: threads, stop, results  vtpu_chip_run()
+ *               quiescing, save points, resume   vtpu-snapshot.h
+ *   snapshot.c  chip state as a stream and back  vtpu_chip_save/load()
  *   error.c     taxonomy names, formatting, vtpu_tc_fault()
  *   gdbstub.c   debugger run control; the RSP    gdbstub.h
  *               server is gdbstub-rsp.c
