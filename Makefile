@@ -126,7 +126,7 @@ check-tsan: deps $(TSAN_BUILD)/build.ninja
 # everything in $(FUZZ_BUILD) instrumented.  Only the fuzz targets (and
 # what they embed) are built.
 FUZZ_CC ?= $(shell command -v ccache >/dev/null 2>&1 && echo 'ccache clang' || echo clang)
-FUZZ_TARGETS = fuzz_elf fuzz_cmd fuzz_launch fuzz_npy
+FUZZ_TARGETS = fuzz_elf fuzz_cmd fuzz_launch fuzz_npy fuzz_snapshot
 
 $(FUZZ_BUILD)/build.ninja: | deps
 	CC="$(FUZZ_CC)" $(MESON) setup $(FUZZ_BUILD) --buildtype=debugoptimized \

@@ -613,8 +613,14 @@ static int get_run(rd *r, vtpu_chip *chip)
     if (active && !chip->prog)
         return fail(r, "a run in progress without a program");
     for (uint32_t i = 0; i < ng; i++) {
-        chip->grants[i].off = get64(r);
-        chip->grants[i].len = get64(r);
+        uint64_t off = get64(r), len = get64(r), hbm = chip->cfg.hbm_size;
+        /* as the command processor checks a launch's ranges (cmd.c) */
+        if (!r->failed && (!len || off > hbm || len > hbm - off))
+            return fail(r, "run in progress: HBM range %u (0x%llx + 0x%llx) "
+                           "is empty or outside HBM",
+                        i, (unsigned long long)off, (unsigned long long)len);
+        chip->grants[i].off = off;
+        chip->grants[i].len = len;
     }
     chip->num_grants = ng;
     chip->resume_pending = active;
