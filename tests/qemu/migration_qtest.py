@@ -64,6 +64,23 @@ LCG = tiny_elf([
     rv_i(0x13, A2, 0, A2, -1), rv_bne(A2, 0, -12),
     rv_i(0x13, A0, 0, T0, 0), rv_i(0x13, A7, 0, 0, 93), 0x73])
 ITERS = int(os.environ.get("VTPU_MIGRATE_ITERS", "60000000"))
+# long enough (4G instructions per TC) that a live migration's RAM passes
+# end while it runs, whatever the host's speed
+LONG_ITERS = int(os.environ.get("VTPU_MIGRATE_LONG_ITERS", "1000000000"))
+
+
+def lcg_exit(tc, n):
+    """LCG's exit code on TC `tc` after n iterations: the affine map
+    x -> a x + c composed n times by squaring (an independent
+    reference, no emulator involved)."""
+    a, c, A, C, M = 1664525, 1013904223, 1, 0, 1 << 32
+    while n:
+        if n & 1:
+            A, C = a * A % M, (a * C + c) % M
+        a, c = a * a % M, (a * c + c) % M
+        n >>= 1
+    x = (A * (tc + 1) + C) % M
+    return x - M if x >= 1 << 31 else x
 RESULT = DATA + 0x1000
 
 
@@ -100,10 +117,12 @@ class Migration(unittest.TestCase):
         q.start()
         return q
 
-    def migrate(self, src, dev=DEV, expect_fail=False):
-        """Start a destination and move src's machine into it."""
+    def migrate(self, src, dev=DEV, expect_fail=False, paused=False):
+        """Start a destination and move src's machine into it (paused:
+        the destination stays stopped, -S)."""
         sock = os.path.join(self.tmp, "mig%d.sock" % len(self.qemus))
-        dst = self.qemu(dev, ["-incoming", "defer"])
+        dst = self.qemu(dev, ["-incoming", "defer"] +
+                        (["-S"] if paused else []))
         dst.qmp("migrate-incoming", uri="unix:" + sock)
         src.qmp("migrate", uri="unix:" + sock)
         end = time.monotonic() + 60
@@ -118,7 +137,16 @@ class Migration(unittest.TestCase):
             return dst
         self.assertEqual(st, "completed", src.stderr() + dst.stderr())
         end = time.monotonic() + 30
-        while dst.qmp("query-status")["status"] != "running":
+        want = "paused" if paused else "running"
+        while True:
+            now = dst.qmp("query-status")["status"]
+            if now == want:
+                break
+            if now == "paused" and not paused:
+                # a source stopped before the migration leaves the
+                # destination stopped too (QEMU's global state): go on
+                dst.qmp("cont")
+                continue
             if time.monotonic() > end:
                 raise AssertionError("destination does not run: " +
                                      dst.stderr())
@@ -169,32 +197,31 @@ class Migration(unittest.TestCase):
         # the source is stopped for good (postmigrate)
         self.assertEqual(src.qmp("query-status")["status"], "postmigrate")
 
-    def long_launch(self, d, q, args):
-        return [cmd(OP_LAUNCH, LAUNCH_RESULT, arg=4, args=args,
+    def long_launch(self, d, q, args, slot=4):
+        return [cmd(OP_LAUNCH, LAUNCH_RESULT, arg=slot, args=args,
                     addr=RESULT), cmd(OP_FENCE, arg=0x77)]
 
     def test_while_a_kernel_runs(self):
+        """Live migration (RAM passes while the VM and the kernel run), the
+        VM stopped for the last pass in the middle of the kernel."""
         src = self.qemu()
         d = Vtpu(src)
         d.setup_ring(size=32)
         self.load_program(d, src, LCG, 4)
-        args = (ITERS, 0, 0, 0)
-        # the reference: the same launch, not migrated
-        t0 = time.monotonic()
-        st = d.run(*self.long_launch(d, src, args), timeout=120)
-        ref_s = time.monotonic() - t0
+        # a short one first: the closed form agrees with the chip
+        st = d.run(*self.long_launch(d, src, (1000, 0, 0, 0)), timeout=60)
         self.assertEqual(st, ST_IDLE, d.err_msg())
-        ref = src.read(RESULT, 112)
-        ref_codes = struct.unpack_from("<8i", ref, 16)
-        ref_insns = struct.unpack_from("<8Q", ref, 48)
-        self.assertEqual(ref_insns[0], 4 * ITERS + 8)
+        got = src.read(RESULT, 112)
+        self.assertEqual(struct.unpack_from("<2i", got, 16),
+                         (lcg_exit(0, 1000), lcg_exit(1, 1000)))
         src.memset(RESULT, 112, 0)
-        # again, migrated once the kernel is well under way
-        d.submit(*self.long_launch(d, src, args))
-        time.sleep(min(0.3, ref_s / 4))
+        d.submit(*self.long_launch(d, src, (LONG_ITERS, 0, 0, 0)))
+        time.sleep(0.3)
         self.assertEqual(d.state(), ST_BUSY)
         count = d.rd(LAUNCH_COUNT)
+        t0 = time.monotonic()
         dst = self.migrate(src)
+        took = time.monotonic() - t0
         # the source stopped mid-kernel: the launch had not completed
         info = src.hmp("info vtpu")
         self.assertIn("state BUSY", info, info)
@@ -202,32 +229,65 @@ class Migration(unittest.TestCase):
                          info)
         self.assertEqual(d.rd(LAUNCH_COUNT), count)
         e = Attached(dst, d)
-        st = e.settle(timeout=120)
+        st = e.settle(timeout=300)
         self.assertEqual(st, ST_IDLE, e.err_msg())
         self.assertEqual(e.rd(FENCE), 0x77)
         self.assertEqual(e.rd(LAUNCH_COUNT), count + 1)
         got = dst.read(RESULT, 112)
-        self.assertEqual(struct.unpack_from("<8i", got, 16), ref_codes)
-        self.assertEqual(struct.unpack_from("<8Q", got, 48), ref_insns)
-        self.assertEqual(got, ref)
+        status, code, ntcs = struct.unpack_from("<IiI", got)
+        self.assertEqual((status, ntcs), (0, 2))
+        self.assertEqual(struct.unpack_from("<2i", got, 16),
+                         (lcg_exit(0, LONG_ITERS), lcg_exit(1, LONG_ITERS)))
+        self.assertEqual(struct.unpack_from("<2Q", got, 48),
+                         (4 * LONG_ITERS + 8,) * 2)
         self.assertEqual(e.rd(LAST_EXIT) & 0xffffffff,
-                         ref_codes[0] & 0xffffffff)
+                         lcg_exit(0, LONG_ITERS) & 0xffffffff)
+        sys.stderr.write("[live migration of %.1f s mid-kernel] " % took)
+
+    def test_stopped_mid_kernel(self):
+        """The VM stopped while the kernel runs, then migrated; the result
+        record equals the same launch's without migration."""
+        src = self.qemu()
+        d = Vtpu(src)
+        d.setup_ring(size=32)
+        self.load_program(d, src, LCG, 4)
+        args = (ITERS, 0, 0, 0)
+        st = d.run(*self.long_launch(d, src, args), timeout=120)
+        self.assertEqual(st, ST_IDLE, d.err_msg())
+        ref = src.read(RESULT, 112)
+        self.assertEqual(struct.unpack_from("<8Q", ref, 48)[:2],
+                         (4 * ITERS + 8,) * 2)
+        src.memset(RESULT, 112, 0)
+        d.submit(*self.long_launch(d, src, args))
+        time.sleep(0.05)
+        src.qmp("stop")
+        info = src.hmp("info vtpu")
+        self.assertIn("state BUSY", info, info)
+        dst = self.migrate(src)
+        e = Attached(dst, d)
+        self.assertEqual(e.settle(timeout=120), ST_IDLE, e.err_msg())
+        self.assertEqual(dst.read(RESULT, 112), ref)
+        self.assertEqual(e.rd(FENCE), 0x77)
 
     def test_back_and_forth(self):
-        """Migrated mid-kernel twice: source -> B -> C."""
+        """Migrated mid-kernel twice: source -> B (kept stopped: the
+        launch loaded, not yet resumed) -> C, which finishes it."""
         src = self.qemu()
         d = Vtpu(src)
         d.setup_ring()
         self.load_program(d, src, LCG, 2)
         args = (ITERS // 2, 0, 0, 0)
-        st = d.run(*self.long_launch(d, src, args), timeout=120)
+        st = d.run(*self.long_launch(d, src, args, slot=2), timeout=120)
         self.assertEqual(st, ST_IDLE, d.err_msg())
         ref = src.read(RESULT, 112)
         src.memset(RESULT, 112, 0)
         d.submit(cmd(OP_LAUNCH, LAUNCH_RESULT, arg=2, args=args,
                      addr=RESULT), cmd(OP_FENCE, arg=0x78))
-        time.sleep(0.1)
-        b = self.migrate(src)
+        time.sleep(0.05)
+        src.qmp("stop")
+        self.assertIn("state BUSY", src.hmp("info vtpu"))
+        b = self.migrate(src, paused=True)
+        self.assertIn("state BUSY", b.hmp("info vtpu"))
         c = self.migrate(b)
         e = Attached(c, d)
         self.assertEqual(e.settle(timeout=120), ST_IDLE, e.err_msg())
