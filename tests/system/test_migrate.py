@@ -95,6 +95,42 @@ class VM:
     def hmp(self, line):
         return self.qmp("human-monitor-command", **{"command-line": line})
 
+    def go_on(self):
+        """After an incoming migration or -loadvm: run.  A VM stopped
+        before it was saved comes back stopped (QEMU's global state)."""
+        end = time.monotonic() + 60
+        while time.monotonic() < end and self.p.poll() is None:
+            st = self.qmp("query-status")["status"]
+            if st == "paused":
+                self.qmp("cont")
+            elif st not in ("inmigrate", "restore-vm", "prelaunch"):
+                return st
+            time.sleep(0.02)
+        return None
+
+    def qcow2(self, path, node):
+        """A qcow2 image at `path`, made through QMP (blockdev-create: this
+        QEMU is built without qemu-img), attached as block node `node`."""
+        open(path, "wb").close()
+        self.qmp("blockdev-add", driver="file", filename=path,
+                 **{"node-name": node + "-file"})
+        self.qmp("blockdev-create", **{"job-id": "mk-" + node, "options": {
+            "driver": "qcow2", "file": node + "-file", "size": 16 << 20}})
+        end = time.monotonic() + 30
+        while True:
+            jobs = {j["id"]: j for j in self.qmp("query-jobs")}
+            j = jobs.get("mk-" + node)
+            if j and j["status"] == "concluded":
+                if j.get("error"):
+                    raise AssertionError("blockdev-create: " + j["error"])
+                break
+            if time.monotonic() > end:
+                raise AssertionError("blockdev-create did not end")
+            time.sleep(0.01)
+        self.qmp("job-dismiss", id="mk-" + node)
+        self.qmp("blockdev-add", driver="qcow2", file=node + "-file",
+                 **{"node-name": node})
+
     def wait_exit(self):
         try:
             rc = self.p.wait(max(1, self.deadline - time.monotonic()))
@@ -105,8 +141,12 @@ class VM:
 
     def kill(self):
         guestvm.kill(self.p)
+        self.t.join(5)
         if self.sock:
+            self.f.close()
             self.sock.close()
+            self.sock = None
+        self.p.stdout.close()
 
 
 def rows(text):
@@ -179,6 +219,7 @@ class Migrate(unittest.TestCase):
             self.assertIn("state BUSY", info)
 
         dst = self.vm("dst", ["-incoming", "exec:cat " + state])
+        dst.go_on()
         rc = dst.wait_exit()
         after = dst.text()
         self.assertNotIn("vtpu-demo: all rows matched", before)
@@ -186,26 +227,24 @@ class Migrate(unittest.TestCase):
 
     def test_savevm_loadvm(self):
         img = os.path.join(self.tmp, "snap.qcow2")
-        qemu_img = os.path.join(os.path.dirname(guestvm.QEMU), "qemu-img")
-        if not os.access(qemu_img, os.X_OK):
-            qemu_img = shutil.which("qemu-img")
-        if not qemu_img:
-            self.skipTest("no qemu-img")
-        subprocess.run([qemu_img, "create", "-q", "-f", "qcow2", img, "16M"],
-                       check=True, timeout=30)
-        drive = ["-drive", "if=none,id=snap,format=qcow2,file=" + img]
-        vm = self.vm("savevm", drive)
+        vm = self.vm("savevm")
+        vm.qcow2(img, "snap")
         mid = self.stop_in_a_launch(vm)
         before = vm.text()
-        self.assertNotIn("Error", vm.hmp("savevm mid"))
+        out = vm.hmp("savevm mid")
+        self.assertNotIn("rror", out, out)
+        self.assertIn("mid", vm.hmp("info snapshots"))
         vm.kill()
         sys.stderr.write("[savevm %s] " % (
             "mid-launch" if mid else "between launches"))
         # a new QEMU, restored from the image, finishes the demo
-        vm2 = self.vm("loadvm", drive + ["-loadvm", "mid"])
+        vm2 = self.vm("loadvm", [
+            "-blockdev", "driver=file,filename=%s,node-name=f" % img,
+            "-blockdev", "driver=qcow2,file=f,node-name=snap",
+            "-loadvm", "mid"])
+        vm2.go_on()
         rc = vm2.wait_exit()
         self.check_demo(before + vm2.text(), rc)
-
 
 if __name__ == "__main__":
     guestvm.main()
