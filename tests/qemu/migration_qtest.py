@@ -294,6 +294,65 @@ class Migration(unittest.TestCase):
         self.assertEqual(c.read(RESULT, 112), ref)
         self.assertEqual(e.rd(FENCE), 0x78)
 
+    def qcow2(self, q, node):
+        """A qcow2 image attached as block node `node`, made through QMP
+        (blockdev-create; this QEMU has no qemu-img): savevm needs one."""
+        path = os.path.join(self.tmp, node + ".qcow2")
+        open(path, "wb").close()
+        q.qmp("blockdev-add", driver="file", filename=path,
+              **{"node-name": node + "-file"})
+        q.qmp("blockdev-create", **{"job-id": "mk", "options": {
+            "driver": "qcow2", "file": node + "-file", "size": 16 << 20}})
+        end = time.monotonic() + 30
+        while not any(j["id"] == "mk" and j["status"] == "concluded"
+                      for j in q.qmp("query-jobs")):
+            if time.monotonic() > end:
+                raise AssertionError("blockdev-create did not end")
+            time.sleep(0.01)
+        q.qmp("job-dismiss", id="mk")
+        q.qmp("blockdev-add", driver="qcow2", file=node + "-file",
+              **{"node-name": node})
+
+    def test_loadvm_over_a_running_kernel(self):
+        """savevm mid-kernel; later, while another launch is quiesced,
+        loadvm in the same QEMU: that launch goes, the saved one finishes
+        (twice: after the savevm and after the loadvm), same result."""
+        q = self.qemu()
+        self.qcow2(q, "snap")
+        d = Vtpu(q)
+        d.setup_ring(size=32)
+        self.load_program(d, q, LCG, 4)
+        args = (ITERS, 0, 0, 0)
+        st = d.run(*self.long_launch(d, q, args), timeout=120)
+        self.assertEqual(st, ST_IDLE, d.err_msg())
+        ref = q.read(RESULT, 112)
+        q.memset(RESULT, 112, 0)
+        d.submit(*self.long_launch(d, q, args))
+        time.sleep(0.05)
+        q.qmp("stop")
+        self.assertIn("state BUSY", q.hmp("info vtpu"))
+        out = q.hmp("savevm mid")
+        self.assertNotIn("rror", out, out)
+        saved_tail, count = d.tail, d.rd(LAUNCH_COUNT)
+        q.qmp("cont")
+        self.assertEqual(d.settle(timeout=120), ST_IDLE, d.err_msg())
+        self.assertEqual(q.read(RESULT, 112), ref)
+        # another launch (longer), quiesced, then the snapshot loaded over
+        q.memset(RESULT, 112, 0)
+        d.submit(*self.long_launch(d, q, (ITERS * 4, 0, 0, 0)))
+        time.sleep(0.05)
+        q.qmp("stop")
+        self.assertIn("state BUSY", q.hmp("info vtpu"))
+        out = q.hmp("loadvm mid")
+        self.assertNotIn("rror", out, out)
+        self.assertIn("state BUSY", q.hmp("info vtpu"))
+        q.qmp("cont")
+        d.tail = saved_tail  # the driver's view is the snapshot's too
+        self.assertEqual(d.settle(timeout=120), ST_IDLE, d.err_msg())
+        self.assertEqual(q.read(RESULT, 112), ref)
+        self.assertEqual(d.rd(LAUNCH_COUNT), count + 1)
+        self.assertEqual(d.rd(RING_HEAD), saved_tail)
+
     def test_other_configuration_refused(self):
         src = self.qemu()
         d = Vtpu(src)
