@@ -29,7 +29,7 @@ import vtpu_qtest as vq  # noqa: E402
 from qtest import QEMU, PCIDevice, QTestError  # noqa: E402
 from vtpu_qtest import (  # noqa: E402
     DATA, EXIT_A2, FENCE, INT_STATUS, LAST_EXIT, LAUNCH_COUNT, CMD_COUNT,
-    LAUNCH_RESULT, OP_D2H, OP_FENCE, OP_H2D, OP_LAUNCH, OP_LOAD_PROG,
+    LAUNCH_RESULT, OP_D2D, OP_D2H, OP_FENCE, OP_H2D, OP_LAUNCH, OP_LOAD_PROG,
     RING_HEAD, RING_TAIL, ST_BUSY, ST_IDLE, SLOT, Vtpu, cmd, tiny_elf)
 
 DEV = "hbm-size=64M"
@@ -243,6 +243,53 @@ class Migration(unittest.TestCase):
         self.assertEqual(e.rd(LAST_EXIT) & 0xffffffff,
                          lcg_exit(0, LONG_ITERS) & 0xffffffff)
         sys.stderr.write("[live migration of %.1f s mid-kernel] " % took)
+
+    def test_device_writes_during_live_migration(self):
+        """The device writes HBM behind QEMU's dirty tracking (COPY_D2D on
+        its worker) while RAM passes run: whatever it wrote after a page
+        was sent must reach the destination (the device marks HBM dirty
+        when the VM stops)."""
+        src = self.qemu()
+        d = Vtpu(src)
+        d.setup_ring(size=64)
+        mib = 1 << 20
+        pattern = os.urandom(2 * mib)
+        src.write(DATA + 0x400000, pattern)
+        st = d.run(cmd(OP_H2D, src=DATA + 0x400000, dst=0, length=2 * mib))
+        self.assertEqual(st, ST_IDLE, d.err_msg())
+        hbm = bytearray(pattern) + bytearray(6 * mib)  # the model: 8 MiB
+        sock = os.path.join(self.tmp, "live.sock")
+        dst = self.qemu(extra=["-incoming", "defer"])
+        dst.qmp("migrate-incoming", uri="unix:" + sock)
+        src.qmp("migrate", uri="unix:" + sock)
+        n = 0
+        while src.qmp("query-migrate").get("status") not in (
+                "completed", "failed"):
+            if src.qmp("query-status")["status"] != "running":
+                time.sleep(0.01)
+                continue
+            # a copy of 1 MiB from a moving offset of the pattern into one
+            # of six 1 MiB regions after it, as long as the VM runs
+            if (d.tail + 1) % d.ring_size == d.rd(RING_HEAD):
+                continue  # ring full
+            off, to = (n * 4096 * 37) % mib, 2 * mib + (n % 6) * mib
+            d.submit(cmd(OP_D2D, src=off, dst=to, length=mib))
+            hbm[to:to + mib] = hbm[off:off + mib]
+            n += 1
+        self.assertEqual(src.qmp("query-migrate")["status"], "completed")
+        while dst.qmp("query-status")["status"] != "running":
+            time.sleep(0.02)
+        e = Attached(dst, d)
+        self.assertEqual(e.settle(timeout=60), ST_IDLE, e.err_msg())
+        self.assertEqual(e.rd(CMD_COUNT), 1 + n)
+        st = e.run(cmd(OP_D2H, src=0, dst=DATA + 0x1000000, length=8 * mib))
+        self.assertEqual(st, ST_IDLE, e.err_msg())
+        got = dst.read(DATA + 0x1000000, 8 * mib)
+        for r in range(8):
+            self.assertEqual(got[r * mib:(r + 1) * mib],
+                             bytes(hbm[r * mib:(r + 1) * mib]),
+                             "HBM MiB %d differs after %d copies" % (r, n))
+        sys.stderr.write("[%d copies during the migration] " % n)
 
     def test_stopped_mid_kernel(self):
         """The VM stopped while the kernel runs, then migrated; the result
