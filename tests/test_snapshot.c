@@ -426,6 +426,63 @@ static void test_bad_streams(void **state)
     g_byte_array_free(s, TRUE);
 }
 
+/* ---- what the engine wrote to HBM (vtpu_chip_hbm_dirty_take) ---- */
+
+typedef struct ranges {
+    uint64_t off[64], len[64];
+    unsigned n;
+} ranges;
+
+static void note(void *opaque, uint64_t off, uint64_t len)
+{
+    ranges *r = opaque;
+    if (r->n < 64) {
+        r->off[r->n] = off;
+        r->len[r->n] = len;
+    }
+    r->n++;
+}
+
+static bool covered(const ranges *r, uint64_t off, uint64_t len)
+{
+    for (uint64_t a = off & ~4095ull; a < off + len; a += 4096) {
+        bool in = false;
+        for (unsigned i = 0; i < r->n && i < 64; i++)
+            in |= a >= r->off[i] && a < r->off[i] + r->len[i];
+        if (!in)
+            return false;
+    }
+    return true;
+}
+
+static void test_hbm_dirty(void **state)
+{
+    kt *t = *state;
+    kcase k;
+    ranges r = {.n = 0};
+    vtpu_run_result res;
+
+    kcase_seed(t, &k, 64 * 8, 2);
+    fresh_output(t, &k);
+    vtpu_chip_hbm_dirty_take(t->chip, note, &r); /* forget the set-up */
+    memset(&r, 0, sizeof(r));
+    vtpu_chip_hbm_dirty_take(t->chip, note, &r);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(run_raw(t, &k.L, k.ntcs, &res), 0);
+    vtpu_chip_hbm_dirty_take(t->chip, note, &r);
+    /* the kernel's DMAs wrote its output and the status records; the
+     * descriptor went in through vtpu_hbm_write() */
+    assert_true(r.n > 0 && r.n <= 64);
+    assert_true(covered(&r, k.out, k.out_len));
+    assert_true(covered(&r, KT_STATUS_OFF, 2 * sizeof(vtpu_launch_status)));
+    assert_true(covered(&r, KT_DESC_OFF, sizeof(vtpu_launch)));
+    /* nothing outside what was written: the inputs were only read */
+    assert_false(covered(&r, k.L.operands[0].hbm, 4096));
+    memset(&r, 0, sizeof(r));
+    vtpu_chip_hbm_dirty_take(t->chip, note, &r);
+    assert_int_equal(r.n, 0);
+}
+
 /* Saving needs a quiet chip; resuming needs a loaded run. */
 static void test_misuse(void **state)
 {
@@ -455,6 +512,7 @@ int main(void)
                                         kt_teardown),
         cmocka_unit_test_setup_teardown(test_bad_streams, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_misuse, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_hbm_dirty, setup, kt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -587,6 +587,7 @@ static void vtpu_scrub(VTPUPCIState *s)
         if (ram_block_discard_range(mr->ram_block, 0, s->hbm_size)) {
             memset(memory_region_get_ram_ptr(mr), 0, s->hbm_size);
         }
+        memory_region_set_dirty(mr, 0, s->hbm_size); /* for migration */
     }
 }
 
@@ -609,6 +610,7 @@ static void vtpu_unmap_bar2(VTPUPCIState *s)
 }
 
 static void vtpu_vm_state_change(void *opaque, bool running, RunState state);
+static void vtpu_hbm_written(void *opaque, uint64_t off, uint64_t len);
 
 static void vtpu_unregister_migration(VTPUPCIState *s)
 {
@@ -791,6 +793,12 @@ static void vtpu_reset(DeviceState *ds)
     if (s->dev) {
         vtpu_dev_reset(s->dev); /* stops any launch; the ring is off now */
         vtpu_scrub(s);
+        /* the scrub dropped HBM's pages behind QEMU's dirty log: tell it
+         * now (a migration in progress sends them again), not at the
+         * next stop */
+        if (s->hbm_registered) {
+            vtpu_chip_hbm_dirty_take(s->chip, vtpu_hbm_written, s);
+        }
         vtpu_sync_window(s);
     }
 }
@@ -913,12 +921,20 @@ static void hmp_info_vtpu(Monitor *mon, const QDict *qdict)
 /* Migration and snapshots (docs/qemu.md)                               */
 /* ------------------------------------------------------------------ */
 
+/* A range of HBM the engine wrote (vtpu_chip_hbm_dirty_take). */
+static void vtpu_hbm_written(void *opaque, uint64_t off, uint64_t len)
+{
+    VTPUPCIState *s = opaque;
+
+    memory_region_set_dirty(vtpu_hbm_mr(s), off, len);
+}
+
 /*
  * The VM stops (migration's last pass, savevm, stop): the device stops
  * too, its running launch quiesced at an instruction boundary; and the
  * engine wrote HBM behind QEMU's dirty tracking (TC DMAs, the command
- * processor's copies), so all of it goes again in the last pass.  The VM
- * runs: the device goes on.
+ * processor's copies and fills, reset scrubs), so the pages it wrote go
+ * again in the last pass.  The VM runs: the device goes on.
  */
 static void vtpu_vm_state_change(void *opaque, bool running, RunState state)
 {
@@ -939,7 +955,7 @@ static void vtpu_vm_state_change(void *opaque, bool running, RunState state)
     }
     trace_vtpu_event("paused with the VM");
     if (s->hbm_registered) {
-        memory_region_set_dirty(vtpu_hbm_mr(s), 0, s->hbm_size);
+        vtpu_chip_hbm_dirty_take(s->chip, vtpu_hbm_written, s);
     }
 }
 

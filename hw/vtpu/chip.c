@@ -83,7 +83,8 @@ vtpu_chip *vtpu_chip_new_ext(const vtpu_config *cfg, void *hbm, char *err,
     vtpu_cond_init(&chip->q_cond);
     chip->hbm_external = hbm != NULL;
     chip->hbm = hbm ? hbm : vtpu_map_lazy(cfg->hbm_size);
-    if (!chip->hbm)
+    chip->hbm_dirty = vtpu_dirty_new(cfg->hbm_size);
+    if (!chip->hbm || !chip->hbm_dirty)
         goto oom;
     if (cfg->vmem_shared_size) {
         chip->vmem_shared = vtpu_map_lazy(cfg->vmem_shared_size);
@@ -128,6 +129,7 @@ void vtpu_chip_free(vtpu_chip *chip)
     if (chip->vmem_shared)
         vtpu_unmap_lazy(chip->vmem_shared, chip->cfg.vmem_shared_size);
     free(chip->vmem_shared_dirty);
+    free(chip->hbm_dirty);
     vtpu_mutex_clear(&chip->out_lock);
     vtpu_mutex_clear(&chip->pool_lock);
     vtpu_cond_clear(&chip->pool_done);
@@ -169,8 +171,10 @@ void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
 
 void vtpu_chip_scrub(vtpu_chip *chip)
 {
-    if (!chip->hbm_external)
+    if (!chip->hbm_external) {
         vtpu_zero_lazy(chip->hbm, chip->cfg.hbm_size);
+        vtpu_dirty_all(chip->hbm_dirty, chip->cfg.hbm_size);
+    }
     if (chip->vmem_shared) {
         vtpu_zero_lazy(chip->vmem_shared, chip->cfg.vmem_shared_size);
         memset(chip->vmem_shared_dirty, 0,
@@ -340,6 +344,29 @@ void *vtpu_chip_hbm_ptr(vtpu_chip *chip)
     return chip->hbm;
 }
 
+void vtpu_chip_hbm_dirty_take(vtpu_chip *chip,
+                              void (*fn)(void *opaque, uint64_t off,
+                                         uint64_t len),
+                              void *opaque)
+{
+    uint64_t size = chip->cfg.hbm_size, n = VTPU_DIRTY_PAGES(size);
+    uint8_t *m = chip->hbm_dirty;
+
+    for (uint64_t i = 0; i < n;) {
+        if (!m[i]) {
+            i++;
+            continue;
+        }
+        uint64_t j = i;
+        while (j < n && m[j])
+            m[j++] = 0;
+        uint64_t off = i << VTPU_DIRTY_SHIFT;
+        uint64_t end = j << VTPU_DIRTY_SHIFT;
+        fn(opaque, off, (end < size ? end : size) - off);
+        i = j;
+    }
+}
+
 int vtpu_hbm_read(vtpu_chip *chip, uint64_t off, void *buf, size_t len)
 {
     if (!in_range(off, len, chip->cfg.hbm_size))
@@ -354,6 +381,7 @@ int vtpu_hbm_write(vtpu_chip *chip, uint64_t off, const void *buf,
     if (!in_range(off, len, chip->cfg.hbm_size))
         return -1;
     memcpy(chip->hbm + off, buf, len);
+    vtpu_dirty_mark(chip->hbm_dirty, off, len);
     if (VTPU_UNLIKELY(chip->check))
         vtpu_check_host_write(chip, off, len); /* written, for poison */
     return 0;

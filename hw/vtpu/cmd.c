@@ -118,6 +118,8 @@ static void cmd_copy(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
 
     if (!check_copy(dev, c, &o->err))
         return;
+    if (c->op != VTPU_OP_COPY_D2H) /* HBM written: for migration */
+        vtpu_dirty_mark(dev->chip->hbm_dirty, c->dst, c->len);
     if (dev->chip->check && c->op != VTPU_OP_COPY_D2H)
         vtpu_check_host_write(dev->chip, c->dst, c->len); /* poison */
     if (c->op == VTPU_OP_COPY_D2D) {
@@ -175,6 +177,7 @@ static void cmd_fill(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
         err_hbm(&o->err, "fill", c->dst, c->len, dev->chip->cfg.hbm_size);
         return;
     }
+    vtpu_dirty_mark(dev->chip->hbm_dirty, c->dst, c->len); /* migration */
     if (dev->chip->check)
         vtpu_check_host_write(dev->chip, c->dst, c->len); /* poison */
     for (size_t i = 0; i < sizeof(pat); i += 4)

@@ -906,6 +906,7 @@ void vtpu_dev_aperture_write(vtpu_dev *dev, uint64_t off, uint64_t val,
         return;
     for (unsigned i = 0; i < size; i++)
         dev->chip->hbm[at + i] = (uint8_t)(val >> (8 * i));
+    vtpu_dirty_mark(dev->chip->hbm_dirty, at, size);
 }
 
 uint64_t vtpu_dev_aperture_size(const vtpu_dev *dev)

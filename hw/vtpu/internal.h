@@ -176,6 +176,10 @@ struct vtpu_chip {
     uint8_t *vmem_shared;
     uint8_t *vmem_shared_dirty; /* dirty.c */
     bool hbm_external;        /* hbm is the embedder's (vtpu_chip_new_ext) */
+    /* dirty.c map of the HBM pages the engine wrote (DMAs, the command
+     * processor, host writes) since vtpu_chip_hbm_dirty_take(): what an
+     * embedder that migrates HBM as memory must send again */
+    uint8_t *hbm_dirty;
     vtpu_tc *tcs[VTPU_MAX_TCS];
     vtpu_program *prog;       /* the selected slot's program, or NULL */
     vtpu_program *slots[VTPU_MAX_PROGRAMS]; /* owned; prog points at one */
@@ -415,8 +419,8 @@ typedef struct vtpu_dma_plan {
     uint32_t sem_tc, sem;
     uint32_t pc; /* of its dma.start, for reports */
     uint8_t src_space, dst_space; /* vtpu_space, for counters and traces */
-    /* dirty.c: the map of dst's memory (NULL for HBM) and the bytes
-     * [dst_lo, dst_hi) of that memory the copy writes */
+    /* dirty.c: the map of dst's memory (HBM's too: chip->hbm_dirty) and
+     * the bytes [dst_lo, dst_hi) of that memory the copy writes */
     uint8_t *dst_dirty;
     uint64_t dst_lo, dst_hi;
 } vtpu_dma_plan;

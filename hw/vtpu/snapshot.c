@@ -531,6 +531,7 @@ static void clear_chip(vtpu_chip *chip, bool hbm)
             memset(chip->hbm, 0, chip->cfg.hbm_size);
         else
             vtpu_zero_lazy(chip->hbm, chip->cfg.hbm_size);
+        vtpu_dirty_all(chip->hbm_dirty, chip->cfg.hbm_size);
     }
     chip->num_grants = 0;
     chip->resume_pending = false;
@@ -747,7 +748,7 @@ static int load(rd *r, vtpu_chip *chip, unsigned flags)
         case T_HBM:
             if (!(flags & VTPU_SNAP_HBM))
                 return fail(r, "unexpected HBM section");
-            get_pages(r, chip->hbm, cfg->hbm_size, NULL);
+            get_pages(r, chip->hbm, cfg->hbm_size, chip->hbm_dirty);
             if (chip->check)
                 vtpu_check_host_write(chip, 0, cfg->hbm_size);
             seen_hbm = true;

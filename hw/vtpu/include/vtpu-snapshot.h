@@ -122,6 +122,20 @@ bool vtpu_chip_run_pending(const vtpu_chip *chip);
  */
 int vtpu_chip_run_resume(vtpu_chip *chip, vtpu_run_result *res);
 
+/*
+ * HBM the engine wrote since the last call - TC DMAs, the command
+ * processor's copies and fills, vtpu_hbm_write(), the aperture, a scrub
+ * or a load - reported to `fn` as page-aligned ranges, then forgotten.
+ * Writes through vtpu_chip_hbm_ptr() are the embedder's to track (QEMU
+ * tracks its own, BAR2 included).  For an embedder that migrates HBM as
+ * memory: when the chip is quiet (no run, or one quiesced, and no
+ * command executing), everything else is already in its dirty log.
+ */
+void vtpu_chip_hbm_dirty_take(vtpu_chip *chip,
+                              void (*fn)(void *opaque, uint64_t off,
+                                         uint64_t len),
+                              void *opaque);
+
 /* Convenience for files (vtpu-run): save to / load from `path`. */
 int vtpu_chip_save_file(vtpu_chip *chip, unsigned flags, const char *path,
                         char *err, size_t errlen);
