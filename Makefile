@@ -126,7 +126,7 @@ check-tsan: deps $(TSAN_BUILD)/build.ninja
 # everything in $(FUZZ_BUILD) instrumented.  Only the fuzz targets (and
 # what they embed) are built.
 FUZZ_CC ?= $(shell command -v ccache >/dev/null 2>&1 && echo 'ccache clang' || echo clang)
-FUZZ_TARGETS = fuzz_elf fuzz_cmd fuzz_launch fuzz_npy
+FUZZ_TARGETS = fuzz_elf fuzz_cmd fuzz_launch fuzz_npy fuzz_snapshot
 
 $(FUZZ_BUILD)/build.ninja: | deps
 	CC="$(FUZZ_CC)" $(MESON) setup $(FUZZ_BUILD) --buildtype=debugoptimized \
@@ -152,11 +152,15 @@ check-qemu: qemu
 	python3 tests/qemu/vtpu_qtest.py --qemu $(QEMU_BUILD)/qemu-system-riscv64
 	python3 tests/qemu/guest_boundary_qtest.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64
+	timeout 900 python3 tests/qemu/migration_qtest.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64
 
 check-system: build qemu
 	python3 tests/system/test_system.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD)
 	python3 tests/system/test_gdb.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD)
+	timeout 900 python3 tests/system/test_migrate.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD)
 	python3 tests/system/test_linux.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64 --build $(BUILD) \

@@ -19,6 +19,11 @@
  * status: 0; 1 for a file that cannot be read or written; 2 for a usage
  * error (including operands that do not fit the kernel); 125 when the
  * launch failed; 126 when the module cannot be loaded.
+ *
+ * With --bare, --save-at POINT writes a snapshot of the chip (HBM too) to
+ * --snapshot FILE when the run gets there, and the run goes on;
+ * vtpu-run --restore FILE continues a saved run (also under --gdb).
+ * docs/vtpu-run.md, "Snapshots".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,6 +37,7 @@
 #include "gdbstub.h"
 #include "host_platform.h"
 #include "run-kernel.h"
+#include "vtpu-snapshot.h"
 #include "vtpu.h"
 
 
@@ -59,6 +65,9 @@ static gboolean opt_stats;
 static gboolean opt_tag;
 static gchar *opt_grid_order;
 static gboolean opt_revisit;
+static gchar *opt_save_at;   /* insn:[TC:]N or fault */
+static gchar *opt_snapshot;  /* where --save-at writes */
+static gchar *opt_restore;   /* a snapshot to continue */
 
 static gboolean print_props(const gchar *name, const gchar *value,
                             gpointer data, GError **error)
@@ -165,6 +174,21 @@ static const GOptionEntry entries[] = {
      "Kernel mode: fail when an output block comes back after it was "
      "written back (a non-consecutive revisit)",
      NULL},
+    {"save-at", 0, 0, G_OPTION_ARG_STRING, &opt_save_at,
+     "With --bare: save the chip (registers, memories, HBM) to the "
+     "--snapshot file when the run reaches POINT, then go on.  POINT is "
+     "insn:[TC:]N (TC, default 0, has retired N instructions: saved at the "
+     "first taken branch or ecall from there) or fault (just before the "
+     "first fault, which then happens as usual)",
+     "POINT"},
+    {"snapshot", 0, 0, G_OPTION_ARG_FILENAME, &opt_snapshot,
+     "The file --save-at writes (default vtpu-run.snap)", "FILE"},
+    {"restore", 0, 0, G_OPTION_ARG_FILENAME, &opt_restore,
+     "Continue the run saved in FILE (by --save-at) on a chip of the same "
+     "configuration: its program, output and exit status are the saved "
+     "run's.  With --gdb the TCs wait for the debugger where they stopped; "
+     "--race/--poison/--insn-budget may differ from the saved run",
+     "FILE"},
     {"verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
      "Print a summary (instructions per TC, exit codes) to stderr", NULL},
     {"help-props", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK,
@@ -237,6 +261,159 @@ static vtpu_gdb *start_gdb(vtpu_chip *chip)
     return g;
 }
 
+/* --save-at: where, and what happened there. */
+typedef struct save_point {
+    uint32_t tc;   /* VTPU_PAUSE_FAULT for "fault" */
+    uint64_t insns;
+    const char *path;
+    bool saved, failed;
+} save_point;
+
+static void parse_save_at(const vtpu_config *cfg, save_point *sp)
+{
+    const char *p = opt_save_at;
+    char *end;
+
+    sp->path = opt_snapshot ? opt_snapshot : "vtpu-run.snap";
+    if (!strcmp(p, "fault")) {
+        sp->tc = VTPU_PAUSE_FAULT;
+        return;
+    }
+    if (strncmp(p, "insn:", 5))
+        goto bad;
+    p += 5;
+    errno = 0;
+    unsigned long long a = strtoull(p, &end, 0);
+    if (errno || end == p || *p == '-')
+        goto bad;
+    if (*end == ':') {
+        const char *q = end + 1;
+        errno = 0;
+        unsigned long long n = strtoull(q, &end, 0);
+        if (errno || end == q || *end || *q == '-')
+            goto bad;
+        if (a >= cfg->num_tcs)
+            die(EXIT_USAGE, "--save-at %s: TC %llu, the chip has %u TCs",
+                opt_save_at, a, cfg->num_tcs);
+        sp->tc = (uint32_t)a;
+        sp->insns = n;
+        return;
+    }
+    if (*end)
+        goto bad;
+    sp->tc = 0;
+    sp->insns = a;
+    return;
+bad:
+    die(EXIT_USAGE,
+        "--save-at %s: expected insn:N, insn:TC:N (TC 0.. has retired N "
+        "instructions) or fault",
+        opt_save_at);
+}
+
+/* On a TC's thread, every TC quiesced (vtpu_chip_set_pause). */
+static void save_now(void *opaque, vtpu_chip *chip, unsigned tc)
+{
+    save_point *sp = opaque;
+    char err[512];
+    vtpu_tc_status st;
+
+    vtpu_chip_tc_status(chip, tc, &st);
+    if (vtpu_chip_save_file(chip, VTPU_SNAP_HBM, sp->path, err,
+                            sizeof(err))) {
+        fprintf(stderr, "vtpu-run: --save-at: %s\n", err);
+        sp->failed = true;
+        return;
+    }
+    sp->saved = true;
+    fprintf(stderr,
+            "vtpu-run: saved the chip to %s: TC %u at pc 0x%08x after %llu "
+            "instructions%s (continue with --restore %s)\n",
+            sp->path, tc, st.pc, (unsigned long long)st.instret,
+            sp->tc == VTPU_PAUSE_FAULT ? ", just before its fault" : "",
+            sp->path);
+}
+
+/* What a bare or restored run prints and returns. */
+static int bare_status(const vtpu_config *cfg, const char *what, int rc,
+                       vtpu_run_result *res, vtpu_gdb *gdb)
+{
+    char err[512];
+
+    fflush(stdout);
+    debug_opts_finish();
+    if (gdb && vtpu_gdb_killed(gdb))
+        fprintf(stderr, "vtpu-run: killed from the debugger\n");
+    if (opt_verbose) {
+        for (unsigned i = 0; i < cfg->num_tcs; i++)
+            fprintf(stderr, "vtpu-run: TC %u: exit %d, %llu instructions\n",
+                    i, res->tc_exit[i], (unsigned long long)res->instret[i]);
+    }
+    int status;
+    if (rc) {
+        vtpu_error_format(&res->error, err, sizeof(err));
+        fprintf(stderr, "vtpu-run: %s: %s\n", what, err);
+        status = EXIT_FAULT;
+    } else {
+        status = res->exit_code & 0xff;
+    }
+    if (gdb && vtpu_gdb_killed(gdb))
+        status = EXIT_FAULT;
+    return status;
+}
+
+/* --restore FILE: the chip of the snapshot's configuration (--race,
+ * --poison, --insn-budget and the others on top), loaded, resumed. */
+static int run_restore(void)
+{
+    char err[512];
+    vtpu_config cfg;
+
+    if (vtpu_snap_file_config(opt_restore, &cfg, err, sizeof(err)))
+        die(EXIT_FILE, "--restore: %s", err);
+    if (opt_gen || opt_set || opt_out || opt_cores)
+        fprintf(stderr, "vtpu-run: --restore: the chip's configuration comes "
+                        "from the snapshot; other values must agree\n");
+    if (opt_gen && vtpu_config_preset(&cfg, opt_gen, err, sizeof(err)))
+        die(EXIT_USAGE, "--gen: %s", err);
+    set_props(&cfg, opt_set);
+    set_props(&cfg, opt_out);
+    if (opt_cores)
+        cfg.num_tcs = (uint32_t)opt_cores;
+    if (opt_budget >= 0)
+        cfg.insn_budget = (uint64_t)opt_budget;
+    if (opt_race)
+        cfg.race = 1;
+    if (opt_poison)
+        cfg.poison = 1;
+    if (opt_no_bounds)
+        cfg.bounds = 0;
+    if (vtpu_config_validate(&cfg, err, sizeof(err)))
+        die(EXIT_USAGE, "%s", err);
+    vtpu_chip *chip = vtpu_chip_new(&cfg, err, sizeof(err));
+    if (!chip)
+        die(EXIT_USAGE, "%s", err);
+    if (vtpu_chip_load_file(chip, VTPU_SNAP_HBM, opt_restore, err,
+                            sizeof(err))) {
+        vtpu_chip_free(chip);
+        die(EXIT_FILE, "--restore %s: %s", opt_restore, err);
+    }
+    if (!vtpu_chip_run_pending(chip)) {
+        vtpu_chip_free(chip);
+        die(EXIT_FILE, "--restore %s: the snapshot holds no run in progress",
+            opt_restore);
+    }
+    vtpu_gdb *gdb = opt_gdb ? start_gdb(chip) : NULL;
+    debug_opts_apply(chip, &(debug_opts){opt_dma_order, opt_trace,
+                                         opt_stats, opt_tag});
+    vtpu_run_result res;
+    int rc = vtpu_chip_run_resume(chip, &res);
+    int status = bare_status(&cfg, opt_restore, rc, &res, gdb);
+    vtpu_gdb_free(gdb);
+    vtpu_chip_free(chip);
+    return status;
+}
+
 static int run_bare(const vtpu_config *cfg)
 {
     char err[512];
@@ -269,26 +446,19 @@ static int run_bare(const vtpu_config *cfg)
     vtpu_run_result res;
     debug_opts_apply(chip, &(debug_opts){opt_dma_order, opt_trace,
                                          opt_stats, opt_tag});
+    save_point sp = {0};
+    if (opt_save_at) {
+        parse_save_at(cfg, &sp);
+        vtpu_chip_set_pause(chip, sp.tc, sp.insns, save_now, &sp);
+    }
     int rc = vtpu_chip_run(chip, &opts, &res);
-    fflush(stdout);
-    debug_opts_finish();
-    if (gdb && vtpu_gdb_killed(gdb))
-        fprintf(stderr, "vtpu-run: killed from the debugger\n");
-    if (opt_verbose) {
-        for (unsigned i = 0; i < cfg->num_tcs; i++)
-            fprintf(stderr, "vtpu-run: TC %u: exit %d, %llu instructions\n",
-                    i, res.tc_exit[i], (unsigned long long)res.instret[i]);
-    }
-    int status;
-    if (rc) {
-        vtpu_error_format(&res.error, err, sizeof(err));
-        fprintf(stderr, "vtpu-run: %s: %s\n", opt_bare, err);
-        status = EXIT_FAULT;
-    } else {
-        status = res.exit_code & 0xff;
-    }
-    if (gdb && vtpu_gdb_killed(gdb))
-        status = EXIT_FAULT;
+    int status = bare_status(cfg, opt_bare, rc, &res, gdb);
+    if (opt_save_at && !sp.saved && !sp.failed)
+        fprintf(stderr, "vtpu-run: --save-at %s: the run ended before it "
+                        "got there; nothing saved\n",
+                opt_save_at);
+    if (opt_save_at && !sp.saved)
+        status = EXIT_FILE;
     vtpu_gdb_free(gdb);
     vtpu_chip_free(chip);
     return status;
@@ -376,9 +546,13 @@ int main(int argc, char **argv)
         ctx,
         "Runs RV32IMF+Xtpu programs and kernels on an emulated vtpu chip.\n\n"
         "  vtpu-run --bare PROG.elf [--gen G] [--cores N] [-o KEY=VALUE]...\n"
+        "           [--save-at POINT [--snapshot FILE]]\n"
         "      runs PROG on every TC.  Exit status: the program's exit code;\n"
         "      125 if it faulted (report on stderr); 126 if it could not be\n"
-        "      loaded; 2 for usage errors.\n\n"
+        "      loaded; 2 for usage errors; 1 if --save-at saved nothing.\n\n"
+        "  vtpu-run --restore FILE [--gdb PORT] [--race] [--poison]\n"
+        "      continues the run --save-at saved in FILE; exit status as\n"
+        "      --bare's, 1 for a snapshot that cannot be read or loaded.\n\n"
         "  vtpu-run MODULE.elf KERNEL [--grid N[,N...]] [--dims S[,S...]]\n"
         "           [--scalar V,...] [--scalar-file S.npy] IN.npy...\n"
         "           -o OUT.npy... [--out-shape ...]\n"
@@ -398,6 +572,19 @@ int main(int argc, char **argv)
     g_option_context_free(ctx);
 
     vtpu_config cfg;
+    if (opt_restore) {
+        if (opt_bare || argc > 1)
+            die(EXIT_USAGE, "--restore: the snapshot holds the program; give "
+                            "no --bare or module (try --help)");
+        if (opt_save_at)
+            die(EXIT_USAGE, "--restore and --save-at: one at a time");
+        return run_restore();
+    }
+    if (opt_save_at && !opt_bare)
+        die(EXIT_USAGE, "--save-at works with --bare programs (kernel mode "
+                        "cannot be saved yet)");
+    if (opt_snapshot && !opt_save_at)
+        die(EXIT_USAGE, "--snapshot names the file of --save-at");
     if (opt_bare) {
         if (argc > 1)
             die(EXIT_USAGE, "unexpected argument '%s' (try --help)", argv[1]);

@@ -20,6 +20,14 @@
  *          the backend is full; no chardev: counted and dropped.
  *   HBM    the engine's own lazily backed mapping of hbm-size bytes, or
  *          a QEMU memory backend (memdev=).  A system reset scrubs it.
+ *   MIGRATION  HBM is RAM to QEMU's migration (registered with
+ *          vmstate_register_ram); everything else - registers, the
+ *          launch in progress, programs, every TC's registers, units,
+ *          semaphores, SMEM and VMEM - is the engine's own stream
+ *          (vtpu_dev_save/load) inside this device's section.  When the
+ *          VM stops, the device pauses: no command starts, a running
+ *          launch's TCs stop at an instruction boundary; when it runs,
+ *          the device goes on (a loaded launch continues mid-run).
  * docs/qemu.md describes the properties and how QEMU is built with this.
  */
 #include "qemu/osdep.h"
@@ -36,7 +44,10 @@
 #include "hw/pci/msix.h"
 #include "hw/qdev-properties.h"
 #include "hw/qdev-properties-system.h"
+#include "migration/qemu-file-types.h"
 #include "migration/vmstate.h"
+#include "qemu/error-report.h"
+#include "sysemu/runstate.h"
 #include "monitor/monitor.h"
 #include "sysemu/dma.h"
 #include "sysemu/hostmem.h"
@@ -59,6 +70,10 @@ OBJECT_DECLARE_SIMPLE_TYPE(VTPUPCIState, VTPU_PCI)
  */
 #define VTPU_DEFAULT_HBM (4 * GiB)
 #define VTPU_OUTPUT_BUFFER (64 * KiB)
+/* How long stopping the VM waits for a running launch's TCs to reach an
+ * instruction boundary (they poll every 16K instructions; only a TC held
+ * by the debugger takes longer). */
+#define VTPU_PAUSE_TIMEOUT_MS 10000
 
 /* The engine's configuration keys are string properties of the same
  * name, cfg[VTPU_CFG_*] (VTPU_CONFIG_KEYS in vtpu.h: one table). */
@@ -103,6 +118,8 @@ struct VTPUPCIState {
     bool delivering;       /* in vtpu_irq_deliver() (BQL held) */
     QEMUBH *out_bh;        /* drains kernel output into chr */
     guint out_watch;       /* waiting for chr to take more */
+    VMChangeStateEntry *vm_state; /* pause/resume with the VM */
+    bool hbm_registered;   /* HBM is migrated as RAM */
 };
 
 /* ------------------------------------------------------------------ */
@@ -570,6 +587,7 @@ static void vtpu_scrub(VTPUPCIState *s)
         if (ram_block_discard_range(mr->ram_block, 0, s->hbm_size)) {
             memset(memory_region_get_ram_ptr(mr), 0, s->hbm_size);
         }
+        memory_region_set_dirty(mr, 0, s->hbm_size); /* for migration */
     }
 }
 
@@ -588,6 +606,21 @@ static void vtpu_unmap_bar2(VTPUPCIState *s)
     }
     if (s->hole.container) {
         memory_region_del_subregion(&s->bar2, &s->hole);
+    }
+}
+
+static void vtpu_vm_state_change(void *opaque, bool running, RunState state);
+static void vtpu_hbm_written(void *opaque, uint64_t off, uint64_t len);
+
+static void vtpu_unregister_migration(VTPUPCIState *s)
+{
+    if (s->vm_state) {
+        qemu_del_vm_change_state_handler(s->vm_state);
+        s->vm_state = NULL;
+    }
+    if (s->hbm_registered) {
+        vmstate_unregister_ram(vtpu_hbm_mr(s), DEVICE(s));
+        s->hbm_registered = false;
     }
 }
 
@@ -674,6 +707,12 @@ static void vtpu_realize(PCIDevice *pdev, Error **errp)
                      PCI_BASE_ADDRESS_MEM_PREFETCH,
                      &s->bar2);
 
+    /* HBM travels as RAM (the block is named after the device's path,
+     * the same on both ends of a migration). */
+    vmstate_register_ram(vtpu_hbm_mr(s), DEVICE(s));
+    s->hbm_registered = true;
+    s->vm_state = qemu_add_vm_change_state_handler(vtpu_vm_state_change, s);
+
     if (s->use_msix) {
         Error *local = NULL;
         int ret = msix_init_exclusive_bar(pdev, VTPU_MSIX_VECTORS,
@@ -691,6 +730,7 @@ static void vtpu_realize(PCIDevice *pdev, Error **errp)
     return;
 
 fail:
+    vtpu_unregister_migration(s);
     vtpu_unmap_bar2(s);
     if (s->dev) {
         vtpu_dev_free(s->dev);
@@ -708,6 +748,7 @@ static void vtpu_exit(PCIDevice *pdev)
 {
     VTPUPCIState *s = VTPU_PCI(pdev);
 
+    vtpu_unregister_migration(s);
     /* Stops a running launch and joins the worker: no DMA or set_irq
      * after this.  BAR accesses racing with unplug see dev == NULL. */
     if (s->dev) {
@@ -752,6 +793,12 @@ static void vtpu_reset(DeviceState *ds)
     if (s->dev) {
         vtpu_dev_reset(s->dev); /* stops any launch; the ring is off now */
         vtpu_scrub(s);
+        /* the scrub dropped HBM's pages behind QEMU's dirty log: tell it
+         * now (a migration in progress sends them again), not at the
+         * next stop */
+        if (s->hbm_registered) {
+            vtpu_chip_hbm_dirty_take(s->chip, vtpu_hbm_written, s);
+        }
         vtpu_sync_window(s);
     }
 }
@@ -870,9 +917,149 @@ static void hmp_info_vtpu(Monitor *mon, const QDict *qdict)
     object_child_foreach_recursive(object_get_root(), vtpu_info_one, mon);
 }
 
+/* ------------------------------------------------------------------ */
+/* Migration and snapshots (docs/qemu.md)                               */
+/* ------------------------------------------------------------------ */
+
+/* A range of HBM the engine wrote (vtpu_chip_hbm_dirty_take). */
+static void vtpu_hbm_written(void *opaque, uint64_t off, uint64_t len)
+{
+    VTPUPCIState *s = opaque;
+
+    memory_region_set_dirty(vtpu_hbm_mr(s), off, len);
+}
+
+/*
+ * The VM stops (migration's last pass, savevm, stop): the device stops
+ * too, its running launch quiesced at an instruction boundary; and the
+ * engine wrote HBM behind QEMU's dirty tracking (TC DMAs, the command
+ * processor's copies and fills, reset scrubs), so the pages it wrote go
+ * again in the last pass.  The VM runs: the device goes on.
+ */
+static void vtpu_vm_state_change(void *opaque, bool running, RunState state)
+{
+    VTPUPCIState *s = opaque;
+
+    if (!s->dev) {
+        return;
+    }
+    if (running) {
+        trace_vtpu_event("resumed with the VM");
+        vtpu_dev_resume(s->dev);
+        return;
+    }
+    if (vtpu_dev_pause(s->dev, VTPU_PAUSE_TIMEOUT_MS)) {
+        warn_report("vtpu: a running kernel did not stop within %d ms (a TC "
+                    "held by the debugger?); saving the VM will fail",
+                    VTPU_PAUSE_TIMEOUT_MS);
+    }
+    trace_vtpu_event("paused with the VM");
+    if (s->hbm_registered) {
+        vtpu_chip_hbm_dirty_take(s->chip, vtpu_hbm_written, s);
+    }
+}
+
+static int vtpu_file_write(void *opaque, const void *buf, size_t len)
+{
+    qemu_put_buffer(opaque, buf, len);
+    return qemu_file_get_error(opaque) != 0;
+}
+
+static int vtpu_file_read(void *opaque, void *buf, size_t len)
+{
+    return qemu_get_buffer(opaque, buf, len) != len;
+}
+
+static int vtpu_engine_put(QEMUFile *f, void *pv, size_t size,
+                           const VMStateField *field, JSONWriter *vmdesc)
+{
+    VTPUPCIState *s = pv;
+    char err[512];
+
+    if (vtpu_dev_save(s->dev, vtpu_file_write, f, err, sizeof(err))) {
+        error_report("vtpu: cannot save the device state: %s", err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int vtpu_engine_get(QEMUFile *f, void *pv, size_t size,
+                           const VMStateField *field)
+{
+    VTPUPCIState *s = pv;
+    char err[512];
+
+    if (vtpu_dev_load(s->dev, vtpu_file_read, f, err, sizeof(err))) {
+        error_report("vtpu: cannot load the device state: %s", err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The engine's own versioned stream (vtpu_dev_save, vtpu-snapshot.h). */
+static const VMStateInfo vtpu_engine_info = {
+    .name = "vtpu-engine",
+    .get = vtpu_engine_get,
+    .put = vtpu_engine_put,
+};
+
+static int vtpu_pre_save(void *opaque)
+{
+    VTPUPCIState *s = opaque;
+
+    /* The VM is stopped, so normally paused already (idempotent). */
+    if (vtpu_dev_pause(s->dev, VTPU_PAUSE_TIMEOUT_MS)) {
+        error_report("vtpu: cannot save: a running kernel did not stop at "
+                     "an instruction boundary within %d ms",
+                     VTPU_PAUSE_TIMEOUT_MS);
+        return -EBUSY;
+    }
+    return 0;
+}
+
+static int vtpu_pre_load(void *opaque)
+{
+    VTPUPCIState *s = opaque;
+
+    /* The destination's device never ran (or loadvm stopped the VM);
+     * what it executes stops here, and it resumes with the VM. */
+    vtpu_dev_pause(s->dev, VTPU_PAUSE_TIMEOUT_MS);
+    return 0;
+}
+
+static int vtpu_post_load(void *opaque, int version_id)
+{
+    VTPUPCIState *s = opaque;
+
+    s->window_base = UINT64_MAX; /* re-map BAR2's window */
+    vtpu_sync_window(s);
+    return 0;
+}
+
+/*
+ * Version 1.  The engine stream inside has versions of its own (the
+ * device part and the chip format, vtpu-snapshot.h), checked on load;
+ * docs/qemu.md, "Format versions".
+ */
 static const VMStateDescription vmstate_vtpu = {
     .name = "vtpu",
-    .unmigratable = 1,
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .pre_save = vtpu_pre_save,
+    .pre_load = vtpu_pre_load,
+    .post_load = vtpu_post_load,
+    .fields = (VMStateField[]) {
+        VMSTATE_PCI_DEVICE(parent_obj, VTPUPCIState),
+        VMSTATE_MSIX(parent_obj, VTPUPCIState),
+        {
+            .name = "engine",
+            .info = &vtpu_engine_info,
+            .flags = VMS_SINGLE,
+            .offset = 0,
+            .size = 0,
+        },
+        VMSTATE_END_OF_LIST()
+    },
 };
 
 static void vtpu_class_init(ObjectClass *oc, void *data)

@@ -117,8 +117,20 @@ void vtpu_check_run_begin(vtpu_chip *chip, unsigned ntcs)
 {
     vtpu_check *ck = chip->check;
 
-    if (ck->poison)
+    if (ck->poison && !chip->resuming) {
         vtpu_poison_run_begin(ck->poison, ntcs);
+    } else if (ck->poison) {
+        /* a run resumed from a snapshot: its memory counts as written
+         * (the shadow does not travel; vtpu-snapshot.h) */
+        for (unsigned t = 0; t < ntcs; t++) {
+            vtpu_mem_ref s = {VTPU_SPACE_SMEM, t, 0};
+            vtpu_mem_ref v = {VTPU_SPACE_VMEM, t, 0};
+            vtpu_poison_write(ck->poison, &s, chip->tcs[t]->smem_size);
+            vtpu_poison_write(ck->poison, &v, chip->tcs[t]->vmem_size);
+        }
+        vtpu_mem_ref sh = {VTPU_SPACE_VMEM, VTPU_SHARED_OWNER, 0};
+        vtpu_poison_write(ck->poison, &sh, chip->cfg.vmem_shared_size);
+    }
     if (ck->race)
         vtpu_race_run_begin(ck->race, ntcs);
     if (ck->bounds)

@@ -20,7 +20,7 @@ static void tc_free(vtpu_tc *tc)
     if (tc->smem) /* its dirty map is the mapping's start */
         vtpu_unmap_lazy_huge(tc->smem - VTPU_SMEM_MAP,
                              VTPU_SMEM_MAP + (uint64_t)tc->smem_size);
-    free(tc->vmem_dirty);
+    vtpu_dirty_free(tc->vmem_dirty, tc->vmem_size);
     vtpu_cond_clear(&tc->wake);
     free(tc->sems);
     if (tc->vpu)
@@ -79,9 +79,12 @@ vtpu_chip *vtpu_chip_new_ext(const vtpu_config *cfg, void *hbm, char *err,
     vtpu_mutex_init(&chip->out_lock);
     vtpu_mutex_init(&chip->pool_lock);
     vtpu_cond_init(&chip->pool_done);
+    vtpu_mutex_init(&chip->q_lock);
+    vtpu_cond_init(&chip->q_cond);
     chip->hbm_external = hbm != NULL;
     chip->hbm = hbm ? hbm : vtpu_map_lazy(cfg->hbm_size);
-    if (!chip->hbm)
+    chip->hbm_dirty = vtpu_dirty_new(cfg->hbm_size);
+    if (!chip->hbm || !chip->hbm_dirty)
         goto oom;
     if (cfg->vmem_shared_size) {
         chip->vmem_shared = vtpu_map_lazy(cfg->vmem_shared_size);
@@ -129,10 +132,13 @@ void vtpu_chip_free(vtpu_chip *chip)
         vtpu_unmap_lazy(chip->hbm, chip->cfg.hbm_size);
     if (chip->vmem_shared)
         vtpu_unmap_lazy(chip->vmem_shared, chip->cfg.vmem_shared_size);
-    free(chip->vmem_shared_dirty);
+    vtpu_dirty_free(chip->vmem_shared_dirty, chip->cfg.vmem_shared_size);
+    vtpu_dirty_free(chip->hbm_dirty, chip->cfg.hbm_size);
     vtpu_mutex_clear(&chip->out_lock);
     vtpu_mutex_clear(&chip->pool_lock);
     vtpu_cond_clear(&chip->pool_done);
+    vtpu_mutex_clear(&chip->q_lock);
+    vtpu_cond_clear(&chip->q_cond);
     free(chip);
 }
 
@@ -169,8 +175,10 @@ void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
 
 void vtpu_chip_scrub(vtpu_chip *chip)
 {
-    if (!chip->hbm_external)
+    if (!chip->hbm_external) {
         vtpu_zero_lazy(chip->hbm, chip->cfg.hbm_size);
+        vtpu_dirty_all(chip->hbm_dirty, chip->cfg.hbm_size);
+    }
     if (chip->vmem_shared) {
         vtpu_zero_lazy(chip->vmem_shared, chip->cfg.vmem_shared_size);
         memset(chip->vmem_shared_dirty, 0,
@@ -229,6 +237,15 @@ int vtpu_chip_load_elf_slot(vtpu_chip *chip, unsigned slot, const void *elf,
         vtpu_program_from_elf(&chip->cfg, elf, len, err, errlen);
     if (!prog)
         return -1;
+    /* kept for snapshots, which carry programs as their ELF images */
+    prog->elf = g_memdup2(elf, len);
+    prog->elf_len = (uint32_t)len;
+    if (len > UINT32_MAX) {
+        vtpu_program_free(prog);
+        if (err && errlen)
+            snprintf(err, errlen, "ELF image of %zu bytes is too large", len);
+        return -1;
+    }
     prog->serial = ++chip->prog_serial;
     if (chip->slots[slot] && chip->prog == chip->slots[slot])
         chip->prog = prog;
@@ -263,6 +280,7 @@ bool vtpu_chip_has_program(const vtpu_chip *chip, unsigned slot)
 void vtpu_chip_unload_programs(vtpu_chip *chip)
 {
     chip->prog = NULL;
+    chip->resume_pending = false; /* a loaded run cannot go on without */
     for (unsigned i = 0; i < VTPU_MAX_PROGRAMS; i++) {
         forget_image(chip, chip->slots[i]);
         vtpu_program_free(chip->slots[i]);
@@ -330,6 +348,29 @@ void *vtpu_chip_hbm_ptr(vtpu_chip *chip)
     return chip->hbm;
 }
 
+void vtpu_chip_hbm_dirty_take(vtpu_chip *chip,
+                              void (*fn)(void *opaque, uint64_t off,
+                                         uint64_t len),
+                              void *opaque)
+{
+    uint64_t size = chip->cfg.hbm_size, n = VTPU_DIRTY_PAGES(size);
+    uint8_t *m = chip->hbm_dirty;
+
+    for (uint64_t i = 0; i < n;) {
+        if (!m[i]) {
+            i++;
+            continue;
+        }
+        uint64_t j = i;
+        while (j < n && m[j])
+            m[j++] = 0;
+        uint64_t off = i << VTPU_DIRTY_SHIFT;
+        uint64_t end = j << VTPU_DIRTY_SHIFT;
+        fn(opaque, off, (end < size ? end : size) - off);
+        i = j;
+    }
+}
+
 int vtpu_hbm_read(vtpu_chip *chip, uint64_t off, void *buf, size_t len)
 {
     if (!in_range(off, len, chip->cfg.hbm_size))
@@ -344,6 +385,7 @@ int vtpu_hbm_write(vtpu_chip *chip, uint64_t off, const void *buf,
     if (!in_range(off, len, chip->cfg.hbm_size))
         return -1;
     memcpy(chip->hbm + off, buf, len);
+    vtpu_dirty_mark(chip->hbm_dirty, off, len);
     if (VTPU_UNLIKELY(chip->check))
         vtpu_check_host_write(chip, off, len); /* written, for poison */
     return 0;

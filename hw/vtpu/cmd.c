@@ -52,6 +52,7 @@ void vtpu_dev_set_err(dev_err *e, uint32_t code, const char *fmt, ...)
 
 /* Decoded ring entry. */
 typedef struct cmd {
+    uint32_t idx; /* ring index */
     uint32_t hdr, op, flags, arg;
     uint64_t src, dst, len, addr, ranges;
     uint32_t args[4];
@@ -117,6 +118,8 @@ static void cmd_copy(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
 
     if (!check_copy(dev, c, &o->err))
         return;
+    if (c->op != VTPU_OP_COPY_D2H) /* HBM written: for migration */
+        vtpu_dirty_mark(dev->chip->hbm_dirty, c->dst, c->len);
     if (dev->chip->check && c->op != VTPU_OP_COPY_D2H)
         vtpu_check_host_write(dev->chip, c->dst, c->len); /* poison */
     if (c->op == VTPU_OP_COPY_D2D) {
@@ -174,6 +177,7 @@ static void cmd_fill(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
         err_hbm(&o->err, "fill", c->dst, c->len, dev->chip->cfg.hbm_size);
         return;
     }
+    vtpu_dirty_mark(dev->chip->hbm_dirty, c->dst, c->len); /* migration */
     if (dev->chip->check)
         vtpu_check_host_write(dev->chip, c->dst, c->len); /* poison */
     for (size_t i = 0; i < sizeof(pat); i += 4)
@@ -300,6 +304,11 @@ static int read_ranges(vtpu_dev *dev, uint64_t addr, vtpu_hbm_range *out,
     return 0;
 }
 
+static bool run_begin(vtpu_dev *dev, const dev_launch *l);
+static void run_end(vtpu_dev *dev);
+static void launch_done(vtpu_dev *dev, const dev_launch *l, int rc,
+                        const vtpu_run_result *r, cmd_outcome *o);
+
 static void cmd_launch(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
 {
     dev_err *e = &o->err;
@@ -353,21 +362,70 @@ static void cmd_launch(vtpu_dev *dev, const cmd *c, cmd_outcome *o)
     opts.hbm_ranges = grants;
     vtpu_chip_select_program(dev->chip, slot);
 
-    /*
-     * A reset or quit requested from here on stops the run through the
-     * chip's VTPU_STOP_ABORT, which the run does not clear (dev.c,
-     * "Stopping"); one requested already need not start TCs at all.
-     */
-    vtpu_mutex_lock(&dev->lock);
-    bool go = !dev->reset_req && !dev->quit;
-    vtpu_mutex_unlock(&dev->lock);
-    if (!go)
+    dev_launch l = {c->idx, c->flags, tcs ? tcs : ntcs, c->addr};
+    if (!run_begin(dev, &l))
         return;
     uint64_t t_run = dev_now_ns();
     int rc = vtpu_chip_run(dev->chip, &opts, &res);
     o->run_ns = dev_now_ns() - t_run;
+    run_end(dev);
+    launch_done(dev, &l, rc, &res, o);
+}
 
-    unsigned started = tcs ? tcs : ntcs;
+/*
+ * A reset or quit requested from here on stops the run through the
+ * chip's VTPU_STOP_ABORT, which the run does not clear (dev.c,
+ * "Stopping"); one requested already need not start TCs at all.  The
+ * launch is recorded for snapshots (dev->cur): a pause from here on
+ * finds its run quiesced, and a snapshot carries it.
+ */
+static bool run_begin(vtpu_dev *dev, const dev_launch *l)
+{
+    vtpu_mutex_lock(&dev->lock);
+    bool go = !dev->reset_req && !dev->quit;
+    if (go) {
+        dev->in_run = true;
+        dev->cur = *l;
+    }
+    vtpu_mutex_unlock(&dev->lock);
+    return go;
+}
+
+static void run_end(vtpu_dev *dev)
+{
+    vtpu_mutex_lock(&dev->lock);
+    dev->in_run = false;
+    vtpu_cond_broadcast(&dev->idle_cond);
+    vtpu_mutex_unlock(&dev->lock);
+}
+
+void vtpu_dev_execute_resume(vtpu_dev *dev, const dev_launch *l,
+                             cmd_outcome *o)
+{
+    vtpu_run_result res;
+
+    o->opcode = VTPU_OP_LAUNCH;
+    if (!run_begin(dev, l))
+        return;
+    uint64_t t_run = dev_now_ns();
+    int rc = vtpu_chip_run_resume(dev->chip, &res);
+    o->run_ns = dev_now_ns() - t_run;
+    run_end(dev);
+    launch_done(dev, l, rc, &res, o);
+}
+
+/* What a launch's run did, into *o; the result record to the host. */
+static void launch_done(vtpu_dev *dev, const dev_launch *l, int rc,
+                        const vtpu_run_result *r, cmd_outcome *o)
+{
+    dev_err *e = &o->err;
+    const vtpu_run_result res = *r;
+    unsigned started = l->started;
+    const struct {
+        uint32_t flags;
+        uint64_t addr;
+    } cc = {l->flags, l->addr}, *c = &cc;
+
     o->launched = true;
     o->exit_code = res.exit_code;
     memcpy(o->instret, res.instret, sizeof(o->instret));
@@ -437,6 +495,7 @@ void vtpu_dev_execute(vtpu_dev *dev, uint32_t idx, uint64_t addr,
         e->len = sizeof(raw);
         return;
     }
+    c.idx = idx;
     c.hdr = le32(raw + VTPU_CMD_OFF_HDR);
     c.op = VTPU_FEX(c.hdr, CMD, OPCODE);
     c.flags = VTPU_FEX(c.hdr, CMD, FLAGS);

@@ -22,6 +22,15 @@ typedef struct dev_err {
     char msg[VTPU_ERR_MSG_MAX];
 } dev_err;
 
+/* A launch whose run is in progress: what finishing it needs (cmd.c),
+ * and what a snapshot carries of it (dev.c). */
+typedef struct dev_launch {
+    uint32_t idx;     /* ring index */
+    uint32_t flags;   /* VTPU_LAUNCH_F_* */
+    uint32_t started; /* TCs */
+    uint64_t addr;    /* result record */
+} dev_launch;
+
 /* Everything a command does to the registers, applied under the lock. */
 typedef struct cmd_outcome {
     uint32_t opcode;
@@ -53,6 +62,14 @@ struct vtpu_dev {
 
     uint32_t regs[VTPU_DEV_NREGS]; /* stored registers (no read hook) */
     bool executing;                /* a command runs outside the lock */
+    /* Snapshots (vtpu_dev_pause/save/load): no command starts while
+     * paused; in_run and cur: the launch whose run is in progress
+     * (cmd.c); resume_launch: a load brought one, which the worker
+     * continues (vtpu_dev_execute_resume) once unpaused. */
+    bool paused;
+    bool in_run;
+    bool resume_launch;
+    dev_launch cur;
     bool reset_req;                /* soft reset waits for that command */
     atomic_bool abort_cmd;
     uint32_t latch_hi; /* HI half of the last 64-bit counter read */
@@ -145,6 +162,10 @@ static inline void init_err(dev_err *e)
  */
 void vtpu_dev_execute(vtpu_dev *dev, uint32_t idx, uint64_t addr,
                       cmd_outcome *o);
+/* Continue the launch a snapshot brought (dev->cur), as
+ * vtpu_dev_execute() does a ring entry. */
+void vtpu_dev_execute_resume(vtpu_dev *dev, const dev_launch *l,
+                             cmd_outcome *o);
 /* Fill in an error: code and a printf-style message. */
 void vtpu_dev_set_err(dev_err *e, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

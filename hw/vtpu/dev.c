@@ -140,9 +140,11 @@ static bool in_error(const vtpu_dev *dev)
 
 static bool runnable(const vtpu_dev *dev)
 {
-    return !dev->executing && !dev->reset_req && !dev->quit && enabled(dev) &&
-           !in_error(dev) &&
-           dev->regs[VTPU_R_RING_HEAD] != dev->regs[VTPU_R_RING_TAIL];
+    if (dev->executing || dev->reset_req || dev->quit || dev->paused)
+        return false;
+    return dev->resume_launch ||
+           (enabled(dev) && !in_error(dev) &&
+            dev->regs[VTPU_R_RING_HEAD] != dev->regs[VTPU_R_RING_TAIL]);
 }
 
 /* Executing, or has something to execute: vtpu_dev_wait_idle() waits. */
@@ -157,7 +159,7 @@ static uint32_t state(const vtpu_dev *dev)
         return VTPU_STATE_RESETTING;
     if (in_error(dev))
         return VTPU_STATE_ERROR;
-    if (dev->executing)
+    if (dev->executing || dev->resume_launch)
         return VTPU_STATE_BUSY;
     if (!enabled(dev))
         return VTPU_STATE_DISABLED;
@@ -260,6 +262,7 @@ static void do_reset(vtpu_dev *dev)
     vtpu_chip_unload_programs(dev->chip);
     /* Nothing executes: the next launch runs freely. */
     vtpu_chip_abort_clear(dev->chip);
+    dev->resume_launch = false;
     dev->reset_req = false;
     update_irq(dev);
     vtpu_cond_broadcast(&dev->idle_cond);
@@ -316,7 +319,9 @@ static void apply(vtpu_dev *dev, uint32_t idx, const cmd_outcome *o)
  */
 static uint64_t step(vtpu_dev *dev)
 {
-    uint32_t idx = dev->regs[VTPU_R_RING_HEAD];
+    bool resume = dev->resume_launch; /* a launch a snapshot brought */
+    dev_launch l = dev->cur;
+    uint32_t idx = resume ? l.idx : dev->regs[VTPU_R_RING_HEAD];
     uint64_t addr =
         reg64(dev, VTPU_R_RING_BASE_LO) + (uint64_t)idx * VTPU_CMD_SIZE;
     cmd_outcome o;
@@ -329,9 +334,13 @@ static uint64_t step(vtpu_dev *dev)
         dev->doorbell_pending = false;
     }
     dev->executing = true;
+    dev->resume_launch = false;
     atomic_store(&dev->abort_cmd, false);
     vtpu_mutex_unlock(&dev->lock);
-    vtpu_dev_execute(dev, idx, addr, &o);
+    if (resume)
+        vtpu_dev_execute_resume(dev, &l, &o);
+    else
+        vtpu_dev_execute(dev, idx, addr, &o);
     uint64_t t_done = dev_now_ns();
     vtpu_mutex_lock(&dev->lock);
     dev->executing = false;
@@ -897,6 +906,7 @@ void vtpu_dev_aperture_write(vtpu_dev *dev, uint64_t off, uint64_t val,
         return;
     for (unsigned i = 0; i < size; i++)
         dev->chip->hbm[at + i] = (uint8_t)(val >> (8 * i));
+    vtpu_dirty_mark(dev->chip->hbm_dirty, at, size);
 }
 
 uint64_t vtpu_dev_aperture_size(const vtpu_dev *dev)
@@ -1161,4 +1171,263 @@ int vtpu_dev_tc_info_format(const vtpu_dev_tc_info *s, char *buf, size_t len)
     int n = snprintf(buf, len, "%s", g->str);
     g_string_free(g, TRUE);
     return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshots (dev.h: vtpu_dev_pause ... vtpu_dev_load)                  */
+/* ------------------------------------------------------------------ */
+
+#define DEV_MAGIC "VTPUDEV_"
+#define DEV_VERSION 1u
+
+int vtpu_dev_pause(vtpu_dev *dev, int64_t timeout_ms)
+{
+    int64_t deadline =
+        timeout_ms < 0 ? INT64_MAX : g_get_monotonic_time() + timeout_ms * 1000;
+
+    vtpu_mutex_lock(&dev->lock);
+    dev->paused = true; /* no command starts from here on */
+    vtpu_mutex_unlock(&dev->lock);
+    /* A run in progress, or one that starts (its launch had begun),
+     * parks its TCs; the chip keeps the request until unpaused. */
+    if (vtpu_chip_quiesce(dev->chip, timeout_ms))
+        return -1;
+    /* Then: nothing executes, or a launch whose run is quiesced.  A copy
+     * finishes (bounded); a launch before or after its run goes on to
+     * its run (which parks at once) or to its end. */
+    for (;;) {
+        vtpu_mutex_lock(&dev->lock);
+        bool executing = dev->executing, in_run = dev->in_run;
+        vtpu_mutex_unlock(&dev->lock);
+        if (!executing ||
+            (in_run && vtpu_chip_run_active(dev->chip) &&
+             vtpu_chip_is_quiet(dev->chip)))
+            return 0;
+        if (g_get_monotonic_time() > deadline)
+            return -1;
+        vtpu_mutex_lock(&dev->lock);
+        vtpu_cond_wait_until(&dev->idle_cond, &dev->lock,
+                             g_get_monotonic_time() + 1000);
+        vtpu_mutex_unlock(&dev->lock);
+    }
+}
+
+void vtpu_dev_resume(vtpu_dev *dev)
+{
+    vtpu_chip_unquiesce(dev->chip);
+    vtpu_mutex_lock(&dev->lock);
+    dev->paused = false;
+    if (runnable(dev)) {
+        if (dev->synchronous) {
+            kick_work(dev, true);
+        } else {
+            dev->kick = true;
+        }
+    }
+    dev_unlock(dev);
+}
+
+typedef struct dev_state {
+    uint32_t regs[NREGS];
+    uint64_t bytes_in, bytes_out;
+    uint64_t instret[VTPU_MAX_TCS];
+    uint64_t out_counts[2];
+    uint32_t latch_hi;
+    uint32_t launch; /* a launch is in progress: cur holds it */
+    uint32_t idx, flags, started;
+    uint64_t addr;
+    char err_msg[VTPU_ERR_MSG_MAX];
+} dev_state;
+
+/* Little-endian fields, one after the other (the host is little-endian:
+ * interp.c requires it), so a copy of the struct's fields in order. */
+static void state_io(dev_state *st, uint8_t *buf, bool to_buf)
+{
+    size_t at = 0;
+#define IO(field)                                                              \
+    do {                                                                       \
+        if (to_buf)                                                            \
+            memcpy(buf + at, &st->field, sizeof(st->field));                   \
+        else                                                                   \
+            memcpy(&st->field, buf + at, sizeof(st->field));                   \
+        at += sizeof(st->field);                                               \
+    } while (0)
+    IO(regs);
+    IO(bytes_in);
+    IO(bytes_out);
+    IO(instret);
+    IO(out_counts);
+    IO(latch_hi);
+    IO(launch);
+    IO(idx);
+    IO(flags);
+    IO(started);
+    IO(addr);
+    IO(err_msg);
+#undef IO
+}
+
+#define STATE_BYTES                                                            \
+    (4 * NREGS + 16 + 8 * VTPU_MAX_TCS + 16 + 4 * 5 + 8 + VTPU_ERR_MSG_MAX)
+
+int vtpu_dev_save(vtpu_dev *dev, vtpu_snap_write_fn w, void *opaque,
+                  char *err, size_t errlen)
+{
+    dev_state st;
+    uint8_t hdr[16], buf[STATE_BYTES];
+    uint32_t v = DEV_VERSION, n = STATE_BYTES;
+
+    memset(&st, 0, sizeof(st));
+    vtpu_mutex_lock(&dev->lock);
+    bool quiet = dev->paused && (!dev->executing || dev->in_run);
+    if (quiet) {
+        memcpy(st.regs, dev->regs, sizeof(st.regs));
+        st.bytes_in = dev->bytes_in;
+        st.bytes_out = dev->bytes_out;
+        memcpy(st.instret, dev->instret, sizeof(st.instret));
+        st.out_counts[0] = out_counter(dev, false);
+        st.out_counts[1] = out_counter(dev, true);
+        st.latch_hi = dev->latch_hi;
+        st.launch = dev->in_run || dev->resume_launch;
+        st.idx = dev->cur.idx;
+        st.flags = dev->cur.flags;
+        st.started = dev->cur.started;
+        st.addr = dev->cur.addr;
+        memcpy(st.err_msg, dev->err_msg, sizeof(st.err_msg));
+    }
+    vtpu_mutex_unlock(&dev->lock);
+    if (!quiet) {
+        snprintf(err, errlen, "the device is not paused");
+        return -1;
+    }
+    memcpy(hdr, DEV_MAGIC, 8);
+    memcpy(hdr + 8, &v, 4);
+    memcpy(hdr + 12, &n, 4);
+    state_io(&st, buf, true);
+    if (w(opaque, hdr, sizeof(hdr)) || w(opaque, buf, sizeof(buf))) {
+        snprintf(err, errlen, "cannot write the device state");
+        return -1;
+    }
+    return vtpu_chip_save(dev->chip, 0, w, opaque, err, errlen);
+}
+
+/* A device state a guest could have made: the ring usable if enabled,
+ * pointers inside it, the launch in progress inside it too. */
+static int check_state(const vtpu_dev *dev, const dev_state *st, char *err,
+                       size_t errlen)
+{
+    const uint32_t *r = st->regs;
+    uint32_t size = r[VTPU_R_RING_SIZE];
+    vtpu_dev probe;
+
+    memcpy(probe.regs, r, sizeof(probe.regs));
+    bool en = VTPU_FEX(r[VTPU_R_CONTROL], CONTROL, ENABLE);
+    if (en && !ring_ok(&probe)) {
+        snprintf(err, errlen, "device state: ring enabled with %u entries",
+                 size);
+        return -1;
+    }
+    if ((size && (r[VTPU_R_RING_HEAD] >= size || r[VTPU_R_RING_TAIL] >= size)) ||
+        (!size && (r[VTPU_R_RING_HEAD] || r[VTPU_R_RING_TAIL]))) {
+        snprintf(err, errlen, "device state: ring head %u / tail %u outside "
+                              "%u entries",
+                 r[VTPU_R_RING_HEAD], r[VTPU_R_RING_TAIL], size);
+        return -1;
+    }
+    if (st->launch > 1 ||
+        (st->launch && (!en || st->idx != r[VTPU_R_RING_HEAD] ||
+                        st->started == 0 ||
+                        st->started > dev->chip->cfg.num_tcs ||
+                        (st->flags & ~(VTPU_LAUNCH_F_RESULT |
+                                       VTPU_LAUNCH_F_CHECK_EXIT |
+                                       VTPU_LAUNCH_F_RANGES))))) {
+        snprintf(err, errlen, "device state: the launch in progress (ring "
+                              "index %u, %u TCs, flags 0x%x) is impossible",
+                 st->idx, st->started, st->flags);
+        return -1;
+    }
+    return 0;
+}
+
+int vtpu_dev_load(vtpu_dev *dev, vtpu_snap_read_fn rd, void *opaque,
+                  char *err, size_t errlen)
+{
+    uint8_t hdr[16], buf[STATE_BYTES];
+    uint32_t v, n;
+    dev_state st;
+
+    vtpu_mutex_lock(&dev->lock);
+    if (!dev->paused) {
+        vtpu_mutex_unlock(&dev->lock);
+        snprintf(err, errlen, "the device must be paused to load its state");
+        return -1;
+    }
+    /* Whatever the current state runs goes: a reset, as at power-on. */
+    request_reset(dev);
+    while (dev->reset_req)
+        vtpu_cond_wait(&dev->idle_cond, &dev->lock);
+    vtpu_mutex_unlock(&dev->lock);
+
+    int rc = -1;
+    if (rd(opaque, hdr, sizeof(hdr))) {
+        snprintf(err, errlen, "device state: truncated");
+        goto out;
+    }
+    memcpy(&v, hdr + 8, 4);
+    memcpy(&n, hdr + 12, 4);
+    if (memcmp(hdr, DEV_MAGIC, 8)) {
+        snprintf(err, errlen, "device state: bad magic");
+        goto out;
+    }
+    if (v != DEV_VERSION || n != STATE_BYTES) {
+        snprintf(err, errlen,
+                 "device state version %u (%u bytes): this device reads "
+                 "version %u (%u bytes)",
+                 v, n, DEV_VERSION, (unsigned)STATE_BYTES);
+        goto out;
+    }
+    if (rd(opaque, buf, sizeof(buf))) {
+        snprintf(err, errlen, "device state: truncated");
+        goto out;
+    }
+    state_io(&st, buf, false);
+    st.err_msg[sizeof(st.err_msg) - 1] = 0;
+    if (check_state(dev, &st, err, errlen))
+        goto out;
+    if (vtpu_chip_load(dev->chip, 0, rd, opaque, err, errlen))
+        goto out;
+    if (st.launch != vtpu_chip_run_pending(dev->chip)) {
+        snprintf(err, errlen, "device state: a launch %s in progress, the "
+                              "chip's state %s a run",
+                 st.launch ? "is" : "is not",
+                 vtpu_chip_run_pending(dev->chip) ? "has" : "has no");
+        goto out;
+    }
+    rc = 0;
+out:
+    vtpu_mutex_lock(&dev->lock);
+    if (rc) {
+        do_reset(dev); /* a clean device, not half a state */
+    } else {
+        memcpy(dev->regs, st.regs, sizeof(dev->regs));
+        dev->bytes_in = st.bytes_in;
+        dev->bytes_out = st.bytes_out;
+        memcpy(dev->instret, st.instret, sizeof(dev->instret));
+        if (dev->out) {
+            vtpu_outbuf_stats os;
+            vtpu_outbuf_stats_get(dev->out, &os);
+            dev->out_base[0] = os.accepted - st.out_counts[0];
+            dev->out_base[1] = os.dropped - st.out_counts[1];
+        }
+        dev->latch_hi = st.latch_hi;
+        memcpy(dev->err_msg, st.err_msg, sizeof(dev->err_msg));
+        dev->resume_launch = st.launch;
+        dev->cur = (dev_launch){st.idx, st.flags, st.started, st.addr};
+        dev->t_doorbell = 0;
+        dev->doorbell_pending = false;
+    }
+    update_irq(dev);
+    vtpu_cond_broadcast(&dev->idle_cond);
+    dev_unlock(dev);
+    return rc;
 }

@@ -359,15 +359,16 @@ static int plan_dma(vtpu_tc *tc, uint32_t desc_addr, dma_plan *p)
 
     p->src = src.mem + src.off;
     p->dst = dst.mem + dst.off;
-    p->dst_dirty = NULL;
-    if (dst.space != VTPU_SPACE_HBM) {
+    if (dst.space == VTPU_SPACE_HBM) {
+        p->dst_dirty = chip->hbm_dirty; /* for migration (snapshot.c) */
+    } else {
         vtpu_tc *o = chip->tcs[dst.tc];
         p->dst_dirty = dst.mem == chip->vmem_shared ? chip->vmem_shared_dirty
                        : dst.space == VTPU_SPACE_VMEM ? o->vmem_dirty
                                                       : o->smem_dirty;
-        p->dst_lo = dst.lo;
-        p->dst_hi = dst.hi;
     }
+    p->dst_lo = dst.lo;
+    p->dst_hi = dst.hi;
     for (unsigned i = 1; i < 4; i++) {
         p->src_stride[i] = src.stride[i];
         p->dst_stride[i] = dst.stride[i];

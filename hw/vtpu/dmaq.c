@@ -111,3 +111,8 @@ int vtpu_dmaq_sync(vtpu_tc *tc, int64_t sem)
     }
     return 0;
 }
+
+unsigned vtpu_dmaq_pending(const vtpu_tc *tc)
+{
+    return tc->dmaq ? tc->dmaq->q->len : 0;
+}

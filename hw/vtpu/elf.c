@@ -40,6 +40,7 @@ void vtpu_program_free(vtpu_program *prog)
     free(prog->code);
     free(prog->text);
     free(prog->smem_image);
+    g_free(prog->elf);
     free(prog);
 }
 

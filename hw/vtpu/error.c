@@ -72,6 +72,9 @@ int vtpu_error_format(const vtpu_error *e, char *buf, size_t len)
 int vtpu_tc_fault(vtpu_tc *tc, vtpu_error_kind kind, vtpu_space space,
                   uint64_t addr, uint64_t len, const char *fmt, ...)
 {
+    if (VTPU_UNLIKELY(tc->chip->pause_tc == VTPU_PAUSE_FAULT) &&
+        vtpu_tc_fault_pause(tc, kind))
+        return -1; /* saved first; the instruction faults again after */
     vtpu_error *e = &tc->err;
     memset(e, 0, sizeof(*e));
     e->kind = kind;

@@ -434,6 +434,11 @@ void vtpu_gdb_tc_main(vtpu_tc *tc)
 
     while (r == 0) {
         vtpu_tc_execute(tc);
+        /* still running: a quiesce request parked it (run.c) */
+        if (tc->state == VTPU_TC_RUNNING &&
+            (atomic_load(&tc->chip->stop) & VTPU_STOP_QUIESCE) &&
+            vtpu_tc_park(tc))
+            continue;
         if (tc->state != VTPU_TC_FAULTED)
             break;
         vtpu_mutex_lock(&g->lock);

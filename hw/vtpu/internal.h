@@ -19,6 +19,8 @@
  *   fabric.c    chips joined: remote DMA/signals vtpu-slice.h fabric
  *   slice.c     N local chips run together       vtpu-slice.h slice
  *   run.c       one run: threads, stop, results  vtpu_chip_run()
+ *               quiescing, save points, resume   vtpu-snapshot.h
+ *   snapshot.c  chip state as a stream and back  vtpu_chip_save/load()
  *   error.c     taxonomy names, formatting, vtpu_tc_fault()
  *   gdbstub.c   debugger run control; the RSP    gdbstub.h
  *               server is gdbstub-rsp.c
@@ -41,6 +43,7 @@
 
 #include "vtpu.h"
 #include "vtpu-debug.h"
+#include "vtpu-snapshot.h"
 #include "vtpu-launch.h"
 #include "vtpu-slice.h"
 #include "vtpu-thread.h"
@@ -79,6 +82,9 @@ typedef struct vtpu_program {
     vtpu_insn *code;      /* one per 4-byte word of IMEM image */
     uint32_t code_words;  /* words of code from VTPU_IMEM_BASE */
     uint32_t *text;       /* raw IMEM words (for debuggers, disassembly) */
+    /* chip.c: the ELF image it was loaded from (snapshot.c saves it) */
+    uint8_t *elf;
+    uint32_t elf_len;
     uint8_t *smem_image;  /* initial SMEM contents (.data, zeroed .bss) */
     uint32_t smem_image_len;
     /* The image's bytes up to its last non-zero one (the rest, .bss
@@ -155,6 +161,15 @@ struct vtpu_tc {
     /* --- debugging aids (timeline.c, dmaq.c) --- */
     vtpu_tc_stats cnt; /* counters of this run (instret is tc->instret) */
     vtpu_dmaq *dmaq;   /* deferred DMAs; NULL in the eager order */
+
+    /* --- quiescing and save points (run.c, vtpu-snapshot.h) --- */
+    uint64_t pause_at; /* instret of this TC's save point, or UINT64_MAX;
+                          tc->budget is at most this during a run */
+    bool pause_hit;    /* this TC reached the save point: it calls the
+                          pause callback once the chip is quiet */
+    atomic_bool parked; /* waiting in vtpu_tc_park() */
+    bool pause_off;     /* another thread completes tc's DMAs: no save
+                           point there */
 };
 
 struct vtpu_chip {
@@ -165,6 +180,10 @@ struct vtpu_chip {
     uint8_t *vmem_shared;
     uint8_t *vmem_shared_dirty; /* dirty.c */
     bool hbm_external;        /* hbm is the embedder's (vtpu_chip_new_ext) */
+    /* dirty.c map of the HBM pages the engine wrote (DMAs, the command
+     * processor, host writes) since vtpu_chip_hbm_dirty_take(): what an
+     * embedder that migrates HBM as memory must send again */
+    uint8_t *hbm_dirty;
     vtpu_tc *tcs[VTPU_MAX_TCS];
     vtpu_program *prog;       /* the selected slot's program, or NULL */
     vtpu_program *slots[VTPU_MAX_PROGRAMS]; /* owned; prog points at one */
@@ -191,6 +210,24 @@ struct vtpu_chip {
      * the slice CSRs read (a lone chip: 0, 1, 1x1x1, 0) */
     struct vtpu_fabric *fabric;
     uint32_t chip_id, nchips, mesh, coord;
+
+    /* run.c: quiescing (vtpu-snapshot.h).  q_lock guards run_active and
+     * run_ntcs and orders parking; q_cond is broadcast when a TC parks
+     * and when the quiesce request or an ending bit changes. */
+    vtpu_mutex q_lock;
+    vtpu_cond q_cond;
+    bool run_active;   /* between a run's set-up and its results */
+    unsigned run_ntcs; /* TCs of that run */
+    /* save points (vtpu_chip_set_pause) */
+    vtpu_pause_fn pause_fn;
+    void *pause_opaque;
+    uint32_t pause_tc; /* VTPU_PAUSE_FAULT: before the first fault */
+    uint64_t pause_insns;
+    atomic_int pause_taken; /* the save point of this run was reached */
+    /* snapshot.c: a load brought a run in progress (run_ntcs TCs, the
+     * grants) for vtpu_chip_run_resume() */
+    bool resume_pending;
+    bool resuming; /* run.c: vtpu_chip_run_resume() is setting up */
 };
 
 /*
@@ -213,6 +250,12 @@ struct vtpu_chip {
  * run starts: the new run's TCs see it at their first look.
  */
 #define VTPU_STOP_ABORT 4
+/*
+ * ... or the embedder wants the chip quiet for a snapshot
+ * (vtpu_chip_quiesce): running TCs leave the interpreter at their next
+ * poll and park in run.c until the bit goes; a run keeps it.
+ */
+#define VTPU_STOP_QUIESCE 8
 /* Bits that make a TC leave its run. */
 #define VTPU_STOP_ENDING (VTPU_STOP_END | VTPU_STOP_ABORT)
 
@@ -246,8 +289,10 @@ void vtpu_zero_lazy(void *p, uint64_t size);
  * of the largest SMEM, and 8 for the scan): the interpreter marks a store
  * at smem + off with smem[(off >> VTPU_DIRTY_SHIFT) - VTPU_SMEM_MAP]. */
 #define VTPU_SMEM_MAP ((VTPU_SMEM_MAX >> VTPU_DIRTY_SHIFT) + 4096u)
-/* A map for `size` bytes, all clean (calloc'd; free() it), or NULL. */
+/* A map for `size` bytes, all clean (lazily backed), or NULL; free it
+ * with vtpu_dirty_free(map, the same size). */
 uint8_t *vtpu_dirty_new(uint64_t size);
+void vtpu_dirty_free(uint8_t *map, uint64_t size);
 /* Bytes [off, off + len) of the memory of `map` were written.  Any
  * thread (relaxed atomic byte stores; the run's start and end order
  * them with the reset). */
@@ -364,6 +409,13 @@ void vtpu_vpu_reset(vtpu_vpu *vpu);
 vtpu_mxu *vtpu_mxu_new(const vtpu_config *cfg);
 void vtpu_mxu_free(vtpu_mxu *mxu);
 void vtpu_mxu_reset(vtpu_mxu *mxu);
+/* snapshot.c: the MXU state as bytes and back.  The blob is
+ * vtpu_mxu_state_size() bytes; load checks every field and returns -1
+ * (message in err) for a bad one. */
+size_t vtpu_mxu_state_size(const vtpu_mxu *mxu);
+void vtpu_mxu_state_get(const vtpu_mxu *mxu, uint8_t *out);
+int vtpu_mxu_state_set(vtpu_mxu *mxu, const uint8_t *in, char *err,
+                       size_t errlen);
 
 /* ---- dma.c ---- */
 /* A validated DMA: everything needed to execute it later (dma.c). */
@@ -377,8 +429,8 @@ typedef struct vtpu_dma_plan {
     uint32_t sem_tc, sem;
     uint32_t pc; /* of its dma.start, for reports */
     uint8_t src_space, dst_space; /* vtpu_space, for counters and traces */
-    /* dirty.c: the map of dst's memory (NULL for HBM) and the bytes
-     * [dst_lo, dst_hi) of that memory the copy writes */
+    /* dirty.c: the map of dst's memory (HBM's too: chip->hbm_dirty) and
+     * the bytes [dst_lo, dst_hi) of that memory the copy writes */
     uint8_t *dst_dirty;
     uint64_t dst_lo, dst_hi;
 } vtpu_dma_plan;
@@ -401,6 +453,8 @@ int vtpu_dmaq_push(vtpu_tc *tc, const vtpu_dma_plan *p, int64_t t_ns);
 int vtpu_dmaq_sync(vtpu_tc *tc, int64_t sem);
 vtpu_dmaq *vtpu_dmaq_new(bool random, uint64_t seed, unsigned tc);
 void vtpu_dmaq_free(vtpu_dmaq *q);
+/* DMAs waiting in tc's queue (0 without one). */
+unsigned vtpu_dmaq_pending(const vtpu_tc *tc);
 
 /* ---- timeline.c: hooks called only when chip->dbg is set ---- */
 /* run.c: after the TCs are reset / when a TC's thread leaves its loop. */
@@ -429,6 +483,22 @@ void vtpu_dbg_free(vtpu_chip *chip);
  * takes sync.c's lock and the stub's, so the caller holds neither.
  */
 void vtpu_chip_stop_run(vtpu_chip *chip, int bits);
+/*
+ * A TC left the interpreter still RUNNING (the chip's stop flag, a save
+ * point): park it while a quiesce request stands (completing its
+ * deferred DMAs first; the TC that reached a save point calls the pause
+ * callback once the chip is quiet).  True if it is to execute again,
+ * false if the run is ending (or a deferred DMA faulted).
+ */
+bool vtpu_tc_park(vtpu_tc *tc);
+/* No run in progress, or one quiesced with every TC at rest (snapshot.c
+ * saves only then). */
+bool vtpu_chip_is_quiet(vtpu_chip *chip);
+/* interp.c: tc reached tc->pause_at (its save point). */
+void vtpu_tc_pause_point(vtpu_tc *tc);
+/* error.c: a fault on a running TC may be the VTPU_PAUSE_FAULT point
+ * instead: true if it is (the TC then leaves its loop still RUNNING). */
+bool vtpu_tc_fault_pause(vtpu_tc *tc, vtpu_error_kind kind);
 /* Withdraw VTPU_STOP_ABORT: the runs started from now on run freely. */
 void vtpu_chip_abort_clear(vtpu_chip *chip);
 /* chip.c, vtpu_chip_free: end and join the parked TC threads (no run may
@@ -461,6 +531,9 @@ int vtpu_barrier(vtpu_tc *tc);
 /* True if TC `id` of the run sleeps in a semaphore wait or the barrier
  * (gdbstub.c: such a TC counts as stopped for an all-stop). */
 bool vtpu_sync_tc_blocked(vtpu_chip *chip, unsigned id);
+/* True if TC `id` of the run is blocked or has finished (not running):
+ * quiet for a snapshot. */
+bool vtpu_sync_tc_resting(vtpu_chip *chip, unsigned id);
 
 /* Slices (fabric.c).  A chip on a fabric shares the fabric's lock for
  * its semaphores, so one lock covers the whole slice: the deadlock test

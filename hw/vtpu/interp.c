@@ -348,8 +348,10 @@ enter:
     /* fall into poll: look at stop, set the first threshold, dispatch */
 poll:
     SYNC();
-    if (atomic_load_explicit(&tc->chip->stop, memory_order_relaxed)) {
-        if (!tc->chip->gdb)
+    int stop = atomic_load_explicit(&tc->chip->stop, memory_order_relaxed);
+    if (stop) {
+        /* A quiesce request parks the TC outside the loop (run.c). */
+        if (!tc->chip->gdb || (stop & VTPU_STOP_QUIESCE))
             goto leave;
         vtpu_fpu_fold(&tc->fflags);
         int r = vtpu_gdb_pause(tc);
@@ -359,6 +361,10 @@ poll:
         goto enter;
     }
     if (icount >= budget) {
+        if (icount >= tc->pause_at) { /* a save point (run.c) */
+            vtpu_tc_pause_point(tc);
+            goto leave;
+        }
         vtpu_tc_fault(tc, VTPU_ERR_WATCHDOG, VTPU_SPACE_NONE, 0, 0,
                       "%llu instructions executed", (unsigned long long)icount);
         goto leave;

@@ -7,6 +7,7 @@
  * of magnitude below 2^24 (K <= 256, |a*b| <= 2^14), so the f32 kernel
  * computes the i32 result exactly.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +101,84 @@ void vtpu_mxu_reset(vtpu_mxu *m)
         clear_staging(&m->u[i]);
         memset(m->u[i].acc_kind, ACC_EMPTY, sizeof(m->u[i].acc_kind));
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* state for snapshots (snapshot.c): per MXU, staged (i32), rows[2],    */
+/* acc_kind[], accumulators, the staged RHS (dim x dim f32); host order */
+/* ------------------------------------------------------------------ */
+
+static size_t unit_state_size(const vtpu_mxu *m)
+{
+    return 4 + 8 + XTPU_MXU_ACCS + sizeof(vtpu_vreg) * XTPU_MXU_ACCS +
+           sizeof(float) * (size_t)m->dim * m->dim;
+}
+
+size_t vtpu_mxu_state_size(const vtpu_mxu *m)
+{
+    return unit_state_size(m) * m->count;
+}
+
+void vtpu_mxu_state_get(const vtpu_mxu *m, uint8_t *out)
+{
+    for (unsigned i = 0; i < m->count; i++) {
+        const mxu_unit *u = &m->u[i];
+        int32_t staged = u->staged;
+        uint32_t rows[2] = {u->rows[0], u->rows[1]};
+        memcpy(out, &staged, 4);
+        memcpy(out + 4, rows, 8);
+        out += 12;
+        memcpy(out, u->acc_kind, XTPU_MXU_ACCS);
+        out += XTPU_MXU_ACCS;
+        memcpy(out, u->acc, sizeof(u->acc));
+        out += sizeof(u->acc);
+        memcpy(out, u->rhs, sizeof(float) * (size_t)m->dim * m->dim);
+        out += sizeof(float) * (size_t)m->dim * m->dim;
+    }
+}
+
+int vtpu_mxu_state_set(vtpu_mxu *m, const uint8_t *in, char *err,
+                       size_t errlen)
+{
+    /* check everything before changing anything */
+    const uint8_t *p = in;
+    for (unsigned i = 0; i < m->count; i++) {
+        int32_t staged;
+        uint32_t rows[2];
+        memcpy(&staged, p, 4);
+        memcpy(rows, p + 4, 8);
+        if (staged < -1 || staged > XTPU_DT_I8 || rows[0] > m->dim ||
+            rows[1] > m->dim || (m->dim == 128 && rows[1])) {
+            snprintf(err, errlen,
+                     "MXU %u: staging state (type %d, rows %u/%u) is "
+                     "impossible for a %ux%u MXU",
+                     i, staged, rows[0], rows[1], m->dim, m->dim);
+            return -1;
+        }
+        for (unsigned a = 0; a < XTPU_MXU_ACCS; a++)
+            if (p[12 + a] > ACC_I32) {
+                snprintf(err, errlen, "MXU %u: accumulator %u kind %u", i, a,
+                         p[12 + a]);
+                return -1;
+            }
+        p += unit_state_size(m);
+    }
+    for (unsigned i = 0; i < m->count; i++) {
+        mxu_unit *u = &m->u[i];
+        int32_t staged;
+        memcpy(&staged, in, 4);
+        u->staged = staged;
+        memcpy(u->rows, in + 4, 8);
+        in += 12;
+        memcpy(u->acc_kind, in, XTPU_MXU_ACCS);
+        in += XTPU_MXU_ACCS;
+        memcpy(u->acc, in, sizeof(u->acc));
+        in += sizeof(u->acc);
+        memcpy(u->rhs, in, sizeof(float) * (size_t)m->dim * m->dim);
+        in += sizeof(float) * (size_t)m->dim * m->dim;
+        u->split = false; /* the bf16 halves are made again when needed */
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -41,6 +41,183 @@ void vtpu_chip_stop_run(vtpu_chip *chip, int bits)
     vtpu_sync_stop_all(chip);
     if (chip->gdb)
         vtpu_gdb_wake(chip);
+    vtpu_mutex_lock(&chip->q_lock); /* parked TCs (vtpu_tc_park) */
+    vtpu_cond_broadcast(&chip->q_cond);
+    vtpu_mutex_unlock(&chip->q_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Quiescing and save points (vtpu-snapshot.h)                          */
+/* ------------------------------------------------------------------ */
+
+static bool run_ending(vtpu_chip *chip)
+{
+    return atomic_load(&chip->stop) & VTPU_STOP_ENDING;
+}
+
+/* q_lock held.  Every TC of the run parked, blocked or done, and the
+ * run not ending (an ending run is quiet only once it is over). */
+static bool quiet_locked(vtpu_chip *chip)
+{
+    if (!chip->run_active)
+        return true;
+    if (run_ending(chip))
+        return false;
+    for (unsigned t = 0; t < chip->run_ntcs; t++)
+        if (!atomic_load(&chip->tcs[t]->parked) &&
+            !vtpu_sync_tc_resting(chip, t))
+            return false;
+    return true;
+}
+
+/*
+ * q_lock held.  Complete the deferred DMAs of blocked TCs: a TC asleep in
+ * a wait cannot do it itself, and a snapshot carries no queues.  Every
+ * other TC is parked or done, so nobody else touches the queues; a DMA's
+ * signal may wake its waiter, which then runs to its next poll and parks.
+ * True if anything was completed (quiet must be looked at again).
+ */
+static bool flush_blocked_dmas(vtpu_chip *chip)
+{
+    bool any = false;
+
+    for (unsigned t = 0; t < chip->run_ntcs; t++) {
+        vtpu_tc *tc = chip->tcs[t];
+        if (atomic_load(&tc->parked) || !vtpu_dmaq_pending(tc) ||
+            !vtpu_sync_tc_blocked(chip, t))
+            continue;
+        tc->pause_off = true; /* not on tc's thread: a fault is a fault */
+        vtpu_dmaq_sync(tc, -1);
+        tc->pause_off = false;
+        any = true;
+    }
+    return any;
+}
+
+/* q_lock held.  Wait until quiet; deadline_us < 0: for ever. */
+static int wait_quiet_locked(vtpu_chip *chip, int64_t deadline_us)
+{
+    for (;;) {
+        if (quiet_locked(chip) && !flush_blocked_dmas(chip))
+            return 0;
+        /* Blocked TCs do not broadcast: look again every millisecond. */
+        int64_t now = g_get_monotonic_time();
+        if (deadline_us >= 0 && now >= deadline_us)
+            return -1;
+        int64_t until = now + 1000;
+        if (deadline_us >= 0 && until > deadline_us)
+            until = deadline_us;
+        vtpu_cond_wait_until(&chip->q_cond, &chip->q_lock, until);
+    }
+}
+
+int vtpu_chip_quiesce(vtpu_chip *chip, int64_t timeout_ms)
+{
+    int64_t deadline =
+        timeout_ms < 0 ? -1 : g_get_monotonic_time() + timeout_ms * 1000;
+
+    atomic_fetch_or(&chip->stop, VTPU_STOP_QUIESCE);
+    vtpu_mutex_lock(&chip->q_lock);
+    int rc = wait_quiet_locked(chip, deadline);
+    vtpu_mutex_unlock(&chip->q_lock);
+    return rc;
+}
+
+void vtpu_chip_unquiesce(vtpu_chip *chip)
+{
+    vtpu_mutex_lock(&chip->q_lock);
+    atomic_fetch_and(&chip->stop, ~VTPU_STOP_QUIESCE);
+    vtpu_cond_broadcast(&chip->q_cond);
+    vtpu_mutex_unlock(&chip->q_lock);
+}
+
+bool vtpu_chip_run_active(vtpu_chip *chip)
+{
+    vtpu_mutex_lock(&chip->q_lock);
+    bool active = chip->run_active;
+    vtpu_mutex_unlock(&chip->q_lock);
+    return active;
+}
+
+/* True once the chip is quiet for vtpu_chip_save(). */
+bool vtpu_chip_is_quiet(vtpu_chip *chip)
+{
+    vtpu_mutex_lock(&chip->q_lock);
+    bool q = !chip->run_active ||
+             ((atomic_load(&chip->stop) & VTPU_STOP_QUIESCE) &&
+              quiet_locked(chip));
+    vtpu_mutex_unlock(&chip->q_lock);
+    return q;
+}
+
+void vtpu_chip_set_pause(vtpu_chip *chip, uint32_t tc, uint64_t insns,
+                         vtpu_pause_fn fn, void *opaque)
+{
+    chip->pause_fn = fn;
+    chip->pause_opaque = opaque;
+    chip->pause_tc = fn ? tc : 0;
+    chip->pause_insns = insns;
+}
+
+/* The save point is taken once per run, by whoever gets there first. */
+static bool take_pause(vtpu_tc *tc)
+{
+    if (!tc->chip->pause_fn || atomic_exchange(&tc->chip->pause_taken, 1))
+        return false;
+    tc->pause_hit = true;
+    atomic_fetch_or(&tc->chip->stop, VTPU_STOP_QUIESCE);
+    return true;
+}
+
+void vtpu_tc_pause_point(vtpu_tc *tc)
+{
+    const vtpu_config *cfg = &tc->chip->cfg;
+
+    tc->pause_at = UINT64_MAX;
+    tc->budget = cfg->insn_budget ? cfg->insn_budget : UINT64_MAX;
+    take_pause(tc);
+}
+
+bool vtpu_tc_fault_pause(vtpu_tc *tc, vtpu_error_kind kind)
+{
+    /* Not the faults found while blocked or after the run. */
+    if (kind == VTPU_ERR_DEADLOCK || kind == VTPU_ERR_SEM_NONZERO ||
+        tc->state != VTPU_TC_RUNNING || tc->pause_off)
+        return false;
+    return take_pause(tc);
+}
+
+bool vtpu_tc_park(vtpu_tc *tc)
+{
+    vtpu_chip *chip = tc->chip;
+
+    if (run_ending(chip))
+        return false;
+    if (!(atomic_load(&chip->stop) & VTPU_STOP_QUIESCE))
+        return true; /* the request went before we got here */
+    /* A deferred DMA that faults ends the TC, unless the fault was the
+     * save point (the TC is still RUNNING and leads the pause). */
+    if (vtpu_dmaq_pending(tc) && vtpu_dmaq_sync(tc, -1) &&
+        tc->state != VTPU_TC_RUNNING)
+        return false;
+    vtpu_mutex_lock(&chip->q_lock);
+    atomic_store(&tc->parked, true);
+    vtpu_cond_broadcast(&chip->q_cond);
+    if (tc->pause_hit) {
+        tc->pause_hit = false;
+        if (!wait_quiet_locked(chip, -1) && !run_ending(chip)) {
+            vtpu_mutex_unlock(&chip->q_lock);
+            chip->pause_fn(chip->pause_opaque, chip, tc->id);
+            vtpu_mutex_lock(&chip->q_lock);
+        }
+        atomic_fetch_and(&chip->stop, ~VTPU_STOP_QUIESCE);
+        vtpu_cond_broadcast(&chip->q_cond);
+    }
+    while ((atomic_load(&chip->stop) & VTPU_STOP_QUIESCE) && !run_ending(chip))
+        vtpu_cond_wait(&chip->q_cond, &chip->q_lock);
+    atomic_store(&tc->parked, false);
+    vtpu_mutex_unlock(&chip->q_lock);
+    return !run_ending(chip);
 }
 
 void vtpu_chip_abort_clear(vtpu_chip *chip)
@@ -54,10 +231,18 @@ void vtpu_chip_abort_clear(vtpu_chip *chip)
 /* One TC's part of a run, on whichever thread runs it. */
 static void run_tc(run_ctx *ctx, vtpu_tc *tc)
 {
-    if (tc->chip->gdb)
+    if (tc->state != VTPU_TC_RUNNING) {
+        /* resumed from a snapshot in which it had exited already */
+    } else if (tc->chip->gdb) {
         vtpu_gdb_tc_main(tc); /* the same, stopping where a debugger asks */
-    else
-        vtpu_tc_execute(tc);
+    } else {
+        /* Leaving still RUNNING: the stop flag (parked while quiesced) */
+        while (tc->state == VTPU_TC_RUNNING) {
+            vtpu_tc_execute(tc);
+            if (tc->state != VTPU_TC_RUNNING || !vtpu_tc_park(tc))
+                break;
+        }
+    }
     if (VTPU_UNLIKELY(tc->chip->dbg))
         vtpu_dbg_tc_end(tc); /* deferred DMAs, trace (timeline.c) */
     if (tc->state == VTPU_TC_FAULTED)
@@ -234,14 +419,14 @@ static int check_sems(vtpu_chip *chip, unsigned ntcs, vtpu_run_result *res)
     return 0;
 }
 
+static int run_tcs(vtpu_chip *chip, unsigned ntcs, vtpu_run_result *res);
+
 int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
                   vtpu_run_result *res)
 {
     unsigned ntcs = opts && opts->num_tcs ? opts->num_tcs : chip->cfg.num_tcs;
     uint64_t budget =
         chip->cfg.insn_budget ? chip->cfg.insn_budget : UINT64_MAX;
-    run_ctx ctx = {.chip = chip};
-    int rc = 0;
 
     memset(res, 0, sizeof(*res));
     res->error.tc = -1;
@@ -278,9 +463,10 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
     }
 
     /* Clear what the last run set (END, PAUSE), never an embedder's
-     * VTPU_STOP_ABORT: a request made before this point must end us. */
-    atomic_fetch_and(&chip->stop, VTPU_STOP_ABORT);
-    atomic_init(&ctx.first_fault, -1);
+     * VTPU_STOP_ABORT or VTPU_STOP_QUIESCE: a request made before this
+     * point must end (or park) us. */
+    atomic_fetch_and(&chip->stop, VTPU_STOP_ABORT | VTPU_STOP_QUIESCE);
+    chip->resume_pending = false;
     vtpu_sync_begin(chip, ntcs);
     /* VMEM_SHARED starts each run zeroed, as every TC's own VMEM does. */
     if (chip->vmem_shared)
@@ -317,6 +503,63 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
         }
         return 0;
     }
+    return run_tcs(chip, ntcs, res);
+}
+
+int vtpu_chip_run_resume(vtpu_chip *chip, vtpu_run_result *res)
+{
+    unsigned ntcs = chip->run_ntcs;
+    char msg[160];
+
+    memset(res, 0, sizeof(*res));
+    res->error.tc = -1;
+    if (!chip->resume_pending || !chip->prog || !ntcs ||
+        ntcs > chip->cfg.num_tcs) {
+        set_chip_error(res, VTPU_ERR_NO_PROGRAM,
+                       "no run to resume: load a snapshot saved mid-run");
+        return -1;
+    }
+    if (start_threads(chip, ntcs, msg, sizeof(msg))) {
+        set_chip_error(res, VTPU_ERR_NO_PROGRAM, msg);
+        return -1;
+    }
+    atomic_fetch_and(&chip->stop, VTPU_STOP_ABORT | VTPU_STOP_QUIESCE);
+    chip->resume_pending = false;
+    vtpu_sync_begin(chip, ntcs);
+    for (unsigned t = 0; t < ntcs; t++) {
+        vtpu_tc *tc = chip->tcs[t];
+        tc->prog = chip->prog;
+        tc->code = chip->prog->code;
+        tc->ntcs = ntcs;
+        /* a wait executes again; an exited TC stays so */
+        if (tc->state == VTPU_TC_BLOCKED)
+            tc->state = VTPU_TC_RUNNING;
+    }
+    chip->resuming = true; /* check.c: memory is not poisoned again */
+    int rc = run_tcs(chip, ntcs, res);
+    chip->resuming = false;
+    return rc;
+}
+
+/* The part of a run after its TCs are set up: start them, wait, collect
+ * (vtpu_chip_run and vtpu_chip_run_resume). */
+static int run_tcs(vtpu_chip *chip, unsigned ntcs, vtpu_run_result *res)
+{
+    run_ctx ctx = {.chip = chip};
+    int rc = 0;
+
+    atomic_init(&ctx.first_fault, -1);
+    atomic_store(&chip->pause_taken, 0);
+    for (unsigned t = 0; t < ntcs; t++) {
+        vtpu_tc *tc = chip->tcs[t];
+        tc->pause_hit = false;
+        tc->pause_at = UINT64_MAX;
+        if (chip->pause_fn && chip->pause_tc == t) {
+            tc->pause_at = chip->pause_insns;
+            if (tc->pause_at < tc->budget)
+                tc->budget = tc->pause_at;
+        }
+    }
     if (VTPU_UNLIKELY(chip->dbg))
         vtpu_dbg_run_begin(chip, ntcs);
     if (VTPU_UNLIKELY(chip->check))
@@ -324,6 +567,10 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
 
     if (chip->gdb)
         vtpu_gdb_run_begin(chip, ntcs);
+    vtpu_mutex_lock(&chip->q_lock);
+    chip->run_active = true;
+    chip->run_ntcs = ntcs;
+    vtpu_mutex_unlock(&chip->q_lock);
     /* TCs 1.. on their threads, TC 0 here: a 1-TC run wakes nobody. */
     if (ntcs > 1) {
         vtpu_mutex_lock(&chip->pool_lock);
@@ -351,6 +598,10 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
         vtpu_mutex_unlock(&chip->pool_lock);
     }
 
+    vtpu_mutex_lock(&chip->q_lock);
+    chip->run_active = false;
+    vtpu_cond_broadcast(&chip->q_cond);
+    vtpu_mutex_unlock(&chip->q_lock);
     /* Every TC is done: their fields are ours to read now. */
     for (unsigned t = 0; t < ntcs; t++) {
         vtpu_tc *tc = chip->tcs[t];
@@ -421,7 +672,9 @@ int vtpu_chip_tc_status(vtpu_chip *chip, unsigned tc, vtpu_tc_status *out)
         out->state = VTPU_TC_STATE_STOPPED;
         break;
     }
-    out->pc_valid = st != VTPU_TC_IDLE && st != VTPU_TC_RUNNING;
+    /* a parked TC (quiesced, vtpu-snapshot.h) has left its loop */
+    out->pc_valid = st != VTPU_TC_IDLE &&
+                    (st != VTPU_TC_RUNNING || atomic_load(&t->parked));
     if (out->pc_valid)
         out->pc = st == VTPU_TC_FAULTED
                       ? __atomic_load_n(&t->err.pc, __ATOMIC_RELAXED)

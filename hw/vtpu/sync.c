@@ -631,3 +631,14 @@ int vtpu_sem_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t sem_tc,
                              dtc, err);
     return 0;
 }
+
+bool vtpu_sync_tc_resting(vtpu_chip *chip, unsigned id)
+{
+    vtpu_sync *s = chip->sync;
+    bool resting;
+
+    vtpu_mutex_lock(s->lk);
+    resting = id < s->ntcs && s->w[id].kind != W_RUNNING;
+    vtpu_mutex_unlock(s->lk);
+    return resting;
+}

@@ -22,7 +22,7 @@ build=${1:?usage: run-fuzz.sh BUILD SECONDS [TARGET...]}
 secs=${2:?usage: run-fuzz.sh BUILD SECONDS [TARGET...]}
 shift 2
 src=$(cd "$(dirname "$0")" && pwd)
-targets=${*:-fuzz_elf fuzz_cmd fuzz_launch fuzz_npy}
+targets=${*:-fuzz_elf fuzz_cmd fuzz_launch fuzz_npy fuzz_snapshot}
 jobs=${FUZZ_JOBS:-1}
 fresh=${FUZZ_FRESH:-0}
 out=$build/fuzz

@@ -26,6 +26,7 @@
 
 #include "vtpu-launch.h"
 #include "vtpu-regs.h"
+#include "vtpu-snapshot.h"
 #include "vtpu.h"
 
 #ifdef __cplusplus
@@ -208,6 +209,33 @@ void vtpu_dev_irq_delivered(vtpu_dev *dev);
  * (snapshots).
  */
 int vtpu_dev_wait_idle(vtpu_dev *dev, int64_t timeout_ms);
+
+/*
+ * Snapshots and migration (docs/qemu.md, "Migration and snapshots").
+ *
+ * vtpu_dev_pause(): no command starts any more; a launch whose run is in
+ * progress is quiesced (its TCs stop at an instruction boundary,
+ * vtpu-snapshot.h), any other command finishes.  Returns 0 once the
+ * device is quiet, -1 after timeout_ms (< 0: no limit; a TC held by the
+ * debugger never quiesces) - the device stays paused either way.
+ * vtpu_dev_resume() undoes it: the quiesced run goes on, or the launch a
+ * load brought is continued, and the ring is served again.
+ *
+ * vtpu_dev_save() (paused and quiet) writes the registers, counters, the
+ * launch in progress (its ring index and result address) and the chip
+ * (vtpu_chip_save() without HBM: the embedder migrates HBM as memory).
+ * vtpu_dev_load() (paused) first resets the device (a run in progress
+ * is stopped), then reads such a stream, checking everything: a bad one
+ * leaves the device reset and returns -1 with a message.  The chip's
+ * HBM is not touched.  Interrupt line: recomputed from the loaded
+ * registers and reported through set_irq.
+ */
+int vtpu_dev_pause(vtpu_dev *dev, int64_t timeout_ms);
+void vtpu_dev_resume(vtpu_dev *dev);
+int vtpu_dev_save(vtpu_dev *dev, vtpu_snap_write_fn w, void *opaque,
+                  char *err, size_t errlen);
+int vtpu_dev_load(vtpu_dev *dev, vtpu_snap_read_fn r, void *opaque,
+                  char *err, size_t errlen);
 
 /*
  * Device reset (power-on / system reset): as CONTROL.RESET, but returns
