@@ -957,6 +957,20 @@ static void test_transport(void **state)
     for (unsigned s = 0; s < 2; s++)
         sides[s].th = g_thread_new("deliver", deliverer, &sides[s]);
 
+    /* plain; with race and poison (messages from the other fabric carry
+     * no clock: no false report); the same in the on-wait order */
+    for (unsigned ck = 0; ck < 3; ck++) {
+    vtpu_dma_order ord;
+    uint64_t seed;
+    assert_int_equal(vtpu_dma_order_parse(ck == 2 ? "on-wait" : "eager", &ord,
+                                          &seed, NULL, 0),
+                     0);
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(
+            vtpu_chip_set_checks(chips[i], ck > 0, ck > 0, NULL, 0), 0);
+        vtpu_chip_set_dma_order(chips[i], ord, seed);
+        put_inputs(chips[i], tcs, blk, in + i * sz); /* known to poison */
+    }
     /* the ring shift, then the tokens (signals, barriers) */
     for (uint32_t mode = 1; mode <= 2; mode++) {
         crun runs[4];
@@ -983,6 +997,7 @@ static void test_transport(void **state)
             assert_int_equal(rd32(chips[i], RES + k * 256),
                              i == 0 ? 7 * n : 6 * n + i);
         }
+    }
     }
     /* a bad message from elsewhere is refused, nothing written */
     char err[256];
