@@ -469,10 +469,9 @@ static void test_bounds_chip(void **state)
     vtpu_chip_set_bounds(vtpu_slice_chip(t->s, 0), VTPU_BOUNDS_OFF);
     for (unsigned c = 0; c < 2; c++) {
         /* (the stray store is also a race: not this test's subject) */
-        assert_int_equal(
-            vtpu_chip_set_checks(vtpu_slice_chip(t->s, c), false, false, err,
-                                 sizeof(err)),
-            0);
+        assert_int_equal(vtpu_chip_set_checks(vtpu_slice_chip(t->s, c), false,
+                                              false, err, sizeof(err)),
+                         0);
         vtpu_launch_status zero[VTPU_MAX_TCS];
         memset(zero, 0, sizeof(zero));
         put(t, c, STATUS_OFF, zero, sizeof(zero));

@@ -592,8 +592,7 @@ static void test_bad_remote(void **state)
 #define CK_OUT 0x200000u
 
 /* Every chip of s: race/poison on or off, DMA order `order`. */
-static void set_checks(vtpu_slice *s, bool race, bool poison,
-                       const char *order)
+static void set_checks(vtpu_slice *s, bool race, bool poison, const char *order)
 {
     char err[256];
     vtpu_dma_order o;
@@ -612,8 +611,8 @@ static void set_checks(vtpu_slice *s, bool race, bool poison,
 /* Run mode 5 kind `kind` on n bytes of random data: 0 and chip 1's OUT
  * in *out, or -1 and the fault's message in msg. */
 static int run_checks(vtpu_slice *s, uint32_t kind, uint32_t n,
-                      const uint8_t *in, uint8_t *out, vtpu_error *e,
-                      char *msg, size_t len)
+                      const uint8_t *in, uint8_t *out, vtpu_error *e, char *msg,
+                      size_t len)
 {
     vtpu_run_opts o = {.args = {5, kind, n}};
     unsigned nc = vtpu_slice_size(s);
@@ -622,8 +621,7 @@ static int run_checks(vtpu_slice *s, uint32_t kind, uint32_t n,
 
     memset(junk, 0xa5, n);
     assert_int_equal(vtpu_hbm_write(vtpu_slice_chip(s, 0), CK_IN, in, n), 0);
-    assert_int_equal(vtpu_hbm_write(vtpu_slice_chip(s, 1), CK_OUT, junk, n),
-                     0);
+    assert_int_equal(vtpu_hbm_write(vtpu_slice_chip(s, 1), CK_OUT, junk, n), 0);
     int rc = vtpu_slice_run(s, &o, r, e);
     vtpu_error_format(e, msg, len);
     if (!rc) {
@@ -662,8 +660,8 @@ static void expect_race(vtpu_slice *s, uint32_t kind, uint32_t n,
     assert_int_equal(e.kind, VTPU_ERR_RACE);
     if (chip >= 0)
         assert_int_equal(e.chip, chip);
-    if (!strstr(msg, "VMEM of chip 1 TC 0") ||
-        !strstr(msg, "chip 0 TC 0") || !strstr(msg, "chip 1 TC 0") ||
+    if (!strstr(msg, "VMEM of chip 1 TC 0") || !strstr(msg, "chip 0 TC 0") ||
+        !strstr(msg, "chip 1 TC 0") ||
         (kind == 0 &&
          !strstr(msg, "DMA issued by chip 0 TC 0 (dma.start at pc 0x")) ||
         (kind == 0 && !strstr(msg, "DMA read of VMEM of chip 1 TC 0")))
@@ -960,44 +958,44 @@ static void test_transport(void **state)
     /* plain; with race and poison (messages from the other fabric carry
      * no clock: no false report); the same in the on-wait order */
     for (unsigned ck = 0; ck < 3; ck++) {
-    vtpu_dma_order ord;
-    uint64_t seed;
-    assert_int_equal(vtpu_dma_order_parse(ck == 2 ? "on-wait" : "eager", &ord,
-                                          &seed, NULL, 0),
-                     0);
-    for (unsigned i = 0; i < n; i++) {
-        assert_int_equal(
-            vtpu_chip_set_checks(chips[i], ck > 0, ck > 0, NULL, 0), 0);
-        vtpu_chip_set_dma_order(chips[i], ord, seed);
-        put_inputs(chips[i], tcs, blk, in + i * sz); /* known to poison */
-    }
-    /* the ring shift, then the tokens (signals, barriers) */
-    for (uint32_t mode = 1; mode <= 2; mode++) {
-        crun runs[4];
-        GThread *th[4];
+        vtpu_dma_order ord;
+        uint64_t seed;
+        assert_int_equal(vtpu_dma_order_parse(ck == 2 ? "on-wait" : "eager",
+                                              &ord, &seed, NULL, 0),
+                         0);
         for (unsigned i = 0; i < n; i++) {
-            runs[i] = (crun){
-                .chip = chips[i],
-                .o = {.args = {mode, mode == 1 ? blk : 7}, .collective = true}};
-            th[i] = g_thread_new("chip", crun_thread, &runs[i]);
+            assert_int_equal(
+                vtpu_chip_set_checks(chips[i], ck > 0, ck > 0, NULL, 0), 0);
+            vtpu_chip_set_dma_order(chips[i], ord, seed);
+            put_inputs(chips[i], tcs, blk, in + i * sz); /* known to poison */
         }
-        for (unsigned i = 0; i < n; i++) {
-            g_thread_join(th[i]);
-            if (runs[i].rc) {
-                char m[2048];
-                vtpu_error_format(&runs[i].r.error, m, sizeof(m));
-                fail_msg("chip %u: %s", i, m);
+        /* the ring shift, then the tokens (signals, barriers) */
+        for (uint32_t mode = 1; mode <= 2; mode++) {
+            crun runs[4];
+            GThread *th[4];
+            for (unsigned i = 0; i < n; i++) {
+                runs[i] = (crun){.chip = chips[i],
+                                 .o = {.args = {mode, mode == 1 ? blk : 7},
+                                       .collective = true}};
+                th[i] = g_thread_new("chip", crun_thread, &runs[i]);
+            }
+            for (unsigned i = 0; i < n; i++) {
+                g_thread_join(th[i]);
+                if (runs[i].rc) {
+                    char m[2048];
+                    vtpu_error_format(&runs[i].r.error, m, sizeof(m));
+                    fail_msg("chip %u: %s", i, m);
+                }
             }
         }
-    }
-    shift_ref(&t, tcs, blk, in, out, out2);
-    for (unsigned i = 0; i < n; i++) {
-        check_outputs(chips[i], i, tcs, blk, out + i * sz, out2 + i * sz);
-        for (unsigned k = 0; k < tcs; k++) {
-            assert_int_equal(rd32(chips[i], RES + k * 256),
-                             i == 0 ? 7 * n : 6 * n + i);
+        shift_ref(&t, tcs, blk, in, out, out2);
+        for (unsigned i = 0; i < n; i++) {
+            check_outputs(chips[i], i, tcs, blk, out + i * sz, out2 + i * sz);
+            for (unsigned k = 0; k < tcs; k++) {
+                assert_int_equal(rd32(chips[i], RES + k * 256),
+                                 i == 0 ? 7 * n : 6 * n + i);
+            }
         }
-    }
     }
     /* a bad message from elsewhere is refused, nothing written */
     char err[256];

@@ -299,9 +299,9 @@ static bool resolve(vtpu_chip *chip, const uint8_t *p, vtpu_mem_ref *r)
 /* One side of a DMA: every contiguous run of count[0] bytes, in the
  * memory of ck's chip (tc's, or a remote DMA's destination); `race`:
  * tc's DMA has an epoch (vtpu_race_dma_start). */
-static int dma_side(vtpu_check *ck, vtpu_tc *tc, bool race,
-                    const uint8_t *base, const int64_t *stride,
-                    const uint64_t *count, unsigned ndims, bool write)
+static int dma_side(vtpu_check *ck, vtpu_tc *tc, bool race, const uint8_t *base,
+                    const int64_t *stride, const uint64_t *count,
+                    unsigned ndims, bool write)
 {
     uint64_t c1 = ndims > 1 ? count[1] : 1, c2 = ndims > 2 ? count[2] : 1;
     uint64_t c3 = ndims > 3 ? count[3] : 1;

@@ -491,8 +491,7 @@ static int remote_complete(vtpu_tc *tc, const dma_plan *p)
         return BADF(tc, (vtpu_space)p->rm.dst_space, p->rm.dst, p->bytes,
                     "remote DMA to chip %u: %s", p->dst_chip, err);
     vtpu_fabric_count(tc, p->dst_chip, p->sem_tc, p->bytes);
-    return vtpu_sem_signal_from(tc, tc->id, p->send_sem, p->bytes, p->pc,
-                                true);
+    return vtpu_sem_signal_from(tc, tc->id, p->send_sem, p->bytes, p->pc, true);
 }
 
 /*

@@ -117,8 +117,7 @@ int vtpu_dmaq_sync(vtpu_tc *tc, int64_t sem, bool remote_all)
         if (vtpu_dma_complete(tc, &e->p))
             return -1;
         if (e->p.remote)
-            vtpu_dbg_remote_dma(tc, e->p.dst_chip, e->p.bytes, e->p.sem,
-                                e->t0);
+            vtpu_dbg_remote_dma(tc, e->p.dst_chip, e->p.bytes, e->p.sem, e->t0);
         else
             vtpu_dbg_dma(tc, &e->p, e->t0);
     }

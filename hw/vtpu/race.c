@@ -123,7 +123,7 @@ typedef struct lane_dma {
 
 /* The agent space of a fabric's chips (a lone chip's own): top of file. */
 struct vtpu_race_dom {
-    vtpu_mutex lock; /* below, and every member chip's queues and lanes */
+    vtpu_mutex lock;      /* below, and every member chip's queues and lanes */
     unsigned nchips, per; /* agents per chip */
     unsigned nagents;     /* agents in use (a bound for loops) */
     uint32_t clock[MAX_AGENTS]; /* latest clock of each agent */
@@ -164,7 +164,7 @@ struct vtpu_race {
     vtpu_chip *chip;
     vtpu_race_dom *dom; /* own, or the fabric's */
     vtpu_race_dom *own;
-    unsigned base;      /* first agent of this chip */
+    unsigned base; /* first agent of this chip */
 
     /* below: under dom->lock */
     uint16_t *lane_of;  /* [tc * num_sems + sem] agent, 0 = none yet */
@@ -440,8 +440,7 @@ void vtpu_race_run_begin(vtpu_race *rd, unsigned ntcs)
             if (d->rd[c])
                 drop_shadows(d->rd[c]);
     }
-    memcpy(d->done + rd->base, d->clock + rd->base,
-           sizeof(uint32_t) * d->per);
+    memcpy(d->done + rd->base, d->clock + rd->base, sizeof(uint32_t) * d->per);
     clear_queues(rd);
     memset(rd->bar_count, 0, sizeof(rd->bar_count));
     vtpu_mutex_unlock(&d->lock);
@@ -489,8 +488,7 @@ static void describe_prev(vtpu_race *rd, uint32_t e, uint32_t pc, char *buf,
 
     vtpu_mutex_lock(&d->lock);
     vtpu_race *o = ci < d->nchips ? d->rd[ci] : NULL;
-    const char *sym =
-        o ? vtpu_program_symbol(o->chip->prog, pc, &off) : NULL;
+    const char *sym = o ? vtpu_program_symbol(o->chip->prog, pc, &off) : NULL;
     fmt(where, sizeof(where), "pc 0x%08x %s+0x%x", pc, sym ? sym : "?", off);
     chip_prefix(rd->chip, ci, ch, sizeof(ch));
     if (la < VTPU_MAX_TCS) {
@@ -556,8 +554,8 @@ static int race_report(vtpu_race *rd, vtpu_tc *tc, bool dma, bool write,
         "  no semaphore wait, DMA completion or barrier orders them\n",
         space, (unsigned long long)addr, (unsigned long long)(addr + len - 1),
         (unsigned long long)len, what, write ? "write" : "read",
-        dma ? "DMA issued by " : "", ch, now,
-        prev_write ? "write" : "read", prev);
+        dma ? "DMA issued by " : "", ch, now, prev_write ? "write" : "read",
+        prev);
     return vtpu_check_report(tc, VTPU_ERR_RACE, at, len, detail, full);
 }
 
@@ -630,9 +628,10 @@ static shadow *shadow_of(vtpu_race *rd, const vtpu_mem_ref *r, unsigned *gran)
 int vtpu_race_access(vtpu_race *rd, vtpu_tc *tc, bool dma,
                      const vtpu_mem_ref *r, uint64_t len, bool write)
 {
-    vtpu_race *by = tc->chip == rd->chip                  ? rd
-                    : tc->chip->chip_id < rd->dom->nchips ? rd->dom->rd[tc->chip->chip_id]
-                                                          : NULL;
+    vtpu_race *by = tc->chip == rd->chip ? rd
+                    : tc->chip->chip_id < rd->dom->nchips
+                        ? rd->dom->rd[tc->chip->chip_id]
+                        : NULL;
     if (!by || by->chip != tc->chip)
         return 0; /* (a chip without the detector: nothing to order by) */
     const tc_clock *c = by->tcs[tc->id];
@@ -727,10 +726,9 @@ static unsigned lane_for(vtpu_race *rd, uint32_t stc, uint32_t sem)
 static unsigned lane_remote(vtpu_race *rd, unsigned tc, uint32_t send,
                             uint32_t chip, uint32_t rtc, uint32_t rsem)
 {
-    uint64_t key = (uint64_t)send | (uint64_t)rsem << 16 |
-                   (uint64_t)(rtc & 0xff) << 32 |
-                   (uint64_t)(chip & 0xfff) << 40 | (uint64_t)(tc & 7) << 52 |
-                   1ull << 56;
+    uint64_t key =
+        (uint64_t)send | (uint64_t)rsem << 16 | (uint64_t)(rtc & 0xff) << 32 |
+        (uint64_t)(chip & 0xfff) << 40 | (uint64_t)(tc & 7) << 52 | 1ull << 56;
     gpointer v = g_hash_table_lookup(rd->rlanes, (gpointer)(uintptr_t)key);
     if (v)
         return (unsigned)(uintptr_t)v;
@@ -790,12 +788,11 @@ void vtpu_race_remote_start(vtpu_race *rd, vtpu_tc *tc, vtpu_race *dst,
                             uint32_t send_sem, uint32_t units)
 {
     vtpu_mutex_lock(&rd->dom->lock);
-    dma_epoch(rd, tc,
-              lane_remote(rd, tc->id, send_sem, dst_chip, rtc, rsem));
+    dma_epoch(rd, tc, lane_remote(rd, tc->id, send_sem, dst_chip, rtc, rsem));
     const uint32_t *vc = rd->tcs[tc->id]->dvc;
     if (dst && dst->dom == rd->dom && rtc < dst->chip->cfg.num_tcs &&
         rsem < dst->chip->cfg.num_sems)
-        push_rec(dst, rtc, rsem, units, vc); /* the data has landed */
+        push_rec(dst, rtc, rsem, units, vc);   /* the data has landed */
     push_rec(rd, tc->id, send_sem, units, vc); /* the data has left */
     vtpu_mutex_unlock(&rd->dom->lock);
 }
