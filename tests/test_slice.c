@@ -772,6 +772,22 @@ static void test_attach_rules(void **state)
     vtpu_chip_free(c0); /* detaches itself */
     assert_false(vtpu_fabric_is_local(f, 0));
     vtpu_fabric_free(f);
+
+    /* race detection shares 1024 agents among the chips: at most 64 */
+    assert_int_equal(vtpu_topology_parse("5x13", &t, NULL, 0), 0);
+    f = vtpu_fabric_new(&t, err, sizeof(err));
+    a.race = 1;
+    c0 = vtpu_chip_new(&a, NULL, 0);
+    assert_int_equal(vtpu_fabric_attach(f, 3, c0, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "race detection supports slices of at most "
+                                "64 chips, this one has 65"));
+    assert_int_equal(vtpu_chip_set_checks(c0, false, false, NULL, 0), 0);
+    assert_int_equal(vtpu_fabric_attach(f, 3, c0, err, sizeof(err)), 0);
+    assert_int_equal(vtpu_chip_set_checks(c0, true, false, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "at most 64 chips"));
+    vtpu_chip_free(c0);
+    vtpu_fabric_free(f);
 }
 
 /* ---- a fake transport: two fabrics, chips 0-1 and 2-3 of a ring ---- */
