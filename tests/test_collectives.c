@@ -482,7 +482,8 @@ static void test_bounds_chip(void **state)
     vtpu_error_format(&e, msg, sizeof(msg));
     assert_int_equal(e.kind, VTPU_ERR_BOUNDS);
     assert_int_equal(e.chip, 1);
-    if (strncmp(msg, "chip 1 TC 0: pc 0x", 18) || !strstr(msg, "vst"))
+    if (strncmp(msg, "chip 1 TC 0: pc 0x", 18) ||
+        !strstr(msg, "vst of VMEM of chip 1 TC 0"))
         fail_msg("bounds: %s", msg);
     /* the check off everywhere: the stray store goes unnoticed */
     vtpu_chip_set_bounds(vtpu_slice_chip(t->s, 1), VTPU_BOUNDS_OFF);

@@ -717,7 +717,8 @@ static void test_checks(void **state)
     assert_int_equal(run_checks(s, 2, n, in, NULL, &e, msg, sizeof(msg)), -1);
     assert_int_equal(e.kind, VTPU_ERR_UNINIT);
     assert_int_equal(e.chip, 0);
-    if (strncmp(msg, "chip 0 TC 0: pc 0x", 18) || !strstr(msg, "VMEM"))
+    if (strncmp(msg, "chip 0 TC 0: pc 0x", 18) ||
+        !strstr(msg, "VMEM of chip 0 TC 0 0x20000000"))
         fail_msg("poison: %s", msg);
     expect_clean(s, 1, n, in, in); /* the destination counts as written */
     set_checks(s, false, false, "eager");

@@ -517,6 +517,21 @@ const char *vtpu_check_space(const vtpu_mem_ref *r, char *buf, size_t len)
     return buf;
 }
 
+const char *vtpu_check_space_on(const vtpu_chip *chip, const vtpu_mem_ref *r,
+                                char *buf, size_t len)
+{
+    if (!chip->fabric)
+        return vtpu_check_space(r, buf, len);
+    if (r->space == VTPU_SPACE_HBM ||
+        (r->space == VTPU_SPACE_VMEM && r->tc == VTPU_SHARED_OWNER))
+        fmt(buf, len, "%s of chip %u",
+            r->space == VTPU_SPACE_HBM ? "HBM" : "VMEM_SHARED", chip->chip_id);
+    else
+        fmt(buf, len, "%s of chip %u TC %u", vtpu_space_name(r->space),
+            chip->chip_id, r->tc);
+    return buf;
+}
+
 void vtpu_check_grid_get(vtpu_tc *tc, vtpu_grid_pt *g)
 {
     vtpu_mailbox_view v;
@@ -556,8 +571,12 @@ void vtpu_check_where(vtpu_tc *tc, char *buf, size_t len)
     uint32_t off = 0;
     const char *sym = vtpu_program_symbol(tc->chip->prog, tc->pc, &off);
 
+    char ch[24] = "";
+
     vtpu_check_grid(tc, grid, sizeof(grid));
-    fmt(buf, len, "TC %u at pc 0x%08x %s+0x%x%s%s", tc->id, tc->pc,
+    if (tc->chip->fabric) /* a slice: which chip */
+        fmt(ch, sizeof(ch), "chip %u ", tc->chip->chip_id);
+    fmt(buf, len, "%sTC %u at pc 0x%08x %s+0x%x%s%s", ch, tc->id, tc->pc,
         sym ? sym : "?", off, *grid ? ", " : "", grid);
 }
 

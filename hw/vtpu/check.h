@@ -102,6 +102,10 @@ typedef struct vtpu_mem_ref {
 uint64_t vtpu_check_addr(const vtpu_mem_ref *r);
 /* "HBM" or "VMEM of TC 1" into buf; returns buf. */
 const char *vtpu_check_space(const vtpu_mem_ref *r, char *buf, size_t len);
+/* The same for memory of `chip`, naming it on a slice: "HBM of chip 1",
+ * "VMEM of chip 1 TC 0" (40 bytes suffice). */
+const char *vtpu_check_space_on(const vtpu_chip *chip, const vtpu_mem_ref *r,
+                                char *buf, size_t len);
 
 /* A grid point the TC runtime published in its mailbox (vtpu-launch.h). */
 typedef struct vtpu_grid_pt {
@@ -115,7 +119,7 @@ void vtpu_check_grid_fmt(const vtpu_grid_pt *g, char *buf, size_t len);
 /* Both, for tc now. */
 void vtpu_check_grid(vtpu_tc *tc, char *buf, size_t len);
 /* The access tc is making now: "TC 0 at pc 0x001000f4 main+0x9c" and,
- * with a grid point, ", grid (3)". */
+ * with a grid point, ", grid (3)"; on a slice "chip 1 TC 0 at ...". */
 void vtpu_check_where(vtpu_tc *tc, char *buf, size_t len);
 /* Emit the full report to the output and fault tc with `kind`. */
 int vtpu_check_report(vtpu_tc *tc, vtpu_error_kind kind, const vtpu_mem_ref *at,

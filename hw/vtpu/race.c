@@ -519,24 +519,13 @@ static int race_report(vtpu_race *rd, vtpu_tc *tc, bool dma, bool write,
                        const vtpu_mem_ref *at, uint64_t len, uint32_t e,
                        uint32_t pc, bool prev_write)
 {
-    char prev[600], now[512], sp[24], what[256], detail[1536], full[2048];
-    char ch[24], sch[24], space[56];
+    char prev[600], now[512], space[40], what[256], detail[1536], full[2048];
     uint64_t addr = vtpu_check_addr(at);
 
     describe_prev(rd, e, pc, prev, sizeof(prev));
-    vtpu_check_where(tc, now, sizeof(now));
-    vtpu_check_space(at, sp, sizeof(sp));
-    chip_prefix(tc->chip, tc->chip->chip_id, ch, sizeof(ch));
-    /* "VMEM of chip 1 TC 0", "HBM of chip 1" */
-    chip_prefix(rd->chip, rd->chip->chip_id, sch, sizeof(sch));
-    if (!*sch)
-        fmt(space, sizeof(space), "%s", sp);
-    else if (at->space == VTPU_SPACE_HBM ||
-             (at->space == VTPU_SPACE_VMEM && at->tc == VTPU_SHARED_OWNER))
-        fmt(space, sizeof(space), "%s of chip %u", sp, rd->chip->chip_id);
-    else
-        fmt(space, sizeof(space), "%s of chip %u TC %u",
-            vtpu_space_name(at->space), rd->chip->chip_id, at->tc);
+    vtpu_check_where(tc, now, sizeof(now)); /* "chip 0 TC 0 at ..." */
+    /* "VMEM of chip 1 TC 0", "HBM of chip 1" on a slice */
+    vtpu_check_space_on(rd->chip, at, space, sizeof(space));
     /* What the bytes are: an operand's array and elements, a buffer. */
     what[0] = 0;
     if (vtpu_regions_describe(rd->chip, at, len, what + 2, sizeof(what) - 2))
@@ -549,12 +538,12 @@ static int race_report(vtpu_race *rd, vtpu_tc *tc, bool dma, bool write,
         prev_write ? "write" : "read", prev);
     fmt(full, sizeof(full),
         "vtpu: DATA RACE on %s 0x%llx..0x%llx (%llu bytes)%s\n"
-        "  %s by %s%s%s\n"
+        "  %s by %s%s\n"
         "  previous %s by %s\n"
         "  no semaphore wait, DMA completion or barrier orders them\n",
         space, (unsigned long long)addr, (unsigned long long)(addr + len - 1),
         (unsigned long long)len, what, write ? "write" : "read",
-        dma ? "DMA issued by " : "", ch, now, prev_write ? "write" : "read",
+        dma ? "DMA issued by " : "", now, prev_write ? "write" : "read",
         prev);
     return vtpu_check_report(tc, VTPU_ERR_RACE, at, len, detail, full);
 }
