@@ -543,8 +543,7 @@ static int race_report(vtpu_race *rd, vtpu_tc *tc, bool dma, bool write,
         "  no semaphore wait, DMA completion or barrier orders them\n",
         space, (unsigned long long)addr, (unsigned long long)(addr + len - 1),
         (unsigned long long)len, what, write ? "write" : "read",
-        dma ? "DMA issued by " : "", now, prev_write ? "write" : "read",
-        prev);
+        dma ? "DMA issued by " : "", now, prev_write ? "write" : "read", prev);
     return vtpu_check_report(tc, VTPU_ERR_RACE, at, len, detail, full);
 }
 
