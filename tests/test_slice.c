@@ -586,6 +586,149 @@ static void test_bad_remote(void **state)
     vtpu_slice_free(s);
 }
 
+/* ---- checks across chips (mode 5, docs/debugging.md) ---- */
+
+#define CK_IN 0x100000u
+#define CK_OUT 0x200000u
+
+/* Every chip of s: race/poison on or off, DMA order `order`. */
+static void set_checks(vtpu_slice *s, bool race, bool poison, const char *order)
+{
+    char err[256];
+    vtpu_dma_order o;
+    uint64_t seed;
+
+    assert_int_equal(vtpu_dma_order_parse(order, &o, &seed, err, sizeof(err)),
+                     0);
+    for (unsigned c = 0; c < vtpu_slice_size(s); c++) {
+        vtpu_chip *ch = vtpu_slice_chip(s, c);
+        if (vtpu_chip_set_checks(ch, race, poison, err, sizeof(err)))
+            fail_msg("set_checks: %s", err);
+        vtpu_chip_set_dma_order(ch, o, seed);
+    }
+}
+
+/* Run mode 5 kind `kind` on n bytes of random data: 0 and chip 1's OUT
+ * in *out, or -1 and the fault's message in msg. */
+static int run_checks(vtpu_slice *s, uint32_t kind, uint32_t n,
+                      const uint8_t *in, uint8_t *out, vtpu_error *e, char *msg,
+                      size_t len)
+{
+    vtpu_run_opts o = {.args = {5, kind, n}};
+    unsigned nc = vtpu_slice_size(s);
+    vtpu_run_result *r = calloc(nc, sizeof(*r));
+    uint8_t *junk = malloc(n);
+
+    memset(junk, 0xa5, n);
+    assert_int_equal(vtpu_hbm_write(vtpu_slice_chip(s, 0), CK_IN, in, n), 0);
+    assert_int_equal(vtpu_hbm_write(vtpu_slice_chip(s, 1), CK_OUT, junk, n), 0);
+    int rc = vtpu_slice_run(s, &o, r, e);
+    vtpu_error_format(e, msg, len);
+    if (!rc) {
+        for (unsigned i = 0; i < nc; i++)
+            assert_int_equal(r[i].exit_code, 0);
+        assert_int_equal(vtpu_hbm_read(vtpu_slice_chip(s, 1), CK_OUT, out, n),
+                         0);
+    }
+    free(junk);
+    free(r);
+    return rc;
+}
+
+static void expect_clean(vtpu_slice *s, uint32_t kind, uint32_t n,
+                         const uint8_t *in, const uint8_t *want)
+{
+    uint8_t *out = malloc(n);
+    vtpu_error e;
+    char msg[2048];
+
+    if (run_checks(s, kind, n, in, out, &e, msg, sizeof(msg)))
+        fail_msg("kind %u: %s", kind, msg);
+    assert_memory_equal(out, want, n);
+    free(out);
+}
+
+/* A race reported on chip `chip` naming both chips. */
+static void expect_race(vtpu_slice *s, uint32_t kind, uint32_t n,
+                        const uint8_t *in, int chip)
+{
+    vtpu_error e;
+    char msg[2048];
+
+    assert_int_equal(run_checks(s, kind, n, in, NULL, &e, msg, sizeof(msg)),
+                     -1);
+    assert_int_equal(e.kind, VTPU_ERR_RACE);
+    if (chip >= 0)
+        assert_int_equal(e.chip, chip);
+    if (!strstr(msg, "VMEM of chip 1 TC 0") || !strstr(msg, "chip 0 TC 0") ||
+        !strstr(msg, "chip 1 TC 0") ||
+        (kind == 0 &&
+         !strstr(msg, "DMA issued by chip 0 TC 0 (dma.start at pc 0x")) ||
+        (kind == 0 && !strstr(msg, "DMA read of VMEM of chip 1 TC 0")))
+        fail_msg("kind %u: %s", kind, msg);
+}
+
+static void test_checks(void **state)
+{
+    (void)state;
+    vtpu_slice *s = mk("2", 1);
+    const uint32_t n = 4096;
+    uint8_t *in = malloc(n), *zero = calloc(1, n), *junk = malloc(n);
+    vtpu_error e;
+    char msg[2048];
+
+    for (uint32_t i = 0; i < n; i++)
+        in[i] = (uint8_t)g_random_int();
+    memset(junk, 0xa5, n); /* what run_checks leaves in chip 1's OUT */
+    /* eager: the copy has landed when chip 0 says "go" */
+    expect_clean(s, 0, n, in, in);
+    expect_clean(s, 1, n, in, in);
+    expect_clean(s, 3, n, in, junk);
+    expect_clean(s, 5, n, in, in);
+    /* deferred: the unawaited read sees the old B; awaited ones the data;
+     * a TC blocking with a queued remote DMA is no deadlock */
+    static const char *const orders[] = {"on-wait", "random:7", "random:99"};
+    for (size_t i = 0; i < 3; i++) {
+        set_checks(s, false, false, orders[i]);
+        if (i == 0)
+            expect_clean(s, 0, n, in, zero);
+        expect_clean(s, 1, n, in, in);
+        expect_clean(s, 3, n, in, junk);
+        expect_clean(s, 5, n, in, in);
+    }
+    /* race detection: both chips named; the waits make it clean, in
+     * every order */
+    for (size_t i = 0; i < 3; i++) {
+        set_checks(s, true, true, orders[i]);
+        if (i == 0)
+            expect_race(s, 0, n, in, 1);
+        expect_race(s, 4, n, in, -1);
+        expect_clean(s, 1, n, in, in);
+        expect_clean(s, 3, n, in, junk);
+        expect_clean(s, 5, n, in, in);
+    }
+    set_checks(s, true, false, "eager");
+    expect_race(s, 0, n, in, 1);
+    expect_race(s, 4, n, in, -1);
+    expect_clean(s, 1, n, in, in);
+    expect_clean(s, 3, n, in, junk);
+    /* poison: a remote DMA of never-written VMEM, reported on chip 0 */
+    set_checks(s, false, true, "eager");
+    assert_int_equal(run_checks(s, 2, n, in, NULL, &e, msg, sizeof(msg)), -1);
+    assert_int_equal(e.kind, VTPU_ERR_UNINIT);
+    assert_int_equal(e.chip, 0);
+    if (strncmp(msg, "chip 0 TC 0: pc 0x", 18) ||
+        !strstr(msg, "VMEM of chip 0 TC 0 0x20000000"))
+        fail_msg("poison: %s", msg);
+    expect_clean(s, 1, n, in, in); /* the destination counts as written */
+    set_checks(s, false, false, "eager");
+    expect_clean(s, 1, n, in, in);
+    free(in);
+    free(zero);
+    free(junk);
+    vtpu_slice_free(s);
+}
+
 static void test_error_format(void **state)
 {
     (void)state;
@@ -629,6 +772,22 @@ static void test_attach_rules(void **state)
     vtpu_chip_free(c1);
     vtpu_chip_free(c0); /* detaches itself */
     assert_false(vtpu_fabric_is_local(f, 0));
+    vtpu_fabric_free(f);
+
+    /* race detection shares 1024 agents among the chips: at most 64 */
+    assert_int_equal(vtpu_topology_parse("5x13", &t, NULL, 0), 0);
+    f = vtpu_fabric_new(&t, err, sizeof(err));
+    a.race = 1;
+    c0 = vtpu_chip_new(&a, NULL, 0);
+    assert_int_equal(vtpu_fabric_attach(f, 3, c0, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "race detection supports slices of at most "
+                                "64 chips, this one has 65"));
+    assert_int_equal(vtpu_chip_set_checks(c0, false, false, NULL, 0), 0);
+    assert_int_equal(vtpu_fabric_attach(f, 3, c0, err, sizeof(err)), 0);
+    assert_int_equal(vtpu_chip_set_checks(c0, true, false, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "at most 64 chips"));
+    vtpu_chip_free(c0);
     vtpu_fabric_free(f);
 }
 
@@ -813,31 +972,46 @@ static void test_transport(void **state)
     for (unsigned s = 0; s < 2; s++)
         sides[s].th = g_thread_new("deliver", deliverer, &sides[s]);
 
-    /* the ring shift, then the tokens (signals, barriers) */
-    for (uint32_t mode = 1; mode <= 2; mode++) {
-        crun runs[4];
-        GThread *th[4];
+    /* plain; with race and poison (messages from the other fabric carry
+     * no clock: no false report); the same in the on-wait order */
+    for (unsigned ck = 0; ck < 3; ck++) {
+        vtpu_dma_order ord;
+        uint64_t seed;
+        assert_int_equal(vtpu_dma_order_parse(ck == 2 ? "on-wait" : "eager",
+                                              &ord, &seed, NULL, 0),
+                         0);
         for (unsigned i = 0; i < n; i++) {
-            runs[i] = (crun){
-                .chip = chips[i],
-                .o = {.args = {mode, mode == 1 ? blk : 7}, .collective = true}};
-            th[i] = g_thread_new("chip", crun_thread, &runs[i]);
+            assert_int_equal(
+                vtpu_chip_set_checks(chips[i], ck > 0, ck > 0, NULL, 0), 0);
+            vtpu_chip_set_dma_order(chips[i], ord, seed);
+            put_inputs(chips[i], tcs, blk, in + i * sz); /* known to poison */
         }
-        for (unsigned i = 0; i < n; i++) {
-            g_thread_join(th[i]);
-            if (runs[i].rc) {
-                char m[2048];
-                vtpu_error_format(&runs[i].r.error, m, sizeof(m));
-                fail_msg("chip %u: %s", i, m);
+        /* the ring shift, then the tokens (signals, barriers) */
+        for (uint32_t mode = 1; mode <= 2; mode++) {
+            crun runs[4];
+            GThread *th[4];
+            for (unsigned i = 0; i < n; i++) {
+                runs[i] = (crun){.chip = chips[i],
+                                 .o = {.args = {mode, mode == 1 ? blk : 7},
+                                       .collective = true}};
+                th[i] = g_thread_new("chip", crun_thread, &runs[i]);
+            }
+            for (unsigned i = 0; i < n; i++) {
+                g_thread_join(th[i]);
+                if (runs[i].rc) {
+                    char m[2048];
+                    vtpu_error_format(&runs[i].r.error, m, sizeof(m));
+                    fail_msg("chip %u: %s", i, m);
+                }
             }
         }
-    }
-    shift_ref(&t, tcs, blk, in, out, out2);
-    for (unsigned i = 0; i < n; i++) {
-        check_outputs(chips[i], i, tcs, blk, out + i * sz, out2 + i * sz);
-        for (unsigned k = 0; k < tcs; k++) {
-            assert_int_equal(rd32(chips[i], RES + k * 256),
-                             i == 0 ? 7 * n : 6 * n + i);
+        shift_ref(&t, tcs, blk, in, out, out2);
+        for (unsigned i = 0; i < n; i++) {
+            check_outputs(chips[i], i, tcs, blk, out + i * sz, out2 + i * sz);
+            for (unsigned k = 0; k < tcs; k++) {
+                assert_int_equal(rd32(chips[i], RES + k * 256),
+                                 i == 0 ? 7 * n : 6 * n + i);
+            }
         }
     }
     /* a bad message from elsewhere is refused, nothing written */
@@ -996,6 +1170,7 @@ int main(void)
         cmocka_unit_test(test_trace),
         cmocka_unit_test(test_deadlock),
         cmocka_unit_test(test_bad_remote),
+        cmocka_unit_test(test_checks),
         cmocka_unit_test(test_transport),
         cmocka_unit_test(test_rendezvous_abort),
         cmocka_unit_test(test_start_failure),

@@ -147,14 +147,14 @@ static int check_extent(vtpu_tc *tc, bounds_tc *s, vtpu_space sp,
             }
     }
 
-    char sp_name[24], where[512], rfrom[256], rinto[280], detail[1536],
+    char sp_name[40], where[512], rfrom[256], rinto[280], detail[1536],
         full[2048], grid[64];
     vtpu_mem_ref at = {sp, tc->id, 0};
     uint64_t base = sp == VTPU_SPACE_VMEM   ? VTPU_VMEM_BASE
                     : sp == VTPU_SPACE_SMEM ? VTPU_SMEM_BASE
                                             : 0;
     at.off = lo - base;
-    vtpu_check_space(&at, sp_name, sizeof(sp_name));
+    vtpu_check_space_on(tc->chip, &at, sp_name, sizeof(sp_name));
     vtpu_check_where(tc, where, sizeof(where));
     vtpu_check_grid(tc, grid, sizeof(grid));
     rfrom[0] = rinto[0] = 0;

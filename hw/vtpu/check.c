@@ -43,6 +43,14 @@ void vtpu_chip_set_bounds(vtpu_chip *chip, unsigned mode)
 int vtpu_chip_set_checks(vtpu_chip *chip, bool race, bool poison, char *err,
                          size_t errlen)
 {
+    if (race && chip->fabric && chip->nchips > VTPU_RACE_MAX_CHIPS) {
+        if (err && errlen)
+            fmt(err, errlen,
+                "race detection supports slices of at most %u chips, this "
+                "one has %u",
+                VTPU_RACE_MAX_CHIPS, chip->nchips);
+        return -1;
+    }
     vtpu_check_free(chip->check);
     chip->cfg.race = race;
     chip->cfg.poison = poison;
@@ -57,6 +65,16 @@ int vtpu_chip_set_checks(vtpu_chip *chip, bool race, bool poison, char *err,
         return -1;
     }
     return 0;
+}
+
+/* The fabric's race domain, made on first use (fabric.c keeps it). */
+static void attach(vtpu_chip *chip, vtpu_check *ck)
+{
+    if (ck && ck->race) {
+        vtpu_race_dom *d = vtpu_fabric_race_dom(chip->fabric);
+        if (d)
+            vtpu_race_attach(ck->race, d, chip->chip_id);
+    }
 }
 
 vtpu_check *vtpu_check_new(vtpu_chip *chip)
@@ -76,7 +94,22 @@ vtpu_check *vtpu_check_new(vtpu_chip *chip)
         ck->poison = vtpu_poison_new(chip);
     if (cfg->race)
         ck->race = vtpu_race_new(chip); /* NULL: out of address space */
+    if (chip->fabric)
+        attach(chip, ck);
     return ck;
+}
+
+void vtpu_check_attach(vtpu_chip *chip)
+{
+    attach(chip, chip->check);
+}
+
+void vtpu_check_detach(vtpu_chip *chip)
+{
+    vtpu_check *ck = chip->check;
+
+    if (ck && ck->race)
+        vtpu_race_detach(ck->race);
 }
 
 void vtpu_check_free(vtpu_check *ck)
@@ -153,6 +186,14 @@ void vtpu_check_run_begin(vtpu_chip *chip, unsigned ntcs)
         if (ck->scalar)
             tc->code = ck->code;
     }
+}
+
+void vtpu_check_run_start(vtpu_chip *chip, unsigned ntcs)
+{
+    vtpu_check *ck = chip->check;
+
+    if (ck->race)
+        vtpu_race_run_start(ck->race, ntcs);
 }
 
 /* ------------------------------------------------------------------ */
@@ -267,8 +308,10 @@ static bool resolve(vtpu_chip *chip, const uint8_t *p, vtpu_mem_ref *r)
     return false;
 }
 
-/* One side of a DMA: every contiguous run of count[0] bytes. */
-static int dma_side(vtpu_check *ck, vtpu_tc *tc, const uint8_t *base,
+/* One side of a DMA: every contiguous run of count[0] bytes, in the
+ * memory of ck's chip (tc's, or a remote DMA's destination); `race`:
+ * tc's DMA has an epoch (vtpu_race_dma_start). */
+static int dma_side(vtpu_check *ck, vtpu_tc *tc, bool race, const uint8_t *base,
                     const int64_t *stride, const uint64_t *count,
                     unsigned ndims, bool write)
 {
@@ -286,7 +329,7 @@ static int dma_side(vtpu_check *ck, vtpu_tc *tc, const uint8_t *base,
                             (int64_t)i1 * (ndims > 1 ? stride[1] : 0);
                 vtpu_mem_ref r = r0;
                 r.off = (uint64_t)((int64_t)r0.off + o);
-                if (ck->race &&
+                if (race && ck->race &&
                     vtpu_race_access(ck->race, tc, true, &r, count[0], write))
                     return -1;
                 if (ck->poison) {
@@ -334,14 +377,73 @@ int vtpu_check_dma(vtpu_tc *tc, const vtpu_dma_plan *p)
     if (ck->race)
         vtpu_race_dma_start(ck->race, tc, p->sem_tc, p->sem, p->bytes);
     if (p->ndims) {
-        rc = dma_side(ck, tc, p->src, p->src_stride, p->count, p->ndims, false);
+        rc = dma_side(ck, tc, true, p->src, p->src_stride, p->count, p->ndims,
+                      false);
         if (!rc)
-            rc = dma_side(ck, tc, p->dst, p->dst_stride, p->count, p->ndims,
-                          true);
+            rc = dma_side(ck, tc, true, p->dst, p->dst_stride, p->count,
+                          p->ndims, true);
     }
     if (ck->race)
         vtpu_race_dma_end(ck->race, tc);
     return rc;
+}
+
+int vtpu_check_remote_dma(vtpu_tc *tc, const vtpu_dma_plan *p)
+{
+    vtpu_check *cs = tc->check; /* the issuer's run */
+    vtpu_check *cd = p->rchip ? p->rchip->check : NULL;
+    vtpu_race *rs = cs ? cs->race : NULL;
+    vtpu_mem_ref r;
+    int rc = 0;
+
+    if (cs && cs->bounds && p->ndims && resolve(cs->chip, p->src, &r) &&
+        vtpu_bounds_dma_side(cs->bounds, tc, &r, p->src_stride, p->count,
+                             p->ndims, false))
+        return -1;
+    if (rs)
+        vtpu_race_remote_start(rs, tc, cd ? cd->race : NULL, p->dst_chip,
+                               p->sem_tc, p->sem, p->send_sem, p->bytes);
+    if (p->ndims && cs && (rs || cs->poison))
+        rc = dma_side(cs, tc, true, p->src, p->src_stride, p->count, p->ndims,
+                      false);
+    /* the destination chip's shadow, with the same epoch and clock */
+    if (!rc && p->ndims && cd && ((rs && cd->race) || cd->poison))
+        rc = dma_side(cd, tc, rs != NULL, p->dst, p->dst_stride, p->count,
+                      p->ndims, true);
+    if (rs)
+        vtpu_race_dma_end(rs, tc);
+    return rc;
+}
+
+void vtpu_check_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t dst_tc,
+                              uint32_t sem, uint32_t n)
+{
+    vtpu_check *ck = tc->check;
+
+    if (!ck->race)
+        return;
+    vtpu_chip *dst =
+        tc->chip->fabric ? vtpu_fabric_chip(tc->chip->fabric, chip) : NULL;
+    vtpu_race *rd = dst && dst->check ? dst->check->race : NULL;
+    vtpu_race_signal_remote(ck->race, tc, rd, dst_tc, sem, n);
+}
+
+void vtpu_check_written(vtpu_chip *chip, const uint8_t *p, uint64_t len)
+{
+    vtpu_check *ck = chip->check;
+    vtpu_mem_ref r;
+
+    if (ck && ck->poison && resolve(chip, p, &r))
+        vtpu_poison_write(ck->poison, &r, len);
+}
+
+void vtpu_check_delivered(vtpu_chip *chip, uint32_t tc, uint32_t sem,
+                          uint32_t n)
+{
+    vtpu_check *ck = chip->check;
+
+    if (ck && ck->race)
+        vtpu_race_delivered(ck->race, tc, sem, n);
 }
 
 int vtpu_check_mxu_input(vtpu_tc *tc, unsigned v)
@@ -427,6 +529,21 @@ const char *vtpu_check_space(const vtpu_mem_ref *r, char *buf, size_t len)
     return buf;
 }
 
+const char *vtpu_check_space_on(const vtpu_chip *chip, const vtpu_mem_ref *r,
+                                char *buf, size_t len)
+{
+    if (!chip->fabric)
+        return vtpu_check_space(r, buf, len);
+    if (r->space == VTPU_SPACE_HBM ||
+        (r->space == VTPU_SPACE_VMEM && r->tc == VTPU_SHARED_OWNER))
+        fmt(buf, len, "%s of chip %u",
+            r->space == VTPU_SPACE_HBM ? "HBM" : "VMEM_SHARED", chip->chip_id);
+    else
+        fmt(buf, len, "%s of chip %u TC %u", vtpu_space_name(r->space),
+            chip->chip_id, r->tc);
+    return buf;
+}
+
 void vtpu_check_grid_get(vtpu_tc *tc, vtpu_grid_pt *g)
 {
     vtpu_mailbox_view v;
@@ -466,8 +583,12 @@ void vtpu_check_where(vtpu_tc *tc, char *buf, size_t len)
     uint32_t off = 0;
     const char *sym = vtpu_program_symbol(tc->chip->prog, tc->pc, &off);
 
+    char ch[24] = "";
+
     vtpu_check_grid(tc, grid, sizeof(grid));
-    fmt(buf, len, "TC %u at pc 0x%08x %s+0x%x%s%s", tc->id, tc->pc,
+    if (tc->chip->fabric) /* a slice: which chip */
+        fmt(ch, sizeof(ch), "chip %u ", tc->chip->chip_id);
+    fmt(buf, len, "%sTC %u at pc 0x%08x %s+0x%x%s%s", ch, tc->id, tc->pc,
         sym ? sym : "?", off, *grid ? ", " : "", grid);
 }
 

@@ -30,9 +30,20 @@ typedef struct vtpu_check vtpu_check;
 vtpu_check *vtpu_check_new(vtpu_chip *chip);
 void vtpu_check_free(vtpu_check *ck);
 
-/* run.c: after the TCs are reset for a run, before their threads start.
- * Sets tc->check and, when scalar accesses are checked, tc->code. */
+/* run.c: after the TCs are reset for a run, before a collective run's
+ * launch rendezvous (so other chips' remote writes of this run come
+ * after it).  Sets tc->check and, when scalar accesses are checked,
+ * tc->code. */
 void vtpu_check_run_begin(vtpu_chip *chip, unsigned ntcs);
+/* run.c: after the rendezvous, before the TC threads start. */
+void vtpu_check_run_start(vtpu_chip *chip, unsigned ntcs);
+
+/* fabric.c: the chip joined a fabric (its race detector shares the
+ * fabric's agent space, race.c) / left it. */
+void vtpu_check_attach(vtpu_chip *chip);
+void vtpu_check_detach(vtpu_chip *chip);
+/* Most chips of one fabric race detection supports (race.c). */
+#define VTPU_RACE_MAX_CHIPS 64u
 
 /* xtpu.c: a vector load/store of 8 sublanes of 512 bytes at addr + s *
  * stride (already bounds-checked); mask NULL or the 8x128 lane mask;
@@ -52,6 +63,21 @@ int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store,
 
 /* dma.c: a validated DMA at its start (whenever it is executed). */
 int vtpu_check_dma(vtpu_tc *tc, const vtpu_dma_plan *p);
+/* dma.c: a validated remote DMA at its start (p->remote; its
+ * destination is p->rchip's memory, or another process's when NULL).
+ * Called when tc->check or p->rchip->check is set; either may be NULL. */
+int vtpu_check_remote_dma(vtpu_tc *tc, const vtpu_dma_plan *p);
+/* xtpu_sync.c: sem.signal.remote to (chip, tc, sem), validated, before
+ * it is sent. */
+void vtpu_check_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t dst_tc,
+                              uint32_t sem, uint32_t n);
+/* fabric.c, for messages from another process (no clock travels): a
+ * delivered DMA wrote [p, p+len) of chip's memory (poison: defined); a
+ * delivered signal or DMA is about to signal (tc, sem) by n (race: it
+ * orders everything local so far). */
+void vtpu_check_written(vtpu_chip *chip, const uint8_t *p, uint64_t len);
+void vtpu_check_delivered(vtpu_chip *chip, uint32_t tc, uint32_t sem,
+                          uint32_t n);
 
 /* xtpu_sync.c: synchronisation, for happens-before. */
 void vtpu_check_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
@@ -76,6 +102,10 @@ typedef struct vtpu_mem_ref {
 uint64_t vtpu_check_addr(const vtpu_mem_ref *r);
 /* "HBM" or "VMEM of TC 1" into buf; returns buf. */
 const char *vtpu_check_space(const vtpu_mem_ref *r, char *buf, size_t len);
+/* The same for memory of `chip`, naming it on a slice: "HBM of chip 1",
+ * "VMEM of chip 1 TC 0" (40 bytes suffice). */
+const char *vtpu_check_space_on(const vtpu_chip *chip, const vtpu_mem_ref *r,
+                                char *buf, size_t len);
 
 /* A grid point the TC runtime published in its mailbox (vtpu-launch.h). */
 typedef struct vtpu_grid_pt {
@@ -89,7 +119,7 @@ void vtpu_check_grid_fmt(const vtpu_grid_pt *g, char *buf, size_t len);
 /* Both, for tc now. */
 void vtpu_check_grid(vtpu_tc *tc, char *buf, size_t len);
 /* The access tc is making now: "TC 0 at pc 0x001000f4 main+0x9c" and,
- * with a grid point, ", grid (3)". */
+ * with a grid point, ", grid (3)"; on a slice "chip 1 TC 0 at ...". */
 void vtpu_check_where(vtpu_tc *tc, char *buf, size_t len);
 /* Emit the full report to the output and fault tc with `kind`. */
 int vtpu_check_report(vtpu_tc *tc, vtpu_error_kind kind, const vtpu_mem_ref *at,
@@ -101,17 +131,42 @@ typedef struct vtpu_race vtpu_race;
 /* NULL (with a warning) when its shadow memory cannot be reserved. */
 vtpu_race *vtpu_race_new(vtpu_chip *chip);
 void vtpu_race_free(vtpu_race *rd);
-/* Everything before the run happens before all of it; TCs 0..ntcs-1
- * start their first epoch. */
+/* Before the rendezvous: publish this chip's clocks, reset queues (and
+ * every chip's clocks near their limit). */
 void vtpu_race_run_begin(vtpu_race *rd, unsigned ntcs);
-/* Check and record len bytes at r, accessed by tc itself or (dma) by the
- * DMA tc is starting, between vtpu_race_dma_start() and _end(). */
+/* After it: every chip's previous run happens before all of this one;
+ * TCs 0..ntcs-1 start their first epoch. */
+void vtpu_race_run_start(vtpu_race *rd, unsigned ntcs);
+/* The agent space of a fabric's chips (race.c); NULL when nchips is
+ * above VTPU_RACE_MAX_CHIPS. */
+typedef struct vtpu_race_dom vtpu_race_dom;
+vtpu_race_dom *vtpu_race_dom_new(unsigned nchips);
+void vtpu_race_dom_free(vtpu_race_dom *d);
+/* rd becomes chip idx of d / its own domain again. */
+void vtpu_race_attach(vtpu_race *rd, vtpu_race_dom *d, unsigned idx);
+void vtpu_race_detach(vtpu_race *rd);
+/* Check and record len bytes at r of rd's chip, accessed by tc itself
+ * or (dma) by the DMA tc is starting, between vtpu_race_dma_start() (or
+ * _remote_start()) and _end(); tc may be of another chip of the
+ * fabric (a remote DMA's destination). */
 int vtpu_race_access(vtpu_race *rd, vtpu_tc *tc, bool dma,
                      const vtpu_mem_ref *r, uint64_t len, bool write);
 /* A DMA that will signal `units` on semaphore (sem_tc, sem). */
 void vtpu_race_dma_start(vtpu_race *rd, vtpu_tc *tc, uint32_t sem_tc,
                          uint32_t sem, uint32_t units);
 void vtpu_race_dma_end(vtpu_race *rd, vtpu_tc *tc);
+/* A remote DMA tc starts (then checked and ended as a DMA): receive
+ * semaphore (rtc, rsem) of dst (dst_chip's detector, NULL: none or
+ * another process), send semaphore send_sem of tc. */
+void vtpu_race_remote_start(vtpu_race *rd, vtpu_tc *tc, vtpu_race *dst,
+                            uint32_t dst_chip, uint32_t rtc, uint32_t rsem,
+                            uint32_t send_sem, uint32_t units);
+/* sem.signal.remote to (target_tc, sem) of dst's chip. */
+void vtpu_race_signal_remote(vtpu_race *rd, vtpu_tc *tc, vtpu_race *dst,
+                             uint32_t target_tc, uint32_t sem, uint32_t n);
+/* A signal from another process (vtpu_check_delivered). */
+void vtpu_race_delivered(vtpu_race *rd, uint32_t target_tc, uint32_t sem,
+                         uint32_t n);
 /* The synchronisation hooks above, for happens-before. */
 void vtpu_race_signal(vtpu_race *rd, vtpu_tc *tc, uint32_t target_tc,
                       uint32_t sem, uint32_t n);

@@ -16,7 +16,9 @@
  * completion signal.  The on-wait and random orders (vtpu-debug.h) queue
  * the validated plan, which holds resolved host pointers, in dmaq.c
  * instead.  Only DMAs that signal their own TC are deferred, and the TC
- * completes them before it can block on that semaphore, so sync.c's
+ * completes them before it can block on that semaphore; remote DMAs
+ * (which signal a semaphore of another chip too) are deferred and
+ * completed before their TC blocks in any wait (dmaq.c), so sync.c's
  * deadlock test needs no notion of pending DMAs.
  */
 #include <string.h>
@@ -290,6 +292,7 @@ static int plan_dma(vtpu_tc *tc, uint32_t desc_addr, dma_plan *p)
 
     if (VTPU_UNLIKELY(ld32(d + D_FLAGS) & VTPU_DMA_REMOTE))
         return 1; /* to another chip: remote_start() */
+    p->remote = false;
     if (ld32(d + D_FLAGS))
         return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
                     "flags: 0x%08x, must be 0 (or have bit 0, "
@@ -439,12 +442,67 @@ static void count_dma(vtpu_tc *tc, const dma_plan *p)
 }
 
 /*
+ * Complete a remote DMA: copy (straight into the destination chip's
+ * memory, or gathered for the transport), signal the receive semaphore
+ * on the destination chip (the data has landed), then the send
+ * semaphore on the issuing TC (the data has left).  When started
+ * (eager) or later (dmaq.c), like a local DMA.
+ */
+static int remote_complete(vtpu_tc *tc, const dma_plan *p)
+{
+    char err[512];
+    int rc;
+
+    if (p->rchip) {
+        vtpu_chip *dst = p->rchip;
+        vtpu_dma_execute(p);
+        /* counted on the TC whose receive semaphore it signals */
+        __atomic_fetch_add(&dst->tcs[p->sem_tc]->cnt.ici_bytes_recv, p->bytes,
+                           __ATOMIC_RELAXED);
+        rc = vtpu_sync_deliver(dst, p->sem_tc, p->sem, p->bytes,
+                               tc->chip->fabric ? (int)tc->chip->chip_id : -1,
+                               tc->id, p->pc, true, err, sizeof(err));
+    } else {
+        /* to another process: gathered, dim 0 fastest, as the
+         * destination scatters (fabric.c apply_dma) */
+        vtpu_remote_dma m = p->rm;
+        uint8_t *buf = NULL;
+        if (p->ndims) {
+            buf = g_try_malloc(p->bytes);
+            if (!buf)
+                return BADF(tc, VTPU_SPACE_NONE, 0, p->bytes,
+                            "remote DMA of %u bytes: out of host memory",
+                            p->bytes);
+            uint8_t *o = buf;
+            for (uint64_t i3 = 0; i3 < p->count[3]; i3++)
+                for (uint64_t i2 = 0; i2 < p->count[2]; i2++)
+                    for (uint64_t i1 = 0; i1 < p->count[1]; i1++) {
+                        int64_t so = (int64_t)i1 * p->src_stride[1] +
+                                     (int64_t)i2 * p->src_stride[2] +
+                                     (int64_t)i3 * p->src_stride[3];
+                        memcpy(o, p->src + so, p->count[0]);
+                        o += p->count[0];
+                    }
+        }
+        m.data = buf;
+        rc = vtpu_fabric_send_dma(tc, p->dst_chip, &m, err, sizeof(err));
+        g_free(buf);
+    }
+    if (rc)
+        return BADF(tc, (vtpu_space)p->rm.dst_space, p->rm.dst, p->bytes,
+                    "remote DMA to chip %u: %s", p->dst_chip, err);
+    vtpu_fabric_count(tc, p->dst_chip, p->sem_tc, p->bytes);
+    return vtpu_sem_signal_from(tc, tc->id, p->send_sem, p->bytes, p->pc, true);
+}
+
+/*
  * A remote DMA (flags bit 0, docs/multichip.md): the source is checked
- * here, gathered into one contiguous buffer and sent to the destination
- * chip, which checks the destination against its own memories and
- * grants (fabric.c).  Always eager, whatever the DMA order: the data has
- * landed and the receive semaphore is signalled when this returns; then
- * the send semaphore on this TC is signalled by the bytes.
+ * here, the destination against the destination chip (fabric.c: its
+ * memories, TCs and grants) before anything moves.  A destination chip
+ * in this process is copied into straight from the source, one memmove
+ * per contiguous run after collapsing dimensions, as a local DMA; only
+ * a chip of another process gets the bytes gathered for the transport.
+ * Deferred by the on-wait and random orders like a local DMA (dmaq.c).
  */
 static int __attribute__((noinline))
 remote_start(vtpu_tc *tc, uint32_t desc_addr)
@@ -454,8 +512,9 @@ remote_start(vtpu_tc *tc, uint32_t desc_addr)
     uint32_t send_sem = flags >> 16, nsems = tc->chip->cfg.num_sems;
     unsigned ndims = d[D_NDIMS];
     dma_side src = {.name = "src"};
-    uint64_t count[4], total = 1;
+    uint64_t total = 1;
     bool zero = false;
+    dma_plan p;
 
     if (flags & 0xfffeu)
         return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
@@ -474,11 +533,12 @@ remote_start(vtpu_tc *tc, uint32_t desc_addr)
     if (resolve_side(tc, desc_addr, d, &src, D_SRC_SPACE, D_SRC_TC, "src_space",
                      "src_tc"))
         return -1;
+    memset(&p, 0, sizeof(p));
     for (unsigned i = 0; i < 4; i++) {
-        count[i] = i < ndims ? ld32(d + D_SHAPE + 4 * i) : 1;
-        if (!count[i])
+        p.count[i] = i < ndims ? ld32(d + D_SHAPE + 4 * i) : 1;
+        if (!p.count[i])
             zero = true;
-        else if (__builtin_mul_overflow(total, count[i], &total))
+        else if (__builtin_mul_overflow(total, p.count[i], &total))
             total = UINT64_MAX;
     }
     if (zero)
@@ -487,7 +547,14 @@ remote_start(vtpu_tc *tc, uint32_t desc_addr)
         return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
                     "shape: more than 0xffffffff bytes");
 
-    vtpu_remote_dma m = {
+    p.remote = true;
+    p.dst_chip = chip;
+    p.send_sem = send_sem;
+    p.bytes = (uint32_t)total;
+    p.pc = tc->pc;
+    p.src_space = (uint8_t)src.space;
+    p.ndims = total ? ndims : 0;
+    p.rm = (vtpu_remote_dma){
         .dst_space = d[D_DST_SPACE],
         .dst_tc = d[D_DST_TC],
         .ndims = (uint8_t)ndims,
@@ -498,11 +565,10 @@ remote_start(vtpu_tc *tc, uint32_t desc_addr)
         .src_pc = tc->pc,
     };
     for (unsigned i = 0; i < 4; i++)
-        m.shape[i] = (uint32_t)count[i];
+        p.rm.shape[i] = (uint32_t)p.count[i];
     for (unsigned i = 0; i < 3; i++)
-        m.dst_stride[i] =
+        p.rm.dst_stride[i] =
             i + 1 < ndims ? (int64_t)ld64(d + D_DST_STRIDE + 8 * i) : 0;
-    uint8_t *buf = NULL;
     if (total) {
         src.addr = ld64(d + D_SRC);
         shared_side(tc, &src);
@@ -510,39 +576,42 @@ remote_start(vtpu_tc *tc, uint32_t desc_addr)
         for (unsigned i = 1; i < 4; i++)
             src.stride[i] =
                 i < ndims ? (int64_t)ld64(d + D_SRC_STRIDE + 8 * (i - 1)) : 0;
-        if (check_range(tc, &src, count, ndims))
+        if (check_range(tc, &src, p.count, ndims))
             return -1;
-        buf = g_try_malloc(total);
-        if (!buf)
-            return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
-                        "remote DMA of %llu bytes: out of host memory",
-                        (unsigned long long)total);
-        /* gather: dim 0 fastest, as the destination scatters */
-        uint8_t *o = buf;
-        for (uint64_t i3 = 0; i3 < count[3]; i3++)
-            for (uint64_t i2 = 0; i2 < count[2]; i2++)
-                for (uint64_t i1 = 0; i1 < count[1]; i1++) {
-                    int64_t so = src.off + (int64_t)i1 * src.stride[1] +
-                                 (int64_t)i2 * src.stride[2] +
-                                 (int64_t)i3 * src.stride[3];
-                    memcpy(o, src.mem + so, count[0]);
-                    o += count[0];
-                }
+        p.src = src.mem + src.off;
+        for (unsigned i = 1; i < 4; i++)
+            p.src_stride[i] = src.stride[i];
     }
-    m.data = buf;
-    int64_t t0 = VTPU_UNLIKELY(tc->chip->dbg) ? vtpu_dbg_now() : 0;
-    char err[512];
-    int rc = vtpu_fabric_send_dma(tc, chip, &m, err, sizeof(err));
-    g_free(buf);
-    if (rc)
-        return BADF(tc, (vtpu_space)m.dst_space, m.dst, total,
-                    "remote DMA to chip %u: %s", chip, err);
+
+    vtpu_fabric *f = tc->chip->fabric;
+    vtpu_chip *dst = f ? vtpu_fabric_chip(f, chip) : tc->chip;
+    if (dst) {
+        char err[512];
+        if (vtpu_fabric_dst_plan(dst, tc->id, &p.rm, src.mem + src.lo,
+                                 src.mem + src.hi, &p, err, sizeof(err)))
+            return BADF(tc, (vtpu_space)p.rm.dst_space, p.rm.dst, total,
+                        "remote DMA to chip %u: %s", chip, err);
+        if (p.ndims && !p.overlap)
+            collapse(&p); /* as plan_dma: longest runs, one memmove each */
+    } else {
+        /* another process: the transport resolves the rest */
+        p.sem_tc = p.rm.sem_tc == DMA_SELF ? tc->id : p.rm.sem_tc;
+        p.sem = p.rm.sem;
+    }
+    if (VTPU_UNLIKELY(tc->check || (dst && dst->check)) &&
+        vtpu_check_remote_dma(tc, &p))
+        return -1; /* a race or an uninitialised read (check.h) */
     tc->cnt.dma_starts++;
-    vtpu_fabric_count(tc, chip, m.sem_tc, (uint32_t)total);
-    if (VTPU_UNLIKELY(tc->chip->dbg))
-        vtpu_dbg_remote_dma(tc, chip, (uint32_t)total, m.sem, t0);
-    return vtpu_sem_signal_from(tc, tc->id, send_sem, (uint32_t)total, tc->pc,
-                                true);
+    if (VTPU_UNLIKELY(tc->chip->dbg)) {
+        int64_t t0 = vtpu_dbg_now();
+        if (tc->dmaq)
+            return vtpu_dmaq_push(tc, &p, t0);
+        int rc = remote_complete(tc, &p);
+        if (!rc)
+            vtpu_dbg_remote_dma(tc, chip, p.bytes, p.sem, t0);
+        return rc;
+    }
+    return remote_complete(tc, &p);
 }
 
 int vtpu_dma_start(vtpu_tc *tc, uint32_t desc_addr)
@@ -571,6 +640,8 @@ int vtpu_dma_start(vtpu_tc *tc, uint32_t desc_addr)
  * every order (dmaq.c calls it for deferred DMAs). */
 int vtpu_dma_complete(vtpu_tc *tc, const dma_plan *p)
 {
+    if (VTPU_UNLIKELY(p->remote))
+        return remote_complete(tc, p);
     vtpu_dma_execute(p);
     return vtpu_sem_signal_from(tc, p->sem_tc, p->sem, p->bytes, p->pc, true);
 }

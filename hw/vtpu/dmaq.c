@@ -7,6 +7,13 @@
  * signal) at the points where a program may legitimately observe them:
  * sem.wait and sem.read of their semaphore, the barrier, and exit.
  *
+ * A remote DMA (docs/multichip.md) is queued too, keyed by its send
+ * semaphore (the one of this TC): it completes (copy, receive signal on
+ * the other chip, send signal) at those points, and also before its TC
+ * blocks in any sem.wait.  A TC waiting on a receive semaphore whose data
+ * sits in another TC's queue is then never taken for a deadlock: that
+ * other TC is running, or blocked with an empty queue of remote DMAs.
+ *
  * In the random order every such point also completes each other queued
  * DMA with probability 1/2, and what completes at one point does so in a
  * shuffled order.  The PRNG is per TC and seeded from (seed, TC id), and
@@ -75,7 +82,7 @@ int vtpu_dmaq_push(vtpu_tc *tc, const vtpu_dma_plan *p, int64_t t_ns)
     return 0;
 }
 
-int vtpu_dmaq_sync(vtpu_tc *tc, int64_t sem)
+int vtpu_dmaq_sync(vtpu_tc *tc, int64_t sem, bool remote_all)
 {
     vtpu_dmaq *q = tc->dmaq;
     guint keep = 0;
@@ -86,7 +93,9 @@ int vtpu_dmaq_sync(vtpu_tc *tc, int64_t sem)
     g_array_set_size(q->pick, 0);
     for (guint i = 0; i < q->q->len; i++) {
         qent *e = &g_array_index(q->q, qent, i);
-        bool now = sem < 0 || e->p.sem == (uint64_t)sem ||
+        uint32_t own = e->p.remote ? e->p.send_sem : e->p.sem;
+        bool now = sem < 0 || own == (uint64_t)sem ||
+                   (remote_all && e->p.remote) ||
                    (q->random && (next(q) >> 63));
         if (now)
             g_array_append_val(q->pick, *e);
@@ -107,7 +116,10 @@ int vtpu_dmaq_sync(vtpu_tc *tc, int64_t sem)
         const qent *e = &g_array_index(q->pick, qent, i);
         if (vtpu_dma_complete(tc, &e->p))
             return -1;
-        vtpu_dbg_dma(tc, &e->p, e->t0);
+        if (e->p.remote)
+            vtpu_dbg_remote_dma(tc, e->p.dst_chip, e->p.bytes, e->p.sem, e->t0);
+        else
+            vtpu_dbg_dma(tc, &e->p, e->t0);
     }
     return 0;
 }

@@ -33,6 +33,7 @@ struct vtpu_fabric {
     vtpu_fabric_params params;
     uint64_t *link_bytes;   /* [nchips * VTPU_LINKS_PER_CHIP], atomic */
     atomic_int first_fault; /* chip of the first fault, -1 */
+    vtpu_race_dom *race;    /* the chips' race detection (race.c), lazily */
 };
 
 vtpu_fabric *vtpu_fabric_new(const vtpu_topology *t, char *err, size_t errlen)
@@ -79,6 +80,7 @@ void vtpu_fabric_free(vtpu_fabric *f)
         vtpu_fabric_detach(f, i);
     vtpu_cond_clear(&f->launch);
     vtpu_mutex_clear(&f->lock);
+    vtpu_race_dom_free(f->race);
     g_free(f->chips);
     g_free(f->link_bytes);
     g_free(f);
@@ -145,6 +147,13 @@ int vtpu_fabric_attach(vtpu_fabric *f, unsigned idx, vtpu_chip *chip, char *err,
         }
         break; /* the first attached chip is the reference */
     }
+    if (chip->cfg.race && f->nchips > VTPU_RACE_MAX_CHIPS) {
+        snprintf(err, errlen,
+                 "fabric: race detection supports slices of at most %u "
+                 "chips, this one has %u (turn race off)",
+                 VTPU_RACE_MAX_CHIPS, f->nchips);
+        return -1;
+    }
     uint32_t c[3];
     vtpu_topology_coords(&f->topo, idx, c);
     vtpu_mutex_lock(&f->lock);
@@ -157,6 +166,7 @@ int vtpu_fabric_attach(vtpu_fabric *f, unsigned idx, vtpu_chip *chip, char *err,
     chip->mesh = vtpu_topology_pack(f->topo.dims);
     chip->coord = vtpu_topology_pack(c);
     vtpu_sync_set_lock(chip, &f->lock);
+    vtpu_check_attach(chip); /* one agent space for the slice */
     return 0;
 }
 
@@ -169,12 +179,22 @@ void vtpu_fabric_detach(vtpu_fabric *f, unsigned idx)
     f->chips[idx] = NULL;
     f->nlocal--;
     vtpu_mutex_unlock(&f->lock);
+    vtpu_check_detach(chip);
     vtpu_sync_set_lock(chip, NULL);
     chip->fabric = NULL;
     chip->chip_id = 0;
     chip->nchips = 1;
     chip->mesh = 1u | 1u << 10 | 1u << 20;
     chip->coord = 0;
+}
+
+vtpu_race_dom *vtpu_fabric_race_dom(vtpu_fabric *f)
+{
+    vtpu_mutex_lock(&f->lock);
+    if (!f->race)
+        f->race = vtpu_race_dom_new(f->nchips);
+    vtpu_mutex_unlock(&f->lock);
+    return f->race;
 }
 
 bool vtpu_fabric_is_local(const vtpu_fabric *f, unsigned idx)
@@ -373,30 +393,71 @@ static int resolve_dst(vtpu_chip *dst, unsigned src_tc,
     return 0;
 }
 
-/* Apply d to local chip `dst`: validate, scatter, signal. */
+/* The receive semaphore of d on chip dst (0xff: src_tc); 0 or -1 + err. */
+static int resolve_sem(vtpu_chip *dst, unsigned src_tc,
+                       const vtpu_remote_dma *d, unsigned *sem_tc, char *err,
+                       size_t errlen)
+{
+    *sem_tc = d->sem_tc == 0xff ? src_tc : d->sem_tc;
+    if (*sem_tc >= dst->cfg.num_tcs || d->sem >= dst->cfg.num_sems) {
+        snprintf(err, errlen,
+                 "receive semaphore %u of TC %u: the chip has %u "
+                 "TCs of %u semaphores",
+                 d->sem, *sem_tc, dst->cfg.num_tcs, dst->cfg.num_sems);
+        return -1;
+    }
+    return 0;
+}
+
+int vtpu_fabric_dst_plan(vtpu_chip *dst, unsigned src_tc,
+                         const vtpu_remote_dma *d, const uint8_t *src_lo,
+                         const uint8_t *src_hi, vtpu_dma_plan *p, char *err,
+                         size_t errlen)
+{
+    uint8_t *mem, *dirty;
+    int64_t off;
+    uint64_t lo, hi;
+    unsigned sem_tc;
+
+    if (resolve_dst(dst, src_tc, d, &mem, &dirty, &off, &lo, &hi, err,
+                    errlen) ||
+        resolve_sem(dst, src_tc, d, &sem_tc, err, errlen))
+        return -1;
+    p->dst = mem + off;
+    /* source and destination in one memory (a chip's DMA to itself) */
+    p->overlap = hi > lo && src_lo < mem + hi && mem + lo < src_hi;
+    p->dst_stride[0] = 1;
+    for (unsigned i = 1; i < 4; i++)
+        p->dst_stride[i] = i < d->ndims ? d->dst_stride[i - 1] : 0;
+    p->dst_dirty = hi > lo ? dirty : NULL;
+    p->dst_lo = lo;
+    p->dst_hi = hi;
+    p->dst_space = d->dst_space;
+    p->sem_tc = sem_tc;
+    p->sem = d->sem;
+    p->rchip = dst;
+    return 0;
+}
+
+/*
+ * Apply d, a message from another process, to local chip `dst`:
+ * validate, scatter, signal.  Its writes are defined for the poison
+ * check; the race detector cannot see the sender's clock (race.c).
+ */
 static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
                      const vtpu_remote_dma *d, char *err, size_t errlen)
 {
     uint8_t *mem, *dirty;
     int64_t off;
     uint64_t lo, hi;
-    unsigned sem_tc = d->sem_tc == 0xff ? src_tc : d->sem_tc;
+    unsigned sem_tc;
 
-    if (resolve_dst(dst, src_tc, d, &mem, &dirty, &off, &lo, &hi, err, errlen))
+    if (resolve_dst(dst, src_tc, d, &mem, &dirty, &off, &lo, &hi, err,
+                    errlen) ||
+        resolve_sem(dst, src_tc, d, &sem_tc, err, errlen))
         return -1;
-    if (sem_tc >= dst->cfg.num_tcs || d->sem >= dst->cfg.num_sems) {
-        snprintf(err, errlen,
-                 "receive semaphore %u of TC %u: the chip has %u "
-                 "TCs of %u semaphores",
-                 d->sem, sem_tc, dst->cfg.num_tcs, dst->cfg.num_sems);
-        return -1;
-    }
     if (dirty)
         vtpu_dirty_mark(dirty, lo, hi - lo);
-    /* the poison check: HBM written from outside the chip is defined
-     * (VMEM/SMEM: not yet, docs/multichip.md) */
-    if (VTPU_UNLIKELY(dst->check) && d->dst_space == VTPU_SPACE_HBM && hi > lo)
-        vtpu_check_host_write(dst, lo, hi - lo);
     /* scatter in the source's order: dim 0 fastest */
     uint32_t run = d->shape[0];
     uint32_t c1 = d->ndims > 1 ? d->shape[1] : 1;
@@ -413,8 +474,12 @@ static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
                     (int64_t)i2 * (d->ndims > 2 ? d->dst_stride[1] : 0) +
                     (int64_t)i3 * (d->ndims > 3 ? d->dst_stride[2] : 0);
                 memmove(mem + o, src, run);
+                if (VTPU_UNLIKELY(dst->check))
+                    vtpu_check_written(dst, mem + o, run);
                 src += run;
             }
+    if (VTPU_UNLIKELY(dst->check))
+        vtpu_check_delivered(dst, sem_tc, d->sem, d->bytes);
     /* counted on the TC whose receive semaphore it signals */
     if (dst->tcs[sem_tc])
         __atomic_fetch_add(&dst->tcs[sem_tc]->cnt.ici_bytes_recv, d->bytes,
@@ -463,6 +528,9 @@ int vtpu_fabric_deliver_signal(vtpu_fabric *f, unsigned src_chip,
                  src_chip, src_tc);
         return -1;
     }
+    if (VTPU_UNLIKELY(dst->check) && dst_tc < dst->cfg.num_tcs &&
+        sem < dst->cfg.num_sems)
+        vtpu_check_delivered(dst, dst_tc, sem, n);
     return vtpu_sync_deliver(dst, dst_tc, sem, n, (int)src_chip, src_tc, 0,
                              false, err, errlen);
 }
@@ -493,12 +561,8 @@ int vtpu_fabric_send_dma(vtpu_tc *tc, unsigned dst_chip,
                          const vtpu_remote_dma *d, char *err, size_t errlen)
 {
     vtpu_fabric *f = tc->chip->fabric;
-    vtpu_chip *dst = f ? vtpu_fabric_chip(f, dst_chip) : tc->chip;
 
-    if (dst)
-        return apply_dma(dst, f ? (int)tc->chip->chip_id : -1, tc->id, d, err,
-                         errlen);
-    if (!f->has_ops || !f->ops.remote_dma) {
+    if (!f || !f->has_ops || !f->ops.remote_dma) {
         snprintf(err, errlen,
                  "chip %u is not attached and the fabric has no "
                  "transport",

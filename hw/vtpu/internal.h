@@ -433,6 +433,15 @@ typedef struct vtpu_dma_plan {
      * the bytes [dst_lo, dst_hi) of that memory the copy writes */
     uint8_t *dst_dirty;
     uint64_t dst_lo, dst_hi;
+    /* A remote DMA (docs/multichip.md): sem_tc/sem are the receive
+     * semaphore on chip dst_chip, send_sem the issuer's.  rchip: the
+     * destination when it is in this process (dst is then its memory,
+     * copied straight into); NULL: through the transport, rm holds the
+     * message (its data gathered at completion). */
+    bool remote;
+    uint32_t dst_chip, send_sem;
+    struct vtpu_chip *rchip;
+    vtpu_remote_dma rm;
 } vtpu_dma_plan;
 
 /* Start the DMA whose descriptor is at SMEM address desc_addr: validate
@@ -449,8 +458,9 @@ int vtpu_dma_complete(vtpu_tc *tc, const vtpu_dma_plan *p);
 /* Queue a validated DMA started at `t_ns` (trace clock). 0 or -1. */
 int vtpu_dmaq_push(vtpu_tc *tc, const vtpu_dma_plan *p, int64_t t_ns);
 /* Complete what must complete before sem.wait/sem.read of `sem`, or
- * everything (sem < 0: barrier, exit).  0 or -1 (fault). */
-int vtpu_dmaq_sync(vtpu_tc *tc, int64_t sem);
+ * everything (sem < 0: barrier, exit); remote_all: every remote DMA too
+ * (the TC may block).  0 or -1 (fault). */
+int vtpu_dmaq_sync(vtpu_tc *tc, int64_t sem, bool remote_all);
 vtpu_dmaq *vtpu_dmaq_new(bool random, uint64_t seed, unsigned tc);
 void vtpu_dmaq_free(vtpu_dmaq *q);
 /* DMAs waiting in tc's queue (0 without one). */
@@ -553,8 +563,18 @@ int vtpu_sem_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t sem_tc,
                            uint32_t n);
 /* dma.c: a descriptor with VTPU_DMA_REMOTE */
 #define VTPU_DMA_REMOTE 1u
-/* fabric.c: send a gathered remote DMA / signal from tc to dst_chip
- * (local: apply; else the transport).  0 or -1 + err. */
+/* fabric.c: validate the destination and receive semaphore of d on
+ * chip dst, in this process, for TC src_tc of the issuing chip (0xff
+ * TCs resolve to it), and fill p's destination side (dst, dst_stride,
+ * dst_dirty/lo/hi, dst_space, sem_tc, sem, rchip, and overlap with the
+ * source bytes [src_lo, src_hi)).  0 or -1 + err. */
+int vtpu_fabric_dst_plan(vtpu_chip *dst, unsigned src_tc,
+                         const vtpu_remote_dma *d, const uint8_t *src_lo,
+                         const uint8_t *src_hi, vtpu_dma_plan *p, char *err,
+                         size_t errlen);
+/* fabric.c: send a gathered remote DMA to a chip of another process
+ * (the transport) / a signal to any chip (local: deliver).  0 or -1 +
+ * err. */
 int vtpu_fabric_send_dma(vtpu_tc *tc, unsigned dst_chip,
                          const vtpu_remote_dma *d, char *err, size_t errlen);
 int vtpu_fabric_send_signal(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
@@ -563,6 +583,9 @@ int vtpu_fabric_send_signal(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
  * the counters of both TCs (model only). */
 void vtpu_fabric_count(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
                        uint32_t bytes);
+/* fabric.c: the race detectors' shared agent space (check.c), made on
+ * first use; NULL when the slice is too big for it. */
+struct vtpu_race_dom *vtpu_fabric_race_dom(struct vtpu_fabric *f);
 /* fabric.c: for sync.c's deadlock test: chips of the fabric (local or
  * NULL), and whether non-local chips exist (then the test is off). */
 unsigned vtpu_fabric_nchips(const struct vtpu_fabric *f);

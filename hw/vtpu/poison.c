@@ -243,11 +243,11 @@ int vtpu_poison_read(vtpu_poison *p, vtpu_tc *tc, const vtpu_mem_ref *r,
     at.off = i * g;
     uint64_t n = (j - i) * g;
     uint64_t addr = vtpu_check_addr(&at);
-    char sp[24], grid[64], now[512], what[256], origin[1700], brief[900],
+    char sp[40], grid[64], now[512], what[256], origin[1700], brief[900],
         detail[1536], full[3072];
     bool dma = strncmp(who, "DMA", 3) == 0;
 
-    vtpu_check_space(&at, sp, sizeof(sp));
+    vtpu_check_space_on(p->chip, &at, sp, sizeof(sp));
     vtpu_check_grid(tc, grid, sizeof(grid));
     vtpu_check_where(tc, now, sizeof(now));
     what[0] = 0;

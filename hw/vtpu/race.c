@@ -5,7 +5,8 @@
  * The check framework (check.c) creates it only when race detection is
  * on, and hands it each access and synchronisation (check.h).
  *
- * Agents.  Each TC of the chip is an agent (0..VTPU_MAX_TCS-1).  DMAs are
+ * Agents.  Each TC of the chip is an agent (base..base+VTPU_MAX_TCS-1,
+ * base below; 0.. on a lone chip).  DMAs are
  * agents too, but not one per DMA: a "lane" per signalled semaphore
  * (target TC, semaphore index), assigned on first use and kept for the
  * chip's lifetime.  The k-th DMA that signals a semaphore has epoch
@@ -31,6 +32,32 @@
  *   - the barrier: every TC's arrival happens before every TC's leaving;
  *   - runs: everything of a run happens before the next run (host order).
  *
+ * Slices (docs/multichip.md, docs/debugging.md "Across chips").  Vector
+ * clocks mean the same on every chip of a fabric: the chips share one
+ * agent space, a race domain (vtpu_race_dom, owned by the fabric; a lone
+ * chip has its own).  Chip c's agents are [c * per, (c + 1) * per), per =
+ * MAX_AGENTS / (chips rounded up to a power of 2): its TCs first, then
+ * its DMA lanes (fewer lanes per chip in big slices: shared lanes, which
+ * only adds ordering).  The domain holds the latest clock of every agent
+ * (each chip writes only its own), one lock for every chip's semaphore
+ * queues, and `done`: each chip's clocks published when its next run
+ * begins (before the launch rendezvous, its previous run over), which
+ * every TC of every chip joins when its run starts (after the
+ * rendezvous): everything of every chip's previous run happens before
+ * the new run, and nothing of the new run (another chip may already be
+ * running) leaks into its start.  A remote DMA has one epoch on a lane of
+ * the issuing chip per (TC, send semaphore, destination chip, receive
+ * TC, receive semaphore): its source read is checked in the issuer's
+ * shadow and its destination write in the destination chip's, both with
+ * that epoch; its signal records go to the receive semaphore (the
+ * receiver's wait orders the data) and the send semaphore (the sender's
+ * wait orders reuse of the source).  sem.signal.remote pushes the
+ * signaller's clock to the destination semaphore's queue.  Messages from
+ * another process (a transport) carry no clock: a delivered signal or
+ * DMA is given the clock of everything local at delivery (ordering more
+ * than the truth: missed races, never false ones), and the bytes a
+ * delivered DMA writes are not recorded.
+ *
  * Epoch encoding: agent (10 bits) << 22 | clock (22 bits); 0 = none.
  * Clocks are not reset between runs (a run starts by joining every
  * agent's clock into every TC), so shadow memory never needs clearing;
@@ -47,7 +74,8 @@
  * two concurrent reads is missed.  No false positives come from it.
  *
  * Threads: each TC thread updates its own vector clock alone; semaphore
- * queues, lanes and the barrier accumulators are under rd->lock; shadow
+ * queues, lanes and the barrier accumulators are under the domain's lock
+ * (one for the slice, like sync.c's); shadow
  * cells are shared without a lock (one lock per access would cost more
  * than the rest of the check).  Each field of a cell or chunk is read and
  * written as a relaxed atomic (ld/st below: plain loads and stores on
@@ -93,6 +121,16 @@ typedef struct lane_dma {
     vtpu_grid_pt grid;
 } lane_dma;
 
+/* The agent space of a fabric's chips (a lone chip's own): top of file. */
+struct vtpu_race_dom {
+    vtpu_mutex lock;      /* below, and every member chip's queues and lanes */
+    unsigned nchips, per; /* agents per chip */
+    unsigned nagents;     /* agents in use (a bound for loops) */
+    uint32_t clock[MAX_AGENTS]; /* latest clock of each agent */
+    uint32_t done[MAX_AGENTS];  /* published at each chip's run begin */
+    vtpu_race **rd;             /* [nchips], NULL: no detector there */
+};
+
 typedef struct tc_clock {
     uint32_t vc[MAX_AGENTS];
     uint32_t dvc[MAX_AGENTS]; /* the clock of the DMA being started */
@@ -124,13 +162,15 @@ typedef struct shadow {
 
 struct vtpu_race {
     vtpu_chip *chip;
+    vtpu_race_dom *dom; /* own, or the fabric's */
+    vtpu_race_dom *own;
+    unsigned base; /* first agent of this chip */
 
-    vtpu_mutex lock; /* below: clocks other than a TC's own vc, queues, lanes */
-    uint32_t clock[MAX_AGENTS]; /* latest clock of each agent */
-    unsigned nagents;           /* agents in use (a bound for loops) */
-    uint16_t *lane_of;          /* [tc * num_sems + sem], 0 = none yet */
+    /* below: under dom->lock */
+    uint16_t *lane_of;  /* [tc * num_sems + sem] agent, 0 = none yet */
+    GHashTable *rlanes; /* remote DMA key -> agent */
     unsigned nlanes;
-    lane_dma *lanes[MAX_AGENTS]; /* RING entries each, lazily */
+    lane_dma *lanes[MAX_AGENTS]; /* [agent - base], RING entries, lazily */
     GQueue *queue;               /* [tc * num_sems + sem] of sig_rec */
     uint32_t bar_vc[3][MAX_AGENTS];
     unsigned bar_count[3];
@@ -223,13 +263,79 @@ static void chunk_split(shadow *s, uint64_t ki)
     set_split(k, true);
 }
 
+static void clear_queues(vtpu_race *rd);
+
+vtpu_race_dom *vtpu_race_dom_new(unsigned nchips)
+{
+    unsigned p2 = 1;
+    while (p2 < nchips)
+        p2 <<= 1;
+    if (!nchips || nchips > VTPU_RACE_MAX_CHIPS)
+        return NULL;
+    vtpu_race_dom *d = g_new0(vtpu_race_dom, 1);
+    vtpu_mutex_init(&d->lock);
+    d->nchips = nchips;
+    d->per = MAX_AGENTS / p2;
+    d->rd = g_new0(vtpu_race *, nchips);
+    return d;
+}
+
+void vtpu_race_dom_free(vtpu_race_dom *d)
+{
+    if (!d)
+        return;
+    vtpu_mutex_clear(&d->lock);
+    g_free(d->rd);
+    g_free(d);
+}
+
+_Static_assert(MAX_AGENTS / VTPU_RACE_MAX_CHIPS >= 2 * VTPU_MAX_TCS,
+               "a chip's agents: its TCs and at least as many DMA lanes");
+_Static_assert(sizeof(void *) >= 8, "remote lane keys are pointers");
+
+/* Make rd chip `idx` of domain d: its agents, its lanes forgotten (their
+ * agents change), nothing queued. */
+static void bind(vtpu_race *rd, vtpu_race_dom *d, unsigned idx)
+{
+    vtpu_mutex_lock(&d->lock);
+    rd->dom = d;
+    rd->base = idx * d->per;
+    d->rd[idx] = rd;
+    if (d->nagents < rd->base + VTPU_MAX_TCS)
+        d->nagents = rd->base + VTPU_MAX_TCS;
+    memset(rd->lane_of, 0,
+           sizeof(uint16_t) * rd->chip->cfg.num_tcs * rd->chip->cfg.num_sems);
+    g_hash_table_remove_all(rd->rlanes);
+    rd->nlanes = 0;
+    clear_queues(rd);
+    vtpu_mutex_unlock(&d->lock);
+}
+
+void vtpu_race_attach(vtpu_race *rd, vtpu_race_dom *d, unsigned idx)
+{
+    vtpu_race_detach(rd);
+    bind(rd, d, idx);
+}
+
+void vtpu_race_detach(vtpu_race *rd)
+{
+    vtpu_race_dom *d = rd->dom;
+
+    if (!d || d == rd->own)
+        return;
+    vtpu_mutex_lock(&d->lock);
+    d->rd[rd->base / d->per] = NULL;
+    clear_queues(rd);
+    vtpu_mutex_unlock(&d->lock);
+    bind(rd, rd->own, 0);
+}
+
 vtpu_race *vtpu_race_new(vtpu_chip *chip)
 {
     const vtpu_config *cfg = &chip->cfg;
     vtpu_race *rd = g_new0(vtpu_race, 1);
 
     rd->chip = chip;
-    vtpu_mutex_init(&rd->lock);
     bool ok = shadow_map(&rd->hbm, cfg->hbm_size);
     for (unsigned t = 0; t < cfg->num_tcs; t++) {
         ok = ok && shadow_map(&rd->vmem[t], cfg->vmem_size / 4) &&
@@ -240,8 +346,10 @@ vtpu_race *vtpu_race_new(vtpu_chip *chip)
         ok = ok && shadow_map(&rd->vmem[VTPU_SHARED_OWNER],
                               cfg->vmem_shared_size / 4);
     rd->lane_of = g_new0(uint16_t, (size_t)cfg->num_tcs * cfg->num_sems);
+    rd->rlanes = g_hash_table_new(g_direct_hash, NULL);
     rd->queue = g_new0(GQueue, (size_t)cfg->num_tcs * cfg->num_sems);
-    rd->nagents = VTPU_MAX_TCS;
+    rd->own = vtpu_race_dom_new(1);
+    bind(rd, rd->own, 0);
     if (!ok) {
         /* Out of address space: run without race checks. */
         g_warning("vtpu: cannot reserve shadow memory; race checks off");
@@ -251,6 +359,7 @@ vtpu_race *vtpu_race_new(vtpu_chip *chip)
     return rd;
 }
 
+/* Caller holds the lock (or nobody else can see rd). */
 static void clear_queues(vtpu_race *rd)
 {
     size_t n = (size_t)rd->chip->cfg.num_tcs * rd->chip->cfg.num_sems;
@@ -265,9 +374,13 @@ void vtpu_race_free(vtpu_race *rd)
 {
     if (!rd)
         return;
+    vtpu_race_detach(rd);
     clear_queues(rd);
+    vtpu_race_dom_free(rd->own);
     g_free(rd->queue);
     g_free(rd->lane_of);
+    if (rd->rlanes)
+        g_hash_table_destroy(rd->rlanes);
     for (unsigned i = 0; i < MAX_AGENTS; i++)
         g_free(rd->lanes[i]);
     for (unsigned t = 0; t < VTPU_MAX_TCS; t++) {
@@ -277,7 +390,6 @@ void vtpu_race_free(vtpu_race *rd)
     }
     shadow_unmap(&rd->vmem[VTPU_SHARED_OWNER]);
     shadow_unmap(&rd->hbm);
-    vtpu_mutex_clear(&rd->lock);
     g_free(rd);
 }
 
@@ -285,88 +397,135 @@ void vtpu_race_free(vtpu_race *rd)
 static void tick(vtpu_race *rd, vtpu_tc *tc)
 {
     tc_clock *c = rd->tcs[tc->id];
-    uint32_t v = c->vc[tc->id];
+    unsigned a = rd->base + tc->id;
+    uint32_t v = c->vc[a];
 
     if (v < CLOCK_MASK)
         v++;
-    c->vc[tc->id] = v;
-    __atomic_store_n(&rd->clock[tc->id], v, __ATOMIC_RELAXED);
+    c->vc[a] = v;
+    __atomic_store_n(&rd->dom->clock[a], v, __ATOMIC_RELAXED);
     vtpu_check_grid_get(tc, &c->grid[v % RING]);
 }
 
+static void drop_shadows(vtpu_race *rd)
+{
+    shadow_drop(&rd->hbm);
+    for (unsigned t = 0; t < rd->chip->cfg.num_tcs; t++) {
+        shadow_drop(&rd->vmem[t]);
+        shadow_drop(&rd->smem[t]);
+    }
+    shadow_drop(&rd->vmem[VTPU_SHARED_OWNER]);
+}
+
+/*
+ * Before the launch rendezvous (this chip's previous run is over, and in
+ * a collective run nobody runs the new one yet): restart every chip's
+ * clocks when one nears the limit (epochs of any chip may be in any
+ * chip's shadow, so every chip's shadow goes), publish our clocks, and
+ * forget our queues.
+ */
 void vtpu_race_run_begin(vtpu_race *rd, unsigned ntcs)
 {
-    vtpu_chip *chip = rd->chip;
+    vtpu_race_dom *d = rd->dom;
     bool reset = false;
 
-    for (unsigned a = 0; a < rd->nagents; a++)
-        reset |= rd->clock[a] >= CLOCK_RESET;
+    (void)ntcs;
+    vtpu_mutex_lock(&d->lock);
+    for (unsigned a = 0; a < d->nagents; a++)
+        reset |= d->clock[a] >= CLOCK_RESET;
     if (reset) {
-        memset(rd->clock, 0, sizeof(rd->clock));
-        shadow_drop(&rd->hbm);
-        for (unsigned t = 0; t < chip->cfg.num_tcs; t++) {
-            shadow_drop(&rd->vmem[t]);
-            shadow_drop(&rd->smem[t]);
-        }
-        shadow_drop(&rd->vmem[VTPU_SHARED_OWNER]);
+        memset(d->clock, 0, sizeof(d->clock));
+        memset(d->done, 0, sizeof(d->done));
+        for (unsigned c = 0; c < d->nchips; c++)
+            if (d->rd[c])
+                drop_shadows(d->rd[c]);
     }
+    memcpy(d->done + rd->base, d->clock + rd->base, sizeof(uint32_t) * d->per);
     clear_queues(rd);
     memset(rd->bar_count, 0, sizeof(rd->bar_count));
-    /* Everything before the run happens before all of it. */
+    vtpu_mutex_unlock(&d->lock);
+}
+
+/* After the rendezvous: every chip's previous run happens before all of
+ * this one; TCs 0..ntcs-1 start their first epoch. */
+void vtpu_race_run_start(vtpu_race *rd, unsigned ntcs)
+{
+    vtpu_race_dom *d = rd->dom;
+
+    vtpu_mutex_lock(&d->lock);
     for (unsigned t = 0; t < ntcs; t++) {
-        memcpy(rd->tcs[t]->vc, rd->clock, sizeof(rd->clock));
+        memcpy(rd->tcs[t]->vc, d->done, sizeof(d->done));
         rd->tcs[t]->bar_gen = 0;
     }
+    vtpu_mutex_unlock(&d->lock);
     for (unsigned t = 0; t < ntcs; t++)
-        tick(rd, chip->tcs[t]);
+        tick(rd, rd->chip->tcs[t]);
 }
 
 /* ------------------------------------------------------------------ */
 /* Reports                                                              */
 /* ------------------------------------------------------------------ */
 
-/* "TC 1 (pc 0x00100234 body+0x14, grid (0,1))" for an earlier access. */
+/* "chip 1 " on a fabric, "" on a lone chip. */
+static void chip_prefix(const vtpu_chip *chip, unsigned id, char *buf,
+                        size_t len)
+{
+    buf[0] = 0;
+    if (chip->fabric)
+        fmt(buf, len, "chip %u ", id);
+}
+
+/* "chip 1 TC 1 (pc 0x00100234 body+0x14, grid (0,1))" for an earlier
+ * access, whichever chip of the domain made it. */
 static void describe_prev(vtpu_race *rd, uint32_t e, uint32_t pc, char *buf,
                           size_t len)
 {
-    unsigned a = E_AGENT(e);
+    vtpu_race_dom *d = rd->dom;
+    unsigned a = E_AGENT(e), ci = a / d->per, la = a % d->per;
     uint32_t k = E_CLOCK(e), off = 0;
-    const char *sym = vtpu_program_symbol(rd->chip->prog, pc, &off);
-    char where[320];
+    char where[320], ch[24];
     char grid[64] = "";
 
+    vtpu_mutex_lock(&d->lock);
+    vtpu_race *o = ci < d->nchips ? d->rd[ci] : NULL;
+    const char *sym = o ? vtpu_program_symbol(o->chip->prog, pc, &off) : NULL;
     fmt(where, sizeof(where), "pc 0x%08x %s+0x%x", pc, sym ? sym : "?", off);
-    if (a < VTPU_MAX_TCS) {
-        if (rd->tcs[a])
-            vtpu_check_grid_fmt(&rd->tcs[a]->grid[k % RING], grid,
+    chip_prefix(rd->chip, ci, ch, sizeof(ch));
+    if (la < VTPU_MAX_TCS) {
+        if (o && o->tcs[la])
+            vtpu_check_grid_fmt(&o->tcs[la]->grid[k % RING], grid,
                                 sizeof(grid));
-        fmt(buf, len, "TC %u (%s%s%s)", a, where, *grid ? ", " : "", grid);
+        fmt(buf, len, "%sTC %u (%s%s%s)", ch, la, where, *grid ? ", " : "",
+            grid);
     } else {
-        lane_dma *l = rd->lanes[a] ? &rd->lanes[a][k % RING] : NULL;
+        lane_dma *l = o && o->lanes[la] ? &o->lanes[la][k % RING] : NULL;
         if (l && l->clock == k) {
             vtpu_check_grid_fmt(&l->grid, grid, sizeof(grid));
-            fmt(buf, len, "DMA issued by TC %u (dma.start at %s%s%s)",
+            fmt(buf, len, "DMA issued by %sTC %u (dma.start at %s%s%s)", ch,
                 l->issuer, where, *grid ? ", " : "", grid);
         } else {
-            fmt(buf, len, "a DMA (dma.start at %s)", where);
+            fmt(buf, len, "a DMA issued on %s(dma.start at %s)", ch, where);
         }
     }
+    vtpu_mutex_unlock(&d->lock);
 }
 
 /*
  * A race between the access now (by tc or a DMA it issued, `dma`) and
- * the earlier one recorded as epoch e / pc: bytes [at, at+len).
+ * the earlier one recorded as epoch e / pc: bytes [at, at+len) of rd's
+ * chip (tc's own, or the destination of its remote DMA).
  */
 static int race_report(vtpu_race *rd, vtpu_tc *tc, bool dma, bool write,
                        const vtpu_mem_ref *at, uint64_t len, uint32_t e,
                        uint32_t pc, bool prev_write)
 {
-    char prev[600], now[512], sp[24], what[256], detail[1536], full[2048];
+    char prev[600], now[512], space[40], what[256], detail[1536], full[2048];
     uint64_t addr = vtpu_check_addr(at);
 
     describe_prev(rd, e, pc, prev, sizeof(prev));
-    vtpu_check_where(tc, now, sizeof(now));
-    vtpu_check_space(at, sp, sizeof(sp));
+    vtpu_check_where(tc, now, sizeof(now)); /* "chip 0 TC 0 at ..." */
+    /* "VMEM of chip 1 TC 0", "HBM of chip 1" on a slice */
+    vtpu_check_space_on(rd->chip, at, space, sizeof(space));
     /* What the bytes are: an operand's array and elements, a buffer. */
     what[0] = 0;
     if (vtpu_regions_describe(rd->chip, at, len, what + 2, sizeof(what) - 2))
@@ -374,7 +533,7 @@ static int race_report(vtpu_race *rd, vtpu_tc *tc, bool dma, bool write,
     fmt(detail, sizeof(detail),
         "%s%s of %s 0x%llx (%llu bytes)%s races "
         "with a %s by %s",
-        dma ? "DMA " : "", write ? "write" : "read", sp,
+        dma ? "DMA " : "", write ? "write" : "read", space,
         (unsigned long long)addr, (unsigned long long)len, what,
         prev_write ? "write" : "read", prev);
     fmt(full, sizeof(full),
@@ -382,7 +541,7 @@ static int race_report(vtpu_race *rd, vtpu_tc *tc, bool dma, bool write,
         "  %s by %s%s\n"
         "  previous %s by %s\n"
         "  no semaphore wait, DMA completion or barrier orders them\n",
-        sp, (unsigned long long)addr, (unsigned long long)(addr + len - 1),
+        space, (unsigned long long)addr, (unsigned long long)(addr + len - 1),
         (unsigned long long)len, what, write ? "write" : "read",
         dma ? "DMA issued by " : "", now, prev_write ? "write" : "read", prev);
     return vtpu_check_report(tc, VTPU_ERR_RACE, at, len, detail, full);
@@ -452,13 +611,21 @@ static shadow *shadow_of(vtpu_race *rd, const vtpu_mem_ref *r, unsigned *gran)
     }
 }
 
-/* Check and record len bytes at r; 0 or -1 (reported). */
+/* Check and record len bytes at r of rd's chip, accessed by tc (of any
+ * chip of rd's domain) or a DMA it starts; 0 or -1 (reported). */
 int vtpu_race_access(vtpu_race *rd, vtpu_tc *tc, bool dma,
                      const vtpu_mem_ref *r, uint64_t len, bool write)
 {
-    const tc_clock *c = rd->tcs[tc->id];
+    vtpu_race *by = tc->chip == rd->chip ? rd
+                    : tc->chip->chip_id < rd->dom->nchips
+                        ? rd->dom->rd[tc->chip->chip_id]
+                        : NULL;
+    if (!by || by->chip != tc->chip)
+        return 0; /* (a chip without the detector: nothing to order by) */
+    const tc_clock *c = by->tcs[tc->id];
+    unsigned self = by->base + tc->id;
     const uint32_t *vc = dma ? c->dvc : c->vc;
-    uint32_t ep = dma ? c->dep : EPOCH(tc->id, c->vc[tc->id]);
+    uint32_t ep = dma ? c->dep : EPOCH(self, c->vc[self]);
     unsigned gran;
     shadow *s = shadow_of(rd, r, &gran);
     uint64_t a = r->off / gran, b = a + len / gran, at_cell = b;
@@ -514,28 +681,56 @@ int vtpu_race_access(vtpu_race *rd, vtpu_tc *tc, bool dma,
 /* DMAs                                                                 */
 /* ------------------------------------------------------------------ */
 
+/* A new lane of rd's chip for key `h` (a hash when lanes run out);
+ * caller holds the lock. */
+static unsigned lane_new(vtpu_race *rd, uint64_t h)
+{
+    vtpu_race_dom *d = rd->dom;
+    unsigned nl = d->per - VTPU_MAX_TCS, a;
+
+    if (rd->nlanes < nl) {
+        a = rd->base + VTPU_MAX_TCS + rd->nlanes++;
+        if (d->nagents < a + 1)
+            d->nagents = a + 1;
+    } else {
+        a = rd->base + VTPU_MAX_TCS + (unsigned)(h % nl);
+    }
+    return a;
+}
+
 /* The lane of semaphore (stc, sem); caller holds the lock. */
 static unsigned lane_for(vtpu_race *rd, uint32_t stc, uint32_t sem)
 {
     size_t i = (size_t)stc * rd->chip->cfg.num_sems + sem;
-    if (!rd->lane_of[i]) {
-        unsigned a;
-        if (rd->nlanes < MAX_AGENTS - VTPU_MAX_TCS) {
-            a = VTPU_MAX_TCS + rd->nlanes++;
-            rd->nagents = a + 1;
-        } else {
-            a = VTPU_MAX_TCS + (unsigned)(i % (MAX_AGENTS - VTPU_MAX_TCS));
-        }
-        rd->lane_of[i] = (uint16_t)a;
-    }
+    if (!rd->lane_of[i])
+        rd->lane_of[i] = (uint16_t)lane_new(rd, i);
     return rd->lane_of[i];
+}
+
+/* The lane of tc's remote DMAs with this send semaphore, destination
+ * chip and receive semaphore (TC rtc of that chip); caller holds the
+ * lock.  One issuer and one semaphore at each end: both waiters consume
+ * the lane's DMAs in order, as for a local lane. */
+static unsigned lane_remote(vtpu_race *rd, unsigned tc, uint32_t send,
+                            uint32_t chip, uint32_t rtc, uint32_t rsem)
+{
+    uint64_t key =
+        (uint64_t)send | (uint64_t)rsem << 16 | (uint64_t)(rtc & 0xff) << 32 |
+        (uint64_t)(chip & 0xfff) << 40 | (uint64_t)(tc & 7) << 52 | 1ull << 56;
+    gpointer v = g_hash_table_lookup(rd->rlanes, (gpointer)(uintptr_t)key);
+    if (v)
+        return (unsigned)(uintptr_t)v;
+    unsigned a = lane_new(rd, key ^ key >> 29);
+    g_hash_table_insert(rd->rlanes, (gpointer)(uintptr_t)key,
+                        (gpointer)(uintptr_t)a);
+    return a;
 }
 
 /* Caller holds the lock. */
 static void push_rec(vtpu_race *rd, uint32_t stc, uint32_t sem, uint32_t units,
                      const uint32_t *vc)
 {
-    unsigned n = rd->nagents;
+    unsigned n = rd->dom->nagents;
     sig_rec *r = g_malloc(sizeof(sig_rec) + sizeof(uint32_t) * n);
     r->units = units;
     r->n = n;
@@ -544,29 +739,50 @@ static void push_rec(vtpu_race *rd, uint32_t stc, uint32_t sem, uint32_t units,
                       r);
 }
 
-void vtpu_race_dma_start(vtpu_race *rd, vtpu_tc *tc, uint32_t sem_tc,
-                         uint32_t sem, uint32_t units)
+/* tc's DMA gets epoch k+1 of lane a and its clock; caller holds the lock. */
+static void dma_epoch(vtpu_race *rd, vtpu_tc *tc, unsigned a)
 {
     tc_clock *c = rd->tcs[tc->id];
     uint32_t *vc = c->dvc;
+    vtpu_race_dom *d = rd->dom;
 
-    vtpu_mutex_lock(&rd->lock);
-    unsigned a = lane_for(rd, sem_tc, sem);
     /* The TC's clock has no entries past nagents, nor has dvc. */
-    memcpy(vc, c->vc, sizeof(uint32_t) * rd->nagents);
-    uint32_t k = rd->clock[a] < CLOCK_MASK ? rd->clock[a] + 1 : CLOCK_MASK;
-    rd->clock[a] = k;
+    memcpy(vc, c->vc, sizeof(uint32_t) * d->nagents);
+    uint32_t k = d->clock[a] < CLOCK_MASK ? d->clock[a] + 1 : CLOCK_MASK;
+    d->clock[a] = k;
     if (vc[a] < k)
         vc[a] = k;
     c->dep = EPOCH(a, k);
-    if (!rd->lanes[a])
-        rd->lanes[a] = g_new0(lane_dma, RING);
-    lane_dma *l = &rd->lanes[a][k % RING];
+    unsigned la = a - rd->base;
+    if (!rd->lanes[la])
+        rd->lanes[la] = g_new0(lane_dma, RING);
+    lane_dma *l = &rd->lanes[la][k % RING];
     l->clock = k;
     l->issuer = (uint8_t)tc->id;
     vtpu_check_grid_get(tc, &l->grid);
-    push_rec(rd, sem_tc, sem, units, vc);
-    vtpu_mutex_unlock(&rd->lock);
+}
+
+void vtpu_race_dma_start(vtpu_race *rd, vtpu_tc *tc, uint32_t sem_tc,
+                         uint32_t sem, uint32_t units)
+{
+    vtpu_mutex_lock(&rd->dom->lock);
+    dma_epoch(rd, tc, lane_for(rd, sem_tc, sem));
+    push_rec(rd, sem_tc, sem, units, rd->tcs[tc->id]->dvc);
+    vtpu_mutex_unlock(&rd->dom->lock);
+}
+
+void vtpu_race_remote_start(vtpu_race *rd, vtpu_tc *tc, vtpu_race *dst,
+                            uint32_t dst_chip, uint32_t rtc, uint32_t rsem,
+                            uint32_t send_sem, uint32_t units)
+{
+    vtpu_mutex_lock(&rd->dom->lock);
+    dma_epoch(rd, tc, lane_remote(rd, tc->id, send_sem, dst_chip, rtc, rsem));
+    const uint32_t *vc = rd->tcs[tc->id]->dvc;
+    if (dst && dst->dom == rd->dom && rtc < dst->chip->cfg.num_tcs &&
+        rsem < dst->chip->cfg.num_sems)
+        push_rec(dst, rtc, rsem, units, vc);   /* the data has landed */
+    push_rec(rd, tc->id, send_sem, units, vc); /* the data has left */
+    vtpu_mutex_unlock(&rd->dom->lock);
 }
 
 /* The DMA's accesses are checked: the TC's next epoch starts. */
@@ -591,10 +807,37 @@ void vtpu_race_signal(vtpu_race *rd, vtpu_tc *tc, uint32_t target_tc,
 {
     if (target_tc >= tc->ntcs || sem >= rd->chip->cfg.num_sems)
         return;
-    vtpu_mutex_lock(&rd->lock);
+    vtpu_mutex_lock(&rd->dom->lock);
     push_rec(rd, target_tc, sem, n, rd->tcs[tc->id]->vc);
-    vtpu_mutex_unlock(&rd->lock);
+    vtpu_mutex_unlock(&rd->dom->lock);
     tick(rd, tc);
+}
+
+void vtpu_race_signal_remote(vtpu_race *rd, vtpu_tc *tc, vtpu_race *dst,
+                             uint32_t target_tc, uint32_t sem, uint32_t n)
+{
+    vtpu_mutex_lock(&rd->dom->lock);
+    if (dst && dst->dom == rd->dom && target_tc < dst->chip->cfg.num_tcs &&
+        sem < dst->chip->cfg.num_sems)
+        push_rec(dst, target_tc, sem, n, rd->tcs[tc->id]->vc);
+    vtpu_mutex_unlock(&rd->dom->lock);
+    tick(rd, tc);
+}
+
+void vtpu_race_delivered(vtpu_race *rd, uint32_t target_tc, uint32_t sem,
+                         uint32_t n)
+{
+    vtpu_race_dom *d = rd->dom;
+
+    if (target_tc >= rd->chip->cfg.num_tcs || sem >= rd->chip->cfg.num_sems)
+        return;
+    vtpu_mutex_lock(&d->lock);
+    uint32_t *vc = g_new(uint32_t, d->nagents);
+    for (unsigned a = 0; a < d->nagents; a++)
+        vc[a] = __atomic_load_n(&d->clock[a], __ATOMIC_RELAXED);
+    push_rec(rd, target_tc, sem, n, vc);
+    g_free(vc);
+    vtpu_mutex_unlock(&d->lock);
 }
 
 void vtpu_race_wait(vtpu_race *rd, vtpu_tc *tc, uint32_t sem, uint32_t n)
@@ -602,7 +845,7 @@ void vtpu_race_wait(vtpu_race *rd, vtpu_tc *tc, uint32_t sem, uint32_t n)
     if (sem >= rd->chip->cfg.num_sems)
         return;
     uint32_t *vc = rd->tcs[tc->id]->vc;
-    vtpu_mutex_lock(&rd->lock);
+    vtpu_mutex_lock(&rd->dom->lock);
     GQueue *q = &rd->queue[(size_t)tc->id * rd->chip->cfg.num_sems + sem];
     sig_rec *r;
     while ((r = g_queue_peek_head(q)) && (n > 0 || r->units == 0)) {
@@ -613,7 +856,7 @@ void vtpu_race_wait(vtpu_race *rd, vtpu_tc *tc, uint32_t sem, uint32_t n)
         if (!r->units)
             g_free(g_queue_pop_head(q));
     }
-    vtpu_mutex_unlock(&rd->lock);
+    vtpu_mutex_unlock(&rd->dom->lock);
 }
 
 /*
@@ -625,21 +868,21 @@ void vtpu_race_barrier_arrive(vtpu_race *rd, vtpu_tc *tc)
 {
     tc_clock *c = rd->tcs[tc->id];
     unsigned g = c->bar_gen % 3;
-    vtpu_mutex_lock(&rd->lock);
+    vtpu_mutex_lock(&rd->dom->lock);
     if (rd->bar_count[g] == 0)
         memset(rd->bar_vc[g], 0, sizeof(rd->bar_vc[g]));
-    join(rd->bar_vc[g], c->vc, rd->nagents);
+    join(rd->bar_vc[g], c->vc, rd->dom->nagents);
     if (++rd->bar_count[g] == tc->ntcs)
         rd->bar_count[g] = 0;
-    vtpu_mutex_unlock(&rd->lock);
+    vtpu_mutex_unlock(&rd->dom->lock);
 }
 
 void vtpu_race_barrier_leave(vtpu_race *rd, vtpu_tc *tc)
 {
     tc_clock *c = rd->tcs[tc->id];
     unsigned g = c->bar_gen++ % 3;
-    vtpu_mutex_lock(&rd->lock);
-    join(c->vc, rd->bar_vc[g], rd->nagents);
-    vtpu_mutex_unlock(&rd->lock);
+    vtpu_mutex_lock(&rd->dom->lock);
+    join(c->vc, rd->bar_vc[g], rd->dom->nagents);
+    vtpu_mutex_unlock(&rd->dom->lock);
     tick(rd, tc);
 }

@@ -490,6 +490,10 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
         memset(&tc->cnt, 0, sizeof(tc->cnt));
         tc->state = VTPU_TC_RUNNING;
     }
+    /* Before the rendezvous: other chips write our memories (and the
+     * checks' state of them) only after it. */
+    if (VTPU_UNLIKELY(chip->check))
+        vtpu_check_run_begin(chip, ntcs); /* sets tc->check, tc->code */
     /*
      * A collective run starts when every chip of the slice has reset
      * (its memories may be written by the others from then on).  A stop
@@ -563,7 +567,7 @@ static int run_tcs(vtpu_chip *chip, unsigned ntcs, vtpu_run_result *res)
     if (VTPU_UNLIKELY(chip->dbg))
         vtpu_dbg_run_begin(chip, ntcs);
     if (VTPU_UNLIKELY(chip->check))
-        vtpu_check_run_begin(chip, ntcs); /* sets tc->check, tc->code */
+        vtpu_check_run_start(chip, ntcs);
 
     if (chip->gdb)
         vtpu_gdb_run_begin(chip, ntcs);

@@ -383,7 +383,7 @@ void vtpu_dbg_tc_end(vtpu_tc *tc)
     /* An exiting TC's DMAs still complete (and then count for the
      * semaphores-at-exit check); a stopped or faulted run drops them. */
     if (tc->dmaq && tc->state == VTPU_TC_EXITED)
-        vtpu_dmaq_sync(tc, -1);
+        vtpu_dmaq_sync(tc, -1, true);
     if (!d->trace)
         return;
     int64_t now = vtpu_dbg_now();

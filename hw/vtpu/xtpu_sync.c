@@ -50,12 +50,24 @@ bool vtpu_xtpu_sync_valid(uint32_t raw)
 /*
  * Debugging aids before a semaphore operation or the barrier (sem < 0):
  * grid-step marks for the trace, and completing deferred DMAs that the
- * operation may observe (dmaq.c).  Only called when chip->dbg is set.
+ * operation may observe (dmaq.c).  A sem.wait of `wait` units that may
+ * block also completes every queued remote DMA first (the deadlock test
+ * must not see a receiver blocked on data sitting in our queue; once the
+ * value is >= wait it stays so, as only this TC subtracts).  Only called
+ * when chip->dbg is set.
  */
-static int __attribute__((noinline)) dbg_sync(vtpu_tc *tc, int64_t sem)
+static int __attribute__((noinline))
+dbg_sync(vtpu_tc *tc, int64_t sem, uint32_t wait)
 {
     vtpu_dbg_sync_point(tc);
-    return tc->dmaq ? vtpu_dmaq_sync(tc, sem) : 0;
+    if (!tc->dmaq)
+        return 0;
+    bool may_block = false;
+    if (wait && sem >= 0 && (uint64_t)sem < tc->chip->cfg.num_sems) {
+        uint32_t v;
+        may_block = vtpu_sem_read(tc, (uint32_t)sem, &v) == 0 && v < wait;
+    }
+    return vtpu_dmaq_sync(tc, sem, sem < 0 || may_block);
 }
 
 int vtpu_xtpu_sync_exec(vtpu_tc *tc, const vtpu_insn *insn)
@@ -82,7 +94,7 @@ int vtpu_xtpu_sync_exec(vtpu_tc *tc, const vtpu_insn *insn)
         return vtpu_sem_signal_remote(tc, a, b, tc->x[XTPU_RS3(raw)]);
     case XTPU_SEM_WAIT: {
         tc->cnt.sem_ops++;
-        if (VTPU_UNLIKELY(tc->chip->dbg) && dbg_sync(tc, a))
+        if (VTPU_UNLIKELY(tc->chip->dbg) && dbg_sync(tc, a, b))
             return -1;
         int rc = vtpu_sem_wait(tc, a, b);
         if (VTPU_UNLIKELY(tc->check) && rc == 0)
@@ -92,7 +104,7 @@ int vtpu_xtpu_sync_exec(vtpu_tc *tc, const vtpu_insn *insn)
     case XTPU_SEM_READ: {
         uint32_t v;
         tc->cnt.sem_ops++;
-        if (VTPU_UNLIKELY(tc->chip->dbg) && dbg_sync(tc, a))
+        if (VTPU_UNLIKELY(tc->chip->dbg) && dbg_sync(tc, a, 0))
             return -1;
         if (vtpu_sem_read(tc, a, &v))
             return -1;
@@ -103,7 +115,7 @@ int vtpu_xtpu_sync_exec(vtpu_tc *tc, const vtpu_insn *insn)
         return 0;
     }
     case XTPU_BARRIER:
-        if (VTPU_UNLIKELY(tc->chip->dbg) && dbg_sync(tc, -1))
+        if (VTPU_UNLIKELY(tc->chip->dbg) && dbg_sync(tc, -1, 0))
             return -1;
         if (VTPU_UNLIKELY(tc->check)) {
             vtpu_check_barrier_arrive(tc);

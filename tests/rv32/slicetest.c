@@ -19,6 +19,20 @@
  *  3 a deadlock across chips 0 and 1 (TC 0)
  *  4 a bad remote operation of chip 1 TC 0, kind a3 (see below; 5 is
  *    a good one, its receive semaphore awaited by chip 0)
+ *  5 the checks across chips (TC 0 of chips 0 and 1, a4 bytes; see
+ *    checks()): chip 0 remote-copies VMEM A (loaded from its IN) into
+ *    chip 1's VMEM B, which chip 1 copies to its OUT, kind a3:
+ *      0 chip 1 reads B after a "go" signal but without waiting for the
+ *        receive semaphore (a race; in the on-wait order it reads the
+ *        old B, since chip 0 holds the copy until chip 1 says "done")
+ *      1 the same with the wait: clean
+ *      2 chip 0 sends A without having written it (poison)
+ *      3 chip 1 loads B from its OUT and copies it back, then signals
+ *        chip 0, which only then copies into B: the remote signal orders
+ *        the remote DMA, clean
+ *      4 the same without chip 0 waiting for the signal (a race)
+ *      5 chip 0 blocks in a wait right after starting the copy, which
+ *        chip 1 answers once the data is in (no deadlock in any order)
  */
 #include <stdint.h>
 
@@ -197,6 +211,53 @@ static void bad(uint32_t kind, uint32_t arg)
     vtpu_sem_wait(1, 64); /* .wait_send() */
 }
 
+/* Semaphores of mode 5: go, send, receive, done, may-write. */
+enum { S_GO = 10, S_SEND, S_RECV, S_DONE, S_MAY };
+
+static void checks(uint32_t kind, uint32_t n)
+{
+    uint32_t me = vtpu_chip_id();
+
+    if (vtpu_tc_id() != 0 || me > 1)
+        return;
+    if (me == 0) {
+        if (kind != 2)
+            copy_wait(vtpu_vmem(A), vtpu_hbm(IN), n);
+        if (kind == 3)
+            vtpu_sem_wait(S_MAY, 1);
+        vtpu_remote_copy(vtpu_vmem(B), vtpu_vmem(A), n, 1, S_SEND, S_RECV);
+        if (kind == 0) {
+            vtpu_sem_signal_remote(1, VTPU_DMA_SELF, S_GO, 1);
+            /* polling completes only DMAs that signal S_DONE: the copy
+             * stays queued in the deferred orders */
+            while (vtpu_sem_read(S_DONE) == 0)
+                ;
+            vtpu_sem_wait(S_DONE, 1);
+        } else if (kind == 1) {
+            vtpu_sem_signal_remote(1, VTPU_DMA_SELF, S_GO, 1);
+        } else if (kind == 4) {
+            vtpu_sem_wait(S_MAY, 1);
+        } else if (kind == 5) {
+            vtpu_sem_wait(S_DONE, 1); /* blocks: the copy must land first */
+        }
+        vtpu_sem_wait(S_SEND, n);
+        return;
+    }
+    if (kind == 3 || kind == 4) /* B defined before it is read */
+        copy_wait(vtpu_vmem(B), vtpu_hbm(OUT), n);
+    if (kind <= 1)
+        vtpu_sem_wait(S_GO, 1);
+    if (kind == 1 || kind == 2 || kind == 5)
+        vtpu_sem_wait(S_RECV, n);
+    copy_wait(vtpu_hbm(OUT), vtpu_vmem(B), n);
+    if (kind == 0 || kind == 5)
+        vtpu_sem_signal_remote(0, VTPU_DMA_SELF, S_DONE, 1);
+    if (kind == 3 || kind == 4)
+        vtpu_sem_signal_remote(0, VTPU_DMA_SELF, S_MAY, 1);
+    if (kind != 1 && kind != 2 && kind != 5)
+        vtpu_sem_wait(S_RECV, n);
+}
+
 int main(void)
 {
     uint32_t mode = vtpu_entry_arg(0), a = vtpu_entry_arg(1);
@@ -217,6 +278,9 @@ int main(void)
         break;
     case 4:
         bad(a, b);
+        break;
+    case 5:
+        checks(a, b);
         break;
     default:
         return 3;
