@@ -87,7 +87,7 @@ static bool flush_blocked_dmas(vtpu_chip *chip)
             !vtpu_sync_tc_blocked(chip, t))
             continue;
         tc->pause_off = true; /* not on tc's thread: a fault is a fault */
-        vtpu_dmaq_sync(tc, -1);
+        vtpu_dmaq_sync(tc, -1, true);
         tc->pause_off = false;
         any = true;
     }
@@ -197,7 +197,7 @@ bool vtpu_tc_park(vtpu_tc *tc)
         return true; /* the request went before we got here */
     /* A deferred DMA that faults ends the TC, unless the fault was the
      * save point (the TC is still RUNNING and leads the pause). */
-    if (vtpu_dmaq_pending(tc) && vtpu_dmaq_sync(tc, -1) &&
+    if (vtpu_dmaq_pending(tc) && vtpu_dmaq_sync(tc, -1, true) &&
         tc->state != VTPU_TC_RUNNING)
         return false;
     vtpu_mutex_lock(&chip->q_lock);
