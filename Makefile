@@ -152,6 +152,8 @@ check-qemu: qemu
 	python3 tests/qemu/vtpu_qtest.py --qemu $(QEMU_BUILD)/qemu-system-riscv64
 	python3 tests/qemu/guest_boundary_qtest.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64
+	python3 tests/qemu/vtpu_ici_qtest.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64
 
 check-system: build qemu
 	python3 tests/system/test_system.py \

@@ -100,6 +100,13 @@ typedef struct vtpu_fabric vtpu_fabric;
 typedef struct vtpu_fabric_params {
     uint32_t hop_latency_ns;
     double link_gbps;
+    /*
+     * Not a link property: how long a collective run waits at the launch
+     * rendezvous for the other local chips before it fails (error kind
+     * DEADLOCK, "collective launch: ..."); 0 (the default) = until they
+     * come or the run is stopped.
+     */
+    uint32_t launch_timeout_ms;
 } vtpu_fabric_params;
 
 /*
