@@ -423,8 +423,8 @@ static int run_start(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
     b->L.size = sizeof(b->L);
     b->L.kernel = l->kernel;
     b->L.flags = VTPU_LAUNCH_F_STATUS |
-                (l->check_flags &
-                 (VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT | 0xffff0000u));
+                 (l->check_flags & (VTPU_LAUNCH_F_SHUFFLE |
+                                    VTPU_LAUNCH_F_REVISIT | 0xffff0000u));
     b->L.grid_rank = (uint8_t)l->grid_rank;
     b->L.num_operands = (uint8_t)l->num_operands;
     for (unsigned d = 0; d < l->grid_rank; d++) {
@@ -492,8 +492,9 @@ static int run_start(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
     }
     memset(&p->res, 0, sizeof(p->res));
     rt->err[0] = 0;
-    rc = dev_done(rt, async ? rt->ops->launch_start(rt->dev, &p->dl, rt->err)
-                            : rt->ops->launch(rt->dev, &p->dl, &p->res, rt->err));
+    rc = dev_done(rt, async
+                          ? rt->ops->launch_start(rt->dev, &p->dl, rt->err)
+                          : rt->ops->launch(rt->dev, &p->dl, &p->res, rt->err));
     if (rc)
         goto out;
     p->at = at;
@@ -523,8 +524,8 @@ static int run_finish(vtpu_rt *rt, vtpu_rt_pending *p, vtpu_rt_stats *stats,
     if (async) {
         memset(&p->res, 0, sizeof(p->res));
         rt->err[0] = 0;
-        rc = dev_done(rt,
-                      rt->ops->launch_finish(rt->dev, &p->dl, &p->res, rt->err));
+        rc = dev_done(
+            rt, rt->ops->launch_finish(rt->dev, &p->dl, &p->res, rt->err));
         if (rc)
             goto out;
     }

@@ -781,9 +781,9 @@ static void test_run_start_finish_collective(void **state)
                          0);
         assert_int_equal(vtpu_rt_write(&t[c]->rt, x.hbm, in[c], n * 4), 0);
         memset(&l[c], 0, sizeof(l[c]));
-        assert_int_equal(
-            vtpu_rt_kernel_find(&t[c]->rt, m[c], "all_reduce_i32", &l[c].kernel),
-            0);
+        assert_int_equal(vtpu_rt_kernel_find(&t[c]->rt, m[c], "all_reduce_i32",
+                                             &l[c].kernel),
+                         0);
         l[c].grid_rank = 1;
         l[c].grid[0] = 2;
         l[c].semantics[0] = VTPU_PARALLEL;
@@ -816,8 +816,8 @@ static void test_run_start_finish_collective(void **state)
             vtpu_rt_read(&t[c]->rt, l[c].operands[1].hbm, got, n * 4), 0);
         for (uint32_t i = 0; i < n; i++)
             if (got[i] != in[0][i] + in[1][i])
-                fail_msg("chip %u [%u] = 0x%08x, expected 0x%08x", c, i,
-                         got[i], in[0][i] + in[1][i]);
+                fail_msg("chip %u [%u] = 0x%08x, expected 0x%08x", c, i, got[i],
+                         in[0][i] + in[1][i]);
     }
 
     /* Launched on chip 0 only: a reset of its device ends it. */

@@ -146,8 +146,8 @@ int guest_vtpu_open(guest_vtpu *g, int use_irq)
 int guest_vtpu_open_dev(guest_vtpu *g, const guest_pci_dev *d, int use_irq)
 {
     *g = (guest_vtpu){0};
-    if (d && (d->vendor != VTPU_PCI_VENDOR_ID ||
-              d->device != VTPU_PCI_DEVICE_ID))
+    if (d &&
+        (d->vendor != VTPU_PCI_VENDOR_ID || d->device != VTPU_PCI_DEVICE_ID))
         return -1;
     if (!d || !d->bar[VTPU_BAR_REGS].addr)
         return -1;

@@ -182,8 +182,8 @@ static int launch_all(const char *kernel, vtpu_rt_array *x, vtpu_rt_array *o,
     for (; started < ndev; started++) {
         chip_dev *c = &devs[started];
         if (vtpu_rt_run_start(&c->rt, &c->mod, &l[started], &pend[started])) {
-            printf("vtpu-slice-demo: %s on chip %u: %s\n", kernel,
-                   c->info[0], vtpu_rt_error(&c->rt));
+            printf("vtpu-slice-demo: %s on chip %u: %s\n", kernel, c->info[0],
+                   vtpu_rt_error(&c->rt));
             bad = -1;
             break;
         }
@@ -296,8 +296,7 @@ static void run_collective(enum coll kind, const char *kernel, int f32,
                 want[i] = in[src * xw + (r % m) * cols + col];
                 continue;
             }
-            size_t xi = kind == REDUCE_SCATTER ? (pos * m + r) * cols + col
-                                               : i;
+            size_t xi = kind == REDUCE_SCATTER ? (pos * m + r) * cols + col : i;
             uint32_t si = 0;
             float sf = 0;
             for (uint32_t p = 0; p < n; p++) {
@@ -326,13 +325,16 @@ static void run_collective(enum coll kind, const char *kernel, int f32,
             float g, w;
             memcpy(&g, &got[i], 4);
             memcpy(&w, &want[i], 4);
-            check(0, "%s axis %d chip %u: MISMATCH at [%zu][%zu]: %g, "
-                  "expected %g", kernel, axis, c, i / cols, i % cols,
-                  (double)g, (double)w);
+            check(0,
+                  "%s axis %d chip %u: MISMATCH at [%zu][%zu]: %g, "
+                  "expected %g",
+                  kernel, axis, c, i / cols, i % cols, (double)g, (double)w);
         } else {
-            check(0, "%s axis %d chip %u: MISMATCH at [%zu][%zu]: 0x%08x, "
-                  "expected 0x%08x", kernel, axis, c, i / cols, i % cols,
-                  (unsigned)got[i], (unsigned)want[i]);
+            check(0,
+                  "%s axis %d chip %u: MISMATCH at [%zu][%zu]: 0x%08x, "
+                  "expected 0x%08x",
+                  kernel, axis, c, i / cols, i % cols, (unsigned)got[i],
+                  (unsigned)want[i]);
         }
     }
 out:
@@ -373,14 +375,15 @@ static int find_chips(void)
         chip_dev *c = &devs[d];
         const guest_pci_dev *p = c->gv.pci;
         printf("vtpu %02x:%02x.%u: chip %u of %u, mesh %ux%ux%u, at "
-               "(%u,%u,%u)\n", p->bus, p->dev, p->fn, c->info[0], c->info[1],
-               c->info[2], c->info[3], c->info[4], c->info[5], c->info[6],
-               c->info[7]);
+               "(%u,%u,%u)\n",
+               p->bus, p->dev, p->fn, c->info[0], c->info[1], c->info[2],
+               c->info[3], c->info[4], c->info[5], c->info[6], c->info[7]);
         if (c->info[1] != ndev || c->info[0] >= ndev || by_chip[c->info[0]] ||
             memcmp(mesh, &c->info[2], sizeof(mesh))) {
             printf("vtpu-slice-demo: device %u: chip %u of %u: the slice "
                    "must have one device per chip (%u devices found), "
-                   "each chip index once\n", d, c->info[0], c->info[1], ndev);
+                   "each chip index once\n",
+                   d, c->info[0], c->info[1], ndev);
             return -1;
         }
         by_chip[c->info[0]] = c;
