@@ -121,7 +121,8 @@ class Properties(unittest.TestCase):
     def test_bad_or_missing_topology(self):
         self.assertIn("vtpu-ici 'ici0': property 'topology'",
                       refused(["-object", "vtpu-ici,id=ici0,topology=2xq"]))
-        self.assertIn("property 'topology' is required",
+        # QAPI's schema (VtpuIciProperties) requires it before the object
+        self.assertIn("Parameter 'topology' is missing",
                       refused(["-object", "vtpu-ici,id=ici0"]))
         self.assertIn("link-bandwidth",
                       refused(["-object", "vtpu-ici,id=ici0,topology=2,"
