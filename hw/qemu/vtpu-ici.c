@@ -41,17 +41,16 @@ static const char *vtpu_ici_id(VTPUICIState *ici)
     return id ? id : "(unnamed)";
 }
 
-static void vtpu_ici_apply_params(VTPUICIState *ici)
+/* The link model is read by running TCs without a lock: it is fixed
+ * once the object exists (only launch-timeout may change later). */
+static bool vtpu_ici_fixed(VTPUICIState *ici, const char *name, Error **errp)
 {
-    vtpu_fabric_params p = {
-        .hop_latency_ns = ici->hop_latency,
-        .link_gbps = ici->link_bandwidth / 1e9,
-        .launch_timeout_ms = ici->launch_timeout,
-    };
-
     if (ici->fabric) {
-        vtpu_fabric_set_params(ici->fabric, &p);
+        error_setg(errp, "vtpu-ici '%s': property '%s' cannot change once "
+                   "the object exists", vtpu_ici_id(ici), name);
+        return true;
     }
+    return false;
 }
 
 bool vtpu_ici_attach(VTPUICIState *ici, unsigned index, vtpu_chip *chip,
@@ -99,9 +98,7 @@ static void vtpu_ici_set_topology(Object *obj, const char *value,
 {
     VTPUICIState *ici = VTPU_ICI(obj);
 
-    if (ici->fabric) {
-        error_setg(errp, "vtpu-ici '%s': property 'topology' cannot change "
-                   "once the object exists", vtpu_ici_id(ici));
+    if (vtpu_ici_fixed(ici, "topology", errp)) {
         return;
     }
     g_free(ici->topology);
@@ -122,11 +119,11 @@ static void vtpu_ici_set_hop_latency(Object *obj, Visitor *v,
     VTPUICIState *ici = VTPU_ICI(obj);
     uint32_t val;
 
-    if (!visit_type_uint32(v, name, &val, errp)) {
+    if (vtpu_ici_fixed(ici, name, errp) ||
+        !visit_type_uint32(v, name, &val, errp)) {
         return;
     }
     ici->hop_latency = val;
-    vtpu_ici_apply_params(ici);
 }
 
 static void vtpu_ici_get_launch_timeout(Object *obj, Visitor *v,
@@ -147,7 +144,9 @@ static void vtpu_ici_set_launch_timeout(Object *obj, Visitor *v,
         return;
     }
     ici->launch_timeout = val;
-    vtpu_ici_apply_params(ici);
+    if (ici->fabric) {
+        vtpu_fabric_set_launch_timeout(ici->fabric, val);
+    }
 }
 
 static void vtpu_ici_get_link_bandwidth(Object *obj, Visitor *v,
@@ -164,7 +163,8 @@ static void vtpu_ici_set_link_bandwidth(Object *obj, Visitor *v,
     VTPUICIState *ici = VTPU_ICI(obj);
     uint64_t val;
 
-    if (!visit_type_size(v, name, &val, errp)) {
+    if (vtpu_ici_fixed(ici, name, errp) ||
+        !visit_type_size(v, name, &val, errp)) {
         return;
     }
     if (!val) {
@@ -173,7 +173,6 @@ static void vtpu_ici_set_link_bandwidth(Object *obj, Visitor *v,
         return;
     }
     ici->link_bandwidth = val;
-    vtpu_ici_apply_params(ici);
 }
 
 /* ------------------------------------------------------------------ */
@@ -203,7 +202,11 @@ static void vtpu_ici_complete(UserCreatable *uc, Error **errp)
                    vtpu_ici_id(ici), err);
         return;
     }
-    vtpu_ici_apply_params(ici);
+    vtpu_fabric_set_params(ici->fabric, &(vtpu_fabric_params){
+        .hop_latency_ns = ici->hop_latency,
+        .link_gbps = ici->link_bandwidth / 1e9,
+        .launch_timeout_ms = ici->launch_timeout,
+    });
 }
 
 /* object-del while a device uses the fabric would pull it from under

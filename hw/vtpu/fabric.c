@@ -89,16 +89,30 @@ const vtpu_topology *vtpu_fabric_topology(const vtpu_fabric *f)
     return &f->topo;
 }
 
+/* Under the lock, which the rendezvous holds when it reads the timeout. */
+void vtpu_fabric_set_launch_timeout(vtpu_fabric *f, uint32_t ms)
+{
+    vtpu_mutex_lock(&f->lock);
+    f->params.launch_timeout_ms = ms;
+    vtpu_mutex_unlock(&f->lock);
+}
+
 void vtpu_fabric_set_params(vtpu_fabric *f, const vtpu_fabric_params *p)
 {
+    vtpu_mutex_lock(&f->lock);
     f->params = *p;
     if (!(f->params.link_gbps > 0))
         f->params.link_gbps = 45.0;
+    vtpu_mutex_unlock(&f->lock);
 }
 
 void vtpu_fabric_get_params(const vtpu_fabric *f, vtpu_fabric_params *p)
 {
+    vtpu_mutex *lk = (vtpu_mutex *)&f->lock;
+
+    vtpu_mutex_lock(lk);
     *p = f->params;
+    vtpu_mutex_unlock(lk);
 }
 
 /* The first config key whose value differs, or NULL (fields compared

@@ -195,6 +195,11 @@ class Launches(unittest.TestCase):
               value=0)
         self.assertEqual(q.qmp("qom-get", path="/objects/ici0",
                                property="launch-timeout"), 0)
+        with self.assertRaises(QTestError) as e:
+            q.qmp("qom-set", path="/objects/ici0", property="hop-latency",
+                  value=5)
+        self.assertIn("property 'hop-latency' cannot change once the "
+                      "object exists", str(e.exception))
 
     def test_object_in_use_and_no_migration(self):
         q, a, b = self.start()
