@@ -8,7 +8,9 @@ The property errors at start-up (each names the object, chip or property
 at fault), and the guest's side of a collective launch: one launched on
 only one device of two waits (QEMU stays responsive) until a reset ends
 it, and the device works afterwards; one launched on both runs; with
-launch-timeout= the lone launch fails with an error that says why.
+launch-timeout= the lone launch fails with an error that says why; a
+chip unplugged while the other waits for it ends that wait, and plugged
+in again it rejoins the slice.
 Every QEMU is killed when its test ends, passed or not, and has a time
 limit (qtest.QEMU).
 """
@@ -35,10 +37,11 @@ class SliceVtpu(Vtpu):
     """Device i of the slice: slot 2 + i, its own BAR window, ring and
     data buffer."""
 
-    def __init__(self, q, i):
+    def __init__(self, q, i, slot=None, bus=0, base=None):
         self.q = q
-        self.pci = PCIDevice(q, 2 + i)
-        self.bars = self.pci.assign_bars(base=VIRT_PCI_MMIO + i * (64 << 20))
+        self.pci = PCIDevice(q, 2 + i if slot is None else slot, bus=bus)
+        self.bars = self.pci.assign_bars(
+            base=VIRT_PCI_MMIO + i * (64 << 20) if base is None else base)
         self.regs = self.bars[0][0]
         self.ap, self.ap_size = self.bars[2]
         self.ring_size = 0
@@ -211,6 +214,69 @@ class Launches(unittest.TestCase):
         with self.assertRaises(QTestError) as e:
             q.qmp("migrate", uri="exec:cat >/dev/null")
         self.assertIn("vtpu", str(e.exception))
+
+
+class SliceHotplug(vtpu_qtest.Hotplug):
+    """Chip 1 behind a pcie-root-port is unplugged while chip 0's
+    collective launch waits for it: the launch ends (nothing ran), and
+    chip 1 plugged in again joins the slice and runs with chip 0."""
+
+    test_hot_unplug_while_kernel_runs = None  # the parent's test
+    BUS1 = 0x50000000
+
+    def start(self):
+        q = QEMU(vtpu_qtest.QEMU_BIN, [
+            "-object", "vtpu-ici,id=ici0,topology=2",
+            "-device", "vtpu,%s,ici=ici0,chip=0,addr=2.0" % SMALL,
+            "-device", "pcie-root-port,id=rp0,slot=1,chassis=1,addr=%d.0"
+            % vtpu_qtest.RP_SLOT,
+            "-device", "vtpu,%s,bus=rp0,id=tpu1,ici=ici0,chip=1" % SMALL],
+            timeout=120)
+        q.start()
+        self.addCleanup(q.kill)
+        rp = PCIDevice(q, vtpu_qtest.RP_SLOT)
+        exp = rp.find_cap(0x10)
+        rp.setup_bridge(vtpu_qtest.RP_BUS, self.BUS1, self.BUS1 + 0x0fffffff)
+        return q, rp, exp
+
+    def chip1(self, q):
+        return SliceVtpu(q, 1, slot=0, bus=vtpu_qtest.RP_BUS, base=self.BUS1)
+
+    def test_unplug_while_the_other_chip_waits(self):
+        q, rp, exp = self.start()
+        a, b = SliceVtpu(q, 0), self.chip1(q)
+        a.up()
+        b.up()
+        a.launch(5)
+        time.sleep(0.2)
+        self.assertEqual(a.state(), ST_BUSY)
+        # unplug chip 1 (pciehp's side of the handshake)
+        q.qmp("device_del", id="tpu1")
+        self.wait_slot(rp, exp, vtpu_qtest.SLTSTA_ABP, "attention button")
+        self.set_slot(rp, exp, False, vtpu_qtest.SLTCTL_PIC_BLINK)
+        self.set_slot(rp, exp, True, vtpu_qtest.SLTCTL_PIC_OFF)
+        q.wait_event("DEVICE_DELETED", device="tpu1")
+        rp.cfg_writew(exp + vtpu_qtest.EXP_SLTSTA, vtpu_qtest.SLTSTA_PDC)
+        # chip 0's launch ended: it waited for a chip that left
+        self.assertEqual(a.settle(timeout=5), ST_IDLE, a.err_msg())
+        self.assertEqual(a.rd(REG["FENCE"]), 1)
+        info = q.hmp("info vtpu")
+        self.assertIn("slice: chip 0 of 2", info)
+        self.assertNotIn("slice: chip 1 of 2", info)
+        # chip 1 again: it joins the slice, and both run together
+        q.qmp("device_add", driver="vtpu", bus="rp0", id="tpu1",
+              **{"hbm-size": "64M", "ici": "ici0", "chip": 1})
+        self.wait_slot(rp, exp, vtpu_qtest.SLTSTA_PDC, "presence detect")
+        self.set_slot(rp, exp, False, vtpu_qtest.SLTCTL_PIC_ON)
+        b = self.chip1(q)
+        b.up()
+        self.assertIn("slice: chip 1 of 2", q.hmp("info vtpu"))
+        a.launch(7, fence=2)
+        b.launch(8, fence=3)
+        self.assertEqual(a.settle(), ST_IDLE, a.err_msg())
+        self.assertEqual(b.settle(), ST_IDLE, b.err_msg())
+        self.assertEqual((a.rd(REG["LAST_EXIT"]), b.rd(REG["LAST_EXIT"])),
+                         (7, 8))
 
 
 if __name__ == "__main__":
