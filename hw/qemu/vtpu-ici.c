@@ -58,6 +58,11 @@ bool vtpu_ici_attach(VTPUICIState *ici, unsigned index, vtpu_chip *chip,
 {
     char err[256];
 
+    if (!ici->fabric) { /* not completed: no topology yet */
+        error_setg(errp, "vtpu: vtpu-ici '%s' has no topology",
+                   vtpu_ici_id(ici));
+        return false;
+    }
     if (vtpu_fabric_attach(ici->fabric, index, chip, err, sizeof(err))) {
         error_setg(errp, "vtpu: chip %u of vtpu-ici '%s': %s", index,
                    vtpu_ici_id(ici), err);
@@ -69,7 +74,7 @@ bool vtpu_ici_attach(VTPUICIState *ici, unsigned index, vtpu_chip *chip,
 
 void vtpu_ici_detach(VTPUICIState *ici, unsigned index)
 {
-    if (vtpu_fabric_is_local(ici->fabric, index)) {
+    if (ici->fabric && vtpu_fabric_is_local(ici->fabric, index)) {
         vtpu_fabric_detach(ici->fabric, index);
         ici->attached--;
     }
