@@ -3,6 +3,8 @@
 #                Linux guest too), boot Linux in QEMU with a vtpu, load
 #                vtpu.ko and run the demo in Linux user space
 #   make demo-bare  the bare-metal guest demo in QEMU (guest/, no Linux)
+#   make demo-slice  the bare-metal slice demo: four vtpus on a vtpu-ici
+#                fabric running collectives (docs/multichip.md "QEMU")
 #   make demo-engine  the engine-only demo (vtpu-run, no QEMU)
 #   make debug   the guest demo in QEMU, halted, gdb stub on :1234
 #                (GUEST=program; docs/debugging.md)
@@ -38,7 +40,7 @@ NINJA      ?= ninja
 
 .PHONY: fuzz fuzz-build check-fuzz
 .PHONY: check-tsan
-.PHONY: all deps build demo demo-bare demo-engine debug check check-asan \
+.PHONY: all deps build demo demo-bare demo-slice demo-engine debug check check-asan \
 	check-qemu \
 	check-system qemu bench bench-guest format clean
 
@@ -74,6 +76,18 @@ demo-fetch: deps
 demo-bare: build qemu
 	guest/run-guest.sh --qemu $(QEMU_BUILD)/qemu-system-riscv64 \
 	    $(BUILD)/guest/vtpu-demo.elf
+
+# The slice demo: four vtpu devices on one vtpu-ici fabric (a 2x2
+# torus), collectives launched on every chip (docs/multichip.md "QEMU").
+SLICE_DEV = vtpu,gen=v5e,hbm-size=256M,ici=ici0
+demo-slice: build qemu
+	guest/run-guest.sh --qemu $(QEMU_BUILD)/qemu-system-riscv64 \
+	    --device $(SLICE_DEV),chip=0,addr=2.0 \
+	    $(BUILD)/guest/vtpu-slice-demo.elf -- \
+	    -object vtpu-ici,id=ici0,topology=2x2 \
+	    -device $(SLICE_DEV),chip=1,addr=3.0 \
+	    -device $(SLICE_DEV),chip=2,addr=4.0 \
+	    -device $(SLICE_DEV),chip=3,addr=5.0
 
 demo-engine: build
 	$(BUILD)/tools/vtpu-run --bare $(BUILD)/firmware/demo.elf --gen v5p
@@ -153,6 +167,8 @@ check-qemu: qemu
 	python3 tests/qemu/guest_boundary_qtest.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64
 	timeout 900 python3 tests/qemu/migration_qtest.py \
+	    --qemu $(QEMU_BUILD)/qemu-system-riscv64
+	timeout 600 python3 tests/qemu/vtpu_ici_qtest.py \
 	    --qemu $(QEMU_BUILD)/qemu-system-riscv64
 
 check-system: build qemu

@@ -368,18 +368,14 @@ static int launch_check(vtpu_rt *rt, const vtpu_kernel_entry *e,
 }
 
 /* What vtpu_rt_run() writes at the start of its HBM block. */
-typedef struct launch_block {
-    vtpu_launch L;
-    vtpu_launch_status st[VTPU_RT_MAX_TCS];
-} launch_block;
+typedef struct vtpu_rt_launch_block launch_block;
 _Static_assert(offsetof(launch_block, st) == sizeof(vtpu_launch),
                "status records right after the descriptor");
 
-int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
-                vtpu_rt_stats *stats)
+/* Up to the backend's launch: `async` = launch_start (else launch). */
+static int run_start(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
+                     vtpu_rt_pending *p, int async)
 {
-    if (!rt || !m || !l)
-        return VTPU_DRV_EINVAL;
     if (!m->loaded)
         return seterr(rt, VTPU_DRV_EINVAL, "launch: module not loaded");
     if (l->kernel >= m->num_kernels)
@@ -409,8 +405,8 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
 
     /* Descriptor, status records and (if many) the scalars in one block;
      * the first two go to the device in one write (one round trip). */
-    launch_block b;
-    uint64_t status_off = sizeof(b.L);
+    launch_block *b = &p->b;
+    uint64_t status_off = sizeof(b->L);
     uint64_t scalars_off =
         status_off + (uint64_t)ntcs * sizeof(vtpu_launch_status);
     uint64_t total = scalars_off;
@@ -421,31 +417,31 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
     if (rc)
         return rc;
 
-    memset(&b.L, 0, sizeof(b.L));
-    b.L.magic = VTPU_LAUNCH_MAGIC;
-    b.L.version = VTPU_LAUNCH_VERSION;
-    b.L.size = sizeof(b.L);
-    b.L.kernel = l->kernel;
-    b.L.flags = VTPU_LAUNCH_F_STATUS |
-                (l->check_flags &
-                 (VTPU_LAUNCH_F_SHUFFLE | VTPU_LAUNCH_F_REVISIT | 0xffff0000u));
-    b.L.grid_rank = (uint8_t)l->grid_rank;
-    b.L.num_operands = (uint8_t)l->num_operands;
+    memset(&b->L, 0, sizeof(b->L));
+    b->L.magic = VTPU_LAUNCH_MAGIC;
+    b->L.version = VTPU_LAUNCH_VERSION;
+    b->L.size = sizeof(b->L);
+    b->L.kernel = l->kernel;
+    b->L.flags = VTPU_LAUNCH_F_STATUS |
+                 (l->check_flags & (VTPU_LAUNCH_F_SHUFFLE |
+                                    VTPU_LAUNCH_F_REVISIT | 0xffff0000u));
+    b->L.grid_rank = (uint8_t)l->grid_rank;
+    b->L.num_operands = (uint8_t)l->num_operands;
     for (unsigned d = 0; d < l->grid_rank; d++) {
-        b.L.grid[d] = l->grid[d];
-        b.L.semantics[d] = l->semantics[d];
+        b->L.grid[d] = l->grid[d];
+        b->L.semantics[d] = l->semantics[d];
     }
-    b.L.num_sems = (uint16_t)(in->num_sems > 0xffff ? 0xffff : in->num_sems);
-    b.L.vmem_size = in->vmem_size;
-    b.L.num_scalars = l->num_scalars;
-    b.L.status_hbm = at + status_off;
+    b->L.num_sems = (uint16_t)(in->num_sems > 0xffff ? 0xffff : in->num_sems);
+    b->L.vmem_size = in->vmem_size;
+    b->L.num_scalars = l->num_scalars;
+    b->L.status_hbm = at + status_off;
     if (l->num_scalars > VTPU_INLINE_SCALARS)
-        b.L.scalars_hbm = at + scalars_off;
+        b->L.scalars_hbm = at + scalars_off;
     else if (l->num_scalars)
-        memcpy(b.L.scalars, l->scalars, l->num_scalars * sizeof(int32_t));
+        memcpy(b->L.scalars, l->scalars, l->num_scalars * sizeof(int32_t));
     for (uint32_t i = 0; i < l->num_operands; i++) {
         const vtpu_rt_array *a = &l->operands[i];
-        vtpu_launch_operand *o = &b.L.operands[i];
+        vtpu_launch_operand *o = &b->L.operands[i];
         o->hbm = a->hbm;
         o->dtype = a->dtype;
         o->rank = a->rank;
@@ -455,54 +451,87 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
 
     /* Descriptor and zeroed status records (a TC that never writes its
      * record is then caught by the magic). */
-    memset(b.st, 0, sizeof(b.st));
+    memset(b->st, 0, sizeof(b->st));
     size_t block = status_off + ntcs * sizeof(vtpu_launch_status);
     if (!rt->ops->launch_copies)
-        rc = vtpu_rt_write(rt, at, &b, block);
-    if (!rc && b.L.scalars_hbm)
-        rc = vtpu_rt_write(rt, b.L.scalars_hbm, l->scalars,
+        rc = vtpu_rt_write(rt, at, b, block);
+    if (!rc && b->L.scalars_hbm)
+        rc = vtpu_rt_write(rt, b->L.scalars_hbm, l->scalars,
                            (size_t)l->num_scalars * 4);
     if (rc)
         goto out;
 
     /* The HBM the launch references: the descriptor block and every
      * operand (a backend that isolates launches grants exactly these). */
-    vtpu_rt_range ranges[1 + VTPU_MAX_OPERANDS];
+    vtpu_rt_range *ranges = p->ranges;
     uint32_t nranges = 0;
     ranges[nranges++] = (vtpu_rt_range){at, total};
     for (uint32_t i = 0; i < l->num_operands; i++)
         ranges[nranges++] = (vtpu_rt_range){
             l->operands[i].hbm, vtpu_rt_array_bytes(&l->operands[i])};
-    char what[80];
-    snprintf(what, sizeof(what), "launch of '%s'", e->name);
-    vtpu_rt_dev_launch dl = {
+    snprintf(p->what, sizeof(p->what), "launch of '%s'", e->name);
+    p->dl = (vtpu_rt_dev_launch){
         .slot = m->slot,
         .num_tcs = ntcs,
         .args = {(uint32_t)at, (uint32_t)(at >> 32), 0, 0},
         .nranges = nranges,
         .ranges = ranges,
-        .what = what,
+        .what = p->what,
         .collective = l->collective,
     };
     /* Descriptor and status records go up, and the records come back,
      * with the launch where the backend can (one wait), else with a
      * write and a read of their own. */
     if (rt->ops->launch_copies) {
-        dl.write_src = &b;
-        dl.write_hbm = at;
-        dl.write_len = block;
-        dl.read_hbm = at + status_off;
-        dl.read_dst = b.st;
-        dl.read_len = ntcs * sizeof(vtpu_launch_status);
+        p->dl.write_src = b;
+        p->dl.write_hbm = at;
+        p->dl.write_len = block;
+        p->dl.read_hbm = at + status_off;
+        p->dl.read_dst = b->st;
+        p->dl.read_len = ntcs * sizeof(vtpu_launch_status);
     }
-    vtpu_launch_result res;
-    memset(&res, 0, sizeof(res));
+    memset(&p->res, 0, sizeof(p->res));
     rt->err[0] = 0;
-    rc = dev_done(rt, rt->ops->launch(rt->dev, &dl, &res, rt->err));
+    rc = dev_done(rt, async
+                          ? rt->ops->launch_start(rt->dev, &p->dl, rt->err)
+                          : rt->ops->launch(rt->dev, &p->dl, &p->res, rt->err));
     if (rc)
         goto out;
+    p->at = at;
+    p->ntcs = ntcs;
+    p->e = e;
+    p->active = 1;
+    return VTPU_DRV_OK;
+out:;
+    char scratch[VTPU_RT_ERR_LEN]; /* keep the launch's message */
+    rt->ops->free(rt->dev, at, scratch);
+    return rc;
+}
+
+/* After the backend's launch: the status records, the report. */
+static int run_finish(vtpu_rt *rt, vtpu_rt_pending *p, vtpu_rt_stats *stats,
+                      int async)
+{
+    launch_block *b = &p->b;
+    const vtpu_kernel_entry *e = p->e;
+    uint64_t at = p->at;
+    uint64_t status_off = sizeof(b->L);
+    uint32_t ntcs = p->ntcs;
+    vtpu_launch_result res;
+    int rc = VTPU_DRV_OK;
+
+    p->active = 0;
+    if (async) {
+        memset(&p->res, 0, sizeof(p->res));
+        rt->err[0] = 0;
+        rc = dev_done(
+            rt, rt->ops->launch_finish(rt->dev, &p->dl, &p->res, rt->err));
+        if (rc)
+            goto out;
+    }
+    res = p->res;
     if (!rt->ops->launch_copies)
-        rc = vtpu_rt_read(rt, at + status_off, b.st,
+        rc = vtpu_rt_read(rt, at + status_off, b->st,
                           ntcs * sizeof(vtpu_launch_status));
     if (rc)
         goto out;
@@ -516,19 +545,19 @@ int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
     for (uint32_t t = 0; t < ntcs; t++) {
         int32_t code = res.tc_exit[t];
         if (stats) {
-            stats->tc[t] = b.st[t];
-            stats->steps += b.st[t].steps;
-            stats->blocks_in += b.st[t].blocks_in;
-            stats->blocks_out += b.st[t].blocks_out;
-            stats->bytes_in += b.st[t].bytes_in;
-            stats->bytes_out += b.st[t].bytes_out;
-            stats->loop_insns += b.st[t].loop_insns;
+            stats->tc[t] = b->st[t];
+            stats->steps += b->st[t].steps;
+            stats->blocks_in += b->st[t].blocks_in;
+            stats->blocks_out += b->st[t].blocks_out;
+            stats->bytes_in += b->st[t].bytes_in;
+            stats->bytes_out += b->st[t].bytes_out;
+            stats->loop_insns += b->st[t].loop_insns;
         }
-        if (failed < 0 && (code != 0 || b.st[t].magic != VTPU_STATUS_MAGIC))
+        if (failed < 0 && (code != 0 || b->st[t].magic != VTPU_STATUS_MAGIC))
             failed = (int)t;
     }
     if (failed >= 0) {
-        const vtpu_launch_status *s = &b.st[failed];
+        const vtpu_launch_status *s = &b->st[failed];
         int32_t code = res.tc_exit[failed];
         rc = VTPU_RT_ELAUNCH;
         if (s->magic != VTPU_STATUS_MAGIC) {
@@ -560,4 +589,44 @@ out:;
     char scratch[VTPU_RT_ERR_LEN]; /* keep the launch's message */
     rt->ops->free(rt->dev, at, scratch);
     return rc;
+}
+
+int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
+                vtpu_rt_stats *stats)
+{
+    vtpu_rt_pending p;
+
+    if (!rt || !m || !l)
+        return VTPU_DRV_EINVAL;
+    int rc = run_start(rt, m, l, &p, 0);
+    return rc ? rc : run_finish(rt, &p, stats, 0);
+}
+
+int vtpu_rt_run_start(vtpu_rt *rt, const vtpu_module *m,
+                      const vtpu_rt_launch *l, vtpu_rt_pending *p)
+{
+    if (!rt || !m || !l || !p)
+        return VTPU_DRV_EINVAL;
+    p->active = 0;
+    if (!rt->ops->launch_start || !rt->ops->launch_finish)
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "launch: the %s backend cannot start a launch without "
+                      "waiting for it",
+                      rt->ops->name);
+    if (rt->launch_active)
+        return seterr(rt, VTPU_DRV_EINVAL,
+                      "launch: another launch is in flight on this device");
+    int rc = run_start(rt, m, l, p, 1);
+    rt->launch_active = p->active;
+    return rc;
+}
+
+int vtpu_rt_run_finish(vtpu_rt *rt, vtpu_rt_pending *p, vtpu_rt_stats *stats)
+{
+    if (!rt || !p)
+        return VTPU_DRV_EINVAL;
+    if (!p->active)
+        return seterr(rt, VTPU_DRV_EINVAL, "launch: nothing in flight");
+    rt->launch_active = 0;
+    return run_finish(rt, p, stats, 1);
 }

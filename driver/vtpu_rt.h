@@ -232,6 +232,14 @@ typedef struct vtpu_rt_dev_ops {
      * VTPU_DRV_ECANCELED when a reset dropped it. */
     int (*launch)(void *dev, const vtpu_rt_dev_launch *l,
                   vtpu_launch_result *res, char *err);
+    /* Optional (NULL: vtpu_rt_run_start is refused): launch() in two
+     * halves, for launches on several devices in flight at once (a
+     * collective launch across devices).  launch_start() submits without
+     * waiting; launch_finish(), with the same `l` (its buffers still
+     * valid), waits and fills *res.  One launch in flight per device. */
+    int (*launch_start)(void *dev, const vtpu_rt_dev_launch *l, char *err);
+    int (*launch_finish)(void *dev, const vtpu_rt_dev_launch *l,
+                         vtpu_launch_result *res, char *err);
     /* Non-zero: launch() does the copies of vtpu_rt_dev_launch.write_*
      * and read_* (the ring backend: COPY_H2D, LAUNCH, COPY_D2H and one
      * fence: one wait instead of three round trips). */
@@ -268,6 +276,8 @@ typedef struct vtpu_rt {
     vtpu_launch_result *result; /* DMA memory for LAUNCH's result */
     uint64_t result_bus;
     uint32_t slots_used; /* bit per program slot */
+    uint32_t launch_seq; /* fence of the launch in flight */
+    int launch_active;   /* vtpu_rt_run_start .. _finish */
     char err[VTPU_RT_ERR_LEN];
 } vtpu_rt;
 
@@ -424,6 +434,39 @@ typedef struct vtpu_rt_stats {
  */
 int vtpu_rt_run(vtpu_rt *rt, const vtpu_module *m, const vtpu_rt_launch *l,
                 vtpu_rt_stats *stats);
+
+/* A launch in flight (vtpu_rt_run_start); fields are private. */
+typedef struct vtpu_rt_pending {
+    int active;
+    uint64_t at; /* the descriptor block in HBM */
+    uint32_t ntcs;
+    const vtpu_kernel_entry *e;
+    struct vtpu_rt_launch_block { /* what goes to HBM, in one write */
+        vtpu_launch L;
+        vtpu_launch_status st[VTPU_RT_MAX_TCS];
+    } b;
+    vtpu_rt_range ranges[1 + VTPU_MAX_OPERANDS];
+    char what[80];
+    vtpu_rt_dev_launch dl;
+    vtpu_launch_result res;
+} vtpu_rt_pending;
+
+/*
+ * vtpu_rt_run() in two halves, so that launches on several devices can be
+ * in flight at once: a collective launch (l->collective) starts on a
+ * device only when every chip of its slice has launched, so a program
+ * driving a slice from one thread starts the launch on every device and
+ * only then finishes them (guest/slice/vtpu-slice-demo.c).  run_start
+ * checks, uploads the descriptor and submits without waiting; `p`, `m`
+ * and `l->scalars` must stay valid and `p` must not move until
+ * run_finish, which waits and reports exactly as vtpu_rt_run.  One launch
+ * in flight per runtime; VTPU_DRV_EINVAL for a second one or a backend
+ * that cannot (the Linux backend).  After a failing run_start, nothing is
+ * in flight.
+ */
+int vtpu_rt_run_start(vtpu_rt *rt, const vtpu_module *m,
+                      const vtpu_rt_launch *l, vtpu_rt_pending *p);
+int vtpu_rt_run_finish(vtpu_rt *rt, vtpu_rt_pending *p, vtpu_rt_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -182,8 +182,8 @@ static void ring_unload(void *dev, uint32_t slot)
         rt->slots_used &= ~(1u << slot);
 }
 
-static int ring_launch(void *dev, const vtpu_rt_dev_launch *l,
-                       vtpu_launch_result *res, char *err)
+/* Everything of a launch up to its fence, without waiting for it. */
+static int ring_launch_start(void *dev, const vtpu_rt_dev_launch *l, char *err)
 {
     vtpu_rt *rt = dev;
     vtpu_drv_launch_desc ld = {
@@ -215,7 +215,19 @@ static int ring_launch(void *dev, const vtpu_rt_dev_launch *l,
     if (!rc && back)
         rc = vtpu_drv_copy_from_hbm(rt->drv, rt->stage_bus, l->read_hbm, back);
     if (!rc)
-        rc = vtpu_drv_sync(rt->drv);
+        rc = vtpu_drv_fence(rt->drv, &rt->launch_seq);
+    if (rc)
+        return drv_fail(rt, rc, l->what, err);
+    return VTPU_DRV_OK;
+}
+
+/* Wait for the fence ring_launch_start() submitted; the results. */
+static int ring_launch_finish(void *dev, const vtpu_rt_dev_launch *l,
+                              vtpu_launch_result *res, char *err)
+{
+    vtpu_rt *rt = dev;
+    size_t back = l->read_len <= rt->stage_size ? l->read_len : 0;
+    int rc = vtpu_drv_wait(rt->drv, rt->launch_seq);
     if (rc)
         return drv_fail(rt, rc, l->what, err);
     *res = *rt->result;
@@ -224,6 +236,13 @@ static int ring_launch(void *dev, const vtpu_rt_dev_launch *l,
     else if (l->read_len)
         return ring_read(dev, l->read_hbm, l->read_dst, l->read_len, err);
     return VTPU_DRV_OK;
+}
+
+static int ring_launch(void *dev, const vtpu_rt_dev_launch *l,
+                       vtpu_launch_result *res, char *err)
+{
+    int rc = ring_launch_start(dev, l, err);
+    return rc ? rc : ring_launch_finish(dev, l, res, err);
 }
 
 static void ring_fini(void *dev)
@@ -249,6 +268,8 @@ static const vtpu_rt_dev_ops ring_ops = {
     .load = ring_load,
     .unload = ring_unload,
     .launch = ring_launch,
+    .launch_start = ring_launch_start,
+    .launch_finish = ring_launch_finish,
     .launch_copies = 1,
     .fini = ring_fini,
 };

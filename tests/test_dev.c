@@ -24,6 +24,7 @@
 #include "helpers.h"
 #include "dev-priv.h"
 #include "internal.h"
+#include "vtpu-slice.h"
 
 #define DATA_OFF (1u << 20) /* data buffers from 1 MiB */
 
@@ -1391,6 +1392,114 @@ static void test_free_races_launch(void **state)
 }
 
 /* Two devices in one process do not share state. */
+/*
+ * VTPU_LAUNCH_F_COLLECTIVE: refused on a chip in no slice; on two devices
+ * whose chips share a fabric, the launch waits for the other chip's,
+ * a reset ends the wait (the device stays usable), and the fabric's
+ * launch timeout fails it with a DEADLOCK fault that says why.
+ */
+static void test_collective_launch(void **state)
+{
+    (void)state;
+    fx *a = fx_new(false, 16), *b = fx_new(false, 16);
+    const uint64_t res_bus = FX_HOST_BASE + DATA_OFF + (2u << 20);
+    test_prog p;
+    char msg[VTPU_ERR_MSG_SIZE], err[128];
+
+    prog_exit_with(&p, 9);
+    load_prog(a, &p, 1);
+    load_prog(b, &p, 1);
+    /* No slice: refused, nothing ran. */
+    uint32_t i = push_launch(a, 1, 0, VTPU_LAUNCH_F_COLLECTIVE, 0, NULL);
+    push_fence(a, 1, 0, 0);
+    expect_error(a, i, VTPU_OP_LAUNCH, VTPU_E_BAD_FLAGS);
+    err_msg(a, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "collective launch on a chip in no slice"));
+    assert_int_equal(rd(a, VTPU_A_LAUNCH_COUNT), 0);
+    skip_and_continue(a, 2);
+
+    vtpu_topology t;
+    assert_int_equal(vtpu_topology_parse("2", &t, err, sizeof(err)), 0);
+    vtpu_fabric *fab = vtpu_fabric_new(&t, err, sizeof(err));
+    assert_non_null(fab);
+    assert_int_equal(vtpu_fabric_attach(fab, 0, a->chip, err, sizeof(err)), 0);
+    assert_int_equal(vtpu_fabric_attach(fab, 1, b->chip, err, sizeof(err)), 0);
+
+    /* Launched on a only: it waits for b's launch, then both run. */
+    push_launch(a, 1, 0, VTPU_LAUNCH_F_COLLECTIVE | VTPU_LAUNCH_F_RESULT,
+                res_bus, NULL);
+    push_fence(a, 3, 0, 0);
+    assert_int_equal(vtpu_dev_wait_idle(a->dev, 100), -1);
+    assert_int_equal(rd(a, VTPU_A_STATUS), VTPU_STATE_BUSY);
+    assert_int_equal(rd(a, VTPU_A_FENCE), 2);
+    push_launch(b, 1, 0, VTPU_LAUNCH_F_COLLECTIVE, 0, NULL);
+    push_fence(b, 4, 0, 0);
+    wait_idle(a);
+    wait_idle(b);
+    assert_int_equal(rd(a, VTPU_A_STATUS), VTPU_STATE_IDLE);
+    assert_int_equal(rd(a, VTPU_A_FENCE), 3);
+    assert_int_equal(rd(b, VTPU_A_FENCE), 4);
+    assert_int_equal(rd(a, VTPU_A_LAST_EXIT), 9);
+    assert_int_equal(rd(b, VTPU_A_LAST_EXIT), 9);
+    assert_int_equal(rd(a, VTPU_A_LAUNCH_COUNT), 1);
+    vtpu_launch_result r;
+    memcpy(&r, a->host.mem + DATA_OFF + (2u << 20), sizeof(r));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.tc_exit[0], 9);
+
+    /* Launched on a only, then a is reset: the wait ends, a works. */
+    push_launch(a, 1, 0, VTPU_LAUNCH_F_COLLECTIVE, 0, NULL);
+    assert_int_equal(vtpu_dev_wait_idle(a->dev, 50), -1);
+    wr(a, VTPU_A_CONTROL, VTPU_FMASK(CONTROL, RESET));
+    wait_idle(a);
+    check_reset_state(a);
+    restart(a);
+    load_prog(a, &p, 1);
+
+    /* With a launch timeout, the lone launch fails and says why. */
+    vtpu_fabric_params fp;
+    vtpu_fabric_get_params(fab, &fp);
+    fp.launch_timeout_ms = 50;
+    vtpu_fabric_set_params(fab, &fp);
+    gint64 t0 = g_get_monotonic_time();
+    i = push_launch(a, 1, 0, VTPU_LAUNCH_F_COLLECTIVE, 0, NULL);
+    push_fence(a, 5, 0, 0);
+    expect_error(a, i, VTPU_OP_LAUNCH, VTPU_E_FAULT);
+    assert_true(g_get_monotonic_time() - t0 >= 50000);
+    assert_int_equal(rd(a, VTPU_A_ERR_KIND), VTPU_ERR_DEADLOCK);
+    err_msg(a, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "not every chip of the slice launched "
+                                "within 50 ms"));
+    skip_and_continue(a, 6);
+    /* and a launch on both still runs */
+    push_launch(a, 1, 0, VTPU_LAUNCH_F_COLLECTIVE, 0, NULL);
+    push_launch(b, 1, 0, VTPU_LAUNCH_F_COLLECTIVE, 0, NULL);
+    push_fence(a, 7, 0, 0);
+    push_fence(b, 8, 0, 0);
+    wait_idle(a);
+    wait_idle(b);
+    assert_int_equal(rd(a, VTPU_A_FENCE), 7);
+    assert_int_equal(rd(b, VTPU_A_FENCE), 8);
+    assert_int_equal(rd(a, VTPU_A_STATUS), VTPU_STATE_IDLE);
+    assert_int_equal(rd(b, VTPU_A_STATUS), VTPU_STATE_IDLE);
+
+    /* b waits for a, which leaves the slice (a device unplugged): b's
+     * launch ends instead of waiting for ever. */
+    fp.launch_timeout_ms = 0;
+    vtpu_fabric_set_params(fab, &fp);
+    push_launch(b, 1, 0, VTPU_LAUNCH_F_COLLECTIVE, 0, NULL);
+    push_fence(b, 9, 0, 0);
+    assert_int_equal(vtpu_dev_wait_idle(b->dev, 50), -1);
+    vtpu_fabric_detach(fab, 0);
+    wait_idle(b);
+    assert_int_equal(rd(b, VTPU_A_FENCE), 9);
+
+    vtpu_fabric_detach(fab, 1);
+    vtpu_fabric_free(fab);
+    fx_free(a);
+    fx_free(b);
+}
+
 static void test_two_devices(void **state)
 {
     (void)state;
@@ -1629,6 +1738,7 @@ int main(void)
         cmocka_unit_test(test_reset_races_launch),
         cmocka_unit_test(test_free_races_launch),
         cmocka_unit_test(test_two_devices),
+        cmocka_unit_test(test_collective_launch),
         cmocka_unit_test(test_fuzz),
         cmocka_unit_test(test_concurrent_mmio),
         cmocka_unit_test(test_new_rejects),

@@ -25,6 +25,7 @@
 #include "dev.h"
 #include "vtpu_drv.h"
 #include "vtpu_rt.h"
+#include "vtpu-slice.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off")
@@ -740,6 +741,103 @@ static void test_launch_errors(void **state)
 
 /* What `info vtpu` shows: the engine's TC state and the TC runtime's
  * progress mailbox, read through the device (vtpu_dev_tc_status). */
+/*
+ * vtpu_rt_run_start / _finish: a collective all_reduce_i32 over two
+ * devices whose chips share a fabric, started on both before either is
+ * finished, as a guest driving a slice does; every chip's result against
+ * the host's wrapping sum.  Also: a second launch in flight is refused,
+ * finish without start is refused, and a lone collective launch ends
+ * ECANCELED when its device is reset.
+ */
+static void test_run_start_finish_collective(void **state)
+{
+    (void)state;
+    tfx *t[2] = {tfx_new(NULL), tfx_new(NULL)};
+    vtpu_module *m[2] = {load_module(t[0]), load_module(t[1])};
+    vtpu_topology topo;
+    char err[128];
+    assert_int_equal(vtpu_topology_parse("2", &topo, err, sizeof(err)), 0);
+    vtpu_fabric *fab = vtpu_fabric_new(&topo, err, sizeof(err));
+    assert_non_null(fab);
+    for (unsigned c = 0; c < 2; c++)
+        assert_int_equal(vtpu_fabric_attach(fab, c, vtpu_host_chip(t[c]->host),
+                                            err, sizeof(err)),
+                         0);
+
+    const uint32_t rows = 32, cols = 128, n = rows * cols;
+    uint32_t shape[2] = {rows, cols};
+    uint32_t *in[2], *got = malloc(n * 4);
+    vtpu_rt_launch l[2];
+    vtpu_rt_pending p[2];
+    int32_t axis = 0;
+    for (unsigned c = 0; c < 2; c++) {
+        vtpu_rt_array x, o;
+        in[c] = malloc(n * 4);
+        for (uint32_t i = 0; i < n; i++)
+            in[c][i] = test_rand32(&t[0]->rng);
+        assert_int_equal(vtpu_rt_array_alloc(&t[c]->rt, &x, VTPU_I32, 2, shape),
+                         0);
+        assert_int_equal(vtpu_rt_array_alloc(&t[c]->rt, &o, VTPU_I32, 2, shape),
+                         0);
+        assert_int_equal(vtpu_rt_write(&t[c]->rt, x.hbm, in[c], n * 4), 0);
+        memset(&l[c], 0, sizeof(l[c]));
+        assert_int_equal(vtpu_rt_kernel_find(&t[c]->rt, m[c], "all_reduce_i32",
+                                             &l[c].kernel),
+                         0);
+        l[c].grid_rank = 1;
+        l[c].grid[0] = 2;
+        l[c].semantics[0] = VTPU_PARALLEL;
+        l[c].num_operands = 2;
+        l[c].operands[0] = x;
+        l[c].operands[1] = o;
+        l[c].num_scalars = 1;
+        l[c].scalars = &axis;
+        l[c].collective = 1;
+    }
+    /* symmetric allocation: the same offsets on both */
+    assert_int_equal(l[0].operands[1].hbm, l[1].operands[1].hbm);
+
+    memset(p, 0, sizeof(p));
+    assert_int_equal(vtpu_rt_run_finish(&t[0]->rt, &p[0], NULL),
+                     VTPU_DRV_EINVAL);
+    ASSERT_CONTAINS(vtpu_rt_error(&t[0]->rt), "nothing in flight");
+    for (unsigned c = 0; c < 2; c++)
+        if (vtpu_rt_run_start(&t[c]->rt, m[c], &l[c], &p[c]))
+            fail_msg("start on %u: %s", c, vtpu_rt_error(&t[c]->rt));
+    vtpu_rt_pending extra;
+    assert_int_equal(vtpu_rt_run_start(&t[0]->rt, m[0], &l[0], &extra),
+                     VTPU_DRV_EINVAL);
+    ASSERT_CONTAINS(vtpu_rt_error(&t[0]->rt), "another launch is in flight");
+    for (unsigned c = 0; c < 2; c++)
+        if (vtpu_rt_run_finish(&t[c]->rt, &p[c], NULL))
+            fail_msg("finish on %u: %s", c, vtpu_rt_error(&t[c]->rt));
+    for (unsigned c = 0; c < 2; c++) {
+        assert_int_equal(
+            vtpu_rt_read(&t[c]->rt, l[c].operands[1].hbm, got, n * 4), 0);
+        for (uint32_t i = 0; i < n; i++)
+            if (got[i] != in[0][i] + in[1][i])
+                fail_msg("chip %u [%u] = 0x%08x, expected 0x%08x", c, i, got[i],
+                         in[0][i] + in[1][i]);
+    }
+
+    /* Launched on chip 0 only: a reset of its device ends it. */
+    assert_int_equal(vtpu_rt_run_start(&t[0]->rt, m[0], &l[0], &p[0]), 0);
+    usleep(20000);
+    assert_int_equal(vtpu_drv_reset(&t[0]->drv), 0);
+    assert_int_equal(vtpu_rt_run_finish(&t[0]->rt, &p[0], NULL),
+                     VTPU_DRV_ECANCELED);
+
+    for (unsigned c = 0; c < 2; c++)
+        vtpu_fabric_detach(fab, c);
+    vtpu_fabric_free(fab);
+    for (unsigned c = 0; c < 2; c++) {
+        free(in[c]);
+        free(m[c]);
+        tfx_free(t[c]);
+    }
+    free(got);
+}
+
 static void test_tc_status(void **state)
 {
     (void)state;
@@ -830,6 +928,7 @@ int main(void)
         cmocka_unit_test(test_launch_add_sin),
         cmocka_unit_test(test_launch_errors),
         cmocka_unit_test(test_tc_status),
+        cmocka_unit_test(test_run_start_finish_collective),
         cmocka_unit_test(test_names),
     };
     alarm(240); /* a hang fails the test instead of stalling the suite */

@@ -16,6 +16,9 @@
  *   collective_matmul_f32 x (m, K), w (K, Nc) -> o (n * m, Nc) =
  *                         all_gather(x) @ w, and xg (n * m, K) =
  *                         all_gather(x); the gather overlaps the MXU
+ *   slice_info            o (8,) i32 = this chip's id, the slice's chips,
+ *                         its mesh shape (x, y, z) and the chip's
+ *                         coordinates (x, y, z); not collective
  *
  * n is the length of the mesh axis, "position" this chip's coordinate
  * on it.  Scalar 0 (optional) picks the axis: 0 (x, the default), 1 (y)
@@ -588,6 +591,24 @@ VTPU_BODY(collective_matmul_body, k)
     }
 }
 
+/*
+ * Where the chip is: a host that drives a slice through one device per
+ * chip (the guest's vtpu-slice-demo) learns which device is which chip.
+ */
+static void slice_info_body(const vtpu_kctx *k)
+{
+    static uint32_t v[8]; /* SMEM */
+    const vtpu_operand_info *o = &k->op[0];
+
+    if (o->rank != 1 || o->shape[0] != 8)
+        vtpu_fail(k, "slice_info takes o (8,) i32");
+    v[0] = vtpu_chip_id();
+    v[1] = vtpu_num_chips();
+    vtpu_mesh_shape(&v[2]);
+    vtpu_mesh_coords(&v[5]);
+    local_copy(vtpu_hbm(o->hbm), vtpu_smem(v), sizeof(v));
+}
+
 /* ------------------------------------------------------------------ */
 /* The kernels                                                          */
 /* ------------------------------------------------------------------ */
@@ -628,3 +649,6 @@ VTPU_KERNEL(collective_matmul_f32, collective_matmul_body,
                          VTPU_ANY(VTPU_ROLE_OUT, VTPU_F32, 2),
                          VTPU_ANY(VTPU_ROLE_OUT, VTPU_F32, 2)},
             .scratch_vmem = MM_SCRATCH, .num_sems = NUM_SEMS);
+VTPU_KERNEL(slice_info, slice_info_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_OUT, VTPU_I32, 1)},
+            .num_sems = NUM_SEMS);

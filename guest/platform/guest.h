@@ -172,5 +172,9 @@ typedef struct guest_vtpu {
  * Returns 0, or -1 when there is no vtpu.
  */
 int guest_vtpu_open(guest_vtpu *g, int use_irq);
+/* The same for PCI function `d` (guest_pci_get), e.g. each of several
+ * vtpus; -1 if it is no vtpu.  Functions sharing an INTx line share a
+ * PLIC source, which has one handler: open such ones with use_irq 0. */
+int guest_vtpu_open_dev(guest_vtpu *g, const guest_pci_dev *d, int use_irq);
 
 #endif /* GUEST_H */

@@ -139,10 +139,16 @@ static void plat_log(void *ctx, const char *msg)
 
 int guest_vtpu_open(guest_vtpu *g, int use_irq)
 {
-    const guest_pci_dev *d =
-        guest_pci_find(VTPU_PCI_VENDOR_ID, VTPU_PCI_DEVICE_ID);
+    return guest_vtpu_open_dev(
+        g, guest_pci_find(VTPU_PCI_VENDOR_ID, VTPU_PCI_DEVICE_ID), use_irq);
+}
 
+int guest_vtpu_open_dev(guest_vtpu *g, const guest_pci_dev *d, int use_irq)
+{
     *g = (guest_vtpu){0};
+    if (d &&
+        (d->vendor != VTPU_PCI_VENDOR_ID || d->device != VTPU_PCI_DEVICE_ID))
+        return -1;
     if (!d || !d->bar[VTPU_BAR_REGS].addr)
         return -1;
     g->pci = d;

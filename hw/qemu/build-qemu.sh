@@ -145,6 +145,51 @@ ERST
 HX
     patch_aplic "$t/hw/intc/riscv_aplic.c"
     patch_bql_trylock "$t/softmmu/cpus.c"
+    patch_qom_schema "$t/qapi/qom.json"
+}
+
+# -object and object-add accept only the types of the QAPI union
+# ObjectOptions (qapi/qom.json), each with its properties' schema: the
+# vtpu-ici object (hw/qemu/vtpu-ici.c) joins it.  docs/qemu.md "Patches
+# to QEMU".
+patch_qom_schema() {
+    f=$1
+    grep -q 'VtpuIciProperties' "$f" && return 0
+    [ "$(grep -c "^    { 'name': 'x-vfio-user-server', 'features': \[ 'unstable' \] }\$" "$f")" = 1 ] &&
+    [ "$(grep -c "^      'x-vfio-user-server': *'VfioUserServerProperties'\$" "$f")" = 1 ] ||
+        { log "could not patch $f (vtpu-ici)"; exit 1; }
+    sed -i -e "s|^\(    { 'name': 'x-vfio-user-server', 'features': \[ 'unstable' \] }\)\$|\1,\n    'vtpu-ici'|" \
+        -e "s|^\(      'x-vfio-user-server': *'VfioUserServerProperties'\)\$|\1,\n      'vtpu-ici':                   'VtpuIciProperties'|" "$f"
+    cat >>"$f" <<'QAPI'
+
+##
+# @VtpuIciProperties:
+#
+# Properties for vtpu-ici objects: the ICI fabric that joins vtpu
+# devices into a slice (added by vtpu's hw/qemu/build-qemu.sh; vtpu's
+# docs/qemu.md, "Several chips: vtpu-ici").
+#
+# @topology: the slice's shape: N, XxY, XxYxZ, mesh:XxY, or a
+#            generation's slice such as v5p-16
+#
+# @hop-latency: link model, nanoseconds per hop (default 1000)
+#
+# @link-bandwidth: link model, bytes per second of one link direction
+#                  (default 45G)
+#
+# @launch-timeout: milliseconds a collective launch waits for the
+#                  other chips before it fails (default 0: no limit)
+#
+# Since: 7.2
+##
+{ 'struct': 'VtpuIciProperties',
+  'data': { 'topology': 'str',
+            '*hop-latency': 'uint32',
+            '*link-bandwidth': 'size',
+            '*launch-timeout': 'uint32' } }
+QAPI
+    grep -q "^    'vtpu-ici'\$" "$f" && grep -q "^      'vtpu-ici': " "$f" ||
+        { log "could not patch $f (vtpu-ici)"; exit 1; }
 }
 
 # QEMU 7.2's APLIC in MSI mode sets a level-triggered source pending on

@@ -28,6 +28,8 @@
  *          VM stops, the device pauses: no command starts, a running
  *          launch's TCs stop at an instruction boundary; when it runs,
  *          the device goes on (a loaded launch continues mid-run).
+ *   SLICE  ici=<vtpu-ici object>,chip=N: the chip is chip N of that
+ *          object's fabric from realize to unrealize (vtpu-ici.c).
  * docs/qemu.md describes the properties and how QEMU is built with this.
  */
 #include "qemu/osdep.h"
@@ -45,6 +47,7 @@
 #include "hw/qdev-properties.h"
 #include "hw/qdev-properties-system.h"
 #include "migration/qemu-file-types.h"
+#include "migration/blocker.h"
 #include "migration/vmstate.h"
 #include "qemu/error-report.h"
 #include "sysemu/runstate.h"
@@ -57,6 +60,7 @@
 #include "gdbstub.h"
 #include "vtpu.h"
 #include "vtpu-debug.h"
+#include "vtpu-ici.h"
 
 #define TYPE_VTPU_PCI "vtpu"
 OBJECT_DECLARE_SIMPLE_TYPE(VTPUPCIState, VTPU_PCI)
@@ -74,6 +78,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(VTPUPCIState, VTPU_PCI)
  * instruction boundary (they poll every 16K instructions; only a TC held
  * by the debugger takes longer). */
 #define VTPU_PAUSE_TIMEOUT_MS 10000
+#define VTPU_NO_CHIP UINT32_MAX /* chip= not given */
 
 /* The engine's configuration keys are string properties of the same
  * name, cfg[VTPU_CFG_*] (VTPU_CONFIG_KEYS in vtpu.h: one table). */
@@ -98,6 +103,10 @@ struct VTPUPCIState {
     uint64_t output_rate;  /* bytes/s into the output buffer */
     HostMemoryBackend *hostmem; /* memdev=: HBM */
     bool reset_scrub;      /* system reset zeroes HBM (memdev too) */
+    VTPUICIState *ici;     /* ici=: the slice's fabric */
+    uint32_t chip_index;   /* chip=: our index in it */
+    bool in_slice;         /* attached to ici */
+    Error *migration_blocker; /* while in_slice */
 
     vtpu_chip *chip;
     vtpu_dev *dev;
@@ -624,6 +633,57 @@ static void vtpu_unregister_migration(VTPUPCIState *s)
     }
 }
 
+/*
+ * ici=, chip=: become chip `chip` of the slice (docs/qemu.md, "Several
+ * chips: vtpu-ici").  The fabric checks the index and that every chip
+ * is configured alike.
+ */
+static bool vtpu_join_slice(VTPUPCIState *s, Error **errp)
+{
+    if (!s->ici) {
+        if (s->chip_index != VTPU_NO_CHIP) {
+            error_setg(errp, "vtpu: property 'chip' (%u) needs ici=<id of a "
+                       "vtpu-ici object>", s->chip_index);
+            return false;
+        }
+        return true; /* a lone chip */
+    }
+    if (s->chip_index == VTPU_NO_CHIP) {
+        error_setg(errp, "vtpu: property 'ici' needs chip=<index of this "
+                   "chip in the slice>");
+        return false;
+    }
+    if (!vtpu_ici_attach(s->ici, s->chip_index, s->chip, errp)) {
+        return false;
+    }
+    s->in_slice = true;
+    /* The chips' state would have to travel together (docs/qemu.md). */
+    error_setg(&s->migration_blocker,
+               "a vtpu in a vtpu-ici slice cannot migrate yet");
+    if (migrate_add_blocker(s->migration_blocker, errp) < 0) {
+        error_free(s->migration_blocker);
+        s->migration_blocker = NULL;
+        vtpu_ici_detach(s->ici, s->chip_index);
+        s->in_slice = false;
+        return false;
+    }
+    return true;
+}
+
+/* No run of the chip may be in progress (vtpu_dev_free stopped it). */
+static void vtpu_leave_slice(VTPUPCIState *s)
+{
+    if (s->migration_blocker) {
+        migrate_del_blocker(s->migration_blocker);
+        error_free(s->migration_blocker);
+        s->migration_blocker = NULL;
+    }
+    if (s->in_slice) {
+        vtpu_ici_detach(s->ici, s->chip_index);
+        s->in_slice = false;
+    }
+}
+
 static void vtpu_realize(PCIDevice *pdev, Error **errp)
 {
     VTPUPCIState *s = VTPU_PCI(pdev);
@@ -642,6 +702,9 @@ static void vtpu_realize(PCIDevice *pdev, Error **errp)
     }
     if (!s->output_rate) {
         error_setg(errp, "vtpu: property 'output-rate' must be > 0");
+        return;
+    }
+    if (!vtpu_join_slice(s, errp)) {
         return;
     }
     s->irq_bh = qemu_bh_new(vtpu_irq_bh, s);
@@ -736,6 +799,7 @@ fail:
         vtpu_dev_free(s->dev);
         s->dev = NULL;
     }
+    vtpu_leave_slice(s);
     vtpu_gdb_free(s->gdbstub);
     s->gdbstub = NULL;
     qemu_bh_delete(s->irq_bh);
@@ -755,6 +819,8 @@ static void vtpu_exit(PCIDevice *pdev)
         vtpu_dev_free(s->dev);
         s->dev = NULL;
     }
+    /* After the worker too: the chip runs no more. */
+    vtpu_leave_slice(s);
     /* After the worker: no run can be calling into the stub now. */
     vtpu_gdb_free(s->gdbstub);
     s->gdbstub = NULL;
@@ -825,6 +891,9 @@ static Property vtpu_properties[] = {
     DEFINE_PROP_LINK("memdev", VTPUPCIState, hostmem, TYPE_MEMORY_BACKEND,
                      HostMemoryBackend *),
     DEFINE_PROP_BOOL("reset-scrub", VTPUPCIState, reset_scrub, true),
+    DEFINE_PROP_LINK("ici", VTPUPCIState, ici, TYPE_VTPU_ICI,
+                     VTPUICIState *),
+    DEFINE_PROP_UINT32("chip", VTPUPCIState, chip_index, VTPU_NO_CHIP),
     DEFINE_PROP_END_OF_LIST(),
 };
 
@@ -858,6 +927,15 @@ static int vtpu_info_one(Object *obj, void *opaque)
     monitor_printf(mon, "%s: gen %s, %u TC(s), HBM 0x%" PRIx64
                    ", BAR2 window at HBM 0x%" PRIx64 "\n", path, cfg->gen,
                    cfg->num_tcs, cfg->hbm_size, R64(APERTURE_BASE));
+    if (s->in_slice) {
+        char topo[64];
+        unsigned n;
+
+        vtpu_ici_describe(s->ici, topo, sizeof(topo), &n);
+        monitor_printf(mon, "  slice: chip %u of %u, topology %s "
+                       "(vtpu-ici '%s')\n", s->chip_index, n, topo,
+                       object_get_canonical_path_component(OBJECT(s->ici)));
+    }
     monitor_printf(mon, "  state %s, ring base 0x%" PRIx64 " size %u head %u"
                    " tail %u, fence %u, last exit %d\n",
                    st < ARRAY_SIZE(vtpu_state_names) ? vtpu_state_names[st]
@@ -1126,6 +1204,10 @@ static void vtpu_class_init(ObjectClass *oc, void *data)
     object_class_property_set_description(oc, "reset-scrub",
         "with memdev: system reset zeroes HBM (default on; off keeps a "
         "shared backend's contents)");
+    object_class_property_set_description(oc, "ici",
+        "id of a vtpu-ici object: this chip joins that slice (with chip=)");
+    object_class_property_set_description(oc, "chip",
+        "with ici=: this chip's index in the slice, 0..chips-1");
 }
 
 static const TypeInfo vtpu_info = {

@@ -91,16 +91,30 @@ const vtpu_topology *vtpu_fabric_topology(const vtpu_fabric *f)
     return &f->topo;
 }
 
+/* Under the lock, which the rendezvous holds when it reads the timeout. */
+void vtpu_fabric_set_launch_timeout(vtpu_fabric *f, uint32_t ms)
+{
+    vtpu_mutex_lock(&f->lock);
+    f->params.launch_timeout_ms = ms;
+    vtpu_mutex_unlock(&f->lock);
+}
+
 void vtpu_fabric_set_params(vtpu_fabric *f, const vtpu_fabric_params *p)
 {
+    vtpu_mutex_lock(&f->lock);
     f->params = *p;
     if (!(f->params.link_gbps > 0))
         f->params.link_gbps = 45.0;
+    vtpu_mutex_unlock(&f->lock);
 }
 
 void vtpu_fabric_get_params(const vtpu_fabric *f, vtpu_fabric_params *p)
 {
+    vtpu_mutex *lk = (vtpu_mutex *)&f->lock;
+
+    vtpu_mutex_lock(lk);
     *p = f->params;
+    vtpu_mutex_unlock(lk);
 }
 
 /* The first config key whose value differs, or NULL (fields compared
@@ -178,6 +192,15 @@ void vtpu_fabric_detach(vtpu_fabric *f, unsigned idx)
     vtpu_mutex_lock(&f->lock);
     f->chips[idx] = NULL;
     f->nlocal--;
+    if (f->arrived && f->arrived >= f->nlocal) {
+        /* Chips waited for this one, which goes away (a device unplugged
+         * mid-launch): their launch fails rather than waits for ever. */
+        f->arrived = 0;
+        f->gen++;
+        f->failed = f->gen;
+        f->gen_failed = false;
+        vtpu_cond_broadcast(&f->launch);
+    }
     vtpu_mutex_unlock(&f->lock);
     vtpu_check_detach(chip);
     vtpu_sync_set_lock(chip, NULL);
@@ -634,13 +657,23 @@ int vtpu_fabric_rendezvous(vtpu_fabric *f, vtpu_chip *chip, bool failed)
         vtpu_mutex_unlock(&f->lock);
         return rc;
     }
+    uint32_t tmo = f->params.launch_timeout_ms;
+    int64_t end = tmo ? g_get_monotonic_time() + (int64_t)tmo * 1000 : 0;
     while (f->gen == gen) {
         if (atomic_load(&chip->stop) & VTPU_STOP_ENDING) {
             f->arrived--;
             vtpu_mutex_unlock(&f->lock);
             return -1;
         }
-        vtpu_cond_wait(&f->launch, &f->lock);
+        if (!tmo) {
+            vtpu_cond_wait(&f->launch, &f->lock);
+        } else if (!vtpu_cond_wait_until(&f->launch, &f->lock, end) &&
+                   f->gen == gen) {
+            /* The others may still come; they wait their own time. */
+            f->arrived--;
+            vtpu_mutex_unlock(&f->lock);
+            return VTPU_RENDEZVOUS_TIMEOUT;
+        }
     }
     rc = f->failed == gen + 1 ? -1 : 0;
     vtpu_mutex_unlock(&f->lock);

@@ -594,7 +594,10 @@ bool vtpu_fabric_has_remote(const struct vtpu_fabric *f);
 void vtpu_fabric_wake_launch(struct vtpu_fabric *f);
 /* run.c: the collective launch rendezvous; 0 = go, -1 = stopped or a
  * chip of this launch could not start (`failed`: this one; it still
- * takes part so that the others do not wait for it). */
+ * takes part so that the others do not wait for it),
+ * VTPU_RENDEZVOUS_TIMEOUT = the others did not all come within the
+ * fabric's launch_timeout_ms. */
+#define VTPU_RENDEZVOUS_TIMEOUT (-2)
 int vtpu_fabric_rendezvous(struct vtpu_fabric *f, vtpu_chip *chip, bool failed);
 /* run.c: a TC of chip faulted: remember the first chip to fault (since
  * vtpu_fabric_reset_fault) and stop every other local chip. */

@@ -499,13 +499,24 @@ int vtpu_chip_run(vtpu_chip *chip, const vtpu_run_opts *opts,
      * (its memories may be written by the others from then on).  A stop
      * (reset, removal, a fault elsewhere) ends the wait: nothing ran.
      */
-    if (opts && opts->collective && chip->fabric &&
-        vtpu_fabric_rendezvous(chip->fabric, chip, false)) {
+    int rv = opts && opts->collective && chip->fabric
+                 ? vtpu_fabric_rendezvous(chip->fabric, chip, false)
+                 : 0;
+    if (rv) {
         for (unsigned t = 0; t < ntcs; t++) {
             chip->tcs[t]->state = VTPU_TC_STOPPED;
             vtpu_sync_tc_done(chip->tcs[t]);
         }
-        return 0;
+        if (rv != VTPU_RENDEZVOUS_TIMEOUT)
+            return 0;
+        vtpu_fabric_params fp;
+        vtpu_fabric_get_params(chip->fabric, &fp);
+        snprintf(msg, sizeof(msg),
+                 "collective launch: not every chip of the slice launched "
+                 "within %u ms (launch timeout); nothing ran",
+                 fp.launch_timeout_ms);
+        set_chip_error(res, VTPU_ERR_DEADLOCK, msg);
+        return -1;
     }
     return run_tcs(chip, ntcs, res);
 }

@@ -111,6 +111,69 @@ class Latency(unittest.TestCase):
         self.assertIn("dev_deliver_us", metrics["fence_irq"], out)
 
 
+def slice_args(topology, nchips, gen="v4", ici_props=""):
+    """(device, extra) for guestvm.boot: one vtpu-ici object and nchips
+    vtpu devices on it, chip i in PCI slot 2 + i."""
+    devs = ["vtpu,gen=%s,hbm-size=256M,ici=ici0,chip=%d,addr=%d.0"
+            % (gen, i, 2 + i) for i in range(nchips)]
+    extra = ["-object", "vtpu-ici,id=ici0,topology=%s%s"
+             % (topology, ici_props)]
+    for d in devs[1:]:
+        extra += ["-device", d]
+    return devs[0], extra
+
+
+class Slice(unittest.TestCase):
+    """vtpu-slice-demo: several vtpu devices on one vtpu-ici fabric; the
+    guest launches collectives on every chip and checks each result."""
+
+    def check_slice(self, topology, nchips, axes, gen="v4"):
+        device, extra = slice_args(topology, nchips, gen)
+        t0 = time.monotonic()
+        rc, out = boot("vtpu-slice-demo", device=device, extra=extra,
+                       timeout=300)
+        took = time.monotonic() - t0
+        self.assertEqual(rc, 0, "exit %s, console:\n%s" % (rc, out))
+        self.assertIn("vtpu-slice-demo: %d vtpu device(s)" % nchips, out)
+        # every device found its chip, in PCI order
+        for i in range(nchips):
+            self.assertRegex(out, r"vtpu 00:%02x\.0: chip %d of %d, mesh "
+                             % (2 + i, i, nchips))
+        kernels = ("all_reduce_f32", "all_reduce_i32", "reduce_scatter_f32",
+                   "reduce_scatter_i32", "all_gather")
+        checks = re.findall(r"^check (\w+) axis (\d) chip (\d+): (.*)$", out,
+                            re.M)
+        got = {(k, int(a), int(c)) for k, a, c, r in checks if r == "ok"}
+        want = {(k, a, c) for k in kernels for a in axes
+                for c in range(nchips)}
+        self.assertEqual(got, want, out)
+        self.assertNotIn("MISMATCH", out)
+        self.assertNotIn("DIFFERS", out)
+        m = re.search(r"vtpu-slice-demo: PASS \((\d+) checks\)", out)
+        self.assertIsNotNone(m, out)
+        sys.stderr.write("[%s: %s checks in %.1f s] " % (topology, m.group(1),
+                                                          took))
+
+    def test_ring_of_2(self):
+        self.check_slice("2", 2, (0,))
+
+    def test_ring_of_4(self):
+        self.check_slice("4", 4, (0,), gen="v5e")
+
+    def test_torus_2x2(self):
+        self.check_slice("2x2", 4, (0, 1), gen="v5e")
+
+    def test_missing_chip_refused_by_demo(self):
+        """Topology 4 with 3 devices: the guest says the slice is not
+        whole and fails, it does not hang."""
+        device, extra = slice_args("4", 3, "v5e")
+        rc, out = boot("vtpu-slice-demo", device=device, extra=extra,
+                       timeout=120)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("the slice must have one device per chip "
+                      "(3 devices found)", out)
+
+
 class Panic(unittest.TestCase):
     """An unexpected trap gives a report and exit code 120, not a hang."""
 

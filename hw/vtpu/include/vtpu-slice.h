@@ -100,6 +100,13 @@ typedef struct vtpu_fabric vtpu_fabric;
 typedef struct vtpu_fabric_params {
     uint32_t hop_latency_ns;
     double link_gbps;
+    /*
+     * Not a link property: how long a collective run waits at the launch
+     * rendezvous for the other local chips before it fails (error kind
+     * DEADLOCK, "collective launch: ..."); 0 (the default) = until they
+     * come or the run is stopped.
+     */
+    uint32_t launch_timeout_ms;
 } vtpu_fabric_params;
 
 /*
@@ -151,8 +158,11 @@ vtpu_fabric *vtpu_fabric_new(const vtpu_topology *t, char *err, size_t errlen);
 /* No run may be in progress on an attached chip; detaches every chip. */
 void vtpu_fabric_free(vtpu_fabric *f);
 const vtpu_topology *vtpu_fabric_topology(const vtpu_fabric *f);
+/* Not during runs (TCs read the link model without a lock). */
 void vtpu_fabric_set_params(vtpu_fabric *f, const vtpu_fabric_params *p);
 void vtpu_fabric_get_params(const vtpu_fabric *f, vtpu_fabric_params *p);
+/* launch_timeout_ms alone: any time, also while runs wait for it. */
+void vtpu_fabric_set_launch_timeout(vtpu_fabric *f, uint32_t ms);
 /*
  * Make `chip` the fabric's chip `chip_index` (local).  Its config must
  * equal the first attached chip's (every chip of a slice is alike), the
