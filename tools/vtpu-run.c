@@ -32,7 +32,11 @@
 #include "gdbstub.h"
 #include "host_platform.h"
 #include "run-kernel.h"
+#include "slice-run.h"
 #include "vtpu.h"
+#ifdef VTPU_HAVE_MPI
+#include "fabric-mpi.h"
+#endif
 
 
 static gchar *opt_bare;
@@ -59,6 +63,8 @@ static gboolean opt_stats;
 static gboolean opt_tag;
 static gchar *opt_grid_order;
 static gboolean opt_revisit;
+static gchar *opt_topology;  /* --topology: a slice (slice-run.h) */
+static gchar **opt_replicate; /* --replicate I: input I whole on each chip */
 
 static gboolean print_props(const gchar *name, const gchar *value,
                             gpointer data, GError **error)
@@ -165,6 +171,18 @@ static const GOptionEntry entries[] = {
      "Kernel mode: fail when an output block comes back after it was "
      "written back (a non-consecutive revisit)",
      NULL},
+    {"topology", 0, 0, G_OPTION_ARG_STRING, &opt_topology,
+     "Kernel mode: run the kernel on every chip of a slice of this shape "
+     "(e.g. 8, 2x2, 2x2x2, v5p-16) as one collective launch; inputs are "
+     "split over the chips along their first dimension, outputs "
+     "concatenated (docs/vtpu-run.md, \"Slices\"); under mpirun the "
+     "chips are spread over the ranks",
+     "SPEC"},
+    {"replicate", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_replicate,
+     "Kernel mode with --topology: give input file I (0 = the first) "
+     "whole to every chip instead of splitting it (repeatable, or "
+     "I,J,...)",
+     "I[,I...]"},
     {"verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
      "Print a summary (instructions per TC, exit codes) to stderr", NULL},
     {"help-props", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK,
@@ -371,6 +389,12 @@ static void host_close(void *ctx)
 int main(int argc, char **argv)
 {
     GError *gerr = NULL;
+    const slice_comm *comm = NULL;
+#ifdef VTPU_HAVE_MPI
+    /* under mpirun: every rank runs its block of the slice's chips */
+    if (fabric_mpi_launched())
+        comm = fabric_mpi_init(&argc, &argv);
+#endif
     GOptionContext *ctx = g_option_context_new("- run programs on vtpu");
     g_option_context_set_summary(
         ctx,
@@ -408,6 +432,12 @@ int main(int argc, char **argv)
         die(EXIT_USAGE, "nothing to run: give --bare PROG.elf or MODULE.elf "
                         "KERNEL (try --help)");
     build_config(&cfg, FALSE);
+    if (comm && !opt_topology && comm->nranks > 1)
+        die(EXIT_USAGE, "under mpirun (%u ranks) give --topology: the "
+                        "ranks run the chips of one slice",
+            comm->nranks);
+    if (opt_replicate && !opt_topology)
+        die(EXIT_USAGE, "--replicate: only with --topology");
     run_kernel_args ka = {
         .module = argv[1],
         .kernel = argv[2],
@@ -423,6 +453,20 @@ int main(int argc, char **argv)
         .grid_order = opt_grid_order,
         .check_revisit = opt_revisit,
     };
+    if (opt_topology) {
+        if (opt_gdb)
+            die(EXIT_USAGE, "--gdb: not with --topology (one chip only)");
+        slice_args sa = {
+            .topology = opt_topology,
+            .replicate = opt_replicate,
+            .dbg = {opt_dma_order, opt_trace, opt_stats, opt_tag},
+            .hugepages = true,
+        };
+        int rc = run_slice(&ka, &cfg, &sa, comm);
+        if (comm)
+            comm->end(comm->ctx, rc);
+        return rc;
+    }
     /* Big objects (the runtime's segment table) live on the heap. */
     host_dev *k = g_new0(host_dev, 1);
     k->cfg = &cfg;
