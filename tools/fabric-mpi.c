@@ -61,6 +61,7 @@ typedef struct mpi_ctx {
     atomic_bool stopped;  /* a fault somewhere: drop what TCs send */
     atomic_bool started;  /* the launch barrier passed */
     atomic_bool abandoned; /* a barrier request was left pending */
+    atomic_bool deadlocked; /* rank 0 reported a deadlock to every rank */
     atomic_ullong sent, recvd; /* TAG_ICI messages */
     pthread_mutex_t lock;
     char why[1200]; /* the first fault elsewhere, "" = none */
@@ -480,6 +481,9 @@ static void handle_ctl(mpi_ctx *m, int src, const uint8_t *buf, size_t len)
             wave_reply(m, (int)b, a, c, d, e, text, tl);
         break;
     case C_DEADLOCK:
+        /* every rank gets the report: the faults it causes need no
+         * STOP of their own */
+        atomic_store(&m->deadlocked, true);
         vtpu_fabric_report_deadlock(m->f, text);
         break;
     default:
@@ -578,7 +582,7 @@ static void c_fault(void *ctx, unsigned chip, const char *msg)
     pthread_mutex_lock(&m->lock);
     bool elsewhere = m->why[0] != 0;
     pthread_mutex_unlock(&m->lock);
-    if (elsewhere)
+    if (elsewhere || atomic_load(&m->deadlocked))
         return;
     snprintf(text, sizeof(text), "%s", msg);
     broadcast_stop(m, chip, text);
@@ -688,6 +692,7 @@ const slice_comm *fabric_mpi_init(int *argc, char ***argv)
     atomic_init(&m->stopped, false);
     atomic_init(&m->started, false);
     atomic_init(&m->abandoned, false);
+    atomic_init(&m->deadlocked, false);
     atomic_init(&m->sent, 0);
     atomic_init(&m->recvd, 0);
     g_comm = (slice_comm){
