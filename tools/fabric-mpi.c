@@ -673,6 +673,12 @@ const slice_comm *fabric_mpi_init(int *argc, char ***argv)
     int provided = 0;
     mpi_ctx *m = &g_mpi;
 
+    /* Shared memory (Open MPI's vader): send the reductions' 64 KiB
+     * chunks eagerly (copied into the receiver's FIFO, MPI_Send returns
+     * at once) instead of by rendezvous, which waits for the receiving
+     * progress thread; the user's own setting wins. */
+    setenv("OMPI_MCA_btl_vader_eager_limit", "131072", 0);
+    setenv("OMPI_MCA_btl_vader_max_send_size", "131072", 0);
     if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) !=
         MPI_SUCCESS)
         die(EXIT_FAULT, "MPI_Init_thread failed");
