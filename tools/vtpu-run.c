@@ -415,7 +415,15 @@ int main(int argc, char **argv)
         "      TCs, launch time, bytes moved).  Exit status: 0; 1 for a file\n"
         "      that cannot be read or written; 2 for usage errors; 125 if the\n"
         "      launch failed; 126 if the module could not be loaded.\n"
-        "      docs/vtpu-run.md has the details.");
+        "      docs/vtpu-run.md has the details.\n\n"
+        "  vtpu-run --topology SPEC [--replicate I] MODULE.elf KERNEL ...\n"
+        "  mpirun -np R vtpu-run --topology SPEC MODULE.elf KERNEL ...\n"
+        "      runs the launch on every chip of a slice (SPEC: 8, 2x2,\n"
+        "      2x2x2, v5p-16, ...) as one collective launch: inputs split\n"
+        "      along their first dimension over the chips (or whole with\n"
+        "      --replicate, or one file per chip with %d in the name),\n"
+        "      outputs concatenated in chip order.  Under mpirun each rank\n"
+        "      runs a contiguous block of the chips (docs/multichip.md).");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &gerr))
         die(EXIT_USAGE, "%s (try --help)", gerr->message);
