@@ -262,6 +262,16 @@ def test_errors(r, rng, selftest):
     rc, _, err = run(r.cmd('2', 'all_reduce_f32', [r.path('no%d.npy')],
                            [r.path('o.npy')]))
     check(rc == 1 and 'chip 0' in err, 'missing per-chip file: %s' % err)
+    pat = r.path('s%d.npy')
+    np.save(pat % 0, rng_f32(rng, (16, 128)))
+    np.save(pat % 1, rng_f32(rng, (32, 128)))
+    rc, _, err = run(r.cmd('2', 'all_reduce_f32', [pat], [r.path('o.npy')]))
+    check(rc == 2 and 'chip 1' in err and 'one shape' in err,
+          'per-chip files of two shapes: exit %s: %s' % (rc, err))
+    rc, _, err = run(r.cmd('2', 'all_reduce_f32', [xin], [r.path('o.npy')],
+                           ['--replicate', '5']))
+    check(rc == 2 and '--replicate 5' in err,
+          'bad --replicate: exit %s: %s' % (rc, err))
     # a bad remote DMA faults the issuing chip; the others are stopped
     c = [r.vtpu_run, '--topology', '4', '--set', 'hbm-size=256M', '-q',
          selftest, 'slice_bad_remote', '-o', r.path('o.npy'),
@@ -320,6 +330,15 @@ def test_mpi(args, r, rng, selftest):
     check(rc not in (0, None) and 'chip 0' in err and 'chip 3' in err and
           'rejected on rank 0' in err and 'stopped by' in err,
           'mpi bad remote DMA: exit %s: %s' % (rc, err[-3000:]))
+    # a rank that cannot start (its chip's file is missing) ends the job
+    pat = r.path('p%d.npy')
+    for i in (0, 1, 3):
+        np.save(pat % i, rng_f32(rng, (32, 128)))
+    rc, _, err = run(mpirun_cmd(args, 2, r.cmd('4', 'all_reduce_f32', [pat],
+                                                [r.path('q.npy')])),
+                     env=env, timeout=90)
+    check(rc not in (0, None) and 'chip 2: ' in err and 'p2.npy' in err,
+          'mpi missing file on rank 1: exit %s: %s' % (rc, err[-3000:]))
     c = [r.vtpu_run, '--topology', '4', '--set', 'hbm-size=256M', '-q',
          selftest, 'slice_deadlock', '-o', o, '--out-shape', '8,128']
     rc, _, err = run(mpirun_cmd(args, 2, c), env=env, timeout=90)

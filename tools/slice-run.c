@@ -283,6 +283,20 @@ static void bind_input(slice_state *st, const vtpu_kernel_entry *e, unsigned i,
             c->io.in_file[i] = name; /* freed at exit */
             if (rk_check_operand(e, &c->io, i, &rerr))
                 die(rerr.status, "chip %u: %s", c->id, rerr.msg);
+            /* every chip's operand alike: a collective addresses the
+             * others' by its own shape */
+            const vtpu_npy *a0 = &st->chips[0].io.arr[i], *ak = &c->io.arr[i];
+            if (k && (ak->dtype != a0->dtype || ak->rank != a0->rank ||
+                      memcmp(ak->shape, a0->shape, sizeof(ak->shape)))) {
+                char s0[96], sk[96];
+                vtpu_npy_format_shape(a0->shape, a0->rank, s0, sizeof(s0));
+                vtpu_npy_format_shape(ak->shape, ak->rank, sk, sizeof(sk));
+                die(EXIT_USAGE,
+                    "chip %u: %s holds %s %s, chip %u's file %s %s (every "
+                    "chip's operand must have one shape and dtype)",
+                    c->id, name, vtpu_npy_dtype_name(ak->dtype), sk,
+                    st->chips[0].id, vtpu_npy_dtype_name(a0->dtype), s0);
+            }
         }
         return;
     }
