@@ -107,15 +107,17 @@ def ring_sum(blocks, members, start):
     return s
 
 
-def one_case(r, rng, topo, kernel, axis=0):
-    """Run kernel on topo in one process; returns (ok, cmd, outputs)."""
+def one_case(r, rng, topo, kernel, axis=0, big=False):
+    """The command of kernel on topo in one process, its output files and
+    a function checking their contents (big: blocks of 512 KiB, which the
+    MPI transport sends as a header and a data message)."""
     dims = topo_dims(topo)
     N = dims[0] * dims[1] * dims[2]
     n = dims[axis]
     extra = ['--scalar', str(axis)] if axis else []
     name = '%s on %s axis %d' % (kernel, topo, axis)
     if kernel == 'all_gather':
-        m, c = 8, 128
+        m, c = (1024 if big else 8), 128
         x = rng_f32(rng, (N * m, c))
         xin = r.path('x.npy')
         np.save(xin, x)
@@ -300,11 +302,12 @@ def test_mpi(args, r, rng, selftest):
     env['OMPI_MCA_rmaps_base_oversubscribe'] = '1'
     env['VTPU_MPI_TIMEOUT'] = '60'
     cases = [('4', 'all_reduce_f32'), ('2x2x2', 'all_reduce_f32'),
+             ('4', 'all_gather', True),
              ('2x2', 'all_gather'), ('4', 'collective_matmul_f32'),
              ('2x2x2', 'all_reduce_f32_bidir'), ('8', 'reduce_scatter_f32'),
              ('4', 'all_reduce_i32')]
-    for topo, k in cases:
-        cmd, outs, verify = one_case(r, rng, topo, k)
+    for topo, k, *big in cases:
+        cmd, outs, verify = one_case(r, rng, topo, k, big=bool(big))
         rc, _, err = run(cmd)
         if not check(rc == 0, 'mpi reference %s on %s: %s' % (k, topo, err)):
             continue

@@ -49,6 +49,10 @@ enum { C_STOP = 1, C_END = 2, C_QUERY = 3, C_STATE = 4, C_DEADLOCK = 5 };
 /* CTL header: magic kind a b c(u64) d(u64) e(u64) textlen */
 #define CTL_HDR 44u
 #define CTL_TEXT 4096u
+/* A remote DMA of at least this many bytes goes as two messages, the
+ * header and then the data straight from the source (no copy); smaller
+ * ones as one, the data copied behind the header. */
+#define SPLIT_BYTES (256u << 10)
 
 typedef struct mpi_ctx {
     int rank, nranks;
@@ -57,6 +61,10 @@ typedef struct mpi_ctx {
     unsigned *lo;      /* [nranks + 1]: rank r has chips [lo[r], lo[r+1]) */
     vtpu_fabric *f;
     pthread_t progress;
+    /* [nranks]: held across the one or two messages of a remote
+     * operation to that rank, so that another thread's message cannot
+     * come between a header and its data */
+    pthread_mutex_t *send_lock;
     bool running; /* the progress thread */
     atomic_bool stopped;  /* a fault somewhere: drop what TCs send */
     atomic_bool started;  /* the launch barrier passed */
@@ -168,7 +176,8 @@ static int t_remote_dma(void *opaque, unsigned src_chip, unsigned src_tc,
                  d->bytes);
         return -1;
     }
-    uint8_t *buf = malloc(ICI_HDR + (size_t)d->bytes);
+    bool split = d->bytes >= SPLIT_BYTES;
+    uint8_t *buf = malloc(ICI_HDR + (split ? 0 : (size_t)d->bytes));
     if (!buf) {
         snprintf(err, errlen, "remote DMA of %u bytes: out of memory",
                  d->bytes);
@@ -192,11 +201,18 @@ static int t_remote_dma(void *opaque, unsigned src_chip, unsigned src_tc,
         put32(buf + 60 + 4 * i, d->shape[i]);
     put32(buf + 76, d->bytes);
     put32(buf + 80, d->src_pc);
-    if (d->bytes)
+    put32(buf + 84, split); /* 1: the data is the next message */
+    if (!split && d->bytes)
         memcpy(buf + ICI_HDR, d->data, d->bytes);
+    int to = (int)owner(m, dst_chip);
     atomic_fetch_add(&m->sent, 1);
-    int rc = MPI_Send(buf, (int)(ICI_HDR + d->bytes), MPI_BYTE,
-                      (int)owner(m, dst_chip), TAG_ICI, m->fcomm);
+    pthread_mutex_lock(&m->send_lock[to]);
+    int rc = MPI_Send(buf, (int)(ICI_HDR + (split ? 0 : d->bytes)), MPI_BYTE,
+                      to, TAG_ICI, m->fcomm);
+    if (rc == MPI_SUCCESS && split)
+        rc = MPI_Send(d->data, (int)d->bytes, MPI_BYTE, to, TAG_ICI,
+                      m->fcomm);
+    pthread_mutex_unlock(&m->send_lock[to]);
     free(buf);
     if (rc != MPI_SUCCESS) {
         snprintf(err, errlen, "remote DMA to chip %u: MPI_Send failed (%d)",
@@ -227,9 +243,12 @@ static int t_remote_signal(void *opaque, unsigned src_chip, unsigned src_tc,
     put32(buf + 20, dst_tc);
     put32(buf + 24, sem);
     put32(buf + 28, n);
+    int to = (int)owner(m, dst_chip);
     atomic_fetch_add(&m->sent, 1);
-    if (MPI_Send(buf, ICI_HDR, MPI_BYTE, (int)owner(m, dst_chip), TAG_ICI,
-                 m->fcomm) != MPI_SUCCESS) {
+    pthread_mutex_lock(&m->send_lock[to]);
+    int rc = MPI_Send(buf, ICI_HDR, MPI_BYTE, to, TAG_ICI, m->fcomm);
+    pthread_mutex_unlock(&m->send_lock[to]);
+    if (rc != MPI_SUCCESS) {
         snprintf(err, errlen, "remote signal to chip %u: MPI_Send failed",
                  dst_chip);
         return -1;
@@ -290,8 +309,48 @@ static void broadcast_stop(mpi_ctx *m, unsigned chip, const char *msg)
             send_ctl(m, r, C_STOP, chip, (uint32_t)m->rank, 0, 0, 0, text);
 }
 
+/* The progress thread's receive buffers, kept between messages (no
+ * page faults for every large message). */
+typedef struct rxbuf {
+    uint8_t *p;
+    size_t cap;
+} rxbuf;
+
+static uint8_t *rx_reserve(rxbuf *b, size_t n)
+{
+    if (n > b->cap) {
+        free(b->p);
+        b->cap = n > 2 * b->cap ? n : 2 * b->cap;
+        b->p = malloc(b->cap);
+        if (!b->p)
+            die(EXIT_FAULT, "out of memory receiving %zu bytes", n);
+    }
+    return b->p;
+}
+
+/* The data message that follows a split DMA's header from `src`: the
+ * next TAG_ICI message from that rank (its sender held the lock for
+ * that pair across both).  NULL + err if it is not `bytes` long. */
+static const uint8_t *recv_data(mpi_ctx *m, int src, uint32_t bytes,
+                                rxbuf *data, char *err, size_t errlen)
+{
+    MPI_Message msg;
+    MPI_Status status;
+    int count = 0;
+    MPI_Mprobe(src, TAG_ICI, m->fcomm, &msg, &status);
+    MPI_Get_count(&status, MPI_BYTE, &count);
+    uint8_t *p = rx_reserve(data, (size_t)count + 1);
+    MPI_Mrecv(p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+    if ((uint64_t)count != bytes) {
+        snprintf(err, errlen, "%u bytes announced, %d came", bytes, count);
+        return NULL;
+    }
+    return p;
+}
+
 /* A remote DMA or signal from rank `src` in buf[0, len) (our copy). */
-static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len)
+static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len,
+                       rxbuf *data)
 {
     char err[512], why[1024];
     int rc = -1;
@@ -334,14 +393,19 @@ static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len)
             d.shape[i] = get32(buf + 60 + 4 * i);
         d.bytes = get32(buf + 76);
         d.src_pc = get32(buf + 80);
-        if ((uint64_t)d.bytes != len - ICI_HDR) {
+        if (get32(buf + 84) == 1 && len == ICI_HDR) { /* data follows */
+            d.data = recv_data(m, src, d.bytes, data, err, sizeof(err));
+            if (!d.data)
+                goto bad;
+        } else if ((uint64_t)d.bytes != len - ICI_HDR) {
             snprintf(err, sizeof(err),
                      "remote DMA from chip %u TC %u: %u bytes announced, %zu "
                      "carried",
                      sc, stc, d.bytes, len - ICI_HDR);
             goto bad;
+        } else {
+            d.data = buf + ICI_HDR;
         }
-        d.data = buf + ICI_HDR;
         rc = vtpu_fabric_deliver_dma(m->f, sc, dc, &d, err, sizeof(err));
         if (rc) {
             snprintf(why, sizeof(why),
@@ -495,6 +559,7 @@ static void *progress_main(void *opaque)
 {
     mpi_ctx *m = opaque;
     unsigned idle = 0;
+    rxbuf rx = {0}, rxd = {0};
 
     while (m->ends < (unsigned)m->nranks) {
         int flag = 0;
@@ -521,17 +586,15 @@ static void *progress_main(void *opaque)
         idle = 0;
         int count = 0;
         MPI_Get_count(&status, MPI_BYTE, &count);
-        uint8_t *buf = malloc((size_t)count + 1);
-        if (!buf)
-            die(EXIT_FAULT, "rank %d: out of memory receiving %d bytes",
-                m->rank, count);
+        uint8_t *buf = rx_reserve(&rx, (size_t)count + 1);
         MPI_Mrecv(buf, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
         if (status.MPI_TAG == TAG_ICI)
-            handle_ici(m, status.MPI_SOURCE, buf, (size_t)count);
+            handle_ici(m, status.MPI_SOURCE, buf, (size_t)count, &rxd);
         else if (status.MPI_TAG == TAG_CTL)
             handle_ctl(m, status.MPI_SOURCE, buf, (size_t)count);
-        free(buf);
     }
+    free(rx.p);
+    free(rxd.p);
     return NULL;
 }
 
@@ -695,6 +758,11 @@ const slice_comm *fabric_mpi_init(int *argc, char ***argv)
     MPI_Comm_dup(MPI_COMM_WORLD, &m->fcomm);
     MPI_Comm_dup(MPI_COMM_WORLD, &m->bcomm);
     pthread_mutex_init(&m->lock, NULL);
+    m->send_lock = calloc((size_t)m->nranks, sizeof(*m->send_lock));
+    if (!m->send_lock)
+        die(EXIT_FAULT, "out of memory");
+    for (int r = 0; r < m->nranks; r++)
+        pthread_mutex_init(&m->send_lock[r], NULL);
     atomic_init(&m->stopped, false);
     atomic_init(&m->started, false);
     atomic_init(&m->abandoned, false);
