@@ -250,6 +250,37 @@ def test_per_chip_files(r, rng):
         check(np.array_equal(got, want), 'per-chip files: chip %d' % chip)
 
 
+def test_inout(r, rng):
+    """An in/out operand (row_scale_acc: o += x * w[row]) on a slice of
+    2: split from one file and from per-chip files; w per chip."""
+    rows, cols, N = 24, 256, 2
+    o0 = rng_f32(rng, (N * rows, cols))
+    x = rng_f32(rng, (N * rows, cols))
+    w = [rng_f32(rng, (rows,)) for _ in range(N)]
+    fo0, fx, fw = r.path('o0.npy'), r.path('x.npy'), r.path('w%d.npy')
+    np.save(fo0, o0)
+    np.save(fx, x)
+    for c in range(N):
+        np.save(fw % c, w[c])
+    want = np.concatenate([o0[c * rows:(c + 1) * rows] +
+                           x[c * rows:(c + 1) * rows] * w[c][:, None]
+                           for c in range(N)]).astype(np.float32)
+    for per_chip in (False, True):
+        if per_chip:
+            fo0 = r.path('q%d.npy')
+            for c in range(N):
+                np.save(fo0 % c, o0[c * rows:(c + 1) * rows])
+        out = r.path('ro.npy')
+        c = [r.vtpu_run, '--topology', '2', '--set', 'hbm-size=256M', '-q',
+             r.module, 'row_scale_acc', '--grid', '3,2', fo0, fx, fw,
+             '-o', out]
+        rc, _, err = run(c)
+        if check(rc == 0, 'row_scale_acc on 2 chips: exit %s: %s'
+                 % (rc, err)):
+            check(np.array_equal(np.load(out), want),
+                  'row_scale_acc on 2 chips (per-chip o0: %s)' % per_chip)
+
+
 def test_errors(r, rng, selftest):
     x = rng_f32(rng, (12, 128))
     xin = r.path('x.npy')
@@ -364,6 +395,7 @@ def main():
         if args.only != 'mpi':
             test_in_process(r, rng)
             test_per_chip_files(r, rng)
+            test_inout(r, rng)
             test_errors(r, rng, args.selftest)
         if args.mpirun and args.only != 'local':
             test_mpi(args, r, rng, args.selftest)

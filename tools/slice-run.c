@@ -60,6 +60,9 @@ struct slice_chip {
     rk_error err;
     int rc;
     pthread_t thread;
+    /* what this chip allocated: operand data (its own input file, an
+     * in/out copy) and per-chip file names */
+    bool own_data[VTPU_MAX_OPERANDS], own_name[VTPU_MAX_OPERANDS];
 };
 
 /* "x%dy" -> one chip's name; the pattern has been checked. */
@@ -280,7 +283,9 @@ static void bind_input(slice_state *st, const vtpu_kernel_entry *e, unsigned i,
             char *name = chip_name(file, c->id);
             if (vtpu_npy_read(&c->io.arr[i], name, err, sizeof(err)))
                 die(EXIT_FILE, "chip %u: %s", c->id, err);
-            c->io.in_file[i] = name; /* freed at exit */
+            c->io.in_file[i] = name;
+            c->own_name[i] = true;
+            c->own_data[i] = true;
             if (rk_check_operand(e, &c->io, i, &rerr))
                 die(rerr.status, "chip %u: %s", c->id, rerr.msg);
             /* every chip's operand alike: a collective addresses the
@@ -447,10 +452,14 @@ int run_slice(const run_kernel_args *a, const vtpu_config *cfg,
                         "(every chip's shard must have the same shape)",
                         a->outputs[fo], c->id, arr->bytes, st.lo,
                         (unsigned long long)outbytes[i]);
-                if (r == VTPU_ROLE_INOUT) /* in place over its input copy */
-                    arr->data = g_memdup2(arr->data, arr->bytes);
-                else
+                if (r == VTPU_ROLE_OUT) {
                     arr->data = (uint8_t *)outbuf[i] + outbytes[i] * c->id;
+                } else if (!c->own_data[i]) {
+                    /* in/out, in place: over a private copy of its input
+                     * (a per-chip file's data is private already) */
+                    arr->data = g_memdup2(arr->data, arr->bytes);
+                    c->own_data[i] = true;
+                }
             }
             fo++;
         }
@@ -578,8 +587,22 @@ int run_slice(const run_kernel_args *a, const vtpu_config *cfg,
         vtpu_drv_fini(&c->drv);
         vtpu_fabric_detach(st.fabric, c->id);
     }
-    for (unsigned k = 0; k < nl; k++)
-        vtpu_host_free(st.chips[k].host);
+    for (unsigned k = 0; k < nl; k++) {
+        slice_chip *c = &st.chips[k];
+        vtpu_host_free(c->host);
+        g_free(c->mod);
+        for (unsigned i = 0; i < nops; i++) {
+            if (c->own_data[i])
+                g_free(c->io.arr[i].data);
+            if (c->own_name[i])
+                g_free((char *)c->io.in_file[i]);
+        }
+    }
+    for (unsigned i = 0; i < nops; i++) {
+        vtpu_npy_free(&global[i]);
+        g_free(outbuf[i]);
+    }
+    g_free(st.chips);
     vtpu_fabric_free(st.fabric);
     if (elf_mapped)
         munmap(elf, len);
