@@ -281,6 +281,30 @@ def test_inout(r, rng):
                   'row_scale_acc on 2 chips (per-chip o0: %s)' % per_chip)
 
 
+def test_aids(r, rng):
+    """--stats prints every chip's TCs; --trace writes one file per chip."""
+    import json
+    x = rng_f32(rng, (4 * 32, 128))
+    xin = r.path('x.npy')
+    np.save(xin, x)
+    tr = r.path('t%d.json')
+    rc, _, err = run(r.cmd('4', 'all_reduce_f32', [xin], [r.path('o.npy')],
+                           ['--stats', '--trace', tr]))
+    if not check(rc == 0, '--stats --trace: exit %s: %s' % (rc, err)):
+        return
+    for c in range(4):
+        for t in range(2):
+            check('vtpu-run: chip %d TC %d: ' % (c, t) in err,
+                  '--stats: no line for chip %d TC %d: %s' % (c, t, err))
+        check(' ICI %d bytes sent' % 0 not in err.split('chip %d TC 0' % c)[1]
+              .split('\n')[0], '--stats: chip %d sent nothing' % c)
+        with open(tr % c) as f:
+            ev = json.load(f)
+        ev = ev['traceEvents'] if isinstance(ev, dict) else ev
+        check(any('ici' in str(e.get('name', '')) for e in ev),
+              '--trace: chip %d has no ICI event' % c)
+
+
 def test_errors(r, rng, selftest):
     x = rng_f32(rng, (12, 128))
     xin = r.path('x.npy')
@@ -396,6 +420,7 @@ def main():
             test_in_process(r, rng)
             test_per_chip_files(r, rng)
             test_inout(r, rng)
+            test_aids(r, rng)
             test_errors(r, rng, args.selftest)
         if args.mpirun and args.only != 'local':
             test_mpi(args, r, rng, args.selftest)
