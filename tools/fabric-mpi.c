@@ -70,6 +70,7 @@ typedef struct mpi_ctx {
     atomic_bool started;  /* the launch barrier passed */
     atomic_bool abandoned; /* a barrier request was left pending */
     atomic_bool deadlocked; /* rank 0 reported a deadlock to every rank */
+    atomic_bool finishing;  /* our END is out: no more waves */
     atomic_ullong sent, recvd; /* TAG_ICI messages */
     pthread_mutex_t lock;
     char why[1200]; /* the first fault elsewhere, "" = none */
@@ -487,6 +488,13 @@ static void wave_reply(mpi_ctx *m, int from, uint32_t state, uint64_t wave,
 
 static void start_wave(mpi_ctx *m)
 {
+    /* under the lock c_finish sets `finishing` with: every QUERY goes
+     * out before our END */
+    pthread_mutex_lock(&m->lock);
+    if (atomic_load(&m->finishing)) {
+        pthread_mutex_unlock(&m->lock);
+        return;
+    }
     m->wave++;
     m->replies = 0;
     m->wave_ok = true;
@@ -496,6 +504,7 @@ static void start_wave(mpi_ctx *m)
         m->report[0] = 0;
     for (int r = 0; r < m->nranks; r++)
         send_ctl(m, r, C_QUERY, 0, 0, m->wave, 0, 0, NULL);
+    pthread_mutex_unlock(&m->lock);
 }
 
 static void handle_ctl(mpi_ctx *m, int src, const uint8_t *buf, size_t len)
@@ -561,7 +570,10 @@ static void *progress_main(void *opaque)
     unsigned idle = 0;
     rxbuf rx = {0}, rxd = {0};
 
-    while (m->ends < (unsigned)m->nranks) {
+    /* until every rank's END, and on rank 0 every answer to its last
+     * wave (a rank answers a QUERY before it can have our END) */
+    while (m->ends < (unsigned)m->nranks ||
+           (m->rank == 0 && m->wave && m->replies < (unsigned)m->nranks)) {
         int flag = 0;
         MPI_Message msg;
         MPI_Status status;
@@ -572,6 +584,7 @@ static void *progress_main(void *opaque)
              * on and nothing has stopped it */
             if (m->rank == 0 && atomic_load(&m->started) &&
                 !atomic_load(&m->stopped) && !m->reported &&
+                !atomic_load(&m->finishing) &&
                 now_s() > m->next_wave &&
                 (m->wave == 0 || m->replies == (unsigned)m->nranks)) {
                 start_wave(m);
@@ -656,7 +669,12 @@ static int c_finish(void *ctx, bool ok, char *why, size_t len)
     mpi_ctx *m = ctx;
     int all = ok;
 
-    /* our TCs have sent everything: END goes after it on every pair */
+    /* our TCs have sent everything: END goes after it on every pair; a
+     * rank may leave once it has every END, so rank 0 starts no wave
+     * after its own END */
+    pthread_mutex_lock(&m->lock);
+    atomic_store(&m->finishing, true);
+    pthread_mutex_unlock(&m->lock);
     for (int r = 0; r < m->nranks; r++)
         send_ctl(m, r, C_END, (uint32_t)m->rank, 0, 0, 0, 0, NULL);
     if (m->running)
@@ -767,6 +785,7 @@ const slice_comm *fabric_mpi_init(int *argc, char ***argv)
     atomic_init(&m->started, false);
     atomic_init(&m->abandoned, false);
     atomic_init(&m->deadlocked, false);
+    atomic_init(&m->finishing, false);
     atomic_init(&m->sent, 0);
     atomic_init(&m->recvd, 0);
     g_comm = (slice_comm){
