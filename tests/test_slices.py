@@ -397,6 +397,18 @@ def test_mpi(args, r, rng, selftest):
                      env=env, timeout=90)
     check(rc not in (0, None) and 'chip 2: ' in err and 'p2.npy' in err,
           'mpi missing file on rank 1: exit %s: %s' % (rc, err[-3000:]))
+    # rank 1's chips cannot launch (their operands do not fit in HBM)
+    # while rank 0's wait at the launch barrier: everyone stops
+    pat = r.path('h%d.npy')
+    for i in range(4):
+        np.save(pat % i, rng_f32(rng, (64 if i < 2 else 16384, 128)))
+    c = [r.vtpu_run, '--topology', '4', '--set', 'hbm-size=4M', '-q',
+         r.module, 'all_reduce_f32', '--grid', '2', '--dims', 'parallel',
+         pat, '-o', r.path('hq%d.npy')]
+    rc, _, err = run(mpirun_cmd(args, 2, c), env=env, timeout=90)
+    check(rc not in (0, None) and 'chip 2 on rank 1: operand 0: out of HBM'
+          in err and "rank 0: stopped by chip 2's fault on rank 1" in err,
+          'mpi launch failing on rank 1: exit %s: %s' % (rc, err[-3000:]))
     c = [r.vtpu_run, '--topology', '4', '--set', 'hbm-size=256M', '-q',
          selftest, 'slice_deadlock', '-o', o, '--out-shape', '8,128']
     rc, _, err = run(mpirun_cmd(args, 2, c), env=env, timeout=90)

@@ -68,7 +68,10 @@ typedef struct mpi_ctx {
     bool running; /* the progress thread */
     atomic_bool stopped;  /* a fault somewhere: drop what TCs send */
     atomic_bool started;  /* the launch barrier passed */
-    atomic_bool abandoned; /* a barrier request was left pending */
+    /* the launch barrier: 0 not entered, 1 passed, 2 given up (req
+     * pending; c_finish completes it with every rank) */
+    atomic_int barrier;
+    MPI_Request barrier_req;
     atomic_bool deadlocked; /* rank 0 reported a deadlock to every rank */
     atomic_bool finishing;  /* our END is out: no more waves */
     atomic_ullong sent, recvd; /* TAG_ICI messages */
@@ -262,13 +265,13 @@ static int t_remote_signal(void *opaque, unsigned src_chip, unsigned src_tc,
 static int t_launch_barrier(void *opaque)
 {
     mpi_ctx *m = opaque;
-    MPI_Request req;
+    MPI_Request *req = &m->barrier_req;
     int done = 0;
     double until = now_s() + fabric_mpi_timeout();
 
-    MPI_Ibarrier(m->bcomm, &req);
+    MPI_Ibarrier(m->bcomm, req);
     while (!done) {
-        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        MPI_Test(req, &done, MPI_STATUS_IGNORE);
         if (done)
             break;
         if (atomic_load(&m->stopped) || now_s() > until) {
@@ -277,11 +280,12 @@ static int t_launch_barrier(void *opaque)
                         "vtpu-run: rank %d: the launch barrier timed out "
                         "after %.0f s (a rank never launched)\n",
                         m->rank, fabric_mpi_timeout());
-            atomic_store(&m->abandoned, true);
+            atomic_store(&m->barrier, 2);
             return -1;
         }
         usleep(100);
     }
+    atomic_store(&m->barrier, 1);
     atomic_store(&m->started, true);
     return 0;
 }
@@ -682,6 +686,19 @@ static int c_finish(void *ctx, bool ok, char *why, size_t len)
     m->running = false;
     vtpu_fabric_set_transport(m->f, NULL, NULL);
     MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+    /* A launch barrier some rank gave up on (a fault stopped it) is
+     * completed now by every rank, so that MPI_Finalize finds no
+     * collective half done: the ranks that never entered it enter it,
+     * the ones that gave up wait for their request. */
+    int bs = atomic_load(&m->barrier), worst = bs;
+    MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (worst == 2) {
+        /* a nonblocking collective matches only nonblocking ones */
+        if (bs == 0)
+            MPI_Ibarrier(m->bcomm, &m->barrier_req);
+        if (bs != 1)
+            MPI_Wait(&m->barrier_req, MPI_STATUS_IGNORE);
+    }
     pthread_mutex_lock(&m->lock);
     snprintf(why, len, "%s", m->why);
     if (!all && !m->why[0] && ok)
@@ -734,11 +751,6 @@ static double c_min_all(void *ctx, double v)
 void fabric_mpi_exit(int status)
 {
     fflush(NULL);
-    if (atomic_load(&g_mpi.abandoned)) {
-        /* a barrier request is pending: MPI_Finalize could wait for it */
-        MPI_Barrier(MPI_COMM_WORLD);
-        MPI_Abort(MPI_COMM_WORLD, status ? status : EXIT_FAULT);
-    }
     MPI_Finalize();
     exit(status);
 }
@@ -783,7 +795,7 @@ const slice_comm *fabric_mpi_init(int *argc, char ***argv)
         pthread_mutex_init(&m->send_lock[r], NULL);
     atomic_init(&m->stopped, false);
     atomic_init(&m->started, false);
-    atomic_init(&m->abandoned, false);
+    atomic_init(&m->barrier, 0);
     atomic_init(&m->deadlocked, false);
     atomic_init(&m->finishing, false);
     atomic_init(&m->sent, 0);

@@ -27,13 +27,14 @@ bool fabric_mpi_launched(void);
  */
 const slice_comm *fabric_mpi_init(int *argc, char ***argv);
 
-/* Leave MPI and exit with `status`: MPI_Finalize when every rank is
- * there (status 0 or an agreed failure); never returns. */
+/* Leave MPI (MPI_Finalize: every rank gets here, after the slice_comm's
+ * finish completed any launch barrier left half done) and exit with
+ * `status`; never returns. */
 void fabric_mpi_exit(int status) __attribute__((noreturn));
 
-/* Time limit of one wait (a launch barrier, the end of a run), seconds;
- * VTPU_MPI_TIMEOUT overrides (default 600).  A wait that runs out ends
- * the job (MPI_Abort) with a message naming what it waited for. */
+/* Time limit of the launch barrier, seconds; VTPU_MPI_TIMEOUT overrides
+ * (default 600).  A barrier that runs out fails the launch with a
+ * message (a rank never launched). */
 double fabric_mpi_timeout(void);
 
 #endif /* VTPU_FABRIC_MPI_H */
