@@ -145,8 +145,7 @@ int main(int argc, char **argv)
            "\"mpi_ms\":%.3f,\"mpi_busbw_gbs\":%.3f,"
            "\"mpi_over_inproc\":%.3f,\"goal\":0.5,\"identical\":%s}\n",
            n, S, t_in, bus_in, t_mpi, bus_mpi,
-           bus_mpi > 0 ? bus_mpi / bus_in : -1.0,
-           identical ? "true" : "false");
+           bus_mpi > 0 ? bus_mpi / bus_in : -1.0, identical ? "true" : "false");
     unlink(x);
     unlink(o1);
     unlink(o2);

@@ -57,23 +57,23 @@ enum { C_STOP = 1, C_END = 2, C_QUERY = 3, C_STATE = 4, C_DEADLOCK = 5 };
 typedef struct mpi_ctx {
     int rank, nranks;
     MPI_Comm fcomm, bcomm;
-    unsigned n;        /* chips of the slice */
-    unsigned *lo;      /* [nranks + 1]: rank r has chips [lo[r], lo[r+1]) */
+    unsigned n;   /* chips of the slice */
+    unsigned *lo; /* [nranks + 1]: rank r has chips [lo[r], lo[r+1]) */
     vtpu_fabric *f;
     pthread_t progress;
     /* [nranks]: held across the one or two messages of a remote
      * operation to that rank, so that another thread's message cannot
      * come between a header and its data */
     pthread_mutex_t *send_lock;
-    bool running; /* the progress thread */
-    atomic_bool stopped;  /* a fault somewhere: drop what TCs send */
-    atomic_bool started;  /* the launch barrier passed */
+    bool running;        /* the progress thread */
+    atomic_bool stopped; /* a fault somewhere: drop what TCs send */
+    atomic_bool started; /* the launch barrier passed */
     /* the launch barrier: 0 not entered, 1 passed, 2 given up (req
      * pending; c_finish completes it with every rank) */
     atomic_int barrier;
     MPI_Request barrier_req;
-    atomic_bool deadlocked; /* rank 0 reported a deadlock to every rank */
-    atomic_bool finishing;  /* our END is out: no more waves */
+    atomic_bool deadlocked;    /* rank 0 reported a deadlock to every rank */
+    atomic_bool finishing;     /* our END is out: no more waves */
     atomic_ullong sent, recvd; /* TAG_ICI messages */
     pthread_mutex_t lock;
     char why[1200]; /* the first fault elsewhere, "" = none */
@@ -125,8 +125,14 @@ static unsigned owner(const mpi_ctx *m, unsigned chip)
     return lo;
 }
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static void put32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
 static uint32_t get32(const uint8_t *p)
 {
     uint32_t v;
@@ -214,8 +220,7 @@ static int t_remote_dma(void *opaque, unsigned src_chip, unsigned src_tc,
     int rc = MPI_Send(buf, (int)(ICI_HDR + (split ? 0 : d->bytes)), MPI_BYTE,
                       to, TAG_ICI, m->fcomm);
     if (rc == MPI_SUCCESS && split)
-        rc = MPI_Send(d->data, (int)d->bytes, MPI_BYTE, to, TAG_ICI,
-                      m->fcomm);
+        rc = MPI_Send(d->data, (int)d->bytes, MPI_BYTE, to, TAG_ICI, m->fcomm);
     pthread_mutex_unlock(&m->send_lock[to]);
     free(buf);
     if (rc != MPI_SUCCESS) {
@@ -370,8 +375,8 @@ static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len,
     uint32_t kind = get32(buf + 4), sc = get32(buf + 8), stc = get32(buf + 12),
              dc = get32(buf + 16);
     if (sc >= m->n || owner(m, sc) != (unsigned)src) {
-        snprintf(err, sizeof(err), "source chip %u is not one of rank %d's",
-                 sc, src);
+        snprintf(err, sizeof(err), "source chip %u is not one of rank %d's", sc,
+                 src);
         goto bad;
     }
     blame = sc;
@@ -437,8 +442,8 @@ static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len,
     }
     return;
 bad:
-    snprintf(why, sizeof(why), "rank %d: bad message from rank %d: %s",
-             m->rank, src, err);
+    snprintf(why, sizeof(why), "rank %d: bad message from rank %d: %s", m->rank,
+             src, err);
 fail:
     fprintf(stderr, "vtpu-run: %s\n", why);
     stop_here(m, why);
@@ -459,8 +464,8 @@ static void wave_reply(mpi_ctx *m, int from, uint32_t state, uint64_t wave,
         m->wave_ok = false;
     if (state == VTPU_FABRIC_LOCAL_BLOCKED && tl) {
         char head[64];
-        int hl = snprintf(head, sizeof(head), "%srank %d: ",
-                          m->report_len ? " || " : "", from);
+        int hl = snprintf(head, sizeof(head),
+                          "%srank %d: ", m->report_len ? " || " : "", from);
         m->report = realloc(m->report, m->report_len + (size_t)hl + tl + 1);
         if (!m->report)
             die(EXIT_FAULT, "out of memory");
@@ -474,8 +479,7 @@ static void wave_reply(mpi_ctx *m, int from, uint32_t state, uint64_t wave,
     /* Mattern's four counters: two waves in a row with nobody running,
      * nothing in flight and the same counts: nothing can move again. */
     bool quiet = m->wave_ok && m->report_len && m->wsent == m->wrecvd;
-    if (quiet && m->prev_ok && m->wsent == m->psent &&
-        m->wrecvd == m->precvd) {
+    if (quiet && m->prev_ok && m->wsent == m->psent && m->wrecvd == m->precvd) {
         char text[CTL_TEXT];
         snprintf(text, sizeof(text),
                  "deadlock across ranks (every chip waits, no message in "
@@ -588,8 +592,7 @@ static void *progress_main(void *opaque)
              * on and nothing has stopped it */
             if (m->rank == 0 && atomic_load(&m->started) &&
                 !atomic_load(&m->stopped) && !m->reported &&
-                !atomic_load(&m->finishing) &&
-                now_s() > m->next_wave &&
+                !atomic_load(&m->finishing) && now_s() > m->next_wave &&
                 (m->wave == 0 || m->replies == (unsigned)m->nranks)) {
                 start_wave(m);
                 m->next_wave = now_s() + 0.2;
@@ -707,8 +710,7 @@ static int c_finish(void *ctx, bool ok, char *why, size_t len)
     return all ? 0 : -1;
 }
 
-static int c_gather(void *ctx, void *buf, uint64_t chip_bytes,
-                    unsigned nchips)
+static int c_gather(void *ctx, void *buf, uint64_t chip_bytes, unsigned nchips)
 {
     mpi_ctx *m = ctx;
     const uint64_t chunk = 1ull << 30;
@@ -721,11 +723,10 @@ static int c_gather(void *ctx, void *buf, uint64_t chip_bytes,
             continue;
         for (uint64_t o = 0; o < n; o += chunk) {
             int c = (int)(n - o < chunk ? n - o : chunk);
-            int rc = m->rank == 0
-                         ? MPI_Recv(p + o, c, MPI_BYTE, r, TAG_GATHER,
-                                    MPI_COMM_WORLD, MPI_STATUS_IGNORE)
-                         : MPI_Send(p + o, c, MPI_BYTE, 0, TAG_GATHER,
-                                    MPI_COMM_WORLD);
+            int rc = m->rank == 0 ? MPI_Recv(p + o, c, MPI_BYTE, r, TAG_GATHER,
+                                             MPI_COMM_WORLD, MPI_STATUS_IGNORE)
+                                  : MPI_Send(p + o, c, MPI_BYTE, 0, TAG_GATHER,
+                                             MPI_COMM_WORLD);
             if (rc != MPI_SUCCESS)
                 return -1;
         }

@@ -346,7 +346,8 @@ static void describe_operand(str *s, const vtpu_operand_spec *o)
     for (unsigned d = 0; d < 4; d++)
         b[d] = o->block[d] & ~VTPU_BLOCK_ELEMENT;
     vtpu_npy_format_shape(b, o->rank, blk, sizeof(blk));
-    str_printf(s, "%s %s", rk_role_name(o->role), vtpu_npy_dtype_name(o->dtype));
+    str_printf(s, "%s %s", rk_role_name(o->role),
+               vtpu_npy_dtype_name(o->dtype));
     if (o->space == VTPU_MS_ANY)
         str_printf(s, " rank %u in HBM", o->rank);
     else

@@ -156,8 +156,8 @@ static void *chip_thread(void *opaque)
     slice_chip *c = opaque;
     slice_state *st = c->st;
 
-    c->rc = rk_launch(&c->rt, c->mod, &c->l, &c->io, &c->stats, &c->us,
-                      &c->err);
+    c->rc =
+        rk_launch(&c->rt, c->mod, &c->l, &c->io, &c->stats, &c->us, &c->err);
     pthread_mutex_lock(&st->lock);
     if (c->rc && !st->failed) {
         st->failed = true;
@@ -250,16 +250,15 @@ static void open_chip(slice_state *st, slice_chip *c, unsigned id,
     if (d->dma_order) {
         vtpu_dma_order order;
         uint64_t seed;
-        if (vtpu_dma_order_parse(d->dma_order, &order, &seed, err,
-                                 sizeof(err)))
+        if (vtpu_dma_order_parse(d->dma_order, &order, &seed, err, sizeof(err)))
             die(EXIT_USAGE, "--dma-order %s", err);
         vtpu_chip_set_dma_order(chip, order, seed);
     }
     if (d->trace) {
         /* one file per chip: %d / {chip} in the name, else FILE.chipN */
-        char *name = per_chip(d->trace) ? chip_name(d->trace, id)
-                                        : g_strdup_printf("%s.chip%u",
-                                                          d->trace, id);
+        char *name = per_chip(d->trace)
+                         ? chip_name(d->trace, id)
+                         : g_strdup_printf("%s.chip%u", d->trace, id);
         if (vtpu_chip_set_trace(chip, name, err, sizeof(err)))
             die(EXIT_FILE, "--trace: chip %u: %s", id, err);
         g_free(name);
@@ -372,7 +371,8 @@ int run_slice(const run_kernel_args *a, const vtpu_config *cfg,
     for (unsigned k = 0; k < nl; k++) {
         slice_chip *c = &st.chips[k];
         c->mod = g_new0(vtpu_module, 1);
-        if ((!stripped || vtpu_rt_module_load(&c->rt, c->mod, stripped, slen)) &&
+        if ((!stripped ||
+             vtpu_rt_module_load(&c->rt, c->mod, stripped, slen)) &&
             vtpu_rt_module_load(&c->rt, c->mod, elf, len))
             die(EXIT_LOAD, "%s: chip %u: %s", a->module, c->id,
                 vtpu_rt_error(&c->rt));
@@ -380,8 +380,8 @@ int run_slice(const run_kernel_args *a, const vtpu_config *cfg,
     free(stripped);
     rk_error rerr;
     uint32_t kidx = 0;
-    if (nl && rk_find_kernel(st.chips[0].mod, a->module, a->kernel, &kidx,
-                             &rerr))
+    if (nl &&
+        rk_find_kernel(st.chips[0].mod, a->module, a->kernel, &kidx, &rerr))
         die(rerr.status, "%s", rerr.msg);
     l.kernel = kidx;
     const vtpu_kernel_entry *e = nl ? &st.chips[0].mod->kernels[kidx] : NULL;
@@ -484,8 +484,8 @@ int run_slice(const run_kernel_args *a, const vtpu_config *cfg,
 
     bool ok = !st.failed;
     char why[1024] = "";
-    int grc = comm ? comm->finish(comm->ctx, ok, why, sizeof(why))
-                   : (ok ? 0 : -1);
+    int grc =
+        comm ? comm->finish(comm->ctx, ok, why, sizeof(why)) : (ok ? 0 : -1);
     fflush(stdout);
     if (s->dbg.stats)
         for (unsigned k = 0; k < nl; k++)
@@ -502,8 +502,9 @@ int run_slice(const run_kernel_args *a, const vtpu_config *cfg,
             if (!c->rc)
                 continue;
             if (first >= 0 && (unsigned)first != c->id)
-                fprintf(stderr, "vtpu-run: chip %u%s: stopped by chip %d's "
-                                "fault\n",
+                fprintf(stderr,
+                        "vtpu-run: chip %u%s: stopped by chip %d's "
+                        "fault\n",
                         c->id, onrank, first);
             else if (first < 0 && why[0])
                 fprintf(stderr, "vtpu-run: chip %u%s: stopped\n", c->id,
@@ -533,8 +534,7 @@ int run_slice(const run_kernel_args *a, const vtpu_config *cfg,
         const char *file = a->outputs[fo++];
         if (r == VTPU_ROLE_INOUT)
             for (unsigned k = 0; k < nl; k++)
-                memcpy((uint8_t *)outbuf[i] +
-                           outbytes[i] * st.chips[k].id,
+                memcpy((uint8_t *)outbuf[i] + outbytes[i] * st.chips[k].id,
                        st.chips[k].io.arr[i].data, outbytes[i]);
         vtpu_npy out = st.chips[0].io.arr[i];
         if (per_chip(file)) {
@@ -548,8 +548,7 @@ int run_slice(const run_kernel_args *a, const vtpu_config *cfg,
             }
             continue;
         }
-        if (comm &&
-            comm->gather(comm->ctx, outbuf[i], outbytes[i], st.n))
+        if (comm && comm->gather(comm->ctx, outbuf[i], outbytes[i], st.n))
             die(EXIT_FAULT, "%s: gathering the chips' outputs failed", file);
         if (comm && comm->rank)
             continue;

@@ -63,7 +63,7 @@ static gboolean opt_stats;
 static gboolean opt_tag;
 static gchar *opt_grid_order;
 static gboolean opt_revisit;
-static gchar *opt_topology;  /* --topology: a slice (slice-run.h) */
+static gchar *opt_topology;   /* --topology: a slice (slice-run.h) */
 static gchar **opt_replicate; /* --replicate I: input I whole on each chip */
 
 static gboolean print_props(const gchar *name, const gchar *value,
