@@ -394,6 +394,14 @@ int main(int argc, char **argv)
     /* under mpirun: every rank runs its block of the slice's chips */
     if (fabric_mpi_launched())
         comm = fabric_mpi_init(&argc, &argv);
+#else
+    /* several copies would each run the whole slice and race on the
+     * output files */
+    const char *ws = getenv("OMPI_COMM_WORLD_SIZE");
+    if (ws && atoi(ws) > 1)
+        die(EXIT_USAGE, "started by mpirun, but this vtpu-run was built "
+                        "without MPI (install libopenmpi-dev and rebuild; "
+                        "docs/vtpu-run.md)");
 #endif
     GOptionContext *ctx = g_option_context_new("- run programs on vtpu");
     g_option_context_set_summary(
