@@ -37,15 +37,14 @@
 
 #include "cli.h"
 #include "fabric-mpi.h"
+#include "fabric-msg.h"
 
 enum { TAG_ICI = 1, TAG_CTL = 2, TAG_GATHER = 3 };
-enum { K_DMA = 1, K_SIGNAL = 2 };
 enum { C_STOP = 1, C_END = 2, C_QUERY = 3, C_STATE = 4, C_DEADLOCK = 5 };
 
 #define MAGIC 0x4d505456u /* "VTPM" */
-/* ICI header: magic kind src_chip src_tc dst_chip | DMA: dst_space dst_tc
- * ndims sem_tc (u8) sem dst(u64) stride[3](i64) shape[4] bytes src_pc */
-#define ICI_HDR 96u
+/* ICI messages: fabric-msg.h */
+#define ICI_HDR VTPU_MSG_HDR
 /* CTL header: magic kind a b c(u64) d(u64) e(u64) textlen */
 #define CTL_HDR 44u
 #define CTL_TEXT 4096u
@@ -193,25 +192,7 @@ static int t_remote_dma(void *opaque, unsigned src_chip, unsigned src_tc,
                  d->bytes);
         return -1;
     }
-    memset(buf, 0, ICI_HDR);
-    put32(buf, MAGIC);
-    put32(buf + 4, K_DMA);
-    put32(buf + 8, src_chip);
-    put32(buf + 12, src_tc);
-    put32(buf + 16, dst_chip);
-    buf[20] = d->dst_space;
-    buf[21] = d->dst_tc;
-    buf[22] = d->ndims;
-    buf[23] = d->sem_tc;
-    put32(buf + 24, d->sem);
-    put64(buf + 28, d->dst);
-    for (unsigned i = 0; i < 3; i++)
-        put64(buf + 36 + 8 * i, (uint64_t)d->dst_stride[i]);
-    for (unsigned i = 0; i < 4; i++)
-        put32(buf + 60 + 4 * i, d->shape[i]);
-    put32(buf + 76, d->bytes);
-    put32(buf + 80, d->src_pc);
-    put32(buf + 84, split); /* 1: the data is the next message */
+    vtpu_msg_encode_dma(buf, src_chip, src_tc, dst_chip, d, split);
     if (!split && d->bytes)
         memcpy(buf + ICI_HDR, d->data, d->bytes);
     int to = (int)owner(m, dst_chip);
@@ -236,7 +217,7 @@ static int t_remote_signal(void *opaque, unsigned src_chip, unsigned src_tc,
                            uint32_t n, char *err, size_t errlen)
 {
     mpi_ctx *m = opaque;
-    uint8_t buf[ICI_HDR] = {0};
+    uint8_t buf[ICI_HDR];
     if (atomic_load(&m->stopped))
         return 0;
     if (dst_chip >= m->n) {
@@ -244,14 +225,7 @@ static int t_remote_signal(void *opaque, unsigned src_chip, unsigned src_tc,
                  dst_chip, m->n);
         return -1;
     }
-    put32(buf, MAGIC);
-    put32(buf + 4, K_SIGNAL);
-    put32(buf + 8, src_chip);
-    put32(buf + 12, src_tc);
-    put32(buf + 16, dst_chip);
-    put32(buf + 20, dst_tc);
-    put32(buf + 24, sem);
-    put32(buf + 28, n);
+    vtpu_msg_encode_signal(buf, src_chip, src_tc, dst_chip, dst_tc, sem, n);
     int to = (int)owner(m, dst_chip);
     atomic_fetch_add(&m->sent, 1);
     pthread_mutex_lock(&m->send_lock[to]);
@@ -363,91 +337,60 @@ static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len,
                        rxbuf *data)
 {
     char err[512], why[1024];
-    int rc = -1;
-    unsigned blame = 0; /* the chip named in the stop */
+    vtpu_ici_msg msg;
 
     atomic_fetch_add(&m->recvd, 1);
-    if (len < ICI_HDR || get32(buf) != MAGIC) {
-        snprintf(err, sizeof(err), "a %zu-byte message that is no ICI message",
-                 len);
-        goto bad;
+    if (vtpu_msg_decode(buf, len, m->n, &msg, err, sizeof(err))) {
+        snprintf(why, sizeof(why), "rank %d: bad message from rank %d: %s",
+                 m->rank, src, err);
+        goto fail;
     }
-    uint32_t kind = get32(buf + 4), sc = get32(buf + 8), stc = get32(buf + 12),
-             dc = get32(buf + 16);
-    if (sc >= m->n || owner(m, sc) != (unsigned)src) {
-        snprintf(err, sizeof(err), "source chip %u is not one of rank %d's", sc,
-                 src);
-        goto bad;
+    if (owner(m, msg.src_chip) != (unsigned)src ||
+        owner(m, msg.dst_chip) != (unsigned)m->rank) {
+        snprintf(why, sizeof(why),
+                 "rank %d: bad message from rank %d: chip %u to chip %u is "
+                 "not from one of its chips to one of ours",
+                 m->rank, src, msg.src_chip, msg.dst_chip);
+        goto fail;
     }
-    blame = sc;
-    if (dc >= m->n || owner(m, dc) != (unsigned)m->rank) {
-        snprintf(err, sizeof(err),
-                 "from chip %u: destination chip %u is not one of rank %d's",
-                 sc, dc, m->rank);
-        goto bad;
+    if (msg.kind == VTPU_MSG_DMA && msg.split) {
+        /* the data: the next TAG_ICI message from that rank, taken now
+         * even when stopping, so none is left behind */
+        msg.dma.data = recv_data(m, src, msg.dma.bytes, data, err, sizeof(err));
+        if (!msg.dma.data) {
+            snprintf(why, sizeof(why),
+                     "rank %d: bad message from rank %d: remote DMA from "
+                     "chip %u: %s",
+                     m->rank, src, msg.src_chip, err);
+            goto fail;
+        }
     }
     if (atomic_load(&m->stopped))
         return; /* the run is ending: drop it */
-    blame = dc;
-    if (kind == K_DMA) {
-        vtpu_remote_dma d = {0};
-        d.dst_space = buf[20];
-        d.dst_tc = buf[21];
-        d.ndims = buf[22];
-        d.sem_tc = buf[23];
-        d.sem = get32(buf + 24);
-        d.dst = get64(buf + 28);
-        for (unsigned i = 0; i < 3; i++)
-            d.dst_stride[i] = (int64_t)get64(buf + 36 + 8 * i);
-        for (unsigned i = 0; i < 4; i++)
-            d.shape[i] = get32(buf + 60 + 4 * i);
-        d.bytes = get32(buf + 76);
-        d.src_pc = get32(buf + 80);
-        if (get32(buf + 84) == 1 && len == ICI_HDR) { /* data follows */
-            d.data = recv_data(m, src, d.bytes, data, err, sizeof(err));
-            if (!d.data)
-                goto bad;
-        } else if ((uint64_t)d.bytes != len - ICI_HDR) {
-            snprintf(err, sizeof(err),
-                     "remote DMA from chip %u TC %u: %u bytes announced, %zu "
-                     "carried",
-                     sc, stc, d.bytes, len - ICI_HDR);
-            goto bad;
-        } else {
-            d.data = buf + ICI_HDR;
-        }
-        rc = vtpu_fabric_deliver_dma(m->f, sc, dc, &d, err, sizeof(err));
-        if (rc) {
+    if (msg.kind == VTPU_MSG_DMA) {
+        if (vtpu_fabric_deliver_dma(m->f, msg.src_chip, msg.dst_chip, &msg.dma,
+                                    err, sizeof(err))) {
             snprintf(why, sizeof(why),
                      "chip %u: remote DMA from chip %u TC %u (pc 0x%x) "
                      "rejected on rank %d: %s",
-                     dc, sc, stc, d.src_pc, m->rank, err);
+                     msg.dst_chip, msg.src_chip, msg.src_tc, msg.dma.src_pc,
+                     m->rank, err);
             goto fail;
         }
-    } else if (kind == K_SIGNAL) {
-        uint32_t tc = get32(buf + 20), sem = get32(buf + 24),
-                 n = get32(buf + 28);
-        rc = vtpu_fabric_deliver_signal(m->f, sc, stc, dc, tc, sem, n, err,
-                                        sizeof(err));
-        if (rc) {
-            snprintf(why, sizeof(why),
-                     "chip %u: remote signal from chip %u TC %u rejected on "
-                     "rank %d: %s",
-                     dc, sc, stc, m->rank, err);
-            goto fail;
-        }
-    } else {
-        snprintf(err, sizeof(err), "unknown ICI message kind %u", kind);
-        goto bad;
+    } else if (vtpu_fabric_deliver_signal(m->f, msg.src_chip, msg.src_tc,
+                                          msg.dst_chip, msg.dst_tc, msg.sem,
+                                          msg.n, err, sizeof(err))) {
+        snprintf(why, sizeof(why),
+                 "chip %u: remote signal from chip %u TC %u rejected on rank "
+                 "%d: %s",
+                 msg.dst_chip, msg.src_chip, msg.src_tc, m->rank, err);
+        goto fail;
     }
     return;
-bad:
-    snprintf(why, sizeof(why), "rank %d: bad message from rank %d: %s", m->rank,
-             src, err);
 fail:
     fprintf(stderr, "vtpu-run: %s\n", why);
     stop_here(m, why);
-    broadcast_stop(m, blame, why);
+    broadcast_stop(m, msg.dst_chip < m->n ? msg.dst_chip : 0, why);
 }
 
 /* Rank 0: one more STATE of the current wave. */
