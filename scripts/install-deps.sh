@@ -4,7 +4,8 @@
 # libfdt-dev besides glib, meson, ninja and ccache; the fuzz targets,
 # docs/fuzzing.md, clang and libclang-rt-14-dev, which has libFuzzer; the
 # Linux user-space programs, make linux-user, riscv64-linux-gnu-gcc and
-# glibc for riscv64.)
+# glibc for riscv64; vtpu-run's ICI fabric over MPI, docs/multichip.md, Open
+# MPI's mpirun and headers.)
 # Run as root (make does it); does nothing when everything is present.
 set -eu
 
@@ -13,7 +14,8 @@ libcmocka-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 qemu-user python3 python3-numpy python3-pytest gdb-multiarch
 gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
 libpixman-1-dev libfdt-dev xz-utils gnuplot-nox
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev
+openmpi-bin libopenmpi-dev"
 
 missing=""
 for p in $PKGS; do

@@ -1014,6 +1014,65 @@ static void test_transport(void **state)
             }
         }
     }
+    /* the checks off again, eager order (the loop above left them on) */
+    for (unsigned i = 0; i < n; i++) {
+        vtpu_dma_order eager;
+        uint64_t seed0 = 0;
+        assert_int_equal(
+            vtpu_dma_order_parse("eager", &eager, &seed0, NULL, 0), 0);
+        assert_int_equal(vtpu_chip_set_checks(chips[i], false, false, NULL, 0),
+                         0);
+        vtpu_chip_set_dma_order(chips[i], eager, 0);
+    }
+    /* A deadlock the engine cannot see (chips elsewhere): the
+     * transport's view (vtpu_fabric_local_state) and its report
+     * (vtpu_fabric_report_deadlock), then a stop from elsewhere
+     * (vtpu_fabric_stop_local) ending the same wait. */
+    for (int how = 0; how < 2; how++) {
+        crun runs[4];
+        GThread *th[4];
+        char desc[2048];
+        int st0 = -1, st1 = -1;
+        for (unsigned i = 0; i < n; i++) {
+            runs[i] = (crun){.chip = chips[i],
+                             .o = {.args = {3}, .collective = true}};
+            th[i] = g_thread_new("chip", crun_thread, &runs[i]);
+        }
+        for (int w = 0; w < 10000; w++) { /* 10 s at most */
+            st0 = vtpu_fabric_local_state(sides[0].f, desc, sizeof(desc));
+            st1 = vtpu_fabric_local_state(sides[1].f, NULL, 0);
+            if (st0 == VTPU_FABRIC_LOCAL_BLOCKED &&
+                st1 == VTPU_FABRIC_LOCAL_DONE)
+                break;
+            g_usleep(1000);
+        }
+        assert_int_equal(st0, VTPU_FABRIC_LOCAL_BLOCKED);
+        assert_int_equal(st1, VTPU_FABRIC_LOCAL_DONE);
+        if (!strstr(desc, "chip 0: TC0 waits sem 9 >= 2 (is 1)") ||
+            !strstr(desc, "chip 1: TC0 waits sem 9 >= 1 (is 0)"))
+            fail_msg("local state: %s", desc);
+        if (how == 0)
+            vtpu_fabric_report_deadlock(sides[0].f, "found elsewhere");
+        else
+            vtpu_fabric_stop_local(sides[0].f);
+        for (unsigned i = 0; i < n; i++) {
+            g_thread_join(th[i]);
+            char m[2048] = "";
+            if (runs[i].rc)
+                vtpu_error_format(&runs[i].r.error, m, sizeof(m));
+            if (i >= 2 || how == 1) {
+                assert_int_equal(runs[i].rc, 0);
+                continue;
+            }
+            assert_int_equal(runs[i].rc, -1);
+            assert_int_equal(runs[i].r.error.kind, VTPU_ERR_DEADLOCK);
+            if (!strstr(m, "found elsewhere"))
+                fail_msg("chip %u: %s", i, m);
+        }
+        assert_int_equal(vtpu_fabric_local_state(sides[0].f, NULL, 0),
+                         VTPU_FABRIC_LOCAL_DONE);
+    }
+
     /* a bad message from elsewhere is refused, nothing written */
     char err[256];
     vtpu_remote_dma bad = {.dst_space = VTPU_SPACE_VMEM,

@@ -118,8 +118,8 @@ static unsigned list_len(char **v)
 /* The whole file, as g_file_get_contents (and its messages): a regular
  * file is mapped (*mapped set; munmap it), which costs a page fault per
  * 16 pages read instead of one per page of a buffer read into. */
-static int read_file(const char *path, char **data, size_t *len,
-                     bool *mapped, char *err, size_t errlen)
+int rk_read_file(const char *path, char **data, size_t *len, bool *mapped,
+                 char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     struct stat st;
@@ -243,8 +243,8 @@ static uint32_t check_flags(const run_kernel_args *a)
     return f | VTPU_LAUNCH_F_SHUFFLE | seed << VTPU_LAUNCH_SEED_SHIFT;
 }
 
-static void parse_launch_opts(const run_kernel_args *a, vtpu_rt_launch *l,
-                              int32_t **scalars)
+void rk_parse_launch_opts(const run_kernel_args *a, vtpu_rt_launch *l,
+                          int32_t **scalars)
 {
     l->check_flags = check_flags(a);
     if (a->grid)
@@ -331,7 +331,7 @@ static void parse_launch_opts(const run_kernel_args *a, vtpu_rt_launch *l,
     l->scalars = *scalars;
 }
 
-static const char *role_name(uint8_t role)
+const char *rk_role_name(uint8_t role)
 {
     return role == VTPU_ROLE_IN    ? "in"
            : role == VTPU_ROLE_OUT ? "out"
@@ -346,7 +346,8 @@ static void describe_operand(str *s, const vtpu_operand_spec *o)
     for (unsigned d = 0; d < 4; d++)
         b[d] = o->block[d] & ~VTPU_BLOCK_ELEMENT;
     vtpu_npy_format_shape(b, o->rank, blk, sizeof(blk));
-    str_printf(s, "%s %s", role_name(o->role), vtpu_npy_dtype_name(o->dtype));
+    str_printf(s, "%s %s", rk_role_name(o->role),
+               vtpu_npy_dtype_name(o->dtype));
     if (o->space == VTPU_MS_ANY)
         str_printf(s, " rank %u in HBM", o->rank);
     else
@@ -444,11 +445,9 @@ int rk_output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
 
 /* Shape and dtype of output operand i (the nth output, from 0): from
  * --out-shape `spec`, else from what the kernel declares; never guessed. */
-static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
-                         unsigned nth, const char *spec)
+void rk_parse_out_shape(const char *spec, vtpu_npy *out)
 {
     vtpu_npy given = {0};
-    rk_error err;
 
     if (spec) {
         const char *dims = spec;
@@ -471,6 +470,16 @@ static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
         given.rank =
             parse_list("--out-shape", dims, VTPU_NPY_MAX_RANK, 1, given.shape);
     }
+    *out = given;
+}
+
+static void output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
+                         unsigned nth, const char *spec)
+{
+    vtpu_npy given;
+    rk_error err;
+
+    rk_parse_out_shape(spec, &given);
     if (rk_output_shape(e, io, i, nth, &given, &err))
         die(err.status, "%s", err.msg);
 }
@@ -734,6 +743,8 @@ int rk_launch(vtpu_rt *rt, const vtpu_module *mod, vtpu_rt_launch *l,
                          vtpu_rt_error(rt));
     }
 
+    if (!rc && io->before_run)
+        rc = io->before_run(io->ctx, l, err);
     if (!rc) {
         int64_t t0 = monotonic_us();
         rc = vtpu_rt_run(rt, mod, l, st);
@@ -796,9 +807,9 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
     for (unsigned i = 0; i < VTPU_MAX_OPERANDS; i++)
         files[i].fd = -1, files[i].buf = NULL;
 
-    parse_launch_opts(a, &l, &scalars);
+    rk_parse_launch_opts(a, &l, &scalars);
     bool elf_mapped;
-    if (read_file(module, &elf, &len, &elf_mapped, err, sizeof(err)))
+    if (rk_read_file(module, &elf, &len, &elf_mapped, err, sizeof(err)))
         die(EXIT_LOAD, "%s", err);
 
     vtpu_rt *rt = dev->open(dev->ctx); /* exits on failure */
@@ -851,7 +862,7 @@ int run_kernel(const run_kernel_args *a, const run_kernel_dev *dev)
                        io.out_file[i]  ? io.out_file[i]
                        : io.in_file[i] ? io.in_file[i]
                                        : "-",
-                       role_name(e->operands[i].role));
+                       rk_role_name(e->operands[i].role));
         fprintf(stderr, "vtpu-run: %s\n", rerr.msg);
         die(EXIT_FAULT, "operands of '%s': %s", e->name, str_get(&ops));
     }

@@ -96,6 +96,13 @@ typedef struct kernel_io {
      */
     void *(*hbm_ptr)(void *hbm_ctx, uint64_t hbm, uint64_t len);
     void *hbm_ctx;
+    /*
+     * Optional, with ctx: called once every operand is in HBM
+     * (l->operands[i].hbm set), just before the launch; non-zero (err
+     * filled) skips it.  The slice runner checks there that every chip
+     * placed the operands alike (docs/vtpu-run.md, "Slices").
+     */
+    int (*before_run)(void *ctx, const vtpu_rt_launch *l, rk_error *err);
 } kernel_io;
 
 /* Index of `kernel` in `mod` (read from the file `module`); the message
@@ -133,5 +140,20 @@ int rk_output_shape(const vtpu_kernel_entry *e, kernel_io *io, unsigned i,
  */
 int rk_launch(vtpu_rt *rt, const vtpu_module *mod, vtpu_rt_launch *l,
               kernel_io *io, vtpu_rt_stats *st, int64_t *us, rk_error *err);
+
+/* Helpers of run_kernel() that the slice runner (slice-run.c) shares;
+ * the void ones end the process on bad input, as run_kernel() does. */
+/* --grid, --dims, --scalar, --scalar-file, --grid-order, --check-revisit
+ * into l; *scalars is malloc'd (free it). */
+void rk_parse_launch_opts(const run_kernel_args *a, vtpu_rt_launch *l,
+                          int32_t **scalars);
+/* An --out-shape value ("[DT:]N,N"; NULL: nothing given) into out's
+ * dtype, rank and shape. */
+void rk_parse_out_shape(const char *spec, vtpu_npy *out);
+/* A whole file, mapped (*mapped: munmap it) or read (free it). */
+int rk_read_file(const char *path, char **data, size_t *len, bool *mapped,
+                 char *err, size_t errlen);
+/* "in", "out", "in/out". */
+const char *rk_role_name(uint8_t role);
 
 #endif /* VTPU_RUN_KERNEL_H */

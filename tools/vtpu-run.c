@@ -38,7 +38,11 @@
 #include "host_platform.h"
 #include "run-kernel.h"
 #include "vtpu-snapshot.h"
+#include "slice-run.h"
 #include "vtpu.h"
+#ifdef VTPU_HAVE_MPI
+#include "fabric-mpi.h"
+#endif
 
 
 static gchar *opt_bare;
@@ -68,6 +72,8 @@ static gboolean opt_revisit;
 static gchar *opt_save_at;   /* insn:[TC:]N or fault */
 static gchar *opt_snapshot;  /* where --save-at writes */
 static gchar *opt_restore;   /* a snapshot to continue */
+static gchar *opt_topology;   /* --topology: a slice (slice-run.h) */
+static gchar **opt_replicate; /* --replicate I: input I whole on each chip */
 
 static gboolean print_props(const gchar *name, const gchar *value,
                             gpointer data, GError **error)
@@ -189,6 +195,18 @@ static const GOptionEntry entries[] = {
      "run's.  With --gdb the TCs wait for the debugger where they stopped; "
      "--race/--poison/--insn-budget may differ from the saved run",
      "FILE"},
+    {"topology", 0, 0, G_OPTION_ARG_STRING, &opt_topology,
+     "Kernel mode: run the kernel on every chip of a slice of this shape "
+     "(e.g. 8, 2x2, 2x2x2, v5p-16) as one collective launch; inputs are "
+     "split over the chips along their first dimension, outputs "
+     "concatenated (docs/vtpu-run.md, \"Slices\"); under mpirun the "
+     "chips are spread over the ranks",
+     "SPEC"},
+    {"replicate", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_replicate,
+     "Kernel mode with --topology: give input file I (0 = the first) "
+     "whole to every chip instead of splitting it (repeatable, or "
+     "I,J,...)",
+     "I[,I...]"},
     {"verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
      "Print a summary (instructions per TC, exit codes) to stderr", NULL},
     {"help-props", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK,
@@ -541,6 +559,20 @@ static void host_close(void *ctx)
 int main(int argc, char **argv)
 {
     GError *gerr = NULL;
+    const slice_comm *comm = NULL;
+#ifdef VTPU_HAVE_MPI
+    /* under mpirun: every rank runs its block of the slice's chips */
+    if (fabric_mpi_launched())
+        comm = fabric_mpi_init(&argc, &argv);
+#else
+    /* several copies would each run the whole slice and race on the
+     * output files */
+    const char *ws = getenv("OMPI_COMM_WORLD_SIZE");
+    if (ws && atoi(ws) > 1)
+        die(EXIT_USAGE, "started by mpirun, but this vtpu-run was built "
+                        "without MPI (install libopenmpi-dev and rebuild; "
+                        "docs/vtpu-run.md)");
+#endif
     GOptionContext *ctx = g_option_context_new("- run programs on vtpu");
     g_option_context_set_summary(
         ctx,
@@ -565,7 +597,15 @@ int main(int argc, char **argv)
         "      TCs, launch time, bytes moved).  Exit status: 0; 1 for a file\n"
         "      that cannot be read or written; 2 for usage errors; 125 if the\n"
         "      launch failed; 126 if the module could not be loaded.\n"
-        "      docs/vtpu-run.md has the details.");
+        "      docs/vtpu-run.md has the details.\n\n"
+        "  vtpu-run --topology SPEC [--replicate I] MODULE.elf KERNEL ...\n"
+        "  mpirun -np R vtpu-run --topology SPEC MODULE.elf KERNEL ...\n"
+        "      runs the launch on every chip of a slice (SPEC: 8, 2x2,\n"
+        "      2x2x2, v5p-16, ...) as one collective launch: inputs split\n"
+        "      along their first dimension over the chips (or whole with\n"
+        "      --replicate, or one file per chip with %d in the name),\n"
+        "      outputs concatenated in chip order.  Under mpirun each rank\n"
+        "      runs a contiguous block of the chips (docs/multichip.md).");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &gerr))
         die(EXIT_USAGE, "%s (try --help)", gerr->message);
@@ -595,6 +635,12 @@ int main(int argc, char **argv)
         die(EXIT_USAGE, "nothing to run: give --bare PROG.elf or MODULE.elf "
                         "KERNEL (try --help)");
     build_config(&cfg, FALSE);
+    if (comm && !opt_topology && comm->nranks > 1)
+        die(EXIT_USAGE, "under mpirun (%u ranks) give --topology: the "
+                        "ranks run the chips of one slice",
+            comm->nranks);
+    if (opt_replicate && !opt_topology)
+        die(EXIT_USAGE, "--replicate: only with --topology");
     run_kernel_args ka = {
         .module = argv[1],
         .kernel = argv[2],
@@ -610,6 +656,20 @@ int main(int argc, char **argv)
         .grid_order = opt_grid_order,
         .check_revisit = opt_revisit,
     };
+    if (opt_topology) {
+        if (opt_gdb)
+            die(EXIT_USAGE, "--gdb: not with --topology (one chip only)");
+        slice_args sa = {
+            .topology = opt_topology,
+            .replicate = opt_replicate,
+            .dbg = {opt_dma_order, opt_trace, opt_stats, opt_tag},
+            .hugepages = true,
+        };
+        int rc = run_slice(&ka, &cfg, &sa, comm);
+        if (comm)
+            comm->end(comm->ctx, rc);
+        return rc;
+    }
     /* Big objects (the runtime's segment table) live on the heap. */
     host_dev *k = g_new0(host_dev, 1);
     k->cfg = &cfg;

@@ -241,6 +241,14 @@ int vtpu_chip_save(vtpu_chip *chip, unsigned flags, vtpu_snap_write_fn fn,
         return -1;
     }
     bool active = vtpu_chip_run_active(chip) || chip->resume_pending;
+    if (active && chip->fabric) {
+        snprintf(err, errlen,
+                 "chip %u of a slice is in a run: its state is tied to the "
+                 "other chips' (saved between runs only; docs/multichip.md)",
+                 chip->chip_id);
+        g_byte_array_free(w.sec, TRUE);
+        return -1;
+    }
 
     out(&w, MAGIC, 8);
     v32 = VTPU_SNAP_VERSION;
@@ -793,6 +801,14 @@ int vtpu_chip_load(vtpu_chip *chip, unsigned flags, vtpu_snap_read_fn fn,
         return -1;
     }
     if (load(&r, chip, flags)) {
+        clear_chip(chip, flags & VTPU_SNAP_HBM);
+        return -1;
+    }
+    if (chip->fabric && chip->resume_pending) {
+        snprintf(r.err, r.errlen,
+                 "the snapshot holds a run in progress; chip %u is in a "
+                 "slice, whose runs cannot be resumed chip by chip",
+                 chip->chip_id);
         clear_chip(chip, flags & VTPU_SNAP_HBM);
         return -1;
     }

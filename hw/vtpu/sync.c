@@ -290,6 +290,8 @@ static size_t describe_slice(vtpu_fabric *f, char *buf, size_t len,
     return pos;
 }
 
+static void mark_deadlock(vtpu_fabric *f, vtpu_sync *s, int self);
+
 /*
  * The deadlock test over every chip of a fabric (all local): no TC of
  * any chip running, one blocked.  Every chip with a blocked TC gets the
@@ -326,6 +328,19 @@ static void check_deadlock_slice(vtpu_sync *s, int self)
     if (describe_slice(f, s->detail, len, false) >= len &&
         describe_slice(f, s->detail, len, true) >= len)
         memcpy(s->detail + len - 4, "...", 4);
+    mark_deadlock(f, s, self);
+}
+
+/*
+ * Make every local chip of f with a blocked TC leave with a deadlock
+ * fault carrying s->detail (s may be NULL: `detail` then); its victim is
+ * `self` on s's chip, else its first blocked TC.  Caller holds the lock.
+ */
+static void mark_deadlock_detail(vtpu_fabric *f, vtpu_sync *s, int self,
+                                 const char *detail)
+{
+    unsigned n = vtpu_fabric_nchips(f);
+
     for (unsigned c = 0; c < n; c++) {
         vtpu_chip *ch = vtpu_fabric_chip(f, c);
         if (!ch || !any_blocked(ch->sync))
@@ -339,9 +354,68 @@ static void check_deadlock_slice(vtpu_sync *s, int self)
             if (o->w[i].kind != W_DONE)
                 o->victim = i;
         if (o != s)
-            memcpy(o->detail, s->detail, sizeof(o->detail));
+            g_strlcpy(o->detail, detail, sizeof(o->detail));
         for (unsigned i = 0; i < o->ntcs; i++)
             vtpu_cond_signal(&o->cond[i]);
+    }
+}
+
+static void mark_deadlock(vtpu_fabric *f, vtpu_sync *s, int self)
+{
+    mark_deadlock_detail(f, s, self, s->detail);
+}
+
+int vtpu_fabric_local_state(vtpu_fabric *f, char *desc, size_t len)
+{
+    vtpu_mutex *lk = NULL;
+    unsigned n = vtpu_fabric_nchips(f);
+    bool blocked = false;
+    int state = VTPU_FABRIC_LOCAL_DONE;
+
+    for (unsigned c = 0; c < n && !lk; c++)
+        if (vtpu_fabric_chip(f, c))
+            lk = vtpu_fabric_chip(f, c)->sync->lk;
+    if (desc && len)
+        desc[0] = 0;
+    if (!lk)
+        return state;
+    vtpu_mutex_lock(lk);
+    for (unsigned c = 0; c < n && state != VTPU_FABRIC_LOCAL_RUNNING; c++) {
+        vtpu_chip *ch = vtpu_fabric_chip(f, c);
+        if (!ch)
+            continue;
+        vtpu_sync *o = ch->sync;
+        if (o->deadlock && any_blocked(o))
+            state = VTPU_FABRIC_LOCAL_RUNNING; /* being reported */
+        for (unsigned i = 0; i < o->ntcs; i++) {
+            if (o->w[i].kind == W_RUNNING)
+                state = VTPU_FABRIC_LOCAL_RUNNING;
+            else if (o->w[i].kind != W_DONE)
+                blocked = true;
+        }
+    }
+    if (state != VTPU_FABRIC_LOCAL_RUNNING && blocked) {
+        state = VTPU_FABRIC_LOCAL_BLOCKED;
+        if (desc && len && describe_slice(f, desc, len, false) >= len &&
+            describe_slice(f, desc, len, true) >= len && len > 4)
+            memcpy(desc + len - 4, "...", 4);
+    }
+    vtpu_mutex_unlock(lk);
+    return state;
+}
+
+void vtpu_fabric_report_deadlock(vtpu_fabric *f, const char *report)
+{
+    unsigned n = vtpu_fabric_nchips(f);
+
+    for (unsigned c = 0; c < n; c++) {
+        vtpu_chip *ch = vtpu_fabric_chip(f, c);
+        if (!ch)
+            continue;
+        vtpu_mutex_lock(ch->sync->lk);
+        mark_deadlock_detail(f, NULL, -1, report);
+        vtpu_mutex_unlock(ch->sync->lk);
+        return;
     }
 }
 
@@ -643,4 +717,13 @@ bool vtpu_sync_tc_resting(vtpu_chip *chip, unsigned id)
     resting = id < s->ntcs && s->w[id].kind != W_RUNNING;
     vtpu_mutex_unlock(s->lk);
     return resting;
+}
+
+void vtpu_fabric_stop_local(vtpu_fabric *f)
+{
+    for (unsigned c = 0; c < vtpu_fabric_nchips(f); c++) {
+        vtpu_chip *ch = vtpu_fabric_chip(f, c);
+        if (ch)
+            vtpu_chip_stop_run(ch, VTPU_STOP_END);
+    }
 }

@@ -195,6 +195,32 @@ int vtpu_fabric_deliver_signal(vtpu_fabric *f, unsigned src_chip,
                                unsigned dst_tc, uint32_t sem, uint32_t n,
                                char *err, size_t errlen);
 
+/*
+ * For a transport's slice-wide deadlock test (the engine's own is off
+ * while some chips are elsewhere; docs/multichip.md, "MPI").  The state
+ * of the local chips' current runs, in one snapshot under the slice
+ * lock: RUNNING (some TC executes, or a deadlock is being reported),
+ * BLOCKED (none executes and at least one waits on a semaphore or the
+ * barrier; desc, if not NULL, gets every blocked chip's waits as the
+ * engine's deadlock report words them), DONE (every TC has ended, or no
+ * run).  Only local messages or delivered ones can wake a BLOCKED set.
+ */
+enum {
+    VTPU_FABRIC_LOCAL_RUNNING = 0,
+    VTPU_FABRIC_LOCAL_BLOCKED = 1,
+    VTPU_FABRIC_LOCAL_DONE = 2,
+};
+int vtpu_fabric_local_state(vtpu_fabric *f, char *desc, size_t len);
+/* A deadlock found by the transport: every local chip with a blocked TC
+ * faults (VTPU_ERR_DEADLOCK, on its first blocked TC) with `report`. */
+void vtpu_fabric_report_deadlock(vtpu_fabric *f, const char *report);
+/* The local chip whose fault stopped the others (the first in time
+ * since the fabric was made or the last vtpu_slice_run), -1 if none. */
+int vtpu_fabric_first_fault(vtpu_fabric *f);
+/* Stop every local chip's run (VTPU_STOP_END, as when a chip of the
+ * fabric faults): for a fault in another process.  Any thread. */
+void vtpu_fabric_stop_local(vtpu_fabric *f);
+
 /* Counters: bytes that crossed link `link` (vtpu_topology_route ids)
  * since the fabric was made or the counters were cleared. */
 uint64_t vtpu_fabric_link_bytes(const vtpu_fabric *f, unsigned link);

@@ -1,0 +1,59 @@
+/*
+ * fabric-msg.h - the bytes of the ICI messages the MPI transport sends
+ * between ranks (docs/multichip.md, "MPI"): encoding, and decoding with
+ * every check a message from elsewhere needs before any field is used.
+ * No MPI here, so the parser is unit-tested and fuzzed alone
+ * (tests/test_fabric_msg.c).
+ *
+ * Layout (little-endian, fixed offsets; 96-byte header):
+ *    0 u32 magic "VTPM"   4 u32 kind (1 DMA, 2 signal)
+ *    8 u32 src_chip      12 u32 src_tc      16 u32 dst_chip
+ *   DMA:    20 u8 dst_space, dst_tc, ndims, sem_tc   24 u32 sem
+ *           28 u64 dst   36 i64 dst_stride[3]   60 u32 shape[4]
+ *           76 u32 bytes 80 u32 src_pc   84 u32 split (1: the data is
+ *           the next message, else it follows the header here)
+ *   signal: 20 u32 dst_tc  24 u32 sem  28 u32 n
+ */
+#ifndef VTPU_FABRIC_MSG_H
+#define VTPU_FABRIC_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vtpu-slice.h"
+
+#define VTPU_MSG_MAGIC 0x4d505456u /* "VTPM" */
+#define VTPU_MSG_HDR 96u
+
+enum { VTPU_MSG_DMA = 1, VTPU_MSG_SIGNAL = 2 };
+
+typedef struct vtpu_ici_msg {
+    uint32_t kind;
+    uint32_t src_chip, src_tc, dst_chip;
+    bool split;              /* DMA: the data comes in the next message */
+    vtpu_remote_dma dma;     /* DMA; .data points into the message (not
+                                split) or is NULL (split) */
+    uint32_t dst_tc, sem, n; /* signal */
+} vtpu_ici_msg;
+
+/* A DMA's header into hdr (split: the data goes as its own message;
+ * else the caller puts d->bytes of data right after the header). */
+void vtpu_msg_encode_dma(uint8_t hdr[VTPU_MSG_HDR], unsigned src_chip,
+                         unsigned src_tc, unsigned dst_chip,
+                         const vtpu_remote_dma *d, bool split);
+void vtpu_msg_encode_signal(uint8_t hdr[VTPU_MSG_HDR], unsigned src_chip,
+                            unsigned src_tc, unsigned dst_chip, unsigned dst_tc,
+                            uint32_t sem, uint32_t n);
+
+/*
+ * Decode the message buf[0, len) (the receiver's own copy) of a slice of
+ * `nchips`: the length against the header, magic, kind, chips in range,
+ * a DMA's byte count against what came (a split one: nothing but the
+ * header).  0, or -1 with the reason in err.  The destination range,
+ * TCs and semaphores are the engine's to check (vtpu_fabric_deliver_*).
+ */
+int vtpu_msg_decode(const uint8_t *buf, size_t len, unsigned nchips,
+                    vtpu_ici_msg *m, char *err, size_t errlen);
+
+#endif /* VTPU_FABRIC_MSG_H */
