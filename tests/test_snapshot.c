@@ -283,12 +283,14 @@ typedef struct bg_run {
     kt *t;
     const kcase *k;
     outcome o;
+    atomic_bool done;
 } bg_run;
 
 static gpointer bg_main(gpointer opaque)
 {
     bg_run *b = opaque;
     b->o.rc = run_raw(b->t, &b->k->L, b->k->ntcs, &b->o.res);
+    atomic_store(&b->done, true);
     return NULL;
 }
 
@@ -296,21 +298,21 @@ static void test_quiesce_thread(void **state)
 {
     kt *t = *state;
     kcase k;
-    kcase_seed(t, &k, 1024 * 8, 2);
+    kcase_seed(t, &k, 2048 * 8, 2);
     outcome ref = {0};
     fresh_output(t, &k);
     ref.rc = run_raw(t, &k.L, k.ntcs, &ref.res);
     take(t->chip, &k, &ref);
 
     for (unsigned r = 0; r < 3; r++) {
-        bg_run b = {t, &k, {0}};
+        bg_run b = {t, &k, {0}, false};
         fresh_output(t, &k);
         GThread *th = g_thread_new("run", bg_main, &b);
         /* a save must not race with a run's set-up (the device pauses
          * its command processor first): wait for the run to be going */
-        while (!vtpu_chip_run_active(t->chip))
+        while (!vtpu_chip_run_active(t->chip) && !atomic_load(&b.done))
             g_usleep(10);
-        g_usleep(300 * r);
+        g_usleep(100 * r);
         assert_int_equal(vtpu_chip_quiesce(t->chip, 10000), 0);
         GByteArray *snap = g_byte_array_new();
         char err[256];

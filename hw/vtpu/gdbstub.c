@@ -325,6 +325,18 @@ static int halt(vtpu_gdb *g, vtpu_tc *tc, ev_kind ev, int sig)
     }
 }
 
+bool vtpu_gdb_tc_halted(vtpu_chip *chip, unsigned id)
+{
+    vtpu_gdb *g = chip->gdb;
+
+    if (!g || id >= VTPU_MAX_TCS)
+        return false;
+    vtpu_mutex_lock(&g->lock);
+    bool halted = g->t[id].state == T_HALT;
+    vtpu_mutex_unlock(&g->lock);
+    return halted;
+}
+
 int vtpu_gdb_pause(vtpu_tc *tc)
 {
     vtpu_gdb *g = tc->chip->gdb;

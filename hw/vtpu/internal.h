@@ -624,5 +624,8 @@ void vtpu_gdb_tc_main(vtpu_tc *tc);
  */
 int vtpu_gdb_trap(vtpu_tc *tc);
 int vtpu_gdb_pause(vtpu_tc *tc);
+/* run.c: TC `id` is halted in the stub (its pc and registers synced):
+ * at rest for a snapshot.  Takes the stub's lock. */
+bool vtpu_gdb_tc_halted(vtpu_chip *chip, unsigned id);
 
 #endif /* VTPU_INTERNAL_H */

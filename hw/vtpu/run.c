@@ -65,7 +65,8 @@ static bool quiet_locked(vtpu_chip *chip)
         return false;
     for (unsigned t = 0; t < chip->run_ntcs; t++)
         if (!atomic_load(&chip->tcs[t]->parked) &&
-            !vtpu_sync_tc_resting(chip, t))
+            !vtpu_sync_tc_resting(chip, t) &&
+            !(chip->gdb && vtpu_gdb_tc_halted(chip, t)))
             return false;
     return true;
 }

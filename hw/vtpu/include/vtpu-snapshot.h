@@ -10,7 +10,7 @@
  *    the interpreter already polls chip->stop) and waits until each one
  *    is parked there, asleep in a semaphore wait or at the barrier (its
  *    pc is the waiting instruction, which it executes again when the run
- *    goes on), or done.  Deferred DMAs (dma-order on-wait / random) are
+ *    goes on), halted in the gdb stub, or done.  Deferred DMAs (dma-order on-wait / random) are
  *    completed before the chip counts as quiet.  vtpu_chip_unquiesce()
  *    lets the run go on.  While quiesced, nothing of the chip changes.
  *
