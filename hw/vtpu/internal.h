@@ -603,7 +603,6 @@ int vtpu_fabric_rendezvous(struct vtpu_fabric *f, vtpu_chip *chip, bool failed);
  * vtpu_fabric_reset_fault) and stop every other local chip. */
 void vtpu_fabric_fault(struct vtpu_fabric *f, vtpu_chip *chip);
 void vtpu_fabric_reset_fault(struct vtpu_fabric *f);
-int vtpu_fabric_first_fault(struct vtpu_fabric *f); /* -1: none */
 /* timeline.c: a remote DMA in the trace. */
 void vtpu_dbg_remote_dma(vtpu_tc *tc, unsigned dst_chip, uint32_t bytes,
                          uint32_t sem, int64_t t0);
