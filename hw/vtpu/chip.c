@@ -21,6 +21,7 @@ static void tc_free(vtpu_tc *tc)
         vtpu_unmap_lazy_huge(tc->smem - VTPU_SMEM_MAP,
                              VTPU_SMEM_MAP + (uint64_t)tc->smem_size);
     vtpu_dirty_free(tc->vmem_dirty, tc->vmem_size);
+    g_free(tc->rgather);
     vtpu_cond_clear(&tc->wake);
     free(tc->sems);
     if (tc->vpu)

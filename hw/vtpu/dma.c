@@ -467,12 +467,20 @@ static int remote_complete(vtpu_tc *tc, const dma_plan *p)
          * destination scatters (fabric.c apply_dma) */
         vtpu_remote_dma m = p->rm;
         uint8_t *buf = NULL;
-        if (p->ndims) {
-            buf = g_try_malloc(p->bytes);
-            if (!buf)
-                return BADF(tc, VTPU_SPACE_NONE, 0, p->bytes,
-                            "remote DMA of %u bytes: out of host memory",
-                            p->bytes);
+        if (p->ndims == 1) {
+            buf = p->src; /* one run: the transport sends it from here */
+        } else if (p->ndims) {
+            if (p->bytes > tc->rgather_cap) {
+                g_free(tc->rgather);
+                tc->rgather_cap = 0;
+                tc->rgather = g_try_malloc(p->bytes);
+                if (!tc->rgather)
+                    return BADF(tc, VTPU_SPACE_NONE, 0, p->bytes,
+                                "remote DMA of %u bytes: out of host memory",
+                                p->bytes);
+                tc->rgather_cap = p->bytes;
+            }
+            buf = tc->rgather;
             uint8_t *o = buf;
             for (uint64_t i3 = 0; i3 < p->count[3]; i3++)
                 for (uint64_t i2 = 0; i2 < p->count[2]; i2++)
@@ -486,7 +494,6 @@ static int remote_complete(vtpu_tc *tc, const dma_plan *p)
         }
         m.data = buf;
         rc = vtpu_fabric_send_dma(tc, p->dst_chip, &m, err, sizeof(err));
-        g_free(buf);
     }
     if (rc)
         return BADF(tc, (vtpu_space)p->rm.dst_space, p->rm.dst, p->bytes,

@@ -160,7 +160,11 @@ struct vtpu_tc {
 
     /* --- debugging aids (timeline.c, dmaq.c) --- */
     vtpu_tc_stats cnt; /* counters of this run (instret is tc->instret) */
-    vtpu_dmaq *dmaq;   /* deferred DMAs; NULL in the eager order */
+    vtpu_dmaq *dmaq;
+    /* dma.c: where a strided remote DMA to another process is gathered
+     * (kept: a fresh buffer per DMA cost a page fault per 4 KiB) */
+    uint8_t *rgather;
+    size_t rgather_cap;   /* deferred DMAs; NULL in the eager order */
 
     /* --- quiescing and save points (run.c, vtpu-snapshot.h) --- */
     uint64_t pause_at; /* instret of this TC's save point, or UINT64_MAX;
