@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <glib.h>
 
 #include "vtpu-debug.h"
 #include "vtpu-launch.h"
@@ -318,5 +319,21 @@ uint32_t test_module_kernel_index(const uint8_t *elf, size_t len,
             return i;
     }
     fail_msg("kernel %s not in the module", name);
+    return 0;
+}
+
+int test_snap_write(void *opaque, const void *p, size_t n)
+{
+    g_byte_array_append(opaque, p, (guint)n);
+    return 0;
+}
+
+int test_snap_read(void *opaque, void *p, size_t n)
+{
+    test_snap_in *r = opaque;
+    if (n > r->n - r->at)
+        return -1;
+    memcpy(p, r->p + r->at, n);
+    r->at += n;
     return 0;
 }

@@ -78,4 +78,13 @@ uint32_t test_module_kernel_index(const uint8_t *elf, size_t len,
 uint64_t test_rand64(uint64_t *state);
 uint32_t test_rand32(uint64_t *state);
 
+/* Snapshot streams in memory (vtpu-snapshot.h's callbacks): append to
+ * a GByteArray (opaque) / read from a test_snap_in (-1 past its end). */
+int test_snap_write(void *opaque, const void *p, size_t n);
+typedef struct test_snap_in {
+    const uint8_t *p;
+    size_t n, at;
+} test_snap_in;
+int test_snap_read(void *opaque, void *p, size_t n);
+
 #endif

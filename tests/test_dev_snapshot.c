@@ -25,26 +25,6 @@
 #define RESULT_OFF (DATA_OFF + (2u << 20))
 #define HBM "16M"
 
-static int buf_write(void *opaque, const void *p, size_t n)
-{
-    g_byte_array_append(opaque, p, (guint)n);
-    return 0;
-}
-
-typedef struct rbuf {
-    const uint8_t *p;
-    size_t n, at;
-} rbuf;
-
-static int buf_read(void *opaque, void *p, size_t n)
-{
-    rbuf *r = opaque;
-    if (n > r->n - r->at)
-        return -1;
-    memcpy(p, r->p + r->at, n);
-    r->at += n;
-    return 0;
-}
 
 /* x = TC + 1; a2 times x = x * 1664525 + 1013904223; exit(x) */
 static void prog_lcg(test_prog *p)
@@ -111,16 +91,16 @@ static GByteArray *save(fx *f)
 {
     GByteArray *b = g_byte_array_new();
     char err[256];
-    if (vtpu_dev_save(f->dev, buf_write, b, err, sizeof(err)))
+    if (vtpu_dev_save(f->dev, test_snap_write, b, err, sizeof(err)))
         fail_msg("vtpu_dev_save: %s", err);
     return b;
 }
 
 static int restore(fx *f, GByteArray *b, char *err, size_t errlen)
 {
-    rbuf r = {b->data, b->len, 0};
+    test_snap_in r = {b->data, b->len, 0};
     assert_int_equal(vtpu_dev_pause(f->dev, 10000), 0);
-    return vtpu_dev_load(f->dev, buf_read, &r, err, errlen);
+    return vtpu_dev_load(f->dev, test_snap_read, &r, err, errlen);
 }
 
 #define REGS(X)                                                                \
@@ -211,8 +191,8 @@ static void test_between_commands_and_bad_streams(void **state)
     assert_int_equal(rd(b, VTPU_A_LAUNCH_COUNT), 2);
 
     /* loading needs a paused device */
-    rbuf r = {snap->data, snap->len, 0};
-    assert_int_not_equal(vtpu_dev_load(b->dev, buf_read, &r, err,
+    test_snap_in r = {snap->data, snap->len, 0};
+    assert_int_not_equal(vtpu_dev_load(b->dev, test_snap_read, &r, err,
                                        sizeof(err)),
                          0);
     assert_non_null(strstr(err, "paused"));

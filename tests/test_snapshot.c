@@ -24,34 +24,12 @@
 
 #define HBM_SIZE (64u << 20)
 
-/* ---- byte buffers as snapshot sinks and sources ---- */
-
-static int buf_write(void *opaque, const void *p, size_t n)
-{
-    g_byte_array_append(opaque, p, (guint)n);
-    return 0;
-}
-
-typedef struct rbuf {
-    const uint8_t *p;
-    size_t n, at;
-} rbuf;
-
-static int buf_read(void *opaque, void *p, size_t n)
-{
-    rbuf *r = opaque;
-    if (n > r->n - r->at)
-        return -1;
-    memcpy(p, r->p + r->at, n);
-    r->at += n;
-    return 0;
-}
 
 static int load_buf(vtpu_chip *chip, unsigned flags, const uint8_t *p,
                     size_t n, char *err, size_t errlen)
 {
-    rbuf r = {p, n, 0};
-    return vtpu_chip_load(chip, flags, buf_read, &r, err, errlen);
+    test_snap_in r = {p, n, 0};
+    return vtpu_chip_load(chip, flags, test_snap_read, &r, err, errlen);
 }
 
 /* The pause callback runs on a TC's thread: no cmocka asserts there. */
@@ -67,7 +45,7 @@ static void on_pause(void *opaque, vtpu_chip *chip, unsigned tc)
     pause_rec *p = opaque;
     p->calls++;
     p->tc = tc;
-    p->rc = vtpu_chip_save(chip, VTPU_SNAP_HBM, buf_write, p->snap, p->err,
+    p->rc = vtpu_chip_save(chip, VTPU_SNAP_HBM, test_snap_write, p->snap, p->err,
                            sizeof(p->err));
 }
 
@@ -316,7 +294,7 @@ static void test_quiesce_thread(void **state)
         assert_int_equal(vtpu_chip_quiesce(t->chip, 10000), 0);
         GByteArray *snap = g_byte_array_new();
         char err[256];
-        int rc = vtpu_chip_save(t->chip, VTPU_SNAP_HBM, buf_write, snap, err,
+        int rc = vtpu_chip_save(t->chip, VTPU_SNAP_HBM, test_snap_write, snap, err,
                                 sizeof(err));
         bool mid = vtpu_chip_run_active(t->chip);
         vtpu_chip_unquiesce(t->chip);
@@ -497,7 +475,7 @@ static void test_misuse(void **state)
     /* between runs: saved and loaded, nothing pending */
     GByteArray *s = g_byte_array_new();
     assert_int_equal(
-        vtpu_chip_save(t->chip, 0, buf_write, s, err, sizeof(err)), 0);
+        vtpu_chip_save(t->chip, 0, test_snap_write, s, err, sizeof(err)), 0);
     assert_int_equal(load_buf(c, 0, s->data, s->len, err, sizeof(err)), 0);
     assert_false(vtpu_chip_run_pending(c));
     g_byte_array_free(s, TRUE);

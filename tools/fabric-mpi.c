@@ -124,27 +124,6 @@ static unsigned owner(const mpi_ctx *m, unsigned chip)
     return lo;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    memcpy(p, &v, 4);
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    memcpy(p, &v, 8);
-}
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
 /* A control message to `to` (text may be NULL). */
 static void send_ctl(mpi_ctx *m, int to, uint32_t kind, uint32_t a, uint32_t b,
                      uint64_t c, uint64_t d, uint64_t e, const char *text)
