@@ -174,6 +174,21 @@ void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
     g_free(tagged);
 }
 
+void vtpu_tc_power_on(vtpu_tc *tc)
+{
+    /* Dropped pages: the host gets them back, and they are zero */
+    vtpu_zero_lazy(tc->vmem, tc->vmem_size);
+    vtpu_zero_lazy(tc->smem, tc->smem_size);
+    memset(tc->vmem_dirty, 0, VTPU_DIRTY_PAGES(tc->vmem_size));
+    memset(tc->smem_dirty, 0, VTPU_DIRTY_PAGES(tc->smem_size));
+    tc->smem_serial = 0;
+    memset(tc->sems, 0, tc->chip->cfg.num_sems * sizeof(uint32_t));
+    tc->state = VTPU_TC_IDLE;
+    tc->instret = 0;
+    tc->pc = VTPU_IMEM_BASE;
+    memset(&tc->cnt, 0, sizeof(tc->cnt));
+}
+
 void vtpu_chip_scrub(vtpu_chip *chip)
 {
     if (!chip->hbm_external) {
@@ -185,20 +200,8 @@ void vtpu_chip_scrub(vtpu_chip *chip)
         memset(chip->vmem_shared_dirty, 0,
                VTPU_DIRTY_PAGES(chip->cfg.vmem_shared_size));
     }
-    for (unsigned i = 0; i < chip->cfg.num_tcs; i++) {
-        vtpu_tc *tc = chip->tcs[i];
-        /* Dropped pages: the host gets them back, and they are zero */
-        vtpu_zero_lazy(tc->vmem, tc->vmem_size);
-        vtpu_zero_lazy(tc->smem, tc->smem_size);
-        memset(tc->vmem_dirty, 0, VTPU_DIRTY_PAGES(tc->vmem_size));
-        memset(tc->smem_dirty, 0, VTPU_DIRTY_PAGES(tc->smem_size));
-        tc->smem_serial = 0;
-        memset(tc->sems, 0, chip->cfg.num_sems * sizeof(uint32_t));
-        tc->state = VTPU_TC_IDLE;
-        tc->instret = 0;
-        tc->pc = VTPU_IMEM_BASE;
-        memset(&tc->cnt, 0, sizeof(tc->cnt));
-    }
+    for (unsigned i = 0; i < chip->cfg.num_tcs; i++)
+        vtpu_tc_power_on(chip->tcs[i]);
     vtpu_chip_unload_programs(chip);
     if (chip->check) { /* fresh shadows: nothing of the old guest's state */
         vtpu_check_free(chip->check);

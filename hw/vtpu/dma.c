@@ -148,17 +148,6 @@ static void shared_side(vtpu_tc *tc, dma_side *sd)
     sd->window = VTPU_VMEM_SHARED_BASE;
 }
 
-/* [lo, hi) lies inside one of the run's granted HBM ranges. */
-static bool granted(const vtpu_chip *chip, uint64_t lo, uint64_t hi)
-{
-    for (uint32_t i = 0; i < chip->num_grants; i++) {
-        const vtpu_hbm_range *g = &chip->grants[i];
-        if (lo >= g->off && hi <= g->off + g->len)
-            return true;
-    }
-    return false;
-}
-
 /*
  * Check every byte one side touches.  count[] are the (already validated,
  * non-zero) counts; all arithmetic is overflow-checked since strides and
@@ -223,7 +212,7 @@ static int check_range(vtpu_tc *tc, dma_side *sd, const uint64_t *count,
     sd->lo = (uint64_t)lo;
     sd->hi = (uint64_t)hi;
     if (sd->space == VTPU_SPACE_HBM && tc->chip->num_grants &&
-        !granted(tc->chip, sd->lo, sd->hi))
+        !vtpu_hbm_granted(tc->chip, sd->lo, sd->hi))
         return BADF(tc, sd->space, sd->lo, sd->hi - sd->lo,
                     "%s: HBM 0x%llx..0x%llx is not in the HBM granted to this "
                     "launch (%u ranges; docs/registers.md, \"Isolation\")",

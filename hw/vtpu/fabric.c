@@ -268,19 +268,6 @@ void vtpu_fabric_clear_counters(vtpu_fabric *f)
 /* Remote DMA: validation and delivery                                  */
 /* ------------------------------------------------------------------ */
 
-/* [lo, hi) inside one of the destination run's granted HBM ranges. */
-static bool granted(const vtpu_chip *chip, uint64_t lo, uint64_t hi)
-{
-    if (!chip->num_grants)
-        return true;
-    for (uint32_t i = 0; i < chip->num_grants; i++) {
-        const vtpu_hbm_range *g = &chip->grants[i];
-        if (lo >= g->off && hi <= g->off + g->len)
-            return true;
-    }
-    return false;
-}
-
 /*
  * Resolve and check the destination of d on chip dst: every byte inside
  * the memory, VMEM alignment, HBM grants.  Sets *mem, *dirty, *off (of
@@ -403,7 +390,7 @@ static int resolve_dst(vtpu_chip *dst, unsigned src_tc,
         return -1;
     }
     if (d->dst_space == VTPU_SPACE_HBM &&
-        !granted(dst, (uint64_t)l, (uint64_t)h)) {
+        !vtpu_hbm_granted(dst, (uint64_t)l, (uint64_t)h)) {
         snprintf(err, errlen,
                  "dst: HBM 0x%llx..0x%llx is not in the HBM granted to the "
                  "destination chip's launch",

@@ -348,6 +348,9 @@ bool vtpu_mailbox_scalar_past(const vtpu_tc *tc, uint32_t addr, char *buf,
 /* ---- chip.c ---- */
 void vtpu_chip_output(vtpu_chip *chip, unsigned tc, int fd, const char *buf,
                       size_t len);
+/* Power-on memories of a TC (pages dropped), semaphores, state, pc,
+ * counters (vtpu_chip_scrub, snapshot.c's clear). */
+void vtpu_tc_power_on(vtpu_tc *tc);
 /* Reset a TC for a run: registers, SMEM from the image, VMEM, sems, units. */
 void vtpu_tc_reset(vtpu_tc *tc, unsigned ntcs);
 /* The host, a debugger or a check wrote [off, off + len) of tc's SMEM or
@@ -376,6 +379,21 @@ static inline void vtpu_vmem_window(const vtpu_tc *tc, uint32_t addr,
 /* The owner index that stands for VMEM_SHARED in vtpu_mem_ref.tc
  * (check.h): one past the last TC. */
 #define VTPU_SHARED_OWNER VTPU_MAX_TCS
+
+/* HBM [lo, hi) may be reached by the chip's run: no grants (all of HBM)
+ * or inside one of them (vtpu_run_opts.hbm_ranges; dma.c, fabric.c). */
+static inline bool vtpu_hbm_granted(const vtpu_chip *chip, uint64_t lo,
+                                    uint64_t hi)
+{
+    if (!chip->num_grants)
+        return true;
+    for (uint32_t i = 0; i < chip->num_grants; i++) {
+        const vtpu_hbm_range *g = &chip->grants[i];
+        if (lo >= g->off && hi <= g->off + g->len)
+            return true;
+    }
+    return false;
+}
 
 /* ---- elf.c ---- */
 vtpu_program *vtpu_program_from_elf(const vtpu_config *cfg, const void *elf,

@@ -512,22 +512,13 @@ static void clear_chip(vtpu_chip *chip, bool hbm)
     vtpu_chip_unload_programs(chip);
     for (unsigned t = 0; t < chip->cfg.num_tcs; t++) {
         vtpu_tc *tc = chip->tcs[t];
-        vtpu_zero_lazy(tc->vmem, tc->vmem_size);
-        vtpu_zero_lazy(tc->smem, tc->smem_size);
-        memset(tc->vmem_dirty, 0, VTPU_DIRTY_PAGES(tc->vmem_size));
-        memset(tc->smem_dirty, 0, VTPU_DIRTY_PAGES(tc->smem_size));
-        tc->smem_serial = 0;
-        memset(tc->sems, 0, chip->cfg.num_sems * sizeof(uint32_t));
+        vtpu_tc_power_on(tc); /* memories, semaphores, state, counters */
         vtpu_vpu_reset(tc->vpu);
         vtpu_mxu_reset(tc->mxu);
         memset(tc->x, 0, sizeof(tc->x));
         memset(tc->f, 0, sizeof(tc->f));
         tc->fflags = tc->frm = 0;
         tc->units_dirty = false;
-        tc->state = VTPU_TC_IDLE;
-        tc->instret = 0;
-        tc->pc = VTPU_IMEM_BASE;
-        memset(&tc->cnt, 0, sizeof(tc->cnt));
     }
     if (chip->vmem_shared) {
         vtpu_zero_lazy(chip->vmem_shared, chip->cfg.vmem_shared_size);
