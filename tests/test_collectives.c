@@ -492,12 +492,73 @@ static void test_bounds_chip(void **state)
     sl_free(t);
 }
 
+/* remote_stray (selftest.elf) on a ring of 4: every chip's remote copy
+ * into its successor's o runs one row past o's array.  The bounds check
+ * stops the sender and names the destination chip; with the check off the
+ * copy lands (in HBM past o) and the run "succeeds". */
+static void test_bounds_remote(void **state)
+{
+    (void)state;
+    sl *t = sl_new("4", 1);
+    const uint32_t rows = 16;
+    uint32_t sh[2] = {rows, 128};
+    size_t b = (size_t)rows * 128 * 4;
+    vtpu_run_opts opts = {.num_tcs = 1, .args = {DESC_OFF, 0}};
+    vtpu_run_result res[4];
+    vtpu_error e;
+    vtpu_launch L;
+    char err[256], msg[2048], want[64];
+
+    free(t->elf);
+    t->elf = test_read_file(KT_SELFTEST, &t->elf_len);
+    if (vtpu_slice_load_elf(t->s, t->elf, t->elf_len, err, sizeof(err)))
+        fail_msg("load: %s", err);
+    uint32_t grid[1] = {1};
+    launch_init(&L, kindex(t, "remote_stray"), 1, grid, NULL);
+    launch_operand(&L, X_OFF, VTPU_F32, 2, sh);
+    launch_operand(&L, X_OFF + b, VTPU_F32, 2, sh);
+    float *x = malloc(b), *o = malloc(b);
+    for (unsigned c = 0; c < 4; c++) {
+        /* (the checks from the environment: not this test's subject) */
+        assert_int_equal(vtpu_chip_set_checks(vtpu_slice_chip(t->s, c), false,
+                                              false, err, sizeof(err)),
+                         0);
+        vtpu_launch_status zero[VTPU_MAX_TCS];
+        memset(zero, 0, sizeof(zero));
+        put(t, c, STATUS_OFF, zero, sizeof(zero));
+        put(t, c, DESC_OFF, &L, sizeof(L));
+        for (size_t i = 0; i < b / 4; i++)
+            x[i] = (float)(rnd32(t) % 1000) / 8.0f;
+        put(t, c, X_OFF, x, b);
+    }
+    assert_int_equal(vtpu_slice_run(t->s, &opts, res, &e), -1);
+    vtpu_error_format(&e, msg, sizeof(msg));
+    assert_int_equal(e.kind, VTPU_ERR_BOUNDS);
+    snprintf(want, sizeof(want), "remote DMA write of HBM of chip %u",
+             (e.chip + 1) % 4);
+    if (!strstr(msg, want) || !strstr(msg, "leaves"))
+        fail_msg("remote bounds: want \"%s\" in: %s", want, msg);
+    /* the check off: each chip's x lands in its successor's o, a row on */
+    for (unsigned c = 0; c < 4; c++)
+        vtpu_chip_set_bounds(vtpu_slice_chip(t->s, c), VTPU_BOUNDS_OFF);
+    sl_run(t, &L, 1);
+    for (unsigned c = 0; c < 4; c++) {
+        get(t, c, X_OFF, x, b);
+        get(t, (c + 1) % 4, X_OFF + b + 512, o, b - 512);
+        assert_memory_equal(o, x, b - 512);
+    }
+    free(x);
+    free(o);
+    sl_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_gather),
         cmocka_unit_test(test_reduce_scatter),
         cmocka_unit_test(test_all_reduce),
+        cmocka_unit_test(test_bounds_remote),
         cmocka_unit_test(test_collective_matmul),
         cmocka_unit_test(test_bounds_chip),
     };
