@@ -38,6 +38,7 @@
 #define X_OFF 0x100000ull
 
 static int quick;
+static unsigned only_chips; /* --chips N: that slice size alone */
 
 static void die(const char *what, const char *msg)
 {
@@ -269,6 +270,8 @@ static void bench_allreduce(void)
 
     for (unsigned ki = 0; ki < 2; ki++)
         for (unsigned n = 2; n <= 8; n *= 2) {
+            if (only_chips && n != only_chips)
+                continue;
             char topo[8];
             snprintf(topo, sizeof(topo), "%u", n);
             bslice b = bs_new("v5e", topo, 1, 3 * S + (64u << 20));
@@ -484,9 +487,14 @@ int main(int argc, char **argv)
             quick = 1;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
+        else if (!strcmp(argv[i], "--chips") && i + 1 < argc &&
+                 (only_chips = (unsigned)atoi(argv[i + 1])) >= 2 &&
+                 only_chips <= 8 && !(only_chips & (only_chips - 1)))
+            i++;
         else {
             fprintf(stderr, "usage: bench_collectives [--quick] [--only "
-                            "scale|cmatmul|allreduce]\n");
+                            "scale|cmatmul|allreduce] [--chips 2|4|8 (the "
+                            "all-reduce on that many chips only)]\n");
             return 2;
         }
     }
