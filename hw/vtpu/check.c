@@ -425,10 +425,12 @@ void vtpu_check_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t dst_tc,
 
     if (!ck->race)
         return;
-    vtpu_chip *dst =
-        tc->chip->fabric ? vtpu_fabric_chip(tc->chip->fabric, chip) : NULL;
+    vtpu_fabric *f = tc->chip->fabric;
+    vtpu_chip *dst = f ? vtpu_fabric_get(f, chip, NULL) : NULL;
     vtpu_race *rd = dst && dst->check ? dst->check->race : NULL;
     vtpu_race_signal_remote(ck->race, tc, rd, dst_tc, sem, n);
+    if (dst)
+        vtpu_fabric_put(f, dst);
 }
 
 void vtpu_check_written(vtpu_chip *chip, const uint8_t *p, uint64_t len)
