@@ -243,11 +243,10 @@ static double native_allreduce(float *const *x, float *const *o, unsigned n,
     if (nt > 8)
         nt = 8;
     for (unsigned t = 0; t < nt; t++)
-        parts[t] = (native_part){x, o, n, elems * t / nt / NATIVE_PIECE *
-                                              NATIVE_PIECE,
-                                 t + 1 == nt ? elems
-                                             : elems * (t + 1) / nt /
-                                                   NATIVE_PIECE * NATIVE_PIECE};
+        parts[t] = (native_part){
+            x, o, n, elems * t / nt / NATIVE_PIECE * NATIVE_PIECE,
+            t + 1 == nt ? elems
+                        : elems * (t + 1) / nt / NATIVE_PIECE * NATIVE_PIECE};
     for (unsigned r = 0; r < reps; r++) {
         double t0 = now();
         for (unsigned t = 0; t < nt; t++)

@@ -269,8 +269,8 @@ VTPU_BODY(remote_stray_body, k)
     uint32_t bytes = k->op[0].shape[0] * k->op[0].shape[1] * 4;
 
     vtpu_remote_copy(vtpu_hbm(k->op[1].hbm + 512), /* BUG: one row on */
-                     vtpu_hbm(k->op[0].hbm), bytes, vtpu_mesh_neighbor(0, 1),
-                     0, 1);
+                     vtpu_hbm(k->op[0].hbm), bytes, vtpu_mesh_neighbor(0, 1), 0,
+                     1);
     vtpu_sem_wait(0, bytes);
     vtpu_sem_wait(1, bytes);
 }

@@ -225,10 +225,9 @@ int vtpu_bounds_vmem(vtpu_bounds *b, vtpu_tc *tc, uint32_t addr, int32_t stride,
     }
     if (!any)
         return 0;
-    return check_extent(tc, s, VTPU_SPACE_VMEM, start, lo, hi,
-                        store ? (mask ? "vst.m" : "vst")
-                              : (mask ? "vld.m" : "vld"),
-                        -1);
+    return check_extent(
+        tc, s, VTPU_SPACE_VMEM, start, lo, hi,
+        store ? (mask ? "vst.m" : "vst") : (mask ? "vld.m" : "vld"), -1);
 }
 
 static int dma_extent(vtpu_bounds *b, vtpu_tc *tc, const vtpu_mem_ref *r,

@@ -542,8 +542,8 @@ const char *vtpu_check_space_of(unsigned chip_id, const vtpu_mem_ref *r,
         fmt(buf, len, "%s of chip %u",
             r->space == VTPU_SPACE_HBM ? "HBM" : "VMEM_SHARED", chip_id);
     else
-        fmt(buf, len, "%s of chip %u TC %u", vtpu_space_name(r->space),
-            chip_id, r->tc);
+        fmt(buf, len, "%s of chip %u TC %u", vtpu_space_name(r->space), chip_id,
+            r->tc);
     return buf;
 }
 

@@ -267,8 +267,8 @@ static void stream(uint32_t times, uint32_t bytes)
     if (vtpu_chip_id() != 0 || vtpu_tc_id() != 0)
         return;
     for (uint32_t i = 0; i < times; i++) {
-        vtpu_remote_copy(vtpu_hbm(32u << 20), vtpu_hbm(16u << 20), bytes, 1,
-                         0, 1);
+        vtpu_remote_copy(vtpu_hbm(32u << 20), vtpu_hbm(16u << 20), bytes, 1, 0,
+                         1);
         vtpu_sem_wait(0, bytes);
     }
 }
