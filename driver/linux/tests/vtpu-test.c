@@ -15,6 +15,9 @@
  *     hang                  a kernel that never ends, recovered by the job
  *                           timeout while other files' jobs complete
  *     errors                the documented error codes of each ioctl
+ *     no-slice              a collective SUBMIT on a chip in no slice: the
+ *                           device refuses it (-EIO, BAD_FLAGS), the
+ *                           device goes on
  *     latency N             submit-to-completion time of N empty jobs
  *     hold-job              (unplug test) map a BO, start an endless job,
  *                           print "HOLD READY", wait for it: expects the
@@ -293,6 +296,7 @@ static int cmd_info(void)
 		"uapi_version", "device_version", "gen", "num_tcs", "num_sems",
 		"hbm_size", "vmem_size", "smem_size", "imem_size", "mxu",
 		"hbm_free", "job_timeout_ms", "aperture_size",
+		"collective_wait_ms",
 	};
 	int fd = must_open();
 	uint64_t v;
@@ -714,6 +718,10 @@ static int cmd_errors(void)
 	sb.flags = 0x10;
 	check(xioctl(fd, DRM_IOCTL_VTPU_SUBMIT, &sb) == -EINVAL,
 	      "SUBMIT flags: EINVAL");
+	sb.flags = ~(uint32_t)(DRM_VTPU_SUBMIT_CHECK_EXIT |
+			       DRM_VTPU_SUBMIT_COLLECTIVE);
+	check(xioctl(fd, DRM_IOCTL_VTPU_SUBMIT, &sb) == -EINVAL,
+	      "SUBMIT every unknown flag: EINVAL");
 	sb.flags = 0;
 	sb.num_bos = 65;
 	sb.bo_handles = (uintptr_t)handles;
@@ -735,6 +743,40 @@ static int cmd_errors(void)
 	ret = wait_job(fd, seq, 60 * SEC, &w);
 	check(!ret && w.status == -ETIMEDOUT, "... until the job timeout: %s",
 	      strerror(-w.status));
+	close(fd);
+	return 0;
+}
+
+/*
+ * DRM_VTPU_SUBMIT_COLLECTIVE reaches the ring entry: a chip in no slice
+ * refuses VTPU_LAUNCH_F_COLLECTIVE.  Then a plain launch works.
+ */
+static int cmd_no_slice(void)
+{
+	int fd = must_open(), slot, ret, st;
+	struct drm_vtpu_job_error e;
+	struct drm_vtpu_wait w;
+	uint32_t args[4] = { 6 };
+	uint64_t seq;
+
+	memset(&e, 0, sizeof(e));
+	check(param(fd, DRM_VTPU_PARAM_COLLECTIVE_WAIT_MS) > 0,
+	      "collective wait %" PRIu64 " ms",
+	      param(fd, DRM_VTPU_PARAM_COLLECTIVE_WAIT_MS));
+	slot = load_tiny(fd, prog_exit_a2, 3);
+	check(slot >= 0, "a module");
+	ret = submit(fd, slot, 1, args, NULL, 0, DRM_VTPU_SUBMIT_COLLECTIVE,
+		     &seq);
+	if (!ret)
+		ret = wait_job(fd, seq, 30 * SEC, &w);
+	check(!ret && w.status == -EIO, "collective launch: status %d (%s)",
+	      ret ? ret : w.status, strerror(-(ret ? ret : w.status)));
+	ret = job_error(fd, seq, &e);
+	check(!ret && e.code == VTPU_E_BAD_FLAGS &&
+	      strstr(e.message, "collective launch on a chip in no slice"),
+	      "refused by the device: code %u: %s", e.code, e.message);
+	ret = run_exit(fd, slot, 6, &st);
+	check(ret == 6 && st == 0, "a plain launch afterwards: exit %d", ret);
 	close(fd);
 	return 0;
 }
@@ -904,7 +946,8 @@ static int cmd_bo(uint64_t mib)
 static int usage(void)
 {
 	fprintf(stderr, "usage: vtpu-test [-d DEV] info|basic ELF|hello ELF|"
-		"isolation ELF|hang|errors|latency N|hold-job|hold-open FILE|"
+		"isolation ELF|hang|errors|no-slice|latency N|hold-job|"
+		"hold-open FILE|"
 		"spin-exit|bo MIB\n");
 	return 2;
 }
@@ -934,6 +977,8 @@ int main(int argc, char **argv)
 		cmd_hang();
 	else if (!strcmp(cmd, "errors"))
 		cmd_errors();
+	else if (!strcmp(cmd, "no-slice"))
+		cmd_no_slice();
 	else if (!strcmp(cmd, "latency") && i < argc)
 		cmd_latency(atoi(argv[i]) > 0 ? atoi(argv[i]) : 100);
 	else if (!strcmp(cmd, "hold-job"))
