@@ -18,6 +18,11 @@
  *     no-slice              a collective SUBMIT on a chip in no slice: the
  *                           device refuses it (-EIO, BAD_FLAGS), the
  *                           device goes on
+ *     collective            accel0 and accel1, the two chips of a slice: a
+ *                           collective SUBMIT on both runs; on accel0 alone
+ *                           it waits until the job timeout plus the
+ *                           collective wait resets the device
+ *                           (-ETIMEDOUT); both work afterwards
  *     latency N             submit-to-completion time of N empty jobs
  *     hold-job              (unplug test) map a BO, start an endless job,
  *                           print "HOLD READY", wait for it: expects the
@@ -781,6 +786,95 @@ static int cmd_no_slice(void)
 	return 0;
 }
 
+/* Open /dev/accel/accelN, a tiny program loaded that exits with a2. */
+static int open_chip(int n, int *slot)
+{
+	char node[32];
+	int fd;
+
+	snprintf(node, sizeof(node), "/dev/accel/accel%d", n);
+	fd = open(node, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		printf("not ok - open %s: %s\n", node, strerror(errno));
+		exit(1);
+	}
+	*slot = load_tiny(fd, prog_exit_a2, 3);
+	check(*slot >= 0, "%s: a module", node);
+	return fd;
+}
+
+static int cmd_collective(void)
+{
+	uint64_t tmo, cwait, seq[2];
+	struct drm_vtpu_job_error e;
+	struct drm_vtpu_wait w;
+	uint32_t args[4] = { 0 };
+	int fd[2], slot[2], ret, i, st;
+	double t0, t;
+
+	for (i = 0; i < 2; i++)
+		fd[i] = open_chip(i, &slot[i]);
+	tmo = param(fd[0], DRM_VTPU_PARAM_JOB_TIMEOUT_MS);
+	cwait = param(fd[0], DRM_VTPU_PARAM_COLLECTIVE_WAIT_MS);
+	printf("job timeout %" PRIu64 " ms, collective wait %" PRIu64 " ms\n",
+	       tmo, cwait);
+
+	/* on both: they meet at the rendezvous and run */
+	for (i = 0; i < 2; i++) {
+		args[0] = 20 + i;
+		ret = submit(fd[i], slot[i], 0, args, NULL, 0,
+			     DRM_VTPU_SUBMIT_COLLECTIVE, &seq[i]);
+		check(!ret, "collective SUBMIT on accel%d: %s", i,
+		      strerror(-ret));
+	}
+	for (i = 0; i < 2; i++) {
+		ret = wait_job(fd[i], seq[i], 30 * SEC, &w);
+		check(!ret && w.status == 0 && w.exit_code == 20 + i,
+		      "accel%d's collective job ran: ret %d, status %d, exit %d",
+		      i, ret, w.status, w.exit_code);
+	}
+
+	/* on accel0 alone: nobody comes; the driver's timeout ends it */
+	t0 = now_s();
+	ret = submit(fd[0], slot[0], 0, args, NULL, 0,
+		     DRM_VTPU_SUBMIT_COLLECTIVE, &seq[0]);
+	if (!ret)
+		ret = wait_job(fd[0], seq[0], 120 * SEC, &w);
+	t = now_s() - t0;
+	check(!ret && w.status == -ETIMEDOUT,
+	      "a collective job on one chip of two: %s after %.2f s",
+	      strerror(-(ret ? ret : w.status)), t);
+	check(t * 1000 >= tmo + cwait && t * 1000 < tmo + cwait + 5000,
+	      "... after the job timeout plus the collective wait (%" PRIu64
+	      " ms): %.0f ms", tmo + cwait, t * 1000);
+	memset(&e, 0, sizeof(e));
+	ret = job_error(fd[0], seq[0], &e);
+	check(!ret && strstr(e.message, "collective job timed out after"),
+	      "JOB_ERROR: %s", e.message);
+
+	/* both go on, plain and collective */
+	for (i = 0; i < 2; i++) {
+		ret = run_exit(fd[i], slot[i], 30 + i, &st);
+		check(ret == 30 + i && st == 0,
+		      "accel%d: a plain launch afterwards: exit %d", i, ret);
+	}
+	for (i = 0; i < 2; i++) {
+		args[0] = 40 + i;
+		ret = submit(fd[i], slot[i], 0, args, NULL, 0,
+			     DRM_VTPU_SUBMIT_COLLECTIVE, &seq[i]);
+		check(!ret, "collective SUBMIT on accel%d again", i);
+	}
+	for (i = 0; i < 2; i++) {
+		ret = wait_job(fd[i], seq[i], 30 * SEC, &w);
+		check(!ret && w.status == 0 && w.exit_code == 40 + i,
+		      "accel%d's collective job ran again: status %d, exit %d",
+		      i, w.status, w.exit_code);
+	}
+	close(fd[0]);
+	close(fd[1]);
+	return 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -946,9 +1040,8 @@ static int cmd_bo(uint64_t mib)
 static int usage(void)
 {
 	fprintf(stderr, "usage: vtpu-test [-d DEV] info|basic ELF|hello ELF|"
-		"isolation ELF|hang|errors|no-slice|latency N|hold-job|"
-		"hold-open FILE|"
-		"spin-exit|bo MIB\n");
+		"isolation ELF|hang|errors|no-slice|collective|latency N|"
+		"hold-job|hold-open FILE|spin-exit|bo MIB\n");
 	return 2;
 }
 
@@ -979,6 +1072,8 @@ int main(int argc, char **argv)
 		cmd_errors();
 	else if (!strcmp(cmd, "no-slice"))
 		cmd_no_slice();
+	else if (!strcmp(cmd, "collective"))
+		cmd_collective();
 	else if (!strcmp(cmd, "latency") && i < argc)
 		cmd_latency(atoi(argv[i]) > 0 ? atoi(argv[i]) : 100);
 	else if (!strcmp(cmd, "hold-job"))
