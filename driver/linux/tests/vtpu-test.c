@@ -57,6 +57,7 @@
 #include "vtpu_accel.h"
 
 /* Error codes of the device (hw/vtpu/abi/vtpu-regs.h, vtpu-faults.h). */
+#define E_BAD_FLAGS 2
 #define E_FAULT 11
 #define E_EXIT_CODE 12
 #define FAULT_DMA 5
@@ -777,7 +778,7 @@ static int cmd_no_slice(void)
 	check(!ret && w.status == -EIO, "collective launch: status %d (%s)",
 	      ret ? ret : w.status, strerror(-(ret ? ret : w.status)));
 	ret = job_error(fd, seq, &e);
-	check(!ret && e.code == VTPU_E_BAD_FLAGS &&
+	check(!ret && e.code == E_BAD_FLAGS &&
 	      strstr(e.message, "collective launch on a chip in no slice"),
 	      "refused by the device: code %u: %s", e.code, e.message);
 	ret = run_exit(fd, slot, 6, &st);
