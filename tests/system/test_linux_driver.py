@@ -50,6 +50,7 @@ import test_linux  # noqa: E402
 
 BOOT_LIMIT = 150  # seconds for one boot, hard
 TIMEOUT_MS = 2000  # the driver's job timeout in these boots
+CWAIT_MS = 2000  # the collective wait in test_collective's boot
 PROBE = "/usr/share/vtpu/dma_probe.elf"
 HELLO = "/usr/share/vtpu/hello.elf"
 PCI = "/sys/bus/pci/devices/0000:00:01.0"
@@ -244,9 +245,10 @@ grep -E '^live' %(dbg)s
         self.assertRegex(out, r"(?m)^live bos: 0$")
 
     def test_collective(self):
-        """Two vtpus of one vtpu-ici slice: a collective job on both runs;
-        on one alone it waits, and the job timeout plus the collective
-        wait resets that device (-ETIMEDOUT); both go on."""
+        """Two vtpus of one vtpu-ici slice: a collective job on both runs,
+        also when the second comes after the first waited past the job
+        timeout; on one alone it waits, and the job timeout plus the
+        collective wait resets that device (-ETIMEDOUT); both go on."""
         ici = ["-object", "vtpu-ici,id=ici0,topology=2",
                "-device", "vtpu,gen=v4,ici=ici0,chip=0",
                "-device", "vtpu,gen=v4,ici=ici0,chip=1"]
@@ -254,25 +256,28 @@ grep -E '^live' %(dbg)s
                        "dmesg | grep -E 'ran past|resetting'\n"
                        "grep -E 'collective wait|timeouts|resets|live' "
                        "/sys/kernel/debug/accel/*/state\n",
-                       append="vtpu.collective_wait_ms=1000",
+                       append="vtpu.collective_wait_ms=%d" % CWAIT_MS,
                        device="none", extra=ici)
         self.check_run(rc, out, ["collective"])
-        self.assertIn("job timeout %d ms, collective wait 1000 ms"
-                      % TIMEOUT_MS, out)
+        self.assertIn("job timeout %d ms, collective wait %d ms"
+                      % (TIMEOUT_MS, CWAIT_MS), out)
+        self.assertIn("ok - accel1's collective job ran, the late partner's",
+                      out)
         self.assertRegex(out, r"collective launch job \d+ ran past %d ms: "
-                         r"resetting the device" % (TIMEOUT_MS + 1000))
+                         r"resetting the device" % (TIMEOUT_MS + CWAIT_MS))
         self.assertRegex(out, r"JOB_ERROR: collective job timed out after "
-                         r"%d ms" % (TIMEOUT_MS + 1000))
+                         r"%d ms" % (TIMEOUT_MS + CWAIT_MS))
         self.assertEqual(len(re.findall(r"(?m)state:collective wait: "
-                                        r"1000 ms$", out)), 2, out[-3000:])
+                                        r"%d ms$" % CWAIT_MS, out)), 2,
+                         out[-3000:])
         # one reset, on the device whose job waited alone
         self.assertEqual(sorted(re.findall(r"(?m)state:resets: (\d+)$",
                                            out)), ["0", "1"], out[-3000:])
         self.assertEqual(re.findall(r"(?m)state:live jobs: (\d+)$", out),
                          ["0", "0"], out[-3000:])
         t = re.search(r"one chip of two: .* after ([0-9.]+) s", out)
-        print("\nlone collective job stopped after %s s (%d + 1000 ms)"
-              % (t and t.group(1), TIMEOUT_MS))
+        print("\nlone collective job stopped after %s s (%d + %d ms)"
+              % (t and t.group(1), TIMEOUT_MS, CWAIT_MS))
 
     def test_intx(self):
         """No MSI: QEMU virt with the PLIC (aia=none); the driver falls

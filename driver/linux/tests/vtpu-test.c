@@ -19,10 +19,12 @@
  *                           device refuses it (-EIO, BAD_FLAGS), the
  *                           device goes on
  *     collective            accel0 and accel1, the two chips of a slice: a
- *                           collective SUBMIT on both runs; on accel0 alone
- *                           it waits until the job timeout plus the
- *                           collective wait resets the device
- *                           (-ETIMEDOUT); both work afterwards
+ *                           collective SUBMIT on both runs, also when
+ *                           accel1's comes after accel0's has waited past
+ *                           the job timeout; on accel0 alone it waits
+ *                           until the job timeout plus the collective wait
+ *                           resets the device (-ETIMEDOUT); both work
+ *                           afterwards
  *     latency N             submit-to-completion time of N empty jobs
  *     hold-job              (unplug test) map a BO, start an endless job,
  *                           print "HOLD READY", wait for it: expects the
@@ -833,6 +835,28 @@ static int cmd_collective(void)
 		check(!ret && w.status == 0 && w.exit_code == 20 + i,
 		      "accel%d's collective job ran: ret %d, status %d, exit %d",
 		      i, ret, w.status, w.exit_code);
+	}
+
+	/*
+	 * accel1 comes late: after accel0's job has waited past the job
+	 * timeout, within the collective wait.  Both run.
+	 */
+	args[0] = 24;
+	t0 = now_s();
+	ret = submit(fd[0], slot[0], 0, args, NULL, 0,
+		     DRM_VTPU_SUBMIT_COLLECTIVE, &seq[0]);
+	check(!ret, "collective SUBMIT on accel0, accel1 to follow");
+	usleep((tmo + cwait / 2) * 1000);
+	args[0] = 25;
+	ret = submit(fd[1], slot[1], 0, args, NULL, 0,
+		     DRM_VTPU_SUBMIT_COLLECTIVE, &seq[1]);
+	check(!ret, "collective SUBMIT on accel1 after %.0f ms",
+	      (now_s() - t0) * 1000);
+	for (i = 0; i < 2; i++) {
+		ret = wait_job(fd[i], seq[i], 30 * SEC, &w);
+		check(!ret && w.status == 0 && w.exit_code == 24 + i,
+		      "accel%d's collective job ran, the late partner's wait within the collective wait: status %d, exit %d",
+		      i, w.status, w.exit_code);
 	}
 
 	/* on accel0 alone: nobody comes; the driver's timeout ends it */
