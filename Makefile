@@ -291,7 +291,7 @@ check-system: linux-driver
 LINUX_DEBUG_BUILD ?= $(BUILD)/linux-debug
 .PHONY: check-linux-debug linux-debug-driver
 
-linux-debug-driver: linux-debug linux-driver
+linux-debug-driver: linux-user linux-debug linux-driver
 	$(MAKE) -C driver/linux modules KDIR=$(abspath $(LINUX_DEBUG_BUILD))/kernel \
 	    OUT=$(abspath $(LINUX_DEBUG_BUILD))/driver
 	guest/linux/build-linux.sh --variant debug --initramfs-only \

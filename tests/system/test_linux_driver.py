@@ -279,6 +279,33 @@ grep -E '^live' %(dbg)s
         print("\nlone collective job stopped after %s s (%d + %d ms)"
               % (t and t.group(1), TIMEOUT_MS, CWAIT_MS))
 
+    def test_collective_runtime_debug(self):
+        """On the debug kernel: vtpu-slice (the runtime's collectives,
+        tests/system/test_linux_user.py's Slice on the normal kernel) on a
+        2x2 slice, and a collective on one chip of four ended by the job
+        timeout plus the collective wait; no kernel report."""
+        if not DEBUG_KERNEL:
+            self.skipTest("on the normal kernel test_linux_user.py's Slice "
+                          "runs vtpu-slice")
+        listing = os.path.join(test_linux.linux_dir(), "initramfs.list")
+        with open(listing) as f:
+            if "/usr/bin/vtpu-slice" not in f.read():
+                self.fail("/usr/bin/vtpu-slice not in the initramfs (make "
+                          "linux-user before make linux-debug-driver)")
+        dev = "vtpu,gen=v5e,hbm-size=256M,ici=ici0"
+        ici = ["-object", "vtpu-ici,id=ici0,topology=2x2"]
+        for c in range(1, 4):
+            ici += ["-device", "%s,chip=%d" % (dev, c)]
+        rc, out = boot("set -e\nvtpu-slice\nvtpu-slice --partial 1\n",
+                       append="vtpu.collective_wait_ms=1000",
+                       device=dev + ",chip=0", extra=ici)
+        self.check_run(rc, out, [])
+        self.assertRegex(out, r"(?m)^vtpu-slice: PASS \(61 checks\)$")
+        self.assertRegex(out, r"failed as expected after \d+ ms "
+                         r"\(ETIMEDOUT\)")
+        self.assertRegex(out, r"(?m)^vtpu-slice: PASS \(the collective "
+                         r"launch failed on each of the 1 chips")
+
     def test_intx(self):
         """No MSI: QEMU virt with the PLIC (aia=none); the driver falls
         back to INTx."""
