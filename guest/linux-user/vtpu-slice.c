@@ -131,16 +131,15 @@ static int partial(sc_slice *s, unsigned k)
     unsigned started = 0, failed = 0;
     int bad = 0;
 
-    printf(PROG ": collective all_reduce_f32 on %u of %u chips\n", k,
-           s->ndev);
+    printf(PROG ": collective all_reduce_f32 on %u of %u chips\n", k, s->ndev);
     for (unsigned d = 0; d < k && !bad; d++) {
         sc_chip *c = &s->dev[d];
         memset(&l[d], 0, sizeof(l[d]));
-        bad = vtpu_rt_array_alloc(c->rt, &x[d], VTPU_F32, 2, shape) ||
-              vtpu_rt_array_alloc(c->rt, &o[d], VTPU_F32, 2, shape) ||
-              vtpu_rt_fill(c->rt, x[d].hbm, vtpu_rt_array_bytes(&x[d]), 0) ||
-              vtpu_rt_kernel_find(c->rt, c->mod, "all_reduce_f32",
-                                  &l[d].kernel);
+        bad =
+            vtpu_rt_array_alloc(c->rt, &x[d], VTPU_F32, 2, shape) ||
+            vtpu_rt_array_alloc(c->rt, &o[d], VTPU_F32, 2, shape) ||
+            vtpu_rt_fill(c->rt, x[d].hbm, vtpu_rt_array_bytes(&x[d]), 0) ||
+            vtpu_rt_kernel_find(c->rt, c->mod, "all_reduce_f32", &l[d].kernel);
         if (bad) {
             printf(PROG ": %s: %s\n", c->name, vtpu_rt_error(c->rt));
             return 1;
@@ -175,7 +174,7 @@ static int partial(sc_slice *s, unsigned k)
                    c->name, ms, status_name(rc), vtpu_rt_error(c->rt));
         } else {
             printf(PROG ": %s: the collective launch RAN on %u of %u "
-                   "chips (after %.0f ms)\n",
+                        "chips (after %.0f ms)\n",
                    c->name, k, s->ndev, ms);
         }
     }
@@ -247,8 +246,7 @@ int main(int argc, char **argv)
     int rc;
     if (part >= 0) {
         if ((unsigned long)part > ndev) {
-            printf(PROG ": --partial %ld: there are %u devices\n", part,
-                   ndev);
+            printf(PROG ": --partial %ld: there are %u devices\n", part, ndev);
             return 2;
         }
         rc = partial(&s, (unsigned)part);

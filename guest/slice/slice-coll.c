@@ -52,9 +52,8 @@ static void check(sc_slice *s, int ok, const char *fmt, ...)
  * (symmetric allocation), or the remote copies would land elsewhere.
  * On a failure nothing stays allocated.
  */
-static int alloc_all(sc_slice *s, vtpu_rt_array a[SC_MAX_CHIPS],
-                     uint32_t dtype, uint32_t rank, const uint32_t *shape,
-                     const char *what)
+static int alloc_all(sc_slice *s, vtpu_rt_array a[SC_MAX_CHIPS], uint32_t dtype,
+                     uint32_t rank, const uint32_t *shape, const char *what)
 {
     for (unsigned d = 0; d < s->ndev; d++) {
         int rc = vtpu_rt_array_alloc(s->dev[d].rt, &a[d], dtype, rank, shape);
@@ -167,8 +166,7 @@ static unsigned ring_member(const sc_slice *s, unsigned me, int axis,
  * b adds last: ((x[b+1] + x[b+2]) + ...) + x[b], positions mod n.
  */
 static uint32_t ring_sum(const sc_slice *s, const uint32_t *in, size_t xw,
-                         unsigned me, int axis, uint32_t b, size_t xi,
-                         int f32)
+                         unsigned me, int axis, uint32_t b, size_t xi, int f32)
 {
     uint32_t n = s->mesh[axis];
     uint32_t si = 0;
@@ -302,10 +300,10 @@ void sc_run_all(sc_slice *s)
             continue;
         sc_run_collective(s, SC_ALL_REDUCE, "all_reduce_f32", 1, axis, 8);
         sc_run_collective(s, SC_ALL_REDUCE, "all_reduce_i32", 0, axis, 16);
-        sc_run_collective(s, SC_REDUCE_SCATTER, "reduce_scatter_f32", 1,
-                          axis, 8);
-        sc_run_collective(s, SC_REDUCE_SCATTER, "reduce_scatter_i32", 0,
-                          axis, 8);
+        sc_run_collective(s, SC_REDUCE_SCATTER, "reduce_scatter_f32", 1, axis,
+                          8);
+        sc_run_collective(s, SC_REDUCE_SCATTER, "reduce_scatter_i32", 0, axis,
+                          8);
         sc_run_collective(s, SC_ALL_GATHER, "all_gather", 0, axis, 8);
     }
 }
@@ -331,8 +329,7 @@ int sc_find_chips(sc_slice *s)
     int bad = 0;
 
     if (s->ndev > SC_MAX_CHIPS) {
-        printf("%s: %u devices, at most %u\n", s->prog, s->ndev,
-               SC_MAX_CHIPS);
+        printf("%s: %u devices, at most %u\n", s->prog, s->ndev, SC_MAX_CHIPS);
         return -1;
     }
     if (alloc_all(s, o, VTPU_I32, 1, shape, "slice_info o (8,)"))

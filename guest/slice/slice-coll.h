@@ -34,10 +34,10 @@ typedef struct sc_slice {
     /* The caller's part */
     sc_chip *dev; /* ndev devices, in the caller's order */
     unsigned ndev;
-    const char *prog;            /* message prefix: "vtpu-slice-demo" */
-    uint64_t (*clock_ns)(void);  /* a monotonic clock */
-    uint64_t rng;                /* the inputs' random state: a non-zero
-                                    seed, advanced as inputs are made */
+    const char *prog;           /* message prefix: "vtpu-slice-demo" */
+    uint64_t (*clock_ns)(void); /* a monotonic clock */
+    uint64_t rng;               /* the inputs' random state: a non-zero
+                                   seed, advanced as inputs are made */
     /* Optional: end the launch of a device whose collective launch
      * started when another device's could not start (the ring backend:
      * reset the device).  NULL: the started ones wait until the device's
