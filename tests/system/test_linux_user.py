@@ -510,6 +510,11 @@ class Slice(unittest.TestCase):
     def test_torus_2x2(self):
         self.check_slice("2x2", 4, (0, 1), "v5e")
 
+    def test_ring_of_4(self):
+        # an axis of 4: the f32 sums' order matters (ring order, checked
+        # bit for bit)
+        self.check_slice("4", 4, (0,), "v5e")
+
     def check_partial(self, out, rc, why):
         self.assertEqual(rc, 0, "exit %s, console:\n%s" % (rc, out))
         m = re.search(r"^vtpu-slice: (.+?): failed as expected after (\d+) "
