@@ -95,12 +95,18 @@ static bool flush_blocked_dmas(vtpu_chip *chip)
     return any;
 }
 
-/* q_lock held.  Wait until quiet; deadline_us < 0: for ever. */
-static int wait_quiet_locked(vtpu_chip *chip, int64_t deadline_us)
+/* q_lock held.  Wait until quiet; deadline_us < 0: for ever.  `member`:
+ * the caller is a TC of the run (the save point's): it gives up (-1)
+ * once the run ends, which it cannot wait out (the run is not over while
+ * it waits here). */
+static int wait_quiet_locked(vtpu_chip *chip, int64_t deadline_us,
+                             bool member)
 {
     for (;;) {
         if (quiet_locked(chip) && !flush_blocked_dmas(chip))
             return 0;
+        if (member && run_ending(chip))
+            return -1;
         /* Blocked TCs do not broadcast: look again every millisecond. */
         int64_t now = g_get_monotonic_time();
         if (deadline_us >= 0 && now >= deadline_us)
@@ -119,7 +125,7 @@ int vtpu_chip_quiesce(vtpu_chip *chip, int64_t timeout_ms)
 
     atomic_fetch_or(&chip->stop, VTPU_STOP_QUIESCE);
     vtpu_mutex_lock(&chip->q_lock);
-    int rc = wait_quiet_locked(chip, deadline);
+    int rc = wait_quiet_locked(chip, deadline, false);
     vtpu_mutex_unlock(&chip->q_lock);
     return rc;
 }
@@ -185,7 +191,12 @@ bool vtpu_tc_fault_pause(vtpu_tc *tc, vtpu_error_kind kind)
     if (kind == VTPU_ERR_DEADLOCK || kind == VTPU_ERR_SEM_NONZERO ||
         tc->state != VTPU_TC_RUNNING || tc->pause_off)
         return false;
-    return take_pause(tc);
+    if (take_pause(tc))
+        return true;
+    /* Another TC's fault is the save point and the chip is not saved
+     * yet: this one waits before its faulting instruction too (it faults
+     * again once resumed), rather than end the run under the save. */
+    return atomic_load(&tc->chip->stop) & VTPU_STOP_QUIESCE;
 }
 
 bool vtpu_tc_park(vtpu_tc *tc)
@@ -206,7 +217,7 @@ bool vtpu_tc_park(vtpu_tc *tc)
     vtpu_cond_broadcast(&chip->q_cond);
     if (tc->pause_hit) {
         tc->pause_hit = false;
-        if (!wait_quiet_locked(chip, -1) && !run_ending(chip)) {
+        if (!wait_quiet_locked(chip, -1, true) && !run_ending(chip)) {
             vtpu_mutex_unlock(&chip->q_lock);
             chip->pause_fn(chip->pause_opaque, chip, tc->id);
             vtpu_mutex_lock(&chip->q_lock);
