@@ -291,18 +291,27 @@ static uint8_t *rx_reserve(rxbuf *b, size_t n)
     return b->p;
 }
 
-/* The data message that follows a split DMA's header from `src`: the
+/*
+ * The data message that follows a split DMA's header from `src`: the
  * next TAG_ICI message from that rank (its sender held the lock for
- * that pair across both).  NULL + err if it is not `bytes` long. */
+ * that pair across both).  Received straight into `at` (the validated
+ * destination, vtpu_fabric_dma_landing) when it is exactly `bytes`
+ * long, else into the buffer `data` (at NULL: a destination of several
+ * runs, or a message to drop).  The bytes' address, or NULL + err if
+ * the message is not `bytes` long (nothing is written at `at` then).
+ */
 static const uint8_t *recv_data(mpi_ctx *m, int src, uint32_t bytes,
-                                rxbuf *data, char *err, size_t errlen)
+                                uint8_t *at, rxbuf *data, char *err,
+                                size_t errlen)
 {
     MPI_Message msg;
     MPI_Status status;
     int count = 0;
     MPI_Mprobe(src, TAG_ICI, m->fcomm, &msg, &status);
     MPI_Get_count(&status, MPI_BYTE, &count);
-    uint8_t *p = rx_reserve(data, (size_t)count + 1);
+    uint8_t *p = at && (uint64_t)count == bytes
+                     ? at
+                     : rx_reserve(data, (size_t)count + 1);
     MPI_Mrecv(p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
     if ((uint64_t)count != bytes) {
         snprintf(err, errlen, "%u bytes announced, %d came", bytes, count);
@@ -317,6 +326,7 @@ static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len,
 {
     char err[512], why[1024];
     vtpu_ici_msg msg;
+    uint8_t *at = NULL;
 
     atomic_fetch_add(&m->recvd, 1);
     if (vtpu_msg_decode(buf, len, m->n, &msg, err, sizeof(err))) {
@@ -333,22 +343,42 @@ static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len,
         goto fail;
     }
     if (msg.kind == VTPU_MSG_DMA && msg.split) {
+        /* The destination is checked from the header; a valid one of
+         * one run takes the data straight from the sender's memory (one
+         * copy, as in one process). */
+        int bad = !atomic_load(&m->stopped) &&
+                  vtpu_fabric_dma_landing(m->f, msg.src_chip, msg.dst_chip,
+                                          &msg.dma, &at, err, sizeof(err));
+        char derr[128];
         /* the data: the next TAG_ICI message from that rank, taken now
-         * even when stopping, so none is left behind */
-        msg.dma.data = recv_data(m, src, msg.dma.bytes, data, err, sizeof(err));
+         * even when stopping or refused, so none is left behind */
+        msg.dma.data = recv_data(m, src, msg.dma.bytes, bad ? NULL : at, data,
+                                 derr, sizeof(derr));
         if (!msg.dma.data) {
             snprintf(why, sizeof(why),
                      "rank %d: bad message from rank %d: remote DMA from "
                      "chip %u: %s",
-                     m->rank, src, msg.src_chip, err);
+                     m->rank, src, msg.src_chip, derr);
             goto fail;
         }
+        if (bad) {
+            snprintf(why, sizeof(why),
+                     "chip %u: remote DMA from chip %u TC %u (pc 0x%x) "
+                     "rejected on rank %d: %s",
+                     msg.dst_chip, msg.src_chip, msg.src_tc, msg.dma.src_pc,
+                     m->rank, err);
+            goto fail;
+        }
+        if (msg.dma.data != at)
+            at = NULL;
     }
     if (atomic_load(&m->stopped))
         return; /* the run is ending: drop it */
     if (msg.kind == VTPU_MSG_DMA) {
-        if (vtpu_fabric_deliver_dma(m->f, msg.src_chip, msg.dst_chip, &msg.dma,
-                                    err, sizeof(err))) {
+        if ((at ? vtpu_fabric_dma_landed(m->f, msg.src_chip, msg.dst_chip,
+                                         &msg.dma, err, sizeof(err))
+                : vtpu_fabric_deliver_dma(m->f, msg.src_chip, msg.dst_chip,
+                                          &msg.dma, err, sizeof(err)))) {
             snprintf(why, sizeof(why),
                      "chip %u: remote DMA from chip %u TC %u (pc 0x%x) "
                      "rejected on rank %d: %s",

@@ -194,6 +194,24 @@ int vtpu_fabric_deliver_signal(vtpu_fabric *f, unsigned src_chip,
                                unsigned src_tc, unsigned dst_chip,
                                unsigned dst_tc, uint32_t sem, uint32_t n,
                                char *err, size_t errlen);
+/*
+ * The same DMA delivery in two steps, for a transport that receives the
+ * data straight into the destination (no buffer, no second copy).
+ * vtpu_fabric_dma_landing() validates d as vtpu_fabric_deliver_dma() does
+ * (d->data is not used) and writes nothing: 0, or -1 + err; when d's
+ * destination is one contiguous run of d->bytes (d->bytes > 0), *at is
+ * its first byte, else NULL (take the data into a buffer and call
+ * vtpu_fabric_deliver_dma()).  The caller may then write exactly
+ * d->bytes at *at (valid while the chip stays attached), and calls
+ * vtpu_fabric_dma_landed() with the same arguments, which validates
+ * again, marks those bytes written (dirty map, checks) and signals the
+ * receive semaphore, as vtpu_fabric_deliver_dma() does after its copy.
+ */
+int vtpu_fabric_dma_landing(vtpu_fabric *f, unsigned src_chip,
+                            unsigned dst_chip, const vtpu_remote_dma *d,
+                            uint8_t **at, char *err, size_t errlen);
+int vtpu_fabric_dma_landed(vtpu_fabric *f, unsigned src_chip, unsigned dst_chip,
+                           const vtpu_remote_dma *d, char *err, size_t errlen);
 
 /*
  * For a transport's slice-wide deadlock test (the engine's own is off
