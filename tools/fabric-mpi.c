@@ -49,9 +49,12 @@ enum { C_STOP = 1, C_END = 2, C_QUERY = 3, C_STATE = 4, C_DEADLOCK = 5 };
 #define CTL_HDR 44u
 #define CTL_TEXT 4096u
 /* A remote DMA of at least this many bytes goes as two messages, the
- * header and then the data straight from the source (no copy); smaller
- * ones as one, the data copied behind the header. */
-#define SPLIT_BYTES (256u << 10)
+ * header and then the data straight from the source into the
+ * destination (the receiver checks the header, then receives the data
+ * where it goes); smaller ones as one, the data copied behind the
+ * header, then from the receive buffer into the destination: two more
+ * copies, cheaper than a second message below a few tens of KiB. */
+#define SPLIT_BYTES (32u << 10)
 
 typedef struct mpi_ctx {
     int rank, nranks;
@@ -725,6 +728,12 @@ const slice_comm *fabric_mpi_init(int *argc, char ***argv)
      * progress thread; the user's own setting wins. */
     setenv("OMPI_MCA_btl_vader_eager_limit", "131072", 0);
     setenv("OMPI_MCA_btl_vader_max_send_size", "131072", 0);
+    /* A thread waiting in MPI (a TC in MPI_Send until the receiver has
+     * taken its data, the progress thread probing) polls; yielding the
+     * core between polls lets the thread it waits for run (the TCs and
+     * progress threads of every rank share the host's cores).  Open MPI
+     * does this by itself only when a node is oversubscribed. */
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) !=
         MPI_SUCCESS)
         die(EXIT_FAULT, "MPI_Init_thread failed");
