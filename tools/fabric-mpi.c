@@ -148,6 +148,29 @@ static void send_ctl(mpi_ctx *m, int to, uint32_t kind, uint32_t a, uint32_t b,
 
 /* ---- sending: the transport (TC threads) ---- */
 
+/*
+ * Wait for a send of ours to complete.  MPI_Wait would poll without a
+ * pause; a large message is moved by the receiving rank (a single-copy
+ * get) or by both ranks' progress (fragments through shared memory),
+ * and the cores are shared with every rank's TCs and progress threads,
+ * so after a few tests the waiting TC sleeps between tests (any
+ * thread's MPI calls progress any request: the progress thread's keep
+ * this one moving meanwhile).  Measured on 2 cores: the launch times
+ * spread far less than with MPI_Send's spinning (docs/multichip.md,
+ * "Speed").
+ */
+static int wait_send(MPI_Request *req)
+{
+    for (unsigned i = 0;; i++) {
+        int done = 0;
+        int rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS || done)
+            return rc;
+        if (i >= 16)
+            usleep(50);
+    }
+}
+
 static int t_remote_dma(void *opaque, unsigned src_chip, unsigned src_tc,
                         unsigned dst_chip, const vtpu_remote_dma *d, char *err,
                         size_t errlen)
@@ -182,8 +205,13 @@ static int t_remote_dma(void *opaque, unsigned src_chip, unsigned src_tc,
     pthread_mutex_lock(&m->send_lock[to]);
     int rc = MPI_Send(buf, (int)(ICI_HDR + (split ? 0 : d->bytes)), MPI_BYTE,
                       to, TAG_ICI, m->fcomm);
-    if (rc == MPI_SUCCESS && split)
-        rc = MPI_Send(d->data, (int)d->bytes, MPI_BYTE, to, TAG_ICI, m->fcomm);
+    if (rc == MPI_SUCCESS && split) {
+        MPI_Request req;
+        rc = MPI_Isend(d->data, (int)d->bytes, MPI_BYTE, to, TAG_ICI, m->fcomm,
+                       &req);
+        if (rc == MPI_SUCCESS)
+            rc = wait_send(&req);
+    }
     pthread_mutex_unlock(&m->send_lock[to]);
     free(buf);
     if (rc != MPI_SUCCESS) {
