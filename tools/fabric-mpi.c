@@ -23,7 +23,10 @@
  * Every message received is copied, then checked (size, magic, kind,
  * the source chip belongs to the sending rank, the destination chip is
  * ours, lengths) before any field is used; the engine checks the
- * destination again.
+ * destination again.  The data of a large DMA (a message of its own
+ * after its header) is received straight into the chip's memory, once
+ * the header has passed every check and the data message's length is
+ * known to be the announced one (vtpu_fabric_dma_landing).
  */
 #define _GNU_SOURCE
 #include <mpi.h>
