@@ -753,14 +753,15 @@ const slice_comm *fabric_mpi_init(int *argc, char ***argv)
     int provided = 0;
     mpi_ctx *m = &g_mpi;
 
-    /* Shared memory (Open MPI's vader): send the reductions' 64 KiB
-     * chunks eagerly (copied into the receiver's FIFO, MPI_Send returns
-     * at once) instead of by rendezvous, which waits for the receiving
-     * progress thread; the user's own setting wins. */
+    /* Shared memory (Open MPI's vader): messages up to 128 KiB (headers,
+     * signals, small DMAs) go eagerly (copied into the receiver's FIFO,
+     * MPI_Send returns at once) instead of by rendezvous, which waits
+     * for the receiving progress thread; larger ones by rendezvous (one
+     * copy with CMA).  The user's own settings win. */
     setenv("OMPI_MCA_btl_vader_eager_limit", "131072", 0);
     setenv("OMPI_MCA_btl_vader_max_send_size", "131072", 0);
-    /* A thread waiting in MPI (a TC in MPI_Send until the receiver has
-     * taken its data, the progress thread probing) polls; yielding the
+    /* A thread waiting in MPI (a TC testing its send until the receiver
+     * has taken the data, the progress thread probing) polls; yielding the
      * core between polls lets the thread it waits for run (the TCs and
      * progress threads of every rank share the host's cores).  Open MPI
      * does this by itself only when a node is oversubscribed. */

@@ -121,7 +121,7 @@ void vtpu_fabric_get_params(const vtpu_fabric *f, vtpu_fabric_params *p)
  * one by one: padding bytes of a caller's struct are not config). */
 static const char *cfg_differs(const vtpu_config *a, const vtpu_config *b)
 {
-#define VTPU_CFG_CMP_(id, key, field, type, help)                              \
+#define VTPU_CFG_CMP_(id, key, field, type, help)                               \
     if (a->field != b->field)                                                  \
         return key;
     VTPU_CONFIG_KEYS(VTPU_CFG_CMP_)
