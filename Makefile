@@ -5,6 +5,8 @@
 #   make demo-bare  the bare-metal guest demo in QEMU (guest/, no Linux)
 #   make demo-slice  the bare-metal slice demo: four vtpus on a vtpu-ici
 #                fabric running collectives (docs/multichip.md "QEMU")
+#   make demo-slice-linux  the same through vtpu.ko in Linux user space
+#                (vtpu-slice; docs/linux.md "Collectives over a slice")
 #   make demo-engine  the engine-only demo (vtpu-run, no QEMU)
 #   make debug   the guest demo in QEMU, halted, gdb stub on :1234
 #                (GUEST=program; docs/debugging.md)
@@ -40,7 +42,8 @@ NINJA      ?= ninja
 
 .PHONY: fuzz fuzz-build check-fuzz
 .PHONY: check-tsan
-.PHONY: all deps build demo demo-bare demo-slice demo-engine debug check check-asan \
+.PHONY: all deps build demo demo-bare demo-slice demo-slice-linux demo-engine debug \
+	check check-asan \
 	check-qemu \
 	check-system qemu bench bench-guest format clean
 
@@ -88,6 +91,18 @@ demo-slice: build qemu
 	    -device $(SLICE_DEV),chip=1,addr=3.0 \
 	    -device $(SLICE_DEV),chip=2,addr=4.0 \
 	    -device $(SLICE_DEV),chip=3,addr=5.0
+
+# The same slice in Linux user space: vtpu-slice (guest/linux-user)
+# through vtpu.ko, one /dev/accel/accelN per chip (docs/linux.md
+# "Collectives over a slice").
+demo-slice-linux: qemu linux-user linux-driver
+	guest/linux-user/run-user.sh --qemu $(QEMU_BUILD)/qemu-system-riscv64 \
+	    --build $(BUILD) --linux-dir $(LINUX_BUILD) --timeout 600 \
+	    --device $(SLICE_DEV),chip=0,addr=2.0 \
+	    --qemu-args "-object vtpu-ici,id=ici0,topology=2x2 \
+	        -device $(SLICE_DEV),chip=1,addr=3.0 \
+	        -device $(SLICE_DEV),chip=2,addr=4.0 \
+	        -device $(SLICE_DEV),chip=3,addr=5.0" vtpu-slice
 
 demo-engine: build
 	$(BUILD)/tools/vtpu-run --bare $(BUILD)/firmware/demo.elf --gen v5p
@@ -276,7 +291,7 @@ check-system: linux-driver
 LINUX_DEBUG_BUILD ?= $(BUILD)/linux-debug
 .PHONY: check-linux-debug linux-debug-driver
 
-linux-debug-driver: linux-debug linux-driver
+linux-debug-driver: linux-user linux-debug linux-driver
 	$(MAKE) -C driver/linux modules KDIR=$(abspath $(LINUX_DEBUG_BUILD))/kernel \
 	    OUT=$(abspath $(LINUX_DEBUG_BUILD))/driver
 	guest/linux/build-linux.sh --variant debug --initramfs-only \

@@ -461,8 +461,9 @@ typedef struct vtpu_rt_pending {
  * and `l->scalars` must stay valid and `p` must not move until
  * run_finish, which waits and reports exactly as vtpu_rt_run.  One launch
  * in flight per runtime; VTPU_DRV_EINVAL for a second one or a backend
- * that cannot (the Linux backend).  After a failing run_start, nothing is
- * in flight.
+ * that cannot (one without launch_start).  After a failing run_start,
+ * nothing is in flight.  Both backends have it: the ring backend waits
+ * for the launch's fence, the Linux backend WAITs for the SUBMIT's job.
  */
 int vtpu_rt_run_start(vtpu_rt *rt, const vtpu_module *m,
                       const vtpu_rt_launch *l, vtpu_rt_pending *p);

@@ -232,20 +232,22 @@ static void test_mutations(void **state)
                                        m.dst_tc, m.sem, m.n, err, sizeof(err));
             continue;
         }
-        uint8_t *at = (uint8_t *)1;
+        vtpu_dma_landing l = {(uint8_t *)1, NULL};
         int rc2 = vtpu_fabric_dma_landing(f2, m.src_chip, m.dst_chip, &m.dma,
-                                          &at, err, sizeof(err));
+                                          &l, err, sizeof(err));
         assert_true(rc2 == 0 || rc2 == -1);
         if (rc2) {
-            assert_null(at);
-        } else if (at) {
+            assert_null(l.at);
+        } else if (l.at) {
+            assert_ptr_equal(l.chip, chip2);
             /* what an MPI receive into the destination does */
             if (m.dma.dst_space == VTPU_SPACE_HBM)
-                assert_true(at >= hbm2 &&
-                            at + m.dma.bytes <= hbm2 + cfg.hbm_size);
-            memcpy(at, m.dma.data, m.dma.bytes);
-            rc2 = vtpu_fabric_dma_landed(f2, m.src_chip, m.dst_chip, &m.dma,
-                                         err, sizeof(err));
+                assert_true(l.at >= hbm2 &&
+                            l.at + m.dma.bytes <= hbm2 + cfg.hbm_size);
+            memcpy(l.at, m.dma.data, m.dma.bytes);
+            rc2 = vtpu_fabric_dma_landed(f2, m.src_chip, &m.dma, &l, true, err,
+                                         sizeof(err));
+            assert_null(l.chip);
             landed += rc2 == 0;
         } else {
             rc2 = vtpu_fabric_deliver_dma(f2, m.src_chip, m.dst_chip, &m.dma,

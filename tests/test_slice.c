@@ -791,6 +791,75 @@ static void test_attach_rules(void **state)
     vtpu_fabric_free(f);
 }
 
+/* ---- a chip detached while another streams into it ---- */
+
+/* QEMU's unplug of a slice member: detach, then free (vtpu_chip_free
+ * does both), while chip 0's kernel keeps copying into it.  (No counter
+ * can be read while the run goes on without a data race, so it waits a
+ * while; the caller checks afterwards that the stream had begun.) */
+static gpointer free_later(gpointer p)
+{
+    g_usleep(100000);
+    vtpu_chip_free(p);
+    return NULL;
+}
+
+static void test_detach_mid_stream(void **state)
+{
+    (void)state;
+    vtpu_topology t;
+    char err[256];
+    vtpu_config cfg = small_cfg(1);
+    vtpu_tc_stats st = {0};
+    cfg.hbm_size = 64u << 20;
+    vtpu_run_result r;
+    assert_int_equal(vtpu_topology_parse("2", &t, NULL, 0), 0);
+    vtpu_fabric *f = vtpu_fabric_new(&t, err, sizeof(err));
+    vtpu_chip *c0 = vtpu_chip_new(&cfg, NULL, 0), *c1;
+    assert_int_equal(vtpu_fabric_attach(f, 0, c0, err, sizeof(err)), 0);
+    assert_int_equal(vtpu_chip_load_elf(c0, elf, elf_len, NULL, 0), 0);
+    uint8_t *buf = malloc(16u << 20);
+    for (size_t i = 0; i < (16u << 20); i++)
+        buf[i] = (uint8_t)(i * 2654435761u >> 13);
+    assert_int_equal(vtpu_hbm_write(c0, 16u << 20, buf, 16u << 20), 0);
+    free(buf);
+    /* 250 x 16 MiB: a second or so of copying (each copy long enough
+     * that the unplug lands in one), and chip 1's receive semaphore
+     * stays below 2^32.  Again if the host was so busy that the chip
+     * went before the first copy. */
+    vtpu_run_opts o = {.args = {6, 250, 16u << 20}};
+    for (unsigned tries = 0; tries < 5 && !st.ici_bytes_sent; tries++) {
+        c1 = vtpu_chip_new(&cfg, NULL, 0);
+        assert_int_equal(vtpu_fabric_attach(f, 1, c1, err, sizeof(err)), 0);
+        GThread *th = g_thread_new("unplug", free_later, c1);
+        int rc = vtpu_chip_run(c0, &o, &r);
+        g_thread_join(th);
+        if (rc != -1)
+            fail_msg("the stream ended (exit code %d) before chip 1 went",
+                     r.exit_code);
+        assert_int_equal(r.error.kind, VTPU_ERR_DMA);
+        assert_int_equal(r.error.chip, 0);
+        if (!strstr(r.error.detail, "remote DMA to chip 1: ") ||
+            (!strstr(r.error.detail, "chip 1 is not attached") &&
+             !strstr(r.error.detail, "left the slice")))
+            fail_msg("detach mid-stream: %s", r.error.detail);
+        assert_false(vtpu_fabric_is_local(f, 1));
+        assert_int_equal(vtpu_chip_tc_stats(c0, 0, &st), 0);
+        vtpu_chip_abort_clear(c0);
+    }
+    assert_true(st.ici_bytes_sent > 0);
+    /* chip 0 and the fabric go on: a chip attached again as 1 */
+    c1 = vtpu_chip_new(&cfg, NULL, 0);
+    assert_int_equal(vtpu_fabric_attach(f, 1, c1, err, sizeof(err)), 0);
+    o.args[1] = 3;
+    assert_int_equal(vtpu_chip_run(c0, &o, &r), 0);
+    assert_int_equal(vtpu_chip_tc_stats(c1, 0, &st), 0);
+    assert_int_equal(st.ici_bytes_recv, 3u * (16u << 20));
+    vtpu_chip_free(c1);
+    vtpu_chip_free(c0);
+    vtpu_fabric_free(f);
+}
+
 /* ---- a fake transport: two fabrics, chips 0-1 and 2-3 of a ring ---- */
 
 typedef struct msg {
@@ -1223,6 +1292,7 @@ int main(void)
         cmocka_unit_test(test_error_format),
         cmocka_unit_test(test_encoding),
         cmocka_unit_test(test_attach_rules),
+        cmocka_unit_test(test_detach_mid_stream),
         cmocka_unit_test(test_csrs),
         cmocka_unit_test(test_ring_shift),
         cmocka_unit_test(test_tokens),

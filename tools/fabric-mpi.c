@@ -354,13 +354,25 @@ static const uint8_t *recv_data(mpi_ctx *m, int src, uint32_t bytes,
     return p;
 }
 
+/* Why the run stops: the destination refused remote DMA `msg`. */
+static void dma_rejected(char *why, size_t len, const mpi_ctx *m,
+                         const vtpu_ici_msg *msg, const char *err)
+{
+    snprintf(why, len,
+             "chip %u: remote DMA from chip %u TC %u (pc 0x%x) rejected on "
+             "rank %d: %s",
+             msg->dst_chip, msg->src_chip, msg->src_tc, msg->dma.src_pc,
+             m->rank, err);
+}
+
 /* A remote DMA or signal from rank `src` in buf[0, len) (our copy). */
 static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len,
                        rxbuf *data)
 {
     char err[512], why[1024];
     vtpu_ici_msg msg;
-    uint8_t *at = NULL;
+    vtpu_dma_landing land = {0};
+    bool in_place = false;
 
     atomic_fetch_add(&m->recvd, 1);
     if (vtpu_msg_decode(buf, len, m->n, &msg, err, sizeof(err))) {
@@ -382,12 +394,16 @@ static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len,
          * copy, as in one process). */
         int bad = !atomic_load(&m->stopped) &&
                   vtpu_fabric_dma_landing(m->f, msg.src_chip, msg.dst_chip,
-                                          &msg.dma, &at, err, sizeof(err));
+                                          &msg.dma, &land, err, sizeof(err));
         char derr[128];
         /* the data: the next TAG_ICI message from that rank, taken now
          * even when stopping or refused, so none is left behind */
-        msg.dma.data = recv_data(m, src, msg.dma.bytes, bad ? NULL : at, data,
-                                 derr, sizeof(derr));
+        msg.dma.data =
+            recv_data(m, src, msg.dma.bytes, land.at, data, derr, sizeof(derr));
+        in_place = land.at && msg.dma.data == land.at;
+        if (land.at && !in_place) /* nothing came there: let it go */
+            vtpu_fabric_dma_landed(m->f, msg.src_chip, &msg.dma, &land, false,
+                                   err, sizeof(err));
         if (!msg.dma.data) {
             snprintf(why, sizeof(why),
                      "rank %d: bad message from rank %d: remote DMA from "
@@ -396,28 +412,26 @@ static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len,
             goto fail;
         }
         if (bad) {
-            snprintf(why, sizeof(why),
-                     "chip %u: remote DMA from chip %u TC %u (pc 0x%x) "
-                     "rejected on rank %d: %s",
-                     msg.dst_chip, msg.src_chip, msg.src_tc, msg.dma.src_pc,
-                     m->rank, err);
+            dma_rejected(why, sizeof(why), m, &msg, err);
             goto fail;
         }
-        if (msg.dma.data != at)
-            at = NULL;
     }
-    if (atomic_load(&m->stopped))
-        return; /* the run is ending: drop it */
+    /* the run is ending: drop it (what landed in place is not signalled) */
+    bool drop = atomic_load(&m->stopped);
+    if (in_place) {
+        if (vtpu_fabric_dma_landed(m->f, msg.src_chip, &msg.dma, &land, !drop,
+                                   err, sizeof(err))) {
+            dma_rejected(why, sizeof(why), m, &msg, err);
+            goto fail;
+        }
+        return;
+    }
+    if (drop)
+        return;
     if (msg.kind == VTPU_MSG_DMA) {
-        if ((at ? vtpu_fabric_dma_landed(m->f, msg.src_chip, msg.dst_chip,
-                                         &msg.dma, err, sizeof(err))
-                : vtpu_fabric_deliver_dma(m->f, msg.src_chip, msg.dst_chip,
-                                          &msg.dma, err, sizeof(err)))) {
-            snprintf(why, sizeof(why),
-                     "chip %u: remote DMA from chip %u TC %u (pc 0x%x) "
-                     "rejected on rank %d: %s",
-                     msg.dst_chip, msg.src_chip, msg.src_tc, msg.dma.src_pc,
-                     m->rank, err);
+        if (vtpu_fabric_deliver_dma(m->f, msg.src_chip, msg.dst_chip, &msg.dma,
+                                    err, sizeof(err))) {
+            dma_rejected(why, sizeof(why), m, &msg, err);
             goto fail;
         }
     } else if (vtpu_fabric_deliver_signal(m->f, msg.src_chip, msg.src_tc,

@@ -77,6 +77,8 @@ static int vtpu_state_show(struct seq_file *m, void *unused)
 	seq_printf(m, "live jobs: %d\nlive bos: %d\n",
 		   atomic_read(&vdev->live_jobs), atomic_read(&vdev->live_bos));
 	seq_printf(m, "job timeout: %u ms\n", READ_ONCE(vtpu_job_timeout_ms));
+	seq_printf(m, "collective wait: %u ms\n",
+		   READ_ONCE(vtpu_collective_wait_ms));
 	for (i = 0; i < VTPU_NUM_SLOTS; i++) {
 		const struct vtpu_slot *s = &vdev->slots[i];
 

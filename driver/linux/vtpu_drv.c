@@ -100,6 +100,9 @@ static int vtpu_ioctl_get_param(struct drm_device *dev, void *data,
 	case DRM_VTPU_PARAM_JOB_TIMEOUT_MS:
 		args->value = READ_ONCE(vtpu_job_timeout_ms);
 		break;
+	case DRM_VTPU_PARAM_COLLECTIVE_WAIT_MS:
+		args->value = READ_ONCE(vtpu_collective_wait_ms);
+		break;
 	case DRM_VTPU_PARAM_APERTURE_SIZE:
 		args->value = vdev->aper_size;
 		break;

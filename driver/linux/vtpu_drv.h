@@ -51,6 +51,7 @@
 #define VTPU_JOB_RECORDS 4096u
 
 extern unsigned int vtpu_job_timeout_ms;
+extern unsigned int vtpu_collective_wait_ms;
 
 /* The error record the device showed while stopped on a command. */
 struct vtpu_err_rec {
@@ -201,6 +202,7 @@ struct vtpu_job {
 	u64 bytes;		/* what a driver command moves */
 	u32 slot;
 	u32 slot_gen;
+	bool collective;	/* VTPU_LAUNCH_F_COLLECTIVE: waits for its slice */
 	struct drm_gem_object **bos;
 	u32 nbos;
 	struct vtpu_job_dma *dma;

@@ -21,6 +21,17 @@
  * pending jobs, none of which had started, are queued again in order.
  * Only a launch whose slot was unloaded or reloaded meanwhile is canceled
  * (-ECANCELED): running it again would run another program.
+ *
+ * Collective launches (VTPU_LAUNCH_F_COLLECTIVE) wait on the device, at
+ * their slice's launch rendezvous, until every chip of the slice has
+ * launched; the device shows no difference between that wait and the
+ * run.  The wait lasts until user space has submitted to every device
+ * and each of them has finished the jobs queued before its collective
+ * one, which is not the job's fault; so a collective job gets
+ * collective_wait_ms on top of job_timeout_ms (docs/linux.md,
+ * "Collective launches").  A vtpu-ici launch-timeout shorter than that
+ * makes the device fail a lone collective launch itself (a DEADLOCK
+ * fault, -EIO), without a reset.
  */
 #include <linux/delay.h>
 #include <linux/moduleparam.h>
@@ -37,6 +48,11 @@ unsigned int vtpu_job_timeout_ms = 5000;
 module_param_named(job_timeout_ms, vtpu_job_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(job_timeout_ms,
 		 "a job running longer is stopped by a device reset (ms, 0 = never)");
+
+unsigned int vtpu_collective_wait_ms = 25000;
+module_param_named(collective_wait_ms, vtpu_collective_wait_ms, uint, 0644);
+MODULE_PARM_DESC(collective_wait_ms,
+		 "time a collective launch may wait for the other chips of its slice, on top of job_timeout_ms (ms)");
 
 #define VTPU_RING_MASK (VTPU_RING_ENTRIES - 1)
 
@@ -155,16 +171,22 @@ static void vtpu_job_discard(struct vtpu_device *vdev, struct vtpu_job *job)
 /*
  * How long a job may run, in jiffies (0: for ever).  The driver's own
  * commands get a second more per 64 MiB they move: they end, but a big
- * FILL takes its time.
+ * FILL takes its time.  A collective launch gets collective_wait_ms more
+ * for its wait at the slice's launch rendezvous.
  */
 static unsigned long vtpu_job_timeout(const struct vtpu_job *job)
 {
 	unsigned int ms = READ_ONCE(vtpu_job_timeout_ms);
+	unsigned long t;
 
 	if (!ms)
 		return 0;
-	return msecs_to_jiffies(ms) + (job->kind == VTPU_JOB_INTERNAL ?
-				       (job->bytes >> 26) * HZ : 0);
+	t = msecs_to_jiffies(ms);
+	if (job->kind == VTPU_JOB_INTERNAL)
+		t += (job->bytes >> 26) * HZ;
+	if (job->collective)
+		t += msecs_to_jiffies(READ_ONCE(vtpu_collective_wait_ms));
+	return t;
 }
 
 /* (Re)start the timer for the first pending job. */
@@ -435,11 +457,12 @@ static void vtpu_recover(struct vtpu_device *vdev, struct vtpu_job *guilty,
 			 struct list_head *done)
 {
 	unsigned int ms = jiffies_to_msecs(vtpu_job_timeout(guilty));
-	char msg[96];
+	char msg[160];
 
 	vdev->count.timeouts++;
 	drm_warn(&vdev->drm, "%s job %llu ran past %u ms: resetting the device\n",
-		 guilty->kind == VTPU_JOB_LAUNCH ? "launch" : "driver",
+		 guilty->kind != VTPU_JOB_LAUNCH ? "driver" :
+		 guilty->collective ? "collective launch" : "launch",
 		 guilty->seqno, ms);
 	if (vtpu_hw_reset(vdev)) {
 		drm_err(&vdev->drm, "the device does not reset: giving up on it\n");
@@ -447,8 +470,13 @@ static void vtpu_recover(struct vtpu_device *vdev, struct vtpu_job *guilty,
 		return;
 	}
 	vdev->count.resets++;
-	snprintf(msg, sizeof(msg),
-		 "job timed out after %u ms; the device was reset", ms);
+	if (guilty->collective)
+		snprintf(msg, sizeof(msg),
+			 "collective job timed out after %u ms (waiting for the other chips of its slice, or running); the device was reset",
+			 ms);
+	else
+		snprintf(msg, sizeof(msg),
+			 "job timed out after %u ms; the device was reset", ms);
 	vtpu_job_set_msg(guilty, msg);
 	vtpu_job_finish(guilty, -ETIMEDOUT, done);
 	vtpu_ring_restart(vdev, guilty->hw_seq, done);
@@ -625,7 +653,8 @@ int vtpu_ioctl_submit(struct drm_device *dev, void *data,
 	u64 seqno;
 	int ret;
 
-	if (args->flags & ~DRM_VTPU_SUBMIT_CHECK_EXIT)
+	if (args->flags & ~(DRM_VTPU_SUBMIT_CHECK_EXIT |
+			    DRM_VTPU_SUBMIT_COLLECTIVE))
 		return -EINVAL;
 	if (args->slot >= VTPU_NUM_SLOTS || args->num_tcs > vdev->num_tcs)
 		return -EINVAL;
@@ -653,6 +682,10 @@ int vtpu_ioctl_submit(struct drm_device *dev, void *data,
 	flags = VTPU_LAUNCH_F_RESULT | VTPU_LAUNCH_F_RANGES;
 	if (args->flags & DRM_VTPU_SUBMIT_CHECK_EXIT)
 		flags |= VTPU_LAUNCH_F_CHECK_EXIT;
+	if (args->flags & DRM_VTPU_SUBMIT_COLLECTIVE) {
+		flags |= VTPU_LAUNCH_F_COLLECTIVE;
+		job->collective = true;
+	}
 	c = &job->cmds[0];
 	vtpu_cmd_init(c, VTPU_OP_LAUNCH, flags);
 	c->arg = VTPU_FDP(VTPU_FDP(0, LAUNCH, SLOT, args->slot), LAUNCH, TCS,

@@ -31,6 +31,9 @@
  *                the one left uninitialised (0: o1 := unwritten bf16
  *                scratch, 1: o2 := unwritten i16 scratch, 2: o3 never
  *                written); the others are written with zeros.
+ *   remote_stray  x, o ANY (R, 128) f32 on a slice: x copied into the
+ *                successor's o one row on, past o's array (buffer bounds
+ *                check of a remote DMA's destination).
  * Outputs are (8,128) i32 blocks along the first dimension unless said.
  */
 #include <stdio.h>
@@ -251,5 +254,27 @@ VTPU_BODY(nested_stray_body, k)
 }
 
 VTPU_KERNEL(nested_stray, nested_stray_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
+                         VTPU_ANY_OUT_LIKE(0, VTPU_F32, 2)});
+
+/*
+ * remote_stray: a remote copy past its destination's buffer.  Every chip
+ * sends all of x (ANY, (R, 128) f32) to its successor on the mesh's x
+ * axis, into that chip's o (ANY, like x) one row further on: the last row
+ * lands past o's array.  The bounds check reports it on the sender,
+ * naming the destination chip (docs/debugging.md, "Buffer bounds").
+ */
+VTPU_BODY(remote_stray_body, k)
+{
+    uint32_t bytes = k->op[0].shape[0] * k->op[0].shape[1] * 4;
+
+    vtpu_remote_copy(vtpu_hbm(k->op[1].hbm + 512), /* BUG: one row on */
+                     vtpu_hbm(k->op[0].hbm), bytes, vtpu_mesh_neighbor(0, 1), 0,
+                     1);
+    vtpu_sem_wait(0, bytes);
+    vtpu_sem_wait(1, bytes);
+}
+
+VTPU_KERNEL(remote_stray, remote_stray_body,
             .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
                          VTPU_ANY_OUT_LIKE(0, VTPU_F32, 2)});

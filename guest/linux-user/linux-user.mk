@@ -12,6 +12,7 @@
 #   /usr/bin/vtpu-demo       the demo (guest/demo/demo.c) in user space
 #   /usr/bin/vtpu-selftest   the runtime's tests through the kernel driver
 #   /usr/bin/vtpu-latency    launch latency/throughput (make bench-guest)
+#   /usr/bin/vtpu-slice      collectives over every vtpu of a vtpu-ici slice
 #   /usr/share/vtpu/kernels.elf, selftest.elf   the kernel modules
 #   /usr/share/vtpu/x.npy, y.npy   inputs for a vtpu-run example
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/../..)
@@ -26,7 +27,8 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -ffp-contract=off -MMD -MP
 CPPFLAGS := -I$(ROOT)/driver -I$(ROOT)/driver/linux/user \
 	-I$(ROOT)/driver/linux/uapi -I$(ROOT)/hw/vtpu/abi -I$(ROOT)/tools \
-	-I$(ROOT)/guest/common -I$(ROOT)/guest/demo -I$(ROOT)/guest/linux-user
+	-I$(ROOT)/guest/common -I$(ROOT)/guest/demo -I$(ROOT)/guest/slice \
+	-I$(ROOT)/guest/linux-user
 LDFLAGS := -static -s
 
 # The portable runtime (the ring backend too: it costs nothing unused)
@@ -42,13 +44,14 @@ DEMO_SRC := guest/linux-user/vtpu-demo.c guest/demo/demo.c $(LU)
 SELFTEST_SRC := guest/linux-user/vtpu-selftest.c guest/common/selftest.c \
 	guest/common/tiny_elf.c $(LU)
 LATENCY_SRC := guest/linux-user/vtpu-latency.c guest/common/tiny_elf.c $(LU)
+SLICE_SRC := guest/linux-user/vtpu-slice.c guest/slice/slice-coll.c $(LU)
 
 obj = $(patsubst %.c,$(OUT)/obj/%.o,$(1))
 LIB := $(OUT)/libvtpu-rt.a
 BIN := $(OUT)/rootfs/usr/bin
 SHARE := $(OUT)/rootfs/usr/share/vtpu
 PROGS := $(BIN)/vtpu-run $(BIN)/vtpu-demo $(BIN)/vtpu-selftest \
-	$(BIN)/vtpu-latency
+	$(BIN)/vtpu-latency $(BIN)/vtpu-slice
 DATA := $(SHARE)/kernels.elf $(SHARE)/selftest.elf $(SHARE)/x.npy \
 	$(SHARE)/y.npy
 
@@ -67,6 +70,7 @@ $(BIN)/vtpu-run: $(call obj,$(RUN_SRC)) $(LIB)
 $(BIN)/vtpu-demo: $(call obj,$(DEMO_SRC)) $(LIB)
 $(BIN)/vtpu-selftest: $(call obj,$(SELFTEST_SRC)) $(LIB)
 $(BIN)/vtpu-latency: $(call obj,$(LATENCY_SRC)) $(LIB)
+$(BIN)/vtpu-slice: $(call obj,$(SLICE_SRC)) $(LIB)
 $(PROGS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm

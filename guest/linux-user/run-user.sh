@@ -10,6 +10,8 @@
 #                      image need not be rebuilt after they change
 #     --linux-dir DIR  the kernel and initramfs (default: BUILD/linux)
 #     --qemu PATH      qemu-system-riscv64 with the vtpu
+#     --qemu-args ARGS more QEMU arguments (split at spaces), e.g. the
+#                      vtpu-ici object and further vtpus of a slice
 #     other options    passed to guest/linux/run-linux.sh (--device,
 #                      --timeout, --append, --mem, --smp, --script)
 #   CMD (with its arguments) runs instead of a shell, and its exit status
@@ -23,14 +25,16 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$ROOT/build
 LINUX=
 pass=
+qargs=
 
 while [ $# -gt 0 ]; do
     case "$1" in
     --build) BUILD=$2; shift 2 ;;
     --linux-dir) LINUX=$2; shift 2 ;;
+    --qemu-args) qargs="$qargs $2"; shift 2 ;;
     --qemu|--device|--timeout|--append|--mem|--smp|--script|--variant)
         pass="$pass $1 $2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     --) shift; break ;;
     -*) echo "run-user: unknown option $1 (--help)" >&2; exit 2 ;;
     *) break ;;
@@ -55,7 +59,8 @@ adds=$(set_adds)
 
 # shellcheck disable=SC2086
 if [ $# -gt 0 ]; then
-    exec "$ROOT/guest/linux/run-linux.sh" --dir "$LINUX" $pass $adds --run "$*"
+    exec "$ROOT/guest/linux/run-linux.sh" --dir "$LINUX" $pass $adds \
+        --run "$*" -- $qargs
 fi
 # shellcheck disable=SC2086
-exec "$ROOT/guest/linux/run-linux.sh" --dir "$LINUX" $pass $adds
+exec "$ROOT/guest/linux/run-linux.sh" --dir "$LINUX" $pass $adds -- $qargs

@@ -1207,7 +1207,8 @@ static void vtpu_class_init(ObjectClass *oc, void *data)
     object_class_property_set_description(oc, "ici",
         "id of a vtpu-ici object: this chip joins that slice (with chip=)");
     object_class_property_set_description(oc, "chip",
-        "with ici=: this chip's index in the slice, 0..chips-1");
+        "with ici=: this chip's index in the slice, 0..chips-1 (required "
+        "with ici=; the default 4294967295 means not set)");
 }
 
 static const TypeInfo vtpu_info = {

@@ -106,7 +106,7 @@ static bool inside(const vtpu_region *r, uint64_t a)
  */
 static int check_extent(vtpu_tc *tc, bounds_tc *s, vtpu_space sp,
                         uint64_t start, uint64_t lo, uint64_t hi,
-                        const char *what)
+                        const char *what, int dst_chip)
 {
     unsigned rs = region_space(sp);
     const vtpu_region *from = NULL, *into = NULL;
@@ -154,7 +154,10 @@ static int check_extent(vtpu_tc *tc, bounds_tc *s, vtpu_space sp,
                     : sp == VTPU_SPACE_SMEM ? VTPU_SMEM_BASE
                                             : 0;
     at.off = lo - base;
-    vtpu_check_space_on(tc->chip, &at, sp_name, sizeof(sp_name));
+    if (dst_chip >= 0) /* a remote DMA's destination */
+        vtpu_check_space_of((unsigned)dst_chip, &at, sp_name, sizeof(sp_name));
+    else
+        vtpu_check_space_on(tc->chip, &at, sp_name, sizeof(sp_name));
     vtpu_check_where(tc, where, sizeof(where));
     vtpu_check_grid(tc, grid, sizeof(grid));
     rfrom[0] = rinto[0] = 0;
@@ -222,14 +225,14 @@ int vtpu_bounds_vmem(vtpu_bounds *b, vtpu_tc *tc, uint32_t addr, int32_t stride,
     }
     if (!any)
         return 0;
-    return check_extent(tc, s, VTPU_SPACE_VMEM, start, lo, hi,
-                        store ? (mask ? "vst.m" : "vst")
-                              : (mask ? "vld.m" : "vld"));
+    return check_extent(
+        tc, s, VTPU_SPACE_VMEM, start, lo, hi,
+        store ? (mask ? "vst.m" : "vst") : (mask ? "vld.m" : "vld"), -1);
 }
 
-int vtpu_bounds_dma_side(vtpu_bounds *b, vtpu_tc *tc, const vtpu_mem_ref *r,
-                         const int64_t *stride, const uint64_t *count,
-                         unsigned ndims, bool write)
+static int dma_extent(vtpu_bounds *b, vtpu_tc *tc, const vtpu_mem_ref *r,
+                      const int64_t *stride, const uint64_t *count,
+                      unsigned ndims, const char *what, int dst_chip)
 {
     if (r->space != VTPU_SPACE_HBM && r->tc != tc->id)
         return 0; /* another TC's memory: its regions are its own */
@@ -250,6 +253,53 @@ int vtpu_bounds_dma_side(vtpu_bounds *b, vtpu_tc *tc, const vtpu_mem_ref *r,
     }
     uint64_t start = base + r->off;
     return check_extent(tc, s, r->space, start, (uint64_t)((int64_t)start + lo),
-                        (uint64_t)((int64_t)start + hi),
-                        write ? "DMA write" : "DMA read");
+                        (uint64_t)((int64_t)start + hi), what, dst_chip);
+}
+
+int vtpu_bounds_dma_side(vtpu_bounds *b, vtpu_tc *tc, const vtpu_mem_ref *r,
+                         const int64_t *stride, const uint64_t *count,
+                         unsigned ndims, bool write)
+{
+    return dma_extent(b, tc, r, stride, count, ndims,
+                      write ? "DMA write" : "DMA read", -1);
+}
+
+/*
+ * A remote DMA's destination on chip `chip`, by the issuer's own
+ * buffers: an SPMD kernel names the buffer over there by its own layout
+ * (Pallas's remote copy takes a ref of the issuing kernel), so a copy
+ * that leaves the buffer it starts in is the kernel's bug wherever it
+ * lands.  HBM, and the memories of the TC with the issuer's index; the
+ * report names the destination chip.
+ */
+int vtpu_bounds_remote_dst(vtpu_bounds *b, vtpu_tc *tc,
+                           const vtpu_remote_dma *d, unsigned chip)
+{
+    unsigned t = d->dst_tc == 0xff ? tc->id : d->dst_tc;
+    int64_t stride[4] = {0, d->dst_stride[0], d->dst_stride[1],
+                         d->dst_stride[2]};
+    uint64_t count[4] = {d->shape[0], d->shape[1], d->shape[2], d->shape[3]};
+    vtpu_mem_ref r;
+
+    if (!d->bytes || d->ndims < 1 || d->ndims > 4)
+        return 0;
+    switch (d->dst_space) {
+    case VTPU_SPACE_HBM:
+        r = (vtpu_mem_ref){VTPU_SPACE_HBM, 0, d->dst};
+        break;
+    case VTPU_SPACE_VMEM: /* VMEM_SHARED is not the TC's own */
+        if (d->dst < VTPU_VMEM_BASE || d->dst >= VTPU_VMEM_SHARED_BASE)
+            return 0;
+        r = (vtpu_mem_ref){VTPU_SPACE_VMEM, t, d->dst - VTPU_VMEM_BASE};
+        break;
+    case VTPU_SPACE_SMEM:
+        if (d->dst < VTPU_SMEM_BASE)
+            return 0;
+        r = (vtpu_mem_ref){VTPU_SPACE_SMEM, t, d->dst - VTPU_SMEM_BASE};
+        break;
+    default:
+        return 0;
+    }
+    return dma_extent(b, tc, &r, stride, count, d->ndims, "remote DMA write",
+                      (int)chip);
 }

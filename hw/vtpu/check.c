@@ -400,6 +400,9 @@ int vtpu_check_remote_dma(vtpu_tc *tc, const vtpu_dma_plan *p)
         vtpu_bounds_dma_side(cs->bounds, tc, &r, p->src_stride, p->count,
                              p->ndims, false))
         return -1;
+    if (cs && cs->bounds && p->ndims &&
+        vtpu_bounds_remote_dst(cs->bounds, tc, &p->rm, p->dst_chip))
+        return -1;
     if (rs)
         vtpu_race_remote_start(rs, tc, cd ? cd->race : NULL, p->dst_chip,
                                p->sem_tc, p->sem, p->send_sem, p->bytes);
@@ -422,10 +425,12 @@ void vtpu_check_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t dst_tc,
 
     if (!ck->race)
         return;
-    vtpu_chip *dst =
-        tc->chip->fabric ? vtpu_fabric_chip(tc->chip->fabric, chip) : NULL;
+    vtpu_fabric *f = tc->chip->fabric;
+    vtpu_chip *dst = f ? vtpu_fabric_get(f, chip, NULL) : NULL;
     vtpu_race *rd = dst && dst->check ? dst->check->race : NULL;
     vtpu_race_signal_remote(ck->race, tc, rd, dst_tc, sem, n);
+    if (dst)
+        vtpu_fabric_put(f, dst);
 }
 
 void vtpu_check_written(vtpu_chip *chip, const uint8_t *p, uint64_t len)
@@ -529,19 +534,25 @@ const char *vtpu_check_space(const vtpu_mem_ref *r, char *buf, size_t len)
     return buf;
 }
 
+const char *vtpu_check_space_of(unsigned chip_id, const vtpu_mem_ref *r,
+                                char *buf, size_t len)
+{
+    if (r->space == VTPU_SPACE_HBM ||
+        (r->space == VTPU_SPACE_VMEM && r->tc == VTPU_SHARED_OWNER))
+        fmt(buf, len, "%s of chip %u",
+            r->space == VTPU_SPACE_HBM ? "HBM" : "VMEM_SHARED", chip_id);
+    else
+        fmt(buf, len, "%s of chip %u TC %u", vtpu_space_name(r->space), chip_id,
+            r->tc);
+    return buf;
+}
+
 const char *vtpu_check_space_on(const vtpu_chip *chip, const vtpu_mem_ref *r,
                                 char *buf, size_t len)
 {
     if (!chip->fabric)
         return vtpu_check_space(r, buf, len);
-    if (r->space == VTPU_SPACE_HBM ||
-        (r->space == VTPU_SPACE_VMEM && r->tc == VTPU_SHARED_OWNER))
-        fmt(buf, len, "%s of chip %u",
-            r->space == VTPU_SPACE_HBM ? "HBM" : "VMEM_SHARED", chip->chip_id);
-    else
-        fmt(buf, len, "%s of chip %u TC %u", vtpu_space_name(r->space),
-            chip->chip_id, r->tc);
-    return buf;
+    return vtpu_check_space_of(chip->chip_id, r, buf, len);
 }
 
 void vtpu_check_grid_get(vtpu_tc *tc, vtpu_grid_pt *g)

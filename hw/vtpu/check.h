@@ -104,6 +104,9 @@ uint64_t vtpu_check_addr(const vtpu_mem_ref *r);
 const char *vtpu_check_space(const vtpu_mem_ref *r, char *buf, size_t len);
 /* The same for memory of `chip`, naming it on a slice: "HBM of chip 1",
  * "VMEM of chip 1 TC 0" (40 bytes suffice). */
+/* The same for chip `chip_id` of a slice (always names the chip). */
+const char *vtpu_check_space_of(unsigned chip_id, const vtpu_mem_ref *r,
+                                char *buf, size_t len);
 const char *vtpu_check_space_on(const vtpu_chip *chip, const vtpu_mem_ref *r,
                                 char *buf, size_t len);
 
@@ -198,6 +201,10 @@ int vtpu_bounds_vmem(vtpu_bounds *b, vtpu_tc *tc, uint32_t addr,
 int vtpu_bounds_dma_side(vtpu_bounds *b, vtpu_tc *tc, const vtpu_mem_ref *r,
                          const int64_t *stride, const uint64_t *count,
                          unsigned ndims, bool write);
+/* A remote DMA's destination (on chip `chip`) against the issuer's own
+ * buffers: the same layout on every chip (bounds.c). */
+int vtpu_bounds_remote_dst(vtpu_bounds *b, vtpu_tc *tc,
+                           const vtpu_remote_dma *d, unsigned chip);
 
 /* The region table of tc's runtime while it walks its grid (n = 0 and
  * NULL otherwise), for padding.c. */

@@ -444,13 +444,31 @@ static int remote_complete(vtpu_tc *tc, const dma_plan *p)
 
     if (p->rchip) {
         vtpu_chip *dst = p->rchip;
+        vtpu_fabric *f = tc->chip->fabric;
+        if (f) {
+            /* held while it copies and signals; and still the chip it
+             * planned for (a deferred DMA plans long before) */
+            uint64_t gen = 0;
+            vtpu_chip *now = vtpu_fabric_get(f, p->dst_chip, &gen);
+            if (VTPU_UNLIKELY(now != dst || gen != p->rgen)) {
+                if (now)
+                    vtpu_fabric_put(f, now);
+                return BADF(tc, (vtpu_space)p->rm.dst_space, p->rm.dst,
+                            p->bytes,
+                            "remote DMA to chip %u: the chip left the slice "
+                            "while the DMA was in flight",
+                            p->dst_chip);
+            }
+        }
         vtpu_dma_execute(p);
         /* counted on the TC whose receive semaphore it signals */
         __atomic_fetch_add(&dst->tcs[p->sem_tc]->cnt.ici_bytes_recv, p->bytes,
                            __ATOMIC_RELAXED);
         rc = vtpu_sync_deliver(dst, p->sem_tc, p->sem, p->bytes,
-                               tc->chip->fabric ? (int)tc->chip->chip_id : -1,
-                               tc->id, p->pc, true, err, sizeof(err));
+                               f ? (int)tc->chip->chip_id : -1, tc->id, p->pc,
+                               true, err, sizeof(err));
+        if (f)
+            vtpu_fabric_put(f, dst);
     } else {
         /* to another process: gathered, dim 0 fastest, as the
          * destination scatters (fabric.c apply_dma) */
@@ -579,30 +597,38 @@ remote_start(vtpu_tc *tc, uint32_t desc_addr)
             p.src_stride[i] = src.stride[i];
     }
 
+    /* The destination is held while it is planned and checked against
+     * (fabric.c: a chip detached meanwhile is not freed under us);
+     * remote_complete holds it again while it copies. */
     vtpu_fabric *f = tc->chip->fabric;
-    vtpu_chip *dst = f ? vtpu_fabric_chip(f, chip) : tc->chip;
+    vtpu_chip *dst = f ? vtpu_fabric_get(f, chip, &p.rgen) : tc->chip;
+    int rc = 0;
     if (dst) {
         char err[512];
         if (vtpu_fabric_dst_plan(dst, tc->id, &p.rm, src.mem + src.lo,
                                  src.mem + src.hi, &p, err, sizeof(err)))
-            return BADF(tc, (vtpu_space)p.rm.dst_space, p.rm.dst, total,
-                        "remote DMA to chip %u: %s", chip, err);
-        if (p.ndims && !p.overlap)
+            rc = BADF(tc, (vtpu_space)p.rm.dst_space, p.rm.dst, total,
+                      "remote DMA to chip %u: %s", chip, err);
+        else if (p.ndims && !p.overlap)
             collapse(&p); /* as plan_dma: longest runs, one memmove each */
     } else {
         /* another process: the transport resolves the rest */
         p.sem_tc = p.rm.sem_tc == DMA_SELF ? tc->id : p.rm.sem_tc;
         p.sem = p.rm.sem;
     }
-    if (VTPU_UNLIKELY(tc->check || (dst && dst->check)) &&
-        vtpu_check_remote_dma(tc, &p))
-        return -1; /* a race or an uninitialised read (check.h) */
+    if (!rc && VTPU_UNLIKELY(tc->check || (dst && dst->check)))
+        rc = vtpu_check_remote_dma(tc, &p); /* a race, an uninitialised
+                                               read (check.h) */
+    if (f && dst)
+        vtpu_fabric_put(f, dst);
+    if (rc)
+        return -1;
     tc->cnt.dma_starts++;
     if (VTPU_UNLIKELY(tc->chip->dbg)) {
         int64_t t0 = vtpu_dbg_now();
         if (tc->dmaq)
             return vtpu_dmaq_push(tc, &p, t0);
-        int rc = remote_complete(tc, &p);
+        rc = remote_complete(tc, &p);
         if (!rc)
             vtpu_dbg_remote_dma(tc, chip, p.bytes, p.sem, t0);
         return rc;

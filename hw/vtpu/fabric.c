@@ -23,6 +23,8 @@ struct vtpu_fabric {
     unsigned nlocal;
     vtpu_mutex lock;  /* the slice's sync lock (sync.c) and ours */
     vtpu_cond launch; /* collective launch rendezvous */
+    vtpu_cond unused; /* a detached chip's last user is done */
+    uint64_t attaches; /* attachments so far: each one's generation */
     unsigned arrived; /* local chips waiting at the rendezvous */
     uint64_t gen;     /* rendezvous generation */
     uint64_t failed;  /* gen + 1 of the last launch that failed */
@@ -68,6 +70,7 @@ vtpu_fabric *vtpu_fabric_new(const vtpu_topology *t, char *err, size_t errlen)
     f->params.link_gbps = 45.0;
     vtpu_mutex_init(&f->lock);
     vtpu_cond_init(&f->launch);
+    vtpu_cond_init(&f->unused);
     atomic_init(&f->first_fault, -1);
     return f;
 }
@@ -79,6 +82,7 @@ void vtpu_fabric_free(vtpu_fabric *f)
     for (unsigned i = 0; i < f->nchips; i++)
         vtpu_fabric_detach(f, i);
     vtpu_cond_clear(&f->launch);
+    vtpu_cond_clear(&f->unused);
     vtpu_mutex_clear(&f->lock);
     vtpu_race_dom_free(f->race);
     g_free(f->chips);
@@ -170,10 +174,6 @@ int vtpu_fabric_attach(vtpu_fabric *f, unsigned idx, vtpu_chip *chip, char *err,
     }
     uint32_t c[3];
     vtpu_topology_coords(&f->topo, idx, c);
-    vtpu_mutex_lock(&f->lock);
-    f->chips[idx] = chip;
-    f->nlocal++;
-    vtpu_mutex_unlock(&f->lock);
     chip->fabric = f;
     chip->chip_id = idx;
     chip->nchips = f->nchips;
@@ -181,7 +181,44 @@ int vtpu_fabric_attach(vtpu_fabric *f, unsigned idx, vtpu_chip *chip, char *err,
     chip->coord = vtpu_topology_pack(c);
     vtpu_sync_set_lock(chip, &f->lock);
     vtpu_check_attach(chip); /* one agent space for the slice */
+    /* Published last: other chips reach it only once it is ready. */
+    vtpu_mutex_lock(&f->lock);
+    chip->fabric_users = 0;
+    chip->fabric_gen = ++f->attaches;
+    f->chips[idx] = chip;
+    f->nlocal++;
+    vtpu_mutex_unlock(&f->lock);
     return 0;
+}
+
+/*
+ * Remote operations hold their destination chip from lookup to the end
+ * of the copy and signal, so that detaching it (QEMU: the device
+ * unplugged while another chip's kernel writes into it) waits for them
+ * and later ones find no chip: a chip's memory is freed only after its
+ * detach returns.  Holds are short (one copy and one signal; deferred
+ * DMAs let go in between and look the chip up again when they complete).
+ */
+vtpu_chip *vtpu_fabric_get(vtpu_fabric *f, unsigned idx, uint64_t *gen)
+{
+    vtpu_chip *c = NULL;
+
+    vtpu_mutex_lock(&f->lock);
+    if (idx < f->nchips && (c = f->chips[idx]) != NULL) {
+        c->fabric_users++;
+        if (gen)
+            *gen = c->fabric_gen;
+    }
+    vtpu_mutex_unlock(&f->lock);
+    return c;
+}
+
+void vtpu_fabric_put(vtpu_fabric *f, vtpu_chip *c)
+{
+    vtpu_mutex_lock(&f->lock);
+    if (--c->fabric_users == 0)
+        vtpu_cond_broadcast(&f->unused);
+    vtpu_mutex_unlock(&f->lock);
 }
 
 void vtpu_fabric_detach(vtpu_fabric *f, unsigned idx)
@@ -192,6 +229,10 @@ void vtpu_fabric_detach(vtpu_fabric *f, unsigned idx)
     vtpu_mutex_lock(&f->lock);
     f->chips[idx] = NULL;
     f->nlocal--;
+    /* Remote operations already copying into it or signalling it
+     * finish first (vtpu_fabric_get); none starts now. */
+    while (chip->fabric_users)
+        vtpu_cond_wait(&f->unused, &f->lock);
     if (f->arrived && f->arrived >= f->nlocal) {
         /* Chips waited for this one, which goes away (a device unplugged
          * mid-launch): their launch fails rather than waits for ever. */
@@ -502,17 +543,12 @@ static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
                              d->src_pc, true, err, errlen);
 }
 
-/* The destination chip of a message from another process; NULL + err
+/* The destination chip of a message from another process, held
+ * (vtpu_fabric_get: it stays attached until vtpu_fabric_put); NULL + err
  * if the message's chips or TCs cannot be taken as they are. */
 static vtpu_chip *msg_dst(vtpu_fabric *f, unsigned src_chip, unsigned dst_chip,
                           const vtpu_remote_dma *d, char *err, size_t errlen)
 {
-    vtpu_chip *dst = vtpu_fabric_chip(f, dst_chip);
-
-    if (!dst) {
-        snprintf(err, errlen, "chip %u is not attached here", dst_chip);
-        return NULL;
-    }
     if (src_chip >= f->nchips) {
         snprintf(err, errlen, "source chip %u, the slice has %u", src_chip,
                  f->nchips);
@@ -524,6 +560,9 @@ static vtpu_chip *msg_dst(vtpu_fabric *f, unsigned src_chip, unsigned dst_chip,
         snprintf(err, errlen, "message names TC 0xff (unresolved)");
         return NULL;
     }
+    vtpu_chip *dst = vtpu_fabric_get(f, dst_chip, NULL);
+    if (!dst)
+        snprintf(err, errlen, "chip %u is not attached here", dst_chip);
     return dst;
 }
 
@@ -532,8 +571,11 @@ int vtpu_fabric_deliver_dma(vtpu_fabric *f, unsigned src_chip,
                             char *err, size_t errlen)
 {
     vtpu_chip *dst = msg_dst(f, src_chip, dst_chip, d, err, errlen);
-
-    return dst ? apply_dma(dst, (int)src_chip, 0, d, false, err, errlen) : -1;
+    if (!dst)
+        return -1;
+    int rc = apply_dma(dst, (int)src_chip, 0, d, false, err, errlen);
+    vtpu_fabric_put(f, dst);
+    return rc;
 }
 
 /* True if d's destination runs follow each other without gaps (dim 0
@@ -552,34 +594,46 @@ static bool dst_contiguous(const vtpu_remote_dma *d)
 
 int vtpu_fabric_dma_landing(vtpu_fabric *f, unsigned src_chip,
                             unsigned dst_chip, const vtpu_remote_dma *d,
-                            uint8_t **at, char *err, size_t errlen)
+                            vtpu_dma_landing *l, char *err, size_t errlen)
 {
-    vtpu_chip *dst = msg_dst(f, src_chip, dst_chip, d, err, errlen);
     uint8_t *mem, *dirty;
     int64_t off;
     uint64_t lo, hi;
     unsigned sem_tc;
 
-    *at = NULL;
-    if (!dst ||
-        resolve_dst(dst, 0, d, &mem, &dirty, &off, &lo, &hi, err, errlen) ||
-        resolve_sem(dst, 0, d, &sem_tc, err, errlen))
+    l->at = NULL;
+    l->chip = NULL;
+    vtpu_chip *dst = msg_dst(f, src_chip, dst_chip, d, err, errlen);
+    if (!dst)
         return -1;
-    if (d->bytes && dst_contiguous(d))
-        *at = mem + off;
+    if (resolve_dst(dst, 0, d, &mem, &dirty, &off, &lo, &hi, err, errlen) ||
+        resolve_sem(dst, 0, d, &sem_tc, err, errlen)) {
+        vtpu_fabric_put(f, dst);
+        return -1;
+    }
+    if (!d->bytes || !dst_contiguous(d)) {
+        vtpu_fabric_put(f, dst);
+        return 0;
+    }
+    l->at = mem + off; /* the chip stays held until _landed */
+    l->chip = dst;
     return 0;
 }
 
-int vtpu_fabric_dma_landed(vtpu_fabric *f, unsigned src_chip, unsigned dst_chip,
-                           const vtpu_remote_dma *d, char *err, size_t errlen)
+int vtpu_fabric_dma_landed(vtpu_fabric *f, unsigned src_chip,
+                           const vtpu_remote_dma *d, vtpu_dma_landing *l,
+                           bool written, char *err, size_t errlen)
 {
-    vtpu_chip *dst = msg_dst(f, src_chip, dst_chip, d, err, errlen);
+    int rc = 0;
 
-    if (dst && !dst_contiguous(d)) {
-        snprintf(err, errlen, "landed: the destination is not one run");
-        return -1;
-    }
-    return dst ? apply_dma(dst, (int)src_chip, 0, d, true, err, errlen) : -1;
+    if (!l->chip)
+        return 0;
+    if (written)
+        rc = apply_dma(l->chip, (int)src_chip, 0, d, true, err, errlen);
+    vtpu_fabric_put(f, l->chip);
+    l->at = NULL;
+    l->chip = NULL;
+    return rc;
 }
 
 int vtpu_fabric_deliver_signal(vtpu_fabric *f, unsigned src_chip,
@@ -587,22 +641,23 @@ int vtpu_fabric_deliver_signal(vtpu_fabric *f, unsigned src_chip,
                                unsigned dst_tc, uint32_t sem, uint32_t n,
                                char *err, size_t errlen)
 {
-    vtpu_chip *dst = vtpu_fabric_chip(f, dst_chip);
-
-    if (!dst) {
-        snprintf(err, errlen, "chip %u is not attached here", dst_chip);
-        return -1;
-    }
     if (src_chip >= f->nchips || src_tc >= VTPU_MAX_TCS) {
         snprintf(err, errlen, "source chip %u TC %u is not in the slice",
                  src_chip, src_tc);
         return -1;
     }
+    vtpu_chip *dst = vtpu_fabric_get(f, dst_chip, NULL);
+    if (!dst) {
+        snprintf(err, errlen, "chip %u is not attached here", dst_chip);
+        return -1;
+    }
     if (VTPU_UNLIKELY(dst->check) && dst_tc < dst->cfg.num_tcs &&
         sem < dst->cfg.num_sems)
         vtpu_check_delivered(dst, dst_tc, sem, n);
-    return vtpu_sync_deliver(dst, dst_tc, sem, n, (int)src_chip, src_tc, 0,
-                             false, err, errlen);
+    int rc = vtpu_sync_deliver(dst, dst_tc, sem, n, (int)src_chip, src_tc, 0,
+                               false, err, errlen);
+    vtpu_fabric_put(f, dst);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -653,12 +708,16 @@ int vtpu_fabric_send_signal(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
                             uint32_t sem, uint32_t n, char *err, size_t errlen)
 {
     vtpu_fabric *f = tc->chip->fabric;
-    vtpu_chip *dst = f ? vtpu_fabric_chip(f, dst_chip) : tc->chip;
+    vtpu_chip *dst = f ? vtpu_fabric_get(f, dst_chip, NULL) : tc->chip;
 
-    if (dst)
-        return vtpu_sync_deliver(dst, dst_tc, sem, n,
-                                 f ? (int)tc->chip->chip_id : -1, tc->id,
-                                 tc->pc, false, err, errlen);
+    if (dst) {
+        int rc = vtpu_sync_deliver(dst, dst_tc, sem, n,
+                                   f ? (int)tc->chip->chip_id : -1, tc->id,
+                                   tc->pc, false, err, errlen);
+        if (f)
+            vtpu_fabric_put(f, dst);
+        return rc;
+    }
     if (!f->has_ops || !f->ops.remote_signal) {
         snprintf(err, errlen,
                  "chip %u is not attached and the fabric has no "
@@ -743,8 +802,10 @@ void vtpu_fabric_fault(vtpu_fabric *f, vtpu_chip *chip)
 
     atomic_compare_exchange_strong(&f->first_fault, &none, (int)chip->chip_id);
     for (unsigned i = 0; i < f->nchips; i++) {
-        vtpu_chip *c = f->chips[i];
+        vtpu_chip *c = vtpu_fabric_get(f, i, NULL);
         if (c && c != chip)
             vtpu_chip_stop_run(c, VTPU_STOP_END);
+        if (c)
+            vtpu_fabric_put(f, c);
     }
 }

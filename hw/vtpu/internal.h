@@ -51,6 +51,19 @@
 #define VTPU_LIKELY(x) __builtin_expect(!!(x), 1)
 #define VTPU_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/*
+ * memcpy of n bytes through the C library.  GCC expands a memcpy of a
+ * constant 512 or 4096 bytes (a vreg row, a vreg) inline as `rep movsq`,
+ * several times slower than the library's vector loop on the hosts
+ * measured (docs/multichip.md, "Speed": vector loads and stores were 40%
+ * of an all-reduce's time); hiding the size keeps the call.
+ */
+static inline void vtpu_bulk_copy(void *dst, const void *src, size_t n)
+{
+    __asm__("" : "+r"(n));
+    memcpy(dst, src, n);
+}
+
 typedef struct vtpu_tc vtpu_tc;
 typedef struct vtpu_vpu vtpu_vpu;   /* vpu.h */
 typedef struct vtpu_mxu vtpu_mxu;   /* mxu.h */
@@ -214,6 +227,10 @@ struct vtpu_chip {
      * the slice CSRs read (a lone chip: 0, 1, 1x1x1, 0) */
     struct vtpu_fabric *fabric;
     uint32_t chip_id, nchips, mesh, coord;
+    /* fabric.c, under the fabric's lock: remote operations holding this
+     * chip (vtpu_fabric_get), and its attachment's generation */
+    unsigned fabric_users;
+    uint64_t fabric_gen;
 
     /* run.c: quiescing (vtpu-snapshot.h).  q_lock guards run_active and
      * run_ntcs and orders parking; q_cond is broadcast when a TC parks
@@ -463,6 +480,7 @@ typedef struct vtpu_dma_plan {
     bool remote;
     uint32_t dst_chip, send_sem;
     struct vtpu_chip *rchip;
+    uint64_t rgen; /* rchip's attachment (fabric.c), checked at completion */
     vtpu_remote_dma rm;
 } vtpu_dma_plan;
 
@@ -597,6 +615,11 @@ int vtpu_fabric_dst_plan(vtpu_chip *dst, unsigned src_tc,
 /* fabric.c: send a gathered remote DMA to a chip of another process
  * (the transport) / a signal to any chip (local: deliver).  0 or -1 +
  * err. */
+/* The chip attached as `idx`, held against its detach until
+ * vtpu_fabric_put; NULL if none.  *gen (if not NULL): its attachment's
+ * generation (a chip detached and attached again has a new one). */
+vtpu_chip *vtpu_fabric_get(vtpu_fabric *f, unsigned idx, uint64_t *gen);
+void vtpu_fabric_put(vtpu_fabric *f, vtpu_chip *c);
 int vtpu_fabric_send_dma(vtpu_tc *tc, unsigned dst_chip,
                          const vtpu_remote_dma *d, char *err, size_t errlen);
 int vtpu_fabric_send_signal(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,

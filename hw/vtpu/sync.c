@@ -722,8 +722,10 @@ bool vtpu_sync_tc_resting(vtpu_chip *chip, unsigned id)
 void vtpu_fabric_stop_local(vtpu_fabric *f)
 {
     for (unsigned c = 0; c < vtpu_fabric_nchips(f); c++) {
-        vtpu_chip *ch = vtpu_fabric_chip(f, c);
-        if (ch)
+        vtpu_chip *ch = vtpu_fabric_get(f, c, NULL);
+        if (ch) {
             vtpu_chip_stop_run(ch, VTPU_STOP_END);
+            vtpu_fabric_put(f, ch);
+        }
     }
 }

@@ -813,18 +813,18 @@ void vtpu_vpu_alu(vtpu_vpu *p, uint32_t raw)
         return;
     case XTPU_VPACK:
         pack(t, w, a, b);
-        memcpy(d, w, sizeof(vtpu_vreg));
+        vtpu_bulk_copy(d, w, sizeof(vtpu_vreg));
         return;
     case XTPU_VUNPACK:
         unpack(t, w, a);
-        memcpy(d, w, sizeof(vtpu_vreg));
+        vtpu_bulk_copy(d, w, sizeof(vtpu_vreg));
         return;
     case XTPU_VSROUND:
         alu_sround(d, a, b);
         return;
     case XTPU_VPOW:
         vtpu_vmath_pow((float *)w, (const float *)a, (const float *)b);
-        memcpy(d, w, sizeof(vtpu_vreg));
+        vtpu_bulk_copy(d, w, sizeof(vtpu_vreg));
         return;
     default:
         break;
@@ -832,7 +832,7 @@ void vtpu_vpu_alu(vtpu_vpu *p, uint32_t raw)
     if (f7 >= XTPU_VSQRT) {
         /* the math kernels read inputs again after writing (fix-ups) */
         vtpu_vmath_unary(f7, (float *)w, (const float *)a);
-        memcpy(d, w, sizeof(vtpu_vreg));
+        vtpu_bulk_copy(d, w, sizeof(vtpu_vreg));
     } else if (f7 >= XTPU_VNEG) {
         alu_unary(f7, t, d, a);
     } else {
@@ -906,7 +906,7 @@ CLONES void vtpu_vpu_rot_lanes(vtpu_vpu *p, unsigned d, unsigned a,
             orow[l] = ir[l - s];
     }
     if (d == a)
-        memcpy(p->v[d].u, w, sizeof(vtpu_vreg));
+        vtpu_bulk_copy(p->v[d].u, w, sizeof(vtpu_vreg));
 }
 
 void vtpu_vpu_rot_sublanes(vtpu_vpu *p, unsigned d, unsigned a, uint32_t k)
@@ -916,9 +916,9 @@ void vtpu_vpu_rot_sublanes(vtpu_vpu *p, unsigned d, unsigned a, uint32_t k)
     uint32_t *w = d == a ? p->tmp[0].u : p->v[d].u;
     const uint32_t *in = p->v[a].u;
     for (unsigned r = 0; r < S; r++)
-        memcpy(w + ((r + s) % S) * L, in + r * L, L * 4);
+        vtpu_bulk_copy(w + ((r + s) % S) * L, in + r * L, L * 4);
     if (d == a)
-        memcpy(p->v[d].u, w, sizeof(vtpu_vreg));
+        vtpu_bulk_copy(p->v[d].u, w, sizeof(vtpu_vreg));
 }
 
 /* One tree step over `n` words: w[j] = op(w[j], w[j + n]).  The switch is
@@ -968,7 +968,7 @@ void vtpu_vpu_reduce(vtpu_vpu *p, unsigned d, unsigned a, unsigned op,
     uint32_t *w = p->tmp[0].u;
     uint32_t *o = p->v[d].u;
 
-    memcpy(w, p->v[a].u, sizeof(vtpu_vreg));
+    vtpu_bulk_copy(w, p->v[a].u, sizeof(vtpu_vreg));
     if (lanes) {
         for (unsigned r = 0; r < S; r++) {
             for (unsigned n = L / 2; n >= 1; n /= 2)
@@ -980,7 +980,7 @@ void vtpu_vpu_reduce(vtpu_vpu *p, unsigned d, unsigned a, unsigned op,
         for (unsigned n = S / 2; n >= 1; n /= 2)
             red_step(op, w, n * L); /* rows r < n with rows r + n */
         for (unsigned r = 0; r < S; r++)
-            memcpy(o + r * L, w, L * 4);
+            vtpu_bulk_copy(o + r * L, w, L * 4);
     }
 }
 
@@ -1001,7 +1001,7 @@ void vtpu_vpu_transpose(vtpu_vpu *p, unsigned d, unsigned a, unsigned kind)
             for (unsigned j = 0; j < L; j += 8)
                 for (unsigned t = 0; t < 8; t++)
                     w[s * L + j + t] = in[t * L + j + s];
-        memcpy(p->v[d].u, w, sizeof(vtpu_vreg));
+        vtpu_bulk_copy(p->v[d].u, w, sizeof(vtpu_vreg));
         return;
     }
     uint32_t *w = p->tmp[0].u; /* 16 scratch vregs = one 128x128 matrix */
@@ -1011,7 +1011,7 @@ void vtpu_vpu_transpose(vtpu_vpu *p, unsigned d, unsigned a, unsigned kind)
             for (unsigned r = rb; r < rb + 8; r++)
                 for (unsigned c = cb; c < cb + 8; c++)
                     w[c * L + r] = in[r * L + c];
-    memcpy(p->v[d].u, w, 16 * sizeof(vtpu_vreg));
+    vtpu_bulk_copy(p->v[d].u, w, 16 * sizeof(vtpu_vreg));
 }
 
 CLONES void vtpu_vpu_mask_logic(vtpu_vpu *p, unsigned op, unsigned md,

@@ -194,6 +194,14 @@ static int vmem_access(vtpu_tc *tc, uint32_t raw, bool store)
                             (uint64_t)(last - first) + ROW_BYTES);
     }
 
+    if (!m && stride == ROW_BYTES) { /* a dense tile: one 4 KiB copy */
+        uint8_t *mem = vmem + ((int64_t)addr - win);
+        if (store)
+            vtpu_bulk_copy(mem, v, S * ROW_BYTES);
+        else
+            vtpu_bulk_copy(v, mem, S * ROW_BYTES);
+        return 0;
+    }
     for (unsigned s = 0; s < S; s++) {
         int64_t off = (int64_t)addr + (int64_t)s * stride - win;
         uint32_t *row = v + s * L;
@@ -202,17 +210,17 @@ static int vmem_access(vtpu_tc *tc, uint32_t raw, bool store)
         if (!mr) {
             uint8_t *mem = vmem + off;
             if (store)
-                memcpy(mem, row, ROW_BYTES);
+                vtpu_bulk_copy(mem, row, ROW_BYTES);
             else
-                memcpy(row, mem, ROW_BYTES);
+                vtpu_bulk_copy(row, mem, ROW_BYTES);
         } else if (!partial || (off >= 0 && off + ROW_BYTES <= vsize)) {
             uint8_t *mem = vmem + off;
             uint32_t w[L];
-            memcpy(w, mem, ROW_BYTES);
+            vtpu_bulk_copy(w, mem, ROW_BYTES);
             if (store) {
                 for (unsigned l = 0; l < L; l++)
                     w[l] = (row[l] & mr[l]) | (w[l] & ~mr[l]);
-                memcpy(mem, w, ROW_BYTES);
+                vtpu_bulk_copy(mem, w, ROW_BYTES);
             } else {
                 for (unsigned l = 0; l < L; l++)
                     row[l] = (w[l] & mr[l]) | (row[l] & ~mr[l]);

@@ -33,6 +33,10 @@
  *      4 the same without chip 0 waiting for the signal (a race)
  *      5 chip 0 blocks in a wait right after starting the copy, which
  *        chip 1 answers once the data is in (no deadlock in any order)
+ *  6 TC 0 of chip 0 copies a4 bytes of its HBM at 16 MiB into chip 1's
+ *    HBM at 32 MiB, a3 times, one after the other (chip 1 need not
+ *    run): the stream into a chip that is detached meanwhile
+ *    (test_detach_mid_stream)
  */
 #include <stdint.h>
 
@@ -258,6 +262,17 @@ static void checks(uint32_t kind, uint32_t n)
         vtpu_sem_wait(S_RECV, n);
 }
 
+static void stream(uint32_t times, uint32_t bytes)
+{
+    if (vtpu_chip_id() != 0 || vtpu_tc_id() != 0)
+        return;
+    for (uint32_t i = 0; i < times; i++) {
+        vtpu_remote_copy(vtpu_hbm(32u << 20), vtpu_hbm(16u << 20), bytes, 1, 0,
+                         1);
+        vtpu_sem_wait(0, bytes);
+    }
+}
+
 int main(void)
 {
     uint32_t mode = vtpu_entry_arg(0), a = vtpu_entry_arg(1);
@@ -281,6 +296,9 @@ int main(void)
         break;
     case 5:
         checks(a, b);
+        break;
+    case 6:
+        stream(a, b);
         break;
     default:
         return 3;

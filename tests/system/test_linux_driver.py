@@ -15,6 +15,10 @@ in /usr/bin) and runs vtpu-test's commands and shell steps around them:
 - PCI remove while a file is open, mapped and waiting on a running job,
   rescan, rmmod refused while open, rmmod with a job running, insmod;
 - INTx instead of MSI-X (QEMU virt with the PLIC);
+- collective launches: refused by a chip in no slice (BAD_FLAGS through
+  the job's error); on two devices of a vtpu-ici slice, run on both,
+  and on one of them alone ended by the job timeout plus the collective
+  wait (a reset), both devices working afterwards;
 - sysfs attributes, debugfs state, no leaked jobs or BOs, no oops.
 
 Prints submit-to-completion latency measured from user space.
@@ -46,6 +50,7 @@ import test_linux  # noqa: E402
 
 BOOT_LIMIT = 150  # seconds for one boot, hard
 TIMEOUT_MS = 2000  # the driver's job timeout in these boots
+CWAIT_MS = 2000  # the collective wait in test_collective's boot
 PROBE = "/usr/share/vtpu/dma_probe.elf"
 HELLO = "/usr/share/vtpu/hello.elf"
 PCI = "/sys/bus/pci/devices/0000:00:01.0"
@@ -82,8 +87,9 @@ def need_driver():
                                     "(make linux-driver)" % want)
 
 
-def boot(script, append="", extra=()):
-    """Run `script` in the guest; returns (exit code or None, console)."""
+def boot(script, append="", extra=(), device=None):
+    """Run `script` in the guest; returns (exit code or None, console).
+    `device`: run-linux.sh --device (default: its own, one vtpu)."""
     need_driver()
     with tempfile.NamedTemporaryFile("w", suffix=".sh") as f:
         f.write(script)
@@ -95,6 +101,8 @@ def boot(script, append="", extra=()):
             args += ["--add", MODULE + ":/lib/modules/vtpu.ko"]
         if DEBUG_KERNEL:
             args += ["--mem", "1G"]
+        if device:
+            args += ["--device", device]
         if extra:
             args += ["--"] + list(extra)
         g = test_linux.Guest(args)
@@ -138,14 +146,16 @@ done
 vtpu-test info
 vtpu-test basic %(probe)s
 vtpu-test hello %(hello)s
+vtpu-test no-slice
 vtpu-test isolation %(probe)s
 vtpu-test errors
 vtpu-test latency 300
 echo DEBUGFS-BEGIN; cat %(dbg)s; echo DEBUGFS-END
 """ % {"pci": PCI, "probe": PROBE, "hello": HELLO, "dbg": DEBUGFS}
         rc, out = boot(script)
-        self.check_run(rc, out, ["info", "basic", "hello", "isolation",
-                                 "errors", "latency"])
+        self.check_run(rc, out, ["info", "basic", "hello", "no-slice",
+                                 "isolation", "errors", "latency"])
+        self.assertRegex(out, r"(?m)^PARAM collective_wait_ms 25000$")
         self.assertRegex(out, r"vtpu v4: 2 TC\(s\), \d+ MiB HBM .*MSI-X")
         sysfs = dict(re.findall(r"^SYSFS (\w+) (\S+)$", out, re.M))
         self.assertEqual(sysfs.get("generation"), "v4", out[-3000:])
@@ -233,6 +243,68 @@ grep -E '^live' %(dbg)s
         self.assertIn("BASIC-2 0", out)
         self.assertRegex(out, r"(?m)^live jobs: 0$")
         self.assertRegex(out, r"(?m)^live bos: 0$")
+
+    def test_collective(self):
+        """Two vtpus of one vtpu-ici slice: a collective job on both runs,
+        also when the second comes after the first waited past the job
+        timeout; on one alone it waits, and the job timeout plus the
+        collective wait resets that device (-ETIMEDOUT); both go on."""
+        ici = ["-object", "vtpu-ici,id=ici0,topology=2",
+               "-device", "vtpu,gen=v4,ici=ici0,chip=0",
+               "-device", "vtpu,gen=v4,ici=ici0,chip=1"]
+        rc, out = boot("set -e\nvtpu-test collective\n"
+                       "dmesg | grep -E 'ran past|resetting'\n"
+                       "grep -E 'collective wait|timeouts|resets|live' "
+                       "/sys/kernel/debug/accel/*/state\n",
+                       append="vtpu.collective_wait_ms=%d" % CWAIT_MS,
+                       device="none", extra=ici)
+        self.check_run(rc, out, ["collective"])
+        self.assertIn("job timeout %d ms, collective wait %d ms"
+                      % (TIMEOUT_MS, CWAIT_MS), out)
+        self.assertIn("ok - accel1's collective job ran, the late partner's",
+                      out)
+        self.assertRegex(out, r"collective launch job \d+ ran past %d ms: "
+                         r"resetting the device" % (TIMEOUT_MS + CWAIT_MS))
+        self.assertRegex(out, r"JOB_ERROR: collective job timed out after "
+                         r"%d ms" % (TIMEOUT_MS + CWAIT_MS))
+        self.assertEqual(len(re.findall(r"(?m)state:collective wait: "
+                                        r"%d ms$" % CWAIT_MS, out)), 2,
+                         out[-3000:])
+        # one reset, on the device whose job waited alone
+        self.assertEqual(sorted(re.findall(r"(?m)state:resets: (\d+)$",
+                                           out)), ["0", "1"], out[-3000:])
+        self.assertEqual(re.findall(r"(?m)state:live jobs: (\d+)$", out),
+                         ["0", "0"], out[-3000:])
+        t = re.search(r"one chip of two: .* after ([0-9.]+) s", out)
+        print("\nlone collective job stopped after %s s (%d + %d ms)"
+              % (t and t.group(1), TIMEOUT_MS, CWAIT_MS))
+
+    def test_collective_runtime_debug(self):
+        """On the debug kernel: vtpu-slice (the runtime's collectives,
+        tests/system/test_linux_user.py's Slice on the normal kernel) on a
+        2x2 slice, and a collective on one chip of four ended by the job
+        timeout plus the collective wait; no kernel report."""
+        if not DEBUG_KERNEL:
+            self.skipTest("on the normal kernel test_linux_user.py's Slice "
+                          "runs vtpu-slice")
+        listing = os.path.join(test_linux.linux_dir(), "initramfs.list")
+        with open(listing) as f:
+            if "/usr/bin/vtpu-slice" not in f.read():
+                self.fail("/usr/bin/vtpu-slice not in the initramfs (make "
+                          "linux-user before make linux-debug-driver)")
+        dev = "vtpu,gen=v5e,hbm-size=256M,ici=ici0"
+        ici = ["-object", "vtpu-ici,id=ici0,topology=2x2"]
+        for c in range(1, 4):
+            ici += ["-device", "%s,chip=%d" % (dev, c)]
+        rc, out = boot("set -e\nvtpu-slice\nvtpu-slice --partial 1\n",
+                       append="vtpu.collective_wait_ms=1000",
+                       device=dev + ",chip=0", extra=ici)
+        self.check_run(rc, out, [])
+        self.assertRegex(out, r"(?m)^vtpu-slice: PASS \(61 checks\)$")
+        self.assertRegex(out, r"failed as expected after \d+ ms "
+                         r"\(ETIMEDOUT\)")
+        self.assertRegex(out, r"(?m)^vtpu-slice: PASS \(the collective "
+                         r"launch failed on each of the 1 chips")
 
     def test_intx(self):
         """No MSI: QEMU virt with the PLIC (aia=none); the driver falls

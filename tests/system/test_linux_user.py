@@ -15,7 +15,14 @@ space") through the kernel driver:
     vtpu-run on the in-process chip; its errors (unknown kernel, a launch
     the TC runtime stops) keep their exit statuses and messages;
   - two processes launching at once, each looping over its own launches,
-    every output checked.
+    every output checked;
+  - vtpu-slice: collective launches through the driver on 2 and 4 vtpu
+    devices joined by a vtpu-ici fabric (a ring of 2, a 2x2 torus), every
+    chip's all-reduce, reduce-scatter and all-gather equal bit for bit to
+    the program's reference in ring order; and a collective launched on
+    only one chip of two, or on a chip in no slice, failing with the
+    device's or the driver's error within its time limit, the devices
+    working afterwards.
 
 The programs and vtpu.ko are the build's (BUILD/linux-user/rootfs,
 BUILD/driver/linux/vtpu.ko), added to the image's initramfs for each boot
@@ -76,10 +83,12 @@ def adds():
     return out
 
 
-def boot(script, device="vtpu,gen=v4", limit=BOOT_LIMIT, files=()):
+def boot(script, device="vtpu,gen=v4", limit=BOOT_LIMIT, files=(),
+         append=(), qemu_args=()):
     """Run the shell script in the guest, with host files (HOST, GUEST)
-    added; (exit code, console).  Exit code None: the time limit was hit
-    (QEMU killed)."""
+    added, more kernel command-line arguments and QEMU arguments; (exit
+    code, console).  Exit code None: the time limit was hit (QEMU
+    killed)."""
     with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as f:
         f.write(script)
         path = f.name
@@ -89,6 +98,10 @@ def boot(script, device="vtpu,gen=v4", limit=BOOT_LIMIT, files=()):
            "loglevel=1", "--script", path] + adds()
     for h, g in files:
         cmd += ["--add", "%s:%s" % (h, g)]
+    for a in append:
+        cmd += ["--append", a]
+    if qemu_args:
+        cmd += ["--"] + list(qemu_args)
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          start_new_session=True)
@@ -446,6 +459,116 @@ class VtpuRun(unittest.TestCase):
         _, b = npy_f32(dumped(out, "b"))
         self.assertLessEqual(worst_error(a, add_sin_ref(x, y)), 1e-6)
         self.assertLessEqual(worst_error(b, add_sin_ref(x, x)), 1e-6)
+
+
+def slice_qemu_args(topology, chips, gen, launch_timeout=0):
+    """A vtpu-ici fabric and one vtpu per chip (docs/multichip.md,
+    "QEMU")."""
+    ici = "vtpu-ici,id=ici0,topology=%s" % topology
+    if launch_timeout:
+        ici += ",launch-timeout=%d" % launch_timeout
+    args = ["-object", ici]
+    for c in range(chips):
+        args += ["-device", "vtpu,gen=%s,ici=ici0,chip=%d" % (gen, c)]
+    return args
+
+
+class Slice(unittest.TestCase):
+    """vtpu-slice: collective launches through vtpu.ko on every vtpu of a
+    vtpu-ici slice, each chip's result checked; partial launches fail
+    cleanly."""
+
+    KERNELS = ("all_reduce_f32", "all_reduce_i32", "reduce_scatter_f32",
+               "reduce_scatter_i32", "all_gather")
+
+    def check_slice(self, topology, chips, axes, gen):
+        rc, out = boot("vtpu-slice\n", device="none",
+                       qemu_args=slice_qemu_args(topology, chips, gen))
+        self.assertEqual(rc, 0, "exit %s, console:\n%s" % (rc, out))
+        self.assertIn("vtpu-slice: %d vtpu device(s)" % chips, out)
+        for c in range(chips):
+            self.assertRegex(out, r"/dev/accel/accel\d \(0000:00:0\d\.0\): "
+                             r"chip %d of %d, mesh " % (c, chips), out)
+        checks = re.findall(r"^check (\w+) axis (\d) chip (\d+): (.*)$", out,
+                            re.M)
+        got = {(k, int(a), int(c)) for k, a, c, r in checks if r == "ok"}
+        want = {(k, a, c) for k in self.KERNELS for a in axes
+                for c in range(chips)}
+        self.assertEqual(got, want, out)
+        self.assertNotIn("MISMATCH", out)
+        self.assertNotIn("DIFFERS", out)
+        m = re.search(r"^vtpu-slice: PASS \((\d+) checks\)$", out, re.M)
+        self.assertIsNotNone(m, out)
+        # the symmetric allocations are checks too
+        self.assertEqual(int(m.group(1)), len(re.findall(r"(?m)^check ", out)),
+                         out)
+        sys.stderr.write("[%s: %s checks] " % (topology, m.group(1)))
+
+    def test_ring_of_2(self):
+        self.check_slice("2", 2, (0,), "v4")
+
+    def test_torus_2x2(self):
+        self.check_slice("2x2", 4, (0, 1), "v5e")
+
+    def test_ring_of_4(self):
+        # an axis of 4: the f32 sums' order matters (ring order, checked
+        # bit for bit)
+        self.check_slice("4", 4, (0,), "v5e")
+
+    def check_partial(self, out, rc, why):
+        self.assertEqual(rc, 0, "exit %s, console:\n%s" % (rc, out))
+        m = re.search(r"^vtpu-slice: (.+?): failed as expected after (\d+) "
+                      r"ms \((\w+)\): (.*)$", out, re.M)
+        self.assertIsNotNone(m, out)
+        self.assertIn(why, m.group(4), out)
+        self.assertNotIn("RAN on", out)
+        self.assertIn("every device runs a plain launch afterwards: yes", out)
+        self.assertRegex(out, r"(?m)^vtpu-slice: PASS \(the collective "
+                         r"launch failed on each of the 1 chips")
+        return int(m.group(2)), m.group(3)
+
+    def test_one_of_two_launch_timeout(self):
+        """Only chip 0 launches; the fabric's launch-timeout (1 s) makes
+        the device fail it (DEADLOCK), long before the driver's job
+        timeout would reset it."""
+        rc, out = boot("vtpu-slice --partial 1\n", device="none",
+                       qemu_args=slice_qemu_args("2", 2, "v5e",
+                                                 launch_timeout=1000))
+        ms, err = self.check_partial(
+            out, rc, "not every chip of the slice launched within 1000 ms "
+            "(launch timeout); nothing ran")
+        self.assertEqual(err, "EDEVICE", out)
+        self.assertGreaterEqual(ms, 1000, out)
+        self.assertLess(ms, 5000, out)  # the job timeout: 5000 + 25000 ms
+        self.assertIn("job timeout 5000 ms, collective wait 25000 ms", out)
+
+    def test_one_of_two_job_timeout(self):
+        """Only chip 0 launches and the fabric has no launch-timeout: the
+        driver's job timeout plus the collective wait (1 + 1 s here) ends
+        it with a device reset; both devices work afterwards."""
+        rc, out = boot("vtpu-slice --partial 1\n"
+                       "dmesg | grep -E 'ran past|resetting' || true\n",
+                       device="none", append=(
+                                              "vtpu.job_timeout_ms=1000",
+                                              "vtpu.collective_wait_ms=1000"),
+                       qemu_args=slice_qemu_args("2", 2, "v5e"))
+        ms, err = self.check_partial(
+            out, rc, "ran past the driver's job timeout (1000 ms) plus its "
+            "collective wait (1000 ms) and was stopped by a device reset")
+        self.assertEqual(err, "ETIMEDOUT", out)
+        self.assertGreaterEqual(ms, 2000, out)
+        self.assertLess(ms, 10000, out)
+        self.assertRegex(out, r"collective launch job \d+ ran past 2000 ms: "
+                         r"resetting the device")
+
+    def test_no_slice(self):
+        """A collective launch on a lone vtpu (no vtpu-ici): the device
+        refuses the flag the driver passed on."""
+        rc, out = boot("vtpu-slice --partial 1\n", device="vtpu,gen=v5e")
+        _, err = self.check_partial(
+            out, rc, "collective launch on a chip in no slice")
+        self.assertEqual(err, "EDEVICE", out)
+        self.assertIn("chip 0 of 1, mesh 1x1x1", out)
 
 
 def main():

@@ -15,6 +15,16 @@
  *     hang                  a kernel that never ends, recovered by the job
  *                           timeout while other files' jobs complete
  *     errors                the documented error codes of each ioctl
+ *     no-slice              a collective SUBMIT on a chip in no slice: the
+ *                           device refuses it (-EIO, BAD_FLAGS), the
+ *                           device goes on
+ *     collective            accel0 and accel1, the two chips of a slice: a
+ *                           collective SUBMIT on both runs, also when
+ *                           accel1's comes after accel0's has waited past
+ *                           the job timeout; on accel0 alone it waits
+ *                           until the job timeout plus the collective wait
+ *                           resets the device (-ETIMEDOUT); both work
+ *                           afterwards
  *     latency N             submit-to-completion time of N empty jobs
  *     hold-job              (unplug test) map a BO, start an endless job,
  *                           print "HOLD READY", wait for it: expects the
@@ -49,6 +59,7 @@
 #include "vtpu_accel.h"
 
 /* Error codes of the device (hw/vtpu/abi/vtpu-regs.h, vtpu-faults.h). */
+#define E_BAD_FLAGS 2
 #define E_FAULT 11
 #define E_EXIT_CODE 12
 #define FAULT_DMA 5
@@ -293,6 +304,7 @@ static int cmd_info(void)
 		"uapi_version", "device_version", "gen", "num_tcs", "num_sems",
 		"hbm_size", "vmem_size", "smem_size", "imem_size", "mxu",
 		"hbm_free", "job_timeout_ms", "aperture_size",
+		"collective_wait_ms",
 	};
 	int fd = must_open();
 	uint64_t v;
@@ -714,6 +726,10 @@ static int cmd_errors(void)
 	sb.flags = 0x10;
 	check(xioctl(fd, DRM_IOCTL_VTPU_SUBMIT, &sb) == -EINVAL,
 	      "SUBMIT flags: EINVAL");
+	sb.flags = ~(uint32_t)(DRM_VTPU_SUBMIT_CHECK_EXIT |
+			       DRM_VTPU_SUBMIT_COLLECTIVE);
+	check(xioctl(fd, DRM_IOCTL_VTPU_SUBMIT, &sb) == -EINVAL,
+	      "SUBMIT every unknown flag: EINVAL");
 	sb.flags = 0;
 	sb.num_bos = 65;
 	sb.bo_handles = (uintptr_t)handles;
@@ -736,6 +752,151 @@ static int cmd_errors(void)
 	check(!ret && w.status == -ETIMEDOUT, "... until the job timeout: %s",
 	      strerror(-w.status));
 	close(fd);
+	return 0;
+}
+
+/*
+ * DRM_VTPU_SUBMIT_COLLECTIVE reaches the ring entry: a chip in no slice
+ * refuses VTPU_LAUNCH_F_COLLECTIVE.  Then a plain launch works.
+ */
+static int cmd_no_slice(void)
+{
+	int fd = must_open(), slot, ret, st;
+	struct drm_vtpu_job_error e;
+	struct drm_vtpu_wait w;
+	uint32_t args[4] = { 6 };
+	uint64_t seq;
+
+	memset(&e, 0, sizeof(e));
+	check(param(fd, DRM_VTPU_PARAM_COLLECTIVE_WAIT_MS) > 0,
+	      "collective wait %" PRIu64 " ms",
+	      param(fd, DRM_VTPU_PARAM_COLLECTIVE_WAIT_MS));
+	slot = load_tiny(fd, prog_exit_a2, 3);
+	check(slot >= 0, "a module");
+	ret = submit(fd, slot, 1, args, NULL, 0, DRM_VTPU_SUBMIT_COLLECTIVE,
+		     &seq);
+	if (!ret)
+		ret = wait_job(fd, seq, 30 * SEC, &w);
+	check(!ret && w.status == -EIO, "collective launch: status %d (%s)",
+	      ret ? ret : w.status, strerror(-(ret ? ret : w.status)));
+	ret = job_error(fd, seq, &e);
+	check(!ret && e.code == E_BAD_FLAGS &&
+	      strstr(e.message, "collective launch on a chip in no slice"),
+	      "refused by the device: code %u: %s", e.code, e.message);
+	ret = run_exit(fd, slot, 6, &st);
+	check(ret == 6 && st == 0, "a plain launch afterwards: exit %d", ret);
+	close(fd);
+	return 0;
+}
+
+/* Open /dev/accel/accelN, a tiny program loaded that exits with a2. */
+static int open_chip(int n, int *slot)
+{
+	char node[32];
+	int fd;
+
+	snprintf(node, sizeof(node), "/dev/accel/accel%d", n);
+	fd = open(node, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		printf("not ok - open %s: %s\n", node, strerror(errno));
+		exit(1);
+	}
+	*slot = load_tiny(fd, prog_exit_a2, 3);
+	check(*slot >= 0, "%s: a module", node);
+	return fd;
+}
+
+static int cmd_collective(void)
+{
+	uint64_t tmo, cwait, seq[2];
+	struct drm_vtpu_job_error e;
+	struct drm_vtpu_wait w;
+	uint32_t args[4] = { 0 };
+	int fd[2], slot[2], ret, i, st;
+	double t0, t;
+
+	for (i = 0; i < 2; i++)
+		fd[i] = open_chip(i, &slot[i]);
+	tmo = param(fd[0], DRM_VTPU_PARAM_JOB_TIMEOUT_MS);
+	cwait = param(fd[0], DRM_VTPU_PARAM_COLLECTIVE_WAIT_MS);
+	printf("job timeout %" PRIu64 " ms, collective wait %" PRIu64 " ms\n",
+	       tmo, cwait);
+
+	/* on both: they meet at the rendezvous and run */
+	for (i = 0; i < 2; i++) {
+		args[0] = 20 + i;
+		ret = submit(fd[i], slot[i], 0, args, NULL, 0,
+			     DRM_VTPU_SUBMIT_COLLECTIVE, &seq[i]);
+		check(!ret, "collective SUBMIT on accel%d: %s", i,
+		      strerror(-ret));
+	}
+	for (i = 0; i < 2; i++) {
+		ret = wait_job(fd[i], seq[i], 30 * SEC, &w);
+		check(!ret && w.status == 0 && w.exit_code == 20 + i,
+		      "accel%d's collective job ran: ret %d, status %d, exit %d",
+		      i, ret, w.status, w.exit_code);
+	}
+
+	/*
+	 * accel1 comes late: after accel0's job has waited past the job
+	 * timeout, within the collective wait.  Both run.
+	 */
+	args[0] = 24;
+	t0 = now_s();
+	ret = submit(fd[0], slot[0], 0, args, NULL, 0,
+		     DRM_VTPU_SUBMIT_COLLECTIVE, &seq[0]);
+	check(!ret, "collective SUBMIT on accel0, accel1 to follow");
+	usleep((tmo + cwait / 2) * 1000);
+	args[0] = 25;
+	ret = submit(fd[1], slot[1], 0, args, NULL, 0,
+		     DRM_VTPU_SUBMIT_COLLECTIVE, &seq[1]);
+	check(!ret, "collective SUBMIT on accel1 after %.0f ms",
+	      (now_s() - t0) * 1000);
+	for (i = 0; i < 2; i++) {
+		ret = wait_job(fd[i], seq[i], 30 * SEC, &w);
+		check(!ret && w.status == 0 && w.exit_code == 24 + i,
+		      "accel%d's collective job ran, the late partner's wait within the collective wait: status %d, exit %d",
+		      i, w.status, w.exit_code);
+	}
+
+	/* on accel0 alone: nobody comes; the driver's timeout ends it */
+	t0 = now_s();
+	ret = submit(fd[0], slot[0], 0, args, NULL, 0,
+		     DRM_VTPU_SUBMIT_COLLECTIVE, &seq[0]);
+	if (!ret)
+		ret = wait_job(fd[0], seq[0], 120 * SEC, &w);
+	t = now_s() - t0;
+	check(!ret && w.status == -ETIMEDOUT,
+	      "a collective job on one chip of two: %s after %.2f s",
+	      strerror(-(ret ? ret : w.status)), t);
+	check(t * 1000 >= tmo + cwait && t * 1000 < tmo + cwait + 5000,
+	      "... after the job timeout plus the collective wait (%" PRIu64
+	      " ms): %.0f ms", tmo + cwait, t * 1000);
+	memset(&e, 0, sizeof(e));
+	ret = job_error(fd[0], seq[0], &e);
+	check(!ret && strstr(e.message, "collective job timed out after"),
+	      "JOB_ERROR: %s", e.message);
+
+	/* both go on, plain and collective */
+	for (i = 0; i < 2; i++) {
+		ret = run_exit(fd[i], slot[i], 30 + i, &st);
+		check(ret == 30 + i && st == 0,
+		      "accel%d: a plain launch afterwards: exit %d", i, ret);
+	}
+	for (i = 0; i < 2; i++) {
+		args[0] = 40 + i;
+		ret = submit(fd[i], slot[i], 0, args, NULL, 0,
+			     DRM_VTPU_SUBMIT_COLLECTIVE, &seq[i]);
+		check(!ret, "collective SUBMIT on accel%d again", i);
+	}
+	for (i = 0; i < 2; i++) {
+		ret = wait_job(fd[i], seq[i], 30 * SEC, &w);
+		check(!ret && w.status == 0 && w.exit_code == 40 + i,
+		      "accel%d's collective job ran again: status %d, exit %d",
+		      i, w.status, w.exit_code);
+	}
+	close(fd[0]);
+	close(fd[1]);
 	return 0;
 }
 
@@ -904,8 +1065,8 @@ static int cmd_bo(uint64_t mib)
 static int usage(void)
 {
 	fprintf(stderr, "usage: vtpu-test [-d DEV] info|basic ELF|hello ELF|"
-		"isolation ELF|hang|errors|latency N|hold-job|hold-open FILE|"
-		"spin-exit|bo MIB\n");
+		"isolation ELF|hang|errors|no-slice|collective|latency N|"
+		"hold-job|hold-open FILE|spin-exit|bo MIB\n");
 	return 2;
 }
 
@@ -934,6 +1095,10 @@ int main(int argc, char **argv)
 		cmd_hang();
 	else if (!strcmp(cmd, "errors"))
 		cmd_errors();
+	else if (!strcmp(cmd, "no-slice"))
+		cmd_no_slice();
+	else if (!strcmp(cmd, "collective"))
+		cmd_collective();
 	else if (!strcmp(cmd, "latency") && i < argc)
 		cmd_latency(atoi(argv[i]) > 0 ? atoi(argv[i]) : 100);
 	else if (!strcmp(cmd, "hold-job"))

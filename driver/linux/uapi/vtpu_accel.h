@@ -64,6 +64,12 @@ enum drm_vtpu_param {
 	DRM_VTPU_PARAM_HBM_FREE = 10,	/* bytes of HBM not in any BO */
 	DRM_VTPU_PARAM_JOB_TIMEOUT_MS = 11,
 	DRM_VTPU_PARAM_APERTURE_SIZE = 12, /* mappable HBM: [0, value) */
+	/*
+	 * The time a collective launch may wait for the other chips of its
+	 * slice, on top of JOB_TIMEOUT_MS (ms).  A driver that refuses this
+	 * parameter (-EINVAL) has no DRM_VTPU_SUBMIT_COLLECTIVE.
+	 */
+	DRM_VTPU_PARAM_COLLECTIVE_WAIT_MS = 13,
 };
 
 struct drm_vtpu_get_param {
@@ -141,11 +147,22 @@ struct drm_vtpu_submit {
 	__u32 args[4];		/* in */
 	__u64 bo_handles;	/* in: user pointer to __u32[num_bos] */
 	__u32 num_bos;		/* in: <= DRM_VTPU_MAX_BOS */
-	__u32 flags;		/* in: DRM_VTPU_SUBMIT_CHECK_EXIT */
+	__u32 flags;		/* in: DRM_VTPU_SUBMIT_* */
 	__u64 seqno;		/* out: the job */
 };
 
 #define DRM_VTPU_SUBMIT_CHECK_EXIT 0x1 /* non-zero exit code fails the job */
+/*
+ * A collective launch of the slice the chip belongs to (several vtpus
+ * joined by a vtpu-ici fabric): the device resets its TCs, then waits
+ * until every chip of the slice has launched (each device's own SUBMIT
+ * with this flag), then all run together.  Submit on every device before
+ * waiting for any.  On a chip in no slice the device refuses it: WAIT
+ * status -EIO, JOB_ERROR code VTPU_E_BAD_FLAGS.  The job may take
+ * JOB_TIMEOUT_MS + COLLECTIVE_WAIT_MS before the driver resets the
+ * device.  Older drivers refuse the flag (-EINVAL).
+ */
+#define DRM_VTPU_SUBMIT_COLLECTIVE 0x2
 
 /*
  * DRM_VTPU_WAIT: wait for job `seqno` of this file to complete, at most

@@ -23,7 +23,7 @@
 #define RW_CHUNK (1u << 20)     /* fill through BO_RW in pieces of this */
 /* Parameters read at open: every one up to JOB_TIMEOUT_MS must exist,
  * later ones are read if the driver has them (else 0). */
-#define NPARAMS (DRM_VTPU_PARAM_APERTURE_SIZE + 1)
+#define NPARAMS (DRM_VTPU_PARAM_COLLECTIVE_WAIT_MS + 1)
 
 /* One buffer object of this process. */
 typedef struct lx_bo {
@@ -46,7 +46,9 @@ typedef struct vtpu_linux {
     lx_bo *bos; /* sorted by off */
     size_t nbos, cap;
     unsigned ncached;
+    int have_collective; /* the driver has DRM_VTPU_SUBMIT_COLLECTIVE */
     uint64_t wait_ns; /* 0: no limit */
+    uint64_t inflight; /* launch_start's job, 0 if none */
     vtpu_rt_linux_stats st;
 } vtpu_linux;
 
@@ -461,18 +463,17 @@ int vtpu_linux_format_job_error(const struct drm_vtpu_job_error *je,
     return vtpu_drv_format_error_detail(&de, buf, len);
 }
 
-static int lx_launch(void *dev, const vtpu_rt_dev_launch *l,
-                     vtpu_launch_result *res, char *err)
+/* SUBMIT a launch with the BOs under its ranges; its job in *seqno. */
+static int lx_submit(vtpu_linux *lx, const vtpu_rt_dev_launch *l,
+                     uint64_t *seqno, char *err)
 {
-    vtpu_linux *lx = dev;
     uint32_t handles[DRM_VTPU_MAX_BOS], n = 0;
-    if (l->collective) {
-        snprintf(err, VTPU_RT_ERR_LEN,
-                 "%s: collective launches are not in the Linux driver's "
-                 "uAPI yet (docs/multichip.md)",
-                 l->what);
-        return VTPU_DRV_EINVAL;
-    }
+    if (l->collective && !lx->have_collective)
+        return fmt(err, VTPU_DRV_EINVAL,
+                   "%s: collective launch: the driver of %s has no "
+                   "collective launches (GET_PARAM COLLECTIVE_WAIT_MS "
+                   "refused: vtpu.ko is older than this runtime)",
+                   l->what, lx->path);
     for (uint32_t i = 0; i < l->nranges; i++) {
         int rc = add_range(lx, l->ranges[i].hbm, l->ranges[i].len, handles,
                            &n, l->what, err);
@@ -485,29 +486,37 @@ static int lx_launch(void *dev, const vtpu_rt_dev_launch *l,
         .args = {l->args[0], l->args[1], l->args[2], l->args[3]},
         .bo_handles = (uintptr_t)handles,
         .num_bos = n,
+        .flags = l->collective ? DRM_VTPU_SUBMIT_COLLECTIVE : 0,
     };
     if (xioctl(lx->fd, DRM_IOCTL_VTPU_SUBMIT, &s)) {
         int e = errno;
-        return fmt(err, VTPU_RT_ESYS, "%s: SUBMIT: %s", l->what,
-                   strerror(e));
+        return fmt(err, VTPU_RT_ESYS, "%s: SUBMIT%s: %s", l->what,
+                   l->collective ? " (collective)" : "", strerror(e));
     }
     lx->st.submits++;
+    *seqno = s.seqno;
+    return VTPU_DRV_OK;
+}
 
+/* WAIT for job `seqno` of a launch; its outcome into *res or err. */
+static int lx_wait_job(vtpu_linux *lx, const vtpu_rt_dev_launch *l,
+                       uint64_t seqno, vtpu_launch_result *res, char *err)
+{
     /* One WAIT: to the end of the job (the driver's job timeout stops a
      * job that never ends), or wait_ns if set. */
     struct drm_vtpu_wait w;
     memset(&w, 0, sizeof(w));
-    w.seqno = s.seqno;
+    w.seqno = seqno;
     w.timeout_ns = lx->wait_ns ? (int64_t)lx->wait_ns : -1;
     if (xioctl(lx->fd, DRM_IOCTL_VTPU_WAIT, &w)) {
         int e = errno;
         if (e == ETIME)
             return fmt(err, VTPU_DRV_ETIMEDOUT,
                        "%s: job %llu still running after %.1f s", l->what,
-                       (unsigned long long)s.seqno,
+                       (unsigned long long)seqno,
                        (double)lx->wait_ns / 1e9);
         return fmt(err, VTPU_RT_ESYS, "%s: WAIT for job %llu: %s", l->what,
-                   (unsigned long long)s.seqno, strerror(e));
+                   (unsigned long long)seqno, strerror(e));
     }
     lx->st.waits++;
     switch (w.status) {
@@ -517,37 +526,48 @@ static int lx_launch(void *dev, const vtpu_rt_dev_launch *l,
         struct drm_vtpu_job_error je;
         char whole[VTPU_RT_ERR_LEN];
         memset(&je, 0, sizeof(je));
-        je.seqno = s.seqno;
+        je.seqno = seqno;
         je.message_ptr = (uintptr_t)whole;
         je.message_size = sizeof(whole);
         if (xioctl(lx->fd, DRM_IOCTL_VTPU_JOB_ERROR, &je))
             return fmt(err, VTPU_DRV_EDEVICE,
                        "%s: job %llu failed with a device error (JOB_ERROR: "
                        "%s)",
-                       l->what, (unsigned long long)s.seqno, strerror(errno));
+                       l->what, (unsigned long long)seqno, strerror(errno));
         char line[VTPU_RT_ERR_LEN];
         vtpu_linux_format_job_error(&je, line, sizeof(line));
         return fmt(err, VTPU_DRV_EDEVICE, "%s: job %llu failed: %s", l->what,
-                   (unsigned long long)s.seqno, line);
+                   (unsigned long long)seqno, line);
     }
     case -ETIMEDOUT:
+        if (l->collective)
+            return fmt(err, VTPU_DRV_ETIMEDOUT,
+                       "%s: collective job %llu ran past the driver's job "
+                       "timeout (%llu ms) plus its collective wait (%llu "
+                       "ms) and was stopped by a device reset: did every "
+                       "chip of the slice launch?",
+                       l->what, (unsigned long long)seqno,
+                       (unsigned long long)
+                           lx->params[DRM_VTPU_PARAM_JOB_TIMEOUT_MS],
+                       (unsigned long long)
+                           lx->params[DRM_VTPU_PARAM_COLLECTIVE_WAIT_MS]);
         return fmt(err, VTPU_DRV_ETIMEDOUT,
                    "%s: job %llu ran past the driver's job timeout (%llu ms) "
                    "and was stopped by a device reset",
-                   l->what, (unsigned long long)s.seqno,
+                   l->what, (unsigned long long)seqno,
                    (unsigned long long)
                        lx->params[DRM_VTPU_PARAM_JOB_TIMEOUT_MS]);
     case -ENODEV:
         return fmt(err, VTPU_DRV_ENODEV, "%s: job %llu: the device was removed",
-                   l->what, (unsigned long long)s.seqno);
+                   l->what, (unsigned long long)seqno);
     case -ECANCELED:
         return fmt(err, VTPU_DRV_ECANCELED,
                    "%s: job %llu was canceled by a device reset another job "
                    "caused",
-                   l->what, (unsigned long long)s.seqno);
+                   l->what, (unsigned long long)seqno);
     default:
         return fmt(err, VTPU_RT_ESYS, "%s: job %llu failed: %s", l->what,
-                   (unsigned long long)s.seqno, strerror(-w.status));
+                   (unsigned long long)seqno, strerror(-w.status));
     }
     memset(res, 0, sizeof(*res));
     res->exit_code = w.exit_code;
@@ -557,6 +577,38 @@ static int lx_launch(void *dev, const vtpu_rt_dev_launch *l,
         res->instret[t] = w.instret[t];
     }
     return VTPU_DRV_OK;
+}
+
+static int lx_launch(void *dev, const vtpu_rt_dev_launch *l,
+                     vtpu_launch_result *res, char *err)
+{
+    vtpu_linux *lx = dev;
+    uint64_t seqno;
+    int rc = lx_submit(lx, l, &seqno, err);
+    return rc ? rc : lx_wait_job(lx, l, seqno, res, err);
+}
+
+/* launch() in halves: the job's sequence number is the fence to wait on
+ * (the runtime allows one launch in flight per device). */
+static int lx_launch_start(void *dev, const vtpu_rt_dev_launch *l, char *err)
+{
+    vtpu_linux *lx = dev;
+    uint64_t seqno;
+    int rc = lx_submit(lx, l, &seqno, err);
+    if (!rc)
+        lx->inflight = seqno;
+    return rc;
+}
+
+static int lx_launch_finish(void *dev, const vtpu_rt_dev_launch *l,
+                            vtpu_launch_result *res, char *err)
+{
+    vtpu_linux *lx = dev;
+    uint64_t seqno = lx->inflight;
+    if (!seqno)
+        return fmt(err, VTPU_DRV_EINVAL, "%s: no launch in flight", l->what);
+    lx->inflight = 0; /* the runtime has nothing in flight after this */
+    return lx_wait_job(lx, l, seqno, res, err);
 }
 
 static void lx_fini(void *dev)
@@ -581,6 +633,8 @@ static const vtpu_rt_dev_ops linux_ops = {
     .load = lx_load,
     .unload = lx_unload,
     .launch = lx_launch,
+    .launch_start = lx_launch_start,
+    .launch_finish = lx_launch_finish,
     .fini = lx_fini,
 };
 
@@ -627,6 +681,8 @@ int vtpu_rt_open_linux(vtpu_rt *rt, const char *path)
                        strerror(e));
         }
         lx->params[p] = gp.value;
+        if (p == DRM_VTPU_PARAM_COLLECTIVE_WAIT_MS)
+            lx->have_collective = 1;
         if (p == DRM_VTPU_PARAM_UAPI_VERSION &&
             gp.value != DRM_VTPU_UAPI_VERSION) {
             close(lx->fd);

@@ -20,6 +20,12 @@
  *     (descriptor block, operands): the device refuses any DMA outside
  *     them.  Then WAIT; a failed job's report comes from JOB_ERROR and is
  *     worded as the ring backend words device errors.
+ *   - vtpu_rt_run_start / _finish: SUBMIT, then later WAIT for that job.
+ *     A collective launch (vtpu_rt_launch.collective) is SUBMIT with
+ *     DRM_VTPU_SUBMIT_COLLECTIVE; it runs when every chip of the slice
+ *     has launched, so start it on every device (one vtpu_rt each) before
+ *     finishing any.  Refused before the ioctl when the driver is too old
+ *     to have it (no GET_PARAM COLLECTIVE_WAIT_MS).
  *
  * Unlike the portable runtime this file uses libc (open, ioctl, mmap,
  * malloc).  Not thread-safe: one thread per vtpu_rt; processes are
