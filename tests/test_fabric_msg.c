@@ -10,7 +10,9 @@
  * a twin chip in the two steps of a transport that receives straight
  * into the destination (vtpu_fabric_dma_landing, a copy to where it
  * says, vtpu_fabric_dma_landed), which must refuse exactly what the
- * first refuses and leave the same memories.
+ * first refuses and leave the same memories; and a receive in place that
+ * got no data (landed, not written) writing and counting nothing and
+ * holding the chip no longer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +26,7 @@
 
 #include "fabric-msg.h"
 #include "vtpu-map.h"
+#include "vtpu-debug.h"
 #include "vtpu-slice.h"
 #include "vtpu.h"
 
@@ -283,12 +286,79 @@ static void test_mutations(void **state)
     vtpu_chip_free(chip2);
 }
 
+/* A receive in place that got no data lets the chip go and neither
+ * writes nor counts; one that did, counts (ici_bytes_recv, as the
+ * receive semaphore's signal); a detach afterwards returns (no hold
+ * left behind). */
+static void test_landing_let_go(void **state)
+{
+    (void)state;
+    vtpu_config cfg;
+    vtpu_topology t;
+    char err[512];
+    assert_int_equal(vtpu_config_preset(&cfg, "v5p", NULL, 0), 0);
+    cfg.hbm_size = 1u << 20;
+    cfg.vmem_size = 64u << 10;
+    assert_int_equal(vtpu_topology_parse("2", &t, NULL, 0), 0);
+    vtpu_fabric *f = vtpu_fabric_new(&t, err, sizeof(err));
+    vtpu_chip *chip = vtpu_chip_new(&cfg, err, sizeof(err));
+    assert_non_null(f);
+    assert_non_null(chip);
+    assert_int_equal(vtpu_fabric_attach(f, 1, chip, err, sizeof(err)), 0);
+
+    vtpu_remote_dma d = {.dst_space = VTPU_SPACE_HBM,
+                         .ndims = 2,
+                         .shape = {1024, 4},
+                         .dst_stride = {1024},
+                         .bytes = 4096,
+                         .sem = 3,
+                         .dst = 8192};
+    vtpu_dma_landing l;
+    vtpu_tc_stats st;
+    uint8_t got[4096], want[4096];
+    assert_int_equal(vtpu_fabric_dma_landing(f, 0, 1, &d, &l, err, sizeof(err)),
+                     0);
+    assert_ptr_equal(l.at, (uint8_t *)vtpu_chip_hbm_ptr(chip) + 8192);
+    assert_ptr_equal(l.chip, chip);
+    assert_int_equal(
+        vtpu_fabric_dma_landed(f, 0, &d, &l, false, err, sizeof(err)), 0);
+    assert_null(l.chip);
+    assert_int_equal(vtpu_chip_tc_stats(chip, 0, &st), 0);
+    assert_int_equal(st.ici_bytes_recv, 0);
+    assert_int_equal(vtpu_hbm_read(chip, 8192, got, sizeof(got)), 0);
+    memset(want, 0, sizeof(want));
+    assert_memory_equal(got, want, sizeof(got));
+
+    assert_int_equal(vtpu_fabric_dma_landing(f, 0, 1, &d, &l, err, sizeof(err)),
+                     0);
+    for (unsigned i = 0; i < sizeof(want); i++)
+        want[i] = (uint8_t)rnd();
+    memcpy(l.at, want, sizeof(want));
+    assert_int_equal(
+        vtpu_fabric_dma_landed(f, 0, &d, &l, true, err, sizeof(err)), 0);
+    assert_int_equal(vtpu_chip_tc_stats(chip, 0, &st), 0);
+    assert_int_equal(st.ici_bytes_recv, 4096);
+    assert_int_equal(vtpu_hbm_read(chip, 8192, got, sizeof(got)), 0);
+    assert_memory_equal(got, want, sizeof(got));
+
+    /* strided: nothing to receive in place, nothing held */
+    d.dst_stride[0] = 2048;
+    assert_int_equal(vtpu_fabric_dma_landing(f, 0, 1, &d, &l, err, sizeof(err)),
+                     0);
+    assert_null(l.at);
+    assert_null(l.chip);
+    vtpu_fabric_detach(f, 1);
+    vtpu_fabric_free(f);
+    vtpu_chip_free(chip);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_landing_let_go),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
