@@ -6,7 +6,13 @@
  * refused with a reason; and 100,000 random mutations of valid messages
  * decoded and, when they decode, delivered to a real chip of a fabric
  * (vtpu_fabric_deliver_*), which must refuse or apply them and never
- * write outside the chip (ASan in `make check-asan`).
+ * write outside the chip (ASan in `make check-asan`); every DMA also to
+ * a twin chip in the two steps of a transport that receives straight
+ * into the destination (vtpu_fabric_dma_landing, a copy to where it
+ * says, vtpu_fabric_dma_landed), which must refuse exactly what the
+ * first refuses and leave the same memories; and a receive in place that
+ * got no data (landed, not written) writing and counting nothing and
+ * holding the chip no longer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +26,7 @@
 
 #include "fabric-msg.h"
 #include "vtpu-map.h"
+#include "vtpu-debug.h"
 #include "vtpu-slice.h"
 #include "vtpu.h"
 
@@ -175,6 +182,14 @@ static void test_mutations(void **state)
     assert_non_null(f);
     assert_non_null(chip);
     assert_int_equal(vtpu_fabric_attach(f, 1, chip, err, sizeof(err)), 0);
+    /* the twin, fed in two steps */
+    vtpu_fabric *f2 = vtpu_fabric_new(&t, err, sizeof(err));
+    vtpu_chip *chip2 = vtpu_chip_new(&cfg, err, sizeof(err));
+    assert_non_null(f2);
+    assert_non_null(chip2);
+    assert_int_equal(vtpu_fabric_attach(f2, 1, chip2, err, sizeof(err)), 0);
+    const uint8_t *hbm2 = vtpu_chip_hbm_ptr(chip2);
+    unsigned landed = 0;
 
     uint8_t msg[VTPU_MSG_HDR + 4096], data[4096];
     unsigned decoded = 0, applied = 0;
@@ -215,10 +230,124 @@ static void test_mutations(void **state)
                                                   m.n, err, sizeof(err));
         assert_true(rc == 0 || rc == -1);
         applied += rc == 0;
+        if (m.kind != VTPU_MSG_DMA) {
+            vtpu_fabric_deliver_signal(f2, m.src_chip, m.src_tc, m.dst_chip,
+                                       m.dst_tc, m.sem, m.n, err, sizeof(err));
+            continue;
+        }
+        vtpu_dma_landing l = {(uint8_t *)1, NULL};
+        int rc2 = vtpu_fabric_dma_landing(f2, m.src_chip, m.dst_chip, &m.dma,
+                                          &l, err, sizeof(err));
+        assert_true(rc2 == 0 || rc2 == -1);
+        if (rc2) {
+            assert_null(l.at);
+        } else if (l.at) {
+            assert_ptr_equal(l.chip, chip2);
+            /* what an MPI receive into the destination does */
+            if (m.dma.dst_space == VTPU_SPACE_HBM)
+                assert_true(l.at >= hbm2 &&
+                            l.at + m.dma.bytes <= hbm2 + cfg.hbm_size);
+            memcpy(l.at, m.dma.data, m.dma.bytes);
+            rc2 = vtpu_fabric_dma_landed(f2, m.src_chip, &m.dma, &l, true, err,
+                                         sizeof(err));
+            assert_null(l.chip);
+            landed += rc2 == 0;
+        } else {
+            rc2 = vtpu_fabric_deliver_dma(f2, m.src_chip, m.dst_chip, &m.dma,
+                                          err, sizeof(err));
+        }
+        assert_int_equal(rc2, rc);
     }
     /* both paths were exercised */
     assert_true(decoded > 1000);
     assert_true(applied > 100);
+    assert_true(landed > 100);
+    /* the twins' memories are the same bytes */
+    static uint8_t a[1u << 20], b[1u << 20];
+    assert_int_equal(vtpu_hbm_read(chip, 0, a, cfg.hbm_size), 0);
+    assert_int_equal(vtpu_hbm_read(chip2, 0, b, cfg.hbm_size), 0);
+    assert_memory_equal(a, b, cfg.hbm_size);
+    for (unsigned tc = 0; tc < cfg.num_tcs; tc++) {
+        static const vtpu_space sp[] = {VTPU_SPACE_VMEM, VTPU_SPACE_SMEM};
+        static const char *name[] = {"VMEM", "SMEM"};
+        uint32_t size[] = {cfg.vmem_size, cfg.smem_size};
+        for (unsigned i = 0; i < 2; i++) {
+            assert_true(size[i] <= sizeof(a));
+            assert_int_equal(vtpu_mem_read(chip, tc, sp[i], 0, a, size[i]), 0);
+            assert_int_equal(vtpu_mem_read(chip2, tc, sp[i], 0, b, size[i]), 0);
+            if (memcmp(a, b, size[i]))
+                fail_msg("TC %u's %s differs between the two ways", tc,
+                         name[i]);
+        }
+    }
+    vtpu_fabric_free(f);
+    vtpu_chip_free(chip);
+    vtpu_fabric_free(f2);
+    vtpu_chip_free(chip2);
+}
+
+/* A receive in place that got no data lets the chip go and neither
+ * writes nor counts; one that did, counts (ici_bytes_recv, as the
+ * receive semaphore's signal); a detach afterwards returns (no hold
+ * left behind). */
+static void test_landing_let_go(void **state)
+{
+    (void)state;
+    vtpu_config cfg;
+    vtpu_topology t;
+    char err[512];
+    assert_int_equal(vtpu_config_preset(&cfg, "v5p", NULL, 0), 0);
+    cfg.hbm_size = 1u << 20;
+    cfg.vmem_size = 64u << 10;
+    assert_int_equal(vtpu_topology_parse("2", &t, NULL, 0), 0);
+    vtpu_fabric *f = vtpu_fabric_new(&t, err, sizeof(err));
+    vtpu_chip *chip = vtpu_chip_new(&cfg, err, sizeof(err));
+    assert_non_null(f);
+    assert_non_null(chip);
+    assert_int_equal(vtpu_fabric_attach(f, 1, chip, err, sizeof(err)), 0);
+
+    vtpu_remote_dma d = {.dst_space = VTPU_SPACE_HBM,
+                         .ndims = 2,
+                         .shape = {1024, 4},
+                         .dst_stride = {1024},
+                         .bytes = 4096,
+                         .sem = 3,
+                         .dst = 8192};
+    vtpu_dma_landing l;
+    vtpu_tc_stats st;
+    uint8_t got[4096], want[4096];
+    assert_int_equal(vtpu_fabric_dma_landing(f, 0, 1, &d, &l, err, sizeof(err)),
+                     0);
+    assert_ptr_equal(l.at, (uint8_t *)vtpu_chip_hbm_ptr(chip) + 8192);
+    assert_ptr_equal(l.chip, chip);
+    assert_int_equal(
+        vtpu_fabric_dma_landed(f, 0, &d, &l, false, err, sizeof(err)), 0);
+    assert_null(l.chip);
+    assert_int_equal(vtpu_chip_tc_stats(chip, 0, &st), 0);
+    assert_int_equal(st.ici_bytes_recv, 0);
+    assert_int_equal(vtpu_hbm_read(chip, 8192, got, sizeof(got)), 0);
+    memset(want, 0, sizeof(want));
+    assert_memory_equal(got, want, sizeof(got));
+
+    assert_int_equal(vtpu_fabric_dma_landing(f, 0, 1, &d, &l, err, sizeof(err)),
+                     0);
+    for (unsigned i = 0; i < sizeof(want); i++)
+        want[i] = (uint8_t)rnd();
+    memcpy(l.at, want, sizeof(want));
+    assert_int_equal(
+        vtpu_fabric_dma_landed(f, 0, &d, &l, true, err, sizeof(err)), 0);
+    assert_int_equal(vtpu_chip_tc_stats(chip, 0, &st), 0);
+    assert_int_equal(st.ici_bytes_recv, 4096);
+    assert_int_equal(vtpu_hbm_read(chip, 8192, got, sizeof(got)), 0);
+    assert_memory_equal(got, want, sizeof(got));
+
+    /* strided: nothing to receive in place, nothing held */
+    d.dst_stride[0] = 2048;
+    assert_int_equal(vtpu_fabric_dma_landing(f, 0, 1, &d, &l, err, sizeof(err)),
+                     0);
+    assert_null(l.at);
+    assert_null(l.chip);
+    vtpu_fabric_detach(f, 1);
     vtpu_fabric_free(f);
     vtpu_chip_free(chip);
 }
@@ -229,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_landing_let_go),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

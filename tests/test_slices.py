@@ -381,14 +381,47 @@ def test_mpi(args, r, rng, selftest):
                       'mpirun -np %d %s on %s: %s differs from the '
                       'in-process run' % (np_, k, topo, o))
     print('mpi: %d cases x 2 rank counts' % len(cases), flush=True)
-    # a bad remote DMA from chip 3 (rank 1) into chip 0 (rank 0)
+    # a bad remote DMA from chip 3 (rank 1) into chip 0 (rank 0): in one
+    # message (4 KiB), and as a header refused before its data (64 KiB)
     o = r.path('o.npy')
+    for rows in (8, 128):
+        c = [r.vtpu_run, '--topology', '4', '--set', 'hbm-size=256M', '-q',
+             selftest, 'slice_bad_remote', '-o', o, '--out-shape',
+             '%d,128' % rows]
+        rc, _, err = run(mpirun_cmd(args, 2, c), env=env, timeout=90)
+        check(rc not in (0, None) and 'chip 0' in err and 'chip 3' in err and
+              'rejected on rank 0' in err and 'outside HBM' in err and
+              'stopped by' in err,
+              'mpi bad remote DMA of %d rows: exit %s: %s'
+              % (rows, rc, err[-3000:]))
+    # remote DMAs whose destination is not one run (received into a
+    # buffer, then scattered), over 2 and 4 ranks against one process
+    # and the host
+    m = 64
+    x = rng_f32(rng, (4 * m, 256))
+    xin, o = r.path('x.npy'), r.path('o.npy')
+    np.save(xin, x)
     c = [r.vtpu_run, '--topology', '4', '--set', 'hbm-size=256M', '-q',
-         selftest, 'slice_bad_remote', '-o', o, '--out-shape', '8,128']
-    rc, _, err = run(mpirun_cmd(args, 2, c), env=env, timeout=90)
-    check(rc not in (0, None) and 'chip 0' in err and 'chip 3' in err and
-          'rejected on rank 0' in err and 'stopped by' in err,
-          'mpi bad remote DMA: exit %s: %s' % (rc, err[-3000:]))
+         selftest, 'slice_strided', '--grid', '2', '--dims', 'parallel',
+         xin, '-o', o]
+    rc, _, err = run(c)
+    if check(rc == 0, 'slice_strided in one process: %s' % err):
+        ref = open(o, 'rb').read()
+        want = np.zeros_like(x)
+        for ch in range(4):
+            src = x[(ch - 1) % 4 * m:((ch - 1) % 4 + 1) * m]
+            want[ch * m:(ch + 1) * m, :128] = src[:, :128]
+            want[ch * m:(ch + 1) * m, 128:] = src[::-1, 128:]
+        check(np.array_equal(np.load(o), want),
+              'slice_strided in one process: output differs from the host')
+        for np_ in (2, 4):
+            os.unlink(o)
+            rc, _, err = run(mpirun_cmd(args, np_, c), env=env)
+            if check(rc == 0, 'mpirun -np %d slice_strided: exit %s: %s'
+                     % (np_, rc, err.strip()[-2000:])):
+                check(open(o, 'rb').read() == ref,
+                      'mpirun -np %d slice_strided: output differs from the '
+                      'in-process run' % np_)
     # a rank that cannot start (its chip's file is missing) ends the job
     pat = r.path('p%d.npy')
     for i in (0, 1, 3):

@@ -23,7 +23,10 @@
  * Every message received is copied, then checked (size, magic, kind,
  * the source chip belongs to the sending rank, the destination chip is
  * ours, lengths) before any field is used; the engine checks the
- * destination again.
+ * destination again.  The data of a large DMA (a message of its own
+ * after its header) is received straight into the chip's memory, once
+ * the header has passed every check and the data message's length is
+ * known to be the announced one (vtpu_fabric_dma_landing).
  */
 #define _GNU_SOURCE
 #include <mpi.h>
@@ -49,9 +52,12 @@ enum { C_STOP = 1, C_END = 2, C_QUERY = 3, C_STATE = 4, C_DEADLOCK = 5 };
 #define CTL_HDR 44u
 #define CTL_TEXT 4096u
 /* A remote DMA of at least this many bytes goes as two messages, the
- * header and then the data straight from the source (no copy); smaller
- * ones as one, the data copied behind the header. */
-#define SPLIT_BYTES (256u << 10)
+ * header and then the data straight from the source into the
+ * destination (the receiver checks the header, then receives the data
+ * where it goes); smaller ones as one, the data copied behind the
+ * header, then from the receive buffer into the destination: two more
+ * copies, cheaper than a second message below a few tens of KiB. */
+#define SPLIT_BYTES (32u << 10)
 
 typedef struct mpi_ctx {
     int rank, nranks;
@@ -145,6 +151,29 @@ static void send_ctl(mpi_ctx *m, int to, uint32_t kind, uint32_t a, uint32_t b,
 
 /* ---- sending: the transport (TC threads) ---- */
 
+/*
+ * Wait for a send of ours to complete.  MPI_Wait would poll without a
+ * pause; a large message is moved by the receiving rank (a single-copy
+ * get) or by both ranks' progress (fragments through shared memory),
+ * and the cores are shared with every rank's TCs and progress threads,
+ * so after a few tests the waiting TC sleeps between tests (any
+ * thread's MPI calls progress any request: the progress thread's keep
+ * this one moving meanwhile).  Measured on 2 cores: the launch times
+ * spread far less than with MPI_Send's spinning (docs/multichip.md,
+ * "Speed").
+ */
+static int wait_send(MPI_Request *req)
+{
+    for (unsigned i = 0;; i++) {
+        int done = 0;
+        int rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS || done)
+            return rc;
+        if (i >= 16)
+            usleep(50);
+    }
+}
+
 static int t_remote_dma(void *opaque, unsigned src_chip, unsigned src_tc,
                         unsigned dst_chip, const vtpu_remote_dma *d, char *err,
                         size_t errlen)
@@ -179,8 +208,13 @@ static int t_remote_dma(void *opaque, unsigned src_chip, unsigned src_tc,
     pthread_mutex_lock(&m->send_lock[to]);
     int rc = MPI_Send(buf, (int)(ICI_HDR + (split ? 0 : d->bytes)), MPI_BYTE,
                       to, TAG_ICI, m->fcomm);
-    if (rc == MPI_SUCCESS && split)
-        rc = MPI_Send(d->data, (int)d->bytes, MPI_BYTE, to, TAG_ICI, m->fcomm);
+    if (rc == MPI_SUCCESS && split) {
+        MPI_Request req;
+        rc = MPI_Isend(d->data, (int)d->bytes, MPI_BYTE, to, TAG_ICI, m->fcomm,
+                       &req);
+        if (rc == MPI_SUCCESS)
+            rc = wait_send(&req);
+    }
     pthread_mutex_unlock(&m->send_lock[to]);
     free(buf);
     if (rc != MPI_SUCCESS) {
@@ -291,18 +325,27 @@ static uint8_t *rx_reserve(rxbuf *b, size_t n)
     return b->p;
 }
 
-/* The data message that follows a split DMA's header from `src`: the
+/*
+ * The data message that follows a split DMA's header from `src`: the
  * next TAG_ICI message from that rank (its sender held the lock for
- * that pair across both).  NULL + err if it is not `bytes` long. */
+ * that pair across both).  Received straight into `at` (the validated
+ * destination, vtpu_fabric_dma_landing) when it is exactly `bytes`
+ * long, else into the buffer `data` (at NULL: a destination of several
+ * runs, or a message to drop).  The bytes' address, or NULL + err if
+ * the message is not `bytes` long (nothing is written at `at` then).
+ */
 static const uint8_t *recv_data(mpi_ctx *m, int src, uint32_t bytes,
-                                rxbuf *data, char *err, size_t errlen)
+                                uint8_t *at, rxbuf *data, char *err,
+                                size_t errlen)
 {
     MPI_Message msg;
     MPI_Status status;
     int count = 0;
     MPI_Mprobe(src, TAG_ICI, m->fcomm, &msg, &status);
     MPI_Get_count(&status, MPI_BYTE, &count);
-    uint8_t *p = rx_reserve(data, (size_t)count + 1);
+    uint8_t *p = at && (uint64_t)count == bytes
+                     ? at
+                     : rx_reserve(data, (size_t)count + 1);
     MPI_Mrecv(p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
     if ((uint64_t)count != bytes) {
         snprintf(err, errlen, "%u bytes announced, %d came", bytes, count);
@@ -311,12 +354,25 @@ static const uint8_t *recv_data(mpi_ctx *m, int src, uint32_t bytes,
     return p;
 }
 
+/* Why the run stops: the destination refused remote DMA `msg`. */
+static void dma_rejected(char *why, size_t len, const mpi_ctx *m,
+                         const vtpu_ici_msg *msg, const char *err)
+{
+    snprintf(why, len,
+             "chip %u: remote DMA from chip %u TC %u (pc 0x%x) rejected on "
+             "rank %d: %s",
+             msg->dst_chip, msg->src_chip, msg->src_tc, msg->dma.src_pc,
+             m->rank, err);
+}
+
 /* A remote DMA or signal from rank `src` in buf[0, len) (our copy). */
 static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len,
                        rxbuf *data)
 {
     char err[512], why[1024];
     vtpu_ici_msg msg;
+    vtpu_dma_landing land = {0};
+    bool in_place = false;
 
     atomic_fetch_add(&m->recvd, 1);
     if (vtpu_msg_decode(buf, len, m->n, &msg, err, sizeof(err))) {
@@ -333,27 +389,49 @@ static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len,
         goto fail;
     }
     if (msg.kind == VTPU_MSG_DMA && msg.split) {
+        /* The destination is checked from the header; a valid one of
+         * one run takes the data straight from the sender's memory (one
+         * copy, as in one process). */
+        int bad = !atomic_load(&m->stopped) &&
+                  vtpu_fabric_dma_landing(m->f, msg.src_chip, msg.dst_chip,
+                                          &msg.dma, &land, err, sizeof(err));
+        char derr[128];
         /* the data: the next TAG_ICI message from that rank, taken now
-         * even when stopping, so none is left behind */
-        msg.dma.data = recv_data(m, src, msg.dma.bytes, data, err, sizeof(err));
+         * even when stopping or refused, so none is left behind */
+        msg.dma.data =
+            recv_data(m, src, msg.dma.bytes, land.at, data, derr, sizeof(derr));
+        in_place = land.at && msg.dma.data == land.at;
+        if (land.at && !in_place) /* nothing came there: let it go */
+            vtpu_fabric_dma_landed(m->f, msg.src_chip, &msg.dma, &land, false,
+                                   err, sizeof(err));
         if (!msg.dma.data) {
             snprintf(why, sizeof(why),
                      "rank %d: bad message from rank %d: remote DMA from "
                      "chip %u: %s",
-                     m->rank, src, msg.src_chip, err);
+                     m->rank, src, msg.src_chip, derr);
+            goto fail;
+        }
+        if (bad) {
+            dma_rejected(why, sizeof(why), m, &msg, err);
             goto fail;
         }
     }
-    if (atomic_load(&m->stopped))
-        return; /* the run is ending: drop it */
+    /* the run is ending: drop it (what landed in place is not signalled) */
+    bool drop = atomic_load(&m->stopped);
+    if (in_place) {
+        if (vtpu_fabric_dma_landed(m->f, msg.src_chip, &msg.dma, &land, !drop,
+                                   err, sizeof(err))) {
+            dma_rejected(why, sizeof(why), m, &msg, err);
+            goto fail;
+        }
+        return;
+    }
+    if (drop)
+        return;
     if (msg.kind == VTPU_MSG_DMA) {
         if (vtpu_fabric_deliver_dma(m->f, msg.src_chip, msg.dst_chip, &msg.dma,
                                     err, sizeof(err))) {
-            snprintf(why, sizeof(why),
-                     "chip %u: remote DMA from chip %u TC %u (pc 0x%x) "
-                     "rejected on rank %d: %s",
-                     msg.dst_chip, msg.src_chip, msg.src_tc, msg.dma.src_pc,
-                     m->rank, err);
+            dma_rejected(why, sizeof(why), m, &msg, err);
             goto fail;
         }
     } else if (vtpu_fabric_deliver_signal(m->f, msg.src_chip, msg.src_tc,
@@ -689,12 +767,19 @@ const slice_comm *fabric_mpi_init(int *argc, char ***argv)
     int provided = 0;
     mpi_ctx *m = &g_mpi;
 
-    /* Shared memory (Open MPI's vader): send the reductions' 64 KiB
-     * chunks eagerly (copied into the receiver's FIFO, MPI_Send returns
-     * at once) instead of by rendezvous, which waits for the receiving
-     * progress thread; the user's own setting wins. */
+    /* Shared memory (Open MPI's vader): messages up to 128 KiB (headers,
+     * signals, small DMAs) go eagerly (copied into the receiver's FIFO,
+     * MPI_Send returns at once) instead of by rendezvous, which waits
+     * for the receiving progress thread; larger ones by rendezvous (one
+     * copy with CMA).  The user's own settings win. */
     setenv("OMPI_MCA_btl_vader_eager_limit", "131072", 0);
     setenv("OMPI_MCA_btl_vader_max_send_size", "131072", 0);
+    /* A thread waiting in MPI (a TC testing its send until the receiver
+     * has taken the data, the progress thread probing) polls; yielding the
+     * core between polls lets the thread it waits for run (the TCs and
+     * progress threads of every rank share the host's cores).  Open MPI
+     * does this by itself only when a node is oversubscribed. */
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) !=
         MPI_SUCCESS)
         die(EXIT_FAULT, "MPI_Init_thread failed");

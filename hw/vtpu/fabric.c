@@ -492,11 +492,14 @@ int vtpu_fabric_dst_plan(vtpu_chip *dst, unsigned src_tc,
 
 /*
  * Apply d, a message from another process, to local chip `dst`:
- * validate, scatter, signal.  Its writes are defined for the poison
- * check; the race detector cannot see the sender's clock (race.c).
+ * validate, scatter (unless `landed`: the transport has put the bytes
+ * there itself, vtpu_fabric_dma_landing), signal.  Its writes are
+ * defined for the poison check; the race detector cannot see the
+ * sender's clock (race.c).
  */
 static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
-                     const vtpu_remote_dma *d, char *err, size_t errlen)
+                     const vtpu_remote_dma *d, bool landed, char *err,
+                     size_t errlen)
 {
     uint8_t *mem, *dirty;
     int64_t off;
@@ -524,7 +527,8 @@ static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
                     off + (int64_t)i1 * (d->ndims > 1 ? d->dst_stride[0] : 0) +
                     (int64_t)i2 * (d->ndims > 2 ? d->dst_stride[1] : 0) +
                     (int64_t)i3 * (d->ndims > 3 ? d->dst_stride[2] : 0);
-                memmove(mem + o, src, run);
+                if (!landed)
+                    memmove(mem + o, src, run);
                 if (VTPU_UNLIKELY(dst->check))
                     vtpu_check_written(dst, mem + o, run);
                 src += run;
@@ -539,28 +543,96 @@ static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
                              d->src_pc, true, err, errlen);
 }
 
-int vtpu_fabric_deliver_dma(vtpu_fabric *f, unsigned src_chip,
-                            unsigned dst_chip, const vtpu_remote_dma *d,
-                            char *err, size_t errlen)
+/* The destination chip of a message from another process, held
+ * (vtpu_fabric_get: it stays attached until vtpu_fabric_put); NULL + err
+ * if the message's chips or TCs cannot be taken as they are. */
+static vtpu_chip *msg_dst(vtpu_fabric *f, unsigned src_chip, unsigned dst_chip,
+                          const vtpu_remote_dma *d, char *err, size_t errlen)
 {
     if (src_chip >= f->nchips) {
         snprintf(err, errlen, "source chip %u, the slice has %u", src_chip,
                  f->nchips);
-        return -1;
+        return NULL;
     }
     /* 0xff for dst_tc/sem_tc means the issuing TC; a message from
      * elsewhere must name TCs explicitly (the sender resolves them) */
     if (d->dst_tc == 0xff || d->sem_tc == 0xff) {
         snprintf(err, errlen, "message names TC 0xff (unresolved)");
-        return -1;
+        return NULL;
     }
     vtpu_chip *dst = vtpu_fabric_get(f, dst_chip, NULL);
-    if (!dst) {
+    if (!dst)
         snprintf(err, errlen, "chip %u is not attached here", dst_chip);
+    return dst;
+}
+
+int vtpu_fabric_deliver_dma(vtpu_fabric *f, unsigned src_chip,
+                            unsigned dst_chip, const vtpu_remote_dma *d,
+                            char *err, size_t errlen)
+{
+    vtpu_chip *dst = msg_dst(f, src_chip, dst_chip, d, err, errlen);
+    if (!dst)
+        return -1;
+    int rc = apply_dma(dst, (int)src_chip, 0, d, false, err, errlen);
+    vtpu_fabric_put(f, dst);
+    return rc;
+}
+
+/* True if d's destination runs follow each other without gaps (dim 0
+ * fastest, as the data comes): one run of d->bytes. */
+static bool dst_contiguous(const vtpu_remote_dma *d)
+{
+    uint64_t run = d->shape[0];
+
+    for (unsigned i = 1; i < d->ndims; i++) {
+        if (d->shape[i] > 1 && d->dst_stride[i - 1] != (int64_t)run)
+            return false;
+        run *= d->shape[i];
+    }
+    return true;
+}
+
+int vtpu_fabric_dma_landing(vtpu_fabric *f, unsigned src_chip,
+                            unsigned dst_chip, const vtpu_remote_dma *d,
+                            vtpu_dma_landing *l, char *err, size_t errlen)
+{
+    uint8_t *mem, *dirty;
+    int64_t off;
+    uint64_t lo, hi;
+    unsigned sem_tc;
+
+    l->at = NULL;
+    l->chip = NULL;
+    vtpu_chip *dst = msg_dst(f, src_chip, dst_chip, d, err, errlen);
+    if (!dst)
+        return -1;
+    if (resolve_dst(dst, 0, d, &mem, &dirty, &off, &lo, &hi, err, errlen) ||
+        resolve_sem(dst, 0, d, &sem_tc, err, errlen)) {
+        vtpu_fabric_put(f, dst);
         return -1;
     }
-    int rc = apply_dma(dst, (int)src_chip, 0, d, err, errlen);
-    vtpu_fabric_put(f, dst);
+    if (!d->bytes || !dst_contiguous(d)) {
+        vtpu_fabric_put(f, dst);
+        return 0;
+    }
+    l->at = mem + off; /* the chip stays held until _landed */
+    l->chip = dst;
+    return 0;
+}
+
+int vtpu_fabric_dma_landed(vtpu_fabric *f, unsigned src_chip,
+                           const vtpu_remote_dma *d, vtpu_dma_landing *l,
+                           bool written, char *err, size_t errlen)
+{
+    int rc = 0;
+
+    if (!l->chip)
+        return 0;
+    if (written)
+        rc = apply_dma(l->chip, (int)src_chip, 0, d, true, err, errlen);
+    vtpu_fabric_put(f, l->chip);
+    l->at = NULL;
+    l->chip = NULL;
     return rc;
 }
 

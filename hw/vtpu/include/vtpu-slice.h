@@ -194,6 +194,32 @@ int vtpu_fabric_deliver_signal(vtpu_fabric *f, unsigned src_chip,
                                unsigned src_tc, unsigned dst_chip,
                                unsigned dst_tc, uint32_t sem, uint32_t n,
                                char *err, size_t errlen);
+/*
+ * The same DMA delivery in two steps, for a transport that receives the
+ * data straight into the destination (no buffer, no second copy).
+ * vtpu_fabric_dma_landing() validates d as vtpu_fabric_deliver_dma() does
+ * (d->data is not used) and writes nothing: 0, or -1 + err.  When d's
+ * destination is one contiguous run of d->bytes (d->bytes > 0), l->at is
+ * its first byte and the destination chip is held (it cannot be detached)
+ * until vtpu_fabric_dma_landed(), which the caller must then call exactly
+ * once; else l->at is NULL and nothing is held (take the data into a
+ * buffer and call vtpu_fabric_deliver_dma()).  The caller writes exactly
+ * d->bytes at l->at, or nothing, then calls vtpu_fabric_dma_landed() with
+ * the same d: `written`, it validates again, marks those bytes written
+ * (dirty map, checks) and signals the receive semaphore, as
+ * vtpu_fabric_deliver_dma() does after its copy; not `written` (the data
+ * could not be taken), it only lets the chip go.  0 or -1 + err.
+ */
+typedef struct vtpu_dma_landing {
+    uint8_t *at;     /* where the bytes go, or NULL */
+    vtpu_chip *chip; /* the destination, held while at is set */
+} vtpu_dma_landing;
+int vtpu_fabric_dma_landing(vtpu_fabric *f, unsigned src_chip,
+                            unsigned dst_chip, const vtpu_remote_dma *d,
+                            vtpu_dma_landing *l, char *err, size_t errlen);
+int vtpu_fabric_dma_landed(vtpu_fabric *f, unsigned src_chip,
+                           const vtpu_remote_dma *d, vtpu_dma_landing *l,
+                           bool written, char *err, size_t errlen);
 
 /*
  * For a transport's slice-wide deadlock test (the engine's own is off

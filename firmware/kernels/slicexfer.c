@@ -1,0 +1,50 @@
+/*
+ * slicexfer.c - a slice kernel that moves data in a shape the
+ * collectives do not, for the MPI transport's paths
+ * (tests/test_slices.py compares its output over MPI with the
+ * in-process run's, byte for byte, and with the host's).
+ *
+ * slice_strided: x (m, 256) f32 -> o (m, 256) f32 on every chip: chip
+ * c's x lands in chip c + 1's o (a ring), as two 2-D remote copies whose
+ * destination runs are not contiguous, so that a transport cannot take
+ * either in one piece: the left halves of the rows in row order (512-byte
+ * runs 1 KiB apart), the right halves in reverse row order (a negative
+ * destination pitch).  From m = 64 on each is at least 32 KiB (the MPI
+ * transport then sends a header and a data message).  Program 0 of each
+ * chip does it; other programs return.
+ */
+#include <vtpu/kernel.h>
+
+enum { SEM_IN, SEM_OUT, SEMS };
+
+VTPU_BODY(slice_strided_body, k)
+{
+    const vtpu_operand_info *x = &k->op[0], *o = &k->op[1];
+    uint32_t n = vtpu_num_chips(), me = vtpu_chip_id();
+    vtpu_dma_desc d;
+
+    if (x->rank != 2 || o->rank != 2 || x->shape[1] != 256 ||
+        o->shape[0] != x->shape[0] || o->shape[1] != 256)
+        vtpu_fail(k, "slice_strided takes x and o (m, 256) f32");
+    if (vtpu_program_id(k, 0) != 0 || n < 2)
+        return;
+    uint32_t m = x->shape[0], pitch = 1024, half = 512, to = (me + 1) % n;
+    vtpu_dma_2d(&d, vtpu_hbm(o->hbm), pitch, vtpu_hbm(x->hbm), pitch, half,
+                m, SEM_IN);
+    vtpu_dma_set_sem(&d, VTPU_DMA_SELF, SEM_IN);
+    vtpu_dma_set_remote(&d, to, SEM_OUT);
+    vtpu_dma_start(&d);
+    vtpu_dma_2d(&d, vtpu_hbm(o->hbm + (uint64_t)(m - 1) * pitch + half),
+                -(int64_t)pitch, vtpu_hbm(x->hbm + half), pitch, half, m,
+                SEM_IN);
+    vtpu_dma_set_sem(&d, VTPU_DMA_SELF, SEM_IN);
+    vtpu_dma_set_remote(&d, to, SEM_OUT);
+    vtpu_dma_start(&d);
+    vtpu_sem_wait(SEM_OUT, 2 * half * m);
+    vtpu_sem_wait(SEM_IN, 2 * half * m);
+}
+
+VTPU_KERNEL(slice_strided, slice_strided_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_F32, 2),
+                         VTPU_ANY_OUT_LIKE(0, VTPU_F32, 2)},
+            .num_sems = SEMS);
