@@ -380,6 +380,55 @@ static void test_overlap(void **state)
     vtpu_chip_free(chip);
 }
 
+/* Runs of 1 MiB or more are copied with non-temporal stores (dma.c):
+ * HBM to HBM, 1-D and 2-D, destinations at every alignment mod 16 and
+ * odd lengths, random data; the bytes around the destination must not
+ * change. */
+static void test_large_runs(void **state)
+{
+    (void)state;
+    vtpu_chip *chip = dma_chip(1);
+    uint64_t rng = 0x5eed1a26e;
+    const uint64_t src = 1u << 20, dst = 8u << 20;
+    const uint32_t len = (1u << 20) + 77;
+    uint8_t *h = chip->hbm;
+
+    for (uint32_t i = 0; i < (6u << 20); i += 4) {
+        uint32_t r = test_rand32(&rng);
+        memcpy(h + src + i, &r, 4);
+    }
+    for (unsigned k = 0; k < 4; k++) {
+        uint64_t at = dst + 5 * k; /* 0, 5, 10, 15 mod 16 */
+        uint64_t from = src + 3 * k;
+        vtpu_dma_desc d;
+        memset(h + dst - 64, 0xa5, (6u << 20) + 128);
+        if (k < 2) {
+            vtpu_dma_1d(&d, vtpu_hbm(at), vtpu_hbm(from), len, 0);
+        } else { /* two rows of len, 2 MiB apart on both sides */
+            uint32_t shape[2] = {len, 2};
+            int64_t st[1] = {2u << 20};
+            vtpu_dma_nd(&d, vtpu_hbm(at), vtpu_hbm(from), 2, shape, st, st, 0);
+        }
+        put_desc(chip, 0, DESC_ADDR, &d);
+        chip->tcs[0]->sems[0] = 0;
+        assert_int_equal(vtpu_dma_start(chip->tcs[0], DESC_ADDR), 0);
+        unsigned rows = k < 2 ? 1 : 2;
+        assert_int_equal(chip->tcs[0]->sems[0], rows * len);
+        for (unsigned r = 0; r < rows; r++)
+            assert_memory_equal(h + at + r * (2u << 20),
+                                h + from + r * (2u << 20), len);
+        for (uint64_t b = dst - 64; b < at; b++)
+            assert_int_equal(h[b], 0xa5);
+        for (unsigned r = 0; r < rows; r++) {
+            uint64_t end = at + r * (2u << 20) + len;
+            uint64_t next = r + 1 < rows ? at + (r + 1) * (2u << 20) : end + 64;
+            for (uint64_t b = end; b < next; b++)
+                assert_int_equal(h[b], 0xa5);
+        }
+    }
+    vtpu_chip_free(chip);
+}
+
 /* A zero count moves nothing, signals by 0, and ignores the addresses. */
 static void test_zero_size(void **state)
 {
@@ -824,6 +873,7 @@ int main(void)
         cmocka_unit_test_setup(test_random_4tc, setup),
         cmocka_unit_test_setup(test_block_hbm_to_vmem, setup),
         cmocka_unit_test_setup(test_overlap, setup),
+        cmocka_unit_test_setup(test_large_runs, setup),
         cmocka_unit_test_setup(test_zero_size, setup),
         cmocka_unit_test_setup(test_edges, setup),
         cmocka_unit_test_setup(test_validation, setup),
