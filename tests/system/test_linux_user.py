@@ -515,6 +515,10 @@ class Slice(unittest.TestCase):
         # bit for bit)
         self.check_slice("4", 4, (0,), "v5e")
 
+    def test_mesh_2x4(self):
+        # 8 devices; axis 1 a ring of 4
+        self.check_slice("2x4", 8, (0, 1), "v5e")
+
     def check_partial(self, out, rc, why):
         self.assertEqual(rc, 0, "exit %s, console:\n%s" % (rc, out))
         m = re.search(r"^vtpu-slice: (.+?): failed as expected after (\d+) "

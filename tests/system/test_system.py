@@ -163,6 +163,12 @@ class Slice(unittest.TestCase):
     def test_torus_2x2(self):
         self.check_slice("2x2", 4, (0, 1), gen="v5e")
 
+    def test_ring_of_8(self):
+        self.check_slice("8", 8, (0,), gen="v5e")
+
+    def test_mesh_2x4(self):
+        self.check_slice("2x4", 8, (0, 1), gen="v5e")
+
     def test_missing_chip_refused_by_demo(self):
         """Topology 4 with 3 devices: the guest says the slice is not
         whole and fails, it does not hang."""
