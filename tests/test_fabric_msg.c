@@ -166,28 +166,35 @@ static void test_refused(void **state)
     refused(bad, VTPU_MSG_HDR + 1, "a 97-byte signal");
 }
 
+/* A small v5p chip (1 MiB HBM, 64 KiB VMEM), attached as chip 1 of a
+ * fabric of topology `topo`, the only chip in this process. */
+static vtpu_fabric *chip1_of(const char *topo, vtpu_config *cfg,
+                             vtpu_chip **chip)
+{
+    vtpu_topology t;
+    char err[512];
+    assert_int_equal(vtpu_config_preset(cfg, "v5p", NULL, 0), 0);
+    cfg->hbm_size = 1u << 20;
+    cfg->vmem_size = 64u << 10;
+    assert_int_equal(vtpu_topology_parse(topo, &t, NULL, 0), 0);
+    vtpu_fabric *f = vtpu_fabric_new(&t, err, sizeof(err));
+    *chip = vtpu_chip_new(cfg, err, sizeof(err));
+    assert_non_null(f);
+    assert_non_null(*chip);
+    assert_int_equal(vtpu_fabric_attach(f, 1, *chip, err, sizeof(err)), 0);
+    return f;
+}
+
 /* Random mutations, decoded and delivered to chip 1 of a fabric of 4. */
 static void test_mutations(void **state)
 {
     (void)state;
     vtpu_config cfg;
-    vtpu_topology t;
     char err[512];
-    assert_int_equal(vtpu_config_preset(&cfg, "v5p", NULL, 0), 0);
-    cfg.hbm_size = 1u << 20;
-    cfg.vmem_size = 64u << 10;
-    assert_int_equal(vtpu_topology_parse("4", &t, NULL, 0), 0);
-    vtpu_fabric *f = vtpu_fabric_new(&t, err, sizeof(err));
-    vtpu_chip *chip = vtpu_chip_new(&cfg, err, sizeof(err));
-    assert_non_null(f);
-    assert_non_null(chip);
-    assert_int_equal(vtpu_fabric_attach(f, 1, chip, err, sizeof(err)), 0);
+    vtpu_chip *chip, *chip2;
+    vtpu_fabric *f = chip1_of("4", &cfg, &chip);
     /* the twin, fed in two steps */
-    vtpu_fabric *f2 = vtpu_fabric_new(&t, err, sizeof(err));
-    vtpu_chip *chip2 = vtpu_chip_new(&cfg, err, sizeof(err));
-    assert_non_null(f2);
-    assert_non_null(chip2);
-    assert_int_equal(vtpu_fabric_attach(f2, 1, chip2, err, sizeof(err)), 0);
+    vtpu_fabric *f2 = chip1_of("4", &cfg, &chip2);
     const uint8_t *hbm2 = vtpu_chip_hbm_ptr(chip2);
     unsigned landed = 0;
 
@@ -294,17 +301,9 @@ static void test_landing_let_go(void **state)
 {
     (void)state;
     vtpu_config cfg;
-    vtpu_topology t;
     char err[512];
-    assert_int_equal(vtpu_config_preset(&cfg, "v5p", NULL, 0), 0);
-    cfg.hbm_size = 1u << 20;
-    cfg.vmem_size = 64u << 10;
-    assert_int_equal(vtpu_topology_parse("2", &t, NULL, 0), 0);
-    vtpu_fabric *f = vtpu_fabric_new(&t, err, sizeof(err));
-    vtpu_chip *chip = vtpu_chip_new(&cfg, err, sizeof(err));
-    assert_non_null(f);
-    assert_non_null(chip);
-    assert_int_equal(vtpu_fabric_attach(f, 1, chip, err, sizeof(err)), 0);
+    vtpu_chip *chip;
+    vtpu_fabric *f = chip1_of("2", &cfg, &chip);
 
     vtpu_remote_dma d = {.dst_space = VTPU_SPACE_HBM,
                          .ndims = 2,

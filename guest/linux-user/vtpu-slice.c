@@ -134,25 +134,17 @@ static int partial(sc_slice *s, unsigned k)
     printf(PROG ": collective all_reduce_f32 on %u of %u chips\n", k, s->ndev);
     for (unsigned d = 0; d < k && !bad; d++) {
         sc_chip *c = &s->dev[d];
-        memset(&l[d], 0, sizeof(l[d]));
         bad =
             vtpu_rt_array_alloc(c->rt, &x[d], VTPU_F32, 2, shape) ||
             vtpu_rt_array_alloc(c->rt, &o[d], VTPU_F32, 2, shape) ||
-            vtpu_rt_fill(c->rt, x[d].hbm, vtpu_rt_array_bytes(&x[d]), 0) ||
-            vtpu_rt_kernel_find(c->rt, c->mod, "all_reduce_f32", &l[d].kernel);
+            vtpu_rt_fill(c->rt, x[d].hbm, vtpu_rt_array_bytes(&x[d]), 0);
         if (bad) {
             printf(PROG ": %s: %s\n", c->name, vtpu_rt_error(c->rt));
             return 1;
         }
-        l[d].grid_rank = 1;
-        l[d].grid[0] = vtpu_rt_info(c->rt)->num_tcs;
-        l[d].semantics[0] = VTPU_PARALLEL;
-        l[d].num_operands = 2;
-        l[d].operands[0] = x[d];
-        l[d].operands[1] = o[d];
-        l[d].num_scalars = 1;
-        l[d].scalars = &axis;
-        l[d].collective = 1;
+        if (sc_collective_launch(s, c, "all_reduce_f32", &x[d], &o[d], &axis,
+                                 &l[d]))
+            return 1;
     }
     uint64_t t0 = lu_now_ns();
     for (; started < k; started++) {

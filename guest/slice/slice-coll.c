@@ -82,6 +82,27 @@ static void free_all(sc_slice *s, vtpu_rt_array a[SC_MAX_CHIPS])
         vtpu_rt_free(s->dev[d].rt, a[d].hbm);
 }
 
+int sc_collective_launch(const sc_slice *s, sc_chip *c, const char *kernel,
+                         const vtpu_rt_array *x, const vtpu_rt_array *o,
+                         const int32_t *axis, vtpu_rt_launch *l)
+{
+    memset(l, 0, sizeof(*l));
+    if (vtpu_rt_kernel_find(c->rt, c->mod, kernel, &l->kernel)) {
+        printf("%s: %s\n", s->prog, vtpu_rt_error(c->rt));
+        return -1;
+    }
+    l->grid_rank = 1;
+    l->grid[0] = vtpu_rt_info(c->rt)->num_tcs;
+    l->semantics[0] = VTPU_PARALLEL;
+    l->num_operands = 2;
+    l->operands[0] = *x;
+    l->operands[1] = *o;
+    l->num_scalars = 1;
+    l->scalars = axis;
+    l->collective = 1;
+    return 0;
+}
+
 /*
  * Launch `kernel` with operands x, o (per device) on every device as one
  * collective launch: start on all, then finish all.  A device that
@@ -96,23 +117,10 @@ static int launch_all(sc_slice *s, const char *kernel, vtpu_rt_array *x,
     unsigned started = 0;
     int bad = 0;
 
-    for (unsigned d = 0; d < s->ndev; d++) {
-        sc_chip *c = &s->dev[d];
-        memset(&l[d], 0, sizeof(l[d]));
-        if (vtpu_rt_kernel_find(c->rt, c->mod, kernel, &l[d].kernel)) {
-            printf("%s: %s\n", s->prog, vtpu_rt_error(c->rt));
+    for (unsigned d = 0; d < s->ndev; d++)
+        if (sc_collective_launch(s, &s->dev[d], kernel, &x[d], &o[d], &axis,
+                                 &l[d]))
             return -1;
-        }
-        l[d].grid_rank = 1;
-        l[d].grid[0] = vtpu_rt_info(c->rt)->num_tcs;
-        l[d].semantics[0] = VTPU_PARALLEL;
-        l[d].num_operands = 2;
-        l[d].operands[0] = x[d];
-        l[d].operands[1] = o[d];
-        l[d].num_scalars = 1;
-        l[d].scalars = &axis;
-        l[d].collective = 1;
-    }
     uint64_t t0 = s->clock_ns();
     for (; started < s->ndev; started++) {
         sc_chip *c = &s->dev[started];

@@ -72,6 +72,15 @@ int sc_find_chips(sc_slice *s);
 void sc_run_collective(sc_slice *s, enum sc_coll kind, const char *kernel,
                        int f32, int axis, uint32_t m);
 
+/*
+ * *l := a collective launch of `kernel` on device c: grid (TCs,),
+ * operands x and o, scalar 0 *axis (which must outlive the launch).
+ * 0, or -1 with the runtime's message printed.
+ */
+int sc_collective_launch(const sc_slice *s, sc_chip *c, const char *kernel,
+                         const vtpu_rt_array *x, const vtpu_rt_array *o,
+                         const int32_t *axis, vtpu_rt_launch *l);
+
 /* Every collective above along every mesh axis longer than 1. */
 void sc_run_all(sc_slice *s);
 
