@@ -134,10 +134,9 @@ static int partial(sc_slice *s, unsigned k)
     printf(PROG ": collective all_reduce_f32 on %u of %u chips\n", k, s->ndev);
     for (unsigned d = 0; d < k && !bad; d++) {
         sc_chip *c = &s->dev[d];
-        bad =
-            vtpu_rt_array_alloc(c->rt, &x[d], VTPU_F32, 2, shape) ||
-            vtpu_rt_array_alloc(c->rt, &o[d], VTPU_F32, 2, shape) ||
-            vtpu_rt_fill(c->rt, x[d].hbm, vtpu_rt_array_bytes(&x[d]), 0);
+        bad = vtpu_rt_array_alloc(c->rt, &x[d], VTPU_F32, 2, shape) ||
+              vtpu_rt_array_alloc(c->rt, &o[d], VTPU_F32, 2, shape) ||
+              vtpu_rt_fill(c->rt, x[d].hbm, vtpu_rt_array_bytes(&x[d]), 0);
         if (bad) {
             printf(PROG ": %s: %s\n", c->name, vtpu_rt_error(c->rt));
             return 1;

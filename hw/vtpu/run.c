@@ -99,8 +99,7 @@ static bool flush_blocked_dmas(vtpu_chip *chip)
  * the caller is a TC of the run (the save point's): it gives up (-1)
  * once the run ends, which it cannot wait out (the run is not over while
  * it waits here). */
-static int wait_quiet_locked(vtpu_chip *chip, int64_t deadline_us,
-                             bool member)
+static int wait_quiet_locked(vtpu_chip *chip, int64_t deadline_us, bool member)
 {
     for (;;) {
         if (quiet_locked(chip) && !flush_blocked_dmas(chip))
