@@ -377,9 +377,12 @@ static int plan_dma(vtpu_tc *tc, uint32_t desc_addr, dma_plan *p)
 }
 
 /*
- * A run of at least this many bytes is copied with non-temporal stores
- * where the host has them: it cannot stay in a core's cache anyway, and
- * the stores then skip reading every destination line first.  (glibc
+ * A run of at least this many bytes into HBM is copied with non-temporal
+ * stores where the host has them: it cannot stay in a core's cache
+ * anyway, and the stores then skip reading every destination line first.
+ * Not into VMEM or SMEM, which the kernel reads next (a 1 MiB chunk of an
+ * all-reduce streamed into VMEM and loaded right after doubled its CPU
+ * time).  (glibc
  * switches to such stores only above its own threshold, 3/4 of what it
  * takes for the shared cache: 288 MiB on the 2-core VMs measured, where
  * a 16 MiB copy ran at 13-15 GB/s with memcpy and 18-22 GB/s with
@@ -418,10 +421,12 @@ static void copy_stream(uint8_t *dst, const uint8_t *src, size_t n)
 }
 #endif
 
-/* One run of a DMA whose source and destination do not overlap. */
-static inline void copy_run(uint8_t *dst, const uint8_t *src, size_t n)
+/* One run of a DMA whose source and destination do not overlap;
+ * `stream`: its destination is HBM. */
+static inline void copy_run(uint8_t *dst, const uint8_t *src, size_t n,
+                            bool stream)
 {
-    if (VTPU_UNLIKELY(n >= DMA_STREAM_MIN))
+    if (VTPU_UNLIKELY(stream && n >= DMA_STREAM_MIN))
         copy_stream(dst, src, n);
     else
         memcpy(dst, src, n);
@@ -442,8 +447,9 @@ void vtpu_dma_execute(const dma_plan *p)
         return;
     if (p->dst_dirty)
         vtpu_dirty_mark(p->dst_dirty, p->dst_lo, p->dst_hi - p->dst_lo);
+    bool stream = p->dst_space == VTPU_SPACE_HBM;
     if (p->ndims == 1 && !p->overlap) {
-        copy_run(p->dst, p->src, run);
+        copy_run(p->dst, p->src, run, stream);
         return;
     }
     for (uint64_t i3 = 0; i3 < c3; i3++) {
@@ -456,7 +462,7 @@ void vtpu_dma_execute(const dma_plan *p)
                 if (p->overlap)
                     memmove(p->dst + dof, p->src + so, run);
                 else
-                    copy_run(p->dst + dof, p->src + so, run);
+                    copy_run(p->dst + dof, p->src + so, run, stream);
                 so += p->src_stride[1];
                 dof += p->dst_stride[1];
             }
