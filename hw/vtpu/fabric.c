@@ -460,31 +460,45 @@ static int resolve_sem(vtpu_chip *dst, unsigned src_tc,
     return 0;
 }
 
+/* Where d lands on chip dst, and whose semaphore it signals. */
+typedef struct dst_where {
+    uint8_t *mem, *dirty; /* the memory and its dirty map (NULL: none) */
+    int64_t off;          /* of the first byte */
+    uint64_t lo, hi;      /* bytes touched */
+    unsigned sem_tc;      /* the receive semaphore's TC */
+} dst_where;
+
+/* Both checks every remote DMA goes through, whoever delivers it. */
+static int resolve(vtpu_chip *dst, unsigned src_tc, const vtpu_remote_dma *d,
+                   dst_where *w, char *err, size_t errlen)
+{
+    return resolve_dst(dst, src_tc, d, &w->mem, &w->dirty, &w->off, &w->lo,
+                       &w->hi, err, errlen) ||
+                   resolve_sem(dst, src_tc, d, &w->sem_tc, err, errlen)
+               ? -1
+               : 0;
+}
+
 int vtpu_fabric_dst_plan(vtpu_chip *dst, unsigned src_tc,
                          const vtpu_remote_dma *d, const uint8_t *src_lo,
                          const uint8_t *src_hi, vtpu_dma_plan *p, char *err,
                          size_t errlen)
 {
-    uint8_t *mem, *dirty;
-    int64_t off;
-    uint64_t lo, hi;
-    unsigned sem_tc;
+    dst_where w;
 
-    if (resolve_dst(dst, src_tc, d, &mem, &dirty, &off, &lo, &hi, err,
-                    errlen) ||
-        resolve_sem(dst, src_tc, d, &sem_tc, err, errlen))
+    if (resolve(dst, src_tc, d, &w, err, errlen))
         return -1;
-    p->dst = mem + off;
+    p->dst = w.mem + w.off;
     /* source and destination in one memory (a chip's DMA to itself) */
-    p->overlap = hi > lo && src_lo < mem + hi && mem + lo < src_hi;
+    p->overlap = w.hi > w.lo && src_lo < w.mem + w.hi && w.mem + w.lo < src_hi;
     p->dst_stride[0] = 1;
     for (unsigned i = 1; i < 4; i++)
         p->dst_stride[i] = i < d->ndims ? d->dst_stride[i - 1] : 0;
-    p->dst_dirty = hi > lo ? dirty : NULL;
-    p->dst_lo = lo;
-    p->dst_hi = hi;
+    p->dst_dirty = w.hi > w.lo ? w.dirty : NULL;
+    p->dst_lo = w.lo;
+    p->dst_hi = w.hi;
     p->dst_space = d->dst_space;
-    p->sem_tc = sem_tc;
+    p->sem_tc = w.sem_tc;
     p->sem = d->sem;
     p->rchip = dst;
     return 0;
@@ -501,17 +515,12 @@ static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
                      const vtpu_remote_dma *d, bool landed, char *err,
                      size_t errlen)
 {
-    uint8_t *mem, *dirty;
-    int64_t off;
-    uint64_t lo, hi;
-    unsigned sem_tc;
+    dst_where w;
 
-    if (resolve_dst(dst, src_tc, d, &mem, &dirty, &off, &lo, &hi, err,
-                    errlen) ||
-        resolve_sem(dst, src_tc, d, &sem_tc, err, errlen))
+    if (resolve(dst, src_tc, d, &w, err, errlen))
         return -1;
-    if (dirty)
-        vtpu_dirty_mark(dirty, lo, hi - lo);
+    if (w.dirty)
+        vtpu_dirty_mark(w.dirty, w.lo, w.hi - w.lo);
     /* scatter in the source's order: dim 0 fastest */
     uint32_t run = d->shape[0];
     uint32_t c1 = d->ndims > 1 ? d->shape[1] : 1;
@@ -524,22 +533,23 @@ static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
         for (uint32_t i2 = 0; i2 < c2; i2++)
             for (uint32_t i1 = 0; i1 < c1; i1++) {
                 int64_t o =
-                    off + (int64_t)i1 * (d->ndims > 1 ? d->dst_stride[0] : 0) +
+                    w.off +
+                    (int64_t)i1 * (d->ndims > 1 ? d->dst_stride[0] : 0) +
                     (int64_t)i2 * (d->ndims > 2 ? d->dst_stride[1] : 0) +
                     (int64_t)i3 * (d->ndims > 3 ? d->dst_stride[2] : 0);
                 if (!landed)
-                    memmove(mem + o, src, run);
+                    memmove(w.mem + o, src, run);
                 if (VTPU_UNLIKELY(dst->check))
-                    vtpu_check_written(dst, mem + o, run);
+                    vtpu_check_written(dst, w.mem + o, run);
                 src += run;
             }
     if (VTPU_UNLIKELY(dst->check))
-        vtpu_check_delivered(dst, sem_tc, d->sem, d->bytes);
+        vtpu_check_delivered(dst, w.sem_tc, d->sem, d->bytes);
     /* counted on the TC whose receive semaphore it signals */
-    if (dst->tcs[sem_tc])
-        __atomic_fetch_add(&dst->tcs[sem_tc]->cnt.ici_bytes_recv, d->bytes,
+    if (dst->tcs[w.sem_tc])
+        __atomic_fetch_add(&dst->tcs[w.sem_tc]->cnt.ici_bytes_recv, d->bytes,
                            __ATOMIC_RELAXED);
-    return vtpu_sync_deliver(dst, sem_tc, d->sem, d->bytes, src_chip, src_tc,
+    return vtpu_sync_deliver(dst, w.sem_tc, d->sem, d->bytes, src_chip, src_tc,
                              d->src_pc, true, err, errlen);
 }
 
@@ -596,18 +606,14 @@ int vtpu_fabric_dma_landing(vtpu_fabric *f, unsigned src_chip,
                             unsigned dst_chip, const vtpu_remote_dma *d,
                             vtpu_dma_landing *l, char *err, size_t errlen)
 {
-    uint8_t *mem, *dirty;
-    int64_t off;
-    uint64_t lo, hi;
-    unsigned sem_tc;
+    dst_where w;
 
     l->at = NULL;
     l->chip = NULL;
     vtpu_chip *dst = msg_dst(f, src_chip, dst_chip, d, err, errlen);
     if (!dst)
         return -1;
-    if (resolve_dst(dst, 0, d, &mem, &dirty, &off, &lo, &hi, err, errlen) ||
-        resolve_sem(dst, 0, d, &sem_tc, err, errlen)) {
+    if (resolve(dst, 0, d, &w, err, errlen)) {
         vtpu_fabric_put(f, dst);
         return -1;
     }
@@ -615,7 +621,7 @@ int vtpu_fabric_dma_landing(vtpu_fabric *f, unsigned src_chip,
         vtpu_fabric_put(f, dst);
         return 0;
     }
-    l->at = mem + off; /* the chip stays held until _landed */
+    l->at = w.mem + w.off; /* the chip stays held until _landed */
     l->chip = dst;
     return 0;
 }
