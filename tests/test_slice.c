@@ -561,7 +561,9 @@ static void test_bad_remote(void **state)
          "destination chip's launch",
          1},
         {5, 12u << 20, VTPU_ERR_NONE, NULL, 0}, /* no grants: fine */
-        {4, 0, VTPU_ERR_DMA, "bits 15:1 must be 0", 0},
+        {4, 4, VTPU_ERR_DMA, "bits 15:1 must be 0", 0},
+        {4, 2 /* VTPU_DMA_ADD */, VTPU_ERR_DMA,
+         "VTPU_DMA_ADD (bit 1) is for local DMAs", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         vtpu_run_opts o = {.args = {4, cases[i].kind, cases[i].arg}};

@@ -36,10 +36,12 @@
  * All-gathers copy HBM to HBM straight into the successor's o (distinct
  * blocks, so nothing needs flow control).  Reductions add in VMEM: the
  * partial sum goes into one of two receive buffers of the successor, the
- * successor adds its own block and forwards the sum; it gives the buffer
- * back with a remote semaphore signal (a credit) once it has read it.
- * Sums are taken in ring order, so every chip's result is the same bits
- * and the same as the host's sum in that order.
+ * successor adds its own block to it with an adding DMA (VTPU_DMA_ADD,
+ * pltpu.async_copy(..., add=True): HBM straight into the buffer, no
+ * vector loads) and forwards the buffer; it gives the buffer back with a
+ * remote semaphore signal (a credit) once the forward has left.  Sums
+ * are taken in ring order, so every chip's result is the same bits and
+ * the same as the host's sum in that order.
  *
  * Grid (P,), parallel: program p moves bytes [p * part, (p + 1) * part)
  * of every block (part rounded up to 4 KiB) and talks to the same TC on
@@ -58,8 +60,8 @@
 enum { R_SEND, R_RECV0, R_RECV1, R_CRED, R_NSEMS };
 enum { SEM_RING0 = 0, SEM_RING1 = R_NSEMS, SEM_LOCAL = 2 * R_NSEMS, NUM_SEMS };
 
-/* VMEM scratch per ring: rb[2], sb[2], xb; reductions only. */
-#define RING_VMEM (5u * CHUNK)
+/* VMEM scratch per ring: the receive buffers rb[2]; reductions only. */
+#define RING_VMEM (2u * CHUNK)
 #define COLL_SCRATCH (2u * RING_VMEM)
 
 /* One direction of the ring along the axis. */
@@ -69,8 +71,9 @@ typedef struct ring {
     uint32_t to, from; /* chip ids of the successor / predecessor */
     uint32_t tc;       /* the TC that runs the same program there */
     uint32_t sem;      /* first of its R_NSEMS semaphores */
-    uint32_t rb[2], sb[2], xb; /* VMEM (reductions) */
+    uint32_t rb[2];    /* VMEM receive buffers (reductions) */
     uint32_t t;        /* reduction steps taken (credits) */
+    int held;          /* rb[held] holds a sum still to forward, or -1 */
 } ring;
 
 typedef struct axis {
@@ -114,11 +117,9 @@ static void ring_init(ring *r, const vtpu_kctx *k, const axis *a, int dir,
     r->tc = k->tc;
     r->sem = sem;
     r->t = 0;
-    for (unsigned i = 0; i < 2; i++) {
+    r->held = -1;
+    for (unsigned i = 0; i < 2; i++)
         r->rb[i] = vmem + i * CHUNK;
-        r->sb[i] = vmem + (2 + i) * CHUNK;
-    }
-    r->xb = vmem + 4 * CHUNK;
 }
 
 /* Axis position of the ring's position q. */
@@ -128,15 +129,23 @@ static uint32_t ring_block(const ring *r, int64_t q)
     return r->dir ? mod(-(int64_t)b, r->n) : b;
 }
 
-/* A local copy, waited for. */
-static void local_copy(vtpu_dma_ref dst, vtpu_dma_ref src, uint32_t bytes)
+/* A local copy (add: 0, or an adding DMA of that dtype), waited for. */
+static void local_dma(vtpu_dma_ref dst, vtpu_dma_ref src, uint32_t bytes,
+                      uint32_t add)
 {
     vtpu_dma_desc d;
     if (!bytes)
         return;
     vtpu_dma_1d(&d, dst, src, bytes, SEM_LOCAL);
+    if (add)
+        vtpu_dma_set_add(&d, add);
     vtpu_dma_start(&d);
     vtpu_sem_wait(SEM_LOCAL, bytes);
+}
+
+static void local_copy(vtpu_dma_ref dst, vtpu_dma_ref src, uint32_t bytes)
+{
+    local_dma(dst, src, bytes, 0);
 }
 
 /* Start a remote copy to the ring's successor: dst there, src here. */
@@ -251,32 +260,24 @@ VTPU_BODY(all_gather_bidir_body, k)
 /* Reduce-scatter: partial sums around the ring through VMEM           */
 /* ------------------------------------------------------------------ */
 
-/* vd = a + b over `bytes` (whole vregs) of VMEM. */
-static void add_chunk(uint32_t d, uint32_t a, uint32_t b, uint32_t bytes,
-                      int i32)
+/* Give rb[j] back to the ring's predecessor (a credit). */
+static void ring_release(ring *r)
 {
-    for (uint32_t off = 0; off < bytes; off += VREG) {
-        VLD(1, a + off);
-        VLD(2, b + off);
-        if (i32)
-            VADD_I32(3, 1, 2);
-        else
-            VADD_F32(3, 1, 2);
-        VST(3, d + off);
-    }
+    vtpu_sem_signal_remote(r->from, r->tc, r->sem + R_CRED, 1);
 }
 
 /*
  * One chunk of the reduction on every ring: bytes [lo[i], lo[i] + len[i])
  * of each block of x (blocks of blk bytes at HBM x).  Ring step s sends
- * the partial sum of block q - s - 1 and receives that of block q - s - 2,
- * to which this chip adds its own; after n - 1 steps the sum of block q
- * (this chip's) is complete and goes to HBM `out` + lo[i] -
- * out_base_lo[i]... (out points at this chip's block of the result).
+ * the partial sum of block q - s - 1 and receives that of block q - s - 2
+ * into rb[t & 1], to which this chip adds its own block (an adding DMA);
+ * that buffer is what the next step sends.  After n - 1 steps the sum of
+ * block q (this chip's) is complete and goes to HBM out[i].  `add`: the
+ * dtype the DMAs add in (VTPU_F32 / VTPU_I32).
  */
 static void reduce_chunk(ring *rs, unsigned nr, uint64_t x, uint64_t blk,
                          const uint64_t *lo, const uint32_t *len,
-                         const uint64_t *out, int i32)
+                         const uint64_t *out, uint32_t add)
 {
     uint32_t n = rs[0].n;
 
@@ -288,11 +289,11 @@ static void reduce_chunk(ring *rs, unsigned nr, uint64_t x, uint64_t blk,
             if (!len[i])
                 continue;
             /* The first partial is this chip's own block, sent
-             * straight from HBM; later ones were summed into sb[j]. */
+             * straight from HBM; later ones were summed into rb[held]. */
             vtpu_dma_ref src =
                 s == 0 ? vtpu_hbm(x + ring_block(r, (int64_t)r->q - 1) * blk +
                                   lo[i])
-                       : vtpu_vmem((void *)(uintptr_t)r->sb[j]);
+                       : vtpu_vmem((void *)(uintptr_t)r->rb[r->held]);
             if (r->t >= 2) /* the successor has given rb[j] back */
                 vtpu_sem_wait(r->sem + R_CRED, 1);
             ring_send(r, vtpu_vmem((void *)(uintptr_t)r->rb[j]), src, len[i],
@@ -306,19 +307,20 @@ static void reduce_chunk(ring *rs, unsigned nr, uint64_t x, uint64_t blk,
                 continue;
             uint64_t own =
                 x + ring_block(r, (int64_t)r->q - s - 2) * blk + lo[i];
-            local_copy(vtpu_vmem((void *)(uintptr_t)r->xb), vtpu_hbm(own),
-                       len[i]);
+            vtpu_dma_ref rb = vtpu_vmem((void *)(uintptr_t)r->rb[j]);
             vtpu_sem_wait(r->sem + R_RECV0 + j, len[i]);
-            if (s + 2 == n) { /* the last step: block q is complete */
-                add_chunk(r->xb, r->rb[j], r->xb, len[i], i32);
-                local_copy(vtpu_hbm(out[i]),
-                           vtpu_vmem((void *)(uintptr_t)r->xb), len[i]);
-            } else {
-                add_chunk(r->sb[j ^ 1], r->rb[j], r->xb, len[i], i32);
-            }
-            /* rb[j] is read: give it back to the predecessor. */
-            vtpu_sem_signal_remote(r->from, r->tc, r->sem + R_CRED, 1);
+            local_dma(rb, vtpu_hbm(own), len[i], add);
+            /* The forward from rb[held] has left: give that back. */
             vtpu_sem_wait(r->sem + R_SEND, len[i]);
+            if (r->held >= 0)
+                ring_release(r);
+            r->held = -1;
+            if (s + 2 == n) { /* the last step: block q is complete */
+                local_copy(vtpu_hbm(out[i]), rb, len[i]);
+                ring_release(r);
+            } else {
+                r->held = (int)j;
+            }
             r->t++;
         }
     }
@@ -372,7 +374,7 @@ static void reduce_scatter(const vtpu_kctx *k, const axis *a, unsigned nr,
         }
         if (!more)
             break;
-        reduce_chunk(rs, nr, x, blk, cl, len, out, i32);
+        reduce_chunk(rs, nr, x, blk, cl, len, out, i32 ? VTPU_I32 : VTPU_F32);
     }
     for (unsigned i = 0; i < nr; i++)
         ring_drain(&rs[i]);

@@ -78,6 +78,7 @@ static void prepare(vtpu_copy *c, const vtpu_kctx *k, unsigned op,
         vtpu_dma_nd(&c->desc, l, vtpu_hbm(off), r, shape, ls, hs, sem);
     c->sem = sem;
     c->bytes = (uint32_t)bytes;
+    c->dtype = in->dtype;
 }
 
 void vtpu_copy_in(vtpu_copy *c, const vtpu_kctx *k, unsigned op,

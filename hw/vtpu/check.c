@@ -379,6 +379,10 @@ int vtpu_check_dma(vtpu_tc *tc, const vtpu_dma_plan *p)
     if (p->ndims) {
         rc = dma_side(ck, tc, true, p->src, p->src_stride, p->count, p->ndims,
                       false);
+        /* an adding DMA reads what it adds to */
+        if (!rc && p->add)
+            rc = dma_side(ck, tc, true, p->dst, p->dst_stride, p->count,
+                          p->ndims, false);
         if (!rc)
             rc = dma_side(ck, tc, true, p->dst, p->dst_stride, p->count,
                           p->ndims, true);

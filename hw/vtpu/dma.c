@@ -7,7 +7,9 @@
  *   1. plan:     read the descriptor from SMEM and validate every field and
  *                every byte of both ranges; nothing has moved if this fails;
  *   2. execute:  copy, one memcpy per contiguous run after collapsing the
- *                dimensions that are contiguous on both sides;
+ *                dimensions that are contiguous on both sides (or, with
+ *                VTPU_DMA_ADD, add each run's elements to the
+ *                destination's: pltpu.async_copy(..., add=True));
  *   3. complete: signal the descriptor's semaphore by the bytes moved.
  *
  * Completion model: by default a DMA executes and completes eagerly,
@@ -40,13 +42,19 @@ enum {
     D_SEM_TC = 84,   /* u8 TC whose semaphore is signalled, 0xff = self */
     D_NDIMS = 85,    /* u8 1..4 */
     D_SEM = 86,      /* u16 semaphore index */
-    D_FLAGS = 88,    /* u32: bit 0 VTPU_DMA_REMOTE, 31:16 its send sem */
+    D_FLAGS = 88,    /* u32: bit 0 VTPU_DMA_REMOTE, 31:16 its send sem;
+                        bit 1 VTPU_DMA_ADD, 7:4 its element type */
     D_RESERVED = 92, /* u32: destination chip (remote), else 0 */
     DESC_SIZE = 96,
 };
 
 #define DMA_SELF 0xffu
 #define VMEM_ALIGN 4u
+
+/* flags of a local DMA (docs/isa.md, "Adding DMA") */
+#define DMA_ADD (1u << 1)
+#define DMA_ADD_TYPE(f) ((f) >> 4 & 0xfu)
+#define DMA_ADD_MASK (DMA_ADD | 0xf0u)
 
 /* One side (source or destination) of a DMA, resolved. */
 typedef struct dma_side {
@@ -154,10 +162,29 @@ static void shared_side(vtpu_tc *tc, dma_side *sd)
  * addresses come straight from the program.
  */
 static int check_range(vtpu_tc *tc, dma_side *sd, const uint64_t *count,
-                       unsigned ndims)
+                       unsigned ndims, bool add)
 {
     int64_t neg = 0, pos = 0, lo, hi;
 
+    if (add && sd->space != VTPU_SPACE_VMEM) {
+        /* An adding DMA moves 4-byte elements (VMEM: checked below). */
+        if (sd->addr % 4)
+            return BADF(tc, sd->space, sd->addr, 0,
+                        "%s: address 0x%llx is not 4-byte aligned "
+                        "(VTPU_DMA_ADD adds 4-byte elements)",
+                        sd->name, (unsigned long long)sd->addr);
+        if (count[0] % 4)
+            return BADF(tc, sd->space, sd->addr, count[0],
+                        "shape[0]: %llu bytes, not whole 4-byte elements "
+                        "(VTPU_DMA_ADD)",
+                        (unsigned long long)count[0]);
+        for (unsigned i = 1; i < ndims; i++)
+            if (sd->stride[i] % 4)
+                return BADF(tc, sd->space, sd->addr, 0,
+                            "%s_stride[%u]: %lld, not a multiple of 4 "
+                            "(VTPU_DMA_ADD adds 4-byte elements)",
+                            sd->name, i - 1, (long long)sd->stride[i]);
+    }
     if (sd->space == VTPU_SPACE_VMEM) {
         if (sd->addr % VMEM_ALIGN)
             return BADF(tc, sd->space, sd->addr, 0,
@@ -279,14 +306,31 @@ static int plan_dma(vtpu_tc *tc, uint32_t desc_addr, dma_plan *p)
                     desc_addr, (unsigned)DESC_SIZE);
     d = tc->smem + (desc_addr - VTPU_SMEM_BASE);
 
-    if (VTPU_UNLIKELY(ld32(d + D_FLAGS) & VTPU_DMA_REMOTE))
+    uint32_t flags = ld32(d + D_FLAGS);
+    if (VTPU_UNLIKELY(flags & VTPU_DMA_REMOTE))
         return 1; /* to another chip: remote_start() */
     p->remote = false;
-    if (ld32(d + D_FLAGS))
-        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
-                    "flags: 0x%08x, must be 0 (or have bit 0, "
-                    "VTPU_DMA_REMOTE)",
-                    ld32(d + D_FLAGS));
+    p->add = 0;
+    if (VTPU_UNLIKELY(flags)) {
+        uint32_t t = DMA_ADD_TYPE(flags);
+        if (flags & ~DMA_ADD_MASK)
+            return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                        "flags: 0x%08x, only bit 0 (VTPU_DMA_REMOTE), bit 1 "
+                        "(VTPU_DMA_ADD) and its type in bits 7:4 may be set",
+                        flags);
+        if (!(flags & DMA_ADD))
+            return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                        "flags: 0x%08x, an element type (bits 7:4) without "
+                        "VTPU_DMA_ADD (bit 1)",
+                        flags);
+        if (t != VTPU_F32 && t != VTPU_I32 && t != VTPU_U32)
+            return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                        "flags: 0x%08x, VTPU_DMA_ADD of element type %u: "
+                        "only f32 (%u), i32 (%u) and u32 (%u) add",
+                        flags, t, (unsigned)VTPU_F32, (unsigned)VTPU_I32,
+                        (unsigned)VTPU_U32);
+        p->add = (uint8_t)t;
+    }
     if (ld32(d + D_RESERVED))
         return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
                     "reserved: 0x%08x, must be 0", ld32(d + D_RESERVED));
@@ -345,8 +389,8 @@ static int plan_dma(vtpu_tc *tc, uint32_t desc_addr, dma_plan *p)
         dst.stride[i] =
             i < ndims ? (int64_t)ld64(d + D_DST_STRIDE + 8 * (i - 1)) : 0;
     }
-    if (check_range(tc, &src, p->count, ndims) ||
-        check_range(tc, &dst, p->count, ndims))
+    if (check_range(tc, &src, p->count, ndims, p->add) ||
+        check_range(tc, &dst, p->count, ndims, p->add))
         return -1;
 
     p->src = src.mem + src.off;
@@ -433,6 +477,85 @@ static inline void copy_run(uint8_t *dst, const uint8_t *src, size_t n,
 }
 
 /*
+ * VTPU_DMA_ADD: d[i] += s[i] over n 4-byte elements of type t, d and s
+ * not overlapping.  Blocks of a fixed 1024 elements, which the compiler
+ * vectorises (RNE, subnormals kept, no FMA: the VPU's VADD), then the
+ * tail.  Called inside an Xtpu instruction (or by dmaq.c from one), so
+ * the host FPU is in the engine's state and its flags are dropped after
+ * (interp.c).
+ */
+#define ADD_BLOCK 1024u
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic",          \
+                     "no-trapping-math", "fp-contract=off")
+#endif
+VTPU_CLONES static void add_f32(float *restrict d, const float *restrict s,
+                                size_t n)
+{
+    for (; n >= ADD_BLOCK; n -= ADD_BLOCK, d += ADD_BLOCK, s += ADD_BLOCK)
+        for (unsigned i = 0; i < ADD_BLOCK; i++)
+            d[i] += s[i];
+    for (size_t i = 0; i < n; i++)
+        d[i] += s[i];
+}
+
+VTPU_CLONES static void add_u32(uint32_t *restrict d,
+                                const uint32_t *restrict s, size_t n)
+{
+    for (; n >= ADD_BLOCK; n -= ADD_BLOCK, d += ADD_BLOCK, s += ADD_BLOCK)
+        for (unsigned i = 0; i < ADD_BLOCK; i++)
+            d[i] += s[i];
+    for (size_t i = 0; i < n; i++)
+        d[i] += s[i];
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
+static void add_elems(uint8_t *dst, const uint8_t *src, size_t n, unsigned t)
+{
+    if (t == VTPU_F32)
+        add_f32((float *)(void *)dst, (const float *)(const void *)src, n / 4);
+    else /* i32 and u32: the same bits, modulo 2^32 */
+        add_u32((uint32_t *)(void *)dst, (const uint32_t *)(const void *)src,
+                n / 4);
+}
+
+/*
+ * One run of an adding DMA.  When the run's source and destination
+ * overlap, as if the source were read into a temporary buffer first (as
+ * a copy does): pieces go through one on the stack, taken in the
+ * direction in which every piece of the source is read before any of it
+ * is overwritten (memmove's rule).
+ */
+static void add_run(uint8_t *dst, const uint8_t *src, size_t n, unsigned t,
+                    bool overlap)
+{
+    uint8_t tmp[4 * ADD_BLOCK] __attribute__((aligned(64)));
+
+    if (!overlap || dst + n <= src || src + n <= dst) {
+        add_elems(dst, src, n, t);
+        return;
+    }
+    if (dst <= src) {
+        for (size_t off = 0; off < n; off += sizeof(tmp)) {
+            size_t len = n - off < sizeof(tmp) ? n - off : sizeof(tmp);
+            memcpy(tmp, src + off, len);
+            add_elems(dst + off, tmp, len, t);
+        }
+    } else {
+        for (size_t end = n; end;) {
+            size_t len = end < sizeof(tmp) ? end : sizeof(tmp);
+            memcpy(tmp, src + end - len, len);
+            add_elems(dst + end - len, tmp, len, t);
+            end -= len;
+        }
+    }
+}
+
+/*
  * Copy in lexicographic order of (dim3, dim2, dim1), one run at a time.
  * Overlapping source and destination get memmove semantics per run.
  */
@@ -447,6 +570,21 @@ void vtpu_dma_execute(const dma_plan *p)
         return;
     if (p->dst_dirty)
         vtpu_dirty_mark(p->dst_dirty, p->dst_lo, p->dst_hi - p->dst_lo);
+    if (VTPU_UNLIKELY(p->add)) {
+        for (uint64_t i3 = 0; i3 < c3; i3++)
+            for (uint64_t i2 = 0; i2 < c2; i2++)
+                for (uint64_t i1 = 0; i1 < c1; i1++) {
+                    int64_t so = (int64_t)i3 * p->src_stride[3] +
+                                 (int64_t)i2 * p->src_stride[2] +
+                                 (int64_t)i1 * p->src_stride[1];
+                    int64_t dof = (int64_t)i3 * p->dst_stride[3] +
+                                  (int64_t)i2 * p->dst_stride[2] +
+                                  (int64_t)i1 * p->dst_stride[1];
+                    add_run(p->dst + dof, p->src + so, run, p->add,
+                            p->overlap);
+                }
+        return;
+    }
     bool stream = p->dst_space == VTPU_SPACE_HBM;
     if (p->ndims == 1 && !p->overlap) {
         copy_run(p->dst, p->src, run, stream);
@@ -587,6 +725,12 @@ remote_start(vtpu_tc *tc, uint32_t desc_addr)
     bool zero = false;
     dma_plan p;
 
+    if (flags & DMA_ADD)
+        return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
+                    "flags: 0x%08x, VTPU_DMA_ADD (bit 1) is for local "
+                    "DMAs: a remote DMA copies (add on the destination "
+                    "chip, after its receive semaphore)",
+                    flags);
     if (flags & 0xfffeu)
         return BADF(tc, VTPU_SPACE_SMEM, desc_addr, DESC_SIZE,
                     "flags: 0x%08x, bits 15:1 must be 0", flags);
@@ -647,7 +791,7 @@ remote_start(vtpu_tc *tc, uint32_t desc_addr)
         for (unsigned i = 1; i < 4; i++)
             src.stride[i] =
                 i < ndims ? (int64_t)ld64(d + D_SRC_STRIDE + 8 * (i - 1)) : 0;
-        if (check_range(tc, &src, p.count, ndims))
+        if (check_range(tc, &src, p.count, ndims, false))
             return -1;
         p.src = src.mem + src.off;
         for (unsigned i = 1; i < 4; i++)

@@ -52,6 +52,19 @@
 #define VTPU_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /*
+ * An AVX2 clone of a function on x86-64 hosts (vpu.c, mxu.c, dma.c);
+ * its results are the same as the default's (no FMA, the same order).
+ * Not under TSan: the clones' ifunc resolver is instrumented and runs
+ * at load time, before the TSan runtime is up (a crash at start).
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
+    !defined(__SANITIZE_THREAD__)
+#define VTPU_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define VTPU_CLONES
+#endif
+
+/*
  * memcpy of n bytes through the C library.  GCC expands a memcpy of a
  * constant 512 or 4096 bytes (a vreg row, a vreg) inline as `rep movsq`,
  * several times slower than the library's vector loop on the hosts
@@ -468,6 +481,9 @@ typedef struct vtpu_dma_plan {
     uint32_t sem_tc, sem;
     uint32_t pc; /* of its dma.start, for reports */
     uint8_t src_space, dst_space; /* vtpu_space, for counters and traces */
+    /* VTPU_DMA_ADD: 0 copies; VTPU_F32 / VTPU_I32 / VTPU_U32 add the
+     * source's elements to the destination's (docs/isa.md) */
+    uint8_t add;
     /* dirty.c: the map of dst's memory (HBM's too: chip->hbm_dirty) and
      * the bytes [dst_lo, dst_hi) of that memory the copy writes */
     uint8_t *dst_dirty;

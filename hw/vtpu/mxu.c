@@ -19,14 +19,7 @@
 #endif
 
 /* An AVX2 clone on x86-64 hosts; same results (no FMA, same order). */
-/* Not under TSan: the clones' ifunc resolver is instrumented and runs
- * at load time, before the TSan runtime is up (a crash at start). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
-    !defined(__SANITIZE_THREAD__)
-#define CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define CLONES
-#endif
+#define CLONES VTPU_CLONES
 
 #define L VTPU_LANES
 #define ACC_EMPTY 0

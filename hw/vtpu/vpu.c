@@ -36,14 +36,7 @@
  * twice the width, variable shifts, blends.  Results are identical in both
  * clones: no FMA is enabled and every element is computed the same way.
  */
-/* Not under TSan: the clones' ifunc resolver is instrumented and runs
- * at load time, before the TSan runtime is up (a crash at start). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
-    !defined(__SANITIZE_THREAD__)
-#define CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define CLONES
-#endif
+#define CLONES VTPU_CLONES
 
 #define N VTPU_N
 /* Element i of every operand is read before element i of the result is

@@ -205,10 +205,10 @@ static void bad(uint32_t kind, uint32_t arg)
     case 5: /* the same where it is fine (no grants) */
         vtpu_remote_copy(vtpu_hbm(arg), vtpu_vmem(A), 64, 0, 1, 2);
         break;
-    case 4: /* undefined flag bit */
+    case 4: /* a flag a remote DMA must not have (a4) */
         vtpu_dma_1d(&d, vtpu_vmem(B), vtpu_vmem(A), 64, 2);
         vtpu_dma_set_remote(&d, 0, 1);
-        d.flags |= 2;
+        d.flags |= arg;
         vtpu_dma_start(&d);
         break;
     }

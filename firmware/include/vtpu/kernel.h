@@ -184,6 +184,7 @@ typedef struct vtpu_copy {
     vtpu_dma_desc desc;
     uint32_t sem;   /* semaphore the completion signals */
     uint32_t bytes; /* what it is signalled by */
+    uint32_t dtype; /* the operand's element type */
 } vtpu_copy;
 
 /* slice [start, start + size) of operand `op` (in elements, one entry per
@@ -199,6 +200,19 @@ void vtpu_copy_out(vtpu_copy *c, const vtpu_kctx *k, unsigned op,
 static inline void vtpu_copy_start(const vtpu_copy *c)
 {
     vtpu_dma_start(&c->desc);
+}
+
+/*
+ * Start `c` adding instead of copying (pltpu.async_copy(..., add=True)):
+ * every element of the destination becomes destination + source, in the
+ * operand's dtype (f32, i32 or u32; any other is a `bad DMA` fault at
+ * this call).  Waited for as any copy.
+ */
+static inline void vtpu_copy_start_add(const vtpu_copy *c)
+{
+    vtpu_dma_desc d = c->desc;
+    vtpu_dma_set_add(&d, c->dtype);
+    vtpu_dma_start(&d);
 }
 
 static inline void vtpu_copy_wait(const vtpu_copy *c)

@@ -60,7 +60,8 @@ typedef struct vtpu_dma_desc {
     uint8_t sem_tc;        /* 84: TC whose semaphore is signalled */
     uint8_t ndims;         /* 85: 1..4 */
     uint16_t sem;          /* 86: semaphore index */
-    uint32_t flags;        /* 88: 0, or VTPU_DMA_REMOTE | send sem << 16 */
+    uint32_t flags;        /* 88: 0, VTPU_DMA_REMOTE | send sem << 16,
+                              or VTPU_DMA_ADD | element type << 4 */
     uint32_t reserved;     /* 92: destination chip (remote), else 0 */
 } __attribute__((aligned(8))) vtpu_dma_desc;
 
@@ -200,6 +201,20 @@ static inline void vtpu_dma_set_remote(vtpu_dma_desc *d, uint32_t chip,
 {
     d->flags = VTPU_DMA_REMOTE | send_sem << 16;
     d->reserved = chip;
+}
+
+/*
+ * Adding DMA (pltpu.async_copy(src, dst, sem, add=True)): the DMA adds
+ * each 4-byte element of the source to the destination's element instead
+ * of overwriting it; `dtype` is VTPU_F32 (IEEE binary32 add, round to
+ * nearest even, as VADD.F32), VTPU_I32 or VTPU_U32 (modulo 2^32).
+ * Addresses, runs and strides must be multiples of 4 on both sides.  A
+ * local DMA only (a remote DMA cannot add).  Call after vtpu_dma_1d..4d.
+ */
+#define VTPU_DMA_ADD (1u << 1)
+static inline void vtpu_dma_set_add(vtpu_dma_desc *d, uint32_t dtype)
+{
+    d->flags = VTPU_DMA_ADD | (dtype & 0xfu) << 4;
 }
 
 /*
