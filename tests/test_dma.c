@@ -169,6 +169,8 @@ static uint8_t *ref_byte(snapshot *s, unsigned space, unsigned tc, int64_t addr)
 static void reference_copy(snapshot *s, const vtpu_dma_desc *d,
                            unsigned starter)
 {
+    /* VTPU_DMA_ADD: the element type, else 0 (a copy) */
+    unsigned add = d->flags & VTPU_DMA_ADD ? d->flags >> 4 & 0xf : 0;
     unsigned stc = d->src_tc == VTPU_DMA_SELF ? starter : d->src_tc;
     unsigned dtc = d->dst_tc == VTPU_DMA_SELF ? starter : d->dst_tc;
     uint32_t n[4] = {1, 1, 1, 1};
@@ -191,6 +193,26 @@ static void reference_copy(snapshot *s, const vtpu_dma_desc *d,
                     (int64_t)d->dst + i1 * ds[1] + i2 * ds[2] + i3 * ds[3];
                 for (uint32_t b = 0; b < n[0]; b++)
                     run[b] = *ref_byte(s, d->src_space, stc, so + b);
+                /* an adding DMA: run = dst + run, element by element
+                 * (little-endian words, the host's scalar arithmetic) */
+                for (uint32_t b = 0; add && b < n[0]; b += 4) {
+                    uint32_t x = 0, v;
+                    for (unsigned k = 0; k < 4; k++)
+                        x |= (uint32_t)*ref_byte(s, d->dst_space, dtc,
+                                                 dof + b + k)
+                             << 8 * k;
+                    memcpy(&v, run + b, 4);
+                    if (add == VTPU_F32) {
+                        float fx, fv;
+                        memcpy(&fx, &x, 4);
+                        memcpy(&fv, &v, 4);
+                        fx = fx + fv;
+                        memcpy(&x, &fx, 4);
+                    } else {
+                        x += v;
+                    }
+                    memcpy(run + b, &x, 4);
+                }
                 for (uint32_t b = 0; b < n[0]; b++)
                     *ref_byte(s, d->dst_space, dtc, dof + b) = run[b];
             }
@@ -238,7 +260,7 @@ static uint64_t pick_addr(uint64_t *rng, uint64_t win_addr,
 }
 
 static void random_desc(uint64_t *rng, vtpu_chip *chip, unsigned ntcs,
-                        vtpu_dma_desc *d, unsigned *starter)
+                        vtpu_dma_desc *d, unsigned *starter, bool add)
 {
     uint64_t a;
     memset(d, 0, sizeof(*d));
@@ -247,8 +269,10 @@ static void random_desc(uint64_t *rng, vtpu_chip *chip, unsigned ntcs,
     d->dst_space = 1 + test_rand32(rng) % 3;
     d->src_tc = pick_tc(rng, ntcs, d->src_space);
     d->dst_tc = pick_tc(rng, ntcs, d->dst_space);
-    unsigned unit =
-        d->src_space == VTPU_DMA_VMEM || d->dst_space == VTPU_DMA_VMEM ? 4 : 1;
+    unsigned unit = add || d->src_space == VTPU_DMA_VMEM ||
+                            d->dst_space == VTPU_DMA_VMEM
+                        ? 4
+                        : 1;
     d->ndims = 1 + test_rand32(rng) % 4;
     d->shape[0] = unit * (1 + test_rand32(rng) % 24);
     /* What "contiguous" means for the next dimension, per side. */
@@ -270,9 +294,32 @@ static void random_desc(uint64_t *rng, vtpu_chip *chip, unsigned ntcs,
     d->dst = pick_addr(rng, a, d->dst_stride, d->shape, d->ndims, unit);
     d->sem_tc = (uint8_t)pick_tc(rng, ntcs, VTPU_DMA_SMEM);
     d->sem = test_rand32(rng) % chip->cfg.num_sems;
+    if (add)
+        vtpu_dma_set_add(d, VTPU_F32 + test_rand32(rng) % 3); /* F32, I32,
+                                                                 U32 */
 }
 
-static void run_random(unsigned ntcs, unsigned iters, uint64_t seed)
+/*
+ * For adding DMAs: no NaN or infinity in the windows (random bits are
+ * full of them), so that every f32 sum of two words is a number or an
+ * infinity and compares bit for bit (a NaN's payload is unspecified).
+ * Subnormals stay.
+ */
+static void finite_windows(vtpu_chip *chip, unsigned ntcs)
+{
+    for (unsigned i = 0; i < NWIN; i++) {
+        uint8_t *p = win_at(chip, ntcs, i);
+        for (unsigned j = 0; p && j < WIN + 2 * GUARD; j += 4) {
+            uint32_t w;
+            memcpy(&w, p + j, 4);
+            if ((w >> 23 & 0xff) == 0xff)
+                w &= ~(1u << 30);
+            memcpy(p + j, &w, 4);
+        }
+    }
+}
+
+static void run_random(unsigned ntcs, unsigned iters, uint64_t seed, bool add)
 {
     vtpu_chip *chip = dma_chip(ntcs);
     static snapshot ref;
@@ -281,8 +328,10 @@ static void run_random(unsigned ntcs, unsigned iters, uint64_t seed)
     for (unsigned it = 0; it < iters; it++) {
         vtpu_dma_desc d;
         unsigned starter;
-        random_desc(&rng, chip, ntcs, &d, &starter);
+        random_desc(&rng, chip, ntcs, &d, &starter, add);
         fill_windows(chip, ntcs, &rng);
+        if (add)
+            finite_windows(chip, ntcs);
         take(chip, ntcs, &ref);
         reference_copy(&ref, &d, starter);
         put_desc(chip, starter, DESC_ADDR, &d);
@@ -302,13 +351,21 @@ static void run_random(unsigned ntcs, unsigned iters, uint64_t seed)
 static void test_random_2tc(void **state)
 {
     (void)state;
-    run_random(2, 3000, 0x9e3779b97f4a7c15ull);
+    run_random(2, 3000, 0x9e3779b97f4a7c15ull, false);
 }
 
 static void test_random_4tc(void **state)
 {
     (void)state;
-    run_random(4, 1500, 0x1234567887654321ull);
+    run_random(4, 1500, 0x1234567887654321ull, false);
+}
+
+/* VTPU_DMA_ADD: random shapes, strides, spaces, overlaps and types. */
+static void test_random_add(void **state)
+{
+    (void)state;
+    run_random(2, 3000, 0x5851f42d4c957f2dull, true);
+    run_random(4, 1500, 0x14057b7ef767814full, true);
 }
 
 /* The block copy a pipeline does most: rows of an HBM array to VMEM. */
@@ -430,6 +487,123 @@ static void test_large_runs(void **state)
 }
 
 /* A zero count moves nothing, signals by 0, and ignores the addresses. */
+/*
+ * VTPU_DMA_ADD on long runs (the engine adds in blocks of 1024 elements
+ * and a tail; overlapping runs go through a 4 KiB buffer piece by piece):
+ * HBM to HBM and HBM to VMEM, source before or after an overlapping
+ * destination, against the host's scalar sum of a copy of the source.
+ */
+static void check_add(vtpu_chip *chip, uint8_t *dmem, vtpu_dma_ref dst,
+                      uint8_t *smem, vtpu_dma_ref src, uint32_t len,
+                      unsigned type, uint64_t *rng, const char *what)
+{
+    uint32_t n = len / 4;
+    uint32_t *want = malloc(len), *s0 = malloc(len);
+    vtpu_dma_desc d;
+
+    assert_non_null(want);
+    assert_non_null(s0);
+    for (uint32_t i = 0; i < n; i++) { /* finite f32s of any exponent */
+        uint32_t a = test_rand32(rng), b = test_rand32(rng);
+        if ((a >> 23 & 0xff) == 0xff)
+            a &= ~(1u << 30);
+        if ((b >> 23 & 0xff) == 0xff)
+            b &= ~(1u << 30);
+        memcpy(smem + 4 * (size_t)i, &a, 4);
+        memcpy(dmem + 4 * (size_t)i, &b, 4);
+    }
+    memcpy(s0, smem, len); /* the source as it was (it may overlap) */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t x;
+        memcpy(&x, dmem + 4 * (size_t)i, 4);
+        if (type == VTPU_F32) {
+            float f, g;
+            memcpy(&f, &x, 4);
+            memcpy(&g, &s0[i], 4);
+            f = f + g;
+            memcpy(&want[i], &f, 4);
+        } else {
+            want[i] = x + s0[i];
+        }
+    }
+    vtpu_dma_1d(&d, dst, src, len, 0);
+    vtpu_dma_set_add(&d, type);
+    put_desc(chip, 0, DESC_ADDR, &d);
+    chip->tcs[0]->sems[0] = 0;
+    if (vtpu_dma_start(chip->tcs[0], DESC_ADDR))
+        fail_msg("%s: %s", what, chip->tcs[0]->err.detail);
+    assert_int_equal(chip->tcs[0]->sems[0], len);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t got;
+        memcpy(&got, dmem + 4 * (size_t)i, 4);
+        if (got != want[i])
+            fail_msg("%s: element %u: got 0x%08x, want 0x%08x", what, i, got,
+                     want[i]);
+    }
+    free(want);
+    free(s0);
+}
+
+static void test_add_runs(void **state)
+{
+    (void)state;
+    vtpu_chip *chip = dma_chip(1);
+    uint64_t rng = 0xadd5eed;
+    uint8_t *h = chip->hbm, *v = chip->tcs[0]->vmem;
+    const uint32_t len = 3 * 4096 * 4 + 4 * 13; /* 3 blocks and a tail */
+    static const unsigned types[] = {VTPU_F32, VTPU_I32, VTPU_U32};
+
+    for (unsigned t = 0; t < 3; t++) {
+        unsigned ty = types[t];
+        check_add(chip, h + (4u << 20), vtpu_hbm(4u << 20), h + (1u << 20),
+                  vtpu_hbm(1u << 20), len, ty, &rng, "HBM to HBM");
+        check_add(chip, v + 4096, vtpu_vmem_tc(0, (void *)(VTPU_VMEM_BASE +
+                                                            4096)),
+                  h + 12, vtpu_hbm(12), len, ty, &rng, "HBM to VMEM");
+        /* overlapping: destination 8 bytes below / above the source */
+        check_add(chip, h + (2u << 20) - 8, vtpu_hbm((2u << 20) - 8),
+                  h + (2u << 20), vtpu_hbm(2u << 20), len, ty, &rng,
+                  "overlap, dst below src");
+        check_add(chip, h + (2u << 20) + 8, vtpu_hbm((2u << 20) + 8),
+                  h + (2u << 20), vtpu_hbm(2u << 20), len, ty, &rng,
+                  "overlap, dst above src");
+        check_add(chip, h + (3u << 20), vtpu_hbm(3u << 20), h + (3u << 20),
+                  vtpu_hbm(3u << 20), len, ty, &rng, "dst == src");
+    }
+
+    /* f32 by hand: subnormals are kept, signs of zero, infinities,
+     * round to nearest even, and a NaN result is a NaN. */
+    static const uint32_t a[] = {0x00000001, 0x80000000, 0x7f800000,
+                                 0x3f800000, 0x4b800000, 0x7f800000,
+                                 0x00400000, 0x7f7fffff};
+    static const uint32_t b[] = {0x00000001, 0x80000000, 0x3f800000,
+                                 0x33800000, 0x3f800000, 0xff800000,
+                                 0x00400000, 0x7f7fffff};
+    static const uint32_t sum[] = {0x00000002, 0x80000000, 0x7f800000,
+                                   0x3f800000, 0x4b800000, 0x7fc00000,
+                                   0x00800000, 0x7f800000};
+    /* 1 + 2^-24 rounds to even (1), 2^24 + 1 too; inf - inf is a NaN */
+    memcpy(h + 64, a, sizeof(a));
+    memcpy(h + 128, b, sizeof(b));
+    vtpu_dma_desc d;
+    vtpu_dma_1d(&d, vtpu_hbm(128), vtpu_hbm(64), sizeof(a), 0);
+    vtpu_dma_set_add(&d, VTPU_F32);
+    put_desc(chip, 0, DESC_ADDR, &d);
+    chip->tcs[0]->sems[0] = 0;
+    assert_int_equal(vtpu_dma_start(chip->tcs[0], DESC_ADDR), 0);
+    for (unsigned i = 0; i < 8; i++) {
+        uint32_t got;
+        memcpy(&got, h + 128 + 4 * i, 4);
+        if (i == 5) {
+            if ((got & 0x7f800000) != 0x7f800000 || !(got & 0x007fffff))
+                fail_msg("inf + -inf: 0x%08x is not a NaN", got);
+        } else if (got != sum[i]) {
+            fail_msg("f32 case %u: got 0x%08x, want 0x%08x", i, got, sum[i]);
+        }
+    }
+    vtpu_chip_free(chip);
+}
+
 static void test_zero_size(void **state)
 {
     (void)state;
@@ -601,6 +775,13 @@ MUT(m_stride_sum_overflow,
      d->src_stride[1] = INT64_MAX / 2))
 MUT(m_hbm_past_end,
     (d->src_space = VTPU_DMA_HBM, d->src_tc = 0, d->src = HBM_SIZE - 64))
+#define ADD_F32 (VTPU_DMA_ADD | VTPU_F32 << 4)
+MUT(m_add_bf16, d->flags = VTPU_DMA_ADD | VTPU_BF16 << 4)
+MUT(m_add_type_only, d->flags = VTPU_F32 << 4)
+MUT(m_flags_bit8, d->flags = ADD_F32 | 1u << 8)
+MUT(m_add_addr, (d->flags = ADD_F32, d->src += 2))
+MUT(m_add_run, (d->flags = ADD_F32, d->shape[0] = 62))
+MUT(m_add_stride, (d->flags = ADD_F32, d->src_stride[0] = 130))
 MUT(m_hbm_huge, (d->src_space = VTPU_DMA_HBM, d->src_tc = 0,
                  d->src = 0xffffffffffffff00ull))
 
@@ -632,6 +813,17 @@ static const bad_case bad_cases[] = {
      "src_stride[1]:", VTPU_SPACE_SMEM},
     {"HBM past end", m_hbm_past_end, "src: HBM offsets", VTPU_SPACE_HBM},
     {"HBM huge", m_hbm_huge, "src: address", VTPU_SPACE_HBM},
+    {"add bf16", m_add_bf16, "flags: 0x00000042, VTPU_DMA_ADD of element type 4",
+     VTPU_SPACE_SMEM},
+    {"add type without add", m_add_type_only,
+     "an element type (bits 7:4) without VTPU_DMA_ADD", VTPU_SPACE_SMEM},
+    {"flags bit 8", m_flags_bit8, "only bit 0", VTPU_SPACE_SMEM},
+    {"add address", m_add_addr, "src: address 0x10008002 is not 4-byte aligned",
+     VTPU_SPACE_SMEM},
+    {"add run", m_add_run, "shape[0]: 62 bytes, not whole 4-byte elements",
+     VTPU_SPACE_SMEM},
+    {"add stride", m_add_stride, "src_stride[0]: 130, not a multiple of 4",
+     VTPU_SPACE_SMEM},
 };
 
 static void test_validation(void **state)
@@ -874,6 +1066,8 @@ int main(void)
         cmocka_unit_test_setup(test_block_hbm_to_vmem, setup),
         cmocka_unit_test_setup(test_overlap, setup),
         cmocka_unit_test_setup(test_large_runs, setup),
+        cmocka_unit_test_setup(test_random_add, setup),
+        cmocka_unit_test_setup(test_add_runs, setup),
         cmocka_unit_test_setup(test_zero_size, setup),
         cmocka_unit_test_setup(test_edges, setup),
         cmocka_unit_test_setup(test_validation, setup),
