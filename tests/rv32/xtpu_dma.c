@@ -5,7 +5,10 @@
  * 16x16 block of it from HBM into TC1's SMEM (2-D, TC1's semaphore), a
  * transpose into VMEM and back (3-D, element-sized runs), and a copy with
  * negative strides (4-D).  TC1 checks its block, sends it back through HBM
- * signalling TC0's semaphore, and TC0 checks that too.  Exit 0 = all good.
+ * signalling TC0's semaphore, and TC0 checks that too.  Then adding DMAs
+ * (VTPU_DMA_ADD): u32 rows of the matrix added into SMEM (2-D) and f32
+ * from HBM added into SMEM, against the scalar core's sums.  Exit 0 = all
+ * good.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -28,9 +31,12 @@ static uint32_t t[COLS][ROWS];
 static uint32_t r4[ROWS][COLS];
 static uint32_t blk[BR][BC];
 static uint32_t back[BR][BC];
+static uint32_t before[16][COLS];
+static float fx[256], fy[256], fx0[256];
 
 #define HBM_A 0x1000
 #define HBM_BACK 0x20000
+#define HBM_F 0x30000
 #define VMEM_T ((const void *)(uintptr_t)(VTPU_VMEM_BASE + 0x8000))
 
 static unsigned errors;
@@ -121,6 +127,35 @@ static void tc0(void)
         for (unsigned j = 0; j < BC; j++)
             check(back[i][j] == pattern(B_ROW0 + i, B_COL0 + j) + 1,
                   "round trip", i, j);
+
+    /* Adding DMA, u32, 2-D: rows 0..15 of a (HBM) += into r4's rows
+     * 0..15, every other row of a. */
+    memcpy(before, r4, sizeof(before));
+    vtpu_dma_2d(&d, vtpu_smem(r4), COLS * 4, vtpu_hbm(HBM_A), 2 * COLS * 4,
+                COLS * 4, 16, SEM_LOCAL);
+    vtpu_dma_set_add(&d, VTPU_U32);
+    vtpu_dma_start(&d);
+    wait_for(SEM_LOCAL, &d);
+    for (unsigned r = 0; r < 16; r++)
+        for (unsigned c = 0; c < COLS; c++)
+            check(r4[r][c] == before[r][c] + a[2 * r][c], "add u32", r, c);
+
+    /* Adding DMA, f32: HBM += into SMEM, sums that round. */
+    for (unsigned i = 0; i < 256; i++) {
+        fx[i] = fx0[i] = (float)i * 0.37f - 20.0f;
+        fy[i] = 1.0f / (float)(i + 3);
+    }
+    vtpu_dma_1d(&d, vtpu_hbm(HBM_F), vtpu_smem(fy), sizeof(fy), SEM_LOCAL);
+    vtpu_dma_start(&d);
+    wait_for(SEM_LOCAL, &d);
+    vtpu_dma_1d(&d, vtpu_smem(fx), vtpu_hbm(HBM_F), sizeof(fx), SEM_LOCAL);
+    vtpu_dma_set_add(&d, VTPU_F32);
+    vtpu_dma_start(&d);
+    wait_for(SEM_LOCAL, &d);
+    for (unsigned i = 0; i < 256; i++) {
+        volatile float want = fx0[i] + fy[i]; /* the scalar core's fadd.s */
+        check(fx[i] == want, "add f32", i, 0);
+    }
 }
 
 static void tc1(void)

@@ -22,6 +22,8 @@
 
 #include <stdint.h>
 
+#include "vtpu-launch.h" /* element types (VTPU_F32, ...) of adding DMAs */
+
 /* Memory spaces (the same numbers as vtpu_space in the engine). */
 #define VTPU_DMA_HBM 1
 #define VTPU_DMA_VMEM 2
