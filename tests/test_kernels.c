@@ -829,6 +829,74 @@ static void scale_any_case(kt *t, uint32_t rows, uint32_t P, unsigned ntcs)
     free(o);
 }
 
+/* accumulate_any: o += x with adding DMAs (vtpu_copy_start_add), f32
+ * and i32 against the host's sums; bf16 cannot be added. */
+static void accumulate_any_case(kt *t, uint32_t rows, uint32_t cols,
+                                uint32_t P, unsigned ntcs, unsigned dtype)
+{
+    size_t n = (size_t)rows * cols;
+    uint32_t *x = malloc(n * 4), *o0 = malloc(n * 4), *o = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) {
+        if (dtype == VTPU_F32) {
+            float a = (rnd_unit(t) - 0.5f) * 1e4f, b = rnd_unit(t) - 0.5f;
+            memcpy(&x[i], &a, 4);
+            memcpy(&o0[i], &b, 4);
+        } else {
+            x[i] = test_rand32(&t->rng);
+            o0[i] = test_rand32(&t->rng);
+        }
+    }
+    uint64_t hx = hbm_alloc(t, n * 4), ho = hbm_alloc(t, n * 4);
+    hbm_put(t, hx, x, n * 4);
+    hbm_put(t, ho, o0, n * 4);
+    uint32_t shape[2] = {rows, cols}, grid[1] = {P};
+    vtpu_launch L;
+    launch_init(&L, kernel_index(t, "accumulate_any"), 1, grid, NULL);
+    launch_operand(&L, hx, dtype, 2, shape);
+    launch_operand(&L, ho, dtype, 2, shape);
+    run_ok(t, &L, ntcs, NULL);
+    hbm_get(t, ho, o, n * 4);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t want = o0[i] + x[i];
+        if (dtype == VTPU_F32) {
+            float a, b;
+            memcpy(&a, &o0[i], 4);
+            memcpy(&b, &x[i], 4);
+            a = a + b;
+            memcpy(&want, &a, 4);
+        }
+        if (o[i] != want)
+            fail_msg("accumulate_any %ux%u dtype %u: o[%zu] = 0x%08x, "
+                     "expected 0x%08x",
+                     rows, cols, dtype, i, o[i], want);
+    }
+    free(x);
+    free(o0);
+    free(o);
+}
+
+static void test_accumulate_any(void **state)
+{
+    kt *t = *state;
+    for (unsigned ntcs = 1; ntcs <= 2; ntcs++) {
+        accumulate_any_case(t, 1000, 128, 3, ntcs, VTPU_F32);
+        accumulate_any_case(t, 77, 5, 2, ntcs, VTPU_I32);
+        accumulate_any_case(t, 5, 128, 4, ntcs, VTPU_F32); /* idle programs */
+    }
+    /* bf16 elements cannot be added: the DMA says so */
+    uint32_t shape[2] = {8, 128}, grid[1] = {1};
+    uint64_t hx = hbm_alloc(t, 8 * 128 * 2), ho = hbm_alloc(t, 8 * 128 * 2);
+    vtpu_launch L;
+    vtpu_run_result res;
+    launch_init(&L, kernel_index(t, "accumulate_any"), 1, grid, NULL);
+    launch_operand(&L, hx, VTPU_BF16, 2, shape);
+    launch_operand(&L, ho, VTPU_BF16, 2, shape);
+    assert_int_equal(run_raw(t, &L, 1, &res), -1);
+    assert_int_equal(res.error.kind, VTPU_ERR_DMA);
+    if (!strstr(res.error.detail, "VTPU_DMA_ADD of element type 4"))
+        fail_msg("fault detail: %s", res.error.detail);
+}
+
 /* scale_nested: the same through vtpu_emit_pipeline (nested.c) */
 static void scale_nested_case(kt *t, uint32_t rows, uint32_t P, unsigned ntcs)
 {
@@ -1609,6 +1677,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_declarations, setup,
                                         kt_teardown),
         cmocka_unit_test_setup_teardown(test_scale_any, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_accumulate_any, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_row_scale, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_copy_dtypes, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_step_overhead, setup, kt_teardown),

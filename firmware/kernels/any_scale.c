@@ -86,6 +86,48 @@ VTPU_KERNEL(scale_any, scale_any_body,
             .scratch_vmem = 4 * CHUNK_BYTES, .num_sems = NUM_SEMS);
 
 /*
+ * accumulate_any: o += x over (rows, c) arrays of one 4-byte dtype left
+ * in HBM, with adding DMAs (pltpu.async_copy(..., add=True)): program p
+ * copies its rows of x into VMEM in chunks and adds each chunk into o
+ * (vtpu_copy_start_add).  o is an input/output operand.  A dtype that
+ * cannot be added (bf16, i16, i8, u8) is a `bad DMA` fault at the add.
+ */
+#define ACC_CHUNK (32u << 10) /* bytes of x per chunk */
+
+VTPU_BODY(accumulate_any_body, k)
+{
+    const vtpu_operand_info *x = &k->op[0], *o = &k->op[1];
+    if (x->rank != 2 || o->rank != 2 || o->shape[0] != x->shape[0] ||
+        o->shape[1] != x->shape[1] || o->dtype != x->dtype)
+        vtpu_fail(k, "accumulate_any takes x and o of one shape and dtype");
+
+    uint32_t rows = x->shape[0], np = vtpu_num_programs(k, 0);
+    uint32_t row_bytes = x->shape[1] * x->itemsize;
+    uint32_t per = (rows + np - 1) / np;
+    uint32_t r0 = (uint32_t)vtpu_program_id(k, 0) * per;
+    uint32_t r1 = r0 + per < rows ? r0 + per : rows;
+    uint32_t chunk = row_bytes ? ACC_CHUNK / row_bytes : 0;
+    if (!chunk)
+        vtpu_fail(k, "accumulate_any: rows longer than its 32 KiB chunk");
+    for (uint32_t row = r0; row < r1; row += chunk) {
+        uint32_t n = r1 - row < chunk ? r1 - row : chunk;
+        uint32_t start[2] = {row, 0}, size[2] = {n, x->shape[1]};
+        vtpu_copy c;
+        vtpu_copy_in(&c, k, 0, start, size, k->scratch_vmem, SEM_IN0);
+        vtpu_copy_start(&c);
+        vtpu_copy_wait(&c);
+        vtpu_copy_out(&c, k, 1, start, size, k->scratch_vmem, SEM_OUT0);
+        vtpu_copy_start_add(&c); /* o[rows] += the chunk */
+        vtpu_copy_wait(&c);
+    }
+}
+
+VTPU_KERNEL(accumulate_any, accumulate_any_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_IN, VTPU_DT_ANY, 2),
+                         VTPU_ANY(VTPU_ROLE_INOUT, VTPU_DT_ANY, 2)},
+            .scratch_vmem = ACC_CHUNK, .num_sems = NUM_SEMS);
+
+/*
  * scale_nested: the same o = x * 2 + 1 with the copies left to a nested
  * pipeline (vtpu_emit_pipeline, pltpu.emit_pipeline): program p runs a
  * pipeline of its own over rows [p * per, (p + 1) * per) of x and o
