@@ -419,6 +419,7 @@ void vtpu_dbg_dma(vtpu_tc *tc, const vtpu_dma_plan *p, int64_t t0)
     vtpu_dbg *d = tc->chip->dbg;
     uint64_t id;
     int64_t now;
+    const char *what = p->add ? "dma add" : "dma"; /* VTPU_DMA_ADD */
 
     if (!d->trace)
         return;
@@ -429,15 +430,17 @@ void vtpu_dbg_dma(vtpu_tc *tc, const vtpu_dma_plan *p, int64_t t0)
     vtpu_mutex_unlock(&d->lock);
     /* Async slices: DMAs of one engine overlap when deferred. */
     emit(d,
-         "\"name\":\"dma %s->%s\",\"cat\":\"dma\",\"ph\":\"b\",\"id\":%" PRIu64
+         "\"name\":\"%s %s->%s\",\"cat\":\"dma\",\"ph\":\"b\",\"id\":%" PRIu64
          ",\"ts\":%.3f,\"pid\":0,\"tid\":%u,\"args\":{\"bytes\":%u,"
          "\"sem\":%u,\"sem_tc\":%u}",
-         space_name(p->src_space), space_name(p->dst_space), id, us(d, t0),
+         what, space_name(p->src_space), space_name(p->dst_space), id,
+         us(d, t0),
          DMA_TID + tc->id, p->bytes, p->sem, p->sem_tc);
     emit(d,
-         "\"name\":\"dma %s->%s\",\"cat\":\"dma\",\"ph\":\"e\",\"id\":%" PRIu64
+         "\"name\":\"%s %s->%s\",\"cat\":\"dma\",\"ph\":\"e\",\"id\":%" PRIu64
          ",\"ts\":%.3f,\"pid\":0,\"tid\":%u",
-         space_name(p->src_space), space_name(p->dst_space), id, us(d, now),
+         what, space_name(p->src_space), space_name(p->dst_space), id,
+         us(d, now),
          DMA_TID + tc->id);
 }
 
