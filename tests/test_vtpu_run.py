@@ -14,7 +14,8 @@ reduce_last_f32 and transpose_f32 refused without --out-shape, an
 --scalar-file (40,000 gather indices against a host gather; bad files;
 too many for SMEM refused, then run with more SMEM; index maps reading
 past the scalar array reported with kernel, grid point, index, length),
-scale_any (ANY operands), row_scale_acc (an in/out
+scale_any (ANY operands), accumulate_any (adding DMAs into an in/out
+operand, and their trace slices), row_scale_acc (an in/out
 operand: a positional file and an -o file), and the error cases:
 each must print a clear message and exit non-zero (a descr with a NUL
 or control byte among them: refused, never matched up to the NUL).
@@ -415,6 +416,27 @@ def test_scale_any(r, rng):
           list(o) == [f32(f32(v * 2) + 1) for v in x])
 
 
+def test_accumulate_any(r, rng):
+    # o += x with adding DMAs (pltpu.async_copy(..., add=True)); o is an
+    # in/out operand.  The trace names the adds.
+    rows, cols = 300, 128
+    o0 = [f32(rng.uniform(-9, 9)) for _ in range(rows * cols)]
+    x = [f32(rng.uniform(-1e4, 1e4)) for _ in range(rows * cols)]
+    save(r.path('acc_x.npy'), '<f4', (rows, cols), 'f', x)
+    save(r.path('acc_o0.npy'), '<f4', (rows, cols), 'f', o0)
+    expect_ok('accumulate_any', r, 'accumulate_any', '--grid', 2, '--dims',
+              'parallel', '--cores', 2, 'acc_x.npy', 'acc_o0.npy', '-o',
+              'acc_o.npy', '--trace', 'acc.json')
+    _, shape, o = values(r.path('acc_o.npy'), 'f')
+    check('accumulate_any: o += x (adding DMAs)',
+          list(o) == [f32(a + b) for a, b in zip(o0, x)] and
+          shape == (rows, cols))
+    with open(r.path('acc.json')) as f:
+        trace = f.read()
+    check('accumulate_any: the trace has "dma add vmem->hbm" slices',
+          '"name":"dma add vmem->hbm"' in trace)
+
+
 def test_row_scale(r, rng):
     # An in/out operand takes a positional file and an -o file; w is an
     # SMEM input of rank 1.
@@ -660,6 +682,7 @@ def main():
         test_declared_shapes(r, rng)
         test_scalar_file(r, rng)
         test_scale_any(r, rng)
+        test_accumulate_any(r, rng)
         test_row_scale(r, rng)
         test_copy_paths(r, rng)
         test_errors(r)
