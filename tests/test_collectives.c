@@ -326,6 +326,7 @@ static void test_reduce_scatter(void **state)
 {
     (void)state;
     check_reduce("2", 0, "reduce_scatter_f32", 1, 1, 8, 1);
+    check_reduce("4", 0, "reduce_scatter_f32", 2, 2, 2176, 1); /* chunks */
     check_reduce("4", 0, "reduce_scatter_i32", 2, 2, 24, 1);
     check_reduce("8", 0, "reduce_scatter_f32", 1, 1, 16, 1);
     check_reduce("2x4", 1, "reduce_scatter_f32", 1, 1, 8, 1);
@@ -335,10 +336,14 @@ static void test_reduce_scatter(void **state)
 static void test_all_reduce(void **state)
 {
     (void)state;
-    /* 272 rows a chip: 136 KiB, more than two 64 KiB chunks */
+    /* 2176 rows a chip: 1088 KiB blocks, two 512 KiB chunks and a part
+     * (for 2 programs: one chunk and a part each); 272: one part */
+    check_reduce("2", 0, "all_reduce_f32", 1, 1, 2176, 0);
+    check_reduce("4", 0, "all_reduce_i32", 2, 2, 2176, 0);
     check_reduce("2", 0, "all_reduce_f32", 1, 1, 272, 0);
     check_reduce("4", 0, "all_reduce_i32", 2, 2, 16, 0);
     check_reduce("8", 0, "all_reduce_f32", 2, 1, 8, 0);
+    check_reduce("4", 0, "all_reduce_f32_bidir", 1, 1, 2176, 0);
     check_reduce("4", 0, "all_reduce_f32_bidir", 1, 1, 272, 0);
     check_reduce("8", 0, "all_reduce_f32_bidir", 2, 2, 16, 0);
     check_reduce("2x2", 0, "all_reduce_f32", 1, 1, 8, 0);
