@@ -269,30 +269,27 @@ static void ring_release(ring *r)
 /*
  * One chunk of the reduction on every ring: bytes [lo[i], lo[i] + len[i])
  * of each block of x (blocks of blk bytes at HBM x).  Ring step s sends
- * what rb[held] holds (at step 0 this chip's own block q - 1, straight
- * from HBM) and receives block q - s - 2 into rb[t & 1].  Steps 0 .. n - 2
- * reduce: the received partial sum gets this chip's block added (an
- * adding DMA), so after step n - 2 the sum of block q (this chip's) is
- * complete.  With `gather` (all-reduce) steps n - 1 .. 2n - 3 pass the
- * complete blocks on round the same ring, through the same VMEM buffers.
- * Every complete block goes to HBM o (+ its block offset when
- * gathering).  The forwarded buffer is still in the host's cache, so the
- * only HBM traffic is x read once and o written once.  `add`: the dtype
- * the DMAs add in (VTPU_F32 / VTPU_I32).
+ * the partial sum of block q - s - 1 and receives that of block q - s - 2
+ * into rb[t & 1], to which this chip adds its own block (an adding DMA);
+ * that buffer is what the next step sends.  After n - 1 steps the sum of
+ * block q (this chip's) is complete and goes to HBM out[i].  `add`: the
+ * dtype the DMAs add in (VTPU_F32 / VTPU_I32).
  */
 static void reduce_chunk(ring *rs, unsigned nr, uint64_t x, uint64_t blk,
-                         const uint64_t *lo, const uint32_t *len, uint64_t o,
-                         int gather, uint32_t add)
+                         const uint64_t *lo, const uint32_t *len,
+                         const uint64_t *out, uint32_t add)
 {
-    uint32_t n = rs[0].n, steps = gather ? 2 * (n - 1) : n - 1;
+    uint32_t n = rs[0].n;
 
-    for (uint32_t s = 0; s < steps; s++) {
-        /* Send this step's buffers. */
+    for (uint32_t s = 0; s + 1 < n; s++) {
+        /* Send this step's partial sums. */
         for (unsigned i = 0; i < nr; i++) {
             ring *r = &rs[i];
             unsigned j = r->t & 1;
             if (!len[i])
                 continue;
+            /* The first partial is this chip's own block, sent
+             * straight from HBM; later ones were summed into rb[held]. */
             vtpu_dma_ref src =
                 s == 0 ? vtpu_hbm(x + ring_block(r, (int64_t)r->q - 1) * blk +
                                   lo[i])
@@ -302,30 +299,28 @@ static void reduce_chunk(ring *rs, unsigned nr, uint64_t x, uint64_t blk,
             ring_send(r, vtpu_vmem((void *)(uintptr_t)r->rb[j]), src, len[i],
                       r->sem + R_RECV0 + j);
         }
-        /* Receive the predecessor's: add this chip's block to a partial
-         * sum, and/or store a complete block. */
+        /* Receive the predecessor's, add this chip's block. */
         for (unsigned i = 0; i < nr; i++) {
             ring *r = &rs[i];
             unsigned j = r->t & 1;
             if (!len[i])
                 continue;
-            uint32_t b = ring_block(r, (int64_t)r->q - s - 2);
+            uint64_t own =
+                x + ring_block(r, (int64_t)r->q - s - 2) * blk + lo[i];
             vtpu_dma_ref rb = vtpu_vmem((void *)(uintptr_t)r->rb[j]);
             vtpu_sem_wait(r->sem + R_RECV0 + j, len[i]);
-            if (s + 1 < n)
-                local_dma(rb, vtpu_hbm(x + b * blk + lo[i]), len[i], add);
-            if (s + 2 >= n) /* block b is complete */
-                local_copy(vtpu_hbm(o + (gather ? b * blk : 0) + lo[i]), rb,
-                           len[i]);
+            local_dma(rb, vtpu_hbm(own), len[i], add);
             /* The forward from rb[held] has left: give that back. */
             vtpu_sem_wait(r->sem + R_SEND, len[i]);
             if (r->held >= 0)
                 ring_release(r);
             r->held = -1;
-            if (s + 1 == steps)
-                ring_release(r); /* nothing left to forward */
-            else
+            if (s + 2 == n) { /* the last step: block q is complete */
+                local_copy(vtpu_hbm(out[i]), rb, len[i]);
+                ring_release(r);
+            } else {
                 r->held = (int)j;
+            }
             r->t++;
         }
     }
@@ -341,20 +336,19 @@ static void ring_drain(ring *r)
 }
 
 /*
- * Reduce-scatter of x (n blocks of blk bytes) into HBM `o` (blk bytes,
- * this chip's block of the sum), or with `gather` all-reduce into o (n
- * blocks, all of the sum), this program's bytes [lo, hi) of the blocks,
- * split between `nr` rings.
+ * Reduce-scatter of x (n blocks of blk bytes) into HBM `res` (blk bytes,
+ * this chip's block of the sum), this program's bytes [lo, hi) of the
+ * blocks, split between `nr` rings.
  */
-static void reduce_rings(const vtpu_kctx *k, const axis *a, unsigned nr,
-                         uint64_t x, uint64_t blk, uint64_t o, uint64_t lo,
-                         uint64_t hi, int i32, int gather)
+static void reduce_scatter(const vtpu_kctx *k, const axis *a, unsigned nr,
+                           uint64_t x, uint64_t blk, uint64_t res, uint64_t lo,
+                           uint64_t hi, int i32)
 {
     ring rs[2];
     uint64_t l[2], h[2];
 
     if (a->n == 1) {
-        local_copy(vtpu_hbm(o + lo), vtpu_hbm(x + lo), (uint32_t)(hi - lo));
+        local_copy(vtpu_hbm(res + lo), vtpu_hbm(x + lo), (uint32_t)(hi - lo));
         return;
     }
     for (unsigned i = 0; i < nr; i++)
@@ -367,20 +361,20 @@ static void reduce_rings(const vtpu_kctx *k, const axis *a, unsigned nr,
         l[0] = lo, h[0] = hi;
     }
     for (;;) {
-        uint64_t cl[2];
+        uint64_t cl[2], out[2];
         uint32_t len[2];
         int more = 0;
         for (unsigned i = 0; i < nr; i++) {
             uint64_t left = h[i] - l[i];
             len[i] = (uint32_t)(left < CHUNK ? left : CHUNK);
             cl[i] = l[i];
+            out[i] = res + l[i];
             l[i] += len[i];
             more |= len[i] != 0;
         }
         if (!more)
             break;
-        reduce_chunk(rs, nr, x, blk, cl, len, o, gather,
-                     i32 ? VTPU_I32 : VTPU_F32);
+        reduce_chunk(rs, nr, x, blk, cl, len, out, i32 ? VTPU_I32 : VTPU_F32);
     }
     for (unsigned i = 0; i < nr; i++)
         ring_drain(&rs[i]);
@@ -407,7 +401,7 @@ static void reduce_scatter_kernel(const vtpu_kctx *k, int i32)
                      "the length of the mesh axis");
     check_reduce(k, "reduce_scatter", blk);
     program_part(k, blk, VREG, &lo, &hi);
-    reduce_rings(k, &a, 1, x->hbm, blk, o->hbm, lo, hi, i32, 0);
+    reduce_scatter(k, &a, 1, x->hbm, blk, o->hbm, lo, hi, i32);
 }
 
 VTPU_BODY(reduce_scatter_f32_body, k)
@@ -421,7 +415,7 @@ VTPU_BODY(reduce_scatter_i32_body, k)
 }
 
 /* ------------------------------------------------------------------ */
-/* All-reduce: reduce-scatter, then all-gather, chunk by chunk          */
+/* All-reduce: reduce-scatter into o, then all-gather o                */
 /* ------------------------------------------------------------------ */
 
 static void all_reduce(const vtpu_kctx *k, unsigned nr, int i32)
@@ -429,7 +423,8 @@ static void all_reduce(const vtpu_kctx *k, unsigned nr, int i32)
     const vtpu_operand_info *x = &k->op[0], *o = &k->op[1];
     axis a = get_axis(k, "all_reduce");
     uint64_t total = (uint64_t)x->shape[0] * x->shape[1] * x->itemsize;
-    uint64_t blk = total / a.n, lo, hi;
+    uint64_t blk = total / a.n, lo, hi, l[2], h[2];
+    ring rs[2];
 
     if (x->rank != 2 || o->rank != 2 || o->shape[0] != x->shape[0] ||
         o->shape[1] != x->shape[1] || x->shape[0] % a.n)
@@ -437,7 +432,20 @@ static void all_reduce(const vtpu_kctx *k, unsigned nr, int i32)
                      "multiple of the length of the mesh axis");
     check_reduce(k, "all_reduce", blk);
     program_part(k, blk, VREG, &lo, &hi);
-    reduce_rings(k, &a, nr, x->hbm, blk, o->hbm, lo, hi, i32, 1);
+    /* Phase 1: this chip's block of the sum, in place in o. */
+    reduce_scatter(k, &a, nr, x->hbm, blk, o->hbm + a.pos * blk, lo, hi, i32);
+    if (a.n == 1)
+        return;
+    /* Phase 2: pass the blocks around, the same split between rings. */
+    for (unsigned i = 0; i < nr; i++)
+        ring_init(&rs[i], k, &a, (int)i, i ? SEM_RING1 : SEM_RING0, 0);
+    if (nr == 2) {
+        uint64_t mid = lo + (hi - lo) / 2 / VREG * VREG;
+        l[0] = lo, h[0] = mid, l[1] = mid, h[1] = hi;
+    } else {
+        l[0] = lo, h[0] = hi;
+    }
+    gather_rings(rs, nr, o->hbm, blk, l, h);
 }
 
 VTPU_BODY(all_reduce_f32_body, k)
