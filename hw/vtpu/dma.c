@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "fpu.h"
 #include "internal.h"
 
 /* Descriptor layout: byte offsets, little-endian, 96 bytes, 8-aligned. */
@@ -479,10 +480,10 @@ static inline void copy_run(uint8_t *dst, const uint8_t *src, size_t n,
 /*
  * VTPU_DMA_ADD: d[i] += s[i] over n 4-byte elements of type t, d and s
  * not overlapping.  Blocks of a fixed 1024 elements, which the compiler
- * vectorises (RNE, subnormals kept, no FMA: the VPU's VADD), then the
- * tail.  Called inside an Xtpu instruction (or by dmaq.c from one), so
- * the host FPU is in the engine's state and its flags are dropped after
- * (interp.c).
+ * vectorises (no FMA: the VPU's VADD), then the tail.  vtpu_dma_execute
+ * runs them in the engine's host FPU state (round to nearest even,
+ * subnormals kept) and drops the flags they raise: a DMA does not touch
+ * the TC's fflags, wherever it completes (dma.start, a wait, the exit).
  */
 #define ADD_BLOCK 1024u
 
@@ -571,6 +572,7 @@ void vtpu_dma_execute(const dma_plan *p)
     if (p->dst_dirty)
         vtpu_dirty_mark(p->dst_dirty, p->dst_lo, p->dst_hi - p->dst_lo);
     if (VTPU_UNLIKELY(p->add)) {
+        uint32_t fp = vtpu_fpu_enter(), dropped = 0;
         for (uint64_t i3 = 0; i3 < c3; i3++)
             for (uint64_t i2 = 0; i2 < c2; i2++)
                 for (uint64_t i1 = 0; i1 < c1; i1++) {
@@ -583,6 +585,8 @@ void vtpu_dma_execute(const dma_plan *p)
                     add_run(p->dst + dof, p->src + so, run, p->add,
                             p->overlap);
                 }
+        vtpu_fpu_leave(fp, &dropped);
+        (void)dropped;
         return;
     }
     bool stream = p->dst_space == VTPU_SPACE_HBM;

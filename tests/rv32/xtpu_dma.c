@@ -150,8 +150,13 @@ static void tc0(void)
     wait_for(SEM_LOCAL, &d);
     vtpu_dma_1d(&d, vtpu_smem(fx), vtpu_hbm(HBM_F), sizeof(fx), SEM_LOCAL);
     vtpu_dma_set_add(&d, VTPU_F32);
+    uint32_t flags;
+    __asm__ volatile("csrw fflags, zero" ::: "memory");
     vtpu_dma_start(&d);
     wait_for(SEM_LOCAL, &d);
+    /* the sums round, but a DMA leaves the TC's fflags alone */
+    __asm__ volatile("csrr %0, fflags" : "=r"(flags)::"memory");
+    check(flags == 0, "add f32 left fflags", flags, 0);
     for (unsigned i = 0; i < 256; i++) {
         volatile float want = fx0[i] + fy[i]; /* the scalar core's fadd.s */
         check(fx[i] == want, "add f32", i, 0);
