@@ -897,6 +897,55 @@ static void test_accumulate_any(void **state)
         fail_msg("fault detail: %s", res.error.detail);
 }
 
+/* The poison check keeps what it knows while other checks are switched:
+ * HBM the host wrote with poison on stays written when the bounds check
+ * and race detection change; switching poison itself off and on starts
+ * afresh (then that HBM was never written). */
+static void test_poison_kept(void **state)
+{
+    kt *t = *state;
+    char err[128];
+    float *x;
+    uint32_t shape[2] = {64, 128}, grid[1] = {2};
+    vtpu_launch L;
+    vtpu_run_result res;
+
+    assert_int_equal(vtpu_chip_set_checks(t->chip, false, true, err,
+                                          sizeof(err)),
+                     0);
+    uint64_t hx = put_f32_random(t, 64 * 128, -4, 4, &x);
+    uint64_t ho = out_alloc(t, 64 * 128 * 4);
+    launch_init(&L, kernel_index(t, "scale_any"), 1, grid, NULL);
+    launch_operand(&L, hx, VTPU_F32, 2, shape);
+    launch_operand(&L, ho, VTPU_F32, 2, shape);
+    vtpu_chip_set_bounds(t->chip, VTPU_BOUNDS_LOGICAL);
+    assert_int_equal(vtpu_chip_set_checks(t->chip, true, true, err,
+                                          sizeof(err)),
+                     0);
+    run_ok(t, &L, 2, NULL); /* x is still known to be written */
+    float *o = malloc(64 * 128 * 4);
+    hbm_get(t, ho, o, 64 * 128 * 4);
+    for (unsigned i = 0; i < 64 * 128; i++)
+        if (o[i] != x[i] * 2.0f + 1.0f)
+            fail_msg("o[%u] = %g, want %g", i, o[i], x[i] * 2.0f + 1.0f);
+
+    assert_int_equal(vtpu_chip_set_checks(t->chip, false, false, err,
+                                          sizeof(err)),
+                     0);
+    assert_int_equal(vtpu_chip_set_checks(t->chip, false, true, err,
+                                          sizeof(err)),
+                     0);
+    assert_int_equal(run_raw(t, &L, 2, &res), -1);
+    assert_int_equal(res.error.kind, VTPU_ERR_UNINIT);
+    assert_int_equal(res.error.space, VTPU_SPACE_HBM);
+    vtpu_chip_set_bounds(t->chip, VTPU_BOUNDS_PADDED);
+    assert_int_equal(vtpu_chip_set_checks(t->chip, false, false, err,
+                                          sizeof(err)),
+                     0);
+    free(x);
+    free(o);
+}
+
 /* scale_nested: the same through vtpu_emit_pipeline (nested.c) */
 static void scale_nested_case(kt *t, uint32_t rows, uint32_t P, unsigned ntcs)
 {
@@ -1678,6 +1727,7 @@ int main(void)
                                         kt_teardown),
         cmocka_unit_test_setup_teardown(test_scale_any, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_accumulate_any, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_poison_kept, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_row_scale, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_copy_dtypes, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_step_overhead, setup, kt_teardown),

@@ -33,11 +33,32 @@ struct vtpu_check {
 /* Setup                                                                */
 /* ------------------------------------------------------------------ */
 
+static vtpu_check *check_new(vtpu_chip *chip, vtpu_poison *poison);
+
+/*
+ * chip->check for the settings in chip->cfg.  The poison check, if it
+ * stays on, keeps its shadow: it knows what the host, DMAs and stores
+ * wrote before (HBM filled by the host, then the bounds check switched,
+ * must not turn into "never written").  The others start afresh (a new
+ * race detector has no history, which loses reports but makes none up).
+ */
+static void reconfigure(vtpu_chip *chip)
+{
+    vtpu_check *old = chip->check;
+    vtpu_poison *keep = NULL;
+
+    if (old && chip->cfg.poison) {
+        keep = old->poison;
+        old->poison = NULL;
+    }
+    vtpu_check_free(old);
+    chip->check = check_new(chip, keep);
+}
+
 void vtpu_chip_set_bounds(vtpu_chip *chip, unsigned mode)
 {
-    vtpu_check_free(chip->check);
     chip->cfg.bounds = mode > VTPU_BOUNDS_LOGICAL ? VTPU_BOUNDS_PADDED : mode;
-    chip->check = vtpu_check_new(chip);
+    reconfigure(chip);
 }
 
 int vtpu_chip_set_checks(vtpu_chip *chip, bool race, bool poison, char *err,
@@ -51,10 +72,9 @@ int vtpu_chip_set_checks(vtpu_chip *chip, bool race, bool poison, char *err,
                 VTPU_RACE_MAX_CHIPS, chip->nchips);
         return -1;
     }
-    vtpu_check_free(chip->check);
     chip->cfg.race = race;
     chip->cfg.poison = poison;
-    chip->check = vtpu_check_new(chip);
+    reconfigure(chip);
     if ((race && !(chip->check && chip->check->race)) ||
         (poison && !(chip->check && chip->check->poison))) {
         if (err && errlen)
@@ -79,6 +99,12 @@ static void attach(vtpu_chip *chip, vtpu_check *ck)
 
 vtpu_check *vtpu_check_new(vtpu_chip *chip)
 {
+    return check_new(chip, NULL);
+}
+
+/* `poison`: the poison check's state to keep, or NULL for a new one. */
+static vtpu_check *check_new(vtpu_chip *chip, vtpu_poison *poison)
+{
     const vtpu_config *cfg = &chip->cfg;
     vtpu_check *ck;
 
@@ -91,7 +117,7 @@ vtpu_check *vtpu_check_new(vtpu_chip *chip)
     if (cfg->bounds == VTPU_BOUNDS_LOGICAL)
         ck->padding = vtpu_padding_new(chip, ck->bounds);
     if (cfg->poison)
-        ck->poison = vtpu_poison_new(chip);
+        ck->poison = poison ? poison : vtpu_poison_new(chip);
     if (cfg->race)
         ck->race = vtpu_race_new(chip); /* NULL: out of address space */
     if (chip->fabric)
