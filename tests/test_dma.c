@@ -269,10 +269,10 @@ static void random_desc(uint64_t *rng, vtpu_chip *chip, unsigned ntcs,
     d->dst_space = 1 + test_rand32(rng) % 3;
     d->src_tc = pick_tc(rng, ntcs, d->src_space);
     d->dst_tc = pick_tc(rng, ntcs, d->dst_space);
-    unsigned unit = add || d->src_space == VTPU_DMA_VMEM ||
-                            d->dst_space == VTPU_DMA_VMEM
-                        ? 4
-                        : 1;
+    unsigned unit =
+        add || d->src_space == VTPU_DMA_VMEM || d->dst_space == VTPU_DMA_VMEM
+            ? 4
+            : 1;
     d->ndims = 1 + test_rand32(rng) % 4;
     d->shape[0] = unit * (1 + test_rand32(rng) % 24);
     /* What "contiguous" means for the next dimension, per side. */
@@ -557,9 +557,9 @@ static void test_add_runs(void **state)
         unsigned ty = types[t];
         check_add(chip, h + (4u << 20), vtpu_hbm(4u << 20), h + (1u << 20),
                   vtpu_hbm(1u << 20), len, ty, &rng, "HBM to HBM");
-        check_add(chip, v + 4096, vtpu_vmem_tc(0, (void *)(VTPU_VMEM_BASE +
-                                                            4096)),
-                  h + 12, vtpu_hbm(12), len, ty, &rng, "HBM to VMEM");
+        check_add(chip, v + 4096,
+                  vtpu_vmem_tc(0, (void *)(VTPU_VMEM_BASE + 4096)), h + 12,
+                  vtpu_hbm(12), len, ty, &rng, "HBM to VMEM");
         /* overlapping: destination 8 bytes below / above the source */
         check_add(chip, h + (2u << 20) - 8, vtpu_hbm((2u << 20) - 8),
                   h + (2u << 20), vtpu_hbm(2u << 20), len, ty, &rng,
@@ -813,8 +813,8 @@ static const bad_case bad_cases[] = {
      "src_stride[1]:", VTPU_SPACE_SMEM},
     {"HBM past end", m_hbm_past_end, "src: HBM offsets", VTPU_SPACE_HBM},
     {"HBM huge", m_hbm_huge, "src: address", VTPU_SPACE_HBM},
-    {"add bf16", m_add_bf16, "flags: 0x00000042, VTPU_DMA_ADD of element type 4",
-     VTPU_SPACE_SMEM},
+    {"add bf16", m_add_bf16,
+     "flags: 0x00000042, VTPU_DMA_ADD of element type 4", VTPU_SPACE_SMEM},
     {"add type without add", m_add_type_only,
      "an element type (bits 7:4) without VTPU_DMA_ADD", VTPU_SPACE_SMEM},
     {"flags bit 8", m_flags_bit8, "only bit 0", VTPU_SPACE_SMEM},

@@ -831,8 +831,8 @@ static void scale_any_case(kt *t, uint32_t rows, uint32_t P, unsigned ntcs)
 
 /* accumulate_any: o += x with adding DMAs (vtpu_copy_start_add), f32
  * and i32 against the host's sums; bf16 cannot be added. */
-static void accumulate_any_case(kt *t, uint32_t rows, uint32_t cols,
-                                uint32_t P, unsigned ntcs, unsigned dtype)
+static void accumulate_any_case(kt *t, uint32_t rows, uint32_t cols, uint32_t P,
+                                unsigned ntcs, unsigned dtype)
 {
     size_t n = (size_t)rows * cols;
     uint32_t *x = malloc(n * 4), *o0 = malloc(n * 4), *o = malloc(n * 4);
@@ -910,18 +910,16 @@ static void test_poison_kept(void **state)
     vtpu_launch L;
     vtpu_run_result res;
 
-    assert_int_equal(vtpu_chip_set_checks(t->chip, false, true, err,
-                                          sizeof(err)),
-                     0);
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, false, true, err, sizeof(err)), 0);
     uint64_t hx = put_f32_random(t, 64 * 128, -4, 4, &x);
     uint64_t ho = out_alloc(t, 64 * 128 * 4);
     launch_init(&L, kernel_index(t, "scale_any"), 1, grid, NULL);
     launch_operand(&L, hx, VTPU_F32, 2, shape);
     launch_operand(&L, ho, VTPU_F32, 2, shape);
     vtpu_chip_set_bounds(t->chip, VTPU_BOUNDS_LOGICAL);
-    assert_int_equal(vtpu_chip_set_checks(t->chip, true, true, err,
-                                          sizeof(err)),
-                     0);
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, true, true, err, sizeof(err)), 0);
     run_ok(t, &L, 2, NULL); /* x is still known to be written */
     float *o = malloc(64 * 128 * 4);
     hbm_get(t, ho, o, 64 * 128 * 4);
@@ -929,19 +927,16 @@ static void test_poison_kept(void **state)
         if (o[i] != x[i] * 2.0f + 1.0f)
             fail_msg("o[%u] = %g, want %g", i, o[i], x[i] * 2.0f + 1.0f);
 
-    assert_int_equal(vtpu_chip_set_checks(t->chip, false, false, err,
-                                          sizeof(err)),
-                     0);
-    assert_int_equal(vtpu_chip_set_checks(t->chip, false, true, err,
-                                          sizeof(err)),
-                     0);
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, false, false, err, sizeof(err)), 0);
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, false, true, err, sizeof(err)), 0);
     assert_int_equal(run_raw(t, &L, 2, &res), -1);
     assert_int_equal(res.error.kind, VTPU_ERR_UNINIT);
     assert_int_equal(res.error.space, VTPU_SPACE_HBM);
     vtpu_chip_set_bounds(t->chip, VTPU_BOUNDS_PADDED);
-    assert_int_equal(vtpu_chip_set_checks(t->chip, false, false, err,
-                                          sizeof(err)),
-                     0);
+    assert_int_equal(
+        vtpu_chip_set_checks(t->chip, false, false, err, sizeof(err)), 0);
     free(x);
     free(o);
 }
@@ -1726,7 +1721,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_declarations, setup,
                                         kt_teardown),
         cmocka_unit_test_setup_teardown(test_scale_any, setup, kt_teardown),
-        cmocka_unit_test_setup_teardown(test_accumulate_any, setup, kt_teardown),
+        cmocka_unit_test_setup_teardown(test_accumulate_any, setup,
+                                        kt_teardown),
         cmocka_unit_test_setup_teardown(test_poison_kept, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_row_scale, setup, kt_teardown),
         cmocka_unit_test_setup_teardown(test_copy_dtypes, setup, kt_teardown),

@@ -489,7 +489,7 @@ static inline void copy_run(uint8_t *dst, const uint8_t *src, size_t n,
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
-#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic",          \
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic",              \
                      "no-trapping-math", "fp-contract=off")
 #endif
 VTPU_CLONES static void add_f32(float *restrict d, const float *restrict s,
@@ -582,8 +582,7 @@ void vtpu_dma_execute(const dma_plan *p)
                     int64_t dof = (int64_t)i3 * p->dst_stride[3] +
                                   (int64_t)i2 * p->dst_stride[2] +
                                   (int64_t)i1 * p->dst_stride[1];
-                    add_run(p->dst + dof, p->src + so, run, p->add,
-                            p->overlap);
+                    add_run(p->dst + dof, p->src + so, run, p->add, p->overlap);
                 }
         vtpu_fpu_leave(fp, &dropped);
         (void)dropped;

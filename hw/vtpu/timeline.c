@@ -434,14 +434,12 @@ void vtpu_dbg_dma(vtpu_tc *tc, const vtpu_dma_plan *p, int64_t t0)
          ",\"ts\":%.3f,\"pid\":0,\"tid\":%u,\"args\":{\"bytes\":%u,"
          "\"sem\":%u,\"sem_tc\":%u}",
          what, space_name(p->src_space), space_name(p->dst_space), id,
-         us(d, t0),
-         DMA_TID + tc->id, p->bytes, p->sem, p->sem_tc);
+         us(d, t0), DMA_TID + tc->id, p->bytes, p->sem, p->sem_tc);
     emit(d,
          "\"name\":\"%s %s->%s\",\"cat\":\"dma\",\"ph\":\"e\",\"id\":%" PRIu64
          ",\"ts\":%.3f,\"pid\":0,\"tid\":%u",
          what, space_name(p->src_space), space_name(p->dst_space), id,
-         us(d, now),
-         DMA_TID + tc->id);
+         us(d, now), DMA_TID + tc->id);
 }
 
 void vtpu_dbg_remote_dma(vtpu_tc *tc, unsigned dst_chip, uint32_t bytes,
