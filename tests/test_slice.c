@@ -1013,7 +1013,8 @@ static void test_transport(void **state)
     vtpu_config cfg = small_cfg(tcs);
     vtpu_chip *chips[4];
     side sides[2];
-    vtpu_fabric_transport ops = {t_dma, t_signal, t_barrier};
+    vtpu_fabric_transport ops = {
+        .remote_dma = t_dma, .remote_signal = t_signal, .launch_barrier = t_barrier};
     size_t sz = (size_t)tcs * blk;
     uint8_t *in = rand_blocks(n, tcs, blk, 77);
     uint8_t *out = malloc(n * sz), *out2 = malloc(n * sz);
