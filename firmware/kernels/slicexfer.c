@@ -21,7 +21,11 @@
  * [0, h) (a remote DMA), which chip 1 TC 0 waits for.  slice_race_ok
  * waits for "ready" before the copy (clean); slice_race only after it,
  * so the remote write and chip 1's local write are not ordered: a DATA
- * RACE naming both chips.  Other chips and TCs return.
+ * RACE naming both chips.  slice_race_late: as slice_race, but chip 1
+ * starts its local DMA only once the remote data has landed (it polls
+ * the receive semaphore with sem.read, which orders nothing): the race
+ * is then found by chip 1's access, against the recorded remote write.
+ * Other chips and TCs return.
  */
 #include <vtpu/kernel.h>
 
@@ -56,6 +60,7 @@ VTPU_BODY(slice_strided_body, k)
 
 enum { SEM_LOCAL = SEMS, SEM_READY, SEM_RECV, SEM_SENT, SEMS_RACE };
 
+/* await: 1 slice_race_ok, 0 slice_race, -1 slice_race_late */
 static void race_body(const vtpu_kctx *k, int await)
 {
     const vtpu_operand_info *o = &k->op[0];
@@ -66,6 +71,9 @@ static void race_body(const vtpu_kctx *k, int await)
     if (vtpu_num_chips() < 2 || k->tc != 0 || me > 1)
         return;
     if (me == 1) {
+        if (await < 0)
+            while (vtpu_sem_read(SEM_RECV) < half)
+                ;
         vtpu_dma_1d(&d, vtpu_hbm(o->hbm), vtpu_hbm(o->hbm + half), half,
                     SEM_LOCAL);
         vtpu_dma_start(&d);
@@ -74,12 +82,12 @@ static void race_body(const vtpu_kctx *k, int await)
         vtpu_sem_wait(SEM_RECV, half);
         return;
     }
-    if (await)
+    if (await > 0)
         vtpu_sem_wait(SEM_READY, 1);
     vtpu_remote_copy(vtpu_hbm(o->hbm), vtpu_hbm(o->hbm + half), half, 1,
                      SEM_SENT, SEM_RECV);
     vtpu_sem_wait(SEM_SENT, half);
-    if (!await)
+    if (await <= 0)
         vtpu_sem_wait(SEM_READY, 1);
 }
 
@@ -93,6 +101,14 @@ VTPU_BODY(slice_race_ok_body, k)
     race_body(k, 1);
 }
 
+VTPU_BODY(slice_race_late_body, k)
+{
+    race_body(k, -1);
+}
+
+VTPU_KERNEL(slice_race_late, slice_race_late_body,
+            .operands = {VTPU_ANY(VTPU_ROLE_OUT, VTPU_I32, 2)},
+            .num_sems = SEMS_RACE);
 VTPU_KERNEL(slice_race, slice_race_body,
             .operands = {VTPU_ANY(VTPU_ROLE_OUT, VTPU_I32, 2)},
             .num_sems = SEMS_RACE);
