@@ -80,10 +80,10 @@ uint32_t *vtpu_check_remote_clock(vtpu_tc *tc, const vtpu_dma_plan *p,
  * remote signal) and true is returned. */
 bool vtpu_check_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t dst_tc,
                               uint32_t sem, uint32_t n, vtpu_race_clock *rc);
-/* fabric.c, for messages from another process (no clock travels): a
- * delivered DMA wrote [p, p+len) of chip's memory (poison: defined); a
- * delivered signal or DMA is about to signal (tc, sem) by n (race: it
- * orders everything local so far). */
+/* fabric.c, for messages from another process: a delivered DMA wrote
+ * [p, p+len) of chip's memory (poison: defined); a delivered signal or
+ * DMA without race information is about to signal (tc, sem) by n (race:
+ * it orders everything local so far). */
 void vtpu_check_written(vtpu_chip *chip, const uint8_t *p, uint64_t len);
 void vtpu_check_delivered(vtpu_chip *chip, uint32_t tc, uint32_t sem,
                           uint32_t n);

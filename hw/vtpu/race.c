@@ -53,10 +53,17 @@
  * receiver's wait orders the data) and the send semaphore (the sender's
  * wait orders reuse of the source).  sem.signal.remote pushes the
  * signaller's clock to the destination semaphore's queue.  Messages from
- * another process (a transport) carry no clock: a delivered signal or
- * DMA is given the clock of everything local at delivery (ordering more
- * than the truth: missed races, never false ones), and the bytes a
- * delivered DMA writes are not recorded.
+ * another process (a transport) carry the same clock when the sender
+ * runs with race detection (vtpu_race_clock, the bottom of this file):
+ * the agent space depends on the chip count alone, so every process
+ * numbers agents alike; a delivered DMA's bytes are checked and recorded
+ * as the sender's DMA's writes and its clock (joined with `done`) is
+ * queued on the receive semaphore.  Agents of chips elsewhere have no
+ * clock here: `far` keeps the latest seen in messages, published into
+ * `done` at run begin.  A message without a clock (the sender runs
+ * without race detection) is given the clock of everything local at
+ * delivery (ordering more than the truth: missed races, never false
+ * ones), and its bytes are not recorded.
  *
  * Epoch encoding: agent (10 bits) << 22 | clock (22 bits); 0 = none.
  * Clocks are not reset between runs (a run starts by joining every
