@@ -456,8 +456,12 @@ static void test_race_clock(void **state)
     enum { LEN, AGENT_TC, AGENT_CHIP, CLOCK0, BEHIND, ENTRY, FROM, NBAD };
     static const char *want[] = {
         "race clock of 1023 agents, a slice of 2 chips has 1024",
-        "is no DMA of chip 0", "is no DMA of chip 0", "is no DMA of chip 0",
-        "is no DMA of chip 0", "past 0x3fffff", "is no DMA of chip 1"};
+        "is no DMA of chip 0",
+        "is no DMA of chip 0",
+        "is no DMA of chip 0",
+        "is no DMA of chip 0",
+        "past 0x3fffff",
+        "is no DMA of chip 1"};
     for (unsigned bad = 0; bad < NBAD; bad++) {
         race_of(&rc, vc, n);
         unsigned src = 0;
@@ -490,8 +494,7 @@ static void test_race_clock(void **state)
         memcpy(msg + VTPU_MSG_HDR + vtpu_msg_race_bytes(&rc), data,
                sizeof(data));
         len = VTPU_MSG_HDR + vtpu_msg_race_bytes(&rc) + sizeof(data);
-        assert_int_equal(vtpu_msg_decode(msg, len, 2, &m, err, sizeof(err)),
-                         0);
+        assert_int_equal(vtpu_msg_decode(msg, len, 2, &m, err, sizeof(err)), 0);
         err[0] = 0;
         assert_int_equal(vtpu_fabric_deliver_dma(f, m.src_chip, m.dst_chip,
                                                  &m.dma, err, sizeof(err)),
@@ -507,11 +510,10 @@ static void test_race_clock(void **state)
         /* as a signal (no epoch), by all a semaphore holds */
         rc.epoch = bad == LEN || bad == ENTRY ? 0 : 1;
         vtpu_msg_encode_signal_race(msg, src, 0, 1, 0, 3, UINT32_MAX, &rc);
-        assert_int_equal(vtpu_msg_decode(msg,
-                                         VTPU_MSG_HDR +
-                                             vtpu_msg_race_bytes(&rc),
-                                         2, &m, err, sizeof(err)),
-                         0);
+        assert_int_equal(
+            vtpu_msg_decode(msg, VTPU_MSG_HDR + vtpu_msg_race_bytes(&rc), 2, &m,
+                            err, sizeof(err)),
+            0);
         assert_int_equal(vtpu_fabric_deliver_signal_race(
                              f, m.src_chip, m.src_tc, m.dst_chip, m.dst_tc,
                              m.sem, m.n, &m.race, err, sizeof(err)),
@@ -524,9 +526,8 @@ static void test_race_clock(void **state)
     /* no refused signal counted: the whole range is still free */
     race_of(&rc, vc, n);
     rc.epoch = 0;
-    assert_int_equal(vtpu_fabric_deliver_signal_race(f, 0, 0, 1, 0, 3,
-                                                     UINT32_MAX, &rc, err,
-                                                     sizeof(err)),
+    assert_int_equal(vtpu_fabric_deliver_signal_race(
+                         f, 0, 0, 1, 0, 3, UINT32_MAX, &rc, err, sizeof(err)),
                      0);
     assert_int_equal(vtpu_fabric_deliver_signal_race(f, 0, 0, 1, 0, 3, 1, &rc,
                                                      err, sizeof(err)),
@@ -534,8 +535,7 @@ static void test_race_clock(void **state)
     assert_non_null(strstr(err, "overflows"));
     /* and the well-formed DMA lands */
     race_of(&rc, vc, n);
-    assert_int_equal(
-        vtpu_fabric_deliver_dma(f, 0, 1, &d, err, sizeof(err)), 0);
+    assert_int_equal(vtpu_fabric_deliver_dma(f, 0, 1, &d, err, sizeof(err)), 0);
     assert_int_equal(vtpu_hbm_read(chip, 8192, got, sizeof(got)), 0);
     assert_memory_equal(got, data, sizeof(got));
     assert_int_equal(vtpu_chip_tc_stats(chip, 0, &st), 0);

@@ -24,10 +24,10 @@
  * the source chip belongs to the sending rank, the destination chip is
  * ours, lengths) before any field is used; the engine checks the
  * destination again, and a race clock (sent only by a rank running with
- * --race, fabric-msg.h) against the slice's agent space.  The data of a large DMA (a message of its own
- * after its header) is received straight into the chip's memory, once
- * the header has passed every check and the data message's length is
- * known to be the announced one (vtpu_fabric_dma_landing).
+ * --race, fabric-msg.h) against the slice's agent space.  The data of a large
+ * DMA (a message of its own after its header) is received straight into the
+ * chip's memory, once the header has passed every check and the data message's
+ * length is known to be the announced one (vtpu_fabric_dma_landing).
  */
 #define _GNU_SOURCE
 #include <mpi.h>

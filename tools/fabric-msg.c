@@ -57,9 +57,9 @@ void vtpu_msg_encode_signal(uint8_t h[VTPU_MSG_HDR], unsigned src_chip,
                                 NULL);
 }
 
-void vtpu_msg_encode_signal_race(uint8_t *h, unsigned src_chip,
-                                 unsigned src_tc, unsigned dst_chip,
-                                 unsigned dst_tc, uint32_t sem, uint32_t n,
+void vtpu_msg_encode_signal_race(uint8_t *h, unsigned src_chip, unsigned src_tc,
+                                 unsigned dst_chip, unsigned dst_tc,
+                                 uint32_t sem, uint32_t n,
                                  const vtpu_race_clock *rc)
 {
     head(h, VTPU_MSG_SIGNAL, src_chip, src_tc, dst_chip);

@@ -516,10 +516,10 @@ int vtpu_check_delivered_dma(vtpu_chip *chip, unsigned src_chip,
     for (uint32_t i3 = 0; i3 < c3 && !rc; i3++)
         for (uint32_t i2 = 0; i2 < c2 && !rc; i2++)
             for (uint32_t i1 = 0; i1 < c1 && !rc; i1++) {
-                int64_t o = off +
-                            (int64_t)i1 * (d->ndims > 1 ? d->dst_stride[0] : 0) +
-                            (int64_t)i2 * (d->ndims > 2 ? d->dst_stride[1] : 0) +
-                            (int64_t)i3 * (d->ndims > 3 ? d->dst_stride[2] : 0);
+                int64_t o =
+                    off + (int64_t)i1 * (d->ndims > 1 ? d->dst_stride[0] : 0) +
+                    (int64_t)i2 * (d->ndims > 2 ? d->dst_stride[1] : 0) +
+                    (int64_t)i3 * (d->ndims > 3 ? d->dst_stride[2] : 0);
                 vtpu_mem_ref r;
                 if (resolve(chip, mem + o, &r))
                     rc = vtpu_race_far_write(rd, src_chip, d->race, vc,

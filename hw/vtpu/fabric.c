@@ -567,8 +567,7 @@ static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
             }
     if (VTPU_UNLIKELY(dst->check)) {
         if (d->race)
-            vtpu_check_delivered_race(dst, w.sem_tc, d->sem, d->bytes,
-                                      d->race);
+            vtpu_check_delivered_race(dst, w.sem_tc, d->sem, d->bytes, d->race);
         else
             vtpu_check_delivered(dst, w.sem_tc, d->sem, d->bytes);
     }

@@ -360,8 +360,8 @@ vtpu_race *vtpu_race_new(vtpu_chip *chip)
         ok = ok && shadow_map(&rd->vmem[t], cfg->vmem_size / 4) &&
              shadow_map(&rd->smem[t], cfg->smem_size);
         rd->tcs[t] = g_new0(tc_clock, 1);
-        rd->tcs[t]->kept = g_hash_table_new_full(g_direct_hash, NULL, NULL,
-                                                 g_free);
+        rd->tcs[t]->kept =
+            g_hash_table_new_full(g_direct_hash, NULL, NULL, g_free);
     }
     if (cfg->vmem_shared_size)
         ok = ok && shadow_map(&rd->vmem[VTPU_SHARED_OWNER],
@@ -534,7 +534,7 @@ static void describe_prev(vtpu_race *rd, uint32_t e, uint32_t pc, char *buf,
         fmt(buf, len, "%sTC %u (%s%s%s)", ch, la, where, *grid ? ", " : "",
             grid);
     } else {
-        lane_dma *l = o && o->lanes[la]    ? &o->lanes[la][k % RING]
+        lane_dma *l = o && o->lanes[la]       ? &o->lanes[la][k % RING]
                       : !o && d->far_lanes[a] ? &d->far_lanes[a][k % RING]
                                               : NULL;
         if (l && l->clock == k) {
@@ -1003,8 +1003,8 @@ int vtpu_race_clock_check(unsigned nchips, unsigned src_chip, bool dma,
     }
     /* a DMA lane of the source chip, at a clock the DMA's clock has */
     unsigned a = E_AGENT(rc->epoch), k = E_CLOCK(rc->epoch);
-    if (a < src_chip * per + VTPU_MAX_TCS || a >= (src_chip + 1) * per ||
-        !k || rc->vc[a] < k) {
+    if (a < src_chip * per + VTPU_MAX_TCS || a >= (src_chip + 1) * per || !k ||
+        rc->vc[a] < k) {
         fmt(err, errlen,
             "race epoch 0x%x (agent %u clock %u) is no DMA of chip %u "
             "(agents %u..%u) within its clock",
