@@ -362,7 +362,7 @@ static unsigned race_of(vtpu_race_clock *rc, uint32_t *vc, unsigned n)
     memset(vc, 0, sizeof(uint32_t) * n);
     vc[0] = 3;            /* chip 0 TC 0 */
     vc[VTPU_MAX_TCS] = 1; /* the lane */
-    *rc = (vtpu_race_clock){(uint32_t)VTPU_MAX_TCS << 22 | 1, n, 0, vc};
+    *rc = (vtpu_race_clock){(uint32_t)VTPU_MAX_TCS << 22 | 1, n, 0, 2, vc};
     return n;
 }
 
@@ -403,6 +403,7 @@ static void test_race_clock(void **state)
     assert_int_equal(m.race.n, n);
     assert_int_equal(m.race.epoch, rc.epoch);
     assert_int_equal(m.race.tc, 1);
+    assert_int_equal(m.race.nchips, 2);
     assert_memory_equal(m.race.vc, vc, rb);
     assert_memory_equal(m.dma.data, data, sizeof(data));
     vtpu_msg_encode_dma(msg, 0, 1, 1, &d, true); /* split: header + clock */
@@ -428,6 +429,8 @@ static void test_race_clock(void **state)
     refused(msg, VTPU_MSG_HDR + rb + 4, "signal");
     put32(msg + 88, VTPU_RACE_MAX_AGENTS + 1);
     refused(msg, VTPU_MSG_HDR + rb + 4, "race clock of 1025");
+    put32(msg + 88, 2u << 16); /* a chip count, no clock */
+    refused(msg, VTPU_MSG_HDR, "2 chips");
     put32(msg + 88, 0);
     put32(msg + 92, 5); /* an epoch, no clock */
     refused(msg, VTPU_MSG_HDR, "epoch 0x5");
@@ -453,7 +456,17 @@ static void test_race_clock(void **state)
     memset(zero, 0, sizeof(zero));
 
     /* malformed: each refused, the destination untouched */
-    enum { LEN, AGENT_TC, AGENT_CHIP, CLOCK0, BEHIND, ENTRY, FROM, NBAD };
+    enum {
+        LEN,
+        AGENT_TC,
+        AGENT_CHIP,
+        CLOCK0,
+        BEHIND,
+        ENTRY,
+        FROM,
+        CHIPS,
+        NBAD
+    };
     static const char *want[] = {
         "race clock of 1023 agents, a slice of 2 chips has 1024",
         "is no DMA of chip 0",
@@ -461,7 +474,8 @@ static void test_race_clock(void **state)
         "is no DMA of chip 0",
         "is no DMA of chip 0",
         "past 0x3fffff",
-        "is no DMA of chip 1"};
+        "is no DMA of chip 1",
+        "from a slice of 4 chips, this one has 2"};
     for (unsigned bad = 0; bad < NBAD; bad++) {
         race_of(&rc, vc, n);
         unsigned src = 0;
@@ -489,6 +503,9 @@ static void test_race_clock(void **state)
         case FROM: /* a lane of chip 0 in a message from chip 1 */
             src = 1;
             break;
+        case CHIPS: /* 4 chips have 1024 agents too, numbered otherwise */
+            rc.nchips = 4;
+            break;
         }
         vtpu_msg_encode_dma(msg, src, 0, 1, &d, false);
         memcpy(msg + VTPU_MSG_HDR + vtpu_msg_race_bytes(&rc), data,
@@ -508,7 +525,7 @@ static void test_race_clock(void **state)
         assert_null(l.at);
         assert_null(l.chip);
         /* as a signal (no epoch), by all a semaphore holds */
-        rc.epoch = bad == LEN || bad == ENTRY ? 0 : 1;
+        rc.epoch = bad == LEN || bad == ENTRY || bad == CHIPS ? 0 : 1;
         vtpu_msg_encode_signal_race(msg, src, 0, 1, 0, 3, UINT32_MAX, &rc);
         assert_int_equal(
             vtpu_msg_decode(msg, VTPU_MSG_HDR + vtpu_msg_race_bytes(&rc), 2, &m,

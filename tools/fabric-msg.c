@@ -22,7 +22,7 @@ static void put_race(uint8_t *h, const vtpu_race_clock *rc)
 {
     if (!rc)
         return;
-    put32(h + 88, rc->n);
+    put32(h + 88, (rc->n & 0xffff) | rc->nchips << 16);
     put32(h + 92, rc->epoch);
     for (uint32_t i = 0; i < rc->n; i++)
         put32(h + VTPU_MSG_HDR + 4 * i, rc->vc[i]);
@@ -93,19 +93,21 @@ int vtpu_msg_decode(const uint8_t *b, size_t len, unsigned nchips,
         return -1;
     }
     /* race information: bounded, within the message, then copied */
-    uint32_t nclock = get32(b + 88), epoch = get32(b + 92);
-    if (nclock > VTPU_RACE_MAX_AGENTS || (!nclock && epoch) ||
+    uint32_t nclock = get32(b + 88) & 0xffff, rchips = get32(b + 88) >> 16;
+    uint32_t epoch = get32(b + 92);
+    if (nclock > VTPU_RACE_MAX_AGENTS || (!nclock && (epoch || rchips)) ||
         (size_t)nclock * 4 > len - VTPU_MSG_HDR) {
         snprintf(err, errlen,
                  "from chip %u: a race clock of %u agents (at most %u), "
-                 "epoch 0x%x, in a %zu-byte message",
-                 m->src_chip, nclock, VTPU_RACE_MAX_AGENTS, epoch, len);
+                 "epoch 0x%x, %u chips, in a %zu-byte message",
+                 m->src_chip, nclock, VTPU_RACE_MAX_AGENTS, epoch, rchips,
+                 len);
         return -1;
     }
     size_t rbytes = (size_t)nclock * 4;
     if (nclock) {
         memcpy(m->vc, b + VTPU_MSG_HDR, rbytes);
-        m->race = (vtpu_race_clock){epoch, nclock, m->src_tc, m->vc};
+        m->race = (vtpu_race_clock){epoch, nclock, m->src_tc, rchips, m->vc};
     }
     if (m->kind == VTPU_MSG_SIGNAL) {
         if (len != VTPU_MSG_HDR + rbytes) {

@@ -13,7 +13,8 @@
  *           76 u32 bytes 80 u32 src_pc   84 u32 split (1: the data is
  *           the next message, else it follows the header here)
  *   signal: 20 u32 dst_tc  24 u32 sem  28 u32 n
- *   both:   88 u32 nclock (0: no race information)  92 u32 epoch
+ *   both:   88 u16 nclock (0: no race information), 90 u16 the sender's
+ *           chip count (0 without)  92 u32 epoch
  * A message with race information (vtpu_race_clock: the sender runs with
  * race detection) has its clock, nclock u32 entries, right after the
  * header, then (a DMA that is not split) the data; epoch is the DMA's

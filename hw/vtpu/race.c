@@ -975,6 +975,13 @@ int vtpu_race_clock_check(unsigned nchips, unsigned src_chip, bool dma,
         return -1;
     }
     unsigned per = want / nchips;
+    if (rc->nchips != nchips) {
+        fmt(err, errlen,
+            "race information from a slice of %u chips, this one has %u (do "
+            "all ranks run the same topology?)",
+            rc->nchips, nchips);
+        return -1;
+    }
     if (rc->n != want || !rc->vc) {
         fmt(err, errlen,
             "race clock of %u agents, a slice of %u chips has %u (do all "
@@ -1046,6 +1053,7 @@ uint32_t *vtpu_race_remote_take(vtpu_race *rd, vtpu_tc *tc, uint32_t ep,
     rc->epoch = ep;
     rc->n = rd->dom->nchips * rd->dom->per;
     rc->tc = tc->id;
+    rc->nchips = rd->dom->nchips;
     rc->vc = vc;
     return vc;
 }
@@ -1063,6 +1071,7 @@ void vtpu_race_signal_clock(vtpu_race *rd, vtpu_tc *tc, vtpu_race_clock *rc)
     rc->epoch = 0;
     rc->n = n;
     rc->tc = tc->id;
+    rc->nchips = d->nchips;
     rc->vc = c->svc;
 }
 

@@ -117,7 +117,8 @@ typedef struct vtpu_fabric_params {
  * agent space, vtpu_fabric_race_agents(); the same on every process of
  * one topology), and for a DMA its own epoch (its agent, a DMA lane of
  * the source chip, << 22 | its clock; 0 for a signal); `tc` the issuing
- * TC, for reports.  Valid during the transport call only (copy it to
+ * TC, for reports; `nchips` the sender's chip count (two counts can give
+ * one agent-space size, not one numbering).  Valid during the transport call only (copy it to
  * keep it).  The receiver checks it (lengths, the agent belongs to the
  * source chip, every clock in range) like the rest of a message.
  */
@@ -126,6 +127,7 @@ typedef struct vtpu_race_clock {
     uint32_t epoch;
     uint32_t n;
     uint32_t tc;
+    uint32_t nchips; /* of the sender's slice: the receiver's must match */
     const uint32_t *vc;
 } vtpu_race_clock;
 
