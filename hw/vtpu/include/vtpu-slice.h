@@ -117,10 +117,11 @@ typedef struct vtpu_fabric_params {
  * agent space, vtpu_fabric_race_agents(); the same on every process of
  * one topology), and for a DMA its own epoch (its agent, a DMA lane of
  * the source chip, << 22 | its clock; 0 for a signal); `tc` the issuing
- * TC, for reports; `nchips` the sender's chip count (two counts can give
- * one agent-space size, not one numbering).  Valid during the transport call only (copy it to
- * keep it).  The receiver checks it (lengths, the agent belongs to the
- * source chip, every clock in range) like the rest of a message.
+ * TC, for reports; `nchips` the sender's chip count (two counts can
+ * give one agent-space size, not one numbering).  Valid during the
+ * transport call only (copy it to keep it).  The receiver checks it (the
+ * chip count, lengths, the agent belongs to the source chip, every clock
+ * in range) like the rest of a message.
  */
 #define VTPU_RACE_MAX_AGENTS 1024u
 typedef struct vtpu_race_clock {
