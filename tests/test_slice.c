@@ -991,12 +991,12 @@ static gpointer deliverer(gpointer opaque)
             g_free(m);
             return NULL;
         }
-        int rc = m->sig ? vtpu_fabric_deliver_signal_race(
-                              sd->f, m->src, m->src_tc, m->dst, m->dst_tc,
-                              m->sem, m->n, m->vc ? &m->race : NULL, err,
-                              sizeof(err))
-                        : vtpu_fabric_deliver_dma(sd->f, m->src, m->dst, &m->d,
-                                                  err, sizeof(err));
+        int rc = m->sig
+                     ? vtpu_fabric_deliver_signal_race(
+                           sd->f, m->src, m->src_tc, m->dst, m->dst_tc, m->sem,
+                           m->n, m->vc ? &m->race : NULL, err, sizeof(err))
+                     : vtpu_fabric_deliver_dma(sd->f, m->src, m->dst, &m->d,
+                                               err, sizeof(err));
         if (rc) {
             fprintf(stderr, "deliver: %s\n", err);
             sd->errors++;

@@ -100,8 +100,7 @@ int vtpu_msg_decode(const uint8_t *b, size_t len, unsigned nchips,
         snprintf(err, errlen,
                  "from chip %u: a race clock of %u agents (at most %u), "
                  "epoch 0x%x, %u chips, in a %zu-byte message",
-                 m->src_chip, nclock, VTPU_RACE_MAX_AGENTS, epoch, rchips,
-                 len);
+                 m->src_chip, nclock, VTPU_RACE_MAX_AGENTS, epoch, rchips, len);
         return -1;
     }
     size_t rbytes = (size_t)nclock * 4;
