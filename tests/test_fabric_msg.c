@@ -12,7 +12,11 @@
  * says, vtpu_fabric_dma_landed), which must refuse exactly what the
  * first refuses and leave the same memories; and a receive in place that
  * got no data (landed, not written) writing and counting nothing and
- * holding the chip no longer.
+ * holding the chip no longer.  Race information (a sender with --race):
+ * encoded and decoded back; a clock block the header does not match
+ * refused by the decoder; one that decodes but does not fit the slice
+ * (its length, its epoch's agent and clock, its entries) refused by
+ * vtpu_fabric_deliver_* and vtpu_fabric_dma_landing, changing nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -351,6 +355,213 @@ static void test_landing_let_go(void **state)
     vtpu_chip_free(chip);
 }
 
+/* The race information of a DMA from chip 0 of a 2-chip slice: its
+ * first lane (agent VTPU_MAX_TCS), clock 1. */
+static unsigned race_of(vtpu_race_clock *rc, uint32_t *vc, unsigned n)
+{
+    memset(vc, 0, sizeof(uint32_t) * n);
+    vc[0] = 3;            /* chip 0 TC 0 */
+    vc[VTPU_MAX_TCS] = 1; /* the lane */
+    *rc = (vtpu_race_clock){(uint32_t)VTPU_MAX_TCS << 22 | 1, n, 0, 2, vc};
+    return n;
+}
+
+static void test_race_clock(void **state)
+{
+    (void)state;
+    static uint8_t msg[VTPU_MSG_HDR + 4 * VTPU_RACE_MAX_AGENTS + 4096];
+    static uint32_t vc[VTPU_RACE_MAX_AGENTS];
+    static vtpu_ici_msg m;
+    uint8_t data[4096], got[4096], zero[4096];
+    vtpu_race_clock rc;
+    char err[512];
+    vtpu_config cfg;
+    vtpu_chip *chip;
+    vtpu_tc_stats st;
+
+    /* round trips */
+    unsigned n = race_of(&rc, vc, 1024);
+    for (unsigned i = 0; i < n; i++)
+        vc[i] = rnd() & 0x3fffff;
+    vtpu_remote_dma d = {.dst_space = VTPU_SPACE_HBM,
+                         .ndims = 1,
+                         .shape = {4096},
+                         .bytes = 4096,
+                         .sem = 2,
+                         .dst = 8192,
+                         .data = data,
+                         .race = &rc};
+    for (unsigned i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)rnd();
+    size_t rb = vtpu_msg_race_bytes(&rc);
+    assert_int_equal(rb, 4096);
+    vtpu_msg_encode_dma(msg, 0, 1, 1, &d, false);
+    memcpy(msg + VTPU_MSG_HDR + rb, data, sizeof(data));
+    size_t len = VTPU_MSG_HDR + rb + sizeof(data);
+    assert_int_equal(vtpu_msg_decode(msg, len, 2, &m, err, sizeof(err)), 0);
+    assert_ptr_equal(m.dma.race, &m.race);
+    assert_int_equal(m.race.n, n);
+    assert_int_equal(m.race.epoch, rc.epoch);
+    assert_int_equal(m.race.tc, 1);
+    assert_int_equal(m.race.nchips, 2);
+    assert_memory_equal(m.race.vc, vc, rb);
+    assert_memory_equal(m.dma.data, data, sizeof(data));
+    vtpu_msg_encode_dma(msg, 0, 1, 1, &d, true); /* split: header + clock */
+    assert_int_equal(
+        vtpu_msg_decode(msg, VTPU_MSG_HDR + rb, 2, &m, err, sizeof(err)), 0);
+    assert_null(m.dma.data);
+    assert_memory_equal(m.race.vc, vc, rb);
+    rc.epoch = 0;
+    vtpu_msg_encode_signal_race(msg, 0, 1, 1, 0, 3, 7, &rc);
+    assert_int_equal(
+        vtpu_msg_decode(msg, VTPU_MSG_HDR + rb, 2, &m, err, sizeof(err)), 0);
+    assert_int_equal(m.race.n, n);
+    assert_memory_equal(m.race.vc, vc, rb);
+    assert_null(m.dma.race);
+    vtpu_msg_encode_signal(msg, 0, 1, 1, 0, 3, 7); /* none */
+    assert_int_equal(
+        vtpu_msg_decode(msg, VTPU_MSG_HDR, 2, &m, err, sizeof(err)), 0);
+    assert_int_equal(m.race.n, 0);
+
+    /* the decoder: a clock block the lengths do not match */
+    vtpu_msg_encode_signal_race(msg, 0, 1, 1, 0, 3, 7, &rc);
+    refused(msg, VTPU_MSG_HDR + rb - 4, "race clock of 1024");
+    refused(msg, VTPU_MSG_HDR + rb + 4, "signal");
+    put32(msg + 88, VTPU_RACE_MAX_AGENTS + 1);
+    refused(msg, VTPU_MSG_HDR + rb + 4, "race clock of 1025");
+    put32(msg + 88, 2u << 16); /* a chip count, no clock */
+    refused(msg, VTPU_MSG_HDR, "2 chips");
+    put32(msg + 88, 0);
+    put32(msg + 92, 5); /* an epoch, no clock */
+    refused(msg, VTPU_MSG_HDR, "epoch 0x5");
+    rc.epoch = (uint32_t)VTPU_MAX_TCS << 22 | 1;
+    vtpu_msg_encode_dma(msg, 0, 1, 1, &d, false);
+    memcpy(msg + VTPU_MSG_HDR + rb, data, sizeof(data));
+    refused(msg, len - 1, "4096 bytes announced");
+
+    /* the engine: chip 1 of "2", race detection on */
+    assert_int_equal(vtpu_config_preset(&cfg, "v5p", NULL, 0), 0);
+    vtpu_topology t;
+    assert_int_equal(vtpu_topology_parse("2", &t, NULL, 0), 0);
+    cfg.hbm_size = 1u << 20;
+    cfg.vmem_size = 64u << 10;
+    cfg.race = 1;
+    vtpu_fabric *f = vtpu_fabric_new(&t, err, sizeof(err));
+    chip = vtpu_chip_new(&cfg, err, sizeof(err));
+    assert_non_null(f);
+    assert_non_null(chip);
+    assert_int_equal(vtpu_fabric_attach(f, 1, chip, err, sizeof(err)), 0);
+    n = vtpu_fabric_race_agents(f);
+    assert_int_equal(n, 1024); /* 512 agents for each of 2 chips */
+    memset(zero, 0, sizeof(zero));
+
+    /* malformed: each refused, the destination untouched */
+    enum {
+        LEN,
+        AGENT_TC,
+        AGENT_CHIP,
+        CLOCK0,
+        BEHIND,
+        ENTRY,
+        FROM,
+        CHIPS,
+        NBAD
+    };
+    static const char *want[] = {
+        "race clock of 1023 agents, a slice of 2 chips has 1024",
+        "is no DMA of chip 0",
+        "is no DMA of chip 0",
+        "is no DMA of chip 0",
+        "is no DMA of chip 0",
+        "past 0x3fffff",
+        "is no DMA of chip 1",
+        "from a slice of 4 chips, this one has 2"};
+    for (unsigned bad = 0; bad < NBAD; bad++) {
+        race_of(&rc, vc, n);
+        unsigned src = 0;
+        switch (bad) {
+        case LEN:
+            rc.n = n - 1;
+            break;
+        case AGENT_TC: /* chip 0's TC 1, not a DMA lane */
+            rc.epoch = 1u << 22 | 1;
+            vc[1] = 1;
+            break;
+        case AGENT_CHIP: /* chip 1's lane, from chip 0 */
+            rc.epoch = (512u + VTPU_MAX_TCS) << 22 | 1;
+            vc[512 + VTPU_MAX_TCS] = 1;
+            break;
+        case CLOCK0:
+            rc.epoch = (uint32_t)VTPU_MAX_TCS << 22;
+            break;
+        case BEHIND: /* the clock does not have its own epoch */
+            rc.epoch = (uint32_t)VTPU_MAX_TCS << 22 | 2;
+            break;
+        case ENTRY:
+            vc[77] = 1u << 22;
+            break;
+        case FROM: /* a lane of chip 0 in a message from chip 1 */
+            src = 1;
+            break;
+        case CHIPS: /* 4 chips have 1024 agents too, numbered otherwise */
+            rc.nchips = 4;
+            break;
+        }
+        vtpu_msg_encode_dma(msg, src, 0, 1, &d, false);
+        memcpy(msg + VTPU_MSG_HDR + vtpu_msg_race_bytes(&rc), data,
+               sizeof(data));
+        len = VTPU_MSG_HDR + vtpu_msg_race_bytes(&rc) + sizeof(data);
+        assert_int_equal(vtpu_msg_decode(msg, len, 2, &m, err, sizeof(err)), 0);
+        err[0] = 0;
+        assert_int_equal(vtpu_fabric_deliver_dma(f, m.src_chip, m.dst_chip,
+                                                 &m.dma, err, sizeof(err)),
+                         -1);
+        if (!strstr(err, want[bad]))
+            fail_msg("case %u: '%s', wanted '%s'", bad, err, want[bad]);
+        vtpu_dma_landing l = {(uint8_t *)1, NULL};
+        assert_int_equal(vtpu_fabric_dma_landing(f, m.src_chip, m.dst_chip,
+                                                 &m.dma, &l, err, sizeof(err)),
+                         -1);
+        assert_null(l.at);
+        assert_null(l.chip);
+        /* as a signal (no epoch), by all a semaphore holds */
+        rc.epoch = bad == LEN || bad == ENTRY || bad == CHIPS ? 0 : 1;
+        vtpu_msg_encode_signal_race(msg, src, 0, 1, 0, 3, UINT32_MAX, &rc);
+        assert_int_equal(
+            vtpu_msg_decode(msg, VTPU_MSG_HDR + vtpu_msg_race_bytes(&rc), 2, &m,
+                            err, sizeof(err)),
+            0);
+        assert_int_equal(vtpu_fabric_deliver_signal_race(
+                             f, m.src_chip, m.src_tc, m.dst_chip, m.dst_tc,
+                             m.sem, m.n, &m.race, err, sizeof(err)),
+                         -1);
+    }
+    assert_int_equal(vtpu_hbm_read(chip, 8192, got, sizeof(got)), 0);
+    assert_memory_equal(got, zero, sizeof(got));
+    assert_int_equal(vtpu_chip_tc_stats(chip, 0, &st), 0);
+    assert_int_equal(st.ici_bytes_recv, 0);
+    /* no refused signal counted: the whole range is still free */
+    race_of(&rc, vc, n);
+    rc.epoch = 0;
+    assert_int_equal(vtpu_fabric_deliver_signal_race(
+                         f, 0, 0, 1, 0, 3, UINT32_MAX, &rc, err, sizeof(err)),
+                     0);
+    assert_int_equal(vtpu_fabric_deliver_signal_race(f, 0, 0, 1, 0, 3, 1, &rc,
+                                                     err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "overflows"));
+    /* and the well-formed DMA lands */
+    race_of(&rc, vc, n);
+    assert_int_equal(vtpu_fabric_deliver_dma(f, 0, 1, &d, err, sizeof(err)), 0);
+    assert_int_equal(vtpu_hbm_read(chip, 8192, got, sizeof(got)), 0);
+    assert_memory_equal(got, data, sizeof(got));
+    assert_int_equal(vtpu_chip_tc_stats(chip, 0, &st), 0);
+    assert_int_equal(st.ici_bytes_recv, 4096);
+    vtpu_fabric_detach(f, 1);
+    vtpu_fabric_free(f);
+    vtpu_chip_free(chip);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_landing_let_go),
+        cmocka_unit_test(test_race_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -871,6 +871,10 @@ typedef struct msg {
     uint32_t sem, n;
     vtpu_remote_dma d;
     uint8_t *data;
+    /* race information (vc NULL: none), copied: the sender's is valid
+     * during the call only */
+    vtpu_race_clock race;
+    uint32_t *vc;
 } msg;
 
 typedef struct side {
@@ -943,13 +947,19 @@ static int t_dma(void *opaque, unsigned src, unsigned src_tc, unsigned dst,
     m->d = *d;
     m->data = g_memdup2(d->data, d->bytes);
     m->d.data = m->data;
+    if (d->race) {
+        m->race = *d->race;
+        m->vc = g_memdup2(d->race->vc, sizeof(uint32_t) * d->race->n);
+        m->race.vc = m->vc;
+        m->d.race = &m->race;
+    }
     q_push(sd->peer, m);
     return 0;
 }
 
 static int t_signal(void *opaque, unsigned src, unsigned src_tc, unsigned dst,
-                    unsigned dst_tc, uint32_t sem, uint32_t n, char *err,
-                    size_t len)
+                    unsigned dst_tc, uint32_t sem, uint32_t n,
+                    const vtpu_race_clock *race, char *err, size_t len)
 {
     side *sd = opaque;
     (void)err;
@@ -962,6 +972,11 @@ static int t_signal(void *opaque, unsigned src, unsigned src_tc, unsigned dst,
                .dst_tc = dst_tc,
                .sem = sem,
                .n = n};
+    if (race) {
+        m->race = *race;
+        m->vc = g_memdup2(race->vc, sizeof(uint32_t) * race->n);
+        m->race.vc = m->vc;
+    }
     q_push(sd->peer, m);
     return 0;
 }
@@ -976,16 +991,18 @@ static gpointer deliverer(gpointer opaque)
             g_free(m);
             return NULL;
         }
-        int rc = m->sig ? vtpu_fabric_deliver_signal(sd->f, m->src, m->src_tc,
-                                                     m->dst, m->dst_tc, m->sem,
-                                                     m->n, err, sizeof(err))
-                        : vtpu_fabric_deliver_dma(sd->f, m->src, m->dst, &m->d,
-                                                  err, sizeof(err));
+        int rc = m->sig
+                     ? vtpu_fabric_deliver_signal_race(
+                           sd->f, m->src, m->src_tc, m->dst, m->dst_tc, m->sem,
+                           m->n, m->vc ? &m->race : NULL, err, sizeof(err))
+                     : vtpu_fabric_deliver_dma(sd->f, m->src, m->dst, &m->d,
+                                               err, sizeof(err));
         if (rc) {
             fprintf(stderr, "deliver: %s\n", err);
             sd->errors++;
         }
         g_free(m->data);
+        g_free(m->vc);
         g_free(m);
     }
 }
@@ -1013,7 +1030,9 @@ static void test_transport(void **state)
     vtpu_config cfg = small_cfg(tcs);
     vtpu_chip *chips[4];
     side sides[2];
-    vtpu_fabric_transport ops = {t_dma, t_signal, t_barrier};
+    vtpu_fabric_transport ops = {.remote_dma = t_dma,
+                                 .remote_signal_race = t_signal,
+                                 .launch_barrier = t_barrier};
     size_t sz = (size_t)tcs * blk;
     uint8_t *in = rand_blocks(n, tcs, blk, 77);
     uint8_t *out = malloc(n * sz), *out2 = malloc(n * sz);
@@ -1044,7 +1063,7 @@ static void test_transport(void **state)
         sides[s].th = g_thread_new("deliver", deliverer, &sides[s]);
 
     /* plain; with race and poison (messages from the other fabric carry
-     * no clock: no false report); the same in the on-wait order */
+     * the race clocks: no false report); the same in the on-wait order */
     for (unsigned ck = 0; ck < 3; ck++) {
         vtpu_dma_order ord;
         uint64_t seed;

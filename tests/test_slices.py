@@ -12,7 +12,9 @@ for bit; the bidirectional one and the matmul within a tolerance).
 Over MPI (--mpirun): `mpirun -np 2` and `-np 4` give files bit-identical
 to the same slice in one process; a bad remote DMA on one rank ends every
 rank with an error naming the chip; a deadlock across ranks is reported,
-not hung.  Every mpirun has a time limit and is killed (its process
+not hung; with --race, a race between chips of two ranks is reported
+naming both chips (found by the delivery and by the later local access),
+and the same kernel with its wait, and all_reduce_f32, run clean.  Every mpirun has a time limit and is killed (its process
 group) when it runs out or the test fails.
 
 Needs numpy (/usr/bin/python3 on Debian).
@@ -345,6 +347,33 @@ def test_errors(r, rng, selftest):
           'deadlock in one process: exit %s: %s' % (rc, err))
 
 
+def race_cmd(r, selftest, topo, kernel, out, rows=16):
+    return [r.vtpu_run, '--topology', topo, '--set', 'hbm-size=256M', '-q',
+            '--race', selftest, kernel, '-o', out, '--out-shape',
+            '%d,128' % rows]
+
+
+def race_found(err):
+    """The DATA RACE report names a write of chip 1's HBM and both
+    chips' DMAs."""
+    m = re.search(r'DATA RACE on HBM of chip 1 .*\n  write by (.*)\n'
+                  r'  previous write by (.*)\n', err)
+    return bool(m) and {m.group(1)[:24], m.group(2)[:24]} == {
+        'DMA issued by chip 0 TC ', 'DMA issued by chip 1 TC '}
+
+
+def test_race_local(r, selftest):
+    """--race across the chips of one process (slicexfer.c)."""
+    o = r.path('o.npy')
+    for k in ('slice_race', 'slice_race_late'):
+        rc, _, err = run(race_cmd(r, selftest, '2', k, o))
+        check(rc == 125 and race_found(err),
+              '--race %s in one process: exit %s: %s' % (k, rc, err[-3000:]))
+    rc, _, err = run(race_cmd(r, selftest, '2', 'slice_race_ok', o))
+    check(rc == 0 and 'RACE' not in err,
+          '--race slice_race_ok in one process: exit %s: %s' % (rc, err))
+
+
 def mpirun_cmd(args, np_, cmd):
     base = [args.mpirun, '-np', str(np_), '--oversubscribe',
             '--mca', 'btl', 'self,vader', '--bind-to', 'none']
@@ -450,6 +479,49 @@ def test_mpi(args, r, rng, selftest):
     check(rc not in (0, None) and 'deadlock across ranks' in err and
           'rank 1: chip 2' in err and 'chip 3' in err,
           'mpi deadlock: exit %s: %s' % (rc, err[-3000:]))
+    test_race_mpi(args, r, rng, selftest, env)
+
+
+def test_race_mpi(args, r, rng, selftest, env):
+    """--race over MPI: chip 0 (rank 0) -> chip 1 (rank 1); the
+    remote data in one message (4 KiB) and split (64 KiB)."""
+    o = r.path('o.npy')
+    for rows in (16, 256):
+        # found when the data is delivered (chip 1's write came first)
+        # or by chip 1's write (the data came first): either way
+        # both chips are named
+        for k in ('slice_race', 'slice_race_late'):
+            rc, _, err = run(mpirun_cmd(args, 2, race_cmd(r, selftest, '2', k,
+                                                          o, rows)),
+                             env=env, timeout=90)
+            check(rc not in (0, None) and race_found(err),
+                  'mpi --race %s (%d rows): exit %s: %s'
+                  % (k, rows, rc, err[-3000:]))
+        rc, _, err = run(mpirun_cmd(args, 2, race_cmd(r, selftest, '2',
+                                                      'slice_race_ok', o,
+                                                      rows)),
+                         env=env, timeout=90)
+        check(rc == 0 and 'RACE' not in err,
+              'mpi --race slice_race_ok (%d rows): exit %s: %s'
+              % (rows, rc, err[-3000:]))
+    # the collectives stay clean, and compute what they compute alone
+    for topo in ('2', '4'):
+        cmd, outs, verify = one_case(r, rng, topo, 'all_reduce_f32')
+        rc, _, err = run(cmd)
+        if not check(rc == 0, 'reference all_reduce_f32 on %s: %s'
+                     % (topo, err)):
+            continue
+        ref = [open(f, 'rb').read() for f in outs]
+        for f in outs:
+            os.unlink(f)
+        rc, _, err = run(mpirun_cmd(args, 2, cmd + ['--race']), env=env)
+        if check(rc == 0 and 'RACE' not in err,
+                 'mpi --race all_reduce_f32 on %s: exit %s: %s'
+                 % (topo, rc, err[-3000:])):
+            for f, want in zip(outs, ref):
+                check(open(f, 'rb').read() == want,
+                      'mpi --race all_reduce_f32 on %s: %s differs' % (topo, f))
+    print('mpi --race: ok', flush=True)
 
 
 def main():
@@ -469,6 +541,7 @@ def main():
             test_inout(r, rng)
             test_aids(r, rng)
             test_errors(r, rng, args.selftest)
+            test_race_local(r, args.selftest)
         if args.mpirun and args.only != 'local':
             test_mpi(args, r, rng, args.selftest)
     if FAILURES:

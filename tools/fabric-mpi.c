@@ -23,10 +23,11 @@
  * Every message received is copied, then checked (size, magic, kind,
  * the source chip belongs to the sending rank, the destination chip is
  * ours, lengths) before any field is used; the engine checks the
- * destination again.  The data of a large DMA (a message of its own
- * after its header) is received straight into the chip's memory, once
- * the header has passed every check and the data message's length is
- * known to be the announced one (vtpu_fabric_dma_landing).
+ * destination again, and a race clock (sent only by a rank running with
+ * --race, fabric-msg.h) against the slice's agent space.  The data of a large
+ * DMA (a message of its own after its header) is received straight into the
+ * chip's memory, once the header has passed every check and the data message's
+ * length is known to be the announced one (vtpu_fabric_dma_landing).
  */
 #define _GNU_SOURCE
 #include <mpi.h>
@@ -186,7 +187,8 @@ static int t_remote_dma(void *opaque, unsigned src_chip, unsigned src_tc,
                  dst_chip, m->n);
         return -1;
     }
-    if ((uint64_t)d->bytes + ICI_HDR > (uint64_t)INT32_MAX) {
+    size_t rb = vtpu_msg_race_bytes(d->race); /* the clock, --race */
+    if ((uint64_t)d->bytes + ICI_HDR + rb > (uint64_t)INT32_MAX) {
         snprintf(err, errlen,
                  "remote DMA of %u bytes: more than the MPI transport's "
                  "2 GiB per message",
@@ -194,7 +196,8 @@ static int t_remote_dma(void *opaque, unsigned src_chip, unsigned src_tc,
         return -1;
     }
     bool split = d->bytes >= SPLIT_BYTES;
-    uint8_t *buf = malloc(ICI_HDR + (split ? 0 : (size_t)d->bytes));
+    size_t hl = ICI_HDR + rb; /* the header message: header and clock */
+    uint8_t *buf = malloc(hl + (split ? 0 : (size_t)d->bytes));
     if (!buf) {
         snprintf(err, errlen, "remote DMA of %u bytes: out of memory",
                  d->bytes);
@@ -202,12 +205,12 @@ static int t_remote_dma(void *opaque, unsigned src_chip, unsigned src_tc,
     }
     vtpu_msg_encode_dma(buf, src_chip, src_tc, dst_chip, d, split);
     if (!split && d->bytes)
-        memcpy(buf + ICI_HDR, d->data, d->bytes);
+        memcpy(buf + hl, d->data, d->bytes);
     int to = (int)owner(m, dst_chip);
     atomic_fetch_add(&m->sent, 1);
     pthread_mutex_lock(&m->send_lock[to]);
-    int rc = MPI_Send(buf, (int)(ICI_HDR + (split ? 0 : d->bytes)), MPI_BYTE,
-                      to, TAG_ICI, m->fcomm);
+    int rc = MPI_Send(buf, (int)(hl + (split ? 0 : d->bytes)), MPI_BYTE, to,
+                      TAG_ICI, m->fcomm);
     if (rc == MPI_SUCCESS && split) {
         MPI_Request req;
         rc = MPI_Isend(d->data, (int)d->bytes, MPI_BYTE, to, TAG_ICI, m->fcomm,
@@ -227,22 +230,26 @@ static int t_remote_dma(void *opaque, unsigned src_chip, unsigned src_tc,
 
 static int t_remote_signal(void *opaque, unsigned src_chip, unsigned src_tc,
                            unsigned dst_chip, unsigned dst_tc, uint32_t sem,
-                           uint32_t n, char *err, size_t errlen)
+                           uint32_t n, const vtpu_race_clock *race, char *err,
+                           size_t errlen)
 {
     mpi_ctx *m = opaque;
-    uint8_t buf[ICI_HDR];
+    /* header and (--race) the clock */
+    uint8_t buf[ICI_HDR + 4 * VTPU_RACE_MAX_AGENTS];
+    size_t len = ICI_HDR + vtpu_msg_race_bytes(race);
     if (atomic_load(&m->stopped))
         return 0;
-    if (dst_chip >= m->n) {
+    if (dst_chip >= m->n || len > sizeof(buf)) {
         snprintf(err, errlen, "remote signal to chip %u: the slice has %u",
                  dst_chip, m->n);
         return -1;
     }
-    vtpu_msg_encode_signal(buf, src_chip, src_tc, dst_chip, dst_tc, sem, n);
+    vtpu_msg_encode_signal_race(buf, src_chip, src_tc, dst_chip, dst_tc, sem, n,
+                                race);
     int to = (int)owner(m, dst_chip);
     atomic_fetch_add(&m->sent, 1);
     pthread_mutex_lock(&m->send_lock[to]);
-    int rc = MPI_Send(buf, ICI_HDR, MPI_BYTE, to, TAG_ICI, m->fcomm);
+    int rc = MPI_Send(buf, (int)len, MPI_BYTE, to, TAG_ICI, m->fcomm);
     pthread_mutex_unlock(&m->send_lock[to]);
     if (rc != MPI_SUCCESS) {
         snprintf(err, errlen, "remote signal to chip %u: MPI_Send failed",
@@ -434,9 +441,10 @@ static void handle_ici(mpi_ctx *m, int src, const uint8_t *buf, size_t len,
             dma_rejected(why, sizeof(why), m, &msg, err);
             goto fail;
         }
-    } else if (vtpu_fabric_deliver_signal(m->f, msg.src_chip, msg.src_tc,
-                                          msg.dst_chip, msg.dst_tc, msg.sem,
-                                          msg.n, err, sizeof(err))) {
+    } else if (vtpu_fabric_deliver_signal_race(
+                   m->f, msg.src_chip, msg.src_tc, msg.dst_chip, msg.dst_tc,
+                   msg.sem, msg.n, msg.race.n ? &msg.race : NULL, err,
+                   sizeof(err))) {
         snprintf(why, sizeof(why),
                  "chip %u: remote signal from chip %u TC %u rejected on rank "
                  "%d: %s",
@@ -643,7 +651,7 @@ static int c_attach(void *ctx, vtpu_fabric *f, char *err, size_t errlen)
     mpi_ctx *m = ctx;
     vtpu_fabric_transport t = {
         .remote_dma = t_remote_dma,
-        .remote_signal = t_remote_signal,
+        .remote_signal_race = t_remote_signal,
         .launch_barrier = t_launch_barrier,
     };
     m->f = f;

@@ -418,7 +418,7 @@ int vtpu_check_dma(vtpu_tc *tc, const vtpu_dma_plan *p)
     return rc;
 }
 
-int vtpu_check_remote_dma(vtpu_tc *tc, const vtpu_dma_plan *p)
+int vtpu_check_remote_dma(vtpu_tc *tc, vtpu_dma_plan *p)
 {
     vtpu_check *cs = tc->check; /* the issuer's run */
     vtpu_check *cd = p->rchip ? p->rchip->check : NULL;
@@ -433,9 +433,12 @@ int vtpu_check_remote_dma(vtpu_tc *tc, const vtpu_dma_plan *p)
     if (cs && cs->bounds && p->ndims &&
         vtpu_bounds_remote_dst(cs->bounds, tc, &p->rm, p->dst_chip))
         return -1;
-    if (rs)
+    if (rs) {
         vtpu_race_remote_start(rs, tc, cd ? cd->race : NULL, p->dst_chip,
                                p->sem_tc, p->sem, p->send_sem, p->bytes);
+        if (!p->rchip) /* another process's: the clock goes with it */
+            p->race_ep = vtpu_race_remote_keep(rs, tc);
+    }
     if (p->ndims && cs && (rs || cs->poison))
         rc = dma_side(cs, tc, true, p->src, p->src_stride, p->count, p->ndims,
                       false);
@@ -448,19 +451,32 @@ int vtpu_check_remote_dma(vtpu_tc *tc, const vtpu_dma_plan *p)
     return rc;
 }
 
-void vtpu_check_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t dst_tc,
-                              uint32_t sem, uint32_t n)
+uint32_t *vtpu_check_remote_clock(vtpu_tc *tc, const vtpu_dma_plan *p,
+                                  vtpu_race_clock *rc)
+{
+    vtpu_check *ck = tc->check;
+
+    return ck && ck->race ? vtpu_race_remote_take(ck->race, tc, p->race_ep, rc)
+                          : NULL;
+}
+
+bool vtpu_check_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t dst_tc,
+                              uint32_t sem, uint32_t n, vtpu_race_clock *rc)
 {
     vtpu_check *ck = tc->check;
 
     if (!ck->race)
-        return;
+        return false;
     vtpu_fabric *f = tc->chip->fabric;
     vtpu_chip *dst = f ? vtpu_fabric_get(f, chip, NULL) : NULL;
     vtpu_race *rd = dst && dst->check ? dst->check->race : NULL;
+    bool far = f && !dst; /* another process's: the clock goes with it */
+    if (far)
+        vtpu_race_signal_clock(ck->race, tc, rc); /* before the tick */
     vtpu_race_signal_remote(ck->race, tc, rd, dst_tc, sem, n);
     if (dst)
         vtpu_fabric_put(f, dst);
+    return far;
 }
 
 void vtpu_check_written(vtpu_chip *chip, const uint8_t *p, uint64_t len)
@@ -479,6 +495,47 @@ void vtpu_check_delivered(vtpu_chip *chip, uint32_t tc, uint32_t sem,
 
     if (ck && ck->race)
         vtpu_race_delivered(ck->race, tc, sem, n);
+}
+
+int vtpu_check_delivered_dma(vtpu_chip *chip, unsigned src_chip,
+                             const vtpu_remote_dma *d, uint8_t *mem,
+                             int64_t off, char *err, size_t errlen)
+{
+    vtpu_check *ck = chip->check;
+    vtpu_race *rd = ck ? ck->race : NULL;
+    int rc = 0;
+
+    if (!rd || !d->race || !d->bytes)
+        return 0;
+    uint32_t *vc = vtpu_race_far_dma(rd, src_chip, d->race);
+    /* the runs in apply_dma's order (fabric.c) */
+    uint32_t run = d->shape[0];
+    uint32_t c1 = d->ndims > 1 ? d->shape[1] : 1;
+    uint32_t c2 = d->ndims > 2 ? d->shape[2] : 1;
+    uint32_t c3 = d->ndims > 3 ? d->shape[3] : 1;
+    for (uint32_t i3 = 0; i3 < c3 && !rc; i3++)
+        for (uint32_t i2 = 0; i2 < c2 && !rc; i2++)
+            for (uint32_t i1 = 0; i1 < c1 && !rc; i1++) {
+                int64_t o =
+                    off + (int64_t)i1 * (d->ndims > 1 ? d->dst_stride[0] : 0) +
+                    (int64_t)i2 * (d->ndims > 2 ? d->dst_stride[1] : 0) +
+                    (int64_t)i3 * (d->ndims > 3 ? d->dst_stride[2] : 0);
+                vtpu_mem_ref r;
+                if (resolve(chip, mem + o, &r))
+                    rc = vtpu_race_far_write(rd, src_chip, d->race, vc,
+                                             d->src_pc, &r, run, err, errlen);
+            }
+    g_free(vc);
+    return rc;
+}
+
+void vtpu_check_delivered_race(vtpu_chip *chip, uint32_t tc, uint32_t sem,
+                               uint32_t n, const vtpu_race_clock *rc)
+{
+    vtpu_check *ck = chip->check;
+
+    if (ck && ck->race)
+        vtpu_race_delivered_clock(ck->race, tc, sem, n, rc);
 }
 
 int vtpu_check_mxu_input(vtpu_tc *tc, unsigned v)

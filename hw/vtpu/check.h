@@ -65,19 +65,40 @@ int vtpu_check_smem(vtpu_tc *tc, uint32_t addr, unsigned size, bool store,
 int vtpu_check_dma(vtpu_tc *tc, const vtpu_dma_plan *p);
 /* dma.c: a validated remote DMA at its start (p->remote; its
  * destination is p->rchip's memory, or another process's when NULL).
- * Called when tc->check or p->rchip->check is set; either may be NULL. */
-int vtpu_check_remote_dma(vtpu_tc *tc, const vtpu_dma_plan *p);
-/* xtpu_sync.c: sem.signal.remote to (chip, tc, sem), validated, before
- * it is sent. */
-void vtpu_check_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t dst_tc,
-                              uint32_t sem, uint32_t n);
-/* fabric.c, for messages from another process (no clock travels): a
- * delivered DMA wrote [p, p+len) of chip's memory (poison: defined); a
- * delivered signal or DMA is about to signal (tc, sem) by n (race: it
- * orders everything local so far). */
+ * Called when tc->check or p->rchip->check is set; either may be NULL.
+ * To another process with race detection on, p->race_ep gets the DMA's
+ * epoch and its clock is kept until vtpu_check_remote_clock(). */
+int vtpu_check_remote_dma(vtpu_tc *tc, vtpu_dma_plan *p);
+/* dma.c, sending p (p->race_ep set) through the transport: its race
+ * information into *rc; returns the clock to g_free after the send, or
+ * NULL (none: the run's checks changed). */
+uint32_t *vtpu_check_remote_clock(vtpu_tc *tc, const vtpu_dma_plan *p,
+                                  vtpu_race_clock *rc);
+/* sync.c: sem.signal.remote to (chip, tc, sem), validated, before it is
+ * sent.  To a chip of another process with race detection on, the
+ * signal's race information goes into *rc (valid until the TC's next
+ * remote signal) and true is returned. */
+bool vtpu_check_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t dst_tc,
+                              uint32_t sem, uint32_t n, vtpu_race_clock *rc);
+/* fabric.c, for messages from another process: a delivered DMA wrote
+ * [p, p+len) of chip's memory (poison: defined); a delivered signal or
+ * DMA without race information is about to signal (tc, sem) by n (race:
+ * it orders everything local so far). */
 void vtpu_check_written(vtpu_chip *chip, const uint8_t *p, uint64_t len);
 void vtpu_check_delivered(vtpu_chip *chip, uint32_t tc, uint32_t sem,
                           uint32_t n);
+/* fabric.c, for messages from another process that carry the sender's
+ * race information (already checked, vtpu_race_clock_check): a
+ * delivered DMA's destination runs (as apply_dma scatters them, from
+ * mem + off) checked and recorded as the sender's writes before any is
+ * written (0, or -1 + err "DATA RACE: ..." with the report on the
+ * chip's output); a delivered signal or DMA is about to signal (tc,
+ * sem) by n with the sender's clock. */
+int vtpu_check_delivered_dma(vtpu_chip *chip, unsigned src_chip,
+                             const vtpu_remote_dma *d, uint8_t *mem,
+                             int64_t off, char *err, size_t errlen);
+void vtpu_check_delivered_race(vtpu_chip *chip, uint32_t tc, uint32_t sem,
+                               uint32_t n, const vtpu_race_clock *rc);
 
 /* xtpu_sync.c: synchronisation, for happens-before. */
 void vtpu_check_signal(vtpu_tc *tc, uint32_t target_tc, uint32_t sem,
@@ -168,6 +189,30 @@ void vtpu_race_remote_start(vtpu_race *rd, vtpu_tc *tc, vtpu_race *dst,
 void vtpu_race_signal_remote(vtpu_race *rd, vtpu_tc *tc, vtpu_race *dst,
                              uint32_t target_tc, uint32_t sem, uint32_t n);
 /* A signal from another process (vtpu_check_delivered). */
+/* Messages to and from other processes (vtpu_race_clock, vtpu-slice.h).
+ * Agents of a slice of nchips (0: too many chips for race detection). */
+unsigned vtpu_race_dom_agents(unsigned nchips);
+/* Is rc a well-formed clock from chip src_chip of a slice of nchips? */
+int vtpu_race_clock_check(unsigned nchips, unsigned src_chip, bool dma,
+                          const vtpu_race_clock *rc, char *err, size_t errlen);
+/* After vtpu_race_remote_start of a DMA to another process: keep its
+ * clock; returns its epoch (never 0). */
+uint32_t vtpu_race_remote_keep(vtpu_race *rd, vtpu_tc *tc);
+/* The kept clock of epoch ep into *rc, handed over (g_free), or NULL. */
+uint32_t *vtpu_race_remote_take(vtpu_race *rd, vtpu_tc *tc, uint32_t ep,
+                                vtpu_race_clock *rc);
+/* Before vtpu_race_signal_remote: tc's clock now into *rc (tc's buffer). */
+void vtpu_race_signal_clock(vtpu_race *rd, vtpu_tc *tc, vtpu_race_clock *rc);
+/* A delivered DMA's clock as this domain uses it (g_free); then each
+ * destination run checked and recorded (0, or -1 + err, reported). */
+uint32_t *vtpu_race_far_dma(vtpu_race *rd, unsigned src_chip,
+                            const vtpu_race_clock *rc);
+int vtpu_race_far_write(vtpu_race *rd, unsigned src_chip,
+                        const vtpu_race_clock *rc, const uint32_t *vc,
+                        uint32_t pc, const vtpu_mem_ref *r, uint64_t len,
+                        char *err, size_t errlen);
+void vtpu_race_delivered_clock(vtpu_race *rd, uint32_t target_tc, uint32_t sem,
+                               uint32_t n, const vtpu_race_clock *rc);
 void vtpu_race_delivered(vtpu_race *rd, uint32_t target_tc, uint32_t sem,
                          uint32_t n);
 /* The synchronisation hooks above, for happens-before. */

@@ -698,7 +698,14 @@ static int remote_complete(vtpu_tc *tc, const dma_plan *p)
                     }
         }
         m.data = buf;
+        /* the race detector's clock of the DMA, kept since its start */
+        vtpu_race_clock rcl;
+        uint32_t *vc = VTPU_UNLIKELY(p->race_ep)
+                           ? vtpu_check_remote_clock(tc, p, &rcl)
+                           : NULL;
+        m.race = vc ? &rcl : NULL;
         rc = vtpu_fabric_send_dma(tc, p->dst_chip, &m, err, sizeof(err));
+        g_free(vc);
     }
     if (rc)
         return BADF(tc, (vtpu_space)p->rm.dst_space, p->rm.dst, p->bytes,

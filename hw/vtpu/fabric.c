@@ -261,6 +261,11 @@ vtpu_race_dom *vtpu_fabric_race_dom(vtpu_fabric *f)
     return f->race;
 }
 
+unsigned vtpu_fabric_race_agents(const vtpu_fabric *f)
+{
+    return vtpu_race_dom_agents(f->nchips);
+}
+
 bool vtpu_fabric_is_local(const vtpu_fabric *f, unsigned idx)
 {
     return idx < f->nchips && f->chips[idx];
@@ -504,12 +509,23 @@ int vtpu_fabric_dst_plan(vtpu_chip *dst, unsigned src_tc,
     return 0;
 }
 
+/* A message's race information (if any), checked like its header,
+ * whether or not race detection is on here. */
+static int check_race(vtpu_chip *dst, unsigned src_chip, bool dma,
+                      const vtpu_race_clock *rc, char *err, size_t errlen)
+{
+    return rc ? vtpu_race_clock_check(dst->nchips, src_chip, dma, rc, err,
+                                      errlen)
+              : 0;
+}
+
 /*
  * Apply d, a message from another process, to local chip `dst`:
  * validate, scatter (unless `landed`: the transport has put the bytes
  * there itself, vtpu_fabric_dma_landing), signal.  Its writes are
- * defined for the poison check; the race detector cannot see the
- * sender's clock (race.c).
+ * defined for the poison check; for the race detector they are the
+ * sender's DMA's when the message carries its clock (d->race), else
+ * unrecorded, and the signal ordered after everything local (race.c).
  */
 static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
                      const vtpu_remote_dma *d, bool landed, char *err,
@@ -517,7 +533,13 @@ static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
 {
     dst_where w;
 
-    if (resolve(dst, src_tc, d, &w, err, errlen))
+    if (resolve(dst, src_tc, d, &w, err, errlen) ||
+        check_race(dst, (unsigned)src_chip, true, d->race, err, errlen))
+        return -1;
+    /* a race with the destination's accesses: nothing written here */
+    if (VTPU_UNLIKELY(dst->check) && d->race &&
+        vtpu_check_delivered_dma(dst, (unsigned)src_chip, d, w.mem, w.off, err,
+                                 errlen))
         return -1;
     if (w.dirty)
         vtpu_dirty_mark(w.dirty, w.lo, w.hi - w.lo);
@@ -543,8 +565,12 @@ static int apply_dma(vtpu_chip *dst, int src_chip, unsigned src_tc,
                     vtpu_check_written(dst, w.mem + o, run);
                 src += run;
             }
-    if (VTPU_UNLIKELY(dst->check))
-        vtpu_check_delivered(dst, w.sem_tc, d->sem, d->bytes);
+    if (VTPU_UNLIKELY(dst->check)) {
+        if (d->race)
+            vtpu_check_delivered_race(dst, w.sem_tc, d->sem, d->bytes, d->race);
+        else
+            vtpu_check_delivered(dst, w.sem_tc, d->sem, d->bytes);
+    }
     /* counted on the TC whose receive semaphore it signals */
     if (dst->tcs[w.sem_tc])
         __atomic_fetch_add(&dst->tcs[w.sem_tc]->cnt.ici_bytes_recv, d->bytes,
@@ -613,7 +639,8 @@ int vtpu_fabric_dma_landing(vtpu_fabric *f, unsigned src_chip,
     vtpu_chip *dst = msg_dst(f, src_chip, dst_chip, d, err, errlen);
     if (!dst)
         return -1;
-    if (resolve(dst, 0, d, &w, err, errlen)) {
+    if (resolve(dst, 0, d, &w, err, errlen) ||
+        check_race(dst, src_chip, true, d->race, err, errlen)) {
         vtpu_fabric_put(f, dst);
         return -1;
     }
@@ -647,6 +674,16 @@ int vtpu_fabric_deliver_signal(vtpu_fabric *f, unsigned src_chip,
                                unsigned dst_tc, uint32_t sem, uint32_t n,
                                char *err, size_t errlen)
 {
+    return vtpu_fabric_deliver_signal_race(f, src_chip, src_tc, dst_chip,
+                                           dst_tc, sem, n, NULL, err, errlen);
+}
+
+int vtpu_fabric_deliver_signal_race(vtpu_fabric *f, unsigned src_chip,
+                                    unsigned src_tc, unsigned dst_chip,
+                                    unsigned dst_tc, uint32_t sem, uint32_t n,
+                                    const vtpu_race_clock *race, char *err,
+                                    size_t errlen)
+{
     if (src_chip >= f->nchips || src_tc >= VTPU_MAX_TCS) {
         snprintf(err, errlen, "source chip %u TC %u is not in the slice",
                  src_chip, src_tc);
@@ -657,9 +694,17 @@ int vtpu_fabric_deliver_signal(vtpu_fabric *f, unsigned src_chip,
         snprintf(err, errlen, "chip %u is not attached here", dst_chip);
         return -1;
     }
+    if (check_race(dst, src_chip, false, race, err, errlen)) {
+        vtpu_fabric_put(f, dst);
+        return -1;
+    }
     if (VTPU_UNLIKELY(dst->check) && dst_tc < dst->cfg.num_tcs &&
-        sem < dst->cfg.num_sems)
-        vtpu_check_delivered(dst, dst_tc, sem, n);
+        sem < dst->cfg.num_sems) {
+        if (race)
+            vtpu_check_delivered_race(dst, dst_tc, sem, n, race);
+        else
+            vtpu_check_delivered(dst, dst_tc, sem, n);
+    }
     int rc = vtpu_sync_deliver(dst, dst_tc, sem, n, (int)src_chip, src_tc, 0,
                                false, err, errlen);
     vtpu_fabric_put(f, dst);
@@ -711,7 +756,9 @@ int vtpu_fabric_send_dma(vtpu_tc *tc, unsigned dst_chip,
 }
 
 int vtpu_fabric_send_signal(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
-                            uint32_t sem, uint32_t n, char *err, size_t errlen)
+                            uint32_t sem, uint32_t n,
+                            const vtpu_race_clock *race, char *err,
+                            size_t errlen)
 {
     vtpu_fabric *f = tc->chip->fabric;
     vtpu_chip *dst = f ? vtpu_fabric_get(f, dst_chip, NULL) : tc->chip;
@@ -724,6 +771,10 @@ int vtpu_fabric_send_signal(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
             vtpu_fabric_put(f, dst);
         return rc;
     }
+    if (f->has_ops && f->ops.remote_signal_race)
+        return f->ops.remote_signal_race(f->opaque, tc->chip->chip_id, tc->id,
+                                         dst_chip, dst_tc, sem, n, race, err,
+                                         errlen);
     if (!f->has_ops || !f->ops.remote_signal) {
         snprintf(err, errlen,
                  "chip %u is not attached and the fabric has no "

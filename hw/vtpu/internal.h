@@ -498,6 +498,9 @@ typedef struct vtpu_dma_plan {
     struct vtpu_chip *rchip;
     uint64_t rgen; /* rchip's attachment (fabric.c), checked at completion */
     vtpu_remote_dma rm;
+    /* to another process with race detection on: the DMA's epoch, whose
+     * clock race.c keeps until it is sent (check.h); 0 = none */
+    uint32_t race_ep;
 } vtpu_dma_plan;
 
 /* Start the DMA whose descriptor is at SMEM address desc_addr: validate
@@ -638,8 +641,11 @@ vtpu_chip *vtpu_fabric_get(vtpu_fabric *f, unsigned idx, uint64_t *gen);
 void vtpu_fabric_put(vtpu_fabric *f, vtpu_chip *c);
 int vtpu_fabric_send_dma(vtpu_tc *tc, unsigned dst_chip,
                          const vtpu_remote_dma *d, char *err, size_t errlen);
+/* race: the signal's race information for a transport (NULL: none) */
 int vtpu_fabric_send_signal(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,
-                            uint32_t sem, uint32_t n, char *err, size_t errlen);
+                            uint32_t sem, uint32_t n,
+                            const vtpu_race_clock *race, char *err,
+                            size_t errlen);
 /* fabric.c: count bytes from tc's chip to dst_chip on the links and in
  * the counters of both TCs (model only). */
 void vtpu_fabric_count(vtpu_tc *tc, unsigned dst_chip, unsigned dst_tc,

@@ -53,10 +53,17 @@
  * receiver's wait orders the data) and the send semaphore (the sender's
  * wait orders reuse of the source).  sem.signal.remote pushes the
  * signaller's clock to the destination semaphore's queue.  Messages from
- * another process (a transport) carry no clock: a delivered signal or
- * DMA is given the clock of everything local at delivery (ordering more
- * than the truth: missed races, never false ones), and the bytes a
- * delivered DMA writes are not recorded.
+ * another process (a transport) carry the same clock when the sender
+ * runs with race detection (vtpu_race_clock, the bottom of this file):
+ * the agent space depends on the chip count alone, so every process
+ * numbers agents alike; a delivered DMA's bytes are checked and recorded
+ * as the sender's DMA's writes and its clock (joined with `done`) is
+ * queued on the receive semaphore.  Agents of chips elsewhere have no
+ * clock here: `far` keeps the latest seen in messages, published into
+ * `done` at run begin.  A message without a clock (the sender runs
+ * without race detection) is given the clock of everything local at
+ * delivery (ordering more than the truth: missed races, never false
+ * ones), and its bytes are not recorded.
  *
  * Epoch encoding: agent (10 bits) << 22 | clock (22 bits); 0 = none.
  * Clocks are not reset between runs (a run starts by joining every
@@ -129,12 +136,22 @@ struct vtpu_race_dom {
     uint32_t clock[MAX_AGENTS]; /* latest clock of each agent */
     uint32_t done[MAX_AGENTS];  /* published at each chip's run begin */
     vtpu_race **rd;             /* [nchips], NULL: no detector there */
+    /* Agents of chips in other processes (a transport's messages with
+     * race information): the latest clock of each seen in a message,
+     * published into `done` at each run begin, and their DMAs' issuers
+     * for reports (lazily). */
+    uint32_t far[MAX_AGENTS];
+    lane_dma *far_lanes[MAX_AGENTS];
 };
 
 typedef struct tc_clock {
     uint32_t vc[MAX_AGENTS];
     uint32_t dvc[MAX_AGENTS]; /* the clock of the DMA being started */
     uint32_t dep;             /* and its epoch (vtpu_race_dma_start) */
+    uint32_t svc[MAX_AGENTS]; /* the clock of a remote signal being sent */
+    /* remote DMAs to another process not yet handed to the transport:
+     * epoch -> their clock (g_malloc, vtpu_race_dom_agents entries) */
+    GHashTable *kept;
     uint32_t bar_gen;
     vtpu_grid_pt grid[RING]; /* grid point at the start of each epoch */
 } tc_clock;
@@ -285,6 +302,8 @@ void vtpu_race_dom_free(vtpu_race_dom *d)
     if (!d)
         return;
     vtpu_mutex_clear(&d->lock);
+    for (unsigned a = 0; a < MAX_AGENTS; a++)
+        g_free(d->far_lanes[a]);
     g_free(d->rd);
     g_free(d);
 }
@@ -341,6 +360,8 @@ vtpu_race *vtpu_race_new(vtpu_chip *chip)
         ok = ok && shadow_map(&rd->vmem[t], cfg->vmem_size / 4) &&
              shadow_map(&rd->smem[t], cfg->smem_size);
         rd->tcs[t] = g_new0(tc_clock, 1);
+        rd->tcs[t]->kept =
+            g_hash_table_new_full(g_direct_hash, NULL, NULL, g_free);
     }
     if (cfg->vmem_shared_size)
         ok = ok && shadow_map(&rd->vmem[VTPU_SHARED_OWNER],
@@ -384,6 +405,8 @@ void vtpu_race_free(vtpu_race *rd)
     for (unsigned i = 0; i < MAX_AGENTS; i++)
         g_free(rd->lanes[i]);
     for (unsigned t = 0; t < VTPU_MAX_TCS; t++) {
+        if (rd->tcs[t])
+            g_hash_table_destroy(rd->tcs[t]->kept);
         g_free(rd->tcs[t]);
         shadow_unmap(&rd->vmem[t]);
         shadow_unmap(&rd->smem[t]);
@@ -436,12 +459,22 @@ void vtpu_race_run_begin(vtpu_race *rd, unsigned ntcs)
     if (reset) {
         memset(d->clock, 0, sizeof(d->clock));
         memset(d->done, 0, sizeof(d->done));
+        memset(d->far, 0, sizeof(d->far));
         for (unsigned c = 0; c < d->nchips; c++)
             if (d->rd[c])
                 drop_shadows(d->rd[c]);
     }
     memcpy(d->done + rd->base, d->clock + rd->base, sizeof(uint32_t) * d->per);
+    /* chips elsewhere: their previous run is over too (the transport's
+     * launch barrier), and what of it we saw is in `far` */
+    for (unsigned c = 0; c < d->nchips; c++)
+        if (!d->rd[c])
+            for (unsigned a = c * d->per; a < (c + 1) * d->per; a++)
+                if (d->done[a] < d->far[a])
+                    d->done[a] = d->far[a];
     clear_queues(rd);
+    for (unsigned t = 0; t < rd->chip->cfg.num_tcs; t++)
+        g_hash_table_remove_all(rd->tcs[t]->kept);
     memset(rd->bar_count, 0, sizeof(rd->bar_count));
     vtpu_mutex_unlock(&d->lock);
 }
@@ -488,7 +521,10 @@ static void describe_prev(vtpu_race *rd, uint32_t e, uint32_t pc, char *buf,
 
     vtpu_mutex_lock(&d->lock);
     vtpu_race *o = ci < d->nchips ? d->rd[ci] : NULL;
-    const char *sym = o ? vtpu_program_symbol(o->chip->prog, pc, &off) : NULL;
+    /* a chip of another process runs the same program (vtpu-run loads
+     * one ELF everywhere): its symbols are ours */
+    const char *sym =
+        vtpu_program_symbol(o ? o->chip->prog : rd->chip->prog, pc, &off);
     fmt(where, sizeof(where), "pc 0x%08x %s+0x%x", pc, sym ? sym : "?", off);
     chip_prefix(rd->chip, ci, ch, sizeof(ch));
     if (la < VTPU_MAX_TCS) {
@@ -498,7 +534,9 @@ static void describe_prev(vtpu_race *rd, uint32_t e, uint32_t pc, char *buf,
         fmt(buf, len, "%sTC %u (%s%s%s)", ch, la, where, *grid ? ", " : "",
             grid);
     } else {
-        lane_dma *l = o && o->lanes[la] ? &o->lanes[la][k % RING] : NULL;
+        lane_dma *l = o && o->lanes[la]       ? &o->lanes[la][k % RING]
+                      : !o && d->far_lanes[a] ? &d->far_lanes[a][k % RING]
+                                              : NULL;
         if (l && l->clock == k) {
             vtpu_check_grid_fmt(&l->grid, grid, sizeof(grid));
             fmt(buf, len, "DMA issued by %sTC %u (dma.start at %s%s%s)", ch,
@@ -611,6 +649,66 @@ static shadow *shadow_of(vtpu_race *rd, const vtpu_mem_ref *r, unsigned *gran)
     }
 }
 
+/*
+ * Check and record len bytes at r of rd's chip, accessed with epoch `ep`
+ * and clock `vc` (pc for reports).  false, or true with the first run of
+ * conflicting bytes in *at / *alen and the earlier access in *pe, *ppc,
+ * *pw (nothing recorded from there on).
+ */
+static bool shadow_check(vtpu_race *rd, const vtpu_mem_ref *r, uint64_t len,
+                         bool write, uint32_t ep, const uint32_t *vc,
+                         uint32_t pc, vtpu_mem_ref *at, uint64_t *alen,
+                         uint32_t *pe, uint32_t *ppc, bool *pw)
+{
+    unsigned gran;
+    shadow *s = shadow_of(rd, r, &gran);
+    uint64_t a = r->off / gran, b = a + len / gran, at_cell = b;
+
+    *pe = *ppc = 0;
+    *pw = false;
+    for (uint64_t i = a; i < b;) {
+        uint64_t ki = i / CHUNK, end = (ki + 1) * CHUNK;
+        chunk *k = &s->k[ki];
+        bool whole = i == ki * CHUNK && end <= b;
+        if (end > b)
+            end = b;
+        if (whole && !is_split(k)) {
+            if (cells_access(&k->sum, 1, write, ep, vc, pc, pe, ppc, pw)) {
+                i = end;
+                continue;
+            }
+            chunk_split(s, ki); /* a conflict: find it cell by cell */
+        } else {
+            chunk_split(s, ki);
+        }
+        size_t n = (size_t)(end - i);
+        size_t j = cells_access(s->c + i, n, write, ep, vc, pc, pe, ppc, pw);
+        if (j < n) {
+            at_cell = i + j;
+            break;
+        }
+        if (whole && write) { /* every cell is now (ep, no reader) */
+            cell_store(&k->sum, cell_load(&s->c[i]));
+            set_split(k, false);
+        }
+        i = end;
+    }
+    if (at_cell == b)
+        return false;
+    /* Report the run of cells that conflict with the same access. */
+    uint64_t j = at_cell + 1;
+    while (j < b) {
+        cell x = cell_get(s, j);
+        if ((*pw ? x.w : x.r) != *pe)
+            break;
+        j++;
+    }
+    *at = *r;
+    at->off = at_cell * gran;
+    *alen = (j - at_cell) * gran;
+    return true;
+}
+
 /* Check and record len bytes at r of rd's chip, accessed by tc (of any
  * chip of rd's domain) or a DMA it starts; 0 or -1 (reported). */
 int vtpu_race_access(vtpu_race *rd, vtpu_tc *tc, bool dma,
@@ -626,55 +724,15 @@ int vtpu_race_access(vtpu_race *rd, vtpu_tc *tc, bool dma,
     unsigned self = by->base + tc->id;
     const uint32_t *vc = dma ? c->dvc : c->vc;
     uint32_t ep = dma ? c->dep : EPOCH(self, c->vc[self]);
-    unsigned gran;
-    shadow *s = shadow_of(rd, r, &gran);
-    uint64_t a = r->off / gran, b = a + len / gran, at_cell = b;
-    uint32_t pe = 0, ppc = 0;
-    bool pw = false;
+    vtpu_mem_ref at;
+    uint64_t alen;
+    uint32_t pe, ppc;
+    bool pw;
 
-    for (uint64_t i = a; i < b;) {
-        uint64_t ki = i / CHUNK, end = (ki + 1) * CHUNK;
-        chunk *k = &s->k[ki];
-        bool whole = i == ki * CHUNK && end <= b;
-        if (end > b)
-            end = b;
-        if (whole && !is_split(k)) {
-            if (cells_access(&k->sum, 1, write, ep, vc, tc->pc, &pe, &ppc,
-                             &pw)) {
-                i = end;
-                continue;
-            }
-            chunk_split(s, ki); /* a conflict: find it cell by cell */
-        } else {
-            chunk_split(s, ki);
-        }
-        size_t n = (size_t)(end - i);
-        size_t j =
-            cells_access(s->c + i, n, write, ep, vc, tc->pc, &pe, &ppc, &pw);
-        if (j < n) {
-            at_cell = i + j;
-            break;
-        }
-        if (whole && write) { /* every cell is now (ep, no reader) */
-            cell_store(&k->sum, cell_load(&s->c[i]));
-            set_split(k, false);
-        }
-        i = end;
-    }
-    if (at_cell == b)
+    if (!shadow_check(rd, r, len, write, ep, vc, tc->pc, &at, &alen, &pe, &ppc,
+                      &pw))
         return 0;
-    /* Report the run of cells that conflict with the same access. */
-    uint64_t j = at_cell + 1;
-    while (j < b) {
-        cell x = cell_get(s, j);
-        if ((pw ? x.w : x.r) != pe)
-            break;
-        j++;
-    }
-    vtpu_mem_ref at = *r;
-    at.off = at_cell * gran;
-    return race_report(rd, tc, dma, write, &at, (j - at_cell) * gran, pe, ppc,
-                       pw);
+    return race_report(rd, tc, dma, write, &at, alen, pe, ppc, pw);
 }
 
 /* ------------------------------------------------------------------ */
@@ -885,4 +943,240 @@ void vtpu_race_barrier_leave(vtpu_race *rd, vtpu_tc *tc)
     join(c->vc, rd->bar_vc[g], rd->dom->nagents);
     vtpu_mutex_unlock(&rd->dom->lock);
     tick(rd, tc);
+}
+
+/* ------------------------------------------------------------------ */
+/* Messages to and from other processes (a transport)                   */
+/* ------------------------------------------------------------------ */
+
+unsigned vtpu_race_dom_agents(unsigned nchips)
+{
+    unsigned p2 = 1;
+
+    if (!nchips || nchips > VTPU_RACE_MAX_CHIPS)
+        return 0;
+    while (p2 < nchips)
+        p2 <<= 1;
+    return nchips * (MAX_AGENTS / p2);
+}
+
+_Static_assert(MAX_AGENTS == VTPU_RACE_MAX_AGENTS, "vtpu-slice.h's bound");
+
+int vtpu_race_clock_check(unsigned nchips, unsigned src_chip, bool dma,
+                          const vtpu_race_clock *rc, char *err, size_t errlen)
+{
+    unsigned want = vtpu_race_dom_agents(nchips);
+
+    if (!want) {
+        fmt(err, errlen,
+            "race information on a slice of %u chips (race detection "
+            "supports at most %u)",
+            nchips, VTPU_RACE_MAX_CHIPS);
+        return -1;
+    }
+    unsigned per = want / nchips;
+    if (rc->nchips != nchips) {
+        fmt(err, errlen,
+            "race information from a slice of %u chips, this one has %u (do "
+            "all ranks run the same topology?)",
+            rc->nchips, nchips);
+        return -1;
+    }
+    if (rc->n != want || !rc->vc) {
+        fmt(err, errlen,
+            "race clock of %u agents, a slice of %u chips has %u (do all "
+            "ranks run the same topology?)",
+            rc->n, nchips, want);
+        return -1;
+    }
+    if (src_chip >= nchips || rc->tc >= VTPU_MAX_TCS) {
+        fmt(err, errlen, "race information from chip %u TC %u", src_chip,
+            rc->tc);
+        return -1;
+    }
+    for (unsigned a = 0; a < rc->n; a++)
+        if (rc->vc[a] > CLOCK_MASK) {
+            fmt(err, errlen, "race clock: agent %u at %u, past 0x%x", a,
+                rc->vc[a], CLOCK_MASK);
+            return -1;
+        }
+    if (!dma) {
+        if (rc->epoch) {
+            fmt(err, errlen, "race information of a signal with epoch 0x%x",
+                rc->epoch);
+            return -1;
+        }
+        return 0;
+    }
+    /* a DMA lane of the source chip, at a clock the DMA's clock has */
+    unsigned a = E_AGENT(rc->epoch), k = E_CLOCK(rc->epoch);
+    if (a < src_chip * per + VTPU_MAX_TCS || a >= (src_chip + 1) * per || !k ||
+        rc->vc[a] < k) {
+        fmt(err, errlen,
+            "race epoch 0x%x (agent %u clock %u) is no DMA of chip %u "
+            "(agents %u..%u) within its clock",
+            rc->epoch, a, k, src_chip, src_chip * per + VTPU_MAX_TCS,
+            (src_chip + 1) * per - 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* A copy of vc's first nagents entries, zero to n (domain agents). */
+static uint32_t *clock_copy(const vtpu_race_dom *d, const uint32_t *vc)
+{
+    unsigned n = d->nchips * d->per;
+    uint32_t *c = g_new0(uint32_t, n);
+    memcpy(c, vc, sizeof(uint32_t) * d->nagents);
+    return c;
+}
+
+uint32_t vtpu_race_remote_keep(vtpu_race *rd, vtpu_tc *tc)
+{
+    tc_clock *c = rd->tcs[tc->id];
+
+    vtpu_mutex_lock(&rd->dom->lock);
+    uint32_t *vc = clock_copy(rd->dom, c->dvc);
+    vtpu_mutex_unlock(&rd->dom->lock);
+    g_hash_table_replace(c->kept, GUINT_TO_POINTER(c->dep), vc);
+    return c->dep;
+}
+
+uint32_t *vtpu_race_remote_take(vtpu_race *rd, vtpu_tc *tc, uint32_t ep,
+                                vtpu_race_clock *rc)
+{
+    tc_clock *c = rd->tcs[tc->id];
+    gpointer key = GUINT_TO_POINTER(ep), vc = NULL;
+
+    if (!g_hash_table_steal_extended(c->kept, key, NULL, &vc))
+        return NULL;
+    rc->epoch = ep;
+    rc->n = rd->dom->nchips * rd->dom->per;
+    rc->tc = tc->id;
+    rc->nchips = rd->dom->nchips;
+    rc->vc = vc;
+    return vc;
+}
+
+void vtpu_race_signal_clock(vtpu_race *rd, vtpu_tc *tc, vtpu_race_clock *rc)
+{
+    tc_clock *c = rd->tcs[tc->id];
+    vtpu_race_dom *d = rd->dom;
+    unsigned n = d->nchips * d->per;
+
+    vtpu_mutex_lock(&d->lock);
+    memcpy(c->svc, c->vc, sizeof(uint32_t) * d->nagents);
+    memset(c->svc + d->nagents, 0, sizeof(uint32_t) * (n - d->nagents));
+    vtpu_mutex_unlock(&d->lock);
+    rc->epoch = 0;
+    rc->n = n;
+    rc->tc = tc->id;
+    rc->nchips = d->nchips;
+    rc->vc = c->svc;
+}
+
+/*
+ * A checked clock from another process (rc->n == the domain's agents),
+ * made usable here; caller holds the lock.  Its entries join what we
+ * know of those agents (`far`, published at the next run begin) and
+ * nagents covers them; the result (g_free) is rc's clock joined with
+ * `done`: everything of the previous runs happened before this run of
+ * every process (the launch barrier), even when the sender has not
+ * heard of it.
+ */
+static uint32_t *far_clock(vtpu_race *rd, const vtpu_race_clock *rc)
+{
+    vtpu_race_dom *d = rd->dom;
+    uint32_t *vc = g_new0(uint32_t, MAX_AGENTS);
+    unsigned top = 0;
+
+    for (unsigned a = 0; a < rc->n; a++) {
+        uint32_t v = rc->vc[a];
+        if (v) {
+            top = a + 1;
+            if (!d->rd[a / d->per] && d->far[a] < v)
+                d->far[a] = v;
+        }
+        vc[a] = v > d->done[a] ? v : d->done[a];
+    }
+    if (d->nagents < top)
+        d->nagents = top;
+    return vc;
+}
+
+void vtpu_race_delivered_clock(vtpu_race *rd, uint32_t target_tc, uint32_t sem,
+                               uint32_t n, const vtpu_race_clock *rc)
+{
+    vtpu_race_dom *d = rd->dom;
+
+    if (target_tc >= rd->chip->cfg.num_tcs || sem >= rd->chip->cfg.num_sems)
+        return;
+    vtpu_mutex_lock(&d->lock);
+    uint32_t *vc = far_clock(rd, rc);
+    push_rec(rd, target_tc, sem, n, vc);
+    g_free(vc);
+    vtpu_mutex_unlock(&d->lock);
+}
+
+uint32_t *vtpu_race_far_dma(vtpu_race *rd, unsigned src_chip,
+                            const vtpu_race_clock *rc)
+{
+    vtpu_race_dom *d = rd->dom;
+    unsigned a = E_AGENT(rc->epoch), k = E_CLOCK(rc->epoch);
+
+    vtpu_mutex_lock(&d->lock);
+    uint32_t *vc = far_clock(rd, rc);
+    if (!d->rd[src_chip]) { /* (a chip here has its own ring) */
+        if (!d->far_lanes[a])
+            d->far_lanes[a] = g_new0(lane_dma, RING);
+        lane_dma *l = &d->far_lanes[a][k % RING];
+        l->clock = k;
+        l->issuer = (uint8_t)rc->tc;
+        l->grid.rank = -1;
+    }
+    vtpu_mutex_unlock(&d->lock);
+    return vc;
+}
+
+int vtpu_race_far_write(vtpu_race *rd, unsigned src_chip,
+                        const vtpu_race_clock *rc, const uint32_t *vc,
+                        uint32_t pc, const vtpu_mem_ref *r, uint64_t len,
+                        char *err, size_t errlen)
+{
+    vtpu_mem_ref at;
+    uint64_t alen;
+    uint32_t pe, ppc;
+    bool pw;
+
+    if (!shadow_check(rd, r, len, true, rc->epoch, vc, pc, &at, &alen, &pe,
+                      &ppc, &pw))
+        return 0;
+    /* as race_report, for an issuer in another process */
+    char prev[600], now[320], space[40], what[256], detail[1536], full[2048];
+    uint64_t addr = vtpu_check_addr(&at);
+    uint32_t off = 0;
+    const char *sym = vtpu_program_symbol(rd->chip->prog, pc, &off);
+
+    describe_prev(rd, pe, ppc, prev, sizeof(prev));
+    fmt(now, sizeof(now), "chip %u TC %u (dma.start at pc 0x%08x %s+0x%x)",
+        src_chip, rc->tc, pc, sym ? sym : "?", off);
+    vtpu_check_space_on(rd->chip, &at, space, sizeof(space));
+    what[0] = 0;
+    if (vtpu_regions_describe(rd->chip, &at, alen, what + 2, sizeof(what) - 2))
+        memcpy(what, ": ", 2);
+    fmt(detail, sizeof(detail),
+        "DMA write of %s 0x%llx (%llu bytes)%s by DMA issued by %s races "
+        "with a %s by %s",
+        space, (unsigned long long)addr, (unsigned long long)alen, what, now,
+        pw ? "write" : "read", prev);
+    fmt(full, sizeof(full),
+        "vtpu: DATA RACE on %s 0x%llx..0x%llx (%llu bytes)%s\n"
+        "  write by DMA issued by %s, delivered from another process\n"
+        "  previous %s by %s\n"
+        "  no semaphore wait, DMA completion or barrier orders them\n",
+        space, (unsigned long long)addr, (unsigned long long)(addr + alen - 1),
+        (unsigned long long)alen, what, now, pw ? "write" : "read", prev);
+    vtpu_chip_output(rd->chip, at.tc, 2, full, strlen(full));
+    fmt(err, errlen, "DATA RACE: %s", detail);
+    return -1;
 }

@@ -699,9 +699,12 @@ int vtpu_sem_signal_remote(vtpu_tc *tc, uint32_t chip, uint32_t sem_tc,
             vtpu_check_signal(tc, dtc, sem, n); /* happens-before */
         return vtpu_sem_signal(tc, dtc, sem, n);
     }
+    vtpu_race_clock rc;
+    bool race = false;
     if (VTPU_UNLIKELY(tc->check)) /* across chips too (race.c) */
-        vtpu_check_signal_remote(tc, chip, dtc, sem, n);
-    if (vtpu_fabric_send_signal(tc, chip, dtc, sem, n, err, sizeof(err)))
+        race = vtpu_check_signal_remote(tc, chip, dtc, sem, n, &rc);
+    if (vtpu_fabric_send_signal(tc, chip, dtc, sem, n, race ? &rc : NULL, err,
+                                sizeof(err)))
         return vtpu_tc_fault(tc, VTPU_ERR_SEM, VTPU_SPACE_SEM, sem, 0,
                              "sem.signal.remote to chip %u TC %u: %s", chip,
                              dtc, err);

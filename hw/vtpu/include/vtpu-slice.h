@@ -110,6 +110,29 @@ typedef struct vtpu_fabric_params {
 } vtpu_fabric_params;
 
 /*
+ * Race detection's happens-before information for a message to another
+ * process (docs/debugging.md, "Across chips"), present only when the
+ * issuing chip runs with race detection (vtpu_config.race): `vc`, the
+ * vector clock the operation carries (n entries, exactly the fabric's
+ * agent space, vtpu_fabric_race_agents(); the same on every process of
+ * one topology), and for a DMA its own epoch (its agent, a DMA lane of
+ * the source chip, << 22 | its clock; 0 for a signal); `tc` the issuing
+ * TC, for reports; `nchips` the sender's chip count (two counts can
+ * give one agent-space size, not one numbering).  Valid during the
+ * transport call only (copy it to keep it).  The receiver checks it (the
+ * chip count, lengths, the agent belongs to the source chip, every clock
+ * in range) like the rest of a message.
+ */
+#define VTPU_RACE_MAX_AGENTS 1024u
+typedef struct vtpu_race_clock {
+    uint32_t epoch;
+    uint32_t n;
+    uint32_t tc;
+    uint32_t nchips; /* of the sender's slice: the receiver's must match */
+    const uint32_t *vc;
+} vtpu_race_clock;
+
+/*
  * A remote DMA as it travels: the source bytes gathered contiguously in
  * the source's row-major order (dim 0 fastest, then 1, 2, 3), and where
  * they go on the destination chip.
@@ -126,6 +149,9 @@ typedef struct vtpu_remote_dma {
     uint32_t bytes;      /* product of shape[0..ndims) */
     uint32_t src_pc;     /* of the dma.start, for reports */
     const uint8_t *data; /* `bytes` bytes */
+    /* the issuer's race information; NULL (the default) = none: the
+     * receiver orders the DMA after everything local */
+    const vtpu_race_clock *race;
 } vtpu_remote_dma;
 
 /*
@@ -151,6 +177,16 @@ typedef struct vtpu_fabric_transport {
      * reached theirs (an MPI barrier).  Non-zero aborts the launch.
      */
     int (*launch_barrier)(void *opaque);
+    /*
+     * Optional (NULL = none): remote_signal with the issuer's race
+     * information (NULL when its race detection is off).  When set, the
+     * engine calls it for every remote signal instead of remote_signal.
+     * A remote DMA's race information travels in d->race.
+     */
+    int (*remote_signal_race)(void *opaque, unsigned src_chip, unsigned src_tc,
+                              unsigned dst_chip, unsigned dst_tc, uint32_t sem,
+                              uint32_t n, const vtpu_race_clock *race,
+                              char *err, size_t errlen);
 } vtpu_fabric_transport;
 
 /* A fabric for `t`'s chips (none attached yet); NULL + err if t is bad. */
@@ -194,6 +230,20 @@ int vtpu_fabric_deliver_signal(vtpu_fabric *f, unsigned src_chip,
                                unsigned src_tc, unsigned dst_chip,
                                unsigned dst_tc, uint32_t sem, uint32_t n,
                                char *err, size_t errlen);
+/* The same with the sender's race information (NULL: none, as above);
+ * a malformed one is refused (-1 + err) and nothing is signalled.  A
+ * DMA's is d->race.  With it, and race detection on at the destination,
+ * a delivered DMA's writes are checked against the destination's
+ * accesses and recorded as the sender's; a DATA RACE found there is
+ * written to the chip's output and refused (-1, err "DATA RACE: ..."). */
+int vtpu_fabric_deliver_signal_race(vtpu_fabric *f, unsigned src_chip,
+                                    unsigned src_tc, unsigned dst_chip,
+                                    unsigned dst_tc, uint32_t sem, uint32_t n,
+                                    const vtpu_race_clock *race, char *err,
+                                    size_t errlen);
+/* Entries of a race clock on this fabric (its race agent space: a
+ * function of the chip count alone). */
+unsigned vtpu_fabric_race_agents(const vtpu_fabric *f);
 /*
  * The same DMA delivery in two steps, for a transport that receives the
  * data straight into the destination (no buffer, no second copy).
