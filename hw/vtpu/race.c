@@ -549,39 +549,56 @@ static void describe_prev(vtpu_race *rd, uint32_t e, uint32_t pc, char *buf,
 }
 
 /*
- * A race between the access now (by tc or a DMA it issued, `dma`) and
- * the earlier one recorded as epoch e / pc: bytes [at, at+len) of rd's
- * chip (tc's own, or the destination of its remote DMA).
+ * The texts of a race between the access now (`now`: who made it; a DMA
+ * it issued if `dma`) and the earlier one recorded as epoch e / pc, on
+ * bytes [at, at+len) of rd's chip: `detail` for the fault, `full` for
+ * the report.  `far`: the access is a DMA delivered from another
+ * process (its issuer named in the detail too).
  */
-static int race_report(vtpu_race *rd, vtpu_tc *tc, bool dma, bool write,
-                       const vtpu_mem_ref *at, uint64_t len, uint32_t e,
-                       uint32_t pc, bool prev_write)
+static void race_text(vtpu_race *rd, const vtpu_mem_ref *at, uint64_t len,
+                      bool dma, bool write, const char *now, bool far,
+                      uint32_t e, uint32_t pc, bool prev_write, char *detail,
+                      size_t dlen, char *full, size_t flen)
 {
-    char prev[600], now[512], space[40], what[256], detail[1536], full[2048];
+    char prev[600], space[40], what[256], by[400] = "";
     uint64_t addr = vtpu_check_addr(at);
 
     describe_prev(rd, e, pc, prev, sizeof(prev));
-    vtpu_check_where(tc, now, sizeof(now)); /* "chip 0 TC 0 at ..." */
     /* "VMEM of chip 1 TC 0", "HBM of chip 1" on a slice */
     vtpu_check_space_on(rd->chip, at, space, sizeof(space));
     /* What the bytes are: an operand's array and elements, a buffer. */
     what[0] = 0;
     if (vtpu_regions_describe(rd->chip, at, len, what + 2, sizeof(what) - 2))
         memcpy(what, ": ", 2);
-    fmt(detail, sizeof(detail),
-        "%s%s of %s 0x%llx (%llu bytes)%s races "
-        "with a %s by %s",
+    if (far)
+        fmt(by, sizeof(by), " by DMA issued by %s", now);
+    fmt(detail, dlen, "%s%s of %s 0x%llx (%llu bytes)%s%s races with a %s by %s",
         dma ? "DMA " : "", write ? "write" : "read", space,
-        (unsigned long long)addr, (unsigned long long)len, what,
+        (unsigned long long)addr, (unsigned long long)len, what, by,
         prev_write ? "write" : "read", prev);
-    fmt(full, sizeof(full),
+    fmt(full, flen,
         "vtpu: DATA RACE on %s 0x%llx..0x%llx (%llu bytes)%s\n"
-        "  %s by %s%s\n"
+        "  %s by %s%s%s\n"
         "  previous %s by %s\n"
         "  no semaphore wait, DMA completion or barrier orders them\n",
         space, (unsigned long long)addr, (unsigned long long)(addr + len - 1),
         (unsigned long long)len, what, write ? "write" : "read",
-        dma ? "DMA issued by " : "", now, prev_write ? "write" : "read", prev);
+        dma ? "DMA issued by " : "", now,
+        far ? ", delivered from another process" : "",
+        prev_write ? "write" : "read", prev);
+}
+
+/* A race of tc's access (or a DMA it issued, `dma`): reported as a
+ * fault of tc. */
+static int race_report(vtpu_race *rd, vtpu_tc *tc, bool dma, bool write,
+                       const vtpu_mem_ref *at, uint64_t len, uint32_t e,
+                       uint32_t pc, bool prev_write)
+{
+    char now[512], detail[1536], full[2048];
+
+    vtpu_check_where(tc, now, sizeof(now)); /* "chip 0 TC 0 at ..." */
+    race_text(rd, at, len, dma, write, now, false, e, pc, prev_write, detail,
+              sizeof(detail), full, sizeof(full));
     return vtpu_check_report(tc, VTPU_ERR_RACE, at, len, detail, full);
 }
 
@@ -1152,30 +1169,14 @@ int vtpu_race_far_write(vtpu_race *rd, unsigned src_chip,
                       &ppc, &pw))
         return 0;
     /* as race_report, for an issuer in another process */
-    char prev[600], now[320], space[40], what[256], detail[1536], full[2048];
-    uint64_t addr = vtpu_check_addr(&at);
+    char now[320], detail[1536], full[2048];
     uint32_t off = 0;
     const char *sym = vtpu_program_symbol(rd->chip->prog, pc, &off);
 
-    describe_prev(rd, pe, ppc, prev, sizeof(prev));
     fmt(now, sizeof(now), "chip %u TC %u (dma.start at pc 0x%08x %s+0x%x)",
         src_chip, rc->tc, pc, sym ? sym : "?", off);
-    vtpu_check_space_on(rd->chip, &at, space, sizeof(space));
-    what[0] = 0;
-    if (vtpu_regions_describe(rd->chip, &at, alen, what + 2, sizeof(what) - 2))
-        memcpy(what, ": ", 2);
-    fmt(detail, sizeof(detail),
-        "DMA write of %s 0x%llx (%llu bytes)%s by DMA issued by %s races "
-        "with a %s by %s",
-        space, (unsigned long long)addr, (unsigned long long)alen, what, now,
-        pw ? "write" : "read", prev);
-    fmt(full, sizeof(full),
-        "vtpu: DATA RACE on %s 0x%llx..0x%llx (%llu bytes)%s\n"
-        "  write by DMA issued by %s, delivered from another process\n"
-        "  previous %s by %s\n"
-        "  no semaphore wait, DMA completion or barrier orders them\n",
-        space, (unsigned long long)addr, (unsigned long long)(addr + alen - 1),
-        (unsigned long long)alen, what, now, pw ? "write" : "read", prev);
+    race_text(rd, &at, alen, true, true, now, true, pe, ppc, pw, detail,
+              sizeof(detail), full, sizeof(full));
     vtpu_chip_output(rd->chip, at.tc, 2, full, strlen(full));
     fmt(err, errlen, "DATA RACE: %s", detail);
     return -1;
