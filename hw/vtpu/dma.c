@@ -566,30 +566,16 @@ void vtpu_dma_execute(const dma_plan *p)
     uint64_t c2 = p->ndims > 2 ? p->count[2] : 1;
     uint64_t c3 = p->ndims > 3 ? p->count[3] : 1;
     size_t run = p->count[0];
+    uint32_t fp = 0, dropped = 0;
 
     if (p->ndims == 0)
         return;
     if (p->dst_dirty)
         vtpu_dirty_mark(p->dst_dirty, p->dst_lo, p->dst_hi - p->dst_lo);
-    if (VTPU_UNLIKELY(p->add)) {
-        uint32_t fp = vtpu_fpu_enter(), dropped = 0;
-        for (uint64_t i3 = 0; i3 < c3; i3++)
-            for (uint64_t i2 = 0; i2 < c2; i2++)
-                for (uint64_t i1 = 0; i1 < c1; i1++) {
-                    int64_t so = (int64_t)i3 * p->src_stride[3] +
-                                 (int64_t)i2 * p->src_stride[2] +
-                                 (int64_t)i1 * p->src_stride[1];
-                    int64_t dof = (int64_t)i3 * p->dst_stride[3] +
-                                  (int64_t)i2 * p->dst_stride[2] +
-                                  (int64_t)i1 * p->dst_stride[1];
-                    add_run(p->dst + dof, p->src + so, run, p->add, p->overlap);
-                }
-        vtpu_fpu_leave(fp, &dropped);
-        (void)dropped;
-        return;
-    }
     bool stream = p->dst_space == VTPU_SPACE_HBM;
-    if (p->ndims == 1 && !p->overlap) {
+    if (VTPU_UNLIKELY(p->add))
+        fp = vtpu_fpu_enter(); /* the adds' rounding; flags dropped below */
+    else if (p->ndims == 1 && !p->overlap) {
         copy_run(p->dst, p->src, run, stream);
         return;
     }
@@ -600,7 +586,10 @@ void vtpu_dma_execute(const dma_plan *p)
             int64_t dof =
                 (int64_t)i3 * p->dst_stride[3] + (int64_t)i2 * p->dst_stride[2];
             for (uint64_t i1 = 0; i1 < c1; i1++) {
-                if (p->overlap)
+                if (VTPU_UNLIKELY(p->add))
+                    add_run(p->dst + dof, p->src + so, run, p->add,
+                            p->overlap);
+                else if (p->overlap)
                     memmove(p->dst + dof, p->src + so, run);
                 else
                     copy_run(p->dst + dof, p->src + so, run, stream);
@@ -609,6 +598,8 @@ void vtpu_dma_execute(const dma_plan *p)
             }
         }
     }
+    if (VTPU_UNLIKELY(p->add))
+        vtpu_fpu_leave(fp, &dropped);
 }
 
 /* Bytes per direction (vtpu_tc_stats): [src space][dst space]. */
